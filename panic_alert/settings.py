@@ -1,0 +1,208 @@
+"""One validated configuration for every process of Panic Alert.
+
+Read from the environment (prefix ``PANIC_``, nested groups joined by ``__``,
+e.g. ``PANIC_POSTGRES__PORT=5433``) and validated once at start-up. Outside the
+``dev`` and ``test`` profiles the built-in development secrets are refused, so
+a production deployment cannot start with a password that is in this file.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Every Kafka topic the seed names. Created by ``scripts/services up``.
+KAFKA_TOPICS: tuple[str, ...] = (
+    "panic-alerts",
+    "alert-responses",
+    "alert-status-updates",
+    "user-events",
+    "agent-events",
+    "location-updates",
+    "geofence-events",
+    "media-uploads",
+    "media-processing",
+    "push-notifications",
+    "sms-notifications",
+    "email-notifications",
+    "system-events",
+    "audit-logs",
+)
+
+# Development-only secrets. Anything outside the dev/test profiles that still
+# carries one of these is refused at start-up.
+_DEV_PG_PASSWORD = "panic-dev-password"  # noqa: S105
+_DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
+_DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"  # noqa: S105
+DEV_SECRETS = frozenset({_DEV_PG_PASSWORD, _DEV_JWT_SECRET, _DEV_WEBHOOK_SECRET})
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Profile(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class PostgresSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(5432, ge=1, le=65535)
+    user: str = "panic"
+    password: SecretStr = SecretStr(_DEV_PG_PASSWORD)
+    database: str = "panic_alert"
+    pool_min: int = Field(2, ge=1)
+    pool_max: int = Field(20, ge=1)
+    command_timeout_s: float = Field(10.0, gt=0)
+
+    def dsn(self, database: str | None = None) -> str:
+        pw = quote(self.password.get_secret_value(), safe="")
+        db = database or self.database
+        return f"postgresql://{quote(self.user, safe='')}:{pw}@{self.host}:{self.port}/{db}"
+
+
+class MongoSettings(BaseModel):
+    """The MongoDB wire protocol endpoint (FerretDB here, MongoDB elsewhere)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(27017, ge=1, le=65535)
+    database: str = "panic_alert"
+    #: FerretDB authenticates against the PostgreSQL role it runs on.
+    user: str = "panic"
+    password: SecretStr = SecretStr(_DEV_PG_PASSWORD)
+    server_selection_timeout_ms: int = Field(3000, ge=100)
+    #: Retention of high-volume collections (location_events, system_logs).
+    location_retention_days: int = Field(30, ge=1)
+    log_retention_days: int = Field(90, ge=1)
+
+    def uri(self) -> str:
+        pw = quote(self.password.get_secret_value(), safe="")
+        return (
+            f"mongodb://{quote(self.user, safe='')}:{pw}@{self.host}:{self.port}/"
+            f"?authMechanism=PLAIN&serverSelectionTimeoutMS={self.server_selection_timeout_ms}"
+        )
+
+
+class RedisSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(6379, ge=1, le=65535)
+    db: int = Field(0, ge=0, le=15)
+    password: SecretStr | None = None
+    socket_timeout_s: float = Field(2.0, gt=0)
+
+    def url(self) -> str:
+        auth = f":{quote(self.password.get_secret_value(), safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/{self.db}"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    #: Port of the KRaft controller listener of the local single-node broker.
+    controller_port: int = Field(9093, ge=1, le=65535)
+    partitions: int = Field(6, ge=1, le=1024)
+    client_id: str = "panic-alert"
+    #: CloudEvents ``source`` attribute of every event this deployment emits.
+    source: str = "urn:panic-alert"
+    request_timeout_ms: int = Field(5000, ge=100)
+
+
+class RaySettings(BaseModel):
+    #: Empty: start an embedded local Ray. Otherwise ``ray://`` or ``auto`` to join.
+    address: str = ""
+    namespace: str = "panic-alert"
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(8265, ge=1, le=65535)
+    #: Shard actors hosting the logical entities; 0 = one per CPU.
+    shards: int = Field(0, ge=0, le=1024)
+    num_cpus: int | None = Field(None, ge=1)
+
+
+class AuthSettings(BaseModel):
+    jwt_secret: SecretStr = SecretStr(_DEV_JWT_SECRET)
+    jwt_algorithm: str = "HS256"
+    issuer: str = "panic-alert"
+    audience: str = "panic-alert-api"
+    access_ttl_s: int = Field(900, ge=30)
+    refresh_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_parallelism: int = Field(2, ge=1)
+
+
+class MediaSettings(BaseModel):
+    root: Path = REPO_ROOT / ".data" / "media"
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+
+class OutboxSettings(BaseModel):
+    batch_size: int = Field(500, ge=1, le=10_000)
+    poll_interval_s: float = Field(1.0, gt=0)
+    #: A claimed-but-unsent row is retried after this long (relay crashed mid-batch).
+    claim_timeout_s: float = Field(30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PANIC_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    profile: Profile = Profile.DEV
+    log_level: str = "INFO"
+    data_dir: Path = REPO_ROOT / ".data"
+    webhook_secret: SecretStr = SecretStr(_DEV_WEBHOOK_SECRET)
+
+    postgres: PostgresSettings = PostgresSettings()
+    mongo: MongoSettings = MongoSettings()
+    redis: RedisSettings = RedisSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    ray: RaySettings = RaySettings()
+    auth: AuthSettings = AuthSettings()
+    media: MediaSettings = MediaSettings()
+    http: HttpSettings = HttpSettings()
+    outbox: OutboxSettings = OutboxSettings()
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_dev(self) -> Self:
+        if self.profile in (Profile.DEV, Profile.TEST):
+            return self
+        offending = [
+            name
+            for name, secret in (
+                ("postgres.password", self.postgres.password),
+                ("mongo.password", self.mongo.password),
+                ("auth.jwt_secret", self.auth.jwt_secret),
+                ("webhook_secret", self.webhook_secret),
+            )
+            if secret.get_secret_value() in DEV_SECRETS
+        ]
+        if offending:
+            raise ValueError(
+                f"profile {self.profile.value!r} refuses the built-in development secrets; "
+                f"set {', '.join(offending)} (env PANIC_<GROUP>__<NAME>)"
+            )
+        if len(self.auth.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("auth.jwt_secret must be at least 32 characters")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use."""
+    return Settings()
+
