@@ -1,0 +1,425 @@
+"""The agent (responder) state machine: availability, position, liveness, assignment.
+
+``decide(state, message, now, policy) -> (state, effects)``, pure like
+``actors.alert``. An agent entity always exists once activated: the runtime
+starts an agent it has no snapshot for from :meth:`AgentState.new` (offline,
+no position, version 0).
+
+Invariants of :class:`AgentState`:
+
+* ``current_assignment`` is at most one alert; while it is set,
+  ``availability`` is ``busy``, or ``offline`` if the agent's heartbeat ran out
+  mid-assignment (any sign of life then brings it back to ``busy``).
+* ``location.recorded_at`` never decreases: a fix not newer than the last one
+  is ignored, and a fix stamped in the future is taken as recorded ``now``.
+* The heartbeat timer is armed whenever ``availability`` is not ``offline``,
+  due ``policy.heartbeat_timeout`` after the last sign of life (a heartbeat,
+  a location fix or a status change from the agent's app).
+* The agent is *listed* (in the region index that dispatch ranks from)
+  exactly when it is ``available`` with a known position. Each decision
+  that changes that, or moves a listed agent, sends ``AgentPresence`` to the
+  region cell it is now in and ``AgentLeft`` to the one it left; every sign of
+  life of a listed agent refreshes its presence, so regions can drop entries
+  that stop being refreshed.
+* ``version`` grows by one per change; ``Persist.coalesce`` is True when only
+  the position or liveness changed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+from uuid import UUID
+
+from actors import codec
+from actors.effects import (
+    CancelTimer,
+    Effect,
+    Emit,
+    EntityKind,
+    EventType,
+    Persist,
+    Reply,
+    ScheduleTimer,
+    Send,
+    Topic,
+    Transition,
+)
+from actors.errors import AlreadyAssigned, InvalidMessage, InvalidTransition, UnknownMessage
+from actors.region import AgentLeft, AgentPresence
+from geo.cells import MAX_RESOLUTION, MIN_RESOLUTION, cell_of, is_valid_point
+
+
+class Availability(enum.StrEnum):
+    AVAILABLE = "available"
+    BUSY = "busy"
+    ON_BREAK = "on_break"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One position report from the agent's device."""
+
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    heading: float | None
+    speed_mps: float | None
+    recorded_at: datetime
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "accuracy_m": self.accuracy_m,
+            "heading": self.heading,
+            "speed_mps": self.speed_mps,
+            "recorded_at": codec.iso(self.recorded_at),
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> Fix:
+        f = codec.field
+        return cls(
+            latitude=f(data, "latitude", codec.parse_float),
+            longitude=f(data, "longitude", codec.parse_float),
+            accuracy_m=f(data, "accuracy_m", codec.parse_float_or_none),
+            heading=f(data, "heading", codec.parse_float_or_none),
+            speed_mps=f(data, "speed_mps", codec.parse_float_or_none),
+            recorded_at=f(data, "recorded_at", codec.parse_dt),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """Everything the agent actor knows about one responder. See the module invariants."""
+
+    id: UUID
+    availability: Availability = Availability.OFFLINE
+    location: Fix | None = None
+    last_heartbeat_at: datetime | None = None
+    current_assignment: UUID | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+
+    @classmethod
+    def new(cls, agent_id: UUID) -> AgentState:
+        """A never-seen agent: offline, no position, nothing persisted yet."""
+        return cls(id=agent_id)
+
+    @property
+    def last_fix_at(self) -> datetime | None:
+        return None if self.location is None else self.location.recorded_at
+
+    @property
+    def listed(self) -> bool:
+        """Whether dispatch may find this agent in its region's index."""
+        return self.availability is Availability.AVAILABLE and self.location is not None
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """JSON-safe dict; ``AgentState.from_snapshot(s.to_snapshot()) == s``."""
+        return {
+            **codec.header("agent"),
+            "id": str(self.id),
+            "availability": self.availability.value,
+            "location": None if self.location is None else self.location.to_snapshot(),
+            "last_heartbeat_at": codec.iso_or_none(self.last_heartbeat_at),
+            "current_assignment": codec.str_or_none(self.current_assignment),
+            "updated_at": codec.iso_or_none(self.updated_at),
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> AgentState:
+        codec.check_header(data, "agent")
+        f = codec.field
+        return cls(
+            id=f(data, "id", codec.parse_uuid),
+            availability=f(data, "availability", Availability),
+            location=f(data, "location", lambda v: None if v is None else Fix.from_snapshot(v)),
+            last_heartbeat_at=f(data, "last_heartbeat_at", codec.parse_dt_or_none),
+            current_assignment=f(data, "current_assignment", codec.parse_uuid_or_none),
+            updated_at=f(data, "updated_at", codec.parse_dt_or_none),
+            version=f(data, "version", codec.parse_int),
+        )
+
+
+# --- messages -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    """The agent's app sets its availability (``agent.status`` frame)."""
+
+    status: Availability
+
+
+@dataclass(frozen=True, slots=True)
+class LocationFix:
+    """A ``location`` frame; ``recorded_at`` is the device's time (None: now)."""
+
+    latitude: float
+    longitude: float
+    accuracy_m: float | None = None
+    heading: float | None = None
+    speed_mps: float | None = None
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A sign of life without news (``ping``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatExpired:
+    """Timer message: no sign of life for ``heartbeat_timeout``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    """Sent by an alert: this agent now holds ``alert_id``. Idempotent."""
+
+    alert_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Sent by an alert that ended: the agent is free again. Idempotent."""
+
+    alert_id: UUID
+
+
+AgentMessage: TypeAlias = (
+    SetStatus | LocationFix | Heartbeat | HeartbeatExpired | Assigned | Released
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPolicy:
+    """Tunables: liveness timeout, and the H3 resolution of region cells."""
+
+    heartbeat_timeout: timedelta = timedelta(seconds=90)
+    region_resolution: int = 7
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_timeout <= timedelta(0):
+            raise ValueError("heartbeat_timeout must be positive")
+        if not MIN_RESOLUTION <= self.region_resolution <= MAX_RESOLUTION:
+            raise ValueError(f"region_resolution must be {MIN_RESOLUTION}..{MAX_RESOLUTION}")
+
+
+DEFAULT_POLICY = AgentPolicy()
+
+HEARTBEAT_TIMER_ID = "heartbeat"
+#: Name of the liveness timer; its payload is empty.
+HEARTBEAT_EXPIRED_TIMER = "heartbeat_expired"
+
+
+def timer_message(name: str, payload: Mapping[str, Any]) -> AgentMessage:
+    """Turn a due timer back into its message."""
+    if name == HEARTBEAT_EXPIRED_TIMER:
+        return HeartbeatExpired()
+    raise UnknownMessage("agent", f"timer {name!r}")
+
+
+# --- decide -------------------------------------------------------------------
+
+
+def decide(
+    state: AgentState,
+    msg: AgentMessage,
+    now: datetime,
+    policy: AgentPolicy = DEFAULT_POLICY,
+) -> Transition[AgentState]:
+    """Apply ``msg`` to ``state`` at ``now``. Rejections raise and change nothing.
+
+    Raises :class:`InvalidTransition` for a status the agent may not take
+    while assigned, :class:`AlreadyAssigned` for a second assignment, and
+    :class:`InvalidMessage` for a fix with bad coordinates.
+    """
+    codec.check_now(now)
+    if isinstance(msg, SetStatus):
+        return _set_status(state, msg, now, policy)
+    if isinstance(msg, LocationFix):
+        return _location(state, msg, now, policy)
+    if isinstance(msg, Heartbeat):
+        return _finish(state, _alive(state, now), now, policy, reason="resumed", refresh=True)
+    if isinstance(msg, HeartbeatExpired):
+        return _expired(state, now, policy)
+    if isinstance(msg, Assigned):
+        return _assigned(state, msg, now, policy)
+    if isinstance(msg, Released):
+        if state.current_assignment != msg.alert_id:
+            return state, (Reply(state),)  # duplicate or stale release
+        availability = (
+            Availability.AVAILABLE
+            if state.availability is Availability.BUSY
+            else state.availability
+        )
+        new = replace(state, current_assignment=None, availability=availability)
+        return _finish(state, new, now, policy, reason="released", refresh=False)
+    raise UnknownMessage("agent", type(msg).__name__)
+
+
+def _alive(state: AgentState, now: datetime) -> AgentState:
+    """A sign of life: refresh liveness; an assigned agent that timed out is busy again."""
+    revived = state.availability is Availability.OFFLINE and state.current_assignment is not None
+    return replace(
+        state,
+        last_heartbeat_at=now,
+        availability=Availability.BUSY if revived else state.availability,
+    )
+
+
+def _set_status(
+    state: AgentState, msg: SetStatus, now: datetime, policy: AgentPolicy
+) -> Transition[AgentState]:
+    if state.current_assignment is not None and msg.status is not Availability.BUSY:
+        raise InvalidTransition(
+            state.availability,
+            msg.status,
+            entity="agent",
+            reason=f"assigned to alert {state.current_assignment}; "
+            "the alert must be resolved or cancelled first",
+        )
+    new = replace(_alive(state, now), availability=msg.status)
+    return _finish(state, new, now, policy, reason="requested", refresh=True)
+
+
+def _location(
+    state: AgentState, msg: LocationFix, now: datetime, policy: AgentPolicy
+) -> Transition[AgentState]:
+    if not is_valid_point(msg.latitude, msg.longitude):
+        raise InvalidMessage(f"invalid location ({msg.latitude!r}, {msg.longitude!r})")
+    recorded_at = now if msg.recorded_at is None else msg.recorded_at
+    if recorded_at.tzinfo is None:
+        raise InvalidMessage("recorded_at must carry a UTC offset")
+    # A device clock ahead of ours must not block every later fix.
+    recorded_at = min(recorded_at, now)
+    if state.location is not None and recorded_at <= state.location.recorded_at:
+        return state, (Reply(state),)  # out of order or duplicate: the newer fix stands
+    fix = Fix(
+        latitude=float(msg.latitude),
+        longitude=float(msg.longitude),
+        accuracy_m=msg.accuracy_m,
+        heading=msg.heading,
+        speed_mps=msg.speed_mps,
+        recorded_at=recorded_at,
+    )
+    new = replace(_alive(state, now), location=fix)
+    return _finish(state, new, now, policy, reason="resumed", refresh=True)
+
+
+def _expired(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:
+    if state.availability is Availability.OFFLINE:
+        return state, (Reply(state),)
+    if (
+        state.last_heartbeat_at is not None
+        and now < state.last_heartbeat_at + policy.heartbeat_timeout
+    ):
+        return state, (Reply(state),)  # stale timer: a later sign of life re-armed it
+    new = replace(state, availability=Availability.OFFLINE)
+    return _finish(state, new, now, policy, reason="heartbeat_expired", refresh=False)
+
+
+def _assigned(
+    state: AgentState, msg: Assigned, now: datetime, policy: AgentPolicy
+) -> Transition[AgentState]:
+    if state.current_assignment == msg.alert_id:
+        return state, (Reply(state),)  # a repeated send
+    if state.current_assignment is not None:
+        raise AlreadyAssigned(str(state.id), str(state.current_assignment), str(msg.alert_id))
+    new = replace(state, availability=Availability.BUSY, current_assignment=msg.alert_id)
+    return _finish(state, new, now, policy, reason="assigned", refresh=False)
+
+
+def _cell(state: AgentState, policy: AgentPolicy) -> str | None:
+    if not state.listed or state.location is None:
+        return None
+    return cell_of(state.location.latitude, state.location.longitude, policy.region_resolution)
+
+
+def _presence(
+    old: AgentState, new: AgentState, now: datetime, policy: AgentPolicy, refresh: bool
+) -> list[Effect]:
+    old_cell = _cell(old, policy)
+    new_cell = _cell(new, policy)
+    sends: list[Effect] = []
+    if old_cell is not None and old_cell != new_cell:
+        sends.append(Send(EntityKind.REGION, old_cell, AgentLeft(agent_id=new.id, at=now)))
+    if new_cell is not None and new.location is not None:
+        moved = new_cell != old_cell or new.location != old.location
+        if moved or refresh:
+            presence = AgentPresence(
+                agent_id=new.id,
+                latitude=new.location.latitude,
+                longitude=new.location.longitude,
+                available=True,
+                at=now,
+            )
+            sends.append(Send(EntityKind.REGION, new_cell, presence))
+    return sends
+
+
+def _timers(old: AgentState, new: AgentState, now: datetime, policy: AgentPolicy) -> list[Effect]:
+    """Keep the heartbeat timer armed exactly while the agent is not offline."""
+    watched_before = old.availability is not Availability.OFFLINE
+    watched_now = new.availability is not Availability.OFFLINE
+    if not watched_now:
+        return [CancelTimer(HEARTBEAT_TIMER_ID)] if watched_before else []
+    if new.last_heartbeat_at != old.last_heartbeat_at or not watched_before:
+        # Assignment is not a sign of life: count from the last real one.
+        base = now if new.last_heartbeat_at is None else new.last_heartbeat_at
+        return [
+            ScheduleTimer(
+                HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, base + policy.heartbeat_timeout, {}
+            )
+        ]
+    return []
+
+
+def _finish(
+    old: AgentState,
+    new: AgentState,
+    now: datetime,
+    policy: AgentPolicy,
+    *,
+    reason: str,
+    refresh: bool,
+) -> Transition[AgentState]:
+    """Stamp, persist and announce the change from ``old`` to ``new``.
+
+    ``reason`` goes into ``agent.status_changed`` when availability or
+    assignment changed ("resumed": a sign of life brought back a timed-out
+    assigned agent).
+    """
+    status_changed = (
+        new.availability is not old.availability or new.current_assignment != old.current_assignment
+    )
+    at = now if old.updated_at is None else max(now, old.updated_at)
+    new = replace(new, updated_at=at, version=old.version + 1)
+    effects: list[Effect] = [
+        Persist(
+            EntityKind.AGENT, new.id, new.version, new.to_snapshot(), coalesce=not status_changed
+        )
+    ]
+    if status_changed:
+        data = {
+            "agent_id": str(new.id),
+            "status": new.availability.value,
+            "previous_status": old.availability.value,
+            "reason": reason,
+            "current_assignment": codec.str_or_none(new.current_assignment),
+            "at": codec.iso(at),
+        }
+        key = str(new.id)
+        effects.append(Emit(Topic.AGENT_EVENTS, EventType.AGENT_STATUS_CHANGED, key, key, data, at))
+    effects.extend(_timers(old, new, now, policy))
+    effects.extend(_presence(old, new, now, policy, refresh))
+    effects.append(Reply(new))
+    return new, tuple(effects)

@@ -1,0 +1,521 @@
+"""The alert state machine: ``decide(state, message, now) -> (state, effects)``.
+
+Pure: no I/O, no clock, no randomness. The alert id arrives in
+:class:`CreateAlert`; timer ids are derived from the alert's own data; event
+ids are assigned by the runtime when it writes the outbox. The same state,
+message and ``now`` always give the same result.
+
+Rules every decision follows:
+
+* A rejected message raises an :class:`~actors.errors.ActorError` and has no
+  effects; the given state is untouched.
+* A decision that changes the state bumps ``version`` by one, appends exactly
+  one :class:`TimelineEntry`, returns ``Persist`` first and at least one
+  ``Emit``, and ends with ``Reply(new_state)``.
+* A duplicated or stale message (a retried accept, a timer that lost a race
+  with a cancel) changes nothing and returns only ``Reply(state)``.
+
+Who hears what:
+
+* Every status change emits ``alert.status_changed`` on
+  ``alert-status-updates``; creation emits ``alert.created`` on
+  ``panic-alerts``; offer steps emit ``alert.offered`` / ``alert.accepted`` /
+  ``alert.declined`` / ``alert.offer_expired`` / ``alert.assigned`` on
+  ``alert-responses``.
+* On a status change the user gets ``alert.updated`` (but see the silent
+  rule), the agent who just got the alert gets ``alert.assigned``, an agent
+  already assigned gets ``alert.updated``, and every agent whose pending
+  offer is withdrawn by the change gets ``offer.revoked``.
+* Offer bookkeeping (made, declined, expired) is not a status change: only
+  the agent concerned hears of it (``alert.offer``, ``offer.revoked``).
+
+The silent rule: a silent alert was raised covertly, and anything its
+user's app shows may be seen by the person the user fears. So the user's
+sockets get no ``alert.updated`` while the alert is still open (assigned,
+escalated, en route, on scene); they get it only for a terminal status
+(resolved, cancelled), which the app needs to leave its covert mode. Kafka
+events, the timeline and agents' frames are not affected; agents see
+``silent: true`` in ``alert.offer`` and ``alert.assigned`` so they approach
+quietly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from actors import codec
+from actors.agent import Assigned, Released
+from actors.alert_messages import (
+    DEFAULT_POLICY,
+    OFFER_EXPIRED_TIMER,
+    AcceptOffer,
+    AlertMessage,
+    AlertPolicy,
+    Assign,
+    Cancel,
+    CreateAlert,
+    DeclineOffer,
+    Escalate,
+    OfferExpired,
+    OfferMade,
+    UpdateStatus,
+    offer_timer_id,
+    timer_message,
+)
+from actors.alert_state import (
+    ALLOWED_TRANSITIONS,
+    OFFERABLE,
+    TERMINAL,
+    ActorRole,
+    AlertState,
+    AlertStatus,
+    AlertType,
+    Offer,
+    TimelineEntry,
+    TimelineType,
+    can_move,
+    check_may_cancel,
+    check_may_set,
+)
+from actors.effects import (
+    Audience,
+    CancelTimer,
+    Effect,
+    Emit,
+    EntityKind,
+    EventType,
+    FrameType,
+    Persist,
+    Push,
+    Reply,
+    ScheduleTimer,
+    Send,
+    Topic,
+    Transition,
+)
+from actors.errors import (
+    AlreadyExists,
+    Conflict,
+    EntityNotFound,
+    InvalidMessage,
+    InvalidTransition,
+    NoPendingOffer,
+    UnknownMessage,
+)
+from geo.cells import is_valid_point
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "DEFAULT_POLICY",
+    "OFFERABLE",
+    "OFFER_EXPIRED_TIMER",
+    "TERMINAL",
+    "AcceptOffer",
+    "ActorRole",
+    "AlertMessage",
+    "AlertPolicy",
+    "AlertState",
+    "AlertStatus",
+    "AlertType",
+    "Assign",
+    "Cancel",
+    "CreateAlert",
+    "DeclineOffer",
+    "Escalate",
+    "Offer",
+    "OfferExpired",
+    "OfferMade",
+    "TimelineEntry",
+    "TimelineType",
+    "UpdateStatus",
+    "can_move",
+    "decide",
+    "offer_timer_id",
+    "timer_message",
+    "user_sees",
+]
+
+
+def user_sees(state: AlertState, status: AlertStatus) -> bool:
+    """Whether the user's app is pushed ``alert.updated`` for a move to ``status``.
+
+    Always for a normal alert; for a silent one only when ``status`` is
+    terminal (see the module docstring).
+    """
+    return not state.silent or status in TERMINAL
+
+
+# --- decide -------------------------------------------------------------------
+
+
+def decide(
+    state: AlertState | None,
+    msg: AlertMessage,
+    now: datetime,
+    policy: AlertPolicy = DEFAULT_POLICY,
+) -> Transition[AlertState]:
+    """Apply ``msg`` to ``state`` at ``now``; see the module docstring for the rules.
+
+    ``state`` is None only before :class:`CreateAlert`; any other message for
+    a missing alert raises :class:`EntityNotFound`.
+    """
+    codec.check_now(now)
+    if isinstance(msg, CreateAlert):
+        return _create(state, msg, now)
+    if state is None:
+        raise EntityNotFound("alert")
+    if isinstance(msg, OfferMade):
+        return _offer(state, msg, now, policy)
+    if isinstance(msg, AcceptOffer):
+        return _accept(state, msg, now)
+    if isinstance(msg, DeclineOffer):
+        return _decline(state, msg, now)
+    if isinstance(msg, OfferExpired):
+        return _expire(state, msg, now)
+    if isinstance(msg, UpdateStatus):
+        return _update_status(state, msg, now)
+    if isinstance(msg, Assign):
+        return _assign(state, msg, now)
+    if isinstance(msg, Escalate):
+        return _escalate(state, msg, now)
+    if isinstance(msg, Cancel):
+        check_may_cancel(state, msg.actor_id, msg.actor_role)
+        return _move(
+            state,
+            AlertStatus.CANCELLED,
+            now,
+            actor_id=msg.actor_id,
+            entry_type=TimelineType.CANCELLED,
+            data={"note": msg.note},
+        )
+    raise UnknownMessage("alert", type(msg).__name__)
+
+
+def _unchanged(state: AlertState) -> Transition[AlertState]:
+    return state, (Reply(state),)
+
+
+def _changed(
+    old: AlertState,
+    at: datetime,
+    entry_type: TimelineType,
+    actor_id: UUID | None,
+    data: Mapping[str, Any],
+    **changes: Any,
+) -> AlertState:
+    entry = TimelineEntry(at=at, type=entry_type.value, actor_id=actor_id, data=dict(data))
+    return replace(
+        old,
+        **changes,
+        updated_at=at,
+        version=old.version + 1,
+        timeline=(*old.timeline, entry),
+    )
+
+
+def _persist(state: AlertState) -> Persist:
+    return Persist(EntityKind.ALERT, state.id, state.version, state.to_snapshot())
+
+
+def _emit(state: AlertState, topic: Topic, type_: EventType, data: Mapping[str, Any]) -> Emit:
+    key = str(state.id)
+    return Emit(topic, type_, key, key, dict(data), state.updated_at)
+
+
+def _revoked(state: AlertState, agent_id: UUID, reason: str) -> Push:
+    data = {"alert_id": str(state.id), "reason": reason}
+    return Push(Audience.agent(agent_id), FrameType.OFFER_REVOKED, data)
+
+
+def _create(state: AlertState | None, msg: CreateAlert, now: datetime) -> Transition[AlertState]:
+    if state is not None:
+        same = (
+            state.id == msg.alert_id
+            and state.user_id == msg.user_id
+            and state.alert_type == msg.alert_type
+            and state.latitude == msg.latitude
+            and state.longitude == msg.longitude
+            and state.accuracy_m == msg.accuracy_m
+            and state.description == msg.description
+            and state.silent == msg.silent
+        )
+        if same:
+            return _unchanged(state)
+        raise AlreadyExists("alert", str(msg.alert_id))
+    if not is_valid_point(msg.latitude, msg.longitude):
+        raise InvalidMessage(f"invalid alert location ({msg.latitude!r}, {msg.longitude!r})")
+    if msg.accuracy_m is not None and not msg.accuracy_m >= 0:
+        raise InvalidMessage(f"accuracy_m must be >= 0, got {msg.accuracy_m!r}")
+    entry = TimelineEntry(
+        at=now,
+        type=TimelineType.CREATED.value,
+        actor_id=msg.user_id,
+        data={
+            "status": AlertStatus.DISPATCHING.value,
+            "alert_type": msg.alert_type.value,
+            "silent": msg.silent,
+        },
+    )
+    new = AlertState(
+        id=msg.alert_id,
+        user_id=msg.user_id,
+        alert_type=msg.alert_type,
+        status=AlertStatus.DISPATCHING,
+        latitude=float(msg.latitude),
+        longitude=float(msg.longitude),
+        accuracy_m=None if msg.accuracy_m is None else float(msg.accuracy_m),
+        description=msg.description,
+        silent=msg.silent,
+        created_at=now,
+        updated_at=now,
+        timeline=(entry,),
+        version=1,
+    )
+    created = _emit(new, Topic.PANIC_ALERTS, EventType.ALERT_CREATED, new.view())
+    return new, (_persist(new), created, Reply(new))
+
+
+def _offer(
+    state: AlertState, msg: OfferMade, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
+    if state.status not in OFFERABLE:
+        raise Conflict(
+            f"cannot offer alert {state.id}: it is {state.status.value!r}; "
+            "offers are made only while dispatching or escalated"
+        )
+    if msg.agent_id in state.declined_by:
+        raise Conflict(f"agent {msg.agent_id} already declined alert {state.id}")
+    if state.offer_for(msg.agent_id) is not None:
+        return _unchanged(state)  # a repeated offer: the first one stands
+    ttl = policy.offer_ttl if msg.ttl is None else msg.ttl
+    if ttl <= timedelta(0):
+        raise InvalidMessage(f"offer ttl must be positive, got {ttl}")
+    at = max(now, state.updated_at)
+    offer = Offer(
+        agent_id=msg.agent_id, offered_at=at, expires_at=at + ttl, distance_m=msg.distance_m
+    )
+    data = {
+        "agent_id": str(offer.agent_id),
+        "expires_at": codec.iso(offer.expires_at),
+        "distance_m": offer.distance_m,
+    }
+    new = _changed(
+        state, at, TimelineType.OFFERED, None, data, offered_to=(*state.offered_to, offer)
+    )
+    return new, (
+        _persist(new),
+        _emit(
+            new, Topic.ALERT_RESPONSES, EventType.ALERT_OFFERED, {"alert_id": str(new.id), **data}
+        ),
+        ScheduleTimer(
+            offer_timer_id(offer.agent_id),
+            OFFER_EXPIRED_TIMER,
+            offer.expires_at,
+            {"agent_id": str(offer.agent_id)},
+        ),
+        Push(Audience.agent(offer.agent_id), FrameType.ALERT_OFFER, new.offer_frame(offer)),
+        Reply(new),
+    )
+
+
+def _accept(state: AlertState, msg: AcceptOffer, now: datetime) -> Transition[AlertState]:
+    if state.assigned_agent_id == msg.agent_id and not state.is_terminal:
+        return _unchanged(state)  # the winner's retried accept
+    if state.status not in OFFERABLE:
+        taken = state.assigned_agent_id is not None and not state.is_terminal
+        reason = "the alert is already assigned to another agent" if taken else None
+        raise InvalidTransition(state.status, AlertStatus.ASSIGNED, reason=reason)
+    offer = state.offer_for(msg.agent_id)
+    if offer is None or offer.expires_at <= now:
+        # An expired offer whose timer has not been delivered yet is just as gone.
+        raise NoPendingOffer(str(state.id), str(msg.agent_id))
+    return _move(
+        state,
+        AlertStatus.ASSIGNED,
+        now,
+        actor_id=msg.agent_id,
+        entry_type=TimelineType.ACCEPTED,
+        data={"agent_id": str(msg.agent_id)},
+        assignee=msg.agent_id,
+        event=EventType.ALERT_ACCEPTED,
+    )
+
+
+def _decline(state: AlertState, msg: DeclineOffer, now: datetime) -> Transition[AlertState]:
+    offer = state.offer_for(msg.agent_id)
+    if offer is None:
+        if msg.agent_id in state.declined_by:
+            return _unchanged(state)  # a retried decline
+        raise NoPendingOffer(str(state.id), str(msg.agent_id))
+    at = max(now, state.updated_at)
+    data = {"agent_id": str(msg.agent_id), "reason": msg.reason}
+    new = _changed(
+        state,
+        at,
+        TimelineType.DECLINED,
+        msg.agent_id,
+        data,
+        offered_to=tuple(o for o in state.offered_to if o.agent_id != msg.agent_id),
+        declined_by=(*state.declined_by, msg.agent_id),
+    )
+    return new, (
+        _persist(new),
+        _emit(
+            new, Topic.ALERT_RESPONSES, EventType.ALERT_DECLINED, {"alert_id": str(new.id), **data}
+        ),
+        CancelTimer(offer_timer_id(msg.agent_id)),
+        Reply(new),
+    )
+
+
+def _expire(state: AlertState, msg: OfferExpired, now: datetime) -> Transition[AlertState]:
+    offer = state.offer_for(msg.agent_id)
+    if offer is None or now < offer.expires_at:
+        return _unchanged(state)  # stale timer: answered, withdrawn or re-armed
+    at = max(now, state.updated_at)
+    data = {"agent_id": str(msg.agent_id), "expires_at": codec.iso(offer.expires_at)}
+    new = _changed(
+        state,
+        at,
+        TimelineType.OFFER_EXPIRED,
+        None,
+        data,
+        offered_to=tuple(o for o in state.offered_to if o.agent_id != msg.agent_id),
+    )
+    return new, (
+        _persist(new),
+        _emit(
+            new,
+            Topic.ALERT_RESPONSES,
+            EventType.ALERT_OFFER_EXPIRED,
+            {"alert_id": str(new.id), **data},
+        ),
+        _revoked(new, msg.agent_id, "expired"),
+        Reply(new),
+    )
+
+
+def _update_status(state: AlertState, msg: UpdateStatus, now: datetime) -> Transition[AlertState]:
+    check_may_set(state, msg.status, msg.actor_id, msg.actor_role)
+    if msg.status is AlertStatus.ASSIGNED and can_move(state.status, msg.status):
+        raise InvalidTransition(
+            state.status,
+            msg.status,
+            reason="an alert is assigned by accepting an offer or by an admin assignment",
+        )
+    if msg.status is AlertStatus.ESCALATED:
+        return _escalate(
+            state, Escalate(reason=msg.note or "requested", actor_id=msg.actor_id), now
+        )
+    entry_type = (
+        TimelineType.CANCELLED
+        if msg.status is AlertStatus.CANCELLED
+        else TimelineType.STATUS_CHANGED
+    )
+    return _move(
+        state,
+        msg.status,
+        now,
+        actor_id=msg.actor_id,
+        entry_type=entry_type,
+        data={"note": msg.note},
+    )
+
+
+def _assign(state: AlertState, msg: Assign, now: datetime) -> Transition[AlertState]:
+    if state.assigned_agent_id == msg.agent_id and not state.is_terminal:
+        return _unchanged(state)  # a repeated assignment
+    return _move(
+        state,
+        AlertStatus.ASSIGNED,
+        now,
+        actor_id=msg.by_admin_id,
+        entry_type=TimelineType.ASSIGNED,
+        data={"agent_id": str(msg.agent_id), "by_admin_id": str(msg.by_admin_id)},
+        assignee=msg.agent_id,
+        event=EventType.ALERT_ASSIGNED,
+    )
+
+
+def _escalate(state: AlertState, msg: Escalate, now: datetime) -> Transition[AlertState]:
+    return _move(
+        state,
+        AlertStatus.ESCALATED,
+        now,
+        actor_id=msg.actor_id,
+        entry_type=TimelineType.ESCALATED,
+        data={"reason": msg.reason},
+    )
+
+
+# Why each withdrawn offer is withdrawn, as told in ``offer.revoked``.
+_REVOKE_REASON = {AlertStatus.ASSIGNED: "taken", AlertStatus.CANCELLED: "cancelled"}
+
+
+def _move(
+    state: AlertState,
+    to: AlertStatus,
+    now: datetime,
+    *,
+    actor_id: UUID | None,
+    entry_type: TimelineType,
+    data: Mapping[str, Any],
+    assignee: UUID | None = None,
+    event: EventType | None = None,
+) -> Transition[AlertState]:
+    """Every status change goes through here, so all of them follow the same rules."""
+    if not can_move(state.status, to):
+        raise InvalidTransition(state.status, to)
+    at = max(now, state.updated_at)
+    withdrawn = state.offered_to if to not in OFFERABLE else ()
+    entry_data = {"status": to.value, "previous_status": state.status.value, **data}
+    new = _changed(
+        state,
+        at,
+        entry_type,
+        actor_id,
+        entry_data,
+        status=to,
+        assigned_agent_id=assignee if assignee is not None else state.assigned_agent_id,
+        offered_to=() if withdrawn else state.offered_to,
+    )
+
+    event_data = {
+        "alert_id": str(new.id),
+        "user_id": str(new.user_id),
+        "assigned_agent_id": codec.str_or_none(new.assigned_agent_id),
+        "actor_id": codec.str_or_none(actor_id),
+        "at": codec.iso(at),
+        **entry_data,
+    }
+    emits: list[Effect] = []
+    if event is not None:
+        emits.append(_emit(new, Topic.ALERT_RESPONSES, event, event_data))
+    emits.append(_emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_STATUS_CHANGED, event_data))
+
+    timers: list[Effect] = [CancelTimer(offer_timer_id(o.agent_id)) for o in withdrawn]
+
+    sends: list[Effect] = []
+    if to is AlertStatus.ASSIGNED and assignee is not None:
+        sends.append(Send(EntityKind.AGENT, assignee, Assigned(alert_id=new.id)))
+    if to in TERMINAL and state.assigned_agent_id is not None:
+        sends.append(Send(EntityKind.AGENT, state.assigned_agent_id, Released(alert_id=new.id)))
+
+    updated = new.updated_frame(state.status)
+    pushes: list[Effect] = [
+        _revoked(new, o.agent_id, _REVOKE_REASON[to]) for o in withdrawn if o.agent_id != assignee
+    ]
+    if assignee is not None:
+        pushes.append(
+            Push(Audience.agent(assignee), FrameType.ALERT_ASSIGNED, new.assigned_frame())
+        )
+    elif new.assigned_agent_id is not None:
+        pushes.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, updated))
+    if user_sees(new, to):
+        pushes.append(Push(Audience.user(new.user_id), FrameType.ALERT_UPDATED, updated))
+
+    return new, (_persist(new), *emits, *timers, *sends, *pushes, Reply(new))

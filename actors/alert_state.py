@@ -1,0 +1,327 @@
+"""The state of one alert: its status graph, offers, timeline and snapshot form.
+
+``actors.alert`` holds the messages and ``decide``; this module only the
+values they work on, so the graph can be read (and tested) on its own.
+
+Invariants of :class:`AlertState` (kept by ``decide``, checked by the tests):
+
+* ``status`` only ever moves along :data:`ALLOWED_TRANSITIONS`; ``resolved``
+  and ``cancelled`` are terminal.
+* ``assigned_agent_id`` is set exactly when ``status`` is ``assigned``,
+  ``en_route``, ``on_scene`` or ``resolved`` (and kept on ``cancelled`` if it
+  was set), and never changes once set.
+* ``offered_to`` is empty unless ``status`` is ``dispatching`` or
+  ``escalated``; it holds at most one offer per agent, in the order made; an
+  agent in ``declined_by`` never has a pending offer.
+* ``timeline`` only grows, oldest first; ``version`` grows by one per change;
+  ``updated_at`` never decreases.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from actors import codec
+from actors.errors import NotPermitted
+
+
+class AlertStatus(enum.StrEnum):
+    DISPATCHING = "dispatching"
+    ASSIGNED = "assigned"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+    CANCELLED = "cancelled"
+
+
+class AlertType(enum.StrEnum):
+    PANIC = "panic"
+    MEDICAL = "medical"
+    FIRE = "fire"
+    SECURITY = "security"
+    OTHER = "other"
+
+
+class ActorRole(enum.StrEnum):
+    """Who is behind a message: the three API roles, plus the platform itself."""
+
+    USER = "user"
+    AGENT = "agent"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+_S = AlertStatus
+
+#: The status graph of API.md; every pair not listed is an invalid transition.
+ALLOWED_TRANSITIONS: Mapping[AlertStatus, frozenset[AlertStatus]] = {
+    _S.DISPATCHING: frozenset({_S.ASSIGNED, _S.ESCALATED, _S.CANCELLED}),
+    _S.ESCALATED: frozenset({_S.ASSIGNED, _S.CANCELLED}),
+    _S.ASSIGNED: frozenset({_S.EN_ROUTE, _S.CANCELLED}),
+    _S.EN_ROUTE: frozenset({_S.ON_SCENE, _S.CANCELLED}),
+    _S.ON_SCENE: frozenset({_S.RESOLVED, _S.CANCELLED}),
+    _S.RESOLVED: frozenset(),
+    _S.CANCELLED: frozenset(),
+}
+
+TERMINAL: frozenset[AlertStatus] = frozenset({_S.RESOLVED, _S.CANCELLED})
+
+#: Statuses in which offers may be made, held and accepted.
+OFFERABLE: frozenset[AlertStatus] = frozenset({_S.DISPATCHING, _S.ESCALATED})
+
+
+def can_move(current: AlertStatus, requested: AlertStatus) -> bool:
+    """True when ``current → requested`` is an edge of the status graph."""
+    return requested in ALLOWED_TRANSITIONS[current]
+
+
+#: Statuses the assigned agent reports as the response progresses.
+PROGRESS: frozenset[AlertStatus] = frozenset({_S.EN_ROUTE, _S.ON_SCENE, _S.RESOLVED})
+
+
+class TimelineType(enum.StrEnum):
+    """The ``type`` of each timeline entry an alert's ``decide`` appends."""
+
+    CREATED = "created"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    OFFER_EXPIRED = "offer_expired"
+    ASSIGNED = "assigned"
+    STATUS_CHANGED = "status_changed"
+    ESCALATED = "escalated"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A pending offer of the alert to one agent, open until ``expires_at``."""
+
+    agent_id: UUID
+    offered_at: datetime
+    expires_at: datetime
+    distance_m: float | None = None
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "agent_id": str(self.agent_id),
+            "offered_at": codec.iso(self.offered_at),
+            "expires_at": codec.iso(self.expires_at),
+            "distance_m": self.distance_m,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> Offer:
+        return cls(
+            agent_id=codec.field(data, "agent_id", codec.parse_uuid),
+            offered_at=codec.field(data, "offered_at", codec.parse_dt),
+            expires_at=codec.field(data, "expires_at", codec.parse_dt),
+            distance_m=codec.field(data, "distance_m", codec.parse_float_or_none),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of ``GET /alerts/{id}/timeline``: ``{at, type, actor_id, data}``.
+
+    ``data`` holds JSON scalars only (str, int, float, bool, None), so the
+    entry round-trips through a snapshot unchanged. ``actor_id`` is None for
+    the platform's own steps (offers made, offers expired).
+    """
+
+    at: datetime
+    type: str
+    actor_id: UUID | None
+    data: Mapping[str, Any]
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "at": codec.iso(self.at),
+            "type": self.type,
+            "actor_id": codec.str_or_none(self.actor_id),
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> TimelineEntry:
+        return cls(
+            at=codec.field(data, "at", codec.parse_dt),
+            type=codec.field(data, "type", str),
+            actor_id=codec.field(data, "actor_id", codec.parse_uuid_or_none),
+            data=codec.field(data, "data", dict),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """Everything the alert actor knows about one alert. See the module invariants."""
+
+    id: UUID
+    user_id: UUID
+    alert_type: AlertType
+    status: AlertStatus
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    description: str | None
+    silent: bool
+    created_at: datetime
+    updated_at: datetime
+    assigned_agent_id: UUID | None = None
+    offered_to: tuple[Offer, ...] = ()
+    declined_by: tuple[UUID, ...] = ()
+    timeline: tuple[TimelineEntry, ...] = ()
+    version: int = 1
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def offer_for(self, agent_id: UUID) -> Offer | None:
+        """The pending offer held by ``agent_id``, if any."""
+        for offer in self.offered_to:
+            if offer.agent_id == agent_id:
+                return offer
+        return None
+
+    def view(self) -> dict[str, Any]:
+        """The alert as API.md's alert body shows it, JSON-safe."""
+        return {
+            "id": str(self.id),
+            "status": self.status.value,
+            "alert_type": self.alert_type.value,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "accuracy_m": self.accuracy_m,
+            "description": self.description,
+            "silent": self.silent,
+            "user_id": str(self.user_id),
+            "created_at": codec.iso(self.created_at),
+            "updated_at": codec.iso(self.updated_at),
+            "assigned_agent_id": codec.str_or_none(self.assigned_agent_id),
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """JSON-safe dict; ``AlertState.from_snapshot(s.to_snapshot()) == s``."""
+        return {
+            **codec.header("alert"),
+            "id": str(self.id),
+            "user_id": str(self.user_id),
+            "alert_type": self.alert_type.value,
+            "status": self.status.value,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "accuracy_m": self.accuracy_m,
+            "description": self.description,
+            "silent": self.silent,
+            "created_at": codec.iso(self.created_at),
+            "updated_at": codec.iso(self.updated_at),
+            "assigned_agent_id": codec.str_or_none(self.assigned_agent_id),
+            "offered_to": [offer.to_snapshot() for offer in self.offered_to],
+            "declined_by": [str(agent_id) for agent_id in self.declined_by],
+            "timeline": [entry.to_snapshot() for entry in self.timeline],
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> AlertState:
+        """Rebuild the state; raises ``InvalidSnapshot`` on anything malformed."""
+        codec.check_header(data, "alert")
+        f = codec.field
+        return cls(
+            id=f(data, "id", codec.parse_uuid),
+            user_id=f(data, "user_id", codec.parse_uuid),
+            alert_type=f(data, "alert_type", AlertType),
+            status=f(data, "status", AlertStatus),
+            latitude=f(data, "latitude", codec.parse_float),
+            longitude=f(data, "longitude", codec.parse_float),
+            accuracy_m=f(data, "accuracy_m", codec.parse_float_or_none),
+            description=f(data, "description", codec.parse_str_or_none),
+            silent=f(data, "silent", codec.parse_bool),
+            created_at=f(data, "created_at", codec.parse_dt),
+            updated_at=f(data, "updated_at", codec.parse_dt),
+            assigned_agent_id=f(data, "assigned_agent_id", codec.parse_uuid_or_none),
+            offered_to=f(data, "offered_to", lambda v: tuple(Offer.from_snapshot(o) for o in v)),
+            declined_by=f(data, "declined_by", lambda v: tuple(codec.parse_uuid(a) for a in v)),
+            timeline=f(
+                data, "timeline", lambda v: tuple(TimelineEntry.from_snapshot(e) for e in v)
+            ),
+            version=f(data, "version", codec.parse_int),
+        )
+
+    def offer_frame(self, offer: Offer) -> dict[str, Any]:
+        """``alert.offer`` frame data for the agent holding ``offer``."""
+        return {
+            "alert_id": str(self.id),
+            "alert_type": self.alert_type.value,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "accuracy_m": self.accuracy_m,
+            "description": self.description,
+            "silent": self.silent,
+            "distance_m": offer.distance_m,
+            "expires_at": codec.iso(offer.expires_at),
+        }
+
+    def assigned_frame(self) -> dict[str, Any]:
+        """``alert.assigned`` frame data for the agent who just got the alert."""
+        return {
+            "alert_id": str(self.id),
+            "alert_type": self.alert_type.value,
+            "status": self.status.value,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "accuracy_m": self.accuracy_m,
+            "description": self.description,
+            "silent": self.silent,
+        }
+
+    def updated_frame(self, previous: AlertStatus) -> dict[str, Any]:
+        """``alert.updated`` frame data after a move from ``previous``."""
+        return {
+            "alert_id": str(self.id),
+            "status": self.status.value,
+            "previous_status": previous.value,
+            "assigned_agent_id": codec.str_or_none(self.assigned_agent_id),
+            "updated_at": codec.iso(self.updated_at),
+        }
+
+
+# --- who may do what ------------------------------------------------------------
+
+
+def check_may_cancel(state: AlertState, actor_id: UUID, role: ActorRole) -> None:
+    """Cancelling is for the alert's own user, an admin, or the platform."""
+    if role in (ActorRole.ADMIN, ActorRole.SYSTEM):
+        return
+    if role is ActorRole.USER and actor_id == state.user_id:
+        return
+    raise NotPermitted(f"only the alert's user or an admin may cancel alert {state.id}")
+
+
+def check_may_set(state: AlertState, status: AlertStatus, actor_id: UUID, role: ActorRole) -> None:
+    """Who may ask for which status; raises :class:`NotPermitted`.
+
+    Checked before the status graph, so a stranger learns nothing about the
+    alert's state from the error. Admins and the platform may ask for any
+    status (the graph still applies); the assigned agent for the progress
+    statuses; the alert's user only for ``cancelled``.
+    """
+    if status is AlertStatus.CANCELLED:
+        check_may_cancel(state, actor_id, role)
+        return
+    if role in (ActorRole.ADMIN, ActorRole.SYSTEM):
+        return
+    if status in PROGRESS:
+        if role is ActorRole.AGENT and actor_id == state.assigned_agent_id:
+            return
+        raise NotPermitted(
+            f"only the assigned agent or an admin may set alert {state.id} to {status.value!r}"
+        )
+    raise NotPermitted(f"only an admin may set alert {state.id} to {status.value!r}")

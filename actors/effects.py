@@ -1,0 +1,212 @@
+"""Effects: what a state transition asks its runtime to carry out.
+
+A ``decide`` function never performs I/O; it returns the new state and a
+tuple of effects, and the runtime (Ray-hosted, later) carries them out. The
+vocabulary here is the whole contract between the pure core and the runtime.
+
+Ordering and atomicity guarantees a runtime must keep:
+
+* Effects come in this order: ``Persist``, ``Emit``\\*, ``CancelTimer``\\* /
+  ``ScheduleTimer``\\*, ``Send``\\*, ``Push``\\*, ``Reply``. A ``decide``
+  returns them already in that order.
+* ``Persist``, every ``Emit`` and the timer effects of one transition are
+  durable together (one PostgreSQL transaction: snapshot row, outbox rows,
+  timer rows) *before* any ``Send``, ``Push`` or ``Reply`` is carried out, so
+  nobody observes a change that could still be lost.
+* ``Emit`` is at-least-once (outbox relay); ``Send`` is at-least-once, and
+  every ``decide`` treats a duplicated message as a no-op; ``Push`` is
+  at-most-once (clients resync on reconnect).
+* A transition that changed nothing durable returns no ``Persist`` and no
+  ``Emit`` (a duplicate message, a stale timer, a region's soft agent index).
+
+Every effect is a frozen dataclass, picklable and comparable. Fields typed
+``Mapping`` hold JSON-safe values (str, int, float, bool, None) and must not be
+mutated; because of them effects are not hashable.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias, TypeVar
+from uuid import UUID
+
+
+class EntityKind(enum.StrEnum):
+    """The three kinds of logical actor; with an id they address an entity."""
+
+    ALERT = "alert"
+    AGENT = "agent"
+    REGION = "region"
+
+
+#: Alerts and agents are addressed by UUID, regions by their H3 cell index.
+EntityId: TypeAlias = UUID | str
+
+
+class Topic(enum.StrEnum):
+    """Kafka topics, exactly as API.md (and the seed) name them."""
+
+    PANIC_ALERTS = "panic-alerts"
+    ALERT_RESPONSES = "alert-responses"
+    ALERT_STATUS_UPDATES = "alert-status-updates"
+    USER_EVENTS = "user-events"
+    AGENT_EVENTS = "agent-events"
+    LOCATION_UPDATES = "location-updates"
+    GEOFENCE_EVENTS = "geofence-events"
+    MEDIA_UPLOADS = "media-uploads"
+    MEDIA_PROCESSING = "media-processing"
+    PUSH_NOTIFICATIONS = "push-notifications"
+    SMS_NOTIFICATIONS = "sms-notifications"
+    EMAIL_NOTIFICATIONS = "email-notifications"
+    SYSTEM_EVENTS = "system-events"
+    AUDIT_LOGS = "audit-logs"
+
+
+class EventType(enum.StrEnum):
+    """Dotted CloudEvents ``type`` values the state machines emit."""
+
+    ALERT_CREATED = "alert.created"
+    ALERT_STATUS_CHANGED = "alert.status_changed"
+    ALERT_OFFERED = "alert.offered"
+    ALERT_ACCEPTED = "alert.accepted"
+    ALERT_DECLINED = "alert.declined"
+    ALERT_OFFER_EXPIRED = "alert.offer_expired"
+    ALERT_ASSIGNED = "alert.assigned"
+    AGENT_STATUS_CHANGED = "agent.status_changed"
+
+
+class FrameType(enum.StrEnum):
+    """Server → client WebSocket frame types (API.md) the state machines push."""
+
+    ALERT_OFFER = "alert.offer"
+    ALERT_ASSIGNED = "alert.assigned"
+    ALERT_UPDATED = "alert.updated"
+    ALERT_LOCATION = "alert.location"
+    OFFER_REVOKED = "offer.revoked"
+    AGENT_LOCATION = "agent.location"
+
+
+class AudienceKind(enum.StrEnum):
+    USER = "user"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Whose sockets a push goes to: every open socket of one user or one agent."""
+
+    kind: AudienceKind
+    id: UUID
+
+    @classmethod
+    def user(cls, user_id: UUID) -> Audience:
+        return cls(AudienceKind.USER, user_id)
+
+    @classmethod
+    def agent(cls, agent_id: UUID) -> Audience:
+        return cls(AudienceKind.AGENT, agent_id)
+
+    def as_tuple(self) -> tuple[str, str]:
+        """``("user", "<uuid>")`` or ``("agent", "<uuid>")``."""
+        return (self.kind.value, str(self.id))
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Write ``snapshot`` as the entity's state at ``version``.
+
+    Written in the same transaction as the transition's ``Emit``\\s. Versions
+    grow by exactly one per persisted transition, so the runtime can write
+    with ``WHERE version = version - 1`` and detect a second writer.
+    ``coalesce`` is True when the change is only a newer position or liveness
+    timestamp and carries no ``Emit``: the runtime may then keep just the
+    latest of several such snapshots (debounce), losing nothing that matters.
+    """
+
+    kind: EntityKind
+    entity_id: EntityId
+    version: int
+    snapshot: Mapping[str, Any]
+    coalesce: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """An outbox event, published later to Kafka as a CloudEvent.
+
+    ``key`` is the Kafka message key (the id of the entity the event
+    concerns), ``subject`` the CloudEvents ``subject``, ``time`` its ``time``.
+    The event ``id`` is assigned by the runtime when it writes the outbox row;
+    consumers dedupe by it.
+    """
+
+    topic: Topic
+    type: EventType
+    key: str
+    subject: str
+    data: Mapping[str, Any]
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A WebSocket frame for every socket of ``audience``; at-most-once."""
+
+    audience: Audience
+    frame_type: FrameType
+    data: Mapping[str, Any]
+
+    def frame(self) -> dict[str, Any]:
+        """The JSON frame as API.md shapes it: ``{"type", "data"}``."""
+        return {"type": self.frame_type.value, "data": dict(self.data)}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer:
+    """Deliver the entity's timer message ``name`` with ``payload`` at ``due_at``.
+
+    ``timer_id`` is unique within the entity: scheduling an id that is already
+    armed replaces it. Timers are durable (re-armed after a restart) and may
+    fire late or, in a race with a cancel, after being cancelled; each
+    ``decide`` treats a stale timer message as a no-op. Each entity module has
+    ``timer_message(name, payload)`` to turn a due timer back into a message.
+    """
+
+    timer_id: str
+    name: str
+    due_at: datetime
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """Disarm the entity's timer ``timer_id``; a no-op when it is not armed."""
+
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer for whoever asked (ignored when the message had no asker)."""
+
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Deliver ``message`` to another entity's mailbox, at-least-once."""
+
+    entity_kind: EntityKind
+    entity_id: EntityId
+    message: object
+
+
+Effect: TypeAlias = Persist | Emit | Push | ScheduleTimer | CancelTimer | Reply | Send
+
+S = TypeVar("S")
+
+#: What every ``decide`` returns: the new state and the effects, in order.
+Transition: TypeAlias = tuple[S, tuple[Effect, ...]]

@@ -1,0 +1,308 @@
+"""The region state machine: one H3 cell's zones and its available agents.
+
+A region entity is addressed by its H3 cell index (string) at the resolution
+the deployment configures (``AgentPolicy.region_resolution``). The runtime
+starts a region it has no snapshot for from :meth:`RegionState.new`.
+
+It holds two kinds of state with different durability:
+
+* **Durable**: the ids of the zones that intersect the cell, and for each
+  subject (user or agent) whether it is inside each of those zones, and since
+  when. Changes bump ``version`` and return ``Persist``. Enter/exit/dwell
+  decisions come later (``geo`` decides, this state records); for now only
+  :class:`ZonesChanged` writes here, and it drops the subject state of zones
+  that left the cell.
+* **Soft**: the index of available agents in the cell (id → position and
+  when it was last confirmed), fed by agent entities through
+  :class:`AgentPresence` / :class:`AgentLeft`. It is rebuilt by the agents'
+  own refreshes, so changing it neither bumps ``version`` nor persists; a
+  snapshot carries whatever the index held when it was taken, and entries not
+  refreshed within ``RegionPolicy.presence_ttl`` are ignored by queries.
+
+Presence messages carry the sender's time ``at``; an entry is never replaced
+or removed by a message older than it (duplicated or reordered sends are
+harmless).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+from uuid import UUID
+
+from actors import codec
+from actors.effects import EntityKind, Persist, Reply, Transition
+from actors.errors import InvalidMessage, UnknownMessage
+from geo.cells import cell_of, haversine_m, is_valid_cell, is_valid_point, resolution_of
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPosition:
+    """Where an available agent was at ``updated_at`` (the agent entity's clock)."""
+
+    latitude: float
+    longitude: float
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectZoneState:
+    """Whether a subject is inside one zone, and since when."""
+
+    inside: bool
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One answer of :meth:`RegionState.nearest`."""
+
+    agent_id: UUID
+    distance_m: float
+    latitude: float
+    longitude: float
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RegionState:
+    """One cell's zones, subject-in-zone states and available agents.
+
+    Mapping fields are never mutated; ``decide`` builds new ones.
+    """
+
+    cell: str
+    zone_ids: frozenset[UUID] = frozenset()
+    subjects: Mapping[UUID, Mapping[UUID, SubjectZoneState]] = field(default_factory=dict)
+    agents: Mapping[UUID, AgentPosition] = field(default_factory=dict)
+    version: int = 0
+
+    @classmethod
+    def new(cls, cell: str) -> RegionState:
+        """An empty region for a valid H3 cell (``geo.errors.InvalidCell`` otherwise)."""
+        resolution_of(cell)
+        return cls(cell=cell)
+
+    @property
+    def resolution(self) -> int:
+        return resolution_of(self.cell)
+
+    def nearest(
+        self,
+        latitude: float,
+        longitude: float,
+        k: int,
+        exclude: Collection[UUID] = (),
+        *,
+        fresh_since: datetime | None = None,
+    ) -> tuple[Candidate, ...]:
+        """Up to ``k`` indexed agents nearest to the point, nearest first.
+
+        Ranked by great-circle distance, ties broken by agent id so the answer
+        is deterministic. Agents in ``exclude`` and entries last confirmed
+        before ``fresh_since`` are skipped.
+        """
+        if k <= 0:
+            return ()
+        candidates = (
+            Candidate(
+                agent_id=agent_id,
+                distance_m=haversine_m(latitude, longitude, pos.latitude, pos.longitude),
+                latitude=pos.latitude,
+                longitude=pos.longitude,
+                updated_at=pos.updated_at,
+            )
+            for agent_id, pos in self.agents.items()
+            if agent_id not in exclude and (fresh_since is None or pos.updated_at >= fresh_since)
+        )
+        return tuple(heapq.nsmallest(k, candidates, key=lambda c: (c.distance_m, c.agent_id)))
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """JSON-safe dict with sorted keys; ``from_snapshot(s.to_snapshot()) == s``."""
+        return {
+            **codec.header("region"),
+            "cell": self.cell,
+            "zone_ids": sorted(str(z) for z in self.zone_ids),
+            "subjects": {
+                str(subject): {
+                    str(zone): {"inside": st.inside, "since": codec.iso(st.since)}
+                    for zone, st in sorted(zones.items())
+                }
+                for subject, zones in sorted(self.subjects.items())
+            },
+            "agents": {
+                str(agent_id): {
+                    "latitude": pos.latitude,
+                    "longitude": pos.longitude,
+                    "updated_at": codec.iso(pos.updated_at),
+                }
+                for agent_id, pos in sorted(self.agents.items())
+            },
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Mapping[str, Any]) -> RegionState:
+        codec.check_header(data, "region")
+        f = codec.field
+
+        def cell(value: Any) -> str:
+            if not isinstance(value, str) or not is_valid_cell(value):
+                raise ValueError(f"not an H3 cell: {value!r}")
+            return value
+
+        def subjects(value: Any) -> dict[UUID, dict[UUID, SubjectZoneState]]:
+            return {
+                codec.parse_uuid(subject): {
+                    codec.parse_uuid(zone): SubjectZoneState(
+                        inside=f(st, "inside", codec.parse_bool),
+                        since=f(st, "since", codec.parse_dt),
+                    )
+                    for zone, st in zones.items()
+                }
+                for subject, zones in value.items()
+            }
+
+        def agents(value: Any) -> dict[UUID, AgentPosition]:
+            return {
+                codec.parse_uuid(agent_id): AgentPosition(
+                    latitude=f(pos, "latitude", codec.parse_float),
+                    longitude=f(pos, "longitude", codec.parse_float),
+                    updated_at=f(pos, "updated_at", codec.parse_dt),
+                )
+                for agent_id, pos in value.items()
+            }
+
+        return cls(
+            cell=f(data, "cell", cell),
+            zone_ids=f(data, "zone_ids", lambda v: frozenset(codec.parse_uuid(z) for z in v)),
+            subjects=f(data, "subjects", subjects),
+            agents=f(data, "agents", agents),
+            version=f(data, "version", codec.parse_int),
+        )
+
+
+# --- messages -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresence:
+    """An agent's position and availability, as of ``at``; ``available=False`` removes it."""
+
+    agent_id: UUID
+    latitude: float
+    longitude: float
+    available: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLeft:
+    """The agent left this cell or stopped being available (as of ``at``, if given)."""
+
+    agent_id: UUID
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZonesChanged:
+    """The full set of zone ids that now intersect this cell."""
+
+    zone_ids: frozenset[UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryNearest:
+    """Ask for up to ``k`` nearest available agents; the Reply is ``tuple[Candidate, ...]``."""
+
+    latitude: float
+    longitude: float
+    k: int
+    exclude: frozenset[UUID] = frozenset()
+
+
+RegionMessage: TypeAlias = AgentPresence | AgentLeft | ZonesChanged | QueryNearest
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPolicy:
+    """``presence_ttl``: ignore index entries not refreshed for this long (None: never).
+
+    Keep it comfortably above ``AgentPolicy.heartbeat_timeout``: listed agents
+    refresh their presence with every sign of life.
+    """
+
+    presence_ttl: timedelta | None = timedelta(seconds=180)
+
+
+DEFAULT_POLICY = RegionPolicy()
+
+
+def decide(
+    state: RegionState,
+    msg: RegionMessage,
+    now: datetime,
+    policy: RegionPolicy = DEFAULT_POLICY,
+) -> Transition[RegionState]:
+    """Apply ``msg``; only :class:`ZonesChanged` persists (see the module docstring)."""
+    codec.check_now(now)
+    if isinstance(msg, AgentPresence):
+        return _presence(state, msg)
+    if isinstance(msg, AgentLeft):
+        return _remove(state, msg.agent_id, msg.at)
+    if isinstance(msg, ZonesChanged):
+        return _zones(state, msg)
+    if isinstance(msg, QueryNearest):
+        if not is_valid_point(msg.latitude, msg.longitude):
+            raise InvalidMessage(f"invalid query point ({msg.latitude!r}, {msg.longitude!r})")
+        if msg.k < 0:
+            raise InvalidMessage(f"k must be >= 0, got {msg.k!r}")
+        fresh_since = None if policy.presence_ttl is None else now - policy.presence_ttl
+        found = state.nearest(
+            msg.latitude, msg.longitude, msg.k, msg.exclude, fresh_since=fresh_since
+        )
+        return state, (Reply(found),)
+    raise UnknownMessage("region", type(msg).__name__)
+
+
+def _presence(state: RegionState, msg: AgentPresence) -> Transition[RegionState]:
+    if not msg.available:
+        return _remove(state, msg.agent_id, msg.at)
+    if not is_valid_point(msg.latitude, msg.longitude):
+        raise InvalidMessage(f"invalid agent position ({msg.latitude!r}, {msg.longitude!r})")
+    if cell_of(msg.latitude, msg.longitude, state.resolution) != state.cell:
+        raise InvalidMessage(
+            f"agent {msg.agent_id} at ({msg.latitude}, {msg.longitude}) is not in cell {state.cell}"
+        )
+    current = state.agents.get(msg.agent_id)
+    position = AgentPosition(float(msg.latitude), float(msg.longitude), msg.at)
+    if current is not None and (current.updated_at > msg.at or current == position):
+        return state, (Reply(state),)
+    new = replace(state, agents={**state.agents, msg.agent_id: position})
+    return new, (Reply(new),)
+
+
+def _remove(state: RegionState, agent_id: UUID, at: datetime | None) -> Transition[RegionState]:
+    current = state.agents.get(agent_id)
+    if current is None or (at is not None and current.updated_at > at):
+        return state, (Reply(state),)
+    agents = {a: pos for a, pos in state.agents.items() if a != agent_id}
+    new = replace(state, agents=agents)
+    return new, (Reply(new),)
+
+
+def _zones(state: RegionState, msg: ZonesChanged) -> Transition[RegionState]:
+    zone_ids = frozenset(msg.zone_ids)
+    if zone_ids == state.zone_ids:
+        return state, (Reply(state),)
+    subjects = {
+        subject: kept
+        for subject, zones in state.subjects.items()
+        if (kept := {z: st for z, st in zones.items() if z in zone_ids})
+    }
+    new = replace(state, zone_ids=zone_ids, subjects=subjects, version=state.version + 1)
+    persist = Persist(EntityKind.REGION, new.cell, new.version, new.to_snapshot())
+    return new, (persist, Reply(new))

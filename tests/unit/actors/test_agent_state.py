@@ -1,0 +1,304 @@
+"""The agent machine: availability, heartbeat expiry, fixes, assignment, presence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+from actors_kit import AGENT_A, LAT, LON, Clock, assert_effect_order, of_type
+
+from actors import agent
+from actors.agent import (
+    HEARTBEAT_EXPIRED_TIMER,
+    HEARTBEAT_TIMER_ID,
+    AgentPolicy,
+    AgentState,
+    Assigned,
+    Availability,
+    Heartbeat,
+    HeartbeatExpired,
+    LocationFix,
+    Released,
+    SetStatus,
+    timer_message,
+)
+from actors.effects import (
+    CancelTimer,
+    Effect,
+    Emit,
+    EntityKind,
+    EventType,
+    Persist,
+    Reply,
+    ScheduleTimer,
+    Send,
+    Topic,
+)
+from actors.errors import AlreadyAssigned, InvalidMessage, InvalidTransition, UnknownMessage
+from actors.region import AgentLeft, AgentPresence
+from geo.cells import cell_of
+
+ALERT_1 = UUID(int=0xE101)
+ALERT_2 = UUID(int=0xE102)
+POLICY = AgentPolicy(heartbeat_timeout=timedelta(seconds=60), region_resolution=7)
+A = Availability
+
+
+def run(
+    state: AgentState, msg: agent.AgentMessage, clock: Clock, seconds: float = 1
+) -> tuple[AgentState, tuple[Effect, ...]]:
+    new, effects = agent.decide(state, msg, clock.advance(seconds), POLICY)
+    assert_effect_order(effects)
+    return new, effects
+
+
+def available_at(clock: Clock, lat: float = LAT, lon: float = LON) -> AgentState:
+    state, _ = run(AgentState.new(AGENT_A), SetStatus(A.AVAILABLE), clock)
+    state, _ = run(state, LocationFix(lat, lon, accuracy_m=8.0), clock)
+    return state
+
+
+def test_a_new_agent_is_offline_and_unpersisted() -> None:
+    state = AgentState.new(AGENT_A)
+    assert state.availability is A.OFFLINE
+    assert (state.location, state.current_assignment, state.version) == (None, None, 0)
+    assert state.listed is False
+
+
+def test_going_available_arms_the_heartbeat_and_is_announced() -> None:
+    clock = Clock()
+    state, effects = run(AgentState.new(AGENT_A), SetStatus(A.AVAILABLE), clock)
+    assert state.availability is A.AVAILABLE
+    assert state.version == 1
+    assert state.last_heartbeat_at == clock.now
+    persist = of_type(effects, Persist)[0]
+    assert persist.coalesce is False
+    (event,) = of_type(effects, Emit)
+    assert (event.topic, event.type) == (Topic.AGENT_EVENTS, EventType.AGENT_STATUS_CHANGED)
+    assert event.key == str(AGENT_A)
+    assert event.data["status"] == "available"
+    assert event.data["previous_status"] == "offline"
+    assert of_type(effects, ScheduleTimer) == [
+        ScheduleTimer(
+            HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, clock.now + POLICY.heartbeat_timeout, {}
+        )
+    ]
+    # No position yet: not listed in any region.
+    assert of_type(effects, Send) == []
+
+
+def test_heartbeat_expiry_takes_the_agent_offline() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    cell = cell_of(LAT, LON, 7)
+    state, effects = run(state, Heartbeat(), clock, 30)
+    (timer,) = of_type(effects, ScheduleTimer)
+    assert timer.due_at == clock.now + timedelta(seconds=60)
+    assert of_type(effects, Emit) == []
+    assert of_type(effects, Persist)[0].coalesce is True
+
+    assert timer_message(timer.name, timer.payload) == HeartbeatExpired()
+    # The timer armed before the heartbeat fires: stale, nothing happens.
+    stale, effects = agent.decide(
+        state, HeartbeatExpired(), clock.now + timedelta(seconds=31), POLICY
+    )
+    assert stale is state
+    assert effects == (Reply(state),)
+
+    offline, effects = agent.decide(state, HeartbeatExpired(), timer.due_at, POLICY)
+    assert_effect_order(effects)
+    assert offline.availability is A.OFFLINE
+    (event,) = of_type(effects, Emit)
+    assert event.data["reason"] == "heartbeat_expired"
+    assert of_type(effects, Send) == [
+        Send(EntityKind.REGION, cell, AgentLeft(agent_id=AGENT_A, at=timer.due_at))
+    ]
+    assert of_type(effects, CancelTimer) == [CancelTimer(HEARTBEAT_TIMER_ID)]
+    again, effects = agent.decide(offline, HeartbeatExpired(), timer.due_at, POLICY)
+    assert again is offline
+    assert effects == (Reply(offline),)
+
+
+def test_going_offline_explicitly_disarms_the_heartbeat() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    offline, effects = run(state, SetStatus(A.OFFLINE), clock)
+    assert of_type(effects, CancelTimer) == [CancelTimer(HEARTBEAT_TIMER_ID)]
+    assert of_type(effects, ScheduleTimer) == []
+    assert [type(s.message) for s in of_type(effects, Send)] == [AgentLeft]
+    # An offline agent's pings are recorded but arm nothing.
+    pinged, effects = run(offline, Heartbeat(), clock)
+    assert pinged.availability is A.OFFLINE
+    assert of_type(effects, ScheduleTimer) == []
+
+
+def test_a_listed_agent_is_announced_to_its_cell_and_refreshed() -> None:
+    clock = Clock()
+    state, _ = run(AgentState.new(AGENT_A), SetStatus(A.AVAILABLE), clock)
+    state, effects = run(state, LocationFix(LAT, LON), clock)
+    cell = cell_of(LAT, LON, POLICY.region_resolution)
+    assert of_type(effects, Send) == [
+        Send(EntityKind.REGION, cell, AgentPresence(AGENT_A, LAT, LON, True, clock.now))
+    ]
+    _, effects = run(state, Heartbeat(), clock)
+    assert of_type(effects, Send) == [
+        Send(EntityKind.REGION, cell, AgentPresence(AGENT_A, LAT, LON, True, clock.now))
+    ]
+
+
+def test_moving_to_another_cell_leaves_the_old_one() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    old_cell = cell_of(LAT, LON, 7)
+    far_lat, far_lon = 48.1372, 11.5756  # Munich
+    new_cell = cell_of(far_lat, far_lon, 7)
+    moved, effects = run(state, LocationFix(far_lat, far_lon), clock)
+    assert of_type(effects, Send) == [
+        Send(EntityKind.REGION, old_cell, AgentLeft(AGENT_A, clock.now)),
+        Send(
+            EntityKind.REGION, new_cell, AgentPresence(AGENT_A, far_lat, far_lon, True, clock.now)
+        ),
+    ]
+    assert moved.location is not None
+    assert (moved.location.latitude, moved.location.longitude) == (far_lat, far_lon)
+
+
+def test_out_of_order_and_duplicate_fixes_are_ignored() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    newer = LocationFix(LAT + 0.001, LON, recorded_at=clock.now + timedelta(seconds=1))
+    state, _ = run(state, newer, clock, 5)
+    assert state.last_fix_at == newer.recorded_at
+    for stale in [
+        LocationFix(LAT + 0.5, LON, recorded_at=newer.recorded_at - timedelta(seconds=2)),
+        LocationFix(LAT + 0.5, LON, recorded_at=newer.recorded_at),
+    ]:
+        same, effects = run(state, stale, clock)
+        assert same is state
+        assert effects == (Reply(state),)
+
+
+def test_a_fix_from_the_future_is_taken_as_now() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    ahead = LocationFix(LAT, LON + 0.001, recorded_at=clock.now + timedelta(hours=2))
+    state, _ = run(state, ahead, clock)
+    assert state.last_fix_at == clock.now
+    later, _ = run(state, LocationFix(LAT, LON + 0.002), clock)
+    assert later.last_fix_at == clock.now
+
+
+@pytest.mark.parametrize(
+    "fix",
+    [
+        LocationFix(95.0, 0.0),
+        LocationFix(0.0, float("inf")),
+        LocationFix(0.0, 0.0, recorded_at=Clock().now.replace(tzinfo=None)),
+    ],
+    ids=["lat", "lon", "naive"],
+)
+def test_bad_fixes_are_refused(fix: LocationFix) -> None:
+    with pytest.raises(InvalidMessage):
+        agent.decide(AgentState.new(AGENT_A), fix, Clock().now, POLICY)
+
+
+def test_location_only_changes_may_be_coalesced() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    _, effects = run(state, LocationFix(LAT + 0.0001, LON), clock)
+    (persist,) = of_type(effects, Persist)
+    assert persist.coalesce is True
+    assert of_type(effects, Emit) == []
+
+
+def test_an_assignment_makes_the_agent_busy_and_unlisted() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    busy, effects = run(state, Assigned(ALERT_1), clock)
+    assert (busy.availability, busy.current_assignment) == (A.BUSY, ALERT_1)
+    (event,) = of_type(effects, Emit)
+    assert event.data["reason"] == "assigned"
+    assert event.data["current_assignment"] == str(ALERT_1)
+    assert [type(s.message) for s in of_type(effects, Send)] == [AgentLeft]
+    # Still watched: the timer already armed stands (assignment is no sign of life).
+    assert of_type(effects, ScheduleTimer) == []
+
+
+def test_a_second_assignment_is_refused() -> None:
+    clock = Clock()
+    busy, _ = run(available_at(clock), Assigned(ALERT_1), clock)
+    before = busy.to_snapshot()
+    with pytest.raises(AlreadyAssigned) as info:
+        run(busy, Assigned(ALERT_2), clock)
+    assert info.value.current_alert_id == str(ALERT_1)
+    assert busy.to_snapshot() == before
+    # The same assignment again is a duplicate send, not a second assignment.
+    same, effects = run(busy, Assigned(ALERT_1), clock)
+    assert same is busy
+    assert effects == (Reply(busy),)
+
+
+def test_release_frees_the_agent() -> None:
+    clock = Clock()
+    busy, _ = run(available_at(clock), Assigned(ALERT_1), clock)
+    stale, effects = run(busy, Released(ALERT_2), clock)
+    assert stale is busy
+    assert effects == (Reply(busy),)
+    free, effects = run(busy, Released(ALERT_1), clock)
+    assert (free.availability, free.current_assignment) == (A.AVAILABLE, None)
+    assert of_type(effects, Emit)[0].data["reason"] == "released"
+    assert [type(s.message) for s in of_type(effects, Send)] == [AgentPresence]
+
+
+@pytest.mark.parametrize("status", [A.AVAILABLE, A.ON_BREAK, A.OFFLINE])
+def test_an_assigned_agent_cannot_walk_away(status: Availability) -> None:
+    clock = Clock()
+    busy, _ = run(available_at(clock), Assigned(ALERT_1), clock)
+    with pytest.raises(InvalidTransition, match="cannot move agent from 'busy'") as info:
+        run(busy, SetStatus(status), clock)
+    assert info.value.entity == "agent"
+
+
+def test_an_assigned_agent_that_times_out_comes_back_busy() -> None:
+    clock = Clock()
+    busy, _ = run(available_at(clock), Assigned(ALERT_1), clock)
+    offline, _ = run(busy, HeartbeatExpired(), clock, 120)
+    assert (offline.availability, offline.current_assignment) == (A.OFFLINE, ALERT_1)
+    back, effects = run(offline, Heartbeat(), clock)
+    assert (back.availability, back.current_assignment) == (A.BUSY, ALERT_1)
+    (event,) = of_type(effects, Emit)
+    assert event.data["reason"] == "resumed"
+    assert len(of_type(effects, ScheduleTimer)) == 1
+
+
+def test_assigning_an_offline_agent_watches_it_from_its_last_sign_of_life() -> None:
+    clock = Clock()
+    state, _ = run(AgentState.new(AGENT_A), Heartbeat(), clock)
+    seen_at = clock.now
+    busy, effects = run(state, Assigned(ALERT_1), clock, 10)
+    assert busy.availability is A.BUSY
+    (timer,) = of_type(effects, ScheduleTimer)
+    assert timer.due_at == seen_at + POLICY.heartbeat_timeout
+
+
+def test_manual_busy_and_breaks() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    on_break, effects = run(state, SetStatus(A.ON_BREAK), clock)
+    assert on_break.availability is A.ON_BREAK
+    assert [type(s.message) for s in of_type(effects, Send)] == [AgentLeft]
+    busy, _ = run(on_break, SetStatus(A.BUSY), clock)
+    assert (busy.availability, busy.current_assignment) == (A.BUSY, None)
+    same, effects = run(busy, SetStatus(A.BUSY), clock)
+    assert of_type(effects, Emit) == []  # a repeated status is only a sign of life
+    assert same.last_heartbeat_at == clock.now
+
+
+def test_policy_and_timer_validation() -> None:
+    with pytest.raises(ValueError, match="heartbeat_timeout"):
+        AgentPolicy(heartbeat_timeout=timedelta(0))
+    with pytest.raises(ValueError, match="region_resolution"):
+        AgentPolicy(region_resolution=16)
+    with pytest.raises(UnknownMessage):
+        timer_message("offer_expired", {})
