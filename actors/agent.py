@@ -322,7 +322,14 @@ def _expired(state: AgentState, now: datetime, policy: AgentPolicy) -> Transitio
         state.last_heartbeat_at is not None
         and now < state.last_heartbeat_at + policy.heartbeat_timeout
     ):
-        return state, (Reply(state),)  # stale timer: a later sign of life re-armed it
+        # Early: a later sign of life moved the deadline. The in-memory timer was
+        # replaced, but a stored copy restored after a restart can still fire
+        # early, so re-arm the real deadline rather than trust another copy.
+        due = state.last_heartbeat_at + policy.heartbeat_timeout
+        return state, (
+            ScheduleTimer(HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, due, {}),
+            Reply(state),
+        )
     new = replace(state, availability=Availability.OFFLINE)
     return _finish(state, new, now, policy, reason="heartbeat_expired", refresh=False)
 

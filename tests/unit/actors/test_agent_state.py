@@ -99,12 +99,16 @@ def test_heartbeat_expiry_takes_the_agent_offline() -> None:
     assert of_type(effects, Persist)[0].coalesce is True
 
     assert timer_message(timer.name, timer.payload) == HeartbeatExpired()
-    # The timer armed before the heartbeat fires: stale, nothing happens.
+    # A copy armed before the heartbeat fires early: nothing changes, and the
+    # real deadline is armed again (a stored copy may outlive the in-memory one).
     stale, effects = agent.decide(
         state, HeartbeatExpired(), clock.now + timedelta(seconds=31), POLICY
     )
     assert stale is state
-    assert effects == (Reply(state),)
+    assert effects == (
+        ScheduleTimer(HEARTBEAT_TIMER_ID, timer.name, timer.due_at, {}),
+        Reply(state),
+    )
 
     offline, effects = agent.decide(state, HeartbeatExpired(), timer.due_at, POLICY)
     assert_effect_order(effects)

@@ -1,0 +1,525 @@
+"""The entity runtime: logical actors with serial mailboxes, hosted in one process.
+
+An :class:`EntityHost` owns some entities (a shard's share). It gives each
+entity a mailbox drained by one task at a time, so messages to one entity
+never interleave while different entities run concurrently; it activates an
+entity on its first message (loading its snapshot), passivates it when idle,
+and carries out the effects of every transition.
+
+Guarantees:
+
+* **Durable before observable.** A transition's snapshot, outbox events,
+  timer changes and durable sends are committed in ONE store transaction
+  before any push, send or reply leaves the host. If the commit fails, the
+  entity keeps its previous state and the caller gets the error.
+* **Order.** Messages enqueued for one entity are processed in enqueue order.
+* **Timers fire once.** A due timer is delivered as a message; its removal
+  commits with the transition it caused. A crash before that commit leaves
+  the timer stored, and it fires again after recovery.
+* **Durable sends** (from transitions that emit events) are stored as
+  messages due at once on the recipient, delivered after commit and removed
+  by the recipient's own commit: at-least-once, and every ``decide`` treats
+  a duplicate as a no-op. Sends from coalesced transitions (positions,
+  liveness) are best-effort.
+* **Coalescing.** A transition whose only durable effect is a coalescable
+  snapshot (no events) is kept in memory and flushed every
+  ``flush_interval`` and at passivation; its timers are stored only when no
+  earlier copy is stored (an early copy firing after a restart is a stale
+  timer, which ``decide`` re-arms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from actors.effects import (
+    CancelTimer,
+    Effect,
+    Emit,
+    EntityKind,
+    Persist,
+    Push,
+    Reply,
+    ScheduleTimer,
+    Send,
+)
+from actors.errors import ActorError, EntityNotFound
+from actors.kinds import Behaviour
+from actors.message_codec import decode_message, encode_message
+from actors.ports import MESSAGE_TIMER, CommitBatch, EntityStore, PushSink, Router, StoredTimer
+
+log = logging.getLogger(__name__)
+
+Key = tuple[EntityKind, str]
+TimerKey = tuple[EntityKind, str, str]
+
+
+@dataclass(slots=True)
+class _Envelope:
+    message: object
+    fired: StoredTimer | None
+    reply: asyncio.Future[object] | None
+
+
+@dataclass(slots=True)
+class _Slot:
+    state: Any = None
+    loaded: bool = False
+    running: bool = False
+    mailbox: deque[_Envelope] = field(default_factory=deque)
+    last_used: float = 0.0
+
+
+@dataclass(slots=True)
+class _Outcome:
+    state: Any
+    batch: CommitBatch
+    coalesced: Persist | None
+    pushes: list[Push]
+    sends: list[tuple[Send, StoredTimer | None]]
+    arm: list[StoredTimer]
+    disarm: list[str]
+    reply: object
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    timers: int
+    alerts: int
+    seconds: float
+
+
+class EntityHost:
+    """Hosts logical actors; see the module docstring for its guarantees."""
+
+    def __init__(
+        self,
+        *,
+        behaviours: Mapping[EntityKind, Behaviour],
+        store: EntityStore,
+        pushes: PushSink,
+        router: Router,
+        clock: Callable[[], datetime],
+        new_id: Callable[[], str] = lambda: uuid4().hex,
+        owns: Callable[[EntityKind, str], bool] = lambda _k, _i: True,
+        passivate_after: timedelta = timedelta(minutes=5),
+        flush_interval: float = 5.0,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self._behaviours = behaviours
+        self._store = store
+        self._pushes = pushes
+        self._router = router
+        self._clock = clock
+        self._new_id = new_id
+        self._owns = owns
+        self._passivate_after = passivate_after.total_seconds()
+        self._flush_interval = flush_interval
+        self._retry_backoff = retry_backoff
+        self._slots: dict[Key, _Slot] = {}
+        self._timers: dict[TimerKey, tuple[StoredTimer, asyncio.TimerHandle]] = {}
+        #: due_at of the stored copy of each timer, for coalesced re-arming.
+        self._stored_due: dict[TimerKey, datetime] = {}
+        self._dirty: dict[Key, Persist] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self.processed = 0
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> RecoveryReport:
+        """Re-arm the stored timers and activate the open alerts this host owns."""
+        began = time.perf_counter()
+        timers = [t for t in await self._store.load_timers() if self._owns(t.kind, t.entity_id)]
+        for timer in timers:
+            self._stored_due[(timer.kind, timer.entity_id, timer.timer_id)] = timer.due_at
+            self._arm(timer)
+        alerts = [a for a in await self._store.open_alert_ids() if self._owns(EntityKind.ALERT, a)]
+        await asyncio.gather(*(self._activate((EntityKind.ALERT, a)) for a in alerts))
+        self._housekeeping = asyncio.create_task(self._housekeep())
+        report = RecoveryReport(len(timers), len(alerts), time.perf_counter() - began)
+        log.info(
+            "entity host started: %d timers re-armed, %d open alerts active in %.3fs",
+            report.timers,
+            report.alerts,
+            report.seconds,
+        )
+        return report
+
+    async def stop(self) -> None:
+        """Stop timers and housekeeping, then flush coalesced snapshots."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        for _timer, handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        await self.flush()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "active": len(self._slots),
+            "timers": len(self._timers),
+            "dirty": len(self._dirty),
+            "processed": self.processed,
+        }
+
+    def active_state(self, kind: EntityKind, entity_id: str) -> Any:
+        """The in-memory state of an active entity (None if not active); for inspection."""
+        slot = self._slots.get((kind, entity_id))
+        return None if slot is None else slot.state
+
+    # --- messages ----------------------------------------------------------------
+
+    def enqueue(
+        self,
+        kind: EntityKind,
+        entity_id: str,
+        message: object,
+        *,
+        fired: StoredTimer | None = None,
+        want_reply: bool = True,
+    ) -> asyncio.Future[object] | None:
+        """Put ``message`` in the entity's mailbox now (synchronously: order is kept).
+
+        Returns a future for the reply (or the ``ActorError``) when asked.
+        """
+        if kind not in self._behaviours:
+            raise ActorError(f"unknown entity kind {kind!r}")
+        key = (kind, entity_id)
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot(last_used=time.monotonic())
+        future = asyncio.get_running_loop().create_future() if want_reply else None
+        slot.mailbox.append(_Envelope(message, fired, future))
+        if not slot.running:
+            slot.running = True
+            self._spawn(self._drain(key, slot))
+        return future
+
+    async def ask(self, kind: EntityKind, entity_id: str, message: object) -> object:
+        """Deliver and wait for the reply; the entity's ``ActorError`` is raised here."""
+        future = self.enqueue(kind, entity_id, message)
+        assert future is not None
+        return await future
+
+    async def tell_many(self, items: Iterable[tuple[EntityKind, str, object]]) -> int:
+        """Enqueue every message in order, wait until all are processed.
+
+        Returns how many were rejected (each rejection is logged); one bad
+        message never stops the others.
+        """
+        futures = [self.enqueue(kind, entity_id, msg) for kind, entity_id, msg in items]
+        results = await asyncio.gather(*(f for f in futures if f), return_exceptions=True)
+        return sum(1 for r in results if isinstance(r, BaseException))
+
+    async def _drain(self, key: Key, slot: _Slot) -> None:
+        try:
+            while slot.mailbox:
+                envelope = slot.mailbox.popleft()
+                try:
+                    result = await self._process(key, slot, envelope)
+                except BaseException as exc:  # delivered to the asker, never lost silently
+                    if envelope.reply is not None and not envelope.reply.done():
+                        envelope.reply.set_exception(exc)
+                    elif not isinstance(exc, ActorError):
+                        log.warning("message to %s %s failed: %r", key[0], key[1], exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                else:
+                    if envelope.reply is not None and not envelope.reply.done():
+                        envelope.reply.set_result(result)
+        finally:
+            slot.running = False
+            slot.last_used = time.monotonic()
+
+    async def _process(self, key: Key, slot: _Slot, envelope: _Envelope) -> object:
+        if not slot.loaded:
+            await self._load(key, slot)
+        behaviour = self._behaviours[key[0]]
+        now = self._clock()
+        try:
+            new_state, effects = behaviour.decide(slot.state, envelope.message, now)
+        except ActorError as exc:
+            if isinstance(exc, EntityNotFound) and exc.entity_id is None:
+                raise EntityNotFound(exc.entity, key[1]) from None
+            if envelope.fired is not None:
+                # A rejected timer or stored message must not fire forever.
+                log.warning("stored %s for %s %s rejected: %s", envelope.fired.name, *key, exc)
+                await self._store.commit(CommitBatch(fired=[envelope.fired]))
+                self._forget_stored(envelope.fired)
+            raise
+        outcome = self._classify(key, new_state, effects, now, envelope.fired)
+        if outcome.batch:
+            await self._store.commit(outcome.batch)
+        slot.state = outcome.state
+        self.processed += 1
+        self._after_commit(key, outcome)
+        if outcome.sends:
+            await self._send(outcome.sends)
+        if outcome.pushes:
+            try:
+                await self._pushes.push(outcome.pushes)
+            except Exception:  # at-most-once by design: clients resync
+                log.warning("push for %s %s failed", *key, exc_info=True)
+        return outcome.reply
+
+    def _classify(
+        self,
+        key: Key,
+        state: Any,
+        effects: Sequence[Effect],
+        now: datetime,
+        fired: StoredTimer | None,
+    ) -> _Outcome:
+        durable = any(
+            isinstance(e, Emit) or (isinstance(e, Persist) and not e.coalesce) for e in effects
+        )
+        out = _Outcome(state, CommitBatch(), None, [], [], [], [], None)
+        if fired is not None:
+            out.batch.fired.append(fired)
+        kind, entity_id = key
+        for effect in effects:
+            if isinstance(effect, Persist):
+                if durable:
+                    out.batch.snapshots.append(effect)
+                else:
+                    out.coalesced = effect
+            elif isinstance(effect, Emit):
+                out.batch.events.append(effect)
+            elif isinstance(effect, ScheduleTimer):
+                timer = StoredTimer(
+                    kind, entity_id, effect.timer_id, effect.name, effect.due_at, effect.payload
+                )
+                out.arm.append(timer)
+                stored = self._stored_due.get((kind, entity_id, effect.timer_id))
+                if fired is not None and fired.timer_id == effect.timer_id:
+                    stored = None  # this transition removes the stored copy
+                if durable or stored is None or stored > effect.due_at:
+                    out.batch.timers.append(timer)
+            elif isinstance(effect, CancelTimer):
+                out.disarm.append(effect.timer_id)
+                if (kind, entity_id, effect.timer_id) in self._stored_due:
+                    out.batch.cancelled.append((kind, entity_id, effect.timer_id))
+            elif isinstance(effect, Send):
+                stored_msg = None
+                if durable:
+                    target = str(effect.entity_id)
+                    stored_msg = StoredTimer(
+                        effect.entity_kind,
+                        target,
+                        f"msg:{self._new_id()}",
+                        MESSAGE_TIMER,
+                        now,
+                        encode_message(effect.message),
+                    )
+                    out.batch.timers.append(stored_msg)
+                out.sends.append((effect, stored_msg))
+            elif isinstance(effect, Push):
+                out.pushes.append(effect)
+            elif isinstance(effect, Reply):
+                out.reply = effect.value
+        return out
+
+    def _after_commit(self, key: Key, out: _Outcome) -> None:
+        kind, entity_id = key
+        for fired in out.batch.fired:
+            self._forget_stored(fired)
+        if out.batch.snapshots:
+            newest = out.batch.snapshots[-1]
+            dirty = self._dirty.get(key)
+            if dirty is not None and dirty.version <= newest.version:
+                del self._dirty[key]
+        if out.coalesced is not None:
+            self._dirty[key] = out.coalesced
+        for timer_id in out.disarm:
+            self._disarm((kind, entity_id, timer_id))
+            self._stored_due.pop((kind, entity_id, timer_id), None)
+        stored_ids = {
+            t.timer_id for t in out.batch.timers if (t.kind, t.entity_id) == (kind, entity_id)
+        }
+        for timer in out.arm:
+            if timer.timer_id in stored_ids:
+                self._stored_due[(kind, entity_id, timer.timer_id)] = timer.due_at
+            self._arm(timer)
+
+    # --- sends, timers -------------------------------------------------------------
+
+    async def _send(self, sends: Sequence[tuple[Send, StoredTimer | None]]) -> None:
+        for send, stored in sends:
+            target = str(send.entity_id)
+            try:
+                await self._router.route(send.entity_kind, target, send.message, stored)
+            except ActorError as exc:
+                log.warning("send to %s %s rejected: %s", send.entity_kind, target, exc)
+            except Exception:
+                if stored is None:
+                    log.warning("best-effort send to %s %s lost", send.entity_kind, target)
+                else:
+                    log.warning("send to %s %s failed; retrying", send.entity_kind, target)
+                    self._spawn(self._retry_send(send, stored))
+
+    async def _retry_send(self, send: Send, stored: StoredTimer) -> None:
+        delay = self._retry_backoff
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._router.route(send.entity_kind, stored.entity_id, send.message, stored)
+                return
+            except ActorError:
+                return
+            except Exception:
+                delay = min(delay * 2, 30.0)
+
+    def _arm(self, timer: StoredTimer) -> None:
+        tkey = (timer.kind, timer.entity_id, timer.timer_id)
+        self._disarm(tkey)
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (timer.due_at - self._clock()).total_seconds())
+        handle = loop.call_later(delay, self._fire, timer)
+        self._timers[tkey] = (timer, handle)
+
+    def _disarm(self, tkey: TimerKey) -> None:
+        armed = self._timers.pop(tkey, None)
+        if armed is not None:
+            armed[1].cancel()
+
+    def _forget_stored(self, timer: StoredTimer) -> None:
+        tkey = (timer.kind, timer.entity_id, timer.timer_id)
+        if self._stored_due.get(tkey) == timer.due_at:
+            del self._stored_due[tkey]
+
+    def _fire(self, timer: StoredTimer) -> None:
+        tkey = (timer.kind, timer.entity_id, timer.timer_id)
+        armed = self._timers.get(tkey)
+        if armed is None or armed[0] is not timer:
+            return
+        del self._timers[tkey]
+        self._spawn(self._deliver_timer(timer))
+
+    async def _deliver_timer(self, timer: StoredTimer) -> None:
+        behaviour = self._behaviours[timer.kind]
+        try:
+            if timer.name == MESSAGE_TIMER:
+                message = decode_message(timer.payload)
+            else:
+                message = behaviour.timer_message(timer.name, timer.payload)
+        except ActorError as exc:
+            log.error(
+                "undecodable timer %s of %s %s: %s", timer.name, timer.kind, timer.entity_id, exc
+            )
+            return
+        # The stored copy (if any) goes with the delivery, so the transition removes it.
+        stored_due = self._stored_due.get((timer.kind, timer.entity_id, timer.timer_id))
+        fired = None if stored_due is None else dataclasses.replace(timer, due_at=stored_due)
+        future = self.enqueue(timer.kind, timer.entity_id, message, fired=fired)
+        assert future is not None
+        try:
+            await future
+        except ActorError:
+            pass  # logged and removed by _process
+        except Exception:
+            log.warning(
+                "timer %s of %s %s failed; re-arming", timer.name, timer.kind, timer.entity_id
+            )
+            retry = StoredTimer(
+                timer.kind, timer.entity_id, timer.timer_id, timer.name, timer.due_at, timer.payload
+            )
+            self._timers[(timer.kind, timer.entity_id, timer.timer_id)] = (
+                retry,
+                asyncio.get_running_loop().call_later(self._retry_backoff, self._fire, retry),
+            )
+
+    async def deliver_stored(self, message: object, stored: StoredTimer) -> object:
+        """Deliver a durable message sent by another entity (removed on commit)."""
+        self._stored_due[(stored.kind, stored.entity_id, stored.timer_id)] = stored.due_at
+        future = self.enqueue(stored.kind, stored.entity_id, message, fired=stored)
+        assert future is not None
+        return await future
+
+    # --- activation, passivation ---------------------------------------------------------
+
+    async def _load(self, key: Key, slot: _Slot) -> None:
+        behaviour = self._behaviours[key[0]]
+        entity_id = behaviour.parse_id(key[1])
+        snapshot = await self._store.load_snapshot(key[0], key[1])
+        slot.state = (
+            behaviour.initial(entity_id) if snapshot is None else behaviour.from_snapshot(snapshot)
+        )
+        slot.loaded = True
+
+    async def _activate(self, key: Key) -> None:
+        slot = self._slots.setdefault(key, _Slot(last_used=time.monotonic()))
+        if not slot.loaded and not slot.running:
+            slot.running = True
+            try:
+                await self._load(key, slot)
+            finally:
+                slot.running = False
+            if slot.mailbox:
+                slot.running = True
+                self._spawn(self._drain(key, slot))
+
+    async def flush(self) -> int:
+        """Write every coalesced snapshot now; returns how many."""
+        if not self._dirty:
+            return 0
+        dirty, self._dirty = self._dirty, {}
+        try:
+            await self._store.commit(CommitBatch(snapshots=list(dirty.values())))
+        except Exception:
+            for key, persist in dirty.items():  # keep what a newer transition did not replace
+                self._dirty.setdefault(key, persist)
+            raise
+        return len(dirty)
+
+    async def passivate_idle(self, now: float | None = None) -> int:
+        """Drop idle entities from memory after flushing their snapshots."""
+        now = time.monotonic() if now is None else now
+        idle = [
+            key
+            for key, slot in self._slots.items()
+            if not slot.running
+            and not slot.mailbox
+            and now - slot.last_used >= self._passivate_after
+        ]
+        if not idle:
+            return 0
+        await self.flush()
+        dropped = 0
+        for key in idle:
+            slot = self._slots.get(key)
+            if (
+                slot is not None
+                and not slot.running
+                and not slot.mailbox
+                and key not in self._dirty
+            ):
+                del self._slots[key]
+                dropped += 1
+        return dropped
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                await self.flush()
+                await self.passivate_idle()
+            except Exception:
+                log.warning("housekeeping failed; will retry", exc_info=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,182 @@
+"""The entity runtime with fake ports: mailboxes, commits, timers, sends, recovery.
+
+Real asyncio, wall clock, short timers (tens of milliseconds); no Ray, no I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+from actors_kit import AGENT_A, AGENT_B, LAT, LON, USER
+
+from actors.agent import Availability, LocationFix, SetStatus
+from actors.alert import AcceptOffer, AlertStatus, AlertType, CreateAlert, OfferMade
+from actors.effects import EntityKind, EventType
+from actors.errors import EntityNotFound, NoPendingOffer
+from actors.kinds import behaviours
+from actors.ports import MESSAGE_TIMER
+from actors.runtime import EntityHost
+from tests.fakes.entities import FakeEntityStore, FakeLocalRouter, FakePushSink
+
+ALERT = EntityKind.ALERT
+AGENT = EntityKind.AGENT
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_host(store: FakeEntityStore | None = None) -> tuple[EntityHost, FakeEntityStore]:
+    store = store or FakeEntityStore()
+    router = FakeLocalRouter()
+    host = EntityHost(
+        behaviours=behaviours(),
+        store=store,
+        pushes=FakePushSink(),
+        router=router,
+        clock=utcnow,
+        flush_interval=3600,
+    )
+    router.host = host
+    return host, store
+
+
+def create(alert_id: UUID) -> CreateAlert:
+    return CreateAlert(alert_id, USER, AlertType.PANIC, LAT, LON)
+
+
+async def test_messages_to_one_entity_keep_their_order() -> None:
+    host, store = make_host()
+    await host.start()
+    sequence = [Availability.AVAILABLE, Availability.ON_BREAK] * 45
+    futures = []
+    for status in sequence:  # two entities interleaved, no awaiting in between
+        futures.append(host.enqueue(AGENT, str(AGENT_A), SetStatus(status)))
+        futures.append(host.enqueue(AGENT, str(AGENT_B), SetStatus(status)))
+    await asyncio.gather(*[f for f in futures if f])
+    for agent_id in (AGENT_A, AGENT_B):
+        seen = [
+            e.data["status"]
+            for e in store.events
+            if e.type is EventType.AGENT_STATUS_CHANGED and e.key == str(agent_id)
+        ]
+        assert seen == [s.value for s in sequence]
+    await host.stop()
+
+
+async def test_create_commits_snapshot_and_event_together_before_replying() -> None:
+    host, store = make_host()
+    await host.start()
+    alert_id = uuid4()
+    state = await host.ask(ALERT, str(alert_id), create(alert_id))
+    assert getattr(state, "status", None) is AlertStatus.DISPATCHING
+    (commit,) = store.commits
+    assert [p.entity_id for p in commit.snapshots] == [alert_id]
+    assert [e.type for e in commit.events] == [EventType.ALERT_CREATED]
+    await host.stop()
+
+
+async def test_failed_commit_reaches_the_asker_and_leaves_state_unchanged() -> None:
+    host, store = make_host()
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    store.fail_commits = 1
+    with pytest.raises(ConnectionError):
+        await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A))
+    state = host.active_state(ALERT, str(alert_id))
+    assert state.offered_to == ()
+    after = await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A))
+    assert [o.agent_id for o in getattr(after, "offered_to", ())] == [AGENT_A]
+    await host.stop()
+
+
+async def test_rejections_and_unknown_entities_raise_domain_errors() -> None:
+    host, _store = make_host()
+    await host.start()
+    missing = str(uuid4())
+    with pytest.raises(EntityNotFound) as info:
+        await host.ask(ALERT, missing, OfferMade(AGENT_A))
+    assert info.value.entity_id == missing
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    with pytest.raises(NoPendingOffer):
+        await host.ask(ALERT, str(alert_id), AcceptOffer(AGENT_A))  # never offered
+    await host.stop()
+
+
+async def test_offer_timer_fires_once_and_is_removed_with_its_effects() -> None:
+    host, store = make_host()
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A, ttl=timedelta(milliseconds=50)))
+    assert len(store.timers) == 1
+    await asyncio.sleep(0.3)
+    expired = [e for e in store.events if e.type is EventType.ALERT_OFFER_EXPIRED]
+    assert len(expired) == 1
+    assert store.timers == {}
+    assert host.active_state(ALERT, str(alert_id)).offered_to == ()
+    await host.stop()
+
+
+async def test_accept_sends_assignment_durably_to_the_agent() -> None:
+    host, store = make_host()
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A))
+    await host.ask(ALERT, str(alert_id), AcceptOffer(AGENT_A))
+    stored_messages = [t for c in store.commits for t in c.timers if t.name == MESSAGE_TIMER]
+    assert [t.payload["type"] for t in stored_messages] == ["Assigned"]
+    agent = host.active_state(AGENT, str(AGENT_A))
+    assert agent.availability is Availability.BUSY
+    assert agent.current_assignment == alert_id
+    assert not [t for t in store.timers.values() if t.name == MESSAGE_TIMER]
+    await host.stop()
+
+
+async def test_recovery_rearms_stored_timers_and_activates_open_alerts() -> None:
+    host, store = make_host()
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A, ttl=timedelta(milliseconds=150)))
+    await host.stop()  # the "crash": nothing in memory survives
+
+    revived, _ = make_host(store)
+    report = await revived.start()
+    assert (report.timers, report.alerts) == (1, 1)
+    assert revived.active_state(ALERT, str(alert_id)).status is AlertStatus.DISPATCHING
+    await asyncio.sleep(0.4)
+    expired = [e for e in store.events if e.type is EventType.ALERT_OFFER_EXPIRED]
+    assert len(expired) == 1
+    await revived.stop()
+
+
+async def test_positions_are_coalesced_then_flushed_and_survive_passivation() -> None:
+    host, store = make_host()
+    await host.start()
+    await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
+    commits_before = len(store.commits)
+    base = utcnow()
+    for i in range(20):
+        fix = LocationFix(LAT + i * 1e-4, LON, recorded_at=base + timedelta(milliseconds=i))
+        await host.ask(AGENT, str(AGENT_A), fix)
+    assert len(store.commits) == commits_before  # nothing written per fix
+    # The agent and the region cell(s) its presence went to are all idle.
+    active = host.stats()["active"]
+    assert active >= 2
+    assert await host.passivate_idle(now=float("inf")) == active
+    assert host.stats()["active"] == 0
+    assert host.active_state(AGENT, str(AGENT_A)) is None
+    version, snapshot = store.snapshots[(AGENT, str(AGENT_A))]
+    assert version == 21
+    assert snapshot["location"]["latitude"] == pytest.approx(LAT + 19e-4)
+    state = await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.ON_BREAK))
+    assert getattr(state, "version", None) == 22
+    await host.stop()
