@@ -110,6 +110,9 @@ class KafkaSettings(BaseModel):
     #: CloudEvents ``source`` attribute of every event this deployment emits.
     source: str = "urn:panic-alert"
     request_timeout_ms: int = Field(5000, ge=100)
+    #: Longest a publish waits for the broker's acknowledgements before it is
+    #: reported as failed (the idempotent producer itself would retry forever).
+    delivery_timeout_ms: int = Field(10_000, ge=100)
 
 
 class RaySettings(BaseModel):
@@ -121,6 +124,27 @@ class RaySettings(BaseModel):
     #: Shard actors hosting the logical entities; 0 = one per CPU.
     shards: int = Field(0, ge=0, le=1024)
     num_cpus: int | None = Field(None, ge=1)
+    #: Echo Ray worker stdout/stderr into this process's (JSON) log stream.
+    log_to_driver: bool = False
+    #: How long ``serve`` waits for the embedded dashboard to answer at start-up.
+    dashboard_wait_s: float = Field(30.0, ge=0)
+
+
+class ActorSettings(BaseModel):
+    """The entity runtime (actors/) and its client (cluster/)."""
+
+    offer_ttl_s: float = Field(30.0, gt=0)
+    heartbeat_timeout_s: float = Field(90.0, gt=0)
+    #: H3 resolution of region cells (7: ~5 km² cells).
+    region_resolution: int = Field(7, ge=0, le=15)
+    presence_ttl_s: float = Field(180.0, gt=0)
+    passivate_after_s: float = Field(300.0, gt=0)
+    #: How often coalesced snapshots (positions, liveness) are written.
+    flush_interval_s: float = Field(5.0, gt=0)
+    ask_timeout_s: float = Field(5.0, gt=0)
+    #: Micro-batching of ``tell``: linger and the most messages per call to a shard.
+    batch_linger_ms: float = Field(2.0, ge=0)
+    batch_max: int = Field(500, ge=1, le=100_000)
 
 
 class AuthSettings(BaseModel):
@@ -145,6 +169,12 @@ class HttpSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    #: Budget of each dependency check of ``/readyz`` (they run concurrently).
+    readiness_timeout_s: float = Field(2.0, gt=0, le=30)
+    #: Budget of opening each dependency at start-up; a slow one is retried by ``/readyz``.
+    startup_timeout_s: float = Field(10.0, gt=0)
+    #: Seconds uvicorn waits for in-flight requests on shutdown.
+    graceful_shutdown_s: float = Field(10.0, gt=0)
 
 
 class OutboxSettings(BaseModel):
@@ -152,6 +182,10 @@ class OutboxSettings(BaseModel):
     poll_interval_s: float = Field(1.0, gt=0)
     #: A claimed-but-unsent row is retried after this long (relay crashed mid-batch).
     claim_timeout_s: float = Field(30.0, gt=0)
+    #: Ceiling of the relay's exponential back-off while Kafka or MongoDB is down.
+    max_backoff_s: float = Field(5.0, gt=0)
+    #: Sent rows are deleted from the outbox after this long (0 keeps them forever).
+    sent_retention_s: float = Field(7 * 24 * 3600, ge=0)
 
 
 class Settings(BaseSettings):
@@ -172,6 +206,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     kafka: KafkaSettings = KafkaSettings()
     ray: RaySettings = RaySettings()
+    actors: ActorSettings = ActorSettings()
     auth: AuthSettings = AuthSettings()
     media: MediaSettings = MediaSettings()
     http: HttpSettings = HttpSettings()
@@ -205,4 +240,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, validated on first use."""
     return Settings()
-

@@ -1,0 +1,146 @@
+"""The one typed client through which the gateway and workers reach entities.
+
+``ask`` waits for the entity's reply (or its ``ActorError``, raised here);
+``tell`` is fire-and-forget through a per-shard micro-batcher; ``tell_many``
+sends many messages in batches and waits until all are processed. Messages
+from one client to one entity are processed in the order the client issued
+them, whichever of the three carried them (calls are numbered per shard, see
+``cluster.sequencing``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+import ray
+
+from actors.effects import EntityKind
+from cluster.batching import Batcher, Item
+from cluster.errors import ClusterError
+from cluster.placement import owner, shard_name
+
+log = logging.getLogger(__name__)
+
+
+class AskTimeout(ClusterError):
+    """No reply within the timeout; the message may still be processed later."""
+
+    retriable = True
+
+
+@dataclass(slots=True)
+class _Stream:
+    next_seq: int = 0
+    in_flight: set[int] = field(default_factory=set)
+
+    def open(self) -> tuple[int, int]:
+        seq = self.next_seq
+        self.next_seq += 1
+        self.in_flight.add(seq)
+        return seq, min(self.in_flight)
+
+    def close(self, seq: int) -> None:
+        self.in_flight.discard(seq)
+
+
+class EntityClient:
+    def __init__(
+        self,
+        shard_count: int,
+        *,
+        namespace: str,
+        ask_timeout_s: float = 5.0,
+        linger_s: float = 0.002,
+        max_batch: int = 500,
+    ) -> None:
+        if shard_count < 1:
+            raise ValueError("shard_count must be >= 1")
+        self.shard_count = shard_count
+        self._namespace = namespace
+        self._ask_timeout_s = ask_timeout_s
+        self._max_batch = max_batch
+        self._stream_id = uuid4().hex
+        self._streams = [_Stream() for _ in range(shard_count)]
+        self._handles: dict[int, Any] = {}
+        self._batcher = Batcher(self._submit_batch, linger=linger_s, max_batch=max_batch)
+
+    def shard_of(self, kind: EntityKind, entity_id: str) -> int:
+        return owner(kind.value, entity_id, self.shard_count)
+
+    def handle(self, shard: int) -> Any:
+        found = self._handles.get(shard)
+        if found is None:
+            found = self._handles[shard] = ray.get_actor(
+                shard_name(shard), namespace=self._namespace
+            )
+        return found
+
+    async def ask(
+        self, kind: EntityKind, entity_id: str, message: object, *, deadline_s: float | None = None
+    ) -> object:
+        """The entity's reply; raises its ``ActorError``, or :class:`AskTimeout`."""
+        shard = self.shard_of(kind, entity_id)
+        self._batcher.flush_shard(shard)  # earlier tells to this shard go first
+        stream = self._streams[shard]
+        seq, floor = stream.open()
+        try:
+            ref = self.handle(shard).ask.remote(
+                self._stream_id, seq, floor, kind, entity_id, message
+            )
+            try:
+                ok, value = await asyncio.wait_for(ref, deadline_s or self._ask_timeout_s)
+            except TimeoutError as exc:
+                raise AskTimeout(f"{kind.value} {entity_id} did not answer in time") from exc
+        finally:
+            stream.close(seq)
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value
+
+    def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
+        """Fire-and-forget, batched; rejections are counted by the shard, not raised."""
+        self._batcher.add(self.shard_of(kind, entity_id), (kind, entity_id, message))
+
+    async def tell_many(self, items: Iterable[tuple[EntityKind, str, object]]) -> int:
+        """Send in batches per shard and wait until every message is processed.
+
+        Returns how many messages their entities rejected.
+        """
+        per_shard: dict[int, list[Item]] = {}
+        for kind, entity_id, message in items:
+            per_shard.setdefault(self.shard_of(kind, entity_id), []).append(
+                (kind, entity_id, message)
+            )
+        pending: list[Awaitable[object]] = []
+        for shard, shard_items in per_shard.items():
+            self._batcher.flush_shard(shard)
+            for start in range(0, len(shard_items), self._max_batch):
+                pending.append(
+                    self._submit_batch(shard, shard_items[start : start + self._max_batch])
+                )
+        results = await asyncio.gather(*pending)
+        return sum(int(r) for r in results if isinstance(r, int))
+
+    async def flush(self) -> None:
+        """Send every buffered ``tell`` and wait until they are processed."""
+        await self._batcher.flush()
+
+    def _submit_batch(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
+        # Numbered and submitted now (synchronously), so calls keep their order.
+        stream = self._streams[shard]
+        seq, floor = stream.open()
+        ref = self.handle(shard).tell_many.remote(self._stream_id, seq, floor, list(batch))
+        return self._finish(stream, seq, ref)
+
+    @staticmethod
+    async def _finish(stream: _Stream, seq: int, ref: Any) -> object:
+        try:
+            return await ref
+        finally:
+            stream.close(seq)

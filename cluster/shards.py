@@ -1,0 +1,252 @@
+"""Shard actors: the Ray actors that host the logical entities.
+
+A shard is a named, detached Ray actor (``max_restarts=-1``, calls retried on
+failure) wrapping one :class:`~actors.runtime.EntityHost`. It starts its host
+as soon as Ray constructs it, which is also what happens after a crash or a
+lost node: Ray restarts the actor, the host re-arms the stored timers and
+re-activates the open alerts it owns, and retried calls resume in order (see
+``cluster.sequencing``). Every Ray API call of the project lives in
+``cluster/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ray
+
+from actors.agent import AgentPolicy
+from actors.alert_messages import AlertPolicy
+from actors.effects import EntityKind
+from actors.errors import ActorError
+from actors.kinds import behaviours
+from actors.ports import StoredTimer
+from actors.region import RegionPolicy
+from actors.runtime import EntityHost, RecoveryReport
+from cluster.batching import Batcher, Item
+from cluster.placement import owner, shard_name
+from cluster.sequencing import Sequencer
+from panic_alert.settings import ActorSettings, Settings, get_settings
+from persistence.entities import PostgresEntityStore
+from persistence.postgres import create_pool
+from persistence.pushes import RedisPushSink
+from persistence.redis import create_redis
+
+log = logging.getLogger(__name__)
+
+#: What a shard call returns: ``(True, value)`` or ``(False, ActorError)``.
+#: Domain errors travel as values so Ray never wraps or retries them.
+Outcome = tuple[bool, object]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _behaviours(cfg: ActorSettings) -> Any:
+    return behaviours(
+        AlertPolicy(offer_ttl=timedelta(seconds=cfg.offer_ttl_s)),
+        AgentPolicy(
+            heartbeat_timeout=timedelta(seconds=cfg.heartbeat_timeout_s),
+            region_resolution=cfg.region_resolution,
+        ),
+        RegionPolicy(presence_ttl=timedelta(seconds=cfg.presence_ttl_s)),
+    )
+
+
+class _PeerRouter:
+    """Routes entity-to-entity messages: locally, or to the owning peer shard."""
+
+    def __init__(self, shard: ShardActor) -> None:
+        self._shard = shard
+        self._best_effort = Batcher(
+            self._send_best_effort,
+            linger=shard.settings.actors.batch_linger_ms / 1000,
+            max_batch=shard.settings.actors.batch_max,
+        )
+
+    async def route(
+        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer | None
+    ) -> None:
+        target = owner(kind.value, entity_id, self._shard.count)
+        host = self._shard.host
+        if target == self._shard.index:
+            if stored is None:
+                host.enqueue(kind, entity_id, message, want_reply=False)
+            else:
+                await host.deliver_stored(message, stored)
+        elif stored is None:
+            self._best_effort.add(target, (kind, entity_id, message))
+        else:
+            ok, value = await self._shard.peer(target).deliver_stored.remote(message, stored)
+            if not ok:
+                assert isinstance(value, BaseException)
+                raise value
+
+    def _send_best_effort(self, target: int, batch: Sequence[Item]) -> Any:
+        return self._shard.peer(target).tell_unordered.remote(list(batch))
+
+
+class ShardActor:
+    """Hosts the entities whose rendezvous owner is ``index`` of ``count`` shards."""
+
+    def __init__(self, index: int, count: int, namespace: str) -> None:
+        self.index = index
+        self.count = count
+        self.namespace = namespace
+        self.settings: Settings = get_settings()
+        self._sequencer = Sequencer()
+        self._peers: dict[int, Any] = {}
+        self._started_at = time.monotonic()
+        self._recovery: RecoveryReport | None = None
+        self.host: EntityHost
+        # Async actors construct inside their event loop: recovery starts now,
+        # not at the first call, so timers fire even if nobody calls.
+        self._ready = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> None:
+        cfg = self.settings.actors
+        while True:
+            try:
+                pool = await create_pool(self.settings.postgres)
+                break
+            except Exception as exc:  # supervising loop: log and carry on
+                log.warning("shard %d: database not reachable (%s); retrying", self.index, exc)
+                await asyncio.sleep(1.0)
+        self.host = EntityHost(
+            behaviours=_behaviours(cfg),
+            store=PostgresEntityStore(pool, source=self.settings.kafka.source),
+            pushes=RedisPushSink(create_redis(self.settings.redis)),
+            router=_PeerRouter(self),
+            clock=_utcnow,
+            owns=lambda kind, entity_id: owner(kind.value, entity_id, self.count) == self.index,
+            passivate_after=timedelta(seconds=cfg.passivate_after_s),
+            flush_interval=cfg.flush_interval_s,
+        )
+        self._recovery = await self.host.start()
+
+    def peer(self, index: int) -> Any:
+        handle = self._peers.get(index)
+        if handle is None:
+            handle = self._peers[index] = ray.get_actor(shard_name(index), namespace=self.namespace)
+        return handle
+
+    # --- calls from clients (numbered per client stream) ------------------------------
+
+    async def ask(
+        self, stream: str, seq: int, floor: int, kind: EntityKind, entity_id: str, message: object
+    ) -> Outcome:
+        await self._ready
+        await self._sequencer.turn(stream, seq, floor)
+        try:
+            future = self.host.enqueue(kind, entity_id, message)
+        finally:
+            self._sequencer.done(stream, seq)
+        assert future is not None
+        try:
+            return True, await future
+        except ActorError as exc:
+            return False, exc
+
+    async def tell_many(self, stream: str, seq: int, floor: int, items: Sequence[Item]) -> int:
+        """Process every message in order; returns how many the entities rejected."""
+        await self._ready
+        await self._sequencer.turn(stream, seq, floor)
+        try:
+            futures = [self.host.enqueue(k, i, m) for k, i, m in items]
+        finally:
+            self._sequencer.done(stream, seq)
+        results = await asyncio.gather(*(f for f in futures if f), return_exceptions=True)
+        return sum(1 for r in results if isinstance(r, BaseException))
+
+    # --- calls from peer shards ----------------------------------------------------------
+
+    async def deliver_stored(self, message: object, stored: StoredTimer) -> Outcome:
+        await self._ready
+        try:
+            return True, await self.host.deliver_stored(message, stored)
+        except ActorError as exc:
+            return False, exc
+
+    async def tell_unordered(self, items: Sequence[Item]) -> None:
+        await self._ready
+        for kind, entity_id, message in items:
+            self.host.enqueue(kind, entity_id, message, want_reply=False)
+
+    # --- operations ------------------------------------------------------------------
+
+    async def ready(self) -> dict[str, Any]:
+        """Waits until recovery is done; returns what it restored and how long it took."""
+        await self._ready
+        assert self._recovery is not None
+        return asdict(self._recovery)
+
+    async def stats(self) -> dict[str, Any]:
+        await self._ready
+        return {
+            "index": self.index,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "uptime_s": time.monotonic() - self._started_at,
+            "gaps_skipped": self._sequencer.gaps_skipped,
+            **self.host.stats(),
+        }
+
+    async def inspect(self, kind: EntityKind, entity_id: str) -> Any:
+        """The in-memory state of an active entity, for tests and operators."""
+        await self._ready
+        return self.host.active_state(kind, entity_id)
+
+    async def flush(self) -> int:
+        await self._ready
+        return await self.host.flush()
+
+
+def start_shards(
+    count: int,
+    *,
+    namespace: str,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 60.0,
+) -> list[Any]:
+    """Create (or find) the ``count`` shard actors and wait until they have recovered.
+
+    Idempotent: a shard that already exists under its name is reused, so any
+    number of gateway replicas may call this. ``env`` overrides settings in
+    the shard processes (``PANIC_*`` variables).
+    """
+    remote_cls = ray.remote(ShardActor)
+    options: dict[str, Any] = {
+        "namespace": namespace,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "max_restarts": -1,
+        "max_task_retries": -1,
+        "max_concurrency": 10_000,
+        "num_cpus": 0,
+        "scheduling_strategy": "SPREAD",
+    }
+    if env:
+        options["runtime_env"] = {"env_vars": dict(env)}
+    handles = [
+        remote_cls.options(name=shard_name(i), **options).remote(i, count, namespace)
+        for i in range(count)
+    ]
+    handles_any: list[Any] = handles
+    ray.get([h.ready.remote() for h in handles_any], timeout=timeout_s)
+    return handles_any
+
+
+def default_shard_count(configured: int) -> int:
+    """``configured``, or one shard per CPU of the cluster when it is 0."""
+    if configured > 0:
+        return configured
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return max(1, int(resources.get("CPU", 1)))

@@ -1,0 +1,125 @@
+"""The gateway application factory.
+
+``create_app(settings)`` builds a FastAPI app whose lifespan opens the
+backends (PostgreSQL pool, Redis client, MongoDB event store, Kafka
+publisher; Ray readiness when ``with_ray``) and closes them on shutdown.
+Start-up tolerates any of them being down: the process comes up, ``/healthz``
+answers, ``/readyz`` reports what is missing and reconnects on later checks.
+
+Tests inject their own backends (``backends=[...]``), e.g. the fakes in
+``tests/fakes/readiness.py``; nothing here reads globals or the environment.
+
+Request path, outermost first::
+
+    ServerErrorMiddleware (Starlette; backstop only)
+    RequestContextMiddleware  request id, access log, metrics, 500 guard
+    ProblemCORSMiddleware     only when settings.http.cors_origins is set
+    BodySizeLimitMiddleware   413 above settings.http.max_body_bytes
+    ExceptionMiddleware       HTTPException / validation / domain errors -> problems
+    router                    /healthz /readyz /metrics + gateway.routes
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
+
+from gateway import health
+from gateway.backends import default_backends
+from gateway.errors import install_domain_error_handlers
+from gateway.metrics import HttpMetrics, metrics_router
+from gateway.middleware import (
+    REQUEST_ID_HEADER,
+    BodySizeLimitMiddleware,
+    ProblemCORSMiddleware,
+    RequestContextMiddleware,
+)
+from gateway.problems import install_problem_handlers
+from gateway.readiness import Backend, BackendSet
+from gateway.routes import api_routers
+from gateway.state import GatewayState
+from panic_alert.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("panic-alert")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    backends: Sequence[Backend] | None = None,
+    with_ray: bool = False,
+    metrics: HttpMetrics | None = None,
+    routers: Sequence[APIRouter] | None = None,
+) -> FastAPI:
+    """Build the gateway app.
+
+    ``backends``: what the lifespan opens and ``/readyz`` checks; default
+    :func:`gateway.backends.default_backends` (adds Ray when ``with_ray``).
+    ``routers``: resource routers; default :func:`gateway.routes.api_routers`.
+    ``metrics``: a metrics object (default: a fresh registry per app).
+    """
+    backend_set = BackendSet(
+        default_backends(settings, with_ray=with_ray) if backends is None else backends
+    )
+    http_metrics = metrics if metrics is not None else HttpMetrics()
+    state = GatewayState(settings=settings, backends=backend_set, metrics=http_metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info("gateway starting; backends: %s", ", ".join(backend_set.names) or "none")
+        await backend_set.open_all(timeout_s=settings.http.startup_timeout_s)
+        try:
+            yield
+        finally:
+            log.info("gateway stopping; closing backends")
+            await backend_set.close_all()
+
+    app = FastAPI(
+        title="Panic Alert",
+        version=_version(),
+        lifespan=lifespan,
+        middleware=_middleware(settings, http_metrics),
+    )
+    app.state.gateway = state
+    install_problem_handlers(app)
+    install_domain_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(metrics_router(http_metrics))
+    for router in api_routers() if routers is None else routers:
+        app.include_router(router)
+    return app
+
+
+def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middleware]:
+    stack = [Middleware(RequestContextMiddleware, metrics=http_metrics)]
+    if settings.http.cors_origins:
+        stack.append(
+            Middleware(
+                ProblemCORSMiddleware,
+                allow_origins=list(settings.http.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    REQUEST_ID_HEADER,
+                ],
+                expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+                allow_credentials=False,
+                max_age=600,
+            )
+        )
+    stack.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes))
+    return stack

@@ -1,0 +1,1 @@
+"""Authentication: password hashing now; tokens and the auth routes later."""

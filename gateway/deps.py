@@ -1,0 +1,82 @@
+"""Every FastAPI dependency of the gateway, as ``Annotated`` aliases.
+
+Route modules import these aliases and nothing else to reach settings and
+backends::
+
+    async def create_alert(body: AlertIn, pool: PoolDep) -> AlertOut: ...
+
+A backend that is not connected makes its dependency raise
+``ServiceUnavailable``, which ``gateway.errors`` renders as 503 problem
+details; routes never check connectivity themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import Depends
+from persistence.mongo import EventStore
+from starlette.requests import HTTPConnection
+
+from gateway.backends import KafkaBackend, MongoBackend, PostgresBackend, RedisBackend
+from gateway.metrics import HttpMetrics
+from gateway.readiness import BackendSet
+from gateway.state import gateway_state
+from panic_alert.settings import Settings
+from persistence.errors import Service, ServiceUnavailable
+from persistence.kafka import KafkaPublisher
+
+
+def get_settings(connection: HTTPConnection) -> Settings:
+    return gateway_state(connection).settings
+
+
+def get_backends(connection: HTTPConnection) -> BackendSet:
+    return gateway_state(connection).backends
+
+
+def get_metrics(connection: HTTPConnection) -> HttpMetrics:
+    return gateway_state(connection).metrics
+
+
+def _missing(service: Service) -> ServiceUnavailable:
+    return ServiceUnavailable(service, "not configured in this process")
+
+
+def get_pool(connection: HTTPConnection) -> asyncpg.Pool:
+    backend = get_backends(connection).find(PostgresBackend)
+    if backend is None:
+        raise _missing("postgres")
+    return backend.pool
+
+
+def get_redis(connection: HTTPConnection) -> aioredis.Redis:
+    backend = get_backends(connection).find(RedisBackend)
+    if backend is None:
+        raise _missing("redis")
+    return backend.client
+
+
+def get_event_store(connection: HTTPConnection) -> EventStore:
+    backend = get_backends(connection).find(MongoBackend)
+    if backend is None:
+        raise _missing("mongo")
+    return backend.store
+
+
+def get_publisher(connection: HTTPConnection) -> KafkaPublisher:
+    backend = get_backends(connection).find(KafkaBackend)
+    if backend is None:
+        raise _missing("kafka")
+    return backend.publisher
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+BackendsDep = Annotated[BackendSet, Depends(get_backends)]
+MetricsDep = Annotated[HttpMetrics, Depends(get_metrics)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+EventStoreDep = Annotated[EventStore, Depends(get_event_store)]
+PublisherDep = Annotated[KafkaPublisher, Depends(get_publisher)]

@@ -1,0 +1,15 @@
+"""Resource route modules, one per bounded context (auth, users, alerts, ...).
+
+Each module exposes ``router: APIRouter`` with its own prefix and tags, and
+reaches settings and backends only through ``gateway.deps`` aliases. Add a
+module's router to :func:`api_routers`; ``create_app`` includes them all.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def api_routers() -> list[APIRouter]:
+    """The resource routers of the public API, in inclusion order."""
+    return []

@@ -1,0 +1,25 @@
+"""What the gateway keeps on ``app.state``: one typed object instead of loose attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from gateway.metrics import HttpMetrics
+from gateway.readiness import BackendSet
+from panic_alert.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayState:
+    settings: Settings
+    backends: BackendSet
+    metrics: HttpMetrics
+
+
+def gateway_state(connection: HTTPConnection) -> GatewayState:
+    """The state of the app serving ``connection`` (an HTTP request or a WebSocket)."""
+    state = connection.app.state.gateway
+    assert isinstance(state, GatewayState)
+    return state

@@ -1,0 +1,303 @@
+"""The ``panic-alert`` command: the composition root of every process.
+
+    panic-alert serve [--host H] [--port P] [--no-ray]
+    panic-alert migrate
+    panic-alert create-admin --email E --full-name N [--password-stdin]
+
+Exit codes: 0 success; 1 the command failed (a service is down, the email is
+taken, ...); 2 bad usage or invalid configuration (``PANIC_*`` variables).
+
+This is the one module allowed to import ``gateway``, ``cluster`` and
+``persistence`` together and the one place that prints to the terminal.
+Human output goes to stdout; logs (JSON lines) go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
+
+from pydantic import ValidationError
+
+from panic_alert.logging import configure_logging
+from panic_alert.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+#: Admin accounts guard everything; they get a stricter floor than users.
+ADMIN_MIN_PASSWORD_LENGTH = 12
+
+PROG = "panic-alert"
+
+
+class CommandError(Exception):
+    """A failure to report as one line on stderr, with an exit code (no traceback)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Panic Alert: emergency-response dispatch platform.",
+        epilog="Configuration comes from PANIC_* environment variables "
+        "(e.g. PANIC_HTTP__PORT=8000); see panic_alert/settings.py.",
+    )
+    parser.add_argument(
+        "--log-level",
+        help="log level (default: PANIC_LOG_LEVEL for serve, WARNING for one-shot commands)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP gateway (and an embedded Ray)")
+    serve.add_argument("--host", help="bind address (default: PANIC_HTTP__HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="bind port (default: PANIC_HTTP__PORT, 8000)")
+    serve.add_argument(
+        "--no-ray",
+        action="store_true",
+        help="do not start or join Ray (gateway only; /readyz omits the ray check)",
+    )
+
+    commands.add_parser("migrate", help="apply pending PostgreSQL schema migrations")
+
+    admin = commands.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--full-name", required=True)
+    admin.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input "
+        "(otherwise prompt twice on the terminal); never pass it as an argument",
+    )
+    return parser
+
+
+def load_settings() -> Settings:
+    """Validate the configuration; ``CommandError`` (exit 2) listing every problem."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # Field locations and messages only: the inputs may be secrets.
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"  {where}: {error['msg']}")
+        raise CommandError(
+            "invalid configuration (PANIC_* environment variables):\n" + "\n".join(lines),
+            EXIT_USAGE,
+        ) from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``panic-alert`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            return serve(settings, args)
+        configure_logging(args.log_level or "WARNING")
+        if args.command == "migrate":
+            return asyncio.run(migrate(settings))
+        if args.command == "create-admin":
+            password = read_new_password(from_stdin=args.password_stdin)
+            return asyncio.run(
+                create_admin(
+                    settings, email=args.email, full_name=args.full_name, password=password
+                )
+            )
+        raise CommandError(f"unknown command {args.command!r}", EXIT_USAGE)
+    except CommandError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------- serve
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the gateway until SIGTERM/SIGINT; Ray is started first and stopped last."""
+    import uvicorn
+
+    from cluster.errors import ClusterError
+    from cluster.runtime import init_ray, shutdown_ray
+    from gateway.app import create_app
+
+    configure_logging(args.log_level or settings.log_level)
+    host = args.host or settings.http.host
+    port = args.port if args.port is not None else settings.http.port
+    with_ray = not args.no_ray
+    server: uvicorn.Server | None = None
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        # Installed outside uvicorn's own handling (before it starts and when
+        # it re-raises the captured signal after a graceful shutdown): a
+        # signal then means "stop", never an abrupt exit skipping Ray shutdown.
+        nonlocal stop_requested
+        stop_requested = True
+        if server is not None:
+            server.should_exit = True
+        log.info("signal %s received; stopping", signal.Signals(signum).name)
+
+    try:
+        if with_ray:
+            try:
+                info = init_ray(settings.ray)
+            except ClusterError as exc:
+                raise CommandError(f"cannot start Ray: {exc}") from exc
+            log.info("ray dashboard: %s", info.dashboard_url)
+        with _signals_handled_by(request_stop):
+            if stop_requested:
+                return EXIT_OK
+            config = uvicorn.Config(
+                create_app(settings, with_ray=with_ray),
+                host=host,
+                port=port,
+                log_config=None,  # our JSON logging, configured above
+                access_log=False,  # the gateway writes its own access log line
+                lifespan="on",
+                timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
+                server_header=False,
+            )
+            server = uvicorn.Server(config)
+            server.run()
+            if not server.started:
+                raise CommandError(f"the HTTP server did not start on {host}:{port}")
+    finally:
+        if with_ray:
+            shutdown_ray()
+    log.info("stopped")
+    return EXIT_OK
+
+
+@contextmanager
+def _signals_handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# ------------------------------------------------------------------- migrate
+
+
+async def migrate(settings: Settings) -> int:
+    """Apply pending migrations and print what was applied (nothing is not an error)."""
+    from persistence.errors import PersistenceError
+    from persistence.migrations import apply_migrations
+
+    try:
+        async with _pool(settings) as pool:
+            applied = await apply_migrations(pool)
+    except PersistenceError as exc:
+        raise CommandError(f"migrate failed: {exc}") from exc
+    db = settings.postgres.database
+    if applied:
+        print(f"applied {len(applied)} migration(s) to {db}: {', '.join(applied)}")
+    else:
+        print(f"{db} is up to date; no migration applied")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------- create-admin
+
+
+def read_new_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:
+    """The new password: first line of stdin, or typed twice at a hidden prompt."""
+    from gateway.auth.passwords import WeakPasswordError, check_password_policy
+
+    stream = stdin if stdin is not None else sys.stdin
+    if from_stdin:
+        line = stream.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password.removesuffix("\r")
+    else:
+        if not stream.isatty():
+            raise CommandError(
+                "no terminal to prompt for the password; pipe it with --password-stdin",
+                EXIT_USAGE,
+            )
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise CommandError("the two passwords differ", EXIT_USAGE)
+    try:
+        check_password_policy(password, min_length=ADMIN_MIN_PASSWORD_LENGTH)
+    except WeakPasswordError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from exc
+    return password
+
+
+async def create_admin(settings: Settings, *, email: str, full_name: str, password: str) -> int:
+    """Create an ``admin`` account; a taken email is exit code 1 with a clear message."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from gateway.auth.passwords import PasswordHasher
+    from persistence.accounts import DuplicateEmail, Role, create_account, normalize_email
+    from persistence.errors import PersistenceError
+
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise CommandError(f"invalid email: {exc}", EXIT_USAGE) from exc
+    name = full_name.strip()
+    if not name or len(name) > 200:
+        raise CommandError("--full-name must be 1 to 200 characters", EXIT_USAGE)
+    stored_email = normalize_email(email)
+    password_hash = await PasswordHasher(settings.auth).hash_async(password)
+    try:
+        async with _pool(settings) as pool:
+            account_id = await create_account(
+                pool,
+                email=stored_email,
+                password_hash=password_hash,
+                full_name=name,
+                role=Role.ADMIN,
+            )
+    except DuplicateEmail as exc:
+        raise CommandError(f"an account with email {stored_email} already exists") from exc
+    except PersistenceError as exc:
+        raise CommandError(f"create-admin failed: {exc}") from exc
+    print(f"created admin {account_id} ({stored_email})")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------- helpers
+
+
+@asynccontextmanager
+async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool for one-shot commands, closed on exit."""
+    from persistence.postgres import create_pool
+
+    pool = await create_pool(settings.postgres.model_copy(update={"pool_min": 1, "pool_max": 2}))
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Settings: PANIC_* environment parsing, dev secrets policy, secrets kept out of repr."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from panic_alert.settings import DEV_SECRETS, Profile, Settings
+
+PROD_SECRETS = {
+    "PANIC_POSTGRES__PASSWORD": "pg-prod-Zq8s7d6f5g4h3j2k",
+    "PANIC_MONGO__PASSWORD": "mongo-prod-Zq8s7d6f5g4h3j2k",
+    "PANIC_AUTH__JWT_SECRET": "jwt-prod-0123456789abcdef0123456789abcdef",
+    "PANIC_WEBHOOK_SECRET": "webhook-prod-Zq8s7d6f5g4h3j2k",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from no PANIC_* variables (the developer's shell may set some)."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("PANIC_") or name == "RAY_ADDRESS":
+            monkeypatch.delenv(name)
+
+
+def test_nested_groups_are_read_with_double_underscore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANIC_POSTGRES__PORT", "5433")
+    monkeypatch.setenv("PANIC_POSTGRES__HOST", "db.internal")
+    monkeypatch.setenv("PANIC_HTTP__PORT", "9001")
+    monkeypatch.setenv("PANIC_HTTP__CORS_ORIGINS", '["https://portal.example.org"]')
+    monkeypatch.setenv("PANIC_RAY__DASHBOARD_PORT", "18265")
+    monkeypatch.setenv("PANIC_RAY__NUM_CPUS", "2")
+    monkeypatch.setenv("PANIC_LOG_LEVEL", "DEBUG")
+    settings = Settings()
+    assert settings.postgres.port == 5433
+    assert settings.postgres.host == "db.internal"
+    assert settings.postgres.user == "panic"  # untouched fields keep their defaults
+    assert settings.http.port == 9001
+    assert settings.http.cors_origins == ["https://portal.example.org"]
+    assert settings.ray.dashboard_port == 18265
+    assert settings.ray.num_cpus == 2
+    assert settings.log_level == "DEBUG"
+    assert settings.postgres.dsn().endswith("@db.internal:5433/panic_alert")
+
+
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANIC_HTTP__PORT", "70000")
+    with pytest.raises(ValidationError) as excinfo:
+        Settings()
+    assert excinfo.value.errors()[0]["loc"] == ("http", "port")
+
+
+def test_defaults_are_local_development() -> None:
+    settings = Settings()
+    assert settings.profile is Profile.DEV
+    assert settings.http.host == "127.0.0.1"
+    assert settings.http.port == 8000
+    assert settings.ray.address == ""
+    assert settings.ray.dashboard_port == 8265
+
+
+@pytest.mark.parametrize("profile", ["dev", "test"])
+def test_dev_secrets_are_accepted_in_dev_and_test(
+    monkeypatch: pytest.MonkeyPatch, profile: str
+) -> None:
+    monkeypatch.setenv("PANIC_PROFILE", profile)
+    settings = Settings()
+    assert settings.postgres.password.get_secret_value() in DEV_SECRETS
+    assert settings.auth.jwt_secret.get_secret_value() in DEV_SECRETS
+
+
+def test_dev_secrets_are_refused_in_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANIC_PROFILE", "prod")
+    with pytest.raises(ValidationError) as excinfo:
+        Settings()
+    message = str(excinfo.value)
+    for name in ("postgres.password", "mongo.password", "auth.jwt_secret", "webhook_secret"):
+        assert name in message
+
+
+def test_one_remaining_dev_secret_is_refused_in_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANIC_PROFILE", "prod")
+    for name, value in PROD_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PANIC_WEBHOOK_SECRET")
+    with pytest.raises(ValidationError, match="webhook_secret"):
+        Settings()
+
+
+def test_prod_with_real_secrets_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANIC_PROFILE", "prod")
+    for name, value in PROD_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.profile is Profile.PROD
+    assert settings.auth.jwt_secret.get_secret_value() == PROD_SECRETS["PANIC_AUTH__JWT_SECRET"]
+
+
+def test_prod_refuses_a_short_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANIC_PROFILE", "prod")
+    for name, value in PROD_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PANIC_AUTH__JWT_SECRET", "too-short")
+    with pytest.raises(ValidationError, match="32"):
+        Settings()
+
+
+def test_secrets_are_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in PROD_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PANIC_REDIS__PASSWORD", "redis-pw-Zq8s7d6f")
+    settings = Settings()
+    rendered = repr(settings) + str(settings) + repr(settings.postgres) + str(settings.auth)
+    rendered += settings.model_dump_json()
+    for secret in [*PROD_SECRETS.values(), "redis-pw-Zq8s7d6f"]:
+        assert secret not in rendered
+    assert "**********" in rendered
+    # ... while the connection strings that need them still carry them.
+    assert PROD_SECRETS["PANIC_POSTGRES__PASSWORD"] in settings.postgres.dsn()
+    assert "redis-pw-Zq8s7d6f" in settings.redis.url()
