@@ -1,0 +1,248 @@
+"""PostgreSQL store of the entity runtime: snapshots, timers, outbox, projections.
+
+The pool's codec (``persistence.postgres``) encodes jsonb parameters: pass
+Python mappings, never pre-encoded strings.
+
+Implements ``actors.ports.EntityStore``. One :meth:`PostgresEntityStore.commit`
+is one transaction: the fired and cancelled timers are removed first, then new
+timers written, snapshots upserted (a snapshot never replaces a newer one),
+the ``alerts`` / ``agents`` rows brought in line with their snapshots, and the
+events written to the outbox. Either all of it is committed or none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from actors.effects import EntityKind, Persist
+from actors.ports import CommitBatch, StoredTimer
+from persistence import postgres
+from persistence.outbox import OutboxEvent, enqueue
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = ("resolved", "cancelled")
+
+_DELETE_TIMERS = """
+DELETE FROM entity_timers t
+ USING unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+       AS d(kind, entity_id, timer_id, due_at)
+ WHERE t.kind = d.kind AND t.entity_id = d.entity_id AND t.timer_id = d.timer_id
+   AND (d.due_at IS NULL OR t.due_at = d.due_at)
+"""
+
+_UPSERT_TIMERS = """
+INSERT INTO entity_timers (kind, entity_id, timer_id, name, due_at, payload)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+ON CONFLICT (kind, entity_id, timer_id)
+DO UPDATE SET name = EXCLUDED.name, due_at = EXCLUDED.due_at, payload = EXCLUDED.payload
+"""
+
+_UPSERT_SNAPSHOTS = """
+INSERT INTO entity_snapshots AS s (kind, entity_id, version, state, open)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[], $5::boolean[])
+ON CONFLICT (kind, entity_id) DO UPDATE
+   SET version = EXCLUDED.version, state = EXCLUDED.state, open = EXCLUDED.open, updated_at = now()
+ WHERE s.version < EXCLUDED.version
+"""
+
+_PROJECT_ALERTS = """
+INSERT INTO alerts AS a (id, user_id, alert_type, status, latitude, longitude, accuracy_m,
+                         description, silent, assigned_agent_id, version, created_at, resolved_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[], $6::float8[],
+                     $7::float8[], $8::text[], $9::boolean[], $10::uuid[], $11::bigint[],
+                     $12::timestamptz[], $13::timestamptz[])
+ON CONFLICT (id) DO UPDATE
+   SET status = EXCLUDED.status, assigned_agent_id = EXCLUDED.assigned_agent_id,
+       version = EXCLUDED.version, resolved_at = EXCLUDED.resolved_at
+ WHERE a.version < EXCLUDED.version
+"""
+
+_PROJECT_AGENTS = """
+UPDATE agents AS g
+   SET status = p.status,
+       last_location = CASE WHEN p.lat IS NULL THEN g.last_location
+                       ELSE ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography END,
+       last_accuracy_m = COALESCE(p.accuracy, g.last_accuracy_m),
+       last_seen_at = COALESCE(p.seen, g.last_seen_at)
+  FROM unnest($1::uuid[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::timestamptz[])
+       AS p(id, status, lat, lon, accuracy, seen)
+ WHERE g.id = p.id
+"""
+
+
+def _ts(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def _is_open(persist: Persist) -> bool:
+    return persist.kind is EntityKind.ALERT and persist.snapshot.get("status") not in _TERMINAL
+
+
+class PostgresEntityStore:
+    """``EntityStore`` on asyncpg. Safe to share between tasks (uses a pool)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        source: str | None = None,
+        new_event_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self._pool = pool
+        self._source = source
+        self._new_event_id = new_event_id
+
+    async def load_snapshot(self, kind: EntityKind, entity_id: str) -> Mapping[str, Any] | None:
+        try:
+            state = await self._pool.fetchval(
+                "SELECT state FROM entity_snapshots WHERE kind = $1 AND entity_id = $2",
+                kind.value,
+                entity_id,
+            )
+        except postgres.DRIVER_ERRORS as exc:
+            raise postgres.translate_error(exc) from exc
+        return None if state is None else dict(state)
+
+    async def commit(self, batch: CommitBatch) -> None:
+        if not batch:
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._remove_timers(conn, batch)
+                await self._write_timers(conn, batch.timers)
+                await self._write_snapshots(conn, batch.snapshots)
+                await enqueue(
+                    conn,
+                    [
+                        OutboxEvent(
+                            self._new_event_id(),
+                            e.topic.value,
+                            e.key,
+                            e.type.value,
+                            e.subject,
+                            e.data,
+                            e.time,
+                        )
+                        for e in batch.events
+                    ],
+                    source=self._source,
+                )
+        except postgres.DRIVER_ERRORS as exc:
+            raise postgres.translate_error(exc) from exc
+
+    async def load_timers(self) -> Sequence[StoredTimer]:
+        try:
+            rows = await self._pool.fetch(
+                "SELECT kind, entity_id, timer_id, name, due_at, payload FROM entity_timers"
+            )
+        except postgres.DRIVER_ERRORS as exc:
+            raise postgres.translate_error(exc) from exc
+        return [
+            StoredTimer(
+                EntityKind(r["kind"]),
+                r["entity_id"],
+                r["timer_id"],
+                r["name"],
+                r["due_at"],
+                dict(r["payload"]),
+            )
+            for r in rows
+        ]
+
+    async def open_alert_ids(self) -> Sequence[str]:
+        try:
+            rows = await self._pool.fetch(
+                "SELECT entity_id FROM entity_snapshots WHERE kind = 'alert' AND open"
+            )
+        except postgres.DRIVER_ERRORS as exc:
+            raise postgres.translate_error(exc) from exc
+        return [r["entity_id"] for r in rows]
+
+    # --- pieces of one commit -------------------------------------------------------
+
+    @staticmethod
+    async def _remove_timers(conn: postgres.Connection, batch: CommitBatch) -> None:
+        keys: list[tuple[str, str, str, datetime | None]] = [
+            (t.kind.value, t.entity_id, t.timer_id, t.due_at) for t in batch.fired
+        ]
+        keys += [(k.value, e, t, None) for k, e, t in batch.cancelled]
+        if keys:
+            await conn.execute(_DELETE_TIMERS, *map(list, zip(*keys, strict=True)))
+
+    @staticmethod
+    async def _write_timers(conn: postgres.Connection, timers: Sequence[StoredTimer]) -> None:
+        if not timers:
+            return
+        latest = {(t.kind, t.entity_id, t.timer_id): t for t in timers}  # one row per key
+        rows = [
+            (t.kind.value, t.entity_id, t.timer_id, t.name, t.due_at, dict(t.payload))
+            for t in latest.values()
+        ]
+        await conn.execute(_UPSERT_TIMERS, *map(list, zip(*rows, strict=True)))
+
+    @staticmethod
+    async def _write_snapshots(conn: postgres.Connection, snapshots: Sequence[Persist]) -> None:
+        if not snapshots:
+            return
+        latest: dict[tuple[EntityKind, str], Persist] = {}
+        for p in snapshots:
+            key = (p.kind, str(p.entity_id))
+            if key not in latest or latest[key].version < p.version:
+                latest[key] = p
+        rows = [
+            (p.kind.value, str(p.entity_id), p.version, dict(p.snapshot), _is_open(p))
+            for p in latest.values()
+        ]
+        await conn.execute(_UPSERT_SNAPSHOTS, *map(list, zip(*rows, strict=True)))
+        alerts = [p.snapshot for p in latest.values() if p.kind is EntityKind.ALERT]
+        if alerts:
+            await conn.execute(_PROJECT_ALERTS, *_alert_columns(alerts))
+        agents = [p.snapshot for p in latest.values() if p.kind is EntityKind.AGENT]
+        if agents:
+            await conn.execute(_PROJECT_AGENTS, *_agent_columns(agents))
+
+
+def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    rows = [
+        (
+            UUID(s["id"]),
+            UUID(s["user_id"]),
+            s["alert_type"],
+            s["status"],
+            s["latitude"],
+            s["longitude"],
+            s.get("accuracy_m"),
+            s.get("description"),
+            bool(s.get("silent")),
+            None if s.get("assigned_agent_id") is None else UUID(s["assigned_agent_id"]),
+            s["version"],
+            _ts(s["created_at"]),
+            _ts(s["updated_at"]) if s["status"] == "resolved" else None,
+        )
+        for s in snapshots
+    ]
+    return list(map(list, zip(*rows, strict=True)))
+
+
+def _agent_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for s in snapshots:
+        fix = s.get("location") or {}
+        rows.append(
+            (
+                UUID(s["id"]),
+                s["availability"],
+                fix.get("latitude"),
+                fix.get("longitude"),
+                fix.get("accuracy_m"),
+                _ts(s.get("last_heartbeat_at")),
+            )
+        )
+    return list(map(list, zip(*rows, strict=True)))

@@ -1,0 +1,69 @@
+"""One local Ray per test session, with shard actors on a scratch database.
+
+The shards are real Ray actors talking to the real PostgreSQL and Redis; the
+database is this session's own (see ``tests/scratch.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+import ray
+
+from cluster.client import EntityClient
+from cluster.shards import start_shards
+from panic_alert.settings import Settings
+from persistence.migrations import apply_migrations
+from persistence.postgres import create_pool
+from tests.scratch import create_database, drop_database, scratch_name
+
+SHARDS = 2
+NAMESPACE = "panic-alert-component-tests"
+
+
+@pytest.fixture(scope="session")
+async def component_database(settings: Settings) -> AsyncIterator[str]:
+    name = scratch_name("pa_component")
+    await create_database(settings, name)
+    pool = await create_pool(settings.postgres, database=name)
+    await apply_migrations(pool)
+    await pool.close()
+    try:
+        yield name
+    finally:
+        await drop_database(settings, name)
+
+
+@pytest.fixture(scope="session")
+async def component_pool(
+    settings: Settings, component_database: str
+) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(settings.postgres, database=component_database)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def shards(local_ray: None, component_database: str) -> list[Any]:
+    return start_shards(
+        SHARDS, namespace=NAMESPACE, env={"PANIC_POSTGRES__DATABASE": component_database}
+    )
+
+
+@pytest.fixture
+def client(shards: list[Any]) -> EntityClient:
+    return EntityClient(SHARDS, namespace=NAMESPACE, linger_s=0.002, max_batch=500)

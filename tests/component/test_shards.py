@@ -1,0 +1,113 @@
+"""Shard actors on a real local Ray: activation at scale, order, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+import ray
+
+from actors.agent import AgentState, Heartbeat
+from actors.alert import AlertState, AlertType, CreateAlert, OfferMade
+from actors.effects import EntityKind
+from actors.errors import EntityNotFound
+from cluster.client import EntityClient
+from tests.component.conftest import NAMESPACE, SHARDS
+
+pytestmark = pytest.mark.component
+
+AGENT = EntityKind.AGENT
+ALERT = EntityKind.ALERT
+
+
+async def make_user(pool: asyncpg.Pool) -> UUID:
+    user_id: UUID = await pool.fetchval(
+        "INSERT INTO users (email, password_hash, full_name) VALUES ($1, 'x', 'Test User') "
+        "RETURNING id",
+        f"{uuid4().hex}@example.org",
+    )
+    return user_id
+
+
+async def shard_stats(shards: list[Any]) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(*(s.stats.remote() for s in shards)))
+
+
+async def test_ten_thousand_entities_activate_across_two_shards(
+    client: EntityClient, shards: list[Any]
+) -> None:
+    before = await shard_stats(shards)
+    ids = [str(uuid4()) for _ in range(10_000)]
+    rejected = await client.tell_many((AGENT, i, Heartbeat()) for i in ids)
+    assert rejected == 0
+    after = await shard_stats(shards)
+    added = [a["active"] - b["active"] for a, b in zip(after, before, strict=True)]
+    assert sum(added) == 10_000
+    # Rendezvous hashing spreads them: each shard holds a fair share.
+    assert all(n > 10_000 / SHARDS * 0.8 for n in added), added
+    for entity_id in random.sample(ids, 20):
+        state = await client.ask(AGENT, entity_id, Heartbeat())
+        assert isinstance(state, AgentState)
+        assert state.id == UUID(entity_id)
+        assert state.version == 2  # both heartbeats reached this very entity
+
+
+async def test_order_per_sender_is_kept_under_concurrent_senders(
+    component_pool: asyncpg.Pool, shards: list[Any]
+) -> None:
+    user = await make_user(component_pool)
+    alerts = [uuid4() for _ in range(3)]
+    setup = EntityClient(SHARDS, namespace=NAMESPACE)
+    for alert_id in alerts:
+        await setup.ask(
+            ALERT, str(alert_id), CreateAlert(alert_id, user, AlertType.PANIC, 52.5, 13.4)
+        )
+
+    senders = 4
+    per_sender = 40
+    plan = {s: [uuid4() for _ in range(per_sender)] for s in range(senders)}
+
+    async def sender(index: int) -> None:
+        # Each sender has its own client (own stream) and mixes all three paths.
+        own = EntityClient(SHARDS, namespace=NAMESPACE, linger_s=0.001, max_batch=7)
+        for n, agent_id in enumerate(plan[index]):
+            for alert_id in alerts:
+                message = OfferMade(agent_id, distance_m=float(n))
+                if n % 3 == 0:
+                    own.tell(ALERT, str(alert_id), message)
+                elif n % 3 == 1:
+                    await own.tell_many([(ALERT, str(alert_id), message)])
+                else:
+                    await own.ask(ALERT, str(alert_id), message)
+            if n % 5 == 0:
+                await asyncio.sleep(0)
+        await own.flush()
+
+    await asyncio.gather(*(sender(i) for i in range(senders)))
+    for alert_id in alerts:
+        state = await setup.ask(ALERT, str(alert_id), OfferMade(plan[0][0]))  # repeat: no-op
+        assert isinstance(state, AlertState)
+        offered = [o.agent_id for o in state.offered_to]
+        assert len(offered) == senders * per_sender
+        for index in range(senders):
+            mine = [a for a in offered if a in set(plan[index])]
+            assert mine == plan[index], f"sender {index} reordered at alert {alert_id}"
+
+
+async def test_entity_errors_reach_the_asker_unwrapped(client: EntityClient) -> None:
+    missing = str(uuid4())
+    with pytest.raises(EntityNotFound) as info:
+        await client.ask(ALERT, missing, OfferMade(uuid4()))
+    assert info.value.entity_id == missing
+
+
+async def test_shards_are_named_detached_and_restartable(shards: list[Any]) -> None:
+    for index, handle in enumerate(shards):
+        found = ray.get_actor(f"panic-alert-shard-{index}", namespace=NAMESPACE)
+        assert found._actor_id == handle._actor_id
+    stats = await shard_stats(shards)
+    assert sorted(s["index"] for s in stats) == list(range(SHARDS))
