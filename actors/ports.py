@@ -77,12 +77,16 @@ class PushSink(Protocol):
 
 
 class Router(Protocol):
-    """Delivers a message to an entity wherever it is hosted.
+    """Delivers messages to entities wherever they are hosted."""
 
-    ``stored`` is the durable copy of the message when there is one: the
-    recipient removes it in the same transaction as the message's effects.
-    """
+    def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
+        """Best-effort and non-blocking: hand the message over, never wait."""
+        ...
 
-    async def route(
-        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer | None
-    ) -> None: ...
+    async def deliver(
+        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer
+    ) -> None:
+        """Deliver a durable message; ``stored`` is its stored copy, which the
+        recipient removes in the same transaction as the message's effects.
+        Returns once the recipient has committed; raises if it could not."""
+        ...

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from actors.effects import (
@@ -59,6 +59,9 @@ from actors.message_codec import decode_message, encode_message
 from actors.ports import MESSAGE_TIMER, CommitBatch, EntityStore, PushSink, Router, StoredTimer
 
 log = logging.getLogger(__name__)
+
+#: Returned by the inline fast path when the message needs the mailbox.
+_SLOW = object()
 
 Key = tuple[EntityKind, str]
 TimerKey = tuple[EntityKind, str, str]
@@ -167,6 +170,11 @@ class EntityHost:
         self._timers.clear()
         await self.flush()
 
+    async def settle(self) -> None:
+        """Wait until every mailbox is drained (messages sent meanwhile included)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def stats(self) -> dict[str, int]:
         return {
             "active": len(self._slots),
@@ -201,11 +209,56 @@ class EntityHost:
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot(last_used=time.monotonic())
-        future = asyncio.get_running_loop().create_future() if want_reply else None
+        loop = asyncio.get_running_loop()
+        if slot.loaded and not slot.running and not slot.mailbox and fired is None:
+            handled = self._fast(key, slot, message, loop, want_reply)
+            if handled is not _SLOW:
+                return cast("asyncio.Future[object] | None", handled)
+        future = loop.create_future() if want_reply else None
         slot.mailbox.append(_Envelope(message, fired, future))
         if not slot.running:
             slot.running = True
             self._spawn(self._drain(key, slot))
+        return future
+
+    def _fast(
+        self,
+        key: Key,
+        slot: _Slot,
+        message: object,
+        loop: asyncio.AbstractEventLoop,
+        want_reply: bool,
+    ) -> Any:
+        """Process inline when the transition needs no I/O at all.
+
+        The hot path (positions, heartbeats): an idle, loaded entity whose
+        transition only changes memory (a coalesced snapshot, best-effort
+        sends, in-memory timers) is handled without a task. Anything that
+        must commit, push or wait returns ``_SLOW`` and goes through the
+        mailbox; ``decide`` is pure, so deciding again there is harmless.
+        """
+        future = loop.create_future() if want_reply else None
+        now = self._clock()
+        try:
+            state, effects = self._behaviours[key[0]].decide(slot.state, message, now)
+        except ActorError as exc:
+            if future is None:
+                return None
+            future.set_exception(exc)
+            return future
+        except Exception:
+            return _SLOW
+        outcome = self._classify(key, state, effects, now, None)
+        if outcome.batch or outcome.pushes or any(stored for _s, stored in outcome.sends):
+            return _SLOW
+        slot.state = outcome.state
+        slot.last_used = time.monotonic()
+        self.processed += 1
+        self._after_commit(key, outcome)
+        for send, _stored in outcome.sends:
+            self._router.tell(send.entity_kind, str(send.entity_id), send.message)
+        if future is not None:
+            future.set_result(outcome.reply)
         return future
 
     async def ask(self, kind: EntityKind, entity_id: str, message: object) -> object:
@@ -359,23 +412,23 @@ class EntityHost:
     async def _send(self, sends: Sequence[tuple[Send, StoredTimer | None]]) -> None:
         for send, stored in sends:
             target = str(send.entity_id)
+            if stored is None:
+                self._router.tell(send.entity_kind, target, send.message)
+                continue
             try:
-                await self._router.route(send.entity_kind, target, send.message, stored)
+                await self._router.deliver(send.entity_kind, target, send.message, stored)
             except ActorError as exc:
                 log.warning("send to %s %s rejected: %s", send.entity_kind, target, exc)
             except Exception:
-                if stored is None:
-                    log.warning("best-effort send to %s %s lost", send.entity_kind, target)
-                else:
-                    log.warning("send to %s %s failed; retrying", send.entity_kind, target)
-                    self._spawn(self._retry_send(send, stored))
+                log.warning("send to %s %s failed; retrying", send.entity_kind, target)
+                self._spawn(self._retry_send(send, stored))
 
     async def _retry_send(self, send: Send, stored: StoredTimer) -> None:
         delay = self._retry_backoff
         while True:
             await asyncio.sleep(delay)
             try:
-                await self._router.route(send.entity_kind, stored.entity_id, send.message, stored)
+                await self._router.deliver(send.entity_kind, stored.entity_id, send.message, stored)
                 return
             except ActorError:
                 return

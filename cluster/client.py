@@ -26,6 +26,9 @@ from cluster.placement import owner, shard_name
 
 log = logging.getLogger(__name__)
 
+#: Entity -> shard answers remembered by a client (hashing is the hot cost of ``tell``).
+_OWNER_CACHE = 200_000
+
 
 class AskTimeout(ClusterError):
     """No reply within the timeout; the message may still be processed later."""
@@ -67,10 +70,17 @@ class EntityClient:
         self._stream_id = uuid4().hex
         self._streams = [_Stream() for _ in range(shard_count)]
         self._handles: dict[int, Any] = {}
+        self._owners: dict[tuple[EntityKind, str], int] = {}
         self._batcher = Batcher(self._submit_batch, linger=linger_s, max_batch=max_batch)
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:
-        return owner(kind.value, entity_id, self.shard_count)
+        key = (kind, entity_id)
+        shard = self._owners.get(key)
+        if shard is None:
+            if len(self._owners) >= _OWNER_CACHE:
+                self._owners.clear()  # cheap bound; hot ids come back at once
+            shard = self._owners[key] = owner(kind.value, entity_id, self.shard_count)
+        return shard
 
     def handle(self, shard: int) -> Any:
         found = self._handles.get(shard)

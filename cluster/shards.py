@@ -20,6 +20,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psutil
 import ray
 
 from actors.agent import AgentPolicy
@@ -72,23 +73,24 @@ class _PeerRouter:
             max_batch=shard.settings.actors.batch_max,
         )
 
-    async def route(
-        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer | None
+    def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
+        target = owner(kind.value, entity_id, self._shard.count)
+        if target == self._shard.index:
+            self._shard.host.enqueue(kind, entity_id, message, want_reply=False)
+        else:
+            self._best_effort.add(target, (kind, entity_id, message))
+
+    async def deliver(
+        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer
     ) -> None:
         target = owner(kind.value, entity_id, self._shard.count)
-        host = self._shard.host
         if target == self._shard.index:
-            if stored is None:
-                host.enqueue(kind, entity_id, message, want_reply=False)
-            else:
-                await host.deliver_stored(message, stored)
-        elif stored is None:
-            self._best_effort.add(target, (kind, entity_id, message))
-        else:
-            ok, value = await self._shard.peer(target).deliver_stored.remote(message, stored)
-            if not ok:
-                assert isinstance(value, BaseException)
-                raise value
+            await self._shard.host.deliver_stored(message, stored)
+            return
+        ok, value = await self._shard.peer(target).deliver_stored.remote(message, stored)
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
 
     def _send_best_effort(self, target: int, batch: Sequence[Item]) -> Any:
         return self._shard.peer(target).tell_unordered.remote(list(batch))
@@ -163,8 +165,11 @@ class ShardActor:
             futures = [self.host.enqueue(k, i, m) for k, i, m in items]
         finally:
             self._sequencer.done(stream, seq)
-        results = await asyncio.gather(*(f for f in futures if f), return_exceptions=True)
-        return sum(1 for r in results if isinstance(r, BaseException))
+        # Most complete inline (the fast path); wait only for the others.
+        pending = [f for f in futures if f is not None and not f.done()]
+        if pending:
+            await asyncio.wait(pending)
+        return sum(1 for f in futures if f is not None and f.exception() is not None)
 
     # --- calls from peer shards ----------------------------------------------------------
 
@@ -195,6 +200,7 @@ class ShardActor:
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
             "uptime_s": time.monotonic() - self._started_at,
+            "rss_bytes": psutil.Process().memory_info().rss,
             "gaps_skipped": self._sequencer.gaps_skipped,
             **self.host.stats(),
         }
@@ -215,12 +221,14 @@ def start_shards(
     namespace: str,
     env: Mapping[str, str] | None = None,
     timeout_s: float = 60.0,
+    strategies: Sequence[Any] | None = None,
 ) -> list[Any]:
     """Create (or find) the ``count`` shard actors and wait until they have recovered.
 
     Idempotent: a shard that already exists under its name is reused, so any
     number of gateway replicas may call this. ``env`` overrides settings in
-    the shard processes (``PANIC_*`` variables).
+    the shard processes (``PANIC_*`` variables). ``strategies`` gives a Ray
+    scheduling strategy per shard (default: spread over the nodes).
     """
     remote_cls = ray.remote(ShardActor)
     options: dict[str, Any] = {
@@ -231,12 +239,15 @@ def start_shards(
         "max_task_retries": -1,
         "max_concurrency": 10_000,
         "num_cpus": 0,
-        "scheduling_strategy": "SPREAD",
     }
     if env:
         options["runtime_env"] = {"env_vars": dict(env)}
     handles = [
-        remote_cls.options(name=shard_name(i), **options).remote(i, count, namespace)
+        remote_cls.options(
+            name=shard_name(i),
+            **options,
+            scheduling_strategy=strategies[i] if strategies else "SPREAD",
+        ).remote(i, count, namespace)
         for i in range(count)
     ]
     handles_any: list[Any] = handles

@@ -71,12 +71,14 @@ class FakeLocalRouter:
         self.host: EntityHost | None = None
         self.routed: list[tuple[EntityKind, str, object, bool]] = []
 
-    async def route(
-        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer | None
+    def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
+        assert self.host is not None
+        self.routed.append((kind, entity_id, message, False))
+        self.host.enqueue(kind, entity_id, message, want_reply=False)
+
+    async def deliver(
+        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer
     ) -> None:
         assert self.host is not None
-        self.routed.append((kind, entity_id, message, stored is not None))
-        if stored is None:
-            await self.host.ask(kind, entity_id, message)
-        else:
-            await self.host.deliver_stored(message, stored)
+        self.routed.append((kind, entity_id, message, True))
+        await self.host.deliver_stored(message, stored)

@@ -169,6 +169,7 @@ async def test_positions_are_coalesced_then_flushed_and_survive_passivation() ->
         await host.ask(AGENT, str(AGENT_A), fix)
     assert len(store.commits) == commits_before  # nothing written per fix
     # The agent and the region cell(s) its presence went to are all idle.
+    await host.settle()
     active = host.stats()["active"]
     assert active >= 2
     assert await host.passivate_idle(now=float("inf")) == active
