@@ -121,6 +121,8 @@ class RaySettings(BaseModel):
     namespace: str = "panic-alert"
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8265, ge=1, le=65535)
+    #: Address an embedded Ray binds its node to (loopback: nothing leaves the machine).
+    node_ip_address: str = "127.0.0.1"
     #: Shard actors hosting the logical entities; 0 = one per CPU.
     shards: int = Field(0, ge=0, le=1024)
     num_cpus: int | None = Field(None, ge=1)
@@ -186,6 +188,9 @@ class OutboxSettings(BaseModel):
     max_backoff_s: float = Field(5.0, gt=0)
     #: Sent rows are deleted from the outbox after this long (0 keeps them forever).
     sent_retention_s: float = Field(7 * 24 * 3600, ge=0)
+    #: Batches one relay keeps in flight (claimed and queued to Kafka, awaiting
+    #: acknowledgements and the MongoDB write). Kafka order is kept across them.
+    pipeline_depth: int = Field(4, ge=1, le=64)
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,149 @@
+"""PostgreSQL (+PostGIS) adapter on asyncpg.
+
+Every connection the pool hands out decodes ``json``/``jsonb`` to Python
+objects and encodes Python objects on the way in, so callers never call
+``json.dumps`` themselves. Driver errors are translated here into
+``persistence.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from panic_alert.settings import PostgresSettings
+from persistence.errors import (
+    ConfigurationError,
+    Conflict,
+    PersistenceError,
+    ServiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+#: A connection as callers hold it: dedicated, or borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+#: Everything asyncpg (or the socket under it) raises; translate with ``translate_error``.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+#: Connect timeout; a down server must fail fast rather than hang start-up.
+CONNECT_TIMEOUT_S = 5.0
+
+#: SQLSTATE classes that mean "the server is not (yet) serving us"; retriable.
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P", "53")
+
+
+def _json_dumps(value: Any) -> str:
+    # Compact separators: jsonb does not keep whitespace, so sending it is waste.
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+async def init_connection(conn: Connection) -> None:
+    """Register the JSON codecs on one connection (used as the pool's ``init``)."""
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename,
+            encoder=_json_dumps,
+            decoder=json.loads,
+            schema="pg_catalog",
+            format="text",
+        )
+
+
+def translate_error(exc: BaseException, *, detail: str = "") -> PersistenceError:
+    """Map an asyncpg/OS exception to the package's error hierarchy.
+
+    Use as ``raise translate_error(exc) from exc`` at the adapter edge.
+    """
+    message = detail or str(exc) or type(exc).__name__
+    if isinstance(exc, asyncpg.UniqueViolationError | asyncpg.ExclusionViolationError):
+        return Conflict(message)
+    if isinstance(exc, asyncpg.SerializationError | asyncpg.DeadlockDetectedError):
+        return Conflict(message, retriable=True)
+    if isinstance(
+        exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidCatalogNameError
+    ):
+        return ConfigurationError(message)
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.InterfaceError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError,
+    ):
+        return ServiceUnavailable("postgres", message)
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", "") or ""
+        if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+            return ServiceUnavailable("postgres", message)
+    return PersistenceError(message)
+
+
+async def create_pool(
+    settings: PostgresSettings,
+    *,
+    database: str | None = None,
+) -> asyncpg.Pool:
+    """Open a connection pool to ``database`` (default: ``settings.database``).
+
+    Opens ``pool_min`` connections before returning, so a down server or bad
+    credentials surface here as ``ServiceUnavailable("postgres")`` or
+    ``ConfigurationError`` instead of on the first query.
+    """
+    try:
+        pool = await asyncpg.create_pool(
+            dsn=settings.dsn(database),
+            min_size=settings.pool_min,
+            max_size=max(settings.pool_max, settings.pool_min),
+            command_timeout=settings.command_timeout_s,
+            timeout=CONNECT_TIMEOUT_S,
+            init=init_connection,
+        )
+    except DRIVER_ERRORS as exc:
+        raise translate_error(
+            exc,
+            detail=f"cannot open pool to {settings.host}:{settings.port}/"
+            f"{database or settings.database}: {exc}",
+        ) from exc
+    log.info(
+        "postgres pool open: %s:%s/%s (min=%s max=%s)",
+        settings.host,
+        settings.port,
+        database or settings.database,
+        settings.pool_min,
+        settings.pool_max,
+    )
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One dedicated connection (for LISTEN or advisory locks), JSON codecs registered."""
+    try:
+        conn = await asyncpg.connect(dsn=dsn, timeout=CONNECT_TIMEOUT_S)
+        await init_connection(conn)
+    except DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return conn
+
+
+async def ping(pool: asyncpg.Pool, *, timeout_s: float = 2.0) -> None:
+    """Round-trip ``SELECT 1``; raises ``ServiceUnavailable("postgres")`` on any failure."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+    except DRIVER_ERRORS as exc:
+        raise ServiceUnavailable("postgres", str(exc) or type(exc).__name__) from exc
