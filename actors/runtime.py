@@ -458,6 +458,12 @@ class EntityHost:
         armed = self._timers.get(tkey)
         if armed is None or armed[0] is not timer:
             return
+        if self._clock() < timer.due_at:
+            # Event loops round timers (uvloop to the millisecond) and may wake
+            # a little early; a timer must never be delivered before its due
+            # time by the entities' own clock, or decide() takes it as stale.
+            self._arm(timer)
+            return
         del self._timers[tkey]
         self._spawn(self._deliver_timer(timer))
 

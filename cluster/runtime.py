@@ -111,6 +111,7 @@ def init_ray(settings: RaySettings, *, dashboard_wait_s: float | None = None) ->
             dashboard_host=settings.dashboard_host,
             dashboard_port=settings.dashboard_port,
             num_cpus=settings.num_cpus,
+            _node_ip_address=settings.node_ip_address,
         )
     else:
         kwargs["address"] = address

@@ -7,6 +7,13 @@ when one is missing, so a green run means the real parts were exercised.
 
 from __future__ import annotations
 
+import os
+
+# Ray's node-address detection picks the machine's outward interface; on Linux
+# this switch (read when ray is imported) makes every local Ray node, driver
+# and cluster_utils.Cluster use 127.0.0.1, so no test traffic leaves loopback.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 import pytest
 
 from panic_alert.settings import Profile, Settings

@@ -1,4 +1,8 @@
-"""One local Ray per test session, with shard actors on a scratch database.
+"""One local Ray for the component tests, with shard actors on a scratch database.
+
+Package-scoped: Ray is shut down when the component tests are done, so other
+tiers start from a process without Ray (the fault tests bring their own
+two-node cluster).
 
 The shards are real Ray actors talking to the real PostgreSQL and Redis; the
 database is this session's own (see ``tests/scratch.py``).
@@ -21,10 +25,11 @@ from persistence.postgres import create_pool
 from tests.scratch import create_database, drop_database, scratch_name
 
 SHARDS = 2
+LOOPBACK = "127.0.0.1"
 NAMESPACE = "panic-alert-component-tests"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def component_database(settings: Settings) -> AsyncIterator[str]:
     name = scratch_name("pa_component")
     await create_database(settings, name)
@@ -37,7 +42,7 @@ async def component_database(settings: Settings) -> AsyncIterator[str]:
         await drop_database(settings, name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def component_pool(
     settings: Settings, component_database: str
 ) -> AsyncIterator[asyncpg.Pool]:
@@ -48,16 +53,22 @@ async def component_pool(
         await pool.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        namespace=NAMESPACE,
+        log_to_driver=False,
+        _node_ip_address=LOOPBACK,
+    )
     try:
         yield
     finally:
         ray.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shards(local_ray: None, component_database: str) -> list[Any]:
     return start_shards(
         SHARDS, namespace=NAMESPACE, env={"PANIC_POSTGRES__DATABASE": component_database}

@@ -181,3 +181,37 @@ async def test_positions_are_coalesced_then_flushed_and_survive_passivation() ->
     state = await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.ON_BREAK))
     assert getattr(state, "version", None) == 22
     await host.stop()
+
+
+async def test_a_timer_is_never_delivered_before_its_due_time() -> None:
+    # A clock running at half speed: the event loop wakes "early" by its measure,
+    # as uvloop's millisecond rounding does for real. The expiry must still come
+    # exactly once, at or after the due time, never swallowed as a stale timer.
+    started = utcnow()
+    loop = asyncio.get_running_loop()
+    origin = loop.time()
+
+    def slow_clock() -> datetime:
+        return started + timedelta(seconds=(loop.time() - origin) / 2)
+
+    store = FakeEntityStore()
+    router = FakeLocalRouter()
+    host = EntityHost(
+        behaviours=behaviours(),
+        store=store,
+        pushes=FakePushSink(),
+        router=router,
+        clock=slow_clock,
+        flush_interval=3600,
+    )
+    router.host = host
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A, ttl=timedelta(milliseconds=40)))
+    await asyncio.sleep(0.4)
+    expired = [e for e in store.events if e.type is EventType.ALERT_OFFER_EXPIRED]
+    assert len(expired) == 1
+    assert expired[0].time >= datetime.fromisoformat(expired[0].data["expires_at"])
+    assert store.timers == {}
+    await host.stop()

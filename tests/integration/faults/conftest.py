@@ -1,0 +1,152 @@
+"""A two-node local Ray cluster (``ray.cluster_utils.Cluster``) with one shard per node.
+
+Package-scoped: started once for the fault tests and torn down after them.
+The shards use this package's own scratch database; shard 0 is pinned
+(softly) to the head node and shard 1 to the worker node, so a test can kill
+a shard or remove the worker node and watch the shard come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+import ray
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from ray.cluster_utils import Cluster
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from cluster.client import EntityClient
+from cluster.shards import start_shards
+from panic_alert.settings import Settings
+from persistence.events import CloudEvent
+from persistence.migrations import apply_migrations
+from persistence.postgres import create_pool
+from tests.scratch import create_database, drop_database, scratch_name
+
+NAMESPACE = "panic-alert-fault-tests"
+SHARDS = 2
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class FaultCluster:
+    cluster: Cluster
+    worker: Any
+    shards: list[Any]
+    client: EntityClient
+    database: str
+
+
+@pytest.fixture(scope="package")
+async def fault_database(settings: Settings) -> AsyncIterator[str]:
+    name = scratch_name("pa_faults")
+    await create_database(settings, name)
+    pool = await create_pool(settings.postgres, database=name)
+    await apply_migrations(pool)
+    await pool.close()
+    try:
+        yield name
+    finally:
+        await drop_database(settings, name)
+
+
+@pytest.fixture(scope="package")
+async def fault_pool(settings: Settings, fault_database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(settings.postgres, database=fault_database)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="package")
+def fault_cluster(fault_database: str) -> Iterator[FaultCluster]:
+    # Every node on loopback: nothing of the test leaves the machine.
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "node_ip_address": LOOPBACK},
+    )
+    worker = cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK)
+    cluster.wait_for_nodes()
+    ray.init(
+        address=cluster.address,
+        namespace=NAMESPACE,
+        log_to_driver=False,
+        _node_ip_address=LOOPBACK,
+    )
+    try:
+        shards = start_shards(
+            SHARDS,
+            namespace=NAMESPACE,
+            env={"PANIC_POSTGRES__DATABASE": fault_database},
+            strategies=[
+                NodeAffinitySchedulingStrategy(cluster.head_node.node_id, soft=True),
+                NodeAffinitySchedulingStrategy(worker.node_id, soft=True),
+            ],
+        )
+        client = EntityClient(SHARDS, namespace=NAMESPACE, ask_timeout_s=30)
+        yield FaultCluster(cluster, worker, shards, client, fault_database)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+async def make_user(pool: asyncpg.Pool) -> UUID:
+    user_id: UUID = await pool.fetchval(
+        "INSERT INTO users (email, password_hash, full_name) VALUES ($1, 'x', 'Fault Test') "
+        "RETURNING id",
+        f"{uuid4().hex}@example.org",
+    )
+    return user_id
+
+
+async def wait_for_restart(shard: Any, old_pid: int, deadline_s: float = 60.0) -> float:
+    """Seconds until a new process of ``shard`` has finished its recovery."""
+    began = time.monotonic()
+    last_error: Exception | None = None
+    while time.monotonic() - began < deadline_s:
+        try:
+            stats = await asyncio.wait_for(shard.stats.remote(), 5)
+            if stats["pid"] != old_pid:
+                await shard.ready.remote()
+                return time.monotonic() - began
+        except Exception as exc:  # restarting
+            last_error = exc
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"shard did not come back within {deadline_s}s: {last_error!r}")
+
+
+class KafkaTail:
+    """Reads what is appended to some topics after it starts (no consumer group)."""
+
+    def __init__(self, settings: Settings, partitions: dict[str, set[int]]) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+        self._partitions = [TopicPartition(t, p) for t, ps in partitions.items() for p in ps]
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.assign(self._partitions)
+        await self._consumer.seek_to_end()
+        for tp in self._partitions:  # resolve the end positions now, before anything is published
+            await self._consumer.position(tp)
+
+    async def read_ids(self, wanted: set[str], deadline_s: float = 60.0) -> list[str]:
+        """Event ids read (duplicates kept) until every wanted id was seen."""
+        seen: list[str] = []
+        began = time.monotonic()
+        while not wanted <= set(seen) and time.monotonic() - began < deadline_s:
+            batches = await self._consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    seen.append(CloudEvent.from_bytes(record.value).id)
+        return seen
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
