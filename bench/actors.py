@@ -43,9 +43,8 @@ from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.shards import start_shards
 from panic_alert.settings import Settings
-from persistence.migrations import apply_migrations
 from persistence.postgres import create_pool
-from tests.scratch import create_database, drop_database, scratch_name
+from tests.scratch import make_user, scratch_database
 
 NAMESPACE = "panic-alert-bench"
 
@@ -137,55 +136,54 @@ async def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    database = scratch_name("pa_bench_actors")
-    await create_database(settings, database)
-    pool = await create_pool(settings.postgres, database=database)
-    try:
-        await apply_migrations(pool)
-        user: UUID = await pool.fetchval(
-            "INSERT INTO users (email, password_hash, full_name) "
-            "VALUES ('bench@example.org', 'x', 'Bench') RETURNING id"
-        )
-        progress("starting Ray and shards")
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            namespace=NAMESPACE,
-            log_to_driver=False,
-            _node_ip_address="127.0.0.1",
-        )
-        shards = start_shards(
-            args.shards, namespace=NAMESPACE, env={"PANIC_POSTGRES__DATABASE": database}
-        )
-        client = EntityClient(args.shards, namespace=NAMESPACE)
-        result: dict[str, Any] = {"shards": args.shards, "cpus": 2}
+    async with scratch_database(settings, "pa_bench_actors") as database:
+        pool = await create_pool(settings.postgres, database=database)
+        try:
+            user = await make_user(pool)
+            progress("starting Ray and shards")
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                namespace=NAMESPACE,
+                log_to_driver=False,
+                _node_ip_address="127.0.0.1",
+            )
+            shards = start_shards(
+                args.shards, namespace=NAMESPACE, env={"PANIC_POSTGRES__DATABASE": database}
+            )
+            result = await run(args, shards, user)
+            print(json.dumps(result))
+        finally:
+            ray.shutdown()
+            await pool.close()
 
-        progress(f"ask round trips x{args.asks}")
-        result.update(await measure_ask(client, args.asks))
 
-        progress(f"activating {args.entities} entities")
-        rss_before = await rss(shards)
-        entities = [str(uuid4()) for _ in range(args.entities)]
-        await client.tell_many((EntityKind.AGENT, e, Heartbeat()) for e in entities)
-        rss_after = await rss(shards)
-        active = sum(s["active"] for s in await asyncio.gather(*(s.stats.remote() for s in shards)))
-        result["idle_entities"] = args.entities
-        result["idle_entities_memory_mb"] = round((sum(rss_after) - sum(rss_before)) / 2**20, 1)
-        result["shards_rss_mb"] = [round(r / 2**20, 1) for r in rss_after]
-        result["active_entities"] = active
+async def run(args: argparse.Namespace, shards: list[Any], user: UUID) -> dict[str, Any]:
+    client = EntityClient(args.shards, namespace=NAMESPACE)
+    result: dict[str, Any] = {"shards": args.shards, "cpus": 2}
 
-        progress(f"throughput: {args.messages} batched messages")
-        result["batched_messages_per_s"] = round(
-            await measure_throughput(client, entities, args.messages)
-        )
+    progress(f"ask round trips x{args.asks}")
+    result.update(await measure_ask(client, args.asks))
 
-        progress(f"recovery: {args.alerts} open alerts with pending offer timers, kill a shard")
-        result.update(await measure_recovery(client, shards, user, args.alerts))
-        print(json.dumps(result))
-    finally:
-        ray.shutdown()
-        await pool.close()
-        await drop_database(settings, database)
+    progress(f"activating {args.entities} entities")
+    rss_before = await rss(shards)
+    entities = [str(uuid4()) for _ in range(args.entities)]
+    await client.tell_many((EntityKind.AGENT, e, Heartbeat()) for e in entities)
+    rss_after = await rss(shards)
+    active = sum(s["active"] for s in await asyncio.gather(*(s.stats.remote() for s in shards)))
+    result["idle_entities"] = args.entities
+    result["idle_entities_memory_mb"] = round((sum(rss_after) - sum(rss_before)) / 2**20, 1)
+    result["shards_rss_mb"] = [round(r / 2**20, 1) for r in rss_after]
+    result["active_entities"] = active
+
+    progress(f"throughput: {args.messages} batched messages")
+    result["batched_messages_per_s"] = round(
+        await measure_throughput(client, entities, args.messages)
+    )
+
+    progress(f"recovery: {args.alerts} open alerts with pending offer timers, kill a shard")
+    result.update(await measure_recovery(client, shards, user, args.alerts))
+    return result
 
 
 if __name__ == "__main__":

@@ -115,24 +115,29 @@ class ShardActor:
 
     async def _start(self) -> None:
         cfg = self.settings.actors
-        while True:
+        while True:  # supervising loop: a database that is down or not migrated yet
+            pool = None
             try:
                 pool = await create_pool(self.settings.postgres)
-                break
-            except Exception as exc:  # supervising loop: log and carry on
-                log.warning("shard %d: database not reachable (%s); retrying", self.index, exc)
+                self.host = EntityHost(
+                    behaviours=_behaviours(cfg),
+                    store=PostgresEntityStore(pool, source=self.settings.kafka.source),
+                    pushes=RedisPushSink(create_redis(self.settings.redis)),
+                    router=_PeerRouter(self),
+                    clock=_utcnow,
+                    owns=lambda kind, entity_id: (
+                        owner(kind.value, entity_id, self.count) == self.index
+                    ),
+                    passivate_after=timedelta(seconds=cfg.passivate_after_s),
+                    flush_interval=cfg.flush_interval_s,
+                )
+                self._recovery = await self.host.start()
+                return
+            except Exception as exc:
+                log.warning("shard %d cannot start (%s); retrying", self.index, exc)
+                if pool is not None:
+                    await pool.close()
                 await asyncio.sleep(1.0)
-        self.host = EntityHost(
-            behaviours=_behaviours(cfg),
-            store=PostgresEntityStore(pool, source=self.settings.kafka.source),
-            pushes=RedisPushSink(create_redis(self.settings.redis)),
-            router=_PeerRouter(self),
-            clock=_utcnow,
-            owns=lambda kind, entity_id: owner(kind.value, entity_id, self.count) == self.index,
-            passivate_after=timedelta(seconds=cfg.passivate_after_s),
-            flush_interval=cfg.flush_interval_s,
-        )
-        self._recovery = await self.host.start()
 
     def peer(self, index: int) -> Any:
         handle = self._peers.get(index)
@@ -215,6 +220,17 @@ class ShardActor:
         return await self.host.flush()
 
 
+def start_entity_shards(settings: Settings) -> int:
+    """Create the configured shard actors without waiting for their recovery.
+
+    For ``serve``: the gateway comes up (and ``/readyz`` reports) even while
+    the shards are still connecting to a database that is down.
+    """
+    count = default_shard_count(settings.ray.shards)
+    start_shards(count, namespace=settings.ray.namespace, wait=False)
+    return count
+
+
 def start_shards(
     count: int,
     *,
@@ -222,6 +238,7 @@ def start_shards(
     env: Mapping[str, str] | None = None,
     timeout_s: float = 60.0,
     strategies: Sequence[Any] | None = None,
+    wait: bool = True,
 ) -> list[Any]:
     """Create (or find) the ``count`` shard actors and wait until they have recovered.
 
@@ -251,7 +268,8 @@ def start_shards(
         for i in range(count)
     ]
     handles_any: list[Any] = handles
-    ray.get([h.ready.remote() for h in handles_any], timeout=timeout_s)
+    if wait:
+        ray.get([h.ready.remote() for h in handles_any], timeout=timeout_s)
     return handles_any
 
 

@@ -21,10 +21,12 @@ Request path, outermost first::
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
@@ -62,6 +64,7 @@ def create_app(
     with_ray: bool = False,
     metrics: HttpMetrics | None = None,
     routers: Sequence[APIRouter] | None = None,
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
     """Build the gateway app.
 
@@ -69,6 +72,8 @@ def create_app(
     :func:`gateway.backends.default_backends` (adds Ray when ``with_ray``).
     ``routers``: resource routers; default :func:`gateway.routes.api_routers`.
     ``metrics``: a metrics object (default: a fresh registry per app).
+    ``background``: coroutine factories run for the app's lifetime (the outbox
+    relay in ``serve``); cancelled at shutdown.
     """
     backend_set = BackendSet(
         default_backends(settings, with_ray=with_ray) if backends is None else backends
@@ -80,10 +85,14 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("gateway starting; backends: %s", ", ".join(backend_set.names) or "none")
         await backend_set.open_all(timeout_s=settings.http.startup_timeout_s)
+        tasks = [asyncio.create_task(start()) for start in background]
         try:
             yield
         finally:
             log.info("gateway stopping; closing backends")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await backend_set.close_all()
 
     app = FastAPI(

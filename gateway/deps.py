@@ -17,7 +17,6 @@ from typing import Annotated
 import asyncpg
 import redis.asyncio as aioredis
 from fastapi import Depends
-from persistence.mongo import EventStore
 from starlette.requests import HTTPConnection
 
 from gateway.backends import KafkaBackend, MongoBackend, PostgresBackend, RedisBackend
@@ -27,6 +26,7 @@ from gateway.state import gateway_state
 from panic_alert.settings import Settings
 from persistence.errors import Service, ServiceUnavailable
 from persistence.kafka import KafkaPublisher
+from persistence.mongo import EventStore
 
 
 def get_settings(connection: HTTPConnection) -> Settings:

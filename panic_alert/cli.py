@@ -1,6 +1,7 @@
 """The ``panic-alert`` command: the composition root of every process.
 
-    panic-alert serve [--host H] [--port P] [--no-ray]
+    panic-alert serve [--host H] [--port P] [--no-ray] [--no-relay]
+    panic-alert relay
     panic-alert migrate
     panic-alert create-admin --email E --full-name N [--password-stdin]
 
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
@@ -74,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start or join Ray (gateway only; /readyz omits the ray check)",
     )
+    serve.add_argument(
+        "--no-relay",
+        action="store_true",
+        help="do not run the outbox relay in this process (run `panic-alert relay` instead)",
+    )
+
+    commands.add_parser(
+        "relay", help="relay committed outbox events to Kafka and MongoDB until stopped"
+    )
 
     commands.add_parser("migrate", help="apply pending PostgreSQL schema migrations")
 
@@ -115,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(args.log_level or "WARNING")
         if args.command == "migrate":
             return asyncio.run(migrate(settings))
+        if args.command == "relay":
+            return relay(settings)
         if args.command == "create-admin":
             password = read_new_password(from_stdin=args.password_stdin)
             return asyncio.run(
@@ -134,13 +148,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------- serve
 
 
+def relay(settings: Settings) -> int:
+    """Run the outbox relay in the foreground until SIGTERM/SIGINT."""
+    from panic_alert.background import run_relay
+
+    configure_logging(settings.log_level)
+
+    async def until_signalled() -> None:
+        task = asyncio.create_task(run_relay(settings))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(until_signalled())
+    log.info("relay stopped")
+    return EXIT_OK
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the gateway until SIGTERM/SIGINT; Ray is started first and stopped last."""
     import uvicorn
 
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
+    from cluster.shards import start_entity_shards
     from gateway.app import create_app
+    from panic_alert.background import run_relay
 
     configure_logging(args.log_level or settings.log_level)
     host = args.host or settings.http.host
@@ -159,18 +194,20 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             server.should_exit = True
         log.info("signal %s received; stopping", signal.Signals(signum).name)
 
+    background = [] if args.no_relay else [partial(run_relay, settings)]
     try:
         if with_ray:
             try:
                 info = init_ray(settings.ray)
+                count = start_entity_shards(settings)
             except ClusterError as exc:
                 raise CommandError(f"cannot start Ray: {exc}") from exc
-            log.info("ray dashboard: %s", info.dashboard_url)
+            log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, count)
         with _signals_handled_by(request_stop):
             if stop_requested:
                 return EXIT_OK
             config = uvicorn.Config(
-                create_app(settings, with_ray=with_ray),
+                create_app(settings, with_ray=with_ray, background=background),
                 host=host,
                 port=port,
                 log_config=None,  # our JSON logging, configured above

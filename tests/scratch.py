@@ -1,16 +1,24 @@
-"""Scratch databases for tests: each test session gets its own, dropped at the end.
+"""Scratch data for tests and benchmarks: each run gets its own databases.
 
-Created from template1 (which ``scripts/services`` gives PostGIS), so
-concurrent runs and developers never collide on tables or rows.
+PostgreSQL databases are created from template1 (which ``scripts/services``
+gives PostGIS) and MongoDB databases on first write; both are dropped at the
+end, so concurrent runs and developers never collide on tables or rows.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
 
 import asyncpg
+from pymongo import AsyncMongoClient
 
 from panic_alert.settings import Settings
+from persistence.migrations import apply_migrations
+from persistence.postgres import create_pool
 
 
 def scratch_name(prefix: str) -> str:
@@ -31,3 +39,41 @@ async def drop_database(settings: Settings, name: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@asynccontextmanager
+async def scratch_database(
+    settings: Settings, prefix: str, *, migrated: bool = True
+) -> AsyncIterator[str]:
+    """A new database (migrated unless told otherwise), dropped on exit."""
+    name = scratch_name(prefix)
+    await create_database(settings, name)
+    try:
+        if migrated:
+            pool = await create_pool(settings.postgres, database=name)
+            try:
+                await apply_migrations(pool)
+            finally:
+                await pool.close()
+        yield name
+    finally:
+        await drop_database(settings, name)
+
+
+async def drop_mongo_database(settings: Settings, name: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo.uri())
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+async def make_user(pool: asyncpg.Pool, *, role: str = "user") -> UUID:
+    """A user row (so alerts may reference it); a unique email each time."""
+    user_id: UUID = await pool.fetchval(
+        "INSERT INTO users (email, password_hash, full_name, role) "
+        "VALUES ($1, 'not-a-real-hash', 'Scratch User', $2) RETURNING id",
+        f"{uuid.uuid4().hex}@example.org",
+        role,
+    )
+    return user_id

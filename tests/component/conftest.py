@@ -20,9 +20,8 @@ import ray
 from cluster.client import EntityClient
 from cluster.shards import start_shards
 from panic_alert.settings import Settings
-from persistence.migrations import apply_migrations
 from persistence.postgres import create_pool
-from tests.scratch import create_database, drop_database, scratch_name
+from tests.scratch import scratch_database
 
 SHARDS = 2
 LOOPBACK = "127.0.0.1"
@@ -31,15 +30,8 @@ NAMESPACE = "panic-alert-component-tests"
 
 @pytest.fixture(scope="package")
 async def component_database(settings: Settings) -> AsyncIterator[str]:
-    name = scratch_name("pa_component")
-    await create_database(settings, name)
-    pool = await create_pool(settings.postgres, database=name)
-    await apply_migrations(pool)
-    await pool.close()
-    try:
+    async with scratch_database(settings, "pa_component") as name:
         yield name
-    finally:
-        await drop_database(settings, name)
 
 
 @pytest.fixture(scope="package")

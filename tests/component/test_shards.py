@@ -17,20 +17,12 @@ from actors.effects import EntityKind
 from actors.errors import EntityNotFound
 from cluster.client import EntityClient
 from tests.component.conftest import NAMESPACE, SHARDS
+from tests.scratch import make_user
 
 pytestmark = pytest.mark.component
 
 AGENT = EntityKind.AGENT
 ALERT = EntityKind.ALERT
-
-
-async def make_user(pool: asyncpg.Pool) -> UUID:
-    user_id: UUID = await pool.fetchval(
-        "INSERT INTO users (email, password_hash, full_name) VALUES ($1, 'x', 'Test User') "
-        "RETURNING id",
-        f"{uuid4().hex}@example.org",
-    )
-    return user_id
 
 
 async def shard_stats(shards: list[Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -26,9 +25,8 @@ from cluster.client import EntityClient
 from cluster.shards import start_shards
 from panic_alert.settings import Settings
 from persistence.events import CloudEvent
-from persistence.migrations import apply_migrations
 from persistence.postgres import create_pool
-from tests.scratch import create_database, drop_database, scratch_name
+from tests.scratch import scratch_database
 
 NAMESPACE = "panic-alert-fault-tests"
 SHARDS = 2
@@ -46,15 +44,8 @@ class FaultCluster:
 
 @pytest.fixture(scope="package")
 async def fault_database(settings: Settings) -> AsyncIterator[str]:
-    name = scratch_name("pa_faults")
-    await create_database(settings, name)
-    pool = await create_pool(settings.postgres, database=name)
-    await apply_migrations(pool)
-    await pool.close()
-    try:
+    async with scratch_database(settings, "pa_faults") as name:
         yield name
-    finally:
-        await drop_database(settings, name)
 
 
 @pytest.fixture(scope="package")
@@ -81,6 +72,12 @@ def fault_cluster(fault_database: str) -> Iterator[FaultCluster]:
         log_to_driver=False,
         _node_ip_address=LOOPBACK,
     )
+    # Soft affinity falls back to the head while the scheduler has not yet
+    # seen the worker's resources: wait until the cluster counts both nodes.
+    deadline = time.monotonic() + 30
+    while ray.cluster_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
     try:
         shards = start_shards(
             SHARDS,
@@ -96,15 +93,6 @@ def fault_cluster(fault_database: str) -> Iterator[FaultCluster]:
     finally:
         ray.shutdown()
         cluster.shutdown()
-
-
-async def make_user(pool: asyncpg.Pool) -> UUID:
-    user_id: UUID = await pool.fetchval(
-        "INSERT INTO users (email, password_hash, full_name) VALUES ($1, 'x', 'Fault Test') "
-        "RETURNING id",
-        f"{uuid4().hex}@example.org",
-    )
-    return user_id
 
 
 async def wait_for_restart(shard: Any, old_pid: int, deadline_s: float = 60.0) -> float:

@@ -19,7 +19,6 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 import ray
-from pymongo import AsyncMongoClient
 
 from actors.alert import AlertType, CreateAlert, OfferMade
 from actors.effects import EntityKind
@@ -27,12 +26,8 @@ from panic_alert.settings import Settings
 from persistence.kafka import KafkaPublisher
 from persistence.mongo import EventStore
 from persistence.outbox import OutboxRelay
-from tests.integration.faults.conftest import (
-    FaultCluster,
-    KafkaTail,
-    make_user,
-    wait_for_restart,
-)
+from tests.integration.faults.conftest import FaultCluster, KafkaTail, wait_for_restart
+from tests.scratch import drop_mongo_database, make_user
 
 pytestmark = pytest.mark.integration
 
@@ -145,10 +140,8 @@ async def check_events_delivered(
             docs = await store.count("alert_events", {"_id": event_id})
             assert docs == 1, f"event {event_id}: {docs} documents in MongoDB"
     finally:
-        mongo = AsyncMongoClient(settings.mongo.uri())
-        await mongo.drop_database(mongo_db)
-        await mongo.close()
         await store.close()
+        await drop_mongo_database(settings, mongo_db)
         await publisher.stop()
         await tail.stop()
 
@@ -178,9 +171,11 @@ async def test_removed_node_moves_its_shard_and_loses_nothing(
     fault_cluster: FaultCluster, fault_pool: asyncpg.Pool, settings: Settings
 ) -> None:
     env = fault_cluster
-    victim = 1
-    stats = await env.shards[victim].stats.remote()
-    assert stats["node_id"] == env.worker.node_id, "shard 1 should start on the worker node"
+    placed = [await s.stats.remote() for s in env.shards]
+    on_worker = [i for i, st in enumerate(placed) if st["node_id"] == env.worker.node_id]
+    assert on_worker, "no shard was placed on the worker node"
+    victim = on_worker[0]
+    stats = placed[victim]
     alerts = await open_alerts(env, fault_pool, victim, count=8)
     before = await snapshots(fault_pool, alerts)
     assert await pending_timers(fault_pool, alerts) >= len(alerts)

@@ -9,61 +9,31 @@ produced themselves (by event id), read from offsets committed just before.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
-from pymongo import AsyncMongoClient
 
 from panic_alert.settings import Settings
 from persistence.kafka import KafkaPublisher
 from persistence.migrations import apply_migrations
 from persistence.mongo import EventStore
 from persistence.postgres import create_pool
-
-
-def scratch_name(prefix: str = "pa_persist") -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
-async def create_database(settings: Settings, name: str) -> None:
-    admin = await asyncpg.connect(settings.postgres.dsn())
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def drop_database(settings: Settings, name: str) -> None:
-    admin = await asyncpg.connect(settings.postgres.dsn())
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+from tests.scratch import drop_mongo_database, scratch_database, scratch_name
 
 
 @pytest.fixture
 async def empty_database(settings: Settings) -> AsyncIterator[str]:
     """A fresh, unmigrated database (PostGIS from template1); dropped afterwards."""
-    name = scratch_name()
-    await create_database(settings, name)
-    try:
+    async with scratch_database(settings, "pa_persist", migrated=False) as name:
         yield name
-    finally:
-        await drop_database(settings, name)
 
 
 @pytest.fixture(scope="session")
 async def database(settings: Settings) -> AsyncIterator[str]:
-    """The session's migrated scratch database."""
-    name = scratch_name()
-    await create_database(settings, name)
-    try:
+    """The session's scratch database (migrated by the ``pool`` fixture)."""
+    async with scratch_database(settings, "pa_persist", migrated=False) as name:
         yield name
-    finally:
-        await drop_database(settings, name)
 
 
 @pytest.fixture(scope="session")
@@ -78,18 +48,14 @@ async def pool(settings: Settings, database: str) -> AsyncIterator[asyncpg.Pool]
 
 @pytest.fixture(scope="session")
 async def event_store(settings: Settings) -> AsyncIterator[EventStore]:
-    name = scratch_name()
+    name = scratch_name("pa_persist")
     store = EventStore(settings.mongo, database=name)
     await store.ensure_indexes()
     try:
         yield store
     finally:
         await store.close()
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo.uri())
-        try:
-            await client.drop_database(name)
-        finally:
-            await client.close()
+        await drop_mongo_database(settings, name)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ Real asyncio, wall clock, short timers (tens of milliseconds); no Ray, no I/O.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -29,7 +30,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_host(store: FakeEntityStore | None = None) -> tuple[EntityHost, FakeEntityStore]:
+def make_host(
+    store: FakeEntityStore | None = None, clock: Callable[[], datetime] = utcnow
+) -> tuple[EntityHost, FakeEntityStore]:
     store = store or FakeEntityStore()
     router = FakeLocalRouter()
     host = EntityHost(
@@ -37,7 +40,7 @@ def make_host(store: FakeEntityStore | None = None) -> tuple[EntityHost, FakeEnt
         store=store,
         pushes=FakePushSink(),
         router=router,
-        clock=utcnow,
+        clock=clock,
         flush_interval=3600,
     )
     router.host = host
@@ -194,17 +197,7 @@ async def test_a_timer_is_never_delivered_before_its_due_time() -> None:
     def slow_clock() -> datetime:
         return started + timedelta(seconds=(loop.time() - origin) / 2)
 
-    store = FakeEntityStore()
-    router = FakeLocalRouter()
-    host = EntityHost(
-        behaviours=behaviours(),
-        store=store,
-        pushes=FakePushSink(),
-        router=router,
-        clock=slow_clock,
-        flush_interval=3600,
-    )
-    router.host = host
+    host, store = make_host(clock=slow_clock)
     await host.start()
     alert_id = uuid4()
     await host.ask(ALERT, str(alert_id), create(alert_id))

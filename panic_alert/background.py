@@ -1,0 +1,59 @@
+"""Long-running background work of a Panic Alert process: the outbox relay and
+event-store retention.
+
+``panic-alert serve`` runs it inside the gateway process (``--no-relay`` to
+leave it to a separate ``panic-alert relay``). Several relays may run at once
+(rows are claimed with SKIP LOCKED); run one per deployment to keep per-key
+order into Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from panic_alert.settings import Settings
+from persistence.kafka import KafkaPublisher
+from persistence.mongo import EventStore
+from persistence.outbox import OutboxRelay
+from persistence.postgres import create_pool
+
+log = logging.getLogger(__name__)
+
+#: Wait between attempts to open the relay's connections while a service is down.
+RETRY_S = 2.0
+RETENTION_INTERVAL_S = 3600.0
+
+
+async def run_relay(settings: Settings) -> None:
+    """Relay the outbox until cancelled; (re)connects by itself while services are down."""
+    while True:
+        pool = publisher = store = None
+        try:
+            pool = await create_pool(settings.postgres)
+            publisher = KafkaPublisher(settings.kafka)
+            await publisher.start()
+            store = EventStore(settings.mongo)
+            relay = OutboxRelay(pool, publisher, store, settings.outbox, settings.postgres.dsn())
+            retention = asyncio.create_task(store.run_retention(RETENTION_INTERVAL_S))
+            try:
+                await relay.run()  # survives outages itself; returns only when stopped
+            finally:
+                retention.cancel()
+                await relay.stop()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # supervising loop: log and carry on
+            log.warning("outbox relay cannot start (%s); retrying in %.0fs", exc, RETRY_S)
+            await asyncio.sleep(RETRY_S)
+        finally:
+            for close in (
+                store.close if store else None,
+                publisher.stop if publisher else None,
+                pool.close if pool else None,
+            ):
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await close()
