@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -24,6 +25,10 @@ import pytest
 
 from gateway.auth.passwords import PasswordHasher
 from panic_alert.settings import Settings
+from persistence.mongo import EventStore
+from persistence.outbox import OutboxEvent, enqueue
+from persistence.postgres import create_pool
+from tests.scratch import drop_mongo_database
 
 pytestmark = pytest.mark.integration
 
@@ -338,3 +343,56 @@ def test_invalid_configuration_exits_2_without_leaking_secrets() -> None:
     assert result.returncode == 2
     assert "postgres.password" in result.stderr
     assert "panic-dev-password" not in result.stderr
+
+
+async def test_relay_command_publishes_committed_outbox_rows(
+    settings: Settings, migrated_db: str
+) -> None:
+    mongo_db = f"panic_cli_relay_{uuid.uuid4().hex[:8]}"
+    env = cli_env(PANIC_POSTGRES__DATABASE=migrated_db, PANIC_MONGO__DATABASE=mongo_db)
+    proc = await asyncio.create_subprocess_exec(
+        PANIC_ALERT,
+        "relay",
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    pool = await create_pool(settings.postgres, database=migrated_db)
+    store = EventStore(settings.mongo, database=mongo_db)
+    try:
+        event_id = uuid.uuid4()
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(
+                conn,
+                [
+                    OutboxEvent(
+                        event_id,
+                        "system-events",
+                        "cli-test",
+                        "system.check",
+                        None,
+                        {"n": 1},
+                        datetime.now(UTC),
+                    )
+                ],
+            )
+        sent = None
+        deadline = time.monotonic() + 60
+        while sent is None and time.monotonic() < deadline:
+            assert proc.returncode is None, "relay exited early"
+            sent = await pool.fetchval("SELECT sent_at FROM outbox WHERE event_id = $1", event_id)
+            await asyncio.sleep(0.2)
+        assert sent is not None, "the relay did not publish the row"
+        assert await store.count("system_logs", {"_id": str(event_id)}) == 1
+        proc.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, output.decode()[-3000:]
+        assert b"Traceback" not in output
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await pool.close()
+        await store.close()
+        await drop_mongo_database(settings, mongo_db)
