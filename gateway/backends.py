@@ -33,6 +33,7 @@ from persistence import postgres
 from persistence import redis as redis_adapter
 from persistence.errors import PersistenceError, Service, ServiceUnavailable
 from persistence.kafka import KafkaPublisher
+from persistence.migrations import pending_versions
 from persistence.mongo import EventStore
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class PostgresBackend(ReconnectingBackend):
         self._settings = settings
         self._ping_timeout_s = ping_timeout_s
         self._pool: asyncpg.Pool | None = None
+        self._schema_current = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -128,6 +130,15 @@ class PostgresBackend(ReconnectingBackend):
 
     async def _ping(self) -> None:
         await postgres.ping(self.pool, timeout_s=self._ping_timeout_s)
+        if not self._schema_current:
+            # Until `panic-alert migrate` has run, requests would fail on
+            # missing tables: not ready. Checked until true, then no more.
+            pending = await pending_versions(self.pool)
+            if pending:
+                raise ServiceUnavailable(
+                    "postgres", f"schema not migrated (pending: {', '.join(pending)})"
+                )
+            self._schema_current = True
 
     async def _disconnect(self) -> None:
         pool, self._pool = self._pool, None

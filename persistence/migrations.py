@@ -185,6 +185,20 @@ async def apply_migrations(
     return applied_now
 
 
+async def pending_versions(
+    pool: asyncpg.Pool, *, migrations: list[Migration] | None = None
+) -> list[str]:
+    """Versions shipped with this code that the database has not applied (read-only)."""
+    shipped = discover() if migrations is None else migrations
+    try:
+        exists = await pool.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        rows = await pool.fetch("SELECT version FROM schema_migrations") if exists else []
+    except DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    applied = {r["version"] for r in rows}
+    return [m.version for m in shipped if m.version not in applied]
+
+
 async def _apply_one(conn: Connection, migration: Migration) -> None:
     log.info("applying migration %s", migration.filename)
     started = time.perf_counter()

@@ -88,10 +88,11 @@ def wait_for(
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_serve_runs_gateway_and_ray_dashboard_then_stops_cleanly(
-    tmp_path: Path, stop_signal: signal.Signals
+    tmp_path: Path, stop_signal: signal.Signals, migrated_db: str
 ) -> None:
     http_port, dashboard_port = free_port(), free_port()
     env = cli_env(
+        PANIC_POSTGRES__DATABASE=migrated_db,
         PANIC_HTTP__PORT=str(http_port),
         PANIC_RAY__DASHBOARD_PORT=str(dashboard_port),
         PANIC_RAY__NUM_CPUS="1",

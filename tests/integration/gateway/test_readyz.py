@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from gateway.app import create_app
 from panic_alert.settings import REPO_ROOT, Settings
+from persistence.migrations import apply_migrations
+from persistence.postgres import create_pool
 from tests.integration.gateway.support import poll, running_app
+from tests.scratch import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +46,27 @@ async def _services(action: str, service: str) -> None:
     assert result.returncode == 0, f"services {action} {service}: {result.stderr}"
 
 
+def on_database(settings: Settings, database: str) -> Settings:
+    return settings.model_copy(
+        update={"postgres": settings.postgres.model_copy(update={"database": database})}
+    )
+
+
+@pytest.fixture(scope="module")
+async def migrated(settings: Settings) -> AsyncIterator[Settings]:
+    """Settings on a migrated scratch database: the state a deployment serves from."""
+    async with scratch_database(settings, "pa_readyz") as database:
+        yield on_database(settings, database)
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-async def test_readyz_follows_redis_going_down_and_coming_back(settings: Settings) -> None:
+async def test_readyz_follows_redis_going_down_and_coming_back(migrated: Settings) -> None:
+    settings = migrated
     async with running_app(create_app(settings)) as client:
         response = await poll(client, "/readyz", _ready, deadline_s=30)
         assert response.status_code == 200, response.text
@@ -90,7 +108,8 @@ async def test_readyz_follows_redis_going_down_and_coming_back(settings: Setting
         assert response.json()["checks"] == ALL_OK
 
 
-async def test_readyz_reports_an_unreachable_mongo_within_the_timeout(settings: Settings) -> None:
+async def test_readyz_reports_an_unreachable_mongo_within_the_timeout(migrated: Settings) -> None:
+    settings = migrated
     # A MongoDB endpoint where nothing listens: no shared service is disturbed.
     broken = settings.model_copy(
         update={"mongo": settings.mongo.model_copy(update={"port": _closed_port()})}
@@ -108,3 +127,21 @@ async def test_readyz_reports_an_unreachable_mongo_within_the_timeout(settings: 
     assert body["checks"]["postgres"] == "ok"
     assert body["checks"]["redis"] == "ok"
     assert elapsed < settings.http.readiness_timeout_s + 1.0
+
+
+async def test_readyz_is_503_until_the_schema_is_migrated(settings: Settings) -> None:
+    async with scratch_database(settings, "pa_readyz_empty", migrated=False) as database:
+        empty = on_database(settings, database)
+        async with running_app(create_app(empty)) as client:
+            response = await client.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["checks"]["postgres"] != "ok"
+            assert "postgres" in response.json()["detail"]
+
+            pool = await create_pool(empty.postgres)
+            try:
+                assert await apply_migrations(pool)
+            finally:
+                await pool.close()
+            response = await poll(client, "/readyz", _ready, deadline_s=30)
+            assert response.json()["checks"] == ALL_OK
