@@ -237,15 +237,16 @@ def start_shards(
     namespace: str,
     env: Mapping[str, str] | None = None,
     timeout_s: float = 60.0,
-    strategies: Sequence[Any] | None = None,
+    placement: Sequence[Mapping[str, Any]] | None = None,
     wait: bool = True,
 ) -> list[Any]:
     """Create (or find) the ``count`` shard actors and wait until they have recovered.
 
     Idempotent: a shard that already exists under its name is reused, so any
     number of gateway replicas may call this. ``env`` overrides settings in
-    the shard processes (``PANIC_*`` variables). ``strategies`` gives a Ray
-    scheduling strategy per shard (default: spread over the nodes).
+    the shard processes (``PANIC_*`` variables). ``placement`` gives extra Ray
+    actor options per shard (resources, scheduling strategy); by default the
+    shards are spread over the nodes.
     """
     remote_cls = ray.remote(ShardActor)
     options: dict[str, Any] = {
@@ -262,8 +263,7 @@ def start_shards(
     handles = [
         remote_cls.options(
             name=shard_name(i),
-            **options,
-            scheduling_strategy=strategies[i] if strategies else "SPREAD",
+            **{"scheduling_strategy": "SPREAD", **options, **(placement[i] if placement else {})},
         ).remote(i, count, namespace)
         for i in range(count)
     ]

@@ -1,9 +1,12 @@
 """A two-node local Ray cluster (``ray.cluster_utils.Cluster``) with one shard per node.
 
 Package-scoped: started once for the fault tests and torn down after them.
-The shards use this package's own scratch database; shard 0 is pinned
-(softly) to the head node and shard 1 to the worker node, so a test can kill
-a shard or remove the worker node and watch the shard come back.
+The shards use this package's own scratch database.
+
+Placement is made deterministic with a custom resource: each node offers one
+``shard_slot``; shard 1 needs one, and a ballast actor holds the head's, so
+shard 1 can only start on the worker. Releasing the ballast before the worker
+is removed gives shard 1 exactly one place to come back to: the head.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ from tests.scratch import scratch_database
 NAMESPACE = "panic-alert-fault-tests"
 SHARDS = 2
 LOOPBACK = "127.0.0.1"
+SLOT = "shard_slot"
+
+
+@ray.remote
+class Ballast:
+    """Holds a node's ``shard_slot`` so that no shard can take it."""
+
+    def node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
 
 
 @dataclass
@@ -40,6 +52,11 @@ class FaultCluster:
     shards: list[Any]
     client: EntityClient
     database: str
+    ballast: Any
+
+    def release_head_slot(self) -> None:
+        """Free the head's shard slot, so the worker's shard can move there."""
+        ray.kill(self.ballast, no_restart=True)
 
 
 @pytest.fixture(scope="package")
@@ -60,11 +77,17 @@ async def fault_pool(settings: Settings, fault_database: str) -> AsyncIterator[a
 @pytest.fixture(scope="package")
 def fault_cluster(fault_database: str) -> Iterator[FaultCluster]:
     # Every node on loopback: nothing of the test leaves the machine.
+    slot = {SLOT: 1}
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 1, "include_dashboard": False, "node_ip_address": LOOPBACK},
+        head_node_args={
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "node_ip_address": LOOPBACK,
+            "resources": slot,
+        },
     )
-    worker = cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK)
+    worker = cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK, resources=slot)
     cluster.wait_for_nodes()
     ray.init(
         address=cluster.address,
@@ -72,24 +95,21 @@ def fault_cluster(fault_database: str) -> Iterator[FaultCluster]:
         log_to_driver=False,
         _node_ip_address=LOOPBACK,
     )
-    # Soft affinity falls back to the head while the scheduler has not yet
-    # seen the worker's resources: wait until the cluster counts both nodes.
-    deadline = time.monotonic() + 30
-    while ray.cluster_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)
+    ballast = Ballast.options(  # type: ignore[attr-defined]
+        resources=slot,
+        num_cpus=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(cluster.head_node.node_id, soft=False),
+    ).remote()
+    assert ray.get(ballast.node.remote(), timeout=60) == cluster.head_node.node_id
     try:
         shards = start_shards(
             SHARDS,
             namespace=NAMESPACE,
             env={"PANIC_POSTGRES__DATABASE": fault_database},
-            strategies=[
-                NodeAffinitySchedulingStrategy(cluster.head_node.node_id, soft=True),
-                NodeAffinitySchedulingStrategy(worker.node_id, soft=True),
-            ],
+            placement=[{}, {"resources": slot}],
         )
         client = EntityClient(SHARDS, namespace=NAMESPACE, ask_timeout_s=30)
-        yield FaultCluster(cluster, worker, shards, client, fault_database)
+        yield FaultCluster(cluster, worker, shards, client, fault_database, ballast)
     finally:
         ray.shutdown()
         cluster.shutdown()

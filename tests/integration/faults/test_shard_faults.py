@@ -171,15 +171,14 @@ async def test_removed_node_moves_its_shard_and_loses_nothing(
     fault_cluster: FaultCluster, fault_pool: asyncpg.Pool, settings: Settings
 ) -> None:
     env = fault_cluster
-    placed = [await s.stats.remote() for s in env.shards]
-    on_worker = [i for i, st in enumerate(placed) if st["node_id"] == env.worker.node_id]
-    assert on_worker, "no shard was placed on the worker node"
-    victim = on_worker[0]
-    stats = placed[victim]
+    victim = 1
+    stats = await env.shards[victim].stats.remote()
+    assert stats["node_id"] == env.worker.node_id, "shard 1 should start on the worker node"
     alerts = await open_alerts(env, fault_pool, victim, count=8)
     before = await snapshots(fault_pool, alerts)
     assert await pending_timers(fault_pool, alerts) >= len(alerts)
 
+    env.release_head_slot()
     env.cluster.remove_node(env.worker)
     await wait_for_restart(env.shards[victim], stats["pid"], deadline_s=90)
     moved = await env.shards[victim].stats.remote()
