@@ -32,6 +32,7 @@ from actors.ports import StoredTimer
 from actors.region import RegionPolicy
 from actors.runtime import EntityHost, RecoveryReport
 from cluster.batching import Batcher, Item
+from cluster.client import EntityClient
 from cluster.placement import owner, shard_name
 from cluster.sequencing import Sequencer
 from panic_alert.settings import ActorSettings, Settings, get_settings
@@ -220,15 +221,23 @@ class ShardActor:
         return await self.host.flush()
 
 
-def start_entity_shards(settings: Settings) -> int:
-    """Create the configured shard actors without waiting for their recovery.
+def start_entity_shards(settings: Settings) -> EntityClient:
+    """Create the configured shard actors (without waiting for their recovery)
+    and return a client for them.
 
     For ``serve``: the gateway comes up (and ``/readyz`` reports) even while
     the shards are still connecting to a database that is down.
     """
     count = default_shard_count(settings.ray.shards)
     start_shards(count, namespace=settings.ray.namespace, wait=False)
-    return count
+    cfg = settings.actors
+    return EntityClient(
+        count,
+        namespace=settings.ray.namespace,
+        ask_timeout_s=cfg.ask_timeout_s,
+        linger_s=cfg.batch_linger_ms / 1000,
+        max_batch=cfg.batch_max,
+    )
 
 
 def start_shards(

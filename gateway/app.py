@@ -31,6 +31,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 
+from cluster.client import EntityClient
 from gateway import health
 from gateway.backends import default_backends
 from gateway.errors import install_domain_error_handlers
@@ -65,6 +66,7 @@ def create_app(
     metrics: HttpMetrics | None = None,
     routers: Sequence[APIRouter] | None = None,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    entities: EntityClient | None = None,
 ) -> FastAPI:
     """Build the gateway app.
 
@@ -74,12 +76,16 @@ def create_app(
     ``metrics``: a metrics object (default: a fresh registry per app).
     ``background``: coroutine factories run for the app's lifetime (the outbox
     relay in ``serve``); cancelled at shutdown.
+    ``entities``: the client of the entity actors (``serve`` builds it after
+    starting the shards); routes get it through ``gateway.deps.EntitiesDep``.
     """
     backend_set = BackendSet(
         default_backends(settings, with_ray=with_ray) if backends is None else backends
     )
     http_metrics = metrics if metrics is not None else HttpMetrics()
-    state = GatewayState(settings=settings, backends=backend_set, metrics=http_metrics)
+    state = GatewayState(
+        settings=settings, backends=backend_set, metrics=http_metrics, entities=entities
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -19,6 +19,8 @@ import redis.asyncio as aioredis
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from cluster.client import EntityClient
+from cluster.errors import ClusterUnavailable
 from gateway.backends import KafkaBackend, MongoBackend, PostgresBackend, RedisBackend
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
@@ -73,6 +75,13 @@ def get_publisher(connection: HTTPConnection) -> KafkaPublisher:
     return backend.publisher
 
 
+def get_entities(connection: HTTPConnection) -> EntityClient:
+    entities = gateway_state(connection).entities
+    if entities is None:
+        raise ClusterUnavailable("this process runs without the entity actors (no Ray)")
+    return entities
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BackendsDep = Annotated[BackendSet, Depends(get_backends)]
 MetricsDep = Annotated[HttpMetrics, Depends(get_metrics)]
@@ -80,3 +89,4 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 EventStoreDep = Annotated[EventStore, Depends(get_event_store)]
 PublisherDep = Annotated[KafkaPublisher, Depends(get_publisher)]
+EntitiesDep = Annotated[EntityClient, Depends(get_entities)]

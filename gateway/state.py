@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from cluster.client import EntityClient
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
 from panic_alert.settings import Settings
@@ -16,6 +17,8 @@ class GatewayState:
     settings: Settings
     backends: BackendSet
     metrics: HttpMetrics
+    #: How routes reach the entity actors; None when the process runs without Ray.
+    entities: EntityClient | None = None
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

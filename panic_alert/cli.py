@@ -171,6 +171,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the gateway until SIGTERM/SIGINT; Ray is started first and stopped last."""
     import uvicorn
 
+    from cluster.client import EntityClient
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
     from cluster.shards import start_entity_shards
@@ -195,19 +196,20 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         log.info("signal %s received; stopping", signal.Signals(signum).name)
 
     background = [] if args.no_relay else [partial(run_relay, settings)]
+    entities: EntityClient | None = None
     try:
         if with_ray:
             try:
                 info = init_ray(settings.ray)
-                count = start_entity_shards(settings)
+                entities = start_entity_shards(settings)
             except ClusterError as exc:
                 raise CommandError(f"cannot start Ray: {exc}") from exc
-            log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, count)
+            log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count)
         with _signals_handled_by(request_stop):
             if stop_requested:
                 return EXIT_OK
             config = uvicorn.Config(
-                create_app(settings, with_ray=with_ray, background=background),
+                create_app(settings, with_ray=with_ray, background=background, entities=entities),
                 host=host,
                 port=port,
                 log_config=None,  # our JSON logging, configured above

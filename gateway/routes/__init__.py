@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from gateway.routes import alerts, auth, users, ws
+
 
 def api_routers() -> list[APIRouter]:
     """The resource routers of the public API, in inclusion order."""
-    return []
+    return [auth.router, users.router, alerts.router, ws.router]

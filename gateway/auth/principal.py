@@ -1,0 +1,28 @@
+"""Who is calling: the identity every authenticated request and socket carries."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from uuid import UUID
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller.
+
+    ``session_id`` names the login session (one per device login); revoking it
+    in Redis stops every token of that session at once. ``token_id`` is the
+    access token's ``jti``.
+    """
+
+    id: UUID
+    role: Role
+    session_id: str
+    token_id: str

@@ -1,0 +1,82 @@
+"""Access tokens: short-lived JWTs signed with the deployment's secret.
+
+Claims: ``sub`` (account id), ``role``, ``sid`` (session id), ``jti``, ``typ``
+("access"), ``iss``, ``aud``, ``iat``, ``nbf``, ``exp``. Decoding accepts only
+the configured algorithm (so ``alg: none`` and algorithm confusion are
+refused), requires every claim, and checks expiry, not-before, issuer and
+audience. A valid signature is not enough: ``gateway.auth.deps`` also checks
+that the session is still active in Redis, which makes logout immediate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import jwt
+
+from gateway.auth.principal import Principal, Role
+from panic_alert.settings import AuthSettings
+
+ACCESS = "access"
+_REQUIRED = ["sub", "role", "sid", "jti", "typ", "iss", "aud", "iat", "nbf", "exp"]
+#: Clock skew tolerated between gateway replicas.
+LEEWAY = timedelta(seconds=5)
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired, or not an access token."""
+
+
+def issue_access_token(
+    settings: AuthSettings,
+    *,
+    account_id: UUID,
+    role: Role,
+    session_id: str,
+    now: datetime | None = None,
+) -> tuple[str, Principal]:
+    """A signed access token for one session, and the principal it stands for."""
+    issued = now or datetime.now(UTC)
+    token_id = uuid.uuid4().hex
+    claims = {
+        "sub": str(account_id),
+        "role": role.value,
+        "sid": session_id,
+        "jti": token_id,
+        "typ": ACCESS,
+        "iss": settings.issuer,
+        "aud": settings.audience,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + timedelta(seconds=settings.access_ttl_s),
+    }
+    token = jwt.encode(
+        claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
+    )
+    return token, Principal(account_id, role, session_id, token_id)
+
+
+def decode_access_token(settings: AuthSettings, token: str) -> Principal:
+    """The principal of a valid access token; :class:`InvalidToken` otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.audience,
+            issuer=settings.issuer,
+            leeway=LEEWAY,
+            options={"require": _REQUIRED},
+        )
+        if claims["typ"] != ACCESS:
+            raise InvalidToken("not an access token")
+        return Principal(
+            id=UUID(str(claims["sub"])),
+            role=Role(claims["role"]),
+            session_id=str(claims["sid"]),
+            token_id=str(claims["jti"]),
+        )
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidToken(str(exc)) from exc

@@ -1,0 +1,49 @@
+"""Accounts and tokens made directly (not through /auth), for API tests of
+other resources: a row in ``users`` (and ``agents``), an open Redis session
+and a signed access token, exactly as a login leaves them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from gateway.auth.principal import Role
+from gateway.auth.sessions import open_session
+from gateway.auth.tokens import issue_access_token
+from panic_alert.settings import Settings
+from persistence.redis import create_redis
+
+
+@dataclass(frozen=True)
+class Account:
+    id: UUID
+    role: Role
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_account(pool: asyncpg.Pool, settings: Settings, role: Role) -> Account:
+    account_id: UUID = await pool.fetchval(
+        "INSERT INTO users (email, password_hash, full_name, role) "
+        "VALUES ($1, 'not-a-real-hash', 'API Test', $2) RETURNING id",
+        f"{uuid.uuid4().hex}@example.org",
+        role.value,
+    )
+    if role is Role.AGENT:
+        await pool.execute("INSERT INTO agents (id, on_duty) VALUES ($1, true)", account_id)
+    session_id = uuid.uuid4().hex
+    redis = create_redis(settings.redis)
+    try:
+        await open_session(redis, role, account_id, session_id, settings.auth.refresh_ttl_s)
+    finally:
+        await redis.aclose()
+    token, _ = issue_access_token(
+        settings.auth, account_id=account_id, role=role, session_id=session_id
+    )
+    return Account(account_id, role, token)

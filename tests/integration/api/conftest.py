@@ -1,0 +1,121 @@
+"""A live gateway for API tests: real HTTP and WebSocket on loopback.
+
+Package-scoped: one local Ray with the shard actors and one migrated scratch
+database for the whole package; ``gateway`` starts the real app (uvicorn, in
+this process) on a free port, and ``start_gateway`` starts more replicas
+sharing the same Redis, database and shards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+import ray
+import uvicorn
+
+from cluster.client import EntityClient
+from cluster.shards import start_shards
+from gateway.app import create_app
+from panic_alert.settings import Settings
+from persistence.postgres import create_pool
+from tests.scratch import scratch_database
+
+NAMESPACE = "panic-alert-api-tests"
+SHARDS = 2
+
+
+@dataclass(frozen=True)
+class Gateway:
+    base_url: str
+    ws_url: str
+    settings: Settings
+
+
+@pytest.fixture(scope="package")
+async def api_settings(settings: Settings) -> AsyncIterator[Settings]:
+    """The session's settings on this package's own migrated database."""
+    async with scratch_database(settings, "pa_api") as database:
+        yield settings.model_copy(
+            update={"postgres": settings.postgres.model_copy(update={"database": database})}
+        )
+
+
+@pytest.fixture(scope="package")
+async def api_pool(api_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(api_settings.postgres)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="package")
+def api_entities(api_settings: Settings) -> Iterator[EntityClient]:
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        namespace=NAMESPACE,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
+    try:
+        start_shards(
+            SHARDS,
+            namespace=NAMESPACE,
+            env={"PANIC_POSTGRES__DATABASE": api_settings.postgres.database},
+        )
+        yield EntityClient(SHARDS, namespace=NAMESPACE)
+    finally:
+        ray.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(settings: Settings, entities: EntityClient) -> AsyncIterator[Gateway]:
+    """The real gateway app served by uvicorn on a free loopback port."""
+    port = free_port()
+    app = create_app(settings, entities=entities)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                if task.done():
+                    task.result()  # raises what stopped it
+                    raise RuntimeError("gateway exited before it started")
+                await asyncio.sleep(0.05)
+        yield Gateway(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", settings)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="package")
+async def start_gateway(
+    api_settings: Settings, api_entities: EntityClient
+) -> AsyncIterator[Callable[[], Awaitable[Gateway]]]:
+    """Starts another gateway replica (all stopped at the end of the package)."""
+    async with AsyncExitStack() as stack:
+
+        async def start() -> Gateway:
+            return await stack.enter_async_context(serving(api_settings, api_entities))
+
+        yield start
+
+
+@pytest.fixture(scope="package")
+async def gateway(start_gateway: Callable[[], Awaitable[Gateway]]) -> Gateway:
+    return await start_gateway()
