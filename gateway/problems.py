@@ -140,11 +140,25 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+#: The detail FastAPI gives the HTTPException(400) it raises for an undecodable body.
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
     """Starlette/FastAPI ``HTTPException`` (including router 404/405) as a problem."""
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if status == 400 and detail == _BODY_PARSE_ERROR:
+        # FastAPI's answer to a body it cannot decode (not JSON, not UTF-8).
+        # API.md: a malformed body is a validation failure, 422.
+        return problem_response(
+            422,
+            detail="The request body is not valid JSON.",
+            type_=problem_type("validation"),
+            instance=instance_of(request.scope),
+            extensions={"errors": [{"loc": ["body"], "msg": "malformed JSON body"}]},
+        )
     if status >= 500:
         # An HTTPException(5xx) raised by our own code may carry internals.
         detail = None

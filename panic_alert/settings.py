@@ -161,6 +161,33 @@ class AuthSettings(BaseModel):
     argon2_parallelism: int = Field(2, ge=1)
 
 
+class RateRule(BaseModel):
+    """At most ``limit`` requests per ``window_s`` seconds (fixed window)."""
+
+    limit: int = Field(ge=1)
+    window_s: int = Field(ge=1, le=86_400)
+
+
+class RateLimitSettings(BaseModel):
+    """Rate limits counted in Redis (``rate_limit:{identifier}``), see ``gateway.ratelimit``."""
+
+    enabled: bool = True
+    #: Prepended to every identifier; separates deployments (or test runs) sharing one Redis.
+    key_prefix: str = Field("", max_length=64)
+    login_per_ip: RateRule = RateRule(limit=30, window_s=60)
+    #: Guessing one account's password, from however many addresses.
+    login_per_email: RateRule = RateRule(limit=10, window_s=300)
+    register_per_ip: RateRule = RateRule(limit=20, window_s=3600)
+    refresh_per_ip: RateRule = RateRule(limit=60, window_s=60)
+    #: Default budget of an authenticated caller on one endpoint scope.
+    per_principal: RateRule = RateRule(limit=120, window_s=60)
+
+
+class UsersSettings(BaseModel):
+    #: Upper bound of emergency contacts per user (a 409 beyond it).
+    max_emergency_contacts: int = Field(20, ge=1, le=1000)
+
+
 class MediaSettings(BaseModel):
     root: Path = REPO_ROOT / ".data" / "media"
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
@@ -177,6 +204,16 @@ class HttpSettings(BaseModel):
     startup_timeout_s: float = Field(10.0, gt=0)
     #: Seconds uvicorn waits for in-flight requests on shutdown.
     graceful_shutdown_s: float = Field(10.0, gt=0)
+    #: WebSocket ``/ws``: the first frame must be ``auth`` within this (else close 4401).
+    ws_auth_timeout_s: float = Field(5.0, gt=0, le=60)
+    #: A socket that sends nothing (not even ``ping``) for this long is closed.
+    ws_heartbeat_timeout_s: float = Field(60.0, gt=0)
+    #: Largest client frame accepted (larger: close 1009).
+    ws_max_frame_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: Frames queued for one slow socket before it is closed (it resyncs on reconnect).
+    ws_send_queue: int = Field(256, ge=8, le=100_000)
+    #: How long a last-known location reported over ``/ws`` stays in Redis.
+    ws_location_ttl_s: int = Field(3600, ge=1)
 
 
 class OutboxSettings(BaseModel):
@@ -213,6 +250,8 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     actors: ActorSettings = ActorSettings()
     auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    users: UsersSettings = UsersSettings()
     media: MediaSettings = MediaSettings()
     http: HttpSettings = HttpSettings()
     outbox: OutboxSettings = OutboxSettings()

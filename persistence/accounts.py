@@ -1,4 +1,4 @@
-"""Accounts (rows of ``users``) in PostgreSQL: creation for now.
+"""Accounts (rows of ``users``, and ``agents`` for agents) in PostgreSQL.
 
 Emails are stored lowercased and stripped; the column is ``citext`` with a
 unique constraint, so uniqueness is case-insensitive whatever the caller
@@ -9,6 +9,8 @@ sends. Password hashes arrive already hashed (argon2id, by the gateway's
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -41,11 +43,48 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+class DuplicateBadge(Conflict):
+    """Another agent already carries this badge number. Not retriable."""
+
+    public_detail = "An agent with this badge number already exists."
+
+    def __init__(self) -> None:
+        super().__init__(self.public_detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as its owner may see it (never the password hash)."""
+
+    id: UUID
+    email: str
+    full_name: str
+    role: Role
+    phone: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a login checks: the hash, the role and whether the account is disabled."""
+
+    id: UUID
+    role: Role
+    password_hash: str
+    disabled: bool
+
+
 _INSERT = """
-INSERT INTO users (email, password_hash, full_name, role)
-VALUES ($1, $2, $3, $4)
+INSERT INTO users (email, password_hash, full_name, role, phone)
+VALUES ($1, $2, $3, $4, $5)
 RETURNING id
 """
+
+_INSERT_AGENT = "INSERT INTO agents (id, badge_number) VALUES ($1, $2)"
+
+_ACCOUNT_COLUMNS = "id, email::text AS email, full_name, role, phone, created_at"
+
+_POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 async def create_account(
@@ -55,27 +94,114 @@ async def create_account(
     password_hash: str,
     full_name: str,
     role: Role | str,
+    phone: str | None = None,
+    badge_number: str | None = None,
 ) -> UUID:
-    """Insert one account and return its id.
+    """Insert one account (and its ``agents`` row for an agent) and return its id.
 
+    One transaction: an agent never exists without its ``agents`` row.
     Not idempotent: a second call with the same email (in any case) raises
-    :class:`DuplicateEmail` and changes nothing. Other failures are
-    translated to ``persistence.errors`` (``ServiceUnavailable("postgres")``
-    when the database cannot be reached: retriable).
+    :class:`DuplicateEmail` and changes nothing; a taken badge number raises
+    :class:`DuplicateBadge`. Other failures are translated to
+    ``persistence.errors`` (``ServiceUnavailable("postgres")`` when the
+    database cannot be reached: retriable).
     """
     role_value = Role(role).value
     try:
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn, conn.transaction():
             row_id = await conn.fetchval(
-                _INSERT, normalize_email(email), password_hash, full_name.strip(), role_value
+                _INSERT,
+                normalize_email(email),
+                password_hash,
+                full_name.strip(),
+                role_value,
+                phone,
             )
+            if role_value == Role.AGENT.value and isinstance(row_id, UUID):
+                await conn.execute(_INSERT_AGENT, row_id, badge_number)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "users_email_key":
             raise DuplicateEmail() from exc
+        if exc.constraint_name == "agents_badge_number_key":
+            raise DuplicateBadge() from exc
         raise translate_error(exc) from exc
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except _POSTGRES_ERRORS as exc:
         raise translate_error(exc) from exc
     if not isinstance(row_id, UUID):
         raise PersistenceError("users insert returned no id")
     log.info("account created: id=%s role=%s", row_id, role_value)
     return row_id
+
+
+def _account(row: asyncpg.Record) -> Account:
+    return Account(
+        id=row["id"],
+        email=row["email"],
+        full_name=row["full_name"],
+        role=Role(row["role"]),
+        phone=row["phone"],
+        created_at=row["created_at"],
+    )
+
+
+async def find_credentials(pool: asyncpg.Pool, email: str) -> Credentials | None:
+    """The login data of the account with this email (any case), or None."""
+    try:
+        row = await pool.fetchrow(
+            "SELECT id, role, password_hash, disabled FROM users WHERE email = $1",
+            normalize_email(email),
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    if row is None:
+        return None
+    return Credentials(row["id"], Role(row["role"]), row["password_hash"], row["disabled"])
+
+
+async def replace_password_hash(
+    pool: asyncpg.Pool, account_id: UUID, old_hash: str, new_hash: str
+) -> bool:
+    """Swap in a rehashed password; a no-op (False) if the hash changed meanwhile.
+
+    Compare-and-set, so a concurrent password change is never overwritten by
+    a login's rehash. Safe to retry.
+    """
+    try:
+        status = await pool.execute(
+            "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+            account_id,
+            old_hash,
+            new_hash,
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return bool(status == "UPDATE 1")
+
+
+async def get_account(pool: asyncpg.Pool, account_id: UUID) -> Account | None:
+    """The account, or None if it does not exist or is disabled."""
+    try:
+        row = await pool.fetchrow(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM users WHERE id = $1 AND NOT disabled",  # noqa: S608
+            account_id,
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return None if row is None else _account(row)
+
+
+async def update_profile(
+    pool: asyncpg.Pool, account_id: UUID, *, full_name: str, phone: str | None
+) -> Account | None:
+    """Replace the profile fields; the updated account, or None if it is gone. Idempotent."""
+    try:
+        row = await pool.fetchrow(
+            "UPDATE users SET full_name = $2, phone = $3 "  # noqa: S608
+            f"WHERE id = $1 AND NOT disabled RETURNING {_ACCOUNT_COLUMNS}",
+            account_id,
+            full_name.strip(),
+            phone,
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return None if row is None else _account(row)

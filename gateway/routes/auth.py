@@ -1,7 +1,233 @@
-"""Placeholder: filled in by the issue-4 work on this resource."""
+"""``/auth``: registration, login, token refresh, logout and ``me``.
+
+Roles: public registration creates users and agents only (admins come from
+``panic-alert create-admin``). ``/auth/login/user`` accepts users *and*
+admins (the portal logs admins in there); ``/auth/login/agent`` accepts only
+agents. A login through the wrong endpoint is answered exactly like a wrong
+password (401, same text), as is an unknown email, so the endpoints do not
+reveal which accounts exist; unknown emails still cost one argon2 verify.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Response
+from starlette.requests import Request
+
+from gateway.auth import refresh as sessions_flow
+from gateway.auth.deps import CurrentPrincipal, unauthorized
+from gateway.auth.hasher import HasherDep
+from gateway.auth.models import (
+    Login,
+    LogoutRequest,
+    Me,
+    RefreshRequest,
+    RegisterAgent,
+    Registered,
+    RegisterUser,
+    TokenResponse,
+    problem_responses,
+)
+from gateway.auth.passwords import PasswordHasher
+from gateway.auth.principal import Role
+from gateway.auth.refresh import RefreshRejected, TokenPair
+from gateway.deps import PoolDep, RedisDep, SettingsDep
+from gateway.ratelimit import client_ip, enforce, rate_limit
+from persistence import accounts
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+BAD_CREDENTIALS = "invalid email or password"
+
+#: Verified against when the email is unknown, so that case costs the same
+#: time as a wrong password. Made lazily with the deployment's parameters.
+_DUMMY_HASH_ATTRIBUTE = "dummy_password_hash"
+
+_register_limit = Depends(rate_limit("auth:register", key="ip", rule="register_per_ip"))
+_login_limit = Depends(rate_limit("auth:login", key="ip", rule="login_per_ip"))
+_refresh_limit = Depends(rate_limit("auth:refresh", key="ip", rule="refresh_per_ip"))
+
+
+def _pair(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+    )
+
+
+async def _register(
+    body: RegisterUser, role: Role, pool: PoolDep, hasher: PasswordHasher, badge: str | None
+) -> Registered:
+    password_hash = await hasher.hash_async(body.password)
+    account_id = await accounts.create_account(
+        pool,
+        email=body.email,
+        password_hash=password_hash,
+        full_name=body.full_name,
+        role=role.value,
+        phone=body.phone,
+        badge_number=badge,
+    )
+    return Registered(
+        id=account_id,
+        email=accounts.normalize_email(body.email),
+        full_name=body.full_name,
+        role=role.value,
+    )
+
+
+@router.post(
+    "/register/user",
+    status_code=201,
+    dependencies=[_register_limit],
+    responses=problem_responses(409, 422, 429),
+    summary="Register a user account",
+)
+async def register_user(body: RegisterUser, pool: PoolDep, hasher: HasherDep) -> Registered:
+    return await _register(body, Role.USER, pool, hasher, None)
+
+
+@router.post(
+    "/register/agent",
+    status_code=201,
+    dependencies=[_register_limit],
+    responses=problem_responses(409, 422, 429),
+    summary="Register an agent account",
+)
+async def register_agent(body: RegisterAgent, pool: PoolDep, hasher: HasherDep) -> Registered:
+    return await _register(body, Role.AGENT, pool, hasher, body.badge_number)
+
+
+async def _dummy_hash(request: Request, hasher: PasswordHasher) -> str:
+    existing = getattr(request.app.state, _DUMMY_HASH_ATTRIBUTE, None)
+    if isinstance(existing, str):
+        return existing
+    made = await hasher.hash_async("timing-equaliser-not-a-password")
+    setattr(request.app.state, _DUMMY_HASH_ATTRIBUTE, made)
+    return made
+
+
+async def _login(
+    request: Request,
+    body: Login,
+    allowed: frozenset[Role],
+    settings: SettingsDep,
+    pool: PoolDep,
+    redis: RedisDep,
+    hasher: PasswordHasher,
+) -> TokenResponse:
+    await enforce(
+        redis,
+        settings.rate_limit,
+        scope="auth:login",
+        kind="email",
+        value=body.email.strip().lower(),
+        rule=settings.rate_limit.login_per_email,
+    )
+    found = await accounts.find_credentials(pool, body.email)
+    if found is None:
+        await hasher.verify_async(await _dummy_hash(request, hasher), body.password)
+        raise unauthorized(BAD_CREDENTIALS)
+    if not await hasher.verify_async(found.password_hash, body.password):
+        raise unauthorized(BAD_CREDENTIALS)
+    role = Role(found.role.value)
+    if found.disabled or role not in allowed:
+        log.info("login refused: account=%s role=%s ip=%s", found.id, role, client_ip(request))
+        raise unauthorized(BAD_CREDENTIALS)
+    if hasher.needs_rehash(found.password_hash):
+        upgraded = await hasher.hash_async(body.password)
+        await accounts.replace_password_hash(pool, found.id, found.password_hash, upgraded)
+    pair = await sessions_flow.start_session(
+        pool, redis, settings.auth, account_id=found.id, role=role
+    )
+    return _pair(pair)
+
+
+@router.post(
+    "/login/user",
+    dependencies=[_login_limit],
+    responses=problem_responses(401, 422, 429),
+    summary="Log in as a user (or an administrator)",
+)
+async def login_user(
+    request: Request,
+    body: Login,
+    settings: SettingsDep,
+    pool: PoolDep,
+    redis: RedisDep,
+    hasher: HasherDep,
+) -> TokenResponse:
+    allowed = frozenset({Role.USER, Role.ADMIN})
+    return await _login(request, body, allowed, settings, pool, redis, hasher)
+
+
+@router.post(
+    "/login/agent",
+    dependencies=[_login_limit],
+    responses=problem_responses(401, 422, 429),
+    summary="Log in as an agent",
+)
+async def login_agent(
+    request: Request,
+    body: Login,
+    settings: SettingsDep,
+    pool: PoolDep,
+    redis: RedisDep,
+    hasher: HasherDep,
+) -> TokenResponse:
+    allowed = frozenset({Role.AGENT})
+    return await _login(request, body, allowed, settings, pool, redis, hasher)
+
+
+@router.post(
+    "/refresh",
+    dependencies=[_refresh_limit],
+    responses=problem_responses(401, 422, 429),
+    summary="Exchange a refresh token for a new token pair (the old one is spent)",
+)
+async def refresh(
+    body: RefreshRequest, settings: SettingsDep, pool: PoolDep, redis: RedisDep
+) -> TokenResponse:
+    try:
+        pair = await sessions_flow.rotate_session(pool, redis, settings.auth, body.refresh_token)
+    except RefreshRejected:
+        raise unauthorized("invalid refresh token") from None
+    return _pair(pair)
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 422),
+    summary="End this session: its access and refresh tokens stop working",
+)
+async def logout(
+    principal: CurrentPrincipal,
+    pool: PoolDep,
+    redis: RedisDep,
+    body: LogoutRequest | None = None,
+) -> Response:
+    await sessions_flow.end_session(
+        pool, redis, principal, refresh_token=body.refresh_token if body else None
+    )
+    return Response(status_code=204)
+
+
+@router.get("/me", responses=problem_responses(401), summary="The caller's account")
+async def me(principal: CurrentPrincipal, pool: PoolDep) -> Me:
+    account = await accounts.get_account(pool, principal.id)
+    if account is None:
+        raise unauthorized("account no longer exists")
+    return Me(
+        id=account.id,
+        email=account.email,
+        full_name=account.full_name,
+        role=account.role.value,
+        phone=account.phone,
+        created_at=account.created_at,
+    )

@@ -1,7 +1,198 @@
-"""Placeholder: filled in by the issue-4 work on this resource."""
+"""``/users``: the caller's own profile and emergency contacts.
+
+Only the ``user`` role: agents and admins get 403 here (they read their
+account through ``GET /auth/me``). Contacts are always the caller's own; the
+id of another user's contact is answered 404, like an unknown one.
+Cancel/duress PINs belong to the profile too but arrive with issue 5.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal, Self
+from uuid import UUID
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, HTTPException, Response
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+
+from gateway.auth.deps import UserPrincipal
+from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses, storable
+from gateway.deps import PoolDep, SettingsDep
+from gateway.ratelimit import rate_limit
+from persistence import accounts, contacts
+from persistence.contacts import ContactFields
+
+_limit = Depends(rate_limit("users", key="principal", rule="per_principal", per_route=True))
+
+router = APIRouter(prefix="/users", tags=["users"], dependencies=[_limit])
+
+Channel = Literal["sms", "email", "push"]
+Relationship = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(storable),
+]
+
+_AUTH_ERRORS = (401, 403, 429)
+
+
+class ProfileIn(RequestBody):
+    """The whole editable profile (PUT replaces it; an omitted phone is cleared)."""
+
+    full_name: Name
+    phone: Phone | None = None
+
+
+class ContactIn(RequestBody):
+    """A contact must be reachable on every channel it lists: ``sms`` needs a
+    phone, ``email`` an email; and it needs a phone or an email in any case
+    (``push`` goes to the app the contact is found by)."""
+
+    name: Name
+    phone: Phone | None = None
+    email: Email | None = None
+    relationship: Relationship | None = None
+    notify_via: list[Channel] = Field(min_length=1, max_length=3)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Self:
+        if len(set(self.notify_via)) != len(self.notify_via):
+            raise ValueError("notify_via must not repeat a channel")
+        if "sms" in self.notify_via and self.phone is None:
+            raise ValueError("notify_via 'sms' needs a phone")
+        if "email" in self.notify_via and self.email is None:
+            raise ValueError("notify_via 'email' needs an email")
+        if self.phone is None and self.email is None:
+            raise ValueError("a contact needs a phone or an email")
+        return self
+
+    def fields(self) -> ContactFields:
+        return ContactFields(
+            name=self.name,
+            phone=self.phone,
+            email=self.email,
+            relationship=self.relationship,
+            notify_via=tuple(self.notify_via),
+        )
+
+
+class ContactOut(BaseModel):
+    id: UUID
+    name: str
+    phone: str | None
+    email: str | None
+    relationship: str | None
+    notify_via: list[Channel]
+
+
+class ContactList(BaseModel):
+    items: list[ContactOut]
+
+
+def _out(contact: contacts.Contact) -> ContactOut:
+    return ContactOut(
+        id=contact.id,
+        name=contact.name,
+        phone=contact.phone,
+        email=contact.email,
+        relationship=contact.relationship,
+        notify_via=list(contact.notify_via),
+    )
+
+
+def _me(account: accounts.Account) -> Me:
+    return Me(
+        id=account.id,
+        email=account.email,
+        full_name=account.full_name,
+        role=account.role.value,
+        phone=account.phone,
+        created_at=account.created_at,
+    )
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status_code=404, detail="no such emergency contact")
+
+
+@router.get("/profile", responses=problem_responses(*_AUTH_ERRORS), summary="My profile")
+async def get_profile(principal: UserPrincipal, pool: PoolDep) -> Me:
+    account = await accounts.get_account(pool, principal.id)
+    if account is None:
+        raise HTTPException(status_code=401, detail="account no longer exists")
+    return _me(account)
+
+
+@router.put(
+    "/profile", responses=problem_responses(*_AUTH_ERRORS, 422), summary="Replace my profile"
+)
+async def put_profile(principal: UserPrincipal, body: ProfileIn, pool: PoolDep) -> Me:
+    account = await accounts.update_profile(
+        pool, principal.id, full_name=body.full_name, phone=body.phone
+    )
+    if account is None:
+        raise HTTPException(status_code=401, detail="account no longer exists")
+    return _me(account)
+
+
+@router.get(
+    "/emergency-contacts",
+    responses=problem_responses(*_AUTH_ERRORS),
+    summary="My emergency contacts, oldest first",
+)
+async def list_contacts(principal: UserPrincipal, pool: PoolDep) -> ContactList:
+    found = await contacts.list_contacts(pool, principal.id)
+    return ContactList(items=[_out(contact) for contact in found])
+
+
+@router.post(
+    "/emergency-contacts",
+    status_code=201,
+    responses=problem_responses(*_AUTH_ERRORS, 409, 422),
+    summary="Add an emergency contact (409 beyond the per-user maximum)",
+)
+async def create_contact(
+    principal: UserPrincipal, body: ContactIn, pool: PoolDep, settings: SettingsDep
+) -> ContactOut:
+    contact = await contacts.create_contact(
+        pool, principal.id, body.fields(), limit=settings.users.max_emergency_contacts
+    )
+    return _out(contact)
+
+
+@router.get(
+    "/emergency-contacts/{contact_id}",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+    summary="One of my emergency contacts",
+)
+async def get_contact(principal: UserPrincipal, contact_id: UUID, pool: PoolDep) -> ContactOut:
+    contact = await contacts.get_contact(pool, principal.id, contact_id)
+    if contact is None:
+        raise _not_found()
+    return _out(contact)
+
+
+@router.put(
+    "/emergency-contacts/{contact_id}",
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+    summary="Replace one of my emergency contacts",
+)
+async def put_contact(
+    principal: UserPrincipal, contact_id: UUID, body: ContactIn, pool: PoolDep
+) -> ContactOut:
+    contact = await contacts.replace_contact(pool, principal.id, contact_id, body.fields())
+    if contact is None:
+        raise _not_found()
+    return _out(contact)
+
+
+@router.delete(
+    "/emergency-contacts/{contact_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+    summary="Delete one of my emergency contacts",
+)
+async def delete_contact(principal: UserPrincipal, contact_id: UUID, pool: PoolDep) -> Response:
+    if not await contacts.delete_contact(pool, principal.id, contact_id):
+        raise _not_found()
+    return Response(status_code=204)

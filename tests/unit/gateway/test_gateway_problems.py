@@ -74,6 +74,17 @@ async def test_malformed_json_is_422_not_500(gateway_client: ClientFactory) -> N
     assert body["errors"]
 
 
+async def test_body_that_is_not_utf8_is_422_not_400(gateway_client: ClientFactory) -> None:
+    async with gateway_client() as client:
+        response = await client.post(
+            "/signup",
+            content=b'{"email": "\xff\xfe"}',
+            headers={"content-type": "application/json"},
+        )
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"loc": ["body"], "msg": "malformed JSON body"}]
+
+
 async def test_http_exception_keeps_its_detail(gateway_client: ClientFactory) -> None:
     async with gateway_client() as client:
         response = await client.get("/forbidden")

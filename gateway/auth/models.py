@@ -1,0 +1,205 @@
+"""Request and response bodies of ``/auth``, and the bounded field types that
+``/users`` shares with them.
+
+Every string is length-bounded and refuses NUL and unpaired surrogates
+(PostgreSQL cannot store them, and bad input must be a 422, never a 500).
+Request bodies forbid unknown members.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+from gateway.auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    check_password_policy,
+)
+
+#: E.164: a plus, a non-zero digit, at most 15 digits in all (ASCII digits only).
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 200
+MAX_REFRESH_TOKEN_LENGTH = 256
+
+
+def storable(value: str) -> str:
+    """Refuse what PostgreSQL ``text`` cannot hold: NUL and unpaired surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def email_address(value: str) -> str:
+    """A syntactically valid address, stored lowercased (no DNS lookup)."""
+    storable(value)
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def password_policy(value: str) -> str:
+    storable(value)
+    check_password_policy(value)  # WeakPasswordError is a ValueError: a 422
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH),
+    AfterValidator(storable),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=MAX_EMAIL_LENGTH),
+    AfterValidator(email_address),
+    WithJsonSchema(
+        {"type": "string", "format": "email", "minLength": 3, "maxLength": MAX_EMAIL_LENGTH}
+    ),
+]
+Phone = Annotated[str, StringConstraints(pattern=E164_PATTERN, max_length=16)]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    AfterValidator(password_policy),
+]
+#: A login password is only compared, never stored: no policy, just bounds.
+LoginPassword = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH), AfterValidator(storable)
+]
+RefreshToken = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_REFRESH_TOKEN_LENGTH),
+    AfterValidator(storable),
+]
+BadgeNumber = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(storable),
+]
+RoleName = Literal["user", "agent", "admin"]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterUser(RequestBody):
+    email: Email
+    password: Password
+    full_name: Name
+    phone: Phone | None = None
+
+
+class RegisterAgent(RegisterUser):
+    badge_number: BadgeNumber | None = None
+
+
+class Registered(BaseModel):
+    id: UUID
+    email: str
+    full_name: str
+    role: RoleName
+
+
+class Login(RequestBody):
+    # Not validated as an address: a login with a malformed email is just a
+    # failed login (401), like any other unknown account.
+    email: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_EMAIL_LENGTH), AfterValidator(storable)
+    ]
+    password: LoginPassword
+
+
+class RefreshRequest(RequestBody):
+    refresh_token: RefreshToken
+
+
+class LogoutRequest(RequestBody):
+    refresh_token: RefreshToken | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    #: Seconds until the access token expires.
+    expires_in: int = Field(ge=1)
+
+
+class Me(BaseModel):
+    id: UUID
+    email: str
+    full_name: str
+    role: RoleName
+    phone: str | None
+    created_at: datetime
+
+
+class ProblemError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every 4xx/5xx of this API is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ProblemError] | None = None
+
+
+_DESCRIPTIONS = {
+    401: "Missing, invalid, expired or revoked credentials.",
+    403: "Authenticated, but this role may not call this endpoint.",
+    404: "No such resource (or it belongs to someone else).",
+    409: "Conflicts with existing state (e.g. the email is taken).",
+    413: "Request body too large.",
+    422: "The request is malformed; `errors` lists each offending field.",
+    429: "Rate limited; retry after the `Retry-After` header's seconds.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """``responses=`` for a route: each status documented as problem details."""
+    out: dict[int | str, dict[str, object]] = {}
+    for status in statuses:
+        entry: dict[str, object] = {
+            "model": Problem,
+            "description": _DESCRIPTIONS.get(status, "Error."),
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        if status == 429:
+            entry["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": {"type": "integer"},
+                }
+            }
+        out[status] = entry
+    return out

@@ -1,0 +1,160 @@
+"""Login sessions end to end: a token pair per login, rotation, revocation.
+
+A login session is one refresh-token family. Its id is the session id that
+access tokens carry (``sid``) and that Redis lists in ``session:{role}:{id}``,
+so every way of ending a session (logout, reuse of a spent refresh token)
+revokes the family in PostgreSQL *and* closes the session in Redis: the access
+tokens of that session fail on their next request, on every replica.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from gateway.auth.principal import Principal, Role
+from gateway.auth.sessions import close_session, open_session
+from gateway.auth.tokens import issue_access_token
+from panic_alert.settings import AuthSettings
+from persistence import refresh_tokens
+from persistence.refresh_tokens import Outcome
+
+log = logging.getLogger(__name__)
+
+#: Bytes of randomness in a refresh token (256 bits, base64url: 43 characters).
+REFRESH_TOKEN_BYTES = 32
+
+
+class RefreshRejected(Exception):
+    """The refresh token is unknown, expired, revoked, or was already spent."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    principal: Principal
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+def session_id_of(family_id: UUID) -> str:
+    """The session id (``sid``) of a refresh-token family."""
+    return family_id.hex
+
+
+def family_of_session(session_id: str) -> UUID | None:
+    """Inverse of :func:`session_id_of`; None if ``session_id`` is not one of ours."""
+    try:
+        return UUID(hex=session_id)
+    except ValueError:
+        return None
+
+
+async def start_session(
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    settings: AuthSettings,
+    *,
+    account_id: UUID,
+    role: Role,
+    now: datetime | None = None,
+) -> TokenPair:
+    """A new login session: its refresh family, its Redis entry and a token pair."""
+    issued = now or datetime.now(UTC)
+    family_id = uuid.uuid4()
+    refresh = new_refresh_token()
+    await refresh_tokens.issue(
+        pool,
+        account_id=account_id,
+        family_id=family_id,
+        token_hash=refresh_tokens.hash_token(refresh),
+        issued_at=issued,
+        expires_at=issued + timedelta(seconds=settings.refresh_ttl_s),
+    )
+    session_id = session_id_of(family_id)
+    await open_session(redis, role, account_id, session_id, settings.refresh_ttl_s)
+    access, principal = issue_access_token(
+        settings, account_id=account_id, role=role, session_id=session_id, now=issued
+    )
+    return TokenPair(access, refresh, settings.access_ttl_s, principal)
+
+
+async def rotate_session(
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    settings: AuthSettings,
+    refresh_token: str,
+    *,
+    now: datetime | None = None,
+) -> TokenPair:
+    """Spend ``refresh_token`` and return the session's next pair.
+
+    Raises :class:`RefreshRejected` for an invalid token; for a spent one,
+    after revoking its family and closing its session.
+    """
+    issued = now or datetime.now(UTC)
+    successor = new_refresh_token()
+    rotation = await refresh_tokens.rotate(
+        pool,
+        token_hash=refresh_tokens.hash_token(refresh_token),
+        new_hash=refresh_tokens.hash_token(successor),
+        now=issued,
+        expires_at=issued + timedelta(seconds=settings.refresh_ttl_s),
+    )
+    if rotation.outcome is Outcome.INVALID:
+        raise RefreshRejected("invalid refresh token")
+    assert rotation.account_id is not None
+    assert rotation.family_id is not None
+    assert rotation.role is not None
+    role = Role(rotation.role)
+    session_id = session_id_of(rotation.family_id)
+    if rotation.outcome is Outcome.REUSED:
+        await close_session(redis, role, rotation.account_id, session_id)
+        raise RefreshRejected("refresh token already used; session revoked")
+    # Re-adding the session also extends the Redis key's lifetime.
+    await open_session(redis, role, rotation.account_id, session_id, settings.refresh_ttl_s)
+    access, principal = issue_access_token(
+        settings, account_id=rotation.account_id, role=role, session_id=session_id, now=issued
+    )
+    return TokenPair(access, successor, settings.access_ttl_s, principal)
+
+
+async def end_session(
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    principal: Principal,
+    *,
+    refresh_token: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Log out: close the principal's session and revoke its refresh family.
+
+    A ``refresh_token`` of another of the same account's sessions ends that
+    one too; one of another account is ignored. Idempotent.
+    """
+    ended = now or datetime.now(UTC)
+    families = set()
+    own = family_of_session(principal.session_id)
+    if own is not None:
+        families.add(own)
+    if refresh_token is not None:
+        found = await refresh_tokens.family_of(pool, refresh_tokens.hash_token(refresh_token))
+        if found is not None and found[0] == principal.id:
+            families.add(found[1])
+    await close_session(redis, principal.role, principal.id, principal.session_id)
+    for family_id in families:
+        await refresh_tokens.revoke_family(
+            pool, account_id=principal.id, family_id=family_id, now=ended
+        )
+        await close_session(redis, principal.role, principal.id, session_id_of(family_id))

@@ -1,0 +1,157 @@
+"""Emergency contacts (``emergency_contacts``) of one user.
+
+Every function is scoped by the owner's id: a contact id of another user is
+indistinguishable from one that does not exist (None / False), which the
+gateway answers 404 without revealing existence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from persistence.errors import Conflict
+from persistence.postgres import translate_error
+
+log = logging.getLogger(__name__)
+
+_POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class TooManyContacts(Conflict):
+    """The user already has the most contacts allowed. Not retriable."""
+
+    def __init__(self, limit: int) -> None:
+        self.public_detail = f"At most {limit} emergency contacts per user."
+        super().__init__(self.public_detail)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFields:
+    name: str
+    phone: str | None
+    email: str | None
+    relationship: str | None
+    notify_via: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: UUID
+    name: str
+    phone: str | None
+    email: str | None
+    relationship: str | None
+    notify_via: tuple[str, ...]
+
+
+_COLUMNS = "id, name, phone, email, relationship, notify_via"
+
+
+def _contact(row: asyncpg.Record) -> Contact:
+    return Contact(
+        id=row["id"],
+        name=row["name"],
+        phone=row["phone"],
+        email=row["email"],
+        relationship=row["relationship"],
+        notify_via=tuple(row["notify_via"]),
+    )
+
+
+async def list_contacts(pool: asyncpg.Pool, user_id: UUID) -> list[Contact]:
+    """The user's contacts, oldest first."""
+    try:
+        rows: Sequence[asyncpg.Record] = await pool.fetch(
+            f"SELECT {_COLUMNS} FROM emergency_contacts "  # noqa: S608
+            "WHERE user_id = $1 ORDER BY created_at, id",
+            user_id,
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return [_contact(row) for row in rows]
+
+
+async def get_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) -> Contact | None:
+    try:
+        row = await pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM emergency_contacts "  # noqa: S608
+            "WHERE id = $1 AND user_id = $2",
+            contact_id,
+            user_id,
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return None if row is None else _contact(row)
+
+
+async def create_contact(
+    pool: asyncpg.Pool, user_id: UUID, fields: ContactFields, *, limit: int
+) -> Contact:
+    """Add a contact; :class:`TooManyContacts` if the user already has ``limit``.
+
+    The user's row is locked while counting, so concurrent creations cannot
+    overshoot the limit. Not idempotent.
+    """
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+            count = await conn.fetchval(
+                "SELECT count(*) FROM emergency_contacts WHERE user_id = $1", user_id
+            )
+            if int(count) >= limit:
+                raise TooManyContacts(limit)
+            row = await conn.fetchrow(
+                "INSERT INTO emergency_contacts "
+                "(user_id, name, phone, email, relationship, notify_via) "
+                "VALUES ($1, $2, $3, $4, $5, $6) "
+                "RETURNING id, name, phone, email, relationship, notify_via",
+                user_id,
+                fields.name,
+                fields.phone,
+                fields.email,
+                fields.relationship,
+                list(fields.notify_via),
+            )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    assert row is not None
+    return _contact(row)
+
+
+async def replace_contact(
+    pool: asyncpg.Pool, user_id: UUID, contact_id: UUID, fields: ContactFields
+) -> Contact | None:
+    """Replace every field of one of the user's contacts; None if not theirs. Idempotent."""
+    try:
+        row = await pool.fetchrow(
+            "UPDATE emergency_contacts SET name = $3, phone = $4, email = $5, "
+            "relationship = $6, notify_via = $7 "
+            "WHERE id = $1 AND user_id = $2 "
+            "RETURNING id, name, phone, email, relationship, notify_via",
+            contact_id,
+            user_id,
+            fields.name,
+            fields.phone,
+            fields.email,
+            fields.relationship,
+            list(fields.notify_via),
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return None if row is None else _contact(row)
+
+
+async def delete_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) -> bool:
+    """Delete one of the user's contacts; False if there was none of theirs."""
+    try:
+        status = await pool.execute(
+            "DELETE FROM emergency_contacts WHERE id = $1 AND user_id = $2", contact_id, user_id
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return bool(status == "DELETE 1")

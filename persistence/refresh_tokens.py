@@ -1,0 +1,168 @@
+"""Refresh tokens in PostgreSQL (``refresh_tokens``): issue, rotate, revoke.
+
+Only the SHA-256 of a token is stored; the token itself is a random opaque
+string that exists only on the client. Tokens form *families*: the first
+token of a login starts one, each rotation adds the successor to it. A family
+is exactly one login session (the gateway uses the family id as the session
+id), so revoking a family and closing that session go together.
+
+Rotation is strict: presenting a token spends it. Presenting a spent token
+again means it was copied (or a client raced itself), and the whole family is
+revoked (RFC 9700 §4.14.2, refresh token rotation with reuse detection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from uuid import UUID
+
+import asyncpg
+
+from persistence.postgres import translate_error
+
+log = logging.getLogger(__name__)
+
+_POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def hash_token(token: str) -> bytes:
+    """The stored form of a refresh token: its SHA-256 digest (32 bytes)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+class Outcome(Enum):
+    ROTATED = "rotated"
+    #: The token was already spent: its family is now revoked.
+    REUSED = "reused"
+    #: Unknown, expired, revoked, or its account is disabled.
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What :func:`rotate` did. ``account_id``/``role``/``family_id`` are set
+    for ``ROTATED`` and ``REUSED`` (the family to close), None for ``INVALID``."""
+
+    outcome: Outcome
+    account_id: UUID | None = None
+    role: str | None = None
+    family_id: UUID | None = None
+
+
+_INSERT = """
+INSERT INTO refresh_tokens (user_id, family_id, token_hash, issued_at, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id
+"""
+
+_LOCK = """
+SELECT t.id, t.user_id, t.family_id, t.expires_at, t.spent_at, t.revoked_at,
+       u.role, u.disabled
+FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+WHERE t.token_hash = $1
+FOR UPDATE OF t
+"""
+
+_REVOKE_FAMILY = """
+UPDATE refresh_tokens SET revoked_at = $2
+WHERE family_id = $1 AND revoked_at IS NULL
+"""
+
+
+async def issue(
+    pool: asyncpg.Pool,
+    *,
+    account_id: UUID,
+    family_id: UUID,
+    token_hash: bytes,
+    issued_at: datetime,
+    expires_at: datetime,
+) -> UUID:
+    """Store the first token of a family (a login). Not idempotent."""
+    try:
+        row_id = await pool.fetchval(
+            _INSERT, account_id, family_id, token_hash, issued_at, expires_at
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    assert isinstance(row_id, UUID)
+    return row_id
+
+
+async def rotate(
+    pool: asyncpg.Pool,
+    *,
+    token_hash: bytes,
+    new_hash: bytes,
+    now: datetime,
+    expires_at: datetime,
+) -> Rotation:
+    """Spend the token ``token_hash`` and store ``new_hash`` as its successor.
+
+    One transaction with the old row locked, so two concurrent presentations of
+    one token cannot both succeed: the second sees it spent and revokes the
+    family. Not safe to retry blindly (a retry after a lost answer looks like
+    reuse), which is the intended, conservative behaviour.
+    """
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(_LOCK, token_hash)
+            if row is None:
+                return Rotation(Outcome.INVALID)
+            family_id: UUID = row["family_id"]
+            if row["spent_at"] is not None:
+                await conn.execute(_REVOKE_FAMILY, family_id, now)
+                log.warning(
+                    "refresh token reused; family revoked: account=%s family=%s",
+                    row["user_id"],
+                    family_id,
+                )
+                return Rotation(Outcome.REUSED, row["user_id"], row["role"], family_id)
+            if row["revoked_at"] is not None or row["disabled"] or row["expires_at"] <= now:
+                return Rotation(Outcome.INVALID)
+            new_id = await conn.fetchval(
+                _INSERT, row["user_id"], family_id, new_hash, now, expires_at
+            )
+            await conn.execute(
+                "UPDATE refresh_tokens SET spent_at = $2, replaced_by = $3 WHERE id = $1",
+                row["id"],
+                now,
+                new_id,
+            )
+            return Rotation(Outcome.ROTATED, row["user_id"], row["role"], family_id)
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+
+
+async def revoke_family(
+    pool: asyncpg.Pool, *, account_id: UUID, family_id: UUID, now: datetime
+) -> int:
+    """Revoke every live token of one of ``account_id``'s families; how many. Idempotent.
+
+    Scoped by account, so nobody can revoke another account's family.
+    """
+    try:
+        status = await pool.execute(
+            _REVOKE_FAMILY.replace("revoked_at IS NULL", "revoked_at IS NULL AND user_id = $3"),
+            family_id,
+            now,
+            account_id,
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return int(str(status).rsplit(" ", 1)[-1])
+
+
+async def family_of(pool: asyncpg.Pool, token_hash: bytes) -> tuple[UUID, UUID] | None:
+    """``(account_id, family_id)`` of a stored token (spent or not), or None."""
+    try:
+        row = await pool.fetchrow(
+            "SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1", token_hash
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return None if row is None else (row["user_id"], row["family_id"])
