@@ -1,7 +1,456 @@
-"""Placeholder: filled in by the issue-4 work on this resource."""
+"""``/alerts``: raise, list, read, progress and assign alerts (API.md, Alerts).
+
+Writes go to the alert's entity (``AlertActor``) through the cluster client;
+an ``ask`` returns only after the transition's snapshot, its ``alerts`` row
+and its outbox events are committed, so a 201/200 here means durable.
+Reads come from the committed snapshots and their ``alerts`` projection
+(``persistence.alerts``).
+
+Visibility (who may see which alert) is checked *before* any write is asked
+of the entity, and an alert the caller may not see answers 404 exactly as a
+missing one does, so its existence is never revealed.
+
+Idempotency of ``POST /alerts``: with an ``Idempotency-Key`` header the alert
+id is ``uuid5(IDEMPOTENCY_NAMESPACE, "<user id>/<key>")``, so every retry
+reaches the same entity. The same key with the same body answers 201 with the
+alert as it is now and ``Idempotent-Replayed: true`` (and does not dispatch
+again); the same key with a different body is 409. Keys are per user.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+from uuid import UUID, uuid4, uuid5
 
-router = APIRouter()
+import asyncpg
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from actors.alert_messages import Assign, Cancel, CreateAlert, UpdateStatus
+from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineEntry
+from actors.effects import EntityKind
+from cluster.client import EntityClient
+from cluster.dispatch import dispatch_in_background
+from gateway.auth.deps import AdminPrincipal, CurrentPrincipal, UserPrincipal
+from gateway.auth.principal import Principal
+from gateway.deps import EntitiesDep, PoolDep, SettingsDep
+from gateway.problems import ProblemHTTPException
+from persistence.alerts import (
+    MAX_CURSOR_CHARS,
+    AlertFilter,
+    AlertRecord,
+    Cursor,
+    InvalidCursor,
+    Viewer,
+    agent_exists,
+    claim_idempotency_key,
+    list_alerts,
+    load_alert,
+    visible_to,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+#: Fixed namespace of idempotent alert ids; changing it breaks retries in flight.
+IDEMPOTENCY_NAMESPACE: Final = UUID("5b0f3c8e-61a4-4d4e-9a57-2f8f0d1c7a11")
+#: Idempotency keys: 1-128 characters of a URL- and log-safe set.
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[A-Za-z0-9_.:~-]{1,128}$"
+REPLAYED_HEADER: Final = "Idempotent-Replayed"
+MAX_DESCRIPTION = 2000
+MAX_NOTE = 1000
+
+# Dispatch tasks run after the 201; kept referenced so they are not collected.
+_dispatching: set[asyncio.Task[None]] = set()
+
+
+def alert_id_for(user_id: UUID, key: str) -> UUID:
+    """The alert id an ``Idempotency-Key`` maps to; deterministic and per user."""
+    return uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}/{key}")
+
+
+# --- schemas ----------------------------------------------------------------------
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_DESCRIPTIONS = {
+    401: "Missing, invalid or expired token.",
+    403: "Authenticated, but the role may not do this.",
+    404: "No such alert (or not one the caller may see); on assign, also no such agent.",
+    409: "Invalid state transition, or an Idempotency-Key reused with another body.",
+    422: "Malformed body, query, header or path; out-of-range value; unknown enum.",
+    503: "A backing service or the entity actors did not answer; see Retry-After.",
+}
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
+
+
+class AlertCreate(BaseModel):
+    """Body of ``POST /alerts``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: Latitude
+    longitude: Longitude
+    accuracy_m: (
+        Annotated[float, Field(strict=True, ge=0, le=100_000, allow_inf_nan=False)] | None
+    ) = None
+    alert_type: AlertType
+    description: Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION)] | None = None
+    silent: StrictBool = False
+
+
+class AlertOut(BaseModel):
+    """An alert as every ``/alerts`` answer shows it."""
+
+    id: UUID
+    status: AlertStatus
+    alert_type: AlertType
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    description: str | None
+    silent: bool
+    user_id: UUID
+    created_at: datetime
+    updated_at: datetime
+    assigned_agent_id: UUID | None
+
+    @classmethod
+    def of(cls, alert: AlertState | AlertRecord) -> AlertOut:
+        return cls(
+            id=alert.id,
+            status=alert.status,
+            alert_type=alert.alert_type,
+            latitude=alert.latitude,
+            longitude=alert.longitude,
+            accuracy_m=alert.accuracy_m,
+            description=alert.description,
+            silent=alert.silent,
+            user_id=alert.user_id,
+            created_at=alert.created_at,
+            updated_at=alert.updated_at,
+            assigned_agent_id=alert.assigned_agent_id,
+        )
+
+
+class AlertPageOut(BaseModel):
+    items: list[AlertOut]
+    #: Pass as ``cursor`` for the next page; null on the last page.
+    next_cursor: str | None
+
+
+class StatusUpdate(BaseModel):
+    """Body of ``PUT /alerts/{id}/status``.
+
+    ``pin`` is accepted and ignored for now: the cancel and duress PINs are
+    issue 5's, and will give it meaning for ``cancelled``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: AlertStatus
+    note: Annotated[StrictStr, Field(max_length=MAX_NOTE)] | None = None
+    pin: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: UUID
+
+
+class TimelineItem(BaseModel):
+    at: datetime
+    type: str
+    actor_id: UUID | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: TimelineEntry) -> TimelineItem:
+        return cls(at=entry.at, type=entry.type, actor_id=entry.actor_id, data=dict(entry.data))
+
+
+class TimelineOut(BaseModel):
+    items: list[TimelineItem]
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _role(principal: Principal) -> ActorRole:
+    return ActorRole(principal.role.value)
+
+
+def _viewer(principal: Principal) -> Viewer:
+    return Viewer(principal.id, _role(principal))
+
+
+def _not_found() -> ProblemHTTPException:
+    return ProblemHTTPException(404, detail="alert not found")
+
+
+def _invalid(loc: tuple[str, ...], msg: str) -> RequestValidationError:
+    """A 422 rendered like every other validation failure (with ``errors``)."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+async def _visible(pool: asyncpg.Pool, alert_id: UUID, principal: Principal) -> AlertState:
+    """The committed alert if the caller may see it; 404 otherwise (never 403)."""
+    state = await load_alert(pool, alert_id)
+    if state is None or not visible_to(state, _viewer(principal)):
+        raise _not_found()
+    return state
+
+
+async def _ask_alert(entities: EntityClient, alert_id: UUID, message: object) -> AlertState:
+    reply = await entities.ask(EntityKind.ALERT, str(alert_id), message)
+    if not isinstance(reply, AlertState):
+        raise TypeError(f"alert {alert_id} replied with {type(reply).__name__}")
+    return reply
+
+
+def _request_hash(body: AlertCreate) -> bytes:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    _dispatching.add(task)
+    task.add_done_callback(_dispatching.discard)
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _invalid(("query", name), "out of range") from None
+
+
+# --- routes -----------------------------------------------------------------------
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AlertOut,
+    summary="Raise an alert",
+    responses=_problems(401, 403, 409, 422, 503),
+)
+async def create_alert(
+    body: AlertCreate,
+    principal: UserPrincipal,
+    entities: EntitiesDep,
+    pool: PoolDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Makes retries safe: the same key and body return the same alert "
+            f"(with `{REPLAYED_HEADER}: true`); the same key with another body is 409.",
+        ),
+    ] = None,
+) -> AlertOut:
+    """Answers 201 only after the alert is committed; dispatch starts after the answer."""
+    alert_id = alert_id_for(principal.id, idempotency_key) if idempotency_key else uuid4()
+    state = await _ask_alert(
+        entities,
+        alert_id,
+        CreateAlert(
+            alert_id=alert_id,
+            user_id=principal.id,
+            alert_type=body.alert_type,
+            latitude=body.latitude,
+            longitude=body.longitude,
+            accuracy_m=body.accuracy_m,
+            description=body.description,
+            silent=body.silent,
+        ),
+    )
+    fresh = True
+    if idempotency_key:
+        fresh = await claim_idempotency_key(
+            pool, alert_id, principal.id, idempotency_key, _request_hash(body)
+        )
+    response.headers["Location"] = f"/alerts/{alert_id}"
+    if fresh:
+        _spawn(
+            dispatch_in_background(entities, state, resolution=settings.actors.region_resolution)
+        )
+    else:
+        response.headers[REPLAYED_HEADER] = "true"
+    return AlertOut.of(state)
+
+
+@router.get(
+    "",
+    response_model=AlertPageOut,
+    summary="List the alerts the caller may see, newest first",
+    responses=_problems(401, 422, 503),
+)
+async def list_visible_alerts(
+    principal: CurrentPrincipal,
+    pool: PoolDep,
+    status: AlertStatus | None = None,
+    alert_type: AlertType | None = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="created at or after (RFC 3339)")
+    ] = None,
+    until: Annotated[AwareDatetime | None, Query(description="created before (RFC 3339)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_CURSOR_CHARS,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="`next_cursor` of the previous page, unchanged (opaque; "
+            "anything else is 422)",
+        ),
+    ] = None,
+) -> AlertPageOut:
+    """Users see their own alerts, agents those offered or assigned to them, admins all."""
+    after = None
+    if cursor is not None:
+        try:
+            after = Cursor.decode(cursor)
+        except InvalidCursor:
+            raise _invalid(("query", "cursor"), "not a cursor this API issued") from None
+    filters = AlertFilter(
+        status=status,
+        alert_type=alert_type,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
+    )
+    page = await list_alerts(pool, _viewer(principal), filters, limit=limit, after=after)
+    return AlertPageOut(
+        items=[AlertOut.of(r) for r in page.items],
+        next_cursor=None if page.next_cursor is None else page.next_cursor.encode(),
+    )
+
+
+@router.get(
+    "/{alert_id}",
+    response_model=AlertOut,
+    summary="One alert",
+    responses=_problems(401, 404, 422, 503),
+)
+async def get_alert(alert_id: UUID, principal: CurrentPrincipal, pool: PoolDep) -> AlertOut:
+    return AlertOut.of(await _visible(pool, alert_id, principal))
+
+
+@router.put(
+    "/{alert_id}/status",
+    response_model=AlertOut,
+    summary="Move an alert along its status graph",
+    responses=_problems(401, 403, 404, 409, 422, 503),
+)
+async def update_status(
+    alert_id: UUID,
+    body: StatusUpdate,
+    principal: CurrentPrincipal,
+    pool: PoolDep,
+    entities: EntitiesDep,
+) -> AlertOut:
+    """The assigned agent reports ``en_route``, ``on_scene``, ``resolved``; the alert's
+    user or an admin may set ``cancelled``; admins may ask for any edge of the graph.
+
+    An edge the graph does not allow is 409 (its detail names from and to).
+    ``pin`` is accepted but not yet acted on (cancel/duress PINs are issue 5's).
+    """
+    await _visible(pool, alert_id, principal)
+    role = _role(principal)
+    message: Cancel | UpdateStatus
+    if body.status is AlertStatus.CANCELLED:
+        message = Cancel(actor_id=principal.id, note=body.note, actor_role=role)
+    else:
+        message = UpdateStatus(
+            status=body.status, actor_id=principal.id, actor_role=role, note=body.note
+        )
+    return AlertOut.of(await _ask_alert(entities, alert_id, message))
+
+
+@router.post(
+    "/{alert_id}/assign",
+    response_model=AlertOut,
+    summary="Assign an alert to an agent directly (admin)",
+    responses=_problems(401, 403, 404, 409, 422, 503),
+)
+async def assign_alert(
+    alert_id: UUID,
+    body: AssignIn,
+    principal: AdminPrincipal,
+    pool: PoolDep,
+    entities: EntitiesDep,
+) -> AlertOut:
+    """Overrides the offer flow; an alert already assigned to another agent is 409.
+
+    404 names what is missing: the alert, or the agent (``agent_id`` that is
+    not an agent account).
+    """
+    await _visible(pool, alert_id, principal)
+    if not await agent_exists(pool, body.agent_id):
+        raise ProblemHTTPException(404, detail="agent not found")
+    message = Assign(agent_id=body.agent_id, by_admin_id=principal.id)
+    return AlertOut.of(await _ask_alert(entities, alert_id, message))
+
+
+@router.get(
+    "/{alert_id}/timeline",
+    response_model=TimelineOut,
+    summary="Every step of an alert, oldest first",
+    responses=_problems(401, 404, 422, 503),
+)
+async def get_timeline(alert_id: UUID, principal: CurrentPrincipal, pool: PoolDep) -> TimelineOut:
+    state = await _visible(pool, alert_id, principal)
+    return TimelineOut(items=[TimelineItem.of(e) for e in state.timeline])

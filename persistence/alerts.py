@@ -1,0 +1,281 @@
+"""Read side of alerts: listing, loading and who may see what.
+
+The ``alerts`` table is a projection of the alert snapshots in
+``entity_snapshots``, written in the same transaction as each snapshot (see
+``persistence.entities``), so both are read here as committed truth; nothing
+in this module changes an alert's state.
+
+Visibility is one rule, kept here in its two forms (SQL for listings,
+:func:`visible_to` for one loaded alert) so they cannot drift apart:
+
+* a user sees the alerts they raised;
+* an agent sees the alerts assigned to them and those offered to them, now
+  (``offered_to`` in the snapshot) or earlier (an ``offered`` timeline entry
+  naming them);
+* an admin (and the platform) sees every alert.
+
+Listings are newest first with keyset pagination on ``(created_at, id)``;
+the cursor is opaque to clients (base64url of a small JSON array) and a
+malformed one raises :class:`InvalidCursor`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineType
+from persistence.postgres import DRIVER_ERRORS, translate_error
+
+log = logging.getLogger(__name__)
+
+#: Longest cursor accepted; real ones are about 90 characters.
+MAX_CURSOR_CHARS = 200
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor this module did not issue (malformed or tampered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The position after the last item of a page: its ``(created_at, id)``."""
+
+    created_at: datetime
+    id: UUID
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at.isoformat(), str(self.id)], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse a cursor from :meth:`encode`; raises :class:`InvalidCursor`."""
+        if not text or len(text) > MAX_CURSOR_CHARS:
+            raise InvalidCursor("cursor has an invalid length")
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            value = json.loads(raw.decode())
+            if not isinstance(value, list) or len(value) != 2:
+                raise InvalidCursor("cursor has an invalid shape")
+            at, ident = value
+            if not isinstance(at, str) or not isinstance(ident, str):
+                raise InvalidCursor("cursor has an invalid shape")
+            created_at = datetime.fromisoformat(at)
+            alert_id = UUID(ident)
+        except InvalidCursor:
+            raise
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+            raise InvalidCursor("cursor is not valid") from exc
+        if created_at.tzinfo is None:
+            raise InvalidCursor("cursor has no time zone")
+        if cls(created_at, alert_id).encode() != text:
+            raise InvalidCursor("cursor is not in canonical form")
+        return cls(created_at, alert_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is reading: the caller's id and role (``ActorRole``)."""
+
+    id: UUID
+    role: ActorRole
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    status: AlertStatus | None = None
+    alert_type: AlertType | None = None
+    #: ``created_at >= since``
+    since: datetime | None = None
+    #: ``created_at < until``
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One row of the ``alerts`` projection, as the listing shows it."""
+
+    id: UUID
+    user_id: UUID
+    alert_type: AlertType
+    status: AlertStatus
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    description: str | None
+    silent: bool
+    assigned_agent_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    items: tuple[AlertRecord, ...]
+    next_cursor: Cursor | None
+
+
+def visible_to(state: AlertState, viewer: Viewer) -> bool:
+    """Whether ``viewer`` may see ``state`` (the rule in the module docstring)."""
+    if viewer.role in (ActorRole.ADMIN, ActorRole.SYSTEM):
+        return True
+    if viewer.role is ActorRole.USER:
+        return state.user_id == viewer.id
+    if state.assigned_agent_id == viewer.id or state.offer_for(viewer.id) is not None:
+        return True
+    agent = str(viewer.id)
+    return any(
+        entry.type == TimelineType.OFFERED.value and entry.data.get("agent_id") == agent
+        for entry in state.timeline
+    )
+
+
+# $1 is the viewer's id (uuid) in every visibility clause.
+_AGENT_SEES = """(
+    a.assigned_agent_id = $1
+    OR EXISTS (
+        SELECT 1 FROM entity_snapshots s
+         WHERE s.kind = 'alert' AND s.entity_id = a.id::text
+           AND (s.state -> 'offered_to' @> jsonb_build_array(
+                    jsonb_build_object('agent_id', $1::text))
+                OR s.state -> 'timeline' @> jsonb_build_array(
+                    jsonb_build_object('type', 'offered',
+                                       'data', jsonb_build_object('agent_id', $1::text))))
+    )
+)"""
+
+_VISIBILITY = {
+    ActorRole.USER: "a.user_id = $1",
+    ActorRole.AGENT: _AGENT_SEES,
+    ActorRole.ADMIN: "$1::uuid IS NOT NULL",
+    ActorRole.SYSTEM: "$1::uuid IS NOT NULL",
+}
+
+_COLUMNS = (
+    "a.id, a.user_id, a.alert_type, a.status, a.latitude, a.longitude, a.accuracy_m, "
+    "a.description, a.silent, a.assigned_agent_id, a.created_at, a.updated_at"
+)
+
+
+def list_query(
+    viewer: Viewer, filters: AlertFilter, limit: int, after: Cursor | None
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of one page (``limit + 1`` rows, to see if more follow).
+
+    Only fixed SQL fragments are joined; every value is a bind parameter.
+    """
+    where = [_VISIBILITY[viewer.role]]
+    args: list[Any] = [viewer.id]
+
+    def bind(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if filters.status is not None:
+        where.append(f"a.status = {bind(filters.status.value)}")
+    if filters.alert_type is not None:
+        where.append(f"a.alert_type = {bind(filters.alert_type.value)}")
+    if filters.since is not None:
+        where.append(f"a.created_at >= {bind(filters.since)}")
+    if filters.until is not None:
+        where.append(f"a.created_at < {bind(filters.until)}")
+    if after is not None:
+        where.append(f"(a.created_at, a.id) < ({bind(after.created_at)}, {bind(after.id)})")
+    sql = (
+        f"SELECT {_COLUMNS} FROM alerts a WHERE {' AND '.join(where)} "  # noqa: S608 (fixed fragments)
+        f"ORDER BY a.created_at DESC, a.id DESC LIMIT {bind(limit + 1)}"
+    )
+    return sql, args
+
+
+def _record(row: asyncpg.Record) -> AlertRecord:
+    return AlertRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        alert_type=AlertType(row["alert_type"]),
+        status=AlertStatus(row["status"]),
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        accuracy_m=row["accuracy_m"],
+        description=row["description"],
+        silent=row["silent"],
+        assigned_agent_id=row["assigned_agent_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def list_alerts(
+    pool: asyncpg.Pool,
+    viewer: Viewer,
+    filters: AlertFilter,
+    *,
+    limit: int,
+    after: Cursor | None = None,
+) -> AlertPage:
+    """One page of the alerts ``viewer`` may see, newest first."""
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
+    sql, args = list_query(viewer, filters, limit, after)
+    try:
+        rows = await pool.fetch(sql, *args)
+    except DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    records = tuple(_record(r) for r in rows[:limit])
+    more = len(rows) > limit
+    last = records[-1] if records else None
+    next_cursor = Cursor(last.created_at, last.id) if more and last is not None else None
+    return AlertPage(records, next_cursor)
+
+
+async def load_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertState | None:
+    """The last committed state of the alert, or None if it was never created."""
+    try:
+        state = await pool.fetchval(
+            "SELECT state FROM entity_snapshots WHERE kind = 'alert' AND entity_id = $1",
+            str(alert_id),
+        )
+    except DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return None if state is None else AlertState.from_snapshot(state)
+
+
+async def claim_idempotency_key(
+    pool: asyncpg.Pool, alert_id: UUID, user_id: UUID, key: str, request_hash: bytes
+) -> bool:
+    """Record ``key`` on the committed alert row; True for the first request only.
+
+    Atomic (one conditional UPDATE), so of concurrent retries exactly one
+    claims the key and the others are replays. The columns written are the
+    seed's ``idempotency_key`` / ``request_hash``, outside the projection.
+    """
+    try:
+        claimed = await pool.fetchval(
+            "UPDATE alerts SET idempotency_key = $3, request_hash = $4 "
+            "WHERE id = $1 AND user_id = $2 AND idempotency_key IS NULL RETURNING id",
+            alert_id,
+            user_id,
+            key,
+            request_hash,
+        )
+    except DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return claimed is not None
+
+
+async def agent_exists(pool: asyncpg.Pool, agent_id: UUID) -> bool:
+    """Whether ``agent_id`` names an agent account (``agents`` row)."""
+    try:
+        found = await pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id)
+    except DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return found is not None

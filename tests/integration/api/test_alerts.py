@@ -1,0 +1,547 @@
+"""``/alerts`` over real HTTP against the live gateway, real shards and database.
+
+Each test makes its own accounts, and raises its alerts at random points of
+the globe so the nearest-agent dispatch of one test never meets the agents of
+another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pytest
+
+from actors.agent import Availability, LocationFix, SetStatus
+from actors.effects import EntityKind
+from actors.region import QueryNearest
+from cluster.client import EntityClient
+from gateway.auth.principal import Role
+from gateway.routes.alerts import alert_id_for
+from geo.cells import EARTH_RADIUS_M, cell_of, haversine_m
+from panic_alert.settings import Settings
+from tests.integration.api.accounts import Account, make_account
+from tests.integration.api.conftest import Gateway
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+MakeAccount = Callable[[Role], Awaitable[Account]]
+
+
+@pytest.fixture
+async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def account(api_pool: asyncpg.Pool, api_settings: Settings) -> MakeAccount:
+    async def make(role: Role) -> Account:
+        return await make_account(api_pool, api_settings, role)
+
+    return make
+
+
+def random_point() -> tuple[float, float]:
+    """A random point away from the poles and the antimeridian."""
+    return round(random.uniform(-60, 60), 6), round(random.uniform(-170, 170), 6)
+
+
+def alert_body(**overrides: Any) -> dict[str, Any]:
+    latitude, longitude = random_point()
+    body: dict[str, Any] = {
+        "latitude": latitude,
+        "longitude": longitude,
+        "accuracy_m": 12.5,
+        "alert_type": "panic",
+        "description": "help",
+    }
+    body.update(overrides)
+    return body
+
+
+async def create(
+    http: httpx.AsyncClient, who: Account, body: dict[str, Any] | None = None, **headers: str
+) -> dict[str, Any]:
+    response = await http.post(
+        "/alerts", json=body or alert_body(), headers={**who.headers, **headers}
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], timeout_s: float = 15.0) -> T:
+    """The first truthy answer of ``probe``, polled every 0.1 s (fails after ``timeout_s``)."""
+    async with asyncio.timeout(timeout_s):
+        for _ in itertools.count():
+            value = await probe()
+            if value:
+                return value
+            await asyncio.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+# --- create -------------------------------------------------------------------------
+
+
+async def test_create_answers_201_after_the_alert_is_committed(
+    http: httpx.AsyncClient, account: MakeAccount, api_pool: asyncpg.Pool
+) -> None:
+    user = await account(Role.USER)
+    body = alert_body(alert_type="medical", silent=True)
+    response = await http.post("/alerts", json=body, headers=user.headers)
+
+    assert response.status_code == 201, response.text
+    alert = response.json()
+    assert alert["status"] == "dispatching"
+    assert alert["alert_type"] == "medical"
+    assert alert["user_id"] == str(user.id)
+    assert alert["latitude"] == body["latitude"]
+    assert alert["longitude"] == body["longitude"]
+    assert alert["assigned_agent_id"] is None
+    assert alert["silent"] is True
+    assert alert["created_at"]
+    assert response.headers["location"] == f"/alerts/{alert['id']}"
+    assert "idempotent-replayed" not in response.headers
+    # Committed before the answer: both the snapshot and its projection, at once.
+    row = await api_pool.fetchrow(
+        "SELECT user_id, status, alert_type FROM alerts WHERE id = $1", UUID(alert["id"])
+    )
+    assert row is not None
+    assert (row["user_id"], row["status"], row["alert_type"]) == (
+        user.id,
+        "dispatching",
+        "medical",
+    )
+    snapshot = await api_pool.fetchval(
+        "SELECT state FROM entity_snapshots WHERE kind = 'alert' AND entity_id = $1",
+        alert["id"],
+    )
+    assert snapshot is not None
+    assert snapshot["status"] == "dispatching"
+
+
+async def test_idempotency_key_replays_the_same_alert_and_refuses_another_body(
+    http: httpx.AsyncClient, account: MakeAccount, api_pool: asyncpg.Pool
+) -> None:
+    user = await account(Role.USER)
+    other = await account(Role.USER)
+    key = f"retry-{uuid.uuid4().hex}"
+    body = alert_body()
+
+    first = await http.post("/alerts", json=body, headers={**user.headers, "Idempotency-Key": key})
+    again = await http.post("/alerts", json=body, headers={**user.headers, "Idempotency-Key": key})
+    changed = await http.post(
+        "/alerts",
+        json={**body, "alert_type": "fire"},
+        headers={**user.headers, "Idempotency-Key": key},
+    )
+    elsewhere = await http.post(
+        "/alerts", json=body, headers={**other.headers, "Idempotency-Key": key}
+    )
+
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] == str(alert_id_for(user.id, key))
+    problem = assert_problem(changed, 409)
+    assert "Idempotency-Key" in problem["detail"]
+    # Keys are per user: the same key from someone else is another alert.
+    assert elsewhere.status_code == 201, elsewhere.text
+    assert elsewhere.json()["id"] != first.json()["id"]
+    rows = await api_pool.fetch(
+        "SELECT alert_type, idempotency_key FROM alerts WHERE user_id = $1", user.id
+    )
+    assert [(r["alert_type"], r["idempotency_key"]) for r in rows] == [("panic", key)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        alert_body(latitude=91),
+        alert_body(longitude=-180.5),
+        alert_body(alert_type="earthquake"),
+        alert_body(extra="field"),
+        alert_body(latitude="12.5"),
+        alert_body(silent="yes"),
+        alert_body(accuracy_m=-1),
+        alert_body(accuracy_m=1e308),
+        alert_body(description="x" * 2001),
+        {"latitude": 1.0, "longitude": 2.0},
+        [],
+    ],
+    ids=[
+        "latitude-91",
+        "longitude-out-of-range",
+        "unknown-type",
+        "extra-field",
+        "latitude-as-string",
+        "silent-as-string",
+        "negative-accuracy",
+        "huge-accuracy",
+        "long-description",
+        "missing-type",
+        "not-an-object",
+    ],
+)
+async def test_invalid_alert_bodies_are_422(
+    http: httpx.AsyncClient, account: MakeAccount, body: Any
+) -> None:
+    user = await account(Role.USER)
+    response = await http.post("/alerts", json=body, headers=user.headers)
+    problem = assert_problem(response, 422)
+    assert problem["errors"]
+
+
+@pytest.mark.parametrize("key", ["has space", "x" * 129, "ключ", ""])
+async def test_a_malformed_idempotency_key_is_422(
+    http: httpx.AsyncClient, account: MakeAccount, key: str
+) -> None:
+    user = await account(Role.USER)
+    response = await http.post(
+        "/alerts",
+        json=alert_body(),
+        headers={**user.headers, "Idempotency-Key": key.encode()},
+    )
+    assert_problem(response, 422)
+
+
+async def test_only_users_raise_alerts(http: httpx.AsyncClient, account: MakeAccount) -> None:
+    agent = await account(Role.AGENT)
+    assert_problem(await http.post("/alerts", json=alert_body(), headers=agent.headers), 403)
+    assert_problem(await http.post("/alerts", json=alert_body()), 401)
+
+
+# --- list ---------------------------------------------------------------------------
+
+
+async def test_a_user_lists_only_their_own_alerts(
+    http: httpx.AsyncClient, account: MakeAccount
+) -> None:
+    alice = await account(Role.USER)
+    bob = await account(Role.USER)
+    mine = {(await create(http, alice))["id"] for _ in range(2)}
+    theirs = (await create(http, bob))["id"]
+
+    response = await http.get("/alerts", headers=alice.headers)
+
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert {a["id"] for a in page["items"]} == mine
+    assert theirs not in {a["id"] for a in page["items"]}
+    assert page["next_cursor"] is None
+
+
+async def test_pagination_walks_every_alert_once_newest_first(
+    http: httpx.AsyncClient, account: MakeAccount
+) -> None:
+    user = await account(Role.USER)
+    created = [(await create(http, user))["id"] for _ in range(7)]
+
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = await http.get("/alerts", params=params, headers=user.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages += 1
+        assert len(page["items"]) <= 3
+        seen.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    ids = [a["id"] for a in seen]
+    assert pages == 3
+    assert len(ids) == len(set(ids)) == 7
+    assert ids == list(reversed(created))  # newest first, no gaps
+    keys = [(a["created_at"], a["id"]) for a in seen]
+    assert keys == sorted(keys, reverse=True)
+
+
+async def test_list_filters_by_status_type_and_time(
+    http: httpx.AsyncClient, account: MakeAccount
+) -> None:
+    user = await account(Role.USER)
+    fire = await create(http, user, alert_body(alert_type="fire"))
+    medical = await create(http, user, alert_body(alert_type="medical"))
+    cancelled = await http.put(
+        f"/alerts/{medical['id']}/status", json={"status": "cancelled"}, headers=user.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    async def ids(**params: str) -> list[str]:
+        response = await http.get("/alerts", params=params, headers=user.headers)
+        assert response.status_code == 200, response.text
+        return [a["id"] for a in response.json()["items"]]
+
+    assert await ids(alert_type="fire") == [fire["id"]]
+    assert await ids(status="cancelled") == [medical["id"]]
+    assert await ids(status="dispatching") == [fire["id"]]
+    assert await ids(since=medical["created_at"]) == [medical["id"]]
+    assert await ids(until=medical["created_at"]) == [fire["id"]]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "1e30"},
+        {"status": "lost"},
+        {"alert_type": "flood"},
+        {"since": "yesterday"},
+        {"since": "2026-01-01T00:00:00"},  # no time zone
+        {"cursor": "not-a-cursor"},
+        {"cursor": "WyJ4IiwieSJd"},  # base64url of ["x","y"]
+        {"cursor": "A" * 500},
+    ],
+)
+async def test_bad_list_parameters_are_422(
+    http: httpx.AsyncClient, account: MakeAccount, params: dict[str, str]
+) -> None:
+    user = await account(Role.USER)
+    response = await http.get("/alerts", params=params, headers=user.headers)
+    assert_problem(response, 422)
+
+
+async def test_a_tampered_cursor_is_422(http: httpx.AsyncClient, account: MakeAccount) -> None:
+    user = await account(Role.USER)
+    for _ in range(2):
+        await create(http, user)
+    first = await http.get("/alerts", params={"limit": 1}, headers=user.headers)
+    cursor = first.json()["next_cursor"]
+    assert cursor
+    tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    response = await http.get("/alerts", params={"cursor": tampered}, headers=user.headers)
+    assert_problem(response, 422)
+
+
+# --- one alert, its status and timeline ------------------------------------------------
+
+
+async def test_another_users_alert_is_404_everywhere(
+    http: httpx.AsyncClient, account: MakeAccount
+) -> None:
+    owner = await account(Role.USER)
+    stranger = await account(Role.USER)
+    agent = await account(Role.AGENT)
+    alert = await create(http, owner)
+    path = f"/alerts/{alert['id']}"
+
+    assert (await http.get(path, headers=owner.headers)).json()["id"] == alert["id"]
+    for who in (stranger, agent):
+        assert_problem(await http.get(path, headers=who.headers), 404)
+        assert_problem(await http.get(f"{path}/timeline", headers=who.headers), 404)
+        put = await http.put(f"{path}/status", json={"status": "cancelled"}, headers=who.headers)
+        assert_problem(put, 404)
+    # A missing alert answers exactly the same.
+    assert_problem(await http.get(f"/alerts/{uuid.uuid4()}", headers=owner.headers), 404)
+    assert_problem(await http.get("/alerts/not-a-uuid", headers=owner.headers), 422)
+    # Untouched by the attempts.
+    assert (await http.get(path, headers=owner.headers)).json()["status"] == "dispatching"
+
+
+async def test_assign_is_for_admins_and_the_timeline_lists_every_step(
+    http: httpx.AsyncClient, account: MakeAccount
+) -> None:
+    user = await account(Role.USER)
+    agent = await account(Role.AGENT)
+    other_agent = await account(Role.AGENT)
+    admin = await account(Role.ADMIN)
+    alert = await create(http, user)
+    path = f"/alerts/{alert['id']}"
+
+    refused = await http.post(
+        f"{path}/assign", json={"agent_id": str(agent.id)}, headers=user.headers
+    )
+    assert_problem(refused, 403)
+    not_an_agent = await http.post(
+        f"{path}/assign", json={"agent_id": str(user.id)}, headers=admin.headers
+    )
+    assert assert_problem(not_an_agent, 404)["detail"] == "agent not found"
+    # The user may not claim progress that only the agent reports.
+    assert_problem(
+        await http.put(f"{path}/status", json={"status": "en_route"}, headers=user.headers), 403
+    )
+
+    assigned = await http.post(
+        f"{path}/assign", json={"agent_id": str(agent.id)}, headers=admin.headers
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["status"] == "assigned"
+    assert assigned.json()["assigned_agent_id"] == str(agent.id)
+    # The assigned agent now sees it; another agent does not, nor may touch it.
+    assert (await http.get(path, headers=agent.headers)).status_code == 200
+    listed = await http.get("/alerts", headers=agent.headers)
+    assert alert["id"] in {a["id"] for a in listed.json()["items"]}
+    assert_problem(await http.get(path, headers=other_agent.headers), 404)
+
+    for status in ("en_route", "on_scene", "resolved"):
+        moved = await http.put(
+            f"{path}/status",
+            json={"status": status, "note": f"now {status}"},
+            headers=agent.headers,
+        )
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["status"] == status
+
+    late = await http.put(
+        f"{path}/status", json={"status": "cancelled", "pin": "1234"}, headers=user.headers
+    )
+    problem = assert_problem(late, 409)
+    assert "'resolved'" in problem["detail"]
+    assert "'cancelled'" in problem["detail"]
+
+    timeline = await http.get(f"{path}/timeline", headers=user.headers)
+    assert timeline.status_code == 200, timeline.text
+    items = timeline.json()["items"]
+    steps = [(i["type"], i["data"].get("status")) for i in items if i["type"] != "offered"]
+    assert steps == [
+        ("created", "dispatching"),
+        ("assigned", "assigned"),
+        ("status_changed", "en_route"),
+        ("status_changed", "on_scene"),
+        ("status_changed", "resolved"),
+    ]
+    assert [i["at"] for i in items] == sorted(i["at"] for i in items)
+    assert items[0]["actor_id"] == str(user.id)
+    assert items[-1]["actor_id"] == str(agent.id)
+    assert items[-1]["data"]["note"] == "now resolved"
+    # Admins see every alert.
+    assert (await http.get(path, headers=admin.headers)).json()["status"] == "resolved"
+
+
+async def test_invalid_transition_is_409_with_from_and_to(
+    http: httpx.AsyncClient, account: MakeAccount
+) -> None:
+    user = await account(Role.USER)
+    admin = await account(Role.ADMIN)
+    alert = await create(http, user)
+    path = f"/alerts/{alert['id']}/status"
+
+    skipped = await http.put(path, json={"status": "on_scene"}, headers=admin.headers)
+    problem = assert_problem(skipped, 409)
+    assert problem["detail"] == "cannot move alert from 'dispatching' to 'on_scene'"
+    assert problem["type"].endswith("invalid-transition")
+
+    cancelled = await http.put(path, json={"status": "cancelled"}, headers=user.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    again = await http.put(path, json={"status": "cancelled"}, headers=user.headers)
+    assert "from 'cancelled' to 'cancelled'" in assert_problem(again, 409)["detail"]
+    bad = await http.put(path, json={"status": "gone"}, headers=user.headers)
+    assert_problem(bad, 422)
+    extra = await http.put(path, json={"status": "cancelled", "x": 1}, headers=user.headers)
+    assert_problem(extra, 422)
+
+
+# --- dispatch -------------------------------------------------------------------------
+
+
+def destination(
+    lat: float, lon: float, distance_m: float, bearing_deg: float
+) -> tuple[float, float]:
+    """The point ``distance_m`` from (lat, lon) along ``bearing_deg`` on the sphere."""
+    d = distance_m / EARTH_RADIUS_M
+    theta = math.radians(bearing_deg)
+    phi1, lam1 = math.radians(lat), math.radians(lon)
+    phi2 = math.asin(math.sin(phi1) * math.cos(d) + math.cos(phi1) * math.sin(d) * math.cos(theta))
+    lam2 = lam1 + math.atan2(
+        math.sin(theta) * math.sin(d) * math.cos(phi1),
+        math.cos(d) - math.sin(phi1) * math.sin(phi2),
+    )
+    return math.degrees(phi2), math.degrees(lam2)
+
+
+def three_agents_layout(resolution: int) -> tuple[tuple[float, float], list[tuple[float, float]]]:
+    """An alert point and agents at ~300 m, ~900 m and ~2 km from it, where the
+    nearest is in a neighbouring cell and the second in the alert's own cell,
+    so only a search that widens and merges finds the truly nearest."""
+    rng = random.Random()
+    for _ in range(2000):
+        alert = random_point()
+        home = cell_of(*alert, resolution)
+        bearings = list(range(0, 360, 15))
+        near = [
+            p for b in bearings if cell_of(*(p := destination(*alert, 300, b)), resolution) != home
+        ]
+        middle = [
+            p for b in bearings if cell_of(*(p := destination(*alert, 900, b)), resolution) == home
+        ]
+        if near and middle:
+            far = destination(*alert, 2000, rng.choice(bearings))
+            return alert, [near[0], middle[0], far]
+    raise AssertionError("no layout found")
+
+
+async def make_available(entities: EntityClient, agent: Account, at: tuple[float, float]) -> None:
+    await entities.ask(EntityKind.AGENT, str(agent.id), SetStatus(Availability.AVAILABLE))
+    await entities.ask(EntityKind.AGENT, str(agent.id), LocationFix(at[0], at[1]))
+
+
+async def test_the_nearest_of_three_available_agents_gets_the_offer(
+    http: httpx.AsyncClient,
+    account: MakeAccount,
+    api_entities: EntityClient,
+    api_settings: Settings,
+) -> None:
+    resolution = api_settings.actors.region_resolution
+    where, spots = three_agents_layout(resolution)
+    user = await account(Role.USER)
+    agents = [await account(Role.AGENT) for _ in spots]
+    for agent, spot in zip(agents, spots, strict=True):
+        await make_available(api_entities, agent, spot)
+
+    async def all_listed() -> bool:  # presence reaches the region cells asynchronously
+        for agent, spot in zip(agents, spots, strict=True):
+            query = QueryNearest(spot[0], spot[1], k=50)
+            found = await api_entities.ask(EntityKind.REGION, cell_of(*spot, resolution), query)
+            assert isinstance(found, tuple)
+            if agent.id not in {c.agent_id for c in found}:
+                return False
+        return True
+
+    assert await eventually(all_listed)
+    distances = [haversine_m(*where, *spot) for spot in spots]
+    assert distances == sorted(distances)
+
+    alert = await create(http, user, alert_body(latitude=where[0], longitude=where[1]))
+
+    async def offers() -> list[dict[str, Any]]:
+        timeline = await http.get(f"/alerts/{alert['id']}/timeline", headers=user.headers)
+        assert timeline.status_code == 200, timeline.text
+        return [i for i in timeline.json()["items"] if i["type"] == "offered"]
+
+    offered = await eventually(offers)
+    assert [o["data"]["agent_id"] for o in offered] == [str(agents[0].id)]
+    assert offered[0]["data"]["distance_m"] == pytest.approx(distances[0], abs=1.0)
+    # The offered agent now sees the alert; the others do not.
+    nearest, second, _ = agents
+    assert (await http.get(f"/alerts/{alert['id']}", headers=nearest.headers)).status_code == 200
+    listed = await http.get("/alerts", headers=nearest.headers)
+    assert [a["id"] for a in listed.json()["items"]] == [alert["id"]]
+    assert_problem(await http.get(f"/alerts/{alert['id']}", headers=second.headers), 404)
