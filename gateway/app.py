@@ -46,7 +46,9 @@ from gateway.problems import install_problem_handlers
 from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
 from gateway.state import GatewayState
+from gateway.ws.hub import PushHub
 from panic_alert.settings import Settings
+from persistence.redis import create_redis
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +85,21 @@ def create_app(
         default_backends(settings, with_ray=with_ray) if backends is None else backends
     )
     http_metrics = metrics if metrics is not None else HttpMetrics()
+    # /ws pushes: one pub/sub connection per process, opened when a socket needs it.
+    ws_hub = PushHub(lambda: create_redis(settings.redis))
     state = GatewayState(
-        settings=settings, backends=backend_set, metrics=http_metrics, entities=entities
+        settings=settings,
+        backends=backend_set,
+        metrics=http_metrics,
+        ws_hub=ws_hub,
+        entities=entities,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("gateway starting; backends: %s", ", ".join(backend_set.names) or "none")
         await backend_set.open_all(timeout_s=settings.http.startup_timeout_s)
-        tasks = [asyncio.create_task(start()) for start in background]
+        tasks = [asyncio.create_task(start()) for start in (*background, ws_hub.run)]
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from cluster.client import EntityClient
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
+from gateway.ws.hub import PushHub
 from panic_alert.settings import Settings
 
 
@@ -17,6 +18,8 @@ class GatewayState:
     settings: Settings
     backends: BackendSet
     metrics: HttpMetrics
+    #: The process's one Redis pub/sub connection for ``/ws`` pushes (``gateway.ws.hub``).
+    ws_hub: PushHub
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
 

@@ -1,0 +1,68 @@
+"""Every WebSocket close code and ``error`` frame code of ``/ws``, in one place.
+
+Close codes end the socket; error codes go in ``{"type": "error", "data":
+{"code", "message", "ref"?}}`` frames and leave the socket open. Domain
+errors raised by the entities keep their own stable ``ActorError.code``
+(``invalid_transition``, ``no_pending_offer``, ``not_permitted``, ...);
+:func:`describe_error` turns any exception the session meets into a code and
+a message a client may see (never a traceback).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from actors.errors import ActorError
+from cluster.client import AskTimeout
+from cluster.errors import ClusterError
+from persistence.errors import PersistenceError
+
+
+class CloseCode(enum.IntEnum):
+    NORMAL = 1000
+    #: The server is shutting down.
+    GOING_AWAY = 1001
+    #: Policy violation: a frame the server will not tolerate on this socket.
+    POLICY = 1008
+    #: A client frame above ``http.ws_max_frame_bytes``.
+    TOO_BIG = 1009
+    #: A bug on our side.
+    INTERNAL = 1011
+    #: A backend (Redis, PostgreSQL) is down, or the socket fell too far behind its
+    #: pushes; reconnect later (the app resyncs on reconnect).
+    TRY_AGAIN_LATER = 1013
+    #: No valid ``auth`` frame in time, or its token is invalid, expired or revoked.
+    UNAUTHENTICATED = 4401
+    #: Authenticated, but the role may not use this endpoint (admins have no socket).
+    FORBIDDEN = 4403
+    #: Nothing received for ``http.ws_heartbeat_timeout_s`` (send ``ping``).
+    IDLE_TIMEOUT = 4408
+
+
+class ErrorCode(enum.StrEnum):
+    #: Not JSON, not an object, or ``type`` / ``id`` / ``data`` of the wrong kind.
+    BAD_FRAME = "bad_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    #: ``data`` fails the frame's schema (wrong field types, out-of-range values).
+    INVALID_DATA = "invalid_data"
+    #: Only text frames carry JSON.
+    BINARY_UNSUPPORTED = "binary_unsupported"
+    #: The frame type is not for this principal's role (a user sending agent frames).
+    FORBIDDEN = "forbidden"
+    ALREADY_AUTHENTICATED = "already_authenticated"
+    #: A backend did not answer; the same frame may succeed later.
+    UNAVAILABLE = "unavailable"
+    #: The entity did not answer in time; the frame may still take effect.
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+
+
+def describe_error(exc: BaseException) -> tuple[str, str, bool]:
+    """``(code, message, retriable)`` for an error met while carrying out a frame."""
+    if isinstance(exc, ActorError):
+        return exc.code, str(exc), exc.retriable
+    if isinstance(exc, AskTimeout):
+        return ErrorCode.TIMEOUT.value, "the entity did not answer in time", True
+    if isinstance(exc, ClusterError | PersistenceError):
+        return ErrorCode.UNAVAILABLE.value, "a backend is unavailable; retry later", True
+    return ErrorCode.INTERNAL.value, "internal error", False

@@ -1,0 +1,282 @@
+"""The frames of ``/ws`` (API.md, "WebSocket"): pydantic models and the parser.
+
+Every frame is a JSON text message ``{"type": str, "id"?: str, "data": {...}}``.
+:func:`parse_client_frame` is pure: it turns one text message into a
+:class:`ClientFrame` (with validated ``data``) or a :class:`FrameError`
+carrying the error code and the offending frame's ``id`` (``ref``) when it
+could be read. Nothing here raises on bad input.
+
+Client ``data`` is validated strictly where coercion would hide a client
+bug: numbers must be JSON numbers (``"12.5"`` is refused), unknown fields are
+refused, NaN and infinities are refused.
+
+Server frames built here (``auth.ok``, ``pong``, ``ack``, ``error``) are
+answers to one client frame; the pushed frames (``alert.offer``, ...) are
+built by the entities (``actors.alert_state``) and travel through Redis
+unchanged; their models below document and check their shape.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeAlias
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from actors.agent import Availability
+from actors.alert_state import AlertStatus
+from gateway.ws.codes import ErrorCode
+
+#: Longest client frame ``id`` echoed back as ``ref``.
+MAX_ID_LENGTH = 128
+
+_Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Latitude = Annotated[_Coordinate, Field(ge=-90, le=90)]
+Longitude = Annotated[_Coordinate, Field(ge=-180, le=180)]
+NonNegative = Annotated[_Coordinate, Field(ge=0, le=1_000_000)]
+Heading = Annotated[_Coordinate, Field(ge=0, lt=360)]
+Text = Annotated[str, Field(strict=True, max_length=1000)]
+
+
+class _ClientData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- client → server ----------------------------------------------------------------
+
+
+class AuthData(_ClientData):
+    token: Annotated[str, Field(strict=True, min_length=1, max_length=8192)]
+
+
+class PingData(_ClientData):
+    pass
+
+
+class AgentStatusData(_ClientData):
+    status: Availability
+
+
+class LocationData(_ClientData):
+    latitude: Latitude
+    longitude: Longitude
+    accuracy_m: NonNegative | None = None
+    heading: Heading | None = None
+    speed_mps: NonNegative | None = None
+    #: The device's time of the fix (None: when the server received it).
+    recorded_at: AwareDatetime | None = None
+
+
+class OfferAcceptData(_ClientData):
+    alert_id: UUID
+
+
+class OfferDeclineData(_ClientData):
+    alert_id: UUID
+    reason: Text | None = None
+
+
+class AlertStatusData(_ClientData):
+    alert_id: UUID
+    status: AlertStatus
+    note: Text | None = None
+
+
+#: Every client frame type and the model of its ``data``.
+CLIENT_FRAMES: dict[str, type[_ClientData]] = {
+    "auth": AuthData,
+    "ping": PingData,
+    "agent.status": AgentStatusData,
+    "location": LocationData,
+    "offer.accept": OfferAcceptData,
+    "offer.decline": OfferDeclineData,
+    "alert.status": AlertStatusData,
+}
+
+#: Client frames only an agent may send.
+AGENT_ONLY: frozenset[str] = frozenset(
+    {"agent.status", "offer.accept", "offer.decline", "alert.status"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    type: str
+    id: str | None
+    data: _ClientData
+
+
+@dataclass(frozen=True, slots=True)
+class FrameError:
+    """A frame that could not be read; ``ref`` is its ``id`` when that much was valid."""
+
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_client_frame(text: str) -> ClientFrame | FrameError:
+    """Parse and validate one client text frame. Pure; never raises."""
+    try:
+        raw = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        return FrameError(ErrorCode.BAD_FRAME, f"not valid JSON: {exc}")
+    if not isinstance(raw, dict):
+        return FrameError(ErrorCode.BAD_FRAME, "a frame is a JSON object")
+    frame_id = raw.get("id")
+    if frame_id is not None and (not isinstance(frame_id, str) or len(frame_id) > MAX_ID_LENGTH):
+        return FrameError(
+            ErrorCode.BAD_FRAME, f"id must be a string of at most {MAX_ID_LENGTH} characters"
+        )
+    frame_type = raw.get("type")
+    if not isinstance(frame_type, str):
+        return FrameError(ErrorCode.BAD_FRAME, "type must be a string", frame_id)
+    extra = set(raw) - {"type", "id", "data"}
+    if extra:
+        return FrameError(
+            ErrorCode.BAD_FRAME, f"unknown frame fields: {', '.join(sorted(extra))}", frame_id
+        )
+    model = CLIENT_FRAMES.get(frame_type)
+    if model is None:
+        return FrameError(
+            ErrorCode.UNKNOWN_TYPE, f"unknown frame type {frame_type[:64]!r}", frame_id
+        )
+    data = raw.get("data", {})
+    if not isinstance(data, dict):
+        return FrameError(ErrorCode.BAD_FRAME, "data must be a JSON object", frame_id)
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        return FrameError(ErrorCode.INVALID_DATA, _summary(exc), frame_id)
+    return ClientFrame(frame_type, frame_id, parsed)
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "data"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+# --- server → client (answers) ------------------------------------------------------------
+
+
+class _ServerData(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AuthOkData(_ServerData):
+    #: The principal's id (user id or agent id) and role.
+    id: UUID
+    role: Literal["user", "agent"]
+    #: Send something (``ping``) at least this often, or the socket is closed (4408).
+    heartbeat_timeout_s: float
+
+
+class PongData(_ServerData):
+    ref: str | None = None
+
+
+class AckData(_ServerData):
+    """The frame ``ref`` took effect: what the entity now says."""
+
+    ref: str | None = None
+    #: The acknowledged frame's type.
+    type: str
+    alert_id: UUID | None = None
+    status: str | None = None
+
+
+class ErrorData(_ServerData):
+    code: str
+    message: str
+    ref: str | None = None
+    retriable: bool = False
+
+
+# --- server → client (pushes, built by the entities) -----------------------------------------
+
+
+class _PushData(BaseModel):
+    # Pushes may gain fields; clients (and these models) ignore what they do not know.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class AlertOfferData(_PushData):
+    alert_id: UUID
+    alert_type: str
+    latitude: float
+    longitude: float
+    distance_m: float | None = None
+    expires_at: datetime
+    silent: bool = False
+
+
+class AlertAssignedData(_PushData):
+    alert_id: UUID
+    alert_type: str
+    status: str
+    latitude: float
+    longitude: float
+    silent: bool = False
+
+
+class AlertUpdatedData(_PushData):
+    alert_id: UUID
+    status: str
+    previous_status: str | None = None
+    assigned_agent_id: UUID | None = None
+
+
+class OfferRevokedData(_PushData):
+    alert_id: UUID
+    reason: str | None = None
+
+
+class LocationPushData(_PushData):
+    alert_id: UUID
+    latitude: float
+    longitude: float
+    accuracy_m: float | None = None
+    at: datetime | None = None
+
+
+SERVER_FRAMES: dict[str, type[BaseModel]] = {
+    "auth.ok": AuthOkData,
+    "pong": PongData,
+    "ack": AckData,
+    "error": ErrorData,
+    "alert.offer": AlertOfferData,
+    "alert.assigned": AlertAssignedData,
+    "alert.updated": AlertUpdatedData,
+    "offer.revoked": OfferRevokedData,
+    "alert.location": LocationPushData,
+    "agent.location": LocationPushData,
+}
+
+ServerFrame: TypeAlias = dict[str, Any]
+
+
+def server_frame(frame_type: str, data: BaseModel) -> ServerFrame:
+    """``{"type", "data"}``, JSON-safe; ``None`` fields are left out."""
+    return {"type": frame_type, "data": data.model_dump(mode="json", exclude_none=True)}
+
+
+def error_frame(
+    code: str, message: str, ref: str | None = None, *, retriable: bool = False
+) -> ServerFrame:
+    return server_frame(
+        "error", ErrorData(code=code, message=message, ref=ref, retriable=retriable)
+    )
+
+
+def encode(frame: ServerFrame) -> str:
+    return json.dumps(frame, separators=(",", ":"))

@@ -1,0 +1,336 @@
+"""The pure per-socket state machine of ``/ws``: frames in, actions out, no I/O.
+
+Like python-websockets' ``protocol.py``: the shell (``gateway.ws.session``)
+feeds it what happened (a text frame arrived, the token checked out, an
+entity replied, the clock moved) and carries out the actions it returns, in
+order. Nothing here awaits, reads a clock or touches Redis or Ray, so every
+rule is unit-tested directly.
+
+Phases: ``AWAITING_AUTH`` (the first frame must be ``auth`` before the
+deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
+``CLOSED``. Rules:
+
+* Before authentication anything but a well-formed ``auth`` frame, a token
+  that does not check out, or the deadline passing closes with 4401.
+* Once open, a bad frame is answered by an ``error`` frame (``ref`` = its
+  ``id``) and the socket stays open; a frame above ``max_frame_bytes``
+  closes with 1009; a socket silent for ``heartbeat_timeout_s`` closes with
+  4408. Any frame counts as a sign of life.
+* Agent-only frames from a user are answered ``forbidden``.
+* After ``CLOSED`` every input is ignored (no actions).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+from uuid import UUID
+
+from actors import agent as agent_msgs
+from actors.alert_messages import AcceptOffer, DeclineOffer, UpdateStatus
+from actors.alert_state import ActorRole, AlertState
+from actors.effects import Audience, EntityKind
+from gateway.auth.principal import Principal, Role
+from gateway.ws.codes import CloseCode, ErrorCode
+from gateway.ws.frames import (
+    AGENT_ONLY,
+    AckData,
+    AgentStatusData,
+    AlertStatusData,
+    AuthData,
+    AuthOkData,
+    ClientFrame,
+    FrameError,
+    LocationData,
+    OfferAcceptData,
+    OfferDeclineData,
+    PongData,
+    ServerFrame,
+    error_frame,
+    parse_client_frame,
+    server_frame,
+)
+
+
+class Phase(enum.Enum):
+    AWAITING_AUTH = "awaiting_auth"
+    AUTHENTICATING = "authenticating"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    auth_timeout_s: float = 5.0
+    heartbeat_timeout_s: float = 60.0
+    max_frame_bytes: int = 64 * 1024
+
+
+# --- actions (what the shell carries out, in order) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendFrame:
+    frame: ServerFrame
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSocket:
+    code: CloseCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    """Check ``token``; answer with :meth:`SessionProtocol.auth_succeeded` or ``auth_failed``."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Deliver the pushes of ``audience`` to this socket from now on."""
+
+    audience: Audience
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Send what ``audience`` must know now (pending offers, open alerts)."""
+
+    audience: Audience
+
+
+@dataclass(frozen=True, slots=True)
+class AskEntity:
+    """Ask the entity; answer with ``ask_succeeded`` or ``action_failed``."""
+
+    kind: EntityKind
+    entity_id: str
+    message: object
+    ref: str | None
+    frame_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class TellEntity:
+    """Fire-and-forget (batched) to the entity."""
+
+    kind: EntityKind
+    entity_id: str
+    message: object
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """Keep ``location`` as the last known position (Redis ``location:{role}:{id}``)."""
+
+    role: str
+    subject_id: UUID
+    location: Mapping[str, Any]
+    ref: str | None
+
+
+Action: TypeAlias = (
+    SendFrame
+    | CloseSocket
+    | Authenticate
+    | Subscribe
+    | Resync
+    | AskEntity
+    | TellEntity
+    | StoreLocation
+)
+
+
+# --- the state machine ------------------------------------------------------------------
+
+
+class SessionProtocol:
+    """One socket's protocol state. Not thread-safe; one task drives it."""
+
+    def __init__(self, limits: Limits, now: float) -> None:
+        self.limits = limits
+        self.phase = Phase.AWAITING_AUTH
+        self.principal: Principal | None = None
+        self._auth_deadline = now + limits.auth_timeout_s
+        self._last_seen = now
+
+    def deadline(self) -> float | None:
+        """When :meth:`tick` must be called next (None: nothing pending)."""
+        if self.phase is Phase.AWAITING_AUTH:
+            return self._auth_deadline
+        if self.phase is Phase.OPEN:
+            return self._last_seen + self.limits.heartbeat_timeout_s
+        return None
+
+    def tick(self, now: float) -> list[Action]:
+        deadline = self.deadline()
+        if deadline is None or now < deadline:
+            return []
+        if self.phase is Phase.AWAITING_AUTH:
+            return self._close(CloseCode.UNAUTHENTICATED, "no auth frame in time")
+        return self._close(CloseCode.IDLE_TIMEOUT, "heartbeat timeout")
+
+    def receive_bytes(self, data: bytes, now: float) -> list[Action]:
+        if self.phase is Phase.CLOSED:
+            return []
+        if len(data) > self.limits.max_frame_bytes:
+            return self._close(CloseCode.TOO_BIG, "frame too big")
+        if self.phase is not Phase.OPEN:
+            return self._close(CloseCode.UNAUTHENTICATED, "first frame must be auth")
+        self._last_seen = now
+        return [_error(ErrorCode.BINARY_UNSUPPORTED, "frames are JSON text", None)]
+
+    def receive_text(self, text: str, now: float) -> list[Action]:
+        if self.phase is Phase.CLOSED:
+            return []
+        if _too_big(text, self.limits.max_frame_bytes):
+            return self._close(CloseCode.TOO_BIG, "frame too big")
+        self._last_seen = now
+        parsed = parse_client_frame(text)
+        if self.phase is Phase.AWAITING_AUTH:
+            if isinstance(parsed, ClientFrame) and isinstance(parsed.data, AuthData):
+                self.phase = Phase.AUTHENTICATING
+                return [Authenticate(parsed.data.token)]
+            return self._close(CloseCode.UNAUTHENTICATED, "first frame must be auth")
+        if self.phase is Phase.AUTHENTICATING:
+            # The shell awaits the token check before reading on; a frame here is a bug.
+            return [_error(ErrorCode.INTERNAL, "frame before authentication finished", None)]
+        if isinstance(parsed, FrameError):
+            return [_error(parsed.code, parsed.message, parsed.ref)]
+        return self._dispatch(parsed)
+
+    def auth_succeeded(self, principal: Principal) -> list[Action]:
+        if self.phase is not Phase.AUTHENTICATING:
+            return []
+        if principal.role not in (Role.USER, Role.AGENT):
+            return self._close(CloseCode.FORBIDDEN, "only users and agents have a socket")
+        self.phase = Phase.OPEN
+        self.principal = principal
+        is_agent = principal.role is Role.AGENT
+        audience = Audience.agent(principal.id) if is_agent else Audience.user(principal.id)
+        ok = AuthOkData(
+            id=principal.id,
+            role="agent" if is_agent else "user",
+            heartbeat_timeout_s=self.limits.heartbeat_timeout_s,
+        )
+        # Subscribed before auth.ok and the resync, so nothing published from
+        # here on is missed; see Resync for the ordering of what is sent.
+        return [Subscribe(audience), SendFrame(server_frame("auth.ok", ok)), Resync(audience)]
+
+    def auth_failed(self, reason: str) -> list[Action]:
+        if self.phase is not Phase.AUTHENTICATING:
+            return []
+        return self._close(CloseCode.UNAUTHENTICATED, reason[:120])
+
+    def ask_succeeded(self, ask: AskEntity, reply: object) -> list[Action]:
+        if self.phase is not Phase.OPEN:
+            return []
+        ack = AckData(ref=ask.ref, type=ask.frame_type)
+        if isinstance(reply, agent_msgs.AgentState):
+            ack = AckData(ref=ask.ref, type=ask.frame_type, status=reply.availability.value)
+        elif isinstance(reply, AlertState):
+            ack = AckData(
+                ref=ask.ref, type=ask.frame_type, alert_id=reply.id, status=reply.status.value
+            )
+        return [SendFrame(server_frame("ack", ack))]
+
+    def action_failed(
+        self, ref: str | None, code: str, message: str, *, retriable: bool = False
+    ) -> list[Action]:
+        if self.phase is not Phase.OPEN:
+            return []
+        return [SendFrame(error_frame(code, message, ref, retriable=retriable))]
+
+    def closed(self) -> None:
+        """The peer went away; nothing more will be done."""
+        self.phase = Phase.CLOSED
+
+    def abort(self, code: CloseCode, reason: str) -> list[Action]:
+        """The shell cannot go on (a backend is down, a bug): close with ``code``."""
+        if self.phase is Phase.CLOSED:
+            return []
+        return self._close(code, reason)
+
+    # --- frames of an open socket ---------------------------------------------------------
+
+    def _dispatch(self, frame: ClientFrame) -> list[Action]:
+        principal = self.principal
+        assert principal is not None
+        data, ref = frame.data, frame.id
+        is_agent = principal.role is Role.AGENT
+        if frame.type == "auth":
+            return [_error(ErrorCode.ALREADY_AUTHENTICATED, "this socket is authenticated", ref)]
+        if frame.type in AGENT_ONLY and not is_agent:
+            return [_error(ErrorCode.FORBIDDEN, f"{frame.type!r} is for agents only", ref)]
+        agent_id = str(principal.id)
+        if frame.type == "ping":
+            pong = SendFrame(server_frame("pong", PongData(ref=ref)))
+            if is_agent:
+                return [pong, TellEntity(EntityKind.AGENT, agent_id, agent_msgs.Heartbeat())]
+            return [pong]
+        if isinstance(data, LocationData):
+            return self._location(principal, data, ref)
+        if isinstance(data, AgentStatusData):
+            return [
+                AskEntity(
+                    EntityKind.AGENT, agent_id, agent_msgs.SetStatus(data.status), ref, frame.type
+                )
+            ]
+        if isinstance(data, OfferAcceptData):
+            return [
+                AskEntity(
+                    EntityKind.ALERT,
+                    str(data.alert_id),
+                    AcceptOffer(agent_id=principal.id),
+                    ref,
+                    frame.type,
+                )
+            ]
+        if isinstance(data, OfferDeclineData):
+            message = DeclineOffer(agent_id=principal.id, reason=data.reason)
+            return [AskEntity(EntityKind.ALERT, str(data.alert_id), message, ref, frame.type)]
+        if isinstance(data, AlertStatusData):
+            update = UpdateStatus(
+                status=data.status,
+                actor_id=principal.id,
+                actor_role=ActorRole.AGENT,
+                note=data.note,
+            )
+            return [AskEntity(EntityKind.ALERT, str(data.alert_id), update, ref, frame.type)]
+        # parse_client_frame only returns the types of CLIENT_FRAMES, all handled above.
+        return [_error(ErrorCode.UNKNOWN_TYPE, f"unhandled frame type {frame.type!r}", ref)]
+
+    def _location(self, principal: Principal, data: LocationData, ref: str | None) -> list[Action]:
+        stored = StoreLocation(
+            principal.role.value, principal.id, data.model_dump(mode="json"), ref
+        )
+        if principal.role is not Role.AGENT:
+            return [stored]
+        fix = agent_msgs.LocationFix(
+            latitude=data.latitude,
+            longitude=data.longitude,
+            accuracy_m=data.accuracy_m,
+            heading=data.heading,
+            speed_mps=data.speed_mps,
+            recorded_at=data.recorded_at,
+        )
+        return [TellEntity(EntityKind.AGENT, str(principal.id), fix), stored]
+
+    def _close(self, code: CloseCode, reason: str) -> list[Action]:
+        self.phase = Phase.CLOSED
+        return [CloseSocket(code, reason)]
+
+
+def _error(code: ErrorCode, message: str, ref: str | None) -> SendFrame:
+    return SendFrame(error_frame(code.value, message, ref))
+
+
+def _too_big(text: str, limit: int) -> bool:
+    # A str of n characters is n..4n bytes in UTF-8; encode only when in doubt.
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode("utf-8")) > limit

@@ -1,0 +1,299 @@
+"""The I/O shell of one ``/ws`` socket around :class:`~gateway.ws.protocol.SessionProtocol`.
+
+Two tasks per socket: the reader feeds received frames (and deadlines) to
+the protocol and carries out its actions one at a time, in order, so a
+client's frames take effect in the order sent; the writer drains one
+bounded queue of outgoing text (answers and pushes alike), so sends never
+interleave. A socket whose queue overflows (it reads too slowly) is closed
+with 1013; it resyncs on reconnect.
+
+Pushes reach the socket through the process's :class:`~gateway.ws.hub.PushHub`.
+Between subscribing and sending the resync, pushes are held back and sent
+after the resync frames: the resync reads committed snapshots, and every
+push is published after its commit, so sending held pushes last leaves the
+app with the newest state of each alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import HTTPException
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from actors import codec
+from cluster.client import EntityClient
+from gateway.auth.deps import authenticate
+from gateway.ws.codes import CloseCode, ErrorCode, describe_error
+from gateway.ws.frames import encode, error_frame
+from gateway.ws.hub import PushHub
+from gateway.ws.protocol import (
+    Action,
+    AskEntity,
+    Authenticate,
+    CloseSocket,
+    Limits,
+    Phase,
+    Resync,
+    SendFrame,
+    SessionProtocol,
+    StoreLocation,
+    Subscribe,
+    TellEntity,
+)
+from gateway.ws.resync import OpenAlertSource, load_resync
+from panic_alert.settings import Settings
+from persistence.errors import PersistenceError
+from persistence.pushes import push_channel
+from persistence.redis import location_key, translate_error
+
+log = logging.getLogger(__name__)
+
+#: How long a close we initiated may take to be written before we give up on the peer.
+_CLOSE_GRACE_S = 5.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SessionDeps:
+    """What a session needs; backends are resolved when first used (they may be down)."""
+
+    settings: Settings
+    hub: PushHub
+    redis: Callable[[], aioredis.Redis]
+    entities: Callable[[], EntityClient]
+    open_alerts: Callable[[], OpenAlertSource]
+    clock: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+    reason: str
+
+
+class Session:
+    def __init__(self, websocket: WebSocket, deps: SessionDeps) -> None:
+        self._ws = websocket
+        self._deps = deps
+        http = deps.settings.http
+        self._proto = SessionProtocol(
+            Limits(
+                auth_timeout_s=http.ws_auth_timeout_s,
+                heartbeat_timeout_s=http.ws_heartbeat_timeout_s,
+                max_frame_bytes=http.ws_max_frame_bytes,
+            ),
+            deps.monotonic(),
+        )
+        # Unbounded queue, bounded by _send (so the close marker always fits).
+        self._out: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._queue_limit = http.ws_send_queue
+        self._closing = False
+        self._channel: str | None = None
+        self._held: list[str] | None = None
+
+    async def run(self) -> None:
+        await self._ws.accept()
+        reader = asyncio.create_task(self._read_loop(), name="ws-reader")
+        writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done and self._closing:
+                # We asked to close: let the writer send what is queued and the close.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(writer), _CLOSE_GRACE_S)
+            for task in (reader, writer):
+                task.cancel()
+            for outcome in await asyncio.gather(reader, writer, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.error("ws session failed", exc_info=outcome)
+        finally:
+            if self._channel is not None:
+                self._deps.hub.detach(self._channel, self._push)
+
+    # --- reading --------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        receiving: asyncio.Task[Any] | None = None
+        try:
+            while self._proto.phase is not Phase.CLOSED:
+                if receiving is None:
+                    receiving = asyncio.create_task(self._ws.receive())
+                deadline = self._proto.deadline()
+                timeout = None if deadline is None else max(0.0, deadline - self._deps.monotonic())
+                # Waiting on the task (not cancelling a receive) keeps no frame half-read.
+                done, _ = await asyncio.wait({receiving}, timeout=timeout)
+                now = self._deps.monotonic()
+                if not done:
+                    await self._carry_out(self._proto.tick(now))
+                    continue
+                message = receiving.result()
+                receiving = None
+                if message["type"] == "websocket.disconnect":
+                    self._proto.closed()
+                    return
+                text, data = message.get("text"), message.get("bytes")
+                if text is not None:
+                    actions = self._proto.receive_text(text, now)
+                else:
+                    actions = self._proto.receive_bytes(data or b"", now)
+                await self._carry_out(actions)
+        except Exception:
+            log.exception("ws reader failed")
+            await self._carry_out(self._proto.abort(CloseCode.INTERNAL, "internal error"))
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+
+    async def _carry_out(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            if self._closing:
+                return  # e.g. the subscription failed: no auth.ok, no resync
+            if isinstance(action, SendFrame):
+                self._send(encode(action.frame))
+            elif isinstance(action, CloseSocket):
+                self._close(action.code, action.reason)
+                return
+            elif isinstance(action, Authenticate):
+                await self._carry_out(await self._authenticate(action.token))
+            elif isinstance(action, Subscribe):
+                await self._carry_out(await self._subscribe(action))
+            elif isinstance(action, Resync):
+                await self._resync(action)
+            elif isinstance(action, AskEntity):
+                await self._carry_out(await self._ask(action))
+            elif isinstance(action, TellEntity):
+                self._tell(action)
+            elif isinstance(action, StoreLocation):
+                await self._carry_out(await self._store_location(action))
+
+    async def _authenticate(self, token: str) -> list[Action]:
+        try:
+            principal = await authenticate(self._deps.settings, self._deps.redis(), token)
+        except HTTPException as exc:
+            return self._proto.auth_failed(str(exc.detail))
+        except (PersistenceError, RedisError, OSError) as exc:
+            log.warning("ws auth: cannot check the token (%s)", exc)
+            return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
+        return self._proto.auth_succeeded(principal)
+
+    async def _subscribe(self, action: Subscribe) -> list[Action]:
+        channel = push_channel(*action.audience.as_tuple())
+        self._held = []
+        try:
+            await self._deps.hub.attach(channel, self._push)
+        except PersistenceError as exc:
+            log.warning("ws %s: cannot subscribe (%s)", channel, exc)
+            return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "pushes unavailable")
+        self._channel = channel
+        return []
+
+    async def _resync(self, action: Resync) -> None:
+        try:
+            frames = await load_resync(
+                self._deps.open_alerts(), action.audience, self._deps.clock()
+            )
+        except Exception as exc:
+            code, message, retriable = describe_error(exc)
+            if code == ErrorCode.INTERNAL:
+                log.exception("ws %s: resync failed", self._channel)
+            else:
+                log.warning("ws %s: resync failed (%s)", self._channel, exc)
+            frames = [error_frame(code, f"resync failed: {message}", retriable=retriable)]
+        held, self._held = self._held or [], None
+        for frame in frames:
+            self._send(encode(frame))
+        for text in held:
+            self._send(text)
+
+    async def _ask(self, action: AskEntity) -> list[Action]:
+        try:
+            reply = await self._deps.entities().ask(action.kind, action.entity_id, action.message)
+        except Exception as exc:
+            code, message, retriable = describe_error(exc)
+            if code == ErrorCode.INTERNAL:
+                log.error("ws %s: %s failed", self._channel, action.frame_type, exc_info=exc)
+            return self._proto.action_failed(action.ref, code, message, retriable=retriable)
+        return self._proto.ask_succeeded(action, reply)
+
+    def _tell(self, action: TellEntity) -> None:
+        try:
+            self._deps.entities().tell(action.kind, action.entity_id, action.message)
+        except Exception as exc:
+            # Fire-and-forget by contract (locations, heartbeats): the next one will do.
+            log.warning("ws: cannot tell %s %s (%s)", action.kind, action.entity_id, exc)
+
+    async def _store_location(self, action: StoreLocation) -> list[Action]:
+        value = {**action.location, "received_at": codec.iso(self._deps.clock())}
+        try:
+            await self._deps.redis().set(
+                location_key(action.role, action.subject_id),
+                json.dumps(value, separators=(",", ":")),
+                ex=self._deps.settings.http.ws_location_ttl_s,
+            )
+        except (RedisError, OSError) as exc:
+            error = translate_error(exc)
+            return self._proto.action_failed(
+                action.ref, ErrorCode.UNAVAILABLE.value, str(error), retriable=True
+            )
+        except PersistenceError as exc:
+            return self._proto.action_failed(
+                action.ref, ErrorCode.UNAVAILABLE.value, str(exc), retriable=True
+            )
+        return []
+
+    # --- writing --------------------------------------------------------------------
+
+    def _push(self, text: str) -> None:
+        """Hub sink: a pushed frame for this socket."""
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            self._send(text)
+
+    def _send(self, text: str) -> None:
+        if self._closing:
+            return
+        if self._out.qsize() < self._queue_limit:
+            self._out.put_nowait(text)
+        else:
+            # Too slow to read its pushes: drop the backlog and close; the app
+            # reconnects and resyncs (pushes are at-most-once anyway).
+            log.warning("ws %s: send queue full; closing a slow socket", self._channel)
+            while not self._out.empty():
+                self._out.get_nowait()
+            self._proto.abort(CloseCode.TRY_AGAIN_LATER, "too slow")
+            self._close(CloseCode.TRY_AGAIN_LATER, "too slow")
+
+    def _close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._out.put_nowait(_Close(code, reason))
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                item = await self._out.get()
+                if isinstance(item, _Close):
+                    if self._ws.application_state is WebSocketState.CONNECTED:
+                        await self._ws.close(item.code, item.reason)
+                    return
+                await self._ws.send_text(item)
+        except (WebSocketDisconnect, ConnectionError, RuntimeError) as exc:
+            # The peer went away mid-send (Starlette raises RuntimeError after a close).
+            log.debug("ws: send failed, peer gone (%s)", exc)

@@ -1,0 +1,53 @@
+"""Snapshots of the open alerts a socket must hear about on (re)connect.
+
+Implements ``gateway.ws.resync.OpenAlertSource`` on the entity snapshots
+(``entity_snapshots``): the state the alert actors last committed, which is
+never older than anything they pushed (pushes follow the commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from persistence import postgres
+
+# Open alerts holding an offer to the agent, or assigned to it.
+_FOR_AGENT = """
+SELECT state FROM entity_snapshots
+ WHERE kind = 'alert' AND open
+   AND (state->'offered_to' @> jsonb_build_array(jsonb_build_object('agent_id', $1::text))
+        OR state->>'assigned_agent_id' = $1::text)
+ ORDER BY entity_id
+"""
+
+# The user's open alerts, found through the (indexed) alerts projection.
+_FOR_USER = """
+SELECT s.state FROM alerts a
+  JOIN entity_snapshots s ON s.kind = 'alert' AND s.entity_id = a.id::text
+ WHERE a.user_id = $1 AND s.open
+ ORDER BY a.created_at, a.id
+"""
+
+
+class PostgresOpenAlerts:
+    """Read-only; safe to share between tasks (uses the pool)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
+        return await self._fetch(_FOR_AGENT, str(agent_id))
+
+    async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
+        return await self._fetch(_FOR_USER, user_id)
+
+    async def _fetch(self, query: str, arg: object) -> Sequence[Mapping[str, Any]]:
+        try:
+            rows = await self._pool.fetch(query, arg)
+        except postgres.DRIVER_ERRORS as exc:
+            raise postgres.translate_error(exc) from exc
+        return [dict(r["state"]) for r in rows]

@@ -1,0 +1,611 @@
+"""``GET /ws`` over real WebSockets against live gateways (real Redis, PostgreSQL, Ray shards)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from actors.agent import AgentState, Availability, Heartbeat
+from actors.alert_messages import CreateAlert, OfferMade, UpdateStatus
+from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
+from actors.effects import Audience, EntityKind, FrameType, Push
+from actors.region import QueryNearest
+from cluster.client import EntityClient
+from gateway.auth.principal import Role
+from gateway.ws.frames import SERVER_FRAMES
+from geo.cells import cell_of
+from panic_alert.settings import Settings
+from persistence.pushes import RedisPushSink, push_channel
+from persistence.redis import create_redis, location_key
+from tests.integration.api.accounts import Account, make_account
+from tests.integration.api.conftest import Gateway, serving
+
+pytestmark = pytest.mark.integration
+
+Frame = dict[str, Any]
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class Client:
+    """A test app's socket: send frames, read them (checked against the server models).
+
+    ``expect`` looks for one frame and keeps the ones it passes over, so a
+    later ``expect`` still finds them (a push may overtake an ack).
+    """
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.backlog: list[Frame] = []
+
+    async def send(self, frame_type: str, data: dict[str, Any] | None = None, **extra: Any) -> None:
+        await self.ws.send(json.dumps({"type": frame_type, "data": data or {}, **extra}))
+
+    async def recv(self, wait_s: float = 10.0) -> Frame:
+        if self.backlog:
+            return self.backlog.pop(0)
+        frame: Frame = json.loads(await asyncio.wait_for(self.ws.recv(), wait_s))
+        model = SERVER_FRAMES.get(frame["type"])
+        assert model is not None, f"unknown server frame {frame}"
+        model.model_validate(frame["data"])  # every server frame has the documented shape
+        return frame
+
+    async def expect(self, frame_type: str, wait_s: float = 10.0, **match: Any) -> Frame:
+        """The first frame of ``frame_type`` whose data has ``match``."""
+
+        def matches(frame: Frame) -> bool:
+            data = frame["data"]
+            return frame["type"] == frame_type and all(data.get(k) == v for k, v in match.items())
+
+        for frame in self.backlog:
+            if matches(frame):
+                self.backlog.remove(frame)
+                return frame
+        deadline = time.monotonic() + wait_s
+        passed: list[Frame] = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {frame_type} {match} in {wait_s}s; saw {passed}")
+                try:
+                    frame = json.loads(await asyncio.wait_for(self.ws.recv(), left))
+                except TimeoutError:
+                    continue
+                SERVER_FRAMES[frame["type"]].model_validate(frame["data"])
+                if matches(frame):
+                    return frame
+                passed.append(frame)
+        finally:
+            self.backlog.extend(passed)
+
+    async def nothing_for(self, seconds: float) -> None:
+        assert not self.backlog, self.backlog
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(self.ws.recv(), seconds)
+
+    async def ping(self, ref: str = "p") -> None:
+        """Round trip: every frame sent before it has been carried out."""
+        await self.send("ping", id=ref)
+        await self.expect("pong", ref=ref)
+
+
+async def close_code(ws: ClientConnection, wait_s: float = 10.0) -> int | None:
+    """Read until the server closes; its close code."""
+
+    async def drain() -> None:
+        async with asyncio.timeout(wait_s):
+            while True:
+                await ws.recv()
+
+    with pytest.raises(ConnectionClosed) as closed:
+        await drain()
+    return None if closed.value.rcvd is None else closed.value.rcvd.code
+
+
+@asynccontextmanager
+async def socket(gateway: Gateway) -> AsyncIterator[ClientConnection]:
+    async with connect(gateway.ws_url, proxy=None, open_timeout=10) as ws:
+        yield ws
+
+
+@asynccontextmanager
+async def session(gateway: Gateway, account: Account) -> AsyncIterator[tuple[Client, Frame]]:
+    """An authenticated socket and its ``auth.ok`` frame."""
+    async with socket(gateway) as ws:
+        client = Client(ws)
+        await client.send("auth", {"token": account.token})
+        ok = await client.recv()
+        assert ok["type"] == "auth.ok", ok
+        yield client, ok
+
+
+async def create_alert(
+    entities: EntityClient, user: Account, *, silent: bool = False
+) -> AlertState:
+    alert_id = uuid.uuid4()
+    state = await entities.ask(
+        EntityKind.ALERT,
+        str(alert_id),
+        CreateAlert(alert_id, user.id, AlertType.MEDICAL, -33.92, 18.42, 12.0, "test", silent),
+    )
+    assert isinstance(state, AlertState)
+    return state
+
+
+async def offer(entities: EntityClient, alert_id: UUID, agent: Account) -> AlertState:
+    state = await entities.ask(
+        EntityKind.ALERT, str(alert_id), OfferMade(agent.id, distance_m=250.0)
+    )
+    assert isinstance(state, AlertState)
+    return state
+
+
+async def numsub(settings: Settings, channel: str) -> int:
+    redis = create_redis(settings.redis)
+    try:
+        counts = await redis.pubsub_numsub(channel)
+    finally:
+        await redis.aclose()
+    return int(counts[0][1])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], wait_s: float = 5.0) -> None:
+    deadline = time.monotonic() + wait_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def user(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
+    return await make_account(api_pool, api_settings, Role.USER)
+
+
+@pytest.fixture
+async def agent(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
+    return await make_account(api_pool, api_settings, Role.AGENT)
+
+
+@pytest.fixture
+async def short_deadlines(
+    api_settings: Settings, api_entities: EntityClient
+) -> AsyncIterator[Gateway]:
+    """A replica with a 0.5 s auth deadline and a 1 s heartbeat timeout."""
+    http = api_settings.http.model_copy(
+        update={"ws_auth_timeout_s": 0.5, "ws_heartbeat_timeout_s": 1.0}
+    )
+    async with serving(api_settings.model_copy(update={"http": http}), api_entities) as gw:
+        yield gw
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+async def test_auth_frame_is_answered_auth_ok_with_id_and_role(
+    gateway: Gateway, user: Account, agent: Account
+) -> None:
+    for account in (user, agent):
+        async with session(gateway, account) as (client, ok):
+            assert ok["data"]["id"] == str(account.id)
+            assert ok["data"]["role"] == account.role.value
+            assert ok["data"]["heartbeat_timeout_s"] == gateway.settings.http.ws_heartbeat_timeout_s
+            await client.ping("after-auth")
+
+
+async def test_no_auth_frame_closes_4401_after_the_deadline(short_deadlines: Gateway) -> None:
+    async with socket(short_deadlines) as ws:
+        started = time.monotonic()
+        assert await close_code(ws) == 4401
+        elapsed = time.monotonic() - started
+    assert 0.4 <= elapsed < 3.0
+
+
+async def test_auth_within_the_deadline_keeps_the_socket(
+    short_deadlines: Gateway, user: Account
+) -> None:
+    async with session(short_deadlines, user) as (client, _):
+        await asyncio.sleep(0.7)  # past the auth deadline, within the heartbeat timeout
+        await client.ping()
+
+
+@pytest.mark.parametrize(
+    "first_frame",
+    [
+        json.dumps({"type": "auth", "data": {"token": "not-a-jwt"}}),
+        json.dumps({"type": "auth", "data": {}}),
+        json.dumps({"type": "ping"}),
+        "{not json",
+    ],
+)
+async def test_a_bad_first_frame_closes_4401(gateway: Gateway, first_frame: str) -> None:
+    async with socket(gateway) as ws:
+        await ws.send(first_frame)
+        assert await close_code(ws) == 4401
+
+
+async def test_a_revoked_session_closes_4401(
+    gateway: Gateway, user: Account, api_settings: Settings
+) -> None:
+    redis = create_redis(api_settings.redis)
+    try:
+        deleted = await redis.delete(f"session:user:{user.id}")
+    finally:
+        await redis.aclose()
+    assert deleted == 1
+    async with socket(gateway) as ws:
+        await ws.send(json.dumps({"type": "auth", "data": {"token": user.token}}))
+        assert await close_code(ws) == 4401
+
+
+async def test_an_idle_socket_is_closed_and_pings_keep_it_open(
+    short_deadlines: Gateway, user: Account
+) -> None:
+    async with session(short_deadlines, user) as (client, _):
+        for _ in range(4):  # 2 s of pings every 0.5 s: longer than the 1 s timeout
+            await asyncio.sleep(0.5)
+            await client.ping()
+        started = time.monotonic()
+        assert await close_code(client.ws) == 4408
+        assert time.monotonic() - started < 3.0
+
+
+# --- frames -------------------------------------------------------------------------------
+
+
+async def test_malformed_frames_get_error_frames_and_the_socket_stays_usable(
+    gateway: Gateway, user: Account
+) -> None:
+    cases: list[tuple[str, str, str | None]] = [
+        ("{not json", "bad_frame", None),
+        ("[1, 2]", "bad_frame", None),
+        (json.dumps({"type": 7, "id": "t1"}), "bad_frame", "t1"),
+        (json.dumps({"type": "teleport", "id": "t2", "data": {}}), "unknown_type", "t2"),
+        (json.dumps({"type": "location", "id": "t3", "data": []}), "bad_frame", "t3"),
+        (
+            json.dumps({"type": "location", "id": "t4", "data": {"latitude": "1", "longitude": 2}}),
+            "invalid_data",
+            "t4",
+        ),
+        (
+            json.dumps({"type": "location", "id": "t5", "data": {"latitude": 91, "longitude": 2}}),
+            "invalid_data",
+            "t5",
+        ),
+        (
+            json.dumps(
+                {"type": "location", "id": "t6", "data": {"latitude": 1, "longitude": 2, "x": 1}}
+            ),
+            "invalid_data",
+            "t6",
+        ),
+        (
+            '{"type": "location", "id": "t7", "data": {"latitude": NaN, "longitude": 1}}',
+            "bad_frame",
+            None,
+        ),
+        (
+            json.dumps({"type": "agent.status", "id": "t8", "data": {"status": "available"}}),
+            "forbidden",
+            "t8",
+        ),
+        (
+            json.dumps({"type": "auth", "id": "t9", "data": {"token": "x"}}),
+            "already_authenticated",
+            "t9",
+        ),
+    ]
+    async with session(gateway, user) as (client, _):
+        for text, code, ref in cases:
+            await client.ws.send(text)
+            frame = await client.recv()
+            assert frame["type"] == "error", (text, frame)
+            assert frame["data"]["code"] == code, (text, frame)
+            assert frame["data"].get("ref") == ref, (text, frame)
+        await client.ws.send(b"\x00binary")
+        frame = await client.recv()
+        assert frame["data"]["code"] == "binary_unsupported"
+        await client.ping("still-alive")
+
+
+async def test_an_oversized_frame_closes_1009(gateway: Gateway, user: Account) -> None:
+    async with session(gateway, user) as (client, _):
+        limit = gateway.settings.http.ws_max_frame_bytes
+        await client.send("ping", {"pad": "x" * limit})
+        assert await close_code(client.ws) == 1009
+
+
+async def test_user_location_is_kept_in_redis(
+    gateway: Gateway, user: Account, api_settings: Settings
+) -> None:
+    async with session(gateway, user) as (client, _):
+        await client.send("location", {"latitude": -33.9, "longitude": 18.4, "accuracy_m": 8})
+        await client.ping()
+    redis = create_redis(api_settings.redis)
+    try:
+        stored = await redis.get(location_key("user", user.id))
+        ttl = await redis.ttl(location_key("user", user.id))
+    finally:
+        await redis.aclose()
+    assert stored is not None
+    location = json.loads(stored)
+    assert (location["latitude"], location["longitude"], location["accuracy_m"]) == (
+        -33.9,
+        18.4,
+        8,
+    )
+    assert "received_at" in location
+    assert 0 < ttl <= api_settings.http.ws_location_ttl_s
+
+
+async def test_agent_status_and_location_reach_the_agent_entity(
+    gateway: Gateway, agent: Account, api_entities: EntityClient, api_settings: Settings
+) -> None:
+    latitude, longitude = round(random.uniform(-50, 50), 6), round(random.uniform(-160, 160), 6)
+    async with session(gateway, agent) as (client, _):
+        await client.send("agent.status", {"status": "available"}, id="s1")
+        ack = await client.expect("ack", ref="s1")
+        assert ack["data"] == {"ref": "s1", "type": "agent.status", "status": "available"}
+        await client.send(
+            "location",
+            {"latitude": latitude, "longitude": longitude, "accuracy_m": 5.0, "heading": 90.0},
+        )
+        await client.ping()  # the location frame has been handed to the batched tell
+    await api_entities.flush()
+    state = await api_entities.ask(EntityKind.AGENT, str(agent.id), Heartbeat())
+    assert isinstance(state, AgentState)
+    assert state.availability is Availability.AVAILABLE
+    assert state.location is not None
+    assert (state.location.latitude, state.location.longitude) == (latitude, longitude)
+    assert state.location.heading == 90.0
+    redis = create_redis(api_settings.redis)
+    try:
+        stored = await redis.get(location_key("agent", agent.id))
+    finally:
+        await redis.aclose()
+    assert stored is not None
+    assert json.loads(stored)["latitude"] == latitude
+
+
+async def test_a_rejected_agent_status_is_an_error_frame(
+    gateway: Gateway, agent: Account, user: Account, api_entities: EntityClient
+) -> None:
+    alert = await create_alert(api_entities, user)
+    await offer(api_entities, alert.id, agent)
+    async with session(gateway, agent) as (client, _):
+        await client.send("offer.accept", {"alert_id": str(alert.id)}, id="a1")
+        await client.expect("ack", ref="a1", status="assigned")
+
+        async def holds_the_alert() -> bool:
+            state = await api_entities.ask(EntityKind.AGENT, str(agent.id), Heartbeat())
+            return isinstance(state, AgentState) and state.current_assignment == alert.id
+
+        await eventually(holds_the_alert)  # the alert tells the agent after its own commit
+        await client.send("agent.status", {"status": "available"}, id="s2")
+        error = await client.expect("error", ref="s2")
+        assert error["data"]["code"] == "invalid_transition"
+        await client.send("offer.accept", {"alert_id": str(uuid.uuid4())}, id="a2")
+        error = await client.expect("error", ref="a2")
+        assert error["data"]["code"] == "not_found"
+        await client.ping()
+
+
+# --- pushes -------------------------------------------------------------------------------
+
+
+async def test_a_push_published_on_redis_reaches_every_socket_of_the_agent(
+    gateway: Gateway, agent: Account, api_settings: Settings
+) -> None:
+    channel = push_channel("agent", str(agent.id))
+    async with session(gateway, agent) as (first, _), session(gateway, agent) as (second, _):
+        assert await numsub(api_settings, channel) == 1  # one connection per process
+        redis = create_redis(api_settings.redis)
+        try:
+            await RedisPushSink(redis).push(
+                [
+                    Push(
+                        Audience.agent(agent.id),
+                        FrameType.OFFER_REVOKED,
+                        {"alert_id": str(uuid.uuid4()), "reason": "test"},
+                    )
+                ]
+            )
+        finally:
+            await redis.aclose()
+        for client in (first, second):
+            frame = await client.expect("offer.revoked")
+            assert frame["data"]["reason"] == "test"
+
+    async def unsubscribed() -> bool:
+        return await numsub(api_settings, channel) == 0
+
+    await eventually(unsubscribed)  # the last socket gone, the channel is dropped
+
+
+async def test_offer_accept_assigns_and_the_user_hears_of_it(
+    gateway: Gateway, user: Account, agent: Account, api_entities: EntityClient
+) -> None:
+    alert = await create_alert(api_entities, user)
+    async with session(gateway, agent) as (agent_ws, _), session(gateway, user) as (user_ws, _):
+        await offer(api_entities, alert.id, agent)
+        offered = await agent_ws.expect("alert.offer", alert_id=str(alert.id))
+        assert offered["data"]["distance_m"] == 250.0
+        assert "resync" not in offered["data"]
+
+        await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="acc")
+        ack = await agent_ws.expect("ack", ref="acc")
+        assert ack["data"]["status"] == "assigned"
+        assigned = await agent_ws.expect("alert.assigned", alert_id=str(alert.id))
+        assert assigned["data"]["status"] == "assigned"
+        resynced = await user_ws.expect("alert.updated", alert_id=str(alert.id))
+        assert resynced["data"]["status"] == "dispatching"  # the resync on connecting
+        assert resynced["data"]["resync"] is True
+        updated = await user_ws.expect("alert.updated", alert_id=str(alert.id))
+        assert updated["data"]["status"] == "assigned"
+        assert "resync" not in updated["data"]
+        assert updated["data"]["assigned_agent_id"] == str(agent.id)
+
+        await agent_ws.send(
+            "alert.status",
+            {"alert_id": str(alert.id), "status": "en_route", "note": "coming"},
+            id="st",
+        )
+        ack = await agent_ws.expect("ack", ref="st")
+        assert ack["data"]["status"] == "en_route"
+        updated = await user_ws.expect("alert.updated", alert_id=str(alert.id), status="en_route")
+        assert updated["data"]["previous_status"] == "assigned"
+
+        # Agent-only frames stay agent-only; the user still may not accept.
+        await user_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="nope")
+        assert (await user_ws.expect("error", ref="nope"))["data"]["code"] == "forbidden"
+
+
+async def test_offer_decline_is_acknowledged(
+    gateway: Gateway, user: Account, agent: Account, api_entities: EntityClient
+) -> None:
+    alert = await create_alert(api_entities, user)
+    async with session(gateway, agent) as (client, _):
+        await offer(api_entities, alert.id, agent)
+        await client.expect("alert.offer", alert_id=str(alert.id))
+        await client.send("offer.decline", {"alert_id": str(alert.id), "reason": "too far"}, id="d")
+        ack = await client.expect("ack", ref="d")
+        assert ack["data"]["status"] == "dispatching"
+        await client.send("offer.accept", {"alert_id": str(alert.id)}, id="late")
+        assert (await client.expect("error", ref="late"))["data"]["code"] == "no_pending_offer"
+
+
+async def test_an_agent_on_another_replica_receives_the_offer(
+    start_gateway: Callable[[], Awaitable[Gateway]],
+    gateway: Gateway,
+    user: Account,
+    agent: Account,
+    api_entities: EntityClient,
+    api_settings: Settings,
+) -> None:
+    replica = await start_gateway()
+    assert replica.ws_url != gateway.ws_url
+    alert = await create_alert(api_entities, user)
+    async with session(replica, agent) as (agent_ws, _), session(gateway, user) as (user_ws, _):
+        assert await numsub(api_settings, push_channel("agent", str(agent.id))) == 1
+        await offer(api_entities, alert.id, agent)
+        await agent_ws.expect("alert.offer", alert_id=str(alert.id))
+        await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="x")
+        await agent_ws.expect("ack", ref="x", status="assigned")
+        await user_ws.expect("alert.updated", alert_id=str(alert.id), status="assigned")
+
+
+# --- resync -------------------------------------------------------------------------------
+
+
+async def test_an_agent_reconnecting_gets_its_pending_offer_and_assignment_again(
+    gateway: Gateway, user: Account, agent: Account, api_entities: EntityClient
+) -> None:
+    pending = await create_alert(api_entities, user)
+    taken = await create_alert(api_entities, user)
+    await offer(api_entities, pending.id, agent)
+    await offer(api_entities, taken.id, agent)
+    async with session(gateway, agent) as (client, _):
+        first = await client.expect("alert.offer", alert_id=str(pending.id))
+        assert first["data"]["resync"] is True
+        await client.expect("alert.offer", alert_id=str(taken.id))
+        await client.send("offer.accept", {"alert_id": str(taken.id)}, id="t")
+        await client.expect("ack", ref="t", status="assigned")
+    async with session(gateway, agent) as (client, _):
+        frames = [await client.recv(), await client.recv()]
+        await client.ping()
+        await client.nothing_for(0.3)
+    kinds = {(f["type"], f["data"]["alert_id"]) for f in frames}
+    # Taking one alert withdraws no offer of another alert: that one is still pending.
+    assert kinds == {("alert.offer", str(pending.id)), ("alert.assigned", str(taken.id))}
+
+
+async def test_a_user_reconnecting_gets_open_alerts_except_silent_ones(
+    gateway: Gateway, user: Account, agent: Account, api_entities: EntityClient
+) -> None:
+    loud = await create_alert(api_entities, user)
+    silent = await create_alert(api_entities, user, silent=True)
+    closed = await create_alert(api_entities, user)
+    await api_entities.ask(
+        EntityKind.ALERT,
+        str(closed.id),
+        UpdateStatus(AlertStatus.CANCELLED, user.id, ActorRole.USER),
+    )
+    async with session(gateway, user) as (client, _):
+        frame = await client.expect("alert.updated")
+        await client.ping()
+        await client.nothing_for(0.3)
+    assert frame["data"]["alert_id"] == str(loud.id)
+    assert frame["data"]["status"] == "dispatching"
+    assert frame["data"]["resync"] is True
+    assert str(silent.id) != frame["data"]["alert_id"]
+
+
+# --- end to end: POST /alerts to the agent's socket -------------------------------------------
+
+
+async def test_a_users_alert_reaches_an_available_agent_on_another_replica_and_back(
+    start_gateway: Callable[[], Awaitable[Gateway]],
+    gateway: Gateway,
+    user: Account,
+    agent: Account,
+    api_entities: EntityClient,
+    api_settings: Settings,
+) -> None:
+    """The issue's end to end: the agent's app (replica 2) goes available at a spot;
+    the user's ``POST /alerts`` there (replica 1) is offered to it over its socket;
+    its ``offer.accept`` assigns the alert, the user's socket hears ``alert.updated``
+    and the timeline lists every step."""
+    replica = await start_gateway()
+    # A random spot, so dispatch in this test never meets another test's agents.
+    spot = (round(random.uniform(-50, 50), 6), round(random.uniform(-160, 160), 6))
+    resolution = api_settings.actors.region_resolution
+    async with session(replica, agent) as (agent_ws, _), session(gateway, user) as (user_ws, _):
+        await agent_ws.send("agent.status", {"status": "available"}, id="on")
+        await agent_ws.expect("ack", ref="on", status="available")
+        await agent_ws.send("location", {"latitude": spot[0], "longitude": spot[1]})
+        await agent_ws.ping()
+        await api_entities.flush()
+
+        async def listed() -> bool:  # presence reaches the region cell asynchronously
+            query = QueryNearest(spot[0], spot[1], k=10)
+            found = await api_entities.ask(EntityKind.REGION, cell_of(*spot, resolution), query)
+            assert isinstance(found, tuple)
+            return agent.id in {c.agent_id for c in found}
+
+        await eventually(listed, 15.0)
+
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as http:
+            body = {"latitude": spot[0], "longitude": spot[1], "alert_type": "fire"}
+            created = await http.post("/alerts", json=body, headers=user.headers)
+            assert created.status_code == 201, created.text
+            alert_id = created.json()["id"]
+
+            offered = await agent_ws.expect("alert.offer", wait_s=15.0, alert_id=alert_id)
+            assert offered["data"]["alert_type"] == "fire"
+            await agent_ws.send("offer.accept", {"alert_id": alert_id}, id="take")
+            await agent_ws.expect("ack", ref="take", status="assigned")
+            await agent_ws.expect("alert.assigned", alert_id=alert_id)
+            updated = await user_ws.expect("alert.updated", alert_id=alert_id, status="assigned")
+            assert updated["data"]["assigned_agent_id"] == str(agent.id)
+
+            await agent_ws.send("alert.status", {"alert_id": alert_id, "status": "en_route"})
+            await user_ws.expect("alert.updated", alert_id=alert_id, status="en_route")
+
+            timeline = await http.get(f"/alerts/{alert_id}/timeline", headers=user.headers)
+            assert timeline.status_code == 200, timeline.text
+            steps = [item["type"] for item in timeline.json()["items"]]
+            assert steps == ["created", "offered", "accepted", "status_changed"]

@@ -1,0 +1,284 @@
+"""The pure per-socket state machine of ``/ws`` (gateway.ws.protocol): frames in, actions out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from actors.agent import AgentState, Availability, Heartbeat, LocationFix, SetStatus
+from actors.alert_messages import AcceptOffer, DeclineOffer, UpdateStatus
+from actors.alert_state import ActorRole, AlertStatus
+from actors.effects import Audience, EntityKind
+from actors.errors import InvalidTransition
+from gateway.auth.principal import Principal, Role
+from gateway.ws.codes import CloseCode, describe_error
+from gateway.ws.protocol import (
+    Action,
+    AskEntity,
+    Authenticate,
+    CloseSocket,
+    Limits,
+    Phase,
+    Resync,
+    SendFrame,
+    SessionProtocol,
+    StoreLocation,
+    Subscribe,
+    TellEntity,
+)
+
+LIMITS = Limits(auth_timeout_s=5.0, heartbeat_timeout_s=30.0, max_frame_bytes=2048)
+
+
+def frame(frame_type: str, data: dict[str, Any] | None = None, frame_id: str | None = None) -> str:
+    body: dict[str, Any] = {"type": frame_type, "data": data or {}}
+    if frame_id is not None:
+        body["id"] = frame_id
+    return json.dumps(body)
+
+
+def principal(role: Role, principal_id: UUID | None = None) -> Principal:
+    return Principal(id=principal_id or uuid4(), role=role, session_id="s", token_id="t")
+
+
+def sent(actions: list[Action]) -> list[dict[str, Any]]:
+    return [a.frame for a in actions if isinstance(a, SendFrame)]
+
+
+def opened(role: Role, principal_id: UUID | None = None) -> SessionProtocol:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    assert proto.receive_text(frame("auth", {"token": "tok"}), 1.0) == [Authenticate("tok")]
+    proto.auth_succeeded(principal(role, principal_id))
+    assert proto.phase is Phase.OPEN
+    return proto
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+def test_an_auth_frame_is_checked_then_subscribes_answers_and_resyncs() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    assert proto.deadline() == 5.0
+    assert proto.receive_text(frame("auth", {"token": "abc"}, "a"), 4.9) == [Authenticate("abc")]
+    assert proto.phase is Phase.AUTHENTICATING
+    who = principal(Role.AGENT)
+    actions = proto.auth_succeeded(who)
+    assert actions[0] == Subscribe(Audience.agent(who.id))
+    assert actions[2] == Resync(Audience.agent(who.id))
+    assert sent(actions) == [
+        {
+            "type": "auth.ok",
+            "data": {"id": str(who.id), "role": "agent", "heartbeat_timeout_s": 30.0},
+        }
+    ]
+    assert proto.principal == who
+
+
+def test_a_user_subscribes_to_the_user_audience() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
+    who = principal(Role.USER)
+    assert proto.auth_succeeded(who)[0] == Subscribe(Audience.user(who.id))
+
+
+def test_no_auth_frame_before_the_deadline_closes_4401() -> None:
+    proto = SessionProtocol(LIMITS, now=10.0)
+    assert proto.tick(14.99) == []
+    assert proto.tick(15.0) == [CloseSocket(CloseCode.UNAUTHENTICATED, "no auth frame in time")]
+    assert proto.phase is Phase.CLOSED
+    assert proto.deadline() is None
+    assert proto.receive_text(frame("auth", {"token": "late"}), 16.0) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [frame("ping"), "{oops", frame("auth", {}), frame("auth", {"token": 3}), frame("teleport")],
+)
+def test_any_first_frame_but_a_valid_auth_closes_4401(text: str) -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    actions = proto.receive_text(text, 1.0)
+    assert len(actions) == 1
+    assert isinstance(actions[0], CloseSocket)
+    assert actions[0].code is CloseCode.UNAUTHENTICATED
+
+
+def test_a_binary_first_frame_closes_4401() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    [close] = proto.receive_bytes(b"{}", 1.0)
+    assert isinstance(close, CloseSocket)
+    assert close.code is CloseCode.UNAUTHENTICATED
+
+
+def test_a_refused_token_closes_4401_with_the_reason() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
+    assert proto.auth_failed("session has ended") == [
+        CloseSocket(CloseCode.UNAUTHENTICATED, "session has ended")
+    ]
+    assert proto.phase is Phase.CLOSED
+
+
+def test_admins_have_no_socket() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
+    [close] = proto.auth_succeeded(principal(Role.ADMIN))
+    assert isinstance(close, CloseSocket)
+    assert close.code is CloseCode.FORBIDDEN
+
+
+def test_a_second_auth_frame_is_an_error_not_a_close() -> None:
+    proto = opened(Role.USER)
+    [reply] = sent(proto.receive_text(frame("auth", {"token": "x"}, "again"), 2.0))
+    assert reply["data"]["code"] == "already_authenticated"
+    assert reply["data"]["ref"] == "again"
+    assert proto.phase is Phase.OPEN
+
+
+# --- heartbeats and limits ---------------------------------------------------------------
+
+
+def test_ping_is_answered_pong_with_the_ref() -> None:
+    proto = opened(Role.USER)
+    assert sent(proto.receive_text(frame("ping", frame_id="p1"), 2.0)) == [
+        {"type": "pong", "data": {"ref": "p1"}}
+    ]
+
+
+def test_an_agent_ping_is_also_a_heartbeat_of_its_entity() -> None:
+    agent_id = uuid4()
+    proto = opened(Role.AGENT, agent_id)
+    actions = proto.receive_text(frame("ping"), 2.0)
+    assert actions[1:] == [TellEntity(EntityKind.AGENT, str(agent_id), Heartbeat())]
+
+
+def test_a_silent_socket_is_closed_after_the_heartbeat_timeout() -> None:
+    proto = opened(Role.USER)  # authenticated at t=1
+    assert proto.deadline() == 31.0
+    proto.receive_text("not json", 20.0)  # any frame is a sign of life
+    assert proto.deadline() == 50.0
+    assert proto.tick(49.0) == []
+    assert proto.tick(50.0) == [CloseSocket(CloseCode.IDLE_TIMEOUT, "heartbeat timeout")]
+
+
+def test_an_oversized_frame_closes_1009_even_if_multibyte() -> None:
+    proto = opened(Role.USER)
+    text = '{"type": "ping", "data": {"pad": "' + "é" * 1100 + '"}}'
+    assert len(text) < 2048 < len(text.encode())
+    [close] = proto.receive_text(text, 2.0)
+    assert close == CloseSocket(CloseCode.TOO_BIG, "frame too big")
+    proto = opened(Role.USER)
+    assert sent(proto.receive_text(frame("ping", frame_id="x" * 100), 2.0))[0]["type"] == "pong"
+
+
+def test_binary_frames_are_errors_once_open() -> None:
+    proto = opened(Role.USER)
+    [reply] = sent(proto.receive_bytes(b"\x00", 2.0))
+    assert reply["data"]["code"] == "binary_unsupported"
+
+
+def test_bad_frames_once_open_are_error_frames_with_ref() -> None:
+    proto = opened(Role.AGENT)
+    [reply] = sent(proto.receive_text(frame("location", {"latitude": 100}, "L"), 2.0))
+    assert reply["type"] == "error"
+    assert reply["data"]["code"] == "invalid_data"
+    assert reply["data"]["ref"] == "L"
+    assert proto.phase is Phase.OPEN
+
+
+# --- agent and user frames ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame_type", "data"),
+    [
+        ("agent.status", {"status": "available"}),
+        ("offer.accept", {"alert_id": str(uuid4())}),
+        ("offer.decline", {"alert_id": str(uuid4())}),
+        ("alert.status", {"alert_id": str(uuid4()), "status": "en_route"}),
+    ],
+)
+def test_agent_frames_from_a_user_are_forbidden(frame_type: str, data: dict[str, Any]) -> None:
+    proto = opened(Role.USER)
+    actions = proto.receive_text(frame(frame_type, data, "u"), 2.0)
+    assert len(actions) == 1
+    [reply] = sent(actions)
+    assert (reply["data"]["code"], reply["data"]["ref"]) == ("forbidden", "u")
+
+
+def test_agent_status_asks_the_agent_entity_and_acks_its_answer() -> None:
+    agent_id = uuid4()
+    proto = opened(Role.AGENT, agent_id)
+    [ask] = proto.receive_text(frame("agent.status", {"status": "available"}, "s"), 2.0)
+    assert ask == AskEntity(
+        EntityKind.AGENT, str(agent_id), SetStatus(Availability.AVAILABLE), "s", "agent.status"
+    )
+    assert isinstance(ask, AskEntity)
+    reply = AgentState(id=agent_id, availability=Availability.AVAILABLE)
+    assert sent(proto.ask_succeeded(ask, reply)) == [
+        {"type": "ack", "data": {"ref": "s", "type": "agent.status", "status": "available"}}
+    ]
+
+
+def test_a_rejected_frame_is_an_error_frame_with_the_entity_code() -> None:
+    proto = opened(Role.AGENT)
+    code, message, retriable = describe_error(
+        InvalidTransition("busy", "available", entity="agent")
+    )
+    [reply] = sent(proto.action_failed("s", code, message, retriable=retriable))
+    assert reply["data"]["code"] == "invalid_transition"
+    assert reply["data"]["ref"] == "s"
+    assert reply["data"]["retriable"] is False
+
+
+def test_offer_and_alert_frames_ask_the_alert_with_the_agent_as_actor() -> None:
+    agent_id, alert_id = uuid4(), uuid4()
+    proto = opened(Role.AGENT, agent_id)
+    [accept] = proto.receive_text(frame("offer.accept", {"alert_id": str(alert_id)}), 2.0)
+    assert accept == AskEntity(
+        EntityKind.ALERT, str(alert_id), AcceptOffer(agent_id), None, "offer.accept"
+    )
+    [decline] = proto.receive_text(
+        frame("offer.decline", {"alert_id": str(alert_id), "reason": "far"}), 2.0
+    )
+    assert isinstance(decline, AskEntity)
+    assert decline.message == DeclineOffer(agent_id, "far")
+    [status] = proto.receive_text(
+        frame("alert.status", {"alert_id": str(alert_id), "status": "on_scene", "note": "n"}), 2.0
+    )
+    assert isinstance(status, AskEntity)
+    assert status.message == UpdateStatus(AlertStatus.ON_SCENE, agent_id, ActorRole.AGENT, "n")
+
+
+def test_an_agent_location_is_told_to_its_entity_and_stored() -> None:
+    agent_id = uuid4()
+    proto = opened(Role.AGENT, agent_id)
+    actions = proto.receive_text(
+        frame("location", {"latitude": 1.5, "longitude": 2, "speed_mps": 3}, "l"), 2.0
+    )
+    assert actions[0] == TellEntity(
+        EntityKind.AGENT, str(agent_id), LocationFix(1.5, 2.0, speed_mps=3.0)
+    )
+    store = actions[1]
+    assert isinstance(store, StoreLocation)
+    assert (store.role, store.subject_id, store.ref) == ("agent", agent_id, "l")
+    assert store.location["latitude"] == 1.5
+    assert len(actions) == 2  # no ack: locations are fire-and-forget
+
+
+def test_a_user_location_is_only_stored() -> None:
+    user_id = uuid4()
+    proto = opened(Role.USER, user_id)
+    [store] = proto.receive_text(frame("location", {"latitude": 1, "longitude": 2}), 2.0)
+    assert isinstance(store, StoreLocation)
+    assert (store.role, store.subject_id) == ("user", user_id)
+
+
+def test_a_closed_protocol_ignores_everything() -> None:
+    proto = opened(Role.AGENT)
+    proto.closed()
+    assert proto.receive_text(frame("ping"), 2.0) == []
+    assert proto.tick(1000.0) == []
+    assert proto.abort(CloseCode.INTERNAL, "x") == []

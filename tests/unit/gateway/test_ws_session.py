@@ -1,0 +1,248 @@
+"""The I/O shell of a socket (gateway.ws.session) over a fake WebSocket, hub broker and backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from starlette.websockets import WebSocketState
+
+from actors.alert import CreateAlert, decide
+from actors.alert_state import AlertType
+from cluster.client import EntityClient
+from gateway.auth.principal import Role
+from gateway.auth.tokens import issue_access_token
+from gateway.ws.hub import PushHub
+from gateway.ws.session import Session, SessionDeps
+from panic_alert.settings import Settings
+from persistence.errors import ServiceUnavailable
+from persistence.redis import session_key
+from tests.fakes.pubsub import FakeBroker
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeWebSocket:
+    """What Session uses of Starlette's WebSocket; frames in through ``incoming``."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sent: list[dict[str, Any]] = []
+        self.closed: tuple[int, str] | None = None
+        self.application_state = WebSocketState.CONNECTING
+        self.send_delay = 0.0
+        self.new_frame = asyncio.Event()
+
+    async def accept(self) -> None:
+        self.application_state = WebSocketState.CONNECTED
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.incoming.get()
+
+    async def send_text(self, text: str) -> None:
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
+        self.sent.append(json.loads(text))
+        self.new_frame.set()
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closed = (code, reason)
+        self.application_state = WebSocketState.DISCONNECTED
+
+    def client_sends(self, frame: Mapping[str, Any]) -> None:
+        self.incoming.put_nowait({"type": "websocket.receive", "text": json.dumps(frame)})
+
+    def client_leaves(self) -> None:
+        self.incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
+
+    async def wait_for(self, frame_type: str, count: int = 1) -> list[dict[str, Any]]:
+        async with asyncio.timeout(5):
+            while True:
+                found = [f for f in self.sent if f["type"] == frame_type]
+                if len(found) >= count:
+                    return found
+                self.new_frame.clear()
+                await self.new_frame.wait()
+
+
+class FakeRedis:
+    """The few commands the session and ``authenticate`` use."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.down = False
+
+    async def set(self, key: str, value: Any, ex: int | None = None, **_: Any) -> bool:
+        if self.down:
+            raise ConnectionError("redis down")
+        self.values[key] = value
+        return True
+
+    async def get(self, key: str) -> Any:
+        if self.down:
+            raise ConnectionError("redis down")
+        return self.values.get(key)
+
+    async def sismember(self, key: str, member: str) -> int:
+        return int(member in self.values.get(key, set()))
+
+    async def exists(self, *keys: str) -> int:
+        return sum(1 for k in keys if k in self.values)
+
+    async def hget(self, key: str, field: str) -> Any:
+        return self.values.get(key, {}).get(field)
+
+
+class SlowSource:
+    """Open alerts for resync, answered only when ``release`` is set."""
+
+    def __init__(self, snapshots: Sequence[Mapping[str, Any]]) -> None:
+        self.snapshots = snapshots
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
+        return await self._answer()
+
+    async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
+        return await self._answer()
+
+    async def _answer(self) -> Sequence[Mapping[str, Any]]:
+        self.asked.set()
+        await self.release.wait()
+        return self.snapshots
+
+
+def no_entities() -> EntityClient:
+    raise AssertionError("no entity calls expected")
+
+
+class Harness:
+    def __init__(self, settings: Settings, hub: PushHub, redis: Any, source: SlowSource) -> None:
+        self.ws = FakeWebSocket()
+        self.deps = SessionDeps(
+            settings=settings,
+            hub=hub,
+            redis=lambda: redis,
+            entities=no_entities,
+            open_alerts=lambda: source,
+            clock=lambda: T0,
+        )
+        self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+async def hub(broker: FakeBroker) -> AsyncIterator[PushHub]:
+    hub = PushHub(broker.client, subscribe_timeout_s=0.5, retry_delay_s=0.01)
+    task = asyncio.create_task(hub.run())
+    yield hub
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def token_for(redis: FakeRedis, settings: Settings, role: Role) -> tuple[UUID, str]:
+    """A signed token whose session is open in ``redis`` (as a login leaves it)."""
+    account = uuid4()
+    session_id = uuid4().hex
+    redis.values[session_key(role.value, account)] = {session_id}
+    token, _ = issue_access_token(
+        settings.auth, account_id=account, role=role, session_id=session_id
+    )
+    return account, token
+
+
+async def test_pushes_during_resync_are_sent_after_the_resync_frames(
+    settings: Settings, hub: PushHub, broker: FakeBroker
+) -> None:
+    redis = FakeRedis()
+    user_id, token = await token_for(redis, settings, Role.USER)
+    alert_id = uuid4()
+    alert, _ = decide(None, CreateAlert(alert_id, user_id, AlertType.FIRE, 1.0, 2.0), T0)
+    source = SlowSource([alert.to_snapshot()])
+    h = Harness(settings, hub, redis, source)
+    h.ws.client_sends({"type": "auth", "data": {"token": token}})
+    await asyncio.wait_for(source.asked.wait(), 5)
+    # Published while the snapshots are being read: newer than (or as new as) them.
+    assert broker.publish(f"ws:user:{user_id}", '{"type":"alert.updated","data":{"n":1}}') == 1
+    await asyncio.sleep(0.05)
+    source.release.set()
+    await h.ws.wait_for("alert.updated", 2)
+    assert [f["type"] for f in h.ws.sent] == ["auth.ok", "alert.updated", "alert.updated"]
+    assert h.ws.sent[1]["data"]["resync"] is True
+    assert h.ws.sent[2]["data"] == {"n": 1}
+    h.ws.client_leaves()
+    await asyncio.wait_for(h.task, 5)
+    await asyncio.sleep(0.05)
+    assert hub.channels == frozenset()  # the socket's channel is dropped with it
+
+
+async def test_a_socket_too_slow_for_its_pushes_is_closed_1013(
+    settings: Settings, hub: PushHub, broker: FakeBroker
+) -> None:
+    small = settings.model_copy(
+        update={"http": settings.http.model_copy(update={"ws_send_queue": 8})}
+    )
+    redis = FakeRedis()
+    agent_id, token = await token_for(redis, small, Role.AGENT)
+    source = SlowSource([])
+    source.release.set()
+    h = Harness(small, hub, redis, source)
+    h.ws.client_sends({"type": "auth", "data": {"token": token}})
+    await h.ws.wait_for("auth.ok")
+    h.ws.send_delay = 0.05
+    for n in range(50):
+        broker.publish(
+            f"ws:agent:{agent_id}", json.dumps({"type": "offer.revoked", "data": {"n": n}})
+        )
+    await asyncio.wait_for(h.task, 5)
+    assert h.ws.closed is not None
+    assert h.ws.closed[0] == 1013
+    assert len(h.ws.sent) < 50
+
+
+async def test_redis_down_at_auth_closes_1013(settings: Settings, hub: PushHub) -> None:
+    def down() -> Any:
+        raise ServiceUnavailable("redis", "not connected")
+
+    h = Harness(settings, hub, None, SlowSource([]))
+    object.__setattr__(h.deps, "redis", down)
+    h.ws.client_sends({"type": "auth", "data": {"token": "whatever"}})
+    await asyncio.wait_for(h.task, 5)
+    assert h.ws.closed is not None
+    assert h.ws.closed[0] == 1013
+
+
+async def test_a_location_that_cannot_be_stored_is_an_error_frame(
+    settings: Settings, hub: PushHub
+) -> None:
+    redis = FakeRedis()
+    user_id, token = await token_for(redis, settings, Role.USER)
+    source = SlowSource([])
+    source.release.set()
+    h = Harness(settings, hub, redis, source)
+    h.ws.client_sends({"type": "auth", "data": {"token": token}})
+    await h.ws.wait_for("auth.ok")
+    h.ws.client_sends({"type": "location", "id": "l1", "data": {"latitude": 1, "longitude": 2}})
+    h.ws.client_sends({"type": "ping", "id": "p"})
+    await h.ws.wait_for("pong")
+    stored = json.loads(redis.values[f"location:user:{user_id}"])
+    assert stored["latitude"] == 1
+    assert stored["received_at"].startswith("2026-03-01T12:00:00")
+    redis.down = True
+    h.ws.client_sends({"type": "location", "id": "l2", "data": {"latitude": 1, "longitude": 2}})
+    [error] = await h.ws.wait_for("error")
+    assert error["data"]["ref"] == "l2"
+    assert error["data"]["code"] == "unavailable"
+    assert error["data"]["retriable"] is True
+    h.ws.client_leaves()
+    await asyncio.wait_for(h.task, 5)
