@@ -113,6 +113,39 @@ class EntityClient:
             raise value
         return value
 
+    async def ask_many(
+        self, items: Sequence[tuple[EntityKind, str, object]], *, deadline_s: float | None = None
+    ) -> list[object]:
+        """Ask several entities at once: one call per shard instead of one per entity.
+
+        Returns, in the order of ``items``, each entity's reply or the
+        ``ActorError`` it raised (as a value: one refusal does not hide the
+        other answers). Raises :class:`AskTimeout` if a shard does not answer.
+        """
+        per_shard: dict[int, list[int]] = {}
+        for index, (kind, entity_id, _message) in enumerate(items):
+            per_shard.setdefault(self.shard_of(kind, entity_id), []).append(index)
+        calls = []
+        for shard, indexes in per_shard.items():
+            self._batcher.flush_shard(shard)
+            stream = self._streams[shard]
+            seq, floor = stream.open()
+            batch = [items[i] for i in indexes]
+            ref = self.handle(shard).ask_many.remote(self._stream_id, seq, floor, batch)
+            calls.append(self._finish(stream, seq, ref))
+        try:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*calls), deadline_s or self._ask_timeout_s
+            )
+        except TimeoutError as exc:
+            raise AskTimeout(f"{len(items)} entities did not answer in time") from exc
+        results: list[object] = [None] * len(items)
+        for indexes, outcomes in zip(per_shard.values(), answers, strict=True):
+            assert isinstance(outcomes, list)
+            for index, (_ok, value) in zip(indexes, outcomes, strict=True):
+                results[index] = value  # a reply, or the ActorError as a value
+        return results
+
     def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
         """Fire-and-forget, batched; rejections are counted by the shard, not raised."""
         self._batcher.add(self.shard_of(kind, entity_id), (kind, entity_id, message))

@@ -21,7 +21,6 @@ re-offers and offer-to-K policies are issue 5's.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection, Iterable
 from uuid import UUID
@@ -67,7 +66,8 @@ def rank(
 async def _ask_ring(
     client: EntityClient, cells: Iterable[str], query: QueryNearest
 ) -> list[Candidate]:
-    answers = await asyncio.gather(*(client.ask(EntityKind.REGION, cell, query) for cell in cells))
+    # One call per shard for the whole ring, not one per cell.
+    answers = await client.ask_many([(EntityKind.REGION, cell, query) for cell in cells])
     found: list[Candidate] = []
     for answer in answers:
         if isinstance(answer, tuple):

@@ -163,6 +163,25 @@ class ShardActor:
         except ActorError as exc:
             return False, exc
 
+    async def ask_many(
+        self, stream: str, seq: int, floor: int, items: Sequence[Item]
+    ) -> list[Outcome]:
+        """Each message's outcome, in order (domain errors as values, see ``Outcome``)."""
+        await self._ready
+        await self._sequencer.turn(stream, seq, floor)
+        try:
+            futures = [self.host.enqueue(k, i, m) for k, i, m in items]
+        finally:
+            self._sequencer.done(stream, seq)
+        outcomes: list[Outcome] = []
+        for future in futures:
+            assert future is not None
+            try:
+                outcomes.append((True, await future))
+            except ActorError as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
     async def tell_many(self, stream: str, seq: int, floor: int, items: Sequence[Item]) -> int:
         """Process every message in order; returns how many the entities rejected."""
         await self._ready

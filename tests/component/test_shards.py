@@ -103,3 +103,16 @@ async def test_shards_are_named_detached_and_restartable(shards: list[Any]) -> N
         assert found._actor_id == handle._actor_id
     stats = await shard_stats(shards)
     assert sorted(s["index"] for s in stats) == list(range(SHARDS))
+
+
+async def test_ask_many_answers_in_order_with_refusals_as_values(client: EntityClient) -> None:
+    agents = [str(uuid4()) for _ in range(12)]
+    missing = str(uuid4())
+    items: list[tuple[EntityKind, str, object]] = [(AGENT, a, Heartbeat()) for a in agents]
+    items.insert(5, (ALERT, missing, OfferMade(uuid4())))
+    answers = await client.ask_many(items)
+    assert len(answers) == len(items)
+    refusal = answers.pop(5)
+    assert isinstance(refusal, EntityNotFound)
+    assert refusal.entity_id == missing
+    assert [getattr(a, "id", None) for a in answers] == [UUID(a) for a in agents]

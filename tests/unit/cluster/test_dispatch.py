@@ -14,7 +14,7 @@ from actors import region
 from actors.alert_messages import OfferMade
 from actors.alert_state import AlertState, AlertStatus, AlertType
 from actors.effects import EntityKind, Reply
-from actors.errors import Conflict
+from actors.errors import ActorError, Conflict
 from actors.region import AgentPresence, Candidate, QueryNearest, RegionState
 from cluster.dispatch import nearest_candidates, offer_nearest, rank
 from geo.cells import EARTH_RADIUS_M, cell_center, cell_of, k_ring, ring
@@ -97,6 +97,15 @@ class FakeEntities:
         if self.alert_error is not None:
             raise self.alert_error
         return None
+
+    async def ask_many(self, items: list[tuple[EntityKind, str, object]], **_: Any) -> list[object]:
+        results: list[object] = []
+        for kind, entity_id, message in items:
+            try:
+                results.append(await self.ask(kind, entity_id, message))
+            except ActorError as exc:
+                results.append(exc)
+        return results
 
     def cells_asked(self) -> set[str]:
         return {e for k, e, _ in self.asked if k is EntityKind.REGION}
