@@ -106,6 +106,10 @@ def init_ray(settings: RaySettings, *, dashboard_wait_s: float | None = None) ->
         "log_to_driver": settings.log_to_driver,
     }
     if mode is RayMode.EMBEDDED:
+        # Ray lowers its workers' priority (nice 15) by default; here the
+        # workers are the shard actors, the heart of the system, and must not
+        # queue behind everything else on the machine.
+        kwargs["_system_config"] = {"worker_niceness": 0}
         kwargs.update(
             include_dashboard=True,
             dashboard_host=settings.dashboard_host,
