@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-relay",
         action="store_true",
-        help="do not run the outbox relay in this process (run `panic-alert relay` instead)",
+        help="do not start the outbox relay (run `panic-alert relay` instead)",
     )
 
     commands.add_parser(
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def relay(settings: Settings) -> int:
     """Run the outbox relay in the foreground until SIGTERM/SIGINT."""
-    from panic_alert.background import run_relay
+    from persistence.relay import run_relay
 
     configure_logging(settings.log_level)
 
@@ -173,10 +173,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from cluster.client import EntityClient
     from cluster.errors import ClusterError
+    from cluster.relay import start_relay_actor
     from cluster.runtime import init_ray, shutdown_ray
     from cluster.shards import start_entity_shards
     from gateway.app import create_app
-    from panic_alert.background import run_relay
+    from persistence.relay import run_relay
 
     configure_logging(args.log_level or settings.log_level)
     host = args.host or settings.http.host
@@ -195,13 +196,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             server.should_exit = True
         log.info("signal %s received; stopping", signal.Signals(signum).name)
 
-    background = [] if args.no_relay else [partial(run_relay, settings)]
+    # With Ray the relay runs in its own actor (started below); without, here.
+    background = [] if args.no_relay or with_ray else [partial(run_relay, settings)]
     entities: EntityClient | None = None
     try:
         if with_ray:
             try:
                 info = init_ray(settings.ray)
                 entities = start_entity_shards(settings)
+                if not args.no_relay:
+                    start_relay_actor(settings)
             except ClusterError as exc:
                 raise CommandError(f"cannot start Ray: {exc}") from exc
             log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count)

@@ -145,6 +145,9 @@ def test_serve_runs_gateway_and_ray_dashboard_then_stops_cleanly(
             metrics = httpx.get(f"{base}/metrics", timeout=5)
             assert 'route="/readyz"' in metrics.text
 
+            # serve runs the outbox relay (in a Ray actor): a committed row goes out.
+            assert asyncio.run(_relayed(migrated_db, deadline_s=60)), "outbox row not relayed"
+
             proc.send_signal(stop_signal)
             returncode = proc.wait(timeout=90)
         finally:
@@ -164,6 +167,28 @@ def test_serve_runs_gateway_and_ray_dashboard_then_stops_cleanly(
     # The embedded Ray went away with the process.
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{dashboard}/api/gcs_healthz", timeout=3)
+
+
+async def _relayed(database: str, *, deadline_s: float) -> bool:
+    """Commit one outbox row in ``database``; whether a relay marks it sent in time."""
+    settings = Settings()
+    pool = await create_pool(settings.postgres, database=database)
+    try:
+        event_id = uuid.uuid4()
+        async with pool.acquire() as conn, conn.transaction():
+            event = OutboxEvent(
+                event_id, "system-events", "cli-serve", "system.check", None, {}, datetime.now(UTC)
+            )
+            await enqueue(conn, [event])
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            sql = "SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = $1"
+            if await pool.fetchval(sql, event_id):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+    finally:
+        await pool.close()
 
 
 async def _admin_execute(settings: Settings, sql: str) -> None:

@@ -1,10 +1,11 @@
-"""Long-running background work of a Panic Alert process: the outbox relay and
+"""The outbox relay as a long-running service: connections, supervision,
 event-store retention.
 
-``panic-alert serve`` runs it inside the gateway process (``--no-relay`` to
-leave it to a separate ``panic-alert relay``). Several relays may run at once
-(rows are claimed with SKIP LOCKED); run one per deployment to keep per-key
-order into Kafka.
+Where it runs: with Ray, ``panic-alert serve`` starts it once per cluster in
+a named Ray actor (``cluster/relay.py``), off the gateway's event loop and
+CPU; without Ray, inside the gateway process; or standalone as ``panic-alert
+relay``. Several relays may run at once (rows are claimed with SKIP LOCKED);
+one per deployment keeps per-key order into Kafka.
 """
 
 from __future__ import annotations
