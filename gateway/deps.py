@@ -12,7 +12,8 @@ details; routes never check connectivity themselves.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -82,11 +83,29 @@ def get_entities(connection: HTTPConnection) -> EntityClient:
     return entities
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-BackendsDep = Annotated[BackendSet, Depends(get_backends)]
-MetricsDep = Annotated[HttpMetrics, Depends(get_metrics)]
-PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
-EventStoreDep = Annotated[EventStore, Depends(get_event_store)]
-PublisherDep = Annotated[KafkaPublisher, Depends(get_publisher)]
-EntitiesDep = Annotated[EntityClient, Depends(get_entities)]
+T = TypeVar("T")
+
+
+def inline(getter: Callable[[HTTPConnection], T]) -> Callable[[HTTPConnection], Awaitable[T]]:
+    """``getter`` as an async dependency.
+
+    FastAPI runs every plain ``def`` dependency in a worker thread; these
+    getters only read app state, so the thread hop per dependency per request
+    was pure overhead (several percent of the gateway's CPU under load).
+    """
+
+    async def dependency(connection: HTTPConnection) -> T:
+        return getter(connection)
+
+    dependency.__name__ = getter.__name__
+    return dependency
+
+
+SettingsDep = Annotated[Settings, Depends(inline(get_settings))]
+BackendsDep = Annotated[BackendSet, Depends(inline(get_backends))]
+MetricsDep = Annotated[HttpMetrics, Depends(inline(get_metrics))]
+PoolDep = Annotated[asyncpg.Pool, Depends(inline(get_pool))]
+RedisDep = Annotated[aioredis.Redis, Depends(inline(get_redis))]
+EventStoreDep = Annotated[EventStore, Depends(inline(get_event_store))]
+PublisherDep = Annotated[KafkaPublisher, Depends(inline(get_publisher))]
+EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]

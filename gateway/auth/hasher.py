@@ -13,7 +13,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from gateway.auth.passwords import PasswordHasher
-from gateway.deps import get_settings
+from gateway.deps import get_settings, inline
 
 _ATTRIBUTE = "password_hasher"
 
@@ -27,4 +27,4 @@ def get_hasher(connection: HTTPConnection) -> PasswordHasher:
     return hasher
 
 
-HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
+HasherDep = Annotated[PasswordHasher, Depends(inline(get_hasher))]
