@@ -242,10 +242,10 @@ async def main() -> None:
                         pass
                     await asyncio.sleep(0.5)
             result: dict[str, Any] = {"cpus": os.cpu_count()}
-            progress(f"POST /alerts at {args.rate}/s for {args.seconds}s")
-            result.update(await measure_post_latency(base_url, users, args.rate, args.seconds))
-
+            # Sockets first, while the gateway is quiet, so their memory is not
+            # mixed up with what a load phase leaves behind.
             gateway_process = psutil.Process(proc.pid)
+            await asyncio.sleep(2)
             rss_before = gateway_process.memory_info().rss
             side = max(1, int(len(agent_accounts) ** 0.5) + 1)
             progress(f"connecting {len(agent_accounts)} agent sockets")
@@ -260,6 +260,9 @@ async def main() -> None:
             result["gateway_rss_mb"] = round(rss_after / 2**20, 1)
             result["bytes_per_idle_socket"] = round(per_socket)
             result["idle_sockets_per_gb"] = int(2**30 / per_socket)
+
+            progress(f"POST /alerts at {args.rate}/s for {args.seconds}s")
+            result.update(await measure_post_latency(base_url, users, args.rate, args.seconds))
 
             progress(f"trigger-to-socket over {args.alerts} alerts")
             result.update(await measure_trigger_to_socket(base_url, agents, users, args.alerts))
