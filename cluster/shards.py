@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 #: What a shard call returns: ``(True, value)`` or ``(False, ActorError)``.
 #: Domain errors travel as values so Ray never wraps or retries them.
 Outcome = tuple[bool, object]
+
+
+async def _outcome(reply: Awaitable[object]) -> Outcome:
+    """The reply, or the entity's refusal as a value (never raised across Ray)."""
+    try:
+        return True, await reply
+    except ActorError as exc:
+        return False, exc
 
 
 def _utcnow() -> datetime:
@@ -148,62 +156,44 @@ class ShardActor:
 
     # --- calls from clients (numbered per client stream) ------------------------------
 
-    async def ask(
-        self, stream: str, seq: int, floor: int, kind: EntityKind, entity_id: str, message: object
-    ) -> Outcome:
+    async def _admit(
+        self, stream: str, seq: int, floor: int, items: Sequence[Item]
+    ) -> list[asyncio.Future[object]]:
+        """Enqueue ``items`` in this call's turn of its sender's stream; their reply futures."""
         await self._ready
         await self._sequencer.turn(stream, seq, floor)
         try:
-            future = self.host.enqueue(kind, entity_id, message)
+            futures = [self.host.enqueue(kind, entity_id, msg) for kind, entity_id, msg in items]
         finally:
             self._sequencer.done(stream, seq)
-        assert future is not None
-        try:
-            return True, await future
-        except ActorError as exc:
-            return False, exc
+        return [f for f in futures if f is not None]  # asked, so every one has a future
+
+    async def ask(
+        self, stream: str, seq: int, floor: int, kind: EntityKind, entity_id: str, message: object
+    ) -> Outcome:
+        (future,) = await self._admit(stream, seq, floor, [(kind, entity_id, message)])
+        return await _outcome(future)
 
     async def ask_many(
         self, stream: str, seq: int, floor: int, items: Sequence[Item]
     ) -> list[Outcome]:
         """Each message's outcome, in order (domain errors as values, see ``Outcome``)."""
-        await self._ready
-        await self._sequencer.turn(stream, seq, floor)
-        try:
-            futures = [self.host.enqueue(k, i, m) for k, i, m in items]
-        finally:
-            self._sequencer.done(stream, seq)
-        outcomes: list[Outcome] = []
-        for future in futures:
-            assert future is not None
-            try:
-                outcomes.append((True, await future))
-            except ActorError as exc:
-                outcomes.append((False, exc))
-        return outcomes
+        return [await _outcome(f) for f in await self._admit(stream, seq, floor, items)]
 
     async def tell_many(self, stream: str, seq: int, floor: int, items: Sequence[Item]) -> int:
         """Process every message in order; returns how many the entities rejected."""
-        await self._ready
-        await self._sequencer.turn(stream, seq, floor)
-        try:
-            futures = [self.host.enqueue(k, i, m) for k, i, m in items]
-        finally:
-            self._sequencer.done(stream, seq)
+        futures = await self._admit(stream, seq, floor, items)
         # Most complete inline (the fast path); wait only for the others.
-        pending = [f for f in futures if f is not None and not f.done()]
+        pending = [f for f in futures if not f.done()]
         if pending:
             await asyncio.wait(pending)
-        return sum(1 for f in futures if f is not None and f.exception() is not None)
+        return sum(1 for f in futures if f.exception() is not None)
 
     # --- calls from peer shards ----------------------------------------------------------
 
     async def deliver_stored(self, message: object, stored: StoredTimer) -> Outcome:
         await self._ready
-        try:
-            return True, await self.host.deliver_stored(message, stored)
-        except ActorError as exc:
-            return False, exc
+        return await _outcome(self.host.deliver_stored(message, stored))
 
     async def tell_unordered(self, items: Sequence[Item]) -> None:
         await self._ready
