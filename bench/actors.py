@@ -44,6 +44,7 @@ from cluster.client import EntityClient
 from cluster.shards import start_shards
 from panic_alert.settings import Settings
 from persistence.postgres import create_pool
+from tests.local import init_local_ray
 from tests.scratch import make_user, scratch_database
 
 NAMESPACE = "panic-alert-bench"
@@ -141,13 +142,7 @@ async def main() -> None:
         try:
             user = await make_user(pool)
             progress("starting Ray and shards")
-            ray.init(
-                num_cpus=2,
-                include_dashboard=False,
-                namespace=NAMESPACE,
-                log_to_driver=False,
-                _node_ip_address="127.0.0.1",
-            )
+            init_local_ray(NAMESPACE)
             shards = start_shards(
                 args.shards, namespace=NAMESPACE, env={"PANIC_POSTGRES__DATABASE": database}
             )

@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,8 @@ from gateway.auth.principal import Role
 from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
-from tests.scratch import scratch_database
+from tests.local import free_port
+from tests.scratch import on_database, scratch_database
 
 PANIC_ALERT = str(Path(sys.executable).parent / "panic-alert")
 #: Agents are spread on a grid ~2 km apart around this point (Berlin), so the
@@ -61,12 +61,6 @@ def progress(message: str) -> None:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def grid_position(index: int, side: int) -> tuple[float, float]:
@@ -204,9 +198,7 @@ async def main() -> None:
 
     settings = Settings()
     async with scratch_database(settings, "pa_bench_gateway") as database:
-        on_db = settings.model_copy(
-            update={"postgres": settings.postgres.model_copy(update={"database": database})}
-        )
+        on_db = on_database(settings, database)
         pool = await create_pool(on_db.postgres)
         progress(f"creating 20 users and {args.agents} agents")
         users = [await make_account(pool, on_db, Role.USER) for _ in range(20)]

@@ -41,6 +41,22 @@ async def drop_database(settings: Settings, name: str) -> None:
         await admin.close()
 
 
+async def migrate(settings: Settings, name: str) -> None:
+    """Apply every migration to database ``name``."""
+    pool = await create_pool(settings.postgres, database=name)
+    try:
+        await apply_migrations(pool)
+    finally:
+        await pool.close()
+
+
+def on_database(settings: Settings, name: str) -> Settings:
+    """``settings`` pointed at database ``name``."""
+    return settings.model_copy(
+        update={"postgres": settings.postgres.model_copy(update={"database": name})}
+    )
+
+
 @asynccontextmanager
 async def scratch_database(
     settings: Settings, prefix: str, *, migrated: bool = True
@@ -50,11 +66,7 @@ async def scratch_database(
     await create_database(settings, name)
     try:
         if migrated:
-            pool = await create_pool(settings.postgres, database=name)
-            try:
-                await apply_migrations(pool)
-            finally:
-                await pool.close()
+            await migrate(settings, name)
         yield name
     finally:
         await drop_database(settings, name)

@@ -21,10 +21,10 @@ from cluster.client import EntityClient
 from cluster.shards import start_shards
 from panic_alert.settings import Settings
 from persistence.postgres import create_pool
+from tests.local import init_local_ray
 from tests.scratch import scratch_database
 
 SHARDS = 2
-LOOPBACK = "127.0.0.1"
 NAMESPACE = "panic-alert-component-tests"
 
 
@@ -47,13 +47,7 @@ async def component_pool(
 
 @pytest.fixture(scope="package")
 def local_ray() -> Iterator[None]:
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        namespace=NAMESPACE,
-        log_to_driver=False,
-        _node_ip_address=LOOPBACK,
-    )
+    init_local_ray(NAMESPACE)
     try:
         yield
     finally:

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,18 +27,13 @@ from panic_alert.settings import Settings
 from persistence.mongo import EventStore
 from persistence.outbox import OutboxEvent, enqueue
 from persistence.postgres import create_pool
+from tests.local import free_port
 from tests.scratch import drop_mongo_database
 
 pytestmark = pytest.mark.integration
 
 PANIC_ALERT = str(Path(sys.executable).parent / "panic-alert")
 ADMIN_PASSWORD = "a-long-admin-passphrase-42"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli_env(**overrides: str) -> dict[str, str]:

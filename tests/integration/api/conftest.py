@@ -9,7 +9,6 @@ sharing the same Redis, database and shards.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from cluster.shards import start_shards
 from gateway.app import create_app
 from panic_alert.settings import Settings
 from persistence.postgres import create_pool
-from tests.scratch import scratch_database
+from tests.local import free_port, init_local_ray
+from tests.scratch import on_database, scratch_database
 
 NAMESPACE = "panic-alert-api-tests"
 SHARDS = 2
@@ -41,9 +41,7 @@ class Gateway:
 async def api_settings(settings: Settings) -> AsyncIterator[Settings]:
     """The session's settings on this package's own migrated database."""
     async with scratch_database(settings, "pa_api") as database:
-        yield settings.model_copy(
-            update={"postgres": settings.postgres.model_copy(update={"database": database})}
-        )
+        yield on_database(settings, database)
 
 
 @pytest.fixture(scope="package")
@@ -57,13 +55,7 @@ async def api_pool(api_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="package")
 def api_entities(api_settings: Settings) -> Iterator[EntityClient]:
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        namespace=NAMESPACE,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-    )
+    init_local_ray(NAMESPACE)
     try:
         start_shards(
             SHARDS,
@@ -73,12 +65,6 @@ def api_entities(api_settings: Settings) -> Iterator[EntityClient]:
         yield EntityClient(SHARDS, namespace=NAMESPACE)
     finally:
         ray.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager

@@ -29,11 +29,11 @@ from cluster.shards import start_shards
 from panic_alert.settings import Settings
 from persistence.events import CloudEvent
 from persistence.postgres import create_pool
+from tests.local import LOOPBACK
 from tests.scratch import scratch_database
 
 NAMESPACE = "panic-alert-fault-tests"
 SHARDS = 2
-LOOPBACK = "127.0.0.1"
 SLOT = "shard_slot"
 
 

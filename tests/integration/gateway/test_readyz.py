@@ -7,7 +7,6 @@ with concurrent test runs). Redis is always brought back up, even on failure.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 
@@ -19,7 +18,8 @@ from panic_alert.settings import REPO_ROOT, Settings
 from persistence.migrations import apply_migrations
 from persistence.postgres import create_pool
 from tests.integration.gateway.support import poll, running_app
-from tests.scratch import scratch_database
+from tests.local import free_port
+from tests.scratch import on_database, scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -46,23 +46,11 @@ async def _services(action: str, service: str) -> None:
     assert result.returncode == 0, f"services {action} {service}: {result.stderr}"
 
 
-def on_database(settings: Settings, database: str) -> Settings:
-    return settings.model_copy(
-        update={"postgres": settings.postgres.model_copy(update={"database": database})}
-    )
-
-
 @pytest.fixture(scope="module")
 async def migrated(settings: Settings) -> AsyncIterator[Settings]:
     """Settings on a migrated scratch database: the state a deployment serves from."""
     async with scratch_database(settings, "pa_readyz") as database:
         yield on_database(settings, database)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_readyz_follows_redis_going_down_and_coming_back(migrated: Settings) -> None:
@@ -112,7 +100,7 @@ async def test_readyz_reports_an_unreachable_mongo_within_the_timeout(migrated: 
     settings = migrated
     # A MongoDB endpoint where nothing listens: no shared service is disturbed.
     broken = settings.model_copy(
-        update={"mongo": settings.mongo.model_copy(update={"port": _closed_port()})}
+        update={"mongo": settings.mongo.model_copy(update={"port": free_port()})}
     )
     async with running_app(create_app(broken)) as client:
         assert (await client.get("/healthz")).status_code == 200

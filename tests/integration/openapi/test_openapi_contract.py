@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,10 +33,10 @@ from schemathesis.checks import (
 
 from gateway.auth.principal import Role
 from panic_alert.settings import Settings
-from persistence.migrations import apply_migrations
 from persistence.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
-from tests.scratch import create_database, drop_database, scratch_name
+from tests.local import free_port
+from tests.scratch import create_database, drop_database, migrate, on_database, scratch_name
 
 pytestmark = pytest.mark.integration
 
@@ -64,20 +63,12 @@ class LiveServer:
         return self.accounts[role].headers
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _prepare(settings: Settings, database: str) -> dict[Role, Account]:
     await create_database(settings, database)
+    await migrate(settings, database)
     pool = await create_pool(settings.postgres, database=database)
     try:
-        await apply_migrations(pool)
-        on_db = settings.model_copy(
-            update={"postgres": settings.postgres.model_copy(update={"database": database})}
-        )
+        on_db = on_database(settings, database)
         return {role: await make_account(pool, on_db, role) for role in Role}
     finally:
         await pool.close()
@@ -89,7 +80,7 @@ def live_server(
 ) -> Iterator[LiveServer]:
     database = scratch_name("pa_openapi")
     accounts = asyncio.run(_prepare(settings, database))
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
     env.pop("RAY_ADDRESS", None)
     env.update(

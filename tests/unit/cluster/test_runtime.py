@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from cluster.errors import ClusterUnavailable
 from cluster.runtime import dashboard_answers, ray_ping, resolve_address, wait_for_dashboard
 from panic_alert.settings import RaySettings
+from tests.local import free_port
 
 
 def test_empty_address_and_no_env_means_embedded() -> None:
@@ -33,14 +32,8 @@ async def test_ray_ping_fails_when_ray_is_not_initialised() -> None:
     assert excinfo.value.retriable
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_dashboard_probe_is_false_when_nothing_listens() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert not dashboard_answers(url, timeout_s=0.5)
     assert not wait_for_dashboard(url, timeout_s=0.3, interval_s=0.1)
 
