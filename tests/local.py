@@ -1,4 +1,5 @@
-"""Loopback resources for tests and benchmarks: free ports and a local Ray.
+"""Loopback resources for tests and benchmarks: free ports, a local Ray, and
+the ``panic-alert`` command run as a subprocess.
 
 Everything stays on 127.0.0.1 (see the note in tests/conftest.py on Ray's
 node address).
@@ -6,11 +7,19 @@ node address).
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import ray
 
 LOOPBACK = "127.0.0.1"
+PANIC_ALERT = str(Path(sys.executable).parent / "panic-alert")
 
 
 def free_port() -> int:
@@ -33,3 +42,34 @@ def init_local_ray(namespace: str, *, num_cpus: int = 2) -> None:
         _node_ip_address=LOOPBACK,
         _system_config={"worker_niceness": 0},
     )
+
+
+def cli_env(**overrides: str) -> dict[str, str]:
+    """This environment without PANIC_* and RAY_ADDRESS, test profile, then ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
+    env.pop("RAY_ADDRESS", None)
+    env["PANIC_PROFILE"] = "test"
+    env.update(overrides)
+    return env
+
+
+def wait_for(
+    url: str,
+    until: Callable[[httpx.Response], bool],
+    *,
+    deadline_s: float,
+    proc: subprocess.Popen[bytes],
+) -> httpx.Response | None:
+    """GET ``url`` until ``until`` holds; None if the deadline passes or the process dies."""
+    deadline = time.monotonic() + deadline_s
+    last: httpx.Response | None = None
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"serve exited early with {proc.returncode}"
+        try:
+            last = httpx.get(url, timeout=3)
+            if until(last):
+                return last
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    return None

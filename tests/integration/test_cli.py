@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -27,21 +25,12 @@ from panic_alert.settings import Settings
 from persistence.mongo import EventStore
 from persistence.outbox import OutboxEvent, enqueue
 from persistence.postgres import create_pool
-from tests.local import free_port
+from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
 from tests.scratch import drop_mongo_database
 
 pytestmark = pytest.mark.integration
 
-PANIC_ALERT = str(Path(sys.executable).parent / "panic-alert")
 ADMIN_PASSWORD = "a-long-admin-passphrase-42"
-
-
-def cli_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
-    env.pop("RAY_ADDRESS", None)
-    env["PANIC_PROFILE"] = "test"
-    env.update(overrides)
-    return env
 
 
 def run_cli(
@@ -56,28 +45,6 @@ def run_cli(
         env=dict(env),
         timeout=timeout,
     )
-
-
-def wait_for(
-    url: str,
-    until: Callable[[httpx.Response], bool],
-    *,
-    deadline_s: float,
-    proc: subprocess.Popen[bytes],
-) -> httpx.Response | None:
-    """GET ``url`` until ``until`` holds; None if the deadline passes or the process dies."""
-    deadline = time.monotonic() + deadline_s
-    last: httpx.Response | None = None
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"serve exited early with {proc.returncode}"
-        try:
-            last = httpx.get(url, timeout=3)
-            if until(last):
-                return last
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    return None
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -10,16 +10,11 @@ invalid, and each response must be no 5xx and must match the document
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -35,12 +30,11 @@ from gateway.auth.principal import Role
 from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
-from tests.local import free_port
+from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
 from tests.scratch import create_database, drop_database, migrate, on_database, scratch_name
 
 pytestmark = pytest.mark.integration
 
-PANIC_ALERT = str(Path(sys.executable).parent / "panic-alert")
 #: Requests generated per operation: bounded so the suite stays fast.
 EXAMPLES_PER_OPERATION = 25
 CHECKS = [
@@ -81,10 +75,7 @@ def live_server(
     database = scratch_name("pa_openapi")
     accounts = asyncio.run(_prepare(settings, database))
     port, dashboard = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
-    env.pop("RAY_ADDRESS", None)
-    env.update(
-        PANIC_PROFILE="test",
+    env = cli_env(
         PANIC_POSTGRES__DATABASE=database,
         PANIC_HTTP__PORT=str(port),
         PANIC_RAY__DASHBOARD_PORT=str(dashboard),
@@ -102,16 +93,10 @@ def live_server(
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                assert proc.poll() is None, log_path.read_text()[-3000:]
-                try:
-                    if httpx.get(f"{base_url}/readyz", timeout=3).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                time.sleep(0.5)
+            ready = wait_for(
+                f"{base_url}/readyz", lambda r: r.status_code == 200, deadline_s=120, proc=proc
+            )
+            assert ready is not None, log_path.read_text()[-3000:]
             yield LiveServer(base_url, accounts)
         finally:
             proc.send_signal(signal.SIGTERM)
