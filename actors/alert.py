@@ -9,11 +9,23 @@ Rules every decision follows:
 
 * A rejected message raises an :class:`~actors.errors.ActorError` and has no
   effects; the given state is untouched.
-* A decision that changes the state bumps ``version`` by one, appends exactly
-  one :class:`TimelineEntry`, returns ``Persist`` first and at least one
-  ``Emit``, and ends with ``Reply(new_state)``.
+* A decision that changes the state bumps ``version`` by one per step and
+  appends one :class:`TimelineEntry` per step (offers made to K agents at
+  once are K steps), returns ``Persist`` first and at least one ``Emit``, and
+  ends with ``Reply(new_state)``.
 * A duplicated or stale message (a retried accept, a timer that lost a race
-  with a cancel) changes nothing and returns only ``Reply(state)``.
+  with a cancel, the answer to an older search) changes nothing and returns
+  only ``Reply(state)``. The one exception is a new search (below): it
+  changes only the soft ``search_tag`` and arms its timer, without
+  ``Persist``.
+
+Dispatch: creation starts a search for available agents (``Search``, see
+``actors.search``) and arms the search-again timer. Its ``SearchResult``
+becomes offers to the nearest agents not declined, not expired and not
+already holding an offer, up to ``AlertPolicy.offer_to`` pending at once.
+A decline or an expiry that leaves fewer pending offers searches again at
+once; with nobody found, the timer searches again every
+``AlertPolicy.search_again``. Leaving the offerable statuses disarms it.
 
 Who hears what:
 
@@ -52,6 +64,7 @@ from actors.agent import Assigned, Released
 from actors.alert_messages import (
     DEFAULT_POLICY,
     OFFER_EXPIRED_TIMER,
+    SEARCH_AGAIN_TIMER,
     AcceptOffer,
     AlertMessage,
     AlertPolicy,
@@ -62,6 +75,7 @@ from actors.alert_messages import (
     Escalate,
     OfferExpired,
     OfferMade,
+    SearchAgain,
     UpdateStatus,
     offer_timer_id,
     timer_message,
@@ -106,6 +120,7 @@ from actors.errors import (
     NoPendingOffer,
     UnknownMessage,
 )
+from actors.search import Search, SearchResult
 from geo.cells import is_valid_point
 
 __all__ = [
@@ -129,6 +144,8 @@ __all__ = [
     "Offer",
     "OfferExpired",
     "OfferMade",
+    "SearchAgain",
+    "SearchResult",
     "TimelineEntry",
     "TimelineType",
     "UpdateStatus",
@@ -165,17 +182,21 @@ def decide(
     """
     codec.check_now(now)
     if isinstance(msg, CreateAlert):
-        return _create(state, msg, now)
+        return _create(state, msg, now, policy)
     if state is None:
         raise EntityNotFound("alert")
+    if isinstance(msg, SearchResult):
+        return _found(state, msg, now, policy)
+    if isinstance(msg, SearchAgain):
+        return _search_again(state, now, policy)
     if isinstance(msg, OfferMade):
         return _offer(state, msg, now, policy)
     if isinstance(msg, AcceptOffer):
         return _accept(state, msg, now)
     if isinstance(msg, DeclineOffer):
-        return _decline(state, msg, now)
+        return _decline(state, msg, now, policy)
     if isinstance(msg, OfferExpired):
-        return _expire(state, msg, now)
+        return _expire(state, msg, now, policy)
     if isinstance(msg, UpdateStatus):
         return _update_status(state, msg, now)
     if isinstance(msg, Assign):
@@ -231,7 +252,9 @@ def _revoked(state: AlertState, agent_id: UUID, reason: str) -> Push:
     return Push(Audience.agent(agent_id), FrameType.OFFER_REVOKED, data)
 
 
-def _create(state: AlertState | None, msg: CreateAlert, now: datetime) -> Transition[AlertState]:
+def _create(
+    state: AlertState | None, msg: CreateAlert, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
     if state is not None:
         same = (
             state.id == msg.alert_id
@@ -276,7 +299,73 @@ def _create(state: AlertState | None, msg: CreateAlert, now: datetime) -> Transi
         version=1,
     )
     created = _emit(new, Topic.PANIC_ALERTS, EventType.ALERT_CREATED, new.view())
-    return new, (_persist(new), created, Reply(new))
+    new, again, search = _search(new, now, policy)
+    return new, (_persist(new), created, again, search, Reply(new))
+
+
+# --- dispatch: searches and the offers made from their results ----------------------
+
+
+def _wants_offers(state: AlertState, policy: AlertPolicy) -> bool:
+    return state.status in OFFERABLE and len(state.offered_to) < policy.offer_to
+
+
+def _search(
+    state: AlertState, now: datetime, policy: AlertPolicy
+) -> tuple[AlertState, ScheduleTimer, Search]:
+    """The alert's next search for agents, and the timer that searches again
+    if no offer comes of it (a lost answer included)."""
+    new = replace(state, search_tag=state.search_tag + 1)
+    again = ScheduleTimer(SEARCH_AGAIN_TIMER, SEARCH_AGAIN_TIMER, now + policy.search_again, {})
+    search = Search(
+        tag=new.search_tag,
+        latitude=new.latitude,
+        longitude=new.longitude,
+        rings=policy.search_rings,
+        k=policy.search_k,
+        exclude=new.not_to_offer(),
+    )
+    return new, again, search
+
+
+def _found(
+    state: AlertState, msg: SearchResult, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
+    """Offer the alert to the nearest candidates not to skip, up to ``offer_to`` pending.
+
+    A result of an older search, or one that comes when no offer is wanted,
+    changes nothing; so does an empty one (the search-again timer is armed).
+    """
+    if msg.tag != state.search_tag or not _wants_offers(state, policy):
+        return _unchanged(state)
+    skip = state.not_to_offer()
+    room = policy.offer_to - len(state.offered_to)
+    picks: list[UUID] = []
+    distances: dict[UUID, float] = {}
+    for candidate in msg.candidates:
+        if candidate.agent_id not in skip and candidate.agent_id not in distances:
+            picks.append(candidate.agent_id)
+            distances[candidate.agent_id] = round(candidate.distance_m, 1)
+    if not picks:
+        return _unchanged(state)
+    new = state
+    emits: list[Effect] = []
+    timers: list[Effect] = []
+    pushes: list[Effect] = []
+    for agent_id in picks[:room]:
+        new, effects = _offer(new, OfferMade(agent_id, distances[agent_id]), now, policy)
+        emits += [e for e in effects if isinstance(e, Emit)]
+        timers += [e for e in effects if isinstance(e, ScheduleTimer | CancelTimer)]
+        pushes += [e for e in effects if isinstance(e, Push)]
+    return new, (_persist(new), *emits, *timers, *pushes, Reply(new))
+
+
+def _search_again(state: AlertState, now: datetime, policy: AlertPolicy) -> Transition[AlertState]:
+    """The search-again timer: a new search while offers are still wanted."""
+    if not _wants_offers(state, policy):
+        return _unchanged(state)
+    new, again, search = _search(state, now, policy)
+    return new, (again, search, Reply(new))
 
 
 def _offer(
@@ -306,6 +395,8 @@ def _offer(
     new = _changed(
         state, at, TimelineType.OFFERED, None, data, offered_to=(*state.offered_to, offer)
     )
+    # Enough offers pending: no more searching until one is answered or expires.
+    full = () if _wants_offers(new, policy) else (CancelTimer(SEARCH_AGAIN_TIMER),)
     return new, (
         _persist(new),
         _emit(
@@ -317,6 +408,7 @@ def _offer(
             offer.expires_at,
             {"agent_id": str(offer.agent_id)},
         ),
+        *full,
         Push(Audience.agent(offer.agent_id), FrameType.ALERT_OFFER, new.offer_frame(offer)),
         Reply(new),
     )
@@ -345,7 +437,9 @@ def _accept(state: AlertState, msg: AcceptOffer, now: datetime) -> Transition[Al
     )
 
 
-def _decline(state: AlertState, msg: DeclineOffer, now: datetime) -> Transition[AlertState]:
+def _decline(
+    state: AlertState, msg: DeclineOffer, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
     offer = state.offer_for(msg.agent_id)
     if offer is None:
         if msg.agent_id in state.declined_by:
@@ -362,17 +456,25 @@ def _decline(state: AlertState, msg: DeclineOffer, now: datetime) -> Transition[
         offered_to=tuple(o for o in state.offered_to if o.agent_id != msg.agent_id),
         declined_by=(*state.declined_by, msg.agent_id),
     )
+    declined = _emit(
+        new, Topic.ALERT_RESPONSES, EventType.ALERT_DECLINED, {"alert_id": str(new.id), **data}
+    )
+    next_search: tuple[Effect, ...] = ()
+    if _wants_offers(new, policy):
+        new, again, search = _search(new, at, policy)
+        next_search = (again, search)
     return new, (
         _persist(new),
-        _emit(
-            new, Topic.ALERT_RESPONSES, EventType.ALERT_DECLINED, {"alert_id": str(new.id), **data}
-        ),
+        declined,
         CancelTimer(offer_timer_id(msg.agent_id)),
+        *next_search,
         Reply(new),
     )
 
 
-def _expire(state: AlertState, msg: OfferExpired, now: datetime) -> Transition[AlertState]:
+def _expire(
+    state: AlertState, msg: OfferExpired, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
     offer = state.offer_for(msg.agent_id)
     if offer is None or now < offer.expires_at:
         return _unchanged(state)  # stale timer: answered, withdrawn or re-armed
@@ -385,15 +487,19 @@ def _expire(state: AlertState, msg: OfferExpired, now: datetime) -> Transition[A
         None,
         data,
         offered_to=tuple(o for o in state.offered_to if o.agent_id != msg.agent_id),
+        expired_for=(*state.expired_for, msg.agent_id),
     )
+    expired = _emit(
+        new, Topic.ALERT_RESPONSES, EventType.ALERT_OFFER_EXPIRED, {"alert_id": str(new.id), **data}
+    )
+    next_search: tuple[Effect, ...] = ()
+    if _wants_offers(new, policy):
+        new, again, search = _search(new, at, policy)
+        next_search = (again, search)
     return new, (
         _persist(new),
-        _emit(
-            new,
-            Topic.ALERT_RESPONSES,
-            EventType.ALERT_OFFER_EXPIRED,
-            {"alert_id": str(new.id), **data},
-        ),
+        expired,
+        *next_search,
         _revoked(new, msg.agent_id, "expired"),
         Reply(new),
     )
@@ -498,6 +604,8 @@ def _move(
     emits.append(_emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_STATUS_CHANGED, event_data))
 
     timers: list[Effect] = [CancelTimer(offer_timer_id(o.agent_id)) for o in withdrawn]
+    if to not in OFFERABLE:
+        timers.append(CancelTimer(SEARCH_AGAIN_TIMER))
 
     sends: list[Effect] = []
     if to is AlertStatus.ASSIGNED and assignee is not None:

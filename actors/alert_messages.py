@@ -16,6 +16,7 @@ from uuid import UUID
 
 from actors.alert_state import ActorRole, AlertStatus, AlertType
 from actors.errors import UnknownMessage
+from actors.search import SearchResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,11 @@ class OfferExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchAgain:
+    """Timer message: no offer came of the last search in time; search again."""
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateStatus:
     """``PUT /alerts/{id}/status`` and the agent's ``alert.status`` frame."""
 
@@ -98,6 +104,8 @@ class Cancel:
 
 AlertMessage: TypeAlias = (
     CreateAlert
+    | SearchResult
+    | SearchAgain
     | OfferMade
     | AcceptOffer
     | DeclineOffer
@@ -111,15 +119,35 @@ AlertMessage: TypeAlias = (
 
 @dataclass(frozen=True, slots=True)
 class AlertPolicy:
-    """Tunables of the alert machine. Ranking and escalation policy live elsewhere."""
+    """Tunables of the alert machine and of its dispatch.
+
+    ``search_rings``: search radius in H3 grid rings around the alert's region
+    cell (2 at resolution 7: about 7 km). ``search_k``: candidates a search
+    asks for. ``offer_to``: offers held at once (1: the nearest available
+    agent only; K: the K nearest, the first accept wins). ``search_again``:
+    while fewer than ``offer_to`` offers are pending, search again this long
+    after the last search (it also covers a search lost with a shard).
+    """
 
     offer_ttl: timedelta = timedelta(seconds=30)
+    search_rings: int = 2
+    search_k: int = 10
+    offer_to: int = 1
+    search_again: timedelta = timedelta(seconds=10)
+
+    def __post_init__(self) -> None:
+        if self.search_rings < 0 or self.search_k < 1 or not 1 <= self.offer_to <= self.search_k:
+            raise ValueError("need search_rings >= 0 and 1 <= offer_to <= search_k")
+        if self.offer_ttl <= timedelta(0) or self.search_again <= timedelta(0):
+            raise ValueError("offer_ttl and search_again must be positive")
 
 
 DEFAULT_POLICY = AlertPolicy()
 
 #: Name of the timer that expires one offer; its payload is ``{"agent_id": str}``.
 OFFER_EXPIRED_TIMER = "offer_expired"
+#: Name (and alert-local id) of the timer that searches again; empty payload.
+SEARCH_AGAIN_TIMER = "search_again"
 
 
 def offer_timer_id(agent_id: UUID) -> str:
@@ -131,4 +159,6 @@ def timer_message(name: str, payload: Mapping[str, Any]) -> AlertMessage:
     """Turn a due timer (as ``ScheduleTimer`` stored it) back into its message."""
     if name == OFFER_EXPIRED_TIMER:
         return OfferExpired(agent_id=UUID(str(payload["agent_id"])))
+    if name == SEARCH_AGAIN_TIMER:
+        return SearchAgain()
     raise UnknownMessage("alert", f"timer {name!r}")

@@ -15,6 +15,11 @@ Invariants of :class:`AlertState` (kept by ``decide``, checked by the tests):
   agent in ``declined_by`` never has a pending offer.
 * ``timeline`` only grows, oldest first; ``version`` grows by one per change;
   ``updated_at`` never decreases.
+* ``declined_by`` and ``expired_for`` only grow; neither agent is offered
+  the alert again by the automatic dispatch (an admin may still assign).
+* ``search_tag`` numbers the alert's searches for agents (``actors.search``);
+  it is dispatch bookkeeping, bumped without a new ``version`` and persisted
+  only along with the next change.
 """
 
 from __future__ import annotations
@@ -178,10 +183,18 @@ class AlertState:
     declined_by: tuple[UUID, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
     version: int = 1
+    expired_for: tuple[UUID, ...] = ()
+    search_tag: int = 0
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    def not_to_offer(self) -> frozenset[UUID]:
+        """Agents the dispatch must skip: declined, let an offer expire, or hold one."""
+        return frozenset(
+            (*self.declined_by, *self.expired_for, *(o.agent_id for o in self.offered_to))
+        )
 
     def offer_for(self, agent_id: UUID) -> Offer | None:
         """The pending offer held by ``agent_id``, if any."""
@@ -227,6 +240,8 @@ class AlertState:
             "declined_by": [str(agent_id) for agent_id in self.declined_by],
             "timeline": [entry.to_snapshot() for entry in self.timeline],
             "version": self.version,
+            "expired_for": [str(agent_id) for agent_id in self.expired_for],
+            "search_tag": self.search_tag,
         }
 
     @classmethod
@@ -253,6 +268,10 @@ class AlertState:
                 data, "timeline", lambda v: tuple(TimelineEntry.from_snapshot(e) for e in v)
             ),
             version=f(data, "version", codec.parse_int),
+            expired_for=codec.optional_field(
+                data, "expired_for", lambda v: tuple(codec.parse_uuid(a) for a in v), ()
+            ),
+            search_tag=codec.optional_field(data, "search_tag", codec.parse_int, 0),
         )
 
     def offer_frame(self, offer: Offer) -> dict[str, Any]:

@@ -64,6 +64,14 @@ def field(data: Mapping[str, Any], name: str, decode: Callable[[Any], T]) -> T:
         raise InvalidSnapshot(f"bad snapshot field {name!r}: {exc}") from exc
 
 
+def optional_field(data: Mapping[str, Any], name: str, decode: Callable[[Any], T], default: T) -> T:
+    """Like :func:`field` for a field added after snapshots of the same schema
+    were written: a missing one reads as ``default``."""
+    if name not in data:
+        return default
+    return field(data, name, decode)
+
+
 def parse_dt(value: Any) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:

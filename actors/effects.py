@@ -7,15 +7,17 @@ vocabulary here is the whole contract between the pure core and the runtime.
 Ordering and atomicity guarantees a runtime must keep:
 
 * Effects come in this order: ``Persist``, ``Emit``\\*, ``CancelTimer``\\* /
-  ``ScheduleTimer``\\*, ``Send``\\*, ``Push``\\*, ``Reply``. A ``decide``
-  returns them already in that order.
+  ``ScheduleTimer``\\*, ``Send``\\*, ``Search``\\*, ``Push``\\*, ``Reply``. A
+  ``decide`` returns them already in that order.
 * ``Persist``, every ``Emit`` and the timer effects of one transition are
   durable together (one PostgreSQL transaction: snapshot row, outbox rows,
   timer rows) *before* any ``Send``, ``Push`` or ``Reply`` is carried out, so
   nobody observes a change that could still be lost.
 * ``Emit`` is at-least-once (outbox relay); ``Send`` is at-least-once, and
   every ``decide`` treats a duplicated message as a no-op; ``Push`` is
-  at-most-once (clients resync on reconnect).
+  at-most-once (clients resync on reconnect); a ``Search`` (``actors.search``)
+  is best-effort, its answer comes back as a message, and the entity covers a
+  lost one with a durable timer of its own.
 * A transition that changed nothing durable returns no ``Persist`` and no
   ``Emit`` (a duplicate message, a stale timer, a region's soft agent index).
 
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
+
+from actors.search import Search
 
 
 class EntityKind(enum.StrEnum):
@@ -204,7 +208,7 @@ class Send:
     message: object
 
 
-Effect: TypeAlias = Persist | Emit | Push | ScheduleTimer | CancelTimer | Reply | Send
+Effect: TypeAlias = Persist | Emit | Push | ScheduleTimer | CancelTimer | Reply | Send | Search
 
 S = TypeVar("S")
 

@@ -1,7 +1,7 @@
 """What the entity runtime needs from the outside world, as Protocols.
 
 The runtime (``actors.runtime``) declares these; ``persistence`` implements
-the store, ``cluster`` the router and the push sink. Tests pass fakes from
+the store, ``cluster`` the router, the push sink and the searcher. Tests pass fakes from
 ``tests/fakes``.
 """
 
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from actors.effects import Emit, EntityKind, Persist, Push
+from actors.search import Candidate, Search
 
 #: Timer name of a durable message between entities (its payload is the
 #: message, see ``actors.message_codec``): a stored message is a timer due at once.
@@ -89,4 +90,14 @@ class Router(Protocol):
         """Deliver a durable message; ``stored`` is its stored copy, which the
         recipient removes in the same transaction as the message's effects.
         Returns once the recipient has committed; raises if it could not."""
+        ...
+
+
+class Searcher(Protocol):
+    """Carries out an entity's ``Search``: finds available agents near a point."""
+
+    async def search(self, query: Search) -> tuple[Candidate, ...]:
+        """The merged answer of the region cells around the point, nearest first.
+
+        Raises when a region could not be asked (the entity searches again later)."""
         ...

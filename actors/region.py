@@ -36,6 +36,7 @@ from uuid import UUID
 from actors import codec
 from actors.effects import EntityKind, Persist, Reply, Transition
 from actors.errors import InvalidMessage, UnknownMessage
+from actors.search import Candidate
 from geo.cells import cell_of, haversine_m, is_valid_cell, is_valid_point, resolution_of
 
 
@@ -54,17 +55,6 @@ class SubjectZoneState:
 
     inside: bool
     since: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One answer of :meth:`RegionState.nearest`."""
-
-    agent_id: UUID
-    distance_m: float
-    latitude: float
-    longitude: float
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,9 @@ Guarantees:
   by the recipient's own commit: at-least-once, and every ``decide`` treats
   a duplicate as a no-op. Sends from coalesced transitions (positions,
   liveness) are best-effort.
+* **Searches** (``actors.search``) start after the commit, like sends; their
+  answers come back to the entity as ``SearchResult`` messages. Best-effort:
+  a failed search is logged and the entity's own timers cover it.
 * **Coalescing.** A transition whose only durable effect is a coalescable
   snapshot (no events) is kept in memory and flushed every
   ``flush_interval`` and at passivation; its timers are stored only when no
@@ -56,7 +59,16 @@ from actors.effects import (
 from actors.errors import ActorError, EntityNotFound
 from actors.kinds import Behaviour
 from actors.message_codec import decode_message, encode_message
-from actors.ports import MESSAGE_TIMER, CommitBatch, EntityStore, PushSink, Router, StoredTimer
+from actors.ports import (
+    MESSAGE_TIMER,
+    CommitBatch,
+    EntityStore,
+    PushSink,
+    Router,
+    Searcher,
+    StoredTimer,
+)
+from actors.search import Search, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +102,7 @@ class _Outcome:
     coalesced: Persist | None
     pushes: list[Push]
     sends: list[tuple[Send, StoredTimer | None]]
+    searches: list[Search]
     arm: list[StoredTimer]
     disarm: list[str]
     reply: object
@@ -113,6 +126,7 @@ class EntityHost:
         pushes: PushSink,
         router: Router,
         clock: Callable[[], datetime],
+        searcher: Searcher | None = None,
         new_id: Callable[[], str] = lambda: uuid4().hex,
         owns: Callable[[EntityKind, str], bool] = lambda _k, _i: True,
         passivate_after: timedelta = timedelta(minutes=5),
@@ -123,6 +137,7 @@ class EntityHost:
         self._store = store
         self._pushes = pushes
         self._router = router
+        self._searcher = searcher
         self._clock = clock
         self._new_id = new_id
         self._owns = owns
@@ -257,6 +272,7 @@ class EntityHost:
         self._after_commit(key, outcome)
         for send, _stored in outcome.sends:
             self._router.tell(send.entity_kind, str(send.entity_id), send.message)
+        self._start_searches(key, outcome.searches)
         if future is not None:
             future.set_result(outcome.reply)
         return future
@@ -321,6 +337,7 @@ class EntityHost:
         self._after_commit(key, outcome)
         if outcome.sends:
             await self._send(outcome.sends)
+        self._start_searches(key, outcome.searches)
         if outcome.pushes:
             try:
                 await self._pushes.push(outcome.pushes)
@@ -339,7 +356,7 @@ class EntityHost:
         durable = any(
             isinstance(e, Emit) or (isinstance(e, Persist) and not e.coalesce) for e in effects
         )
-        out = _Outcome(state, CommitBatch(), None, [], [], [], [], None)
+        out = _Outcome(state, CommitBatch(), None, [], [], [], [], [], None)
         if fired is not None:
             out.batch.fired.append(fired)
         kind, entity_id = key
@@ -381,6 +398,8 @@ class EntityHost:
                 out.sends.append((effect, stored_msg))
             elif isinstance(effect, Push):
                 out.pushes.append(effect)
+            elif isinstance(effect, Search):
+                out.searches.append(effect)
             elif isinstance(effect, Reply):
                 out.reply = effect.value
         return out
@@ -422,6 +441,21 @@ class EntityHost:
             except Exception:
                 log.warning("send to %s %s failed; retrying", send.entity_kind, target)
                 self._spawn(self._retry_send(send, stored))
+
+    def _start_searches(self, key: Key, searches: Sequence[Search]) -> None:
+        for search in searches:
+            if self._searcher is None:
+                log.warning("%s %s asked for a search, but this host has no searcher", *key)
+                continue
+            self._spawn(self._search(key, self._searcher, search))
+
+    async def _search(self, key: Key, searcher: Searcher, search: Search) -> None:
+        try:
+            found = await searcher.search(search)
+        except Exception as exc:  # best-effort: the entity's own timer searches again
+            log.warning("search %d for %s %s failed: %r", search.tag, *key, exc)
+            return
+        self.enqueue(*key, SearchResult(search.tag, found), want_reply=False)
 
     async def _retry_send(self, send: Send, stored: StoredTimer) -> None:
         delay = self._retry_backoff

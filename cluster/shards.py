@@ -33,6 +33,7 @@ from actors.region import RegionPolicy
 from actors.runtime import EntityHost, RecoveryReport
 from cluster.batching import Batcher, Item
 from cluster.client import EntityClient
+from cluster.dispatch import RegionSearcher
 from cluster.placement import owner, shard_name
 from cluster.sequencing import Sequencer
 from panic_alert.settings import ActorSettings, Settings, get_settings
@@ -62,7 +63,13 @@ def _utcnow() -> datetime:
 
 def _behaviours(cfg: ActorSettings) -> Any:
     return behaviours(
-        AlertPolicy(offer_ttl=timedelta(seconds=cfg.offer_ttl_s)),
+        AlertPolicy(
+            offer_ttl=timedelta(seconds=cfg.offer_ttl_s),
+            search_rings=cfg.search_rings,
+            search_k=cfg.search_k,
+            offer_to=cfg.offer_to,
+            search_again=timedelta(seconds=cfg.search_again_s),
+        ),
         AgentPolicy(
             heartbeat_timeout=timedelta(seconds=cfg.heartbeat_timeout_s),
             region_resolution=cfg.region_resolution,
@@ -127,13 +134,15 @@ class ShardActor:
         while True:  # supervising loop: a database that is down or not migrated yet
             pool = None
             try:
-                pool = await create_pool(self.settings.postgres)
+                # The entity store never changes session state (PostgresEntityStore).
+                pool = await create_pool(self.settings.postgres, reset_sessions=False)
                 self.host = EntityHost(
                     behaviours=_behaviours(cfg),
                     store=PostgresEntityStore(pool, source=self.settings.kafka.source),
                     pushes=RedisPushSink(create_redis(self.settings.redis)),
                     router=_PeerRouter(self),
                     clock=_utcnow,
+                    searcher=RegionSearcher(self.ask_regions, resolution=cfg.region_resolution),
                     owns=lambda kind, entity_id: (
                         owner(kind.value, entity_id, self.count) == self.index
                     ),
@@ -199,6 +208,34 @@ class ShardActor:
         await self._ready
         for kind, entity_id, message in items:
             self.host.enqueue(kind, entity_id, message, want_reply=False)
+
+    async def ask_unordered(self, items: Sequence[Item]) -> list[Outcome]:
+        """Each message's outcome; for read-only queries, which need no order."""
+        await self._ready
+        futures = [self.host.enqueue(kind, entity_id, msg) for kind, entity_id, msg in items]
+        return [await _outcome(f) for f in futures if f is not None]
+
+    async def ask_regions(self, items: Sequence[Item]) -> list[object]:
+        """Ask entities on this shard and its peers: local ones directly, one call per peer.
+
+        Each item's reply, or its entity's ``ActorError`` as a value, in item order.
+        """
+        per_shard: dict[int, list[int]] = {}
+        for index, (kind, entity_id, _message) in enumerate(items):
+            per_shard.setdefault(owner(kind.value, entity_id, self.count), []).append(index)
+        calls: list[Awaitable[list[Outcome]]] = []
+        for shard, indexes in per_shard.items():
+            batch = [items[i] for i in indexes]
+            if shard == self.index:
+                calls.append(self.ask_unordered(batch))
+            else:
+                calls.append(self.peer(shard).ask_unordered.remote(batch))
+        answers = await asyncio.wait_for(asyncio.gather(*calls), self.settings.actors.ask_timeout_s)
+        results: list[object] = [None] * len(items)
+        for indexes, outcomes in zip(per_shard.values(), answers, strict=True):
+            for index, (_ok, value) in zip(indexes, outcomes, strict=True):
+                results[index] = value
+        return results
 
     # --- operations ------------------------------------------------------------------
 

@@ -136,6 +136,14 @@ class ActorSettings(BaseModel):
     """The entity runtime (actors/) and its client (cluster/)."""
 
     offer_ttl_s: float = Field(30.0, gt=0)
+    #: Dispatch (see actors.alert_messages.AlertPolicy): search radius in H3
+    #: grid rings around the alert's cell, candidates asked for, offers held at
+    #: once (1: the nearest agent only), and how often to search again while
+    #: offers are still wanted.
+    search_rings: int = Field(2, ge=0, le=10)
+    search_k: int = Field(10, ge=1, le=100)
+    offer_to: int = Field(1, ge=1, le=100)
+    search_again_s: float = Field(10.0, gt=0)
     heartbeat_timeout_s: float = Field(90.0, gt=0)
     #: H3 resolution of region cells (7: ~5 km² cells).
     region_resolution: int = Field(7, ge=0, le=15)

@@ -92,16 +92,27 @@ def translate_error(exc: BaseException, *, detail: str = "") -> PersistenceError
     return PersistenceError(message)
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """A pool ``reset`` that leaves the session as it is (see ``create_pool``)."""
+
+
 async def create_pool(
     settings: PostgresSettings,
     *,
     database: str | None = None,
+    reset_sessions: bool = True,
 ) -> asyncpg.Pool:
     """Open a connection pool to ``database`` (default: ``settings.database``).
 
     Opens ``pool_min`` connections before returning, so a down server or bad
     credentials surface here as ``ServiceUnavailable("postgres")`` or
     ``ConfigurationError`` instead of on the first query.
+
+    ``reset_sessions=False`` skips the server round trip that resets session
+    state (settings, LISTEN, advisory locks) on every release; an open
+    transaction is still ended. Only for pools whose users never change
+    session state, such as the entity store's, where that round trip was a
+    fifth of the cost of a commit.
     """
     try:
         pool = await asyncpg.create_pool(
@@ -111,6 +122,7 @@ async def create_pool(
             command_timeout=settings.command_timeout_s,
             timeout=CONNECT_TIMEOUT_S,
             init=init_connection,
+            reset=None if reset_sessions else _keep_session,
         )
     except DRIVER_ERRORS as exc:
         raise translate_error(

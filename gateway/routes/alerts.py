@@ -19,11 +19,9 @@ again); the same key with a different body is 409. Keys are per user.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from uuid import UUID, uuid4, uuid5
@@ -37,10 +35,9 @@ from actors.alert_messages import Assign, Cancel, CreateAlert, UpdateStatus
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineEntry
 from actors.effects import EntityKind
 from cluster.client import EntityClient
-from cluster.dispatch import dispatch_in_background
 from gateway.auth.deps import AdminPrincipal, CurrentPrincipal, UserPrincipal
 from gateway.auth.principal import Principal
-from gateway.deps import EntitiesDep, PoolDep, SettingsDep
+from gateway.deps import EntitiesDep, PoolDep
 from gateway.problems import ProblemHTTPException
 from persistence.alerts import (
     MAX_CURSOR_CHARS,
@@ -67,9 +64,6 @@ IDEMPOTENCY_KEY_PATTERN: Final = r"^[A-Za-z0-9_.:~-]{1,128}$"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 MAX_DESCRIPTION = 2000
 MAX_NOTE = 1000
-
-# Dispatch tasks run after the 201; kept referenced so they are not collected.
-_dispatching: set[asyncio.Task[None]] = set()
 
 
 def alert_id_for(user_id: UUID, key: str) -> UUID:
@@ -259,12 +253,6 @@ def _request_hash(body: AlertCreate) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
-def _spawn(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.create_task(work)
-    _dispatching.add(task)
-    task.add_done_callback(_dispatching.discard)
-
-
 def _utc(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
@@ -289,7 +277,6 @@ async def create_alert(
     principal: UserPrincipal,
     entities: EntitiesDep,
     pool: PoolDep,
-    settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -301,7 +288,8 @@ async def create_alert(
         ),
     ] = None,
 ) -> AlertOut:
-    """Answers 201 only after the alert is committed; dispatch starts after the answer."""
+    """Answers 201 only after the alert is committed; its entity starts the dispatch
+    (a search for the nearest available agents) right after that commit."""
     alert_id = alert_id_for(principal.id, idempotency_key) if idempotency_key else uuid4()
     state = await _ask_alert(
         entities,
@@ -323,11 +311,7 @@ async def create_alert(
             pool, alert_id, principal.id, idempotency_key, _request_hash(body)
         )
     response.headers["Location"] = f"/alerts/{alert_id}"
-    if fresh:
-        _spawn(
-            dispatch_in_background(entities, state, resolution=settings.actors.region_resolution)
-        )
-    else:
+    if not fresh:
         response.headers[REPLAYED_HEADER] = "true"
     return AlertOut.of(state)
 

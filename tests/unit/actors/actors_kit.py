@@ -33,6 +33,7 @@ from actors.effects import (
     ScheduleTimer,
     Send,
 )
+from actors.search import Search
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -75,8 +76,9 @@ _RANK: dict[type[Any], int] = {
     CancelTimer: 2,
     ScheduleTimer: 2,
     Send: 3,
-    Push: 4,
-    Reply: 5,
+    Search: 4,
+    Push: 5,
+    Reply: 6,
 }
 
 

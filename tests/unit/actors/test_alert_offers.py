@@ -38,6 +38,7 @@ from actors.alert import (
     offer_timer_id,
     timer_message,
 )
+from actors.alert_messages import SEARCH_AGAIN_TIMER
 from actors.effects import (
     CancelTimer,
     Emit,
@@ -136,9 +137,10 @@ def test_first_accept_wins_and_the_others_are_revoked() -> None:
     assert won.timeline[-1].type == "accepted"
     assert won.timeline[-1].actor_id == AGENT_B
 
-    # Every expiry timer is disarmed, the winner's included.
+    # Every expiry timer is disarmed, the winner's included, and so is searching.
     assert set(of_type(effects, CancelTimer)) == {
-        CancelTimer(offer_timer_id(a)) for a in (AGENT_A, AGENT_B, AGENT_C)
+        *(CancelTimer(offer_timer_id(a)) for a in (AGENT_A, AGENT_B, AGENT_C)),
+        CancelTimer(SEARCH_AGAIN_TIMER),
     }
     assert of_type(effects, ScheduleTimer) == []
     for loser in (AGENT_A, AGENT_C):
@@ -253,6 +255,7 @@ def test_admin_assignment_revokes_other_offers_but_not_the_assignees() -> None:
     assert {t.timer_id for t in of_type(effects, CancelTimer)} == {
         offer_timer_id(AGENT_A),
         offer_timer_id(AGENT_B),
+        SEARCH_AGAIN_TIMER,
     }
     assert [p.frame_type for p in pushes_to(effects, "agent", AGENT_A)] == [
         FrameType.ALERT_ASSIGNED
@@ -270,7 +273,11 @@ def test_cancel_withdraws_pending_offers() -> None:
     state = offered(clock, AGENT_A, AGENT_B)
     new, effects = alert.decide(state, Cancel(USER), clock.advance(1))
     assert new.offered_to == ()
-    assert len(of_type(effects, CancelTimer)) == 2
+    assert {t.timer_id for t in of_type(effects, CancelTimer)} == {
+        offer_timer_id(AGENT_A),
+        offer_timer_id(AGENT_B),
+        SEARCH_AGAIN_TIMER,
+    }
     for agent_id in (AGENT_A, AGENT_B):
         (push,) = pushes_to(effects, "agent", agent_id)
         assert push.frame_type is FrameType.OFFER_REVOKED

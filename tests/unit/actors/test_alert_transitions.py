@@ -38,7 +38,17 @@ from actors.alert import (
     OfferMade,
     UpdateStatus,
 )
-from actors.effects import Emit, EntityKind, EventType, Persist, Reply, Send, Topic
+from actors.alert_messages import SEARCH_AGAIN_TIMER
+from actors.effects import (
+    Emit,
+    EntityKind,
+    EventType,
+    Persist,
+    Reply,
+    ScheduleTimer,
+    Send,
+    Topic,
+)
 from actors.errors import (
     AlreadyExists,
     Conflict,
@@ -47,6 +57,7 @@ from actors.errors import (
     InvalidTransition,
     NotPermitted,
 )
+from actors.search import Search
 
 S = AlertStatus
 EXPECTED_EDGES = {
@@ -144,7 +155,7 @@ def test_create_opens_a_dispatching_alert() -> None:
     assert [e.type for e in state.timeline] == ["created"]
     assert state.timeline[0].actor_id == USER
     assert_effect_order(effects)
-    persist, created, reply = effects
+    persist, created, again, search, reply = effects
     assert isinstance(persist, Persist)
     assert persist.version == 1
     assert persist.kind is EntityKind.ALERT
@@ -155,6 +166,12 @@ def test_create_opens_a_dispatching_alert() -> None:
     assert created.data["status"] == "dispatching"
     assert created.data["assigned_agent_id"] is None
     assert created.time == clock.now
+    # Dispatch starts at once: a search for agents, and a timer to search again.
+    assert state.search_tag == 1
+    assert search == Search(1, LAT, LON, rings=2, k=10, exclude=frozenset())
+    assert again == ScheduleTimer(
+        SEARCH_AGAIN_TIMER, SEARCH_AGAIN_TIMER, clock.now + timedelta(seconds=10), {}
+    )
     assert reply == Reply(state)
 
 

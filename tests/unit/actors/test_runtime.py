@@ -15,6 +15,7 @@ from actors_kit import AGENT_A, AGENT_B, LAT, LON, USER
 
 from actors.agent import Availability, LocationFix, SetStatus
 from actors.alert import AcceptOffer, AlertStatus, AlertType, CreateAlert, OfferMade
+from actors.alert_messages import SEARCH_AGAIN_TIMER
 from actors.effects import EntityKind, EventType
 from actors.errors import EntityNotFound, NoPendingOffer
 from actors.kinds import behaviours
@@ -121,7 +122,8 @@ async def test_offer_timer_fires_once_and_is_removed_with_its_effects() -> None:
     await asyncio.sleep(0.3)
     expired = [e for e in store.events if e.type is EventType.ALERT_OFFER_EXPIRED]
     assert len(expired) == 1
-    assert store.timers == {}
+    # The expiry's own timer is gone; what is left is the next search's.
+    assert [t.name for t in store.timers.values()] == [SEARCH_AGAIN_TIMER]
     assert host.active_state(ALERT, str(alert_id)).offered_to == ()
     await host.stop()
 
@@ -206,5 +208,5 @@ async def test_a_timer_is_never_delivered_before_its_due_time() -> None:
     expired = [e for e in store.events if e.type is EventType.ALERT_OFFER_EXPIRED]
     assert len(expired) == 1
     assert expired[0].time >= datetime.fromisoformat(expired[0].data["expires_at"])
-    assert store.timers == {}
+    assert [t.name for t in store.timers.values()] == [SEARCH_AGAIN_TIMER]
     await host.stop()

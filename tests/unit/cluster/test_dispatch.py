@@ -1,22 +1,21 @@
-"""Nearest-agent dispatch without Ray: ranking, ring widening and the offer."""
+"""The region searcher without Ray: ranking, the disk of cells asked, exclusions."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
 from actors import region
-from actors.alert_messages import OfferMade
-from actors.alert_state import AlertState, AlertStatus, AlertType
 from actors.effects import EntityKind, Reply
-from actors.errors import ActorError, Conflict
-from actors.region import AgentPresence, Candidate, QueryNearest, RegionState
-from cluster.dispatch import nearest_candidates, offer_nearest, rank
+from actors.errors import InvalidMessage
+from actors.region import AgentPresence, QueryNearest, RegionState
+from actors.search import Candidate, Search, rank
+from cluster.dispatch import RegionSearcher
 from geo.cells import EARTH_RADIUS_M, cell_center, cell_of, k_ring, ring
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -67,16 +66,15 @@ def test_rank_drops_excluded_agents_and_bounds_the_length() -> None:
     assert rank([], k=3) == ()
 
 
-# --- ring search with a fake client --------------------------------------------------
+# --- the region searcher with fake regions ---------------------------------------------
 
 
 @dataclass
-class FakeEntities:
-    """Answers region queries from in-memory RegionStates and records every ask."""
+class FakeRegions:
+    """Answers region queries from in-memory RegionStates and records every cell asked."""
 
     regions: dict[str, RegionState] = field(default_factory=dict)
     asked: list[tuple[EntityKind, str, object]] = field(default_factory=list)
-    alert_error: Exception | None = None
 
     def place(self, agent: UUID, lat: float, lon: float) -> str:
         cell = cell_of(lat, lon, RES)
@@ -85,30 +83,25 @@ class FakeEntities:
         self.regions[cell] = state
         return cell
 
-    async def ask(self, kind: EntityKind, entity_id: str, message: object, **_: Any) -> object:
-        self.asked.append((kind, entity_id, message))
-        if kind is EntityKind.REGION:
+    async def ask_regions(self, items: Sequence[tuple[EntityKind, str, object]]) -> list[object]:
+        answers: list[object] = []
+        for kind, cell, message in items:
+            self.asked.append((kind, cell, message))
+            assert kind is EntityKind.REGION
             assert isinstance(message, QueryNearest)
-            state = self.regions.get(entity_id, RegionState.new(entity_id))
+            state = self.regions.get(cell, RegionState.new(cell))
             _, effects = region.decide(state, message, NOW)
             reply = effects[-1]
             assert isinstance(reply, Reply)
-            return reply.value
-        if self.alert_error is not None:
-            raise self.alert_error
-        return None
-
-    async def ask_many(self, items: list[tuple[EntityKind, str, object]], **_: Any) -> list[object]:
-        results: list[object] = []
-        for kind, entity_id, message in items:
-            try:
-                results.append(await self.ask(kind, entity_id, message))
-            except ActorError as exc:
-                results.append(exc)
-        return results
+            answers.append(reply.value)
+        return answers
 
     def cells_asked(self) -> set[str]:
-        return {e for k, e, _ in self.asked if k is EntityKind.REGION}
+        return {cell for _, cell, _ in self.asked}
+
+
+def search(rings: int, *, k: int = 5, exclude: frozenset[UUID] = frozenset()) -> Search:
+    return Search(1, HOME[0], HOME[1], rings=rings, k=k, exclude=exclude)
 
 
 async def test_a_nearer_agent_in_a_neighbouring_cell_beats_one_in_the_home_cell() -> None:
@@ -126,73 +119,61 @@ async def test_a_nearer_agent_in_a_neighbouring_cell_beats_one_in_the_home_cell(
             origin, near_spot, far_spot = point, near[0], far[0]
             break
     assert origin is not None
-    fake = FakeEntities()
+    fake = FakeRegions()
     fake.place(aid(1), *far_spot)
     fake.place(aid(2), *near_spot)
+    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
 
-    found = await nearest_candidates(fake, *origin, resolution=RES, max_rings=3)  # type: ignore[arg-type]
+    found = await searcher.search(Search(1, *origin, rings=1, k=5))
 
     assert [c.agent_id for c in found] == [aid(2), aid(1)]
     assert found[0].distance_m == pytest.approx(300, abs=2)
-    # Ring 0 had a hit, so ring 1 was asked too, and nothing further.
-    assert fake.cells_asked() == set(k_ring(cell_of(*origin, RES), 1))
 
 
-async def test_the_search_widens_ring_by_ring_up_to_max_rings() -> None:
-    fake = FakeEntities()
+async def test_the_search_asks_the_whole_disk_of_its_rings_in_one_round() -> None:
+    fake = FakeRegions()
     centre = cell_of(*HOME, RES)
     two_out = ring(centre, 2)[0]
     fake.place(aid(7), *cell_center(two_out))
+    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
 
-    assert await nearest_candidates(fake, *HOME, resolution=RES, max_rings=1) == ()  # type: ignore[arg-type]
+    assert await searcher.search(search(1)) == ()
     assert fake.cells_asked() == set(k_ring(centre, 1))
+    assert len(fake.asked) == 7
 
     fake.asked.clear()
-    found = await nearest_candidates(fake, *HOME, resolution=RES, max_rings=4)  # type: ignore[arg-type]
+    found = await searcher.search(search(2))
     assert [c.agent_id for c in found] == [aid(7)]
-    assert fake.cells_asked() == set(k_ring(centre, 3))  # hit at ring 2, plus one ring
+    assert fake.cells_asked() == set(k_ring(centre, 2))
+    assert len(fake.asked) == 19
 
 
-def alert_state(**changes: Any) -> AlertState:
-    base = AlertState(
-        id=uuid4(),
-        user_id=uuid4(),
-        alert_type=AlertType.PANIC,
-        status=AlertStatus.DISPATCHING,
-        latitude=HOME[0],
-        longitude=HOME[1],
-        accuracy_m=None,
-        description=None,
-        silent=False,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return replace(base, **changes)
+async def test_the_search_skips_excluded_agents_and_bounds_the_answer() -> None:
+    fake = FakeRegions()
+    for n in range(1, 6):
+        fake.place(aid(n), *destination(*HOME, 100 * n, 90))
+    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
+
+    found = await searcher.search(search(2, k=2, exclude=frozenset({aid(1), aid(3)})))
+
+    assert [c.agent_id for c in found] == [aid(2), aid(4)]
+    assert found[0].distance_m == pytest.approx(200, abs=1)
+    queries = [m for _, _, m in fake.asked]
+    assert all(isinstance(q, QueryNearest) and q.exclude == {aid(1), aid(3)} for q in queries)
 
 
-async def test_offer_nearest_offers_to_the_best_agent_not_declined() -> None:
-    fake = FakeEntities()
-    fake.place(aid(1), *destination(*HOME, 100, 90))
-    fake.place(aid(2), *destination(*HOME, 200, 90))
-    state = alert_state(declined_by=(aid(1),))
+async def test_a_region_that_refuses_does_not_hide_the_others() -> None:
+    fake = FakeRegions()
+    centre = cell_of(*HOME, RES)
+    assert fake.place(aid(1), *HOME) == centre
+    fake.place(aid(2), *cell_center(ring(centre, 1)[0]))
 
-    chosen = await offer_nearest(fake, state, resolution=RES)  # type: ignore[arg-type]
+    async def home_refuses(items: Sequence[tuple[EntityKind, str, object]]) -> list[object]:
+        answers = await fake.ask_regions(items)
+        return [
+            InvalidMessage("bad query") if i[1] == centre else a
+            for i, a in zip(items, answers, strict=True)
+        ]
 
-    assert chosen == aid(2)
-    kind, entity_id, message = fake.asked[-1]
-    assert (kind, entity_id) == (EntityKind.ALERT, str(state.id))
-    assert isinstance(message, OfferMade)
-    assert message.agent_id == aid(2)
-    assert message.distance_m == pytest.approx(200, abs=1)
-    queries = [m for k, _, m in fake.asked if k is EntityKind.REGION]
-    assert all(isinstance(q, QueryNearest) and aid(1) in q.exclude for q in queries)
-
-
-async def test_offer_nearest_is_none_when_nobody_is_near_or_the_alert_refuses() -> None:
-    fake = FakeEntities()
-    assert await offer_nearest(fake, alert_state(), resolution=RES, max_rings=1) is None  # type: ignore[arg-type]
-    assert all(k is EntityKind.REGION for k, _, _ in fake.asked)
-
-    fake.place(aid(1), *destination(*HOME, 100, 0))
-    fake.alert_error = Conflict("cannot offer alert: it is 'cancelled'")
-    assert await offer_nearest(fake, alert_state(), resolution=RES) is None  # type: ignore[arg-type]
+    found = await RegionSearcher(home_refuses, resolution=RES).search(search(1))
+    assert [c.agent_id for c in found] == [aid(2)]
