@@ -97,6 +97,7 @@ async def measure_post_latency(
         "post_alerts_created": created,
         "post_alerts_failures": int(rate * seconds) - created,
         "post_alerts_statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+        "post_alerts_client_errors": result.errors,
         "post_alerts_p50_ms": round(percentile(latencies, 0.50), 2) if latencies else -1,
         "post_alerts_p95_ms": round(percentile(latencies, 0.95), 2) if latencies else -1,
         "post_alerts_p99_ms": round(percentile(latencies, 0.99), 2) if latencies else -1,
@@ -179,7 +180,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--alerts", type=int, default=200)
-    parser.add_argument("--shards", type=int, default=0, help="0: one per CPU (serve's default)")
+    parser.add_argument("--shards", type=int, default=0, help="0: serve's default")
     args = parser.parse_args()
 
     settings = Settings()
@@ -223,7 +224,7 @@ async def main() -> None:
                     except httpx.TransportError:
                         pass
                     await asyncio.sleep(0.5)
-            result: dict[str, Any] = {"cpus": os.cpu_count(), "shards": args.shards or "per CPU"}
+            result: dict[str, Any] = {"cpus": os.cpu_count(), "shards": args.shards or "default"}
             # Sockets first, while the gateway is quiet, so their memory is not
             # mixed up with what a load phase leaves behind.
             gateway_process = psutil.Process(proc.pid)

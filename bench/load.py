@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Idle keep-alive connections older than this are not reused.
+MAX_IDLE_S = 2.0
+
 
 def request_bytes(
     method: str, path: str, host: str, headers: Mapping[str, str], body: Any = None
@@ -38,7 +41,7 @@ def request_bytes(
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
-    errors: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
 
 
 class HttpLoad:
@@ -47,15 +50,19 @@ class HttpLoad:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._all: list[asyncio.StreamWriter] = []
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
         """Send ``raw`` and return the status and body of its answer."""
+        # Most recently used first; one idle for longer than the server's
+        # keep-alive (uvicorn: 5 s) may be closing, so it is dropped, not reused.
+        while self._idle and time.monotonic() - self._idle[-1][2] > MAX_IDLE_S:
+            self._idle.pop()[1].close()
         if self._idle:
-            reader, writer = self._idle.pop()
+            reader, writer, _ = self._idle.pop()
         else:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await asyncio.open_connection(self.host, self.port, limit=2**20)
             self._all.append(writer)
         writer.write(raw)
         status = int((await reader.readline()).split()[1])
@@ -72,7 +79,7 @@ class HttpLoad:
         if close:
             writer.close()
         else:
-            self._idle.append((reader, writer))
+            self._idle.append((reader, writer, time.monotonic()))
         return status, body
 
     async def open_loop(
@@ -85,8 +92,9 @@ class HttpLoad:
         async def one(n: int, due: float) -> None:
             try:
                 status, _ = await self.request(requests(n))
-            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-                result.errors += 1
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                name = type(exc).__name__
+                result.errors[name] = result.errors.get(name, 0) + 1
                 return
             result.statuses[status] = result.statuses.get(status, 0) + 1
             result.latencies_ms.append((time.perf_counter() - due) * 1000)

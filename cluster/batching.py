@@ -1,4 +1,7 @@
-"""Micro-batching of fire-and-forget messages, per destination shard.
+"""Batching of calls to shards: fire-and-forget messages and asks.
+
+:class:`Batcher` micro-batches fire-and-forget messages per destination
+shard; :class:`Coalescer` (at the end) batches asks adaptively.
 
 Location updates arrive tens of thousands a second; one Ray call each would
 cost more than the work. A :class:`Batcher` collects messages per shard and
@@ -75,3 +78,64 @@ class Batcher:
             self.failed_batches += 1
             log.warning("batch of %d messages to shard %d failed", size, shard, exc_info=True)
             raise
+
+
+class Coalescer:
+    """Adaptive batching of asks to one destination: no waiting when idle.
+
+    A request is sent at once when no call to its destination is in flight;
+    otherwise it waits for that call to return and goes with everything else
+    queued meanwhile, in one call. So an idle system pays no linger, and a
+    busy one sends fewer, larger calls (each Ray call costs about as much as
+    a few hundred small messages).
+
+    ``send(destination, items)`` must return one answer per item, in order.
+    """
+
+    def __init__(
+        self, send: Callable[[int, Sequence[Any]], Awaitable[Sequence[object]]], max_batch: int
+    ) -> None:
+        self._send = send
+        self._max_batch = max_batch
+        self._queues: dict[int, list[tuple[Sequence[Any], asyncio.Future[Sequence[object]]]]] = {}
+        self._pumps: dict[int, asyncio.Task[None]] = {}
+        self.calls = 0
+
+    async def ask(self, destination: int, items: Sequence[Any]) -> Sequence[object]:
+        """The answers to ``items`` (sent alone or with others); raises what the call raised."""
+        future: asyncio.Future[Sequence[object]] = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(destination, []).append((items, future))
+        if destination not in self._pumps:
+            self._pumps[destination] = asyncio.get_running_loop().create_task(
+                self._pump(destination)
+            )
+        return await future
+
+    async def _pump(self, destination: int) -> None:
+        try:
+            while queue := self._queues.get(destination):
+                taken: list[tuple[Sequence[Any], asyncio.Future[Sequence[object]]]] = []
+                size = 0
+                while queue and (not taken or size + len(queue[0][0]) <= self._max_batch):
+                    request = queue.pop(0)
+                    taken.append(request)
+                    size += len(request[0])
+                batch = [item for items, _future in taken for item in items]
+                self.calls += 1
+                try:
+                    answers = await self._send(destination, batch)
+                except Exception as exc:
+                    for _items, future in taken:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                start = 0
+                for items, future in taken:
+                    if not future.done():
+                        future.set_result(answers[start : start + len(items)])
+                    start += len(items)
+        finally:
+            del self._pumps[destination]
+            for _items, future in self._queues.pop(destination, []):  # only when cancelled
+                if not future.done():
+                    future.set_exception(RuntimeError("coalescer stopped"))

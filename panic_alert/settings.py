@@ -123,7 +123,7 @@ class RaySettings(BaseModel):
     dashboard_port: int = Field(8265, ge=1, le=65535)
     #: Address an embedded Ray binds its node to (loopback: nothing leaves the machine).
     node_ip_address: str = "127.0.0.1"
-    #: Shard actors hosting the logical entities; 0 = one per CPU.
+    #: Shard actors hosting the logical entities; 0 = one per two CPUs of the cluster.
     shards: int = Field(0, ge=0, le=1024)
     num_cpus: int | None = Field(None, ge=1)
     #: Echo Ray worker stdout/stderr into this process's (JSON) log stream.

@@ -4,15 +4,18 @@ The pool's codec (``persistence.postgres``) encodes jsonb parameters: pass
 Python mappings, never pre-encoded strings.
 
 Implements ``actors.ports.EntityStore``. One :meth:`PostgresEntityStore.commit`
-is one transaction: the fired and cancelled timers are removed first, then new
-timers written, snapshots upserted (a snapshot never replaces a newer one),
-the ``alerts`` / ``agents`` rows brought in line with their snapshots, and the
-events written to the outbox. Either all of it is committed or none.
+is one statement, so one transaction: the fired and cancelled timers are
+removed (unless the batch writes them again), new timers written, snapshots
+upserted (a snapshot never replaces a newer one), the ``alerts`` / ``agents``
+rows brought in line with their snapshots, and the events written to the
+outbox. Either all of it is committed or none.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +26,7 @@ import asyncpg
 from actors.effects import EntityKind, Persist
 from actors.ports import CommitBatch, StoredTimer
 from persistence import postgres
-from persistence.outbox import OutboxEvent, enqueue
+from persistence.outbox import OutboxEvent, insert_statement
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +116,38 @@ class PostgresEntityStore:
     async def commit(self, batch: CommitBatch) -> None:
         if not batch:
             return
+        statement, args = self._statement(batch)
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await self._remove_timers(conn, batch)
-                await self._write_timers(conn, batch.timers)
-                await self._write_snapshots(conn, batch.snapshots)
-                await enqueue(
-                    conn,
+            await self._pool.execute(statement, *args)
+        except postgres.DRIVER_ERRORS as exc:
+            raise postgres.translate_error(exc) from exc
+
+    def _statement(self, batch: CommitBatch) -> tuple[str, list[Any]]:
+        """The whole batch as ONE statement (see the module note), and its arguments."""
+        parts: list[tuple[str, list[Any]]] = []
+        upserted = {(t.kind, t.entity_id, t.timer_id) for t in batch.timers}
+        removed: list[tuple[str, str, str, datetime | None]] = [
+            (t.kind.value, t.entity_id, t.timer_id, t.due_at)
+            for t in batch.fired
+            if (t.kind, t.entity_id, t.timer_id) not in upserted
+        ]
+        removed += [
+            (k.value, e, t, None) for k, e, t in batch.cancelled if (k, e, t) not in upserted
+        ]
+        if removed:
+            parts.append((_DELETE_TIMERS, _columns(removed)))
+        if batch.timers:
+            latest = {(t.kind, t.entity_id, t.timer_id): t for t in batch.timers}  # one per key
+            rows = [
+                (t.kind.value, t.entity_id, t.timer_id, t.name, t.due_at, dict(t.payload))
+                for t in latest.values()
+            ]
+            parts.append((_UPSERT_TIMERS, _columns(rows)))
+        if batch.snapshots:
+            parts += _snapshot_parts(batch.snapshots)
+        if batch.events:
+            parts.append(
+                insert_statement(
                     [
                         OutboxEvent(
                             self._new_event_id(),
@@ -134,8 +162,8 @@ class PostgresEntityStore:
                     ],
                     source=self._source,
                 )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
+            )
+        return _one_statement(parts)
 
     async def load_timers(self) -> Sequence[StoredTimer]:
         try:
@@ -165,51 +193,60 @@ class PostgresEntityStore:
             raise postgres.translate_error(exc) from exc
         return [r["entity_id"] for r in rows]
 
-    # --- pieces of one commit -------------------------------------------------------
 
-    @staticmethod
-    async def _remove_timers(conn: postgres.Connection, batch: CommitBatch) -> None:
-        keys: list[tuple[str, str, str, datetime | None]] = [
-            (t.kind.value, t.entity_id, t.timer_id, t.due_at) for t in batch.fired
-        ]
-        keys += [(k.value, e, t, None) for k, e, t in batch.cancelled]
-        if keys:
-            await conn.execute(_DELETE_TIMERS, *map(list, zip(*keys, strict=True)))
-
-    @staticmethod
-    async def _write_timers(conn: postgres.Connection, timers: Sequence[StoredTimer]) -> None:
-        if not timers:
-            return
-        latest = {(t.kind, t.entity_id, t.timer_id): t for t in timers}  # one row per key
-        rows = [
-            (t.kind.value, t.entity_id, t.timer_id, t.name, t.due_at, dict(t.payload))
-            for t in latest.values()
-        ]
-        await conn.execute(_UPSERT_TIMERS, *map(list, zip(*rows, strict=True)))
-
-    @staticmethod
-    async def _write_snapshots(conn: postgres.Connection, snapshots: Sequence[Persist]) -> None:
-        if not snapshots:
-            return
-        latest: dict[tuple[EntityKind, str], Persist] = {}
-        for p in snapshots:
-            key = (p.kind, str(p.entity_id))
-            if key not in latest or latest[key].version < p.version:
-                latest[key] = p
-        rows = [
-            (p.kind.value, str(p.entity_id), p.version, dict(p.snapshot), _is_open(p))
-            for p in latest.values()
-        ]
-        await conn.execute(_UPSERT_SNAPSHOTS, *map(list, zip(*rows, strict=True)))
-        alerts = [p.snapshot for p in latest.values() if p.kind is EntityKind.ALERT]
-        if alerts:
-            await conn.execute(_PROJECT_ALERTS, *_alert_columns(alerts))
-        agents = [p.snapshot for p in latest.values() if p.kind is EntityKind.AGENT]
-        if agents:
-            await conn.execute(_PROJECT_AGENTS, *_agent_columns(agents))
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Rows as the per-column arrays ``unnest`` takes."""
+    return list(map(list, zip(*rows, strict=True)))
 
 
-def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+def _snapshot_parts(snapshots: Sequence[Persist]) -> list[tuple[str, list[Any]]]:
+    latest: dict[tuple[EntityKind, str], Persist] = {}
+    for p in snapshots:
+        key = (p.kind, str(p.entity_id))
+        if key not in latest or latest[key].version < p.version:
+            latest[key] = p
+    rows = [
+        (p.kind.value, str(p.entity_id), p.version, dict(p.snapshot), _is_open(p))
+        for p in latest.values()
+    ]
+    parts = [(_UPSERT_SNAPSHOTS, _columns(rows))]
+    alerts = [p.snapshot for p in latest.values() if p.kind is EntityKind.ALERT]
+    if alerts:
+        parts.append((_PROJECT_ALERTS, _alert_columns(alerts)))
+    agents = [p.snapshot for p in latest.values() if p.kind is EntityKind.AGENT]
+    if agents:
+        parts.append((_PROJECT_AGENTS, _agent_columns(agents)))
+    return parts
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _shift(match: re.Match[str], *, base: int) -> str:
+    return f"${int(match.group(1)) + base}"
+
+
+def _one_statement(parts: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any]]:
+    """Data-modifying statements joined into one, as ``WITH`` clauses.
+
+    One statement is one implicit transaction and ONE round trip, where
+    BEGIN, a statement per part and COMMIT were up to seven; it was most of
+    the cost of a commit. The parts touch different rows (``_statement`` drops
+    the removal of a timer it also upserts), as statements in one ``WITH``
+    must: they all see the same snapshot of the tables. Each part keeps its
+    own ``$n`` numbering, shifted here.
+    """
+    clauses: list[str] = []
+    args: list[Any] = []
+    for index, (sql, part_args) in enumerate(parts):
+        base = len(args)
+        shifted = _PARAMETER.sub(functools.partial(_shift, base=base), sql.strip())
+        clauses.append(f"p{index} AS ({shifted})")
+        args.extend(part_args)
+    return "WITH " + ",\n".join(clauses) + "\nSELECT 1", args
+
+
+def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:
     rows = [
         (
             UUID(s["id"]),
@@ -228,10 +265,10 @@ def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         )
         for s in snapshots
     ]
-    return list(map(list, zip(*rows, strict=True)))
+    return _columns(rows)
 
 
-def _agent_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+def _agent_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:
     rows = []
     for s in snapshots:
         fix = s.get("location") or {}
@@ -245,4 +282,4 @@ def _agent_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
                 _ts(s.get("last_heartbeat_at")),
             )
         )
-    return list(map(list, zip(*rows, strict=True)))
+    return _columns(rows)

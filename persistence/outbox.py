@@ -134,24 +134,38 @@ async def enqueue(
     """
     if not events:
         return
-    validate(events, topics)
     if not conn.is_in_transaction():
         # Outside a transaction the event could commit without its state change.
         raise ValueError("enqueue must run inside the caller's transaction")
+    statement, args = insert_statement(events, source=source, topics=topics)
     try:
-        await conn.execute(
-            _INSERT,
-            [e.event_id for e in events],
-            [e.topic for e in events],
-            [e.key for e in events],
-            [e.type for e in events],
-            source or get_settings().kafka.source,
-            [e.subject for e in events],
-            [e.time for e in events],
-            [json.dumps(e.data, separators=(",", ":"), default=str) for e in events],
-        )
+        await conn.execute(statement, *args)
     except postgres.DRIVER_ERRORS as exc:
         raise postgres.translate_error(exc) from exc
+
+
+def insert_statement(
+    events: Sequence[OutboxEvent],
+    *,
+    source: str | None = None,
+    topics: Collection[str] = KAFKA_TOPICS,
+) -> tuple[str, list[Any]]:
+    """The INSERT of ``events`` and its arguments, after :func:`validate`.
+
+    For writers that put the insert into a larger single statement (the
+    entity store's commit); :func:`enqueue` is the usual way in.
+    """
+    validate(events, topics)
+    return _INSERT, [
+        [e.event_id for e in events],
+        [e.topic for e in events],
+        [e.key for e in events],
+        [e.type for e in events],
+        source or get_settings().kafka.source,
+        [e.subject for e in events],
+        [e.time for e in events],
+        [json.dumps(e.data, separators=(",", ":"), default=str) for e in events],
+    ]
 
 
 @dataclass(frozen=True, slots=True)

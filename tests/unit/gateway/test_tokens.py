@@ -106,6 +106,26 @@ def test_clock_skew_within_the_leeway_is_tolerated() -> None:
     decode_access_token(SETTINGS, jwt.encode(just_expired, SECRET, algorithm="HS256"))
 
 
+def test_a_remembered_token_still_expires_and_its_forgeries_are_still_refused() -> None:
+    now = datetime.now(UTC)
+    token = jwt.encode(claims(exp=now + timedelta(seconds=30)), SECRET, algorithm="HS256")
+    principal = decode_access_token(SETTINGS, token)  # verified, then remembered
+    assert decode_access_token(SETTINGS, token, now=now + timedelta(seconds=20)) == principal
+    with pytest.raises(InvalidToken, match="not yet valid"):
+        decode_access_token(SETTINGS, token, now=now - timedelta(seconds=10))
+    with pytest.raises(InvalidToken, match="expired"):
+        decode_access_token(SETTINGS, token, now=now + timedelta(seconds=36))
+    # Another signature on the same claims is another string: verified, and refused.
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    with pytest.raises(InvalidToken):
+        decode_access_token(SETTINGS, forged)
+    # Another deployment's secret does not share what this one remembered.
+    other = AuthSettings(jwt_secret="another-secret-of-enough-length-0123456789")
+    with pytest.raises(InvalidToken):
+        decode_access_token(other, token)
+
+
 def test_session_ids_are_refresh_families() -> None:
     family = uuid.uuid4()
     assert family_of_session(session_id_of(family)) == family
