@@ -21,6 +21,7 @@ from actors.errors import EntityNotFound, NoPendingOffer
 from actors.kinds import behaviours
 from actors.ports import MESSAGE_TIMER
 from actors.runtime import EntityHost
+from actors.search import Candidate, Search
 from tests.fakes.entities import FakeEntityStore, FakeLocalRouter, FakePushSink
 
 ALERT = EntityKind.ALERT
@@ -31,8 +32,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class FakeSearcher:
+    """Answers every search with fixed candidates (or fails); records the searches."""
+
+    def __init__(self, *agents: UUID, fail: bool = False) -> None:
+        self.agents = agents
+        self.fail = fail
+        self.searches: list[Search] = []
+
+    async def search(self, query: Search) -> tuple[Candidate, ...]:
+        self.searches.append(query)
+        if self.fail:
+            raise ConnectionError("fake searcher: regions away")
+        now = utcnow()
+        return tuple(
+            Candidate(a, 100.0 * (i + 1), LAT, LON, now) for i, a in enumerate(self.agents)
+        )
+
+
 def make_host(
-    store: FakeEntityStore | None = None, clock: Callable[[], datetime] = utcnow
+    store: FakeEntityStore | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    searcher: FakeSearcher | None = None,
 ) -> tuple[EntityHost, FakeEntityStore]:
     store = store or FakeEntityStore()
     router = FakeLocalRouter()
@@ -42,6 +63,7 @@ def make_host(
         pushes=FakePushSink(),
         router=router,
         clock=clock,
+        searcher=searcher,
         flush_interval=3600,
     )
     router.host = host
@@ -208,5 +230,32 @@ async def test_a_timer_is_never_delivered_before_its_due_time() -> None:
     expired = [e for e in store.events if e.type is EventType.ALERT_OFFER_EXPIRED]
     assert len(expired) == 1
     assert expired[0].time >= datetime.fromisoformat(expired[0].data["expires_at"])
+    assert [t.name for t in store.timers.values()] == [SEARCH_AGAIN_TIMER]
+    await host.stop()
+
+
+async def test_a_created_alert_searches_after_its_commit_and_offers_to_the_result() -> None:
+    searcher = FakeSearcher(AGENT_B, AGENT_A)
+    host, store = make_host(searcher=searcher)
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    await host.settle()
+    assert [(s.tag, s.latitude, s.longitude) for s in searcher.searches] == [(1, LAT, LON)]
+    state = host.active_state(ALERT, str(alert_id))
+    assert [o.agent_id for o in state.offered_to] == [AGENT_B]
+    assert [e.type for e in store.events] == [EventType.ALERT_CREATED, EventType.ALERT_OFFERED]
+    await host.stop()
+
+
+async def test_a_failed_search_changes_nothing_and_the_timer_stays_armed() -> None:
+    searcher = FakeSearcher(fail=True)
+    host, store = make_host(searcher=searcher)
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    await host.settle()
+    assert len(searcher.searches) == 1
+    assert host.active_state(ALERT, str(alert_id)).offered_to == ()
     assert [t.name for t in store.timers.values()] == [SEARCH_AGAIN_TIMER]
     await host.stop()
