@@ -236,6 +236,11 @@ class OutboxSettings(BaseModel):
     #: Batches one relay keeps in flight (claimed and queued to Kafka, awaiting
     #: acknowledgements and the MongoDB write). Kafka order is kept across them.
     pipeline_depth: int = Field(4, ge=1, le=64)
+    #: After a NOTIFY wakes an idle relay, wait this long before claiming, so
+    #: that events committed together travel together: at 200 alerts/s this
+    #: turns batches of one into batches of a few, and halves the relay's (and
+    #: MongoDB's) work per event, for a few ms more commit-to-Kafka latency.
+    linger_s: float = Field(0.01, ge=0, le=1)
 
 
 class Settings(BaseSettings):

@@ -253,7 +253,8 @@ class OutboxRelay:
     in id order (so per-key order holds), then its acknowledgements and its
     MongoDB write complete in the background and the rows are marked sent.
     With nothing to do it sleeps until a ``NOTIFY outbox`` (sent on commit of
-    any insert) or ``poll_interval_s``. When Kafka or MongoDB fails it lets
+    any insert), then ``linger_s`` more to gather what commits meanwhile, or
+    until ``poll_interval_s``. When Kafka or MongoDB fails it lets
     the batches in flight finish, releases what failed, logs, and backs off
     (up to ``max_backoff_s``), pinging the failed service until it answers;
     rows stay unsent meanwhile. Any other error is logged and retried the
@@ -465,6 +466,8 @@ class OutboxRelay:
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout=self._settings.poll_interval_s)
+            if self._settings.linger_s > 0:
+                await self._sleep(self._settings.linger_s)
 
     async def _ensure_listener(self) -> None:
         if self._dsn is None or (self._listener is not None and not self._listener.is_closed()):
