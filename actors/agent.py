@@ -23,6 +23,12 @@ Invariants of :class:`AgentState`:
   that stop being refreshed.
 * ``version`` grows by one per change; ``Persist.coalesce`` is True when only
   the position or liveness changed.
+* An agent holds at most one alert: accepting an offer first *reserves* the
+  agent for that alert (:class:`Reserve`, refused while it holds or is
+  taking another), and only then asks the alert. The reservation is soft (in
+  memory only, not in snapshots, no new version) and lapses after
+  ``policy.reservation_ttl`` or when the alert's ``Assigned`` arrives; a
+  refused accept gives it back (:class:`Unreserve`).
 """
 
 from __future__ import annotations
@@ -105,6 +111,8 @@ class AgentState:
     current_assignment: UUID | None = None
     updated_at: datetime | None = None
     version: int = 0
+    reserved_for: UUID | None = None
+    reserved_until: datetime | None = None
 
     @classmethod
     def new(cls, agent_id: UUID) -> AgentState:
@@ -121,7 +129,8 @@ class AgentState:
         return self.availability is Availability.AVAILABLE and self.location is not None
 
     def to_snapshot(self) -> dict[str, Any]:
-        """JSON-safe dict; ``AgentState.from_snapshot(s.to_snapshot()) == s``."""
+        """JSON-safe dict; ``AgentState.from_snapshot(s.to_snapshot()) == s``, but
+        for the soft reservation, which is never written."""
         return {
             **codec.header("agent"),
             "id": str(self.id),
@@ -194,17 +203,40 @@ class Released:
     alert_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """The agent is accepting an offer of ``alert_id``: hold it for that alert."""
+
+    alert_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Unreserve:
+    """The accept of ``alert_id`` was refused: give the reservation back. Idempotent."""
+
+    alert_id: UUID
+
+
 AgentMessage: TypeAlias = (
-    SetStatus | LocationFix | Heartbeat | HeartbeatExpired | Assigned | Released
+    SetStatus
+    | LocationFix
+    | Heartbeat
+    | HeartbeatExpired
+    | Assigned
+    | Released
+    | Reserve
+    | Unreserve
 )
 
 
 @dataclass(frozen=True, slots=True)
 class AgentPolicy:
-    """Tunables: liveness timeout, and the H3 resolution of region cells."""
+    """Tunables: liveness timeout, the H3 resolution of region cells, and how
+    long a reservation for an accept in progress lasts."""
 
     heartbeat_timeout: timedelta = timedelta(seconds=90)
     region_resolution: int = 7
+    reservation_ttl: timedelta = timedelta(seconds=15)
 
     def __post_init__(self) -> None:
         if self.heartbeat_timeout <= timedelta(0):
@@ -253,6 +285,13 @@ def decide(
         return _expired(state, now, policy)
     if isinstance(msg, Assigned):
         return _assigned(state, msg, now, policy)
+    if isinstance(msg, Reserve):
+        return _reserve(state, msg, now, policy)
+    if isinstance(msg, Unreserve):
+        if state.reserved_for != msg.alert_id:
+            return state, (Reply(state),)
+        new = replace(state, reserved_for=None, reserved_until=None)
+        return new, (Reply(new),)
     if isinstance(msg, Released):
         if state.current_assignment != msg.alert_id:
             return state, (Reply(state),)  # duplicate or stale release
@@ -341,8 +380,34 @@ def _assigned(
         return state, (Reply(state),)  # a repeated send
     if state.current_assignment is not None:
         raise AlreadyAssigned(str(state.id), str(state.current_assignment), str(msg.alert_id))
-    new = replace(state, availability=Availability.BUSY, current_assignment=msg.alert_id)
+    new = replace(
+        state,
+        availability=Availability.BUSY,
+        current_assignment=msg.alert_id,
+        reserved_for=None,
+        reserved_until=None,
+    )
     return _finish(state, new, now, policy, reason="assigned", refresh=False)
+
+
+def _reserve(
+    state: AgentState, msg: Reserve, now: datetime, policy: AgentPolicy
+) -> Transition[AgentState]:
+    """Hold the agent for ``msg.alert_id`` while its accept is asked of the alert."""
+    if state.current_assignment == msg.alert_id:
+        return state, (Reply(state),)  # accepting again what it already holds
+    if state.current_assignment is not None:
+        raise AlreadyAssigned(str(state.id), str(state.current_assignment), str(msg.alert_id))
+    taking = state.reserved_for
+    if (
+        taking is not None
+        and taking != msg.alert_id
+        and state.reserved_until is not None
+        and now < state.reserved_until
+    ):
+        raise AlreadyAssigned(str(state.id), str(taking), str(msg.alert_id))
+    new = replace(state, reserved_for=msg.alert_id, reserved_until=now + policy.reservation_ttl)
+    return new, (Reply(new),)
 
 
 def _cell(state: AgentState, policy: AgentPolicy) -> str | None:

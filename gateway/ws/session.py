@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import redis.asyncio as aioredis
 from fastapi import HTTPException
@@ -32,7 +33,9 @@ from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from actors import codec
+from actors.alert_messages import AcceptOffer
 from cluster.client import EntityClient
+from cluster.dispatch import accept_offer
 from gateway.auth.deps import authenticate
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.frames import encode, error_frame
@@ -221,8 +224,15 @@ class Session:
             self._send(text)
 
     async def _ask(self, action: AskEntity) -> list[Action]:
+        entities = self._deps.entities()
         try:
-            reply = await self._deps.entities().ask(action.kind, action.entity_id, action.message)
+            if isinstance(action.message, AcceptOffer):
+                # The agent is reserved first, so it never wins two alerts at once.
+                reply = await accept_offer(
+                    entities, action.message.agent_id, UUID(action.entity_id)
+                )
+            else:
+                reply = await entities.ask(action.kind, action.entity_id, action.message)
         except Exception as exc:
             code, message, retriable = describe_error(exc)
             if code == ErrorCode.INTERNAL:

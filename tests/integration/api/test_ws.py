@@ -24,10 +24,12 @@ from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from actors.effects import Audience, EntityKind, FrameType, Push
 from actors.region import QueryNearest
 from cluster.client import EntityClient
+from cluster.dispatch import accept_offer
 from gateway.auth.principal import Role
 from gateway.ws.frames import SERVER_FRAMES
 from geo.cells import cell_of
 from panic_alert.settings import Settings
+from persistence.alerts import load_alert
 from persistence.pushes import RedisPushSink, push_channel
 from persistence.redis import create_redis, location_key
 from tests.integration.api.accounts import Account, make_account
@@ -92,6 +94,19 @@ class Client:
                 passed.append(frame)
         finally:
             self.backlog.extend(passed)
+
+    async def expect_any(
+        self, frame_types: tuple[str, ...], wait_s: float = 10.0, **match: Any
+    ) -> Frame:
+        """The first frame of any of ``frame_types`` whose data has ``match``."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            for frame_type in frame_types:
+                try:
+                    return await self.expect(frame_type, wait_s=0.05, **match)
+                except AssertionError:
+                    continue
+        raise AssertionError(f"no {frame_types} {match} in {wait_s}s; saw {self.backlog}")
 
     async def nothing_for(self, seconds: float) -> None:
         assert not self.backlog, self.backlog
@@ -472,6 +487,76 @@ async def test_offer_accept_assigns_and_the_user_hears_of_it(
         # Agent-only frames stay agent-only; the user still may not accept.
         await user_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="nope")
         assert (await user_ws.expect("error", ref="nope"))["data"]["code"] == "forbidden"
+
+
+async def test_an_agent_accepting_two_offers_at_once_gets_exactly_one(
+    gateway: Gateway,
+    user: Account,
+    agent: Account,
+    api_entities: EntityClient,
+    api_pool: asyncpg.Pool,
+) -> None:
+    first, second = await create_alert(api_entities, user), await create_alert(api_entities, user)
+    async with session(gateway, agent) as (client, _):
+        for alert in (first, second):
+            await offer(api_entities, alert.id, agent)
+            await client.expect("alert.offer", alert_id=str(alert.id))
+        # Both frames leave before either answer comes back.
+        await client.send("offer.accept", {"alert_id": str(first.id)}, id="a1")
+        await client.send("offer.accept", {"alert_id": str(second.id)}, id="a2")
+        answers = {}
+        for ref in ("a1", "a2"):
+            frame = await client.expect_any(("ack", "error"), ref=ref)
+            answers[ref] = frame
+        kinds = sorted(f["type"] for f in answers.values())
+        assert kinds == ["ack", "error"], answers
+        (refused,) = [f for f in answers.values() if f["type"] == "error"]
+        assert refused["data"]["code"] == "already_assigned"
+
+    agent_state = await api_entities.ask(EntityKind.AGENT, str(agent.id), Heartbeat())
+    assert isinstance(agent_state, AgentState)
+    won = [a for a in (first, second) if a.id == agent_state.current_assignment]
+    assert len(won) == 1
+    lost = second if won[0] is first else first
+    # The alert that lost is still looking for a responder, its offer still open.
+    lost_state = await load_alert(api_pool, lost.id)
+    assert lost_state is not None
+    assert lost_state.status is AlertStatus.DISPATCHING
+    assert lost_state.assigned_agent_id is None
+    assert lost_state.offer_for(agent.id) is not None
+
+
+async def test_two_agents_accepting_one_alert_at_once_yield_one_assignment(
+    gateway: Gateway,
+    user: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+    api_entities: EntityClient,
+) -> None:
+    alert = await create_alert(api_entities, user)
+    agents = [await make_account(api_pool, api_settings, Role.AGENT) for _ in range(2)]
+    async with session(gateway, agents[0]) as (a_ws, _), session(gateway, agents[1]) as (b_ws, _):
+        for agent, ws in zip(agents, (a_ws, b_ws), strict=True):
+            await offer(api_entities, alert.id, agent)
+            await ws.expect("alert.offer", alert_id=str(alert.id))
+        await asyncio.gather(
+            a_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="x"),
+            b_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="x"),
+        )
+        answers = [await ws.expect_any(("ack", "error"), ref="x") for ws in (a_ws, b_ws)]
+    assert sorted(f["type"] for f in answers) == ["ack", "error"], answers
+    winner = agents[[f["type"] for f in answers].index("ack")]
+    loser = agents[[f["type"] for f in answers].index("error")]
+    state = await load_alert(api_pool, alert.id)
+    assert state is not None
+    assert state.assigned_agent_id == winner.id
+    assert sum(1 for e in state.timeline if e.type == "accepted") == 1
+    # The loser's reservation was given back: it may accept another offer at once.
+    other = await create_alert(api_entities, user)
+    await offer(api_entities, other.id, loser)
+    taken = await accept_offer(api_entities, loser.id, other.id)
+    assert isinstance(taken, AlertState)
+    assert taken.assigned_agent_id == loser.id
 
 
 async def test_offer_decline_is_acknowledged(

@@ -306,3 +306,38 @@ def test_policy_and_timer_validation() -> None:
         AgentPolicy(region_resolution=16)
     with pytest.raises(UnknownMessage):
         timer_message("offer_expired", {})
+
+
+# --- reservations: one alert at a time -------------------------------------------------
+
+
+def test_a_reservation_refuses_another_alert_until_it_lapses_or_is_given_back() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    reserved, effects = run(state, agent.Reserve(ALERT_1), clock)
+    # Soft: no new version, nothing persisted or announced, not in the snapshot.
+    assert effects == (Reply(reserved),)
+    assert (reserved.reserved_for, reserved.version) == (ALERT_1, state.version)
+    assert "reserved_for" not in reserved.to_snapshot()
+    assert run(reserved, agent.Reserve(ALERT_1), clock)[0].reserved_for == ALERT_1
+    with pytest.raises(AlreadyAssigned):
+        run(reserved, agent.Reserve(ALERT_2), clock)
+    # Given back (the alert refused the accept): free for another at once.
+    freed, _ = run(reserved, agent.Unreserve(ALERT_1), clock)
+    assert freed.reserved_for is None
+    assert run(freed, agent.Reserve(ALERT_2), clock)[0].reserved_for == ALERT_2
+    # Unreserving another alert's reservation changes nothing.
+    assert run(reserved, agent.Unreserve(ALERT_2), clock)[0] is reserved
+    # Or lapsed (the gateway never came back): free after reservation_ttl.
+    late, _ = run(reserved, agent.Reserve(ALERT_2), clock, seconds=16)
+    assert late.reserved_for == ALERT_2
+
+
+def test_the_assignment_ends_the_reservation_and_refuses_any_other() -> None:
+    clock = Clock()
+    reserved, _ = run(available_at(clock), agent.Reserve(ALERT_1), clock)
+    assigned, _ = run(reserved, Assigned(ALERT_1), clock)
+    assert (assigned.current_assignment, assigned.reserved_for) == (ALERT_1, None)
+    assert run(assigned, agent.Reserve(ALERT_1), clock)[0] is assigned
+    with pytest.raises(AlreadyAssigned):
+        run(assigned, agent.Reserve(ALERT_2), clock, seconds=60)
