@@ -63,6 +63,7 @@ from actors import codec
 from actors.agent import Assigned, Released
 from actors.alert_messages import (
     DEFAULT_POLICY,
+    ESCALATION_TIMER,
     OFFER_EXPIRED_TIMER,
     SEARCH_AGAIN_TIMER,
     AcceptOffer,
@@ -73,6 +74,7 @@ from actors.alert_messages import (
     CreateAlert,
     DeclineOffer,
     Escalate,
+    EscalationDue,
     OfferExpired,
     OfferMade,
     SearchAgain,
@@ -141,6 +143,7 @@ __all__ = [
     "CreateAlert",
     "DeclineOffer",
     "Escalate",
+    "EscalationDue",
     "Offer",
     "OfferExpired",
     "OfferMade",
@@ -189,6 +192,8 @@ def decide(
         return _found(state, msg, now, policy)
     if isinstance(msg, SearchAgain):
         return _search_again(state, now, policy)
+    if isinstance(msg, EscalationDue):
+        return _escalation_due(state, msg, now, policy)
     if isinstance(msg, OfferMade):
         return _offer(state, msg, now, policy)
     if isinstance(msg, AcceptOffer):
@@ -300,14 +305,85 @@ def _create(
     )
     created = _emit(new, Topic.PANIC_ALERTS, EventType.ALERT_CREATED, new.view())
     new, again, search = _search(new, now, policy)
-    return new, (_persist(new), created, again, search, Reply(new))
+    escalation = _next_escalation(new, policy)
+    return new, (_persist(new), created, *escalation, again, search, Reply(new))
+
+
+# --- escalation: timed steps while nobody accepts -----------------------------------
+
+
+def _next_escalation(state: AlertState, policy: AlertPolicy) -> tuple[Effect, ...]:
+    """The timer of the alert type's next escalation step, if one is left."""
+    steps = policy.steps(state.alert_type)
+    if state.escalation_step >= len(steps):
+        return ()
+    due = state.created_at + steps[state.escalation_step].after
+    payload = {"step": state.escalation_step}
+    return (ScheduleTimer(ESCALATION_TIMER, ESCALATION_TIMER, due, payload),)
+
+
+def _escalation_due(
+    state: AlertState, msg: EscalationDue, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
+    """Run step ``msg.step``: widen the reach, escalate, and search again at once.
+
+    A step that is not the next one (a repeated timer), or that comes once
+    the alert is assigned or over, changes nothing.
+    """
+    steps = policy.steps(state.alert_type)
+    if msg.step != state.escalation_step or msg.step >= len(steps):
+        return _unchanged(state)
+    if state.status not in OFFERABLE:
+        return _unchanged(state)
+    step = steps[msg.step]
+    reach = replace(
+        state,
+        escalation_step=msg.step + 1,
+        search_rings=step.rings if step.rings is not None else state.search_rings,
+        offer_to=step.offer_to if step.offer_to is not None else state.offer_to,
+    )
+    data = {
+        "step": msg.step + 1,
+        "rings": reach.search_rings,
+        "offer_to": reach.offer_to,
+        "escalate": step.escalate,
+    }
+    if step.escalate and can_move(state.status, AlertStatus.ESCALATED):
+        new, moved = _move(
+            reach,
+            AlertStatus.ESCALATED,
+            now,
+            actor_id=None,
+            entry_type=TimelineType.ESCALATED,
+            data={"reason": "no responder accepted in time", **data},
+        )
+        emits = [e for e in moved if isinstance(e, Emit)]
+        pushes = [e for e in moved if isinstance(e, Push)]
+    else:
+        at = max(now, state.updated_at)
+        new = _changed(reach, at, TimelineType.ESCALATION_STEP, None, data)
+        step_data = {"alert_id": str(new.id), **data}
+        emits = [_emit(new, Topic.ALERT_RESPONSES, EventType.ALERT_ESCALATION_STEP, step_data)]
+        pushes = []
+    timers: list[Effect] = list(_next_escalation(new, policy))
+    searches: list[Effect] = []
+    if _wants_offers(new, policy):
+        new, again, search = _search(new, now, policy)
+        timers.append(again)
+        searches.append(search)
+    return new, (_persist(new), *emits, *timers, *searches, *pushes, Reply(new))
 
 
 # --- dispatch: searches and the offers made from their results ----------------------
 
 
+def _offer_to(state: AlertState, policy: AlertPolicy) -> int:
+    """Offers held at once: the policy's, or what an escalation step raised it to."""
+    return policy.offer_to if state.offer_to is None else state.offer_to
+
+
 def _wants_offers(state: AlertState, policy: AlertPolicy) -> bool:
-    return state.status in OFFERABLE and len(state.offered_to) < policy.offer_to
+    return state.status in OFFERABLE and len(state.offered_to) < _offer_to(state, policy)
 
 
 def _search(
@@ -321,8 +397,8 @@ def _search(
         tag=new.search_tag,
         latitude=new.latitude,
         longitude=new.longitude,
-        rings=policy.search_rings,
-        k=policy.search_k,
+        rings=policy.search_rings if new.search_rings is None else new.search_rings,
+        k=max(policy.search_k, _offer_to(new, policy)),
         exclude=new.not_to_offer(),
     )
     return new, again, search
@@ -339,7 +415,7 @@ def _found(
     if msg.tag != state.search_tag or not _wants_offers(state, policy):
         return _unchanged(state)
     skip = state.not_to_offer()
-    room = policy.offer_to - len(state.offered_to)
+    room = _offer_to(state, policy) - len(state.offered_to)
     picks: list[UUID] = []
     distances: dict[UUID, float] = {}
     for candidate in msg.candidates:
@@ -605,7 +681,7 @@ def _move(
 
     timers: list[Effect] = [CancelTimer(offer_timer_id(o.agent_id)) for o in withdrawn]
     if to not in OFFERABLE:
-        timers.append(CancelTimer(SEARCH_AGAIN_TIMER))
+        timers += [CancelTimer(SEARCH_AGAIN_TIMER), CancelTimer(ESCALATION_TIMER)]
 
     sends: list[Effect] = []
     if to is AlertStatus.ASSIGNED and assignee is not None:

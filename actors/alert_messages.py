@@ -9,7 +9,7 @@ at the edge, and ``decide`` only checks what that actor may do.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeAlias
 from uuid import UUID
@@ -63,6 +63,13 @@ class OfferExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationDue:
+    """Timer message: escalation step ``step`` (0-based) of the alert's type is due."""
+
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
 class SearchAgain:
     """Timer message: no offer came of the last search in time; search again."""
 
@@ -106,6 +113,7 @@ AlertMessage: TypeAlias = (
     CreateAlert
     | SearchResult
     | SearchAgain
+    | EscalationDue
     | OfferMade
     | AcceptOffer
     | DeclineOffer
@@ -114,6 +122,41 @@ AlertMessage: TypeAlias = (
     | Assign
     | Escalate
     | Cancel
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """One step of an alert type's escalation, ``after`` the alert was created,
+    if no agent has accepted by then.
+
+    ``rings``: widen the search to this many H3 grid rings (at resolution 7 a
+    ring is about 2.5 km); ``offer_to``: hold this many offers at once (a
+    large number offers to everyone found); ``escalate``: mark the alert
+    ``escalated`` (the platform's call for human attention). Each step that
+    runs searches again at once with the new reach.
+    """
+
+    after: timedelta
+    rings: int | None = None
+    offer_to: int | None = None
+    escalate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.after <= timedelta(0):
+            raise ValueError("an escalation step must come after the alert was created")
+        if (self.rings is not None and self.rings < 0) or (
+            self.offer_to is not None and self.offer_to < 1
+        ):
+            raise ValueError("rings must be >= 0 and offer_to >= 1")
+
+
+#: Every alert type's escalation unless configured otherwise: wider after 30 s,
+#: everyone within about 15 km after 60 s, escalated after 90 s.
+DEFAULT_ESCALATION: tuple[EscalationStep, ...] = (
+    EscalationStep(after=timedelta(seconds=30), rings=4),
+    EscalationStep(after=timedelta(seconds=60), rings=6, offer_to=20),
+    EscalationStep(after=timedelta(seconds=90), escalate=True),
 )
 
 
@@ -127,6 +170,9 @@ class AlertPolicy:
     agent only; K: the K nearest, the first accept wins). ``search_again``:
     while fewer than ``offer_to`` offers are pending, search again this long
     after the last search (it also covers a search lost with a shard).
+    ``escalation``: the steps per alert type (a type not listed gets
+    :data:`DEFAULT_ESCALATION`; an empty tuple: no escalation); their
+    ``after`` must grow.
     """
 
     offer_ttl: timedelta = timedelta(seconds=30)
@@ -134,8 +180,16 @@ class AlertPolicy:
     search_k: int = 10
     offer_to: int = 1
     search_again: timedelta = timedelta(seconds=10)
+    escalation: Mapping[AlertType, tuple[EscalationStep, ...]] = field(default_factory=dict)
+
+    def steps(self, alert_type: AlertType) -> tuple[EscalationStep, ...]:
+        return self.escalation.get(alert_type, DEFAULT_ESCALATION)
 
     def __post_init__(self) -> None:
+        for steps in self.escalation.values():
+            afters = [step.after for step in steps]
+            if afters != sorted(set(afters)):
+                raise ValueError("escalation steps must come in order of growing 'after'")
         if self.search_rings < 0 or self.search_k < 1 or not 1 <= self.offer_to <= self.search_k:
             raise ValueError("need search_rings >= 0 and 1 <= offer_to <= search_k")
         if self.offer_ttl <= timedelta(0) or self.search_again <= timedelta(0):
@@ -148,6 +202,8 @@ DEFAULT_POLICY = AlertPolicy()
 OFFER_EXPIRED_TIMER = "offer_expired"
 #: Name (and alert-local id) of the timer that searches again; empty payload.
 SEARCH_AGAIN_TIMER = "search_again"
+#: Name (and alert-local id) of the next escalation step's timer; payload ``{"step": int}``.
+ESCALATION_TIMER = "escalation"
 
 
 def offer_timer_id(agent_id: UUID) -> str:
@@ -161,4 +217,6 @@ def timer_message(name: str, payload: Mapping[str, Any]) -> AlertMessage:
         return OfferExpired(agent_id=UUID(str(payload["agent_id"])))
     if name == SEARCH_AGAIN_TIMER:
         return SearchAgain()
+    if name == ESCALATION_TIMER:
+        return EscalationDue(step=int(payload["step"]))
     raise UnknownMessage("alert", f"timer {name!r}")

@@ -102,6 +102,11 @@ class TimelineType(enum.StrEnum):
     STATUS_CHANGED = "status_changed"
     ESCALATED = "escalated"
     CANCELLED = "cancelled"
+    ESCALATION_STEP = "escalation_step"
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else codec.parse_int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,10 @@ class AlertState:
     version: int = 1
     expired_for: tuple[UUID, ...] = ()
     search_tag: int = 0
+    #: Escalation steps run so far, and the reach they set (None: the policy's).
+    escalation_step: int = 0
+    search_rings: int | None = None
+    offer_to: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -242,6 +251,9 @@ class AlertState:
             "version": self.version,
             "expired_for": [str(agent_id) for agent_id in self.expired_for],
             "search_tag": self.search_tag,
+            "escalation_step": self.escalation_step,
+            "search_rings": self.search_rings,
+            "offer_to": self.offer_to,
         }
 
     @classmethod
@@ -272,6 +284,9 @@ class AlertState:
                 data, "expired_for", lambda v: tuple(codec.parse_uuid(a) for a in v), ()
             ),
             search_tag=codec.optional_field(data, "search_tag", codec.parse_int, 0),
+            escalation_step=codec.optional_field(data, "escalation_step", codec.parse_int, 0),
+            search_rings=codec.optional_field(data, "search_rings", _int_or_none, None),
+            offer_to=codec.optional_field(data, "offer_to", _int_or_none, None),
         )
 
     def offer_frame(self, offer: Offer) -> dict[str, Any]:

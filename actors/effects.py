@@ -79,6 +79,7 @@ class EventType(enum.StrEnum):
     ALERT_DECLINED = "alert.declined"
     ALERT_OFFER_EXPIRED = "alert.offer_expired"
     ALERT_ASSIGNED = "alert.assigned"
+    ALERT_ESCALATION_STEP = "alert.escalation_step"
     AGENT_STATUS_CHANGED = "agent.status_changed"
 
 

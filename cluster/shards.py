@@ -24,7 +24,8 @@ import psutil
 import ray
 
 from actors.agent import AgentPolicy
-from actors.alert_messages import AlertPolicy
+from actors.alert_messages import AlertPolicy, EscalationStep
+from actors.alert_state import AlertType
 from actors.effects import EntityKind
 from actors.errors import ActorError
 from actors.kinds import behaviours
@@ -61,15 +62,32 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def alert_policy(cfg: ActorSettings) -> AlertPolicy:
+    """The alert machine's policy from the settings (offers, searches, escalation)."""
+    return AlertPolicy(
+        offer_ttl=timedelta(seconds=cfg.offer_ttl_s),
+        search_rings=cfg.search_rings,
+        search_k=cfg.search_k,
+        offer_to=cfg.offer_to,
+        search_again=timedelta(seconds=cfg.search_again_s),
+        escalation={
+            AlertType(name): tuple(
+                EscalationStep(
+                    after=timedelta(seconds=step.after_s),
+                    rings=step.rings,
+                    offer_to=step.offer_to,
+                    escalate=step.escalate,
+                )
+                for step in steps
+            )
+            for name, steps in cfg.escalation.items()
+        },
+    )
+
+
 def _behaviours(cfg: ActorSettings) -> Any:
     return behaviours(
-        AlertPolicy(
-            offer_ttl=timedelta(seconds=cfg.offer_ttl_s),
-            search_rings=cfg.search_rings,
-            search_k=cfg.search_k,
-            offer_to=cfg.offer_to,
-            search_again=timedelta(seconds=cfg.search_again_s),
-        ),
+        alert_policy(cfg),
         AgentPolicy(
             heartbeat_timeout=timedelta(seconds=cfg.heartbeat_timeout_s),
             region_resolution=cfg.region_resolution,

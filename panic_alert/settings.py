@@ -11,10 +11,10 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Every Kafka topic the seed names. Created by ``scripts/services up``.
@@ -132,6 +132,21 @@ class RaySettings(BaseModel):
     dashboard_wait_s: float = Field(30.0, ge=0)
 
 
+AlertTypeName = Literal["panic", "medical", "fire", "security", "other"]
+
+
+class EscalationStepSettings(BaseModel):
+    """One escalation step (see actors.alert_messages.EscalationStep)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Seconds after the alert was created; steps of one type must grow.
+    after_s: float = Field(gt=0)
+    rings: int | None = Field(None, ge=0, le=20)
+    offer_to: int | None = Field(None, ge=1, le=500)
+    escalate: bool = False
+
+
 class ActorSettings(BaseModel):
     """The entity runtime (actors/) and its client (cluster/)."""
 
@@ -144,6 +159,22 @@ class ActorSettings(BaseModel):
     search_k: int = Field(10, ge=1, le=100)
     offer_to: int = Field(1, ge=1, le=100)
     search_again_s: float = Field(10.0, gt=0)
+    #: Escalation steps per alert type (panic, medical, fire, security, other),
+    #: e.g. PANIC_ACTORS__ESCALATION='{"medical": [{"after_s": 20, "rings": 4},
+    #: {"after_s": 45, "escalate": true}]}'. A type not listed gets the default
+    #: (actors.alert_messages.DEFAULT_ESCALATION); an empty list: no escalation.
+    escalation: dict[AlertTypeName, list[EscalationStepSettings]] = {}
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> Self:
+        for name, steps in self.escalation.items():
+            afters = [step.after_s for step in steps]
+            if afters != sorted(set(afters)):
+                raise ValueError(
+                    f"escalation steps of {name!r} must be in order of growing after_s"
+                )
+        return self
+
     heartbeat_timeout_s: float = Field(90.0, gt=0)
     #: H3 resolution of region cells (7: ~5 km² cells).
     region_resolution: int = Field(7, ge=0, le=15)

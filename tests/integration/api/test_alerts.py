@@ -13,6 +13,7 @@ import math
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -26,7 +27,7 @@ from actors.region import QueryNearest
 from cluster.client import EntityClient
 from gateway.auth.principal import Role
 from gateway.routes.alerts import alert_id_for
-from geo.cells import EARTH_RADIUS_M, cell_of, haversine_m
+from geo.cells import EARTH_RADIUS_M, cell_center, cell_of, haversine_m, ring
 from panic_alert.settings import Settings
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
@@ -545,3 +546,61 @@ async def test_the_nearest_of_three_available_agents_gets_the_offer(
     listed = await http.get("/alerts", headers=nearest.headers)
     assert [a["id"] for a in listed.json()["items"]] == [alert["id"]]
     assert_problem(await http.get(f"/alerts/{alert['id']}", headers=second.headers), 404)
+
+
+async def test_with_no_answer_the_escalation_steps_fire_at_their_configured_times(
+    http: httpx.AsyncClient,
+    account: MakeAccount,
+    api_entities: EntityClient,
+    api_settings: Settings,
+    api_pool: asyncpg.Pool,
+) -> None:
+    # FAST_ESCALATION: "security" widens to 3 rings at 1.5 s and escalates at 3 s.
+    resolution = api_settings.actors.region_resolution
+    centre = cell_of(*random_point(), resolution)
+    where = cell_center(centre)
+    three_out = cell_center(ring(centre, 3)[0])  # beyond the first search's 2 rings
+    user, agent = await account(Role.USER), await account(Role.AGENT)
+    await make_available(api_entities, agent, three_out)
+
+    async def listed() -> bool:
+        query = QueryNearest(three_out[0], three_out[1], k=5)
+        found = await api_entities.ask(EntityKind.REGION, cell_of(*three_out, resolution), query)
+        return isinstance(found, tuple) and agent.id in {c.agent_id for c in found}
+
+    assert await eventually(listed)
+    body = alert_body(latitude=where[0], longitude=where[1], alert_type="security")
+    alert = await create(http, user, body)
+
+    async def escalated() -> list[dict[str, Any]] | None:
+        response = await http.get(f"/alerts/{alert['id']}/timeline", headers=user.headers)
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items if items[-1]["type"] == "escalated" else None
+
+    timeline = await eventually(escalated, timeout_s=20)
+    assert [i["type"] for i in timeline] == ["created", "escalation_step", "offered", "escalated"]
+    created_at = datetime.fromisoformat(timeline[0]["at"])
+
+    def after(item: dict[str, Any]) -> float:
+        return (datetime.fromisoformat(item["at"]) - created_at).total_seconds()
+
+    step, offered, final = timeline[1], timeline[2], timeline[3]
+    assert step["data"] == {"step": 1, "rings": 3, "offer_to": None, "escalate": False}
+    assert 1.5 <= after(step) < 3.0
+    # Only the widened search reached the agent three rings out.
+    assert offered["data"]["agent_id"] == str(agent.id)
+    assert after(offered) >= after(step)
+    assert final["data"]["status"] == "escalated"
+    assert 3.0 <= after(final) < 5.0
+    got = await http.get(f"/alerts/{alert['id']}", headers=user.headers)
+    assert got.json()["status"] == "escalated"
+    # Each step is an event on its topic, through the outbox.
+    events = await api_pool.fetch(
+        "SELECT topic, type FROM outbox WHERE key = $1 ORDER BY id", alert["id"]
+    )
+    assert [(e["topic"], e["type"]) for e in events] == [
+        ("panic-alerts", "alert.created"),
+        ("alert-responses", "alert.escalation_step"),
+        ("alert-responses", "alert.offered"),
+        ("alert-status-updates", "alert.status_changed"),
+    ]

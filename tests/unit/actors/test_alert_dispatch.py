@@ -3,9 +3,11 @@ searching again after a decline, an expiry or nothing found. Hand-driven clock."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
+import pytest
 from actors_kit import (
     AGENT_A,
     AGENT_B,
@@ -25,6 +27,8 @@ from actors.alert import (
     AcceptOffer,
     AlertPolicy,
     AlertState,
+    AlertStatus,
+    AlertType,
     Cancel,
     DeclineOffer,
     OfferExpired,
@@ -32,7 +36,13 @@ from actors.alert import (
     SearchResult,
     timer_message,
 )
-from actors.alert_messages import OFFER_EXPIRED_TIMER, SEARCH_AGAIN_TIMER
+from actors.alert_messages import (
+    ESCALATION_TIMER,
+    OFFER_EXPIRED_TIMER,
+    SEARCH_AGAIN_TIMER,
+    EscalationDue,
+    EscalationStep,
+)
 from actors.effects import (
     CancelTimer,
     Emit,
@@ -42,10 +52,12 @@ from actors.effects import (
     Push,
     Reply,
     ScheduleTimer,
+    Topic,
 )
 from actors.search import Candidate, Search
 
 AGENT_D = UUID(int=0xA004)
+S = AlertStatus
 
 
 def found(clock: Clock, *agents: tuple[UUID, float]) -> tuple[Candidate, ...]:
@@ -178,3 +190,123 @@ def test_snapshots_written_before_dispatch_fields_existed_still_load() -> None:
     del snapshot["expired_for"], snapshot["search_tag"]
     old = AlertState.from_snapshot(snapshot)
     assert (old.expired_for, old.search_tag) == ((), 0)
+
+
+# --- escalation steps, on an injected clock ---------------------------------------------
+
+
+def due_step(effects: tuple[object, ...]) -> tuple[int, object] | None:
+    timers = [t for t in of_type(effects, ScheduleTimer) if t.name == ESCALATION_TIMER]  # type: ignore[arg-type]
+    if not timers:
+        return None
+    (timer,) = timers
+    return timer.payload["step"], timer.due_at
+
+
+def test_the_default_steps_widen_then_offer_to_many_then_escalate() -> None:
+    clock = Clock()
+    created_at = clock.now
+    state, effects = alert.decide(None, create_msg(), clock.now)
+    assert due_step(effects) == (0, created_at + timedelta(seconds=30))
+
+    # 30 s, nobody accepted: the search widens to 4 rings.
+    wider, effects = alert.decide(state, EscalationDue(0), clock.advance(30))
+    assert_effect_order(effects)
+    assert (wider.escalation_step, wider.search_rings, wider.status) == (1, 4, S.DISPATCHING)
+    assert wider.timeline[-1].type == "escalation_step"
+    assert wider.timeline[-1].data == {"step": 1, "rings": 4, "offer_to": None, "escalate": False}
+    (event,) = of_type(effects, Emit)
+    assert (event.topic, event.type) == (Topic.ALERT_RESPONSES, EventType.ALERT_ESCALATION_STEP)
+    assert searched(effects).rings == 4
+    assert due_step(effects) == (1, created_at + timedelta(seconds=60))
+
+    # 60 s: offers to everyone found within 6 rings (up to 20 at once).
+    many, effects = alert.decide(wider, EscalationDue(1), clock.advance(30))
+    assert (many.search_rings, many.offer_to) == (6, 20)
+    search = searched(effects)
+    assert (search.rings, search.k) == (6, 20)
+    result = SearchResult(search.tag, found(clock, (AGENT_A, 9000), (AGENT_B, 12000)))
+    offered, _ = alert.decide(many, result, clock.advance(0.1))
+    assert [o.agent_id for o in offered.offered_to] == [AGENT_A, AGENT_B]
+    assert due_step(effects) == (2, created_at + timedelta(seconds=90))
+
+    # 90 s: escalated; the offers stand, the user hears of it, no step is left.
+    escalated, effects = alert.decide(offered, EscalationDue(2), clock.advance(30))
+    assert_effect_order(effects)
+    assert escalated.status is S.ESCALATED
+    assert escalated.timeline[-1].type == "escalated"
+    assert escalated.timeline[-1].data["reason"] == "no responder accepted in time"
+    assert [o.agent_id for o in escalated.offered_to] == [AGENT_A, AGENT_B]
+    assert [(e.topic, e.type) for e in of_type(effects, Emit)] == [
+        (Topic.ALERT_STATUS_UPDATES, EventType.ALERT_STATUS_CHANGED)
+    ]
+    (updated,) = pushes_to(effects, "user", USER)
+    assert updated.data["status"] == "escalated"
+    assert due_step(effects) is None
+    # Every step is in the timeline, in order.
+    kinds = [e.type for e in escalated.timeline]
+    assert kinds == [
+        "created",
+        "escalation_step",
+        "escalation_step",
+        "offered",
+        "offered",
+        "escalated",
+    ]
+
+
+def test_a_step_after_acceptance_or_a_repeated_step_changes_nothing() -> None:
+    clock = Clock()
+    state = create(clock)
+    state, _ = alert.decide(state, SearchResult(1, found(clock, (AGENT_A, 50))), clock.now)
+    assigned, effects = alert.decide(state, AcceptOffer(AGENT_A), clock.advance(5))
+    assert CancelTimer(ESCALATION_TIMER) in of_type(effects, CancelTimer)
+    assert alert.decide(assigned, EscalationDue(0), clock.advance(30)) == (
+        assigned,
+        (Reply(assigned),),
+    )
+    wider, _ = alert.decide(state, EscalationDue(0), clock.advance(30))
+    assert alert.decide(wider, EscalationDue(0), clock.now) == (wider, (Reply(wider),))
+    assert timer_message(ESCALATION_TIMER, {"step": 1}) == EscalationDue(1)
+
+
+def test_steps_are_configured_per_alert_type() -> None:
+    clock = Clock()
+    policy = AlertPolicy(
+        escalation={
+            AlertType.MEDICAL: (EscalationStep(after=timedelta(seconds=20), escalate=True),),
+            AlertType.OTHER: (),
+        }
+    )
+    medical = replace(create_msg(), alert_type=AlertType.MEDICAL)
+    state, effects = alert.decide(None, medical, clock.now, policy)
+    assert due_step(effects) == (0, clock.now + timedelta(seconds=20))
+    escalated, _ = alert.decide(state, EscalationDue(0), clock.advance(20), policy)
+    assert escalated.status is S.ESCALATED
+
+    other = replace(create_msg(), alert_type=AlertType.OTHER)
+    _, effects = alert.decide(None, other, clock.now, policy)
+    assert due_step(effects) is None
+    panic = replace(create_msg(), alert_type=AlertType.PANIC)  # not listed: the default
+    _, effects = alert.decide(None, panic, clock.now, policy)
+    assert due_step(effects) == (0, clock.now + timedelta(seconds=30))
+
+
+def test_a_silent_alert_escalates_without_telling_the_user() -> None:
+    clock = Clock()
+    state = create(clock, silent=True)
+    escalated = state
+    for step in range(3):
+        escalated, effects = alert.decide(escalated, EscalationDue(step), clock.advance(30))
+    assert escalated.status is S.ESCALATED
+    assert pushes_to(effects, "user", USER) == []
+
+
+def test_escalation_steps_must_grow_and_make_sense() -> None:
+    steps = (EscalationStep(timedelta(seconds=60)), EscalationStep(timedelta(seconds=30)))
+    with pytest.raises(ValueError, match="order"):
+        AlertPolicy(escalation={AlertType.FIRE: steps})
+    with pytest.raises(ValueError, match="after the alert was created"):
+        EscalationStep(after=timedelta(0))
+    with pytest.raises(ValueError, match="offer_to >= 1"):
+        EscalationStep(after=timedelta(seconds=5), offer_to=0)

@@ -38,7 +38,7 @@ from actors.alert import (
     offer_timer_id,
     timer_message,
 )
-from actors.alert_messages import SEARCH_AGAIN_TIMER
+from actors.alert_messages import ESCALATION_TIMER, SEARCH_AGAIN_TIMER
 from actors.effects import (
     CancelTimer,
     Emit,
@@ -141,6 +141,7 @@ def test_first_accept_wins_and_the_others_are_revoked() -> None:
     assert set(of_type(effects, CancelTimer)) == {
         *(CancelTimer(offer_timer_id(a)) for a in (AGENT_A, AGENT_B, AGENT_C)),
         CancelTimer(SEARCH_AGAIN_TIMER),
+        CancelTimer(ESCALATION_TIMER),
     }
     assert of_type(effects, ScheduleTimer) == []
     for loser in (AGENT_A, AGENT_C):
@@ -256,6 +257,7 @@ def test_admin_assignment_revokes_other_offers_but_not_the_assignees() -> None:
         offer_timer_id(AGENT_A),
         offer_timer_id(AGENT_B),
         SEARCH_AGAIN_TIMER,
+        ESCALATION_TIMER,
     }
     assert [p.frame_type for p in pushes_to(effects, "agent", AGENT_A)] == [
         FrameType.ALERT_ASSIGNED
@@ -277,6 +279,7 @@ def test_cancel_withdraws_pending_offers() -> None:
         offer_timer_id(AGENT_A),
         offer_timer_id(AGENT_B),
         SEARCH_AGAIN_TIMER,
+        ESCALATION_TIMER,
     }
     for agent_id in (AGENT_A, AGENT_B):
         (push,) = pushes_to(effects, "agent", agent_id)

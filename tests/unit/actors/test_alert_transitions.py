@@ -38,7 +38,7 @@ from actors.alert import (
     OfferMade,
     UpdateStatus,
 )
-from actors.alert_messages import SEARCH_AGAIN_TIMER
+from actors.alert_messages import ESCALATION_TIMER, SEARCH_AGAIN_TIMER
 from actors.effects import (
     Emit,
     EntityKind,
@@ -155,7 +155,7 @@ def test_create_opens_a_dispatching_alert() -> None:
     assert [e.type for e in state.timeline] == ["created"]
     assert state.timeline[0].actor_id == USER
     assert_effect_order(effects)
-    persist, created, again, search, reply = effects
+    persist, created, escalation, again, search, reply = effects
     assert isinstance(persist, Persist)
     assert persist.version == 1
     assert persist.kind is EntityKind.ALERT
@@ -171,6 +171,10 @@ def test_create_opens_a_dispatching_alert() -> None:
     assert search == Search(1, LAT, LON, rings=2, k=10, exclude=frozenset())
     assert again == ScheduleTimer(
         SEARCH_AGAIN_TIMER, SEARCH_AGAIN_TIMER, clock.now + timedelta(seconds=10), {}
+    )
+    # And the first escalation step of the type is armed.
+    assert escalation == ScheduleTimer(
+        ESCALATION_TIMER, ESCALATION_TIMER, clock.now + timedelta(seconds=30), {"step": 0}
     )
     assert reply == Reply(state)
 

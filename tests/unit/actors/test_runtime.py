@@ -15,7 +15,7 @@ from actors_kit import AGENT_A, AGENT_B, LAT, LON, USER
 
 from actors.agent import Availability, LocationFix, SetStatus
 from actors.alert import AcceptOffer, AlertStatus, AlertType, CreateAlert, OfferMade
-from actors.alert_messages import SEARCH_AGAIN_TIMER
+from actors.alert_messages import SEARCH_AGAIN_TIMER, AlertPolicy
 from actors.effects import EntityKind, EventType
 from actors.errors import EntityNotFound, NoPendingOffer
 from actors.kinds import behaviours
@@ -58,7 +58,8 @@ def make_host(
     store = store or FakeEntityStore()
     router = FakeLocalRouter()
     host = EntityHost(
-        behaviours=behaviours(),
+        # Alerts without escalation steps: these tests count the timers they arm.
+        behaviours=behaviours(AlertPolicy(escalation={t: () for t in AlertType})),
         store=store,
         pushes=FakePushSink(),
         router=router,
