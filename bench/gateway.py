@@ -23,9 +23,6 @@ import contextlib
 import json
 import math
 import os
-import signal
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,30 +36,15 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import httpx
 import psutil
-import websockets
 
+from bench.live import AgentSocket, live_gateway, percentile, progress
 from bench.load import HttpLoad, request_bytes
-from gateway.auth.principal import Role
-from panic_alert.settings import Settings
-from persistence.postgres import create_pool
-from tests.integration.api.accounts import Account, make_account
-from tests.local import free_port
-from tests.scratch import on_database, scratch_database
+from tests.integration.api.accounts import Account
 
-PANIC_ALERT = str(Path(sys.executable).parent / "panic-alert")
 #: Agents are spread on a grid ~2 km apart around this point (Berlin), so the
 #: nearest agent to an alert placed next to one is unambiguous.
 ORIGIN = (52.52, 13.405)
 GRID_STEP_DEG = 0.02
-
-
-def progress(message: str) -> None:
-    print(f"bench/gateway: {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def grid_position(index: int, side: int) -> tuple[float, float]:
@@ -98,49 +80,10 @@ async def measure_post_latency(
         "post_alerts_failures": int(rate * seconds) - created,
         "post_alerts_statuses": {str(k): v for k, v in sorted(result.statuses.items())},
         "post_alerts_client_errors": result.errors,
-        "post_alerts_p50_ms": round(percentile(latencies, 0.50), 2) if latencies else -1,
-        "post_alerts_p95_ms": round(percentile(latencies, 0.95), 2) if latencies else -1,
-        "post_alerts_p99_ms": round(percentile(latencies, 0.99), 2) if latencies else -1,
+        "post_alerts_p50_ms": percentile(latencies, 0.50),
+        "post_alerts_p95_ms": percentile(latencies, 0.95),
+        "post_alerts_p99_ms": percentile(latencies, 0.99),
     }
-
-
-class AgentSocket:
-    def __init__(self, account: Account, position: tuple[float, float]) -> None:
-        self.account = account
-        self.position = position
-        self.offers: dict[str, float] = {}
-        self.next_offer: asyncio.Future[str] | None = None
-        self.ws: Any = None
-        self.reader: asyncio.Task[None] | None = None
-
-    async def connect(self, ws_url: str) -> None:
-        self.ws = await websockets.connect(ws_url, max_size=2**20)
-        await self.ws.send(json.dumps({"type": "auth", "data": {"token": self.account.token}}))
-        reply = json.loads(await self.ws.recv())
-        assert reply["type"] == "auth.ok", reply
-        self.reader = asyncio.create_task(self._read())
-        await self.ws.send(
-            json.dumps({"type": "agent.status", "id": "s", "data": {"status": "available"}})
-        )
-        lat, lon = self.position
-        await self.ws.send(
-            json.dumps({"type": "location", "data": {"latitude": lat, "longitude": lon}})
-        )
-
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            frame = json.loads(raw)
-            if frame.get("type") == "alert.offer":
-                alert_id = frame["data"]["alert_id"]
-                self.offers[alert_id] = time.perf_counter()
-                if self.next_offer is not None and not self.next_offer.done():
-                    self.next_offer.set_result(alert_id)
-
-    async def close(self) -> None:
-        if self.reader is not None:
-            self.reader.cancel()
-        if self.ws is not None:
-            await self.ws.close()
 
 
 async def measure_trigger_to_socket(
@@ -169,8 +112,8 @@ async def measure_trigger_to_socket(
     return {
         "trigger_to_socket_alerts": alerts,
         "trigger_to_socket_missed": missed,
-        "trigger_to_socket_p50_ms": round(statistics.median(latencies), 2) if latencies else -1,
-        "trigger_to_socket_p99_ms": round(percentile(latencies, 0.99), 2) if latencies else -1,
+        "trigger_to_socket_p50_ms": percentile(latencies, 0.50),
+        "trigger_to_socket_p99_ms": percentile(latencies, 0.99),
     }
 
 
@@ -183,58 +126,24 @@ async def main() -> None:
     parser.add_argument("--shards", type=int, default=0, help="0: serve's default")
     args = parser.parse_args()
 
-    settings = Settings()
-    async with scratch_database(settings, "pa_bench_gateway") as database:
-        on_db = on_database(settings, database)
-        pool = await create_pool(on_db.postgres)
-        # At most 100 alerts per user, under the per-user limit of 120 a minute:
-        # the limit protects the service from one user, and is not what is measured.
-        n_users = max(20, math.ceil(args.rate * args.seconds / 100))
-        progress(f"creating {n_users} users and {args.agents} agents")
-        users = [await make_account(pool, on_db, Role.USER) for _ in range(n_users)]
-        agent_accounts = [await make_account(pool, on_db, Role.AGENT) for _ in range(args.agents)]
-        await pool.close()
-
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
-        env.update(
-            PANIC_POSTGRES__DATABASE=database,
-            PANIC_HTTP__PORT=str(port),
-            PANIC_RAY__DASHBOARD_PORT=str(free_port()),
-            PANIC_LOG_LEVEL="WARNING",
-            PANIC_RAY__SHARDS=str(args.shards),
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        progress("starting panic-alert serve")
-        proc = await asyncio.create_subprocess_exec(
-            PANIC_ALERT,
-            "serve",
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    # At most 100 alerts per user, under the per-user limit of 120 a minute:
+    # the limit protects the service from one user, and is not what is measured.
+    n_users = max(20, math.ceil(args.rate * args.seconds / 100))
+    env = {"PANIC_RAY__SHARDS": str(args.shards)}
+    async with live_gateway("gateway", users=n_users, agents=args.agents, env=env) as live:
+        result: dict[str, Any] = {"cpus": os.cpu_count(), "shards": args.shards or "default"}
         agents: list[AgentSocket] = []
         try:
-            async with httpx.AsyncClient(timeout=3) as http:
-                for _ in range(240):
-                    try:
-                        if (await http.get(f"{base_url}/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.5)
-            result: dict[str, Any] = {"cpus": os.cpu_count(), "shards": args.shards or "default"}
             # Sockets first, while the gateway is quiet, so their memory is not
             # mixed up with what a load phase leaves behind.
-            gateway_process = psutil.Process(proc.pid)
+            gateway_process = psutil.Process(live.pid)
             await asyncio.sleep(2)
             rss_before = gateway_process.memory_info().rss
-            side = max(1, int(len(agent_accounts) ** 0.5) + 1)
-            progress(f"connecting {len(agent_accounts)} agent sockets")
-            for index, account in enumerate(agent_accounts):
+            side = max(1, int(len(live.agents) ** 0.5) + 1)
+            progress("gateway", f"connecting {len(live.agents)} agent sockets")
+            for index, account in enumerate(live.agents):
                 agent = AgentSocket(account, grid_position(index, side))
-                await agent.connect(f"ws://127.0.0.1:{port}/ws")
+                await agent.connect(live.ws_url)
                 agents.append(agent)
             await asyncio.sleep(3)  # statuses and positions reach the actors
             rss_after = gateway_process.memory_info().rss
@@ -244,22 +153,20 @@ async def main() -> None:
             result["bytes_per_idle_socket"] = round(per_socket)
             result["idle_sockets_per_gb"] = int(2**30 / per_socket)
 
-            progress(f"POST /alerts at {args.rate}/s for {args.seconds}s")
+            progress("gateway", f"POST /alerts at {args.rate}/s for {args.seconds}s")
             result.update(
-                await measure_post_latency(port, users, args.rate, args.seconds, len(agents))
+                await measure_post_latency(
+                    live.port, live.users, args.rate, args.seconds, len(agents)
+                )
             )
-
-            progress(f"trigger-to-socket over {args.alerts} alerts")
-            result.update(await measure_trigger_to_socket(base_url, agents, users, args.alerts))
+            progress("gateway", f"trigger-to-socket over {args.alerts} alerts")
+            result.update(
+                await measure_trigger_to_socket(live.base_url, agents, live.users, args.alerts)
+            )
             print(json.dumps(result))
         finally:
             for agent in agents:
                 await agent.close()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                proc.kill()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,179 @@
+"""What the live-gateway benchmarks share: a ``panic-alert serve`` on a scratch
+database, accounts made directly, agent sockets, percentiles, progress lines.
+
+Imported by bench/gateway.py and bench/dispatch.py (run as scripts from the
+repository root; they put the root first on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import websockets
+
+from gateway.auth.principal import Role
+from panic_alert.settings import Settings
+from persistence.postgres import create_pool
+from tests.integration.api.accounts import Account, make_account
+from tests.local import PANIC_ALERT, free_port
+from tests.scratch import on_database, scratch_database
+
+
+def progress(bench: str, message: str) -> None:
+    print(f"bench/{bench}: {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of ``values``; -1 when there are none."""
+    if not values:
+        return -1
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+@dataclass
+class Live:
+    """A running ``panic-alert serve`` and the accounts made for the benchmark."""
+
+    port: int
+    pid: int
+    users: list[Account]
+    agents: list[Account]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+@asynccontextmanager
+async def live_gateway(
+    name: str, *, users: int, agents: int, env: dict[str, str] | None = None
+) -> AsyncIterator[Live]:
+    """Accounts on a scratch database, then ``serve`` on free ports until it is ready."""
+    settings = Settings()
+    async with scratch_database(settings, f"pa_bench_{name}") as database:
+        on_db = on_database(settings, database)
+        pool = await create_pool(on_db.postgres)
+        progress(name, f"creating {users} users and {agents} agents")
+        try:
+            user_accounts = [await make_account(pool, on_db, Role.USER) for _ in range(users)]
+            agent_accounts = [await make_account(pool, on_db, Role.AGENT) for _ in range(agents)]
+        finally:
+            await pool.close()
+        port = free_port()
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
+        child_env.update(
+            PANIC_POSTGRES__DATABASE=database,
+            PANIC_HTTP__PORT=str(port),
+            PANIC_RAY__DASHBOARD_PORT=str(free_port()),
+            PANIC_LOG_LEVEL="WARNING",
+            **(env or {}),
+        )
+        progress(name, "starting panic-alert serve")
+        proc = await asyncio.create_subprocess_exec(
+            PANIC_ALERT,
+            "serve",
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        live = Live(port, proc.pid, user_accounts, agent_accounts)
+        try:
+            await _until_ready(live.base_url)
+            yield live
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 60)
+            except TimeoutError:
+                proc.kill()
+
+
+async def _until_ready(base_url: str, deadline_s: float = 120) -> None:
+    async with httpx.AsyncClient(timeout=3) as http:
+        began = time.monotonic()
+        while time.monotonic() - began < deadline_s:
+            try:
+                if (await http.get(f"{base_url}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"panic-alert serve not ready at {base_url} in {deadline_s}s")
+
+
+class AgentSocket:
+    """An agent app: available at ``position``; records when each offer arrives.
+
+    With ``accept`` it answers every offer with ``offer.accept`` at once, as
+    an agent who takes every alert would.
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        position: tuple[float, float],
+        *,
+        accept: bool = False,
+        on_offer: Callable[[AgentSocket, str], None] | None = None,
+    ) -> None:
+        self.account = account
+        self.position = position
+        self.accept = accept
+        self.on_offer = on_offer
+        self.offers: dict[str, float] = {}
+        self.next_offer: asyncio.Future[str] | None = None
+        self.ws: Any = None
+        self.reader: asyncio.Task[None] | None = None
+
+    async def connect(self, ws_url: str) -> None:
+        self.ws = await websockets.connect(ws_url, max_size=2**20)
+        await self.ws.send(json.dumps({"type": "auth", "data": {"token": self.account.token}}))
+        reply = json.loads(await self.ws.recv())
+        if reply["type"] != "auth.ok":
+            raise RuntimeError(f"agent socket refused: {reply}")
+        self.reader = asyncio.create_task(self._read())
+        await self.ws.send(
+            json.dumps({"type": "agent.status", "id": "s", "data": {"status": "available"}})
+        )
+        lat, lon = self.position
+        await self.ws.send(
+            json.dumps({"type": "location", "data": {"latitude": lat, "longitude": lon}})
+        )
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            frame = json.loads(raw)
+            if frame.get("type") != "alert.offer" or frame["data"].get("resync"):
+                continue
+            alert_id = frame["data"]["alert_id"]
+            self.offers[alert_id] = time.perf_counter()
+            if self.on_offer is not None:
+                self.on_offer(self, alert_id)
+            if self.next_offer is not None and not self.next_offer.done():
+                self.next_offer.set_result(alert_id)
+            if self.accept:
+                accept = {"type": "offer.accept", "id": alert_id, "data": {"alert_id": alert_id}}
+                await self.ws.send(json.dumps(accept))
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        if self.ws is not None:
+            await self.ws.close()
