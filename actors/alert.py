@@ -73,6 +73,7 @@ from actors.alert_messages import (
     Cancel,
     CreateAlert,
     DeclineOffer,
+    Duress,
     Escalate,
     EscalationDue,
     OfferExpired,
@@ -142,6 +143,7 @@ __all__ = [
     "Cancel",
     "CreateAlert",
     "DeclineOffer",
+    "Duress",
     "Escalate",
     "EscalationDue",
     "Offer",
@@ -164,8 +166,11 @@ def user_sees(state: AlertState, status: AlertStatus) -> bool:
     """Whether the user's app is pushed ``alert.updated`` for a move to ``status``.
 
     Always for a normal alert; for a silent one only when ``status`` is
-    terminal (see the module docstring).
+    terminal (see the module docstring); never after a duress "cancel" (the
+    app was shown a cancelled alert, and must go on showing just that).
     """
+    if state.duress:
+        return False
     return not state.silent or status in TERMINAL
 
 
@@ -208,6 +213,8 @@ def decide(
         return _assign(state, msg, now)
     if isinstance(msg, Escalate):
         return _escalate(state, msg, now)
+    if isinstance(msg, Duress):
+        return _duress(state, msg, now)
     if isinstance(msg, Cancel):
         check_may_cancel(state, msg.actor_id, msg.actor_role)
         return _move(
@@ -634,6 +641,60 @@ def _escalate(state: AlertState, msg: Escalate, now: datetime) -> Transition[Ale
     )
 
 
+def _duress(state: AlertState, msg: Duress, now: datetime) -> Transition[AlertState]:
+    """A "cancel" with the duress PIN: the user sees cancelled, responders escalated.
+
+    A dispatching alert moves to ``escalated``; one already escalated or on
+    its way keeps its status. Either way the alert is marked (``duress_at``),
+    the assigned agent is told (``duress: true``), and the user's sockets get
+    one ``alert.updated`` saying ``cancelled``, then nothing more.
+    """
+    check_may_cancel(state, msg.actor_id, ActorRole.USER)
+    if state.duress:
+        return _unchanged(state)
+    if state.is_terminal:
+        raise InvalidTransition(state.status, AlertStatus.CANCELLED)
+    at = max(now, state.updated_at)
+    marked = replace(state, duress_at=at)
+    data = {"reason": "duress"}
+    if can_move(state.status, AlertStatus.ESCALATED):
+        new, effects = _move(
+            marked,
+            AlertStatus.ESCALATED,
+            now,
+            actor_id=msg.actor_id,
+            entry_type=TimelineType.ESCALATED,
+            data=data,
+        )
+    else:
+        new = _changed(marked, at, TimelineType.DURESS, msg.actor_id, data)
+        event = {
+            "alert_id": str(new.id),
+            "user_id": str(new.user_id),
+            "status": new.status.value,
+            "actor_id": str(msg.actor_id),
+            "at": codec.iso(at),
+            **data,
+        }
+        told: list[Effect] = []
+        if new.assigned_agent_id is not None:
+            frame = {**new.updated_frame(new.status), "duress": True}
+            told.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, frame))
+        effects = (
+            _persist(new),
+            _emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_DURESS, event),
+            *told,
+            Reply(new),
+        )
+    shown = new.as_user_sees()
+    fake = Push(
+        Audience.user(new.user_id),
+        FrameType.ALERT_UPDATED,
+        shown.updated_frame(state.status),
+    )
+    return new, (*effects[:-1], fake, effects[-1])
+
+
 # Why each withdrawn offer is withdrawn, as told in ``offer.revoked``.
 _REVOKE_REASON = {AlertStatus.ASSIGNED: "taken", AlertStatus.CANCELLED: "cancelled"}
 
@@ -698,7 +759,8 @@ def _move(
             Push(Audience.agent(assignee), FrameType.ALERT_ASSIGNED, new.assigned_frame())
         )
     elif new.assigned_agent_id is not None:
-        pushes.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, updated))
+        told = {**updated, "duress": True} if new.duress else updated
+        pushes.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, told))
     if user_sees(new, to):
         pushes.append(Push(Audience.user(new.user_id), FrameType.ALERT_UPDATED, updated))
 

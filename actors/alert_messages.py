@@ -109,6 +109,17 @@ class Cancel:
     actor_role: ActorRole = ActorRole.USER
 
 
+@dataclass(frozen=True, slots=True)
+class Duress:
+    """The alert's user "cancelled" with the duress PIN: someone may be forcing them.
+
+    The user's app is shown a cancelled alert; in truth the alert goes on,
+    escalated, and the user's sockets hear nothing more of it.
+    """
+
+    actor_id: UUID
+
+
 AlertMessage: TypeAlias = (
     CreateAlert
     | SearchResult
@@ -122,6 +133,7 @@ AlertMessage: TypeAlias = (
     | Assign
     | Escalate
     | Cancel
+    | Duress
 )
 
 

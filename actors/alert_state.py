@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -103,6 +103,7 @@ class TimelineType(enum.StrEnum):
     ESCALATED = "escalated"
     CANCELLED = "cancelled"
     ESCALATION_STEP = "escalation_step"
+    DURESS = "duress"
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -194,6 +195,12 @@ class AlertState:
     escalation_step: int = 0
     search_rings: int | None = None
     offer_to: int | None = None
+    #: When the user "cancelled" with the duress PIN (None: never).
+    duress_at: datetime | None = None
+
+    @property
+    def duress(self) -> bool:
+        return self.duress_at is not None
 
     @property
     def is_terminal(self) -> bool:
@@ -254,6 +261,7 @@ class AlertState:
             "escalation_step": self.escalation_step,
             "search_rings": self.search_rings,
             "offer_to": self.offer_to,
+            "duress_at": codec.iso_or_none(self.duress_at),
         }
 
     @classmethod
@@ -287,6 +295,31 @@ class AlertState:
             escalation_step=codec.optional_field(data, "escalation_step", codec.parse_int, 0),
             search_rings=codec.optional_field(data, "search_rings", _int_or_none, None),
             offer_to=codec.optional_field(data, "offer_to", _int_or_none, None),
+            duress_at=codec.optional_field(data, "duress_at", codec.parse_dt_or_none, None),
+        )
+
+    def as_user_sees(self) -> AlertState:
+        """The alert as its own user is shown it: after a duress "cancel", a
+        cancelled alert whose timeline ends with that cancel; otherwise itself."""
+        if self.duress_at is None:
+            return self
+        before = tuple(e for e in self.timeline if e.at < self.duress_at)
+        previous = next(
+            (e.data["status"] for e in reversed(before) if "status" in e.data),
+            AlertStatus.DISPATCHING.value,
+        )
+        cancelled = TimelineEntry(
+            at=self.duress_at,
+            type=TimelineType.CANCELLED.value,
+            actor_id=self.user_id,
+            data={"status": "cancelled", "previous_status": previous, "note": None},
+        )
+        return replace(
+            self,
+            status=AlertStatus.CANCELLED,
+            updated_at=self.duress_at,
+            offered_to=(),
+            timeline=(*before, cancelled),
         )
 
     def offer_frame(self, offer: Offer) -> dict[str, Any]:
@@ -298,7 +331,8 @@ class AlertState:
             "longitude": self.longitude,
             "accuracy_m": self.accuracy_m,
             "description": self.description,
-            "silent": self.silent,
+            "silent": self.silent or self.duress,
+            "duress": self.duress,
             "distance_m": offer.distance_m,
             "expires_at": codec.iso(offer.expires_at),
         }
@@ -313,7 +347,8 @@ class AlertState:
             "longitude": self.longitude,
             "accuracy_m": self.accuracy_m,
             "description": self.description,
-            "silent": self.silent,
+            "silent": self.silent or self.duress,
+            "duress": self.duress,
         }
 
     def updated_frame(self, previous: AlertStatus) -> dict[str, Any]:

@@ -80,6 +80,7 @@ class EventType(enum.StrEnum):
     ALERT_OFFER_EXPIRED = "alert.offer_expired"
     ALERT_ASSIGNED = "alert.assigned"
     ALERT_ESCALATION_STEP = "alert.escalation_step"
+    ALERT_DURESS = "alert.duress"
     AGENT_STATUS_CHANGED = "agent.status_changed"
 
 

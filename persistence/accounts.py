@@ -62,6 +62,16 @@ class Account:
     role: Role
     phone: str | None
     created_at: datetime
+    has_cancel_pin: bool = False
+    has_duress_pin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PinHashes:
+    """The argon2 hashes of a user's cancel and duress PINs (None: not set)."""
+
+    cancel: str | None
+    duress: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +92,10 @@ RETURNING id
 
 _INSERT_AGENT = "INSERT INTO agents (id, badge_number) VALUES ($1, $2)"
 
-_ACCOUNT_COLUMNS = "id, email::text AS email, full_name, role, phone, created_at"
+_ACCOUNT_COLUMNS = (
+    "id, email::text AS email, full_name, role, phone, created_at, "
+    "cancel_pin_hash IS NOT NULL AS has_cancel_pin, duress_pin_hash IS NOT NULL AS has_duress_pin"
+)
 
 _POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -141,6 +154,8 @@ def _account(row: asyncpg.Record) -> Account:
         role=Role(row["role"]),
         phone=row["phone"],
         created_at=row["created_at"],
+        has_cancel_pin=row["has_cancel_pin"],
+        has_duress_pin=row["has_duress_pin"],
     )
 
 
@@ -205,3 +220,40 @@ async def update_profile(
     except _POSTGRES_ERRORS as exc:
         raise translate_error(exc) from exc
     return None if row is None else _account(row)
+
+
+#: Leave a PIN as it is (``set_pins``).
+KEEP = "keep"
+
+
+async def set_pins(
+    pool: asyncpg.Pool, account_id: UUID, *, cancel: str | None, duress: str | None
+) -> None:
+    """Set (a hash), clear (None) or keep (:data:`KEEP`) each PIN hash."""
+    try:
+        await pool.execute(
+            "UPDATE users SET "
+            "cancel_pin_hash = CASE WHEN $2 THEN cancel_pin_hash ELSE $3 END, "
+            "duress_pin_hash = CASE WHEN $4 THEN duress_pin_hash ELSE $5 END "
+            "WHERE id = $1 AND NOT disabled",
+            account_id,
+            cancel == KEEP,
+            None if cancel == KEEP else cancel,
+            duress == KEEP,
+            None if duress == KEEP else duress,
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+
+
+async def pin_hashes(pool: asyncpg.Pool, account_id: UUID) -> PinHashes:
+    """The user's PIN hashes (both None for an unknown account)."""
+    try:
+        row = await pool.fetchrow(
+            "SELECT cancel_pin_hash, duress_pin_hash FROM users WHERE id = $1", account_id
+        )
+    except _POSTGRES_ERRORS as exc:
+        raise translate_error(exc) from exc
+    if row is None:
+        return PinHashes(None, None)
+    return PinHashes(row["cancel_pin_hash"], row["duress_pin_hash"])

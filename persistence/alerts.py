@@ -160,10 +160,18 @@ _VISIBILITY = {
     ActorRole.SYSTEM: "$1::uuid IS NOT NULL",
 }
 
-_COLUMNS = (
-    "a.id, a.user_id, a.alert_type, a.status, a.latitude, a.longitude, a.accuracy_m, "
-    "a.description, a.silent, a.assigned_agent_id, a.created_at, a.updated_at"
-)
+#: The status a viewer is shown: the alert's own user sees a duress "cancel" as
+#: cancelled (actors.alert_state.AlertState.as_user_sees); everyone else the truth.
+_STATUS_SHOWN = {
+    ActorRole.USER: "(CASE WHEN a.duress THEN 'cancelled' ELSE a.status END)",
+}
+
+
+def _columns(status: str) -> str:
+    return (
+        f"a.id, a.user_id, a.alert_type, {status} AS status, a.latitude, a.longitude, "
+        "a.accuracy_m, a.description, a.silent, a.assigned_agent_id, a.created_at, a.updated_at"
+    )
 
 
 def list_query(
@@ -175,13 +183,14 @@ def list_query(
     """
     where = [_VISIBILITY[viewer.role]]
     args: list[Any] = [viewer.id]
+    status = _STATUS_SHOWN.get(viewer.role, "a.status")
 
     def bind(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
     if filters.status is not None:
-        where.append(f"a.status = {bind(filters.status.value)}")
+        where.append(f"{status} = {bind(filters.status.value)}")
     if filters.alert_type is not None:
         where.append(f"a.alert_type = {bind(filters.alert_type.value)}")
     if filters.since is not None:
@@ -191,7 +200,7 @@ def list_query(
     if after is not None:
         where.append(f"(a.created_at, a.id) < ({bind(after.created_at)}, {bind(after.id)})")
     sql = (
-        f"SELECT {_COLUMNS} FROM alerts a WHERE {' AND '.join(where)} "  # noqa: S608 (fixed fragments)
+        f"SELECT {_columns(status)} FROM alerts a WHERE {' AND '.join(where)} "  # noqa: S608 (fixed fragments)
         f"ORDER BY a.created_at DESC, a.id DESC LIMIT {bind(limit + 1)}"
     )
     return sql, args

@@ -57,13 +57,14 @@ ON CONFLICT (kind, entity_id) DO UPDATE
 
 _PROJECT_ALERTS = """
 INSERT INTO alerts AS a (id, user_id, alert_type, status, latitude, longitude, accuracy_m,
-                         description, silent, assigned_agent_id, version, created_at, resolved_at)
+                         description, silent, assigned_agent_id, version, created_at, resolved_at,
+                         duress)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[], $6::float8[],
                      $7::float8[], $8::text[], $9::boolean[], $10::uuid[], $11::bigint[],
-                     $12::timestamptz[], $13::timestamptz[])
+                     $12::timestamptz[], $13::timestamptz[], $14::boolean[])
 ON CONFLICT (id) DO UPDATE
    SET status = EXCLUDED.status, assigned_agent_id = EXCLUDED.assigned_agent_id,
-       version = EXCLUDED.version, resolved_at = EXCLUDED.resolved_at
+       version = EXCLUDED.version, resolved_at = EXCLUDED.resolved_at, duress = EXCLUDED.duress
  WHERE a.version < EXCLUDED.version
 """
 
@@ -262,6 +263,7 @@ def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:
             s["version"],
             _ts(s["created_at"]),
             _ts(s["updated_at"]) if s["status"] == "resolved" else None,
+            s.get("duress_at") is not None,
         )
         for s in snapshots
     ]

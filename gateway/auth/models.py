@@ -153,6 +153,9 @@ class Me(BaseModel):
     role: RoleName
     phone: str | None
     created_at: datetime
+    #: Whether a cancel PIN / a duress PIN is set (users; the PINs are never shown).
+    has_cancel_pin: bool = False
+    has_duress_pin: bool = False
 
 
 class ProblemError(BaseModel):

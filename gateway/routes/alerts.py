@@ -31,14 +31,18 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from actors.alert_messages import Assign, Cancel, CreateAlert, UpdateStatus
+from actors.alert_messages import Assign, Cancel, CreateAlert, Duress, UpdateStatus
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineEntry
 from actors.effects import EntityKind
+from actors.errors import InvalidTransition
 from cluster.client import EntityClient
 from gateway.auth.deps import AdminPrincipal, CurrentPrincipal, UserPrincipal
-from gateway.auth.principal import Principal
+from gateway.auth.hasher import HasherDep
+from gateway.auth.passwords import PasswordHasher
+from gateway.auth.principal import Principal, Role
 from gateway.deps import EntitiesDep, PoolDep
 from gateway.problems import ProblemHTTPException
+from persistence.accounts import pin_hashes
 from persistence.alerts import (
     MAX_CURSOR_CHARS,
     AlertFilter,
@@ -181,8 +185,9 @@ class AlertPageOut(BaseModel):
 class StatusUpdate(BaseModel):
     """Body of ``PUT /alerts/{id}/status``.
 
-    ``pin`` is accepted and ignored for now: the cancel and duress PINs are
-    issue 5's, and will give it meaning for ``cancelled``.
+    ``pin`` matters when the alert's own user cancels: with a cancel PIN set
+    in the profile it must be given (403 otherwise); the duress PIN "cancels"
+    under duress (see ``update_status``). Anyone else's ``pin`` is ignored.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -246,6 +251,37 @@ async def _ask_alert(entities: EntityClient, alert_id: UUID, message: object) ->
     if not isinstance(reply, AlertState):
         raise TypeError(f"alert {alert_id} replied with {type(reply).__name__}")
     return reply
+
+
+def _is_owner(state: AlertState, principal: Principal) -> bool:
+    return principal.role is Role.USER and principal.id == state.user_id
+
+
+def _shown(state: AlertState, principal: Principal) -> AlertOut:
+    """The alert as the caller is shown it (its user never learns of a duress)."""
+    return AlertOut.of(state.as_user_sees() if _is_owner(state, principal) else state)
+
+
+async def _cancel_pin(
+    pool: asyncpg.Pool, hasher: PasswordHasher, user_id: UUID, pin: str | None
+) -> str:
+    """``"duress"``, or ``"cancel"`` when the user may cancel; 403 otherwise.
+
+    Both hashes are checked whenever both are set, so the answer's timing
+    does not tell which PIN was typed.
+    """
+    hashes = await pin_hashes(pool, user_id)
+    is_cancel = is_duress = False
+    if pin is not None:
+        if hashes.cancel is not None:
+            is_cancel = await hasher.verify_async(hashes.cancel, pin)
+        if hashes.duress is not None:
+            is_duress = await hasher.verify_async(hashes.duress, pin)
+    if is_duress:
+        return "duress"
+    if is_cancel or hashes.cancel is None:
+        return "cancel"
+    raise ProblemHTTPException(403, detail="a valid PIN is needed to cancel this alert")
 
 
 def _request_hash(body: AlertCreate) -> bytes:
@@ -313,7 +349,7 @@ async def create_alert(
     response.headers["Location"] = f"/alerts/{alert_id}"
     if not fresh:
         response.headers[REPLAYED_HEADER] = "true"
-    return AlertOut.of(state)
+    return _shown(state, principal)
 
 
 @router.get(
@@ -370,7 +406,7 @@ async def list_visible_alerts(
     responses=_problems(401, 404, 422, 503),
 )
 async def get_alert(alert_id: UUID, principal: CurrentPrincipal, pool: PoolDep) -> AlertOut:
-    return AlertOut.of(await _visible(pool, alert_id, principal))
+    return _shown(await _visible(pool, alert_id, principal), principal)
 
 
 @router.put(
@@ -385,23 +421,34 @@ async def update_status(
     principal: CurrentPrincipal,
     pool: PoolDep,
     entities: EntitiesDep,
+    hasher: HasherDep,
 ) -> AlertOut:
     """The assigned agent reports ``en_route``, ``on_scene``, ``resolved``; the alert's
     user or an admin may set ``cancelled``; admins may ask for any edge of the graph.
 
     An edge the graph does not allow is 409 (its detail names from and to).
-    ``pin`` is accepted but not yet acted on (cancel/duress PINs are issue 5's).
+
+    The user's own cancel: with a cancel PIN set, ``pin`` must be it (403
+    otherwise). With the duress PIN the answer, and everything the user is
+    shown of the alert from then on, is a cancelled alert; in truth it is
+    escalated to responders, marked duress, and the user's app hears no more.
     """
-    await _visible(pool, alert_id, principal)
+    state = await _visible(pool, alert_id, principal)
     role = _role(principal)
-    message: Cancel | UpdateStatus
+    owner = _is_owner(state, principal)
+    if owner and state.duress:
+        # Shown as cancelled, so it answers as a cancelled alert would.
+        raise InvalidTransition(AlertStatus.CANCELLED, body.status)
+    message: Cancel | UpdateStatus | Duress
     if body.status is AlertStatus.CANCELLED:
         message = Cancel(actor_id=principal.id, note=body.note, actor_role=role)
+        if owner and await _cancel_pin(pool, hasher, principal.id, body.pin) == "duress":
+            message = Duress(actor_id=principal.id)
     else:
         message = UpdateStatus(
             status=body.status, actor_id=principal.id, actor_role=role, note=body.note
         )
-    return AlertOut.of(await _ask_alert(entities, alert_id, message))
+    return _shown(await _ask_alert(entities, alert_id, message), principal)
 
 
 @router.post(
@@ -437,4 +484,6 @@ async def assign_alert(
 )
 async def get_timeline(alert_id: UUID, principal: CurrentPrincipal, pool: PoolDep) -> TimelineOut:
     state = await _visible(pool, alert_id, principal)
+    if _is_owner(state, principal):
+        state = state.as_user_sees()
     return TimelineOut(items=[TimelineItem.of(e) for e in state.timeline])

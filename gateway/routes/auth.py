@@ -230,4 +230,6 @@ async def me(principal: CurrentPrincipal, pool: PoolDep) -> Me:
         role=account.role.value,
         phone=account.phone,
         created_at=account.created_at,
+        has_cancel_pin=account.has_cancel_pin,
+        has_duress_pin=account.has_duress_pin,
     )

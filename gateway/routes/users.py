@@ -3,7 +3,12 @@
 Only the ``user`` role: agents and admins get 403 here (they read their
 account through ``GET /auth/me``). Contacts are always the caller's own; the
 id of another user's contact is answered 404, like an unknown one.
-Cancel/duress PINs belong to the profile too but arrive with issue 5.
+The profile also sets the cancel and duress PINs (4-8 digits, stored as
+argon2 hashes, never shown: the profile says only whether each is set). A
+PIN field left out keeps the PIN, ``null`` clears it. With a cancel PIN set,
+the user's own cancel of an alert needs it; a cancel with the duress PIN
+shows a cancelled alert while responders are silently escalated (see
+``gateway.routes.alerts``).
 """
 
 from __future__ import annotations
@@ -11,11 +16,15 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from gateway.auth.deps import UserPrincipal
+from gateway.auth.hasher import HasherDep
 from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses, storable
+from gateway.auth.passwords import PasswordHasher
 from gateway.deps import PoolDep, SettingsDep
 from gateway.ratelimit import rate_limit
 from persistence import accounts, contacts
@@ -35,11 +44,23 @@ Relationship = Annotated[
 _AUTH_ERRORS = (401, 403, 429)
 
 
+Pin = Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$", max_length=8)]
+
+
 class ProfileIn(RequestBody):
-    """The whole editable profile (PUT replaces it; an omitted phone is cleared)."""
+    """The whole editable profile (PUT replaces it; an omitted phone is cleared,
+    an omitted PIN kept, a null PIN cleared)."""
 
     full_name: Name
     phone: Phone | None = None
+    cancel_pin: Pin | None = None
+    duress_pin: Pin | None = None
+
+    @model_validator(mode="after")
+    def _pins_differ(self) -> Self:
+        if self.cancel_pin is not None and self.cancel_pin == self.duress_pin:
+            raise ValueError("the duress PIN must differ from the cancel PIN")
+        return self
 
 
 class ContactIn(RequestBody):
@@ -107,6 +128,46 @@ def _me(account: accounts.Account) -> Me:
         role=account.role.value,
         phone=account.phone,
         created_at=account.created_at,
+        has_cancel_pin=account.has_cancel_pin,
+        has_duress_pin=account.has_duress_pin,
+    )
+
+
+async def _set_pins(
+    pool: asyncpg.Pool, hasher: PasswordHasher, user_id: UUID, body: ProfileIn
+) -> None:
+    given = body.model_fields_set & {"cancel_pin", "duress_pin"}
+    if not given:
+        return
+    stored = await accounts.pin_hashes(pool, user_id)
+    # A PIN set alone must not equal the other one as stored.
+    alone = [
+        (body.cancel_pin, stored.duress, "cancel_pin" in given and "duress_pin" not in given),
+        (body.duress_pin, stored.cancel, "duress_pin" in given and "cancel_pin" not in given),
+    ]
+    for pin, other, only in alone:
+        same = only and pin is not None and other is not None
+        if same and pin is not None and other is not None and await hasher.verify_async(other, pin):
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body",),
+                        "msg": "the duress PIN must differ from the cancel PIN",
+                        "type": "value_error",
+                    }
+                ]
+            )
+
+    async def hashed(field: str, pin: str | None) -> str | None:
+        if field not in given:
+            return accounts.KEEP
+        return None if pin is None else await hasher.hash_async(pin)
+
+    await accounts.set_pins(
+        pool,
+        user_id,
+        cancel=await hashed("cancel_pin", body.cancel_pin),
+        duress=await hashed("duress_pin", body.duress_pin),
     )
 
 
@@ -125,7 +186,10 @@ async def get_profile(principal: UserPrincipal, pool: PoolDep) -> Me:
 @router.put(
     "/profile", responses=problem_responses(*_AUTH_ERRORS, 422), summary="Replace my profile"
 )
-async def put_profile(principal: UserPrincipal, body: ProfileIn, pool: PoolDep) -> Me:
+async def put_profile(
+    principal: UserPrincipal, body: ProfileIn, pool: PoolDep, hasher: HasherDep
+) -> Me:
+    await _set_pins(pool, hasher, principal.id, body)
     account = await accounts.update_profile(
         pool, principal.id, full_name=body.full_name, phone=body.phone
     )

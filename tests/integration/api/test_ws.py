@@ -699,3 +699,96 @@ async def test_a_users_alert_reaches_an_available_agent_on_another_replica_and_b
             assert timeline.status_code == 200, timeline.text
             steps = [item["type"] for item in timeline.json()["items"]]
             assert steps == ["created", "offered", "accepted", "status_changed"]
+
+
+# --- cancel and duress PINs --------------------------------------------------------------
+
+
+async def test_a_duress_cancel_shows_the_user_cancelled_and_responders_escalated(
+    gateway: Gateway,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+    api_entities: EntityClient,
+) -> None:
+    user = await make_account(api_pool, api_settings, Role.USER)
+    agent = await make_account(api_pool, api_settings, Role.AGENT)
+    admin = await make_account(api_pool, api_settings, Role.ADMIN)
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
+        profile = {"full_name": "Pin User", "cancel_pin": "2468", "duress_pin": "1357"}
+        set_pins = await http.put("/users/profile", json=profile, headers=user.headers)
+        assert set_pins.status_code == 200, set_pins.text
+        shown = set_pins.json()
+        assert (shown["has_cancel_pin"], shown["has_duress_pin"]) == (True, True)
+        assert "2468" not in set_pins.text
+        assert "1357" not in set_pins.text
+        same = {"full_name": "Pin User", "duress_pin": "2468"}  # equal to the stored cancel PIN
+        assert (
+            await http.put("/users/profile", json=same, headers=user.headers)
+        ).status_code == 422
+
+        alert = await create_alert(api_entities, user)
+        path = f"/alerts/{alert.id}"
+        async with session(gateway, user) as (user_ws, _), session(gateway, agent) as (agent_ws, _):
+            await user_ws.expect("alert.updated", alert_id=str(alert.id))  # the resync
+            await offer(api_entities, alert.id, agent)
+            await agent_ws.expect("alert.offer", alert_id=str(alert.id))
+            # With a cancel PIN set, no PIN or a wrong one is refused.
+            for pin in (None, "0000"):
+                body = {"status": "cancelled", **({"pin": pin} if pin else {})}
+                refused = await http.put(f"{path}/status", json=body, headers=user.headers)
+                assert refused.status_code == 403, refused.text
+            duress = {"status": "cancelled", "pin": "1357"}
+            answer = await http.put(f"{path}/status", json=duress, headers=user.headers)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["status"] == "cancelled"
+            pushed = await user_ws.expect("alert.updated", alert_id=str(alert.id))
+            assert pushed["data"]["status"] == "cancelled"
+
+            # The agent accepts: the alert goes on, marked duress for responders only.
+            await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="acc")
+            assigned = await agent_ws.expect("alert.assigned", alert_id=str(alert.id))
+            assert assigned["data"]["duress"] is True
+            await user_ws.nothing_for(1.0)
+
+        mine = (await http.get(path, headers=user.headers)).json()
+        truth = (await http.get(path, headers=admin.headers)).json()
+        assert (mine["status"], truth["status"]) == ("cancelled", "assigned")
+        timeline = (await http.get(f"{path}/timeline", headers=user.headers)).json()["items"]
+        assert [i["type"] for i in timeline] == ["created", "offered", "cancelled"]
+        full = (await http.get(f"{path}/timeline", headers=admin.headers)).json()["items"]
+        assert [i["type"] for i in full] == ["created", "offered", "escalated", "accepted"]
+        assert full[2]["data"]["reason"] == "duress"
+        listed = await http.get("/alerts", params={"status": "cancelled"}, headers=user.headers)
+        assert [a["id"] for a in listed.json()["items"]] == [str(alert.id)]
+        listed = await http.get("/alerts", params={"status": "assigned"}, headers=user.headers)
+        assert listed.json()["items"] == []
+        # Cancelling "again" answers as for any cancelled alert.
+        again = await http.put(
+            f"{path}/status", json={"status": "cancelled", "pin": "2468"}, headers=user.headers
+        )
+        assert again.status_code == 409
+        assert "from 'cancelled' to 'cancelled'" in again.json()["detail"]
+
+
+async def test_the_cancel_pin_cancels_and_no_pin_set_needs_none(
+    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+) -> None:
+    user = await make_account(api_pool, api_settings, Role.USER)
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
+        first = await create_alert(api_entities, user)
+        plain = {"status": "cancelled"}
+        done = await http.put(f"/alerts/{first.id}/status", json=plain, headers=user.headers)
+        assert done.json()["status"] == "cancelled"
+        profile = {"full_name": "Pin User", "cancel_pin": "4321"}
+        assert (await http.put("/users/profile", json=profile, headers=user.headers)).is_success
+        second = await create_alert(api_entities, user)
+        body = {"status": "cancelled", "pin": "4321"}
+        done = await http.put(f"/alerts/{second.id}/status", json=body, headers=user.headers)
+        assert done.json()["status"] == "cancelled"
+        state = await load_alert(api_pool, second.id)
+        assert state is not None
+        assert (state.status, state.duress) == (AlertStatus.CANCELLED, False)
+        # Clearing the PIN (null) makes a plain cancel enough again.
+        cleared = {"full_name": "Pin User", "cancel_pin": None}
+        me = await http.put("/users/profile", json=cleared, headers=user.headers)
+        assert me.json()["has_cancel_pin"] is False

@@ -54,6 +54,7 @@ from actors.effects import (
     ScheduleTimer,
     Topic,
 )
+from actors.errors import InvalidTransition, NotPermitted
 from actors.search import Candidate, Search
 
 AGENT_D = UUID(int=0xA004)
@@ -310,3 +311,72 @@ def test_escalation_steps_must_grow_and_make_sense() -> None:
         EscalationStep(after=timedelta(0))
     with pytest.raises(ValueError, match="offer_to >= 1"):
         EscalationStep(after=timedelta(seconds=5), offer_to=0)
+
+
+# --- duress ------------------------------------------------------------------------------
+
+
+def test_a_duress_cancel_shows_the_user_cancelled_and_escalates_for_responders() -> None:
+    clock = Clock()
+    state = create(clock)
+    state, _ = alert.decide(state, SearchResult(1, found(clock, (AGENT_A, 50))), clock.now)
+    new, effects = alert.decide(state, alert.Duress(USER), clock.advance(5))
+    assert_effect_order(effects)
+    assert new.status is S.ESCALATED
+    assert new.duress_at == clock.now
+    assert new.timeline[-1].data["reason"] == "duress"
+    assert [o.agent_id for o in new.offered_to] == [AGENT_A]  # the offer stands
+    # The user's sockets get exactly one frame: cancelled.
+    (shown,) = pushes_to(effects, "user", USER)
+    assert (shown.data["status"], shown.data["previous_status"]) == ("cancelled", "dispatching")
+    assert "duress" not in shown.data
+    (event,) = of_type(effects, Emit)
+    assert (event.topic, event.data["status"], event.data["reason"]) == (
+        Topic.ALERT_STATUS_UPDATES,
+        "escalated",
+        "duress",
+    )
+    # What the user is shown: cancelled, its timeline ending with that cancel.
+    seen = new.as_user_sees()
+    assert seen.status is S.CANCELLED
+    assert [e.type for e in seen.timeline] == ["created", "offered", "cancelled"]
+    assert seen.timeline[-1].actor_id == USER
+    assert AlertState.from_snapshot(new.to_snapshot()) == new
+
+    # From now on the user hears nothing, responders everything, marked duress.
+    won, effects = alert.decide(new, AcceptOffer(AGENT_A), clock.advance(3))
+    assert pushes_to(effects, "user", USER) == []
+    (assigned,) = pushes_to(effects, "agent", AGENT_A)
+    assert assigned.data["duress"] is True
+    assert assigned.data["silent"] is True
+    moving, effects = alert.decide(
+        won, alert.UpdateStatus(S.EN_ROUTE, AGENT_A, alert.ActorRole.AGENT), clock.advance(1)
+    )
+    assert pushes_to(effects, "user", USER) == []
+    assert moving.as_user_sees().status is S.CANCELLED
+    assert alert.decide(moving, alert.Duress(USER), clock.now) == (moving, (Reply(moving),))
+
+
+def test_a_duress_cancel_of_an_alert_under_way_keeps_its_status_and_tells_the_agent() -> None:
+    clock = Clock()
+    state = create(clock)
+    state, _ = alert.decide(state, SearchResult(1, found(clock, (AGENT_A, 50))), clock.now)
+    state, _ = alert.decide(state, AcceptOffer(AGENT_A), clock.advance(1))
+    new, effects = alert.decide(state, alert.Duress(USER), clock.advance(1))
+    assert_effect_order(effects)
+    assert (new.status, new.timeline[-1].type) == (S.ASSIGNED, "duress")
+    (told,) = pushes_to(effects, "agent", AGENT_A)
+    assert told.data["duress"] is True
+    (shown,) = pushes_to(effects, "user", USER)
+    assert shown.data["status"] == "cancelled"
+    assert [e.type for e in of_type(effects, Emit)] == [EventType.ALERT_DURESS]
+
+
+def test_only_the_alerts_user_may_cancel_under_duress_and_not_after_the_end() -> None:
+    clock = Clock()
+    state = create(clock)
+    with pytest.raises(NotPermitted):
+        alert.decide(state, alert.Duress(AGENT_A), clock.now)
+    over, _ = alert.decide(state, alert.Cancel(USER), clock.advance(1))
+    with pytest.raises(InvalidTransition):
+        alert.decide(over, alert.Duress(USER), clock.now)
