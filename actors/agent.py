@@ -41,6 +41,7 @@ from typing import Any, TypeAlias
 from uuid import UUID
 
 from actors import codec
+from actors.alert_messages import AgentLocation
 from actors.effects import (
     CancelTimer,
     Effect,
@@ -351,7 +352,16 @@ def _location(
         recorded_at=recorded_at,
     )
     new = replace(_alive(state, now), location=fix)
-    return _finish(state, new, now, policy, reason="resumed", refresh=True)
+    new_state, effects = _finish(state, new, now, policy, reason="resumed", refresh=True)
+    if state.current_assignment is None:
+        return new_state, effects
+    # Responding: the alert passes the position on to its user (best effort).
+    relay = Send(
+        EntityKind.ALERT,
+        state.current_assignment,
+        AgentLocation(state.id, fix.latitude, fix.longitude, fix.accuracy_m, fix.recorded_at),
+    )
+    return new_state, (*effects[:-1], relay, effects[-1])
 
 
 def _expired(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:

@@ -67,6 +67,7 @@ from actors.alert_messages import (
     OFFER_EXPIRED_TIMER,
     SEARCH_AGAIN_TIMER,
     AcceptOffer,
+    AgentLocation,
     AlertMessage,
     AlertPolicy,
     Assign,
@@ -80,6 +81,7 @@ from actors.alert_messages import (
     OfferMade,
     SearchAgain,
     UpdateStatus,
+    UserLocation,
     offer_timer_id,
     timer_message,
 )
@@ -215,6 +217,8 @@ def decide(
         return _escalate(state, msg, now)
     if isinstance(msg, Duress):
         return _duress(state, msg, now)
+    if isinstance(msg, UserLocation | AgentLocation):
+        return _relay_location(state, msg)
     if isinstance(msg, Cancel):
         check_may_cancel(state, msg.actor_id, msg.actor_role)
         return _move(
@@ -639,6 +643,40 @@ def _escalate(state: AlertState, msg: Escalate, now: datetime) -> Transition[Ale
         entry_type=TimelineType.ESCALATED,
         data={"reason": msg.reason},
     )
+
+
+#: Statuses in which an agent is on the way or there: live locations flow both ways.
+RESPONDING: frozenset[AlertStatus] = frozenset(
+    {AlertStatus.ASSIGNED, AlertStatus.EN_ROUTE, AlertStatus.ON_SCENE}
+)
+
+
+def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Transition[AlertState]:
+    """Pass a live position to the other side while an agent is responding.
+
+    Soft: nothing is persisted (positions are kept by their own subjects).
+    The user's position goes to the assigned agent; the assigned agent's to
+    the user, unless the user must not be shown anything (silent, duress).
+    An agent that is not the assignee, or a position outside a response,
+    changes nothing.
+    """
+    agent_id = state.assigned_agent_id
+    if state.status not in RESPONDING or agent_id is None:
+        return _unchanged(state)
+    data = {
+        "alert_id": str(state.id),
+        "latitude": msg.latitude,
+        "longitude": msg.longitude,
+        "accuracy_m": msg.accuracy_m,
+        "at": codec.iso(msg.at),
+    }
+    if isinstance(msg, UserLocation):
+        push = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
+    elif msg.agent_id != agent_id or not user_sees(state, state.status) or state.silent:
+        return _unchanged(state)
+    else:
+        push = Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, data)
+    return state, (push, Reply(state))
 
 
 def _duress(state: AlertState, msg: Duress, now: datetime) -> Transition[AlertState]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -120,6 +120,27 @@ class Duress:
     actor_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class UserLocation:
+    """The alert's user moved; passed on to the assigned agent (``alert.location``)."""
+
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLocation:
+    """The assigned agent moved; passed on to the user (``agent.location``)."""
+
+    agent_id: UUID
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    at: datetime
+
+
 AlertMessage: TypeAlias = (
     CreateAlert
     | SearchResult
@@ -134,6 +155,8 @@ AlertMessage: TypeAlias = (
     | Escalate
     | Cancel
     | Duress
+    | UserLocation
+    | AgentLocation
 )
 
 

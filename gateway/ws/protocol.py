@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -133,6 +134,17 @@ class StoreLocation:
     ref: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class RelayUserLocation:
+    """Pass the user's position to the agents responding to their open alerts."""
+
+    user_id: UUID
+    latitude: float
+    longitude: float
+    accuracy_m: float | None
+    recorded_at: datetime | None
+
+
 Action: TypeAlias = (
     SendFrame
     | CloseSocket
@@ -142,6 +154,7 @@ Action: TypeAlias = (
     | AskEntity
     | TellEntity
     | StoreLocation
+    | RelayUserLocation
 )
 
 
@@ -309,7 +322,10 @@ class SessionProtocol:
             principal.role.value, principal.id, data.model_dump(mode="json"), ref
         )
         if principal.role is not Role.AGENT:
-            return [stored]
+            relay = RelayUserLocation(
+                principal.id, data.latitude, data.longitude, data.accuracy_m, data.recorded_at
+            )
+            return [stored, relay]
         fix = agent_msgs.LocationFix(
             latitude=data.latitude,
             longitude=data.longitude,

@@ -33,7 +33,8 @@ from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from actors import codec
-from actors.alert_messages import AcceptOffer
+from actors.alert_messages import AcceptOffer, UserLocation
+from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.dispatch import accept_offer
 from gateway.auth.deps import authenticate
@@ -47,6 +48,7 @@ from gateway.ws.protocol import (
     CloseSocket,
     Limits,
     Phase,
+    RelayUserLocation,
     Resync,
     SendFrame,
     SessionProtocol,
@@ -61,6 +63,9 @@ from persistence.pushes import push_channel
 from persistence.redis import location_key, translate_error
 
 log = logging.getLogger(__name__)
+
+#: How long a user's socket trusts its list of alerts to pass locations to.
+RESPONDED_TTL_S = 5.0
 
 #: How long a close we initiated may take to be written before we give up on the peer.
 _CLOSE_GRACE_S = 5.0
@@ -108,6 +113,8 @@ class Session:
         self._closing = False
         self._channel: str | None = None
         self._held: list[str] | None = None
+        #: (when read, ids) of the user's open alerts with an agent responding.
+        self._responded: tuple[float, list[str]] | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -183,6 +190,8 @@ class Session:
                 self._tell(action)
             elif isinstance(action, StoreLocation):
                 await self._carry_out(await self._store_location(action))
+            elif isinstance(action, RelayUserLocation):
+                await self._relay_user_location(action)
 
     async def _authenticate(self, token: str) -> list[Action]:
         try:
@@ -265,6 +274,28 @@ class Session:
                 action.ref, ErrorCode.UNAVAILABLE.value, str(exc), retriable=True
             )
         return []
+
+    async def _relay_user_location(self, action: RelayUserLocation) -> None:
+        """Tell each of the user's responded-to open alerts; best effort, like locations."""
+        now = self._deps.monotonic()
+        if self._responded is None or now - self._responded[0] > RESPONDED_TTL_S:
+            try:
+                snapshots = await self._deps.open_alerts().for_user(action.user_id)
+            except (PersistenceError, OSError) as exc:
+                log.warning("ws %s: cannot list open alerts (%s)", self._channel, exc)
+                return
+            ids = [str(s["id"]) for s in snapshots if s.get("assigned_agent_id") is not None]
+            self._responded = (now, ids)
+        if not self._responded[1]:
+            return
+        message = UserLocation(
+            action.latitude,
+            action.longitude,
+            action.accuracy_m,
+            action.recorded_at or self._deps.clock(),
+        )
+        for alert_id in self._responded[1]:
+            self._tell(TellEntity(EntityKind.ALERT, alert_id, message))
 
     # --- writing --------------------------------------------------------------------
 

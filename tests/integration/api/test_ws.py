@@ -792,3 +792,43 @@ async def test_the_cancel_pin_cancels_and_no_pin_set_needs_none(
         cleared = {"full_name": "Pin User", "cancel_pin": None}
         me = await http.put("/users/profile", json=cleared, headers=user.headers)
         assert me.json()["has_cancel_pin"] is False
+
+
+# --- live locations ---------------------------------------------------------------------
+
+
+async def test_live_locations_reach_the_other_side_while_the_agent_responds(
+    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+) -> None:
+    user = await make_account(api_pool, api_settings, Role.USER)
+    agent = await make_account(api_pool, api_settings, Role.AGENT)
+    alert = await create_alert(api_entities, user)
+    async with session(gateway, user) as (user_ws, _), session(gateway, agent) as (agent_ws, _):
+        await offer(api_entities, alert.id, agent)
+        await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="acc")
+        await agent_ws.expect("ack", ref="acc", status="assigned")
+
+        # The agent's fixes reach the user (once the agent holds the alert).
+        async def agent_moves() -> bool:
+            lat = -33.9 + random.uniform(0, 0.01)
+            await agent_ws.send("location", {"latitude": lat, "longitude": 18.4})
+            try:
+                frame = await user_ws.expect("agent.location", wait_s=0.5, alert_id=str(alert.id))
+            except AssertionError:
+                return False
+            return bool(frame["data"]["longitude"] == 18.4)
+
+        await eventually(agent_moves, wait_s=10)
+
+        # The user's fixes reach the agent (its socket learns of the alert within seconds).
+        async def user_moves() -> bool:
+            await user_ws.send(
+                "location", {"latitude": -33.91, "longitude": 18.43, "accuracy_m": 6}
+            )
+            try:
+                frame = await agent_ws.expect("alert.location", wait_s=0.5, alert_id=str(alert.id))
+            except AssertionError:
+                return False
+            return bool(frame["data"]["accuracy_m"] == 6)
+
+        await eventually(user_moves, wait_s=15)

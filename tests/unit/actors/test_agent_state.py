@@ -23,6 +23,7 @@ from actors.agent import (
     SetStatus,
     timer_message,
 )
+from actors.alert_messages import AgentLocation
 from actors.effects import (
     CancelTimer,
     Effect,
@@ -341,3 +342,16 @@ def test_the_assignment_ends_the_reservation_and_refuses_any_other() -> None:
     assert run(assigned, agent.Reserve(ALERT_1), clock)[0] is assigned
     with pytest.raises(AlreadyAssigned):
         run(assigned, agent.Reserve(ALERT_2), clock, seconds=60)
+
+
+def test_a_responding_agents_fixes_are_passed_to_its_alert() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    _, effects = run(state, LocationFix(LAT + 0.001, LON), clock)
+    assert not [s for s in of_type(effects, Send) if s.entity_kind is EntityKind.ALERT]
+    assigned, _ = run(state, Assigned(ALERT_1), clock)
+    moved, effects = run(assigned, LocationFix(LAT + 0.002, LON, accuracy_m=4.0), clock)
+    (relay,) = [s for s in of_type(effects, Send) if s.entity_kind is EntityKind.ALERT]
+    assert relay.entity_id == ALERT_1
+    assert relay.message == AgentLocation(AGENT_A, LAT + 0.002, LON, 4.0, clock.now)
+    assert moved.location is not None

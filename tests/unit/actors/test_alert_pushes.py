@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from actors_kit import (
     AGENT_A,
@@ -26,7 +28,8 @@ from actors.alert import (
     UpdateStatus,
     user_sees,
 )
-from actors.effects import Effect, Emit, EventType, FrameType, Push
+from actors.alert_messages import AgentLocation, UserLocation
+from actors.effects import Effect, Emit, EventType, FrameType, Push, Reply
 
 S = AlertStatus
 
@@ -108,3 +111,48 @@ def test_a_cancelled_assignment_is_told_to_the_agent() -> None:
     assert push.data["status"] == "cancelled"
     assert push.data["previous_status"] == "en_route"
     assert push.frame() == {"type": "alert.updated", "data": dict(push.data)}
+
+
+# --- live locations while an agent responds ----------------------------------------------
+
+
+def test_live_locations_flow_both_ways_while_an_agent_responds() -> None:
+    clock = Clock()
+    state = alert_in(AlertStatus.EN_ROUTE, clock=clock)
+    at = clock.advance(1)
+    same, effects = alert.decide(state, UserLocation(52.5, 13.4, 9.0, at), at)
+    assert same is state
+    (to_agent,) = pushes_to(effects, "agent", AGENT_A)
+    assert to_agent.frame_type is FrameType.ALERT_LOCATION
+    assert to_agent.data == {
+        "alert_id": str(ALERT_ID),
+        "latitude": 52.5,
+        "longitude": 13.4,
+        "accuracy_m": 9.0,
+        "at": at.isoformat(),
+    }
+    _, effects = alert.decide(state, AgentLocation(AGENT_A, 52.51, 13.41, 5.0, at), at)
+    (to_user,) = pushes_to(effects, "user", USER)
+    assert to_user.frame_type is FrameType.AGENT_LOCATION
+    assert to_user.data["latitude"] == 52.51
+
+
+def test_no_live_location_outside_a_response_from_strangers_or_to_a_silent_user() -> None:
+    clock = Clock()
+    at = clock.now
+    dispatching = alert_in(AlertStatus.DISPATCHING, clock=clock)
+    assert alert.decide(dispatching, UserLocation(1.0, 2.0, None, at), at)[1] == (
+        Reply(dispatching),
+    )
+    responding = alert_in(AlertStatus.ON_SCENE, clock=clock)
+    stranger = AgentLocation(UUID(int=0xBAD), 1.0, 2.0, None, at)
+    assert alert.decide(responding, stranger, at)[1] == (Reply(responding),)
+    silent = alert_in(AlertStatus.ASSIGNED, silent=True, clock=Clock())
+    fix = AgentLocation(AGENT_A, 1.0, 2.0, None, at)
+    assert pushes_to(alert.decide(silent, fix, at)[1], "user", USER) == []
+    # The agent still sees where a silent alert's user is.
+    assert pushes_to(
+        alert.decide(silent, UserLocation(1.0, 2.0, None, at), at)[1], "agent", AGENT_A
+    )
+    resolved = alert_in(AlertStatus.RESOLVED, clock=Clock())
+    assert alert.decide(resolved, UserLocation(1.0, 2.0, None, at), at)[1] == (Reply(resolved),)
