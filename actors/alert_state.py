@@ -262,6 +262,8 @@ class AlertState:
             "search_rings": self.search_rings,
             "offer_to": self.offer_to,
             "duress_at": codec.iso_or_none(self.duress_at),
+            # Derived from the timeline (not read back): for the projection.
+            "response_s": self.response_times(),
         }
 
     @classmethod
@@ -297,6 +299,29 @@ class AlertState:
             offer_to=codec.optional_field(data, "offer_to", _int_or_none, None),
             duress_at=codec.optional_field(data, "duress_at", codec.parse_dt_or_none, None),
         )
+
+    def response_times(self) -> dict[str, float]:
+        """Seconds from creation to each response milestone reached so far.
+
+        ``offer`` (first offer made), ``accept`` (first agent assigned, by
+        accept or by an admin), ``on_scene`` and ``resolve``; a milestone not
+        reached is absent.
+        """
+        found: dict[str, float] = {}
+        for entry in self.timeline:
+            if entry.type == TimelineType.OFFERED:
+                stage = "offer"
+            elif entry.type in (TimelineType.ACCEPTED, TimelineType.ASSIGNED):
+                stage = "accept"
+            elif entry.data.get("status") == AlertStatus.ON_SCENE.value:
+                stage = "on_scene"
+            elif entry.data.get("status") == AlertStatus.RESOLVED.value:
+                stage = "resolve"
+            else:
+                continue
+            if stage not in found:
+                found[stage] = round((entry.at - self.created_at).total_seconds(), 3)
+        return found
 
     def as_user_sees(self) -> AlertState:
         """The alert as its own user is shown it: after a duress "cancel", a

@@ -28,12 +28,13 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 
 from cluster.client import EntityClient
 from gateway import health
-from gateway.backends import default_backends
+from gateway.backends import PostgresBackend, default_backends
 from gateway.errors import install_domain_error_handlers
 from gateway.metrics import HttpMetrics, metrics_router
 from gateway.middleware import (
@@ -119,10 +120,18 @@ def create_app(
     install_problem_handlers(app)
     install_domain_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(metrics_router(http_metrics))
+    app.include_router(metrics_router(http_metrics, pool=lambda: _pool_if_up(backend_set)))
     for router in api_routers() if routers is None else routers:
         app.include_router(router)
     return app
+
+
+def _pool_if_up(backends: BackendSet) -> asyncpg.Pool | None:
+    """The PostgreSQL pool when connected (for /metrics, which must answer anyway)."""
+    backend = backends.find(PostgresBackend)
+    if backend is None or not backend.connected:
+        return None
+    return backend.pool
 
 
 def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middleware]:

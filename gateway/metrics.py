@@ -9,8 +9,12 @@ process (tests) do not collide.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Iterator
 from typing import Final
 
+import asyncpg
 from fastapi import APIRouter
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,12 +24,16 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Scope
+
+log = logging.getLogger(__name__)
 
 UNMATCHED_ROUTE: Final = "<unmatched>"
 
@@ -96,6 +104,7 @@ class HttpMetrics:
             ("method",),
             registry=self.registry,
         )
+        self.response_times = ResponseTimes(self.registry)
 
     def started(self, method: str) -> None:
         self.in_progress.labels(method_label(method)).inc()
@@ -111,13 +120,86 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
-def metrics_router(http_metrics: HttpMetrics) -> APIRouter:
-    """``GET /metrics`` serving ``http_metrics``'s registry (bound at app construction)."""
+#: Seconds from an alert's creation to a response milestone.
+RESPONSE_BUCKETS: Final = (5, 10, 15, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
+#: Milestones, as ``stage`` labels, and their ``alerts`` columns (migration 0004).
+RESPONSE_STAGES: Final = {
+    "offer": "offer_s",
+    "accept": "accept_s",
+    "on_scene": "on_scene_s",
+    "resolve": "resolve_s",
+}
+
+
+def _response_query() -> str:
+    parts = []
+    for column in RESPONSE_STAGES.values():
+        parts += [f"count({column})", f"coalesce(sum({column}), 0)"]
+        parts += [f"count(*) FILTER (WHERE {column} <= {b})" for b in RESPONSE_BUCKETS]
+    return "SELECT " + ", ".join(parts) + " FROM alerts"  # noqa: S608 (fixed fragments)
+
+
+_RESPONSE_QUERY: Final = _response_query()
+
+
+class ResponseTimes(Collector):
+    """``alert_response_seconds{stage}``: every alert's time to each milestone.
+
+    The figures are in the ``alerts`` projection (one column per stage), so
+    every gateway replica serves the same histogram; it is read at most once
+    per ``max_age_s`` when ``/metrics`` is scraped, and the last figures are
+    kept while PostgreSQL does not answer. All-time counts, so the series
+    only grow, as Prometheus histograms must; the query scans ``alerts``.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, max_age_s: float = 10.0) -> None:
+        self._max_age_s = max_age_s
+        self._read_at = float("-inf")
+        self._row: tuple[float, ...] | None = None
+        registry.register(self)
+
+    async def refresh(self, pool: asyncpg.Pool) -> None:
+        if time.monotonic() - self._read_at < self._max_age_s:
+            return
+        try:
+            row = await pool.fetchrow(_RESPONSE_QUERY)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("metrics: cannot read alert response times (%s)", exc)
+            return
+        if row is not None:
+            self._row = tuple(float(v) for v in row)
+            self._read_at = time.monotonic()
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "alert_response_seconds",
+            "Seconds from an alert's creation to its first offer, accept, on scene, resolved.",
+            labels=["stage"],
+        )
+        if self._row is not None:
+            width = 2 + len(RESPONSE_BUCKETS)
+            for index, stage in enumerate(RESPONSE_STAGES):
+                count, total, *cumulative = self._row[index * width : (index + 1) * width]
+                buckets = [
+                    (str(float(b)), c) for b, c in zip(RESPONSE_BUCKETS, cumulative, strict=True)
+                ]
+                family.add_metric([stage], [*buckets, ("+Inf", count)], total)
+        yield family
+
+
+def metrics_router(
+    http_metrics: HttpMetrics, pool: Callable[[], asyncpg.Pool | None] = lambda: None
+) -> APIRouter:
+    """``GET /metrics`` serving ``http_metrics``'s registry (bound at app construction);
+    ``pool`` gives the PostgreSQL pool the response-time histogram is read from."""
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         """Prometheus text exposition of this process's metrics."""
+        found = pool()
+        if found is not None:
+            await http_metrics.response_times.refresh(found)
         return Response(
             content=http_metrics.exposition(),
             media_type=CONTENT_TYPE_LATEST,

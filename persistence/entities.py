@@ -58,13 +58,16 @@ ON CONFLICT (kind, entity_id) DO UPDATE
 _PROJECT_ALERTS = """
 INSERT INTO alerts AS a (id, user_id, alert_type, status, latitude, longitude, accuracy_m,
                          description, silent, assigned_agent_id, version, created_at, resolved_at,
-                         duress)
+                         duress, offer_s, accept_s, on_scene_s, resolve_s)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[], $6::float8[],
                      $7::float8[], $8::text[], $9::boolean[], $10::uuid[], $11::bigint[],
-                     $12::timestamptz[], $13::timestamptz[], $14::boolean[])
+                     $12::timestamptz[], $13::timestamptz[], $14::boolean[], $15::float8[],
+                     $16::float8[], $17::float8[], $18::float8[])
 ON CONFLICT (id) DO UPDATE
    SET status = EXCLUDED.status, assigned_agent_id = EXCLUDED.assigned_agent_id,
-       version = EXCLUDED.version, resolved_at = EXCLUDED.resolved_at, duress = EXCLUDED.duress
+       version = EXCLUDED.version, resolved_at = EXCLUDED.resolved_at, duress = EXCLUDED.duress,
+       offer_s = EXCLUDED.offer_s, accept_s = EXCLUDED.accept_s,
+       on_scene_s = EXCLUDED.on_scene_s, resolve_s = EXCLUDED.resolve_s
  WHERE a.version < EXCLUDED.version
 """
 
@@ -264,10 +267,16 @@ def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:
             _ts(s["created_at"]),
             _ts(s["updated_at"]) if s["status"] == "resolved" else None,
             s.get("duress_at") is not None,
+            *(_response_s(s, stage) for stage in ("offer", "accept", "on_scene", "resolve")),
         )
         for s in snapshots
     ]
     return _columns(rows)
+
+
+def _response_s(snapshot: Mapping[str, Any], stage: str) -> float | None:
+    value = (snapshot.get("response_s") or {}).get(stage)
+    return None if value is None else float(value)
 
 
 def _agent_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:

@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -832,3 +833,44 @@ async def test_live_locations_reach_the_other_side_while_the_agent_responds(
             return bool(frame["data"]["accuracy_m"] == 6)
 
         await eventually(user_moves, wait_s=15)
+
+
+# --- response times --------------------------------------------------------------------
+
+
+async def test_response_times_are_stored_and_exposed_as_histograms(
+    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+) -> None:
+    user = await make_account(api_pool, api_settings, Role.USER)
+    agent = await make_account(api_pool, api_settings, Role.AGENT)
+    alert = await create_alert(api_entities, user)
+    await offer(api_entities, alert.id, agent)
+    async with session(gateway, agent) as (agent_ws, _):
+        await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="a")
+        await agent_ws.expect("ack", ref="a", status="assigned")
+        for n, status in enumerate(("en_route", "on_scene", "resolved")):
+            await agent_ws.send(
+                "alert.status", {"alert_id": str(alert.id), "status": status}, id=f"s{n}"
+            )
+            await agent_ws.expect("ack", ref=f"s{n}", status=status)
+    row = await api_pool.fetchrow(
+        "SELECT offer_s, accept_s, on_scene_s, resolve_s FROM alerts WHERE id = $1", alert.id
+    )
+    figures = list(row)
+    assert all(f is not None and f >= 0 for f in figures), figures
+    assert figures == sorted(figures)
+
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    histogram = families["alert_response_seconds"]
+    samples = {
+        (s.name, s.labels.get("stage"), s.labels.get("le")): s.value for s in histogram.samples
+    }
+    for stage in ("offer", "accept", "on_scene", "resolve"):
+        count = samples[("alert_response_seconds_count", stage, None)]
+        assert count >= 1
+        assert samples[("alert_response_seconds_bucket", stage, "+Inf")] == count
+    # Read from the projection at most every 10 s: never more than it holds.
+    resolved = await api_pool.fetchval("SELECT count(resolve_s) FROM alerts")
+    assert samples[("alert_response_seconds_count", "resolve", None)] <= resolved

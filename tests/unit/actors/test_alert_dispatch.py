@@ -380,3 +380,26 @@ def test_only_the_alerts_user_may_cancel_under_duress_and_not_after_the_end() ->
     over, _ = alert.decide(state, alert.Cancel(USER), clock.advance(1))
     with pytest.raises(InvalidTransition):
         alert.decide(over, alert.Duress(USER), clock.now)
+
+
+# --- response times ------------------------------------------------------------------------
+
+
+def test_response_times_are_read_from_the_timeline() -> None:
+    clock = Clock()
+    state = create(clock)
+    assert state.response_times() == {}
+    state, _ = alert.decide(
+        state, SearchResult(1, found(clock, (AGENT_A, 50))), clock.advance(0.25)
+    )
+    state, _ = alert.decide(state, AcceptOffer(AGENT_A), clock.advance(10))
+    for status, seconds in ((S.EN_ROUTE, 5), (S.ON_SCENE, 300), (S.RESOLVED, 600)):
+        update = alert.UpdateStatus(status, AGENT_A, alert.ActorRole.AGENT)
+        state, _ = alert.decide(state, update, clock.advance(seconds))
+    assert state.response_times() == {
+        "offer": 0.25,
+        "accept": 10.25,
+        "on_scene": 315.25,
+        "resolve": 915.25,
+    }
+    assert state.to_snapshot()["response_s"] == state.response_times()
