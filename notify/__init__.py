@@ -1,0 +1,1 @@
+"""Emergency-contact notifications: planning, providers, delivery with retries."""
