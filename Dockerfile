@@ -9,6 +9,7 @@ COPY gateway gateway
 COPY persistence persistence
 COPY geo geo
 COPY cluster cluster
+COPY notify notify
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 panic
 USER panic
 EXPOSE 8000 8265

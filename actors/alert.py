@@ -77,6 +77,7 @@ from actors.alert_messages import (
     Duress,
     Escalate,
     EscalationDue,
+    NotificationOutcome,
     OfferExpired,
     OfferMade,
     SearchAgain,
@@ -219,6 +220,8 @@ def decide(
         return _duress(state, msg, now)
     if isinstance(msg, UserLocation | AgentLocation):
         return _relay_location(state, msg)
+    if isinstance(msg, NotificationOutcome):
+        return _notified(state, msg, now)
     if isinstance(msg, Cancel):
         check_may_cancel(state, msg.actor_id, msg.actor_role)
         return _move(
@@ -643,6 +646,30 @@ def _escalate(state: AlertState, msg: Escalate, now: datetime) -> Transition[Ale
         entry_type=TimelineType.ESCALATED,
         data={"reason": msg.reason},
     )
+
+
+def _notified(state: AlertState, msg: NotificationOutcome, now: datetime) -> Transition[AlertState]:
+    """Record a notification's outcome in the timeline, once per request.
+
+    Also after the alert ended (the resolution's own notices come then).
+    """
+    request_id = str(msg.request_id)
+    for entry in state.timeline:
+        if entry.type == TimelineType.NOTIFIED and entry.data.get("request_id") == request_id:
+            return _unchanged(state)
+    data = {
+        "request_id": request_id,
+        "channel": msg.channel,
+        "occasion": msg.occasion,
+        "contact_id": codec.str_or_none(msg.contact_id),
+        "status": msg.status,
+        "attempts": msg.attempts,
+    }
+    new = _changed(state, max(now, state.updated_at), TimelineType.NOTIFIED, None, data)
+    event = _emit(
+        new, Topic.AUDIT_LOGS, EventType.ALERT_NOTIFIED, {"alert_id": str(new.id), **data}
+    )
+    return new, (_persist(new), event, Reply(new))
 
 
 #: Statuses in which an agent is on the way or there: live locations flow both ways.

@@ -141,6 +141,21 @@ class AgentLocation:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationOutcome:
+    """A notification about the alert was delivered or dead-lettered (``notify``).
+
+    No address or text: which contact (by id), on which channel, how it went.
+    """
+
+    request_id: UUID
+    channel: str
+    occasion: str
+    contact_id: UUID | None
+    status: str
+    attempts: int
+
+
 AlertMessage: TypeAlias = (
     CreateAlert
     | SearchResult
@@ -157,6 +172,7 @@ AlertMessage: TypeAlias = (
     | Duress
     | UserLocation
     | AgentLocation
+    | NotificationOutcome
 )
 
 

@@ -104,6 +104,7 @@ class TimelineType(enum.StrEnum):
     CANCELLED = "cancelled"
     ESCALATION_STEP = "escalation_step"
     DURESS = "duress"
+    NOTIFIED = "notified"
 
 
 def _int_or_none(value: Any) -> int | None:

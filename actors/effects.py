@@ -81,6 +81,7 @@ class EventType(enum.StrEnum):
     ALERT_ASSIGNED = "alert.assigned"
     ALERT_ESCALATION_STEP = "alert.escalation_step"
     ALERT_DURESS = "alert.duress"
+    ALERT_NOTIFIED = "alert.notified"
     AGENT_STATUS_CHANGED = "agent.status_changed"
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import ray
-
+from cluster.runtime import start_singleton
 from panic_alert.settings import Settings, get_settings
 from persistence.relay import run_relay
 
@@ -30,16 +29,4 @@ class RelayActor:
 
 def start_relay_actor(settings: Settings) -> Any:
     """Create the cluster's relay actor, or find the one already running."""
-    return (
-        ray.remote(RelayActor)
-        .options(
-            name=RELAY_ACTOR_NAME,
-            namespace=settings.ray.namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=-1,
-            num_cpus=0,
-        )
-        .remote()
-    )
+    return start_singleton(RelayActor, RELAY_ACTOR_NAME, settings.ray.namespace)

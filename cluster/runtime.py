@@ -248,3 +248,24 @@ async def ray_ping(*, timeout_s: float = 2.0) -> None:
         raise ClusterUnavailable(f"ray did not answer within {timeout_s}s") from exc
     except Exception as exc:  # any Ray/gRPC failure means "not ready"
         raise ClusterUnavailable(f"ray probe failed: {exc}") from exc
+
+
+def start_singleton(actor_class: type, name: str, namespace: str, *args: Any) -> Any:
+    """Create the cluster's one named, detached actor of ``actor_class``, or find it.
+
+    Any number of gateway replicas may call this: ``get_if_exists`` makes one
+    actor, and Ray restarts it (``max_restarts=-1``) wherever it can run.
+    """
+    return (
+        ray.remote(actor_class)
+        .options(
+            name=name,
+            namespace=namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=-1,
+            num_cpus=0,
+        )
+        .remote(*args)
+    )

@@ -29,15 +29,17 @@ log = logging.getLogger(__name__)
 class Status(enum.StrEnum):
     DELIVERED = "delivered"
     DEAD_LETTERED = "dead_lettered"
-    ALREADY_DONE = "already_done"
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """How a request ended; ``repeated`` when it had ended before (not sent again)."""
+
     request_id: str
     status: Status
     attempts: int
     error: str | None = None
+    repeated: bool = False
 
 
 def backoff_s(attempt: int, *, base_s: float, ceiling_s: float, jitter: float = 0.2) -> float:
@@ -115,7 +117,9 @@ class Deliverer:
             raise postgres.translate_error(exc) from exc
         if row is None:
             return None
-        return Outcome(str(request.id), Status.ALREADY_DONE, row["attempts"], row["last_error"])
+        return Outcome(
+            str(request.id), Status(row["status"]), row["attempts"], row["last_error"], True
+        )
 
     async def _record(
         self, request: NotificationRequest, status: Status, attempts: int, error: str | None

@@ -173,6 +173,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from cluster.client import EntityClient
     from cluster.errors import ClusterError
+    from cluster.notifier import start_notifier_actor
     from cluster.relay import start_relay_actor
     from cluster.runtime import init_ray, shutdown_ray
     from cluster.shards import start_entity_shards
@@ -206,6 +207,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 entities = start_entity_shards(settings)
                 if not args.no_relay:
                     start_relay_actor(settings)
+                if settings.notify.enabled:
+                    start_notifier_actor(settings, entities.shard_count)
             except ClusterError as exc:
                 raise CommandError(f"cannot start Ray: {exc}") from exc
             log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count)

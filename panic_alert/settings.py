@@ -274,6 +274,39 @@ class OutboxSettings(BaseModel):
     linger_s: float = Field(0.01, ge=0, le=1)
 
 
+class NotifySettings(BaseModel):
+    """Emergency-contact notifications (``notify/``): providers and retries.
+
+    A channel whose provider is not configured dead-letters its requests
+    (recorded, and shown in the alert's timeline), so a deployment sees at
+    once which channel it forgot. Webhooks get every request, signed with
+    ``webhook_secret``.
+    """
+
+    #: Run the planner and the delivery worker (``serve`` starts them in a Ray actor).
+    enabled: bool = True
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_sender: str = "alerts@panic-alert.invalid"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_start_tls: bool = False
+    #: Twilio-style SMS API (form POST, basic auth).
+    sms_url: str = ""
+    sms_account: str = ""
+    sms_token: SecretStr = SecretStr("")
+    sms_sender: str = ""
+    #: FCM/Expo-style push API (JSON, bearer key).
+    push_url: str = ""
+    push_key: SecretStr = SecretStr("")
+    webhooks: list[str] = []
+    max_attempts: int = Field(5, ge=1, le=20)
+    base_delay_s: float = Field(1.0, gt=0)
+    max_delay_s: float = Field(60.0, gt=0)
+    #: Requests delivered at once by one worker.
+    concurrency: int = Field(16, ge=1, le=256)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANIC_",
@@ -289,6 +322,7 @@ class Settings(BaseSettings):
 
     postgres: PostgresSettings = PostgresSettings()
     mongo: MongoSettings = MongoSettings()
+    notify: NotifySettings = NotifySettings()
     redis: RedisSettings = RedisSettings()
     kafka: KafkaSettings = KafkaSettings()
     ray: RaySettings = RaySettings()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -306,6 +307,19 @@ class KafkaConsumer:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await _quietly_stop(consumer)
+
+    async def ready(self, timeout_s: float = 30.0) -> None:
+        """Wait until the group has assigned partitions and their starting
+        positions are fixed (with ``latest``, nothing produced after this is
+        skipped). For tests and tools that produce right after starting."""
+        consumer = self._require()
+        async with asyncio.timeout(timeout_s):
+            for _ in itertools.count():  # the group coordinator assigns in the background
+                if consumer.assignment():
+                    break
+                await asyncio.sleep(0.05)
+            for partition in consumer.assignment():
+                await consumer.position(partition)
 
     async def commit(self) -> None:
         """Commit the position after every event returned so far."""

@@ -49,6 +49,8 @@ def cli_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
     env.pop("RAY_ADDRESS", None)
     env["PANIC_PROFILE"] = "test"
+    # The notifier consumes the shared alert topics: only tests that mean it run one.
+    env["PANIC_NOTIFY__ENABLED"] = "false"
     env.update(overrides)
     return env
 

@@ -24,6 +24,7 @@ from cluster.shards import start_shards
 from gateway.app import create_app
 from panic_alert.settings import Settings
 from persistence.postgres import create_pool
+from tests.integration.receivers import receiver, smtp
 from tests.local import free_port, init_local_ray
 from tests.scratch import on_database, scratch_database
 
@@ -116,3 +117,6 @@ async def start_gateway(
 @pytest.fixture(scope="package")
 async def gateway(start_gateway: Callable[[], Awaitable[Gateway]]) -> Gateway:
     return await start_gateway()
+
+
+__all__ = ["receiver", "smtp"]  # fixtures from tests/integration/receivers.py

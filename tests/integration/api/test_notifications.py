@@ -1,0 +1,157 @@
+"""Emergency contacts are told, end to end over the real services: an alert's
+events go through the outbox relay to Kafka, the notifier plans a request per
+contact and channel, delivers them to a local SMTP server and a local webhook
+receiver, and each outcome lands in the alert's timeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from actors.alert_messages import AcceptOffer, OfferMade, UpdateStatus
+from actors.alert_state import ActorRole, AlertState, AlertStatus
+from actors.effects import EntityKind
+from cluster.client import EntityClient
+from cluster.notifier import alert_teller
+from gateway.auth.principal import Role
+from notify.worker import entity_report, run_notifier
+from panic_alert.settings import Settings
+from persistence.alerts import load_alert
+from persistence.contacts import ContactFields, create_contact
+from persistence.relay import run_relay
+from tests.integration.api.accounts import make_account
+from tests.integration.api.test_alerts import eventually
+from tests.integration.api.test_ws import create_alert
+from tests.integration.receivers import Mailbox, Receiver
+from tests.local import LOOPBACK
+from tests.scratch import drop_mongo_database, scratch_name
+
+pytestmark = pytest.mark.integration
+
+
+def holds(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return condition()
+
+    return probe
+
+
+@contextlib.asynccontextmanager
+async def relay_and_notifier(settings: Settings, entities: EntityClient) -> AsyncIterator[None]:
+    """The outbox relay and a notifier (its own consumer groups, from the newest events)."""
+    mongo = scratch_name("pa_notify_events")
+    on_mongo = settings.model_copy(
+        update={"mongo": settings.mongo.model_copy(update={"database": mongo})}
+    )
+    ready = asyncio.Event()
+    tasks = [
+        asyncio.create_task(
+            run_notifier(
+                on_mongo,
+                entity_report(alert_teller(entities)),
+                offset_reset="latest",
+                group_suffix=f"-test-{uuid4().hex[:8]}",
+                ready=ready,
+            )
+        )
+    ]
+    try:
+        await asyncio.wait_for(ready.wait(), 60)
+        tasks.append(asyncio.create_task(run_relay(on_mongo)))
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await drop_mongo_database(settings, mongo)
+
+
+async def test_contacts_get_the_email_and_the_webhook_and_the_timeline_shows_it(
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+    api_entities: EntityClient,
+    smtp: tuple[Mailbox, int],
+    receiver: tuple[Receiver, str],
+) -> None:
+    mailbox, smtp_port = smtp
+    webhooks, base = receiver
+    webhooks.fail_first = 1  # the webhook refuses once: retried, delivered once
+    settings = api_settings.model_copy(
+        update={
+            "notify": api_settings.notify.model_copy(
+                update={
+                    "smtp_host": LOOPBACK,
+                    "smtp_port": smtp_port,
+                    "webhooks": [f"{base}/hooks/dispatch"],
+                    "base_delay_s": 0.05,
+                }
+            )
+        }
+    )
+    user = await make_account(api_pool, api_settings, Role.USER)
+    await api_pool.execute("UPDATE users SET full_name = 'Alex Doe' WHERE id = $1", user.id)
+    fields = ContactFields("Mum", None, "mum@example.org", "mother", ("email",))
+    contact = await create_contact(api_pool, user.id, fields, limit=10)
+
+    # Only this test's events: what earlier tests left in the outbox stays unsent.
+    await api_pool.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
+    async with relay_and_notifier(settings, api_entities):
+        alert = await create_alert(api_entities, user)
+
+        await eventually(holds(lambda: bool(mailbox.messages)))
+        (message,) = mailbox.messages  # the only contact with an address, in this database
+        assert message["To"] == "mum@example.org"
+        assert message["Subject"] == "Panic Alert: Alex Doe needs help"
+        # Refused once (503), then accepted; nothing more for this alert's creation.
+        await eventually(
+            holds(lambda: [s for s, _ in webhooks.for_alert(str(alert.id))] == [503, 200])
+        )
+        assert webhooks.for_alert(str(alert.id))[-1][1]["occasion"] == "raised"
+
+        async def notified() -> list[dict[str, Any]] | None:
+            state = await load_alert(api_pool, alert.id)
+            assert state is not None
+            entries = [dict(e.data) for e in state.timeline if e.type == "notified"]
+            return entries if len(entries) == 2 else None
+
+        entries = await eventually(notified)
+        assert {(e["channel"], e["status"], e["attempts"]) for e in entries} == {
+            ("email", "delivered", 1),
+            ("webhook", "delivered", 2),
+        }
+        (mail_entry,) = [e for e in entries if e["channel"] == "email"]
+        assert mail_entry["contact_id"] == str(contact.id)
+        assert "mum@example.org" not in json.dumps(entries)  # no address in the timeline
+
+        # Resolved: the contact hears that too.
+        agent = await make_account(api_pool, api_settings, Role.AGENT)
+        await _resolve(api_entities, alert, agent.id)
+        await eventually(holds(lambda: len(mailbox.messages) == 2))
+        assert mailbox.messages[1]["Subject"] == "Panic Alert: Alex Doe is safe"
+        await eventually(holds(lambda: len(webhooks.for_alert(str(alert.id))) == 4))
+    rows = await api_pool.fetch(
+        "SELECT channel, status FROM notification_deliveries WHERE alert_id = $1", alert.id
+    )
+    assert sorted((r["channel"], r["status"]) for r in rows) == [
+        ("email", "delivered"),
+        ("email", "delivered"),
+        ("webhook", "delivered"),
+        ("webhook", "delivered"),
+    ]
+
+
+async def _resolve(entities: EntityClient, alert: AlertState, agent_id: Any) -> None:
+    alert_id = str(alert.id)
+    await entities.ask(EntityKind.ALERT, alert_id, OfferMade(agent_id))
+    await entities.ask(EntityKind.ALERT, alert_id, AcceptOffer(agent_id))
+    for status in (AlertStatus.EN_ROUTE, AlertStatus.ON_SCENE, AlertStatus.RESOLVED):
+        await entities.ask(
+            EntityKind.ALERT, alert_id, UpdateStatus(status, agent_id, ActorRole.AGENT)
+        )
