@@ -200,12 +200,15 @@ async def run_notifier(
     settings: Settings,
     report: Report,
     *,
-    offset_reset: str = "earliest",
+    offset_reset: str = "latest",
     group_suffix: str = "",
     ready: asyncio.Event | None = None,
 ) -> None:
     """Plan and deliver until cancelled; reconnects by itself after an outage.
 
+    A consumer group seen for the first time starts from the newest events
+    (``offset_reset``), so a new deployment never tells contacts of alerts
+    long past; after that the committed offsets carry it across restarts.
     ``group_suffix`` separates consumer groups (tests sharing one broker);
     ``ready`` is set once both consumers hold their partitions.
     """
