@@ -829,4 +829,13 @@ def _move(
     if user_sees(new, to):
         pushes.append(Push(Audience.user(new.user_id), FrameType.ALERT_UPDATED, updated))
 
+    if to is AlertStatus.ESCALATED:
+        # The platform's call for human attention: every admin's portal hears of it.
+        notice = {
+            "alert_id": str(new.id),
+            **new.view(),
+            "previous_status": state.status.value,
+            **data,
+        }
+        pushes.append(Push(Audience.admins(), FrameType.ALERT_ESCALATED, notice))
     return new, (_persist(new), *emits, *timers, *sends, *pushes, Reply(new))

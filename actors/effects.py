@@ -94,11 +94,14 @@ class FrameType(enum.StrEnum):
     ALERT_LOCATION = "alert.location"
     OFFER_REVOKED = "offer.revoked"
     AGENT_LOCATION = "agent.location"
+    ALERT_ESCALATED = "alert.escalated"
 
 
 class AudienceKind(enum.StrEnum):
     USER = "user"
     AGENT = "agent"
+    #: Every admin's socket (the dispatcher portal): one audience, id nil.
+    ADMINS = "admins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,10 @@ class Audience:
     @classmethod
     def agent(cls, agent_id: UUID) -> Audience:
         return cls(AudienceKind.AGENT, agent_id)
+
+    @classmethod
+    def admins(cls) -> Audience:
+        return cls(AudienceKind.ADMINS, UUID(int=0))
 
     def as_tuple(self) -> tuple[str, str]:
         """``("user", "<uuid>")`` or ``("agent", "<uuid>")``."""

@@ -176,7 +176,7 @@ class _ServerData(BaseModel):
 class AuthOkData(_ServerData):
     #: The principal's id (user id or agent id) and role.
     id: UUID
-    role: Literal["user", "agent"]
+    role: Literal["user", "agent", "admin"]
     #: Send something (``ping``) at least this often, or the socket is closed (4408).
     heartbeat_timeout_s: float
 
@@ -236,6 +236,18 @@ class AlertUpdatedData(_PushData):
     assigned_agent_id: UUID | None = None
 
 
+class AlertEscalatedData(_PushData):
+    """To every admin socket: an alert was escalated (the alert as ``GET /alerts/{id}``)."""
+
+    alert_id: UUID
+    status: str
+    alert_type: str
+    latitude: float
+    longitude: float
+    previous_status: str | None = None
+    reason: str | None = None
+
+
 class OfferRevokedData(_PushData):
     alert_id: UUID
     reason: str | None = None
@@ -257,6 +269,7 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "alert.offer": AlertOfferData,
     "alert.assigned": AlertAssignedData,
     "alert.updated": AlertUpdatedData,
+    "alert.escalated": AlertEscalatedData,
     "offer.revoked": OfferRevokedData,
     "alert.location": LocationPushData,
     "agent.location": LocationPushData,

@@ -219,15 +219,16 @@ class SessionProtocol:
     def auth_succeeded(self, principal: Principal) -> list[Action]:
         if self.phase is not Phase.AUTHENTICATING:
             return []
-        if principal.role not in (Role.USER, Role.AGENT):
-            return self._close(CloseCode.FORBIDDEN, "only users and agents have a socket")
         self.phase = Phase.OPEN
         self.principal = principal
-        is_agent = principal.role is Role.AGENT
-        audience = Audience.agent(principal.id) if is_agent else Audience.user(principal.id)
+        audience = {
+            Role.AGENT: Audience.agent(principal.id),
+            Role.USER: Audience.user(principal.id),
+            Role.ADMIN: Audience.admins(),
+        }[principal.role]
         ok = AuthOkData(
             id=principal.id,
-            role="agent" if is_agent else "user",
+            role=principal.role.value,
             heartbeat_timeout_s=self.limits.heartbeat_timeout_s,
         )
         # Subscribed before auth.ok and the resync, so nothing published from
@@ -279,6 +280,9 @@ class SessionProtocol:
             return [_error(ErrorCode.ALREADY_AUTHENTICATED, "this socket is authenticated", ref)]
         if frame.type in AGENT_ONLY and not is_agent:
             return [_error(ErrorCode.FORBIDDEN, f"{frame.type!r} is for agents only", ref)]
+        if principal.role is Role.ADMIN and frame.type != "ping":
+            # The portal listens (alert.escalated); it acts over REST.
+            return [_error(ErrorCode.FORBIDDEN, f"{frame.type!r} is not for admins", ref)]
         agent_id = str(principal.id)
         if frame.type == "ping":
             pong = SendFrame(server_frame("pong", PongData(ref=ref)))

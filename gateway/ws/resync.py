@@ -45,6 +45,8 @@ async def load_resync(
     source: OpenAlertSource, audience: Audience, now: datetime
 ) -> list[ServerFrame]:
     """Read the snapshots for ``audience`` and build its resync frames."""
+    if audience.kind is AudienceKind.ADMINS:
+        return []  # the portal reads open alerts over REST
     if audience.kind is AudienceKind.AGENT:
         snapshots = await source.for_agent(audience.id)
     else:

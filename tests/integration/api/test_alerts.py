@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from actors.agent import Availability, LocationFix, SetStatus
+from actors.alert_messages import DeclineOffer
 from actors.effects import EntityKind
 from actors.region import QueryNearest
 from cluster.client import EntityClient
@@ -504,7 +505,7 @@ async def make_available(entities: EntityClient, agent: Account, at: tuple[float
     await entities.ask(EntityKind.AGENT, str(agent.id), LocationFix(at[0], at[1]))
 
 
-async def test_the_nearest_of_three_available_agents_gets_the_offer(
+async def test_the_nearest_of_three_gets_the_offer_and_a_decline_passes_it_on(
     http: httpx.AsyncClient,
     account: MakeAccount,
     api_entities: EntityClient,
@@ -546,6 +547,26 @@ async def test_the_nearest_of_three_available_agents_gets_the_offer(
     listed = await http.get("/alerts", headers=nearest.headers)
     assert [a["id"] for a in listed.json()["items"]] == [alert["id"]]
     assert_problem(await http.get(f"/alerts/{alert['id']}", headers=second.headers), 404)
+
+    # A decline passes it to the next nearest, and that one's to the last.
+    for decliner, successor in ((nearest, second), (second, agents[2])):
+        message = DeclineOffer(decliner.id, reason="too far")
+        await api_entities.ask(EntityKind.ALERT, alert["id"], message)
+
+        async def passed_on(successor: Account = successor) -> bool:
+            return str(successor.id) in [o["data"]["agent_id"] for o in await offers()]
+
+        assert await eventually(passed_on)
+    timeline = await http.get(f"/alerts/{alert['id']}/timeline", headers=user.headers)
+    steps = [(i["type"], i["data"].get("agent_id")) for i in timeline.json()["items"]]
+    ids = [str(a.id) for a in agents]
+    assert steps[1:] == [
+        ("offered", ids[0]),
+        ("declined", ids[0]),
+        ("offered", ids[1]),
+        ("declined", ids[1]),
+        ("offered", ids[2]),
+    ]
 
 
 async def test_with_no_answer_the_escalation_steps_fire_at_their_configured_times(

@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from actors.agent import AgentState, Availability, Heartbeat
-from actors.alert_messages import CreateAlert, OfferMade, UpdateStatus
+from actors.alert_messages import CreateAlert, Escalate, OfferMade, UpdateStatus
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from actors.effects import Audience, EntityKind, FrameType, Push
 from actors.region import QueryNearest
@@ -874,3 +874,19 @@ async def test_response_times_are_stored_and_exposed_as_histograms(
     # Read from the projection at most every 10 s: never more than it holds.
     resolved = await api_pool.fetchval("SELECT count(resolve_s) FROM alerts")
     assert samples[("alert_response_seconds_count", "resolve", None)] <= resolved
+
+
+async def test_admin_sockets_hear_of_every_escalated_alert(
+    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+) -> None:
+    user = await make_account(api_pool, api_settings, Role.USER)
+    admin = await make_account(api_pool, api_settings, Role.ADMIN)
+    alert = await create_alert(api_entities, user)
+    async with session(gateway, admin) as (admin_ws, ok):
+        assert ok["data"]["role"] == "admin"
+        await api_entities.ask(EntityKind.ALERT, str(alert.id), Escalate("nobody close"))
+        notice = await admin_ws.expect("alert.escalated", alert_id=str(alert.id))
+        assert notice["data"]["status"] == "escalated"
+        assert notice["data"]["reason"] == "nobody close"
+        await admin_ws.send("location", {"latitude": 1, "longitude": 2}, id="l")
+        assert (await admin_ws.expect("error", ref="l"))["data"]["code"] == "forbidden"

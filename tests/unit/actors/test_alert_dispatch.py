@@ -44,6 +44,7 @@ from actors.alert_messages import (
     EscalationStep,
 )
 from actors.effects import (
+    Audience,
     CancelTimer,
     Emit,
     EventType,
@@ -243,6 +244,13 @@ def test_the_default_steps_widen_then_offer_to_many_then_escalate() -> None:
     ]
     (updated,) = pushes_to(effects, "user", USER)
     assert updated.data["status"] == "escalated"
+    # Every admin's portal is told.
+    (notice,) = [p for p in of_type(effects, Push) if p.audience == Audience.admins()]
+    assert notice.frame_type is FrameType.ALERT_ESCALATED
+    assert (notice.data["alert_id"], notice.data["reason"]) == (
+        str(escalated.id),
+        "no responder accepted in time",
+    )
     assert due_step(effects) is None
     # Every step is in the timeline, in order.
     kinds = [e.type for e in escalated.timeline]

@@ -122,12 +122,22 @@ def test_a_refused_token_closes_4401_with_the_reason() -> None:
     assert proto.phase is Phase.CLOSED
 
 
-def test_admins_have_no_socket() -> None:
+def test_admin_sockets_listen_to_the_admins_audience_and_only_ping() -> None:
     proto = SessionProtocol(LIMITS, now=0.0)
     proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
-    [close] = proto.auth_succeeded(principal(Role.ADMIN))
-    assert isinstance(close, CloseSocket)
-    assert close.code is CloseCode.FORBIDDEN
+    subscribe, ok, resync = proto.auth_succeeded(principal(Role.ADMIN))
+    assert subscribe == Subscribe(Audience.admins())
+    assert isinstance(ok, SendFrame)
+    assert ok.frame["data"]["role"] == "admin"
+    assert resync == Resync(Audience.admins())
+    [pong] = sent(proto.receive_text(frame("ping", frame_id="p"), 2.0))
+    assert pong["type"] == "pong"
+    for frame_type, data in (
+        ("location", {"latitude": 1, "longitude": 2}),
+        ("offer.accept", {"alert_id": str(uuid4())}),
+    ):
+        [error] = sent(proto.receive_text(frame(frame_type, data, frame_id="x"), 3.0))
+        assert error["data"]["code"] == "forbidden"
 
 
 def test_a_second_auth_frame_is_an_error_not_a_close() -> None:
