@@ -414,6 +414,8 @@ def _search(
         rings=policy.search_rings if new.search_rings is None else new.search_rings,
         k=max(policy.search_k, _offer_to(new, policy)),
         exclude=new.not_to_offer(),
+        want=_offer_to(new, policy) - len(new.offered_to),
+        max_rings=policy.search_max_rings,
     )
     return new, again, search
 

@@ -216,7 +216,8 @@ class AlertPolicy:
     """Tunables of the alert machine and of its dispatch.
 
     ``search_rings``: search radius in H3 grid rings around the alert's region
-    cell (2 at resolution 7: about 7 km). ``search_k``: candidates a search
+    cell (2 at resolution 7: about 7 km); with nobody found there the search
+    widens at once, ring by ring, up to ``search_max_rings``. ``search_k``: candidates a search
     asks for. ``offer_to``: offers held at once (1: the nearest available
     agent only; K: the K nearest, the first accept wins). ``search_again``:
     while fewer than ``offer_to`` offers are pending, search again this long
@@ -228,6 +229,7 @@ class AlertPolicy:
 
     offer_ttl: timedelta = timedelta(seconds=30)
     search_rings: int = 2
+    search_max_rings: int = 4
     search_k: int = 10
     offer_to: int = 1
     search_again: timedelta = timedelta(seconds=10)

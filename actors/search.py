@@ -38,8 +38,11 @@ class Search:
     """Effect: find up to ``k`` available agents nearest to the point.
 
     ``rings`` is the search radius in H3 grid rings around the point's region
-    cell (0: that cell only). Agents in ``exclude`` are left out. The answer
-    comes back to the entity as ``SearchResult(tag, ...)``.
+    cell (0: that cell only). While fewer than ``want`` agents are found the
+    search widens ring by ring up to ``max_rings`` (and then asks one ring
+    more, where a nearer agent than the ones just found may be). Agents in
+    ``exclude`` are left out. The answer comes back to the entity as
+    ``SearchResult(tag, ...)``.
     """
 
     tag: int
@@ -48,6 +51,8 @@ class Search:
     rings: int
     k: int
     exclude: frozenset[UUID] = frozenset()
+    want: int = 1
+    max_rings: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from actors.errors import ActorError
 from actors.region import QueryNearest
 from actors.search import Candidate, Search, rank
 from cluster.client import EntityClient
-from geo.cells import cell_of, k_ring
+from geo.cells import cell_of, k_ring, ring
 
 Item = tuple[EntityKind, str, object]
 #: Ask each item's entity; each reply (or the entity's ActorError) in item order.
@@ -53,15 +53,28 @@ class RegionSearcher:
     async def search(self, query: Search) -> tuple[Candidate, ...]:
         """Up to ``query.k`` available agents nearest to the point, nearest first."""
         ask = QueryNearest(query.latitude, query.longitude, query.k, query.exclude)
-        answers = await self._ask([(EntityKind.REGION, cell, ask) for cell in self.cells(query)])
-        found = [
+        centre = cell_of(query.latitude, query.longitude, self._resolution)
+        found = await self._ask_cells(k_ring(centre, query.rings), ask)
+        top = max(query.rings, query.max_rings or 0)
+        rings = query.rings
+        while len(rank(found, query.exclude)) < query.want and rings < top:
+            rings += 1
+            found += await self._ask_cells(ring(centre, rings), ask)
+            if len(rank(found, query.exclude)) >= query.want and rings < top:
+                # A hit in ring r may be farther than an agent in ring r + 1.
+                rings += 1
+                found += await self._ask_cells(ring(centre, rings), ask)
+        return rank(found, query.exclude, query.k)
+
+    async def _ask_cells(self, cells: Sequence[str], ask: QueryNearest) -> list[Candidate]:
+        answers = await self._ask([(EntityKind.REGION, cell, ask) for cell in cells])
+        return [
             candidate
             for answer in answers
             if isinstance(answer, tuple)
             for candidate in answer
             if isinstance(candidate, Candidate)
         ]
-        return rank(found, query.exclude, query.k)
 
 
 async def accept_offer(client: EntityClient, agent_id: UUID, alert_id: UUID) -> object:

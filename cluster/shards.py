@@ -67,6 +67,7 @@ def alert_policy(cfg: ActorSettings) -> AlertPolicy:
     return AlertPolicy(
         offer_ttl=timedelta(seconds=cfg.offer_ttl_s),
         search_rings=cfg.search_rings,
+        search_max_rings=cfg.search_max_rings,
         search_k=cfg.search_k,
         offer_to=cfg.offer_to,
         search_again=timedelta(seconds=cfg.search_again_s),

@@ -156,6 +156,7 @@ class ActorSettings(BaseModel):
     #: once (1: the nearest agent only), and how often to search again while
     #: offers are still wanted.
     search_rings: int = Field(2, ge=0, le=10)
+    search_max_rings: int = Field(4, ge=0, le=20)
     search_k: int = Field(10, ge=1, le=100)
     offer_to: int = Field(1, ge=1, le=100)
     search_again_s: float = Field(10.0, gt=0)

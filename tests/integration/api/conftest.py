@@ -42,7 +42,7 @@ class Gateway:
 #: "security" alerts of this package escalate within seconds (test_alerts.py);
 #: the other types keep the default steps, which come too late to matter here.
 FAST_ESCALATION = {
-    "security": [{"after_s": 1.5, "rings": 3}, {"after_s": 3.0, "escalate": True}],
+    "security": [{"after_s": 1.5, "rings": 6}, {"after_s": 3.0, "escalate": True}],
 }
 
 

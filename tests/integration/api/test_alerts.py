@@ -576,17 +576,18 @@ async def test_with_no_answer_the_escalation_steps_fire_at_their_configured_time
     api_settings: Settings,
     api_pool: asyncpg.Pool,
 ) -> None:
-    # FAST_ESCALATION: "security" widens to 3 rings at 1.5 s and escalates at 3 s.
+    # FAST_ESCALATION: "security" widens to 6 rings at 1.5 s and escalates at 3 s.
     resolution = api_settings.actors.region_resolution
     centre = cell_of(*random_point(), resolution)
     where = cell_center(centre)
-    three_out = cell_center(ring(centre, 3)[0])  # beyond the first search's 2 rings
+    # Beyond the first search (2 rings, widened at once up to search_max_rings 4).
+    far_agent = cell_center(ring(centre, 6)[0])
     user, agent = await account(Role.USER), await account(Role.AGENT)
-    await make_available(api_entities, agent, three_out)
+    await make_available(api_entities, agent, far_agent)
 
     async def listed() -> bool:
-        query = QueryNearest(three_out[0], three_out[1], k=5)
-        found = await api_entities.ask(EntityKind.REGION, cell_of(*three_out, resolution), query)
+        query = QueryNearest(far_agent[0], far_agent[1], k=5)
+        found = await api_entities.ask(EntityKind.REGION, cell_of(*far_agent, resolution), query)
         return isinstance(found, tuple) and agent.id in {c.agent_id for c in found}
 
     assert await eventually(listed)
@@ -606,9 +607,9 @@ async def test_with_no_answer_the_escalation_steps_fire_at_their_configured_time
         return (datetime.fromisoformat(item["at"]) - created_at).total_seconds()
 
     step, offered, final = timeline[1], timeline[2], timeline[3]
-    assert step["data"] == {"step": 1, "rings": 3, "offer_to": None, "escalate": False}
+    assert step["data"] == {"step": 1, "rings": 6, "offer_to": None, "escalate": False}
     assert 1.5 <= after(step) < 3.0
-    # Only the widened search reached the agent three rings out.
+    # Only the widened search reached the agent six rings out.
     assert offered["data"]["agent_id"] == str(agent.id)
     assert after(offered) >= after(step)
     assert final["data"]["status"] == "escalated"

@@ -168,7 +168,7 @@ def test_create_opens_a_dispatching_alert() -> None:
     assert created.time == clock.now
     # Dispatch starts at once: a search for agents, and a timer to search again.
     assert state.search_tag == 1
-    assert search == Search(1, LAT, LON, rings=2, k=10, exclude=frozenset())
+    assert search == Search(1, LAT, LON, rings=2, k=10, exclude=frozenset(), want=1, max_rings=4)
     assert again == ScheduleTimer(
         SEARCH_AGAIN_TIMER, SEARCH_AGAIN_TIMER, clock.now + timedelta(seconds=10), {}
     )

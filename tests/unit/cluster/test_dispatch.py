@@ -177,3 +177,24 @@ async def test_a_region_that_refuses_does_not_hide_the_others() -> None:
 
     found = await RegionSearcher(home_refuses, resolution=RES).search(search(1))
     assert [c.agent_id for c in found] == [aid(2)]
+
+
+async def test_with_nobody_near_the_search_widens_ring_by_ring_then_one_more() -> None:
+    fake = FakeRegions()
+    centre = cell_of(*HOME, RES)
+    fake.place(aid(7), *cell_center(ring(centre, 3)[0]))
+    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
+
+    found = await searcher.search(Search(1, *HOME, rings=1, k=5, want=1, max_rings=5))
+
+    assert [c.agent_id for c in found] == [aid(7)]
+    # Disk of 1, then rings 2 and 3 (the hit), then ring 4 for a nearer one; not 5.
+    assert fake.cells_asked() == set(k_ring(centre, 4))
+
+    fake.asked.clear()
+    assert await searcher.search(Search(2, *HOME, rings=1, k=5, want=1, max_rings=2)) == ()
+    assert fake.cells_asked() == set(k_ring(centre, 2))
+    fake.asked.clear()
+    enough = await searcher.search(Search(3, *HOME, rings=1, k=5, want=2, max_rings=5))
+    assert [c.agent_id for c in enough] == [aid(7)]  # only one exists: widened to the top
+    assert fake.cells_asked() == set(k_ring(centre, 5))
