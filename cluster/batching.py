@@ -124,10 +124,16 @@ class Coalescer:
                 self.calls += 1
                 try:
                     answers = await self._send(destination, batch)
-                except Exception as exc:
+                except BaseException as exc:  # cancelled too: no asker is left waiting
                     for _items, future in taken:
-                        if not future.done():
+                        if future.done():
+                            continue
+                        if isinstance(exc, asyncio.CancelledError):
+                            future.cancel()
+                        else:
                             future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
                     continue
                 start = 0
                 for items, future in taken:

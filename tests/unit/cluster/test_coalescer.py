@@ -79,3 +79,16 @@ async def test_a_failed_call_fails_every_ask_it_carried_and_the_next_call_goes_o
         await second
     fake.fail = None
     assert await coalescer.ask(0, [3]) == [(0, 3)]
+
+
+async def test_asks_in_flight_when_the_coalescer_stops_are_cancelled_not_left_waiting() -> None:
+    fake = FakeDestination()
+    coalescer = Coalescer(fake.send, max_batch=100)
+    in_flight = asyncio.create_task(coalescer.ask(0, [1]))
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(coalescer.ask(0, [2]))
+    await asyncio.sleep(0)
+    coalescer._pumps[0].cancel()  # e.g. the shard shutting down
+    for task in (in_flight, queued):
+        with pytest.raises((asyncio.CancelledError, RuntimeError)):
+            await asyncio.wait_for(task, 1)
