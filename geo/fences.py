@@ -1,0 +1,238 @@
+"""Geofence decisions: zones, and enter / exit / dwell from a subject's fixes. Pure.
+
+A :class:`Zone` is a validated polygon (holes allowed), multipolygon, or a
+circle (a point and a radius). :func:`decide` takes a subject's state in one
+zone and a new fix and returns the new state and the events, by these rules:
+
+* **Hysteresis from accuracy.** A fix counts as inside only if its whole
+  accuracy circle is inside the zone, as outside only if the whole circle is
+  outside; a fix whose circle straddles the boundary changes nothing. So GPS
+  jitter along a boundary, within the fix's accuracy, gives no events.
+* **Order.** A fix not newer (``recorded_at``) than the last one seen for
+  the subject in the zone is ignored.
+* **Baseline.** The first certain fix of a subject in a zone sets where it
+  is without an event: a zone created around someone does not "enter" them.
+* **Dwell.** Inside for at least the zone's ``dwell_s`` (by fix times) gives
+  one ``dwell`` event per stay.
+
+Geometry is measured in metres on a local equirectangular projection around
+each fix, which is accurate to well under a metre for zones up to the size
+allowed here. Zones that cross the antimeridian or come near a pole are
+refused with :class:`InvalidZone` rather than measured wrongly.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Final
+from uuid import UUID
+
+import shapely
+from shapely.geometry import Point, Polygon, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+
+from geo.cells import EARTH_RADIUS_M, check_point
+from geo.errors import GeoError
+
+MAX_VERTICES: Final = 10_000
+MAX_AREA_KM2: Final = 10_000.0
+MAX_RADIUS_M: Final = 50_000.0
+#: Zones must stay within these latitudes (the local projection degrades at the poles).
+MAX_ABS_LATITUDE: Final = 85.0
+#: A zone wider than this in longitude is taken to cross the antimeridian.
+MAX_LONGITUDE_SPAN: Final = 180.0
+
+
+class InvalidZone(GeoError, ValueError):
+    """A zone geometry that is malformed, too large, or one this module refuses."""
+
+
+class FenceEvent(enum.StrEnum):
+    ENTER = "enter"
+    EXIT = "exit"
+    DWELL = "dwell"
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    id: UUID
+    geometry: BaseGeometry  # Polygon or MultiPolygon, in lon/lat degrees
+    dwell_s: float | None = None
+
+    @classmethod
+    def from_geojson(
+        cls,
+        zone_id: UUID,
+        geometry: Mapping[str, Any],
+        *,
+        radius_m: float | None = None,
+        dwell_s: float | None = None,
+    ) -> Zone:
+        """A validated zone from a GeoJSON Polygon, MultiPolygon, or Point with ``radius_m``."""
+        return cls(zone_id, validate_geometry(geometry, radius_m=radius_m), dwell_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    latitude: float
+    longitude: float
+    accuracy_m: float
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectInZone:
+    """Where a subject is known to be relative to one zone."""
+
+    inside: bool
+    since: datetime
+    last_fix_at: datetime
+    dwelled: bool = False
+
+
+def validate_geometry(
+    geometry: Mapping[str, Any], *, radius_m: float | None = None
+) -> BaseGeometry:
+    """The zone's shape in lon/lat degrees; :class:`InvalidZone` with the reason otherwise."""
+    kind = geometry.get("type") if isinstance(geometry, Mapping) else None
+    if kind == "Point":
+        if radius_m is None or not 0 < radius_m <= MAX_RADIUS_M:
+            raise InvalidZone(f"a Point zone needs radius_m in (0, {MAX_RADIUS_M:.0f}] metres")
+        lon, lat = _coordinates(geometry)
+        _check_latitude(lat)
+        shaped: BaseGeometry = _circle(lat, lon, radius_m)
+    elif kind in ("Polygon", "MultiPolygon"):
+        try:
+            shaped = shape(geometry)
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise InvalidZone(f"malformed {kind}: {exc}") from exc
+        rings = _rings(geometry)
+        if any(len(r) < 4 or r[0] != r[-1] for r in rings):
+            raise InvalidZone(
+                "every ring must be closed (first point repeated last) with 3+ points"
+            )
+        if sum(len(r) for r in rings) > MAX_VERTICES:
+            raise InvalidZone(f"more than {MAX_VERTICES} vertices")
+        if not shaped.is_valid:
+            raise InvalidZone(f"invalid geometry: {explain_validity(shaped)}")
+    else:
+        raise InvalidZone("geometry must be a GeoJSON Polygon, MultiPolygon or Point")
+    if shaped.is_empty:
+        raise InvalidZone("empty geometry")
+    min_lon, min_lat, max_lon, max_lat = shaped.bounds
+    for lat, lon in ((min_lat, min_lon), (max_lat, max_lon)):
+        try:
+            check_point(lat, lon)
+        except GeoError as exc:
+            raise InvalidZone(f"coordinates out of range: {exc}") from exc
+    _check_latitude(min_lat)
+    _check_latitude(max_lat)
+    if max_lon - min_lon >= MAX_LONGITUDE_SPAN:
+        raise InvalidZone(
+            "zones crossing the antimeridian are not supported; split it into two zones"
+        )
+    if _area_km2(shaped) > MAX_AREA_KM2:
+        raise InvalidZone(f"zone larger than {MAX_AREA_KM2:.0f} km²")
+    return shaped
+
+
+def decide(
+    zone: Zone, state: SubjectInZone | None, fix: Fix
+) -> tuple[SubjectInZone | None, tuple[FenceEvent, ...]]:
+    """The subject's new state in ``zone`` after ``fix``, and the events it gives."""
+    check_point(fix.latitude, fix.longitude)
+    if state is not None and fix.recorded_at <= state.last_fix_at:
+        return state, ()  # older than what was seen: ignored
+    where = _position(zone, fix)
+    if state is None:
+        if where is None:
+            return None, ()
+        return SubjectInZone(where, fix.recorded_at, fix.recorded_at), ()
+    seen = replace(state, last_fix_at=fix.recorded_at)
+    if where is None:
+        return seen, ()  # straddling the boundary: nothing changes
+    if where != state.inside:
+        event = FenceEvent.ENTER if where else FenceEvent.EXIT
+        return SubjectInZone(where, fix.recorded_at, fix.recorded_at), (event,)
+    if (
+        where
+        and zone.dwell_s is not None
+        and not state.dwelled
+        and fix.recorded_at - state.since >= timedelta(seconds=zone.dwell_s)
+    ):
+        return replace(seen, dwelled=True), (FenceEvent.DWELL,)
+    return seen, ()
+
+
+def _position(zone: Zone, fix: Fix) -> bool | None:
+    """True inside, False outside, None when the accuracy circle straddles the boundary."""
+    local = _to_local(zone.geometry, fix.latitude, fix.longitude)
+    origin = Point(0.0, 0.0)
+    inside = bool(local.contains(origin))
+    margin = float(local.boundary.distance(origin))
+    if margin <= max(0.0, fix.accuracy_m):
+        return None
+    return inside
+
+
+def _to_local(geometry: BaseGeometry, lat0: float, lon0: float) -> BaseGeometry:
+    """The geometry in metres east/north of (lat0, lon0) (equirectangular)."""
+    k_lat = math.pi / 180 * EARTH_RADIUS_M
+    k_lon = k_lat * math.cos(math.radians(lat0))
+    return shapely.transform(geometry, lambda xy: (xy - (lon0, lat0)) * (k_lon, k_lat))
+
+
+def _circle(lat: float, lon: float, radius_m: float) -> Polygon:
+    k_lat = math.pi / 180 * EARTH_RADIUS_M
+    k_lon = k_lat * math.cos(math.radians(lat))
+    points = []
+    for step in range(64):
+        angle = 2 * math.pi * step / 64
+        points.append(
+            (lon + radius_m * math.cos(angle) / k_lon, lat + radius_m * math.sin(angle) / k_lat)
+        )
+    return Polygon(points)
+
+
+def _area_km2(geometry: BaseGeometry) -> float:
+    lat = (geometry.bounds[1] + geometry.bounds[3]) / 2
+    lon = (geometry.bounds[0] + geometry.bounds[2]) / 2
+    return float(_to_local(geometry, lat, lon).area) / 1e6
+
+
+def _coordinates(geometry: Mapping[str, Any]) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in geometry["coordinates"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidZone("a Point needs [longitude, latitude]") from exc
+    return lon, lat
+
+
+def _rings(geometry: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    coords = geometry.get("coordinates") or []
+    polygons = coords if geometry.get("type") == "MultiPolygon" else [coords]
+    return [[tuple(p) for p in ring] for polygon in polygons for ring in polygon]
+
+
+def _check_latitude(lat: float) -> None:
+    if abs(lat) > MAX_ABS_LATITUDE:
+        raise InvalidZone(
+            f"zones beyond latitude ±{MAX_ABS_LATITUDE:.0f}° (near a pole) are not supported"
+        )
+
+
+__all__ = [
+    "MAX_AREA_KM2",
+    "FenceEvent",
+    "Fix",
+    "InvalidZone",
+    "SubjectInZone",
+    "Zone",
+    "decide",
+    "validate_geometry",
+]
