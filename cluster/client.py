@@ -22,7 +22,7 @@ import ray
 from actors.effects import EntityKind
 from cluster.batching import Batcher, Item
 from cluster.errors import ClusterError
-from cluster.placement import owner, shard_name
+from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,7 @@ class EntityClient:
         ``ActorError`` it raised (as a value: one refusal does not hide the
         other answers). Raises :class:`AskTimeout` if a shard does not answer.
         """
-        per_shard: dict[int, list[int]] = {}
-        for index, (kind, entity_id, _message) in enumerate(items):
-            per_shard.setdefault(self.shard_of(kind, entity_id), []).append(index)
+        per_shard = group_by_shard(self.shard_of(kind, e) for kind, e, _m in items)
         calls = []
         for shard, indexes in per_shard.items():
             self._batcher.flush_shard(shard)
@@ -139,12 +137,7 @@ class EntityClient:
             )
         except TimeoutError as exc:
             raise AskTimeout(f"{len(items)} entities did not answer in time") from exc
-        results: list[object] = [None] * len(items)
-        for indexes, outcomes in zip(per_shard.values(), answers, strict=True):
-            assert isinstance(outcomes, list)
-            for index, (_ok, value) in zip(indexes, outcomes, strict=True):
-                results[index] = value  # a reply, or the ActorError as a value
-        return results
+        return in_item_order(per_shard, answers)  # a reply, or the ActorError as a value
 
     def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
         """Fire-and-forget, batched; rejections are counted by the shard, not raised."""

@@ -60,10 +60,9 @@ class RegionSearcher:
         while len(rank(found, query.exclude)) < query.want and rings < top:
             rings += 1
             found += await self._ask_cells(ring(centre, rings), ask)
-            if len(rank(found, query.exclude)) >= query.want and rings < top:
-                # A hit in ring r may be farther than an agent in ring r + 1.
-                rings += 1
-                found += await self._ask_cells(ring(centre, rings), ask)
+        if rings > query.rings and rings < top and len(rank(found, query.exclude)) >= query.want:
+            # Widened to a hit in ring r: an agent in ring r + 1 may be nearer.
+            found += await self._ask_cells(ring(centre, rings + 1), ask)
         return rank(found, query.exclude, query.k)
 
     async def _ask_cells(self, cells: Sequence[str], ask: QueryNearest) -> list[Candidate]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 NOTIFIER_ACTOR_NAME = "panic-alert-notifier"
 
 
-def alert_teller(client: EntityClient) -> Any:
+def alert_teller(client: EntityClient) -> Callable[[UUID, object], Awaitable[object]]:
     """Ask the alert entity to keep an outcome; an entity's refusal is logged, not retried."""
 
     async def tell(alert_id: UUID, message: object) -> object:

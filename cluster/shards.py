@@ -35,7 +35,7 @@ from actors.runtime import EntityHost, RecoveryReport
 from cluster.batching import Batcher, Coalescer, Item
 from cluster.client import EntityClient
 from cluster.dispatch import RegionSearcher
-from cluster.placement import owner, shard_name
+from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
 from panic_alert.settings import ActorSettings, Settings, get_settings
 from persistence.entities import PostgresEntityStore
@@ -244,9 +244,7 @@ class ShardActor:
 
         Each item's reply, or its entity's ``ActorError`` as a value, in item order.
         """
-        per_shard: dict[int, list[int]] = {}
-        for index, (kind, entity_id, _message) in enumerate(items):
-            per_shard.setdefault(owner(kind.value, entity_id, self.count), []).append(index)
+        per_shard = group_by_shard(owner(kind.value, e, self.count) for kind, e, _m in items)
         calls: list[Awaitable[Sequence[Any]]] = []
         for shard, indexes in per_shard.items():
             batch = [items[i] for i in indexes]
@@ -255,11 +253,7 @@ class ShardActor:
             else:
                 calls.append(self._peer_asks.ask(shard, batch))
         answers = await asyncio.wait_for(asyncio.gather(*calls), self.settings.actors.ask_timeout_s)
-        results: list[object] = [None] * len(items)
-        for indexes, outcomes in zip(per_shard.values(), answers, strict=True):
-            for index, (_ok, value) in zip(indexes, outcomes, strict=True):
-                results[index] = value
-        return results
+        return in_item_order(per_shard, answers)
 
     # --- operations ------------------------------------------------------------------
 

@@ -43,7 +43,8 @@ from notify.plan import (
 )
 from notify.providers import HttpPush, HttpSms, Provider, SignedWebhook, SmtpEmail
 from panic_alert.settings import Settings
-from persistence import postgres
+from persistence.accounts import get_account
+from persistence.contacts import list_contacts
 from persistence.events import CloudEvent
 from persistence.kafka import ConsumedEvent, KafkaConsumer, KafkaPublisher
 from persistence.postgres import create_pool
@@ -62,20 +63,13 @@ Report = Callable[[NotificationRequest, Outcome], Awaitable[None]]
 
 
 async def recipients(pool: asyncpg.Pool, user_id: UUID) -> tuple[str, list[Recipient]]:
-    """The user's name and emergency contacts."""
-    try:
-        name = await pool.fetchval("SELECT full_name FROM users WHERE id = $1", user_id)
-        rows = await pool.fetch(
-            "SELECT id, name, phone, email, notify_via FROM emergency_contacts "
-            "WHERE user_id = $1 ORDER BY created_at, id",
-            user_id,
-        )
-    except postgres.DRIVER_ERRORS as exc:
-        raise postgres.translate_error(exc) from exc
+    """The user's name ("" for an account gone or disabled) and emergency contacts."""
+    account = await get_account(pool, user_id)
     contacts = [
-        Recipient(r["id"], r["name"], r["phone"], r["email"], tuple(r["notify_via"])) for r in rows
+        Recipient(c.id, c.name, c.phone, c.email, c.notify_via)
+        for c in await list_contacts(pool, user_id)
     ]
-    return str(name or ""), contacts
+    return ("" if account is None else account.full_name), contacts
 
 
 def alert_event(consumed: ConsumedEvent) -> AlertEvent | None:

@@ -33,6 +33,14 @@ SELECT s.state FROM alerts a
 """
 
 
+# Ids of the user's alerts an agent is responding to (live locations), from the projection.
+_RESPONDING_FOR_USER = """
+SELECT id::text AS id FROM alerts
+ WHERE user_id = $1 AND status IN ('assigned', 'en_route', 'on_scene')
+ ORDER BY created_at, id
+"""
+
+
 class PostgresOpenAlerts:
     """Read-only; safe to share between tasks (uses the pool)."""
 
@@ -41,6 +49,13 @@ class PostgresOpenAlerts:
 
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._fetch(_FOR_AGENT, str(agent_id))
+
+    async def responding_for_user(self, user_id: UUID) -> Sequence[str]:
+        try:
+            rows = await self._pool.fetch(_RESPONDING_FOR_USER, user_id)
+        except postgres.DRIVER_ERRORS as exc:
+            raise postgres.translate_error(exc) from exc
+        return [r["id"] for r in rows]
 
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._fetch(_FOR_USER, user_id)

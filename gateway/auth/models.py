@@ -27,6 +27,7 @@ from gateway.auth.passwords import (
     MIN_PASSWORD_LENGTH,
     check_password_policy,
 )
+from persistence.accounts import Account
 
 #: E.164: a plus, a non-zero digit, at most 15 digits in all (ASCII digits only).
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
@@ -156,6 +157,20 @@ class Me(BaseModel):
     #: Whether a cancel PIN / a duress PIN is set (users; the PINs are never shown).
     has_cancel_pin: bool = False
     has_duress_pin: bool = False
+
+    @classmethod
+    def of(cls, account: Account) -> Me:
+        """What ``GET /auth/me`` and ``/users/profile`` show of an account."""
+        return cls(
+            id=account.id,
+            email=account.email,
+            full_name=account.full_name,
+            role=account.role.value,
+            phone=account.phone,
+            created_at=account.created_at,
+            has_cancel_pin=account.has_cancel_pin,
+            has_duress_pin=account.has_duress_pin,
+        )
 
 
 class ProblemError(BaseModel):

@@ -223,13 +223,4 @@ async def me(principal: CurrentPrincipal, pool: PoolDep) -> Me:
     account = await accounts.get_account(pool, principal.id)
     if account is None:
         raise unauthorized("account no longer exists")
-    return Me(
-        id=account.id,
-        email=account.email,
-        full_name=account.full_name,
-        role=account.role.value,
-        phone=account.phone,
-        created_at=account.created_at,
-        has_cancel_pin=account.has_cancel_pin,
-        has_duress_pin=account.has_duress_pin,
-    )
+    return Me.of(account)

@@ -120,19 +120,6 @@ def _out(contact: contacts.Contact) -> ContactOut:
     )
 
 
-def _me(account: accounts.Account) -> Me:
-    return Me(
-        id=account.id,
-        email=account.email,
-        full_name=account.full_name,
-        role=account.role.value,
-        phone=account.phone,
-        created_at=account.created_at,
-        has_cancel_pin=account.has_cancel_pin,
-        has_duress_pin=account.has_duress_pin,
-    )
-
-
 async def _set_pins(
     pool: asyncpg.Pool, hasher: PasswordHasher, user_id: UUID, body: ProfileIn
 ) -> None:
@@ -146,8 +133,7 @@ async def _set_pins(
         (body.duress_pin, stored.cancel, "duress_pin" in given and "cancel_pin" not in given),
     ]
     for pin, other, only in alone:
-        same = only and pin is not None and other is not None
-        if same and pin is not None and other is not None and await hasher.verify_async(other, pin):
+        if only and pin is not None and other is not None and await hasher.verify_async(other, pin):
             raise RequestValidationError(
                 [
                     {
@@ -180,7 +166,7 @@ async def get_profile(principal: UserPrincipal, pool: PoolDep) -> Me:
     account = await accounts.get_account(pool, principal.id)
     if account is None:
         raise HTTPException(status_code=401, detail="account no longer exists")
-    return _me(account)
+    return Me.of(account)
 
 
 @router.put(
@@ -195,7 +181,7 @@ async def put_profile(
     )
     if account is None:
         raise HTTPException(status_code=401, detail="account no longer exists")
-    return _me(account)
+    return Me.of(account)
 
 
 @router.get(

@@ -280,12 +280,11 @@ class Session:
         now = self._deps.monotonic()
         if self._responded is None or now - self._responded[0] > RESPONDED_TTL_S:
             try:
-                snapshots = await self._deps.open_alerts().for_user(action.user_id)
+                ids = await self._deps.open_alerts().responding_for_user(action.user_id)
             except (PersistenceError, OSError) as exc:
                 log.warning("ws %s: cannot list open alerts (%s)", self._channel, exc)
                 return
-            ids = [str(s["id"]) for s in snapshots if s.get("assigned_agent_id") is not None]
-            self._responded = (now, ids)
+            self._responded = (now, list(ids))
         if not self._responded[1]:
             return
         message = UserLocation(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,8 +27,9 @@ from actors.region import QueryNearest
 from cluster.client import EntityClient
 from gateway.auth.principal import Role
 from gateway.routes.alerts import alert_id_for
-from geo.cells import EARTH_RADIUS_M, cell_center, cell_of, haversine_m, ring
+from geo.cells import cell_center, cell_of, haversine_m, ring
 from panic_alert.settings import Settings
+from tests.geodesy import destination
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
 
@@ -462,21 +462,6 @@ async def test_invalid_transition_is_409_with_from_and_to(
 
 
 # --- dispatch -------------------------------------------------------------------------
-
-
-def destination(
-    lat: float, lon: float, distance_m: float, bearing_deg: float
-) -> tuple[float, float]:
-    """The point ``distance_m`` from (lat, lon) along ``bearing_deg`` on the sphere."""
-    d = distance_m / EARTH_RADIUS_M
-    theta = math.radians(bearing_deg)
-    phi1, lam1 = math.radians(lat), math.radians(lon)
-    phi2 = math.asin(math.sin(phi1) * math.cos(d) + math.cos(phi1) * math.sin(d) * math.cos(theta))
-    lam2 = lam1 + math.atan2(
-        math.sin(theta) * math.sin(d) * math.cos(phi1),
-        math.cos(d) - math.sin(phi1) * math.sin(phi2),
-    )
-    return math.degrees(phi2), math.degrees(lam2)
 
 
 def three_agents_layout(resolution: int) -> tuple[tuple[float, float], list[tuple[float, float]]]:

@@ -707,12 +707,12 @@ async def test_a_users_alert_reaches_an_available_agent_on_another_replica_and_b
 
 async def test_a_duress_cancel_shows_the_user_cancelled_and_responders_escalated(
     gateway: Gateway,
+    user: Account,
+    agent: Account,
     api_pool: asyncpg.Pool,
     api_settings: Settings,
     api_entities: EntityClient,
 ) -> None:
-    user = await make_account(api_pool, api_settings, Role.USER)
-    agent = await make_account(api_pool, api_settings, Role.AGENT)
     admin = await make_account(api_pool, api_settings, Role.ADMIN)
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
         profile = {"full_name": "Pin User", "cancel_pin": "2468", "duress_pin": "1357"}
@@ -772,9 +772,8 @@ async def test_a_duress_cancel_shows_the_user_cancelled_and_responders_escalated
 
 
 async def test_the_cancel_pin_cancels_and_no_pin_set_needs_none(
-    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+    gateway: Gateway, user: Account, api_pool: asyncpg.Pool, api_entities: EntityClient
 ) -> None:
-    user = await make_account(api_pool, api_settings, Role.USER)
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
         first = await create_alert(api_entities, user)
         plain = {"status": "cancelled"}
@@ -799,10 +798,8 @@ async def test_the_cancel_pin_cancels_and_no_pin_set_needs_none(
 
 
 async def test_live_locations_reach_the_other_side_while_the_agent_responds(
-    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+    gateway: Gateway, user: Account, agent: Account, api_entities: EntityClient
 ) -> None:
-    user = await make_account(api_pool, api_settings, Role.USER)
-    agent = await make_account(api_pool, api_settings, Role.AGENT)
     alert = await create_alert(api_entities, user)
     async with session(gateway, user) as (user_ws, _), session(gateway, agent) as (agent_ws, _):
         await offer(api_entities, alert.id, agent)
@@ -839,10 +836,12 @@ async def test_live_locations_reach_the_other_side_while_the_agent_responds(
 
 
 async def test_response_times_are_stored_and_exposed_as_histograms(
-    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+    gateway: Gateway,
+    user: Account,
+    agent: Account,
+    api_pool: asyncpg.Pool,
+    api_entities: EntityClient,
 ) -> None:
-    user = await make_account(api_pool, api_settings, Role.USER)
-    agent = await make_account(api_pool, api_settings, Role.AGENT)
     alert = await create_alert(api_entities, user)
     await offer(api_entities, alert.id, agent)
     async with session(gateway, agent) as (agent_ws, _):
@@ -877,9 +876,12 @@ async def test_response_times_are_stored_and_exposed_as_histograms(
 
 
 async def test_admin_sockets_hear_of_every_escalated_alert(
-    gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, api_entities: EntityClient
+    gateway: Gateway,
+    user: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+    api_entities: EntityClient,
 ) -> None:
-    user = await make_account(api_pool, api_settings, Role.USER)
     admin = await make_account(api_pool, api_settings, Role.ADMIN)
     alert = await create_alert(api_entities, user)
     async with session(gateway, admin) as (admin_ws, ok):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,8 @@ from actors.errors import InvalidMessage
 from actors.region import AgentPresence, QueryNearest, RegionState
 from actors.search import Candidate, Search, rank
 from cluster.dispatch import RegionSearcher
-from geo.cells import EARTH_RADIUS_M, cell_center, cell_of, k_ring, ring
+from geo.cells import cell_center, cell_of, k_ring, ring
+from tests.geodesy import destination
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 RES = 7
@@ -29,20 +29,6 @@ def aid(n: int) -> UUID:
 
 def cand(n: int, distance: float, *, age_s: float = 0) -> Candidate:
     return Candidate(aid(n), distance, 0.0, 0.0, NOW - timedelta(seconds=age_s))
-
-
-def destination(
-    lat: float, lon: float, distance_m: float, bearing_deg: float
-) -> tuple[float, float]:
-    d = distance_m / EARTH_RADIUS_M
-    theta = math.radians(bearing_deg)
-    phi1, lam1 = math.radians(lat), math.radians(lon)
-    phi2 = math.asin(math.sin(phi1) * math.cos(d) + math.cos(phi1) * math.sin(d) * math.cos(theta))
-    lam2 = lam1 + math.atan2(
-        math.sin(theta) * math.sin(d) * math.cos(phi1),
-        math.cos(d) - math.sin(phi1) * math.sin(phi2),
-    )
-    return math.degrees(phi2), math.degrees(lam2)
 
 
 # --- rank -------------------------------------------------------------------------------

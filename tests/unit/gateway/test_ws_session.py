@@ -112,6 +112,9 @@ class SlowSource:
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._answer()
 
+    async def responding_for_user(self, user_id: UUID) -> Sequence[str]:
+        return [str(s["id"]) for s in self.snapshots if s.get("assigned_agent_id")]
+
     async def _answer(self) -> Sequence[Mapping[str, Any]]:
         self.asked.set()
         await self.release.wait()
