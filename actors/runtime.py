@@ -28,7 +28,9 @@ Guarantees:
   snapshot (no events) is kept in memory and flushed every
   ``flush_interval`` and at passivation; its timers are stored only when no
   earlier copy is stored (an early copy firing after a restart is a stale
-  timer, which ``decide`` re-arms).
+  timer, which ``decide`` re-arms). Likewise a timer that fires and only
+  arms itself again in such a transition (a search again, a heartbeat check)
+  keeps its stored copy: no write per round.
 """
 
 from __future__ import annotations
@@ -198,6 +200,23 @@ class EntityHost:
             "processed": self.processed,
         }
 
+    def read(self, kind: EntityKind, entity_id: str, query: object) -> object:
+        """Answer a read-only ``query`` from the entity's state in memory, outside its mailbox.
+
+        For queries that need no order and whose answer for an entity not in
+        memory is "nothing" (a region's soft agent index is only ever in
+        memory): no activation, no task, no future. Returns ``None`` when the
+        entity is not active; raises the entity's ``ActorError`` for a bad
+        query, and ``ActorError`` when ``decide`` treats the query as a change.
+        """
+        slot = self._slots.get((kind, entity_id))
+        if slot is None or not slot.loaded:
+            return None
+        state, effects = self._behaviours[kind].decide(slot.state, query, self._clock())
+        if state is not slot.state or len(effects) != 1 or not isinstance(effects[0], Reply):
+            raise ActorError(f"{type(query).__name__} is not a read-only query of {kind.value}")
+        return effects[0].value
+
     def active_state(self, kind: EntityKind, entity_id: str) -> Any:
         """The in-memory state of an active entity (None if not active); for inspection."""
         slot = self._slots.get((kind, entity_id))
@@ -357,7 +376,16 @@ class EntityHost:
             isinstance(e, Emit) or (isinstance(e, Persist) and not e.coalesce) for e in effects
         )
         out = _Outcome(state, CommitBatch(), None, [], [], [], [], [], None)
-        if fired is not None:
+        # A timer that fires and only arms itself again (a search again, a
+        # heartbeat not yet expired) keeps its stored copy, due earlier: like a
+        # coalesced re-arm, no write; after a crash it fires early and the
+        # entity decides again.
+        keep_fired = (
+            fired is not None
+            and not durable
+            and any(isinstance(e, ScheduleTimer) and e.timer_id == fired.timer_id for e in effects)
+        )
+        if fired is not None and not keep_fired:
             out.batch.fired.append(fired)
         kind, entity_id = key
         for effect in effects:
@@ -374,7 +402,7 @@ class EntityHost:
                 )
                 out.arm.append(timer)
                 stored = self._stored_due.get((kind, entity_id, effect.timer_id))
-                if fired is not None and fired.timer_id == effect.timer_id:
+                if fired is not None and fired.timer_id == effect.timer_id and not keep_fired:
                     stored = None  # this transition removes the stored copy
                 if durable or stored is None or stored > effect.due_at:
                     out.batch.timers.append(timer)

@@ -145,7 +145,10 @@ class AgentSocket:
         self.reader: asyncio.Task[None] | None = None
 
     async def connect(self, ws_url: str) -> None:
-        self.ws = await websockets.connect(ws_url, max_size=2**20)
+        # No client-side keepalive pings: the gateway pings its sockets anyway,
+        # and a thousand of the client's own, all due in the same second, stall
+        # the benchmark's event loop (which then measures itself).
+        self.ws = await websockets.connect(ws_url, max_size=2**20, ping_interval=None)
         await self.ws.send(json.dumps({"type": "auth", "data": {"token": self.account.token}}))
         reply = json.loads(await self.ws.recv())
         if reply["type"] != "auth.ok":

@@ -15,9 +15,11 @@ not hidden by a client that waits for it (no coordinated omission).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import multiprocessing
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,8 @@ def request_bytes(
 @dataclass
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
+    #: (due time in seconds from the start, latency in ms) per answered request.
+    samples: list[tuple[float, float]] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -97,7 +101,9 @@ class HttpLoad:
                 result.errors[name] = result.errors.get(name, 0) + 1
                 return
             result.statuses[status] = result.statuses.get(status, 0) + 1
-            result.latencies_ms.append((time.perf_counter() - due) * 1000)
+            latency_ms = (time.perf_counter() - due) * 1000
+            result.latencies_ms.append(latency_ms)
+            result.samples.append((due - start, latency_ms))
 
         tasks = []
         for n in range(total):
@@ -114,3 +120,33 @@ class HttpLoad:
             writer.close()
         self._all.clear()
         self._idle.clear()
+
+
+def _open_loop_here(
+    host: str, port: int, prepared: Sequence[bytes], rate: float, total: int
+) -> LoadResult:
+    async def run() -> LoadResult:
+        load = HttpLoad(host, port)
+        try:
+            return await load.open_loop(lambda n: prepared[n % len(prepared)], rate, total)
+        finally:
+            await load.close()
+
+    return asyncio.run(run())
+
+
+async def open_loop_in_process(
+    host: str, port: int, prepared: Sequence[bytes], rate: float, total: int
+) -> LoadResult:
+    """``HttpLoad.open_loop`` over ``prepared`` requests (cycled), in a process of its own.
+
+    A benchmark that also holds many sockets (agents) would otherwise share
+    its event loop with the load: any burst of work on those sockets delays
+    the requests' sending, and their latency (counted from the due time)
+    would measure the client instead of the server.
+    """
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, _open_loop_here, host, port, list(prepared), rate, total
+        )

@@ -13,11 +13,14 @@ The whole disk is asked at once (19 cells for 2 rings), not ring by ring:
 a ring-by-ring walk costs a round of calls per ring, and an agent in a
 neighbouring cell can be nearer than one in the alert's own cell anyway, so
 a ring with a hit never ends the search early. The asking is one call per
-shard (``ask_regions``): the searching shard asks its own regions directly
-and each peer shard in one Ray call.
+shard (``ShardActor.read_regions``): the searching shard reads its own
+regions directly and each peer shard's in one Ray call.
 
-Region entities never persisted answer from an empty index, so searching a
-place without agents costs memory for their (passivated) empty states only.
+A search is a read-only query answered from each region's state in memory,
+outside its mailbox (``EntityHost.read``): the agent index is soft state,
+kept in memory by the agents' own refreshes, so a region not in memory has
+no available agents and is not activated just to say so. Searching a place
+without agents costs a dictionary lookup per cell.
 """
 
 from __future__ import annotations
@@ -35,15 +38,16 @@ from cluster.client import EntityClient
 from geo.cells import cell_of, k_ring, ring
 
 Item = tuple[EntityKind, str, object]
-#: Ask each item's entity; each reply (or the entity's ActorError) in item order.
-AskRegions = Callable[[Sequence[Item]], Awaitable[Sequence[object]]]
+#: Read each item's entity; each reply (None for an entity not in memory, or
+#: the entity's ActorError) in item order.
+ReadRegions = Callable[[Sequence[Item]], Awaitable[Sequence[object]]]
 
 
 class RegionSearcher:
     """A ``actors.ports.Searcher`` over region entities at one H3 resolution."""
 
-    def __init__(self, ask_regions: AskRegions, *, resolution: int) -> None:
-        self._ask = ask_regions
+    def __init__(self, read_regions: ReadRegions, *, resolution: int) -> None:
+        self._read = read_regions
         self._resolution = resolution
 
     def cells(self, query: Search) -> tuple[str, ...]:
@@ -66,7 +70,7 @@ class RegionSearcher:
         return rank(found, query.exclude, query.k)
 
     async def _ask_cells(self, cells: Sequence[str], ask: QueryNearest) -> list[Candidate]:
-        answers = await self._ask([(EntityKind.REGION, cell, ask) for cell in cells])
+        answers = await self._read([(EntityKind.REGION, cell, ask) for cell in cells])
         return [
             candidate
             for answer in answers

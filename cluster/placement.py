@@ -7,6 +7,7 @@ whose top-scoring shard changed move (about 1/n of them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,10 +25,16 @@ def _score(shard: int, key: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+@functools.lru_cache(maxsize=65536)
 def owner(kind: str, entity_id: str, shard_count: int) -> int:
-    """The index of the shard that hosts ``(kind, entity_id)``; deterministic."""
+    """The index of the shard that hosts ``(kind, entity_id)``; deterministic.
+
+    Remembered for recent keys: a search asks the same region cells again and again.
+    """
     if shard_count < 1:
         raise ValueError(f"shard_count must be >= 1, got {shard_count}")
+    if shard_count == 1:
+        return 0
     key = f"{kind}:{entity_id}"
     return max(range(shard_count), key=lambda shard: _score(shard, key))
 

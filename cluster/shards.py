@@ -141,8 +141,8 @@ class ShardActor:
         self.settings: Settings = get_settings()
         self._sequencer = Sequencer()
         self._peers: dict[int, Any] = {}
-        # Searches ask peers' regions often; under load those asks share calls.
-        self._peer_asks = Coalescer(self._ask_peer, max_batch=self.settings.actors.batch_max)
+        # Searches read peers' regions often; under load those reads share calls.
+        self._peer_reads = Coalescer(self._read_peer, max_batch=self.settings.actors.batch_max)
         self._started_at = time.monotonic()
         self._recovery: RecoveryReport | None = None
         self.host: EntityHost
@@ -163,7 +163,7 @@ class ShardActor:
                     pushes=RedisPushSink(create_redis(self.settings.redis)),
                     router=_PeerRouter(self),
                     clock=_utcnow,
-                    searcher=RegionSearcher(self.ask_regions, resolution=cfg.region_resolution),
+                    searcher=RegionSearcher(self.read_regions, resolution=cfg.region_resolution),
                     owns=lambda kind, entity_id: (
                         owner(kind.value, entity_id, self.count) == self.index
                     ),
@@ -230,28 +230,41 @@ class ShardActor:
         for kind, entity_id, message in items:
             self.host.enqueue(kind, entity_id, message, want_reply=False)
 
-    async def ask_unordered(self, items: Sequence[Item]) -> list[Outcome]:
-        """Each message's outcome; for read-only queries, which need no order."""
+    def _read(self, items: Sequence[Item]) -> list[Outcome]:
+        """Each read-only query's outcome, answered from states in memory (``EntityHost.read``)."""
+        outcomes: list[Outcome] = []
+        for kind, entity_id, query in items:
+            try:
+                outcomes.append((True, self.host.read(kind, entity_id, query)))
+            except ActorError as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
+    async def read_unordered(self, items: Sequence[Item]) -> list[Outcome]:
+        """Each read-only query's outcome, for peers' searches (no order needed)."""
         await self._ready
-        futures = [self.host.enqueue(kind, entity_id, msg) for kind, entity_id, msg in items]
-        return [await _outcome(f) for f in futures if f is not None]
+        return self._read(items)
 
-    def _ask_peer(self, shard: int, items: Sequence[Item]) -> Any:
-        return self.peer(shard).ask_unordered.remote(list(items))
+    def _read_peer(self, shard: int, items: Sequence[Item]) -> Any:
+        return self.peer(shard).read_unordered.remote(list(items))
 
-    async def ask_regions(self, items: Sequence[Item]) -> list[object]:
-        """Ask entities on this shard and its peers: local ones directly, one call per peer.
+    async def read_regions(self, items: Sequence[Item]) -> list[object]:
+        """Read-only queries of entities on this shard and its peers: local ones
+        directly from memory, one (coalesced) call per peer.
 
-        Each item's reply, or its entity's ``ActorError`` as a value, in item order.
+        Each item's reply (``None`` for an entity not in memory), or its
+        entity's ``ActorError`` as a value, in item order.
         """
         per_shard = group_by_shard(owner(kind.value, e, self.count) for kind, e, _m in items)
+        if len(per_shard) == 1 and self.index in per_shard:
+            return [value for _ok, value in self._read(items)]
         calls: list[Awaitable[Sequence[Any]]] = []
         for shard, indexes in per_shard.items():
             batch = [items[i] for i in indexes]
             if shard == self.index:
-                calls.append(self.ask_unordered(batch))
+                calls.append(self.read_unordered(batch))
             else:
-                calls.append(self._peer_asks.ask(shard, batch))
+                calls.append(self._peer_reads.ask(shard, batch))
         answers = await asyncio.wait_for(asyncio.gather(*calls), self.settings.actors.ask_timeout_s)
         return in_item_order(per_shard, answers)
 

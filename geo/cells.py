@@ -13,6 +13,7 @@ nearby responders.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import h3
@@ -88,11 +89,13 @@ def _disk(cell: str, k: int) -> set[str]:
     return {str(c) for c in h3.grid_disk(cell, k)}
 
 
+@functools.lru_cache(maxsize=4096)
 def ring(cell: str, k: int) -> tuple[str, ...]:
     """Cells at grid distance exactly ``k`` from ``cell``, sorted by index.
 
     ``ring(cell, 0)`` is ``(cell,)``. Computed as the difference of two disks,
     which, unlike H3's "unsafe" ring walk, is correct next to pentagons.
+    Remembered for recent cells: every search around a place asks the same rings.
     """
     _check_cell(cell)
     if k < 0:
@@ -102,12 +105,13 @@ def ring(cell: str, k: int) -> tuple[str, ...]:
     return tuple(sorted(_disk(cell, k) - _disk(cell, k - 1)))
 
 
+@functools.lru_cache(maxsize=4096)
 def k_ring(cell: str, k: int) -> tuple[str, ...]:
     """The filled disk of cells within grid distance ``k`` of ``cell``.
 
     Ordered nearest ring first: ``cell`` itself, then ring 1 sorted by index,
     then ring 2, ... so a caller searching outwards can stop early. The result
-    has ``3k(k+1)+1`` cells (fewer next to a pentagon).
+    has ``3k(k+1)+1`` cells (fewer next to a pentagon). Remembered like ``ring``.
     """
     _check_cell(cell)
     if k < 0:

@@ -8,24 +8,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from uuid import UUID, uuid4
 
 import pytest
 from actors_kit import AGENT_A, AGENT_B, LAT, LON, USER
 
-from actors.agent import Availability, LocationFix, SetStatus
+from actors.agent import AgentPolicy, Availability, LocationFix, SetStatus
 from actors.alert import AcceptOffer, AlertStatus, AlertType, CreateAlert, OfferMade
 from actors.alert_messages import SEARCH_AGAIN_TIMER, AlertPolicy
 from actors.effects import EntityKind, EventType
-from actors.errors import EntityNotFound, NoPendingOffer
+from actors.errors import ActorError, EntityNotFound, InvalidMessage, NoPendingOffer
 from actors.kinds import behaviours
 from actors.ports import MESSAGE_TIMER
+from actors.region import AgentPresence, QueryNearest
 from actors.runtime import EntityHost
 from actors.search import Candidate, Search
+from geo.cells import cell_of
 from tests.fakes.entities import FakeEntityStore, FakeLocalRouter, FakePushSink
 
 ALERT = EntityKind.ALERT
 AGENT = EntityKind.AGENT
+REGION = EntityKind.REGION
 
 
 def utcnow() -> datetime:
@@ -54,12 +58,14 @@ def make_host(
     store: FakeEntityStore | None = None,
     clock: Callable[[], datetime] = utcnow,
     searcher: FakeSearcher | None = None,
+    search_again: timedelta = timedelta(seconds=10),
 ) -> tuple[EntityHost, FakeEntityStore]:
     store = store or FakeEntityStore()
     router = FakeLocalRouter()
+    # Alerts without escalation steps: these tests count the timers they arm.
+    policy = AlertPolicy(escalation={t: () for t in AlertType}, search_again=search_again)
     host = EntityHost(
-        # Alerts without escalation steps: these tests count the timers they arm.
-        behaviours=behaviours(AlertPolicy(escalation={t: () for t in AlertType})),
+        behaviours=behaviours(policy),
         store=store,
         pushes=FakePushSink(),
         router=router,
@@ -259,4 +265,54 @@ async def test_a_failed_search_changes_nothing_and_the_timer_stays_armed() -> No
     assert len(searcher.searches) == 1
     assert host.active_state(ALERT, str(alert_id)).offered_to == ()
     assert [t.name for t in store.timers.values()] == [SEARCH_AGAIN_TIMER]
+    await host.stop()
+
+
+async def test_a_search_again_round_writes_nothing_and_its_stored_copy_survives() -> None:
+    searcher = FakeSearcher()  # nobody around: the alert keeps searching
+    again = timedelta(milliseconds=40)
+    host, store = make_host(searcher=searcher, search_again=again)
+    await host.start()
+    alert_id = uuid4()
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    commits = len(store.commits)
+    (stored,) = store.timers.values()
+    await asyncio.sleep(0.3)
+    assert len(searcher.searches) >= 4
+    assert len(store.commits) == commits  # no write per round
+    assert list(store.timers.values()) == [stored]  # the first copy, due earlier
+    await host.stop()
+    # After a crash the stored copy fires at once: one more search, nothing lost.
+    revived_searcher = FakeSearcher()
+    revived, _ = make_host(store, searcher=revived_searcher, search_again=again)
+    await revived.start()
+    await asyncio.sleep(0.1)
+    assert revived_searcher.searches
+    await revived.stop()
+
+
+async def test_read_answers_queries_from_memory_without_activating_anything() -> None:
+    host, _store = make_host()
+    await host.start()
+    cell = cell_of(LAT, LON, AgentPolicy().region_resolution)
+    query = QueryNearest(LAT, LON, 5)
+    # Not in memory: nothing, and nothing activated to say so.
+    assert host.read(REGION, cell, query) is None
+    assert host.stats()["active"] == 0
+    await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
+    await host.ask(AGENT, str(AGENT_A), LocationFix(LAT, LON, recorded_at=utcnow()))
+    await host.settle()
+    (found,) = cast("tuple[Candidate, ...]", host.read(REGION, cell, query))
+    assert found.agent_id == AGENT_A
+    processed = host.stats()["processed"]
+    with pytest.raises(InvalidMessage):
+        host.read(REGION, cell, QueryNearest(LAT, LON, -1))
+    # A message that changes the state is refused, and the state is kept.
+    presence = AgentPresence(AGENT_B, LAT, LON, True, utcnow())
+    with pytest.raises(ActorError, match="not a read-only query"):
+        host.read(REGION, cell, presence)
+    assert [c.agent_id for c in cast("tuple[Candidate, ...]", host.read(REGION, cell, query))] == [
+        AGENT_A
+    ]
+    assert host.stats()["processed"] == processed
     await host.stop()

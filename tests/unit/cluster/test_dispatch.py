@@ -69,7 +69,7 @@ class FakeRegions:
         self.regions[cell] = state
         return cell
 
-    async def ask_regions(self, items: Sequence[tuple[EntityKind, str, object]]) -> list[object]:
+    async def read_regions(self, items: Sequence[tuple[EntityKind, str, object]]) -> list[object]:
         answers: list[object] = []
         for kind, cell, message in items:
             self.asked.append((kind, cell, message))
@@ -108,7 +108,7 @@ async def test_a_nearer_agent_in_a_neighbouring_cell_beats_one_in_the_home_cell(
     fake = FakeRegions()
     fake.place(aid(1), *far_spot)
     fake.place(aid(2), *near_spot)
-    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
+    searcher = RegionSearcher(fake.read_regions, resolution=RES)
 
     found = await searcher.search(Search(1, *origin, rings=1, k=5))
 
@@ -121,7 +121,7 @@ async def test_the_search_asks_the_whole_disk_of_its_rings_in_one_round() -> Non
     centre = cell_of(*HOME, RES)
     two_out = ring(centre, 2)[0]
     fake.place(aid(7), *cell_center(two_out))
-    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
+    searcher = RegionSearcher(fake.read_regions, resolution=RES)
 
     assert await searcher.search(search(1)) == ()
     assert fake.cells_asked() == set(k_ring(centre, 1))
@@ -138,7 +138,7 @@ async def test_the_search_skips_excluded_agents_and_bounds_the_answer() -> None:
     fake = FakeRegions()
     for n in range(1, 6):
         fake.place(aid(n), *destination(*HOME, 100 * n, 90))
-    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
+    searcher = RegionSearcher(fake.read_regions, resolution=RES)
 
     found = await searcher.search(search(2, k=2, exclude=frozenset({aid(1), aid(3)})))
 
@@ -155,7 +155,7 @@ async def test_a_region_that_refuses_does_not_hide_the_others() -> None:
     fake.place(aid(2), *cell_center(ring(centre, 1)[0]))
 
     async def home_refuses(items: Sequence[tuple[EntityKind, str, object]]) -> list[object]:
-        answers = await fake.ask_regions(items)
+        answers = await fake.read_regions(items)
         return [
             InvalidMessage("bad query") if i[1] == centre else a
             for i, a in zip(items, answers, strict=True)
@@ -169,7 +169,7 @@ async def test_with_nobody_near_the_search_widens_ring_by_ring_then_one_more() -
     fake = FakeRegions()
     centre = cell_of(*HOME, RES)
     fake.place(aid(7), *cell_center(ring(centre, 3)[0]))
-    searcher = RegionSearcher(fake.ask_regions, resolution=RES)
+    searcher = RegionSearcher(fake.read_regions, resolution=RES)
 
     found = await searcher.search(Search(1, *HOME, rings=1, k=5, want=1, max_rings=5))
 
