@@ -39,14 +39,17 @@ from actors.search import Search
 
 
 class EntityKind(enum.StrEnum):
-    """The three kinds of logical actor; with an id they address an entity."""
+    """The kinds of logical actor; with an id they address an entity."""
 
     ALERT = "alert"
     AGENT = "agent"
     REGION = "region"
+    #: A geofenced user or agent (``actors.subject``), addressed as ``role:uuid``.
+    SUBJECT = "subject"
 
 
-#: Alerts and agents are addressed by UUID, regions by their H3 cell index.
+#: Alerts and agents are addressed by UUID, regions by their H3 cell index,
+#: subjects by ``"user:<uuid>"`` or ``"agent:<uuid>"``.
 EntityId: TypeAlias = UUID | str
 
 
@@ -83,6 +86,9 @@ class EventType(enum.StrEnum):
     ALERT_DURESS = "alert.duress"
     ALERT_NOTIFIED = "alert.notified"
     AGENT_STATUS_CHANGED = "agent.status_changed"
+    GEOFENCE_ENTER = "geofence.enter"
+    GEOFENCE_EXIT = "geofence.exit"
+    GEOFENCE_DWELL = "geofence.dwell"
 
 
 class FrameType(enum.StrEnum):
@@ -95,6 +101,8 @@ class FrameType(enum.StrEnum):
     OFFER_REVOKED = "offer.revoked"
     AGENT_LOCATION = "agent.location"
     ALERT_ESCALATED = "alert.escalated"
+    #: A subject entered a danger zone whose rules tell the subject and/or admins.
+    GEOFENCE_ALERT = "geofence.alert"
 
 
 class AudienceKind(enum.StrEnum):

@@ -1,4 +1,4 @@
-"""The three entity kinds, as the runtime sees them: one ``Behaviour`` each.
+"""The entity kinds, as the runtime sees them: one ``Behaviour`` each.
 
 A behaviour binds a kind's pure functions (decide, snapshot decoding, timer
 messages) and its policy, so the runtime stays generic.
@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from actors import agent, alert, region
+from actors import agent, alert, region, subject
 from actors.alert_messages import AlertPolicy
 from actors.effects import EntityId, EntityKind, Transition
 from actors.errors import InvalidMessage, UnknownMessage
@@ -36,6 +36,11 @@ def _uuid(value: str) -> UUID:
         return UUID(value)
     except ValueError as exc:
         raise InvalidMessage(f"not an entity id: {value!r}") from exc
+
+
+def _subject_key(value: str) -> str:
+    subject.parse_subject_key(value)  # InvalidMessage if it is not one
+    return value
 
 
 def _no_timers(name: str, payload: Mapping[str, Any]) -> object:
@@ -71,5 +76,13 @@ def behaviours(
             decide=partial(region.decide, policy=region_policy),
             from_snapshot=region.RegionState.from_snapshot,
             timer_message=_no_timers,
+        ),
+        EntityKind.SUBJECT: Behaviour(
+            kind=EntityKind.SUBJECT,
+            parse_id=_subject_key,
+            initial=subject.SubjectState.new,
+            decide=subject.decide,
+            from_snapshot=subject.SubjectState.from_snapshot,
+            timer_message=subject.timer_message,
         ),
     }

@@ -6,12 +6,17 @@ starts a region it has no snapshot for from :meth:`RegionState.new`.
 
 It holds two kinds of state with different durability:
 
-* **Durable**: the ids of the zones that intersect the cell, and for each
-  subject (user or agent) whether it is inside each of those zones, and since
-  when. Changes bump ``version`` and return ``Persist``. Enter/exit/dwell
-  decisions come later (``geo`` decides, this state records); for now only
-  :class:`ZonesChanged` writes here, and it drops the subject state of zones
-  that left the cell.
+* **Durable**: the ids of the live zones whose coverage includes the cell
+  (``geo.coverage``: the zone grown by the largest fix accuracy used), as of
+  zone revision ``zones_revision``. Only the shard's zone book
+  (``cluster.zones``) writes them, with :class:`ZonesChanged`: the cell's
+  whole set as of a revision. A set older than the one held is ignored (a
+  late or repeated push never undoes a newer one); a new set bumps
+  ``version`` and returns ``Persist``; the same set under a newer revision
+  only advances ``zones_revision`` in memory (nothing durable changed).
+  :class:`QueryZones` reads the set. Whether a subject is inside a zone is
+  not kept here but in the subject's own entity (``actors.subject``): that
+  state must follow the subject from cell to cell.
 * **Soft**: the index of available agents in the cell (id → position and
   when it was last confirmed), fed by agent entities through
   :class:`AgentPresence` / :class:`AgentLeft`. It is rebuilt by the agents'
@@ -21,7 +26,12 @@ It holds two kinds of state with different durability:
 
 Presence messages carry the sender's time ``at``; an entry is never replaced
 or removed by a message older than it (duplicated or reordered sends are
-harmless).
+harmless). Queries (:class:`QueryNearest`, :class:`QueryZones`) change
+nothing, so ``EntityHost.read`` answers them from memory.
+
+Snapshots written before zone revisions (with subject-in-zone ``subjects``
+and no ``zones_revision``) still load: the subjects are dropped and the
+revision reads as 0.
 """
 
 from __future__ import annotations
@@ -50,23 +60,15 @@ class AgentPosition:
 
 
 @dataclass(frozen=True, slots=True)
-class SubjectZoneState:
-    """Whether a subject is inside one zone, and since when."""
-
-    inside: bool
-    since: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class RegionState:
-    """One cell's zones, subject-in-zone states and available agents.
+    """One cell's zones (as of zone revision ``zones_revision``) and available agents.
 
     Mapping fields are never mutated; ``decide`` builds new ones.
     """
 
     cell: str
     zone_ids: frozenset[UUID] = frozenset()
-    subjects: Mapping[UUID, Mapping[UUID, SubjectZoneState]] = field(default_factory=dict)
+    zones_revision: int = 0
     agents: Mapping[UUID, AgentPosition] = field(default_factory=dict)
     version: int = 0
 
@@ -88,14 +90,16 @@ class RegionState:
         exclude: Collection[UUID] = (),
         *,
         fresh_since: datetime | None = None,
+        only: Collection[UUID] | None = None,
     ) -> tuple[Candidate, ...]:
         """Up to ``k`` indexed agents nearest to the point, nearest first.
 
         Ranked by great-circle distance, ties broken by agent id so the answer
-        is deterministic. Agents in ``exclude`` and entries last confirmed
-        before ``fresh_since`` are skipped.
+        is deterministic. Agents in ``exclude``, agents not in ``only`` (when
+        given: a service area's agents) and entries last confirmed before
+        ``fresh_since`` are skipped.
         """
-        if k <= 0:
+        if k <= 0 or (only is not None and not only):
             return ()
         candidates = (
             Candidate(
@@ -106,7 +110,9 @@ class RegionState:
                 updated_at=pos.updated_at,
             )
             for agent_id, pos in self.agents.items()
-            if agent_id not in exclude and (fresh_since is None or pos.updated_at >= fresh_since)
+            if agent_id not in exclude
+            and (only is None or agent_id in only)
+            and (fresh_since is None or pos.updated_at >= fresh_since)
         )
         return tuple(heapq.nsmallest(k, candidates, key=lambda c: (c.distance_m, c.agent_id)))
 
@@ -116,13 +122,7 @@ class RegionState:
             **codec.header("region"),
             "cell": self.cell,
             "zone_ids": sorted(str(z) for z in self.zone_ids),
-            "subjects": {
-                str(subject): {
-                    str(zone): {"inside": st.inside, "since": codec.iso(st.since)}
-                    for zone, st in sorted(zones.items())
-                }
-                for subject, zones in sorted(self.subjects.items())
-            },
+            "zones_revision": self.zones_revision,
             "agents": {
                 str(agent_id): {
                     "latitude": pos.latitude,
@@ -136,6 +136,7 @@ class RegionState:
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any]) -> RegionState:
+        """The state of a snapshot; older ones (``subjects``, no ``zones_revision``) load too."""
         codec.check_header(data, "region")
         f = codec.field
 
@@ -143,18 +144,6 @@ class RegionState:
             if not isinstance(value, str) or not is_valid_cell(value):
                 raise ValueError(f"not an H3 cell: {value!r}")
             return value
-
-        def subjects(value: Any) -> dict[UUID, dict[UUID, SubjectZoneState]]:
-            return {
-                codec.parse_uuid(subject): {
-                    codec.parse_uuid(zone): SubjectZoneState(
-                        inside=f(st, "inside", codec.parse_bool),
-                        since=f(st, "since", codec.parse_dt),
-                    )
-                    for zone, st in zones.items()
-                }
-                for subject, zones in value.items()
-            }
 
         def agents(value: Any) -> dict[UUID, AgentPosition]:
             return {
@@ -169,7 +158,7 @@ class RegionState:
         return cls(
             cell=f(data, "cell", cell),
             zone_ids=f(data, "zone_ids", lambda v: frozenset(codec.parse_uuid(z) for z in v)),
-            subjects=f(data, "subjects", subjects),
+            zones_revision=codec.optional_field(data, "zones_revision", codec.parse_int, 0),
             agents=f(data, "agents", agents),
             version=f(data, "version", codec.parse_int),
         )
@@ -199,22 +188,33 @@ class AgentLeft:
 
 @dataclass(frozen=True, slots=True)
 class ZonesChanged:
-    """The full set of zone ids that now intersect this cell."""
+    """The full set of live zone ids whose coverage includes this cell, as of ``revision``."""
 
     zone_ids: frozenset[UUID]
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueryZones:
+    """Ask for the cell's zone ids; the Reply is ``frozenset[UUID]``. Read-only."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueryNearest:
-    """Ask for up to ``k`` nearest available agents; the Reply is ``tuple[Candidate, ...]``."""
+    """Ask for up to ``k`` nearest available agents; the Reply is ``tuple[Candidate, ...]``.
+
+    ``only``, when given, names the only agents that may be returned (the
+    agents of the service area the point is in).
+    """
 
     latitude: float
     longitude: float
     k: int
     exclude: frozenset[UUID] = frozenset()
+    only: frozenset[UUID] | None = None
 
 
-RegionMessage: TypeAlias = AgentPresence | AgentLeft | ZonesChanged | QueryNearest
+RegionMessage: TypeAlias = AgentPresence | AgentLeft | ZonesChanged | QueryNearest | QueryZones
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +237,7 @@ def decide(
     now: datetime,
     policy: RegionPolicy = DEFAULT_POLICY,
 ) -> Transition[RegionState]:
-    """Apply ``msg``; only :class:`ZonesChanged` persists (see the module docstring)."""
+    """Apply ``msg``; only a :class:`ZonesChanged` with a new set persists (see the module)."""
     codec.check_now(now)
     if isinstance(msg, AgentPresence):
         return _presence(state, msg)
@@ -252,9 +252,11 @@ def decide(
             raise InvalidMessage(f"k must be >= 0, got {msg.k!r}")
         fresh_since = None if policy.presence_ttl is None else now - policy.presence_ttl
         found = state.nearest(
-            msg.latitude, msg.longitude, msg.k, msg.exclude, fresh_since=fresh_since
+            msg.latitude, msg.longitude, msg.k, msg.exclude, fresh_since=fresh_since, only=msg.only
         )
         return state, (Reply(found),)
+    if isinstance(msg, QueryZones):
+        return state, (Reply(state.zone_ids),)
     raise UnknownMessage("region", type(msg).__name__)
 
 
@@ -285,14 +287,16 @@ def _remove(state: RegionState, agent_id: UUID, at: datetime | None) -> Transiti
 
 
 def _zones(state: RegionState, msg: ZonesChanged) -> Transition[RegionState]:
+    if isinstance(msg.revision, bool) or not isinstance(msg.revision, int) or msg.revision < 0:
+        raise InvalidMessage(f"zone revision must be an int >= 0, got {msg.revision!r}")
+    if msg.revision < state.zones_revision:
+        return state, (Reply(state),)  # older than what the region holds
     zone_ids = frozenset(msg.zone_ids)
     if zone_ids == state.zone_ids:
-        return state, (Reply(state),)
-    subjects = {
-        subject: kept
-        for subject, zones in state.subjects.items()
-        if (kept := {z: st for z, st in zones.items() if z in zone_ids})
-    }
-    new = replace(state, zone_ids=zone_ids, subjects=subjects, version=state.version + 1)
+        if msg.revision == state.zones_revision:
+            return state, (Reply(state),)
+        same = replace(state, zones_revision=msg.revision)  # nothing durable changed
+        return same, (Reply(same),)
+    new = replace(state, zone_ids=zone_ids, zones_revision=msg.revision, version=state.version + 1)
     persist = Persist(EntityKind.REGION, new.cell, new.version, new.to_snapshot())
     return new, (persist, Reply(new))

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -62,9 +62,18 @@ class Live:
 
 @asynccontextmanager
 async def live_gateway(
-    name: str, *, users: int, agents: int, env: dict[str, str] | None = None
+    name: str,
+    *,
+    users: int,
+    agents: int,
+    env: dict[str, str] | None = None,
+    before_serve: Callable[[dict[str, str]], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Live]:
-    """Accounts on a scratch database, then ``serve`` on free ports until it is ready."""
+    """Accounts on a scratch database, then ``serve`` on free ports until it is ready.
+
+    ``before_serve`` runs first with the environment ``serve`` will get (e.g.
+    to import data with another ``panic-alert`` command on the same database).
+    """
     settings = Settings()
     async with scratch_database(settings, f"pa_bench_{name}") as database:
         on_db = on_database(settings, database)
@@ -86,6 +95,8 @@ async def live_gateway(
             PANIC_NOTIFY__ENABLED="false",
             **(env or {}),
         )
+        if before_serve is not None:
+            await before_serve(child_env)
         progress(name, "starting panic-alert serve")
         proc = await asyncio.create_subprocess_exec(
             PANIC_ALERT,

@@ -2,7 +2,8 @@
 
 ``ask`` waits for the entity's reply (or its ``ActorError``, raised here);
 ``tell`` is fire-and-forget through a per-shard micro-batcher; ``tell_many``
-sends many messages in batches and waits until all are processed. Messages
+sends many messages in batches and waits until all are processed; ``track``
+sends location fixes to subject entities in batches outside that order. Messages
 from one client to one entity are processed in the order the client issued
 them, whichever of the three carried them (calls are numbered per shard, see
 ``cluster.sequencing``).
@@ -72,6 +73,7 @@ class EntityClient:
         self._handles: dict[int, Any] = {}
         self._owners: dict[tuple[EntityKind, str], int] = {}
         self._batcher = Batcher(self._submit_batch, linger=linger_s, max_batch=max_batch)
+        self._fixes = Batcher(self._submit_fixes, linger=linger_s, max_batch=max_batch)
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:
         key = (kind, entity_id)
@@ -163,9 +165,16 @@ class EntityClient:
         results = await asyncio.gather(*pending)
         return sum(int(r) for r in results if isinstance(r, int))
 
+    def track(self, subject: str, fix: object) -> None:
+        """A location fix for a subject entity (``actors.subject``): batched,
+        unordered (the entity drops a fix older than its last), best effort."""
+        shard = self.shard_of(EntityKind.SUBJECT, subject)
+        self._fixes.add(shard, (EntityKind.SUBJECT, subject, fix))
+
     async def flush(self) -> None:
-        """Send every buffered ``tell`` and wait until they are processed."""
+        """Send every buffered ``tell`` and fix, and wait until they are processed."""
         await self._batcher.flush()
+        await self._fixes.flush()
 
     def _submit_batch(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
         # Numbered and submitted now (synchronously), so calls keep their order.
@@ -173,6 +182,9 @@ class EntityClient:
         seq, floor = stream.open()
         ref = self.handle(shard).tell_many.remote(self._stream_id, seq, floor, list(batch))
         return self._finish(stream, seq, ref)
+
+    def _submit_fixes(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
+        return self.handle(shard).track.remote(list(batch))  # type: ignore[no-any-return]
 
     @staticmethod
     async def _finish(stream: _Stream, seq: int, ref: Any) -> object:

@@ -34,8 +34,11 @@ from actors.effects import EntityKind
 from actors.errors import ActorError
 from actors.region import QueryNearest
 from actors.search import Candidate, Search, rank
+from actors.zones import ZoneKind
 from cluster.client import EntityClient
+from cluster.zones import ZoneBook
 from geo.cells import cell_of, k_ring, ring
+from geo.fences import contains
 
 Item = tuple[EntityKind, str, object]
 #: Read each item's entity; each reply (None for an entity not in memory, or
@@ -43,12 +46,47 @@ Item = tuple[EntityKind, str, object]
 ReadRegions = Callable[[Sequence[Item]], Awaitable[Sequence[object]]]
 
 
-class RegionSearcher:
-    """A ``actors.ports.Searcher`` over region entities at one H3 resolution."""
+#: The agents allowed to be offered an alert raised at a point (None: any agent).
+AllowedAgents = Callable[[float, float], "frozenset[UUID] | None"]
 
-    def __init__(self, read_regions: ReadRegions, *, resolution: int) -> None:
+
+def service_area_agents(
+    book: ZoneBook, latitude: float, longitude: float, resolution: int
+) -> frozenset[UUID] | None:
+    """Who may be offered an alert at the point, by the service areas around it.
+
+    The union of the ``agent_ids`` of every live ``service_area`` zone that
+    contains the point (an alert in two overlapping areas may go to the
+    agents of either); None when no such zone contains it.
+    """
+    allowed: set[UUID] | None = None
+    for zone_id in book.zone_ids_in(cell_of(latitude, longitude, resolution)):
+        live = book.get(zone_id)
+        if (
+            live is not None
+            and live.kind is ZoneKind.SERVICE_AREA
+            and live.rules.agent_ids is not None
+            and contains(live.zone, latitude, longitude)
+        ):
+            allowed = (allowed or set()) | live.rules.agent_ids
+    return None if allowed is None else frozenset(allowed)
+
+
+class RegionSearcher:
+    """A ``actors.ports.Searcher`` over region entities at one H3 resolution.
+
+    With ``allowed``, an alert raised inside a service area is offered only
+    to that area's agents (``service_area_agents``): the regions skip the
+    others, so the nearest *allowed* agents are found, not the nearest few
+    filtered afterwards.
+    """
+
+    def __init__(
+        self, read_regions: ReadRegions, *, resolution: int, allowed: AllowedAgents | None = None
+    ) -> None:
         self._read = read_regions
         self._resolution = resolution
+        self._allowed = allowed
 
     def cells(self, query: Search) -> tuple[str, ...]:
         """The region cells a search asks: the filled disk around the point's cell."""
@@ -56,7 +94,8 @@ class RegionSearcher:
 
     async def search(self, query: Search) -> tuple[Candidate, ...]:
         """Up to ``query.k`` available agents nearest to the point, nearest first."""
-        ask = QueryNearest(query.latitude, query.longitude, query.k, query.exclude)
+        only = None if self._allowed is None else self._allowed(query.latitude, query.longitude)
+        ask = QueryNearest(query.latitude, query.longitude, query.k, query.exclude, only)
         centre = cell_of(query.latitude, query.longitude, self._resolution)
         found = await self._ask_cells(k_ring(centre, query.rings), ask)
         top = max(query.rings, query.max_rings or 0)

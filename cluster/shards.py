@@ -5,8 +5,10 @@ failure) wrapping one :class:`~actors.runtime.EntityHost`. It starts its host
 as soon as Ray constructs it, which is also what happens after a crash or a
 lost node: Ray restarts the actor, the host re-arms the stored timers and
 re-activates the open alerts it owns, and retried calls resume in order (see
-``cluster.sequencing``). Every Ray API call of the project lives in
-``cluster/``.
+``cluster.sequencing``). It then loads its zone book (``cluster.zones``),
+which keeps the live geofence zones in memory and the shard's regions told of
+theirs; the shard is ready once both are done. Every Ray API call of the
+project lives in ``cluster/``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import psutil
 import ray
@@ -34,9 +37,11 @@ from actors.region import RegionPolicy
 from actors.runtime import EntityHost, RecoveryReport
 from cluster.batching import Batcher, Coalescer, Item
 from cluster.client import EntityClient
-from cluster.dispatch import RegionSearcher
+from cluster.dispatch import RegionSearcher, service_area_agents
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
+from cluster.tracking import Tracker
+from cluster.zones import ZoneBook
 from panic_alert.settings import ActorSettings, Settings, get_settings
 from persistence.entities import PostgresEntityStore
 from persistence.postgres import create_pool
@@ -146,6 +151,9 @@ class ShardActor:
         self._started_at = time.monotonic()
         self._recovery: RecoveryReport | None = None
         self.host: EntityHost
+        #: The live geofence zones, kept current from the database (``cluster.zones``).
+        self.zone_book: ZoneBook
+        self._tracker: Tracker
         # Async actors construct inside their event loop: recovery starts now,
         # not at the first call, so timers fire even if nobody calls.
         self._ready = asyncio.get_running_loop().create_task(self._start())
@@ -157,13 +165,27 @@ class ShardActor:
             try:
                 # The entity store never changes session state (PostgresEntityStore).
                 pool = await create_pool(self.settings.postgres, reset_sessions=False)
+                self.zone_book = ZoneBook(
+                    pool,
+                    dsn=self.settings.postgres.dsn(),
+                    resolution=cfg.region_resolution,
+                    owns=lambda cell: (
+                        owner(EntityKind.REGION.value, cell, self.count) == self.index
+                    ),
+                    tell=self._tell_here,
+                    refresh_s=cfg.zone_refresh_s,
+                )
                 self.host = EntityHost(
                     behaviours=_behaviours(cfg),
                     store=PostgresEntityStore(pool, source=self.settings.kafka.source),
                     pushes=RedisPushSink(create_redis(self.settings.redis)),
                     router=_PeerRouter(self),
                     clock=_utcnow,
-                    searcher=RegionSearcher(self.read_regions, resolution=cfg.region_resolution),
+                    searcher=RegionSearcher(
+                        self.read_regions,
+                        resolution=cfg.region_resolution,
+                        allowed=self._service_area_agents,
+                    ),
                     owns=lambda kind, entity_id: (
                         owner(kind.value, entity_id, self.count) == self.index
                     ),
@@ -171,12 +193,41 @@ class ShardActor:
                     flush_interval=cfg.flush_interval_s,
                 )
                 self._recovery = await self.host.start()
-                return
+                break
             except Exception as exc:
                 log.warning("shard %d cannot start (%s); retrying", self.index, exc)
                 if pool is not None:
                     await pool.close()
                 await asyncio.sleep(1.0)
+        # Not ready before the zones are: a fix tracked against an empty book
+        # would look like leaving every zone.
+        await self._load_zones()
+        self._tracker = Tracker(self.host, self.zone_book, resolution=cfg.region_resolution)
+
+    def _service_area_agents(self, latitude: float, longitude: float) -> frozenset[UUID] | None:
+        """Dispatch respects service areas once the zone book is loaded."""
+        book = getattr(self, "zone_book", None)
+        if book is None or not book.loaded:
+            return None
+        return service_area_agents(
+            book, latitude, longitude, self.settings.actors.region_resolution
+        )
+
+    async def _load_zones(self) -> None:
+        """Start the zone book, retrying until it loads; it then follows changes itself."""
+        delay = 1.0
+        while True:
+            try:
+                await self.zone_book.start()
+                return
+            except Exception as exc:
+                log.warning("shard %d cannot load the zones (%s); retrying", self.index, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _tell_here(self, kind: EntityKind, entity_id: str, message: object) -> None:
+        """A message to an entity of this shard, no reply (the zone book's regions)."""
+        self.host.enqueue(kind, entity_id, message, want_reply=False)
 
     def peer(self, index: int) -> Any:
         handle = self._peers.get(index)
@@ -218,6 +269,12 @@ class ShardActor:
         if pending:
             await asyncio.wait(pending)
         return sum(1 for f in futures if f.exception() is not None)
+
+    async def track(self, items: Sequence[Item]) -> int:
+        """Location fixes for subject entities (``cluster.tracking``), unordered;
+        returns how many were malformed."""
+        await self._ready
+        return self._tracker.track(items)
 
     # --- calls from peer shards ----------------------------------------------------------
 

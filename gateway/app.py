@@ -29,13 +29,15 @@ from importlib import metadata
 from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 
 from cluster.client import EntityClient
 from gateway import health
-from gateway.backends import PostgresBackend, default_backends
+from gateway.backends import MongoBackend, PostgresBackend, RedisBackend, default_backends
 from gateway.errors import install_domain_error_handlers
+from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics, metrics_router
 from gateway.middleware import (
     REQUEST_ID_HEADER,
@@ -49,6 +51,8 @@ from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from panic_alert.settings import Settings
+from persistence.errors import ServiceUnavailable
+from persistence.mongo import EventStore
 from persistence.redis import create_redis
 
 log = logging.getLogger(__name__)
@@ -93,6 +97,7 @@ def create_app(
         backends=backend_set,
         metrics=http_metrics,
         ws_hub=ws_hub,
+        locations=_location_ingest(settings, backend_set, entities),
         entities=entities,
     )
 
@@ -100,7 +105,9 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         log.info("gateway starting; backends: %s", ", ".join(backend_set.names) or "none")
         await backend_set.open_all(timeout_s=settings.http.startup_timeout_s)
-        tasks = [asyncio.create_task(start()) for start in (*background, ws_hub.run)]
+        tasks = [
+            asyncio.create_task(start()) for start in (*background, ws_hub.run, state.locations.run)
+        ]
         try:
             yield
         finally:
@@ -124,6 +131,29 @@ def create_app(
     for router in api_routers() if routers is None else routers:
         app.include_router(router)
     return app
+
+
+def _location_ingest(
+    settings: Settings, backends: BackendSet, entities: EntityClient | None
+) -> LocationIngest:
+    def redis() -> aioredis.Redis:
+        backend = backends.find(RedisBackend)
+        if backend is None:
+            raise ServiceUnavailable("redis", "not configured in this process")
+        return backend.client  # ServiceUnavailable while disconnected
+
+    def history() -> EventStore | None:
+        backend = backends.find(MongoBackend)
+        return backend.store if backend is not None and backend.connected else None
+
+    return LocationIngest(
+        settings.geofence,
+        redis=redis,
+        entities=lambda: entities,
+        history=history,
+        location_ttl_s=settings.http.ws_location_ttl_s,
+        source=settings.kafka.source,
+    )
 
 
 def _pool_if_up(backends: BackendSet) -> asyncpg.Pool | None:

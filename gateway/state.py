@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from cluster.client import EntityClient
+from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
 from gateway.ws.hub import PushHub
@@ -20,6 +21,8 @@ class GatewayState:
     metrics: HttpMetrics
     #: The process's one Redis pub/sub connection for ``/ws`` pushes (``gateway.ws.hub``).
     ws_hub: PushHub
+    #: Subjects' location fixes from REST and /ws, batched (``gateway.locations``).
+    locations: LocationIngest
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
 

@@ -4,13 +4,16 @@
     panic-alert relay
     panic-alert migrate
     panic-alert create-admin --email E --full-name N [--password-stdin]
+    panic-alert import-zones FILE [--kind KIND] [--dry-run] [--batch-size N]
 
 Exit codes: 0 success; 1 the command failed (a service is down, the email is
-taken, ...); 2 bad usage or invalid configuration (``PANIC_*`` variables).
+taken, some zones were refused, ...); 2 bad usage or invalid configuration
+(``PANIC_*`` variables).
 
-This is the one module allowed to import ``gateway``, ``cluster`` and
-``persistence`` together and the one place that prints to the terminal.
-Human output goes to stdout; logs (JSON lines) go to stderr.
+This is the one module (with its helper ``zone_import``) allowed to import
+``gateway``, ``cluster`` and ``persistence`` together and the one place that
+prints to the terminal. Human output goes to stdout (``import-zones``: one
+JSON report); logs (JSON lines) and progress go to stderr.
 """
 
 from __future__ import annotations
@@ -98,6 +101,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from the first line of standard input "
         "(otherwise prompt twice on the terminal); never pass it as an argument",
     )
+
+    zones = commands.add_parser(
+        "import-zones",
+        help="import geofence zones from a GeoJSON FeatureCollection (admin)",
+        description="Import geofence zones: each feature's properties give name, kind, "
+        "radius_m (Point zones), rules, active and an optional id (a UUID: importing "
+        "the same id again replaces that zone). Every feature is checked as the API "
+        "checks a zone; refused ones are reported, the rest imported. Prints a JSON "
+        "report on stdout; exit code 0 when every feature was imported, 1 otherwise.",
+    )
+    zones.add_argument("file", metavar="FILE", help="GeoJSON FeatureCollection (or any OGR format)")
+    zones.add_argument(
+        "--kind",
+        choices=["safe", "danger", "service_area"],
+        help="the kind of features whose properties name none",
+    )
+    zones.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate every feature and report, without touching the database",
+    )
+    zones.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        help="zones per transaction (default 500)",
+    )
     return parser
 
 
@@ -135,6 +165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 create_admin(
                     settings, email=args.email, full_name=args.full_name, password=password
                 )
+            )
+        if args.command == "import-zones":
+            return import_zones(
+                settings,
+                args.file,
+                kind=args.kind,
+                dry_run=args.dry_run,
+                batch_size=args.batch_size,
             )
         raise CommandError(f"unknown command {args.command!r}", EXIT_USAGE)
     except CommandError as exc:
@@ -328,6 +366,57 @@ async def create_admin(settings: Settings, *, email: str, full_name: str, passwo
         raise CommandError(f"create-admin failed: {exc}") from exc
     print(f"created admin {account_id} ({stored_email})")
     return EXIT_OK
+
+
+# -------------------------------------------------------------- import-zones
+
+
+def import_zones(
+    settings: Settings, file: str, *, kind: str | None, dry_run: bool, batch_size: int
+) -> int:
+    """Validate and store the file's zones; the JSON report on stdout (see ``zone_import``)."""
+    import json
+    from pathlib import Path
+
+    from actors.zones import ZoneKind
+    from panic_alert import zone_import
+    from persistence.errors import PersistenceError
+
+    if batch_size < 1:
+        raise CommandError("--batch-size must be at least 1", EXIT_USAGE)
+    path = Path(file)
+    if not path.is_file():
+        raise CommandError(f"no such file: {file}", EXIT_USAGE)
+    try:
+        features = zone_import.read_features(path)
+    except zone_import.ImportFailed as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"{PROG}: read {len(features)} features; validating", file=sys.stderr)
+    ready, rejected = zone_import.prepare(
+        features,
+        default_kind=None if kind is None else ZoneKind(kind),
+        resolution=settings.actors.region_resolution,
+    )
+    report = zone_import.ImportReport(
+        file=str(path), features=len(features), dry_run=dry_run, valid=len(ready)
+    )
+    report.rejected.extend(rejected)
+
+    def progress(done: int, total: int) -> None:
+        print(f"{PROG}: stored {done}/{total} zones", file=sys.stderr)
+
+    async def store() -> None:
+        async with _pool(settings) as pool:
+            await zone_import.store(pool, ready, report, batch_size=batch_size, progress=progress)
+
+    if not dry_run and ready:
+        try:
+            asyncio.run(store())
+        except PersistenceError as exc:
+            print(json.dumps(report.to_json()))
+            raise CommandError(f"import-zones failed: {exc}") from exc
+    print(json.dumps(report.to_json()))
+    return EXIT_OK if not report.rejected else EXIT_FAILURE
 
 
 # ------------------------------------------------------------------- helpers

@@ -95,6 +95,8 @@ class RedisSettings(BaseModel):
     db: int = Field(0, ge=0, le=15)
     password: SecretStr | None = None
     socket_timeout_s: float = Field(2.0, gt=0)
+    #: Connections per client (process); more concurrent commands wait for one.
+    max_connections: int = Field(200, ge=1, le=10_000)
 
     def url(self) -> str:
         auth = f":{quote(self.password.get_secret_value(), safe='')}@" if self.password else ""
@@ -187,6 +189,9 @@ class ActorSettings(BaseModel):
     #: Micro-batching of ``tell``: linger and the most messages per call to a shard.
     batch_linger_ms: float = Field(2.0, ge=0)
     batch_max: int = Field(500, ge=1, le=100_000)
+    #: Each shard's zone book (cluster.zones) follows zone writes by NOTIFY, and
+    #: also reads the changes this often in case a notification was lost.
+    zone_refresh_s: float = Field(5.0, gt=0)
 
 
 class AuthSettings(BaseModel):
@@ -221,6 +226,8 @@ class RateLimitSettings(BaseModel):
     refresh_per_ip: RateRule = RateRule(limit=60, window_s=60)
     #: Default budget of an authenticated caller on one endpoint scope.
     per_principal: RateRule = RateRule(limit=120, window_s=60)
+    #: ``POST /geofencing/location`` per subject: a fix a second, with room for bursts.
+    location_per_principal: RateRule = RateRule(limit=600, window_s=60)
 
 
 class UsersSettings(BaseModel):
@@ -308,6 +315,27 @@ class NotifySettings(BaseModel):
     concurrency: int = Field(16, ge=1, le=256)
 
 
+class GeofenceSettings(BaseModel):
+    """Location ingestion (``gateway.locations``) for geofencing.
+
+    Fixes from REST and WebSocket are gathered for ``batch_linger_ms`` (or
+    ``batch_max`` fixes) and then, in one go: the newest per subject to Redis
+    ``location:{role}:{id}``, every fix to its subject entity, and at most one
+    fix per subject every ``history_every_s`` to MongoDB ``location_events``.
+    """
+
+    batch_linger_ms: float = Field(10.0, gt=0, le=1000)
+    batch_max: int = Field(2000, ge=1, le=100_000)
+    #: Fixes waiting in one gateway process; beyond it a fix is refused (503 /
+    #: an error frame) rather than memory growing without bound.
+    queue_max: int = Field(100_000, ge=100)
+    history_every_s: float = Field(30.0, ge=0)
+    #: A fix recorded further in the future than this (device clock skew) is refused.
+    max_future_s: float = Field(60.0, ge=0)
+    #: A fix recorded longer ago than this is refused (a replay of an old track).
+    max_age_s: float = Field(24 * 3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANIC_",
@@ -334,6 +362,7 @@ class Settings(BaseSettings):
     media: MediaSettings = MediaSettings()
     http: HttpSettings = HttpSettings()
     outbox: OutboxSettings = OutboxSettings()
+    geofence: GeofenceSettings = GeofenceSettings()
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> Self:

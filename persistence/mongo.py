@@ -38,6 +38,7 @@ from persistence.errors import ConfigurationError, PersistenceError, ServiceUnav
 from persistence.events import (
     ALERT_EVENTS,
     COLLECTIONS,
+    GEOFENCE_EVENTS,
     LOCATION_EVENTS,
     SYSTEM_LOGS,
     CloudEvent,
@@ -74,6 +75,21 @@ def _indexes_for(collection: str) -> list[IndexModel]:
         indexes.append(
             IndexModel([("partitionkey", ASCENDING), ("time", ASCENDING)], name="key_time")
         )
+    if collection == GEOFENCE_EVENTS:
+        # GET /geofencing/events: oldest first by (time, _id), by subject, by
+        # zone, or all (persistence.geofence_events). FerretDB 1.24 accepts
+        # them but sorts in memory; MongoDB walks them in order.
+        indexes += [
+            IndexModel(
+                [("subject", ASCENDING), ("time", ASCENDING), ("_id", ASCENDING)],
+                name="subject_time_id",
+            ),
+            IndexModel(
+                [("data.zone_id", ASCENDING), ("time", ASCENDING), ("_id", ASCENDING)],
+                name="zone_time_id",
+            ),
+            IndexModel([("time", ASCENDING), ("_id", ASCENDING)], name="time_id"),
+        ]
     return indexes
 
 
@@ -236,6 +252,24 @@ class EventStore:
         try:
             cursor = self._db[collection].find(query).sort("time", ASCENDING).limit(limit)
             return [CloudEvent.from_document(doc) async for doc in cursor]
+        except PyMongoError as exc:
+            raise translate_error(exc) from exc
+
+    async def find_documents(
+        self,
+        collection: str,
+        query: Document,
+        *,
+        sort: Sequence[tuple[str, int]],
+        limit: int,
+    ) -> list[Document]:
+        """Raw documents of one collection, for read models that decode their own ``data``.
+
+        Read-only; ``ServiceUnavailable("mongo")`` when the server is unreachable.
+        """
+        try:
+            cursor = self._db[collection].find(query).sort(list(sort)).limit(limit)
+            return [doc async for doc in cursor]
         except PyMongoError as exc:
             raise translate_error(exc) from exc
 

@@ -43,7 +43,7 @@ def create_redis(settings: RedisSettings) -> aioredis.Redis:
     ``socket_timeout_s`` and retried at most once, so a down or hung server
     surfaces quickly (as ``ServiceUnavailable`` through ``translate_error``).
     """
-    return aioredis.Redis(
+    pool = aioredis.BlockingConnectionPool(
         host=settings.host,
         port=settings.port,
         db=settings.db,
@@ -56,7 +56,13 @@ def create_redis(settings: RedisSettings) -> aioredis.Redis:
         # (3 retries, backoff up to seconds) would stall a request or a
         # readiness probe for ~5 s when Redis is really down.
         retry=Retry(ExponentialWithJitterBackoff(cap=0.2, base=0.05), retries=1),
+        # Blocking: a burst of more concurrent commands than connections waits
+        # for one (up to the socket timeout) instead of failing at once with
+        # "Too many connections" (redis-py 8's default pool holds 100).
+        max_connections=settings.max_connections,
+        timeout=settings.socket_timeout_s,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def ping(client: aioredis.Redis) -> None:

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import alerts, auth, users, ws
+from gateway.routes import alerts, auth, geofence_events, geofencing, users, ws, zones
 
 
 def api_routers() -> list[APIRouter]:
     """The resource routers of the public API, in inclusion order."""
-    return [auth.router, users.router, alerts.router, ws.router]
+    return [
+        auth.router,
+        users.router,
+        alerts.router,
+        geofencing.router,
+        zones.router,
+        geofence_events.router,
+        ws.router,
+    ]

@@ -41,10 +41,10 @@ from gateway.auth.hasher import HasherDep
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
 from gateway.deps import EntitiesDep, PoolDep
+from gateway.paging import CursorParam, Limit
 from gateway.problems import ProblemHTTPException
 from persistence.accounts import pin_hashes
 from persistence.alerts import (
-    MAX_CURSOR_CHARS,
     AlertFilter,
     AlertRecord,
     Cursor,
@@ -367,17 +367,8 @@ async def list_visible_alerts(
         AwareDatetime | None, Query(description="created at or after (RFC 3339)")
     ] = None,
     until: Annotated[AwareDatetime | None, Query(description="created before (RFC 3339)")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=MAX_CURSOR_CHARS,
-            pattern=r"^[A-Za-z0-9_-]+$",
-            description="`next_cursor` of the previous page, unchanged (opaque; "
-            "anything else is 422)",
-        ),
-    ] = None,
+    limit: Limit = 20,
+    cursor: CursorParam = None,
 ) -> AlertPageOut:
     """Users see their own alerts, agents those offered or assigned to them, admins all."""
     after = None

@@ -24,5 +24,6 @@ async def websocket(websocket: WebSocket) -> None:
         redis=lambda: get_redis(websocket),
         entities=lambda: get_entities(websocket),
         open_alerts=lambda: PostgresOpenAlerts(get_pool(websocket)),
+        locations=gateway_state(websocket).locations,
     )
     await Session(websocket, deps).run()

@@ -129,12 +129,16 @@ class PushHub:
         client = self._connect()
         pubsub = client.pubsub()
         try:
-            self._pubsub = pubsub
-            channels = list(self._sinks)
-            if not channels:
-                self._wanted.clear()
-                return
-            await pubsub.subscribe(*channels)
+            # Under the command lock: a SUBSCRIBE of a socket attaching meanwhile
+            # would otherwise race this first one to open the connection, and
+            # the loser's confirmations would arrive on a connection nobody reads.
+            async with self._command_lock:
+                self._pubsub = pubsub
+                channels = list(self._sinks)
+                if not channels:
+                    self._wanted.clear()
+                    return
+                await pubsub.subscribe(*channels)
             log.info("push hub: connected, %d channels", len(channels))
             while True:
                 message = await pubsub.get_message(timeout=None)

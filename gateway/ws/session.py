@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -32,12 +31,12 @@ from fastapi import HTTPException
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from actors import codec
 from actors.alert_messages import AcceptOffer, UserLocation
 from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.dispatch import accept_offer
 from gateway.auth.deps import authenticate
+from gateway.locations import LocationSink, StaleFix, sighting
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.frames import encode, error_frame
 from gateway.ws.hub import PushHub
@@ -60,7 +59,6 @@ from gateway.ws.resync import OpenAlertSource, load_resync
 from panic_alert.settings import Settings
 from persistence.errors import PersistenceError
 from persistence.pushes import push_channel
-from persistence.redis import location_key, translate_error
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +82,7 @@ class SessionDeps:
     redis: Callable[[], aioredis.Redis]
     entities: Callable[[], EntityClient]
     open_alerts: Callable[[], OpenAlertSource]
+    locations: LocationSink
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -189,7 +188,7 @@ class Session:
             elif isinstance(action, TellEntity):
                 self._tell(action)
             elif isinstance(action, StoreLocation):
-                await self._carry_out(await self._store_location(action))
+                await self._carry_out(self._store_location(action))
             elif isinstance(action, RelayUserLocation):
                 await self._relay_user_location(action)
 
@@ -256,22 +255,24 @@ class Session:
             # Fire-and-forget by contract (locations, heartbeats): the next one will do.
             log.warning("ws: cannot tell %s %s (%s)", action.kind, action.entity_id, exc)
 
-    async def _store_location(self, action: StoreLocation) -> list[Action]:
-        value = {**action.location, "received_at": codec.iso(self._deps.clock())}
+    def _store_location(self, action: StoreLocation) -> list[Action]:
+        """Hand the fix to the process's location ingest (Redis, geofencing, history)."""
         try:
-            await self._deps.redis().set(
-                location_key(action.role, action.subject_id),
-                json.dumps(value, separators=(",", ":")),
-                ex=self._deps.settings.http.ws_location_ttl_s,
+            seen = sighting(
+                self._deps.settings.geofence,
+                action.role,
+                action.subject_id,
+                dict(action.location),
+                self._deps.clock(),
             )
-        except (RedisError, OSError) as exc:
-            error = translate_error(exc)
+        except StaleFix as exc:
+            return self._proto.action_failed(action.ref, ErrorCode.INVALID_DATA.value, str(exc))
+        if not self._deps.locations.submit(seen):
             return self._proto.action_failed(
-                action.ref, ErrorCode.UNAVAILABLE.value, str(error), retriable=True
-            )
-        except PersistenceError as exc:
-            return self._proto.action_failed(
-                action.ref, ErrorCode.UNAVAILABLE.value, str(exc), retriable=True
+                action.ref,
+                ErrorCode.UNAVAILABLE.value,
+                "too many locations waiting; send the next one",
+                retriable=True,
             )
         return []
 

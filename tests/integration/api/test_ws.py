@@ -353,7 +353,13 @@ async def test_user_location_is_kept_in_redis(
         await client.ping()
     redis = create_redis(api_settings.redis)
     try:
-        stored = await redis.get(location_key("user", user.id))
+        # Written by the gateway's location batch, within milliseconds of the frame.
+        async with asyncio.timeout(5):
+            while True:
+                stored = await redis.get(location_key("user", user.id))
+                if stored is not None:
+                    break
+                await asyncio.sleep(0.02)
         ttl = await redis.ttl(location_key("user", user.id))
     finally:
         await redis.aclose()

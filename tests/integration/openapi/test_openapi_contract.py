@@ -52,8 +52,11 @@ class LiveServer:
     accounts: dict[Role, Account]
 
     def headers_for(self, path: str) -> dict[str, str]:
-        """Admin routes get an admin token, everything else a user's."""
-        role = Role.ADMIN if path.endswith("/assign") else Role.USER
+        """Admin routes get an admin token (zones too: their writes are admin-only,
+        so every generated body reaches validation and the database), everything
+        else a user's."""
+        admin = path.endswith("/assign") or path.startswith("/geofencing/zones")
+        role = Role.ADMIN if admin else Role.USER
         return self.accounts[role].headers
 
 

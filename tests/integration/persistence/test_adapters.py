@@ -12,7 +12,13 @@ import pytest
 from panic_alert.settings import Settings
 from persistence import redis as redis_adapter
 from persistence.errors import PersistenceError, ServiceUnavailable
-from persistence.events import ALERT_EVENTS, COLLECTIONS, LOCATION_EVENTS, SYSTEM_LOGS
+from persistence.events import (
+    ALERT_EVENTS,
+    COLLECTIONS,
+    GEOFENCE_EVENTS,
+    LOCATION_EVENTS,
+    SYSTEM_LOGS,
+)
 from persistence.kafka import KafkaConsumer, KafkaPublisher
 from persistence.mongo import EventStore
 from tests.integration.persistence.helpers import commit_group_at_end, consume_until, make_event
@@ -68,6 +74,11 @@ async def test_event_store_collections_and_indexes(
     for name in COLLECTIONS:
         indexes = await db[name].index_information()
         assert {"subject_time", "type_time"} <= set(indexes), name
+    # GET /geofencing/events: by subject, by zone, or all, each in (time, _id) order.
+    indexes = await db[GEOFENCE_EVENTS].index_information()
+    assert indexes["subject_time_id"]["key"] == [("subject", 1), ("time", 1), ("_id", 1)]
+    assert indexes["zone_time_id"]["key"] == [("data.zone_id", 1), ("time", 1), ("_id", 1)]
+    assert indexes["time_id"]["key"] == [("time", 1), ("_id", 1)]
     for name in (LOCATION_EVENTS, SYSTEM_LOGS):
         indexes = await db[name].index_information()
         if event_store.ttl_supported:

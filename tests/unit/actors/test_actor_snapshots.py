@@ -15,7 +15,7 @@ from actors.agent import AgentState, Availability, Fix
 from actors.alert import AlertState, AlertStatus, DeclineOffer, OfferMade
 from actors.effects import Persist
 from actors.errors import InvalidSnapshot
-from actors.region import AgentPosition, RegionState, SubjectZoneState
+from actors.region import AgentPosition, RegionState
 from geo.cells import cell_of
 
 
@@ -103,13 +103,7 @@ def test_region_snapshot_round_trips_exactly() -> None:
     state = RegionState(
         cell=cell,
         zone_ids=frozenset(zones),
-        subjects={
-            UUID(int=5): {
-                zones[0]: SubjectZoneState(True, t),
-                zones[2]: SubjectZoneState(False, t),
-            },
-            UUID(int=6): {zones[1]: SubjectZoneState(True, t + timedelta(minutes=1))},
-        },
+        zones_revision=41,
         agents={
             AGENT_B: AgentPosition(LAT, LON, t),
             AGENT_A: AgentPosition(LAT + 1e-7, LON - 1e-7, t + timedelta(microseconds=1)),
@@ -125,6 +119,25 @@ def test_region_snapshot_round_trips_exactly() -> None:
     assert RegionState.from_snapshot(snapshot) == RegionState.from_snapshot(through_json(snapshot))
     empty = RegionState.new(cell)
     assert RegionState.from_snapshot(through_json(empty.to_snapshot())) == empty
+
+
+def test_region_snapshots_from_before_zone_revisions_still_load() -> None:
+    """Older snapshots kept subject-in-zone state here and had no zones_revision."""
+    t = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    cell = cell_of(LAT, LON, 8)
+    zone = UUID(int=0x2000)
+    old = {
+        "schema": 1,
+        "kind": "region",
+        "cell": cell,
+        "zone_ids": [str(zone)],
+        "subjects": {str(UUID(int=5)): {str(zone): {"inside": True, "since": t.isoformat()}}},
+        "agents": {},
+        "version": 3,
+    }
+    state = RegionState.from_snapshot(old)
+    assert (state.zone_ids, state.zones_revision, state.version) == (frozenset({zone}), 0, 3)
+    assert "subjects" not in state.to_snapshot()
 
 
 def _broken(snapshot: dict[str, Any], **changes: Any) -> dict[str, Any]:

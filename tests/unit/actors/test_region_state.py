@@ -17,9 +17,9 @@ from actors.region import (
     AgentPresence,
     Candidate,
     QueryNearest,
+    QueryZones,
     RegionPolicy,
     RegionState,
-    SubjectZoneState,
     ZonesChanged,
 )
 from geo.cells import cell_center, cell_of, haversine_m
@@ -73,6 +73,10 @@ def test_nearest_ranks_by_distance_then_id() -> None:
     assert [c.agent_id for c in state.nearest(LAT, LON, 2)] == [agent(2), agent(4)]
     excluded = state.nearest(LAT, LON, 2, exclude={agent(2), agent(3)})
     assert [c.agent_id for c in excluded] == [agent(4), agent(5)]
+    # A service area's agents only: the nearest of them, however far the others are nearer.
+    only = state.nearest(LAT, LON, 2, only={agent(1), agent(5), agent(9)})
+    assert [c.agent_id for c in only] == [agent(5), agent(1)]
+    assert state.nearest(LAT, LON, 2, only=set()) == ()
     assert state.nearest(LAT, LON, 0) == ()
 
 
@@ -146,33 +150,53 @@ def test_query_nearest_replies_with_fresh_candidates_only() -> None:
     assert [c.agent_id for c in effects[0].value] == [agent(1), agent(2)]  # type: ignore[union-attr]
     _, effects = region.decide(state, QueryNearest(LAT, LON, 5, frozenset({agent(1)})), clock.now)
     assert [c.agent_id for c in effects[0].value] == [agent(2)]  # type: ignore[union-attr]
+    only = QueryNearest(LAT, LON, 5, only=frozenset({agent(1)}))
+    _, effects = region.decide(state, only, clock.now, RegionPolicy(presence_ttl=None))
+    assert [c.agent_id for c in effects[0].value] == [agent(1)]  # type: ignore[union-attr]
     with pytest.raises(InvalidMessage):
         region.decide(state, QueryNearest(LAT, LON, k=-1), clock.now)
 
 
-def test_zones_changed_persists_and_prunes_subject_state() -> None:
+def test_zones_changed_persists_a_new_set_only() -> None:
     clock = Clock()
     zone_keep, zone_drop, zone_new = UUID(int=0x2001), UUID(int=0x2002), UUID(int=0x2003)
-    user_1, user_2 = UUID(int=0x1001), UUID(int=0x1002)
     state = RegionState(
-        cell=CELL,
-        zone_ids=frozenset({zone_keep, zone_drop}),
-        subjects={
-            user_1: {
-                zone_keep: SubjectZoneState(True, clock.now),
-                zone_drop: SubjectZoneState(False, clock.now),
-            },
-            user_2: {zone_drop: SubjectZoneState(True, clock.now)},
-        },
-        version=3,
+        cell=CELL, zone_ids=frozenset({zone_keep, zone_drop}), zones_revision=7, version=3
     )
-    new, effects = region.decide(state, ZonesChanged(frozenset({zone_keep, zone_new})), clock.now)
-    assert new.zone_ids == {zone_keep, zone_new}
-    assert dict(new.subjects) == {user_1: {zone_keep: SubjectZoneState(True, clock.now)}}
-    assert new.version == 4
+    new, effects = region.decide(
+        state, ZonesChanged(frozenset({zone_keep, zone_new}), 9), clock.now
+    )
+    assert (new.zone_ids, new.zones_revision, new.version) == ({zone_keep, zone_new}, 9, 4)
     persist, reply = effects
     assert persist == Persist(EntityKind.REGION, CELL, 4, new.to_snapshot())
     assert reply == Reply(new)
-    same, effects = region.decide(new, ZonesChanged(frozenset({zone_new, zone_keep})), clock.now)
+    # The same set again: nothing to store.
+    same, effects = region.decide(new, ZonesChanged(frozenset({zone_new, zone_keep}), 9), clock.now)
     assert same is new
     assert effects == (Reply(new),)
+    # The same set under a newer revision: the revision advances, in memory only.
+    newer, effects = region.decide(new, ZonesChanged(new.zone_ids, 12), clock.now)
+    assert (newer.zone_ids, newer.zones_revision, newer.version) == (new.zone_ids, 12, 4)
+    assert of_type(effects, Persist) == []
+
+
+def test_an_older_zones_changed_is_ignored() -> None:
+    clock = Clock()
+    zone_a, zone_b = UUID(int=0x2001), UUID(int=0x2002)
+    state, _ = region.decide(RegionState.new(CELL), ZonesChanged(frozenset({zone_a}), 5), clock.now)
+    late, effects = region.decide(state, ZonesChanged(frozenset({zone_b}), 4), clock.now)
+    assert late is state
+    assert effects == (Reply(state),)
+    emptied, _ = region.decide(state, ZonesChanged(frozenset(), 6), clock.now)
+    assert (emptied.zone_ids, emptied.zones_revision, emptied.version) == (frozenset(), 6, 2)
+    with pytest.raises(InvalidMessage):
+        region.decide(state, ZonesChanged(frozenset(), -1), clock.now)
+
+
+def test_query_zones_reads_the_set_without_changing_anything() -> None:
+    clock = Clock()
+    zone = UUID(int=0x2001)
+    state, _ = region.decide(RegionState.new(CELL), ZonesChanged(frozenset({zone}), 1), clock.now)
+    same, effects = region.decide(state, QueryZones(), clock.now)
+    assert same is state
+    assert effects == (Reply(frozenset({zone})),)

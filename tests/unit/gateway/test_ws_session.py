@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,6 +17,7 @@ from actors.alert_state import AlertType
 from cluster.client import EntityClient
 from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
+from gateway.locations import Sighting
 from gateway.ws.hub import PushHub
 from gateway.ws.session import Session, SessionDeps
 from panic_alert.settings import Settings
@@ -125,15 +126,31 @@ def no_entities() -> EntityClient:
     raise AssertionError("no entity calls expected")
 
 
+class FakeLocations:
+    """Takes fixes like ``LocationIngest.submit``, or refuses them all when ``full``."""
+
+    def __init__(self) -> None:
+        self.taken: list[Sighting] = []
+        self.full = False
+
+    def submit(self, sighting: Sighting) -> bool:
+        if self.full:
+            return False
+        self.taken.append(sighting)
+        return True
+
+
 class Harness:
     def __init__(self, settings: Settings, hub: PushHub, redis: Any, source: SlowSource) -> None:
         self.ws = FakeWebSocket()
+        self.locations = FakeLocations()
         self.deps = SessionDeps(
             settings=settings,
             hub=hub,
             redis=lambda: redis,
             entities=no_entities,
             open_alerts=lambda: source,
+            locations=self.locations,
             clock=lambda: T0,
         )
         self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
@@ -225,7 +242,7 @@ async def test_redis_down_at_auth_closes_1013(settings: Settings, hub: PushHub) 
     assert h.ws.closed[0] == 1013
 
 
-async def test_a_location_that_cannot_be_stored_is_an_error_frame(
+async def test_locations_go_to_the_ingest_and_a_full_or_stale_one_is_an_error_frame(
     settings: Settings, hub: PushHub
 ) -> None:
     redis = FakeRedis()
@@ -238,14 +255,27 @@ async def test_a_location_that_cannot_be_stored_is_an_error_frame(
     h.ws.client_sends({"type": "location", "id": "l1", "data": {"latitude": 1, "longitude": 2}})
     h.ws.client_sends({"type": "ping", "id": "p"})
     await h.ws.wait_for("pong")
-    stored = json.loads(redis.values[f"location:user:{user_id}"])
-    assert stored["latitude"] == 1
-    assert stored["received_at"].startswith("2026-03-01T12:00:00")
-    redis.down = True
+    [taken] = h.locations.taken
+    assert (taken.role.value, taken.subject_id) == ("user", user_id)
+    assert (taken.fix.latitude, taken.fix.longitude, taken.fix.recorded_at) == (1, 2, T0)
+    assert taken.reported["latitude"] == 1
+    h.locations.full = True
     h.ws.client_sends({"type": "location", "id": "l2", "data": {"latitude": 1, "longitude": 2}})
     [error] = await h.ws.wait_for("error")
     assert error["data"]["ref"] == "l2"
     assert error["data"]["code"] == "unavailable"
     assert error["data"]["retriable"] is True
+    h.locations.full = False
+    future = (T0 + timedelta(hours=1)).isoformat()
+    h.ws.client_sends(
+        {
+            "type": "location",
+            "id": "l3",
+            "data": {"latitude": 1, "longitude": 2, "recorded_at": future},
+        }
+    )
+    errors = await h.ws.wait_for("error", count=2)
+    assert (errors[-1]["data"]["ref"], errors[-1]["data"]["code"]) == ("l3", "invalid_data")
+    assert len(h.locations.taken) == 1
     h.ws.client_leaves()
     await asyncio.wait_for(h.task, 5)

@@ -10,7 +10,19 @@ from uuid import UUID
 import pytest
 
 from geo.cells import EARTH_RADIUS_M
-from geo.fences import FenceEvent, Fix, InvalidZone, SubjectInZone, Zone, decide
+from geo.fences import (
+    NOWHERE,
+    Crossing,
+    FenceEvent,
+    Fix,
+    InvalidZone,
+    Presence,
+    SubjectInZone,
+    Zone,
+    contains,
+    decide,
+    track,
+)
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 LAT0, LON0 = 52.52, 13.405
@@ -144,3 +156,89 @@ def test_bad_zones_are_refused_with_a_clear_reason(
 ) -> None:
     with pytest.raises(InvalidZone, match=reason):
         Zone.from_geojson(UUID(int=9), geometry, radius_m=radius)
+
+
+# --- one subject across many zones (track) ------------------------------------------
+
+
+def square_at(zone_id: int, east_m: float, half_m: float, since: datetime | None = None) -> Zone:
+    corners = [(-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1)]
+    ring = [
+        [at(east_m + e * half_m, n * half_m)[1], at(east_m + e * half_m, n * half_m)[0]]
+        for e, n in corners
+    ]
+    return Zone.from_geojson(
+        UUID(int=zone_id), {"type": "Polygon", "coordinates": [ring]}, since=since
+    )
+
+
+def follow(
+    path: list[tuple[float, float]],
+    near: list[Zone],
+    presence: Presence = NOWHERE,
+    start: datetime = T0,
+) -> tuple[Presence, list[tuple[int, FenceEvent]]]:
+    events: list[tuple[int, FenceEvent]] = []
+    for n, (east, north) in enumerate(path):
+        presence, crossings = track(
+            presence, Fix(*at(east, north), 5, start + timedelta(seconds=n)), near
+        )
+        events += [(c.zone_id.int, c.event) for c in crossings]
+    return presence, events
+
+
+def test_track_walks_through_overlapping_zones_in_order() -> None:
+    a, b = square_at(1, 0, 300), square_at(2, 400, 300)  # overlap between 100 and 300 m east
+    path = [(-1000 + 100 * i, 0) for i in range(25)]
+    presence, events = follow(path, [a, b])
+    assert events == [
+        (1, FenceEvent.ENTER),
+        (2, FenceEvent.ENTER),
+        (1, FenceEvent.EXIT),
+        (2, FenceEvent.EXIT),
+    ]
+    assert presence.inside == {}
+
+
+def test_track_leaving_a_zones_neighbourhood_is_an_exit_unless_it_was_deleted() -> None:
+    a = square_at(1, 0, 300)
+    presence, events = follow([(-1000, 0), (0, 0)], [a])
+    assert events == [(1, FenceEvent.ENTER)]
+    far = Fix(*at(50_000, 0), 5, T0 + timedelta(minutes=5))
+    _, crossings = track(presence, far, near=[])
+    assert crossings == (Crossing(a.id, FenceEvent.EXIT),)
+    dropped, crossings = track(presence, far, near=[], gone={a.id})
+    assert (dropped.inside, crossings) == ({}, ())
+
+
+def test_track_baseline_only_for_a_zone_newer_than_the_previous_fix() -> None:
+    presence, _ = follow([(-5000, 0)], [])  # a first fix far from everything
+    old = square_at(1, 0, 300, since=T0 - timedelta(days=1))
+    new = square_at(2, 0, 300, since=T0 + timedelta(seconds=30))
+    later = Fix(*at(0, 0), 5, T0 + timedelta(minutes=1))
+    after, crossings = track(presence, later, [old, new])
+    # Old zone: the subject was outside it before, so this is an enter; the new one
+    # was made around the subject after its last fix: a baseline.
+    assert crossings == (Crossing(old.id, FenceEvent.ENTER),)
+    assert set(after.inside) == {old.id, new.id}
+
+
+def test_track_ignores_a_whole_fix_older_than_the_last() -> None:
+    a = square_at(1, 0, 300)
+    presence, _ = follow([(-1000, 0)], [a], start=T0 + timedelta(seconds=10))
+    late = Fix(*at(0, 0), 5, T0)
+    assert track(presence, late, [a]) == (presence, ())
+
+
+def test_track_dwell_is_told_once() -> None:
+    a = Zone.from_geojson(UUID(int=1), square(300), dwell_s=5)
+    _, events = follow([(-1000, 0)] + [(0, 0)] * 10, [a])
+    assert events == [(1, FenceEvent.ENTER), (1, FenceEvent.DWELL)]
+
+
+def test_contains_is_exact_and_takes_holes_out() -> None:
+    donut = Zone.from_geojson(UUID(int=2), square(500, hole_half_m=200))
+    assert contains(donut, *at(300, 0))
+    assert not contains(donut, *at(0, 0))  # in the hole
+    assert not contains(donut, *at(600, 0))
+    assert contains(donut, *at(500, 0))  # on the edge

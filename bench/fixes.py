@@ -1,0 +1,156 @@
+"""Location senders for bench/geofence.py: many subject sockets in a process of their own.
+
+``send_fixes`` runs in a child process (spawned): it opens one ``/ws``
+socket per subject, authenticates them all, then sends ``location`` frames
+round-robin at a fixed aggregate rate (open loop) for a fixed time, each
+subject walking a straight line at its own speed and heading. It returns
+what it sent and what the gateway refused. Kept lean (frames are built by
+string formatting, no pydantic, no per-frame task) because it shares the
+machine's cores with the system it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import websockets
+
+M_PER_DEG_LAT = 111_320.0
+
+
+@dataclass
+class Walker:
+    token: str
+    latitude: float
+    longitude: float
+    #: Metres per second east and north.
+    east: float
+    north: float
+
+    def at(self, seconds: float) -> tuple[float, float]:
+        lat = self.latitude + self.north * seconds / M_PER_DEG_LAT
+        lon = self.longitude + self.east * seconds / (
+            M_PER_DEG_LAT * math.cos(math.radians(self.latitude))
+        )
+        return lat, lon
+
+
+@dataclass
+class SendReport:
+    sockets: int = 0
+    sent: int = 0
+    refused: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+
+
+def walkers(
+    tokens: list[str], centre: tuple[float, float], span_m: float, seed: int
+) -> list[Walker]:
+    """Subjects spread over a square of ``span_m`` around ``centre``, at 1-15 m/s."""
+    rng = random.Random(seed)
+    lat0, lon0 = centre
+    out = []
+    for token in tokens:
+        north = rng.uniform(-span_m / 2, span_m / 2)
+        east = rng.uniform(-span_m / 2, span_m / 2)
+        speed = rng.uniform(1.0, 15.0)
+        heading = rng.uniform(0, 2 * math.pi)
+        out.append(
+            Walker(
+                token,
+                lat0 + north / M_PER_DEG_LAT,
+                lon0 + east / (M_PER_DEG_LAT * math.cos(math.radians(lat0))),
+                speed * math.sin(heading),
+                speed * math.cos(heading),
+            )
+        )
+    return out
+
+
+def send_fixes(
+    ws_url: str, subjects: list[Walker], rate: float, seconds: float, sending: str
+) -> SendReport:
+    """Entry point of the sender process; creates the file ``sending`` when it starts sending."""
+    return asyncio.run(_send(ws_url, subjects, rate, seconds, Path(sending)))
+
+
+async def _send(
+    ws_url: str, subjects: list[Walker], rate: float, seconds: float, sending: Path
+) -> SendReport:
+    report = SendReport()
+    sockets: list[websockets.ClientConnection] = []
+    readers: list[asyncio.Task[None]] = []
+
+    async def open_one(walker: Walker) -> None:
+        ws = await websockets.connect(ws_url, max_size=2**16, ping_interval=None)
+        await ws.send(json.dumps({"type": "auth", "data": {"token": walker.token}}))
+        reply = json.loads(await ws.recv())
+        if reply.get("type") != "auth.ok":
+            raise RuntimeError(f"socket refused: {reply}")
+        sockets.append(ws)
+        readers.append(asyncio.create_task(_count_errors(ws, report)))
+
+    for start in range(0, len(subjects), 200):
+        await asyncio.gather(*(open_one(w) for w in subjects[start : start + 200]))
+    report.sockets = len(sockets)
+    await asyncio.to_thread(sending.touch)
+    began_cpu = time.process_time()
+    began = time.perf_counter()
+    total = int(rate * seconds)
+    n = 0
+    t0 = datetime.now(UTC).timestamp()
+    while n < total:
+        due = began + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0.001:
+            await asyncio.sleep(delay)
+        # Everything due by now, in one go (the loop wakes ~1 ms apart at best).
+        now = time.perf_counter()
+        burst = min(total, int((now - began) * rate) + 1)
+        while n < burst:
+            i = n % len(sockets)
+            elapsed = now - began
+            lat, lon = subjects[i].at(elapsed)
+            recorded = datetime.fromtimestamp(t0 + elapsed, UTC).isoformat()
+            frame = (
+                f'{{"type":"location","data":{{"latitude":{lat:.7f},"longitude":{lon:.7f},'
+                f'"accuracy_m":10,"recorded_at":"{recorded}"}}}}'
+            )
+            try:
+                await sockets[i].send(frame)
+                report.sent += 1
+            except websockets.ConnectionClosed as exc:
+                name = f"closed {exc.rcvd.code if exc.rcvd else '?'}"
+                report.errors[name] = report.errors.get(name, 0) + 1
+            n += 1
+    report.seconds = time.perf_counter() - began
+    report.cpu_s = time.process_time() - began_cpu
+    await asyncio.sleep(1.0)  # late error frames
+    for task in readers:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    return report
+
+
+async def _count_errors(ws: websockets.ClientConnection, report: SendReport) -> None:
+    try:
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame.get("type") == "error":
+                code = frame["data"].get("code", "?")
+                if code == "unavailable":
+                    report.refused += 1
+                else:
+                    report.errors[code] = report.errors.get(code, 0) + 1
+    except websockets.ConnectionClosed:
+        pass

@@ -1,0 +1,265 @@
+"""Benchmark of geofencing through the gateway: prints one JSON object.
+
+  .venv/bin/python bench/geofence.py [--zones 10000] [--subjects 10000] [--rate 10000]
+                                     [--seconds 20] [--probes 20]
+
+On a scratch database: ``--zones`` zones (circles and squares of 50-800 m
+over a 40 km square city) imported with ``panic-alert import-zones`` (its
+time is reported), then ``panic-alert serve``; ``--subjects`` users each
+hold a ``/ws`` socket and walk straight lines at 1-15 m/s, their
+``location`` frames sent round-robin at ``--rate`` per second in total by a
+sender process of its own (bench/fixes.py). Measured:
+
+- ``updates_per_s``: location frames the gateway took per second (the
+  sender is open loop; a gateway that cannot keep up slows it through TCP
+  back-pressure or refuses frames, both reported);
+- ``update_to_event_ms``: ``--probes`` more users, each repeatedly stepping
+  into a danger zone of its own that notifies the subject: from sending the
+  fix to receiving the ``geofence.alert`` frame, which comes after the
+  event is committed (p50 / p99), measured while the load runs;
+- memory: the gateway's and the shards' RSS at the end.
+Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
+import psutil
+import websockets
+
+from bench.fixes import M_PER_DEG_LAT, SendReport, send_fixes, walkers
+from bench.live import live_gateway, percentile, progress
+from tests.local import PANIC_ALERT
+
+ORIGIN = (52.52, 13.405)
+SPAN_M = 40_000.0
+
+
+def offset(east_m: float, north_m: float) -> tuple[float, float]:
+    """(latitude, longitude) of a point east/north of ORIGIN, in metres."""
+    lat = ORIGIN[0] + north_m / M_PER_DEG_LAT
+    lon = ORIGIN[1] + east_m / (M_PER_DEG_LAT * math.cos(math.radians(ORIGIN[0])))
+    return lat, lon
+
+
+def zone_feature(rng: random.Random, index: int) -> dict[str, Any]:
+    east, north = rng.uniform(-SPAN_M / 2, SPAN_M / 2), rng.uniform(-SPAN_M / 2, SPAN_M / 2)
+    kind = "danger" if rng.random() < 0.3 else "safe"
+    properties: dict[str, Any] = {"name": f"zone {index}", "kind": kind}
+    if rng.random() < 0.7:
+        lat, lon = offset(east, north)
+        properties["radius_m"] = rng.uniform(50, 400)
+        geometry: dict[str, Any] = {"type": "Point", "coordinates": [lon, lat]}
+    else:
+        half = rng.uniform(50, 400)
+        corners = [(-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1)]
+        ring = [offset(east + e * half, north + n * half) for e, n in corners]
+        geometry = {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in ring]]}
+    return {"type": "Feature", "properties": properties, "geometry": geometry}
+
+
+def probe_feature(centre: tuple[float, float], zone_id: UUID) -> dict[str, Any]:
+    lat, lon = centre
+    return {
+        "type": "Feature",
+        "id": str(zone_id),
+        "properties": {
+            "name": "probe",
+            "kind": "danger",
+            "radius_m": 100,
+            "rules": {"notify_subject": True},
+        },
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+    }
+
+
+async def import_zones(path: Path, env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        PANIC_ALERT,
+        "import-zones",
+        str(path),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"import-zones failed ({proc.returncode}): {out.decode()[-500:]}")
+    return time.perf_counter() - began
+
+
+class Probe:
+    """A user stepping in and out of its own danger zone; times each entry's alert."""
+
+    def __init__(self, token: str, centre: tuple[float, float], zone_id: UUID) -> None:
+        self.token = token
+        self.centre = centre
+        self.zone_id = str(zone_id)
+        self.latencies: list[float] = []
+        self.missed = 0
+        self._entered: asyncio.Future[float] | None = None
+
+    async def run(self, ws_url: str, until: float) -> None:
+        async with websockets.connect(ws_url, ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "auth", "data": {"token": self.token}}))
+            reader = asyncio.create_task(self._read(ws))
+            lat, lon = self.centre
+            outside = (lat + 600 / M_PER_DEG_LAT, lon)
+            try:
+                while time.perf_counter() < until:
+                    await self._fix(ws, outside)
+                    await asyncio.sleep(0.5)
+                    self._entered = asyncio.get_running_loop().create_future()
+                    sent = time.perf_counter()
+                    await self._fix(ws, self.centre)
+                    try:
+                        got = await asyncio.wait_for(asyncio.shield(self._entered), 10)
+                        self.latencies.append((got - sent) * 1000)
+                    except TimeoutError:
+                        self.missed += 1
+                    await asyncio.sleep(0.5)
+            finally:
+                reader.cancel()
+
+    @staticmethod
+    async def _fix(ws: Any, point: tuple[float, float]) -> None:
+        data = {
+            "latitude": point[0],
+            "longitude": point[1],
+            "accuracy_m": 5,
+            "recorded_at": datetime.now(UTC).isoformat(),
+        }
+        await ws.send(json.dumps({"type": "location", "data": data}))
+
+    async def _read(self, ws: Any) -> None:
+        async for raw in ws:
+            frame = json.loads(raw)
+            if (
+                frame.get("type") == "geofence.alert"
+                and frame["data"].get("zone_id") == self.zone_id
+                and frame["data"].get("event") == "enter"
+                and self._entered is not None
+                and not self._entered.done()
+            ):
+                self._entered.set_result(time.perf_counter())
+
+
+def rss_mb(pid: int) -> tuple[float, list[float]]:
+    """The gateway's RSS and each shard actor's (the serve process's Ray workers)."""
+    gateway = psutil.Process(pid).memory_info().rss / 2**20
+    shards = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if cmdline.startswith("ray::ShardActor"):
+            with contextlib.suppress(psutil.Error):
+                shards.append(round(proc.memory_info().rss / 2**20, 1))
+    return round(gateway, 1), shards
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zones", type=int, default=10_000)
+    parser.add_argument("--subjects", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=10_000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    probe_zones = [
+        (offset(-SPAN_M / 2 - 2000 - 1500 * i, -SPAN_M / 2 - 2000), uuid4())
+        for i in range(args.probes)
+    ]
+    features = [zone_feature(rng, i) for i in range(args.zones - args.probes)]
+    features += [probe_feature(centre, zone_id) for centre, zone_id in probe_zones]
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "zones": len(features)}
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "zones.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+
+        async def before_serve(env: dict[str, str]) -> None:
+            progress("geofence", f"importing {len(features)} zones")
+            result["zone_import_s"] = round(await import_zones(path, env), 2)
+
+        users = args.subjects + args.probes
+        async with live_gateway(
+            "geofence", users=users, agents=0, env={}, before_serve=before_serve
+        ) as live:
+            subjects = walkers(
+                [u.token for u in live.users[: args.subjects]], ORIGIN, SPAN_M, args.seed
+            )
+            probes = [
+                Probe(u.token, centre, zone_id)
+                for u, (centre, zone_id) in zip(
+                    live.users[args.subjects :], probe_zones, strict=True
+                )
+            ]
+            progress(
+                "geofence",
+                f"{len(subjects)} subject sockets, {args.rate}/s for {args.seconds}s, "
+                f"{len(probes)} probes",
+            )
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                marker = Path(scratch) / "sending"
+                sending = asyncio.get_running_loop().run_in_executor(
+                    pool, send_fixes, live.ws_url, subjects, args.rate, args.seconds, str(marker)
+                )
+                # Probes start once the sender is sending (its sockets take a while).
+                while not marker.exists():
+                    if sending.done():
+                        sending.result()  # raises what stopped the sender
+                    await asyncio.sleep(0.2)
+                until = time.perf_counter() + args.seconds * 0.8
+                await asyncio.gather(*(p.run(live.ws_url, until) for p in probes))
+                report: SendReport = await sending
+            gateway_mb, shards_mb = rss_mb(live.pid)
+
+    latencies = [ms for p in probes for ms in p.latencies]
+    result.update(
+        {
+            "subjects": len(subjects),
+            "offered_rate": args.rate,
+            "seconds": round(report.seconds, 2),
+            "sockets": report.sockets,
+            "sent": report.sent,
+            "updates_per_s": round(report.sent / report.seconds) if report.seconds else 0,
+            "refused": report.refused,
+            "errors": report.errors,
+            "sender_cpu_s": round(report.cpu_s, 1),
+            "probe_entries": len(latencies),
+            "probe_missed": sum(p.missed for p in probes),
+            "update_to_event_p50_ms": percentile(latencies, 0.50),
+            "update_to_event_p99_ms": percentile(latencies, 0.99),
+            "gateway_rss_mb": gateway_mb,
+            "shards_rss_mb": shards_mb,
+        }
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

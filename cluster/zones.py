@@ -1,0 +1,344 @@
+"""The zone book: one shard's in-memory copy of the live geofence zones, kept current.
+
+Each shard keeps every live (active, not deleted) zone in memory, validated
+and indexed by the H3 cells it covers (``geo.coverage``: the zone grown by
+``MAX_FIX_ACCURACY_M``), so tracking a fix needs no I/O: its cell's zones
+are one dict lookup (:meth:`ZoneBook.near`). The book also keeps the shard's
+region entities told which zones cover their cell (``actors.region``).
+
+How it stays current: :meth:`ZoneBook.start` loads every zone, then a task
+follows ``persistence.zones.zones_changed_since`` from the newest revision
+seen. It wakes on ``NOTIFY geofence_zones`` (a dedicated connection,
+reconnected when it drops) and polls every ``refresh_s`` anyway, so a lost
+notification delays a change by one poll at most. Revisions are committed in
+order (migration 0006), so reading "after the newest seen" misses nothing,
+deletions included.
+
+What regions hear: after each batch of changes, every cell whose zones
+changed (the old cells of a changed zone and its new ones) *that this shard
+owns* gets :class:`~actors.region.ZonesChanged` with the cell's whole set
+from the book and the book's revision, through ``tell`` (a region ignores a
+set older than the one it holds). At start the book compares its index
+with what the owned regions last stored and tells only those that differ,
+so changes made while the shard was down reach them too, without waking
+every region on every restart.
+
+For tracking (``cluster.tracking``): :attr:`ZoneBook.gone` lists the zones
+known deleted or inactive, and a zone's ``since`` (``geo.fences.Zone``) is
+its row's ``updated_at`` when its shape last changed (at load: the row's
+``updated_at``; a rename or new rules keep it).
+
+Every shard runs its own book over the same table: the books agree as soon
+as each has read the same revision. Not thread-safe; one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Final
+from uuid import UUID
+
+import asyncpg
+
+from actors.effects import EntityKind
+from actors.errors import ActorError
+from actors.region import RegionState, ZonesChanged
+from actors.subject import NearZone
+from actors.zones import ZoneKind, ZoneRules
+from geo.cells import resolution_of
+from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
+from geo.errors import GeoError
+from geo.fences import Zone
+from persistence import zones
+from persistence.postgres import connect
+from persistence.zones import ZoneRecord
+
+log = logging.getLogger(__name__)
+
+#: Zones read per query: a zone may carry 10,000 vertices, so pages stay small.
+PAGE_SIZE: Final = 200
+#: Longest wait between attempts to read the changes after a failure.
+MAX_BACKOFF_S: Final = 30.0
+
+#: ``tell(kind, entity_id, message)``: hand a message to an entity, no reply.
+Tell = Callable[[EntityKind, str, object], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveZone:
+    """A live zone as the shard uses it: validated shape, kind, rules, cells, revision."""
+
+    zone: Zone
+    kind: ZoneKind
+    rules: ZoneRules
+    #: Every cell at the book's resolution that a fix near the zone can fall in.
+    cells: tuple[str, ...]
+    revision: int
+    name: str = ""
+
+
+class ZoneBook:
+    """The live zones, by id and by cell, for one shard (see the module docstring)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        dsn: str,
+        resolution: int,
+        owns: Callable[[str], bool],
+        tell: Tell,
+        refresh_s: float = 5.0,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._resolution = resolution
+        self._owns = owns
+        self._tell = tell
+        self._refresh_s = refresh_s
+        self._page_size = page_size
+        self._zones: dict[UUID, LiveZone] = {}
+        self._by_cell: dict[str, set[UUID]] = {}
+        self._near: dict[str, tuple[NearZone, ...]] = {}
+        self._gone: set[UUID] = set()
+        self._gone_frozen: frozenset[UUID] | None = None
+        self._revision = 0
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.loaded = False
+        #: Changes applied and region messages sent since start (for stats and tests).
+        self.changes = 0
+        self.told = 0
+
+    # --- reads (synchronous, from memory) --------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        """The newest zone revision the book has applied."""
+        return self._revision
+
+    def __len__(self) -> int:
+        return len(self._zones)
+
+    def get(self, zone_id: UUID) -> LiveZone | None:
+        """The live zone, or None (unknown, deleted or inactive)."""
+        return self._zones.get(zone_id)
+
+    def zone_ids_in(self, cell: str) -> frozenset[UUID]:
+        """The live zones listed under ``cell``."""
+        return frozenset(self._by_cell.get(cell, ()))
+
+    def near(self, cell: str) -> tuple[NearZone, ...]:
+        """Every live zone listed under ``cell``, as tracking takes them (by id).
+
+        Built once per cell and change (every fix asks); cells without zones
+        are not remembered, so fixes from everywhere cost no memory.
+        """
+        found = self._near.get(cell)
+        if found is None:
+            ids = self._by_cell.get(cell)
+            if not ids:
+                return ()
+            found = self._near[cell] = tuple(_near_zone(self._zones[z]) for z in sorted(ids))
+        return found
+
+    @property
+    def gone(self) -> frozenset[UUID]:
+        """Zones the book knows were deleted or deactivated: trackers drop them."""
+        if self._gone_frozen is None:
+            self._gone_frozen = frozenset(self._gone)
+        return self._gone_frozen
+
+    # --- following the table ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every zone, tell owned regions what they missed, then follow changes.
+
+        Raises (a translated ``PersistenceError``) if the load fails: the
+        caller retries, and the load goes on from the last page read. Once
+        started, the follow task logs and retries on its own.
+        """
+        async with self._lock:
+            while await self._read_page(tell=False):
+                pass
+            await self._reconcile()
+            self.loaded = True
+        log.info(
+            "zone book loaded %d live zones over %d cells (revision %d)",
+            len(self._zones),
+            len(self._by_cell),
+            self._revision,
+        )
+        self._task = asyncio.get_running_loop().create_task(self._follow())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> int:
+        """Apply every change after the book's revision; returns how many. Safe to call any time."""
+        async with self._lock:
+            applied = 0
+            while count := await self._read_page(tell=True):
+                applied += count
+            return applied
+
+    async def _read_page(self, *, tell: bool) -> int:
+        records = await zones.zones_changed_since(self._pool, self._revision, self._page_size)
+        if not records:
+            return 0
+        affected = self._apply(records)
+        self.changes += len(records)
+        if tell:
+            self._tell_regions(affected)
+        return len(records)
+
+    def _apply(self, records: Iterable[ZoneRecord]) -> set[str]:
+        """Apply changes in revision order; the cells whose zone sets may have changed."""
+        affected: set[str] = set()
+        for record in records:
+            self._revision = max(self._revision, record.revision)
+            old = self._zones.pop(record.id, None)
+            if old is not None:
+                affected.update(old.cells)
+                for cell in old.cells:
+                    ids = self._by_cell.get(cell)
+                    if ids is not None:
+                        ids.discard(record.id)
+                        if not ids:
+                            del self._by_cell[cell]
+            live = self._live(record, old) if record.deleted_at is None and record.active else None
+            self._gone_frozen = None
+            if live is None:
+                self._gone.add(record.id)
+                continue
+            self._gone.discard(record.id)
+            self._zones[record.id] = live
+            affected.update(live.cells)
+            for cell in live.cells:
+                self._by_cell.setdefault(cell, set()).add(record.id)
+        for cell in affected:
+            self._near.pop(cell, None)
+        return affected
+
+    def _live(self, record: ZoneRecord, old: LiveZone | None) -> LiveZone | None:
+        """The record as a live zone; None (logged) if it does not validate any more."""
+        try:
+            rules = ZoneRules.from_json(record.rules)
+            zone = Zone.from_geojson(
+                record.id,
+                record.geometry,
+                radius_m=record.radius_m,
+                dwell_s=rules.dwell_s,
+                since=record.updated_at,
+            )
+            if old is not None and old.zone.geometry == zone.geometry:
+                # Renamed or new rules, same shape: subjects inside stay inside.
+                zone = replace(zone, since=old.zone.since)
+            cells = record.cells
+            if not cells or resolution_of(cells[0]) != self._resolution:
+                # Stored before cells were, or for another resolution: cover it here.
+                cells = covering_cells(zone.geometry, self._resolution, MAX_FIX_ACCURACY_M)
+        except (GeoError, ValueError) as exc:
+            log.warning("zone %s cannot be used and is ignored: %s", record.id, exc)
+            return None
+        return LiveZone(zone, record.kind, rules, cells, record.revision, record.name)
+
+    def _tell_regions(self, cells: Iterable[str]) -> None:
+        for cell in sorted(cells):
+            if self._owns(cell):
+                self._tell(
+                    EntityKind.REGION, cell, ZonesChanged(self.zone_ids_in(cell), self._revision)
+                )
+                self.told += 1
+
+    async def _reconcile(self) -> None:
+        """Tell the owned regions whose stored zones differ from the book's."""
+        stored: dict[str, frozenset[UUID] | None] = {}
+        for cell, snapshot in await zones.region_snapshots_with_zones(self._pool):
+            if not self._owns(cell):
+                continue
+            try:
+                stored[cell] = RegionState.from_snapshot(snapshot).zone_ids
+            except (ActorError, GeoError, ValueError) as exc:
+                log.warning("region %s snapshot unreadable (%s); telling it anew", cell, exc)
+                stored[cell] = None
+        cells = {cell for cell in self._by_cell if self._owns(cell)} | set(stored)
+        self._tell_regions(c for c in cells if stored.get(c, frozenset()) != self.zone_ids_in(c))
+
+    async def _follow(self) -> None:
+        """Wake on NOTIFY or every ``refresh_s``; read the changes. Logs and retries."""
+        listener: asyncpg.Connection | None = None
+        backoff = 1.0
+        try:
+            while True:
+                if listener is None or listener.is_closed():
+                    # Without a listener the poll still runs; reconnect each round.
+                    await _close(listener)
+                    listener = await self._listen()
+                    if listener is not None:
+                        self._wake.set()  # read what was written while nobody listened
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+                self._wake.clear()
+                try:
+                    await self.refresh()
+                    backoff = 1.0
+                except Exception as exc:
+                    log.warning("zone book cannot read zone changes (%s); retrying", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+        finally:
+            await _close(listener)
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        """A connection listening on the zones channel; None (logged) if none can be had now."""
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await connect(self._dsn)
+            await conn.add_listener(zones.CHANNEL, self._notified)
+        except Exception as exc:
+            log.warning("zone book cannot listen for zone changes (%s); polling", exc)
+            await _close(conn)
+            return None
+        conn.add_termination_listener(lambda _conn: self._wake.set())
+        return conn
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        try:
+            newer = int(str(payload)) > self._revision
+        except ValueError:
+            newer = True
+        if newer:
+            self._wake.set()
+
+
+def _near_zone(live: LiveZone) -> NearZone:
+    return NearZone(
+        zone=live.zone,
+        kind=live.kind.value,
+        name=live.name,
+        notify_subject=live.rules.notify_subject,
+        notify_admins=live.rules.notify_admins,
+    )
+
+
+async def _close(conn: asyncpg.Connection | None) -> None:
+    if conn is None or conn.is_closed():
+        return
+    try:
+        await asyncio.wait_for(conn.close(), 5.0)
+    except Exception:  # already broken: nothing more to release
+        conn.terminate()
+
+
+__all__ = ["LiveZone", "Tell", "ZoneBook"]

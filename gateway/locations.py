@@ -1,0 +1,271 @@
+"""Location ingestion: subjects' fixes from REST and WebSocket, in batches.
+
+``POST /geofencing/location`` and the ``location`` frames of ``/ws`` hand
+each fix to the process's :class:`LocationIngest` (``submit`` never waits).
+Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
+
+* writes the newest fix per subject to Redis ``location:{role}:{id}`` (one
+  pipeline; a fix older than the last one this process stored for the
+  subject is not written over it);
+* sends every fix to its subject entity for geofencing
+  (``EntityClient.track``: one unordered Ray call per shard per flush; the
+  entity itself ignores fixes older than its last one). Fixes less accurate
+  than ``geo.coverage.MAX_FIX_ACCURACY_M`` are not geofenced: such a circle
+  straddles every boundary near it anyway;
+* keeps at most one fix per subject every ``history_every_s`` in MongoDB
+  ``location_events`` (a sampled history, written in the background).
+
+Best effort by contract, like the WebSocket's location frames: a fix lost
+to a backend outage is superseded by the next one. What is never lost is a
+geofence event once its subject entity decided it (outbox). Overload is
+refused, not queued without bound: ``submit`` returns False beyond
+``queue_max`` waiting fixes and the caller answers 503 / an error frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
+
+from actors import codec
+from actors.subject import SubjectRole, subject_key
+from cluster.client import EntityClient
+from geo.coverage import MAX_FIX_ACCURACY_M
+from geo.fences import Fix
+from panic_alert.settings import GeofenceSettings
+from persistence.errors import PersistenceError
+from persistence.events import CloudEvent
+from persistence.mongo import EventStore
+from persistence.redis import location_key
+
+log = logging.getLogger(__name__)
+
+LOCATION_TOPIC = "location-updates"
+LOCATION_EVENT_TYPE = "location.recorded"
+#: Per-subject memories (newest stored, last sampled) are cleared past this size.
+_MEMORY_MAX = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One fix of one subject, as received."""
+
+    role: SubjectRole
+    subject_id: UUID
+    fix: Fix
+    #: The fix as the client sent it (with heading, speed, ...), for Redis.
+    reported: dict[str, Any]
+    received_at: datetime
+
+
+class LocationSink(Protocol):
+    """Where a session hands its fixes (``LocationIngest``; a fake in unit tests)."""
+
+    def submit(self, sighting: Sighting) -> bool: ...
+
+
+class LocationIngest:
+    def __init__(
+        self,
+        settings: GeofenceSettings,
+        *,
+        redis: Callable[[], aioredis.Redis],
+        entities: Callable[[], EntityClient | None],
+        history: Callable[[], EventStore | None],
+        location_ttl_s: int,
+        source: str,
+    ) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._entities = entities
+        self._history = history
+        self._ttl_s = location_ttl_s
+        self._source = source
+        self._queue: list[Sighting] = []
+        self._wake = asyncio.Event()
+        self._stored: dict[tuple[SubjectRole, UUID], datetime] = {}
+        self._sampled: dict[tuple[SubjectRole, UUID], float] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+        self.accepted = 0
+        self.refused = 0
+
+    def submit(self, sighting: Sighting) -> bool:
+        """Queue a fix; False when too many are waiting (the caller refuses it)."""
+        if len(self._queue) >= self._settings.queue_max:
+            self.refused += 1
+            return False
+        self._queue.append(sighting)
+        self.accepted += 1
+        if len(self._queue) >= self._settings.batch_max:
+            self._wake.set()
+        return True
+
+    async def run(self) -> None:
+        """Flush batches until cancelled; the last batch is flushed on the way out."""
+        linger = self._settings.batch_linger_ms / 1000
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), linger)
+                self._wake.clear()
+                await self.flush()
+        finally:
+            await self.flush()
+            if self._writes:
+                await asyncio.gather(*self._writes, return_exceptions=True)
+
+    async def flush(self) -> int:
+        """Carry out every queued fix now; returns how many."""
+        batch, self._queue = self._queue, []
+        while batch:
+            chunk, batch = batch[: self._settings.batch_max], batch[self._settings.batch_max :]
+            self._track(chunk)
+            self._sample(chunk)
+            await self._store_latest(chunk)
+        return self.accepted
+
+    # --- the three destinations ------------------------------------------------------
+
+    def _track(self, batch: list[Sighting]) -> None:
+        try:
+            entities = self._entities()
+        except Exception as exc:  # no cluster in this process, or it is away
+            log.debug("locations: no entity client (%s)", exc)
+            return
+        if entities is None:
+            return
+        for s in batch:
+            if s.fix.accuracy_m <= MAX_FIX_ACCURACY_M:
+                entities.track(subject_key(s.role, s.subject_id), s.fix)
+
+    async def _store_latest(self, batch: list[Sighting]) -> None:
+        newest: dict[tuple[SubjectRole, UUID], Sighting] = {}
+        for s in batch:
+            key = (s.role, s.subject_id)
+            known = newest.get(key)
+            stored = self._stored.get(key)
+            if (known is None or s.fix.recorded_at > known.fix.recorded_at) and (
+                stored is None or s.fix.recorded_at > stored
+            ):
+                newest[key] = s
+        if not newest:
+            return
+        try:
+            async with self._redis().pipeline(transaction=False) as pipe:
+                for (role, subject_id), s in newest.items():
+                    value = {**s.reported, "received_at": codec.iso(s.received_at)}
+                    pipe.set(
+                        location_key(role.value, subject_id),
+                        json.dumps(value, separators=(",", ":")),
+                        ex=self._ttl_s,
+                    )
+                await pipe.execute()
+        except (RedisError, OSError, PersistenceError) as exc:
+            log.warning("locations: %d latest positions not stored (%s)", len(newest), exc)
+            return
+        if len(self._stored) > _MEMORY_MAX:
+            self._stored.clear()
+        for key, s in newest.items():
+            self._stored[key] = s.fix.recorded_at
+
+    def _sample(self, batch: list[Sighting]) -> None:
+        every = self._settings.history_every_s
+        now = time.monotonic()
+        events: list[tuple[str, CloudEvent]] = []
+        for s in batch:
+            key = (s.role, s.subject_id)
+            last = self._sampled.get(key)
+            if last is not None and now - last < every:
+                continue
+            self._sampled[key] = now
+            events.append((LOCATION_TOPIC, self._event(s)))
+        if len(self._sampled) > _MEMORY_MAX:
+            self._sampled.clear()
+        if not events:
+            return
+        try:
+            store = self._history()
+        except Exception as exc:
+            log.debug("locations: no event store (%s)", exc)
+            return
+        if store is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._write_history(store, events))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    def _event(self, s: Sighting) -> CloudEvent:
+        return CloudEvent(
+            id=str(uuid4()),
+            source=self._source,
+            type=LOCATION_EVENT_TYPE,
+            subject=str(s.subject_id),
+            time=s.fix.recorded_at,
+            data={
+                "subject_id": str(s.subject_id),
+                "subject_role": s.role.value,
+                "latitude": s.fix.latitude,
+                "longitude": s.fix.longitude,
+                "accuracy_m": s.fix.accuracy_m,
+                "received_at": codec.iso(s.received_at),
+            },
+        )
+
+    @staticmethod
+    async def _write_history(store: EventStore, events: list[tuple[str, CloudEvent]]) -> None:
+        try:
+            await store.insert_events(events)
+        except (PersistenceError, OSError) as exc:
+            log.warning("locations: %d history samples not stored (%s)", len(events), exc)
+
+
+def sighting(
+    settings: GeofenceSettings,
+    role: SubjectRole | str,
+    subject_id: UUID,
+    reported: dict[str, Any],
+    now: datetime,
+) -> Sighting:
+    """The fix of a validated ``location`` body or frame (``latitude``, ``longitude``,
+    ``accuracy_m?``, ``recorded_at?``, ...); :class:`StaleFix` when its time is
+    too far in the future or the past. A fix without ``accuracy_m`` is taken
+    as exact; one without ``recorded_at`` as taken now."""
+    recorded = reported.get("recorded_at")
+    at = now if recorded is None else _as_datetime(recorded)
+    if (at - now).total_seconds() > settings.max_future_s:
+        raise StaleFix(f"recorded_at is more than {settings.max_future_s:.0f} s in the future")
+    if (now - at).total_seconds() > settings.max_age_s:
+        raise StaleFix(f"recorded_at is more than {settings.max_age_s:.0f} s in the past")
+    accuracy = reported.get("accuracy_m")
+    fix = Fix(
+        float(reported["latitude"]),
+        float(reported["longitude"]),
+        0.0 if accuracy is None else float(accuracy),
+        at,
+    )
+    return Sighting(SubjectRole(role), subject_id, fix, reported, now)
+
+
+class StaleFix(ValueError):
+    """A fix recorded too far from now to be taken (clock skew, a replayed track)."""
+
+
+def _as_datetime(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(str(value)).astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

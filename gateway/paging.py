@@ -1,0 +1,26 @@
+"""The query parameters every paged list shares (``GET /alerts``, zones, geofence events).
+
+Pages are keyset pages: ``limit`` items and an opaque ``next_cursor`` to
+pass back unchanged. A cursor is URL-safe base64 of at most
+``MAX_CURSOR_CHARS`` characters; each list decodes its own and answers 422
+for one it did not issue.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from fastapi import Query
+
+MAX_CURSOR_CHARS: Final = 200
+
+Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
+CursorParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_CURSOR_CHARS,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`next_cursor` of the previous page, unchanged (opaque; anything else is 422)",
+    ),
+]

@@ -1,0 +1,84 @@
+"""``POST /geofencing/location``: a user's or an agent's location fix (API.md, "Geofencing").
+
+The fix is validated here and handed to the process's location ingest
+(``gateway.locations``), which stores the newest fix per subject in Redis,
+sends every fix to the subject's tracker entity (enter / exit / dwell
+events) and keeps a sampled history in MongoDB. Answered 202: accepted for
+processing, not yet processed. The same fixes come over ``/ws`` as
+``location`` frames.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from actors.subject import SubjectRole
+from gateway.auth.deps import require_role
+from gateway.auth.models import problem_responses
+from gateway.auth.principal import Principal, Role
+from gateway.deps import SettingsDep
+from gateway.locations import StaleFix, sighting, utcnow
+from gateway.ratelimit import rate_limit
+from gateway.state import gateway_state
+
+router = APIRouter(prefix="/geofencing", tags=["geofencing"])
+
+_limit = Depends(rate_limit("geofencing:location", key="principal", rule="location_per_principal"))
+SubjectPrincipal = Annotated[Principal, require_role(Role.USER, Role.AGENT)]
+
+
+class LocationIn(BaseModel):
+    """Body of ``POST /geofencing/location``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    accuracy_m: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)] | None = None
+    heading: Annotated[float, Field(ge=0, lt=360, allow_inf_nan=False)] | None = None
+    speed_mps: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)] | None = None
+    #: The device's time of the fix (absent: when the server received it).
+    recorded_at: AwareDatetime | None = None
+
+
+class LocationAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    subject_id: UUID
+    recorded_at: datetime
+
+
+@router.post(
+    "/location",
+    status_code=202,
+    response_model=LocationAccepted,
+    summary="Report the caller's location (users and agents)",
+    responses=problem_responses(401, 403, 413, 422, 429, 503),
+    dependencies=[_limit],
+)
+async def report_location(
+    body: LocationIn, principal: SubjectPrincipal, settings: SettingsDep, request: Request
+) -> LocationAccepted:
+    """Accepted for geofencing: enter / exit / dwell events follow from the subject's
+    tracker; a fix older than the subject's last one changes nothing. A fix recorded
+    more than ``PANIC_GEOFENCE__MAX_FUTURE_S`` ahead or ``..._MAX_AGE_S`` ago is 422."""
+    try:
+        seen = sighting(
+            settings.geofence,
+            SubjectRole(principal.role.value),
+            principal.id,
+            body.model_dump(mode="json", exclude_none=True),
+            utcnow(),
+        )
+    except StaleFix as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", "recorded_at"), "msg": str(exc), "type": "value_error"}]
+        ) from None
+    if not gateway_state(request).locations.submit(seen):
+        raise HTTPException(status_code=503, detail="too many locations waiting; try again")
+    return LocationAccepted(subject_id=principal.id, recorded_at=seen.fix.recorded_at)

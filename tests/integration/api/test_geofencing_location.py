@@ -1,0 +1,165 @@
+"""POST /geofencing/location and /ws location frames: validation, Redis, subject
+entities and the sampled history, over real HTTP and WebSocket on the real services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import ray
+import websockets
+
+from actors.effects import EntityKind
+from actors.subject import subject_key
+from cluster.client import EntityClient
+from cluster.placement import shard_name
+from panic_alert.settings import Settings
+from persistence.events import LOCATION_EVENTS
+from persistence.mongo import EventStore
+from persistence.redis import create_redis, location_key
+from tests.integration.api.authkit import ROOMY, Session, gateway_with, signed_up
+from tests.integration.api.conftest import NAMESPACE, Gateway
+
+pytestmark = pytest.mark.integration
+
+HERE = {"latitude": 52.52, "longitude": 13.405, "accuracy_m": 8.0}
+
+
+@pytest.fixture(scope="module")
+async def geo_gateway(api_settings: Settings, api_entities: EntityClient) -> AsyncIterator[Gateway]:
+    async with gateway_with(api_settings, api_entities, **ROOMY) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+async def http(geo_gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=geo_gateway.base_url, timeout=20) as client:
+        yield client
+
+
+def at(seconds_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat()
+
+
+async def stored(settings: Settings, role: str, subject_id: str) -> dict[str, Any] | None:
+    redis = create_redis(settings.redis)
+    try:
+        raw = await redis.get(location_key(role, subject_id))
+    finally:
+        await redis.aclose()
+    return None if raw is None else dict(json.loads(raw))
+
+
+async def subject_state(entities: EntityClient, role: str, subject_id: str) -> Any:
+    key = subject_key(role, UUID(subject_id))
+    shard = ray.get_actor(
+        shard_name(entities.shard_of(EntityKind.SUBJECT, key)), namespace=NAMESPACE
+    )
+    return await shard.inspect.remote(EntityKind.SUBJECT, key)
+
+
+async def eventually(probe: Any, timeout_s: float = 10.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await probe()
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+async def test_a_fix_is_accepted_stored_newest_first_tracked_and_sampled(
+    http: httpx.AsyncClient, api_settings: Settings, api_entities: EntityClient
+) -> None:
+    user = await signed_up(http)
+    newer, older = at(5), at(60)
+    answer = await http.post(
+        "/geofencing/location", json={**HERE, "recorded_at": newer}, headers=user.headers
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["subject_id"] == user.account_id
+    late = await http.post(
+        "/geofencing/location",
+        json={**HERE, "latitude": 10.0, "recorded_at": older},
+        headers=user.headers,
+    )
+    assert late.status_code == 202
+    latest = await eventually(lambda: stored(api_settings, "user", user.account_id))
+    assert latest is not None
+    assert latest["latitude"] == HERE["latitude"]  # the older fix did not win
+    state = await eventually(lambda: subject_state(api_entities, "user", user.account_id))
+    assert state is not None
+    assert state.presence.last_fix_at == datetime.fromisoformat(newer)
+    events = EventStore(api_settings.mongo)
+    try:
+        samples = await eventually(
+            lambda: events.find_events(LOCATION_EVENTS, subject=user.account_id)
+        )
+    finally:
+        await events.close()
+    assert len(samples) == 1  # two fixes within the sampling period: one sample
+    assert samples[0].data["subject_role"] == "user"
+
+
+async def test_agents_report_too_and_admins_and_strangers_cannot(
+    http: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    agent = await signed_up(http, "agent")
+    answer = await http.post("/geofencing/location", json=HERE, headers=agent.headers)
+    assert answer.status_code == 202
+    assert await eventually(lambda: stored(api_settings, "agent", agent.account_id))
+    assert (await http.post("/geofencing/location", json=HERE)).status_code == 401
+    garbage = {"Authorization": "Bearer not.a.token"}
+    assert (await http.post("/geofencing/location", json=HERE, headers=garbage)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**HERE, "latitude": 91},
+        {**HERE, "longitude": -180.5},
+        {**HERE, "latitude": "north"},
+        {**HERE, "accuracy_m": -1},
+        {**HERE, "recorded_at": "2026-11-26T12:00:00"},  # no timezone
+        {**HERE, "recorded_at": "yesterday"},
+        {**HERE, "recorded_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+        {**HERE, "recorded_at": (datetime.now(UTC) - timedelta(days=3)).isoformat()},
+        {**HERE, "subject_id": "00000000-0000-0000-0000-000000000001"},  # not yours to say
+        {"longitude": 13.4},
+        [HERE],
+    ],
+)
+async def test_bad_fixes_are_422_problems(http: httpx.AsyncClient, body: Any) -> None:
+    user = await signed_up(http)
+    answer = await http.post("/geofencing/location", json=body, headers=user.headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["errors"]
+
+
+async def test_location_frames_over_the_socket_take_the_same_path(
+    http: httpx.AsyncClient,
+    geo_gateway: Gateway,
+    api_settings: Settings,
+    api_entities: EntityClient,
+) -> None:
+    user: Session = await signed_up(http)
+    async with websockets.connect(geo_gateway.ws_url) as ws:
+        await ws.send(json.dumps({"type": "auth", "data": {"token": user.access_token}}))
+        assert json.loads(await ws.recv())["type"] == "auth.ok"
+        fix = {**HERE, "recorded_at": at(1)}
+        await ws.send(json.dumps({"type": "location", "id": "f1", "data": fix}))
+        stale = {**HERE, "recorded_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()}
+        await ws.send(json.dumps({"type": "location", "id": "f2", "data": stale}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert error["type"] == "error"
+        assert error["data"]["code"] == "invalid_data"
+        assert error["data"]["ref"] == "f2"
+    assert await eventually(lambda: stored(api_settings, "user", user.account_id))
+    state = await eventually(lambda: subject_state(api_entities, "user", user.account_id))
+    assert state is not None

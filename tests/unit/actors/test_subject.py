@@ -1,0 +1,111 @@
+"""The subject-tracker machine (actors.subject): events, durability, rules, snapshots."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from actors.effects import AudienceKind, Emit, EventType, FrameType, Persist, Push, Topic
+from actors.errors import InvalidMessage, UnknownMessage
+from actors.subject import NearZone, SubjectRole, SubjectState, TrackFix, decide, subject_key
+from geo.cells import EARTH_RADIUS_M
+from geo.fences import Fix, Zone
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+LAT0, LON0 = 52.52, 13.405
+M_LAT = 180 / math.pi / EARTH_RADIUS_M
+M_LON = M_LAT / math.cos(math.radians(LAT0))
+USER_ID = UUID(int=7)
+
+
+def fix(east_m: float, seconds: float, accuracy: float = 5) -> Fix:
+    return Fix(LAT0, LON0 + east_m * M_LON, accuracy, T0 + timedelta(seconds=seconds))
+
+
+def circle(kind: str = "safe", **rules: bool) -> NearZone:
+    zone = Zone.from_geojson(uuid4(), {"type": "Point", "coordinates": [LON0, LAT0]}, radius_m=200)
+    return NearZone(zone, kind, name=f"{kind} zone", **rules)
+
+
+def walk(
+    near: NearZone, path: list[float], state: SubjectState | None = None
+) -> tuple[SubjectState, list[object]]:
+    state = state or SubjectState.new(subject_key(SubjectRole.USER, USER_ID))
+    effects: list[object] = []
+    for n, east in enumerate(path):
+        state, new = decide(state, TrackFix(fix(east, n), (near,)), T0)
+        effects += new
+    return state, effects
+
+
+def test_entering_a_zone_persists_with_its_event_and_quiet_fixes_write_nothing() -> None:
+    zone = circle()
+    state, effects = walk(zone, [-1000, -900, 0])
+    assert [type(e) for e in effects] == [Persist, Emit]
+    persist, emit = effects
+    assert isinstance(persist, Persist)
+    assert not persist.coalesce
+    assert isinstance(emit, Emit)
+    assert (emit.topic, emit.type, emit.key) == (
+        Topic.GEOFENCE_EVENTS,
+        EventType.GEOFENCE_ENTER,
+        str(USER_ID),
+    )
+    assert emit.data["zone_id"] == str(zone.zone.id)
+    assert emit.data["subject_role"] == "user"
+    assert emit.data["zone_kind"] == "safe"
+    assert emit.time == T0 + timedelta(seconds=2)
+    # More fixes inside: memory only.
+    state, quiet = decide(state, TrackFix(fix(10, 5), (zone,)), T0)
+    assert quiet == ()
+    assert state.presence.last_fix_at == T0 + timedelta(seconds=5)
+
+
+def test_an_exit_far_from_the_zone_still_names_its_kind() -> None:
+    zone = circle("danger")
+    state, _ = walk(zone, [-1000, 0])
+    _, effects = decide(state, TrackFix(fix(60_000, 60), ()), T0)
+    (emit,) = [e for e in effects if isinstance(e, Emit)]
+    assert (emit.type, emit.data["zone_kind"]) == (EventType.GEOFENCE_EXIT, "danger")
+
+
+def test_a_danger_zone_tells_whom_its_rules_name_on_entry() -> None:
+    _, effects = walk(circle("danger", notify_subject=True, notify_admins=True), [-1000, 0])
+    pushes = [e for e in effects if isinstance(e, Push)]
+    assert [(p.audience.kind, p.frame_type) for p in pushes] == [
+        (AudienceKind.USER, FrameType.GEOFENCE_ALERT),
+        (AudienceKind.ADMINS, FrameType.GEOFENCE_ALERT),
+    ]
+    assert pushes[0].audience.id == USER_ID
+    assert pushes[0].data["zone_name"] == "danger zone"
+    _, silent = walk(circle("danger"), [-1000, 0])
+    assert not [e for e in silent if isinstance(e, Push)]
+    _, safe = walk(circle("safe", notify_subject=True), [-1000, 0])
+    assert not [e for e in safe if isinstance(e, Push)]
+
+
+def test_a_baseline_is_a_coalesced_snapshot_without_events() -> None:
+    _, effects = walk(circle(), [0])
+    assert [type(e) for e in effects] == [Persist]
+    assert isinstance(effects[0], Persist)
+    assert effects[0].coalesce
+
+
+def test_snapshots_round_trip() -> None:
+    state, _ = walk(circle("danger"), [-1000, 0])
+    assert SubjectState.from_snapshot(state.to_snapshot()) == state
+
+
+def test_bad_ids_fixes_and_messages_are_refused() -> None:
+    with pytest.raises(InvalidMessage):
+        SubjectState.new("robot:123")
+    with pytest.raises(InvalidMessage):
+        SubjectState.new(f"user:{USER_ID}x")
+    state = SubjectState.new(subject_key("agent", USER_ID))
+    with pytest.raises(InvalidMessage):
+        decide(state, TrackFix(Fix(91.0, 0.0, 5, T0)), T0)
+    with pytest.raises(UnknownMessage):
+        decide(state, "hello", T0)
