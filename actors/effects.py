@@ -89,6 +89,10 @@ class EventType(enum.StrEnum):
     GEOFENCE_ENTER = "geofence.enter"
     GEOFENCE_EXIT = "geofence.exit"
     GEOFENCE_DWELL = "geofence.dwell"
+    CHECKIN_STARTED = "checkin.started"
+    CHECKIN_COMPLETED = "checkin.completed"
+    CHECKIN_ARRIVED = "checkin.arrived"
+    CHECKIN_MISSED = "checkin.missed"
 
 
 class FrameType(enum.StrEnum):

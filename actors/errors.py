@@ -136,6 +136,19 @@ class AlreadyExists(Conflict):
         return {"entity": self.entity, "entity_id": self.entity_id}
 
 
+class CheckInRunning(Conflict):
+    """A user with a running check-in asked to start another (one at a time)."""
+
+    code = "check_in_running"
+
+    def __init__(self, check_in_id: str) -> None:
+        self.check_in_id = str(check_in_id)
+        super().__init__(f"check-in {self.check_in_id} is already running")
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"check_in_id": self.check_in_id}
+
+
 class NotPermitted(ActorError):
     """The actor behind the message may not do this (e.g. an agent who is not the assignee)."""
 

@@ -22,6 +22,20 @@ last fix seen; a delayed fix in that window is taken as new.
 
 Rules: entering a ``danger`` zone whose rules say so pushes a
 ``geofence.alert`` frame to the subject's sockets and/or the admins'.
+
+Check-ins (``actors.checkins``; users only): :class:`StartCheckIn` holds at
+most one running check-in and arms a durable timer at its ``due_at``;
+:class:`CompleteCheckIn` ends it (``completed``); entering (an ``enter``
+crossing, recorded after the check-in started) a ``safe`` zone whose rules
+say ``end_check_in`` ends it (``arrived``) in the same transition as the
+``geofence.enter`` event; the timer firing while it still runs ends it
+(``missed``) and sends ``CreateAlert`` durably to the alert entity, raised
+where the user was last seen (the newest fix, if newer than the start; else
+where the check-in started). Each end cancels the timer; a stale timer (the
+check-in ended meanwhile) changes nothing. Every step is committed with its
+``checkin.*`` event on ``user-events``, keyed by the user. While a check-in
+runs, a fix that only moves the subject is a coalesced snapshot (not memory
+only), so the last position survives passivation and restarts.
 """
 
 from __future__ import annotations
@@ -34,9 +48,28 @@ from typing import Any, Final
 from uuid import UUID
 
 from actors import codec
+from actors.checkins import (
+    CHECK_IN_DUE_TIMER,
+    MAX_ENDED,
+    MAX_NOTE,
+    CheckIn,
+    CheckInDue,
+    CheckInMessage,
+    CheckInStatus,
+    CompleteCheckIn,
+    CurrentCheckIn,
+    Sighting,
+    StartCheckIn,
+    check_in_or_none,
+    check_in_timer_id,
+    due_message,
+    ended_check_ins,
+    missed_alert,
+)
 from actors.effects import (
     Audience,
     AudienceKind,
+    CancelTimer,
     Effect,
     Emit,
     EntityKind,
@@ -44,10 +77,21 @@ from actors.effects import (
     FrameType,
     Persist,
     Push,
+    Reply,
+    ScheduleTimer,
+    Send,
     Topic,
     Transition,
 )
-from actors.errors import InvalidMessage, UnknownMessage
+from actors.errors import (
+    CheckInRunning,
+    EntityNotFound,
+    InvalidMessage,
+    InvalidTransition,
+    NotPermitted,
+    UnknownMessage,
+)
+from geo.cells import is_valid_point
 from geo.errors import GeoError
 from geo.fences import NOWHERE, FenceEvent, Fix, Inside, Presence, Zone, track
 
@@ -79,6 +123,8 @@ class NearZone:
     name: str = ""
     notify_subject: bool = False
     notify_admins: bool = False
+    #: Safe zones: entering ends the subject's running check-in.
+    end_check_in: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +140,7 @@ class TrackFix:
     gone: frozenset[UUID] = frozenset()
 
 
-SubjectMessage = TrackFix
+SubjectMessage = TrackFix | CheckInMessage
 
 _EVENT_TYPES: Final = {
     FenceEvent.ENTER: EventType.GEOFENCE_ENTER,
@@ -111,6 +157,11 @@ class SubjectState:
     #: The kind of each zone the subject is inside (for its exit event).
     kinds: Mapping[UUID, str] | None = None
     version: int = 0
+    #: The subject's newest fix: where a missed check-in's alert is raised.
+    last_fix: Fix | None = None
+    #: The running check-in (users only), and the last ended ones, newest last.
+    check_in: CheckIn | None = None
+    ended: tuple[CheckIn, ...] = ()
 
     @property
     def key(self) -> str:
@@ -138,6 +189,9 @@ class SubjectState:
             },
             "last_fix_at": codec.iso_or_none(self.presence.last_fix_at),
             "version": self.version,
+            "last_fix": None if self.last_fix is None else _fix_snapshot(self.last_fix),
+            "check_in": None if self.check_in is None else self.check_in.to_snapshot(),
+            "ended_check_ins": [c.to_snapshot() for c in self.ended],
         }
 
     @classmethod
@@ -158,34 +212,100 @@ class SubjectState:
             presence=Presence(inside, f(data, "last_fix_at", codec.parse_dt_or_none)),
             kinds=kinds,
             version=f(data, "version", codec.parse_int),
+            # Added with check-ins: older snapshots have none of these.
+            last_fix=codec.optional_field(data, "last_fix", _fix_or_none, None),
+            check_in=codec.optional_field(data, "check_in", check_in_or_none, None),
+            ended=codec.optional_field(data, "ended_check_ins", ended_check_ins, ()),
         )
 
 
+def _fix_snapshot(fix: Fix) -> dict[str, Any]:
+    return {
+        "latitude": fix.latitude,
+        "longitude": fix.longitude,
+        "accuracy_m": fix.accuracy_m,
+        "recorded_at": codec.iso(fix.recorded_at),
+    }
+
+
+def _fix_or_none(data: Any) -> Fix | None:
+    if data is None:
+        return None
+    f = codec.field
+    return Fix(
+        f(data, "latitude", codec.parse_float),
+        f(data, "longitude", codec.parse_float),
+        f(data, "accuracy_m", codec.parse_float),
+        f(data, "recorded_at", codec.parse_dt),
+    )
+
+
 def decide(state: SubjectState, msg: object, now: datetime) -> Transition[SubjectState]:
-    """Apply a fix; events and a snapshot only when the zones it is inside change."""
+    """Apply a fix or a check-in message; see the module docstring for the rules."""
     codec.check_now(now)
-    if not isinstance(msg, TrackFix):
-        raise UnknownMessage("subject", type(msg).__name__)
+    if isinstance(msg, TrackFix):
+        return _track(state, msg)
+    if isinstance(msg, CurrentCheckIn):
+        return state, (Reply(state.check_in),)
+    if isinstance(msg, StartCheckIn):
+        return _start(state, msg, now)
+    if isinstance(msg, CompleteCheckIn):
+        return _complete(state, msg, now)
+    if isinstance(msg, CheckInDue):
+        return _due(state, msg, now)
+    raise UnknownMessage("subject", type(msg).__name__)
+
+
+def _persist(state: SubjectState, *, coalesce: bool = False) -> Persist:
+    return Persist(EntityKind.SUBJECT, state.key, state.version, state.to_snapshot(), coalesce)
+
+
+def _checkin_event(
+    state: SubjectState, type_: EventType, data: Mapping[str, Any], at: datetime
+) -> Emit:
+    key = str(state.subject_id)
+    return Emit(Topic.USER_EVENTS, type_, key, key, data, at)
+
+
+def _end(state: SubjectState, ended: CheckIn) -> SubjectState:
+    """``state`` without its running check-in, ``ended`` remembered (version unchanged)."""
+    return replace(state, check_in=None, ended=(*state.ended, ended)[-MAX_ENDED:])
+
+
+# --- fixes ----------------------------------------------------------------------------
+
+
+def _track(state: SubjectState, msg: TrackFix) -> Transition[SubjectState]:
+    """Events and a snapshot only when the zones it is inside change (or a check-in runs)."""
     try:
         presence, crossings = track(
             state.presence, msg.fix, [near.zone for near in msg.near], msg.gone
         )
     except GeoError as exc:
         raise InvalidMessage(f"invalid fix: {exc}") from exc
+    fix = msg.fix
+    newer = presence.last_fix_at != state.presence.last_fix_at
+    last_fix = fix if newer else state.last_fix
     if presence.inside == state.presence.inside:
-        return replace(state, presence=presence), ()  # memory only (the hot path)
+        moved = replace(state, presence=presence, last_fix=last_fix)
+        if not newer or state.check_in is None:
+            return moved, ()  # memory only (the hot path)
+        # A missed check-in raises its alert where the user was last seen: keep
+        # the position in a coalesced snapshot, so passivation does not lose it.
+        moved = replace(moved, version=state.version + 1)
+        return moved, (_persist(moved, coalesce=True),)
     near = {n.zone.id: n for n in msg.near}
     old_kinds = state.kinds or {}
     kinds = {
         zone: near[zone].kind if zone in near else old_kinds.get(zone, "")
         for zone in presence.inside
     }
-    new = replace(state, presence=presence, kinds=kinds, version=state.version + 1)
-    effects: list[Effect] = [
-        Persist(EntityKind.SUBJECT, new.key, new.version, new.to_snapshot(), coalesce=not crossings)
-    ]
+    new = replace(
+        state, presence=presence, kinds=kinds, last_fix=last_fix, version=state.version + 1
+    )
+    events: list[Effect] = []
     pushes: list[Push] = []
-    fix = msg.fix
+    arrived_in: UUID | None = None
     for crossing in crossings:
         zone = near.get(crossing.zone_id)
         kind = zone.kind if zone is not None else old_kinds.get(crossing.zone_id, "")
@@ -201,7 +321,7 @@ def decide(state: SubjectState, msg: object, now: datetime) -> Transition[Subjec
             "accuracy_m": fix.accuracy_m,
         }
         key = str(state.subject_id)
-        effects.append(
+        events.append(
             Emit(
                 Topic.GEOFENCE_EVENTS,
                 _EVENT_TYPES[crossing.event],
@@ -211,15 +331,152 @@ def decide(state: SubjectState, msg: object, now: datetime) -> Transition[Subjec
                 fix.recorded_at,
             )
         )
-        if zone is not None and crossing.event is FenceEvent.ENTER and zone.kind == "danger":
+        if zone is None or crossing.event is not FenceEvent.ENTER:
+            continue
+        if zone.kind == "safe" and zone.end_check_in and arrived_in is None:
+            arrived_in = crossing.zone_id
+        if zone.kind == "danger":
             alert = {**data, "zone_name": zone.name}
             if zone.notify_subject:
                 audience = Audience(AudienceKind(state.role.value), state.subject_id)
                 pushes.append(Push(audience, FrameType.GEOFENCE_ALERT, alert))
             if zone.notify_admins:
                 pushes.append(Push(Audience.admins(), FrameType.GEOFENCE_ALERT, alert))
-    return new, (*effects, *pushes)
+    timers: list[Effect] = []
+    running = state.check_in
+    # An entry recorded before the check-in started (a delayed fix) does not end it.
+    if arrived_in is not None and running is not None and fix.recorded_at >= running.started_at:
+        arrived = replace(
+            running, status=CheckInStatus.ARRIVED, ended_at=fix.recorded_at, zone_id=arrived_in
+        )
+        new = _end(new, arrived)
+        view = arrived.view(state.subject_id)
+        events.append(_checkin_event(new, EventType.CHECKIN_ARRIVED, view, fix.recorded_at))
+        timers.append(CancelTimer(check_in_timer_id(running.id)))
+    persist = _persist(new, coalesce=not crossings)
+    return new, (persist, *events, *timers, *pushes)
+
+
+# --- check-ins ------------------------------------------------------------------------
+
+
+def _start(state: SubjectState, msg: StartCheckIn, now: datetime) -> Transition[SubjectState]:
+    """A new running check-in and its due timer; a second one while one runs is refused."""
+    if state.role is not SubjectRole.USER:
+        raise NotPermitted("only users have check-ins")
+    running = state.check_in
+    if running is not None:
+        if running.id == msg.check_in_id and _same_start(running, msg):
+            return state, (Reply(running),)  # a repeated start
+        raise CheckInRunning(str(running.id))
+    for past in state.ended:
+        if past.id == msg.check_in_id:
+            raise InvalidTransition(
+                past.status, CheckInStatus.RUNNING, entity="check-in", reason="it has ended"
+            )
+    if not is_valid_point(msg.latitude, msg.longitude):
+        raise InvalidMessage(f"invalid check-in location ({msg.latitude!r}, {msg.longitude!r})")
+    if msg.accuracy_m is not None and not msg.accuracy_m >= 0:
+        raise InvalidMessage(f"accuracy_m must be >= 0, got {msg.accuracy_m!r}")
+    if msg.due_at.tzinfo is None or msg.due_at.utcoffset() is None or msg.due_at <= now:
+        raise InvalidMessage("a check-in must be due at a timezone-aware time in the future")
+    if msg.note is not None and len(msg.note) > MAX_NOTE:
+        raise InvalidMessage(f"a check-in note has at most {MAX_NOTE} characters")
+    check_in = CheckIn(
+        id=msg.check_in_id,
+        started_at=now,
+        due_at=msg.due_at,
+        latitude=float(msg.latitude),
+        longitude=float(msg.longitude),
+        accuracy_m=None if msg.accuracy_m is None else float(msg.accuracy_m),
+        note=msg.note,
+    )
+    new = replace(state, check_in=check_in, version=state.version + 1)
+    view = check_in.view(state.subject_id)
+    return new, (
+        _persist(new),
+        _checkin_event(new, EventType.CHECKIN_STARTED, view, now),
+        _due_timer(check_in),
+        Reply(check_in),
+    )
+
+
+def _same_start(running: CheckIn, msg: StartCheckIn) -> bool:
+    return (
+        running.due_at == msg.due_at
+        and running.latitude == msg.latitude
+        and running.longitude == msg.longitude
+        and running.accuracy_m == msg.accuracy_m
+        and running.note == msg.note
+    )
+
+
+def _due_timer(check_in: CheckIn) -> ScheduleTimer:
+    payload = {"check_in_id": str(check_in.id)}
+    return ScheduleTimer(
+        check_in_timer_id(check_in.id), CHECK_IN_DUE_TIMER, check_in.due_at, payload
+    )
+
+
+def _complete(state: SubjectState, msg: CompleteCheckIn, now: datetime) -> Transition[SubjectState]:
+    """The user checked in: the running check-in is ``completed`` and its timer cancelled.
+
+    An ended one is refused with its status (a conflict); an id this user
+    never started is not found.
+    """
+    running = state.check_in
+    if running is None or running.id != msg.check_in_id:
+        for past in state.ended:
+            if past.id == msg.check_in_id:
+                raise InvalidTransition(
+                    past.status, CheckInStatus.COMPLETED, entity="check-in", reason="it has ended"
+                )
+        raise EntityNotFound("check-in", str(msg.check_in_id))
+    completed = replace(running, status=CheckInStatus.COMPLETED, ended_at=now)
+    new = replace(_end(state, completed), version=state.version + 1)
+    view = completed.view(state.subject_id)
+    return new, (
+        _persist(new),
+        _checkin_event(new, EventType.CHECKIN_COMPLETED, view, now),
+        CancelTimer(check_in_timer_id(running.id)),
+        Reply(completed),
+    )
+
+
+def _due(state: SubjectState, msg: CheckInDue, now: datetime) -> Transition[SubjectState]:
+    """Missed: the check-in ends and an alert is raised, once (see ``actors.checkins``)."""
+    running = state.check_in
+    if running is None or running.id != msg.check_in_id:
+        return state, ()  # stale: it was completed, arrived, or already missed
+    if now < running.due_at:
+        return state, (_due_timer(running),)  # early (another clock): wait for it again
+    seen = _last_seen(state, running)
+    alert = missed_alert(running, state.subject_id, seen)
+    missed = replace(running, status=CheckInStatus.MISSED, ended_at=now, alert_id=alert.alert_id)
+    new = replace(_end(state, missed), version=state.version + 1)
+    data = {
+        **missed.view(state.subject_id),
+        "alert_latitude": seen.latitude,
+        "alert_longitude": seen.longitude,
+        "alert_accuracy_m": seen.accuracy_m,
+    }
+    return new, (
+        _persist(new),
+        _checkin_event(new, EventType.CHECKIN_MISSED, data, now),
+        Send(EntityKind.ALERT, alert.alert_id, alert),
+    )
+
+
+def _last_seen(state: SubjectState, check_in: CheckIn) -> Sighting:
+    """The newest fix if it is newer than the check-in's start, else where it started."""
+    fix = state.last_fix
+    if fix is not None and fix.recorded_at >= check_in.started_at:
+        return Sighting(fix.latitude, fix.longitude, fix.accuracy_m)
+    return Sighting(check_in.latitude, check_in.longitude, check_in.accuracy_m)
 
 
 def timer_message(name: str, payload: Mapping[str, Any]) -> object:
+    """Turn a due timer (as ``ScheduleTimer`` stored it) back into its message."""
+    if name == CHECK_IN_DUE_TIMER:
+        return due_message(payload)
     raise UnknownMessage("subject", f"timer {name!r}")

@@ -4,8 +4,11 @@ The gateway sends fixes in unordered batches (``EntityClient.track``): order
 does not matter, because a subject entity ignores a fix older than its last
 one. For each fix the shard looks up the zones near it in its zone book (by
 the fix's H3 cell: the book lists, per cell, every zone within
-``geo.coverage.MAX_FIX_ACCURACY_M`` of it) and enqueues a ``TrackFix`` that
-carries them, so the entity's ``decide`` stays pure. A fix that changes
+``geo.coverage.MAX_FIX_ACCURACY_M`` of it; of those, the ones whose
+bounding box the fix's accuracy circle touches) and enqueues a ``TrackFix``
+that carries them, so the entity's ``decide`` stays pure. A zone the circle
+does not touch is one the subject is certainly outside of: leaving its
+neighbourhood is an exit, exactly as ``geo.fences.track`` expects. A fix that changes
 nothing takes the runtime's inline path: no task, no I/O.
 """
 
@@ -30,8 +33,11 @@ log = logging.getLogger(__name__)
 class ZoneSource(Protocol):
     """The zones a shard knows (``cluster.zones.ZoneBook``), as tracking needs them."""
 
-    def near(self, cell: str) -> tuple[NearZone, ...]:
-        """Every live zone whose buffered coverage includes ``cell``."""
+    def near_point(
+        self, cell: str, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...]:
+        """The live zones listed under ``cell`` (every zone within
+        ``MAX_FIX_ACCURACY_M`` of it) that the fix's accuracy circle may touch."""
         ...
 
     @property
@@ -61,7 +67,11 @@ class Tracker:
             except GeoError:
                 rejected += 1
                 continue
-            near = () if zones is None else zones.near(cell)
+            near = (
+                ()
+                if zones is None
+                else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
+            )
             try:
                 self._host.enqueue(
                     EntityKind.SUBJECT, key, TrackFix(fix, near, gone), want_reply=False

@@ -37,12 +37,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
+import numpy as np
 
 from actors.effects import EntityKind
 from actors.errors import ActorError
@@ -66,6 +68,19 @@ MAX_BACKOFF_S: Final = 30.0
 
 #: ``tell(kind, entity_id, message)``: hand a message to an entity, no reply.
 Tell = Callable[[EntityKind, str, object], None]
+
+
+#: Metres per degree of latitude, and a little more reach for rounding.
+_M_PER_DEG: Final = 111_320.0
+_DEG_SLACK: Final = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class _CellZones:
+    """One cell's zones for tracking, with their lon/lat bounds (n x 4) for quick tests."""
+
+    zones: tuple[NearZone, ...]
+    bounds: np.ndarray[Any, np.dtype[np.float64]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +119,7 @@ class ZoneBook:
         self._page_size = page_size
         self._zones: dict[UUID, LiveZone] = {}
         self._by_cell: dict[str, set[UUID]] = {}
-        self._near: dict[str, tuple[NearZone, ...]] = {}
+        self._near: dict[str, _CellZones] = {}
         self._gone: set[UUID] = set()
         self._gone_frozen: frozenset[UUID] | None = None
         self._revision = 0
@@ -140,12 +155,45 @@ class ZoneBook:
         Built once per cell and change (every fix asks); cells without zones
         are not remembered, so fixes from everywhere cost no memory.
         """
+        listed = self._listed(cell)
+        return () if listed is None else listed.zones
+
+    def near_point(
+        self, cell: str, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...]:
+        """The zones of ``cell`` whose bounding box the fix's accuracy circle touches.
+
+        A zone it does not touch is one the subject is certainly outside of,
+        so tracking needs only these (a cell lists ~100 zones in a dense city,
+        a fix touches one or two); one vectorised test per fix.
+        """
+        listed = self._listed(cell)
+        if listed is None:
+            return ()
+        reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
+        reach_lon = reach_lat / max(math.cos(math.radians(latitude)), 1e-6)
+        b = listed.bounds
+        hit = np.flatnonzero(
+            (b[:, 0] <= longitude + reach_lon)
+            & (b[:, 2] >= longitude - reach_lon)
+            & (b[:, 1] <= latitude + reach_lat)
+            & (b[:, 3] >= latitude - reach_lat)
+        )
+        zones = listed.zones
+        return tuple(zones[i] for i in hit)
+
+    def _listed(self, cell: str) -> _CellZones | None:
+        """The cell's zones and their bounds, built once per cell and change (every
+        fix asks); cells without zones are not remembered, so fixes from everywhere
+        cost no memory."""
         found = self._near.get(cell)
         if found is None:
             ids = self._by_cell.get(cell)
             if not ids:
-                return ()
-            found = self._near[cell] = tuple(_near_zone(self._zones[z]) for z in sorted(ids))
+                return None
+            zones = tuple(_near_zone(self._zones[z]) for z in sorted(ids))
+            bounds = np.array([n.zone.geometry.bounds for n in zones], dtype=np.float64)
+            found = self._near[cell] = _CellZones(zones, bounds)
         return found
 
     @property
@@ -329,6 +377,7 @@ def _near_zone(live: LiveZone) -> NearZone:
         name=live.name,
         notify_subject=live.rules.notify_subject,
         notify_admins=live.rules.notify_admins,
+        end_check_in=live.rules.end_check_in,
     )
 
 

@@ -50,9 +50,11 @@ from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
+from gateway.ws.responding import RespondingAlerts
 from panic_alert.settings import Settings
 from persistence.errors import ServiceUnavailable
 from persistence.mongo import EventStore
+from persistence.open_alerts import PostgresOpenAlerts
 from persistence.redis import create_redis
 
 log = logging.getLogger(__name__)
@@ -98,8 +100,13 @@ def create_app(
         metrics=http_metrics,
         ws_hub=ws_hub,
         locations=_location_ingest(settings, backend_set, entities),
+        responding=RespondingAlerts(
+            lambda users: _open_alerts(backend_set).responding_for_users(users)
+        ),
         entities=entities,
     )
+
+    http_metrics.locations.source = state.locations
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +161,13 @@ def _location_ingest(
         location_ttl_s=settings.http.ws_location_ttl_s,
         source=settings.kafka.source,
     )
+
+
+def _open_alerts(backends: BackendSet) -> PostgresOpenAlerts:
+    backend = backends.find(PostgresBackend)
+    if backend is None:
+        raise ServiceUnavailable("postgres", "not configured in this process")
+    return PostgresOpenAlerts(backend.pool)  # ServiceUnavailable while disconnected
 
 
 def _pool_if_up(backends: BackendSet) -> asyncpg.Pool | None:

@@ -20,12 +20,13 @@ otherwise a generic text for the status, never ``str(exc)``, which may hold
 SQL, hosts or driver text.
 
 Entity rejections (``actors.errors``): the ``Conflict`` family (invalid
-transition, no pending offer, already assigned, already exists) is 409,
-``EntityNotFound`` 404, ``NotPermitted`` 403, ``InvalidMessage`` 422; any
-other ``ActorError`` (an unknown message, an undecodable snapshot) is a bug,
-500. Routes that must not reveal whether an alert exists check visibility
-*before* asking the entity and answer 404 themselves, so a ``NotPermitted``
-reaching this handler concerns a resource the caller may already see.
+transition, no pending offer, already assigned, already exists, a check-in
+already running) is 409, ``EntityNotFound`` 404, ``NotPermitted`` 403,
+``InvalidMessage`` 422; any other ``ActorError`` (an unknown message, an
+undecodable snapshot) is a bug, 500. Routes that must not reveal whether an
+alert exists check visibility *before* asking the entity and answer 404
+themselves, so a ``NotPermitted`` reaching this handler concerns a resource
+the caller may already see.
 ``cluster.client.AskTimeout`` is 503 with ``Retry-After``: the message may
 still be processed, and retrying it is safe for idempotent messages.
 WebSocket close codes are mapped here too when the socket layer lands.
@@ -100,6 +101,7 @@ _ACTOR_SLUG: tuple[tuple[type[actor_errors.ActorError], str], ...] = (
     (actor_errors.NoPendingOffer, "no-pending-offer"),
     (actor_errors.AlreadyAssigned, "already-assigned"),
     (actor_errors.AlreadyExists, "already-exists"),
+    (actor_errors.CheckInRunning, "check-in-running"),
 )
 
 
@@ -136,6 +138,8 @@ def actor_detail(exc: actor_errors.ActorError) -> str | None:
             f"{exc.entity} {exc.entity_id} already exists with different content; "
             "an Idempotency-Key may only be reused with the same request body"
         )
+    if isinstance(exc, actor_errors.CheckInRunning):
+        return f"check-in {exc.check_in_id} is already running; complete it first"
     if isinstance(exc, actor_errors.EntityNotFound):
         return f"{exc.entity} not found"
     if isinstance(exc, actor_errors.Conflict):

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from uuid import UUID, uuid4
 
 from redis import asyncio as aioredis
@@ -55,6 +55,18 @@ LOCATION_TOPIC = "location-updates"
 LOCATION_EVENT_TYPE = "location.recorded"
 #: Per-subject memories (newest stored, last sampled) are cleared past this size.
 _MEMORY_MAX = 1_000_000
+
+
+#: SET every KEYS[i] to ARGV[i] with the expiry ARGV[#KEYS + 1] (seconds).
+_SET_ALL: Final = """
+local ttl = ARGV[#KEYS + 1]
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i], 'EX', ttl)
+end
+return #KEYS
+"""
+
+_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +111,7 @@ class LocationIngest:
         self._writes: set[asyncio.Task[None]] = set()
         self.accepted = 0
         self.refused = 0
+        self.carried_out = 0
 
     def submit(self, sighting: Sighting) -> bool:
         """Queue a fix; False when too many are waiting (the caller refuses it)."""
@@ -125,15 +138,23 @@ class LocationIngest:
             if self._writes:
                 await asyncio.gather(*self._writes, return_exceptions=True)
 
+    @property
+    def waiting(self) -> int:
+        """Fixes taken and not yet carried out."""
+        return len(self._queue)
+
     async def flush(self) -> int:
         """Carry out every queued fix now; returns how many."""
         batch, self._queue = self._queue, []
+        done = 0
         while batch:
             chunk, batch = batch[: self._settings.batch_max], batch[self._settings.batch_max :]
             self._track(chunk)
             self._sample(chunk)
             await self._store_latest(chunk)
-        return self.accepted
+            done += len(chunk)
+            self.carried_out += len(chunk)
+        return done
 
     # --- the three destinations ------------------------------------------------------
 
@@ -161,16 +182,14 @@ class LocationIngest:
                 newest[key] = s
         if not newest:
             return
+        keys = [location_key(role.value, subject_id) for role, subject_id in newest]
+        values: list[str | int] = [
+            _json({**s.reported, "received_at": codec.iso(s.received_at)}) for s in newest.values()
+        ]
         try:
-            async with self._redis().pipeline(transaction=False) as pipe:
-                for (role, subject_id), s in newest.items():
-                    value = {**s.reported, "received_at": codec.iso(s.received_at)}
-                    pipe.set(
-                        location_key(role.value, subject_id),
-                        json.dumps(value, separators=(",", ":")),
-                        ex=self._ttl_s,
-                    )
-                await pipe.execute()
+            # One script call for the whole batch: a pipeline of SETs costs the
+            # client ~4x more CPU per key (a command packed and a reply parsed each).
+            await self._redis().eval(_SET_ALL, len(keys), *keys, *values, self._ttl_s)
         except (RedisError, OSError, PersistenceError) as exc:
             log.warning("locations: %d latest positions not stored (%s)", len(newest), exc)
             return

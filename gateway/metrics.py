@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 from fastapi import APIRouter
@@ -24,7 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -105,6 +105,7 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.response_times = ResponseTimes(self.registry)
+        self.locations = LocationCounts(self.registry)
 
     def started(self, method: str) -> None:
         self.in_progress.labels(method_label(method)).inc()
@@ -185,6 +186,33 @@ class ResponseTimes(Collector):
                 ]
                 family.add_metric([stage], [*buckets, ("+Inf", count)], total)
         yield family
+
+
+class LocationCounts(Collector):
+    """``geofence_fixes_total{outcome}`` and ``geofence_fixes_waiting`` of this process's
+    location ingest (``gateway.locations``): fixes taken, refused as overload, and
+    carried out (to Redis, the subject entities and the history)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        #: Set by ``create_app`` to the app's ``LocationIngest``.
+        self.source: Any = None
+        registry.register(self)
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        counts = CounterMetricFamily(
+            "geofence_fixes", "Location fixes by outcome in this process.", labels=["outcome"]
+        )
+        waiting = GaugeMetricFamily(
+            "geofence_fixes_waiting", "Location fixes taken and not yet carried out."
+        )
+        source = self.source
+        if source is not None:
+            counts.add_metric(["accepted"], source.accepted)
+            counts.add_metric(["refused"], source.refused)
+            counts.add_metric(["carried_out"], source.carried_out)
+            waiting.add_metric([], source.waiting)
+        yield counts
+        yield waiting
 
 
 def metrics_router(

@@ -207,3 +207,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
     app.add_exception_handler(Exception, unhandled_exception_handler)
+
+
+def invalid(loc: tuple[str, ...], msg: str) -> RequestValidationError:
+    """A 422 for a check pydantic cannot make, rendered like every other validation
+    failure (problem details with ``errors``)."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"}])

@@ -11,6 +11,7 @@ from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
 from gateway.ws.hub import PushHub
+from gateway.ws.responding import RespondingAlerts
 from panic_alert.settings import Settings
 
 
@@ -23,6 +24,8 @@ class GatewayState:
     ws_hub: PushHub
     #: Subjects' location fixes from REST and /ws, batched (``gateway.locations``).
     locations: LocationIngest
+    #: Users' responded-to alerts, for relaying their fixes (``gateway.ws.responding``).
+    responding: RespondingAlerts
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
 

@@ -262,6 +262,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 lifespan="on",
                 timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
                 server_header=False,
+                ws_per_message_deflate=settings.http.ws_per_message_deflate,
             )
             server = uvicorn.Server(config)
             server.run()

@@ -233,6 +233,8 @@ class RateLimitSettings(BaseModel):
 class UsersSettings(BaseModel):
     #: Upper bound of emergency contacts per user (a 409 beyond it).
     max_emergency_contacts: int = Field(20, ge=1, le=1000)
+    #: The soonest a check-in may be due, in seconds from its start (``POST /checkins``).
+    checkin_min_due_s: int = Field(60, ge=1, le=86_400)
 
 
 class MediaSettings(BaseModel):
@@ -259,6 +261,9 @@ class HttpSettings(BaseModel):
     ws_max_frame_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     #: Frames queued for one slow socket before it is closed (it resyncs on reconnect).
     ws_send_queue: int = Field(256, ge=8, le=100_000)
+    #: permessage-deflate on /ws. Off by default: frames are small JSON, and each
+    #: compressed socket keeps zlib state (tens of KB) and spends CPU per frame.
+    ws_per_message_deflate: bool = False
     #: How long a last-known location reported over ``/ws`` stays in Redis.
     ws_location_ttl_s: int = Field(3600, ge=1)
 

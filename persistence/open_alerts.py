@@ -34,9 +34,9 @@ SELECT s.state FROM alerts a
 
 
 # Ids of the user's alerts an agent is responding to (live locations), from the projection.
-_RESPONDING_FOR_USER = """
-SELECT id::text AS id FROM alerts
- WHERE user_id = $1 AND status IN ('assigned', 'en_route', 'on_scene')
+_RESPONDING_FOR_USERS = """
+SELECT user_id, id::text AS id FROM alerts
+ WHERE user_id = ANY($1::uuid[]) AND status IN ('assigned', 'en_route', 'on_scene')
  ORDER BY created_at, id
 """
 
@@ -50,12 +50,16 @@ class PostgresOpenAlerts:
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._fetch(_FOR_AGENT, str(agent_id))
 
-    async def responding_for_user(self, user_id: UUID) -> Sequence[str]:
+    async def responding_for_users(self, user_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+        """Each user's alerts an agent is responding to (users without any are absent)."""
         try:
-            rows = await self._pool.fetch(_RESPONDING_FOR_USER, user_id)
+            rows = await self._pool.fetch(_RESPONDING_FOR_USERS, list(user_ids))
         except postgres.DRIVER_ERRORS as exc:
             raise postgres.translate_error(exc) from exc
-        return [r["id"] for r in rows]
+        found: dict[UUID, list[str]] = {}
+        for row in rows:
+            found.setdefault(row["user_id"], []).append(row["id"])
+        return found
 
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._fetch(_FOR_USER, user_id)

@@ -212,7 +212,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
             },
         }
-        if status == 429:
+        if status in (429, 503):
             entry["headers"] = {
                 "Retry-After": {
                     "description": "Seconds to wait before retrying.",

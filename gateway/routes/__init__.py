@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import alerts, auth, geofence_events, geofencing, users, ws, zones
+from gateway.routes import alerts, auth, checkins, geofence_events, geofencing, users, ws, zones
 
 
 def api_routers() -> list[APIRouter]:
@@ -21,5 +21,6 @@ def api_routers() -> list[APIRouter]:
         geofencing.router,
         zones.router,
         geofence_events.router,
+        checkins.router,
         ws.router,
     ]

@@ -28,8 +28,15 @@ from uuid import UUID, uuid4, uuid5
 
 import asyncpg
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+)
 
 from actors.alert_messages import Assign, Cancel, CreateAlert, Duress, UpdateStatus
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineEntry
@@ -38,11 +45,12 @@ from actors.errors import InvalidTransition
 from cluster.client import EntityClient
 from gateway.auth.deps import AdminPrincipal, CurrentPrincipal, UserPrincipal
 from gateway.auth.hasher import HasherDep
+from gateway.auth.models import storable
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
 from gateway.deps import EntitiesDep, PoolDep
 from gateway.paging import CursorParam, Limit
-from gateway.problems import ProblemHTTPException
+from gateway.problems import ProblemHTTPException, invalid
 from persistence.accounts import pin_hashes
 from persistence.alerts import (
     AlertFilter,
@@ -138,7 +146,9 @@ class AlertCreate(BaseModel):
         Annotated[float, Field(strict=True, ge=0, le=100_000, allow_inf_nan=False)] | None
     ) = None
     alert_type: AlertType
-    description: Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION)] | None = None
+    description: (
+        Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION), AfterValidator(storable)] | None
+    ) = None
     silent: StrictBool = False
 
 
@@ -193,7 +203,7 @@ class StatusUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: AlertStatus
-    note: Annotated[StrictStr, Field(max_length=MAX_NOTE)] | None = None
+    note: Annotated[StrictStr, Field(max_length=MAX_NOTE), AfterValidator(storable)] | None = None
     pin: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
 
 
@@ -231,11 +241,6 @@ def _viewer(principal: Principal) -> Viewer:
 
 def _not_found() -> ProblemHTTPException:
     return ProblemHTTPException(404, detail="alert not found")
-
-
-def _invalid(loc: tuple[str, ...], msg: str) -> RequestValidationError:
-    """A 422 rendered like every other validation failure (with ``errors``)."""
-    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"}])
 
 
 async def _visible(pool: asyncpg.Pool, alert_id: UUID, principal: Principal) -> AlertState:
@@ -295,7 +300,7 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise _invalid(("query", name), "out of range") from None
+        raise invalid(("query", name), "out of range") from None
 
 
 # --- routes -----------------------------------------------------------------------
@@ -376,7 +381,7 @@ async def list_visible_alerts(
         try:
             after = Cursor.decode(cursor)
         except InvalidCursor:
-            raise _invalid(("query", "cursor"), "not a cursor this API issued") from None
+            raise invalid(("query", "cursor"), "not a cursor this API issued") from None
     filters = AlertFilter(
         status=status,
         alert_type=alert_type,

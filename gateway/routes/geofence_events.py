@@ -19,7 +19,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel
 
 from gateway.auth.deps import CurrentPrincipal
@@ -27,7 +26,7 @@ from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
 from gateway.deps import EventStoreDep
 from gateway.paging import CursorParam, Limit
-from gateway.problems import ProblemHTTPException
+from gateway.problems import ProblemHTTPException, invalid
 from geo.fences import FenceEvent
 from persistence.geofence_events import (
     EventCursor,
@@ -89,21 +88,10 @@ def _responses() -> dict[int | str, dict[str, object]]:
         "other subjects; answered whether or not that subject exists)."
     )
     responses[503]["description"] = "The event store did not answer; see Retry-After."
-    responses[503]["headers"] = {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "schema": {"type": "integer"},
-        }
-    }
     return responses
 
 
 # --- helpers ----------------------------------------------------------------------
-
-
-def _invalid(loc: tuple[str, ...], msg: str) -> RequestValidationError:
-    """A 422 rendered like every other validation failure (with ``errors``)."""
-    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"}])
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -112,7 +100,7 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise _invalid(("query", name), "out of range") from None
+        raise invalid(("query", name), "out of range") from None
 
 
 def _subject(principal: Principal, subject_id: UUID | None) -> UUID | None:
@@ -158,10 +146,10 @@ async def list_events(
         try:
             after = EventCursor.decode(cursor)
         except InvalidCursor:
-            raise _invalid(("query", "cursor"), "not a cursor this API issued") from None
+            raise invalid(("query", "cursor"), "not a cursor this API issued") from None
     since_utc, until_utc = _utc(since, "since"), _utc(until, "until")
     if since_utc is not None and until_utc is not None and since_utc > until_utc:
-        raise _invalid(("query", "since"), "must not be after until")
+        raise invalid(("query", "since"), "must not be after until")
     filters = GeofenceEventFilter(
         zone_id=zone_id,
         subject_id=_subject(principal, subject_id),

@@ -15,7 +15,6 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from actors.subject import SubjectRole
@@ -24,6 +23,7 @@ from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
 from gateway.deps import SettingsDep
 from gateway.locations import StaleFix, sighting, utcnow
+from gateway.problems import invalid
 from gateway.ratelimit import rate_limit
 from gateway.state import gateway_state
 
@@ -76,9 +76,11 @@ async def report_location(
             utcnow(),
         )
     except StaleFix as exc:
-        raise RequestValidationError(
-            [{"loc": ("body", "recorded_at"), "msg": str(exc), "type": "value_error"}]
-        ) from None
+        raise invalid(("body", "recorded_at"), str(exc)) from None
     if not gateway_state(request).locations.submit(seen):
-        raise HTTPException(status_code=503, detail="too many locations waiting; try again")
+        raise HTTPException(
+            status_code=503,
+            detail="too many locations waiting; try again",
+            headers={"Retry-After": "1"},
+        )
     return LocationAccepted(subject_id=principal.id, recorded_at=seen.fix.recorded_at)

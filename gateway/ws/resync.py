@@ -40,10 +40,6 @@ class OpenAlertSource(Protocol):
         """Snapshots of the open alerts of ``user_id``."""
         ...
 
-    async def responding_for_user(self, user_id: UUID) -> Sequence[str]:
-        """Ids of the alerts of ``user_id`` that an agent is responding to."""
-        ...
-
 
 async def load_resync(
     source: OpenAlertSource, audience: Audience, now: datetime

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,9 +62,6 @@ from persistence.pushes import push_channel
 
 log = logging.getLogger(__name__)
 
-#: How long a user's socket trusts its list of alerts to pass locations to.
-RESPONDED_TTL_S = 5.0
-
 #: How long a close we initiated may take to be written before we give up on the peer.
 _CLOSE_GRACE_S = 5.0
 
@@ -83,6 +80,8 @@ class SessionDeps:
     entities: Callable[[], EntityClient]
     open_alerts: Callable[[], OpenAlertSource]
     locations: LocationSink
+    #: A user's alerts an agent responds to (``gateway.ws.responding``, shared, cached).
+    responding: Callable[[UUID], Awaitable[Sequence[str]]]
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -91,6 +90,43 @@ class SessionDeps:
 class _Close:
     code: int
     reason: str
+
+
+class _Alarm:
+    """``rung`` completes at the earliest deadline armed since the last ring.
+
+    Arming for a later deadline than the one set keeps the earlier timer: it
+    rings early, the protocol's ``tick`` finds nothing due, and the loop arms
+    again for the new deadline. So a busy socket costs a timer per heartbeat
+    period, not per frame.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.rung: asyncio.Future[None] = self._loop.create_future()
+        self._handle: asyncio.TimerHandle | None = None
+        self._at: float | None = None
+
+    def arm(self, deadline: float | None, now: float) -> None:
+        if deadline is None or (self._at is not None and self._at <= deadline):
+            return
+        self.cancel()
+        self._at = deadline
+        self._handle = self._loop.call_later(max(0.0, deadline - now), self._ring)
+
+    def reset(self) -> None:
+        if self.rung.done():
+            self.rung = self._loop.create_future()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._at = None
+
+    def _ring(self) -> None:
+        self._handle = self._at = None
+        if not self.rung.done():
+            self.rung.set_result(None)
 
 
 class Session:
@@ -112,8 +148,6 @@ class Session:
         self._closing = False
         self._channel: str | None = None
         self._held: list[str] | None = None
-        #: (when read, ids) of the user's open alerts with an agent responding.
-        self._responded: tuple[float, list[str]] | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -138,16 +172,21 @@ class Session:
 
     async def _read_loop(self) -> None:
         receiving: asyncio.Task[Any] | None = None
+        alarm = _Alarm()
         try:
             while self._proto.phase is not Phase.CLOSED:
                 if receiving is None:
                     receiving = asyncio.create_task(self._ws.receive())
-                deadline = self._proto.deadline()
-                timeout = None if deadline is None else max(0.0, deadline - self._deps.monotonic())
-                # Waiting on the task (not cancelling a receive) keeps no frame half-read.
-                done, _ = await asyncio.wait({receiving}, timeout=timeout)
+                # One timer per deadline, not one per frame: a timeout on every wait
+                # pushed and cancelled a timer per frame, which with thousands of
+                # sockets sending fixes was half the gateway's CPU (the loop's timer
+                # heap). Waiting on the task (not cancelling a receive) keeps no
+                # frame half-read.
+                alarm.arm(self._proto.deadline(), self._deps.monotonic())
+                await asyncio.wait({receiving, alarm.rung}, return_when=asyncio.FIRST_COMPLETED)
                 now = self._deps.monotonic()
-                if not done:
+                if not receiving.done():
+                    alarm.reset()
                     await self._carry_out(self._proto.tick(now))
                     continue
                 message = receiving.result()
@@ -165,6 +204,7 @@ class Session:
             log.exception("ws reader failed")
             await self._carry_out(self._proto.abort(CloseCode.INTERNAL, "internal error"))
         finally:
+            alarm.cancel()
             if receiving is not None:
                 receiving.cancel()
 
@@ -278,15 +318,12 @@ class Session:
 
     async def _relay_user_location(self, action: RelayUserLocation) -> None:
         """Tell each of the user's responded-to open alerts; best effort, like locations."""
-        now = self._deps.monotonic()
-        if self._responded is None or now - self._responded[0] > RESPONDED_TTL_S:
-            try:
-                ids = await self._deps.open_alerts().responding_for_user(action.user_id)
-            except (PersistenceError, OSError) as exc:
-                log.warning("ws %s: cannot list open alerts (%s)", self._channel, exc)
-                return
-            self._responded = (now, list(ids))
-        if not self._responded[1]:
+        try:
+            ids = await self._deps.responding(action.user_id)
+        except (PersistenceError, OSError) as exc:
+            log.warning("ws %s: cannot list open alerts (%s)", self._channel, exc)
+            return
+        if not ids:
             return
         message = UserLocation(
             action.latitude,
@@ -294,7 +331,7 @@ class Session:
             action.accuracy_m,
             action.recorded_at or self._deps.clock(),
         )
-        for alert_id in self._responded[1]:
+        for alert_id in ids:
             self._tell(TellEntity(EntityKind.ALERT, alert_id, message))
 
     # --- writing --------------------------------------------------------------------

@@ -188,6 +188,7 @@ async def test_idempotency_key_replays_the_same_alert_and_refuses_another_body(
         alert_body(accuracy_m=-1),
         alert_body(accuracy_m=1e308),
         alert_body(description="x" * 2001),
+        alert_body(description="help\x00me"),  # PostgreSQL text cannot hold NUL (was a 500)
         {"latitude": 1.0, "longitude": 2.0},
         [],
     ],
@@ -201,6 +202,7 @@ async def test_idempotency_key_replays_the_same_alert_and_refuses_another_body(
         "negative-accuracy",
         "huge-accuracy",
         "long-description",
+        "nul-in-description",
         "missing-type",
         "not-an-object",
     ],

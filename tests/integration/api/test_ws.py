@@ -345,21 +345,30 @@ async def test_an_oversized_frame_closes_1009(gateway: Gateway, user: Account) -
         assert await close_code(client.ws) == 1009
 
 
+async def stored_location(settings: Settings, role: str, subject_id: UUID) -> str:
+    """The subject's last location in Redis, once the gateway's location batch
+    wrote it (within milliseconds of the frame)."""
+    redis = create_redis(settings.redis)
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                stored = await redis.get(location_key(role, subject_id))
+                if stored is not None:
+                    return str(stored)
+                await asyncio.sleep(0.02)
+    finally:
+        await redis.aclose()
+
+
 async def test_user_location_is_kept_in_redis(
     gateway: Gateway, user: Account, api_settings: Settings
 ) -> None:
     async with session(gateway, user) as (client, _):
         await client.send("location", {"latitude": -33.9, "longitude": 18.4, "accuracy_m": 8})
         await client.ping()
+    stored = await stored_location(api_settings, "user", user.id)
     redis = create_redis(api_settings.redis)
     try:
-        # Written by the gateway's location batch, within milliseconds of the frame.
-        async with asyncio.timeout(5):
-            while True:
-                stored = await redis.get(location_key("user", user.id))
-                if stored is not None:
-                    break
-                await asyncio.sleep(0.02)
         ttl = await redis.ttl(location_key("user", user.id))
     finally:
         await redis.aclose()
@@ -394,12 +403,7 @@ async def test_agent_status_and_location_reach_the_agent_entity(
     assert state.location is not None
     assert (state.location.latitude, state.location.longitude) == (latitude, longitude)
     assert state.location.heading == 90.0
-    redis = create_redis(api_settings.redis)
-    try:
-        stored = await redis.get(location_key("agent", agent.id))
-    finally:
-        await redis.aclose()
-    assert stored is not None
+    stored = await stored_location(api_settings, "agent", agent.id)
     assert json.loads(stored)["latitude"] == latitude
 
 

@@ -278,3 +278,19 @@ async def test_start_tells_only_owned_regions_that_missed_a_change(
         assert not_mine not in regions.heard  # another shard's region
         assert set(regions.heard) == (set(kept.cells) - {up_to_date, not_mine}) | {stale}
         assert all(m.revision == book.revision for m in regions.heard.values())
+
+
+async def test_near_point_gives_only_the_zones_a_fix_may_touch(
+    settings: Settings, database: str, pool: asyncpg.Pool
+) -> None:
+    west = await zones.create_zone(pool, uuid.uuid4(), fields(square(13.40, 52.50, 0.002)))
+    east = await zones.create_zone(pool, uuid.uuid4(), fields(square(13.41, 52.50, 0.002)))
+    async with started(settings, database, pool, Regions()) as book:
+        cell = cell_of(52.501, 13.401, RES)
+        assert {n.zone.id for n in book.near(cell)} == {west.id, east.id}
+        inside_west = book.near_point(cell, 52.501, 13.401, 5.0)
+        assert [n.zone.id for n in inside_west] == [west.id]
+        between = book.near_point(cell, 52.501, 13.406, 5.0)  # ~270 m from each
+        assert between == ()
+        wide = book.near_point(cell, 52.501, 13.406, 500.0)
+        assert {n.zone.id for n in wide} == {west.id, east.id}

@@ -101,9 +101,6 @@ class FakeSource:
         self.asked.append(("user", user_id))
         return self.snapshots
 
-    async def responding_for_user(self, user_id: UUID) -> Sequence[str]:
-        return [str(s["id"]) for s in self.snapshots if s.get("assigned_agent_id")]
-
 
 async def test_load_resync_decodes_snapshots_and_skips_unreadable_ones() -> None:
     pending = offered(created(), AGENT)

@@ -151,6 +151,7 @@ class Harness:
             entities=no_entities,
             open_alerts=lambda: source,
             locations=self.locations,
+            responding=source.responding_for_user,
             clock=lambda: T0,
         )
         self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
