@@ -25,6 +25,6 @@ async def websocket(websocket: WebSocket) -> None:
         entities=lambda: get_entities(websocket),
         open_alerts=lambda: PostgresOpenAlerts(get_pool(websocket)),
         locations=gateway_state(websocket).locations,
-        responding=gateway_state(websocket).responding.of,
+        responding=gateway_state(websocket).responding.known,
     )
     await Session(websocket, deps).run()

@@ -42,18 +42,35 @@ class RespondingAlerts:
         self._flush: asyncio.TimerHandle | None = None
         self.queries = 0
 
+    def known(self, user_id: UUID) -> tuple[str, ...]:
+        """The last answer for ``user_id`` without waiting (empty until one came).
+
+        Asks again in the background when the answer is older than the TTL,
+        so a socket relaying a fix never waits for the database: relaying
+        starts with the first fix after the answer names an alert.
+        """
+        cached = self._cache.get(user_id)
+        if cached is not None and self._clock() - cached[0] < self._ttl_s:
+            return cached[1]
+        if user_id not in self._pending:
+            future = self._ask(user_id)
+            future.add_done_callback(_retrieve)
+        return () if cached is None else cached[1]
+
     async def of(self, user_id: UUID) -> tuple[str, ...]:
         """The ids of ``user_id``'s alerts an agent responds to; raises what the query raised."""
         cached = self._cache.get(user_id)
         if cached is not None and self._clock() - cached[0] < self._ttl_s:
             return cached[1]
-        future = self._pending.get(user_id)
-        if future is None:
-            loop = asyncio.get_running_loop()
-            future = self._pending[user_id] = loop.create_future()
-            if self._flush is None:
-                self._flush = loop.call_later(self._linger_s, self._start_query)
+        future = self._pending.get(user_id) or self._ask(user_id)
         return await asyncio.shield(future)
+
+    def _ask(self, user_id: UUID) -> asyncio.Future[tuple[str, ...]]:
+        loop = asyncio.get_running_loop()
+        future = self._pending[user_id] = loop.create_future()
+        if self._flush is None:
+            self._flush = loop.call_later(self._linger_s, self._start_query)
+        return future
 
     def _start_query(self) -> None:
         self._flush = None
@@ -79,3 +96,9 @@ class RespondingAlerts:
             self._cache[user_id] = (now, ids)
             if not future.done():
                 future.set_result(ids)
+
+
+def _retrieve(future: asyncio.Future[tuple[str, ...]]) -> None:
+    """Mark a background lookup's failure as seen (it is logged by nobody: best effort)."""
+    if not future.cancelled():
+        future.exception()

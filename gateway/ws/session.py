@@ -20,10 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import redis.asyncio as aioredis
@@ -80,8 +79,8 @@ class SessionDeps:
     entities: Callable[[], EntityClient]
     open_alerts: Callable[[], OpenAlertSource]
     locations: LocationSink
-    #: A user's alerts an agent responds to (``gateway.ws.responding``, shared, cached).
-    responding: Callable[[UUID], Awaitable[Sequence[str]]]
+    #: A user's alerts an agent responds to, as last known (``RespondingAlerts.known``).
+    responding: Callable[[UUID], Sequence[str]]
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -93,17 +92,17 @@ class _Close:
 
 
 class _Alarm:
-    """``rung`` completes at the earliest deadline armed since the last ring.
+    """Calls ``ring`` at the earliest deadline armed since it last rang.
 
     Arming for a later deadline than the one set keeps the earlier timer: it
-    rings early, the protocol's ``tick`` finds nothing due, and the loop arms
-    again for the new deadline. So a busy socket costs a timer per heartbeat
-    period, not per frame.
+    rings early, finds nothing due, and the session arms it again for the new
+    deadline. So a busy socket costs one timer per heartbeat period, not one
+    per frame.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ring: Callable[[], None]) -> None:
         self._loop = asyncio.get_running_loop()
-        self.rung: asyncio.Future[None] = self._loop.create_future()
+        self._ring_cb = ring
         self._handle: asyncio.TimerHandle | None = None
         self._at: float | None = None
 
@@ -114,10 +113,6 @@ class _Alarm:
         self._at = deadline
         self._handle = self._loop.call_later(max(0.0, deadline - now), self._ring)
 
-    def reset(self) -> None:
-        if self.rung.done():
-            self.rung = self._loop.create_future()
-
     def cancel(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
@@ -125,8 +120,7 @@ class _Alarm:
 
     def _ring(self) -> None:
         self._handle = self._at = None
-        if not self.rung.done():
-            self.rung.set_result(None)
+        self._ring_cb()
 
 
 class Session:
@@ -148,6 +142,8 @@ class Session:
         self._closing = False
         self._channel: str | None = None
         self._held: list[str] | None = None
+        self._alarm: _Alarm | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -171,26 +167,16 @@ class Session:
     # --- reading --------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        receiving: asyncio.Task[Any] | None = None
-        alarm = _Alarm()
+        # Deadlines (the auth frame, heartbeats) are kept by an alarm beside the
+        # loop, not by a timeout on each receive: a timer pushed and cancelled
+        # per frame (and a task per receive) was most of the gateway's CPU with
+        # thousands of sockets sending fixes. The alarm only ever closes.
+        alarm = self._alarm = _Alarm(self._deadline_passed)
         try:
             while self._proto.phase is not Phase.CLOSED:
-                if receiving is None:
-                    receiving = asyncio.create_task(self._ws.receive())
-                # One timer per deadline, not one per frame: a timeout on every wait
-                # pushed and cancelled a timer per frame, which with thousands of
-                # sockets sending fixes was half the gateway's CPU (the loop's timer
-                # heap). Waiting on the task (not cancelling a receive) keeps no
-                # frame half-read.
                 alarm.arm(self._proto.deadline(), self._deps.monotonic())
-                await asyncio.wait({receiving, alarm.rung}, return_when=asyncio.FIRST_COMPLETED)
+                message = await self._ws.receive()
                 now = self._deps.monotonic()
-                if not receiving.done():
-                    alarm.reset()
-                    await self._carry_out(self._proto.tick(now))
-                    continue
-                message = receiving.result()
-                receiving = None
                 if message["type"] == "websocket.disconnect":
                     self._proto.closed()
                     return
@@ -205,8 +191,18 @@ class Session:
             await self._carry_out(self._proto.abort(CloseCode.INTERNAL, "internal error"))
         finally:
             alarm.cancel()
-            if receiving is not None:
-                receiving.cancel()
+
+    def _deadline_passed(self) -> None:
+        """The alarm rang: close if a deadline really passed, else wait for the next."""
+        actions = self._proto.tick(self._deps.monotonic())
+        if not actions:
+            if self._alarm is not None:
+                self._alarm.arm(self._proto.deadline(), self._deps.monotonic())
+            return
+        # Only closes (CloseSocket): safe beside a frame being carried out.
+        closing = asyncio.get_running_loop().create_task(self._carry_out(actions))
+        self._background.add(closing)
+        closing.add_done_callback(self._background.discard)
 
     async def _carry_out(self, actions: Sequence[Action]) -> None:
         for action in actions:
@@ -318,11 +314,7 @@ class Session:
 
     async def _relay_user_location(self, action: RelayUserLocation) -> None:
         """Tell each of the user's responded-to open alerts; best effort, like locations."""
-        try:
-            ids = await self._deps.responding(action.user_id)
-        except (PersistenceError, OSError) as exc:
-            log.warning("ws %s: cannot list open alerts (%s)", self._channel, exc)
-            return
+        ids = self._deps.responding(action.user_id)  # never waits (gateway.ws.responding)
         if not ids:
             return
         message = UserLocation(

@@ -75,3 +75,19 @@ async def test_an_asker_that_leaves_does_not_cancel_the_others(waiters: int) -> 
     await asyncio.sleep(0)
     leaving.cancel()
     assert [await t for t in staying] == [("a1",)] * waiters
+
+
+async def test_known_never_waits_and_asks_in_the_background() -> None:
+    user = uuid4()
+    fake = FakeAlerts({user: ["a1"]})
+    responding = RespondingAlerts(fake.fetch, linger_s=0.0)
+    assert responding.known(user) == ()  # nothing known yet: asked, not awaited
+    assert responding.known(user) == ()
+    await asyncio.sleep(0.01)
+    assert len(fake.queries) == 1  # one lookup for both calls
+    assert responding.known(user) == ("a1",)
+    fake.fail = True
+    other = uuid4()
+    assert responding.known(other) == ()
+    await asyncio.sleep(0.01)  # a failed background lookup is dropped quietly
+    assert responding.known(other) == ()
