@@ -240,6 +240,8 @@ async def main() -> None:
             )
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+                    baseline, _ = await carried_out(http)  # before any fix is sent
                 marker = Path(scratch) / "sending"
                 sending = asyncio.get_running_loop().run_in_executor(
                     pool, send_fixes, live.ws_url, subjects, args.rate, args.seconds, str(marker)
@@ -267,7 +269,7 @@ async def main() -> None:
                     # Whatever the gateway still holds (its queue, its sockets' buffers).
                     drain_began = time.perf_counter()
                     while time.perf_counter() - drain_began < 60:
-                        if samples and samples[-1][1] - samples[0][1] >= report.sent:
+                        if samples and samples[-1][1] - baseline >= report.sent:
                             break
                         await asyncio.sleep(0.5)
                     sampler.cancel()
@@ -278,7 +280,7 @@ async def main() -> None:
                             (in_window[-1] - in_window[0]) / (spanned[-1] - spanned[0])
                         )
                     result["backlog_drain_s"] = round(time.perf_counter() - drain_began, 1)
-                    result["carried_out_total"] = int(samples[-1][1] - samples[0][1])
+                    result["carried_out_total"] = int(samples[-1][1] - baseline)
             gateway_mb, shards_mb = rss_mb(live.pid)
 
     latencies = [ms for p in probes for ms in p.latencies]
