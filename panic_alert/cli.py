@@ -263,6 +263,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
                 server_header=False,
                 ws_per_message_deflate=settings.http.ws_per_message_deflate,
+                ws=settings.http.ws_impl,
             )
             server = uvicorn.Server(config)
             server.run()

@@ -264,6 +264,9 @@ class HttpSettings(BaseModel):
     #: permessage-deflate on /ws. Off by default: frames are small JSON, and each
     #: compressed socket keeps zlib state (tens of KB) and spends CPU per frame.
     ws_per_message_deflate: bool = False
+    #: uvicorn's WebSocket implementation (``auto``, ``websockets``,
+    #: ``websockets-sansio``, ``wsproto``).
+    ws_impl: Literal["auto", "websockets", "websockets-sansio", "wsproto"] = "auto"
     #: How long a last-known location reported over ``/ws`` stays in Redis.
     ws_location_ttl_s: int = Field(3600, ge=1)
 
