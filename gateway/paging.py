@@ -2,17 +2,17 @@
 
 Pages are keyset pages: ``limit`` items and an opaque ``next_cursor`` to
 pass back unchanged. A cursor is URL-safe base64 of at most
-``MAX_CURSOR_CHARS`` characters; each list decodes its own and answers 422
-for one it did not issue.
+``MAX_CURSOR_CHARS`` characters (``persistence.cursors``); each list decodes
+its own and answers 422 for one it did not issue.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated
 
 from fastapi import Query
 
-MAX_CURSOR_CHARS: Final = 200
+from persistence.cursors import MAX_CURSOR_CHARS
 
 Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
 CursorParam = Annotated[

@@ -21,9 +21,6 @@ malformed one raises :class:`InvalidCursor`.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,16 +30,16 @@ from uuid import UUID
 import asyncpg
 
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineType
+from persistence.cursors import (
+    InvalidCursor,
+    decode_parts,
+    encode_parts,
+    parse_id,
+    parse_time,
+)
 from persistence.postgres import DRIVER_ERRORS, translate_error
 
 log = logging.getLogger(__name__)
-
-#: Longest cursor accepted; real ones are about 90 characters.
-MAX_CURSOR_CHARS = 200
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor this module did not issue (malformed or tampered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,33 +50,16 @@ class Cursor:
     id: UUID
 
     def encode(self) -> str:
-        raw = json.dumps([self.created_at.isoformat(), str(self.id)], separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_parts([self.created_at.isoformat(), str(self.id)])
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         """Parse a cursor from :meth:`encode`; raises :class:`InvalidCursor`."""
-        if not text or len(text) > MAX_CURSOR_CHARS:
-            raise InvalidCursor("cursor has an invalid length")
-        try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            value = json.loads(raw.decode())
-            if not isinstance(value, list) or len(value) != 2:
-                raise InvalidCursor("cursor has an invalid shape")
-            at, ident = value
-            if not isinstance(at, str) or not isinstance(ident, str):
-                raise InvalidCursor("cursor has an invalid shape")
-            created_at = datetime.fromisoformat(at)
-            alert_id = UUID(ident)
-        except InvalidCursor:
-            raise
-        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
-            raise InvalidCursor("cursor is not valid") from exc
-        if created_at.tzinfo is None:
-            raise InvalidCursor("cursor has no time zone")
-        if cls(created_at, alert_id).encode() != text:
+        at, ident = decode_parts(text, 2)
+        cursor = cls(parse_time(at), parse_id(ident))
+        if cursor.encode() != text:
             raise InvalidCursor("cursor is not in canonical form")
-        return cls(created_at, alert_id)
+        return cursor
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,6 @@ so an event whose two disagree is never shown to the wrong subject.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,12 +36,17 @@ from uuid import UUID
 from pymongo import ASCENDING
 
 from geo.fences import FenceEvent
+from persistence.cursors import (
+    InvalidCursor,
+    decode_parts,
+    encode_parts,
+    parse_id,
+    parse_time,
+)
 from persistence.errors import EncodingError
 from persistence.events import GEOFENCE_EVENTS
 from persistence.mongo import Document, EventStore
 
-#: Longest cursor accepted; real ones are about 120 characters.
-MAX_CURSOR_CHARS: Final = 200
 #: First element of every cursor of this listing, so no other listing's cursor passes.
 _CURSOR_KIND: Final = "geofence"
 
@@ -57,10 +59,6 @@ _SUBJECT_ROLES: Final = frozenset(get_args(SubjectRole))
 SORT: Final = (("time", ASCENDING), ("_id", ASCENDING))
 
 
-class InvalidCursor(ValueError):
-    """A pagination cursor this module did not issue (malformed or tampered)."""
-
-
 @dataclass(frozen=True, slots=True)
 class EventCursor:
     """The position after the last item of a page: its ``(time, id)``."""
@@ -69,30 +67,18 @@ class EventCursor:
     id: UUID
 
     def encode(self) -> str:
-        at = self.at.astimezone(UTC).isoformat()
-        raw = json.dumps([_CURSOR_KIND, at, str(self.id)], separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_parts([_CURSOR_KIND, self.at.astimezone(UTC).isoformat(), str(self.id)])
 
     @classmethod
     def decode(cls, text: str) -> EventCursor:
         """Parse a cursor from :meth:`encode`; raises :class:`InvalidCursor`."""
-        if not text or len(text) > MAX_CURSOR_CHARS:
-            raise InvalidCursor("cursor has an invalid length")
+        kind, at, ident = decode_parts(text, 3)
+        if kind != _CURSOR_KIND:
+            raise InvalidCursor("cursor has an invalid shape")
+        cursor = cls(parse_time(at), parse_id(ident))
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            value = json.loads(raw.decode())
-            if not isinstance(value, list) or len(value) != 3 or value[0] != _CURSOR_KIND:
-                raise InvalidCursor("cursor has an invalid shape")
-            _, at, ident = value
-            if not isinstance(at, str) or not isinstance(ident, str):
-                raise InvalidCursor("cursor has an invalid shape")
-            cursor = cls(datetime.fromisoformat(at), UUID(ident))
-            if cursor.at.tzinfo is None:
-                raise InvalidCursor("cursor has no time zone")
             canonical = cursor.encode()
-        except InvalidCursor:
-            raise
-        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError) as exc:
+        except OverflowError as exc:  # a time that cannot be moved to UTC
             raise InvalidCursor("cursor is not valid") from exc
         if canonical != text:
             raise InvalidCursor("cursor is not in canonical form")

@@ -56,7 +56,6 @@ from persistence.alerts import (
     AlertFilter,
     AlertRecord,
     Cursor,
-    InvalidCursor,
     Viewer,
     agent_exists,
     claim_idempotency_key,
@@ -64,6 +63,7 @@ from persistence.alerts import (
     load_alert,
     visible_to,
 )
+from persistence.cursors import InvalidCursor
 
 log = logging.getLogger(__name__)
 

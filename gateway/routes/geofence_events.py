@@ -28,11 +28,11 @@ from gateway.deps import EventStoreDep
 from gateway.paging import CursorParam, Limit
 from gateway.problems import ProblemHTTPException, invalid
 from geo.fences import FenceEvent
+from persistence.cursors import InvalidCursor
 from persistence.geofence_events import (
     EventCursor,
     GeofenceEventFilter,
     GeofenceEventRecord,
-    InvalidCursor,
     SubjectRole,
     ZoneKind,
     list_geofence_events,

@@ -46,7 +46,8 @@ from gateway.problems import ProblemHTTPException
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import InvalidZone, Zone
 from persistence import zones
-from persistence.alerts import Cursor, InvalidCursor
+from persistence.alerts import Cursor
+from persistence.cursors import InvalidCursor
 from persistence.zones import GeometryRejected, ZoneFields, ZoneFilter, ZoneRecord
 
 log = logging.getLogger(__name__)

@@ -18,15 +18,8 @@ from actors.alert_state import (
     TimelineEntry,
 )
 from gateway.routes.alerts import IDEMPOTENCY_NAMESPACE, alert_id_for
-from persistence.alerts import (
-    MAX_CURSOR_CHARS,
-    AlertFilter,
-    Cursor,
-    InvalidCursor,
-    Viewer,
-    list_query,
-    visible_to,
-)
+from persistence.alerts import AlertFilter, Cursor, Viewer, list_query, visible_to
+from persistence.cursors import MAX_CURSOR_CHARS, InvalidCursor
 
 AT = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 USER = UUID(int=1)

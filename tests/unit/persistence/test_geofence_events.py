@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 
 from geo.fences import FenceEvent
+from persistence.cursors import InvalidCursor
 from persistence.errors import EncodingError
-from persistence.geofence_events import (
-    EventCursor,
-    GeofenceEventFilter,
-    InvalidCursor,
-    list_query,
-    record_of,
-)
+from persistence.geofence_events import EventCursor, GeofenceEventFilter, list_query, record_of
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 

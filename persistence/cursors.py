@@ -1,0 +1,67 @@
+"""Opaque keyset cursors, shared by every paged listing (alerts, zones, geofence events).
+
+A cursor is a JSON list of strings (the key of the last item of a page, and
+whatever else the listing puts first), base64url without padding. Decoding
+takes only what :func:`encode_parts` makes: the right number of strings, in
+canonical form (a listing re-encodes and compares), at most
+``MAX_CURSOR_CHARS`` long; anything else is :class:`InvalidCursor`, which
+routes answer with 422.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+from uuid import UUID
+
+#: Longest cursor accepted; real ones are about 60-120 characters.
+MAX_CURSOR_CHARS: Final = 200
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor this API did not issue (malformed or tampered)."""
+
+
+def encode_parts(parts: Sequence[str]) -> str:
+    raw = json.dumps(list(parts), separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_parts(text: str, arity: int) -> list[str]:
+    """The ``arity`` strings of a cursor from :func:`encode_parts`; :class:`InvalidCursor` else."""
+    if not text or len(text) > MAX_CURSOR_CHARS:
+        raise InvalidCursor("cursor has an invalid length")
+    try:
+        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor("cursor is not valid") from exc
+    if (
+        not isinstance(value, list)
+        or len(value) != arity
+        or not all(isinstance(part, str) for part in value)
+    ):
+        raise InvalidCursor("cursor has an invalid shape")
+    return value
+
+
+def parse_time(value: str) -> datetime:
+    """A cursor's timestamp: ISO 8601 with a time zone; :class:`InvalidCursor` else."""
+    try:
+        at = datetime.fromisoformat(value)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidCursor("cursor is not valid") from exc
+    if at.tzinfo is None:
+        raise InvalidCursor("cursor has no time zone")
+    return at
+
+
+def parse_id(value: str) -> UUID:
+    """A cursor's id; :class:`InvalidCursor` if it is not a UUID."""
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise InvalidCursor("cursor is not valid") from exc
