@@ -1,6 +1,7 @@
 """Benchmark of the gateway over real HTTP and WebSockets: prints one JSON object.
 
   .venv/bin/python bench/gateway.py [--rate 200] [--seconds 15] [--agents 1000] [--alerts 200]
+                                    [--set PANIC_NAME=VALUE ...]
 
 Starts ``panic-alert serve`` (embedded Ray, shard actors, relay) on a scratch
 database and free loopback ports, then measures:
@@ -127,14 +128,28 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--shards", type=int, default=0, help="0: serve's default")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PANIC_X=VALUE",
+        help="a setting for serve (repeatable), e.g. --set PANIC_OUTBOX__LINGER_S=0.01",
+    )
     args = parser.parse_args()
 
     # At most 100 alerts per user, under the per-user limit of 120 a minute:
     # the limit protects the service from one user, and is not what is measured.
     n_users = max(20, math.ceil(args.rate * args.seconds / 100))
     env = {"PANIC_RAY__SHARDS": str(args.shards)}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("PANIC_"):
+            parser.error(f"--set wants PANIC_NAME=VALUE, got {item!r}")
+        env[name] = value
     async with live_gateway("gateway", users=n_users, agents=args.agents, env=env) as live:
         result: dict[str, Any] = {"cpus": os.cpu_count(), "shards": args.shards or "default"}
+        if args.set:
+            result["settings"] = args.set
         agents: list[AgentSocket] = []
         try:
             # Sockets first, while the gateway is quiet, so their memory is not

@@ -27,7 +27,7 @@ from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
 from tests.local import PANIC_ALERT, free_port
-from tests.scratch import on_database, scratch_database
+from tests.scratch import drop_mongo_database, on_database, scratch_database
 
 
 def progress(bench: str, message: str) -> None:
@@ -88,6 +88,9 @@ async def live_gateway(
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
         child_env.update(
             PANIC_POSTGRES__DATABASE=database,
+            # A MongoDB database of its own too: nothing left by earlier runs
+            # (the relay's retention purge would scan it all on FerretDB).
+            PANIC_MONGO__DATABASE=database,
             PANIC_HTTP__PORT=str(port),
             PANIC_RAY__DASHBOARD_PORT=str(free_port()),
             PANIC_LOG_LEVEL="WARNING",
@@ -116,6 +119,7 @@ async def live_gateway(
                 await asyncio.wait_for(proc.wait(), 60)
             except TimeoutError:
                 proc.kill()
+            await drop_mongo_database(settings, database)
 
 
 async def _until_ready(base_url: str, deadline_s: float = 120) -> None:

@@ -42,6 +42,7 @@ from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
 from cluster.tracking import Tracker
 from cluster.zones import ZoneBook
+from panic_alert.heap import freeze_startup_heap
 from panic_alert.settings import ActorSettings, Settings, get_settings
 from persistence.entities import PostgresEntityStore
 from persistence.postgres import create_pool
@@ -203,6 +204,7 @@ class ShardActor:
         # would look like leaving every zone.
         await self._load_zones()
         self._tracker = Tracker(self.host, self.zone_book, resolution=cfg.region_resolution)
+        freeze_startup_heap(f"shard {self.index}")
 
     def _service_area_agents(self, latitude: float, longitude: float) -> frozenset[UUID] | None:
         """Dispatch respects service areas once the zone book is loaded."""

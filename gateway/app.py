@@ -51,6 +51,7 @@ from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from gateway.ws.responding import RespondingAlerts
+from panic_alert.heap import freeze_startup_heap
 from panic_alert.settings import Settings
 from persistence.errors import ServiceUnavailable
 from persistence.mongo import EventStore
@@ -76,6 +77,7 @@ def create_app(
     routers: Sequence[APIRouter] | None = None,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     entities: EntityClient | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Build the gateway app.
 
@@ -87,6 +89,9 @@ def create_app(
     relay in ``serve``); cancelled at shutdown.
     ``entities``: the client of the entity actors (``serve`` builds it after
     starting the shards); routes get it through ``gateway.deps.EntitiesDep``.
+    ``freeze_heap``: once started, exempt the start-up objects from garbage
+    collection (``panic_alert.heap``; ``serve`` sets it, tests that build many
+    apps in one process do not).
     """
     backend_set = BackendSet(
         default_backends(settings, with_ray=with_ray) if backends is None else backends
@@ -115,6 +120,8 @@ def create_app(
         tasks = [
             asyncio.create_task(start()) for start in (*background, ws_hub.run, state.locations.run)
         ]
+        if freeze_heap:
+            freeze_startup_heap("gateway")
         try:
             yield
         finally:

@@ -254,7 +254,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             if stop_requested:
                 return EXIT_OK
             config = uvicorn.Config(
-                create_app(settings, with_ray=with_ray, background=background, entities=entities),
+                create_app(
+                    settings,
+                    with_ray=with_ray,
+                    background=background,
+                    entities=entities,
+                    freeze_heap=True,
+                ),
                 host=host,
                 port=port,
                 log_config=None,  # our JSON logging, configured above

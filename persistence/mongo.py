@@ -305,8 +305,14 @@ class EventStore:
             log.info("event store retention: deleted %s", deleted)
         return deleted
 
-    async def run_retention(self, interval_s: float = 3600.0) -> None:
-        """Call ``purge_expired`` every ``interval_s`` until cancelled; errors are logged."""
+    async def run_retention(self, interval_s: float = 3600.0, first_after_s: float = 0.0) -> None:
+        """Call ``purge_expired`` every ``interval_s`` until cancelled; errors are logged.
+
+        The first call waits ``first_after_s``: on FerretDB a purge scans the
+        whole collection, and a process that has just started (or restarted
+        under load) should not spend its first minutes on that.
+        """
+        await asyncio.sleep(first_after_s)
         while True:
             try:
                 await self.purge_expired()

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 #: Wait between attempts to open the relay's connections while a service is down.
 RETRY_S = 2.0
 RETENTION_INTERVAL_S = 3600.0
+#: The first purge after the relay starts (FerretDB's purge is a full scan).
+RETENTION_FIRST_AFTER_S = 600.0
 
 
 async def run_relay(settings: Settings) -> None:
@@ -37,7 +39,9 @@ async def run_relay(settings: Settings) -> None:
             await publisher.start()
             store = EventStore(settings.mongo)
             relay = OutboxRelay(pool, publisher, store, settings.outbox, settings.postgres.dsn())
-            retention = asyncio.create_task(store.run_retention(RETENTION_INTERVAL_S))
+            retention = asyncio.create_task(
+                store.run_retention(RETENTION_INTERVAL_S, RETENTION_FIRST_AFTER_S)
+            )
             try:
                 await relay.run()  # survives outages itself; returns only when stopped
             finally:
