@@ -270,6 +270,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 server_header=False,
                 ws_per_message_deflate=settings.http.ws_per_message_deflate,
                 ws=settings.http.ws_impl,
+                ws_ping_interval=settings.http.ws_ping_interval_s or None,
             )
             server = uvicorn.Server(config)
             server.run()

@@ -267,6 +267,14 @@ class HttpSettings(BaseModel):
     #: uvicorn's WebSocket implementation (``auto``, ``websockets``,
     #: ``websockets-sansio``, ``wsproto``).
     ws_impl: Literal["auto", "websockets", "websockets-sansio", "wsproto"] = "auto"
+    #: Protocol-level pings from the server to every socket, in seconds (0: none,
+    #: the default). Liveness is the clients' own ``ping`` frames (closed after
+    #: ``ws_heartbeat_timeout_s`` without any frame), which also keep NAT
+    #: mappings open; server pings only added a frame per socket per interval,
+    #: and 1,000 sockets that connected together were pinged together (a
+    #: 100 ms burst in bench/gateway.py). Set it for clients behind proxies
+    #: that drop quiet connections.
+    ws_ping_interval_s: float = Field(0.0, ge=0)
     #: How long a last-known location reported over ``/ws`` stays in Redis.
     ws_location_ttl_s: int = Field(3600, ge=1)
 

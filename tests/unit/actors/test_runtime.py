@@ -20,9 +20,9 @@ from actors.alert_messages import SEARCH_AGAIN_TIMER, AlertPolicy
 from actors.effects import EntityKind, EventType
 from actors.errors import ActorError, EntityNotFound, InvalidMessage, NoPendingOffer
 from actors.kinds import behaviours
-from actors.ports import MESSAGE_TIMER
+from actors.ports import MESSAGE_TIMER, CommitBatch
 from actors.region import AgentPresence, QueryNearest
-from actors.runtime import EntityHost
+from actors.runtime import FLUSH_CHUNK, EntityHost
 from actors.search import Candidate, Search
 from geo.cells import cell_of
 from tests.fakes.entities import FakeEntityStore, FakeLocalRouter, FakePushSink
@@ -214,6 +214,50 @@ async def test_positions_are_coalesced_then_flushed_and_survive_passivation() ->
     assert snapshot["location"]["latitude"] == pytest.approx(LAT + 19e-4)
     state = await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.ON_BREAK))
     assert getattr(state, "version", None) == 22
+    await host.stop()
+
+
+class FakeStoreFailingSecondCommit(FakeEntityStore):
+    """A fake store whose second commit (from ``armed`` on) fails once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.calls_since_armed = 0
+
+    async def commit(self, batch: CommitBatch) -> None:
+        if self.armed:
+            self.calls_since_armed += 1
+            if self.calls_since_armed == 2:
+                raise ConnectionError("fake store: second commit failed")
+        await super().commit(batch)
+
+
+async def test_flush_writes_in_chunks_and_keeps_what_a_failed_chunk_held() -> None:
+    store = FakeStoreFailingSecondCommit()
+    host, _ = make_host(store)
+    await host.start()
+    agents = [uuid4() for _ in range(FLUSH_CHUNK * 2 + 50)]
+    for agent in agents:
+        await host.ask(AGENT, str(agent), SetStatus(Availability.AVAILABLE))
+        await host.ask(AGENT, str(agent), LocationFix(LAT, LON, recorded_at=utcnow()))
+    await host.settle()
+    dirty = host.stats()["dirty"]
+    assert dirty >= len(agents)  # positions are coalesced, not written yet
+    commits_before = len(store.commits)
+    store.armed = True
+    with pytest.raises(ConnectionError):
+        await host.flush()
+    assert store.calls_since_armed == 2
+    assert host.stats()["dirty"] == dirty - FLUSH_CHUNK  # the failed chunk and the rest
+    assert await host.flush() == dirty - FLUSH_CHUNK
+    assert host.stats()["dirty"] == 0
+    sizes = [len(batch.snapshots) for batch in store.commits[commits_before:]]
+    assert sum(sizes) == dirty
+    assert max(sizes) <= FLUSH_CHUNK
+    for agent in agents:  # every agent's latest position is stored
+        _version, snapshot = store.snapshots[(AGENT, str(agent))]
+        assert snapshot["location"]["latitude"] == pytest.approx(LAT)
     await host.stop()
 
 
