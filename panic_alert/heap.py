@@ -1,17 +1,27 @@
 """The garbage collector in the long-running processes (gateway, shard actors).
 
 CPython's full (generation 2) collection walks every container object the
-process holds. In the gateway and the shards most of those are made once at
-start (imported modules, the FastAPI app and its schemas, Ray's client, the
-zone book) and live until the process ends, so a full collection there
-paused the event loop for 100-300 ms (measured with ``gc.callbacks`` under
-bench/gateway.py): every request in flight waited that long.
+process holds, and the event loop waits meanwhile. In the gateway and the
+shards most of those objects are made once at start (imported modules, the
+FastAPI app and its schemas, Ray's client, the zone book) and live until the
+process ends; under bench/gateway.py full collections paused the gateway
+and the shard for 100-300 ms each, and every request in flight waited.
 
-``freeze_startup_heap`` is called once the process has started: it collects,
-then moves every object still alive into the permanent generation, which
-later collections skip. Freed memory is still freed (reference counting is
-untouched); only reference cycles among those start-up objects would never be
-collected, and start-up objects live for the whole process anyway.
+``freeze_startup_heap`` is called once the process has started:
+
+- it collects, then moves every object still alive into the permanent
+  generation, which later collections skip. Freed memory is still freed
+  (reference counting is untouched); only reference cycles among those
+  start-up objects would never be collected, and they live as long as the
+  process anyway;
+- full collections are considered after ``FULL_AFTER`` collections of the
+  middle generation instead of CPython's 10 (CPython also waits until the
+  objects promoted since the last one are a quarter of the old ones). At
+  200 requests/s that made them rare enough that none fell inside a 15 s
+  measurement; cyclic garbage that reached the old generation is freed
+  later, which costs some memory, not correctness;
+- a collection that still pauses the process for ``SLOW_PAUSE_S`` or more
+  is logged, so a latency spike can be matched with one.
 """
 
 from __future__ import annotations
@@ -19,15 +29,51 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: Collections of generation 1 before a full collection is considered (CPython: 10).
+FULL_AFTER = 200
+#: A collection pausing the process this long is logged.
+SLOW_PAUSE_S = 0.1
+
+
+class _PauseWatch:
+    """A ``gc.callbacks`` entry that logs slow collections (two clock reads each)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        paused = time.perf_counter() - self._began
+        if paused >= SLOW_PAUSE_S:
+            log.warning(
+                "%s: garbage collection of generation %s paused the process %.0f ms "
+                "(%s objects collected)",
+                self.name,
+                info.get("generation"),
+                paused * 1000,
+                info.get("collected"),
+            )
+
 
 def freeze_startup_heap(name: str) -> int:
-    """Collect, then exempt what survives from later collections; returns how many."""
+    """Collect, exempt what survives from later collections, make full ones rarer.
+
+    Returns how many objects were frozen. Meant to be called once per process.
+    """
     began = time.perf_counter()
     gc.collect()
     gc.freeze()
+    young, middle, _old = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_AFTER)
+    if not any(isinstance(cb, _PauseWatch) for cb in gc.callbacks):
+        gc.callbacks.append(_PauseWatch(name))
     frozen = gc.get_freeze_count()
     log.info(
         "%s: %d start-up objects exempted from garbage collection (%.0f ms)",

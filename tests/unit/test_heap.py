@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+from panic_alert import heap
+from panic_alert.heap import FULL_AFTER, SLOW_PAUSE_S
 
 # In a process of its own: freezing the test runner's heap would outlive this test.
 _PROGRAM = textwrap.dedent(
@@ -30,6 +36,8 @@ _PROGRAM = textwrap.dedent(
         "collected_later": gc.collect(),
         "still_frozen": gc.get_freeze_count(),
         "kept": len(kept),
+        "full_after": gc.get_threshold()[2],
+        "watchers": sum(type(cb).__name__ == "_PauseWatch" for cb in gc.callbacks),
     }))
     """
 )
@@ -44,4 +52,23 @@ def test_start_up_objects_are_frozen_and_later_cycles_still_collected() -> None:
     assert report["kept"] == 1000
     assert report["start_up_nodes_scanned"] == 0  # they went to the permanent generation
     assert report["collected_later"] >= 2  # the cycle made after the freeze is collected
+    assert report["full_after"] == FULL_AFTER
+    assert report["watchers"] == 1
     assert report["still_frozen"] == report["frozen"]  # collecting did not thaw the start-up heap
+
+
+def test_a_slow_collection_is_logged_and_a_quick_one_is_not(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([10.0, 10.001, 20.0, 20.0 + SLOW_PAUSE_S])
+    monkeypatch.setattr(heap.time, "perf_counter", lambda: next(clock))
+    watch = heap._PauseWatch("shard 0")
+    with caplog.at_level(logging.WARNING, logger="panic_alert.heap"):
+        watch("start", {"generation": 0})
+        watch("stop", {"generation": 0, "collected": 5})
+        watch("start", {"generation": 2})
+        watch("stop", {"generation": 2, "collected": 7})
+    assert [r.getMessage() for r in caplog.records] == [
+        "shard 0: garbage collection of generation 2 paused the process 100 ms "
+        "(7 objects collected)"
+    ]
