@@ -2,6 +2,7 @@
 
   .venv/bin/python bench/geofence.py [--zones 10000] [--subjects 10000] [--rate 10000]
                                      [--seconds 20] [--probes 20]
+                                     [--gateways 1]
 
 On a scratch database: ``--zones`` zones (circles and squares of 50-800 m
 over a 40 km square city) imported with ``panic-alert import-zones`` (its
@@ -21,6 +22,10 @@ sender process of its own (bench/fixes.py). Measured:
   fix to receiving the ``geofence.alert`` frame, which comes after the
   event is committed (p50 / p99), measured while the load runs;
 - memory: the gateway's and the shards' RSS at the end.
+
+``--gateways N`` runs N gateway processes (the first starts Ray and the
+shards, the others join it, as replicas of a deployment would) and spreads
+the sockets over them; the figures then are those of the gateway tier.
 Progress goes to stderr.
 """
 
@@ -169,21 +174,20 @@ class Probe:
                 self._entered.set_result(time.perf_counter())
 
 
-async def carried_out(http: httpx.AsyncClient) -> tuple[float, float]:
-    """The gateway's ``geofence_fixes_total{outcome="carried_out"}`` and fixes waiting."""
-    text = (await http.get("/metrics")).text
-    done = waiting = 0.0
-    for line in text.splitlines():
-        if line.startswith('geofence_fixes_total{outcome="carried_out"}'):
-            done = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("geofence_fixes_waiting "):
-            waiting = float(line.rsplit(" ", 1)[1])
-    return done, waiting
+async def carried_out(http: httpx.AsyncClient, base_urls: list[str]) -> float:
+    """``geofence_fixes_total{outcome="carried_out"}`` summed over the gateway processes."""
+    done = 0.0
+    for base_url in base_urls:
+        text = (await http.get(f"{base_url}/metrics")).text
+        for line in text.splitlines():
+            if line.startswith('geofence_fixes_total{outcome="carried_out"}'):
+                done += float(line.rsplit(" ", 1)[1])
+    return done
 
 
-def rss_mb(pid: int) -> tuple[float, list[float]]:
-    """The gateway's RSS and each shard actor's (the serve process's Ray workers)."""
-    gateway = psutil.Process(pid).memory_info().rss / 2**20
+def rss_mb(pids: list[int]) -> tuple[float, list[float]]:
+    """The gateway processes' RSS (summed) and each shard actor's."""
+    gateway = sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
     shards = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
@@ -202,6 +206,12 @@ async def main() -> None:
     parser.add_argument("--probes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ws-impl", default="auto", help="PANIC_HTTP__WS_IMPL for serve")
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="gateway processes (the others join the first one's Ray); sockets spread over them",
+    )
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -211,7 +221,11 @@ async def main() -> None:
     ]
     features = [zone_feature(rng, i) for i in range(args.zones - args.probes)]
     features += [probe_feature(centre, zone_id) for centre, zone_id in probe_zones]
-    result: dict[str, Any] = {"cpus": os.cpu_count(), "zones": len(features)}
+    result: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "gateways": args.gateways,
+        "zones": len(features),
+    }
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "zones.geojson"
@@ -228,6 +242,7 @@ async def main() -> None:
             agents=0,
             env={"PANIC_HTTP__WS_IMPL": args.ws_impl},
             before_serve=before_serve,
+            replicas=args.gateways,
         ) as live:
             subjects = walkers(
                 [u.token for u in live.users[: args.subjects]], ORIGIN, SPAN_M, args.seed
@@ -245,31 +260,34 @@ async def main() -> None:
             )
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-                async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
-                    baseline, _ = await carried_out(http)  # before any fix is sent
+                async with httpx.AsyncClient(timeout=10) as http:
+                    baseline = await carried_out(http, live.base_urls)  # before any fix is sent
                 marker = Path(scratch) / "sending"
                 sending = asyncio.get_running_loop().run_in_executor(
-                    pool, send_fixes, live.ws_url, subjects, args.rate, args.seconds, str(marker)
+                    pool, send_fixes, live.ws_urls, subjects, args.rate, args.seconds, str(marker)
                 )
                 # Probes start once the sender is sending (its sockets take a while).
                 while not marker.exists():
                     if sending.done():
                         sending.result()  # raises what stopped the sender
                     await asyncio.sleep(0.2)
-                async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+                async with httpx.AsyncClient(timeout=10) as http:
                     samples: list[tuple[float, float]] = []
 
                     async def sample() -> None:
                         while True:
                             with contextlib.suppress(httpx.HTTPError):  # a busy gateway
-                                done, _ = await carried_out(http)
+                                done = await carried_out(http, live.base_urls)
                                 samples.append((time.perf_counter(), done))
                             await asyncio.sleep(0.5)
 
                     sampler = asyncio.create_task(sample())
                     began = time.perf_counter()
                     until = began + args.seconds * 0.8
-                    await asyncio.gather(*(p.run(live.ws_url, until) for p in probes))
+                    urls = live.ws_urls
+                    await asyncio.gather(
+                        *(p.run(urls[i % len(urls)], until) for i, p in enumerate(probes))
+                    )
                     report: SendReport = await sending
                     ended = began + report.seconds
                     # Whatever the gateway still holds (its queue, its sockets' buffers).
@@ -287,7 +305,7 @@ async def main() -> None:
                         )
                     result["backlog_drain_s"] = round(time.perf_counter() - drain_began, 1)
                     result["carried_out_total"] = int(samples[-1][1] - baseline)
-            gateway_mb, shards_mb = rss_mb(live.pid)
+            gateway_mb, shards_mb = rss_mb([pid for _port, pid in live.replicas])
 
     latencies = [ms for p in probes for ms in p.latencies]
     result.update(

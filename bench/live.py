@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -50,6 +50,17 @@ class Live:
     pid: int
     users: list[Account]
     agents: list[Account]
+    #: Every gateway process's (port, pid), the first one's included.
+    replicas: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """``/ws`` of every gateway process (one, unless ``replicas`` were asked for)."""
+        return [f"ws://127.0.0.1:{port}/ws" for port, _pid in self.replicas]
+
+    @property
+    def base_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port, _pid in self.replicas]
 
     @property
     def base_url(self) -> str:
@@ -68,11 +79,15 @@ async def live_gateway(
     agents: int,
     env: dict[str, str] | None = None,
     before_serve: Callable[[dict[str, str]], Awaitable[None]] | None = None,
+    replicas: int = 1,
 ) -> AsyncIterator[Live]:
     """Accounts on a scratch database, then ``serve`` on free ports until it is ready.
 
     ``before_serve`` runs first with the environment ``serve`` will get (e.g.
     to import data with another ``panic-alert`` command on the same database).
+    ``replicas`` > 1 starts that many gateway processes in all: the first one
+    starts Ray and the shards, the others join it (``PANIC_RAY__ADDRESS=auto``,
+    as a second gateway replica of a deployment would) on ports of their own.
     """
     settings = Settings()
     async with scratch_database(settings, f"pa_bench_{name}") as database:
@@ -101,25 +116,41 @@ async def live_gateway(
         if before_serve is not None:
             await before_serve(child_env)
         progress(name, "starting panic-alert serve")
-        proc = await asyncio.create_subprocess_exec(
-            PANIC_ALERT,
-            "serve",
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        live = Live(port, proc.pid, user_accounts, agent_accounts)
+        procs = [await _serve(child_env)]
+        live = Live(port, procs[0].pid, user_accounts, agent_accounts, [(port, procs[0].pid)])
         try:
             await _until_ready(live.base_url)
+            for _ in range(replicas - 1):
+                replica_port = free_port()
+                progress(name, f"starting a gateway replica on port {replica_port}")
+                replica_env = {
+                    **child_env,
+                    "PANIC_HTTP__PORT": str(replica_port),
+                    "PANIC_RAY__ADDRESS": "auto",
+                }
+                procs.append(await _serve(replica_env))
+                live.replicas.append((replica_port, procs[-1].pid))
+                await _until_ready(f"http://127.0.0.1:{replica_port}")
             yield live
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                proc.kill()
+            for proc in reversed(procs):  # replicas first; the first one owns Ray
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 60)
+                except TimeoutError:
+                    proc.kill()
             await drop_mongo_database(settings, database)
+
+
+async def _serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        PANIC_ALERT,
+        "serve",
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _until_ready(base_url: str, deadline_s: float = 120) -> None:
