@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
+import numpy as np
 import shapely
 from shapely.geometry import Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
@@ -79,6 +80,10 @@ class _Frame:
     shape: BaseGeometry
     boundary: BaseGeometry
     bounds: tuple[float, float, float, float]
+    #: Every point of the zone is within ``r_out`` of the frame's origin.
+    r_out: float
+    #: The disk of radius ``r_in`` around the origin lies inside the zone (0: none).
+    r_in: float
 
     @classmethod
     def of(cls, geometry: BaseGeometry) -> _Frame:
@@ -91,7 +96,17 @@ class _Frame:
         shapely.prepare(local)
         shapely.prepare(boundary)
         bounds = local.bounds
-        return cls(lat0, lon0, k_lat, k_lon, local, boundary, tuple(bounds))
+        # Two disks around the origin, so that most fixes are decided by one
+        # distance instead of shapely calls (~5 µs each, most of a shard's
+        # time per fix): the vertices' farthest distance bounds the zone from
+        # outside; the boundary's nearest distance, when the origin is inside,
+        # bounds it from inside (a disk that meets no boundary and holds an
+        # inside point is inside, holes included). A 64-gon circle zone
+        # leaves only a 0.1 % band of its radius to shapely.
+        r_out = float(np.hypot(*shapely.get_coordinates(local).T).max())
+        origin = Point(0.0, 0.0)
+        r_in = float(shapely.distance(boundary, origin)) if local.contains(origin) else 0.0
+        return cls(lat0, lon0, k_lat, k_lon, local, boundary, tuple(bounds), r_out, r_in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +237,11 @@ def _position(zone: Zone, fix: Fix) -> bool | None:
     min_x, min_y, max_x, max_y = frame.bounds
     if x < min_x - accuracy or x > max_x + accuracy or y < min_y - accuracy or y > max_y + accuracy:
         return False  # the whole circle is off the zone's bounding box
+    d = math.hypot(x, y)
+    if d - accuracy > frame.r_out:
+        return False  # the whole circle is beyond the zone's farthest point
+    if d + accuracy < frame.r_in:
+        return True  # the whole circle is in the disk the zone holds
     point = Point(x, y)
     if shapely.dwithin(frame.boundary, point, accuracy):
         return None
@@ -236,6 +256,11 @@ def contains(zone: Zone, latitude: float, longitude: float) -> bool:
     min_x, min_y, max_x, max_y = frame.bounds
     if x < min_x or x > max_x or y < min_y or y > max_y:
         return False
+    d = math.hypot(x, y)
+    if d > frame.r_out:
+        return False
+    if d < frame.r_in:
+        return True
     return bool(frame.shape.covers(Point(x, y)))
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
+import shapely
+from shapely.geometry import Point
 
 from geo.cells import EARTH_RADIUS_M
 from geo.fences import (
@@ -19,6 +22,7 @@ from geo.fences import (
     Presence,
     SubjectInZone,
     Zone,
+    _position,
     contains,
     decide,
     track,
@@ -242,3 +246,51 @@ def test_contains_is_exact_and_takes_holes_out() -> None:
     assert not contains(donut, *at(0, 0))  # in the hole
     assert not contains(donut, *at(600, 0))
     assert contains(donut, *at(500, 0))  # on the edge
+
+
+def _shapely_only_position(zone: Zone, fix: Fix) -> bool | None:
+    """The decision from shapely alone (the reference the shortcuts must agree with)."""
+    frame = zone._frame
+    point = Point(
+        (fix.longitude - frame.lon0) * frame.k_lon, (fix.latitude - frame.lat0) * frame.k_lat
+    )
+    if shapely.dwithin(frame.boundary, point, fix.accuracy_m):
+        return None
+    return bool(frame.shape.contains(point))
+
+
+def _l_shape(size_m: float) -> dict[str, Any]:
+    corners = [(0, 0), (size_m, 0), (size_m, size_m / 3), (size_m / 3, size_m / 3)]
+    corners += [(size_m / 3, size_m), (0, size_m), (0, 0)]
+    return {"type": "Polygon", "coordinates": [[[at(e, n)[1], at(e, n)[0]] for e, n in corners]]}
+
+
+@pytest.mark.parametrize(
+    ("geometry", "radius_m"),
+    [
+        ({"type": "Point", "coordinates": [LON0, LAT0]}, 300.0),  # a 64-gon
+        (square(400), None),
+        (square(400, hole_half_m=150), None),  # the origin is in the hole: no inner disk
+        (_l_shape(600), None),  # concave; the frame's origin is outside it
+    ],
+)
+def test_the_distance_shortcuts_agree_with_shapely_everywhere(
+    geometry: dict[str, Any], radius_m: float | None
+) -> None:
+    zone = Zone.from_geojson(UUID(int=9), geometry, radius_m=radius_m)
+    rng = random.Random(5)
+    decided = {True: 0, False: 0, None: 0}
+    for _ in range(4000):
+        east, north = rng.uniform(-700, 700), rng.uniform(-700, 700)
+        lat, lon = at(east, north)
+        fix = Fix(lat, lon, rng.choice([0.0, 3.0, 10.0, 50.0, 250.0]), T0)
+        expected = _shapely_only_position(zone, fix)
+        assert _position(zone, fix) is expected, (east, north, fix.accuracy_m)
+        assert contains(zone, lat, lon) == bool(zone._frame.shape.covers(Point(*_local(zone, fix))))
+        decided[expected] += 1
+    assert min(decided.values()) > 100  # inside, outside and straddling were all tried
+
+
+def _local(zone: Zone, fix: Fix) -> tuple[float, float]:
+    frame = zone._frame
+    return (fix.longitude - frame.lon0) * frame.k_lon, (fix.latitude - frame.lat0) * frame.k_lat
