@@ -45,6 +45,7 @@ from cluster.zones import ZoneBook
 from panic_alert.heap import freeze_startup_heap
 from panic_alert.settings import ActorSettings, Settings, get_settings
 from persistence.entities import PostgresEntityStore
+from persistence.group_commit import GroupCommit
 from persistence.postgres import create_pool
 from persistence.pushes import RedisPushSink
 from persistence.redis import create_redis
@@ -178,7 +179,8 @@ class ShardActor:
                 )
                 self.host = EntityHost(
                     behaviours=_behaviours(cfg),
-                    store=PostgresEntityStore(pool, source=self.settings.kafka.source),
+                    # Commits that queue behind a write share its next statement.
+                    store=GroupCommit(PostgresEntityStore(pool, source=self.settings.kafka.source)),
                     pushes=RedisPushSink(create_redis(self.settings.redis)),
                     router=_PeerRouter(self),
                     clock=_utcnow,
