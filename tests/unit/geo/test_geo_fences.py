@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -294,3 +295,8 @@ def test_the_distance_shortcuts_agree_with_shapely_everywhere(
 def _local(zone: Zone, fix: Fix) -> tuple[float, float]:
     frame = zone._frame
     return (fix.longitude - frame.lon0) * frame.k_lon, (fix.latitude - frame.lat0) * frame.k_lat
+
+
+def test_a_fix_survives_pickling() -> None:
+    fix = Fix(52.5, 13.4, 12.5, T0)
+    assert pickle.loads(pickle.dumps(fix)) == fix  # noqa: S301 (our own bytes)
