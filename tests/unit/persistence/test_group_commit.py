@@ -47,7 +47,8 @@ async def test_a_lone_commit_is_written_alone_and_returns_after_it() -> None:
     store = FakeSlowStore()
     group = GroupCommit(store)
     await group.commit(snapshot_batch("a"))
-    assert ("a" in {key[1] for key in store.snapshots}) and group.statements == 1
+    assert "a" in {key[1] for key in store.snapshots}
+    assert group.statements == 1
     await group.commit(CommitBatch())  # nothing to write: no statement
     assert group.statements == 1
 
@@ -61,7 +62,8 @@ async def test_one_refused_batch_fails_only_its_caller() -> None:
     results = await asyncio.gather(*others, return_exceptions=True)
     await first
     assert isinstance(results[1], ValueError)
-    assert results[0] is None and results[2] is None
+    assert results[0] is None
+    assert results[2] is None
     assert {key[1] for key in store.snapshots} == {"first", "x", "y"}
 
 
@@ -85,5 +87,5 @@ def test_merged_keeps_every_item_in_order() -> None:
 
 
 def test_max_group_must_be_positive() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_group"):
         GroupCommit(FakeEntityStore(), max_group=0)
