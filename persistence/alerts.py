@@ -34,6 +34,7 @@ from persistence.cursors import (
     InvalidCursor,
     decode_parts,
     encode_parts,
+    page_of,
     parse_id,
     parse_time,
 )
@@ -219,10 +220,9 @@ async def list_alerts(
         rows = await pool.fetch(sql, *args)
     except DRIVER_ERRORS as exc:
         raise translate_error(exc) from exc
-    records = tuple(_record(r) for r in rows[:limit])
-    more = len(rows) > limit
-    last = records[-1] if records else None
-    next_cursor = Cursor(last.created_at, last.id) if more and last is not None else None
+    records, next_cursor = page_of(
+        rows, limit, _record, lambda last: Cursor(last.created_at, last.id)
+    )
     return AlertPage(records, next_cursor)
 
 

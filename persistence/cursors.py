@@ -13,13 +13,32 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar
 from uuid import UUID
 
 #: Longest cursor accepted; real ones are about 60-120 characters.
 MAX_CURSOR_CHARS: Final = 200
+
+
+Row = TypeVar("Row")
+R = TypeVar("R")
+C = TypeVar("C")
+
+
+def page_of(
+    rows: Sequence[Row],
+    limit: int,
+    record: Callable[[Row], R],
+    cursor_after: Callable[[R], C],
+) -> tuple[tuple[R, ...], C | None]:
+    """A page from ``rows`` read as ``limit + 1`` (the extra one only tells that
+    more follow): the first ``limit`` as records, and the cursor after the last
+    of them when more do (None on the last page). The extra row is not decoded."""
+    page = tuple(record(row) for row in rows[:limit])
+    more = len(rows) > limit
+    return page, cursor_after(page[-1]) if more and page else None
 
 
 class InvalidCursor(ValueError):

@@ -40,6 +40,7 @@ from persistence.cursors import (
     InvalidCursor,
     decode_parts,
     encode_parts,
+    page_of,
     parse_id,
     parse_time,
 )
@@ -245,8 +246,7 @@ async def list_geofence_events(
     docs = await store.find_documents(
         GEOFENCE_EVENTS, list_query(filters, after), sort=SORT, limit=limit + 1
     )
-    records = tuple(record_of(doc) for doc in docs[:limit])
-    more = len(docs) > limit
-    last = records[-1] if records else None
-    next_cursor = EventCursor(last.at, last.id) if more and last is not None else None
+    records, next_cursor = page_of(
+        docs, limit, record_of, lambda last: EventCursor(last.at, last.id)
+    )
     return GeofenceEventPage(records, next_cursor)

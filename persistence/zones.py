@@ -36,6 +36,7 @@ import asyncpg
 
 from actors.zones import ZoneKind
 from persistence.alerts import Cursor
+from persistence.cursors import page_of
 from persistence.errors import PersistenceError
 from persistence.postgres import DRIVER_ERRORS, Connection, translate_error
 
@@ -308,9 +309,10 @@ async def list_zones(
         rows = await pool.fetch(sql, *args)
     except DRIVER_ERRORS as exc:
         raise translate_error(exc) from exc
-    records = tuple(_record(r) for r in rows[:limit])
-    last = records[-1] if records and len(rows) > limit else None
-    return ZonePage(records, None if last is None else Cursor(last.created_at, last.id))
+    records, next_cursor = page_of(
+        rows, limit, _record, lambda last: Cursor(last.created_at, last.id)
+    )
+    return ZonePage(records, next_cursor)
 
 
 async def zones_changed_since(pool: asyncpg.Pool, revision: int, limit: int) -> list[ZoneRecord]:

@@ -252,9 +252,7 @@ def test_contains_is_exact_and_takes_holes_out() -> None:
 def _shapely_only_position(zone: Zone, fix: Fix) -> bool | None:
     """The decision from shapely alone (the reference the shortcuts must agree with)."""
     frame = zone._frame
-    point = Point(
-        (fix.longitude - frame.lon0) * frame.k_lon, (fix.latitude - frame.lat0) * frame.k_lat
-    )
+    point = Point(*_local(zone, fix))
     if shapely.dwithin(frame.boundary, point, fix.accuracy_m):
         return None
     return bool(frame.shape.contains(point))
