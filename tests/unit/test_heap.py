@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from panic_alert import heap
-from panic_alert.heap import FULL_AFTER, SLOW_PAUSE_S
+from panic_alert.heap import FULL_AFTER, SLOW_PAUSE_S, YOUNG_AFTER
 
 # In a process of its own: freezing the test runner's heap would outlive this test.
 _PROGRAM = textwrap.dedent(
@@ -36,6 +36,7 @@ _PROGRAM = textwrap.dedent(
         "collected_later": gc.collect(),
         "still_frozen": gc.get_freeze_count(),
         "kept": len(kept),
+        "young_after": gc.get_threshold()[0],
         "full_after": gc.get_threshold()[2],
         "watchers": sum(type(cb).__name__ == "_PauseWatch" for cb in gc.callbacks),
     }))
@@ -52,6 +53,7 @@ def test_start_up_objects_are_frozen_and_later_cycles_still_collected() -> None:
     assert report["kept"] == 1000
     assert report["start_up_nodes_scanned"] == 0  # they went to the permanent generation
     assert report["collected_later"] >= 2  # the cycle made after the freeze is collected
+    assert report["young_after"] == YOUNG_AFTER
     assert report["full_after"] == FULL_AFTER
     assert report["watchers"] == 1
     assert report["still_frozen"] == report["frozen"]  # collecting did not thaw the start-up heap
