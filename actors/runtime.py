@@ -285,6 +285,13 @@ class EntityHost:
             return future
         except Exception:
             return _SLOW
+        if not effects:  # most fixes and heartbeats: only memory changes
+            slot.state = state
+            slot.last_used = time.monotonic()
+            self.processed += 1
+            if future is not None:
+                future.set_result(None)
+            return future
         outcome = self._classify(key, state, effects, now, None)
         if outcome.batch or outcome.pushes or any(stored for _s, stored in outcome.sends):
             return _SLOW

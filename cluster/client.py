@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import ray
@@ -24,6 +24,8 @@ from actors.effects import EntityKind
 from cluster.batching import Batcher, Item
 from cluster.errors import ClusterError
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
+from cluster.tracking import pack_fixes
+from geo.fences import Fix
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +167,7 @@ class EntityClient:
         results = await asyncio.gather(*pending)
         return sum(int(r) for r in results if isinstance(r, int))
 
-    def track(self, subject: str, fix: object) -> None:
+    def track(self, subject: str, fix: Fix) -> None:
         """A location fix for a subject entity (``actors.subject``): batched,
         unordered (the entity drops a fix older than its last), best effort."""
         shard = self.shard_of(EntityKind.SUBJECT, subject)
@@ -184,7 +186,8 @@ class EntityClient:
         return self._finish(stream, seq, ref)
 
     def _submit_fixes(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
-        return self.handle(shard).track.remote(list(batch))  # type: ignore[no-any-return]
+        packed = pack_fixes([(key, cast(Fix, fix)) for _kind, key, fix in batch])
+        return self.handle(shard).track.remote(packed)  # type: ignore[no-any-return]
 
     @staticmethod
     async def _finish(stream: _Stream, seq: int, ref: Any) -> object:

@@ -40,7 +40,7 @@ from cluster.client import EntityClient
 from cluster.dispatch import RegionSearcher, service_area_agents
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
-from cluster.tracking import Tracker
+from cluster.tracking import PackedFixes, Tracker
 from cluster.zones import ZoneBook
 from panic_alert.heap import freeze_startup_heap
 from panic_alert.settings import ActorSettings, Settings, get_settings
@@ -274,11 +274,11 @@ class ShardActor:
             await asyncio.wait(pending)
         return sum(1 for f in futures if f.exception() is not None)
 
-    async def track(self, items: Sequence[Item]) -> int:
-        """Location fixes for subject entities (``cluster.tracking``), unordered;
-        returns how many were malformed."""
+    async def track(self, packed: PackedFixes) -> int:
+        """Location fixes for subject entities (``cluster.tracking``), packed and
+        unordered; returns how many were malformed."""
         await self._ready
-        return self._tracker.track(items)
+        return self._tracker.track_packed(packed)
 
     # --- calls from peer shards ----------------------------------------------------------
 

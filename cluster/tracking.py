@@ -2,7 +2,12 @@
 
 The gateway sends fixes in unordered batches (``EntityClient.track``): order
 does not matter, because a subject entity ignores a fix older than its last
-one. For each fix the shard looks up the zones near it in its zone book (by
+one. A batch crosses Ray packed (:func:`pack_fixes`): the subjects' keys as
+one string and the numbers as two arrays, which pickle as three objects
+instead of a tuple and a ``Fix`` per fix (at 10,000 fixes/s, pickling them
+one by one cost the gateways 4 % of their time and the shard 9 % of its own).
+
+For each fix the shard looks up the zones near it in its zone book (by
 the fix's H3 cell: the book lists, per cell, every zone within
 ``geo.coverage.MAX_FIX_ACCURACY_M`` of it; of those, the ones whose
 bounding box the fix's accuracy circle touches) and enqueues a ``TrackFix``
@@ -15,8 +20,10 @@ nothing takes the runtime's inline path: no task, no I/O.
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
 from uuid import UUID
 
 from actors.effects import EntityKind
@@ -28,6 +35,60 @@ from geo.errors import GeoError
 from geo.fences import Fix
 
 log = logging.getLogger(__name__)
+
+#: A batch of fixes as it crosses Ray: keys joined by newlines, then latitude,
+#: longitude and accuracy of each fix (doubles), then ``recorded_at`` of each
+#: (microseconds since the epoch, 64-bit integers); both in the machine's byte
+#: order (the gateways and the shards run the same build).
+PackedFixes = tuple[str, bytes, bytes]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+class MalformedBatch(ValueError):
+    """Packed fixes whose parts do not agree (a bug, or not from ``pack_fixes``)."""
+
+
+def pack_fixes(fixes: Sequence[tuple[str, Fix]]) -> PackedFixes:
+    """``(subject key, fix)`` pairs as one :data:`PackedFixes`; keys hold no newline."""
+    numbers = array("d")
+    micros = array("q")
+    for _key, fix in fixes:
+        numbers.extend((fix.latitude, fix.longitude, fix.accuracy_m))
+        micros.append((fix.recorded_at - _EPOCH) // _MICROSECOND)
+    return "\n".join(key for key, _fix in fixes), numbers.tobytes(), micros.tobytes()
+
+
+def unpack_fixes(packed: PackedFixes) -> list[tuple[str, Fix]]:
+    """The pairs :func:`pack_fixes` packed (times in UTC); :class:`MalformedBatch` otherwise."""
+    try:
+        joined, raw_numbers, raw_micros = packed
+        numbers = array("d", raw_numbers)
+        micros = array("q", raw_micros)
+    except (TypeError, ValueError) as exc:
+        raise MalformedBatch(f"not packed fixes: {exc}") from exc
+    count = len(micros)
+    keys = joined.split("\n") if joined else []
+    if len(keys) != count or len(numbers) != 3 * count:
+        raise MalformedBatch(
+            f"{len(keys)} keys, {len(numbers)} numbers and {count} times do not make fixes"
+        )
+    try:
+        return [
+            (
+                key,
+                Fix(
+                    numbers[3 * i],
+                    numbers[3 * i + 1],
+                    numbers[3 * i + 2],
+                    _EPOCH + micros[i] * _MICROSECOND,
+                ),
+            )
+            for i, key in enumerate(keys)
+        ]
+    except OverflowError as exc:  # a time beyond datetime's range
+        raise MalformedBatch(f"a fix's time is out of range: {exc}") from exc
 
 
 class ZoneSource(Protocol):
@@ -52,6 +113,17 @@ class Tracker:
         self._zones = zones
         self._resolution = resolution
         self.rejected = 0
+
+    def track_packed(self, packed: PackedFixes) -> int:
+        """Track a batch from ``EntityClient.track``; returns how many fixes were
+        malformed (a malformed batch counts as one, and none of it is tracked)."""
+        try:
+            fixes = unpack_fixes(packed)
+        except MalformedBatch as exc:
+            self.rejected += 1
+            log.warning("a malformed batch of fixes dropped: %s", exc)
+            return 1
+        return self.track([(EntityKind.SUBJECT, key, fix) for key, fix in fixes])
 
     def track(self, items: Sequence[Item]) -> int:
         """Enqueue each ``(SUBJECT, key, Fix)``; returns how many were malformed."""

@@ -69,6 +69,23 @@ return #KEYS
 _json = json.JSONEncoder(separators=(",", ":")).encode
 
 
+class Reported(Protocol):
+    """A validated ``location`` frame's data or ``POST /geofencing/location`` body."""
+
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+    @property
+    def accuracy_m(self) -> float | None: ...
+    @property
+    def heading(self) -> float | None: ...
+    @property
+    def speed_mps(self) -> float | None: ...
+    @property
+    def recorded_at(self) -> datetime | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Sighting:
     """One fix of one subject, as received."""
@@ -77,8 +94,24 @@ class Sighting:
     subject_id: UUID
     fix: Fix
     #: The fix as the client sent it (with heading, speed, ...), for Redis.
-    reported: dict[str, Any]
+    reported: Reported
     received_at: datetime
+
+    def stored(self) -> str:
+        """The subject's last location as Redis keeps it: the fields sent (none
+        null), ``recorded_at`` (the receipt time when none was sent) and ``received_at``."""
+        r = self.reported
+        value: dict[str, Any] = {"latitude": r.latitude, "longitude": r.longitude}
+        for name, given in (
+            ("accuracy_m", r.accuracy_m),
+            ("heading", r.heading),
+            ("speed_mps", r.speed_mps),
+        ):
+            if given is not None:
+                value[name] = given
+        value["recorded_at"] = codec.iso(self.fix.recorded_at)
+        value["received_at"] = codec.iso(self.received_at)
+        return _json(value)
 
 
 class LocationSink(Protocol):
@@ -183,9 +216,7 @@ class LocationIngest:
         if not newest:
             return
         keys = [location_key(role.value, subject_id) for role, subject_id in newest]
-        values: list[str | int] = [
-            _json({**s.reported, "received_at": codec.iso(s.received_at)}) for s in newest.values()
-        ]
+        values: list[str | int] = [s.stored() for s in newest.values()]
         try:
             # One script call for the whole batch: a pipeline of SETs costs the
             # client ~4x more CPU per key (a command packed and a reply parsed each).
@@ -253,23 +284,22 @@ def sighting(
     settings: GeofenceSettings,
     role: SubjectRole | str,
     subject_id: UUID,
-    reported: dict[str, Any],
+    reported: Reported,
     now: datetime,
 ) -> Sighting:
-    """The fix of a validated ``location`` body or frame (``latitude``, ``longitude``,
-    ``accuracy_m?``, ``recorded_at?``, ...); :class:`StaleFix` when its time is
-    too far in the future or the past. A fix without ``accuracy_m`` is taken
-    as exact; one without ``recorded_at`` as taken now."""
-    recorded = reported.get("recorded_at")
-    at = now if recorded is None else _as_datetime(recorded)
+    """The fix of a validated ``location`` frame or body; :class:`StaleFix` when its
+    time is too far in the future or the past. A fix without ``accuracy_m`` is
+    taken as exact; one without ``recorded_at`` as taken now."""
+    recorded = reported.recorded_at
+    at = now if recorded is None else recorded.astimezone(UTC)
     if (at - now).total_seconds() > settings.max_future_s:
         raise StaleFix(f"recorded_at is more than {settings.max_future_s:.0f} s in the future")
     if (now - at).total_seconds() > settings.max_age_s:
         raise StaleFix(f"recorded_at is more than {settings.max_age_s:.0f} s in the past")
-    accuracy = reported.get("accuracy_m")
+    accuracy = reported.accuracy_m
     fix = Fix(
-        float(reported["latitude"]),
-        float(reported["longitude"]),
+        float(reported.latitude),
+        float(reported.longitude),
         0.0 if accuracy is None else float(accuracy),
         at,
     )
@@ -278,12 +308,6 @@ def sighting(
 
 class StaleFix(ValueError):
     """A fix recorded too far from now to be taken (clock skew, a replayed track)."""
-
-
-def _as_datetime(value: object) -> datetime:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    return datetime.fromisoformat(str(value)).astimezone(UTC)
 
 
 def utcnow() -> datetime:

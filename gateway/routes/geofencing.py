@@ -72,7 +72,7 @@ async def report_location(
             settings.geofence,
             SubjectRole(principal.role.value),
             principal.id,
-            body.model_dump(mode="json", exclude_none=True),
+            body,
             utcnow(),
         )
     except StaleFix as exc:

@@ -23,10 +23,9 @@ deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import TypeAlias
 from uuid import UUID
 
 from actors import agent as agent_msgs
@@ -130,7 +129,7 @@ class StoreLocation:
 
     role: str
     subject_id: UUID
-    location: Mapping[str, Any]
+    location: LocationData
     ref: str | None
 
 
@@ -322,9 +321,7 @@ class SessionProtocol:
         return [_error(ErrorCode.UNKNOWN_TYPE, f"unhandled frame type {frame.type!r}", ref)]
 
     def _location(self, principal: Principal, data: LocationData, ref: str | None) -> list[Action]:
-        stored = StoreLocation(
-            principal.role.value, principal.id, data.model_dump(mode="json"), ref
-        )
+        stored = StoreLocation(principal.role.value, principal.id, data, ref)
         if principal.role is not Role.AGENT:
             relay = RelayUserLocation(
                 principal.id, data.latitude, data.longitude, data.accuracy_m, data.recorded_at

@@ -298,7 +298,7 @@ class Session:
                 self._deps.settings.geofence,
                 action.role,
                 action.subject_id,
-                dict(action.location),
+                action.location,
                 self._deps.clock(),
             )
         except StaleFix as exc:

@@ -24,7 +24,9 @@ from actors.ports import MESSAGE_TIMER, CommitBatch
 from actors.region import AgentPresence, QueryNearest
 from actors.runtime import FLUSH_CHUNK, EntityHost
 from actors.search import Candidate, Search
+from actors.subject import NearZone, TrackFix
 from geo.cells import cell_of
+from geo.fences import Fix, Zone
 from tests.fakes.entities import FakeEntityStore, FakeLocalRouter, FakePushSink
 
 ALERT = EntityKind.ALERT
@@ -359,4 +361,37 @@ async def test_read_answers_queries_from_memory_without_activating_anything() ->
         AGENT_A
     ]
     assert host.stats()["processed"] == processed
+    await host.stop()
+
+
+async def test_a_fix_that_changes_only_memory_is_handled_inline_and_an_entry_commits() -> None:
+    host, store = make_host()
+    await host.start()
+    key = f"user:{USER}"
+    zone = NearZone(
+        Zone.from_geojson(uuid4(), {"type": "Point", "coordinates": [LON, LAT]}, radius_m=100),
+        "safe",
+    )
+    base = utcnow()
+    far = Fix(LAT, LON + 0.01, 5.0, base)  # ~700 m east: outside
+    await host.ask(EntityKind.SUBJECT, key, TrackFix(far, (zone,)))  # loads, baseline outside
+    await host.settle()
+    commits, processed = len(store.commits), host.stats()["processed"]
+    for i in range(1, 4):
+        moved = Fix(LAT, LON + 0.01 - i * 1e-4, 5.0, base + timedelta(seconds=i))
+        assert (
+            host.enqueue(EntityKind.SUBJECT, key, TrackFix(moved, (zone,)), want_reply=False)
+            is None
+        )
+        assert not host._tasks  # no mailbox task: decided inline
+    state = host.active_state(EntityKind.SUBJECT, key)
+    assert state.presence.last_fix_at == base + timedelta(seconds=3)
+    assert host.stats()["processed"] == processed + 3
+    assert len(store.commits) == commits  # nothing written
+    inside = Fix(LAT, LON, 5.0, base + timedelta(seconds=4))
+    host.enqueue(EntityKind.SUBJECT, key, TrackFix(inside, (zone,)), want_reply=False)
+    await host.settle()
+    assert len(store.commits) == commits + 1  # the entry and its event, committed
+    assert [e.type for e in store.commits[-1].events] == [EventType.GEOFENCE_ENTER]
+    assert zone.zone.id in host.active_state(EntityKind.SUBJECT, key).presence.inside
     await host.stop()

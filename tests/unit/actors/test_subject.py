@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -12,7 +13,7 @@ from actors.effects import AudienceKind, Emit, EventType, FrameType, Persist, Pu
 from actors.errors import InvalidMessage, UnknownMessage
 from actors.subject import NearZone, SubjectRole, SubjectState, TrackFix, decide, subject_key
 from geo.cells import EARTH_RADIUS_M
-from geo.fences import Fix, Zone
+from geo.fences import Fix, Presence, Zone
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 LAT0, LON0 = 52.52, 13.405
@@ -109,3 +110,14 @@ def test_bad_ids_fixes_and_messages_are_refused() -> None:
         decide(state, TrackFix(Fix(91.0, 0.0, 5, T0)), T0)
     with pytest.raises(UnknownMessage):
         decide(state, "hello", T0)
+
+
+def test_a_move_keeps_every_field_but_presence_and_last_fix() -> None:
+    state, _ = walk(circle("danger"), [-1000, 0])
+    state = replace(state, version=9, ended=("a check-in",), check_in="running")  # type: ignore[arg-type]
+    later = fix(5, 60)
+    presence = Presence({}, later.recorded_at)
+    moved = state.moved(presence, later)
+    for name in (f.name for f in fields(SubjectState)):
+        expected = {"presence": presence, "last_fix": later}.get(name, getattr(state, name))
+        assert getattr(moved, name) is expected, name

@@ -275,7 +275,7 @@ def test_an_agent_location_is_told_to_its_entity_and_stored() -> None:
     store = actions[1]
     assert isinstance(store, StoreLocation)
     assert (store.role, store.subject_id, store.ref) == ("agent", agent_id, "l")
-    assert store.location["latitude"] == 1.5
+    assert store.location.latitude == 1.5
     assert len(actions) == 2  # no ack: locations are fire-and-forget
 
 

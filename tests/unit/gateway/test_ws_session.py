@@ -256,7 +256,7 @@ async def test_locations_go_to_the_ingest_and_a_full_or_stale_one_is_an_error_fr
     [taken] = h.locations.taken
     assert (taken.role.value, taken.subject_id) == ("user", user_id)
     assert (taken.fix.latitude, taken.fix.longitude, taken.fix.recorded_at) == (1, 2, T0)
-    assert taken.reported["latitude"] == 1
+    assert taken.reported.latitude == 1
     h.locations.full = True
     h.ws.client_sends({"type": "location", "id": "l2", "data": {"latitude": 1, "longitude": 2}})
     [error] = await h.ws.wait_for("error")

@@ -1,0 +1,130 @@
+"""cluster.tracking: fixes packed for Ray come back exact; the tracker hands each to
+its subject entity with the zones near it. The host and zone book are fakes."""
+
+from __future__ import annotations
+
+import random
+from array import array
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
+from uuid import UUID, uuid4
+
+import pytest
+
+from actors.effects import EntityKind
+from actors.runtime import EntityHost
+from actors.subject import NearZone, TrackFix
+from cluster.tracking import MalformedBatch, Tracker, pack_fixes, unpack_fixes
+from geo.fences import Fix
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def fixes(count: int, seed: int = 7) -> list[tuple[str, Fix]]:
+    rng = random.Random(seed)
+    return [
+        (
+            f"user:{UUID(int=rng.getrandbits(128))}",
+            Fix(
+                rng.uniform(-90, 90),
+                rng.uniform(-180, 180),
+                rng.choice([0.0, rng.uniform(0, 1000)]),
+                T0 + timedelta(microseconds=rng.randrange(-(10**13), 10**13)),
+            ),
+        )
+        for _ in range(count)
+    ]
+
+
+def test_packed_fixes_come_back_equal_to_the_microsecond() -> None:
+    sent = fixes(500)
+    assert unpack_fixes(pack_fixes(sent)) == sent
+    assert unpack_fixes(pack_fixes([])) == []
+
+
+def test_a_fix_in_another_zone_comes_back_as_the_same_instant_in_utc() -> None:
+    at = datetime(2026, 11, 26, 14, 0, 0, 1, tzinfo=timezone(timedelta(hours=2)))
+    [(_key, fix)] = unpack_fixes(pack_fixes([("agent:x", Fix(1.0, 2.0, 3.0, at))]))
+    assert fix.recorded_at == at
+    assert fix.recorded_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "packed",
+    [
+        ("a\nb", array("d", [1, 2, 3]).tobytes(), array("q", [1]).tobytes()),  # 2 keys, 1 fix
+        ("a", array("d", [1, 2]).tobytes(), array("q", [1]).tobytes()),  # numbers short
+        ("a", b"\x00" * 7, array("q", [1]).tobytes()),  # not whole doubles
+        ("a", array("d", [1, 2, 3]).tobytes(), array("q", [2**62]).tobytes()),  # year > 9999
+        ("a", b"", b""),  # a key and no fix
+        (1, 2, 3),
+        ("too", "few"),
+        None,
+    ],
+)
+def test_malformed_packs_are_refused(packed: Any) -> None:
+    with pytest.raises(MalformedBatch):
+        unpack_fixes(packed)
+
+
+class FakeHost:
+    """Records what the tracker enqueues; refuses keys that are not subjects' ids."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[EntityKind, str, object]] = []
+
+    def enqueue(
+        self, kind: EntityKind, entity_id: str, message: object, *, want_reply: bool
+    ) -> None:
+        assert not want_reply
+        if not entity_id.startswith(("user:", "agent:")):
+            raise ValueError("not a subject")
+        self.enqueued.append((kind, entity_id, message))
+
+
+class FakeZones:
+    """A zone book answering every point with the same zones; one zone deleted."""
+
+    def __init__(self, near: tuple[NearZone, ...]) -> None:
+        self.near = near
+        self.asked: list[tuple[str, float, float, float]] = []
+        self.deleted = uuid4()
+
+    def near_point(
+        self, cell: str, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...]:
+        self.asked.append((cell, latitude, longitude, accuracy_m))
+        return self.near
+
+    @property
+    def gone(self) -> frozenset[UUID]:
+        return frozenset({self.deleted})
+
+
+def test_each_fix_goes_to_its_subject_with_the_zones_near_it() -> None:
+    host, zones = FakeHost(), FakeZones(())
+    tracker = Tracker(cast(EntityHost, host), zones, resolution=7)
+    sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(20)]
+    assert tracker.track_packed(pack_fixes(sent)) == 0
+    assert [(kind, key) for kind, key, _m in host.enqueued] == [
+        (EntityKind.SUBJECT, key) for key, _f in sent
+    ]
+    for (_kind, _key, message), (_k, fix) in zip(host.enqueued, sent, strict=True):
+        assert message == TrackFix(fix, (), frozenset({zones.deleted}))
+    assert [(lat, lon, acc) for _cell, lat, lon, acc in zones.asked] == [
+        (f.latitude, f.longitude, 10.0) for _k, f in sent
+    ]
+    assert tracker.rejected == 0
+
+
+def test_bad_fixes_and_bad_batches_are_counted_and_the_rest_tracked() -> None:
+    host = FakeHost()
+    tracker = Tracker(cast(EntityHost, host), None, resolution=7)
+    good = ("user:" + str(uuid4()), Fix(1.0, 2.0, 0.0, T0))
+    off_the_map = ("user:" + str(uuid4()), Fix(91.0, 2.0, 0.0, T0))
+    not_a_subject = ("alert:1", Fix(1.0, 2.0, 0.0, T0))
+    assert tracker.track_packed(pack_fixes([off_the_map, good, not_a_subject])) == 2
+    assert [key for _kind, key, _m in host.enqueued] == [good[0]]
+    assert tracker.track_packed(("a", b"", b"")) == 1
+    assert tracker.rejected == 3
+    assert len(host.enqueued) == 1
