@@ -3,8 +3,13 @@
 Each shard keeps every live (active, not deleted) zone in memory, validated
 and indexed by the H3 cells it covers (``geo.coverage``: the zone grown by
 ``MAX_FIX_ACCURACY_M``), so tracking a fix needs no I/O: its cell's zones
-are one dict lookup (:meth:`ZoneBook.near`). The book also keeps the shard's
-region entities told which zones cover their cell (``actors.region``).
+are one dict lookup (:meth:`ZoneBook.near`). :meth:`ZoneBook.near_point`
+narrows them to the zones whose bounding box the fix's accuracy reaches,
+testing only the few listed in the fix's bucket of a fine lat/lon grid
+(built per cell when a fix first lands in it, dropped with the cell's
+listing when its zones change; fixes less accurate than the buckets allow
+test every zone of the cell). The book also keeps the shard's region
+entities told which zones cover their cell (``actors.region``).
 
 How it stays current: :meth:`ZoneBook.start` loads every zone, then a task
 follows ``persistence.zones.zones_changed_since`` from the newest revision
@@ -75,12 +80,106 @@ _M_PER_DEG: Final = 111_320.0
 _DEG_SLACK: Final = 1e-6
 
 
-@dataclass(frozen=True, slots=True)
-class _CellZones:
-    """One cell's zones for tracking, with their lon/lat bounds (n x 4) for quick tests."""
+#: The fine lat/lon grid ``near_point`` keeps candidates in (degrees; ~220 m
+#: north-south), and the accuracy (metres) its buckets are built for.
+_BUCKET_DEG: Final = 0.002
+_BUCKET_REACH_M: Final = 150.0
+#: Most buckets one cell keeps: a resolution-7 cell's fixes fill ~200 (its
+#: area over a bucket's); past this (a coarse resolution) the vector test runs.
+_MAX_BUCKETS: Final = 4096
 
-    zones: tuple[NearZone, ...]
-    bounds: np.ndarray[Any, np.dtype[np.float64]]
+#: A candidate zone with its lon/lat bounds (min_lon, min_lat, max_lon, max_lat).
+_Row = tuple[NearZone, float, float, float, float]
+
+
+class _CellZones:
+    """One cell's zones for tracking (in the book's listing order), with their
+    lon/lat bounds (n x 4) for :meth:`touching`.
+
+    Immutable but for a cache: buckets of a fine lat/lon grid, built when a fix
+    first lands in one, each listing (in listing order) the zones whose bounds,
+    grown by the reach of a ``_BUCKET_REACH_M`` fix (in longitude at the
+    bucket's edge farthest from the equator, where it is largest) and a
+    little slack, touch the bucket. Every zone such a fix, or a more accurate
+    one, in the bucket can touch is listed, so testing only those with the
+    same four comparisons the vector test makes gives the same answer. Less
+    accurate fixes, and fixes in a cell that already holds ``_MAX_BUCKETS``,
+    take the vector test. The book drops the whole object when the cell's
+    zones change: the buckets never go stale.
+    """
+
+    __slots__ = ("_buckets", "_rows", "bounds", "zones")
+
+    def __init__(self, zones: tuple[NearZone, ...]) -> None:
+        self.zones = zones
+        self.bounds: np.ndarray[Any, np.dtype[np.float64]] = np.array(
+            [n.zone.geometry.bounds for n in zones], dtype=np.float64
+        ).reshape(-1, 4)
+        self._rows: list[_Row] = [
+            (zone, b[0], b[1], b[2], b[3])
+            for zone, b in zip(zones, self.bounds.tolist(), strict=True)
+        ]
+        self._buckets: dict[tuple[float, float], tuple[_Row, ...]] = {}
+
+    def touching(
+        self, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...]:
+        """The zones whose lon/lat bounding box the fix's reach box touches
+        (``accuracy_m`` in metres, ``_DEG_SLACK`` more), in listing order."""
+        reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
+        reach_lon = reach_lat / max(math.cos(math.radians(latitude)), 1e-6)
+        if (
+            accuracy_m <= _BUCKET_REACH_M
+            and -90.0 <= latitude <= 90.0
+            and -180.0 <= longitude <= 180.0
+        ):
+            key = (latitude // _BUCKET_DEG, longitude // _BUCKET_DEG)
+            rows = self._buckets.get(key)
+            if rows is None and len(self._buckets) < _MAX_BUCKETS:
+                rows = self._buckets[key] = self._bucket(key)
+            if rows is not None:
+                west, east = longitude - reach_lon, longitude + reach_lon
+                south, north = latitude - reach_lat, latitude + reach_lat
+                return tuple(
+                    [
+                        zone
+                        for zone, min_lon, min_lat, max_lon, max_lat in rows
+                        if min_lon <= east
+                        and max_lon >= west
+                        and min_lat <= north
+                        and max_lat >= south
+                    ]
+                )
+        b = self.bounds
+        hit = np.flatnonzero(
+            (b[:, 0] <= longitude + reach_lon)
+            & (b[:, 2] >= longitude - reach_lon)
+            & (b[:, 1] <= latitude + reach_lat)
+            & (b[:, 3] >= latitude - reach_lat)
+        )
+        zones = self.zones
+        return tuple(zones[i] for i in hit)
+
+    def _bucket(self, key: tuple[float, float]) -> tuple[_Row, ...]:
+        """Every zone a fix in bucket ``key`` with accuracy up to ``_BUCKET_REACH_M``
+        can touch (and maybe a few more), in listing order."""
+        pad = _BUCKET_DEG / 100  # covers rounding in ``//`` and below
+        south, north = key[0] * _BUCKET_DEG - pad, (key[0] + 1) * _BUCKET_DEG + pad
+        west, east = key[1] * _BUCKET_DEG - pad, (key[1] + 1) * _BUCKET_DEG + pad
+        # The largest reach a fix in the bucket can have: its latitude is no
+        # farther from the equator than the bucket's farthest edge.
+        farthest = min(max(abs(south), abs(north)), 90.0)
+        reach_lat = (_BUCKET_REACH_M / _M_PER_DEG + _DEG_SLACK) * 1.001
+        reach_lon = reach_lat / max(math.cos(math.radians(farthest)), 1e-6) * 1.001
+        b = self.bounds
+        hit = np.flatnonzero(
+            (b[:, 0] <= east + reach_lon)
+            & (b[:, 2] >= west - reach_lon)
+            & (b[:, 1] <= north + reach_lat)
+            & (b[:, 3] >= south - reach_lat)
+        )
+        rows = self._rows
+        return tuple(rows[i] for i in hit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,26 +260,18 @@ class ZoneBook:
     def near_point(
         self, cell: str, latitude: float, longitude: float, accuracy_m: float
     ) -> tuple[NearZone, ...]:
-        """The zones of ``cell`` whose bounding box the fix's accuracy circle touches.
+        """The zones of ``cell`` whose bounding box the fix's accuracy circle touches,
+        in the cell's listing order.
 
         A zone it does not touch is one the subject is certainly outside of,
         so tracking needs only these (a cell lists ~100 zones in a dense city,
-        a fix touches one or two); one vectorised test per fix.
+        a fix touches a few). Most fixes test only their bucket's zones (see
+        ``_CellZones``); the answer is the same as testing every zone.
         """
         listed = self._listed(cell)
         if listed is None:
             return ()
-        reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
-        reach_lon = reach_lat / max(math.cos(math.radians(latitude)), 1e-6)
-        b = listed.bounds
-        hit = np.flatnonzero(
-            (b[:, 0] <= longitude + reach_lon)
-            & (b[:, 2] >= longitude - reach_lon)
-            & (b[:, 1] <= latitude + reach_lat)
-            & (b[:, 3] >= latitude - reach_lat)
-        )
-        zones = listed.zones
-        return tuple(zones[i] for i in hit)
+        return listed.touching(latitude, longitude, accuracy_m)
 
     def _listed(self, cell: str) -> _CellZones | None:
         """The cell's zones and their bounds, built once per cell and change (every
@@ -192,8 +283,7 @@ class ZoneBook:
             if not ids:
                 return None
             zones = tuple(_near_zone(self._zones[z]) for z in sorted(ids))
-            bounds = np.array([n.zone.geometry.bounds for n in zones], dtype=np.float64)
-            found = self._near[cell] = _CellZones(zones, bounds)
+            found = self._near[cell] = _CellZones(zones)
         return found
 
     @property

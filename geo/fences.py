@@ -22,13 +22,21 @@ inside/outside is exactly the planar answer PostGIS gives; distances near a
 fix are off by the change of ``cos(latitude)`` across the zone, under 1 %
 of the margin for the largest zone allowed here (a 10 m margin is measured
 within 10 cm). Zones that cross the antimeridian or come near a pole are
-refused with :class:`InvalidZone` rather than measured wrongly.
+refused with :class:`InvalidZone` rather than measured wrongly. Most fixes
+are decided by a few distances (to the zone's box, to disks around its
+centre that hold it or that it holds, and for a rectangle to its box);
+shapely decides only what those leave open, so near the boundary as well,
+the answer is shapely's.
 
-:func:`track` applies :func:`decide` to one subject across every zone near
-a fix, keeping only the zones the subject is inside (:class:`Presence`):
-a zone it is not inside is one it is outside of, unless the zone is newer
-than the subject's previous fix, when the baseline rule applies instead.
-Leaving the neighbourhood of a zone it was inside is an exit.
+:func:`track` gives one subject's answer across every zone near a fix,
+keeping only the zones the subject is inside (:class:`Presence`). It is
+:func:`decide` zone by zone, applied inline (one check of the fix, no
+per-zone state objects): in a zone it is inside, a straddling fix keeps
+the stay, an outside one is an exit, an inside one may be the stay's dwell;
+a zone it is not inside is one it is outside of (inside is an enter),
+unless it has no previous fix or the zone is newer than it, when the
+baseline rule applies instead. Leaving the neighbourhood of a zone it was
+inside is an exit.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from uuid import UUID
 
 import numpy as np
 import shapely
-from shapely.geometry import Point, Polygon, shape
+from shapely.geometry import Point, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
@@ -57,6 +65,9 @@ MAX_RADIUS_M: Final = 50_000.0
 MAX_ABS_LATITUDE: Final = 85.0
 #: A zone wider than this in longitude is taken to cross the antimeridian.
 MAX_LONGITUDE_SPAN: Final = 180.0
+#: A distance shortcut stands in for shapely only when it holds by this
+#: fraction of the distances involved; rounding in either is ~1e-16 of them.
+_MARGIN: Final = 1e-9
 
 
 class InvalidZone(GeoError, ValueError):
@@ -84,6 +95,8 @@ class _Frame:
     r_out: float
     #: The disk of radius ``r_in`` around the origin lies inside the zone (0: none).
     r_in: float
+    #: The zone is its bounding box (an axis-aligned rectangle): covers it, same boundary.
+    filled: bool
 
     @classmethod
     def of(cls, geometry: BaseGeometry) -> _Frame:
@@ -106,7 +119,11 @@ class _Frame:
         r_out = float(np.hypot(*shapely.get_coordinates(local).T).max())
         origin = Point(0.0, 0.0)
         r_in = float(shapely.distance(boundary, origin)) if local.contains(origin) else 0.0
-        return cls(lat0, lon0, k_lat, k_lon, local, boundary, tuple(bounds), r_out, r_in)
+        # A zone that is its bounding box (a rectangle drawn in lon/lat) is
+        # decided by the box alone, corners included.
+        frame_box = box(*bounds)
+        filled = bool(local.covers(frame_box) and boundary.equals(frame_box.boundary))
+        return cls(lat0, lon0, k_lat, k_lon, local, boundary, tuple(bounds), r_out, r_in, filled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +252,12 @@ def decide(
 
 
 def _position(zone: Zone, fix: Fix) -> bool | None:
-    """True inside, False outside, None when the accuracy circle straddles the boundary."""
+    """True inside, False outside, None when the accuracy circle straddles the boundary.
+
+    Exactly shapely's answer (``dwithin`` the boundary, else ``contains``);
+    the shortcuts before it only answer where shapely's is certain by a
+    margin far above float rounding (``_MARGIN``), and leave the rest to it.
+    """
     frame = zone._frame
     x = (fix.longitude - frame.lon0) * frame.k_lon
     y = (fix.latitude - frame.lat0) * frame.k_lat
@@ -248,7 +270,23 @@ def _position(zone: Zone, fix: Fix) -> bool | None:
         return False  # the whole circle is beyond the zone's farthest point
     if d + accuracy < frame.r_in:
         return True  # the whole circle is in the disk the zone holds
-    point = Point(x, y)
+    # Near the boundary. The circle straddles it if it holds both a point
+    # certainly outside (beyond the box or the outer disk) and one certainly
+    # inside (in the inner disk, or in the box of a zone that fills it).
+    slack = (frame.r_out + accuracy) * _MARGIN
+    edge = min(x - min_x, max_x - x, y - min_y, max_y - y)  # < 0: off the box
+    off_box = math.hypot(max(min_x - x, x - max_x, 0.0), max(min_y - y, y - max_y, 0.0))
+    if off_box > accuracy + slack:
+        return False  # the whole circle is off the box, near one of its corners
+    if frame.filled and edge > accuracy + slack:
+        return True  # the whole circle is inside the box the zone fills
+    reaches_out = edge < accuracy - slack or d + accuracy > frame.r_out + slack
+    reaches_in = (frame.r_in > 0.0 and d - accuracy < frame.r_in - slack) or (
+        frame.filled and off_box < accuracy - slack
+    )
+    if reaches_out and reaches_in:
+        return None
+    point = shapely.points((x, y))
     if shapely.dwithin(frame.boundary, point, accuracy):
         return None
     return bool(frame.shape.contains(point))
@@ -309,31 +347,56 @@ def track(
     accuracy (the caller's spatial index); a zone the subject was inside that
     is not near any more is left (an exit), unless it is in ``gone`` (deleted:
     dropped without an event). A fix not newer than the last one is ignored.
+
+    The same answer as :func:`decide` applied zone by zone (a zone held from
+    ``presence`` starting inside since its ``since``, any other outside since
+    the previous fix, or without a state for a baseline), computed inline: a
+    zone whose :class:`Inside` does not change keeps the same object.
     """
     check_point(fix.latitude, fix.longitude)
     last = presence.last_fix_at
-    if last is not None and fix.recorded_at <= last:
+    at = fix.recorded_at
+    if last is not None and at <= last:
         return presence, ()
+    held_zones = presence.inside
     inside: dict[UUID, Inside] = {}
     crossings: list[Crossing] = []
+    left: list[UUID] = []  # held zones near the fix that it is outside of
     for zone in near:
-        held = presence.inside.get(zone.id)
-        prior: SubjectInZone | None
+        zone_id = zone.id
+        held = held_zones.get(zone_id) if held_zones else None
         if held is not None:
-            prior = SubjectInZone(True, held.since, last or held.since, held.dwelled)
+            if last is None and at <= held.since:
+                # No fix seen but the stay's start: decide's order rule, with
+                # the stay's start as the last fix, ignores this one.
+                inside[zone_id] = held
+                continue
+            where = _position(zone, fix)
+            if where is False:
+                left.append(zone_id)
+                crossings.append(Crossing(zone_id, FenceEvent.EXIT))
+            elif (
+                where
+                and zone.dwell_s is not None
+                and not held.dwelled
+                and at - held.since >= timedelta(seconds=zone.dwell_s)
+            ):
+                inside[zone_id] = Inside(held.since, True)
+                crossings.append(Crossing(zone_id, FenceEvent.DWELL))
+            else:
+                inside[zone_id] = held  # still inside, or straddling: no change
         elif last is None or (zone.since is not None and zone.since > last):
-            prior = None  # new to the subject: baseline, no event
-        else:
-            prior = SubjectInZone(False, last, last)
-        state, events = decide(zone, prior, fix)
-        if state is not None and state.inside:
-            inside[zone.id] = Inside(state.since, state.dwelled)
-        crossings += (Crossing(zone.id, event) for event in events)
-    near_ids = {zone.id for zone in near}
-    for zone_id in presence.inside:
-        if zone_id not in near_ids and zone_id not in gone:
+            if _position(zone, fix):  # new to the subject: a baseline, no event
+                inside[zone_id] = Inside(at)
+        elif _position(zone, fix):
+            inside[zone_id] = Inside(at)
+            crossings.append(Crossing(zone_id, FenceEvent.ENTER))
+    # A held zone that is near is now in ``inside`` or ``left``: the others
+    # are no longer near.
+    for zone_id in held_zones:
+        if zone_id not in inside and zone_id not in left and zone_id not in gone:
             crossings.append(Crossing(zone_id, FenceEvent.EXIT))
-    return Presence(inside, fix.recorded_at), tuple(crossings)
+    return Presence(inside, at), tuple(crossings)
 
 
 def _to_local(geometry: BaseGeometry, lat0: float, lon0: float) -> BaseGeometry:

@@ -1,0 +1,222 @@
+"""cluster.zones: the bucketed ``near_point`` gives exactly the vector test's answer.
+
+``_CellZones.touching`` answers most fixes from a small bucket of a fine
+lat/lon grid; the reference is the numpy test over every zone of the cell
+that ``ZoneBook.near_point`` made before, copied. Random boxes and fixes
+(seeded) at mid and high latitudes, south and west of zero, at the equator
+and near the antimeridian; fixes on bucket edges and grazing zone bounds;
+accuracies below, at and above the buckets' reach, and odd ones. No
+PostgreSQL: the book is fed records directly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from actors.subject import NearZone
+from actors.zones import ZoneKind
+from cluster.zones import (
+    _BUCKET_DEG,
+    _BUCKET_REACH_M,
+    _DEG_SLACK,
+    _M_PER_DEG,
+    _MAX_BUCKETS,
+    ZoneBook,
+    _CellZones,
+)
+from geo.cells import cell_of
+from geo.fences import Zone
+from persistence.zones import ZoneRecord
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _reference_near_point(
+    listed: _CellZones, latitude: float, longitude: float, accuracy_m: float
+) -> tuple[NearZone, ...]:
+    """``ZoneBook.near_point`` as it was: one vectorised test over the cell's zones."""
+    reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
+    reach_lon = reach_lat / max(math.cos(math.radians(latitude)), 1e-6)
+    b = listed.bounds
+    hit = np.flatnonzero(
+        (b[:, 0] <= longitude + reach_lon)
+        & (b[:, 2] >= longitude - reach_lon)
+        & (b[:, 1] <= latitude + reach_lat)
+        & (b[:, 3] >= latitude - reach_lat)
+    )
+    zones = listed.zones
+    return tuple(zones[i] for i in hit)
+
+
+def _boxes(rng: random.Random, lat0: float, lon0: float, count: int) -> tuple[NearZone, ...]:
+    """Boxes of 1 m to 2 km within ~3 km of (lat0, lon0), listed in id order."""
+    zones = []
+    for n in range(count):
+        m_lat = 1 / _M_PER_DEG
+        m_lon = m_lat / math.cos(math.radians(lat0))
+        lat = lat0 + rng.uniform(-3000, 3000) * m_lat
+        lon = lon0 + rng.uniform(-3000, 3000) * m_lon
+        w = rng.choice([1.0, 30.0, rng.uniform(10, 2000)]) * m_lon
+        h = rng.choice([1.0, 30.0, rng.uniform(10, 2000)]) * m_lat
+        zone = Zone(UUID(int=n + 1), box(lon, lat, lon + w, lat + h))
+        zones.append(NearZone(zone=zone, kind="safe"))
+    return tuple(zones)
+
+
+def _accuracy(rng: random.Random) -> float:
+    roll = rng.random()
+    if roll < 0.02:
+        return rng.choice([math.nan, math.inf, -math.inf, -20.0, 0.0, _BUCKET_REACH_M])
+    if roll < 0.05:
+        return math.nextafter(_BUCKET_REACH_M, rng.choice([0.0, math.inf]))
+    if roll < 0.8:
+        return rng.uniform(0, _BUCKET_REACH_M)
+    return rng.uniform(_BUCKET_REACH_M, 2000)
+
+
+def _fix(rng: random.Random, listed: _CellZones, lat0: float, lon0: float) -> tuple[float, float]:
+    roll = rng.random()
+    m_lat = 1 / _M_PER_DEG
+    m_lon = m_lat / math.cos(math.radians(lat0))
+    lat = lat0 + rng.uniform(-3500, 3500) * m_lat
+    lon = lon0 + rng.uniform(-3500, 3500) * m_lon
+    if roll < 0.2:  # on a bucket's edge, or an ulp either side
+        lat = round(lat / _BUCKET_DEG) * _BUCKET_DEG
+        lat = rng.choice([lat, math.nextafter(lat, -90.0), math.nextafter(lat, 90.0)])
+    elif roll < 0.4:
+        lon = round(lon / _BUCKET_DEG) * _BUCKET_DEG
+        lon = rng.choice([lon, math.nextafter(lon, -180.0), math.nextafter(lon, 180.0)])
+    elif roll < 0.6:  # grazing a zone's bounds from outside
+        min_lon, min_lat, max_lon, max_lat = rng.choice(listed.bounds.tolist())
+        reach_lat = rng.uniform(0, _BUCKET_REACH_M) / _M_PER_DEG + _DEG_SLACK
+        lat = rng.choice([min_lat - reach_lat, max_lat + reach_lat, (min_lat + max_lat) / 2])
+        reach_lon = reach_lat / max(math.cos(math.radians(lat)), 1e-6)
+        lon = rng.choice([min_lon - reach_lon, max_lon + reach_lon, (min_lon + max_lon) / 2])
+    return max(-90.0, min(90.0, lat)), max(-180.0, min(180.0, lon))
+
+
+PLACES = [
+    (52.52, 13.405),
+    (70.0, 25.0),
+    (-33.87, -70.6),
+    (0.001, -0.001),  # buckets either side of the equator and the meridian
+    (84.9, 179.95),
+    (-84.9, -179.95),
+    (89.9, 0.0),  # past where zones may be, but a bucket's two edges differ most
+]
+
+
+@pytest.mark.parametrize(("lat0", "lon0"), PLACES)
+def test_touching_gives_the_vector_tests_answer(lat0: float, lon0: float) -> None:
+    rng = random.Random(int(lat0 * 1000) ^ int(lon0 * 1000))
+    listed = _CellZones(_boxes(rng, lat0, lon0, 150))
+    hits = 0
+    for _ in range(6000):
+        lat, lon = _fix(rng, listed, lat0, lon0)
+        accuracy = _accuracy(rng)
+        expected = _reference_near_point(listed, lat, lon, accuracy)
+        got = listed.touching(lat, lon, accuracy)
+        assert [n.zone.id for n in got] == [n.zone.id for n in expected], (lat, lon, accuracy)
+        assert all(a is b for a, b in zip(got, expected, strict=True))
+        hits += len(expected)
+    assert hits > 6000  # most fixes touch some zone
+    assert 20 < len(listed._buckets) <= _MAX_BUCKETS
+
+
+def test_bounds_exactly_on_the_reach_box_edges_count_as_touching() -> None:
+    rng = random.Random(9)
+    for _ in range(300):
+        lat, lon = rng.uniform(-80, 80), rng.uniform(-170, 170)
+        accuracy = rng.choice([0.0, rng.uniform(0, _BUCKET_REACH_M), _BUCKET_REACH_M])
+        reach_lat = accuracy / _M_PER_DEG + _DEG_SLACK
+        reach_lon = reach_lat / max(math.cos(math.radians(lat)), 1e-6)
+        west, east = lon - reach_lon, lon + reach_lon
+        south, north = lat - reach_lat, lat + reach_lat
+        edges = [
+            box(east, lat, east + 0.01, lat + 0.01),
+            box(west - 0.01, lat, west, lat + 0.01),
+            box(lon, north, lon + 0.01, north + 0.01),
+            box(lon, south - 0.01, lon + 0.01, south),
+        ]
+        listed = _CellZones(
+            tuple(NearZone(Zone(UUID(int=n), g), "safe") for n, g in enumerate(edges, 1))
+        )
+        assert listed.touching(lat, lon, accuracy) == listed.zones
+        assert _reference_near_point(listed, lat, lon, accuracy) == listed.zones
+
+
+def test_a_bucket_lists_only_the_zones_near_it() -> None:
+    rng = random.Random(3)
+    listed = _CellZones(_boxes(rng, 52.52, 13.405, 150))
+    for _ in range(200):
+        lat, lon = _fix(rng, listed, 52.52, 13.405)
+        listed.touching(lat, lon, 10.0)
+    sizes = [len(rows) for rows in listed._buckets.values()]
+    assert sum(sizes) / len(sizes) < len(listed.zones) / 4
+
+
+def test_a_cell_keeps_at_most_max_buckets_and_still_answers_exactly() -> None:
+    rng = random.Random(5)
+    listed = _CellZones(_boxes(rng, 10.0, 10.0, 5))
+    for _ in range(_MAX_BUCKETS + 500):  # fixes all over: far more buckets than allowed
+        lat, lon = rng.uniform(0, 20), rng.uniform(0, 20)
+        accuracy = rng.uniform(0, _BUCKET_REACH_M)
+        got = listed.touching(lat, lon, accuracy)
+        assert got == _reference_near_point(listed, lat, lon, accuracy)
+    assert len(listed._buckets) == _MAX_BUCKETS
+
+
+def _record(zone_id: int, geometry: dict[str, Any], revision: int, **changes: Any) -> ZoneRecord:
+    values: dict[str, Any] = {
+        "id": UUID(int=zone_id),
+        "name": f"zone {zone_id}",
+        "kind": ZoneKind.SAFE,
+        "geometry": geometry,
+        "radius_m": None,
+        "rules": {},
+        "dwell_s": None,
+        "active": True,
+        "cells": (),  # the book covers it itself
+        "revision": revision,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(changes)
+    return ZoneRecord(**values)
+
+
+def _square(lon: float, lat: float, size: float) -> dict[str, Any]:
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def test_the_books_buckets_follow_zone_changes() -> None:
+    book = ZoneBook(
+        cast(asyncpg.Pool, None),  # never used: changes are applied directly
+        dsn="",
+        resolution=7,
+        owns=lambda _cell: True,
+        tell=lambda _kind, _entity, _message: None,
+    )
+    cell = cell_of(52.501, 13.401, 7)
+    book._apply([_record(1, _square(13.40, 52.50, 0.002), 1)])
+    assert [n.zone.id.int for n in book.near_point(cell, 52.501, 13.401, 5.0)] == [1]
+    assert book.near_point(cell, 52.501, 13.406, 5.0) == ()  # ~270 m east of it
+
+    # A zone added where a bucket was already built: the cell's cache is dropped.
+    book._apply([_record(2, _square(13.405, 52.50, 0.002), 2)])
+    assert [n.zone.id.int for n in book.near_point(cell, 52.501, 13.406, 5.0)] == [2]
+    assert [n.zone.id.int for n in book.near_point(cell, 52.501, 13.4045, 500.0)] == [1, 2]
+
+    book._apply([_record(1, _square(13.40, 52.50, 0.002), 3, deleted_at=T0)])
+    assert book.near_point(cell, 52.501, 13.401, 5.0) == ()
+    assert book.near(cell) == book.near_point(cell, 52.501, 13.406, 5.0)
