@@ -38,7 +38,7 @@ from persistence.cursors import (
     parse_id,
     parse_time,
 )
-from persistence.postgres import DRIVER_ERRORS, translate_error
+from persistence.postgres import DRIVER_ERRORS, Binds, translate_error
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +163,8 @@ def list_query(
     Only fixed SQL fragments are joined; every value is a bind parameter.
     """
     where = [_VISIBILITY[viewer.role]]
-    args: list[Any] = [viewer.id]
+    bind = Binds(viewer.id)
     status = _STATUS_SHOWN.get(viewer.role, "a.status")
-
-    def bind(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
 
     if filters.status is not None:
         where.append(f"{status} = {bind(filters.status.value)}")
@@ -184,7 +180,7 @@ def list_query(
         f"SELECT {_columns(status)} FROM alerts a WHERE {' AND '.join(where)} "  # noqa: S608 (fixed fragments)
         f"ORDER BY a.created_at DESC, a.id DESC LIMIT {bind(limit + 1)}"
     )
-    return sql, args
+    return sql, bind.values
 
 
 def _record(row: asyncpg.Record) -> AlertRecord:

@@ -26,15 +26,18 @@ so an event whose two disagree is never shown to the wrong subject.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, TypeVar
 from uuid import UUID
 
 from pymongo import ASCENDING
 
+from actors.subject import SubjectRole
+from actors.zones import ZoneKind
 from geo.fences import FenceEvent
 from persistence.cursors import (
     InvalidCursor,
@@ -51,10 +54,8 @@ from persistence.mongo import Document, EventStore
 #: First element of every cursor of this listing, so no other listing's cursor passes.
 _CURSOR_KIND: Final = "geofence"
 
-ZoneKind = Literal["safe", "danger", "service_area"]
-SubjectRole = Literal["user", "agent"]
-_ZONE_KINDS: Final = frozenset(get_args(ZoneKind))
-_SUBJECT_ROLES: Final = frozenset(get_args(SubjectRole))
+
+_E = TypeVar("_E", bound=enum.StrEnum)
 
 #: The listing's order, and the keyset its cursor continues after.
 SORT: Final = (("time", ASCENDING), ("_id", ASCENDING))
@@ -188,6 +189,16 @@ def _number(data: Mapping[str, Any], key: str) -> float:
     return number
 
 
+def _known(kind: type[_E], value: Any) -> _E | None:
+    """``value`` as a member of ``kind``; None when absent or not one of its values."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return None
+
+
 def record_of(doc: Mapping[str, Any]) -> GeofenceEventRecord:
     """Decode one stored document; ``EncodingError`` if it is not a geofence event.
 
@@ -207,8 +218,6 @@ def record_of(doc: Mapping[str, Any]) -> GeofenceEventRecord:
             event = doc["type"].removeprefix("geofence.")
         if not isinstance(event, str):
             raise ValueError("event is not a string")
-        zone_kind = data.get("zone_kind")
-        subject_role = data.get("subject_role")
         accuracy = data.get("accuracy_m")
         return GeofenceEventRecord(
             id=_event_id(doc),
@@ -219,8 +228,8 @@ def record_of(doc: Mapping[str, Any]) -> GeofenceEventRecord:
             latitude=_number(data, "latitude"),
             longitude=_number(data, "longitude"),
             accuracy_m=None if accuracy is None else _number(data, "accuracy_m"),
-            zone_kind=zone_kind if zone_kind in _ZONE_KINDS else None,
-            subject_role=subject_role if subject_role in _SUBJECT_ROLES else None,
+            zone_kind=_known(ZoneKind, data.get("zone_kind")),
+            subject_role=_known(SubjectRole, data.get("subject_role")),
         )
     except (ValueError, TypeError) as exc:
         event_id = doc.get("_id")

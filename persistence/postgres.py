@@ -44,6 +44,18 @@ CONNECT_TIMEOUT_S = 5.0
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P", "53")
 
 
+class Binds:
+    """The arguments of a query built from fixed fragments: calling it with a
+    value appends the value and answers its placeholder (``$1``, ``$2``, ...)."""
+
+    def __init__(self, *values: Any) -> None:
+        self.values: list[Any] = list(values)
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
 def _json_dumps(value: Any) -> str:
     # Compact separators: jsonb does not keep whitespace, so sending it is waste.
     return json.dumps(value, separators=(",", ":"), default=str)

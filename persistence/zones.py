@@ -38,7 +38,7 @@ from actors.zones import ZoneKind
 from persistence.alerts import Cursor
 from persistence.cursors import page_of
 from persistence.errors import PersistenceError
-from persistence.postgres import DRIVER_ERRORS, Connection, translate_error
+from persistence.postgres import DRIVER_ERRORS, Binds, Connection, translate_error
 
 log = logging.getLogger(__name__)
 
@@ -289,12 +289,7 @@ async def list_zones(
     if limit < 1:
         raise ValueError("limit must be >= 1")
     where = ["deleted_at IS NULL"]
-    args: list[Any] = []
-
-    def bind(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    bind = Binds()
     if filters.kind is not None:
         where.append(f"kind = {bind(filters.kind.value)}")
     if filters.active is not None:
@@ -306,7 +301,7 @@ async def list_zones(
         f"ORDER BY created_at DESC, id DESC LIMIT {bind(limit + 1)}"
     )
     try:
-        rows = await pool.fetch(sql, *args)
+        rows = await pool.fetch(sql, *bind.values)
     except DRIVER_ERRORS as exc:
         raise translate_error(exc) from exc
     records, next_cursor = page_of(

@@ -21,6 +21,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 
+from actors.subject import SubjectRole
+from actors.zones import ZoneKind
 from gateway.auth.deps import CurrentPrincipal
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
@@ -33,8 +35,6 @@ from persistence.geofence_events import (
     EventCursor,
     GeofenceEventFilter,
     GeofenceEventRecord,
-    SubjectRole,
-    ZoneKind,
     list_geofence_events,
 )
 
