@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +28,7 @@ import websockets
 from gateway.auth.principal import Role
 from panic_alert.settings import Settings
 from persistence.postgres import create_pool
-from tests.integration.api.accounts import Account, make_account
+from tests.integration.api.accounts import Account, forget_accounts, make_account
 from tests.local import PANIC_ALERT, free_port
 from tests.scratch import drop_mongo_database, on_database, scratch_database
 
@@ -116,10 +119,11 @@ async def live_gateway(
         if before_serve is not None:
             await before_serve(child_env)
         progress(name, "starting panic-alert serve")
-        procs = [await _serve(child_env)]
+        logs = tempfile.mkdtemp(prefix="panic-alert-serve-")
+        procs = [await _serve(child_env, Path(logs, "serve-0.log"))]
         live = Live(port, procs[0].pid, user_accounts, agent_accounts, [(port, procs[0].pid)])
         try:
-            await _until_ready(live.base_url)
+            await _until_ready(live.base_url, procs[0], Path(logs, "serve-0.log"))
             for _ in range(replicas - 1):
                 replica_port = free_port()
                 progress(name, f"starting a gateway replica on port {replica_port}")
@@ -128,35 +132,51 @@ async def live_gateway(
                     "PANIC_HTTP__PORT": str(replica_port),
                     "PANIC_RAY__ADDRESS": "auto",
                 }
-                procs.append(await _serve(replica_env))
+                log = Path(logs, f"serve-{len(procs)}.log")
+                procs.append(await _serve(replica_env, log))
                 live.replicas.append((replica_port, procs[-1].pid))
-                await _until_ready(f"http://127.0.0.1:{replica_port}")
+                await _until_ready(f"http://127.0.0.1:{replica_port}", procs[-1], log)
             yield live
         finally:
             for proc in reversed(procs):  # replicas first; the first one owns Ray
+                if proc.returncode is not None:
+                    continue
                 proc.send_signal(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(proc.wait(), 60)
                 except TimeoutError:
                     proc.kill()
+            shutil.rmtree(logs, ignore_errors=True)
+            await forget_accounts(settings, user_accounts + agent_accounts)
             await drop_mongo_database(settings, database)
 
 
-async def _serve(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        PANIC_ALERT,
-        "serve",
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+async def _serve(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    """``panic-alert serve``, its output to ``log`` (read back if it fails to start)."""
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            PANIC_ALERT,
+            "serve",
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
-async def _until_ready(base_url: str, deadline_s: float = 120) -> None:
+async def _until_ready(
+    base_url: str, proc: asyncio.subprocess.Process, log: Path, deadline_s: float = 120
+) -> None:
+    """Wait for ``/readyz``; fail at once, with the end of its log, if serve exits."""
     async with httpx.AsyncClient(timeout=3) as http:
         began = time.monotonic()
         while time.monotonic() - began < deadline_s:
+            if proc.returncode is not None:
+                tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-4000:]
+                raise RuntimeError(
+                    f"panic-alert serve exited with code {proc.returncode} before it was "
+                    f"ready at {base_url}; the end of its output:\n{tail}"
+                )
             try:
                 if (await http.get(f"{base_url}/readyz")).status_code == 200:
                     return

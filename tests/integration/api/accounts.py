@@ -5,6 +5,7 @@ and a signed access token, exactly as a login leaves them."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from gateway.auth.principal import Role
 from gateway.auth.sessions import open_session
 from gateway.auth.tokens import issue_access_token
 from panic_alert.settings import Settings
-from persistence.redis import create_redis
+from persistence.redis import create_redis, location_key, session_key
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,20 @@ async def make_account(pool: asyncpg.Pool, settings: Settings, role: Role) -> Ac
         settings.auth, account_id=account_id, role=role, session_id=session_id
     )
     return Account(account_id, role, token)
+
+
+async def forget_accounts(settings: Settings, accounts: Sequence[Account]) -> None:
+    """Delete the Redis keys ``accounts`` left: their sessions (kept for the
+    refresh TTL, 30 days by default) and last locations. Their rows go with
+    the scratch database."""
+    redis = create_redis(settings.redis)
+    try:
+        for start in range(0, len(accounts), 1000):
+            keys = [
+                key(account.role.value, account.id)
+                for account in accounts[start : start + 1000]
+                for key in (session_key, location_key)
+            ]
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
