@@ -9,6 +9,7 @@ process (tests) do not collide.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -228,8 +229,10 @@ def metrics_router(
         found = pool()
         if found is not None:
             await http_metrics.response_times.refresh(found)
+        # In a thread: the process collector lists /proc/self/fd, ~10 ms with
+        # 10,000 sockets open, which would stall every socket's frames.
         return Response(
-            content=http_metrics.exposition(),
+            content=await asyncio.to_thread(http_metrics.exposition),
             media_type=CONTENT_TYPE_LATEST,
             headers={"Cache-Control": "no-store"},
         )
