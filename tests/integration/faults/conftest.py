@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -28,9 +29,12 @@ from cluster.client import EntityClient
 from cluster.shards import start_shards
 from panic_alert.settings import Settings
 from persistence.events import CloudEvent
+from persistence.kafka import KafkaPublisher
+from persistence.mongo import EventStore
+from persistence.outbox import OutboxRelay
 from persistence.postgres import create_pool
 from tests.local import LOOPBACK
-from tests.scratch import scratch_database
+from tests.scratch import drop_mongo_database, scratch_database
 
 NAMESPACE = "panic-alert-fault-tests"
 SHARDS = 2
@@ -158,3 +162,39 @@ class KafkaTail:
 
     async def stop(self) -> None:
         await self._consumer.stop()
+
+
+async def check_events_delivered(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    keys: list[str],
+    topics: tuple[str, ...],
+    collection: str,
+) -> None:
+    """Relay this package's outbox; every event keyed by ``keys`` (the entities'
+    ids) reaches Kafka (``topics``) and MongoDB (``collection``), once in MongoDB."""
+    publisher = KafkaPublisher(settings.kafka)
+    await publisher.start()
+    tail = KafkaTail(settings, {t: await publisher.partitions_for(t) for t in topics})
+    await tail.start()
+    mongo_db = f"pa_faults_{uuid4().hex[:8]}"
+    store = EventStore(settings.mongo, database=mongo_db)
+    try:
+        relay = OutboxRelay(pool, publisher, store, settings.outbox, None)
+        while await relay.drain_once():
+            pass
+        rows = await pool.fetch(
+            "SELECT event_id::text AS id, sent_at FROM outbox WHERE key = ANY($1)", keys
+        )
+        wanted = {r["id"] for r in rows}
+        assert all(r["sent_at"] is not None for r in rows)
+        seen = await tail.read_ids(wanted)
+        assert wanted <= set(seen), f"{len(wanted - set(seen))} events missing from Kafka"
+        for event_id in wanted:
+            docs = await store.count(collection, {"_id": event_id})
+            assert docs == 1, f"event {event_id}: {docs} documents in MongoDB"
+    finally:
+        await store.close()
+        await drop_mongo_database(settings, mongo_db)
+        await publisher.stop()
+        await tail.stop()

@@ -24,11 +24,12 @@ from actors.alert import AlertType, CreateAlert, OfferMade
 from actors.alert_messages import OFFER_EXPIRED_TIMER, SEARCH_AGAIN_TIMER
 from actors.effects import EntityKind
 from panic_alert.settings import Settings
-from persistence.kafka import KafkaPublisher
-from persistence.mongo import EventStore
-from persistence.outbox import OutboxRelay
-from tests.integration.faults.conftest import FaultCluster, KafkaTail, wait_for_restart
-from tests.scratch import drop_mongo_database, make_user
+from tests.integration.faults.conftest import (
+    FaultCluster,
+    check_events_delivered,
+    wait_for_restart,
+)
+from tests.scratch import make_user
 
 pytestmark = pytest.mark.integration
 
@@ -122,38 +123,6 @@ async def check_recovered(
     assert set(per_offer.values()) == {1}, "a timer fired more than once"
 
 
-async def check_events_delivered(
-    settings: Settings, pool: asyncpg.Pool, alerts: list[UUID]
-) -> None:
-    """Relay this package's outbox; every event of these alerts reaches Kafka and MongoDB."""
-    publisher = KafkaPublisher(settings.kafka)
-    await publisher.start()
-    tail = KafkaTail(settings, {t: await publisher.partitions_for(t) for t in ALERT_TOPICS})
-    await tail.start()
-    mongo_db = f"pa_faults_{uuid4().hex[:8]}"
-    store = EventStore(settings.mongo, database=mongo_db)
-    try:
-        relay = OutboxRelay(pool, publisher, store, settings.outbox, None)
-        while await relay.drain_once():
-            pass
-        rows = await pool.fetch(
-            "SELECT event_id::text AS id, sent_at FROM outbox WHERE key = ANY($1)",
-            [str(a) for a in alerts],
-        )
-        wanted = {r["id"] for r in rows}
-        assert all(r["sent_at"] is not None for r in rows)
-        seen = await tail.read_ids(wanted)
-        assert wanted <= set(seen), f"{len(wanted - set(seen))} events missing from Kafka"
-        for event_id in wanted:
-            docs = await store.count("alert_events", {"_id": event_id})
-            assert docs == 1, f"event {event_id}: {docs} documents in MongoDB"
-    finally:
-        await store.close()
-        await drop_mongo_database(settings, mongo_db)
-        await publisher.stop()
-        await tail.stop()
-
-
 async def test_killed_shard_comes_back_with_its_alerts_and_timers(
     fault_cluster: FaultCluster, fault_pool: asyncpg.Pool, settings: Settings
 ) -> None:
@@ -172,7 +141,9 @@ async def test_killed_shard_comes_back_with_its_alerts_and_timers(
     assert recovery_s < 30
 
     await check_recovered(env, fault_pool, alerts, before)
-    await check_events_delivered(settings, fault_pool, alerts)
+    await check_events_delivered(
+        settings, fault_pool, [str(a) for a in alerts], ALERT_TOPICS, "alert_events"
+    )
 
 
 async def test_removed_node_moves_its_shard_and_loses_nothing(
@@ -193,4 +164,6 @@ async def test_removed_node_moves_its_shard_and_loses_nothing(
     assert moved["node_id"] == env.cluster.head_node.node_id
 
     await check_recovered(env, fault_pool, alerts, before)
-    await check_events_delivered(settings, fault_pool, alerts)
+    await check_events_delivered(
+        settings, fault_pool, [str(a) for a in alerts], ALERT_TOPICS, "alert_events"
+    )
