@@ -49,6 +49,7 @@ from gateway.auth.models import storable
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
 from gateway.deps import EntitiesDep, PoolDep
+from gateway.fields import Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
 from gateway.problems import ProblemHTTPException, invalid
 from persistence.accounts import pin_hashes
@@ -131,10 +132,6 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
-
-
 class AlertCreate(BaseModel):
     """Body of ``POST /alerts``."""
 
@@ -142,9 +139,7 @@ class AlertCreate(BaseModel):
 
     latitude: Latitude
     longitude: Longitude
-    accuracy_m: (
-        Annotated[float, Field(strict=True, ge=0, le=100_000, allow_inf_nan=False)] | None
-    ) = None
+    accuracy_m: PlaceAccuracy | None = None
     alert_type: AlertType
     description: (
         Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION), AfterValidator(storable)] | None

@@ -40,6 +40,7 @@ from cluster.client import EntityClient
 from gateway.auth.deps import UserPrincipal
 from gateway.auth.models import RequestBody, problem_responses, storable
 from gateway.deps import EntitiesDep, SettingsDep
+from gateway.fields import Latitude, Longitude, PlaceAccuracy
 from gateway.problems import ProblemHTTPException, invalid
 from gateway.ratelimit import rate_limit
 
@@ -50,8 +51,6 @@ router = APIRouter(prefix="/checkins", tags=["checkins"], dependencies=[_limit])
 #: The latest a check-in may be due: a day ahead.
 MAX_DUE_S: Final = 86_400
 
-Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
 Note = Annotated[StrictStr, Field(max_length=MAX_NOTE), AfterValidator(storable)]
 DueInS = Annotated[
     int,
@@ -80,9 +79,7 @@ class CheckInStart(RequestBody):
     due_at: DueAt | None = None
     latitude: Latitude
     longitude: Longitude
-    accuracy_m: (
-        Annotated[float, Field(strict=True, ge=0, le=100_000, allow_inf_nan=False)] | None
-    ) = None
+    accuracy_m: PlaceAccuracy | None = None
     note: Note | None = None
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from actors.subject import SubjectRole
 from gateway.auth.deps import require_role
@@ -26,6 +26,7 @@ from gateway.locations import StaleFix, sighting, utcnow
 from gateway.problems import invalid
 from gateway.ratelimit import rate_limit
 from gateway.state import gateway_state
+from gateway.ws.frames import LocationData
 
 router = APIRouter(prefix="/geofencing", tags=["geofencing"])
 
@@ -33,18 +34,8 @@ _limit = Depends(rate_limit("geofencing:location", key="principal", rule="locati
 SubjectPrincipal = Annotated[Principal, require_role(Role.USER, Role.AGENT)]
 
 
-class LocationIn(BaseModel):
-    """Body of ``POST /geofencing/location``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-    accuracy_m: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)] | None = None
-    heading: Annotated[float, Field(ge=0, lt=360, allow_inf_nan=False)] | None = None
-    speed_mps: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)] | None = None
-    #: The device's time of the fix (absent: when the server received it).
-    recorded_at: AwareDatetime | None = None
+class LocationIn(LocationData):
+    """Body of ``POST /geofencing/location``: the fields of a ``location`` frame."""
 
 
 class LocationAccepted(BaseModel):

@@ -41,6 +41,7 @@ from actors.zones import MAX_DWELL_S, ZoneKind, ZoneRules
 from gateway.auth.deps import AdminPrincipal, CurrentPrincipal
 from gateway.auth.models import Name, RequestBody, problem_responses
 from gateway.deps import PoolDep, SettingsDep
+from gateway.fields import Number
 from gateway.paging import CursorParam, Limit
 from gateway.problems import ProblemHTTPException
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
@@ -61,10 +62,9 @@ _GEOMETRY_TYPES = "geometry must be a GeoJSON Polygon, MultiPolygon or Point"
 
 # --- schemas ----------------------------------------------------------------------
 
-#: A coordinate: any finite JSON number (ranges are geo's to judge, with its reasons).
-Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-#: ``[longitude, latitude]``, GeoJSON's order; no altitude.
-Position = tuple[Coordinate, Coordinate]
+#: ``[longitude, latitude]``, GeoJSON's order, any finite numbers (ranges are
+#: geo's to judge, with its reasons); no altitude.
+Position = tuple[Number, Number]
 Ring = list[Position]
 
 

@@ -29,16 +29,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from actors.agent import Availability
 from actors.alert_state import AlertStatus
+from gateway.fields import Heading, Latitude, Longitude, NonNegative
 from gateway.ws.codes import ErrorCode
 
 #: Longest client frame ``id`` echoed back as ``ref``.
 MAX_ID_LENGTH = 128
 
-_Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Latitude = Annotated[_Coordinate, Field(ge=-90, le=90)]
-Longitude = Annotated[_Coordinate, Field(ge=-180, le=180)]
-NonNegative = Annotated[_Coordinate, Field(ge=0, le=1_000_000)]
-Heading = Annotated[_Coordinate, Field(ge=0, lt=360)]
 Text = Annotated[str, Field(strict=True, max_length=1000)]
 
 

@@ -124,6 +124,10 @@ async def test_agents_report_too_and_admins_and_strangers_cannot(
         {**HERE, "latitude": 91},
         {**HERE, "longitude": -180.5},
         {**HERE, "latitude": "north"},
+        {**HERE, "latitude": "52.52"},  # a number in a string: not coerced
+        {**HERE, "longitude": True},  # nor a boolean
+        {**HERE, "heading": 360},
+        {**HERE, "speed_mps": "fast"},
         {**HERE, "accuracy_m": -1},
         {**HERE, "recorded_at": "2026-11-26T12:00:00"},  # no timezone
         {**HERE, "recorded_at": "yesterday"},
