@@ -37,7 +37,10 @@ class RedisPushSink:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for p in pushes:
-                    pipe.publish(push_channel(*p.audience.as_tuple()), json.dumps(p.frame()))
+                    pipe.publish(
+                        push_channel(*p.audience.as_tuple()),
+                        json.dumps(p.frame(), separators=(",", ":")),
+                    )
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise translate_error(exc) from exc
