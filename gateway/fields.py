@@ -2,7 +2,8 @@
 
 Numbers are strict: a JSON string or boolean where a number belongs is a 422
 (or an ``invalid_data`` error frame), never coerced (``"52.5"``, ``true``);
-NaN and infinities are refused. Ranges are the contract's (``../API.md``).
+NaN and infinities are refused. Out of range is a 422 too: WGS84 degrees,
+and the bounds below.
 """
 
 from __future__ import annotations
