@@ -23,6 +23,14 @@ last fix seen; a delayed fix in that window is taken as new.
 Rules: entering a ``danger`` zone whose rules say so pushes a
 ``geofence.alert`` frame to the subject's sockets and/or the admins'.
 
+Dwell: a stay that begins in a zone with ``dwell_s`` arms a durable timer at
+``since + dwell_s`` (committed with the stay; the zone's ``dwell_s`` then
+holds for that stay). A fix inside after that time gives the ``dwell`` as
+before; if none comes (a phone that stops reporting once still), the timer
+(:class:`DwellDue`) gives it, where the subject was last seen, at the time it
+fires. Either way once per stay: the other finds the stay dwelt, and a stay
+that ends or dwells by a fix disarms its timer.
+
 Check-ins (``actors.checkins``; users only): :class:`StartCheckIn` holds at
 most one running check-in and arms a durable timer at its ``due_at``;
 :class:`CompleteCheckIn` ends it (``completed``); entering (an ``enter``
@@ -43,7 +51,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
@@ -140,7 +148,26 @@ class TrackFix:
     gone: frozenset[UUID] = frozenset()
 
 
-SubjectMessage = TrackFix | CheckInMessage
+#: The timer of a stay's dwell (one per zone the subject is inside).
+DWELL_DUE_TIMER: Final = "dwell_due"
+
+
+@dataclass(frozen=True, slots=True)
+class DwellDue:
+    """Timer message: the stay in ``zone_id`` that began at ``since`` has lasted
+    ``dwell_s``; a dwell if the subject is still in that stay and has not dwelt."""
+
+    zone_id: UUID
+    since: datetime
+    dwell_s: float
+
+
+def dwell_timer_id(zone_id: UUID) -> str:
+    """The subject-local id of the dwell timer of its stay in ``zone_id``."""
+    return f"dwell:{zone_id}"
+
+
+SubjectMessage = TrackFix | DwellDue | CheckInMessage
 
 _EVENT_TYPES: Final = {
     FenceEvent.ENTER: EventType.GEOFENCE_ENTER,
@@ -259,6 +286,8 @@ def decide(state: SubjectState, msg: object, now: datetime) -> Transition[Subjec
     codec.check_now(now)
     if isinstance(msg, TrackFix):
         return _track(state, msg)
+    if isinstance(msg, DwellDue):
+        return _dwell_due(state, msg, now)
     if isinstance(msg, CurrentCheckIn):
         return state, (Reply(state.check_in),)
     if isinstance(msg, StartCheckIn):
@@ -323,28 +352,8 @@ def _track(state: SubjectState, msg: TrackFix) -> Transition[SubjectState]:
     for crossing in crossings:
         zone = near.get(crossing.zone_id)
         kind = zone.kind if zone is not None else old_kinds.get(crossing.zone_id, "")
-        data = {
-            "zone_id": str(crossing.zone_id),
-            "zone_kind": kind,
-            "subject_id": str(state.subject_id),
-            "subject_role": state.role.value,
-            "event": crossing.event.value,
-            "at": codec.iso(fix.recorded_at),
-            "latitude": fix.latitude,
-            "longitude": fix.longitude,
-            "accuracy_m": fix.accuracy_m,
-        }
-        key = str(state.subject_id)
-        events.append(
-            Emit(
-                Topic.GEOFENCE_EVENTS,
-                _EVENT_TYPES[crossing.event],
-                key,
-                key,
-                data,
-                fix.recorded_at,
-            )
-        )
+        data = _event_data(state, crossing.zone_id, kind, crossing.event, fix, fix.recorded_at)
+        events.append(_fence_event(state, crossing.event, data, fix.recorded_at))
         if zone is None or crossing.event is not FenceEvent.ENTER:
             continue
         if zone.kind == "safe" and zone.end_check_in and arrived_in is None:
@@ -356,7 +365,7 @@ def _track(state: SubjectState, msg: TrackFix) -> Transition[SubjectState]:
                 pushes.append(Push(audience, FrameType.GEOFENCE_ALERT, alert))
             if zone.notify_admins:
                 pushes.append(Push(Audience.admins(), FrameType.GEOFENCE_ALERT, alert))
-    timers: list[Effect] = []
+    timers: list[Effect] = _dwell_timers(state.presence, presence, near)
     running = state.check_in
     # An entry recorded before the check-in started (a delayed fix) does not end it.
     if arrived_in is not None and running is not None and fix.recorded_at >= running.started_at:
@@ -367,8 +376,104 @@ def _track(state: SubjectState, msg: TrackFix) -> Transition[SubjectState]:
         view = arrived.view(state.subject_id)
         events.append(_checkin_event(new, EventType.CHECKIN_ARRIVED, view, fix.recorded_at))
         timers.append(CancelTimer(check_in_timer_id(running.id)))
-    persist = _persist(new, coalesce=not crossings)
+    # A timer is durable: it commits with the state that armed it.
+    persist = _persist(new, coalesce=not crossings and not timers)
     return new, (persist, *events, *timers, *pushes)
+
+
+def _event_data(
+    state: SubjectState,
+    zone_id: UUID,
+    kind: str,
+    event: FenceEvent,
+    fix: Fix,
+    at: datetime,
+) -> dict[str, Any]:
+    """A ``geofence.*`` event's data: the zone, the subject, and where it was."""
+    return {
+        "zone_id": str(zone_id),
+        "zone_kind": kind,
+        "subject_id": str(state.subject_id),
+        "subject_role": state.role.value,
+        "event": event.value,
+        "at": codec.iso(at),
+        "latitude": fix.latitude,
+        "longitude": fix.longitude,
+        "accuracy_m": fix.accuracy_m,
+    }
+
+
+def _fence_event(
+    state: SubjectState, event: FenceEvent, data: Mapping[str, Any], at: datetime
+) -> Emit:
+    key = str(state.subject_id)
+    return Emit(Topic.GEOFENCE_EVENTS, _EVENT_TYPES[event], key, key, data, at)
+
+
+def _dwell_timers(before: Presence, after: Presence, near: Mapping[UUID, NearZone]) -> list[Effect]:
+    """Arm a dwell timer for each new stay in a zone with ``dwell_s`` (its value
+    now holds for the stay), and disarm it when a stay ends or dwells by a fix."""
+    timers: list[Effect] = []
+    for zone_id, stay in after.inside.items():
+        old = before.inside.get(zone_id)
+        zone = near.get(zone_id)
+        dwell_s = None if zone is None else zone.zone.dwell_s
+        if old is None and not stay.dwelled and dwell_s is not None:
+            timers.append(_dwell_timer(DwellDue(zone_id, stay.since, dwell_s)))
+    for zone_id, prior in before.inside.items():
+        if prior.dwelled:
+            continue  # no timer left to disarm
+        now_in = after.inside.get(zone_id)
+        near_zone = near.get(zone_id)
+        if near_zone is not None and near_zone.zone.dwell_s is None:
+            continue  # never armed (a zone's dwell_s holds for the stay it began)
+        if now_in is None or now_in.dwelled:
+            timers.append(CancelTimer(dwell_timer_id(zone_id)))
+    return timers
+
+
+def _due_at(msg: DwellDue) -> datetime:
+    return msg.since + timedelta(seconds=msg.dwell_s)
+
+
+def _dwell_timer(msg: DwellDue) -> ScheduleTimer:
+    """The stay's dwell timer, due when it has lasted ``dwell_s``; it delivers ``msg``."""
+    payload = {"zone_id": str(msg.zone_id), "since": codec.iso(msg.since), "dwell_s": msg.dwell_s}
+    return ScheduleTimer(dwell_timer_id(msg.zone_id), DWELL_DUE_TIMER, _due_at(msg), payload)
+
+
+def dwell_message(payload: Mapping[str, Any]) -> DwellDue:
+    """The message of a due :data:`DWELL_DUE_TIMER` timer."""
+    try:
+        return DwellDue(
+            codec.parse_uuid(payload["zone_id"]),
+            codec.parse_dt(payload["since"]),
+            codec.parse_float(payload["dwell_s"]),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidMessage(f"bad dwell timer payload: {exc}") from exc
+
+
+def _dwell_due(state: SubjectState, msg: DwellDue, now: datetime) -> Transition[SubjectState]:
+    """A stay lasted its zone's ``dwell_s`` with no fix to tell: its ``dwell``, once.
+
+    Stale (the stay ended, a new one began, or a fix already gave the dwell):
+    nothing. Early (another clock): armed again. The event is where the
+    subject was last seen, at the time the timer fired.
+    """
+    stay = state.presence.inside.get(msg.zone_id)
+    seen = state.last_fix
+    if stay is None or stay.since != msg.since or stay.dwelled or seen is None:
+        return state, ()
+    if now < _due_at(msg):
+        return state, (_dwell_timer(msg),)
+    inside = {**state.presence.inside, msg.zone_id: Inside(stay.since, True)}
+    new = replace(
+        state, presence=Presence(inside, state.presence.last_fix_at), version=state.version + 1
+    )
+    kind = (state.kinds or {}).get(msg.zone_id, "")
+    data = _event_data(state, msg.zone_id, kind, FenceEvent.DWELL, seen, now)
+    return new, (_persist(new), _fence_event(new, FenceEvent.DWELL, data, now))
 
 
 # --- check-ins ------------------------------------------------------------------------
@@ -493,4 +598,6 @@ def timer_message(name: str, payload: Mapping[str, Any]) -> object:
     """Turn a due timer (as ``ScheduleTimer`` stored it) back into its message."""
     if name == CHECK_IN_DUE_TIMER:
         return due_message(payload)
+    if name == DWELL_DUE_TIMER:
+        return dwell_message(payload)
     raise UnknownMessage("subject", f"timer {name!r}")

@@ -13,7 +13,8 @@ zone and a new fix and returns the new state and the events, by these rules:
 * **Baseline.** The first certain fix of a subject in a zone sets where it
   is without an event: a zone created around someone does not "enter" them.
 * **Dwell.** Inside for at least the zone's ``dwell_s`` (by fix times) gives
-  one ``dwell`` event per stay.
+  one ``dwell`` event per stay. (When no fix comes, the subject entity's
+  timer tells it: ``actors.subject``.)
 
 Geometry is measured in metres on an equirectangular projection around each
 zone's centre, computed once per zone (a fix is projected with two

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 import ray
@@ -19,12 +20,16 @@ from actors.effects import EntityKind
 from actors.subject import subject_key
 from cluster.client import EntityClient
 from cluster.placement import shard_name
+from gateway.auth.principal import Role
 from panic_alert.settings import Settings
 from persistence.events import LOCATION_EVENTS
 from persistence.mongo import EventStore
 from persistence.redis import create_redis, location_key
+from tests.geodesy import destination
+from tests.integration.api.accounts import make_account
 from tests.integration.api.authkit import ROOMY, Session, gateway_with, signed_up
 from tests.integration.api.conftest import NAMESPACE, Gateway
+from tests.integration.api.test_alerts import random_point
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +172,63 @@ async def test_location_frames_over_the_socket_take_the_same_path(
     assert await eventually(lambda: stored(api_settings, "user", user.account_id))
     state = await eventually(lambda: subject_state(api_entities, "user", user.account_id))
     assert state is not None
+
+
+async def test_a_stay_dwells_on_time_without_another_fix(
+    http: httpx.AsyncClient, api_pool: asyncpg.Pool, api_settings: Settings
+) -> None:
+    """A phone that stops reporting once inside still gets its dwell: the stay's
+    durable timer fires at ``since + dwell_s`` and commits one ``geofence.dwell``."""
+    admin = await make_account(api_pool, api_settings, Role.ADMIN)
+    user = await make_account(api_pool, api_settings, Role.USER)
+    spot = random_point()
+    zone = {
+        "name": "loiter",
+        "kind": "danger",
+        "geometry": {"type": "Point", "coordinates": [spot[1], spot[0]]},
+        "radius_m": 150,
+        "rules": {"dwell_s": 2},
+    }
+    made = await http.post("/geofencing/zones", json=zone, headers=admin.headers)
+    assert made.status_code == 201, made.text
+    zone_id = made.json()["id"]
+    away = destination(*spot, 2000, 90)
+
+    async def post(point: tuple[float, float]) -> None:
+        body = {"latitude": point[0], "longitude": point[1], "accuracy_m": 5.0}
+        answer = await http.post("/geofencing/location", json=body, headers=user.headers)
+        assert answer.status_code == 202, answer.text
+
+    async def count(event: str) -> int:
+        found: int = await api_pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE type = $1 AND key = $2 AND data->>'zone_id' = $3",
+            f"geofence.{event}",
+            str(user.id),
+            zone_id,
+        )
+        return found
+
+    await post(away)
+
+    async def entered() -> bool:
+        # Inside until the subject's shard knows the zone (its zone book hears of
+        # it a moment after it is made): then one enter, and no more fixes.
+        await post(spot)
+        return await count("enter") == 1
+
+    assert await eventually(entered, timeout_s=30)
+    entered_at = datetime.now(UTC)
+    assert await eventually(lambda: count("dwell"), timeout_s=15) == 1
+    row = await api_pool.fetchrow(
+        "SELECT time, data FROM outbox WHERE type = 'geofence.dwell' AND key = $1", str(user.id)
+    )
+    assert row is not None
+    assert row["time"] >= entered_at + timedelta(seconds=1)  # not before the stay lasted
+    assert (row["data"]["latitude"], row["data"]["zone_kind"]) == (spot[0], "danger")
+    timers = await api_pool.fetchval(
+        "SELECT count(*) FROM entity_timers WHERE kind = 'subject' AND entity_id = $1",
+        f"user:{user.id}",
+    )
+    assert timers == 0  # fired and gone
+    await asyncio.sleep(1.0)
+    assert (await count("dwell"), await count("enter")) == (1, 1)

@@ -5,13 +5,35 @@ from __future__ import annotations
 import math
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 import pytest
 
-from actors.effects import AudienceKind, Emit, EventType, FrameType, Persist, Push, Topic
+from actors.effects import (
+    AudienceKind,
+    CancelTimer,
+    Emit,
+    EventType,
+    FrameType,
+    Persist,
+    Push,
+    ScheduleTimer,
+    Topic,
+)
 from actors.errors import InvalidMessage, UnknownMessage
-from actors.subject import NearZone, SubjectRole, SubjectState, TrackFix, decide, subject_key
+from actors.subject import (
+    DWELL_DUE_TIMER,
+    DwellDue,
+    NearZone,
+    SubjectRole,
+    SubjectState,
+    TrackFix,
+    decide,
+    dwell_timer_id,
+    subject_key,
+    timer_message,
+)
 from geo.cells import EARTH_RADIUS_M
 from geo.fences import Fix, Presence, Zone
 
@@ -20,6 +42,7 @@ LAT0, LON0 = 52.52, 13.405
 M_LAT = 180 / math.pi / EARTH_RADIUS_M
 M_LON = M_LAT / math.cos(math.radians(LAT0))
 USER_ID = UUID(int=7)
+T = TypeVar("T")
 
 
 def fix(east_m: float, seconds: float, accuracy: float = 5) -> Fix:
@@ -121,3 +144,96 @@ def test_a_move_keeps_every_field_but_presence_and_last_fix() -> None:
     for name in (f.name for f in fields(SubjectState)):
         expected = {"presence": presence, "last_fix": later}.get(name, getattr(state, name))
         assert getattr(moved, name) is expected, name
+
+
+# --- dwell by timer ----------------------------------------------------------------------
+
+
+def dwelling(dwell_s: float = 60) -> NearZone:
+    zone = Zone.from_geojson(
+        uuid4(), {"type": "Point", "coordinates": [LON0, LAT0]}, radius_m=200, dwell_s=dwell_s
+    )
+    return NearZone(zone, "danger", name="loiter zone")
+
+
+def only(effects: object, kind: type[T]) -> list[T]:
+    assert isinstance(effects, tuple | list)
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def test_an_entry_arms_the_stays_dwell_timer_committed_with_it() -> None:
+    zone = dwelling(60)
+    _, effects = walk(zone, [-1000, 0])  # enter at T0 + 1 s
+    (timer,) = only(effects, ScheduleTimer)
+    assert (timer.timer_id, timer.name) == (dwell_timer_id(zone.zone.id), DWELL_DUE_TIMER)
+    assert timer.due_at == T0 + timedelta(seconds=61)
+    (persist,) = only(effects, Persist)
+    assert not persist.coalesce
+    # The stored timer turns back into the message it was armed with.
+    message = timer_message(timer.name, timer.payload)
+    assert message == DwellDue(zone.zone.id, T0 + timedelta(seconds=1), 60)
+
+
+def test_a_stay_without_fixes_dwells_once_when_its_timer_fires() -> None:
+    zone = dwelling(60)
+    state, effects = walk(zone, [-1000, 0])
+    (timer,) = only(effects, ScheduleTimer)
+    due = timer_message(timer.name, timer.payload)
+    fired_at = T0 + timedelta(seconds=62)
+    state, effects = decide(state, due, fired_at)
+    (emit,) = only(effects, Emit)
+    assert (emit.type, emit.time, emit.data["event"]) == (
+        EventType.GEOFENCE_DWELL,
+        fired_at,
+        "dwell",
+    )
+    # Where the subject was last seen, and the zone's kind from the entry.
+    assert (emit.data["latitude"], emit.data["zone_kind"]) == (LAT0, "danger")
+    (persist,) = only(effects, Persist)
+    assert not persist.coalesce
+    assert state.presence.inside[zone.zone.id].dwelled
+    # Fired again (a redelivery), or a fix later inside: no second dwell.
+    assert decide(state, due, fired_at + timedelta(seconds=5))[1] == ()
+    _, later = decide(state, TrackFix(fix(5, 120), (zone,)), T0)
+    assert only(later, Emit) == []
+
+
+def test_a_stale_or_early_dwell_timer_changes_nothing_or_waits() -> None:
+    zone = dwelling(60)
+    state, effects = walk(zone, [-1000, 0])
+    (timer,) = only(effects, ScheduleTimer)
+    due = timer_message(timer.name, timer.payload)
+    # Early by the entity's clock: armed again for the same time, nothing else.
+    same, early = decide(state, due, T0 + timedelta(seconds=30))
+    assert same is state
+    assert [(type(e), getattr(e, "due_at", None)) for e in early] == [(ScheduleTimer, timer.due_at)]
+    # Left and came back: the old stay's timer is stale for the new stay.
+    out, left = decide(state, TrackFix(fix(-1000, 10), (zone,)), T0)
+    assert only(left, CancelTimer) == [CancelTimer(dwell_timer_id(zone.zone.id))]
+    back, entered = decide(out, TrackFix(fix(0, 20), (zone,)), T0)
+    (rearmed,) = only(entered, ScheduleTimer)
+    assert rearmed.due_at == T0 + timedelta(seconds=80)
+    assert decide(back, due, T0 + timedelta(seconds=70))[1] == ()
+
+
+def test_a_dwell_told_by_a_fix_disarms_the_timer() -> None:
+    zone = dwelling(60)
+    state, _ = walk(zone, [-1000, 0])
+    state, effects = decide(state, TrackFix(fix(5, 70), (zone,)), T0)
+    assert [e.type for e in only(effects, Emit)] == [EventType.GEOFENCE_DWELL]
+    assert only(effects, CancelTimer) == [CancelTimer(dwell_timer_id(zone.zone.id))]
+    assert only(effects, ScheduleTimer) == []
+
+
+def test_zones_without_dwell_arm_and_disarm_no_timers() -> None:
+    zone = circle()
+    _, effects = walk(zone, [-1000, 0, -1000])
+    assert only(effects, ScheduleTimer) == []
+    assert only(effects, CancelTimer) == []
+
+
+def test_a_bad_dwell_timer_payload_is_refused() -> None:
+    with pytest.raises(InvalidMessage):
+        timer_message(DWELL_DUE_TIMER, {"zone_id": "nope", "since": "x", "dwell_s": 1})
+    with pytest.raises(InvalidMessage):
+        timer_message(DWELL_DUE_TIMER, {"zone_id": str(uuid4())})
