@@ -150,12 +150,8 @@ class _CellZones:
                         and max_lat >= south
                     ]
                 )
-        b = self.bounds
-        hit = np.flatnonzero(
-            (b[:, 0] <= longitude + reach_lon)
-            & (b[:, 2] >= longitude - reach_lon)
-            & (b[:, 1] <= latitude + reach_lat)
-            & (b[:, 3] >= latitude - reach_lat)
+        hit = self._touching_box(
+            longitude - reach_lon, latitude - reach_lat, longitude + reach_lon, latitude + reach_lat
         )
         zones = self.zones
         return tuple(zones[i] for i in hit)
@@ -171,15 +167,20 @@ class _CellZones:
         farthest = min(max(abs(south), abs(north)), 90.0)
         reach_lat = (_BUCKET_REACH_M / _M_PER_DEG + _DEG_SLACK) * 1.001
         reach_lon = reach_lat / max(math.cos(math.radians(farthest)), 1e-6) * 1.001
-        b = self.bounds
-        hit = np.flatnonzero(
-            (b[:, 0] <= east + reach_lon)
-            & (b[:, 2] >= west - reach_lon)
-            & (b[:, 1] <= north + reach_lat)
-            & (b[:, 3] >= south - reach_lat)
+        hit = self._touching_box(
+            west - reach_lon, south - reach_lat, east + reach_lon, north + reach_lat
         )
         rows = self._rows
         return tuple(rows[i] for i in hit)
+
+    def _touching_box(
+        self, west: float, south: float, east: float, north: float
+    ) -> np.ndarray[Any, np.dtype[np.intp]]:
+        """Indexes (in listing order) of the zones whose bounds touch the box."""
+        b = self.bounds
+        return np.flatnonzero(
+            (b[:, 0] <= east) & (b[:, 2] >= west) & (b[:, 1] <= north) & (b[:, 3] >= south)
+        )
 
 
 @dataclass(frozen=True, slots=True)
