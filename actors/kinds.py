@@ -51,7 +51,10 @@ def behaviours(
     alert_policy: AlertPolicy = alert.DEFAULT_POLICY,
     agent_policy: agent.AgentPolicy = agent.DEFAULT_POLICY,
     region_policy: region.RegionPolicy = region.DEFAULT_POLICY,
+    zone_gone: Callable[[UUID], bool] = lambda _zone: False,
 ) -> dict[EntityKind, Behaviour]:
+    """Every kind's behaviour; ``zone_gone`` tells a subject's dwell timer that
+    its zone was deleted or deactivated (the shard's zone book)."""
     return {
         EntityKind.ALERT: Behaviour(
             kind=EntityKind.ALERT,
@@ -83,6 +86,6 @@ def behaviours(
             initial=subject.SubjectState.new,
             decide=subject.decide,
             from_snapshot=subject.SubjectState.from_snapshot,
-            timer_message=subject.timer_message,
+            timer_message=partial(subject.timer_message, zone_gone=zone_gone),
         ),
     }

@@ -29,7 +29,8 @@ holds for that stay). A fix inside after that time gives the ``dwell`` as
 before; if none comes (a phone that stops reporting once still), the timer
 (:class:`DwellDue`) gives it, where the subject was last seen, at the time it
 fires. Either way once per stay: the other finds the stay dwelt, and a stay
-that ends or dwells by a fix disarms its timer.
+that ends or dwells by a fix disarms its timer. A timer whose zone the shard
+knows deleted or deactivated by then gives nothing.
 
 Check-ins (``actors.checkins``; users only): :class:`StartCheckIn` holds at
 most one running check-in and arms a durable timer at its ``due_at``;
@@ -49,7 +50,7 @@ only), so the last position survives passivation and restarts.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -160,6 +161,9 @@ class DwellDue:
     zone_id: UUID
     since: datetime
     dwell_s: float
+    #: The shard's zone book knows the zone deleted or deactivated (set when the
+    #: timer fires, not stored): no dwell; the next fix drops the stay.
+    zone_gone: bool = False
 
 
 def dwell_timer_id(zone_id: UUID) -> str:
@@ -442,13 +446,18 @@ def _dwell_timer(msg: DwellDue) -> ScheduleTimer:
     return ScheduleTimer(dwell_timer_id(msg.zone_id), DWELL_DUE_TIMER, _due_at(msg), payload)
 
 
-def dwell_message(payload: Mapping[str, Any]) -> DwellDue:
-    """The message of a due :data:`DWELL_DUE_TIMER` timer."""
+def dwell_message(
+    payload: Mapping[str, Any], zone_gone: Callable[[UUID], bool] = lambda _zone: False
+) -> DwellDue:
+    """The message of a due :data:`DWELL_DUE_TIMER` timer; ``zone_gone`` says
+    whether its zone is known deleted or deactivated by now."""
     try:
+        zone_id = codec.parse_uuid(payload["zone_id"])
         return DwellDue(
-            codec.parse_uuid(payload["zone_id"]),
+            zone_id,
             codec.parse_dt(payload["since"]),
             codec.parse_float(payload["dwell_s"]),
+            zone_gone(zone_id),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise InvalidMessage(f"bad dwell timer payload: {exc}") from exc
@@ -463,7 +472,7 @@ def _dwell_due(state: SubjectState, msg: DwellDue, now: datetime) -> Transition[
     """
     stay = state.presence.inside.get(msg.zone_id)
     seen = state.last_fix
-    if stay is None or stay.since != msg.since or stay.dwelled or seen is None:
+    if stay is None or stay.since != msg.since or stay.dwelled or seen is None or msg.zone_gone:
         return state, ()
     if now < _due_at(msg):
         return state, (_dwell_timer(msg),)
@@ -594,10 +603,15 @@ def _last_seen(state: SubjectState, check_in: CheckIn) -> Sighting:
     return Sighting(check_in.latitude, check_in.longitude, check_in.accuracy_m)
 
 
-def timer_message(name: str, payload: Mapping[str, Any]) -> object:
-    """Turn a due timer (as ``ScheduleTimer`` stored it) back into its message."""
+def timer_message(
+    name: str,
+    payload: Mapping[str, Any],
+    zone_gone: Callable[[UUID], bool] = lambda _zone: False,
+) -> object:
+    """Turn a due timer (as ``ScheduleTimer`` stored it) back into its message;
+    ``zone_gone`` is the hosting shard's word on a dwell timer's zone."""
     if name == CHECK_IN_DUE_TIMER:
         return due_message(payload)
     if name == DWELL_DUE_TIMER:
-        return dwell_message(payload)
+        return dwell_message(payload, zone_gone)
     raise UnknownMessage("subject", f"timer {name!r}")

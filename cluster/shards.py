@@ -93,7 +93,7 @@ def alert_policy(cfg: ActorSettings) -> AlertPolicy:
     )
 
 
-def _behaviours(cfg: ActorSettings) -> Any:
+def _behaviours(cfg: ActorSettings, book: ZoneBook) -> Any:
     return behaviours(
         alert_policy(cfg),
         AgentPolicy(
@@ -101,6 +101,9 @@ def _behaviours(cfg: ActorSettings) -> Any:
             region_resolution=cfg.region_resolution,
         ),
         RegionPolicy(presence_ttl=timedelta(seconds=cfg.presence_ttl_s)),
+        # Only what the loaded book knows: a timer due during recovery, before
+        # the zones are loaded, takes its zone as live.
+        zone_gone=lambda zone_id: book.loaded and zone_id in book.gone,
     )
 
 
@@ -178,7 +181,7 @@ class ShardActor:
                     refresh_s=cfg.zone_refresh_s,
                 )
                 self.host = EntityHost(
-                    behaviours=_behaviours(cfg),
+                    behaviours=_behaviours(cfg, self.zone_book),
                     # Commits that queue behind a write share its next statement.
                     store=GroupCommit(PostgresEntityStore(pool, source=self.settings.kafka.source)),
                     pushes=RedisPushSink(create_redis(self.settings.redis)),

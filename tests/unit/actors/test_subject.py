@@ -14,6 +14,7 @@ from actors.effects import (
     AudienceKind,
     CancelTimer,
     Emit,
+    EntityKind,
     EventType,
     FrameType,
     Persist,
@@ -22,6 +23,7 @@ from actors.effects import (
     Topic,
 )
 from actors.errors import InvalidMessage, UnknownMessage
+from actors.kinds import behaviours
 from actors.subject import (
     DWELL_DUE_TIMER,
     DwellDue,
@@ -237,3 +239,18 @@ def test_a_bad_dwell_timer_payload_is_refused() -> None:
         timer_message(DWELL_DUE_TIMER, {"zone_id": "nope", "since": "x", "dwell_s": 1})
     with pytest.raises(InvalidMessage):
         timer_message(DWELL_DUE_TIMER, {"zone_id": str(uuid4())})
+
+
+def test_a_dwell_timer_whose_zone_is_gone_gives_nothing() -> None:
+    zone = dwelling(60)
+    state, effects = walk(zone, [-1000, 0])
+    (timer,) = only(effects, ScheduleTimer)
+    due = timer_message(timer.name, timer.payload, zone_gone=lambda z: z == zone.zone.id)
+    assert isinstance(due, DwellDue)
+    assert due.zone_gone
+    assert decide(state, due, T0 + timedelta(seconds=70)) == (state, ())
+    # The shard's word reaches the message through the subject's behaviour.
+    told = behaviours(zone_gone=lambda _z: True)[EntityKind.SUBJECT].timer_message
+    assert told(timer.name, timer.payload) == replace(due, zone_gone=True)
+    live = behaviours()[EntityKind.SUBJECT].timer_message(timer.name, timer.payload)
+    assert live == replace(due, zone_gone=False)
