@@ -30,7 +30,9 @@ before; if none comes (a phone that stops reporting once still), the timer
 (:class:`DwellDue`) gives it, where the subject was last seen, at the time it
 fires. Either way once per stay: the other finds the stay dwelt, and a stay
 that ends or dwells by a fix disarms its timer. A timer whose zone the shard
-knows deleted or deactivated by then gives nothing.
+knows deleted or deactivated by then gives nothing. A stay told late (an
+offline phone's upload) waits ``DWELL_GRACE_S`` first, so the rest of the
+upload, which may say it left, comes before its timer.
 
 Check-ins (``actors.checkins``; users only): :class:`StartCheckIn` holds at
 most one running check-in and arms a durable timer at its ``due_at``;
@@ -151,6 +153,9 @@ class TrackFix:
 
 #: The timer of a stay's dwell (one per zone the subject is inside).
 DWELL_DUE_TIMER: Final = "dwell_due"
+#: Least wait (seconds, at most the zone's ``dwell_s``) of a dwell timer armed
+#: by a fix that arrived late: the fixes after it come first.
+DWELL_GRACE_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +294,7 @@ def decide(state: SubjectState, msg: object, now: datetime) -> Transition[Subjec
     """Apply a fix or a check-in message; see the module docstring for the rules."""
     codec.check_now(now)
     if isinstance(msg, TrackFix):
-        return _track(state, msg)
+        return _track(state, msg, now)
     if isinstance(msg, DwellDue):
         return _dwell_due(state, msg, now)
     if isinstance(msg, CurrentCheckIn):
@@ -322,7 +327,7 @@ def _end(state: SubjectState, ended: CheckIn) -> SubjectState:
 # --- fixes ----------------------------------------------------------------------------
 
 
-def _track(state: SubjectState, msg: TrackFix) -> Transition[SubjectState]:
+def _track(state: SubjectState, msg: TrackFix, now: datetime) -> Transition[SubjectState]:
     """Events and a snapshot only when the zones it is inside change (or a check-in runs)."""
     try:
         presence, crossings = track(
@@ -369,7 +374,7 @@ def _track(state: SubjectState, msg: TrackFix) -> Transition[SubjectState]:
                 pushes.append(Push(audience, FrameType.GEOFENCE_ALERT, alert))
             if zone.notify_admins:
                 pushes.append(Push(Audience.admins(), FrameType.GEOFENCE_ALERT, alert))
-    timers: list[Effect] = _dwell_timers(state.presence, presence, near)
+    timers: list[Effect] = _dwell_timers(state.presence, presence, near, now)
     running = state.check_in
     # An entry recorded before the check-in started (a delayed fix) does not end it.
     if arrived_in is not None and running is not None and fix.recorded_at >= running.started_at:
@@ -414,16 +419,25 @@ def _fence_event(
     return Emit(Topic.GEOFENCE_EVENTS, _EVENT_TYPES[event], key, key, data, at)
 
 
-def _dwell_timers(before: Presence, after: Presence, near: Mapping[UUID, NearZone]) -> list[Effect]:
+def _dwell_timers(
+    before: Presence, after: Presence, near: Mapping[UUID, NearZone], now: datetime
+) -> list[Effect]:
     """Arm a dwell timer for each new stay in a zone with ``dwell_s`` (its value
-    now holds for the stay), and disarm it when a stay ends or dwells by a fix."""
+    now holds for the stay), and disarm it when a stay ends or dwells by a fix.
+
+    A stay told late (an offline phone's upload) is not due at once: its timer
+    waits ``DWELL_GRACE_S`` (or ``dwell_s`` if shorter) from now, so the rest
+    of the upload, which may say it left, comes first.
+    """
     timers: list[Effect] = []
     for zone_id, stay in after.inside.items():
         old = before.inside.get(zone_id)
         zone = near.get(zone_id)
         dwell_s = None if zone is None else zone.zone.dwell_s
         if old is None and not stay.dwelled and dwell_s is not None:
-            timers.append(_dwell_timer(DwellDue(zone_id, stay.since, dwell_s)))
+            due = DwellDue(zone_id, stay.since, dwell_s)
+            grace = now + timedelta(seconds=min(dwell_s, DWELL_GRACE_S))
+            timers.append(_dwell_timer(due, max(_due_at(due), grace)))
     for zone_id, prior in before.inside.items():
         if prior.dwelled:
             continue  # no timer left to disarm
@@ -440,10 +454,12 @@ def _due_at(msg: DwellDue) -> datetime:
     return msg.since + timedelta(seconds=msg.dwell_s)
 
 
-def _dwell_timer(msg: DwellDue) -> ScheduleTimer:
-    """The stay's dwell timer, due when it has lasted ``dwell_s``; it delivers ``msg``."""
+def _dwell_timer(msg: DwellDue, due_at: datetime | None = None) -> ScheduleTimer:
+    """The stay's dwell timer, due when it has lasted ``dwell_s`` (or at ``due_at``,
+    later); it delivers ``msg``."""
     payload = {"zone_id": str(msg.zone_id), "since": codec.iso(msg.since), "dwell_s": msg.dwell_s}
-    return ScheduleTimer(dwell_timer_id(msg.zone_id), DWELL_DUE_TIMER, _due_at(msg), payload)
+    due = _due_at(msg) if due_at is None else due_at
+    return ScheduleTimer(dwell_timer_id(msg.zone_id), DWELL_DUE_TIMER, due, payload)
 
 
 def dwell_message(

@@ -26,6 +26,7 @@ from actors.errors import InvalidMessage, UnknownMessage
 from actors.kinds import behaviours
 from actors.subject import (
     DWELL_DUE_TIMER,
+    DWELL_GRACE_S,
     DwellDue,
     NearZone,
     SubjectRole,
@@ -254,3 +255,25 @@ def test_a_dwell_timer_whose_zone_is_gone_gives_nothing() -> None:
     assert told(timer.name, timer.payload) == replace(due, zone_gone=True)
     live = behaviours()[EntityKind.SUBJECT].timer_message(timer.name, timer.payload)
     assert live == replace(due, zone_gone=False)
+
+
+def test_a_stay_told_late_waits_a_grace_for_the_rest_of_the_upload() -> None:
+    zone = dwelling(60)
+    state = SubjectState.new(subject_key(SubjectRole.USER, USER_ID))
+    late = T0 + timedelta(minutes=10)  # the phone uploads what it recorded at T0
+    state, _ = decide(state, TrackFix(fix(-1000, 0), (zone,)), late)
+    state, effects = decide(state, TrackFix(fix(0, 1), (zone,)), late)
+    (timer,) = only(effects, ScheduleTimer)
+    assert timer.due_at == late + timedelta(seconds=DWELL_GRACE_S)
+    # The upload's next fix says it left: the timer is disarmed, no dwell.
+    state, effects = decide(state, TrackFix(fix(-1000, 2), (zone,)), late)
+    assert only(effects, CancelTimer) == [CancelTimer(dwell_timer_id(zone.zone.id))]
+    due = timer_message(timer.name, timer.payload)
+    assert decide(state, due, late + timedelta(seconds=DWELL_GRACE_S)) == (state, ())
+    # A zone whose dwell_s is shorter than the grace waits only that long.
+    quick = dwelling(2)
+    fresh = SubjectState.new(subject_key(SubjectRole.USER, USER_ID))
+    fresh, _ = decide(fresh, TrackFix(fix(-1000, 0), (quick,)), late)
+    _, effects = decide(fresh, TrackFix(fix(0, 1), (quick,)), late)
+    (timer,) = only(effects, ScheduleTimer)
+    assert timer.due_at == late + timedelta(seconds=2)
