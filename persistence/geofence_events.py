@@ -54,7 +54,6 @@ from persistence.mongo import Document, EventStore
 #: First element of every cursor of this listing, so no other listing's cursor passes.
 _CURSOR_KIND: Final = "geofence"
 
-
 _E = TypeVar("_E", bound=enum.StrEnum)
 
 #: The listing's order, and the keyset its cursor continues after.

@@ -30,6 +30,7 @@ from tests.integration.api.accounts import make_account
 from tests.integration.api.authkit import ROOMY, Session, gateway_with, signed_up
 from tests.integration.api.conftest import NAMESPACE, Gateway
 from tests.integration.api.test_alerts import random_point
+from tests.integration.api.test_checkins import fix as send_fix
 
 pytestmark = pytest.mark.integration
 
@@ -194,11 +195,6 @@ async def test_a_stay_dwells_on_time_without_another_fix(
     zone_id = made.json()["id"]
     away = destination(*spot, 2000, 90)
 
-    async def post(point: tuple[float, float]) -> None:
-        body = {"latitude": point[0], "longitude": point[1], "accuracy_m": 5.0}
-        answer = await http.post("/geofencing/location", json=body, headers=user.headers)
-        assert answer.status_code == 202, answer.text
-
     async def count(event: str) -> int:
         found: int = await api_pool.fetchval(
             "SELECT count(*) FROM outbox WHERE type = $1 AND key = $2 AND data->>'zone_id' = $3",
@@ -208,12 +204,12 @@ async def test_a_stay_dwells_on_time_without_another_fix(
         )
         return found
 
-    await post(away)
+    await send_fix(http, user, away)
 
     async def entered() -> bool:
         # Inside until the subject's shard knows the zone (its zone book hears of
         # it a moment after it is made): then one enter, and no more fixes.
-        await post(spot)
+        await send_fix(http, user, spot)
         return await count("enter") == 1
 
     assert await eventually(entered, timeout_s=30)
