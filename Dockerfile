@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY panic_alert panic_alert
 COPY actors actors
 COPY gateway gateway
@@ -10,7 +10,11 @@ COPY persistence persistence
 COPY geo geo
 COPY cluster cluster
 COPY notify notify
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 panic
+# Exactly the versions uv.lock pins, into /app/.venv (no dev tools).
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && UV_PROJECT_ENVIRONMENT=/app/.venv uv sync --frozen --no-dev --no-editable --no-cache \
+    && useradd --system --uid 10001 panic
+ENV PATH=/app/.venv/bin:$PATH
 USER panic
 EXPOSE 8000 8265
 CMD ["panic-alert", "serve", "--host", "0.0.0.0"]

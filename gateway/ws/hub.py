@@ -148,7 +148,7 @@ class PushHub:
             self._pubsub = None
             self._confirmed.clear()
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
             with contextlib.suppress(Exception):
                 await client.aclose()
 
