@@ -4,6 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 COPY panic_alert panic_alert
+COPY config config
 COPY actors actors
 COPY gateway gateway
 COPY persistence persistence

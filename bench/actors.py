@@ -42,7 +42,7 @@ from actors.alert import AlertType, CreateAlert, OfferMade
 from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.shards import start_shards
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence.postgres import create_pool
 from tests.local import init_local_ray
 from tests.scratch import make_user, scratch_database

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import websockets
 
+from config.settings import Settings
 from gateway.auth.principal import Role
-from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.integration.api.accounts import Account, forget_accounts, make_account
 from tests.local import PANIC_ALERT, free_port

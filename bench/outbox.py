@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence.events import ALERT_EVENTS
 from persistence.kafka import KafkaPublisher
 from persistence.migrations import apply_migrations

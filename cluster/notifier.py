@@ -19,8 +19,8 @@ from actors.effects import EntityKind
 from actors.errors import ActorError
 from cluster.client import EntityClient
 from cluster.runtime import start_singleton
+from config.settings import Settings, get_settings
 from notify.worker import entity_report, run_notifier
-from panic_alert.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from cluster.runtime import start_singleton
-from panic_alert.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from persistence.relay import run_relay
 
 RELAY_ACTOR_NAME = "panic-alert-outbox-relay"

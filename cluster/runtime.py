@@ -31,7 +31,7 @@ from typing import Any
 import ray
 
 from cluster.errors import ClusterConfigurationError, ClusterUnavailable
-from panic_alert.settings import RaySettings
+from config.settings import RaySettings
 
 log = logging.getLogger(__name__)
 

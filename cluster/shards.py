@@ -42,8 +42,8 @@ from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
 from cluster.tracking import PackedFixes, Tracker
 from cluster.zones import ZoneBook
-from panic_alert.heap import freeze_startup_heap
-from panic_alert.settings import ActorSettings, Settings, get_settings
+from config.heap import freeze_startup_heap
+from config.settings import ActorSettings, Settings, get_settings
 from persistence.entities import PostgresEntityStore
 from persistence.group_commit import GroupCommit
 from persistence.postgres import create_pool

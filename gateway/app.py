@@ -34,6 +34,8 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 
 from cluster.client import EntityClient
+from config.heap import freeze_startup_heap
+from config.settings import Settings
 from gateway import health
 from gateway.backends import MongoBackend, PostgresBackend, RedisBackend, default_backends
 from gateway.errors import install_domain_error_handlers
@@ -51,8 +53,6 @@ from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from gateway.ws.responding import RespondingAlerts
-from panic_alert.heap import freeze_startup_heap
-from panic_alert.settings import Settings
 from persistence.errors import ServiceUnavailable
 from persistence.mongo import EventStore
 from persistence.open_alerts import PostgresOpenAlerts
@@ -90,7 +90,7 @@ def create_app(
     ``entities``: the client of the entity actors (``serve`` builds it after
     starting the shards); routes get it through ``gateway.deps.EntitiesDep``.
     ``freeze_heap``: once started, exempt the start-up objects from garbage
-    collection (``panic_alert.heap``; ``serve`` sets it, tests that build many
+    collection (``config.heap``; ``serve`` sets it, tests that build many
     apps in one process do not).
     """
     backend_set = BackendSet(

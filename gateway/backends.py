@@ -21,14 +21,14 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cluster.runtime import ray_ping
-from gateway.readiness import Backend
-from panic_alert.settings import (
+from config.settings import (
     KafkaSettings,
     MongoSettings,
     PostgresSettings,
     RedisSettings,
     Settings,
 )
+from gateway.readiness import Backend
 from persistence import postgres
 from persistence import redis as redis_adapter
 from persistence.errors import PersistenceError, Service, ServiceUnavailable

@@ -22,11 +22,11 @@ from starlette.requests import HTTPConnection
 
 from cluster.client import EntityClient
 from cluster.errors import ClusterUnavailable
+from config.settings import Settings
 from gateway.backends import KafkaBackend, MongoBackend, PostgresBackend, RedisBackend
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
 from gateway.state import gateway_state
-from panic_alert.settings import Settings
 from persistence.errors import Service, ServiceUnavailable
 from persistence.kafka import KafkaPublisher
 from persistence.mongo import EventStore

@@ -41,9 +41,9 @@ from redis.exceptions import RedisError
 from actors import codec
 from actors.subject import SubjectRole, subject_key
 from cluster.client import EntityClient
+from config.settings import GeofenceSettings
 from geo.coverage import MAX_FIX_ACCURACY_M
 from geo.fences import Fix
-from panic_alert.settings import GeofenceSettings
 from persistence.errors import PersistenceError
 from persistence.events import CloudEvent
 from persistence.mongo import EventStore

@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.logging import correlation_scope
 from gateway.metrics import HttpMetrics, route_template
 from gateway.problems import (
     ProblemHTTPException,
@@ -26,7 +27,6 @@ from gateway.problems import (
     problem_response,
     problem_type,
 )
-from panic_alert.logging import correlation_scope
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.access")

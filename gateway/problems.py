@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from panic_alert.logging import get_correlation_id
+from config.logging import get_correlation_id
 
 log = logging.getLogger(__name__)
 

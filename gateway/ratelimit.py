@@ -26,11 +26,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
+from config.settings import RateLimitSettings, RateRule
 from gateway.auth.deps import CurrentPrincipal
 from gateway.deps import RedisDep, SettingsDep
 from gateway.metrics import route_template
 from gateway.problems import ProblemHTTPException, problem_type
-from panic_alert.settings import RateLimitSettings, RateRule
 from persistence.redis import rate_limit_key, translate_error
 
 KeyKind = Literal["ip", "principal"]

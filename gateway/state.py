@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from cluster.client import EntityClient
+from config.settings import Settings
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
 from gateway.ws.hub import PushHub
 from gateway.ws.responding import RespondingAlerts
-from panic_alert.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ import asyncpg
 import httpx
 
 from actors.alert_messages import NotificationOutcome
+from config.settings import Settings
 from notify.deliver import Deliverer, Outcome
 from notify.plan import (
     TOPIC_OF,
@@ -42,7 +43,6 @@ from notify.plan import (
     plan,
 )
 from notify.providers import HttpPush, HttpSms, Provider, SignedWebhook, SmtpEmail
-from panic_alert.settings import Settings
 from persistence.accounts import get_account
 from persistence.contacts import list_contacts
 from persistence.events import CloudEvent

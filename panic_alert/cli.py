@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from pydantic import ValidationError
 
-from panic_alert.logging import configure_logging
-from panic_alert.settings import Settings
+from config.logging import configure_logging
+from config.settings import Settings
 
 if TYPE_CHECKING:
     import asyncpg
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Panic Alert: emergency-response dispatch platform.",
         epilog="Configuration comes from PANIC_* environment variables "
-        "(e.g. PANIC_HTTP__PORT=8000); see panic_alert/settings.py.",
+        "(e.g. PANIC_HTTP__PORT=8000); see config/settings.py.",
     )
     parser.add_argument(
         "--log-level",

@@ -30,7 +30,7 @@ from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from panic_alert.settings import KAFKA_TOPICS
+from config.settings import KAFKA_TOPICS
 from persistence.errors import EncodingError
 
 ALERT_EVENTS = "alert_events"

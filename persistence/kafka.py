@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from panic_alert.settings import KafkaSettings
+from config.settings import KafkaSettings
 from persistence.errors import EncodingError, PersistenceError, PublishError, ServiceUnavailable
 from persistence.events import CloudEvent
 

@@ -33,7 +33,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from panic_alert.settings import MongoSettings
+from config.settings import MongoSettings
 from persistence.errors import ConfigurationError, PersistenceError, ServiceUnavailable
 from persistence.events import (
     ALERT_EVENTS,

@@ -39,7 +39,7 @@ from uuid import UUID
 
 import asyncpg
 
-from panic_alert.settings import KAFKA_TOPICS, OutboxSettings, get_settings
+from config.settings import KAFKA_TOPICS, OutboxSettings, get_settings
 from persistence import postgres
 from persistence.errors import PersistenceError, ServiceUnavailable
 from persistence.events import CloudEvent

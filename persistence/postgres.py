@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from panic_alert.settings import PostgresSettings
+from config.settings import PostgresSettings
 from persistence.errors import (
     ConfigurationError,
     Conflict,

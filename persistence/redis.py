@@ -18,7 +18,7 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from panic_alert.settings import RedisSettings
+from config.settings import RedisSettings
 from persistence.errors import ConfigurationError, PersistenceError, ServiceUnavailable
 
 log = logging.getLogger(__name__)

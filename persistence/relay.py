@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence.kafka import KafkaPublisher
 from persistence.mongo import EventStore
 from persistence.outbox import OutboxRelay

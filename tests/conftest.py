@@ -16,7 +16,7 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import pytest
 
-from panic_alert.settings import Profile, Settings
+from config.settings import Profile, Settings
 
 
 @pytest.fixture(scope="session")

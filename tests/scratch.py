@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 from pymongo import AsyncMongoClient
 
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence.migrations import apply_migrations
 from persistence.postgres import create_pool
 

@@ -16,11 +16,11 @@ import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
+from config.settings import Settings
 from gateway.auth.principal import Principal, Role
 from gateway.auth.sessions import is_active
 from gateway.auth.tokens import InvalidToken, decode_access_token
 from gateway.deps import RedisDep, SettingsDep
-from panic_alert.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 

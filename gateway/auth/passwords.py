@@ -18,7 +18,7 @@ from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from panic_alert.settings import AuthSettings
+from config.settings import AuthSettings
 
 #: Bounds checked before hashing: an empty password is never accepted, and a
 #: huge one would only be a way to burn CPU.

@@ -19,10 +19,10 @@ from uuid import UUID
 import asyncpg
 import redis.asyncio as aioredis
 
+from config.settings import AuthSettings
 from gateway.auth.principal import Principal, Role
 from gateway.auth.sessions import close_session, open_session
 from gateway.auth.tokens import issue_access_token
-from panic_alert.settings import AuthSettings
 from persistence import refresh_tokens
 from persistence.refresh_tokens import Outcome
 

@@ -22,8 +22,8 @@ from uuid import UUID
 
 import jwt
 
+from config.settings import AuthSettings
 from gateway.auth.principal import Principal, Role
-from panic_alert.settings import AuthSettings
 
 ACCESS = "access"
 _REQUIRED = ["sub", "role", "sid", "jti", "typ", "iss", "aud", "iat", "nbf", "exp"]

@@ -34,6 +34,7 @@ from actors.alert_messages import AcceptOffer, UserLocation
 from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.dispatch import accept_offer
+from config.settings import Settings
 from gateway.auth.deps import authenticate
 from gateway.locations import LocationSink, StaleFix, sighting
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
@@ -55,7 +56,6 @@ from gateway.ws.protocol import (
     TellEntity,
 )
 from gateway.ws.resync import OpenAlertSource, load_resync
-from panic_alert.settings import Settings
 from persistence.errors import PersistenceError
 from persistence.pushes import push_channel
 

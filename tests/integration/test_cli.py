@@ -20,8 +20,8 @@ import asyncpg
 import httpx
 import pytest
 
+from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
-from panic_alert.settings import Settings
 from persistence.mongo import EventStore
 from persistence.outbox import OutboxEvent, enqueue
 from persistence.postgres import create_pool

@@ -13,8 +13,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from config.settings import Settings
 from panic_alert import cli
-from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.local import PANIC_ALERT, cli_env
 from tests.scratch import on_database, scratch_database

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from panic_alert.settings import KAFKA_TOPICS, Settings
+from config.settings import KAFKA_TOPICS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""panic_alert.heap: start-up objects leave the collector's scans; later garbage does not."""
+"""config.heap: start-up objects leave the collector's scans; later garbage does not."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import textwrap
 
 import pytest
 
-from panic_alert import heap
-from panic_alert.heap import FULL_AFTER, SLOW_PAUSE_S, YOUNG_AFTER
+from config import heap
+from config.heap import FULL_AFTER, SLOW_PAUSE_S, YOUNG_AFTER
 
 # In a process of its own: freezing the test runner's heap would outlive this test.
 _PROGRAM = textwrap.dedent(
     """
     import gc, json
-    from panic_alert.heap import freeze_startup_heap
+    from config.heap import freeze_startup_heap
 
     class Node:
         pass
@@ -65,7 +65,7 @@ def test_a_slow_collection_is_logged_and_a_quick_one_is_not(
     clock = iter([10.0, 10.001, 20.0, 20.0 + SLOW_PAUSE_S])
     monkeypatch.setattr(heap.time, "perf_counter", lambda: next(clock))
     watch = heap._PauseWatch("shard 0")
-    with caplog.at_level(logging.WARNING, logger="panic_alert.heap"):
+    with caplog.at_level(logging.WARNING, logger="config.heap"):
         watch("start", {"generation": 0})
         watch("stop", {"generation": 0, "collected": 5})
         watch("start", {"generation": 2})

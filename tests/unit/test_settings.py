@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from panic_alert.settings import DEV_SECRETS, Profile, Settings
+from config.settings import DEV_SECRETS, Profile, Settings
 
 PROD_SECRETS = {
     "PANIC_POSTGRES__PASSWORD": "pg-prod-Zq8s7d6f5g4h3j2k",

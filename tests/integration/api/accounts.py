@@ -11,10 +11,10 @@ from uuid import UUID
 
 import asyncpg
 
+from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.auth.sessions import open_session
 from gateway.auth.tokens import issue_access_token
-from panic_alert.settings import Settings
 from persistence.redis import create_redis, location_key, session_key
 
 

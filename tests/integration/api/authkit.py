@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from cluster.client import EntityClient
-from panic_alert.settings import RateRule, Settings
+from config.settings import RateRule, Settings
 from tests.integration.api.conftest import Gateway, serving
 
 PASSWORD = "correct horse battery staple"

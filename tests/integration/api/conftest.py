@@ -21,8 +21,8 @@ import uvicorn
 
 from cluster.client import EntityClient
 from cluster.shards import start_shards
+from config.settings import Settings
 from gateway.app import create_app
-from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.integration.receivers import receiver, smtp
 from tests.local import free_port, init_local_ray

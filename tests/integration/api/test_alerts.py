@@ -25,10 +25,10 @@ from actors.alert_messages import DeclineOffer
 from actors.effects import EntityKind
 from actors.region import QueryNearest
 from cluster.client import EntityClient
+from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.routes.alerts import alert_id_for
 from geo.cells import cell_center, cell_of, haversine_m, ring
-from panic_alert.settings import Settings
 from tests.geodesy import destination
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway

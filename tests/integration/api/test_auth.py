@@ -13,10 +13,10 @@ import jwt
 import pytest
 
 from cluster.client import EntityClient
+from config.settings import RateRule, Settings
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
-from panic_alert.settings import RateRule, Settings
 from tests.integration.api.authkit import (
     PASSWORD,
     ROOMY,

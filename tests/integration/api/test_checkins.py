@@ -19,8 +19,8 @@ import pytest
 
 from actors.checkins import missed_alert_id
 from cluster.client import EntityClient
+from config.settings import Settings
 from gateway.auth.principal import Role
-from panic_alert.settings import Settings
 from tests.geodesy import destination
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.authkit import ROOMY, gateway_with

@@ -21,8 +21,8 @@ import asyncpg
 import httpx
 import pytest
 
+from config.settings import Settings
 from gateway.auth.principal import Role
-from panic_alert.settings import Settings
 from persistence.events import GEOFENCE_EVENTS, CloudEvent, normalize_time
 from persistence.mongo import EventStore
 from tests.integration.api.accounts import Account, make_account

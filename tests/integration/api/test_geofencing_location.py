@@ -20,8 +20,8 @@ from actors.effects import EntityKind
 from actors.subject import subject_key
 from cluster.client import EntityClient
 from cluster.placement import shard_name
+from config.settings import Settings
 from gateway.auth.principal import Role
-from panic_alert.settings import Settings
 from persistence.events import LOCATION_EVENTS
 from persistence.mongo import EventStore
 from persistence.redis import create_redis, location_key

@@ -33,9 +33,9 @@ import websockets
 from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.placement import shard_name
+from config.settings import Settings
 from gateway.auth.principal import Role
 from geo.cells import cell_of
-from panic_alert.settings import Settings
 from persistence.events import GEOFENCE_EVENTS
 from persistence.kafka import KafkaPublisher
 from persistence.mongo import EventStore

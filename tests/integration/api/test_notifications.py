@@ -20,9 +20,9 @@ from actors.alert_state import ActorRole, AlertState, AlertStatus
 from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.notifier import alert_teller
+from config.settings import Settings
 from gateway.auth.principal import Role
 from notify.worker import entity_report, run_notifier
-from panic_alert.settings import Settings
 from persistence.alerts import load_alert
 from persistence.contacts import ContactFields, create_contact
 from persistence.relay import run_relay

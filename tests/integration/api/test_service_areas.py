@@ -14,9 +14,9 @@ import pytest
 from actors.effects import EntityKind
 from actors.region import QueryNearest, QueryZones
 from cluster.client import EntityClient
+from config.settings import Settings
 from gateway.auth.principal import Role
 from geo.cells import cell_of
-from panic_alert.settings import Settings
 from tests.geodesy import destination
 from tests.integration.api.accounts import make_account
 from tests.integration.api.conftest import Gateway

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from cluster.client import EntityClient
+from config.settings import RateRule, Settings
 from gateway.auth.principal import Role
-from panic_alert.settings import RateRule, Settings
 from tests.integration.api.accounts import make_account
 from tests.integration.api.authkit import ROOMY, Session, gateway_with, signed_up
 from tests.integration.api.conftest import Gateway

@@ -26,10 +26,10 @@ from actors.effects import Audience, EntityKind, FrameType, Push
 from actors.region import QueryNearest
 from cluster.client import EntityClient
 from cluster.dispatch import accept_offer
+from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.ws.frames import SERVER_FRAMES
 from geo.cells import cell_of
-from panic_alert.settings import Settings
 from persistence.alerts import load_alert
 from persistence.pushes import RedisPushSink, push_channel
 from persistence.redis import create_redis, location_key

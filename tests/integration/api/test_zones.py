@@ -21,9 +21,9 @@ import pytest
 from actors.effects import EntityKind
 from actors.region import QueryZones, RegionState
 from cluster.client import EntityClient
+from config.settings import Settings
 from gateway.auth.principal import Role
 from geo.cells import EARTH_RADIUS_M
-from panic_alert.settings import Settings
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
 

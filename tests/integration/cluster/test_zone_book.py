@@ -20,10 +20,10 @@ from actors.effects import EntityKind
 from actors.region import RegionState, ZonesChanged
 from actors.zones import ZoneKind, ZoneRules
 from cluster.zones import ZoneBook
+from config.settings import Settings
 from geo.cells import cell_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import validate_geometry
-from panic_alert.settings import Settings
 from persistence import zones
 from persistence.postgres import create_pool
 from persistence.zones import ZoneFields

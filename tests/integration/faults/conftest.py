@@ -27,7 +27,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from cluster.client import EntityClient
 from cluster.shards import start_shards
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence.events import CloudEvent
 from persistence.kafka import KafkaPublisher
 from persistence.mongo import EventStore

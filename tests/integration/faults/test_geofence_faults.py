@@ -23,9 +23,9 @@ import ray
 from actors.effects import EntityKind
 from actors.subject import SubjectRole, subject_key
 from actors.zones import ZoneKind, ZoneRules
+from config.settings import Settings
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import Fix, validate_geometry
-from panic_alert.settings import Settings
 from persistence import zones
 from persistence.zones import ZoneFields
 from tests.integration.faults.conftest import (

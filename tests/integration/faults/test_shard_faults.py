@@ -23,7 +23,7 @@ import ray
 from actors.alert import AlertType, CreateAlert, OfferMade
 from actors.alert_messages import OFFER_EXPIRED_TIMER, SEARCH_AGAIN_TIMER
 from actors.effects import EntityKind
-from panic_alert.settings import Settings
+from config.settings import Settings
 from tests.integration.faults.conftest import (
     FaultCluster,
     check_events_delivered,

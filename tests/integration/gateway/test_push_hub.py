@@ -7,8 +7,8 @@ from uuid import uuid4
 
 import pytest
 
+from config.settings import Settings
 from gateway.ws.hub import PushHub
-from panic_alert.settings import Settings
 from persistence.redis import create_redis
 
 pytestmark = pytest.mark.integration

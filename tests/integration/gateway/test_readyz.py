@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from config.settings import REPO_ROOT, Settings
 from gateway.app import create_app
-from panic_alert.settings import REPO_ROOT, Settings
 from persistence.migrations import apply_migrations
 from persistence.postgres import create_pool
 from tests.integration.gateway.support import poll, running_app

@@ -13,10 +13,10 @@ import asyncpg
 import httpx
 import pytest
 
+from config.settings import Settings
 from notify.deliver import Deliverer, Status
 from notify.plan import AlertEvent, Channel, NotificationRequest, Occasion, Recipient, plan
 from notify.providers import HttpPush, HttpSms, SignedWebhook, SmtpEmail, sign
-from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.integration.receivers import Mailbox, Receiver
 from tests.local import LOOPBACK

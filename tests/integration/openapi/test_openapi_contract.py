@@ -26,8 +26,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from config.settings import Settings
 from gateway.auth.principal import Role
-from panic_alert.settings import Settings
 from persistence.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
 from tests.local import PANIC_ALERT, cli_env, free_port, wait_for

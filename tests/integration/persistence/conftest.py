@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence.kafka import KafkaPublisher
 from persistence.migrations import apply_migrations
 from persistence.mongo import EventStore

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from panic_alert.settings import KafkaSettings
+from config.settings import KafkaSettings
 from persistence.events import CloudEvent
 from persistence.kafka import ConsumedEvent, KafkaConsumer, KafkaPublisher
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence import redis as redis_adapter
 from persistence.errors import PersistenceError, ServiceUnavailable
 from persistence.events import (

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from panic_alert.settings import REPO_ROOT, OutboxSettings, Settings
+from config.settings import REPO_ROOT, OutboxSettings, Settings
 from persistence.errors import ServiceUnavailable
 from persistence.events import ALERT_EVENTS, GEOFENCE_EVENTS, LOCATION_EVENTS, CloudEvent
 from persistence.kafka import KafkaPublisher

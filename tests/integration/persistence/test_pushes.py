@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from actors.effects import Audience, FrameType, Push
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence.pushes import RedisPushSink, push_channel
 from persistence.redis import create_redis
 

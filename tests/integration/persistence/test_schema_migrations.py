@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
-from panic_alert.settings import Settings
+from config.settings import Settings
 from persistence import migrations
 from persistence.errors import ConfigurationError, MigrationError, ServiceUnavailable
 from persistence.postgres import connect, create_pool, ping

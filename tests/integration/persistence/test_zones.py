@@ -11,9 +11,9 @@ import asyncpg
 import pytest
 
 from actors.zones import ZoneKind, ZoneRules
+from config.settings import Settings
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import validate_geometry
-from panic_alert.settings import Settings
 from persistence import zones
 from persistence.errors import Conflict
 from persistence.postgres import connect

@@ -26,7 +26,7 @@ from actors.effects import (
     Send,
     Topic,
 )
-from panic_alert.settings import KAFKA_TOPICS
+from config.settings import KAFKA_TOPICS
 
 T = datetime(2025, 3, 1, tzinfo=UTC)
 ID = UUID(int=7)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from actors.alert_messages import DEFAULT_ESCALATION, EscalationStep
 from actors.alert_state import AlertType
 from cluster.shards import alert_policy
-from panic_alert.settings import AlertTypeName, Settings
+from config.settings import AlertTypeName, Settings
 
 
 def test_the_settings_name_every_alert_type() -> None:

@@ -14,7 +14,7 @@ import ray.autoscaler
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from panic_alert.settings import REPO_ROOT
+from config.settings import REPO_ROOT
 
 CONFIG_PATH = REPO_ROOT / "ray-cluster.yaml"
 
@@ -58,7 +58,11 @@ def test_workers_join_the_heads_gcs_port(config: dict[str, Any]) -> None:
 
 def test_setup_installs_the_project_from_the_synced_checkout(config: dict[str, Any]) -> None:
     (target,) = [t for t, source in config["file_mounts"].items() if source == "."]
-    assert any(c.endswith(f"pip install {target}") for c in config["setup_commands"])
+    # Exactly the versions uv.lock pins, into the venv the start commands use.
+    assert any(
+        c.startswith(f"cd {target} ") and "uv sync --frozen" in c and "~/panic-alert-venv" in c
+        for c in config["setup_commands"]
+    )
     # ray itself comes from the project's dependencies, the same version everywhere.
     venv_ray = "~/panic-alert-venv/bin/ray"
     assert all(venv_ray in c for c in config["head_start_ray_commands"] if "ray " in c)

@@ -6,7 +6,7 @@ import pytest
 
 from cluster.errors import ClusterUnavailable
 from cluster.runtime import dashboard_answers, ray_ping, resolve_address, wait_for_dashboard
-from panic_alert.settings import RaySettings
+from config.settings import RaySettings
 from tests.local import free_port
 
 

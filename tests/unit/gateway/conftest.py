@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from config.settings import Settings
 from gateway.app import create_app
 from gateway.readiness import Backend
-from panic_alert.settings import Settings
 from tests.fakes.readiness import healthy_backends
 from tests.unit.gateway.support import ClientFactory, probe_router, running_app, with_http
 

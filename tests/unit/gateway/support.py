@@ -15,8 +15,8 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from cluster.errors import ClusterUnavailable
+from config.settings import Settings
 from gateway.deps import PoolDep, SettingsDep
-from panic_alert.settings import Settings
 from persistence.accounts import DuplicateEmail
 from persistence.errors import Conflict, PersistenceError, ServiceUnavailable
 

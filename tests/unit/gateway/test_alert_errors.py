@@ -19,10 +19,10 @@ from actors.errors import (
     UnknownMessage,
 )
 from cluster.client import AskTimeout
+from config.settings import Settings
 from gateway.app import create_app
 from gateway.errors import actor_detail, public_detail, status_for
 from gateway.problems import PROBLEM_JSON
-from panic_alert.settings import Settings
 from tests.fakes.readiness import healthy_backends
 from tests.unit.gateway.support import running_app
 

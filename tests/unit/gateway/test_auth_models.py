@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from config.settings import Settings
 from gateway.app import create_app
 from gateway.auth.models import Login, RegisterAgent, RegisterUser, storable
 from gateway.routes.users import ContactIn, ProfileIn
-from panic_alert.settings import Settings
 from tests.fakes.readiness import healthy_backends
 
 USER = {"email": "Ada@Example.ORG", "password": "long enough pw", "full_name": " Ada "}

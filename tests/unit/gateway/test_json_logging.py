@@ -1,4 +1,4 @@
-"""panic_alert.logging: one JSON object per line, correlation id, bound context, no PII."""
+"""config.logging: one JSON object per line, correlation id, bound context, no PII."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from panic_alert.logging import (
+from config.logging import (
     REDACTED,
     bind,
     configure_logging,

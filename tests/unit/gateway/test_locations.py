@@ -9,10 +9,10 @@ from uuid import uuid4
 import pytest
 
 from actors.subject import SubjectRole
+from config.settings import GeofenceSettings
 from gateway.locations import StaleFix, sighting
 from gateway.routes.geofencing import LocationIn
 from gateway.ws.frames import LocationData
-from panic_alert.settings import GeofenceSettings
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 SETTINGS = GeofenceSettings()

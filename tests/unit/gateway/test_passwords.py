@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from config.settings import AuthSettings
 from gateway.auth.passwords import PasswordHasher, WeakPasswordError, check_password_policy
-from panic_alert.settings import AuthSettings
 
 # Cheap parameters: the algorithm is the same, the test is fast.
 FAST = AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from config.settings import RateLimitSettings, RateRule
 from gateway.ratelimit import decide, identifier, rate_limit, rule_named
-from panic_alert.settings import RateLimitSettings, RateRule
 
 RULE = RateRule(limit=3, window_s=60)
 

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from config.logging import JsonFormatter
 from gateway.middleware import accept_request_id
-from panic_alert.logging import JsonFormatter
 from tests.unit.gateway.support import ClientFactory
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import jwt
 import pytest
 
+from config.settings import AuthSettings
 from gateway.auth.principal import Role
 from gateway.auth.refresh import family_of_session, new_refresh_token, session_id_of
 from gateway.auth.tokens import InvalidToken, decode_access_token, issue_access_token
-from panic_alert.settings import AuthSettings
 from persistence.refresh_tokens import hash_token
 
 SETTINGS = AuthSettings()

@@ -15,12 +15,12 @@ from starlette.websockets import WebSocketState
 from actors.alert import CreateAlert, decide
 from actors.alert_state import AlertType
 from cluster.client import EntityClient
+from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
 from gateway.locations import Sighting
 from gateway.ws.hub import PushHub
 from gateway.ws.session import Session, SessionDeps
-from panic_alert.settings import Settings
 from persistence.errors import ServiceUnavailable
 from persistence.redis import session_key
 from tests.fakes.pubsub import FakeBroker

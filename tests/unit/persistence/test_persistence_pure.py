@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from panic_alert.settings import KAFKA_TOPICS
+from config.settings import KAFKA_TOPICS
 from persistence import migrations
 from persistence.errors import (
     Conflict,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from panic_alert.settings import MongoSettings
+from config.settings import MongoSettings
 from persistence.mongo import EventStore
 
 
