@@ -43,7 +43,7 @@ from actors.effects import EntityKind
 from cluster.client import EntityClient
 from cluster.shards import start_shards
 from config.settings import Settings
-from persistence.postgres import create_pool
+from persistence.drivers.postgres import create_pool
 from tests.local import init_local_ray
 from tests.scratch import make_user, scratch_database
 

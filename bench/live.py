@@ -27,7 +27,7 @@ import websockets
 
 from config.settings import Settings
 from gateway.auth.principal import Role
-from persistence.postgres import create_pool
+from persistence.drivers.postgres import create_pool
 from tests.integration.api.accounts import Account, forget_accounts, make_account
 from tests.local import PANIC_ALERT, free_port
 from tests.scratch import drop_mongo_database, on_database, scratch_database

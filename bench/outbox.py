@@ -41,12 +41,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
 from config.settings import Settings
-from persistence.events import ALERT_EVENTS
-from persistence.kafka import KafkaPublisher
+from persistence.drivers.kafka import KafkaPublisher
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.postgres import create_pool
 from persistence.migrations import apply_migrations
-from persistence.mongo import EventStore
-from persistence.outbox import OutboxEvent, OutboxRelay, enqueue
-from persistence.postgres import create_pool
+from persistence.outbox.events import ALERT_EVENTS
+from persistence.outbox.relay import OutboxRelay
+from persistence.outbox.writer import OutboxEvent, enqueue
+
+#: The CloudEvents source the relay stores (``KafkaSettings.source``).
+SOURCE = Settings().kafka.source
 
 
 def progress(message: str) -> None:
@@ -159,7 +163,7 @@ async def writer(
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         async with pool.acquire() as conn:
             async with conn.transaction():
-                await enqueue(conn, chunk, topics={topic})
+                await enqueue(conn, chunk, topics={topic}, source=SOURCE)
             now = time.time()
         for event in chunk:
             committed_at[str(event.event_id)] = now

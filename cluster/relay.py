@@ -13,7 +13,7 @@ from typing import Any
 
 from cluster.runtime import start_singleton
 from config.settings import Settings, get_settings
-from persistence.relay import run_relay
+from persistence.outbox.service import run_relay
 
 RELAY_ACTOR_NAME = "panic-alert-outbox-relay"
 

@@ -44,11 +44,11 @@ from cluster.tracking import PackedFixes, Tracker
 from cluster.zones import ZoneBook
 from config.heap import freeze_startup_heap
 from config.settings import ActorSettings, Settings, get_settings
-from persistence.entities import PostgresEntityStore
-from persistence.group_commit import GroupCommit
-from persistence.postgres import create_pool
+from persistence.drivers.postgres import create_pool
+from persistence.drivers.redis import create_redis
+from persistence.outbox.group_commit import GroupCommit
 from persistence.pushes import RedisPushSink
-from persistence.redis import create_redis
+from persistence.stores.entities import PostgresEntityStore
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ test every zone of the cell). The book also keeps the shard's region
 entities told which zones cover their cell (``actors.region``).
 
 How it stays current: :meth:`ZoneBook.start` loads every zone, then a task
-follows ``persistence.zones.zones_changed_since`` from the newest revision
+follows ``persistence.stores.zones.zones_changed_since`` from the newest revision
 seen. It wakes on ``NOTIFY geofence_zones`` (a dedicated connection,
 reconnected when it drops) and polls every ``refresh_s`` anyway, so a lost
 notification delays a change by one poll at most. Revisions are committed in
@@ -60,9 +60,9 @@ from geo.cells import resolution_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.errors import GeoError
 from geo.fences import Zone
-from persistence import zones
-from persistence.postgres import connect
-from persistence.zones import ZoneRecord
+from persistence.drivers.postgres import connect
+from persistence.stores import zones
+from persistence.stores.zones import ZoneRecord
 
 log = logging.getLogger(__name__)
 

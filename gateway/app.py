@@ -53,10 +53,10 @@ from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from gateway.ws.responding import RespondingAlerts
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.redis import create_redis
 from persistence.errors import ServiceUnavailable
-from persistence.mongo import EventStore
-from persistence.open_alerts import PostgresOpenAlerts
-from persistence.redis import create_redis
+from persistence.stores.open_alerts import PostgresOpenAlerts
 
 log = logging.getLogger(__name__)
 

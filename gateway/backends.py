@@ -29,12 +29,12 @@ from config.settings import (
     Settings,
 )
 from gateway.readiness import Backend
-from persistence import postgres
-from persistence import redis as redis_adapter
+from persistence.drivers import postgres
+from persistence.drivers import redis as redis_adapter
+from persistence.drivers.kafka import KafkaPublisher
+from persistence.drivers.mongo import EventStore
 from persistence.errors import PersistenceError, Service, ServiceUnavailable
-from persistence.kafka import KafkaPublisher
 from persistence.migrations import pending_versions
-from persistence.mongo import EventStore
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from gateway.backends import KafkaBackend, MongoBackend, PostgresBackend, RedisB
 from gateway.metrics import HttpMetrics
 from gateway.readiness import BackendSet
 from gateway.state import gateway_state
+from persistence.drivers.kafka import KafkaPublisher
+from persistence.drivers.mongo import EventStore
 from persistence.errors import Service, ServiceUnavailable
-from persistence.kafka import KafkaPublisher
-from persistence.mongo import EventStore
 
 
 def get_settings(connection: HTTPConnection) -> Settings:

@@ -44,10 +44,10 @@ from cluster.client import EntityClient
 from config.settings import GeofenceSettings
 from geo.coverage import MAX_FIX_ACCURACY_M
 from geo.fences import Fix
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.redis import location_key
 from persistence.errors import PersistenceError
-from persistence.events import CloudEvent
-from persistence.mongo import EventStore
-from persistence.redis import location_key
+from persistence.outbox.events import CloudEvent
 
 log = logging.getLogger(__name__)
 

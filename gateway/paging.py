@@ -2,7 +2,7 @@
 
 Pages are keyset pages: ``limit`` items and an opaque ``next_cursor`` to
 pass back unchanged. A cursor is URL-safe base64 of at most
-``MAX_CURSOR_CHARS`` characters (``persistence.cursors``); each list decodes
+``MAX_CURSOR_CHARS`` characters (``persistence.stores.cursors``); each list decodes
 its own and answers 422 for one it did not issue.
 """
 
@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-from persistence.cursors import MAX_CURSOR_CHARS
+from persistence.stores.cursors import MAX_CURSOR_CHARS
 
 Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
 CursorParam = Annotated[

@@ -31,7 +31,7 @@ from gateway.auth.deps import CurrentPrincipal
 from gateway.deps import RedisDep, SettingsDep
 from gateway.metrics import route_template
 from gateway.problems import ProblemHTTPException, problem_type
-from persistence.redis import rate_limit_key, translate_error
+from persistence.drivers.redis import rate_limit_key, translate_error
 
 KeyKind = Literal["ip", "principal"]
 

@@ -21,7 +21,7 @@ import asyncpg
 
 from notify.plan import NotificationRequest
 from notify.providers import DeliveryFailed, Providers
-from persistence import postgres
+from persistence.drivers import postgres
 
 log = logging.getLogger(__name__)
 

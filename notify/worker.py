@@ -43,11 +43,11 @@ from notify.plan import (
     plan,
 )
 from notify.providers import HttpPush, HttpSms, Provider, SignedWebhook, SmtpEmail
-from persistence.accounts import get_account
-from persistence.contacts import list_contacts
-from persistence.events import CloudEvent
-from persistence.kafka import ConsumedEvent, KafkaConsumer, KafkaPublisher
-from persistence.postgres import create_pool
+from persistence.drivers.kafka import ConsumedEvent, KafkaConsumer, KafkaPublisher
+from persistence.drivers.postgres import create_pool
+from persistence.outbox.events import CloudEvent
+from persistence.stores.accounts import get_account
+from persistence.stores.contacts import list_contacts
 
 log = logging.getLogger(__name__)
 

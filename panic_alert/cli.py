@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def relay(settings: Settings) -> int:
     """Run the outbox relay in the foreground until SIGTERM/SIGINT."""
-    from persistence.relay import run_relay
+    from persistence.outbox.service import run_relay
 
     configure_logging(settings.log_level)
 
@@ -216,7 +216,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from cluster.runtime import init_ray, shutdown_ray
     from cluster.shards import start_entity_shards
     from gateway.app import create_app
-    from persistence.relay import run_relay
+    from persistence.outbox.service import run_relay
 
     configure_logging(args.log_level or settings.log_level)
     host = args.host or settings.http.host
@@ -348,8 +348,8 @@ async def create_admin(settings: Settings, *, email: str, full_name: str, passwo
     from email_validator import EmailNotValidError, validate_email
 
     from gateway.auth.passwords import PasswordHasher
-    from persistence.accounts import DuplicateEmail, Role, create_account, normalize_email
     from persistence.errors import PersistenceError
+    from persistence.stores.accounts import DuplicateEmail, Role, create_account, normalize_email
 
     try:
         validate_email(email, check_deliverability=False)
@@ -434,7 +434,7 @@ def import_zones(
 @asynccontextmanager
 async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """A small pool for one-shot commands, closed on exit."""
-    from persistence.postgres import create_pool
+    from persistence.drivers.postgres import create_pool
 
     pool = await create_pool(settings.postgres.model_copy(update={"pool_min": 1, "pool_max": 2}))
     try:

@@ -41,7 +41,7 @@ from shapely.geometry import mapping
 
 from actors.zones import ZoneKind
 from gateway.routes.zones import ZoneIn, ZoneRefused, zone_fields
-from persistence.zones import GeometryRejected, ZoneFields, upsert_zones
+from persistence.stores.zones import GeometryRejected, ZoneFields, upsert_zones
 
 #: Zones per transaction.
 DEFAULT_BATCH: Final = 500

@@ -1,9 +1,10 @@
-"""Adapters to the backing services and the transactional outbox.
+"""Adapters to the backing services: they implement the ports that the code
+needing them declares, and translate every driver error at their edge.
 
-``postgres`` (asyncpg, PostGIS), ``migrations`` (versioned SQL files),
-``mongo`` (the CloudEvents event store on PyMongo's async API), ``redis``,
-``kafka`` (CloudEvents publisher and consumer on aiokafka), ``outbox``
-(enqueue inside a transaction; the relay to Kafka and MongoDB), ``events``
-(the CloudEvent envelope and topic-to-collection routing) and ``errors``
+``drivers/`` (the connections: PostgreSQL, Redis, MongoDB, Kafka),
+``stores/`` (stores and read models, one module per resource), ``outbox/``
+(the transactional outbox: writer, relay, group commit, the CloudEvents
+envelope), ``pushes.py`` (frames to sockets over Redis pub/sub),
+``migrations.py`` with ``migrations/`` (versioned SQL) and ``errors.py``
 (the one error root, ``PersistenceError``, with ``retriable``).
 """

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import asyncpg
 
+from persistence.drivers.postgres import DRIVER_ERRORS, Connection, translate_error
 from persistence.errors import MigrationError
-from persistence.postgres import DRIVER_ERRORS, Connection, translate_error
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from actors.effects import Push
-from persistence.redis import translate_error
+from persistence.drivers.redis import translate_error
 
 log = logging.getLogger(__name__)
 

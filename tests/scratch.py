@@ -17,8 +17,8 @@ import asyncpg
 from pymongo import AsyncMongoClient
 
 from config.settings import Settings
+from persistence.drivers.postgres import create_pool
 from persistence.migrations import apply_migrations
-from persistence.postgres import create_pool
 
 
 def scratch_name(prefix: str) -> str:

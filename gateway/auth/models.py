@@ -27,7 +27,7 @@ from gateway.auth.passwords import (
     MIN_PASSWORD_LENGTH,
     check_password_policy,
 )
-from persistence.accounts import Account
+from persistence.stores.accounts import Account
 
 #: E.164: a plus, a non-zero digit, at most 15 digits in all (ASCII digits only).
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"

@@ -23,8 +23,8 @@ from config.settings import AuthSettings
 from gateway.auth.principal import Principal, Role
 from gateway.auth.sessions import close_session, open_session
 from gateway.auth.tokens import issue_access_token
-from persistence import refresh_tokens
-from persistence.refresh_tokens import Outcome
+from persistence.stores import refresh_tokens
+from persistence.stores.refresh_tokens import Outcome
 
 log = logging.getLogger(__name__)
 

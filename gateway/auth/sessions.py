@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.auth.principal import Principal, Role
-from persistence.redis import session_key, translate_error
+from persistence.drivers.redis import session_key, translate_error
 
 
 async def open_session(

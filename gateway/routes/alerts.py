@@ -4,7 +4,7 @@ Writes go to the alert's entity (``AlertActor``) through the cluster client;
 an ``ask`` returns only after the transition's snapshot, its ``alerts`` row
 and its outbox events are committed, so a 201/200 here means durable.
 Reads come from the committed snapshots and their ``alerts`` projection
-(``persistence.alerts``).
+(``persistence.stores.alerts``).
 
 Visibility (who may see which alert) is checked *before* any write is asked
 of the entity, and an alert the caller may not see answers 404 exactly as a
@@ -52,8 +52,8 @@ from gateway.deps import EntitiesDep, PoolDep
 from gateway.fields import Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
 from gateway.problems import ProblemHTTPException, invalid
-from persistence.accounts import pin_hashes
-from persistence.alerts import (
+from persistence.stores.accounts import pin_hashes
+from persistence.stores.alerts import (
     AlertFilter,
     AlertRecord,
     Cursor,
@@ -64,7 +64,7 @@ from persistence.alerts import (
     load_alert,
     visible_to,
 )
-from persistence.cursors import InvalidCursor
+from persistence.stores.cursors import InvalidCursor
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from gateway.auth.principal import Role
 from gateway.auth.refresh import RefreshRejected, TokenPair
 from gateway.deps import PoolDep, RedisDep, SettingsDep
 from gateway.ratelimit import client_ip, enforce, rate_limit
-from persistence import accounts
+from persistence.stores import accounts
 
 log = logging.getLogger(__name__)
 

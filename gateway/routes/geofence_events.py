@@ -2,7 +2,7 @@
 
 Reads the ``geofence_events`` collection of the MongoDB event store, where
 the outbox relay stores every event the geofencing side emits
-(``persistence.geofence_events``); nothing here writes. Events land there a
+(``persistence.stores.geofence_events``); nothing here writes. Events land there a
 moment after the fix that caused them (the relay's delivery), so a listing
 is eventually complete, never wrong.
 
@@ -30,8 +30,8 @@ from gateway.deps import EventStoreDep
 from gateway.paging import CursorParam, Limit
 from gateway.problems import ProblemHTTPException, invalid
 from geo.fences import FenceEvent
-from persistence.cursors import InvalidCursor
-from persistence.geofence_events import (
+from persistence.stores.cursors import InvalidCursor
+from persistence.stores.geofence_events import (
     EventCursor,
     GeofenceEventFilter,
     GeofenceEventRecord,

@@ -27,8 +27,8 @@ from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_res
 from gateway.auth.passwords import PasswordHasher
 from gateway.deps import PoolDep, SettingsDep
 from gateway.ratelimit import rate_limit
-from persistence import accounts, contacts
-from persistence.contacts import ContactFields
+from persistence.stores import accounts, contacts
+from persistence.stores.contacts import ContactFields
 
 _limit = Depends(rate_limit("users", key="principal", rule="per_principal", per_route=True))
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, WebSocket
 from gateway.deps import get_entities, get_pool, get_redis, get_settings
 from gateway.state import gateway_state
 from gateway.ws.session import Session, SessionDeps
-from persistence.open_alerts import PostgresOpenAlerts
+from persistence.stores.open_alerts import PostgresOpenAlerts
 
 router = APIRouter(tags=["websocket"])
 

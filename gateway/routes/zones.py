@@ -46,10 +46,10 @@ from gateway.paging import CursorParam, Limit
 from gateway.problems import ProblemHTTPException
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import InvalidZone, Zone
-from persistence import zones
-from persistence.alerts import Cursor
-from persistence.cursors import InvalidCursor
-from persistence.zones import GeometryRejected, ZoneFields, ZoneFilter, ZoneRecord
+from persistence.stores import zones
+from persistence.stores.alerts import Cursor
+from persistence.stores.cursors import InvalidCursor
+from persistence.stores.zones import GeometryRejected, ZoneFields, ZoneFilter, ZoneRecord
 
 log = logging.getLogger(__name__)
 

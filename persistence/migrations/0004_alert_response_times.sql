@@ -1,6 +1,6 @@
 -- 0004_alert_response_times: seconds from an alert's creation to each response
 -- milestone (first offer, accept, on scene, resolved), NULL until reached.
--- Kept by the entity store's projection (persistence/entities.py) from the
+-- Kept by the entity store's projection (persistence/stores/entities.py) from the
 -- alert snapshot; read by the gateway's /metrics (alert_response_seconds).
 
 ALTER TABLE alerts

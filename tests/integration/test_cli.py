@@ -22,15 +22,18 @@ import pytest
 
 from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
-from persistence.mongo import EventStore
-from persistence.outbox import OutboxEvent, enqueue
-from persistence.postgres import create_pool
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.postgres import create_pool
+from persistence.outbox.writer import OutboxEvent, enqueue
 from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
 from tests.scratch import drop_mongo_database
 
 pytestmark = pytest.mark.integration
 
 ADMIN_PASSWORD = "a-long-admin-passphrase-42"
+
+#: The CloudEvents source the relay stores (``KafkaSettings.source``).
+SOURCE = Settings().kafka.source
 
 
 def run_cli(
@@ -140,7 +143,7 @@ async def _relayed(database: str, *, deadline_s: float) -> bool:
             event = OutboxEvent(
                 event_id, "system-events", "cli-serve", "system.check", None, {}, datetime.now(UTC)
             )
-            await enqueue(conn, [event])
+            await enqueue(conn, [event], source=SOURCE)
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             sql = "SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = $1"
@@ -363,6 +366,7 @@ async def test_relay_command_publishes_committed_outbox_rows(
                         datetime.now(UTC),
                     )
                 ],
+                source=SOURCE,
             )
         sent = None
         deadline = time.monotonic() + 60

@@ -15,7 +15,7 @@ import pytest
 
 from config.settings import Settings
 from panic_alert import cli
-from persistence.postgres import create_pool
+from persistence.drivers.postgres import create_pool
 from tests.local import PANIC_ALERT, cli_env
 from tests.scratch import on_database, scratch_database
 

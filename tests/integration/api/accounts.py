@@ -15,7 +15,7 @@ from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.auth.sessions import open_session
 from gateway.auth.tokens import issue_access_token
-from persistence.redis import create_redis, location_key, session_key
+from persistence.drivers.redis import create_redis, location_key, session_key
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from cluster.client import EntityClient
 from cluster.shards import start_shards
 from config.settings import Settings
 from gateway.app import create_app
-from persistence.postgres import create_pool
+from persistence.drivers.postgres import create_pool
 from tests.integration.receivers import receiver, smtp
 from tests.local import free_port, init_local_ray
 from tests.scratch import on_database, scratch_database

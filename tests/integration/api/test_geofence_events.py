@@ -23,8 +23,8 @@ import pytest
 
 from config.settings import Settings
 from gateway.auth.principal import Role
-from persistence.events import GEOFENCE_EVENTS, CloudEvent, normalize_time
-from persistence.mongo import EventStore
+from persistence.drivers.mongo import EventStore
+from persistence.outbox.events import GEOFENCE_EVENTS, CloudEvent, normalize_time
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway, serving
 from tests.local import free_port

@@ -22,9 +22,9 @@ from cluster.client import EntityClient
 from cluster.placement import shard_name
 from config.settings import Settings
 from gateway.auth.principal import Role
-from persistence.events import LOCATION_EVENTS
-from persistence.mongo import EventStore
-from persistence.redis import create_redis, location_key
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.redis import create_redis, location_key
+from persistence.outbox.events import LOCATION_EVENTS
 from tests.geodesy import destination
 from tests.integration.api.accounts import make_account
 from tests.integration.api.authkit import ROOMY, Session, gateway_with, signed_up

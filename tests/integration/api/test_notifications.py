@@ -23,9 +23,9 @@ from cluster.notifier import alert_teller
 from config.settings import Settings
 from gateway.auth.principal import Role
 from notify.worker import entity_report, run_notifier
-from persistence.alerts import load_alert
-from persistence.contacts import ContactFields, create_contact
-from persistence.relay import run_relay
+from persistence.outbox.service import run_relay
+from persistence.stores.alerts import load_alert
+from persistence.stores.contacts import ContactFields, create_contact
 from tests.integration.api.accounts import make_account
 from tests.integration.api.test_alerts import eventually
 from tests.integration.api.test_ws import create_alert

@@ -30,9 +30,9 @@ from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.ws.frames import SERVER_FRAMES
 from geo.cells import cell_of
-from persistence.alerts import load_alert
+from persistence.drivers.redis import create_redis, location_key
 from persistence.pushes import RedisPushSink, push_channel
-from persistence.redis import create_redis, location_key
+from persistence.stores.alerts import load_alert
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway, serving
 

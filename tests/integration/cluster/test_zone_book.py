@@ -24,9 +24,9 @@ from config.settings import Settings
 from geo.cells import cell_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import validate_geometry
-from persistence import zones
-from persistence.postgres import create_pool
-from persistence.zones import ZoneFields
+from persistence.drivers.postgres import create_pool
+from persistence.stores import zones
+from persistence.stores.zones import ZoneFields
 from tests.scratch import scratch_database
 
 pytestmark = pytest.mark.integration

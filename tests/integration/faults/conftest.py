@@ -28,11 +28,11 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from cluster.client import EntityClient
 from cluster.shards import start_shards
 from config.settings import Settings
-from persistence.events import CloudEvent
-from persistence.kafka import KafkaPublisher
-from persistence.mongo import EventStore
-from persistence.outbox import OutboxRelay
-from persistence.postgres import create_pool
+from persistence.drivers.kafka import KafkaPublisher
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.postgres import create_pool
+from persistence.outbox.events import CloudEvent
+from persistence.outbox.relay import OutboxRelay
 from tests.local import LOOPBACK
 from tests.scratch import drop_mongo_database, scratch_database
 

@@ -26,8 +26,8 @@ from actors.zones import ZoneKind, ZoneRules
 from config.settings import Settings
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import Fix, validate_geometry
-from persistence import zones
-from persistence.zones import ZoneFields
+from persistence.stores import zones
+from persistence.stores.zones import ZoneFields
 from tests.integration.faults.conftest import (
     FaultCluster,
     check_events_delivered,

@@ -9,7 +9,7 @@ import pytest
 
 from config.settings import Settings
 from gateway.ws.hub import PushHub
-from persistence.redis import create_redis
+from persistence.drivers.redis import create_redis
 
 pytestmark = pytest.mark.integration
 

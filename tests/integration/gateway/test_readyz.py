@@ -15,8 +15,8 @@ import pytest
 
 from config.settings import REPO_ROOT, Settings
 from gateway.app import create_app
+from persistence.drivers.postgres import create_pool
 from persistence.migrations import apply_migrations
-from persistence.postgres import create_pool
 from tests.integration.gateway.support import poll, running_app
 from tests.local import free_port
 from tests.scratch import on_database, scratch_database

@@ -17,7 +17,7 @@ from config.settings import Settings
 from notify.deliver import Deliverer, Status
 from notify.plan import AlertEvent, Channel, NotificationRequest, Occasion, Recipient, plan
 from notify.providers import HttpPush, HttpSms, SignedWebhook, SmtpEmail, sign
-from persistence.postgres import create_pool
+from persistence.drivers.postgres import create_pool
 from tests.integration.receivers import Mailbox, Receiver
 from tests.local import LOOPBACK
 from tests.scratch import scratch_database

@@ -28,7 +28,7 @@ from schemathesis.checks import (
 
 from config.settings import Settings
 from gateway.auth.principal import Role
-from persistence.postgres import create_pool
+from persistence.drivers.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
 from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
 from tests.scratch import create_database, drop_database, migrate, on_database, scratch_name

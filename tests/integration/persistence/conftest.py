@@ -15,10 +15,10 @@ import asyncpg
 import pytest
 
 from config.settings import Settings
-from persistence.kafka import KafkaPublisher
+from persistence.drivers.kafka import KafkaPublisher
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.postgres import create_pool
 from persistence.migrations import apply_migrations
-from persistence.mongo import EventStore
-from persistence.postgres import create_pool
 from tests.scratch import drop_mongo_database, scratch_database, scratch_name
 
 

@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from config.settings import KafkaSettings
-from persistence.events import CloudEvent
-from persistence.kafka import ConsumedEvent, KafkaConsumer, KafkaPublisher
+from persistence.drivers.kafka import ConsumedEvent, KafkaConsumer, KafkaPublisher
+from persistence.outbox.events import CloudEvent
 
 
 def make_event(**overrides: Any) -> CloudEvent:

@@ -10,17 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.settings import Settings
-from persistence import redis as redis_adapter
+from persistence.drivers import redis as redis_adapter
+from persistence.drivers.kafka import KafkaConsumer, KafkaPublisher
+from persistence.drivers.mongo import EventStore
 from persistence.errors import PersistenceError, ServiceUnavailable
-from persistence.events import (
+from persistence.outbox.events import (
     ALERT_EVENTS,
     COLLECTIONS,
     GEOFENCE_EVENTS,
     LOCATION_EVENTS,
     SYSTEM_LOGS,
 )
-from persistence.kafka import KafkaConsumer, KafkaPublisher
-from persistence.mongo import EventStore
 from tests.integration.persistence.helpers import commit_group_at_end, consume_until, make_event
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ import pytest
 
 from actors.effects import Emit, EntityKind, EventType, Persist, Topic
 from actors.ports import CommitBatch, StoredTimer
-from persistence.entities import PostgresEntityStore
 from persistence.errors import PersistenceError
+from persistence.stores.entities import PostgresEntityStore
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ALERT = EntityKind.ALERT

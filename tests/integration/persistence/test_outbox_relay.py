@@ -12,11 +12,12 @@ import asyncpg
 import pytest
 
 from config.settings import REPO_ROOT, OutboxSettings, Settings
+from persistence.drivers.kafka import KafkaPublisher
+from persistence.drivers.mongo import EventStore
 from persistence.errors import ServiceUnavailable
-from persistence.events import ALERT_EVENTS, GEOFENCE_EVENTS, LOCATION_EVENTS, CloudEvent
-from persistence.kafka import KafkaPublisher
-from persistence.mongo import EventStore
-from persistence.outbox import OutboxEvent, OutboxRelay, enqueue
+from persistence.outbox.events import ALERT_EVENTS, GEOFENCE_EVENTS, LOCATION_EVENTS, CloudEvent
+from persistence.outbox.relay import OutboxRelay
+from persistence.outbox.writer import OutboxEvent, enqueue
 from tests.integration.persistence.helpers import (
     commit_group_at_end,
     consume_until,
@@ -26,6 +27,9 @@ from tests.integration.persistence.helpers import (
 pytestmark = pytest.mark.integration
 
 SERVICES = str(REPO_ROOT / "scripts" / "services")
+
+#: The CloudEvents source the relay stores (``KafkaSettings.source``).
+SOURCE = Settings().kafka.source
 
 
 def outbox_event(topic: str = "panic-alerts", **overrides: object) -> OutboxEvent:
@@ -45,7 +49,7 @@ def outbox_event(topic: str = "panic-alerts", **overrides: object) -> OutboxEven
 
 async def commit(pool: asyncpg.Pool, events: Sequence[OutboxEvent]) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await enqueue(conn, events)
+        await enqueue(conn, events, source=SOURCE)
 
 
 async def row(pool: asyncpg.Pool, event: OutboxEvent) -> asyncpg.Record:
@@ -105,10 +109,10 @@ async def clean_outbox(pool: asyncpg.Pool) -> None:
 async def test_enqueue_requires_a_transaction_and_a_known_topic(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         with pytest.raises(ValueError, match="inside the caller's transaction"):
-            await enqueue(conn, [outbox_event()])
+            await enqueue(conn, [outbox_event()], source=SOURCE)
         async with conn.transaction():
             with pytest.raises(ValueError, match="unknown topic"):
-                await enqueue(conn, [outbox_event(topic="nope")])
+                await enqueue(conn, [outbox_event(topic="nope")], source=SOURCE)
 
 
 async def test_rolled_back_state_change_leaves_no_event(
@@ -118,7 +122,7 @@ async def test_rolled_back_state_change_leaves_no_event(
 
     async def failing_state_change() -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await enqueue(conn, [event])
+            await enqueue(conn, [event], source=SOURCE)
             raise RuntimeError("state change failed")
 
     with pytest.raises(RuntimeError, match="state change failed"):

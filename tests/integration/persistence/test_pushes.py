@@ -10,8 +10,8 @@ import pytest
 
 from actors.effects import Audience, FrameType, Push
 from config.settings import Settings
+from persistence.drivers.redis import create_redis
 from persistence.pushes import RedisPushSink, push_channel
-from persistence.redis import create_redis
 
 pytestmark = pytest.mark.integration
 

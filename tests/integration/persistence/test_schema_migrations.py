@@ -11,8 +11,8 @@ import pytest
 
 from config.settings import Settings
 from persistence import migrations
+from persistence.drivers.postgres import connect, create_pool, ping
 from persistence.errors import ConfigurationError, MigrationError, ServiceUnavailable
-from persistence.postgres import connect, create_pool, ping
 
 pytestmark = pytest.mark.integration
 

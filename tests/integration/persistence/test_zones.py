@@ -1,4 +1,7 @@
-"""Geofence zones in PostgreSQL + PostGIS (persistence.zones): writes, reads, the change feed."""
+"""Geofence zones in PostgreSQL + PostGIS (persistence.stores.zones).
+
+Writes, reads and the change feed.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,10 @@ from actors.zones import ZoneKind, ZoneRules
 from config.settings import Settings
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import validate_geometry
-from persistence import zones
+from persistence.drivers.postgres import connect
 from persistence.errors import Conflict
-from persistence.postgres import connect
-from persistence.zones import GeometryRejected, ZoneFields, ZoneFilter
+from persistence.stores import zones
+from persistence.stores.zones import GeometryRejected, ZoneFields, ZoneFilter
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,7 @@ from cluster.zones import (
 )
 from geo.cells import cell_of
 from geo.fences import Zone
-from persistence.zones import ZoneRecord
+from persistence.stores.zones import ZoneRecord
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

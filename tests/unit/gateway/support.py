@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from cluster.errors import ClusterUnavailable
 from config.settings import Settings
 from gateway.deps import PoolDep, SettingsDep
-from persistence.accounts import DuplicateEmail
 from persistence.errors import Conflict, PersistenceError, ServiceUnavailable
+from persistence.stores.accounts import DuplicateEmail
 
 #: Small limit so tests can exceed it cheaply (the settings floor is 1024).
 TEST_MAX_BODY = 2048

@@ -18,8 +18,8 @@ from actors.alert_state import (
     TimelineEntry,
 )
 from gateway.routes.alerts import IDEMPOTENCY_NAMESPACE, alert_id_for
-from persistence.alerts import AlertFilter, Cursor, Viewer, list_query, visible_to
-from persistence.cursors import MAX_CURSOR_CHARS, InvalidCursor
+from persistence.stores.alerts import AlertFilter, Cursor, Viewer, list_query, visible_to
+from persistence.stores.cursors import MAX_CURSOR_CHARS, InvalidCursor
 
 AT = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 USER = UUID(int=1)

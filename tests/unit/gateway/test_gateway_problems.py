@@ -10,8 +10,8 @@ import pytest
 
 from gateway.errors import status_for
 from gateway.problems import PROBLEM_JSON
-from persistence.accounts import DuplicateEmail
 from persistence.errors import Conflict, PersistenceError, ServiceUnavailable
+from persistence.stores.accounts import DuplicateEmail
 from tests.unit.gateway.support import ClientFactory
 
 

@@ -15,7 +15,7 @@ from config.settings import AuthSettings
 from gateway.auth.principal import Role
 from gateway.auth.refresh import family_of_session, new_refresh_token, session_id_of
 from gateway.auth.tokens import InvalidToken, decode_access_token, issue_access_token
-from persistence.refresh_tokens import hash_token
+from persistence.stores.refresh_tokens import hash_token
 
 SETTINGS = AuthSettings()
 SECRET = SETTINGS.jwt_secret.get_secret_value()

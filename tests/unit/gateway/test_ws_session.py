@@ -21,8 +21,8 @@ from gateway.auth.tokens import issue_access_token
 from gateway.locations import Sighting
 from gateway.ws.hub import PushHub
 from gateway.ws.session import Session, SessionDeps
+from persistence.drivers.redis import session_key
 from persistence.errors import ServiceUnavailable
-from persistence.redis import session_key
 from tests.fakes.pubsub import FakeBroker
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Pure parts of persistence.geofence_events: the cursor, the query, decoding documents."""
+"""Pure parts of persistence.stores.geofence_events: the cursor, the query, decoding documents."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from typing import Any
 import pytest
 
 from geo.fences import FenceEvent
-from persistence.cursors import InvalidCursor
 from persistence.errors import EncodingError
-from persistence.geofence_events import EventCursor, GeofenceEventFilter, list_query, record_of
+from persistence.stores.cursors import InvalidCursor
+from persistence.stores.geofence_events import (
+    EventCursor,
+    GeofenceEventFilter,
+    list_query,
+    record_of,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""persistence.group_commit: queued commits share a statement; failures stay their own."""
+"""persistence.outbox.group_commit: queued commits share a statement; failures stay their own."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from actors.effects import EntityKind, Persist
 from actors.ports import CommitBatch
-from persistence.group_commit import GroupCommit, merged
+from persistence.outbox.group_commit import GroupCommit, merged
 from tests.fakes.entities import FakeEntityStore
 
 

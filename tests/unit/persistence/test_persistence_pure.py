@@ -19,7 +19,7 @@ from persistence.errors import (
     PublishError,
     ServiceUnavailable,
 )
-from persistence.events import (
+from persistence.outbox.events import (
     ALERT_EVENTS,
     COLLECTIONS,
     GEOFENCE_EVENTS,
@@ -30,7 +30,7 @@ from persistence.events import (
     CloudEvent,
     collection_for_topic,
 )
-from persistence.outbox import OutboxEvent, validate
+from persistence.outbox.writer import OutboxEvent, validate
 
 # ---------------------------------------------------------------- migrations
 

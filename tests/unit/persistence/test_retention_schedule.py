@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 
 from config.settings import MongoSettings
-from persistence.mongo import EventStore
+from persistence.drivers.mongo import EventStore
 
 
 async def test_first_purge_waits_then_repeats() -> None:

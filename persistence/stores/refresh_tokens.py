@@ -22,7 +22,7 @@ from uuid import UUID
 
 import asyncpg
 
-from persistence.postgres import translate_error
+from persistence.drivers.postgres import translate_error
 
 log = logging.getLogger(__name__)
 

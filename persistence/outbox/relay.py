@@ -1,8 +1,7 @@
-"""Transactional outbox: events committed with the state they describe, then relayed.
+"""The outbox's relaying side: committed events delivered, at least once.
 
-Writers call ``enqueue(conn, events)`` inside the transaction that changes
-state, so an event exists if and only if its state change committed.
-``OutboxRelay`` then moves committed rows to Kafka and to the MongoDB event
+Writers (``persistence.outbox.writer``) commit events with the state they
+describe. ``OutboxRelay`` moves committed rows to Kafka and to the MongoDB event
 store and marks them sent.
 
 Guarantees:
@@ -27,22 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
-from uuid import UUID
 
 import asyncpg
 
-from config.settings import KAFKA_TOPICS, OutboxSettings, get_settings
-from persistence import postgres
+from config.settings import OutboxSettings
+from persistence.drivers import postgres
 from persistence.errors import PersistenceError, ServiceUnavailable
-from persistence.events import CloudEvent
+from persistence.outbox.events import CloudEvent
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +53,7 @@ class PendingPublish(Protocol):
 
 
 class EventPublisher(Protocol):
-    """What the relay needs from Kafka (``persistence.kafka.KafkaPublisher``).
+    """What the relay needs from Kafka (``persistence.drivers.kafka.KafkaPublisher``).
 
     ``enqueue_many`` must keep call order per key across calls: that is what
     lets the relay pipeline batches without reordering an entity's events.
@@ -68,104 +65,11 @@ class EventPublisher(Protocol):
 
 
 class EventSink(Protocol):
-    """What the relay needs from the event store (``persistence.mongo.EventStore``)."""
+    """What the relay needs from the event store (``persistence.drivers.mongo.EventStore``)."""
 
     async def insert_events(self, events: Sequence[tuple[str, CloudEvent]]) -> int: ...
 
     async def ping(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    """One event to publish: becomes a CloudEvent on ``topic`` keyed by ``key``.
-
-    ``key`` is the entity id the event concerns (same key, same partition,
-    same order); ``event_id`` is the CloudEvent id consumers dedupe on.
-    """
-
-    event_id: UUID
-    topic: str
-    key: str
-    type: str
-    subject: str | None
-    data: Mapping[str, Any]
-    time: datetime
-
-
-_INSERT = """
-INSERT INTO outbox (event_id, topic, key, type, source, subject, time, data)
-SELECT e.event_id, e.topic, e.key, e.type, $5, e.subject,
-       date_trunc('milliseconds', e.time), e.data::jsonb
-  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-              $6::text[], $7::timestamptz[], $8::text[])
-       AS e(event_id, topic, key, type, subject, time, data)
-"""
-
-
-def validate(events: Sequence[OutboxEvent], topics: Collection[str] = KAFKA_TOPICS) -> None:
-    """Refuse events the relay could never deliver (unknown topic, naive time, empty key).
-
-    Checked at write time so a bad event fails its own transaction instead
-    of blocking the relay's queue later.
-    """
-    for event in events:
-        if event.topic not in topics:
-            raise ValueError(f"outbox event {event.event_id}: unknown topic {event.topic!r}")
-        if event.time.tzinfo is None:
-            raise ValueError(f"outbox event {event.event_id}: time must be timezone-aware")
-        if not event.key:
-            raise ValueError(f"outbox event {event.event_id}: empty key")
-
-
-async def enqueue(
-    conn: postgres.Connection,
-    events: Sequence[OutboxEvent],
-    *,
-    source: str | None = None,
-    topics: Collection[str] = KAFKA_TOPICS,
-) -> None:
-    """Write ``events`` to the outbox as part of the caller's open transaction.
-
-    One statement for the whole batch (and so one NOTIFY to the relays on
-    commit). ``source`` defaults to ``KafkaSettings.source``. Raises
-    ``ValueError`` for an undeliverable event and ``Conflict`` if an
-    ``event_id`` was already enqueued. Not idempotent by itself: the
-    caller's transaction is the unit of retry.
-    """
-    if not events:
-        return
-    if not conn.is_in_transaction():
-        # Outside a transaction the event could commit without its state change.
-        raise ValueError("enqueue must run inside the caller's transaction")
-    statement, args = insert_statement(events, source=source, topics=topics)
-    try:
-        await conn.execute(statement, *args)
-    except postgres.DRIVER_ERRORS as exc:
-        raise postgres.translate_error(exc) from exc
-
-
-def insert_statement(
-    events: Sequence[OutboxEvent],
-    *,
-    source: str | None = None,
-    topics: Collection[str] = KAFKA_TOPICS,
-) -> tuple[str, list[Any]]:
-    """The INSERT of ``events`` and its arguments, after :func:`validate`.
-
-    For writers that put the insert into a larger single statement (the
-    entity store's commit); :func:`enqueue` is the usual way in.
-    """
-    validate(events, topics)
-    return _INSERT, [
-        [e.event_id for e in events],
-        [e.topic for e in events],
-        [e.key for e in events],
-        [e.type for e in events],
-        source or get_settings().kafka.source,
-        [e.subject for e in events],
-        [e.time for e in events],
-        [json.dumps(e.data, separators=(",", ":"), default=str) for e in events],
-    ]
 
 
 @dataclass(frozen=True, slots=True)

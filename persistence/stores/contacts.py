@@ -14,8 +14,8 @@ from uuid import UUID
 
 import asyncpg
 
+from persistence.drivers.postgres import translate_error
 from persistence.errors import Conflict
-from persistence.postgres import translate_error
 
 log = logging.getLogger(__name__)
 

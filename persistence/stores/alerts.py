@@ -2,7 +2,7 @@
 
 The ``alerts`` table is a projection of the alert snapshots in
 ``entity_snapshots``, written in the same transaction as each snapshot (see
-``persistence.entities``), so both are read here as committed truth; nothing
+``persistence.stores.entities``), so both are read here as committed truth; nothing
 in this module changes an alert's state.
 
 Visibility is one rule, kept here in its two forms (SQL for listings,
@@ -30,7 +30,8 @@ from uuid import UUID
 import asyncpg
 
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineType
-from persistence.cursors import (
+from persistence.drivers.postgres import DRIVER_ERRORS, Binds, translate_error
+from persistence.stores.cursors import (
     InvalidCursor,
     decode_parts,
     encode_parts,
@@ -38,7 +39,6 @@ from persistence.cursors import (
     parse_id,
     parse_time,
 )
-from persistence.postgres import DRIVER_ERRORS, Binds, translate_error
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The event store: CloudEvents kept in MongoDB (FerretDB here) on PyMongo's async API.
 
 One document per event, ``_id`` = the CloudEvent id, in the collection its
-Kafka topic routes to (``persistence.events.collection_for_topic``).
+Kafka topic routes to (``persistence.outbox.events.collection_for_topic``).
 
 Guarantees: ``insert_events`` is idempotent — inserting an event that is
 already stored changes nothing and is not an error — so the outbox relay can
@@ -35,7 +35,7 @@ from pymongo.errors import (
 
 from config.settings import MongoSettings
 from persistence.errors import ConfigurationError, PersistenceError, ServiceUnavailable
-from persistence.events import (
+from persistence.outbox.events import (
     ALERT_EVENTS,
     COLLECTIONS,
     GEOFENCE_EVENTS,
@@ -77,7 +77,7 @@ def _indexes_for(collection: str) -> list[IndexModel]:
         )
     if collection == GEOFENCE_EVENTS:
         # GET /geofencing/events: oldest first by (time, _id), by subject, by
-        # zone, or all (persistence.geofence_events). FerretDB 1.24 accepts
+        # zone, or all (persistence.stores.geofence_events). FerretDB 1.24 accepts
         # them but sorts in memory; MongoDB walks them in order.
         indexes += [
             IndexModel(

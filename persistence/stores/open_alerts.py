@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from persistence import postgres
+from persistence.drivers import postgres
 
 # Open alerts holding an offer to the agent, or assigned to it.
 _FOR_AGENT = """

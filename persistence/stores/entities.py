@@ -1,6 +1,6 @@
 """PostgreSQL store of the entity runtime: snapshots, timers, outbox, projections.
 
-The pool's codec (``persistence.postgres``) encodes jsonb parameters: pass
+The pool's codec (``persistence.drivers.postgres``) encodes jsonb parameters: pass
 Python mappings, never pre-encoded strings.
 
 Implements ``actors.ports.EntityStore``. One :meth:`PostgresEntityStore.commit`
@@ -25,8 +25,8 @@ import asyncpg
 
 from actors.effects import EntityKind, Persist
 from actors.ports import CommitBatch, StoredTimer
-from persistence import postgres
-from persistence.outbox import OutboxEvent, insert_statement
+from persistence.drivers import postgres
+from persistence.outbox.writer import OutboxEvent, insert_statement
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class PostgresEntityStore:
         self,
         pool: asyncpg.Pool,
         *,
-        source: str | None = None,
+        source: str,
         new_event_id: Callable[[], UUID] = uuid4,
     ) -> None:
         self._pool = pool

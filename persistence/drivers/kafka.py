@@ -1,6 +1,6 @@
 """Kafka adapter on aiokafka: an idempotent publisher and a manual-commit consumer.
 
-Messages are CloudEvents 1.0 JSON (``persistence.events.CloudEvent``, re-exported
+Messages are CloudEvents 1.0 JSON (``persistence.outbox.events.CloudEvent``, re-exported
 here), keyed by the entity id they concern so one entity's events stay in one
 partition, in order.
 
@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from config.settings import KafkaSettings
 from persistence.errors import EncodingError, PersistenceError, PublishError, ServiceUnavailable
-from persistence.events import CloudEvent
+from persistence.outbox.events import CloudEvent
 
 __all__ = [
     "CloudEvent",

@@ -39,7 +39,10 @@ from pymongo import ASCENDING
 from actors.subject import SubjectRole
 from actors.zones import ZoneKind
 from geo.fences import FenceEvent
-from persistence.cursors import (
+from persistence.drivers.mongo import Document, EventStore
+from persistence.errors import EncodingError
+from persistence.outbox.events import GEOFENCE_EVENTS
+from persistence.stores.cursors import (
     InvalidCursor,
     decode_parts,
     encode_parts,
@@ -47,9 +50,6 @@ from persistence.cursors import (
     parse_id,
     parse_time,
 )
-from persistence.errors import EncodingError
-from persistence.events import GEOFENCE_EVENTS
-from persistence.mongo import Document, EventStore
 
 #: First element of every cursor of this listing, so no other listing's cursor passes.
 _CURSOR_KIND: Final = "geofence"

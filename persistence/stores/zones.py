@@ -20,7 +20,7 @@ unknown one. :func:`upsert_zones` (the bulk import) brings a deleted zone
 back when its id is imported again.
 
 Listings are newest first with keyset pagination on ``(created_at, id)``,
-with the cursor of ``GET /alerts`` (``persistence.alerts.Cursor``).
+with the cursor of ``GET /alerts`` (``persistence.stores.alerts.Cursor``).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from uuid import UUID
 import asyncpg
 
 from actors.zones import ZoneKind
-from persistence.alerts import Cursor
-from persistence.cursors import page_of
+from persistence.drivers.postgres import DRIVER_ERRORS, Binds, Connection, translate_error
 from persistence.errors import PersistenceError
-from persistence.postgres import DRIVER_ERRORS, Binds, Connection, translate_error
+from persistence.stores.alerts import Cursor
+from persistence.stores.cursors import page_of
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import contextlib
 import logging
 
 from config.settings import Settings
-from persistence.kafka import KafkaPublisher
-from persistence.mongo import EventStore
-from persistence.outbox import OutboxRelay
-from persistence.postgres import create_pool
+from persistence.drivers.kafka import KafkaPublisher
+from persistence.drivers.mongo import EventStore
+from persistence.drivers.postgres import create_pool
+from persistence.outbox.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
 
