@@ -41,8 +41,8 @@ from actors.agent import Heartbeat
 from actors.alert import AlertType, CreateAlert, OfferMade
 from actors.effects import EntityKind
 from cluster.client import EntityClient
-from cluster.shards import start_shards
 from config.settings import Settings
+from panic_alert import shard_root
 from persistence.drivers.postgres import create_pool
 from tests.local import init_local_ray
 from tests.scratch import make_user, scratch_database
@@ -143,8 +143,12 @@ async def main() -> None:
             user = await make_user(pool)
             progress("starting Ray and shards")
             init_local_ray(NAMESPACE)
-            shards = start_shards(
-                args.shards, namespace=NAMESPACE, env={"PANIC_POSTGRES__DATABASE": database}
+            shards = shard_root.start(
+                settings.model_copy(
+                    update={"postgres": settings.postgres.model_copy(update={"database": database})}
+                ),
+                args.shards,
+                namespace=NAMESPACE,
             )
             result = await run(args, shards, user)
             print(json.dumps(result))

@@ -9,6 +9,12 @@ re-activates the open alerts it owns, and retried calls resume in order (see
 which keeps the live geofence zones in memory and the shard's regions told of
 theirs; the shard is ready once both are done. Every Ray API call of the
 project lives in ``cluster/``.
+
+A shard builds no adapter and reads no global settings: it is given its
+policies (``ActorSettings``) and an :data:`OpenShardIO`, a picklable factory
+that the shard's composition root (``panic_alert.shard_root``) builds and
+that opens the entity store, the push sink and the zone feed inside the
+shard's own process.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -32,7 +38,7 @@ from actors.alert_state import AlertType
 from actors.effects import EntityKind
 from actors.errors import ActorError
 from actors.kinds import behaviours
-from actors.ports import StoredTimer
+from actors.ports import EntityStore, PushSink, StoredTimer
 from actors.region import RegionPolicy
 from actors.runtime import EntityHost, RecoveryReport
 from cluster.batching import Batcher, Coalescer, Item
@@ -41,14 +47,9 @@ from cluster.dispatch import RegionSearcher, service_area_agents
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
 from cluster.tracking import PackedFixes, Tracker
-from cluster.zones import ZoneBook
+from cluster.zones import ZoneBook, ZoneFeed
 from config.heap import freeze_startup_heap
-from config.settings import ActorSettings, Settings, get_settings
-from persistence.drivers.postgres import create_pool
-from persistence.drivers.redis import create_redis
-from persistence.outbox.group_commit import GroupCommit
-from persistence.pushes import RedisPushSink
-from persistence.stores.entities import PostgresEntityStore
+from config.settings import ActorSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,24 @@ async def _outcome(reply: Awaitable[object]) -> Outcome:
         return True, await reply
     except ActorError as exc:
         return False, exc
+
+
+@dataclass(slots=True)
+class ShardIO:
+    """What one shard's entities reach the world through, opened in its process."""
+
+    store: EntityStore
+    pushes: PushSink
+    #: The zone table's changes, for the shard's zone book (``cluster.zones``).
+    zones: ZoneFeed
+    #: Releases what the factory opened (a start that failed half-way retries).
+    close: Callable[[], Awaitable[None]]
+
+
+#: Opens a shard's adapters; called in the shard's process, so it must pickle
+#: (``panic_alert.shard_root.ShardAdapters``). Raises while a service is down:
+#: the shard retries.
+OpenShardIO = Callable[[], Awaitable[ShardIO]]
 
 
 def _utcnow() -> datetime:
@@ -114,8 +133,8 @@ class _PeerRouter:
         self._shard = shard
         self._best_effort = Batcher(
             self._send_best_effort,
-            linger=shard.settings.actors.batch_linger_ms / 1000,
-            max_batch=shard.settings.actors.batch_max,
+            linger=shard.cfg.batch_linger_ms / 1000,
+            max_batch=shard.cfg.batch_max,
         )
 
     def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
@@ -144,15 +163,18 @@ class _PeerRouter:
 class ShardActor:
     """Hosts the entities whose rendezvous owner is ``index`` of ``count`` shards."""
 
-    def __init__(self, index: int, count: int, namespace: str) -> None:
+    def __init__(
+        self, index: int, count: int, namespace: str, cfg: ActorSettings, open_io: OpenShardIO
+    ) -> None:
         self.index = index
         self.count = count
         self.namespace = namespace
-        self.settings: Settings = get_settings()
+        self.cfg = cfg
+        self._open_io = open_io
         self._sequencer = Sequencer()
         self._peers: dict[int, Any] = {}
         # Searches read peers' regions often; under load those reads share calls.
-        self._peer_reads = Coalescer(self._read_peer, max_batch=self.settings.actors.batch_max)
+        self._peer_reads = Coalescer(self._read_peer, max_batch=cfg.batch_max)
         self._started_at = time.monotonic()
         self._recovery: RecoveryReport | None = None
         self.host: EntityHost
@@ -164,15 +186,13 @@ class ShardActor:
         self._ready = asyncio.get_running_loop().create_task(self._start())
 
     async def _start(self) -> None:
-        cfg = self.settings.actors
+        cfg = self.cfg
         while True:  # supervising loop: a database that is down or not migrated yet
-            pool = None
+            io: ShardIO | None = None
             try:
-                # The entity store never changes session state (PostgresEntityStore).
-                pool = await create_pool(self.settings.postgres, reset_sessions=False)
+                io = await self._open_io()
                 self.zone_book = ZoneBook(
-                    pool,
-                    dsn=self.settings.postgres.dsn(),
+                    io.zones,
                     resolution=cfg.region_resolution,
                     owns=lambda cell: (
                         owner(EntityKind.REGION.value, cell, self.count) == self.index
@@ -182,9 +202,8 @@ class ShardActor:
                 )
                 self.host = EntityHost(
                     behaviours=_behaviours(cfg, self.zone_book),
-                    # Commits that queue behind a write share its next statement.
-                    store=GroupCommit(PostgresEntityStore(pool, source=self.settings.kafka.source)),
-                    pushes=RedisPushSink(create_redis(self.settings.redis)),
+                    store=io.store,
+                    pushes=io.pushes,
                     router=_PeerRouter(self),
                     clock=_utcnow,
                     searcher=RegionSearcher(
@@ -202,8 +221,8 @@ class ShardActor:
                 break
             except Exception as exc:
                 log.warning("shard %d cannot start (%s); retrying", self.index, exc)
-                if pool is not None:
-                    await pool.close()
+                if io is not None:
+                    await io.close()
                 await asyncio.sleep(1.0)
         # Not ready before the zones are: a fix tracked against an empty book
         # would look like leaving every zone.
@@ -216,9 +235,7 @@ class ShardActor:
         book = getattr(self, "zone_book", None)
         if book is None or not book.loaded:
             return None
-        return service_area_agents(
-            book, latitude, longitude, self.settings.actors.region_resolution
-        )
+        return service_area_agents(book, latitude, longitude, self.cfg.region_resolution)
 
     async def _load_zones(self) -> None:
         """Start the zone book, retrying until it loads; it then follows changes itself."""
@@ -329,7 +346,7 @@ class ShardActor:
                 calls.append(self.read_unordered(batch))
             else:
                 calls.append(self._peer_reads.ask(shard, batch))
-        answers = await asyncio.wait_for(asyncio.gather(*calls), self.settings.actors.ask_timeout_s)
+        answers = await asyncio.wait_for(asyncio.gather(*calls), self.cfg.ask_timeout_s)
         return in_item_order(per_shard, answers)
 
     # --- operations ------------------------------------------------------------------
@@ -362,19 +379,11 @@ class ShardActor:
         return await self.host.flush()
 
 
-def start_entity_shards(settings: Settings) -> EntityClient:
-    """Create the configured shard actors (without waiting for their recovery)
-    and return a client for them.
-
-    For ``serve``: the gateway comes up (and ``/readyz`` reports) even while
-    the shards are still connecting to a database that is down.
-    """
-    count = default_shard_count(settings.ray.shards)
-    start_shards(count, namespace=settings.ray.namespace, wait=False)
-    cfg = settings.actors
+def entity_client(cfg: ActorSettings, count: int, namespace: str) -> EntityClient:
+    """A client of the ``count`` shards, batching as ``cfg`` says."""
     return EntityClient(
         count,
-        namespace=settings.ray.namespace,
+        namespace=namespace,
         ask_timeout_s=cfg.ask_timeout_s,
         linger_s=cfg.batch_linger_ms / 1000,
         max_batch=cfg.batch_max,
@@ -385,6 +394,8 @@ def start_shards(
     count: int,
     *,
     namespace: str,
+    cfg: ActorSettings,
+    open_io: OpenShardIO,
     env: Mapping[str, str] | None = None,
     timeout_s: float = 60.0,
     placement: Sequence[Mapping[str, Any]] | None = None,
@@ -393,8 +404,9 @@ def start_shards(
     """Create (or find) the ``count`` shard actors and wait until they have recovered.
 
     Idempotent: a shard that already exists under its name is reused, so any
-    number of gateway replicas may call this. ``env`` overrides settings in
-    the shard processes (``PANIC_*`` variables). ``placement`` gives extra Ray
+    number of gateway replicas may call this. ``cfg`` and ``open_io`` travel
+    to each shard (see :class:`ShardActor`); ``env`` adds environment
+    variables to the shard processes. ``placement`` gives extra Ray
     actor options per shard (resources, scheduling strategy); by default the
     shards are spread over the nodes.
     """
@@ -414,7 +426,7 @@ def start_shards(
         remote_cls.options(
             name=shard_name(i),
             **{"scheduling_strategy": "SPREAD", **options, **(placement[i] if placement else {})},
-        ).remote(i, count, namespace)
+        ).remote(i, count, namespace, cfg, open_io)
         for i in range(count)
     ]
     handles_any: list[Any] = handles

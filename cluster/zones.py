@@ -12,12 +12,11 @@ test every zone of the cell). The book also keeps the shard's region
 entities told which zones cover their cell (``actors.region``).
 
 How it stays current: :meth:`ZoneBook.start` loads every zone, then a task
-follows ``persistence.stores.zones.zones_changed_since`` from the newest revision
-seen. It wakes on ``NOTIFY geofence_zones`` (a dedicated connection,
-reconnected when it drops) and polls every ``refresh_s`` anyway, so a lost
-notification delays a change by one poll at most. Revisions are committed in
-order (migration 0006), so reading "after the newest seen" misses nothing,
-deletions included.
+reads the changes after the newest revision seen from its :class:`ZoneFeed`
+(``persistence.stores.zone_feed``: it wakes on ``NOTIFY geofence_zones`` and
+after ``refresh_s`` anyway, so a lost notification delays a change by one
+poll at most). Revisions are committed in order (migration 0006), so reading
+"after the newest seen" misses nothing, deletions included.
 
 What regions hear: after each batch of changes, every cell whose zones
 changed (the old cells of a changed zone and its new ones) *that this shard
@@ -43,12 +42,12 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, Protocol
 from uuid import UUID
 
-import asyncpg
 import numpy as np
 
 from actors.effects import EntityKind
@@ -60,9 +59,6 @@ from geo.cells import resolution_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.errors import GeoError
 from geo.fences import Zone
-from persistence.drivers.postgres import connect
-from persistence.stores import zones
-from persistence.stores.zones import ZoneRecord
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +69,51 @@ MAX_BACKOFF_S: Final = 30.0
 
 #: ``tell(kind, entity_id, message)``: hand a message to an entity, no reply.
 Tell = Callable[[EntityKind, str, object], None]
+
+
+class ZoneRow(Protocol):
+    """One zone as its table row stands now (deleted ones too)."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> ZoneKind: ...
+    @property
+    def geometry(self) -> Mapping[str, Any]: ...
+    @property
+    def radius_m(self) -> float | None: ...
+    @property
+    def rules(self) -> Mapping[str, Any]: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def cells(self) -> tuple[str, ...]: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+
+class ZoneFeed(Protocol):
+    """The zone table's changes, in revision order (``persistence.stores.zone_feed``)."""
+
+    async def changed_since(self, revision: int, limit: int) -> Sequence[ZoneRow]:
+        """Up to ``limit`` zones written after ``revision``, oldest change first."""
+        ...
+
+    async def region_snapshots(self) -> Sequence[tuple[str, Mapping[str, Any]]]:
+        """``(cell, snapshot)`` of every stored region that lists a zone."""
+        ...
+
+    async def wait(self, revision: int, timeout_s: float) -> None:
+        """Return once a revision after ``revision`` may exist, or after ``timeout_s``."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 #: Metres per degree of latitude, and a little more reach for rounding.
@@ -201,17 +242,15 @@ class ZoneBook:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        feed: ZoneFeed,
         *,
-        dsn: str,
         resolution: int,
         owns: Callable[[str], bool],
         tell: Tell,
         refresh_s: float = 5.0,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        self._pool = pool
-        self._dsn = dsn
+        self._feed = feed
         self._resolution = resolution
         self._owns = owns
         self._tell = tell
@@ -224,7 +263,6 @@ class ZoneBook:
         self._gone_frozen: frozenset[UUID] | None = None
         self._revision = 0
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.loaded = False
         #: Changes applied and region messages sent since start (for stats and tests).
@@ -332,7 +370,7 @@ class ZoneBook:
             return applied
 
     async def _read_page(self, *, tell: bool) -> int:
-        records = await zones.zones_changed_since(self._pool, self._revision, self._page_size)
+        records = await self._feed.changed_since(self._revision, self._page_size)
         if not records:
             return 0
         affected = self._apply(records)
@@ -341,7 +379,7 @@ class ZoneBook:
             self._tell_regions(affected)
         return len(records)
 
-    def _apply(self, records: Iterable[ZoneRecord]) -> set[str]:
+    def _apply(self, records: Iterable[ZoneRow]) -> set[str]:
         """Apply changes in revision order; the cells whose zone sets may have changed."""
         affected: set[str] = set()
         for record in records:
@@ -369,7 +407,7 @@ class ZoneBook:
             self._near.pop(cell, None)
         return affected
 
-    def _live(self, record: ZoneRecord, old: LiveZone | None) -> LiveZone | None:
+    def _live(self, record: ZoneRow, old: LiveZone | None) -> LiveZone | None:
         """The record as a live zone; None (logged) if it does not validate any more."""
         try:
             rules = ZoneRules.from_json(record.rules)
@@ -403,7 +441,7 @@ class ZoneBook:
     async def _reconcile(self) -> None:
         """Tell the owned regions whose stored zones differ from the book's."""
         stored: dict[str, frozenset[UUID] | None] = {}
-        for cell, snapshot in await zones.region_snapshots_with_zones(self._pool):
+        for cell, snapshot in await self._feed.region_snapshots():
             if not self._owns(cell):
                 continue
             try:
@@ -415,20 +453,11 @@ class ZoneBook:
         self._tell_regions(c for c in cells if stored.get(c, frozenset()) != self.zone_ids_in(c))
 
     async def _follow(self) -> None:
-        """Wake on NOTIFY or every ``refresh_s``; read the changes. Logs and retries."""
-        listener: asyncpg.Connection | None = None
+        """Wake on news from the feed or every ``refresh_s``; read the changes. Logs and retries."""
         backoff = 1.0
         try:
             while True:
-                if listener is None or listener.is_closed():
-                    # Without a listener the poll still runs; reconnect each round.
-                    await _close(listener)
-                    listener = await self._listen()
-                    if listener is not None:
-                        self._wake.set()  # read what was written while nobody listened
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._refresh_s)
-                self._wake.clear()
+                await self._feed.wait(self._revision, self._refresh_s)
                 try:
                     await self.refresh()
                     backoff = 1.0
@@ -437,28 +466,7 @@ class ZoneBook:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
         finally:
-            await _close(listener)
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        """A connection listening on the zones channel; None (logged) if none can be had now."""
-        conn: asyncpg.Connection | None = None
-        try:
-            conn = await connect(self._dsn)
-            await conn.add_listener(zones.CHANNEL, self._notified)
-        except Exception as exc:
-            log.warning("zone book cannot listen for zone changes (%s); polling", exc)
-            await _close(conn)
-            return None
-        conn.add_termination_listener(lambda _conn: self._wake.set())
-        return conn
-
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        try:
-            newer = int(str(payload)) > self._revision
-        except ValueError:
-            newer = True
-        if newer:
-            self._wake.set()
+            await self._feed.close()
 
 
 def _near_zone(live: LiveZone) -> NearZone:
@@ -472,13 +480,4 @@ def _near_zone(live: LiveZone) -> NearZone:
     )
 
 
-async def _close(conn: asyncpg.Connection | None) -> None:
-    if conn is None or conn.is_closed():
-        return
-    try:
-        await asyncio.wait_for(conn.close(), 5.0)
-    except Exception:  # already broken: nothing more to release
-        conn.terminate()
-
-
-__all__ = ["LiveZone", "Tell", "ZoneBook"]
+__all__ = ["LiveZone", "Tell", "ZoneBook", "ZoneFeed", "ZoneRow"]

@@ -1,4 +1,6 @@
-"""The ``panic-alert`` command: the composition root of every process.
+"""The ``panic-alert`` command: it starts each process kind from its composition
+root (``gateway`` through ``gateway.app``, ``shard_root``, ``relay_root``,
+``notifier_root``).
 
     panic-alert serve [--host H] [--port P] [--no-ray] [--no-relay]
     panic-alert relay
@@ -10,8 +12,8 @@ Exit codes: 0 success; 1 the command failed (a service is down, the email is
 taken, some zones were refused, ...); 2 bad usage or invalid configuration
 (``PANIC_*`` variables).
 
-This is the one module (with its helper ``zone_import``) allowed to import
-``gateway``, ``cluster`` and ``persistence`` together and the one place that
+Only this package (the roof) imports ``gateway``, ``cluster``,
+``persistence`` and ``notify`` together, and this module is the one place that
 prints to the terminal. Human output goes to stdout (``import-zones``: one
 JSON report); logs (JSON lines) and progress go to stderr.
 """
@@ -188,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def relay(settings: Settings) -> int:
     """Run the outbox relay in the foreground until SIGTERM/SIGINT."""
-    from persistence.outbox.service import run_relay
+    from panic_alert.relay_root import run_relay
 
     configure_logging(settings.log_level)
 
@@ -211,12 +213,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from cluster.client import EntityClient
     from cluster.errors import ClusterError
-    from cluster.notifier import start_notifier_actor
-    from cluster.relay import start_relay_actor
     from cluster.runtime import init_ray, shutdown_ray
-    from cluster.shards import start_entity_shards
     from gateway.app import create_app
-    from persistence.outbox.service import run_relay
+    from panic_alert import notifier_root, relay_root, shard_root
+    from panic_alert.relay_root import run_relay
 
     configure_logging(args.log_level or settings.log_level)
     host = args.host or settings.http.host
@@ -242,11 +242,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         if with_ray:
             try:
                 info = init_ray(settings.ray)
-                entities = start_entity_shards(settings)
+                entities = shard_root.start_entity_shards(settings)
                 if not args.no_relay:
-                    start_relay_actor(settings)
+                    relay_root.start(settings)
                 if settings.notify.enabled:
-                    start_notifier_actor(settings, entities.shard_count)
+                    notifier_root.start(settings, entities.shard_count)
             except ClusterError as exc:
                 raise CommandError(f"cannot start Ray: {exc}") from exc
             log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count)

@@ -18,11 +18,11 @@ import pytest
 import ray
 
 from cluster.client import EntityClient
-from cluster.shards import start_shards
 from config.settings import Settings
+from panic_alert import shard_root
 from persistence.drivers.postgres import create_pool
 from tests.local import init_local_ray
-from tests.scratch import scratch_database
+from tests.scratch import on_database, scratch_database
 
 SHARDS = 2
 NAMESPACE = "panic-alert-component-tests"
@@ -55,10 +55,8 @@ def local_ray() -> Iterator[None]:
 
 
 @pytest.fixture(scope="package")
-def shards(local_ray: None, component_database: str) -> list[Any]:
-    return start_shards(
-        SHARDS, namespace=NAMESPACE, env={"PANIC_POSTGRES__DATABASE": component_database}
-    )
+def shards(settings: Settings, local_ray: None, component_database: str) -> list[Any]:
+    return shard_root.start(on_database(settings, component_database), SHARDS, namespace=NAMESPACE)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ sharing the same Redis, database and shards.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ import ray
 import uvicorn
 
 from cluster.client import EntityClient
-from cluster.shards import start_shards
 from config.settings import Settings
 from gateway.app import create_app
+from panic_alert import shard_root
 from persistence.drivers.postgres import create_pool
 from tests.integration.receivers import receiver, smtp
 from tests.local import free_port, init_local_ray
@@ -66,13 +65,11 @@ async def api_pool(api_settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 def api_entities(api_settings: Settings) -> Iterator[EntityClient]:
     init_local_ray(NAMESPACE)
     try:
-        start_shards(
-            SHARDS,
-            namespace=NAMESPACE,
-            env={
-                "PANIC_POSTGRES__DATABASE": api_settings.postgres.database,
-                "PANIC_ACTORS__ESCALATION": json.dumps(FAST_ESCALATION),
-            },
+        actors = api_settings.actors.model_validate(
+            {**api_settings.actors.model_dump(), "escalation": FAST_ESCALATION}
+        )
+        shard_root.start(
+            api_settings.model_copy(update={"actors": actors}), SHARDS, namespace=NAMESPACE
         )
         yield EntityClient(SHARDS, namespace=NAMESPACE)
     finally:

@@ -36,10 +36,10 @@ from cluster.placement import shard_name
 from config.settings import Settings
 from gateway.auth.principal import Role
 from geo.cells import cell_of
+from panic_alert.relay_root import run_relay
 from persistence.drivers.kafka import KafkaPublisher
 from persistence.drivers.mongo import EventStore
 from persistence.outbox.events import GEOFENCE_EVENTS
-from persistence.outbox.service import run_relay
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.authkit import ROOMY, gateway_with
 from tests.integration.api.conftest import NAMESPACE, Gateway

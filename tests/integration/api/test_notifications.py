@@ -23,7 +23,7 @@ from cluster.notifier import alert_teller
 from config.settings import Settings
 from gateway.auth.principal import Role
 from notify.worker import entity_report, run_notifier
-from persistence.outbox.service import run_relay
+from panic_alert.relay_root import run_relay
 from persistence.stores.alerts import load_alert
 from persistence.stores.contacts import ContactFields, create_contact
 from tests.integration.api.accounts import make_account

@@ -26,6 +26,7 @@ from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import validate_geometry
 from persistence.drivers.postgres import create_pool
 from persistence.stores import zones
+from persistence.stores.zone_feed import PostgresZoneFeed
 from persistence.stores.zones import ZoneFields
 from tests.scratch import scratch_database
 
@@ -81,8 +82,7 @@ async def started(
     dsn: str | None = None,
 ) -> AsyncIterator[ZoneBook]:
     book = ZoneBook(
-        pool,
-        dsn=dsn or settings.postgres.dsn(database),
+        PostgresZoneFeed(pool, dsn=dsn or settings.postgres.dsn(database)),
         resolution=RES,
         owns=owns,
         tell=regions.tell,

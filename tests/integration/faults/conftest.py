@@ -26,15 +26,15 @@ from ray.cluster_utils import Cluster
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from cluster.client import EntityClient
-from cluster.shards import start_shards
 from config.settings import Settings
+from panic_alert import shard_root
 from persistence.drivers.kafka import KafkaPublisher
 from persistence.drivers.mongo import EventStore
 from persistence.drivers.postgres import create_pool
 from persistence.outbox.events import CloudEvent
 from persistence.outbox.relay import OutboxRelay
 from tests.local import LOOPBACK
-from tests.scratch import drop_mongo_database, scratch_database
+from tests.scratch import drop_mongo_database, on_database, scratch_database
 
 NAMESPACE = "panic-alert-fault-tests"
 SHARDS = 2
@@ -79,7 +79,7 @@ async def fault_pool(settings: Settings, fault_database: str) -> AsyncIterator[a
 
 
 @pytest.fixture(scope="package")
-def fault_cluster(fault_database: str) -> Iterator[FaultCluster]:
+def fault_cluster(settings: Settings, fault_database: str) -> Iterator[FaultCluster]:
     # Every node on loopback: nothing of the test leaves the machine.
     slot = {SLOT: 1}
     cluster = Cluster(
@@ -106,10 +106,10 @@ def fault_cluster(fault_database: str) -> Iterator[FaultCluster]:
     ).remote()
     assert ray.get(ballast.node.remote(), timeout=60) == cluster.head_node.node_id
     try:
-        shards = start_shards(
+        shards = shard_root.start(
+            on_database(settings, fault_database),
             SHARDS,
             namespace=NAMESPACE,
-            env={"PANIC_POSTGRES__DATABASE": fault_database},
             placement=[{}, {"resources": slot}],
         )
         client = EntityClient(SHARDS, namespace=NAMESPACE, ask_timeout_s=30)

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-import asyncpg
 import numpy as np
 import pytest
 from shapely.geometry import box
@@ -31,6 +30,7 @@ from cluster.zones import (
     _M_PER_DEG,
     _MAX_BUCKETS,
     ZoneBook,
+    ZoneFeed,
     _CellZones,
 )
 from geo.cells import cell_of
@@ -201,8 +201,7 @@ def _square(lon: float, lat: float, size: float) -> dict[str, Any]:
 
 def test_the_books_buckets_follow_zone_changes() -> None:
     book = ZoneBook(
-        cast(asyncpg.Pool, None),  # never used: changes are applied directly
-        dsn="",
+        cast(ZoneFeed, None),  # never used: changes are applied directly
         resolution=7,
         owns=lambda _cell: True,
         tell=lambda _kind, _entity, _message: None,

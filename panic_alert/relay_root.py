@@ -1,5 +1,5 @@
-"""The outbox relay as a long-running service: connections, supervision,
-event-store retention.
+"""The relay's composition root: the outbox relay as a long-running service
+(its connections, their supervision, the event store's retention).
 
 Where it runs: with Ray, ``panic-alert serve`` starts it once per cluster in
 a named Ray actor (``cluster/relay.py``), off the gateway's event loop and
@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
+from cluster.relay import start_relay_actor
 from config.settings import Settings
 from persistence.drivers.kafka import KafkaPublisher
 from persistence.drivers.mongo import EventStore
@@ -62,3 +64,8 @@ async def run_relay(settings: Settings) -> None:
                 if close is not None:
                     with contextlib.suppress(Exception):
                         await close()
+
+
+def start(settings: Settings) -> None:
+    """The cluster's relay actor (``cluster.relay``), created once however many gateways ask."""
+    start_relay_actor(partial(run_relay, settings), settings.ray.namespace)
