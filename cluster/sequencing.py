@@ -41,6 +41,12 @@ class Sequencer:
             stream = self._streams[stream_id] = _Stream(next=floor)
         elif stream.next < floor:
             stream.next = floor
+            # Calls already waiting whose turn the floor has passed go now: a
+            # fresh call with their number would (the client closed the seqs
+            # below its floor, e.g. an ask that timed out).
+            for waiting_seq, waiter in stream.waiting.items():
+                if waiting_seq <= floor and not waiter.done():
+                    waiter.set_result(None)
         if seq <= stream.next:  # its turn, or a retry of a call already admitted
             return
         future = asyncio.get_running_loop().create_future()
@@ -48,11 +54,15 @@ class Sequencer:
         try:
             await asyncio.wait_for(asyncio.shield(future), self._gap_timeout)
         except TimeoutError:
-            self.gaps_skipped += 1
-            log.warning(
-                "stream %s: calls %d..%d never arrived; going on", stream_id, stream.next, seq - 1
-            )
-            stream.next = seq
+            if stream.next < seq:  # else a later floor or call passed it meanwhile
+                self.gaps_skipped += 1
+                log.warning(
+                    "stream %s: calls %d..%d never arrived; going on",
+                    stream_id,
+                    stream.next,
+                    seq - 1,
+                )
+                stream.next = seq
         finally:
             stream.waiting.pop(seq, None)
 
