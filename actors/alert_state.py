@@ -45,6 +45,20 @@ class AlertStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class ResponseStage(enum.StrEnum):
+    """The response milestones timed from an alert's creation (``response_times``);
+    the ``alerts`` projection keeps each as ``<stage>_s`` (migration 0004)."""
+
+    OFFER = "offer"
+    ACCEPT = "accept"
+    ON_SCENE = "on_scene"
+    RESOLVE = "resolve"
+
+    @property
+    def column(self) -> str:
+        return f"{self.value}_s"
+
+
 class AlertType(enum.StrEnum):
     PANIC = "panic"
     MEDICAL = "medical"
@@ -310,14 +324,15 @@ class AlertState:
         """
         found: dict[str, float] = {}
         for entry in self.timeline:
+            stage: ResponseStage
             if entry.type == TimelineType.OFFERED:
-                stage = "offer"
+                stage = ResponseStage.OFFER
             elif entry.type in (TimelineType.ACCEPTED, TimelineType.ASSIGNED):
-                stage = "accept"
+                stage = ResponseStage.ACCEPT
             elif entry.data.get("status") == AlertStatus.ON_SCENE.value:
-                stage = "on_scene"
+                stage = ResponseStage.ON_SCENE
             elif entry.data.get("status") == AlertStatus.RESOLVED.value:
-                stage = "resolve"
+                stage = ResponseStage.RESOLVE
             else:
                 continue
             if stage not in found:

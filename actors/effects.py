@@ -54,7 +54,8 @@ EntityId: TypeAlias = UUID | str
 
 
 class Topic(enum.StrEnum):
-    """Kafka topics, exactly as API.md (and the seed) name them."""
+    """Kafka topics, exactly as API.md (and the seed) name them: the one list
+    (``scripts/services up`` creates these, reading this class)."""
 
     PANIC_ALERTS = "panic-alerts"
     ALERT_RESPONSES = "alert-responses"

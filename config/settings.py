@@ -17,24 +17,6 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Every Kafka topic the seed names. Created by ``scripts/services up``.
-KAFKA_TOPICS: tuple[str, ...] = (
-    "panic-alerts",
-    "alert-responses",
-    "alert-status-updates",
-    "user-events",
-    "agent-events",
-    "location-updates",
-    "geofence-events",
-    "media-uploads",
-    "media-processing",
-    "push-notifications",
-    "sms-notifications",
-    "email-notifications",
-    "system-events",
-    "audit-logs",
-)
-
 # Development-only secrets. Anything outside the dev/test profiles that still
 # carries one of these is refused at start-up.
 _DEV_PG_PASSWORD = "panic-dev-password"  # noqa: S105

@@ -3,9 +3,10 @@
 :meth:`Deliverer.deliver` sends a request through its channel's provider.
 A retriable failure is tried again after an exponential back-off (with
 jitter) up to ``max_attempts`` in all; a failure that cannot get better, or
-the last attempt's, dead-letters the request. Either outcome is recorded in
-``notification_deliveries`` under the request's id, and a request already
-recorded is not sent again: a request consumed twice is delivered once.
+the last attempt's, dead-letters the request. Either outcome is recorded
+(``notify.ports.DeliveryRecord``: ``notification_deliveries``) under the
+request's id, and a request already recorded is not sent again: a request
+consumed twice is delivered once.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
-
 from notify.plan import NotificationRequest
+from notify.ports import DeliveryRecord
 from notify.providers import DeliveryFailed, Providers
-from persistence.drivers import postgres
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +47,10 @@ def backoff_s(attempt: int, *, base_s: float, ceiling_s: float, jitter: float = 
     return delay * (1.0 + random.uniform(-jitter, jitter))
 
 
-_RECORD = """
-INSERT INTO notification_deliveries
-       (request_id, alert_id, channel, occasion, contact_id, status, attempts, last_error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (request_id) DO NOTHING
-"""
-
-
 class Deliverer:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        record: DeliveryRecord,
         providers: Providers,
         *,
         max_attempts: int = 5,
@@ -69,7 +60,7 @@ class Deliverer:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
-        self._pool = pool
+        self._record_store = record
         self._providers = providers
         self._max_attempts = max_attempts
         self._base_delay_s = base_delay_s
@@ -107,37 +98,24 @@ class Deliverer:
         return await self._record(request, Status.DEAD_LETTERED, self._max_attempts, error)
 
     async def _recorded(self, request: NotificationRequest) -> Outcome | None:
-        try:
-            row = await self._pool.fetchrow(
-                "SELECT status, attempts, last_error FROM notification_deliveries "
-                "WHERE request_id = $1",
-                request.id,
-            )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
-        if row is None:
+        found = await self._record_store.recorded(request.id)
+        if found is None:
             return None
-        return Outcome(
-            str(request.id), Status(row["status"]), row["attempts"], row["last_error"], True
-        )
+        return Outcome(str(request.id), Status(found.status), found.attempts, found.error, True)
 
     async def _record(
         self, request: NotificationRequest, status: Status, attempts: int, error: str | None
     ) -> Outcome:
-        try:
-            await self._pool.execute(
-                _RECORD,
-                request.id,
-                request.alert_id,
-                request.channel.value,
-                request.occasion.value,
-                request.contact_id,
-                status.value,
-                attempts,
-                None if error is None else error[:500],
-            )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
+        await self._record_store.record(
+            request_id=request.id,
+            alert_id=request.alert_id,
+            channel=request.channel.value,
+            occasion=request.occasion.value,
+            contact_id=request.contact_id,
+            status=status.value,
+            attempts=attempts,
+            error=error,
+        )
         if status is Status.DEAD_LETTERED:
             log.warning(
                 "notification %s (%s) dead-lettered after %d attempts: %s",

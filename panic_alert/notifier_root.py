@@ -1,17 +1,119 @@
 """The notifier's composition root: the emergency-contact workers
-(``notify.worker``) wired to the alert entities that keep each outcome.
+(``notify.worker``) wired to PostgreSQL, Kafka and their providers, and to
+the alert entities that keep each outcome.
 
 ``NotifierRunner(settings)`` is what ``cluster.notifier.start_notifier_actor``
-sends to the cluster's notifier actor, which calls it in its own process.
+sends to the cluster's notifier actor, which calls it in its own process;
+:func:`run_notifier` opens the ports and restarts the workers after an outage.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
+
+import httpx
 
 from cluster.notifier import AlertTell, start_notifier_actor
 from config.settings import Settings
-from notify.worker import entity_report, run_notifier
+from notify.deliver import Deliverer
+from notify.worker import (
+    ALERT_TOPICS,
+    DELIVER_GROUP,
+    NOTIFICATION_TOPICS,
+    PLAN_GROUP,
+    Report,
+    entity_report,
+    providers,
+    run_workers,
+)
+from persistence.drivers.kafka import KafkaConsumer, KafkaPublisher
+from persistence.drivers.postgres import create_pool
+from persistence.notifications import (
+    KafkaIncoming,
+    KafkaOutgoing,
+    PostgresDeliveries,
+    PostgresRecipients,
+)
+
+log = logging.getLogger(__name__)
+
+#: Wait before the workers start again after an outage.
+RETRY_S = 2.0
+
+
+async def run_notifier(
+    settings: Settings,
+    report: Report,
+    *,
+    offset_reset: str = "latest",
+    group_suffix: str = "",
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Plan and deliver until cancelled; reconnects by itself after an outage.
+
+    A consumer group seen for the first time starts from the newest events
+    (``offset_reset``), so a new deployment never tells contacts of alerts
+    long past; after that the committed offsets carry it across restarts.
+    ``group_suffix`` separates consumer groups (tests sharing one broker);
+    ``ready`` is set once both consumers hold their partitions.
+    """
+    while True:
+        try:
+            await _run(settings, report, offset_reset, group_suffix, ready)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # supervising loop: log and carry on
+            log.warning("notifier stopped (%s); restarting in %.0fs", exc, RETRY_S)
+            await asyncio.sleep(RETRY_S)
+
+
+async def _run(
+    settings: Settings,
+    report: Report,
+    offset_reset: str,
+    group_suffix: str,
+    ready: asyncio.Event | None,
+) -> None:
+    cfg = settings.notify
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+        pool = await create_pool(settings.postgres)
+        stack.push_async_callback(pool.close)
+        publisher = KafkaPublisher(settings.kafka)
+        await publisher.start()
+        stack.push_async_callback(publisher.stop)
+        consumers = []
+        for group, topics in ((PLAN_GROUP, ALERT_TOPICS), (DELIVER_GROUP, NOTIFICATION_TOPICS)):
+            consumer = KafkaConsumer(
+                settings.kafka,
+                group_id=group + group_suffix,
+                topics=topics,
+                auto_offset_reset=offset_reset,
+            )
+            await consumer.start()
+            stack.push_async_callback(consumer.stop)
+            consumers.append(KafkaIncoming(consumer))
+        planner, delivery = consumers
+        await run_workers(
+            planner=planner,
+            delivery=delivery,
+            recipients=PostgresRecipients(pool),
+            publisher=KafkaOutgoing(publisher, source=settings.kafka.source),
+            deliverer=Deliverer(
+                PostgresDeliveries(pool),
+                providers(settings, client),
+                max_attempts=cfg.max_attempts,
+                base_delay_s=cfg.base_delay_s,
+                max_delay_s=cfg.max_delay_s,
+            ),
+            report=report,
+            webhooks=cfg.webhooks,
+            concurrency=cfg.concurrency,
+            ready=ready,
+        )
 
 
 @dataclass(frozen=True, slots=True)

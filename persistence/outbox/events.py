@@ -30,7 +30,7 @@ from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from config.settings import KAFKA_TOPICS
+from actors.effects import Topic
 from persistence.errors import EncodingError
 
 ALERT_EVENTS = "alert_events"
@@ -49,27 +49,27 @@ COLLECTIONS: tuple[str, ...] = (
 )
 
 _EXACT_ROUTES: dict[str, str] = {
-    "panic-alerts": ALERT_EVENTS,
-    "alert-responses": ALERT_EVENTS,
-    "alert-status-updates": ALERT_EVENTS,
+    Topic.PANIC_ALERTS: ALERT_EVENTS,
+    Topic.ALERT_RESPONSES: ALERT_EVENTS,
+    Topic.ALERT_STATUS_UPDATES: ALERT_EVENTS,
     # Notifications are about an alert; keeping them with it makes the
     # alert timeline one query.
-    "push-notifications": ALERT_EVENTS,
-    "sms-notifications": ALERT_EVENTS,
-    "email-notifications": ALERT_EVENTS,
-    "location-updates": LOCATION_EVENTS,
-    "geofence-events": GEOFENCE_EVENTS,
-    "user-events": SYSTEM_LOGS,
-    "agent-events": SYSTEM_LOGS,
-    "system-events": SYSTEM_LOGS,
-    "audit-logs": SYSTEM_LOGS,
+    Topic.PUSH_NOTIFICATIONS: ALERT_EVENTS,
+    Topic.SMS_NOTIFICATIONS: ALERT_EVENTS,
+    Topic.EMAIL_NOTIFICATIONS: ALERT_EVENTS,
+    Topic.LOCATION_UPDATES: LOCATION_EVENTS,
+    Topic.GEOFENCE_EVENTS: GEOFENCE_EVENTS,
+    Topic.USER_EVENTS: SYSTEM_LOGS,
+    Topic.AGENT_EVENTS: SYSTEM_LOGS,
+    Topic.SYSTEM_EVENTS: SYSTEM_LOGS,
+    Topic.AUDIT_LOGS: SYSTEM_LOGS,
 }
 _PREFIX_ROUTES: tuple[tuple[str, str], ...] = (("media-", MEDIA_EVENTS),)
 
 
 def _build_routes() -> Mapping[str, str]:
     routes = dict(_EXACT_ROUTES)
-    for topic in KAFKA_TOPICS:
+    for topic in Topic:
         if topic in routes:
             continue
         for prefix, collection in _PREFIX_ROUTES:
@@ -79,7 +79,7 @@ def _build_routes() -> Mapping[str, str]:
     return MappingProxyType(routes)
 
 
-#: The complete routing of the seed topics (every entry of ``KAFKA_TOPICS``).
+#: The complete routing of the seed topics (every ``actors.effects.Topic``).
 TOPIC_COLLECTIONS: Mapping[str, str] = _build_routes()
 
 

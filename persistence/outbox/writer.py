@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from config.settings import KAFKA_TOPICS
+from actors.effects import Topic
 from persistence.drivers import postgres
 
 
@@ -47,7 +47,7 @@ SELECT e.event_id, e.topic, e.key, e.type, $5, e.subject,
 """
 
 
-def validate(events: Sequence[OutboxEvent], topics: Collection[str] = KAFKA_TOPICS) -> None:
+def validate(events: Sequence[OutboxEvent], topics: Collection[str] = frozenset(Topic)) -> None:
     """Refuse events the relay could never deliver (unknown topic, naive time, empty key).
 
     Checked at write time so a bad event fails its own transaction instead
@@ -67,7 +67,7 @@ async def enqueue(
     events: Sequence[OutboxEvent],
     *,
     source: str,
-    topics: Collection[str] = KAFKA_TOPICS,
+    topics: Collection[str] = frozenset(Topic),
 ) -> None:
     """Write ``events`` to the outbox as part of the caller's open transaction.
 
@@ -93,7 +93,7 @@ def insert_statement(
     events: Sequence[OutboxEvent],
     *,
     source: str,
-    topics: Collection[str] = KAFKA_TOPICS,
+    topics: Collection[str] = frozenset(Topic),
 ) -> tuple[str, list[Any]]:
     """The INSERT of ``events`` and its arguments, after :func:`validate`.
 

@@ -23,14 +23,13 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from actors.alert_state import TERMINAL, ResponseStage
 from actors.effects import EntityKind, Persist
 from actors.ports import CommitBatch, StoredTimer
 from persistence.drivers import postgres
 from persistence.outbox.writer import OutboxEvent, insert_statement
 
 log = logging.getLogger(__name__)
-
-_TERMINAL = ("resolved", "cancelled")
 
 _DELETE_TIMERS = """
 DELETE FROM entity_timers t
@@ -89,7 +88,7 @@ def _ts(value: Any) -> datetime | None:
 
 
 def _is_open(persist: Persist) -> bool:
-    return persist.kind is EntityKind.ALERT and persist.snapshot.get("status") not in _TERMINAL
+    return persist.kind is EntityKind.ALERT and persist.snapshot.get("status") not in TERMINAL
 
 
 class PostgresEntityStore:
@@ -267,7 +266,7 @@ def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:
             _ts(s["created_at"]),
             _ts(s["updated_at"]) if s["status"] == "resolved" else None,
             s.get("duress_at") is not None,
-            *(_response_s(s, stage) for stage in ("offer", "accept", "on_scene", "resolve")),
+            *(_response_s(s, stage) for stage in ResponseStage),
         )
         for s in snapshots
     ]

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from config.settings import KAFKA_TOPICS, Settings
+from actors.effects import Topic
+from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,7 @@ def test_compose_creates_exactly_the_seed_topics() -> None:
     script = " ".join(_compose()["services"]["kafka-topics"]["command"])
     listed = re.search(r"for t in (.*?); do", script)
     assert listed is not None
-    assert tuple(listed.group(1).split()) == KAFKA_TOPICS
+    assert tuple(listed.group(1).split()) == tuple(t.value for t in Topic)
 
 
 def test_k8s_manifests_parse_and_use_real_settings() -> None:

@@ -22,7 +22,8 @@ from cluster.client import EntityClient
 from cluster.notifier import alert_teller
 from config.settings import Settings
 from gateway.auth.principal import Role
-from notify.worker import entity_report, run_notifier
+from notify.worker import entity_report
+from panic_alert.notifier_root import run_notifier
 from panic_alert.relay_root import run_relay
 from persistence.stores.alerts import load_alert
 from persistence.stores.contacts import ContactFields, create_contact

@@ -18,6 +18,7 @@ from notify.deliver import Deliverer, Status
 from notify.plan import AlertEvent, Channel, NotificationRequest, Occasion, Recipient, plan
 from notify.providers import HttpPush, HttpSms, SignedWebhook, SmtpEmail, sign
 from persistence.drivers.postgres import create_pool
+from persistence.notifications import PostgresDeliveries
 from tests.integration.receivers import Mailbox, Receiver
 from tests.local import LOOPBACK
 from tests.scratch import scratch_database
@@ -62,7 +63,7 @@ async def test_a_contact_receives_the_email_on_the_local_smtp_server(
     contact = Recipient(uuid4(), "Mum", None, "mum@example.org", ("email",))
     (request,) = requests_for([contact], [])
     email_provider = SmtpEmail(host=LOOPBACK, port=port, sender="alerts@panic.example")
-    deliverer = Deliverer(pool, {Channel.EMAIL: email_provider})
+    deliverer = Deliverer(PostgresDeliveries(pool), {Channel.EMAIL: email_provider})
 
     outcome = await deliverer.deliver(request)
 
@@ -84,7 +85,11 @@ async def test_a_webhook_failing_twice_then_succeeding_is_delivered_exactly_once
     found.fail_first = 2
     (request,) = requests_for([], [f"{base}/hooks/dispatch"])
     async with httpx.AsyncClient(timeout=5) as client:
-        deliverer = Deliverer(pool, {Channel.WEBHOOK: SignedWebhook(client, SECRET)}, sleep=no_wait)
+        deliverer = Deliverer(
+            PostgresDeliveries(pool),
+            {Channel.WEBHOOK: SignedWebhook(client, SECRET)},
+            sleep=no_wait,
+        )
         outcome = await deliverer.deliver(request)
         again = await deliverer.deliver(request)  # consumed twice: sent once
 
@@ -109,7 +114,10 @@ async def test_a_provider_that_keeps_failing_is_dead_lettered_after_n_tries(
     (request,) = requests_for([], [f"{base}/down"])
     async with httpx.AsyncClient(timeout=5) as client:
         deliverer = Deliverer(
-            pool, {Channel.WEBHOOK: SignedWebhook(client, SECRET)}, max_attempts=4, sleep=no_wait
+            PostgresDeliveries(pool),
+            {Channel.WEBHOOK: SignedWebhook(client, SECRET)},
+            max_attempts=4,
+            sleep=no_wait,
         )
         outcome = await deliverer.deliver(request)
     assert (outcome.status, outcome.attempts, outcome.error) == (
@@ -130,7 +138,11 @@ async def test_a_permanent_refusal_is_not_retried(
     found.fail_first, found.fail_status = 100, 400
     (request,) = requests_for([], [f"{base}/bad"])
     async with httpx.AsyncClient(timeout=5) as client:
-        deliverer = Deliverer(pool, {Channel.WEBHOOK: SignedWebhook(client, SECRET)}, sleep=no_wait)
+        deliverer = Deliverer(
+            PostgresDeliveries(pool),
+            {Channel.WEBHOOK: SignedWebhook(client, SECRET)},
+            sleep=no_wait,
+        )
         outcome = await deliverer.deliver(request)
     assert (outcome.status, outcome.attempts) == (Status.DEAD_LETTERED, 1)
     assert len(found.hits) == 1
@@ -149,7 +161,7 @@ async def test_sms_and_push_adapters_speak_their_providers_http_apis(
             ),
             Channel.PUSH: HttpPush(client, url=f"{base}/push", key="push-key"),
         }
-        deliverer = Deliverer(pool, providers, sleep=no_wait)
+        deliverer = Deliverer(PostgresDeliveries(pool), providers, sleep=no_wait)
         assert (await deliverer.deliver(sms_request)).status is Status.DELIVERED
         assert (await deliverer.deliver(push_request)).status is Status.DELIVERED
     (sms_path, sms_headers, sms_body), (push_path, push_headers, push_body) = found.hits

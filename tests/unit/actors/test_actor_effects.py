@@ -26,7 +26,6 @@ from actors.effects import (
     Send,
     Topic,
 )
-from config.settings import KAFKA_TOPICS
 
 T = datetime(2025, 3, 1, tzinfo=UTC)
 ID = UUID(int=7)
@@ -40,10 +39,6 @@ EFFECTS: list[Effect] = [
     Reply(("anything",)),
     Send(EntityKind.AGENT, ID, Assigned(ID)),
 ]
-
-
-def test_topics_are_exactly_the_seed_topics() -> None:
-    assert tuple(t.value for t in Topic) == KAFKA_TOPICS
 
 
 def test_event_and_frame_types_are_dotted() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import KAFKA_TOPICS
+from actors.effects import Topic
 from persistence import migrations
 from persistence.errors import (
     Conflict,
@@ -140,7 +140,7 @@ def test_topic_routes_to_collection(topic: str, collection: str) -> None:
 
 
 def test_every_seed_topic_is_routed_to_a_known_collection() -> None:
-    assert set(TOPIC_COLLECTIONS) == set(KAFKA_TOPICS)
+    assert set(TOPIC_COLLECTIONS) == set(Topic)
     assert set(TOPIC_COLLECTIONS.values()) == set(COLLECTIONS)
 
 
