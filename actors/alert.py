@@ -116,6 +116,7 @@ from actors.effects import (
     Send,
     Topic,
     Transition,
+    with_sends,
 )
 from actors.errors import (
     AlreadyExists,
@@ -127,6 +128,7 @@ from actors.errors import (
     UnknownMessage,
 )
 from actors.search import Search, SearchResult
+from actors.subject import Responding, SubjectRole, subject_key
 from geo.cells import is_valid_point
 
 __all__ = [
@@ -189,8 +191,33 @@ def decide(
     """Apply ``msg`` to ``state`` at ``now``; see the module docstring for the rules.
 
     ``state`` is None only before :class:`CreateAlert`; any other message for
-    a missing alert raises :class:`EntityNotFound`.
+    a missing alert raises :class:`EntityNotFound`. Whenever an agent starts or
+    stops responding, the user's subject entity is told (``Responding``), so the
+    user's fixes reach the agent through it.
     """
+    new, effects = _decide(state, msg, now, policy)
+    active = responding(new)
+    if (state is not None and responding(state) == active) or (state is None and not active):
+        return new, effects
+    told = Send(EntityKind.SUBJECT, _user_subject(new), Responding(new.id, active))
+    return new, with_sends(effects, (told,))
+
+
+def responding(state: AlertState) -> bool:
+    """Whether an agent is on the way or there: live locations flow both ways."""
+    return state.status in RESPONDING and state.assigned_agent_id is not None
+
+
+def _user_subject(state: AlertState) -> str:
+    return subject_key(SubjectRole.USER, state.user_id)
+
+
+def _decide(
+    state: AlertState | None,
+    msg: AlertMessage,
+    now: datetime,
+    policy: AlertPolicy,
+) -> Transition[AlertState]:
     codec.check_now(now)
     if isinstance(msg, CreateAlert):
         return _create(state, msg, now, policy)
@@ -690,7 +717,11 @@ def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Tra
     changes nothing.
     """
     agent_id = state.assigned_agent_id
-    if state.status not in RESPONDING or agent_id is None:
+    if not responding(state) or agent_id is None:
+        if isinstance(msg, UserLocation):
+            # A late or duplicated "responding" left the user relaying here: stop it.
+            stop = Send(EntityKind.SUBJECT, _user_subject(state), Responding(state.id, False))
+            return state, (stop, Reply(state))
         return _unchanged(state)
     data = {
         "alert_id": str(state.id),

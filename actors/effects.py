@@ -235,5 +235,16 @@ Effect: TypeAlias = Persist | Emit | Push | ScheduleTimer | CancelTimer | Reply 
 
 S = TypeVar("S")
 
+
+def with_sends(effects: tuple[Effect, ...], sends: tuple[Send, ...]) -> tuple[Effect, ...]:
+    """``effects`` with ``sends`` in their place: after the other sends, before any
+    ``Search``, ``Push`` or ``Reply`` (the order every ``decide`` keeps)."""
+    if not sends:
+        return effects
+    at = next(
+        (i for i, e in enumerate(effects) if isinstance(e, Search | Push | Reply)), len(effects)
+    )
+    return (*effects[:at], *sends, *effects[at:])
+
 #: What every ``decide`` returns: the new state and the effects, in order.
 Transition: TypeAlias = tuple[S, tuple[Effect, ...]]

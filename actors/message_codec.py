@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from actors import agent, alert_messages, region
+from actors import agent, alert_messages, region, subject
 from actors.errors import InvalidMessage
 
 #: Every message class that may be sent durably, by its class name.
@@ -28,6 +28,9 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for union in (alert_messages.AlertMessage, agent.AgentMessage, region.RegionMessage)
     for cls in typing.get_args(union)
+} | {
+    # Of a subject's messages only this one is sent by another entity.
+    subject.Responding.__name__: subject.Responding
 }
 
 

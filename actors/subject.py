@@ -59,6 +59,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from actors import codec
+from actors.alert_messages import UserLocation
 from actors.checkins import (
     CHECK_IN_DUE_TIMER,
     MAX_ENDED,
@@ -93,6 +94,7 @@ from actors.effects import (
     Send,
     Topic,
     Transition,
+    with_sends,
 )
 from actors.errors import (
     CheckInRunning,
@@ -151,6 +153,17 @@ class TrackFix:
     gone: frozenset[UUID] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class Responding:
+    """From an alert entity to its user's subject: an agent started (``active``)
+    or stopped responding to the alert. While one responds, each newer fix of the
+    user goes on to the alert, which shows it to the agent (``alert.location``).
+    Durable (sent with the alert's change); a duplicate is a no-op."""
+
+    alert_id: UUID
+    active: bool
+
+
 #: The timer of a stay's dwell (one per zone the subject is inside).
 DWELL_DUE_TIMER: Final = "dwell_due"
 #: Least wait (seconds, at most the zone's ``dwell_s``) of a dwell timer armed
@@ -176,7 +189,7 @@ def dwell_timer_id(zone_id: UUID) -> str:
     return f"dwell:{zone_id}"
 
 
-SubjectMessage = TrackFix | DwellDue | CheckInMessage
+SubjectMessage = TrackFix | DwellDue | CheckInMessage | Responding
 
 _EVENT_TYPES: Final = {
     FenceEvent.ENTER: EventType.GEOFENCE_ENTER,
@@ -198,6 +211,8 @@ class SubjectState:
     #: The running check-in (users only), and the last ended ones, newest last.
     check_in: CheckIn | None = None
     ended: tuple[CheckIn, ...] = ()
+    #: The user's alerts an agent is responding to: each newer fix goes on to them.
+    responding: frozenset[UUID] = frozenset()
 
     @property
     def key(self) -> str:
@@ -215,6 +230,7 @@ class SubjectState:
             last_fix,
             self.check_in,
             self.ended,
+            self.responding,
         )
 
     @classmethod
@@ -242,6 +258,7 @@ class SubjectState:
             "last_fix": None if self.last_fix is None else _fix_snapshot(self.last_fix),
             "check_in": None if self.check_in is None else self.check_in.to_snapshot(),
             "ended_check_ins": [c.to_snapshot() for c in self.ended],
+            "responding": sorted(str(a) for a in self.responding),
         }
 
     @classmethod
@@ -266,7 +283,15 @@ class SubjectState:
             last_fix=codec.optional_field(data, "last_fix", _fix_or_none, None),
             check_in=codec.optional_field(data, "check_in", check_in_or_none, None),
             ended=codec.optional_field(data, "ended_check_ins", ended_check_ins, ()),
+            # Added with the live-location relay: older snapshots have none.
+            responding=codec.optional_field(data, "responding", _alert_ids, frozenset()),
         )
+
+
+def _alert_ids(value: object) -> frozenset[UUID]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of alert ids")
+    return frozenset(codec.parse_uuid(a) for a in value)
 
 
 def _fix_snapshot(fix: Fix) -> dict[str, Any]:
@@ -305,6 +330,8 @@ def decide(state: SubjectState, msg: object, now: datetime) -> Transition[Subjec
         return _complete(state, msg, now)
     if isinstance(msg, CheckInDue):
         return _due(state, msg, now)
+    if isinstance(msg, Responding):
+        return _responding(state, msg)
     raise UnknownMessage("subject", type(msg).__name__)
 
 
@@ -328,6 +355,31 @@ def _end(state: SubjectState, ended: CheckIn) -> SubjectState:
 
 
 def _track(state: SubjectState, msg: TrackFix, now: datetime) -> Transition[SubjectState]:
+    """The zones' decision, and a newer fix passed on to the alerts an agent responds to."""
+    new, effects = _track_zones(state, msg, now)
+    if not state.responding or new.presence.last_fix_at == state.presence.last_fix_at:
+        return new, effects
+    fix = msg.fix
+    location = UserLocation(fix.latitude, fix.longitude, fix.accuracy_m, fix.recorded_at)
+    # Best effort, as positions are: durable only when the fix commits anyway.
+    relay = tuple(Send(EntityKind.ALERT, a, location) for a in sorted(state.responding))
+    return new, with_sends(effects, relay)
+
+
+def _responding(state: SubjectState, msg: Responding) -> Transition[SubjectState]:
+    if state.role is not SubjectRole.USER:
+        raise InvalidMessage("only a user's subject relays to responders")
+    if msg.active:
+        responding = state.responding | {msg.alert_id}
+    else:
+        responding = state.responding - {msg.alert_id}
+    if responding == state.responding:
+        return state, ()  # a duplicate (at-least-once)
+    new = replace(state, responding=responding, version=state.version + 1)
+    return new, (_persist(new),)
+
+
+def _track_zones(state: SubjectState, msg: TrackFix, now: datetime) -> Transition[SubjectState]:
     """Events and a snapshot only when the zones it is inside change (or a check-in runs)."""
     try:
         presence, crossings = track(

@@ -842,6 +842,37 @@ async def test_live_locations_reach_the_other_side_while_the_agent_responds(
         await eventually(user_moves, wait_s=15)
 
 
+async def test_the_users_location_reaches_the_agent_within_a_second_of_the_assignment(
+    gateway: Gateway, user: Account, agent: Account, api_entities: EntityClient
+) -> None:
+    """The user's fixes reach the agent through the user's entity, told by the alert
+    when the agent is assigned: no cache to expire (a gateway cache kept the answer
+    "no responder" for up to 5 s after the assignment)."""
+    alert = await create_alert(api_entities, user)
+    async with session(gateway, user) as (user_ws, _), session(gateway, agent) as (agent_ws, _):
+        # The phone reports before anyone responds: nobody is shown it.
+        await user_ws.send("location", {"latitude": -33.905, "longitude": 18.425})
+        await user_ws.ping()
+        await offer(api_entities, alert.id, agent)
+        await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="acc")
+        await agent_ws.expect("ack", ref="acc", status="assigned")
+
+        async def phone() -> None:  # a fix every 200 ms, as a moving phone sends them
+            for n in range(10):
+                fix = {"latitude": -33.91, "longitude": 18.43, "accuracy_m": 7 + n}
+                await user_ws.send("location", fix)
+                await asyncio.sleep(0.2)
+
+        reporting = asyncio.create_task(phone())
+        try:
+            # The delivery deadline the product promises, not a benchmark.
+            frame = await agent_ws.expect("alert.location", wait_s=1.0, alert_id=str(alert.id))
+        finally:
+            reporting.cancel()
+        assert frame["data"]["latitude"] == -33.91
+        assert 7 <= frame["data"]["accuracy_m"] < 17
+
+
 # --- response times --------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from actors.effects import (
     CancelTimer,
     Effect,
     Emit,
+    EntityKind,
     Persist,
     Push,
     Reply,
@@ -34,6 +35,7 @@ from actors.effects import (
     Send,
 )
 from actors.search import Search
+from actors.subject import Responding
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -60,6 +62,11 @@ class Clock:
     def advance(self, seconds: float) -> datetime:
         self.now = self.now + timedelta(seconds=seconds)
         return self.now
+
+
+def told_user(active: bool) -> Send:
+    """The alert telling its user's subject that an agent started/stopped responding."""
+    return Send(EntityKind.SUBJECT, f"user:{USER}", Responding(ALERT_ID, active))
 
 
 def of_type(effects: Iterable[Effect], cls: type[E]) -> list[E]:

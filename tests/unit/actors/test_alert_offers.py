@@ -19,6 +19,7 @@ from actors_kit import (
     create,
     of_type,
     pushes_to,
+    told_user,
 )
 
 from actors import alert
@@ -151,7 +152,10 @@ def test_first_accept_wins_and_the_others_are_revoked() -> None:
     (assigned,) = pushes_to(effects, "agent", AGENT_B)
     assert assigned.frame_type is FrameType.ALERT_ASSIGNED
     assert assigned.data["status"] == "assigned"
-    assert of_type(effects, Send) == [Send(EntityKind.AGENT, AGENT_B, Assigned(ALERT_ID))]
+    assert of_type(effects, Send) == [
+        Send(EntityKind.AGENT, AGENT_B, Assigned(ALERT_ID)),
+        told_user(True),
+    ]
     types = [(e.topic, e.type) for e in of_type(effects, Emit)]
     assert types == [
         (Topic.ALERT_RESPONSES, EventType.ALERT_ACCEPTED),

@@ -14,6 +14,7 @@ from actors_kit import (
     create,
     of_type,
     pushes_to,
+    told_user,
 )
 
 from actors import alert
@@ -141,7 +142,9 @@ def test_no_live_location_outside_a_response_from_strangers_or_to_a_silent_user(
     clock = Clock()
     at = clock.now
     dispatching = alert_in(AlertStatus.DISPATCHING, clock=clock)
+    # A user still relaying here (a late "responding") is told to stop.
     assert alert.decide(dispatching, UserLocation(1.0, 2.0, None, at), at)[1] == (
+        told_user(False),
         Reply(dispatching),
     )
     responding = alert_in(AlertStatus.ON_SCENE, clock=clock)
@@ -155,4 +158,7 @@ def test_no_live_location_outside_a_response_from_strangers_or_to_a_silent_user(
         alert.decide(silent, UserLocation(1.0, 2.0, None, at), at)[1], "agent", AGENT_A
     )
     resolved = alert_in(AlertStatus.RESOLVED, clock=Clock())
-    assert alert.decide(resolved, UserLocation(1.0, 2.0, None, at), at)[1] == (Reply(resolved),)
+    assert alert.decide(resolved, UserLocation(1.0, 2.0, None, at), at)[1] == (
+        told_user(False),
+        Reply(resolved),
+    )

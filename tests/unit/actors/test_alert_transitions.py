@@ -20,6 +20,7 @@ from actors_kit import (
     assert_effect_order,
     create,
     of_type,
+    told_user,
 )
 
 from actors import alert
@@ -254,8 +255,11 @@ def test_the_full_response_path() -> None:
         "status_changed",
     ]
     assert state.timeline[3].data["note"] == "leaving now"
-    # Resolving frees the responder.
-    assert of_type(effects, Send) == [Send(EntityKind.AGENT, AGENT_A, Released(ALERT_ID))]
+    # Resolving frees the responder and ends the user's live-location relay.
+    assert of_type(effects, Send) == [
+        Send(EntityKind.AGENT, AGENT_A, Released(ALERT_ID)),
+        told_user(False),
+    ]
 
 
 def test_escalated_then_assigned_by_accept_and_by_admin() -> None:
@@ -270,7 +274,10 @@ def test_escalated_then_assigned_by_accept_and_by_admin() -> None:
     assigned, effects = alert.decide(escalated, Assign(AGENT_B, ADMIN), clock.advance(1))
     assert (assigned.status, assigned.assigned_agent_id) == (S.ASSIGNED, AGENT_B)
     assert assigned.timeline[-1].actor_id == ADMIN
-    assert of_type(effects, Send) == [Send(EntityKind.AGENT, AGENT_B, Assigned(ALERT_ID))]
+    assert of_type(effects, Send) == [
+        Send(EntityKind.AGENT, AGENT_B, Assigned(ALERT_ID)),
+        told_user(True),
+    ]
     types = [e.type for e in of_type(effects, Emit)]
     assert types == [EventType.ALERT_ASSIGNED, EventType.ALERT_STATUS_CHANGED]
 
@@ -290,7 +297,10 @@ def test_any_open_alert_can_be_cancelled_by_its_user(status: AlertStatus) -> Non
     if state.assigned_agent_id is None:
         assert released == []
     else:
-        assert released == [Send(EntityKind.AGENT, AGENT_A, Released(ALERT_ID))]
+        assert released == [
+            Send(EntityKind.AGENT, AGENT_A, Released(ALERT_ID)),
+            told_user(False),
+        ]
 
 
 @pytest.mark.parametrize("status", [S.RESOLVED, S.CANCELLED])

@@ -168,7 +168,8 @@ async def test_accept_sends_assignment_durably_to_the_agent() -> None:
     await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A))
     await host.ask(ALERT, str(alert_id), AcceptOffer(AGENT_A))
     stored_messages = [t for c in store.commits for t in c.timers if t.name == MESSAGE_TIMER]
-    assert [t.payload["type"] for t in stored_messages] == ["Assigned"]
+    # The agent's assignment, and the user's subject told to relay the user's fixes.
+    assert [t.payload["type"] for t in stored_messages] == ["Assigned", "Responding"]
     agent = host.active_state(AGENT, str(AGENT_A))
     assert agent.availability is Availability.BUSY
     assert agent.current_assignment == alert_id
