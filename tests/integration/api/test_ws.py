@@ -850,9 +850,11 @@ async def test_the_users_location_reaches_the_agent_within_a_second_of_the_assig
     "no responder" for up to 5 s after the assignment)."""
     alert = await create_alert(api_entities, user)
     async with session(gateway, user) as (user_ws, _), session(gateway, agent) as (agent_ws, _):
-        # The phone reports before anyone responds: nobody is shown it.
+        # The phone reports before anyone responds (nobody is shown it), and a
+        # responder accepts a little later, as in life.
         await user_ws.send("location", {"latitude": -33.905, "longitude": 18.425})
         await user_ws.ping()
+        await asyncio.sleep(0.5)
         await offer(api_entities, alert.id, agent)
         await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="acc")
         await agent_ws.expect("ack", ref="acc", status="assigned")
