@@ -47,10 +47,8 @@ from persistence.drivers.postgres import create_pool
 from persistence.migrations import apply_migrations
 from persistence.outbox.events import ALERT_EVENTS
 from persistence.outbox.relay import OutboxRelay
-from persistence.outbox.writer import OutboxEvent, enqueue
-
-#: The CloudEvents source the relay stores (``KafkaSettings.source``).
-SOURCE = Settings().kafka.source
+from persistence.outbox.writer import OutboxEvent
+from tests.integration.persistence.helpers import write_outbox
 
 
 def progress(message: str) -> None:
@@ -163,7 +161,7 @@ async def writer(
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         async with pool.acquire() as conn:
             async with conn.transaction():
-                await enqueue(conn, chunk, topics={topic}, source=SOURCE)
+                await write_outbox(conn, chunk, topics={topic})
             now = time.time()
         for event in chunk:
             committed_at[str(event.event_id)] = now

@@ -45,7 +45,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -168,16 +168,6 @@ class Fix:
         return Fix, (self.latitude, self.longitude, self.accuracy_m, self.recorded_at)
 
 
-@dataclass(frozen=True, slots=True)
-class SubjectInZone:
-    """Where a subject is known to be relative to one zone."""
-
-    inside: bool
-    since: datetime
-    last_fix_at: datetime
-    dwelled: bool = False
-
-
 def validate_geometry(
     geometry: Mapping[str, Any], *, radius_m: float | None = None
 ) -> BaseGeometry:
@@ -222,34 +212,6 @@ def validate_geometry(
     if _area_km2(shaped) > MAX_AREA_KM2:
         raise InvalidZone(f"zone larger than {MAX_AREA_KM2:.0f} km²")
     return shaped
-
-
-def decide(
-    zone: Zone, state: SubjectInZone | None, fix: Fix
-) -> tuple[SubjectInZone | None, tuple[FenceEvent, ...]]:
-    """The subject's new state in ``zone`` after ``fix``, and the events it gives."""
-    check_point(fix.latitude, fix.longitude)
-    if state is not None and fix.recorded_at <= state.last_fix_at:
-        return state, ()  # older than what was seen: ignored
-    where = _position(zone, fix)
-    if state is None:
-        if where is None:
-            return None, ()
-        return SubjectInZone(where, fix.recorded_at, fix.recorded_at), ()
-    seen = replace(state, last_fix_at=fix.recorded_at)
-    if where is None:
-        return seen, ()  # straddling the boundary: nothing changes
-    if where != state.inside:
-        event = FenceEvent.ENTER if where else FenceEvent.EXIT
-        return SubjectInZone(where, fix.recorded_at, fix.recorded_at), (event,)
-    if (
-        where
-        and zone.dwell_s is not None
-        and not state.dwelled
-        and fix.recorded_at - state.since >= timedelta(seconds=zone.dwell_s)
-    ):
-        return replace(seen, dwelled=True), (FenceEvent.DWELL,)
-    return seen, ()
 
 
 def _position(zone: Zone, fix: Fix) -> bool | None:
@@ -349,10 +311,15 @@ def track(
     is not near any more is left (an exit), unless it is in ``gone`` (deleted:
     dropped without an event). A fix not newer than the last one is ignored.
 
-    The same answer as :func:`decide` applied zone by zone (a zone held from
-    ``presence`` starting inside since its ``since``, any other outside since
-    the previous fix, or without a state for a baseline), computed inline: a
-    zone whose :class:`Inside` does not change keeps the same object.
+    Per zone: a zone held from ``presence`` starts inside since its
+    ``since``, any other outside since the previous fix, or, with no previous
+    fix (or a zone newer than it), as a baseline that gives no event; a fix
+    straddling a boundary (within its accuracy) changes nothing there;
+    otherwise a change of side is an enter or an exit, and a stay of the
+    zone's ``dwell_s`` one dwell. Computed inline: a zone whose
+    :class:`Inside` does not change keeps the same object
+    (``tests/unit/geo/test_fences_track_fast.py`` checks it against the
+    zone-by-zone code it replaced).
     """
     check_point(fix.latitude, fix.longitude)
     last = presence.last_fix_at
@@ -455,10 +422,8 @@ __all__ = [
     "Inside",
     "InvalidZone",
     "Presence",
-    "SubjectInZone",
     "Zone",
     "contains",
-    "decide",
     "track",
     "validate_geometry",
 ]

@@ -3,7 +3,7 @@ root (``gateway`` through ``gateway.app``, ``shard_root``, ``relay_root``,
 ``notifier_root``).
 
     panic-alert serve [--host H] [--port P] [--no-ray] [--no-relay]
-    panic-alert relay
+    panic-alert relay [--drain]
     panic-alert migrate
     panic-alert create-admin --email E --full-name N [--password-stdin]
     panic-alert import-zones FILE [--kind KIND] [--dry-run] [--batch-size N]
@@ -88,8 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not start the outbox relay (run `panic-alert relay` instead)",
     )
 
-    commands.add_parser(
+    relay = commands.add_parser(
         "relay", help="relay committed outbox events to Kafka and MongoDB until stopped"
+    )
+    relay.add_argument(
+        "--drain",
+        action="store_true",
+        help="relay what is committed now, print how many, and exit (1 if a service fails)",
     )
 
     commands.add_parser("migrate", help="apply pending PostgreSQL schema migrations")
@@ -160,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(migrate(settings))
         if args.command == "relay":
-            return relay(settings)
+            return drain(settings) if args.drain else relay(settings)
         if args.command == "create-admin":
             password = read_new_password(from_stdin=args.password_stdin)
             return asyncio.run(
@@ -204,6 +209,19 @@ def relay(settings: Settings) -> int:
 
     asyncio.run(until_signalled())
     log.info("relay stopped")
+    return EXIT_OK
+
+
+def drain(settings: Settings) -> int:
+    """Relay every outbox row committed so far, then exit."""
+    from panic_alert import relay_root
+    from persistence.errors import PersistenceError
+
+    try:
+        count = asyncio.run(relay_root.drain(settings))
+    except PersistenceError as exc:
+        raise CommandError(f"relay --drain failed: {exc}") from exc
+    print(f"relayed {count} outbox event(s)")
     return EXIT_OK
 
 

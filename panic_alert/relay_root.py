@@ -66,6 +66,28 @@ async def run_relay(settings: Settings) -> None:
                         await close()
 
 
+async def drain(settings: Settings) -> int:
+    """Relay every row committed so far, batch by batch, then return how many went
+    (``panic-alert relay --drain``: before maintenance, or to catch up by hand).
+
+    Raises ``PersistenceError`` when a service fails; what was sent stays sent.
+    """
+    pool = await create_pool(settings.postgres)
+    publisher = KafkaPublisher(settings.kafka)
+    store = EventStore(settings.mongo)
+    try:
+        await publisher.start()
+        relay = OutboxRelay(pool, publisher, store, settings.outbox, None)
+        total = 0
+        while sent := await relay.drain_once():
+            total += sent
+        return total
+    finally:
+        for close in (store.close, publisher.stop, pool.close):
+            with contextlib.suppress(Exception):
+                await close()
+
+
 def start(settings: Settings) -> None:
     """The cluster's relay actor (``cluster.relay``), created once however many gateways ask."""
     start_relay_actor(partial(run_relay, settings), settings.ray.namespace)

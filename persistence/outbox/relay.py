@@ -211,8 +211,16 @@ class OutboxRelay:
         Safe to repeat for the same rows (Kafka: duplicate, deduped by
         consumers; MongoDB: no-op). Raises the first failure.
         """
-        pending = await self._publisher.enqueue_many(_items(rows))
-        await self._complete(rows, pending)
+        await self._complete(rows, await self._publisher.enqueue_many(_items(rows)))
+
+    async def _publish(self, rows: Sequence[ClaimedRow]) -> PendingPublish:
+        """Queue ``rows`` to Kafka in id order; on failure release them and raise."""
+        try:
+            return await self._publisher.enqueue_many(_items(rows))
+        except Exception as exc:
+            self.failures += 1
+            await self.release(rows, repr(exc))
+            raise
 
     async def _complete(self, rows: Sequence[ClaimedRow], pending: PendingPublish) -> None:
         # Both writes run to the end even if one fails, so nothing is left
@@ -223,6 +231,18 @@ class OutboxRelay:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    async def _finish(self, rows: Sequence[ClaimedRow], pending: PendingPublish) -> None:
+        """Wait for Kafka's acknowledgements and the store, then mark the rows sent;
+        on failure release them and raise."""
+        try:
+            await self._complete(rows, pending)
+            await self.mark_sent(rows)
+        except Exception as exc:
+            self.failures += 1
+            await self.release(rows, repr(exc))
+            raise
+        self.sent += len(rows)
 
     async def mark_sent(self, rows: Sequence[ClaimedRow]) -> None:
         """Mark rows sent. Idempotent (a row keeps its first ``sent_at``)."""
@@ -240,22 +260,15 @@ class OutboxRelay:
             log.warning("could not release %s outbox rows; they expire with the claim", len(rows))
 
     async def drain_once(self) -> int:
-        """Claim one batch, deliver it, mark it sent; return the rows sent (0 if none).
+        """One batch through the steps ``run()`` pipelines (claim, publish, store,
+        mark sent), waited for; returns the rows sent (0 if none).
 
-        Sequential (no pipelining). On a delivery failure the claim is
-        released and the error re-raised.
+        On a delivery failure the claim is released and the error re-raised.
         """
         rows = await self.claim()
         if not rows:
             return 0
-        try:
-            await self.deliver(rows)
-        except Exception as exc:
-            self.failures += 1
-            await self.release(rows, repr(exc))
-            raise
-        await self.mark_sent(rows)
-        self.sent += len(rows)
+        await self._finish(rows, await self._publish(rows))
         return len(rows)
 
     # ---------------------------------------------------------------- loop
@@ -308,12 +321,7 @@ class OutboxRelay:
         rows = await self.claim()
         if not rows:
             return 0
-        try:
-            pending = await self._publisher.enqueue_many(_items(rows))
-        except Exception as exc:
-            self.failures += 1
-            await self.release(rows, repr(exc))
-            raise
+        pending = await self._publish(rows)
         task = asyncio.create_task(self._finish_batch(rows, pending))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -321,16 +329,12 @@ class OutboxRelay:
 
     async def _finish_batch(self, rows: Sequence[ClaimedRow], pending: PendingPublish) -> None:
         try:
-            await self._complete(rows, pending)
-            await self.mark_sent(rows)
+            await self._finish(rows, pending)
         except Exception as exc:
-            self.failures += 1
-            await self.release(rows, repr(exc))
             if self._failure is None:
                 self._failure = exc
             self._wakeup.set()
             return
-        self.sent += len(rows)
         self._backoff.reset()
 
     async def _settle(self) -> None:

@@ -1,7 +1,7 @@
 """The outbox's writing side: events committed with the state they describe.
 
-Writers put :func:`insert_statement` (or :func:`enqueue`) into the
-transaction that changes state, so an event exists if and only if its state
+Writers put :func:`insert_statement` into the transaction that changes
+state (the entity store's one-statement commit), so an event exists if and only if its state
 change committed. ``persistence.outbox.relay`` then delivers the rows.
 Refused at write time: an unknown topic, a naive time, an empty key (a bad
 event fails its own transaction instead of blocking the relay's queue).
@@ -17,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 from actors.effects import Topic
-from persistence.drivers import postgres
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,33 +61,6 @@ def validate(events: Sequence[OutboxEvent], topics: Collection[str] = frozenset(
             raise ValueError(f"outbox event {event.event_id}: empty key")
 
 
-async def enqueue(
-    conn: postgres.Connection,
-    events: Sequence[OutboxEvent],
-    *,
-    source: str,
-    topics: Collection[str] = frozenset(Topic),
-) -> None:
-    """Write ``events`` to the outbox as part of the caller's open transaction.
-
-    One statement for the whole batch (and so one NOTIFY to the relays on
-    commit). ``source`` is the CloudEvents source (``KafkaSettings.source``). Raises
-    ``ValueError`` for an undeliverable event and ``Conflict`` if an
-    ``event_id`` was already enqueued. Not idempotent by itself: the
-    caller's transaction is the unit of retry.
-    """
-    if not events:
-        return
-    if not conn.is_in_transaction():
-        # Outside a transaction the event could commit without its state change.
-        raise ValueError("enqueue must run inside the caller's transaction")
-    statement, args = insert_statement(events, source=source, topics=topics)
-    try:
-        await conn.execute(statement, *args)
-    except postgres.DRIVER_ERRORS as exc:
-        raise postgres.translate_error(exc) from exc
-
-
 def insert_statement(
     events: Sequence[OutboxEvent],
     *,
@@ -98,7 +70,7 @@ def insert_statement(
     """The INSERT of ``events`` and its arguments, after :func:`validate`.
 
     For writers that put the insert into a larger single statement (the
-    entity store's commit); :func:`enqueue` is the usual way in.
+    entity store's commit).
     """
     validate(events, topics)
     return _INSERT, [

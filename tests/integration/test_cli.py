@@ -24,16 +24,14 @@ from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
 from persistence.drivers.mongo import EventStore
 from persistence.drivers.postgres import create_pool
-from persistence.outbox.writer import OutboxEvent, enqueue
+from persistence.outbox.writer import OutboxEvent
+from tests.integration.persistence.helpers import write_outbox
 from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
 from tests.scratch import drop_mongo_database
 
 pytestmark = pytest.mark.integration
 
 ADMIN_PASSWORD = "a-long-admin-passphrase-42"
-
-#: The CloudEvents source the relay stores (``KafkaSettings.source``).
-SOURCE = Settings().kafka.source
 
 
 def run_cli(
@@ -143,7 +141,7 @@ async def _relayed(database: str, *, deadline_s: float) -> bool:
             event = OutboxEvent(
                 event_id, "system-events", "cli-serve", "system.check", None, {}, datetime.now(UTC)
             )
-            await enqueue(conn, [event], source=SOURCE)
+            await write_outbox(conn, [event])
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
             sql = "SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = $1"
@@ -335,6 +333,58 @@ def test_invalid_configuration_exits_2_without_leaking_secrets() -> None:
     assert "panic-dev-password" not in result.stderr
 
 
+async def test_relay_drain_relays_what_is_committed_and_exits(
+    settings: Settings, migrated_db: str
+) -> None:
+    mongo_db = f"panic_cli_drain_{uuid.uuid4().hex[:8]}"
+    env = cli_env(PANIC_POSTGRES__DATABASE=migrated_db, PANIC_MONGO__DATABASE=mongo_db)
+    pool = await create_pool(settings.postgres, database=migrated_db)
+    store = EventStore(settings.mongo, database=mongo_db)
+    try:
+        # Rows other tests left unsent in this database are relayed too: count ours.
+        before = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        events = [
+            OutboxEvent(
+                uuid.uuid4(),
+                "system-events",
+                "cli-drain",
+                "system.check",
+                None,
+                {"n": n},
+                datetime.now(UTC),
+            )
+            for n in range(3)
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            await write_outbox(conn, events)
+        result = await asyncio.to_thread(run_cli, "relay", "--drain", env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"relayed {before + 3} outbox event(s)"
+        for event in events:
+            sent = await pool.fetchval(
+                "SELECT sent_at FROM outbox WHERE event_id = $1", event.event_id
+            )
+            assert sent is not None
+            assert await store.count("system_logs", {"_id": str(event.event_id)}) == 1
+        # Nothing left: a second drain relays nothing and still exits 0.
+        again = await asyncio.to_thread(run_cli, "relay", "--drain", env=env)
+        assert (again.returncode, again.stdout.strip()) == (0, "relayed 0 outbox event(s)")
+    finally:
+        await pool.close()
+        await store.close()
+        await drop_mongo_database(settings, mongo_db)
+
+
+async def test_relay_drain_with_kafka_unreachable_exits_1(migrated_db: str) -> None:
+    env = cli_env(
+        PANIC_POSTGRES__DATABASE=migrated_db, PANIC_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:1"
+    )
+    result = await asyncio.to_thread(run_cli, "relay", "--drain", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "relay --drain failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 async def test_relay_command_publishes_committed_outbox_rows(
     settings: Settings, migrated_db: str
 ) -> None:
@@ -353,7 +403,7 @@ async def test_relay_command_publishes_committed_outbox_rows(
     try:
         event_id = uuid.uuid4()
         async with pool.acquire() as conn, conn.transaction():
-            await enqueue(
+            await write_outbox(
                 conn,
                 [
                     OutboxEvent(
@@ -366,7 +416,6 @@ async def test_relay_command_publishes_committed_outbox_rows(
                         datetime.now(UTC),
                     )
                 ],
-                source=SOURCE,
             )
         sent = None
         deadline = time.monotonic() + 60

@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from config.settings import KafkaSettings
+from actors.effects import Topic
+from config.settings import KafkaSettings, Settings
 from persistence.drivers.kafka import ConsumedEvent, KafkaConsumer, KafkaPublisher
+from persistence.drivers.postgres import Connection
 from persistence.outbox.events import CloudEvent
+from persistence.outbox.writer import OutboxEvent, insert_statement
+
+#: The CloudEvents source the relay stores (``KafkaSettings.source``).
+SOURCE = Settings().kafka.source
+
+
+async def write_outbox(
+    conn: Connection,
+    events: Sequence[OutboxEvent],
+    *,
+    topics: Collection[str] = frozenset(Topic),
+) -> None:
+    """Insert ``events`` into the outbox inside ``conn``'s open transaction, with
+    the statement the entity store's commit uses (``insert_statement``)."""
+    statement, args = insert_statement(events, source=SOURCE, topics=topics)
+    await conn.execute(statement, *args)
 
 
 def make_event(**overrides: Any) -> CloudEvent:

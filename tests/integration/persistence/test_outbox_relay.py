@@ -17,19 +17,17 @@ from persistence.drivers.mongo import EventStore
 from persistence.errors import ServiceUnavailable
 from persistence.outbox.events import ALERT_EVENTS, GEOFENCE_EVENTS, LOCATION_EVENTS, CloudEvent
 from persistence.outbox.relay import OutboxRelay
-from persistence.outbox.writer import OutboxEvent, enqueue
+from persistence.outbox.writer import OutboxEvent
 from tests.integration.persistence.helpers import (
     commit_group_at_end,
     consume_until,
     eventually,
+    write_outbox,
 )
 
 pytestmark = pytest.mark.integration
 
 SERVICES = str(REPO_ROOT / "scripts" / "services")
-
-#: The CloudEvents source the relay stores (``KafkaSettings.source``).
-SOURCE = Settings().kafka.source
 
 
 def outbox_event(topic: str = "panic-alerts", **overrides: object) -> OutboxEvent:
@@ -49,7 +47,7 @@ def outbox_event(topic: str = "panic-alerts", **overrides: object) -> OutboxEven
 
 async def commit(pool: asyncpg.Pool, events: Sequence[OutboxEvent]) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await enqueue(conn, events, source=SOURCE)
+        await write_outbox(conn, events)
 
 
 async def row(pool: asyncpg.Pool, event: OutboxEvent) -> asyncpg.Record:
@@ -106,13 +104,12 @@ async def clean_outbox(pool: asyncpg.Pool) -> None:
     await pool.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
 
 
-async def test_enqueue_requires_a_transaction_and_a_known_topic(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn:
-        with pytest.raises(ValueError, match="inside the caller's transaction"):
-            await enqueue(conn, [outbox_event()], source=SOURCE)
-        async with conn.transaction():
-            with pytest.raises(ValueError, match="unknown topic"):
-                await enqueue(conn, [outbox_event(topic="nope")], source=SOURCE)
+async def test_an_event_on_an_unknown_topic_fails_its_own_transaction(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(ValueError, match="unknown topic"):
+            await write_outbox(conn, [outbox_event(topic="nope")])
 
 
 async def test_rolled_back_state_change_leaves_no_event(
@@ -122,7 +119,7 @@ async def test_rolled_back_state_change_leaves_no_event(
 
     async def failing_state_change() -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await enqueue(conn, [event], source=SOURCE)
+            await write_outbox(conn, [event])
             raise RuntimeError("state change failed")
 
     with pytest.raises(RuntimeError, match="state change failed"):

@@ -17,7 +17,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -34,10 +34,8 @@ from geo.fences import (
     Fix,
     Inside,
     Presence,
-    SubjectInZone,
     Zone,
     _position,
-    decide,
     track,
 )
 
@@ -45,6 +43,16 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 # --- the replaced code, as it was -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectInZone:
+    """Where a subject is known to be relative to one zone (the old per-zone state)."""
+
+    inside: bool
+    since: datetime
+    last_fix_at: datetime
+    dwelled: bool = False
 
 
 def _reference_position(zone: Zone, fix: Fix) -> bool | None:
@@ -309,26 +317,3 @@ def test_track_gives_the_old_presence_and_crossings_on_random_walks(seed: int) -
             )
             presence = after
     assert min(tally.values()) > 20, tally
-
-
-def test_decide_is_still_the_old_decide() -> None:
-    rng = random.Random(11)
-    place = PLACES[0]
-    zones = _zones(rng, place)
-    for _ in range(3000):
-        zone = rng.choice(zones)
-        accuracy = _accuracy(rng)
-        lat, lon = _fix_point(rng, place, zones, accuracy)
-        fix = Fix(lat, lon, accuracy, T0 + _s(rng.randrange(0, 40)))
-        state = rng.choice(
-            [
-                None,
-                SubjectInZone(
-                    rng.random() < 0.5,
-                    T0 + _s(rng.randrange(0, 20)),
-                    T0 + _s(rng.randrange(0, 30)),
-                    rng.random() < 0.3,
-                ),
-            ]
-        )
-        assert decide(zone, state, fix) == _reference_decide(zone, state, fix)

@@ -21,11 +21,9 @@ from geo.fences import (
     Fix,
     InvalidZone,
     Presence,
-    SubjectInZone,
     Zone,
     _position,
     contains,
-    decide,
     track,
 )
 
@@ -54,14 +52,13 @@ ZONE = Zone.from_geojson(UUID(int=1), square(500), dwell_s=60)
 def walk(
     zone: Zone, points: list[tuple[float, float]], accuracy: float = 10, step_s: float = 10
 ) -> list[FenceEvent]:
-    state: SubjectInZone | None = None
+    presence = NOWHERE
     events: list[FenceEvent] = []
     for n, (east, north) in enumerate(points):
         lat, lon = at(east, north)
-        state, new = decide(
-            zone, state, Fix(lat, lon, accuracy, T0 + timedelta(seconds=n * step_s))
-        )
-        events += new
+        fix = Fix(lat, lon, accuracy, T0 + timedelta(seconds=n * step_s))
+        presence, crossings = track(presence, fix, [zone])
+        events += [c.event for c in crossings]
     return events
 
 
@@ -89,18 +86,17 @@ def test_dwell_fires_once_per_stay() -> None:
 
 def test_fixes_older_than_the_last_one_are_ignored() -> None:
     outside, inside = at(-1000, 0), at(0, 0)
-    state, _ = decide(ZONE, None, Fix(*outside, 5, T0 + timedelta(seconds=10)))
-    late, events = decide(ZONE, state, Fix(*inside, 5, T0 + timedelta(seconds=5)))
-    assert (late, events) == (state, ())
-    same_time, events = decide(ZONE, state, Fix(*inside, 5, T0 + timedelta(seconds=10)))
-    assert (same_time, events) == (state, ())
+    presence, _ = track(NOWHERE, Fix(*outside, 5, T0 + timedelta(seconds=10)), [ZONE])
+    late = track(presence, Fix(*inside, 5, T0 + timedelta(seconds=5)), [ZONE])
+    assert late == (presence, ())
+    same_time = track(presence, Fix(*inside, 5, T0 + timedelta(seconds=10)), [ZONE])
+    assert same_time == (presence, ())
 
 
 def test_a_zone_created_around_someone_gives_a_baseline_not_an_enter() -> None:
-    state, events = decide(ZONE, None, Fix(*at(0, 0), 5, T0))
-    assert events == ()
-    assert state is not None
-    assert state.inside is True
+    presence, crossings = track(NOWHERE, Fix(*at(0, 0), 5, T0), [ZONE])
+    assert crossings == ()
+    assert ZONE.id in presence.inside
 
 
 def test_a_polygon_with_a_hole_treats_the_hole_as_outside() -> None:
