@@ -68,7 +68,7 @@ class Availability(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Fix:
+class PositionReport:
     """One position report from the agent's device."""
 
     latitude: float
@@ -89,7 +89,7 @@ class Fix:
         }
 
     @classmethod
-    def from_snapshot(cls, data: Mapping[str, Any]) -> Fix:
+    def from_snapshot(cls, data: Mapping[str, Any]) -> PositionReport:
         f = codec.field
         return cls(
             latitude=f(data, "latitude", codec.parse_float),
@@ -107,7 +107,7 @@ class AgentState:
 
     id: UUID
     availability: Availability = Availability.OFFLINE
-    location: Fix | None = None
+    location: PositionReport | None = None
     last_heartbeat_at: datetime | None = None
     current_assignment: UUID | None = None
     updated_at: datetime | None = None
@@ -150,7 +150,9 @@ class AgentState:
         return cls(
             id=f(data, "id", codec.parse_uuid),
             availability=f(data, "availability", Availability),
-            location=f(data, "location", lambda v: None if v is None else Fix.from_snapshot(v)),
+            location=f(
+                data, "location", lambda v: None if v is None else PositionReport.from_snapshot(v)
+            ),
             last_heartbeat_at=f(data, "last_heartbeat_at", codec.parse_dt_or_none),
             current_assignment=f(data, "current_assignment", codec.parse_uuid_or_none),
             updated_at=f(data, "updated_at", codec.parse_dt_or_none),
@@ -343,7 +345,7 @@ def _location(
     recorded_at = min(recorded_at, now)
     if state.location is not None and recorded_at <= state.location.recorded_at:
         return state, (Reply(state),)  # out of order or duplicate: the newer fix stands
-    fix = Fix(
+    fix = PositionReport(
         latitude=float(msg.latitude),
         longitude=float(msg.longitude),
         accuracy_m=msg.accuracy_m,

@@ -202,7 +202,7 @@ def missed_alert_id(check_in_id: UUID) -> UUID:
 
 
 @dataclass(frozen=True, slots=True)
-class Sighting:
+class LastSeen:
     """Where a user was seen: a location fix, or where a check-in started."""
 
     latitude: float
@@ -210,7 +210,7 @@ class Sighting:
     accuracy_m: float | None
 
 
-def missed_alert(check_in: CheckIn, user_id: UUID, seen: Sighting) -> CreateAlert:
+def missed_alert(check_in: CheckIn, user_id: UUID, seen: LastSeen) -> CreateAlert:
     """The ``CreateAlert`` of a missed check-in, raised where the user was last seen.
 
     Built from the check-in and ``seen`` only (no clock), so it is the same
@@ -241,7 +241,7 @@ __all__ = [
     "CheckInStatus",
     "CompleteCheckIn",
     "CurrentCheckIn",
-    "Sighting",
+    "LastSeen",
     "StartCheckIn",
     "check_in_timer_id",
     "missed_alert",

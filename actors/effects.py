@@ -246,5 +246,6 @@ def with_sends(effects: tuple[Effect, ...], sends: tuple[Send, ...]) -> tuple[Ef
     )
     return (*effects[:at], *sends, *effects[at:])
 
+
 #: What every ``decide`` returns: the new state and the effects, in order.
 Transition: TypeAlias = tuple[S, tuple[Effect, ...]]

@@ -70,7 +70,7 @@ from actors.checkins import (
     CheckInStatus,
     CompleteCheckIn,
     CurrentCheckIn,
-    Sighting,
+    LastSeen,
     StartCheckIn,
     check_in_or_none,
     check_in_timer_id,
@@ -663,12 +663,12 @@ def _due(state: SubjectState, msg: CheckInDue, now: datetime) -> Transition[Subj
     )
 
 
-def _last_seen(state: SubjectState, check_in: CheckIn) -> Sighting:
+def _last_seen(state: SubjectState, check_in: CheckIn) -> LastSeen:
     """The newest fix if it is newer than the check-in's start, else where it started."""
     fix = state.last_fix
     if fix is not None and fix.recorded_at >= check_in.started_at:
-        return Sighting(fix.latitude, fix.longitude, fix.accuracy_m)
-    return Sighting(check_in.latitude, check_in.longitude, check_in.accuracy_m)
+        return LastSeen(fix.latitude, fix.longitude, fix.accuracy_m)
+    return LastSeen(check_in.latitude, check_in.longitude, check_in.accuracy_m)
 
 
 def timer_message(

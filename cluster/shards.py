@@ -5,7 +5,7 @@ failure) wrapping one :class:`~actors.runtime.EntityHost`. It starts its host
 as soon as Ray constructs it, which is also what happens after a crash or a
 lost node: Ray restarts the actor, the host re-arms the stored timers and
 re-activates the open alerts it owns, and retried calls resume in order (see
-``cluster.sequencing``). It then loads its zone book (``cluster.zones``),
+``cluster.sequencing``). It then loads its zone book (``cluster.zone_book``),
 which keeps the live geofence zones in memory and the shard's regions told of
 theirs; the shard is ready once both are done. Every Ray API call of the
 project lives in ``cluster/``.
@@ -47,7 +47,7 @@ from cluster.dispatch import RegionSearcher, service_area_agents
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
 from cluster.tracking import PackedFixes, Tracker
-from cluster.zones import ZoneBook, ZoneFeed
+from cluster.zone_book import ZoneBook, ZoneFeed
 from config.heap import freeze_startup_heap
 from config.settings import ActorSettings
 
@@ -55,10 +55,10 @@ log = logging.getLogger(__name__)
 
 #: What a shard call returns: ``(True, value)`` or ``(False, ActorError)``.
 #: Domain errors travel as values so Ray never wraps or retries them.
-Outcome = tuple[bool, object]
+ShardReply = tuple[bool, object]
 
 
-async def _outcome(reply: Awaitable[object]) -> Outcome:
+async def _outcome(reply: Awaitable[object]) -> ShardReply:
     """The reply, or the entity's refusal as a value (never raised across Ray)."""
     try:
         return True, await reply
@@ -72,7 +72,7 @@ class ShardIO:
 
     store: EntityStore
     pushes: PushSink
-    #: The zone table's changes, for the shard's zone book (``cluster.zones``).
+    #: The zone table's changes, for the shard's zone book (``cluster.zone_book``).
     zones: ZoneFeed
     #: Releases what the factory opened (a start that failed half-way retries).
     close: Callable[[], Awaitable[None]]
@@ -178,7 +178,7 @@ class ShardActor:
         self._started_at = time.monotonic()
         self._recovery: RecoveryReport | None = None
         self.host: EntityHost
-        #: The live geofence zones, kept current from the database (``cluster.zones``).
+        #: The live geofence zones, kept current from the database (``cluster.zone_book``).
         self.zone_book: ZoneBook
         self._tracker: Tracker
         # Async actors construct inside their event loop: recovery starts now,
@@ -275,14 +275,14 @@ class ShardActor:
 
     async def ask(
         self, stream: str, seq: int, floor: int, kind: EntityKind, entity_id: str, message: object
-    ) -> Outcome:
+    ) -> ShardReply:
         (future,) = await self._admit(stream, seq, floor, [(kind, entity_id, message)])
         return await _outcome(future)
 
     async def ask_many(
         self, stream: str, seq: int, floor: int, items: Sequence[Item]
-    ) -> list[Outcome]:
-        """Each message's outcome, in order (domain errors as values, see ``Outcome``)."""
+    ) -> list[ShardReply]:
+        """Each message's outcome, in order (domain errors as values, see ``ShardReply``)."""
         return [await _outcome(f) for f in await self._admit(stream, seq, floor, items)]
 
     async def tell_many(self, stream: str, seq: int, floor: int, items: Sequence[Item]) -> int:
@@ -302,7 +302,7 @@ class ShardActor:
 
     # --- calls from peer shards ----------------------------------------------------------
 
-    async def deliver_stored(self, message: object, stored: StoredTimer) -> Outcome:
+    async def deliver_stored(self, message: object, stored: StoredTimer) -> ShardReply:
         await self._ready
         return await _outcome(self.host.deliver_stored(message, stored))
 
@@ -311,9 +311,9 @@ class ShardActor:
         for kind, entity_id, message in items:
             self.host.enqueue(kind, entity_id, message, want_reply=False)
 
-    def _read(self, items: Sequence[Item]) -> list[Outcome]:
+    def _read(self, items: Sequence[Item]) -> list[ShardReply]:
         """Each read-only query's outcome, answered from states in memory (``EntityHost.read``)."""
-        outcomes: list[Outcome] = []
+        outcomes: list[ShardReply] = []
         for kind, entity_id, query in items:
             try:
                 outcomes.append((True, self.host.read(kind, entity_id, query)))
@@ -321,7 +321,7 @@ class ShardActor:
                 outcomes.append((False, exc))
         return outcomes
 
-    async def read_unordered(self, items: Sequence[Item]) -> list[Outcome]:
+    async def read_unordered(self, items: Sequence[Item]) -> list[ShardReply]:
         """Each read-only query's outcome, for peers' searches (no order needed)."""
         await self._ready
         return self._read(items)

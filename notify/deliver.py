@@ -31,7 +31,7 @@ class Status(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class DeliveryOutcome:
     """How a request ended; ``repeated`` when it had ended before (not sent again)."""
 
     request_id: str
@@ -67,7 +67,7 @@ class Deliverer:
         self._max_delay_s = max_delay_s
         self._sleep = sleep
 
-    async def deliver(self, request: NotificationRequest) -> Outcome:
+    async def deliver(self, request: NotificationRequest) -> DeliveryOutcome:
         """Send ``request`` unless it was already delivered or dead-lettered."""
         done = await self._recorded(request)
         if done is not None:
@@ -97,15 +97,17 @@ class Deliverer:
             return await self._record(request, Status.DELIVERED, attempt, None)
         return await self._record(request, Status.DEAD_LETTERED, self._max_attempts, error)
 
-    async def _recorded(self, request: NotificationRequest) -> Outcome | None:
+    async def _recorded(self, request: NotificationRequest) -> DeliveryOutcome | None:
         found = await self._record_store.recorded(request.id)
         if found is None:
             return None
-        return Outcome(str(request.id), Status(found.status), found.attempts, found.error, True)
+        return DeliveryOutcome(
+            str(request.id), Status(found.status), found.attempts, found.error, True
+        )
 
     async def _record(
         self, request: NotificationRequest, status: Status, attempts: int, error: str | None
-    ) -> Outcome:
+    ) -> DeliveryOutcome:
         await self._record_store.record(
             request_id=request.id,
             alert_id=request.alert_id,
@@ -124,4 +126,4 @@ class Deliverer:
                 attempts,
                 error,
             )
-        return Outcome(str(request.id), status, attempts, error)
+        return DeliveryOutcome(str(request.id), status, attempts, error)

@@ -30,7 +30,7 @@ import httpx
 
 from actors.alert_messages import NotificationOutcome
 from config.settings import Settings
-from notify.deliver import Deliverer, Outcome
+from notify.deliver import Deliverer, DeliveryOutcome
 from notify.plan import (
     TOPIC_OF,
     AlertEvent,
@@ -51,7 +51,7 @@ NOTIFICATION_TOPICS = ("email-notifications", "sms-notifications", "push-notific
 REQUESTED = "notification.requested"
 
 #: Reports an outcome to the alert's entity (its timeline).
-Report = Callable[[NotificationRequest, Outcome], Awaitable[None]]
+Report = Callable[[NotificationRequest, DeliveryOutcome], Awaitable[None]]
 
 
 def alert_event(event: Incoming) -> AlertEvent | None:
@@ -108,11 +108,11 @@ async def plan_batch(
 
 async def deliver_batch(
     deliverer: Deliverer, events: Sequence[Incoming], report: Report, concurrency: int
-) -> list[Outcome]:
+) -> list[DeliveryOutcome]:
     """Deliver the requests of ``events`` (at most ``concurrency`` at once), report each."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(request: NotificationRequest) -> Outcome:
+    async def one(request: NotificationRequest) -> DeliveryOutcome:
         async with gate:
             outcome = await deliverer.deliver(request)
         await report(request, outcome)
@@ -202,7 +202,7 @@ async def run_workers(
 def entity_report(tell: Callable[[UUID, object], Awaitable[object]]) -> Report:
     """A :data:`Report` that asks the alert entity to keep the outcome in its timeline."""
 
-    async def report(request: NotificationRequest, outcome: Outcome) -> None:
+    async def report(request: NotificationRequest, outcome: DeliveryOutcome) -> None:
         message = NotificationOutcome(
             request_id=request.id,
             channel=request.channel.value,

@@ -405,7 +405,7 @@ def import_zones(
     import json
     from pathlib import Path
 
-    from actors.zones import ZoneKind
+    from actors.zone_rules import ZoneKind
     from panic_alert import zone_import
     from persistence.errors import PersistenceError
 

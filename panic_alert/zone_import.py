@@ -39,7 +39,7 @@ import shapely
 from pydantic import ValidationError
 from shapely.geometry import mapping
 
-from actors.zones import ZoneKind
+from actors.zone_rules import ZoneKind
 from gateway.routes.zones import ZoneIn, ZoneRefused, zone_fields
 from persistence.stores.zones import GeometryRejected, ZoneFields, upsert_zones
 

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 
 from actors.subject import SubjectRole
-from actors.zones import ZoneKind
+from actors.zone_rules import ZoneKind
 from gateway.auth.deps import CurrentPrincipal
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role

@@ -13,7 +13,7 @@ rule never silently does nothing.
 
 Writes store the zone with the H3 cells it covers at the deployment's region
 resolution (``geo.coverage``, grown by ``MAX_FIX_ACCURACY_M``); the shards'
-zone books follow the table (``cluster.zones``) and tell their regions, so
+zone books follow the table (``cluster.zone_book``) and tell their regions, so
 nothing here talks to Ray. A write answers once committed; the regions know
 of it a moment later. Deleted zones are gone for every read here (404).
 """
@@ -37,7 +37,7 @@ from pydantic import (
     StrictBool,
 )
 
-from actors.zones import MAX_DWELL_S, ZoneKind, ZoneRules
+from actors.zone_rules import MAX_DWELL_S, ZoneKind, ZoneRules
 from gateway.auth.deps import AdminPrincipal, CurrentPrincipal
 from gateway.auth.models import Name, RequestBody, problem_responses
 from gateway.deps import PoolDep, SettingsDep
@@ -106,7 +106,7 @@ Geometry = Annotated[
 
 
 class ZoneRulesIn(RequestBody):
-    """What a zone does (see ``actors.zones``); every member optional, unknown ones refused."""
+    """What a zone does (see ``actors.zone_rules``); every member optional, unknown ones refused."""
 
     #: Danger zones: tell the person who entered.
     notify_subject: StrictBool = False

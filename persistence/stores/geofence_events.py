@@ -37,7 +37,7 @@ from uuid import UUID
 from pymongo import ASCENDING
 
 from actors.subject import SubjectRole
-from actors.zones import ZoneKind
+from actors.zone_rules import ZoneKind
 from geo.fences import FenceEvent
 from persistence.drivers.mongo import Document, EventStore
 from persistence.errors import EncodingError

@@ -34,7 +34,7 @@ from uuid import UUID
 
 import asyncpg
 
-from actors.zones import ZoneKind
+from actors.zone_rules import ZoneKind
 from persistence.drivers.postgres import DRIVER_ERRORS, Binds, Connection, translate_error
 from persistence.errors import PersistenceError
 from persistence.stores.alerts import Cursor

@@ -22,7 +22,7 @@ import ray
 
 from actors.effects import EntityKind
 from actors.subject import SubjectRole, subject_key
-from actors.zones import ZoneKind, ZoneRules
+from actors.zone_rules import ZoneKind, ZoneRules
 from config.settings import Settings
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import Fix, validate_geometry

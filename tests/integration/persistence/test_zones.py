@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from actors.zones import ZoneKind, ZoneRules
+from actors.zone_rules import ZoneKind, ZoneRules
 from config.settings import Settings
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import validate_geometry

@@ -11,7 +11,7 @@ import pytest
 from actors_kit import AGENT_A, AGENT_B, AGENT_C, LAT, LON, Clock, alert_in, create, of_type
 
 from actors import agent, alert
-from actors.agent import AgentState, Availability, Fix
+from actors.agent import AgentState, Availability, PositionReport
 from actors.alert import AlertState, AlertStatus, DeclineOffer, OfferMade
 from actors.effects import Persist
 from actors.errors import InvalidSnapshot
@@ -60,7 +60,7 @@ def agent_states() -> list[AgentState]:
         AgentState(
             id=AGENT_A,
             availability=Availability.BUSY,
-            location=Fix(LAT, LON, 4.5, 271.25, 13.9, t),
+            location=PositionReport(LAT, LON, 4.5, 271.25, 13.9, t),
             last_heartbeat_at=t + timedelta(seconds=3),
             current_assignment=UUID(int=77),
             updated_at=t + timedelta(seconds=3),
@@ -69,7 +69,7 @@ def agent_states() -> list[AgentState]:
         AgentState(
             id=AGENT_B,
             availability=Availability.ON_BREAK,
-            location=Fix(-33.8688, 151.2093, None, None, None, t),
+            location=PositionReport(-33.8688, 151.2093, None, None, None, t),
             # A time recorded with another offset is the same instant, and survives.
             last_heartbeat_at=t.astimezone(timezone(timedelta(hours=10))),
             updated_at=t,

@@ -1,4 +1,4 @@
-"""cluster.zones: the bucketed ``near_point`` gives exactly the vector test's answer.
+"""cluster.zone_book: the bucketed ``near_point`` gives exactly the vector test's answer.
 
 ``_CellZones.touching`` answers most fixes from a small bucket of a fine
 lat/lon grid; the reference is the numpy test over every zone of the cell
@@ -22,8 +22,8 @@ import pytest
 from shapely.geometry import box
 
 from actors.subject import NearZone
-from actors.zones import ZoneKind
-from cluster.zones import (
+from actors.zone_rules import ZoneKind
+from cluster.zone_book import (
     _BUCKET_DEG,
     _BUCKET_REACH_M,
     _DEG_SLACK,

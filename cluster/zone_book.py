@@ -54,7 +54,7 @@ from actors.effects import EntityKind
 from actors.errors import ActorError
 from actors.region import RegionState, ZonesChanged
 from actors.subject import NearZone
-from actors.zones import ZoneKind, ZoneRules
+from actors.zone_rules import ZoneKind, ZoneRules
 from geo.cells import resolution_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.errors import GeoError
