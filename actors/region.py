@@ -9,7 +9,7 @@ It holds two kinds of state with different durability:
 * **Durable**: the ids of the live zones whose coverage includes the cell
   (``geo.coverage``: the zone grown by the largest fix accuracy used), as of
   zone revision ``zones_revision``. Only the shard's zone book
-  (``cluster.zone_book``) writes them, with :class:`ZonesChanged`: the cell's
+  (``actors.zone_book``) writes them, with :class:`ZonesChanged`: the cell's
   whole set as of a revision. A set older than the one held is ignored (a
   late or repeated push never undoes a newer one); a new set bumps
   ``version`` and returns ``Persist``; the same set under a newer revision

@@ -34,9 +34,9 @@ from actors.effects import EntityKind
 from actors.errors import ActorError
 from actors.region import QueryNearest
 from actors.search import Candidate, Search, rank
+from actors.zone_book import ZoneBook
 from actors.zone_rules import ZoneKind
 from cluster.client import EntityClient
-from cluster.zone_book import ZoneBook
 from geo.cells import cell_of, k_ring, ring
 from geo.fences import contains
 

@@ -5,7 +5,7 @@ failure) wrapping one :class:`~actors.runtime.EntityHost`. It starts its host
 as soon as Ray constructs it, which is also what happens after a crash or a
 lost node: Ray restarts the actor, the host re-arms the stored timers and
 re-activates the open alerts it owns, and retried calls resume in order (see
-``cluster.sequencing``). It then loads its zone book (``cluster.zone_book``),
+``cluster.sequencing``). It then loads its zone book (``actors.zone_book``),
 which keeps the live geofence zones in memory and the shard's regions told of
 theirs; the shard is ready once both are done. Every Ray API call of the
 project lives in ``cluster/``.
@@ -41,13 +41,13 @@ from actors.kinds import behaviours
 from actors.ports import EntityStore, PushSink, StoredTimer
 from actors.region import RegionPolicy
 from actors.runtime import EntityHost, RecoveryReport
+from actors.zone_book import ZoneBook, ZoneFeed
 from cluster.batching import Batcher, Coalescer, Item
 from cluster.client import EntityClient
 from cluster.dispatch import RegionSearcher, service_area_agents
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
 from cluster.tracking import PackedFixes, Tracker
-from cluster.zone_book import ZoneBook, ZoneFeed
 from config.heap import freeze_startup_heap
 from config.settings import ActorSettings
 
@@ -72,7 +72,7 @@ class ShardIO:
 
     store: EntityStore
     pushes: PushSink
-    #: The zone table's changes, for the shard's zone book (``cluster.zone_book``).
+    #: The zone table's changes, for the shard's zone book (``actors.zone_book``).
     zones: ZoneFeed
     #: Releases what the factory opened (a start that failed half-way retries).
     close: Callable[[], Awaitable[None]]
@@ -178,7 +178,7 @@ class ShardActor:
         self._started_at = time.monotonic()
         self._recovery: RecoveryReport | None = None
         self.host: EntityHost
-        #: The live geofence zones, kept current from the database (``cluster.zone_book``).
+        #: The live geofence zones, kept current from the database (``actors.zone_book``).
         self.zone_book: ZoneBook
         self._tracker: Tracker
         # Async actors construct inside their event loop: recovery starts now,

@@ -92,7 +92,7 @@ def unpack_fixes(packed: PackedFixes) -> list[tuple[str, Fix]]:
 
 
 class ZoneSource(Protocol):
-    """The zones a shard knows (``cluster.zone_book.ZoneBook``), as tracking needs them."""
+    """The zones a shard knows (``actors.zone_book.ZoneBook``), as tracking needs them."""
 
     def near_point(
         self, cell: str, latitude: float, longitude: float, accuracy_m: float

@@ -13,7 +13,7 @@ rule never silently does nothing.
 
 Writes store the zone with the H3 cells it covers at the deployment's region
 resolution (``geo.coverage``, grown by ``MAX_FIX_ACCURACY_M``); the shards'
-zone books follow the table (``cluster.zone_book``) and tell their regions, so
+zone books follow the table (``actors.zone_book``) and tell their regions, so
 nothing here talks to Ray. A write answers once committed; the regions know
 of it a moment later. Deleted zones are gone for every read here (404).
 """

@@ -1,4 +1,4 @@
-"""The zone table's changes for the shards' zone books (``cluster.zone_book.ZoneFeed``).
+"""The zone table's changes for the shards' zone books (``actors.zone_book.ZoneFeed``).
 
 Reads are ``persistence.stores.zones``'s revision-ordered queries. A wait
 wakes on ``NOTIFY geofence_zones`` with a newer revision, through one

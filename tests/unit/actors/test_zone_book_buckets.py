@@ -1,6 +1,6 @@
-"""cluster.zone_book: the bucketed ``near_point`` gives exactly the vector test's answer.
+"""actors.zone_book: the bucketed ``near_point`` gives exactly the vector test's answer.
 
-``_CellZones.touching`` answers most fixes from a small bucket of a fine
+``CellZones.touching`` answers most fixes from a small bucket of a fine
 lat/lon grid; the reference is the numpy test over every zone of the cell
 that ``ZoneBook.near_point`` made before, copied. Random boxes and fixes
 (seeded) at mid and high latitudes, south and west of zero, at the equator
@@ -22,17 +22,16 @@ import pytest
 from shapely.geometry import box
 
 from actors.subject import NearZone
-from actors.zone_rules import ZoneKind
-from cluster.zone_book import (
+from actors.zone_book import ZoneBook, ZoneFeed
+from actors.zone_index import (
     _BUCKET_DEG,
     _BUCKET_REACH_M,
     _DEG_SLACK,
     _M_PER_DEG,
     _MAX_BUCKETS,
-    ZoneBook,
-    ZoneFeed,
-    _CellZones,
+    CellZones,
 )
+from actors.zone_rules import ZoneKind
 from geo.cells import cell_of
 from geo.fences import Zone
 from persistence.stores.zones import ZoneRecord
@@ -41,7 +40,7 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _reference_near_point(
-    listed: _CellZones, latitude: float, longitude: float, accuracy_m: float
+    listed: CellZones, latitude: float, longitude: float, accuracy_m: float
 ) -> tuple[NearZone, ...]:
     """``ZoneBook.near_point`` as it was: one vectorised test over the cell's zones."""
     reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
@@ -83,7 +82,7 @@ def _accuracy(rng: random.Random) -> float:
     return rng.uniform(_BUCKET_REACH_M, 2000)
 
 
-def _fix(rng: random.Random, listed: _CellZones, lat0: float, lon0: float) -> tuple[float, float]:
+def _fix(rng: random.Random, listed: CellZones, lat0: float, lon0: float) -> tuple[float, float]:
     roll = rng.random()
     m_lat = 1 / _M_PER_DEG
     m_lon = m_lat / math.cos(math.radians(lat0))
@@ -118,7 +117,7 @@ PLACES = [
 @pytest.mark.parametrize(("lat0", "lon0"), PLACES)
 def test_touching_gives_the_vector_tests_answer(lat0: float, lon0: float) -> None:
     rng = random.Random(int(lat0 * 1000) ^ int(lon0 * 1000))
-    listed = _CellZones(_boxes(rng, lat0, lon0, 150))
+    listed = CellZones(_boxes(rng, lat0, lon0, 150))
     hits = 0
     for _ in range(6000):
         lat, lon = _fix(rng, listed, lat0, lon0)
@@ -147,7 +146,7 @@ def test_bounds_exactly_on_the_reach_box_edges_count_as_touching() -> None:
             box(lon, north, lon + 0.01, north + 0.01),
             box(lon, south - 0.01, lon + 0.01, south),
         ]
-        listed = _CellZones(
+        listed = CellZones(
             tuple(NearZone(Zone(UUID(int=n), g), "safe") for n, g in enumerate(edges, 1))
         )
         assert listed.touching(lat, lon, accuracy) == listed.zones
@@ -156,7 +155,7 @@ def test_bounds_exactly_on_the_reach_box_edges_count_as_touching() -> None:
 
 def test_a_bucket_lists_only_the_zones_near_it() -> None:
     rng = random.Random(3)
-    listed = _CellZones(_boxes(rng, 52.52, 13.405, 150))
+    listed = CellZones(_boxes(rng, 52.52, 13.405, 150))
     for _ in range(200):
         lat, lon = _fix(rng, listed, 52.52, 13.405)
         listed.touching(lat, lon, 10.0)
@@ -166,7 +165,7 @@ def test_a_bucket_lists_only_the_zones_near_it() -> None:
 
 def test_a_cell_keeps_at_most_max_buckets_and_still_answers_exactly() -> None:
     rng = random.Random(5)
-    listed = _CellZones(_boxes(rng, 10.0, 10.0, 5))
+    listed = CellZones(_boxes(rng, 10.0, 10.0, 5))
     for _ in range(_MAX_BUCKETS + 500):  # fixes all over: far more buckets than allowed
         lat, lon = rng.uniform(0, 20), rng.uniform(0, 20)
         accuracy = rng.uniform(0, _BUCKET_REACH_M)

@@ -32,7 +32,8 @@ known deleted or inactive, and a zone's ``since`` (``geo.fences.Zone``) is
 its row's ``updated_at`` when its shape last changed (at load: the row's
 ``updated_at``; a rename or new rules keep it).
 
-Every shard runs its own book over the same table: the books agree as soon
+Every shard runs its own book over the same table (``panic_alert.shard_root``
+opens its feed): the books agree as soon
 as each has read the same revision. Not thread-safe; one event loop.
 """
 
@@ -41,19 +42,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 from uuid import UUID
 
-import numpy as np
-
 from actors.effects import EntityKind
 from actors.errors import ActorError
 from actors.region import RegionState, ZonesChanged
 from actors.subject import NearZone
+from actors.zone_index import CellZones
 from actors.zone_rules import ZoneKind, ZoneRules
 from geo.cells import resolution_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
@@ -116,114 +115,6 @@ class ZoneFeed(Protocol):
     async def close(self) -> None: ...
 
 
-#: Metres per degree of latitude, and a little more reach for rounding.
-_M_PER_DEG: Final = 111_320.0
-_DEG_SLACK: Final = 1e-6
-
-
-#: The fine lat/lon grid ``near_point`` keeps candidates in (degrees; ~220 m
-#: north-south), and the accuracy (metres) its buckets are built for.
-_BUCKET_DEG: Final = 0.002
-_BUCKET_REACH_M: Final = 150.0
-#: Most buckets one cell keeps: a resolution-7 cell's fixes fill ~200 (its
-#: area over a bucket's); past this (a coarse resolution) the vector test runs.
-_MAX_BUCKETS: Final = 4096
-
-#: A candidate zone with its lon/lat bounds (min_lon, min_lat, max_lon, max_lat).
-_Row = tuple[NearZone, float, float, float, float]
-
-
-class _CellZones:
-    """One cell's zones for tracking (in the book's listing order), with their
-    lon/lat bounds (n x 4) for :meth:`touching`.
-
-    Immutable but for a cache: buckets of a fine lat/lon grid, built when a fix
-    first lands in one, each listing (in listing order) the zones whose bounds,
-    grown by the reach of a ``_BUCKET_REACH_M`` fix (in longitude at the
-    bucket's edge farthest from the equator, where it is largest) and a
-    little slack, touch the bucket. Every zone such a fix, or a more accurate
-    one, in the bucket can touch is listed, so testing only those with the
-    same four comparisons the vector test makes gives the same answer. Less
-    accurate fixes, and fixes in a cell that already holds ``_MAX_BUCKETS``,
-    take the vector test. The book drops the whole object when the cell's
-    zones change: the buckets never go stale.
-    """
-
-    __slots__ = ("_buckets", "_rows", "bounds", "zones")
-
-    def __init__(self, zones: tuple[NearZone, ...]) -> None:
-        self.zones = zones
-        self.bounds: np.ndarray[Any, np.dtype[np.float64]] = np.array(
-            [n.zone.geometry.bounds for n in zones], dtype=np.float64
-        ).reshape(-1, 4)
-        self._rows: list[_Row] = [
-            (zone, b[0], b[1], b[2], b[3])
-            for zone, b in zip(zones, self.bounds.tolist(), strict=True)
-        ]
-        self._buckets: dict[tuple[float, float], tuple[_Row, ...]] = {}
-
-    def touching(
-        self, latitude: float, longitude: float, accuracy_m: float
-    ) -> tuple[NearZone, ...]:
-        """The zones whose lon/lat bounding box the fix's reach box touches
-        (``accuracy_m`` in metres, ``_DEG_SLACK`` more), in listing order."""
-        reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
-        reach_lon = reach_lat / max(math.cos(math.radians(latitude)), 1e-6)
-        if (
-            accuracy_m <= _BUCKET_REACH_M
-            and -90.0 <= latitude <= 90.0
-            and -180.0 <= longitude <= 180.0
-        ):
-            key = (latitude // _BUCKET_DEG, longitude // _BUCKET_DEG)
-            rows = self._buckets.get(key)
-            if rows is None and len(self._buckets) < _MAX_BUCKETS:
-                rows = self._buckets[key] = self._bucket(key)
-            if rows is not None:
-                west, east = longitude - reach_lon, longitude + reach_lon
-                south, north = latitude - reach_lat, latitude + reach_lat
-                return tuple(
-                    [
-                        zone
-                        for zone, min_lon, min_lat, max_lon, max_lat in rows
-                        if min_lon <= east
-                        and max_lon >= west
-                        and min_lat <= north
-                        and max_lat >= south
-                    ]
-                )
-        hit = self._touching_box(
-            longitude - reach_lon, latitude - reach_lat, longitude + reach_lon, latitude + reach_lat
-        )
-        zones = self.zones
-        return tuple(zones[i] for i in hit)
-
-    def _bucket(self, key: tuple[float, float]) -> tuple[_Row, ...]:
-        """Every zone a fix in bucket ``key`` with accuracy up to ``_BUCKET_REACH_M``
-        can touch (and maybe a few more), in listing order."""
-        pad = _BUCKET_DEG / 100  # covers rounding in ``//`` and below
-        south, north = key[0] * _BUCKET_DEG - pad, (key[0] + 1) * _BUCKET_DEG + pad
-        west, east = key[1] * _BUCKET_DEG - pad, (key[1] + 1) * _BUCKET_DEG + pad
-        # The largest reach a fix in the bucket can have: its latitude is no
-        # farther from the equator than the bucket's farthest edge.
-        farthest = min(max(abs(south), abs(north)), 90.0)
-        reach_lat = (_BUCKET_REACH_M / _M_PER_DEG + _DEG_SLACK) * 1.001
-        reach_lon = reach_lat / max(math.cos(math.radians(farthest)), 1e-6) * 1.001
-        hit = self._touching_box(
-            west - reach_lon, south - reach_lat, east + reach_lon, north + reach_lat
-        )
-        rows = self._rows
-        return tuple(rows[i] for i in hit)
-
-    def _touching_box(
-        self, west: float, south: float, east: float, north: float
-    ) -> np.ndarray[Any, np.dtype[np.intp]]:
-        """Indexes (in listing order) of the zones whose bounds touch the box."""
-        b = self.bounds
-        return np.flatnonzero(
-            (b[:, 0] <= east) & (b[:, 2] >= west) & (b[:, 1] <= north) & (b[:, 3] >= south)
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class LiveZone:
     """A live zone as the shard uses it: validated shape, kind, rules, cells, revision."""
@@ -258,7 +149,7 @@ class ZoneBook:
         self._page_size = page_size
         self._zones: dict[UUID, LiveZone] = {}
         self._by_cell: dict[str, set[UUID]] = {}
-        self._near: dict[str, _CellZones] = {}
+        self._near: dict[str, CellZones] = {}
         self._gone: set[UUID] = set()
         self._gone_frozen: frozenset[UUID] | None = None
         self._revision = 0
@@ -305,14 +196,14 @@ class ZoneBook:
         A zone it does not touch is one the subject is certainly outside of,
         so tracking needs only these (a cell lists ~100 zones in a dense city,
         a fix touches a few). Most fixes test only their bucket's zones (see
-        ``_CellZones``); the answer is the same as testing every zone.
+        ``CellZones``); the answer is the same as testing every zone.
         """
         listed = self._listed(cell)
         if listed is None:
             return ()
         return listed.touching(latitude, longitude, accuracy_m)
 
-    def _listed(self, cell: str) -> _CellZones | None:
+    def _listed(self, cell: str) -> CellZones | None:
         """The cell's zones and their bounds, built once per cell and change (every
         fix asks); cells without zones are not remembered, so fixes from everywhere
         cost no memory."""
@@ -322,7 +213,7 @@ class ZoneBook:
             if not ids:
                 return None
             zones = tuple(_near_zone(self._zones[z]) for z in sorted(ids))
-            found = self._near[cell] = _CellZones(zones)
+            found = self._near[cell] = CellZones(zones)
         return found
 
     @property

@@ -1,4 +1,4 @@
-"""The zone book (cluster.zone_book) against real PostgreSQL.
+"""The zone book (actors.zone_book) against real PostgreSQL.
 
 Loading, NOTIFY, polling, regions told.
 
@@ -20,8 +20,8 @@ import pytest
 
 from actors.effects import EntityKind
 from actors.region import RegionState, ZonesChanged
+from actors.zone_book import ZoneBook
 from actors.zone_rules import ZoneKind, ZoneRules
-from cluster.zone_book import ZoneBook
 from config.settings import Settings
 from geo.cells import cell_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
