@@ -47,20 +47,16 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import uuid4
 
+from actors.commit_plan import CommitPlan, Key, TimerKey, plan
 from actors.effects import (
-    CancelTimer,
-    Effect,
-    Emit,
     EntityKind,
     Persist,
-    Push,
     Reply,
-    ScheduleTimer,
     Send,
 )
 from actors.errors import ActorError, EntityNotFound
 from actors.kinds import Behaviour
-from actors.message_codec import decode_message, encode_message
+from actors.message_codec import decode_message
 from actors.ports import (
     MESSAGE_TIMER,
     CommitBatch,
@@ -80,9 +76,6 @@ FLUSH_CHUNK = 200
 #: Returned by the inline fast path when the message needs the mailbox.
 _SLOW = object()
 
-Key = tuple[EntityKind, str]
-TimerKey = tuple[EntityKind, str, str]
-
 
 @dataclass(slots=True)
 class _Envelope:
@@ -98,19 +91,6 @@ class _Slot:
     running: bool = False
     mailbox: deque[_Envelope] = field(default_factory=deque)
     last_used: float = 0.0
-
-
-@dataclass(slots=True)
-class _Outcome:
-    state: Any
-    batch: CommitBatch
-    coalesced: Persist | None
-    pushes: list[Push]
-    sends: list[tuple[Send, StoredTimer | None]]
-    searches: list[Search]
-    arm: list[StoredTimer]
-    disarm: list[str]
-    reply: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +272,7 @@ class EntityHost:
             if future is not None:
                 future.set_result(None)
             return future
-        outcome = self._classify(key, state, effects, now, None)
+        outcome = plan(key, state, effects, now, None, self._stored_due, self._new_id)
         if outcome.batch or outcome.pushes or any(stored for _s, stored in outcome.sends):
             return _SLOW
         slot.state = outcome.state
@@ -358,7 +338,7 @@ class EntityHost:
                 await self._store.commit(CommitBatch(fired=[envelope.fired]))
                 self._forget_stored(envelope.fired)
             raise
-        outcome = self._classify(key, new_state, effects, now, envelope.fired)
+        outcome = plan(key, new_state, effects, now, envelope.fired, self._stored_due, self._new_id)
         if outcome.batch:
             await self._store.commit(outcome.batch)
         slot.state = outcome.state
@@ -374,75 +354,7 @@ class EntityHost:
                 log.warning("push for %s %s failed", *key, exc_info=True)
         return outcome.reply
 
-    def _classify(
-        self,
-        key: Key,
-        state: Any,
-        effects: Sequence[Effect],
-        now: datetime,
-        fired: StoredTimer | None,
-    ) -> _Outcome:
-        durable = any(
-            isinstance(e, Emit) or (isinstance(e, Persist) and not e.coalesce) for e in effects
-        )
-        out = _Outcome(state, CommitBatch(), None, [], [], [], [], [], None)
-        # A timer that fires and only arms itself again (a search again, a
-        # heartbeat not yet expired) keeps its stored copy, due earlier: like a
-        # coalesced re-arm, no write; after a crash it fires early and the
-        # entity decides again.
-        keep_fired = (
-            fired is not None
-            and not durable
-            and any(isinstance(e, ScheduleTimer) and e.timer_id == fired.timer_id for e in effects)
-        )
-        if fired is not None and not keep_fired:
-            out.batch.fired.append(fired)
-        kind, entity_id = key
-        for effect in effects:
-            if isinstance(effect, Persist):
-                if durable:
-                    out.batch.snapshots.append(effect)
-                else:
-                    out.coalesced = effect
-            elif isinstance(effect, Emit):
-                out.batch.events.append(effect)
-            elif isinstance(effect, ScheduleTimer):
-                timer = StoredTimer(
-                    kind, entity_id, effect.timer_id, effect.name, effect.due_at, effect.payload
-                )
-                out.arm.append(timer)
-                stored = self._stored_due.get((kind, entity_id, effect.timer_id))
-                if fired is not None and fired.timer_id == effect.timer_id and not keep_fired:
-                    stored = None  # this transition removes the stored copy
-                if durable or stored is None or stored > effect.due_at:
-                    out.batch.timers.append(timer)
-            elif isinstance(effect, CancelTimer):
-                out.disarm.append(effect.timer_id)
-                if (kind, entity_id, effect.timer_id) in self._stored_due:
-                    out.batch.cancelled.append((kind, entity_id, effect.timer_id))
-            elif isinstance(effect, Send):
-                stored_msg = None
-                if durable:
-                    target = str(effect.entity_id)
-                    stored_msg = StoredTimer(
-                        effect.entity_kind,
-                        target,
-                        f"msg:{self._new_id()}",
-                        MESSAGE_TIMER,
-                        now,
-                        encode_message(effect.message),
-                    )
-                    out.batch.timers.append(stored_msg)
-                out.sends.append((effect, stored_msg))
-            elif isinstance(effect, Push):
-                out.pushes.append(effect)
-            elif isinstance(effect, Search):
-                out.searches.append(effect)
-            elif isinstance(effect, Reply):
-                out.reply = effect.value
-        return out
-
-    def _after_commit(self, key: Key, out: _Outcome) -> None:
+    def _after_commit(self, key: Key, out: CommitPlan) -> None:
         kind, entity_id = key
         for fired in out.batch.fired:
             self._forget_stored(fired)
