@@ -83,10 +83,8 @@ async def enqueue(
         # Outside a transaction the event could commit without its state change.
         raise ValueError("enqueue must run inside the caller's transaction")
     statement, args = insert_statement(events, source=source, topics=topics)
-    try:
+    with postgres.EDGE:
         await conn.execute(statement, *args)
-    except postgres.DRIVER_ERRORS as exc:
-        raise postgres.translate_error(exc) from exc
 
 
 def insert_statement(

@@ -30,7 +30,8 @@ from uuid import UUID
 import asyncpg
 
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineType
-from persistence.drivers.postgres import DRIVER_ERRORS, Binds, translate_error
+from persistence.drivers import postgres
+from persistence.drivers.postgres import Binds
 from persistence.stores.cursors import (
     InvalidCursor,
     decode_parts,
@@ -212,10 +213,8 @@ async def list_alerts(
     if limit < 1:
         raise ValueError("limit must be >= 1")
     sql, args = list_query(viewer, filters, limit, after)
-    try:
+    with postgres.EDGE:
         rows = await pool.fetch(sql, *args)
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     records, next_cursor = page_of(
         rows, limit, _record, lambda last: Cursor(last.created_at, last.id)
     )
@@ -224,13 +223,11 @@ async def list_alerts(
 
 async def load_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertState | None:
     """The last committed state of the alert, or None if it was never created."""
-    try:
+    with postgres.EDGE:
         state = await pool.fetchval(
             "SELECT state FROM entity_snapshots WHERE kind = 'alert' AND entity_id = $1",
             str(alert_id),
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if state is None else AlertState.from_snapshot(state)
 
 
@@ -243,7 +240,7 @@ async def claim_idempotency_key(
     claims the key and the others are replays. The columns written are the
     seed's ``idempotency_key`` / ``request_hash``, outside the projection.
     """
-    try:
+    with postgres.EDGE:
         claimed = await pool.fetchval(
             "UPDATE alerts SET idempotency_key = $3, request_hash = $4 "
             "WHERE id = $1 AND user_id = $2 AND idempotency_key IS NULL RETURNING id",
@@ -252,15 +249,11 @@ async def claim_idempotency_key(
             key,
             request_hash,
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return claimed is not None
 
 
 async def agent_exists(pool: asyncpg.Pool, agent_id: UUID) -> bool:
     """Whether ``agent_id`` names an agent account (``agents`` row)."""
-    try:
+    with postgres.EDGE:
         found = await pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id)
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return found is not None

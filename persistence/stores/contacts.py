@@ -14,12 +14,10 @@ from uuid import UUID
 
 import asyncpg
 
-from persistence.drivers.postgres import translate_error
+from persistence.drivers import postgres
 from persistence.errors import Conflict
 
 log = logging.getLogger(__name__)
-
-_POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class TooManyContacts(Conflict):
@@ -65,27 +63,23 @@ def _contact(row: asyncpg.Record) -> Contact:
 
 async def list_contacts(pool: asyncpg.Pool, user_id: UUID) -> list[Contact]:
     """The user's contacts, oldest first."""
-    try:
+    with postgres.EDGE:
         rows: Sequence[asyncpg.Record] = await pool.fetch(
             f"SELECT {_COLUMNS} FROM emergency_contacts "  # noqa: S608
             "WHERE user_id = $1 ORDER BY created_at, id",
             user_id,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return [_contact(row) for row in rows]
 
 
 async def get_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) -> Contact | None:
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             f"SELECT {_COLUMNS} FROM emergency_contacts "  # noqa: S608
             "WHERE id = $1 AND user_id = $2",
             contact_id,
             user_id,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else _contact(row)
 
 
@@ -97,7 +91,7 @@ async def create_contact(
     The user's row is locked while counting, so concurrent creations cannot
     overshoot the limit. Not idempotent.
     """
-    try:
+    with postgres.EDGE:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
             count = await conn.fetchval(
@@ -117,8 +111,6 @@ async def create_contact(
                 fields.relationship,
                 list(fields.notify_via),
             )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     assert row is not None
     return _contact(row)
 
@@ -127,7 +119,7 @@ async def replace_contact(
     pool: asyncpg.Pool, user_id: UUID, contact_id: UUID, fields: ContactFields
 ) -> Contact | None:
     """Replace every field of one of the user's contacts; None if not theirs. Idempotent."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             "UPDATE emergency_contacts SET name = $3, phone = $4, email = $5, "
             "relationship = $6, notify_via = $7 "
@@ -141,17 +133,13 @@ async def replace_contact(
             fields.relationship,
             list(fields.notify_via),
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else _contact(row)
 
 
 async def delete_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) -> bool:
     """Delete one of the user's contacts; False if there was none of theirs."""
-    try:
+    with postgres.EDGE:
         status = await pool.execute(
             "DELETE FROM emergency_contacts WHERE id = $1 AND user_id = $2", contact_id, user_id
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return bool(status == "DELETE 1")
