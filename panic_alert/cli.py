@@ -215,7 +215,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from cluster.relay import start_relay_actor
     from cluster.runtime import init_ray, shutdown_ray
     from cluster.shards import start_entity_shards
-    from gateway.app import create_app
+    from panic_alert.gateway_root import build_gateway
     from persistence.outbox.service import run_relay
 
     configure_logging(args.log_level or settings.log_level)
@@ -254,7 +254,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             if stop_requested:
                 return EXIT_OK
             config = uvicorn.Config(
-                create_app(
+                build_gateway(
                     settings,
                     with_ray=with_ray,
                     background=background,

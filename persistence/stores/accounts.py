@@ -248,3 +248,52 @@ async def pin_hashes(pool: asyncpg.Pool, account_id: UUID) -> PinHashes:
     if row is None:
         return PinHashes(None, None)
     return PinHashes(row["cancel_pin_hash"], row["duress_pin_hash"])
+
+
+class PostgresAccounts:
+    """``gateway.ports.Accounts`` on one pool (cheap to make; the root makes one per use)."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create_account(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        full_name: str,
+        role: str,
+        phone: str | None = None,
+        badge_number: str | None = None,
+    ) -> UUID:
+        return await create_account(
+            self._pool,
+            email=email,
+            password_hash=password_hash,
+            full_name=full_name,
+            role=role,
+            phone=phone,
+            badge_number=badge_number,
+        )
+
+    async def find_credentials(self, email: str) -> Credentials | None:
+        return await find_credentials(self._pool, email)
+
+    async def replace_password_hash(self, account_id: UUID, old_hash: str, new_hash: str) -> bool:
+        return await replace_password_hash(self._pool, account_id, old_hash, new_hash)
+
+    async def get_account(self, account_id: UUID) -> Account | None:
+        return await get_account(self._pool, account_id)
+
+    async def update_profile(
+        self, account_id: UUID, *, full_name: str, phone: str | None
+    ) -> Account | None:
+        return await update_profile(self._pool, account_id, full_name=full_name, phone=phone)
+
+    async def set_pins(self, account_id: UUID, *, cancel: str | None, duress: str | None) -> None:
+        await set_pins(self._pool, account_id, cancel=cancel, duress=duress)
+
+    async def pin_hashes(self, account_id: UUID) -> PinHashes:
+        return await pin_hashes(self._pool, account_id)

@@ -33,6 +33,7 @@ from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, Ti
 from persistence.drivers import postgres
 from persistence.drivers.postgres import Binds
 from persistence.stores.cursors import (
+    CursorPage,
     InvalidCursor,
     decode_parts,
     encode_parts,
@@ -257,3 +258,51 @@ async def agent_exists(pool: asyncpg.Pool, agent_id: UUID) -> bool:
     with postgres.EDGE:
         found = await pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id)
     return found is not None
+
+
+class PostgresAlertReads:
+    """``gateway.ports.AlertReads`` on one pool; cursors are :class:`Cursor` encoded."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def check_cursor(self, cursor: str) -> None:
+        Cursor.decode(cursor)
+
+    async def list_alerts(
+        self,
+        viewer_id: UUID,
+        viewer_role: ActorRole,
+        *,
+        status: AlertStatus | None,
+        alert_type: AlertType | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> CursorPage[AlertRecord]:
+        after = None if cursor is None else Cursor.decode(cursor)
+        filters = AlertFilter(status=status, alert_type=alert_type, since=since, until=until)
+        page = await list_alerts(
+            self._pool, Viewer(viewer_id, viewer_role), filters, limit=limit, after=after
+        )
+        next_cursor = None if page.next_cursor is None else page.next_cursor.encode()
+        return CursorPage(page.items, next_cursor)
+
+    async def load_visible(
+        self, alert_id: UUID, viewer_id: UUID, viewer_role: ActorRole
+    ) -> AlertState | None:
+        state = await load_alert(self._pool, alert_id)
+        if state is None or not visible_to(state, Viewer(viewer_id, viewer_role)):
+            return None
+        return state
+
+    async def claim_idempotency_key(
+        self, alert_id: UUID, user_id: UUID, key: str, request_hash: bytes
+    ) -> bool:
+        return await claim_idempotency_key(self._pool, alert_id, user_id, key, request_hash)
+
+    async def agent_exists(self, agent_id: UUID) -> bool:
+        return await agent_exists(self._pool, agent_id)

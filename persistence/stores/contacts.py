@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
@@ -35,6 +36,21 @@ class ContactFields:
     email: str | None
     relationship: str | None
     notify_via: tuple[str, ...]
+
+
+class ContactValues(Protocol):
+    """What a write reads of its fields (``ContactFields`` or the gateway's own)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def relationship(self) -> str | None: ...
+    @property
+    def notify_via(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +100,7 @@ async def get_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) -> Co
 
 
 async def create_contact(
-    pool: asyncpg.Pool, user_id: UUID, fields: ContactFields, *, limit: int
+    pool: asyncpg.Pool, user_id: UUID, fields: ContactValues, *, limit: int
 ) -> Contact:
     """Add a contact; :class:`TooManyContacts` if the user already has ``limit``.
 
@@ -116,7 +132,7 @@ async def create_contact(
 
 
 async def replace_contact(
-    pool: asyncpg.Pool, user_id: UUID, contact_id: UUID, fields: ContactFields
+    pool: asyncpg.Pool, user_id: UUID, contact_id: UUID, fields: ContactValues
 ) -> Contact | None:
     """Replace every field of one of the user's contacts; None if not theirs. Idempotent."""
     with postgres.EDGE:
@@ -143,3 +159,29 @@ async def delete_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) ->
             "DELETE FROM emergency_contacts WHERE id = $1 AND user_id = $2", contact_id, user_id
         )
     return bool(status == "DELETE 1")
+
+
+class PostgresContacts:
+    """``gateway.ports.Contacts`` on one pool."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def list_contacts(self, user_id: UUID) -> list[Contact]:
+        return await list_contacts(self._pool, user_id)
+
+    async def get_contact(self, user_id: UUID, contact_id: UUID) -> Contact | None:
+        return await get_contact(self._pool, user_id, contact_id)
+
+    async def create_contact(self, user_id: UUID, fields: ContactValues, *, limit: int) -> Contact:
+        return await create_contact(self._pool, user_id, fields, limit=limit)
+
+    async def replace_contact(
+        self, user_id: UUID, contact_id: UUID, fields: ContactValues
+    ) -> Contact | None:
+        return await replace_contact(self._pool, user_id, contact_id, fields)
+
+    async def delete_contact(self, user_id: UUID, contact_id: UUID) -> bool:
+        return await delete_contact(self._pool, user_id, contact_id)

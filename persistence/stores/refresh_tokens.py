@@ -156,3 +156,47 @@ async def family_of(pool: asyncpg.Pool, token_hash: bytes) -> tuple[UUID, UUID] 
             "SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1", token_hash
         )
     return None if row is None else (row["user_id"], row["family_id"])
+
+
+class PostgresRefreshTokens:
+    """``gateway.ports.RefreshTokens`` on one pool; tokens are hashed here (:func:`hash_token`)."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def issue(
+        self,
+        *,
+        account_id: UUID,
+        family_id: UUID,
+        token: str,
+        issued_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        await issue(
+            self._pool,
+            account_id=account_id,
+            family_id=family_id,
+            token_hash=hash_token(token),
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+
+    async def rotate(
+        self, *, token: str, successor: str, now: datetime, expires_at: datetime
+    ) -> Rotation:
+        return await rotate(
+            self._pool,
+            token_hash=hash_token(token),
+            new_hash=hash_token(successor),
+            now=now,
+            expires_at=expires_at,
+        )
+
+    async def revoke_family(self, *, account_id: UUID, family_id: UUID, now: datetime) -> int:
+        return await revoke_family(self._pool, account_id=account_id, family_id=family_id, now=now)
+
+    async def family_of(self, token: str) -> tuple[UUID, UUID] | None:
+        return await family_of(self._pool, hash_token(token))

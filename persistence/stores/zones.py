@@ -29,7 +29,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -39,7 +39,7 @@ from persistence.drivers import postgres
 from persistence.drivers.postgres import Binds, Connection
 from persistence.errors import GeometryRejected, PersistenceError
 from persistence.stores.alerts import Cursor
-from persistence.stores.cursors import page_of
+from persistence.stores.cursors import CursorPage, page_of
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,27 @@ class ZoneFields:
     def dwell_s(self) -> int | None:
         value = self.rules.get("dwell_s")
         return None if value is None else int(value)
+
+
+class ZoneValues(Protocol):
+    """What a write reads of its fields (:class:`ZoneFields` or the gateway's own)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> ZoneKind: ...
+    @property
+    def geometry(self) -> Mapping[str, Any]: ...
+    @property
+    def radius_m(self) -> float | None: ...
+    @property
+    def rules(self) -> Mapping[str, Any]: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def cells(self) -> tuple[str, ...]: ...
+    @property
+    def dwell_s(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +199,7 @@ async def _notify(conn: Connection, revision: int) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(revision))
 
 
-def _columns(items: Sequence[tuple[UUID, ZoneFields]]) -> list[Any]:
+def _columns(items: Sequence[tuple[UUID, ZoneValues]]) -> list[Any]:
     return [
         [zone_id for zone_id, _ in items],
         [f.name for _, f in items],
@@ -193,7 +214,7 @@ def _columns(items: Sequence[tuple[UUID, ZoneFields]]) -> list[Any]:
 
 
 async def create_zone(
-    pool: asyncpg.Pool, zone_id: UUID, fields: ZoneFields, *, created_by: UUID | None = None
+    pool: asyncpg.Pool, zone_id: UUID, fields: ZoneValues, *, created_by: UUID | None = None
 ) -> ZoneRecord:
     """Insert a new zone; ``Conflict`` if ``zone_id`` is taken (even by a deleted zone)."""
     with _GEOMETRY_EDGE:
@@ -204,7 +225,7 @@ async def create_zone(
     return _record(row)
 
 
-async def replace_zone(pool: asyncpg.Pool, zone_id: UUID, fields: ZoneFields) -> ZoneRecord | None:
+async def replace_zone(pool: asyncpg.Pool, zone_id: UUID, fields: ZoneValues) -> ZoneRecord | None:
     """Replace every field of a live zone (a PUT); None if unknown or deleted. Idempotent."""
     with _GEOMETRY_EDGE:
         async with pool.acquire() as conn, conn.transaction():
@@ -241,7 +262,7 @@ async def delete_zone(pool: asyncpg.Pool, zone_id: UUID) -> bool:
 
 async def upsert_zones(
     pool: asyncpg.Pool,
-    items: Sequence[tuple[UUID, ZoneFields]],
+    items: Sequence[tuple[UUID, ZoneValues]],
     *,
     created_by: UUID | None = None,
 ) -> UpsertResult:
@@ -335,3 +356,39 @@ async def region_snapshots_with_zones(pool: asyncpg.Pool) -> list[tuple[str, dic
             "WHERE kind = 'region' AND state -> 'zone_ids' <> '[]'::jsonb"
         )
     return [(r["entity_id"], r["state"]) for r in rows]
+
+
+class PostgresZones:
+    """``gateway.ports.Zones`` on one pool; cursors are ``alerts.Cursor`` encoded."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def check_cursor(self, cursor: str) -> None:
+        Cursor.decode(cursor)
+
+    async def list_zones(
+        self, *, kind: ZoneKind | None, active: bool | None, limit: int, cursor: str | None
+    ) -> CursorPage[ZoneRecord]:
+        after = None if cursor is None else Cursor.decode(cursor)
+        page = await list_zones(
+            self._pool, ZoneFilter(kind=kind, active=active), limit=limit, after=after
+        )
+        next_cursor = None if page.next_cursor is None else page.next_cursor.encode()
+        return CursorPage(page.items, next_cursor)
+
+    async def get_zone(self, zone_id: UUID) -> ZoneRecord | None:
+        return await get_zone(self._pool, zone_id)
+
+    async def create_zone(
+        self, zone_id: UUID, fields: ZoneValues, *, created_by: UUID | None
+    ) -> ZoneRecord:
+        return await create_zone(self._pool, zone_id, fields, created_by=created_by)
+
+    async def replace_zone(self, zone_id: UUID, fields: ZoneValues) -> ZoneRecord | None:
+        return await replace_zone(self._pool, zone_id, fields)
+
+    async def delete_zone(self, zone_id: UUID) -> bool:
+        return await delete_zone(self._pool, zone_id)
