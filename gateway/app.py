@@ -1,13 +1,17 @@
 """The gateway application factory.
 
-``create_app(settings)`` builds a FastAPI app whose lifespan opens the
-backends (PostgreSQL pool, Redis client, MongoDB event store, Kafka
-publisher; Ray readiness when ``with_ray``) and closes them on shutdown.
-Start-up tolerates any of them being down: the process comes up, ``/healthz``
-answers, ``/readyz`` reports what is missing and reconnects on later checks.
+``create_app(settings, ports=..., backends=...)`` builds a FastAPI app from
+what the composition root (``panic_alert.gateway_root``) made: the adapters
+behind the gateway's ports (:class:`~gateway.ports.GatewayPorts`) and the
+backends whose lifecycle the lifespan runs (opened at start-up, checked by
+``/readyz``, closed on shutdown). Nothing here builds an adapter, reads
+globals or the environment. Start-up tolerates any backend being down: the
+process comes up, ``/healthz`` answers, ``/readyz`` reports what is missing
+and reconnects on later checks.
 
-Tests inject their own backends (``backends=[...]``), e.g. the fakes in
-``tests/fakes/readiness.py``; nothing here reads globals or the environment.
+Tests inject their own backends (``backends=[...]``, e.g. the fakes in
+``tests/fakes/readiness.py``) and ports (fakes in ``tests/fakes``); a port
+left out answers 503 ("not configured in this process").
 
 Request path, outermost first::
 
@@ -28,8 +32,6 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Any
 
-import asyncpg
-import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 
@@ -37,7 +39,7 @@ from cluster.client import EntityClient
 from config.heap import freeze_startup_heap
 from config.settings import Settings
 from gateway import health
-from gateway.backends import MongoBackend, PostgresBackend, RedisBackend, default_backends
+from gateway.auth.passwords import PasswordHasher
 from gateway.errors import install_domain_error_handlers
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics, metrics_router
@@ -47,16 +49,13 @@ from gateway.middleware import (
     ProblemCORSMiddleware,
     RequestContextMiddleware,
 )
+from gateway.ports import GatewayPorts
 from gateway.problems import install_problem_handlers
 from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from gateway.ws.responding import RespondingAlerts
-from persistence.drivers.mongo import EventStore
-from persistence.drivers.redis import create_redis
-from persistence.errors import ServiceUnavailable
-from persistence.stores.open_alerts import PostgresOpenAlerts
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +70,8 @@ def _version() -> str:
 def create_app(
     settings: Settings,
     *,
-    backends: Sequence[Backend] | None = None,
-    with_ray: bool = False,
+    ports: GatewayPorts | None = None,
+    backends: Sequence[Backend] = (),
     metrics: HttpMetrics | None = None,
     routers: Sequence[APIRouter] | None = None,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
@@ -81,8 +80,10 @@ def create_app(
 ) -> FastAPI:
     """Build the gateway app.
 
-    ``backends``: what the lifespan opens and ``/readyz`` checks; default
-    :func:`gateway.backends.default_backends` (adds Ray when ``with_ray``).
+    ``ports``: the adapters behind the gateway's ports (default: none; each
+    port then answers 503). ``backends``: what the lifespan opens and
+    ``/readyz`` checks (the root passes the reconnecting backends the ports
+    read from, and Ray's when the process runs it).
     ``routers``: resource routers; default :func:`gateway.routes.api_routers`.
     ``metrics``: a metrics object (default: a fresh registry per app).
     ``background``: coroutine factories run for the app's lifetime (the outbox
@@ -93,21 +94,26 @@ def create_app(
     collection (``config.heap``; ``serve`` sets it, tests that build many
     apps in one process do not).
     """
-    backend_set = BackendSet(
-        default_backends(settings, with_ray=with_ray) if backends is None else backends
-    )
+    wired = ports if ports is not None else GatewayPorts()
+    backend_set = BackendSet(backends)
     http_metrics = metrics if metrics is not None else HttpMetrics()
     # /ws pushes: one pub/sub connection per process, opened when a socket needs it.
-    ws_hub = PushHub(lambda: create_redis(settings.redis))
+    ws_hub = PushHub(wired.push_subscriptions)
     state = GatewayState(
         settings=settings,
         backends=backend_set,
         metrics=http_metrics,
         ws_hub=ws_hub,
-        locations=_location_ingest(settings, backend_set, entities),
-        responding=RespondingAlerts(
-            lambda users: _open_alerts(backend_set).responding_for_users(users)
+        locations=LocationIngest(
+            settings.geofence,
+            latest=wired.latest_locations,
+            entities=lambda: entities,
+            history=wired.location_history,
+            location_ttl_s=settings.http.ws_location_ttl_s,
         ),
+        responding=RespondingAlerts(lambda users: wired.open_alerts().responding_for_users(users)),
+        ports=wired,
+        hasher=PasswordHasher(settings.auth),
         entities=entities,
     )
 
@@ -141,48 +147,10 @@ def create_app(
     install_problem_handlers(app)
     install_domain_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(metrics_router(http_metrics, pool=lambda: _pool_if_up(backend_set)))
+    app.include_router(metrics_router(http_metrics, reads=wired.metrics))
     for router in api_routers() if routers is None else routers:
         app.include_router(router)
     return app
-
-
-def _location_ingest(
-    settings: Settings, backends: BackendSet, entities: EntityClient | None
-) -> LocationIngest:
-    def redis() -> aioredis.Redis:
-        backend = backends.find(RedisBackend)
-        if backend is None:
-            raise ServiceUnavailable("redis", "not configured in this process")
-        return backend.client  # ServiceUnavailable while disconnected
-
-    def history() -> EventStore | None:
-        backend = backends.find(MongoBackend)
-        return backend.store if backend is not None and backend.connected else None
-
-    return LocationIngest(
-        settings.geofence,
-        redis=redis,
-        entities=lambda: entities,
-        history=history,
-        location_ttl_s=settings.http.ws_location_ttl_s,
-        source=settings.kafka.source,
-    )
-
-
-def _open_alerts(backends: BackendSet) -> PostgresOpenAlerts:
-    backend = backends.find(PostgresBackend)
-    if backend is None:
-        raise ServiceUnavailable("postgres", "not configured in this process")
-    return PostgresOpenAlerts(backend.pool)  # ServiceUnavailable while disconnected
-
-
-def _pool_if_up(backends: BackendSet) -> asyncpg.Pool | None:
-    """The PostgreSQL pool when connected (for /metrics, which must answer anyway)."""
-    backend = backends.find(PostgresBackend)
-    if backend is None or not backend.connected:
-        return None
-    return backend.pool
 
 
 def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middleware]:

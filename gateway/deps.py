@@ -1,13 +1,21 @@
 """Every FastAPI dependency of the gateway, as ``Annotated`` aliases.
 
-Route modules import these aliases and nothing else to reach settings and
-backends::
+Route modules import these aliases and nothing else to reach settings,
+ports and the caller's identity::
 
-    async def create_alert(body: AlertIn, pool: PoolDep) -> AlertOut: ...
+    async def get_alert(alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep) -> ...
 
-A backend that is not connected makes its dependency raise
-``ServiceUnavailable``, which ``gateway.errors`` renders as 503 problem
-details; routes never check connectivity themselves.
+Ports come from the app's :class:`~gateway.state.GatewayState` (built by
+the composition root, ``panic_alert.gateway_root``). A port whose service is
+not connected makes its dependency raise ``ServiceUnavailable``, which
+``gateway.errors`` renders as 503 problem details; routes never check
+connectivity themselves.
+
+Authentication: ``CurrentPrincipal`` accepts any valid, active session;
+``UserPrincipal``, ``AgentPrincipal`` and ``AdminPrincipal`` also require the
+role. Failures are 401 (missing, invalid, expired or revoked token; with
+``WWW-Authenticate: Bearer``) or 403 (authenticated, wrong role), as problem
+details.
 """
 
 from __future__ import annotations
@@ -15,21 +23,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-import asyncpg
-import redis.asyncio as aioredis
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from cluster.client import EntityClient
 from cluster.errors import ClusterUnavailable
 from config.settings import Settings
-from gateway.backends import KafkaBackend, MongoBackend, PostgresBackend, RedisBackend
+from gateway.auth.passwords import PasswordHasher
+from gateway.auth.principal import Principal, Role
+from gateway.auth.tokens import InvalidToken, decode_access_token
 from gateway.metrics import HttpMetrics
+from gateway.ports import (
+    Accounts,
+    AlertReads,
+    Contacts,
+    GatewayPorts,
+    GeofenceEvents,
+    RateCounters,
+    RefreshTokens,
+    Sessions,
+    Zones,
+)
 from gateway.readiness import BackendSet
 from gateway.state import gateway_state
-from persistence.drivers.kafka import KafkaPublisher
-from persistence.drivers.mongo import EventStore
-from persistence.errors import Service, ServiceUnavailable
 
 
 def get_settings(connection: HTTPConnection) -> Settings:
@@ -44,36 +60,44 @@ def get_metrics(connection: HTTPConnection) -> HttpMetrics:
     return gateway_state(connection).metrics
 
 
-def _missing(service: Service) -> ServiceUnavailable:
-    return ServiceUnavailable(service, "not configured in this process")
+def get_ports(connection: HTTPConnection) -> GatewayPorts:
+    return gateway_state(connection).ports
 
 
-def get_pool(connection: HTTPConnection) -> asyncpg.Pool:
-    backend = get_backends(connection).find(PostgresBackend)
-    if backend is None:
-        raise _missing("postgres")
-    return backend.pool
+def get_hasher(connection: HTTPConnection) -> PasswordHasher:
+    return gateway_state(connection).hasher
 
 
-def get_redis(connection: HTTPConnection) -> aioredis.Redis:
-    backend = get_backends(connection).find(RedisBackend)
-    if backend is None:
-        raise _missing("redis")
-    return backend.client
+def get_accounts(connection: HTTPConnection) -> Accounts:
+    return get_ports(connection).accounts()
 
 
-def get_event_store(connection: HTTPConnection) -> EventStore:
-    backend = get_backends(connection).find(MongoBackend)
-    if backend is None:
-        raise _missing("mongo")
-    return backend.store
+def get_contacts(connection: HTTPConnection) -> Contacts:
+    return get_ports(connection).contacts()
 
 
-def get_publisher(connection: HTTPConnection) -> KafkaPublisher:
-    backend = get_backends(connection).find(KafkaBackend)
-    if backend is None:
-        raise _missing("kafka")
-    return backend.publisher
+def get_refresh_tokens(connection: HTTPConnection) -> RefreshTokens:
+    return get_ports(connection).refresh_tokens()
+
+
+def get_alerts(connection: HTTPConnection) -> AlertReads:
+    return get_ports(connection).alerts()
+
+
+def get_zones(connection: HTTPConnection) -> Zones:
+    return get_ports(connection).zones()
+
+
+def get_geofence_events(connection: HTTPConnection) -> GeofenceEvents:
+    return get_ports(connection).geofence_events()
+
+
+def get_sessions(connection: HTTPConnection) -> Sessions:
+    return get_ports(connection).sessions()
+
+
+def get_rate_counters(connection: HTTPConnection) -> RateCounters:
+    return get_ports(connection).rate_counters()
 
 
 def get_entities(connection: HTTPConnection) -> EntityClient:
@@ -104,8 +128,70 @@ def inline(getter: Callable[[HTTPConnection], T]) -> Callable[[HTTPConnection], 
 SettingsDep = Annotated[Settings, Depends(inline(get_settings))]
 BackendsDep = Annotated[BackendSet, Depends(inline(get_backends))]
 MetricsDep = Annotated[HttpMetrics, Depends(inline(get_metrics))]
-PoolDep = Annotated[asyncpg.Pool, Depends(inline(get_pool))]
-RedisDep = Annotated[aioredis.Redis, Depends(inline(get_redis))]
-EventStoreDep = Annotated[EventStore, Depends(inline(get_event_store))]
-PublisherDep = Annotated[KafkaPublisher, Depends(inline(get_publisher))]
+HasherDep = Annotated[PasswordHasher, Depends(inline(get_hasher))]
+AccountsDep = Annotated[Accounts, Depends(inline(get_accounts))]
+ContactsDep = Annotated[Contacts, Depends(inline(get_contacts))]
+RefreshTokensDep = Annotated[RefreshTokens, Depends(inline(get_refresh_tokens))]
+AlertsDep = Annotated[AlertReads, Depends(inline(get_alerts))]
+ZonesDep = Annotated[Zones, Depends(inline(get_zones))]
+GeofenceEventsDep = Annotated[GeofenceEvents, Depends(inline(get_geofence_events))]
+SessionsDep = Annotated[Sessions, Depends(inline(get_sessions))]
+RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
+
+
+# --- authentication -----------------------------------------------------------------
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=detail, headers=_CHALLENGE)
+
+
+async def authenticate(settings: Settings, sessions: Sessions, token: str) -> Principal:
+    """The principal of an access token whose session is still active.
+
+    Raises a 401 ``HTTPException``; shared by HTTP requests and the WebSocket
+    ``auth`` frame.
+    """
+    try:
+        principal = decode_access_token(settings.auth, token)
+    except InvalidToken:
+        raise unauthorized("invalid or expired token") from None
+    if not await sessions.is_active(principal.role.value, principal.id, principal.session_id):
+        raise unauthorized("session has ended")
+    return principal
+
+
+def bearer_token(connection: HTTPConnection) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("missing bearer token")
+    return token.strip()
+
+
+async def current_principal(
+    connection: HTTPConnection, settings: SettingsDep, sessions: SessionsDep
+) -> Principal:
+    return await authenticate(settings, sessions, bearer_token(connection))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(*roles: Role) -> object:
+    """A dependency accepting only principals with one of ``roles`` (403 otherwise)."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status_code=403, detail="not allowed for this role")
+        return principal
+
+    return Depends(check)
+
+
+UserPrincipal = Annotated[Principal, require_role(Role.USER)]
+AgentPrincipal = Annotated[Principal, require_role(Role.AGENT)]
+AdminPrincipal = Annotated[Principal, require_role(Role.ADMIN)]

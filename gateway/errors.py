@@ -1,7 +1,7 @@
 """The one mapping from domain errors to HTTP statuses.
 
 Each package below the gateway has one error root whose instances carry
-``retriable`` (``persistence.errors.PersistenceError``,
+``retriable`` (``actors.store_errors.PersistenceError``, raised by the ports' adapters,
 ``cluster.errors.ClusterError``, ``actors.errors.ActorError``). Route code
 lets them propagate; the handler installed here turns them into problem
 details:
@@ -41,10 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors import errors as actor_errors
-from cluster.client import AskTimeout
-from cluster.errors import ClusterConfigurationError, ClusterError, ClusterUnavailable
-from gateway.problems import instance_of, problem_response, problem_type
-from persistence.errors import (
+from actors.store_errors import (
     ConfigurationError,
     Conflict,
     EncodingError,
@@ -53,6 +50,9 @@ from persistence.errors import (
     PublishError,
     ServiceUnavailable,
 )
+from cluster.client import AskTimeout
+from cluster.errors import ClusterConfigurationError, ClusterError, ClusterUnavailable
+from gateway.problems import instance_of, problem_response, problem_type
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,17 @@
 each fix to the process's :class:`LocationIngest` (``submit`` never waits).
 Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
 
-* writes the newest fix per subject to Redis ``location:{role}:{id}`` (one
-  pipeline; a fix older than the last one this process stored for the
-  subject is not written over it);
+* writes the newest fix per subject through the ``LatestLocations`` port
+  (Redis ``location:{role}:{id}``, one round trip; a fix older than the
+  last one this process stored for the subject is not written over it);
 * sends every fix to its subject entity for geofencing
   (``EntityClient.track``: one unordered Ray call per shard per flush; the
   entity itself ignores fixes older than its last one). Fixes less accurate
   than ``geo.coverage.MAX_FIX_ACCURACY_M`` are not geofenced: such a circle
   straddles every boundary near it anyway;
-* keeps at most one fix per subject every ``history_every_s`` in MongoDB
-  ``location_events`` (a sampled history, written in the background).
+* keeps at most one fix per subject every ``history_every_s`` through the
+  ``LocationHistory`` port (MongoDB ``location_events``; a sampled history,
+  written in the background).
 
 Best effort by contract, like the WebSocket's location frames: a fix lost
 to a backend outage is superseded by the next one. What is never lost is a
@@ -31,40 +32,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
-from uuid import UUID, uuid4
+from typing import Any, Protocol
+from uuid import UUID
 
 import orjson
-from redis import asyncio as aioredis
-from redis.exceptions import RedisError
 
 from actors import codec
+from actors.store_errors import PersistenceError
 from actors.subject import SubjectRole, subject_key
 from cluster.client import EntityClient
 from config.settings import GeofenceSettings
+from gateway.ports import LatestLocations, LocationHistory
 from geo.coverage import MAX_FIX_ACCURACY_M
 from geo.fences import Fix
-from persistence.drivers.mongo import EventStore
-from persistence.drivers.redis import location_key
-from persistence.errors import PersistenceError
-from persistence.outbox.events import CloudEvent
 
 log = logging.getLogger(__name__)
 
-LOCATION_TOPIC = "location-updates"
-LOCATION_EVENT_TYPE = "location.recorded"
 #: Per-subject memories (newest stored, last sampled) are cleared past this size.
 _MEMORY_MAX = 1_000_000
-
-
-#: SET every KEYS[i] to ARGV[i] with the expiry ARGV[#KEYS + 1] (seconds).
-_SET_ALL: Final = """
-local ttl = ARGV[#KEYS + 1]
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[i], 'EX', ttl)
-end
-return #KEYS
-"""
 
 
 class Reported(Protocol):
@@ -125,18 +110,16 @@ class LocationIngest:
         self,
         settings: GeofenceSettings,
         *,
-        redis: Callable[[], aioredis.Redis],
+        latest: Callable[[], LatestLocations],
         entities: Callable[[], EntityClient | None],
-        history: Callable[[], EventStore | None],
+        history: Callable[[], LocationHistory | None],
         location_ttl_s: int,
-        source: str,
     ) -> None:
         self._settings = settings
-        self._redis = redis
+        self._latest = latest
         self._entities = entities
         self._history = history
         self._ttl_s = location_ttl_s
-        self._source = source
         self._queue: list[Sighting] = []
         self._wake = asyncio.Event()
         self._stored: dict[tuple[SubjectRole, UUID], datetime] = {}
@@ -215,13 +198,10 @@ class LocationIngest:
                 newest[key] = s
         if not newest:
             return
-        keys = [location_key(role.value, subject_id) for role, subject_id in newest]
-        values: list[bytes | int] = [s.stored() for s in newest.values()]
+        latest = [(role.value, subject_id, s.stored()) for (role, subject_id), s in newest.items()]
         try:
-            # One script call for the whole batch: a pipeline of SETs costs the
-            # client ~4x more CPU per key (a command packed and a reply parsed each).
-            await self._redis().eval(_SET_ALL, len(keys), *keys, *values, self._ttl_s)
-        except (RedisError, OSError, PersistenceError) as exc:
+            await self._latest().store_latest(latest, self._ttl_s)
+        except PersistenceError as exc:
             log.warning("locations: %d latest positions not stored (%s)", len(newest), exc)
             return
         if len(self._stored) > _MEMORY_MAX:
@@ -232,17 +212,17 @@ class LocationIngest:
     def _sample(self, batch: list[Sighting]) -> None:
         every = self._settings.history_every_s
         now = time.monotonic()
-        events: list[tuple[str, CloudEvent]] = []
+        samples: list[tuple[UUID, datetime, dict[str, Any]]] = []
         for s in batch:
             key = (s.role, s.subject_id)
             last = self._sampled.get(key)
             if last is not None and now - last < every:
                 continue
             self._sampled[key] = now
-            events.append((LOCATION_TOPIC, self._event(s)))
+            samples.append((s.subject_id, s.fix.recorded_at, self._sample_data(s)))
         if len(self._sampled) > _MEMORY_MAX:
             self._sampled.clear()
-        if not events:
+        if not samples:
             return
         try:
             store = self._history()
@@ -251,33 +231,29 @@ class LocationIngest:
             return
         if store is None:
             return
-        task = asyncio.get_running_loop().create_task(self._write_history(store, events))
+        task = asyncio.get_running_loop().create_task(self._write_history(store, samples))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    def _event(self, s: Sighting) -> CloudEvent:
-        return CloudEvent(
-            id=str(uuid4()),
-            source=self._source,
-            type=LOCATION_EVENT_TYPE,
-            subject=str(s.subject_id),
-            time=s.fix.recorded_at,
-            data={
-                "subject_id": str(s.subject_id),
-                "subject_role": s.role.value,
-                "latitude": s.fix.latitude,
-                "longitude": s.fix.longitude,
-                "accuracy_m": s.fix.accuracy_m,
-                "received_at": codec.iso(s.received_at),
-            },
-        )
+    @staticmethod
+    def _sample_data(s: Sighting) -> dict[str, Any]:
+        return {
+            "subject_id": str(s.subject_id),
+            "subject_role": s.role.value,
+            "latitude": s.fix.latitude,
+            "longitude": s.fix.longitude,
+            "accuracy_m": s.fix.accuracy_m,
+            "received_at": codec.iso(s.received_at),
+        }
 
     @staticmethod
-    async def _write_history(store: EventStore, events: list[tuple[str, CloudEvent]]) -> None:
+    async def _write_history(
+        store: LocationHistory, samples: list[tuple[UUID, datetime, dict[str, Any]]]
+    ) -> None:
         try:
-            await store.insert_events(events)
+            await store.record(samples)
         except (PersistenceError, OSError) as exc:
-            log.warning("locations: %d history samples not stored (%s)", len(events), exc)
+            log.warning("locations: %d history samples not stored (%s)", len(samples), exc)
 
 
 def sighting(

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-import asyncpg
 from fastapi import APIRouter
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,6 +32,9 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Scope
+
+from actors.store_errors import PersistenceError
+from gateway.ports import MetricsReads
 
 log = logging.getLogger(__name__)
 
@@ -124,24 +126,8 @@ class HttpMetrics:
 
 #: Seconds from an alert's creation to a response milestone.
 RESPONSE_BUCKETS: Final = (5, 10, 15, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
-#: Milestones, as ``stage`` labels, and their ``alerts`` columns (migration 0004).
-RESPONSE_STAGES: Final = {
-    "offer": "offer_s",
-    "accept": "accept_s",
-    "on_scene": "on_scene_s",
-    "resolve": "resolve_s",
-}
-
-
-def _response_query() -> str:
-    parts = []
-    for column in RESPONSE_STAGES.values():
-        parts += [f"count({column})", f"coalesce(sum({column}), 0)"]
-        parts += [f"count(*) FILTER (WHERE {column} <= {b})" for b in RESPONSE_BUCKETS]
-    return "SELECT " + ", ".join(parts) + " FROM alerts"  # noqa: S608 (fixed fragments)
-
-
-_RESPONSE_QUERY: Final = _response_query()
+#: Milestones, as ``stage`` labels (each a column of the ``alerts`` projection).
+RESPONSE_STAGES: Final = ("offer", "accept", "on_scene", "resolve")
 
 
 class ResponseTimes(Collector):
@@ -160,16 +146,16 @@ class ResponseTimes(Collector):
         self._row: tuple[float, ...] | None = None
         registry.register(self)
 
-    async def refresh(self, pool: asyncpg.Pool) -> None:
+    async def refresh(self, reads: MetricsReads) -> None:
         if time.monotonic() - self._read_at < self._max_age_s:
             return
         try:
-            row = await pool.fetchrow(_RESPONSE_QUERY)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            row = await reads.response_times(RESPONSE_STAGES, RESPONSE_BUCKETS)
+        except PersistenceError as exc:
             log.warning("metrics: cannot read alert response times (%s)", exc)
             return
         if row is not None:
-            self._row = tuple(float(v) for v in row)
+            self._row = row
             self._read_at = time.monotonic()
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
@@ -216,17 +202,22 @@ class LocationCounts(Collector):
         yield waiting
 
 
+def _no_reads() -> MetricsReads | None:
+    return None
+
+
 def metrics_router(
-    http_metrics: HttpMetrics, pool: Callable[[], asyncpg.Pool | None] = lambda: None
+    http_metrics: HttpMetrics, reads: Callable[[], MetricsReads | None] = _no_reads
 ) -> APIRouter:
     """``GET /metrics`` serving ``http_metrics``'s registry (bound at app construction);
-    ``pool`` gives the PostgreSQL pool the response-time histogram is read from."""
+    ``reads`` gives the port the response-time histogram is read from (None while
+    its database is not connected)."""
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         """Prometheus text exposition of this process's metrics."""
-        found = pool()
+        found = reads()
         if found is not None:
             await http_metrics.response_times.refresh(found)
         # In a thread: the process collector lists /proc/self/fd, ~10 ms with

@@ -2,17 +2,18 @@
 
 Pages are keyset pages: ``limit`` items and an opaque ``next_cursor`` to
 pass back unchanged. A cursor is URL-safe base64 of at most
-``MAX_CURSOR_CHARS`` characters (``persistence.stores.cursors``); each list decodes
-its own and answers 422 for one it did not issue.
+``MAX_CURSOR_CHARS`` characters; each listing's store decodes its own
+(``InvalidCursor``) and the route answers 422 for one it did not issue.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import Query
 
-from persistence.stores.cursors import MAX_CURSOR_CHARS
+#: Longest cursor accepted; the stores' own bound (``persistence.stores.cursors``).
+MAX_CURSOR_CHARS: Final = 200
 
 Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
 CursorParam = Annotated[

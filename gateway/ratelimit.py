@@ -1,9 +1,9 @@
-"""Rate limits counted in Redis: fixed windows under ``rate_limit:{identifier}``.
+"""Rate limits: fixed windows counted by the ``RateCounters`` port (Redis
+``rate_limit:{identifier}``, ``persistence.stores.rate_limits``).
 
 The identifier is ``{prefix}{scope}:{kind}:{value}``, e.g.
-``rate_limit:auth:login:ip:127.0.0.1`` or ``rate_limit:auth:login:email:<sha256>``.
-One pipeline per check does ``INCR``, ``EXPIRE ... NX`` (the window starts
-with its first request) and ``TTL``; every replica shares the counters.
+``auth:login:ip:127.0.0.1`` or ``auth:login:email:<sha256>``. A window starts
+with its first request; every replica shares the counters.
 
 Use as a dependency::
 
@@ -22,16 +22,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from config.settings import RateLimitSettings, RateRule
-from gateway.auth.deps import CurrentPrincipal
-from gateway.deps import RedisDep, SettingsDep
+from gateway.deps import CurrentPrincipal, RateCountersDep, SettingsDep
 from gateway.metrics import route_template
+from gateway.ports import RateCounters
 from gateway.problems import ProblemHTTPException, problem_type
-from persistence.drivers.redis import rate_limit_key, translate_error
 
 KeyKind = Literal["ip", "principal"]
 
@@ -68,17 +65,10 @@ def identifier(prefix: str, scope: str, kind: str, value: str) -> str:
     return f"{prefix}{scope}:{kind}:{value}"
 
 
-async def hit(redis: aioredis.Redis, key: str, rule: RateRule) -> Decision:
+async def hit(counters: RateCounters, key: str, rule: RateRule) -> Decision:
     """Count one request against ``key`` and decide. Not idempotent (it counts)."""
-    try:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, rule.window_s, nx=True)
-            pipe.ttl(key)
-            count, _, ttl = await pipe.execute()
-    except (RedisError, OSError) as exc:
-        raise translate_error(exc) from exc
-    return decide(int(count), int(ttl), rule)
+    count, ttl = await counters.hit(key, rule.window_s)
+    return decide(count, ttl, rule)
 
 
 def too_many(decision: Decision) -> ProblemHTTPException:
@@ -91,7 +81,7 @@ def too_many(decision: Decision) -> ProblemHTTPException:
 
 
 async def enforce(
-    redis: aioredis.Redis,
+    counters: RateCounters,
     settings: RateLimitSettings,
     *,
     scope: str,
@@ -102,8 +92,8 @@ async def enforce(
     """Count one request of ``(scope, kind, value)``; raise the 429 when over ``rule``."""
     if not settings.enabled:
         return Decision(True, rule.limit, rule.window_s)
-    key = rate_limit_key(identifier(settings.key_prefix, scope, kind, value))
-    decision = await hit(redis, key, rule)
+    key = identifier(settings.key_prefix, scope, kind, value)
+    decision = await hit(counters, key, rule)
     if not decision.allowed:
         raise too_many(decision)
     return decision
@@ -162,10 +152,13 @@ def rate_limit(
     if key == "principal":
 
         async def per_principal(
-            request: Request, settings: SettingsDep, redis: RedisDep, principal: CurrentPrincipal
+            request: Request,
+            settings: SettingsDep,
+            counters: RateCountersDep,
+            principal: CurrentPrincipal,
         ) -> None:
             await enforce(
-                redis,
+                counters,
                 settings.rate_limit,
                 scope=_scope_of(request, scope, per_route),
                 kind="principal",
@@ -175,9 +168,9 @@ def rate_limit(
 
         return per_principal
 
-    async def per_ip(request: Request, settings: SettingsDep, redis: RedisDep) -> None:
+    async def per_ip(request: Request, settings: SettingsDep, counters: RateCountersDep) -> None:
         await enforce(
-            redis,
+            counters,
             settings.rate_limit,
             scope=_scope_of(request, scope, per_route),
             kind="ip",

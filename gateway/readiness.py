@@ -3,8 +3,9 @@
 A :class:`Backend` is one external dependency (PostgreSQL, Redis, MongoDB,
 Kafka, Ray) with a three-call lifecycle: ``open`` at start-up, ``check`` for
 ``/readyz``, ``close`` at shutdown. :func:`gateway.app.create_app` takes any
-sequence of them, so tests pass fakes and production passes
-:func:`gateway.backends.default_backends`.
+sequence of them, so tests pass fakes and the composition root
+(``panic_alert.gateway_root``) passes the reconnecting backends of
+``persistence.drivers.reconnecting`` (and ``cluster.readiness.RayBackend``).
 
 Guarantees of :class:`BackendSet`:
 

@@ -8,8 +8,10 @@ from starlette.requests import HTTPConnection
 
 from cluster.client import EntityClient
 from config.settings import Settings
+from gateway.auth.passwords import PasswordHasher
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
+from gateway.ports import GatewayPorts
 from gateway.readiness import BackendSet
 from gateway.ws.hub import PushHub
 from gateway.ws.responding import RespondingAlerts
@@ -20,12 +22,16 @@ class GatewayState:
     settings: Settings
     backends: BackendSet
     metrics: HttpMetrics
-    #: The process's one Redis pub/sub connection for ``/ws`` pushes (``gateway.ws.hub``).
+    #: The process's one pub/sub connection for ``/ws`` pushes (``gateway.ws.hub``).
     ws_hub: PushHub
     #: Subjects' location fixes from REST and /ws, batched (``gateway.locations``).
     locations: LocationIngest
     #: Users' responded-to alerts, for relaying their fixes (``gateway.ws.responding``).
     responding: RespondingAlerts
+    #: The adapters behind the gateway's ports (``gateway.ports``), built by the root.
+    ports: GatewayPorts
+    #: The app's password hasher (from ``settings.auth``; replicas in one process may differ).
+    hasher: PasswordHasher
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
 

@@ -232,8 +232,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from cluster.client import EntityClient
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
-    from gateway.app import create_app
     from panic_alert import notifier_root, relay_root, shard_root
+    from panic_alert.gateway_root import build_gateway
     from panic_alert.relay_root import run_relay
 
     configure_logging(args.log_level or settings.log_level)
@@ -272,7 +272,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             if stop_requested:
                 return EXIT_OK
             config = uvicorn.Config(
-                create_app(
+                build_gateway(
                     settings,
                     with_ray=with_ray,
                     background=background,

@@ -40,8 +40,10 @@ from pydantic import ValidationError
 from shapely.geometry import mapping
 
 from actors.zone_rules import ZoneKind
+from gateway.ports import ZoneFields
 from gateway.routes.zones import ZoneIn, ZoneRefused, zone_fields
-from persistence.stores.zones import GeometryRejected, ZoneFields, upsert_zones
+from persistence.errors import GeometryRejected
+from persistence.stores.zones import upsert_zones
 
 #: Zones per transaction.
 DEFAULT_BATCH: Final = 500

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import asyncpg
 
+from persistence.drivers import postgres
 from persistence.drivers.postgres import DRIVER_ERRORS, Connection, translate_error
 from persistence.errors import MigrationError
 
@@ -190,11 +191,9 @@ async def pending_versions(
 ) -> list[str]:
     """Versions shipped with this code that the database has not applied (read-only)."""
     shipped = discover() if migrations is None else migrations
-    try:
+    with postgres.EDGE:
         exists = await pool.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
         rows = await pool.fetch("SELECT version FROM schema_migrations") if exists else []
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     applied = {r["version"] for r in rows}
     return [m.version for m in shipped if m.version not in applied]
 

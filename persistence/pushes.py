@@ -1,9 +1,16 @@
-"""Pushes to WebSocket sockets over Redis pub/sub (implements ``actors.ports.PushSink``).
+"""Pushes to WebSocket sockets over Redis pub/sub, both halves.
 
-Every frame for one audience (all sockets of one user, or of one agent) is
-published on that audience's channel; whichever gateway replica holds those
-sockets subscribes to it. At-most-once by design: a frame published while
-nobody listens is gone, and apps resync on reconnect.
+Publishing (:class:`RedisPushSink`, implements ``actors.ports.PushSink``):
+every frame for one audience (all sockets of one user, or of one agent) is
+published on that audience's channel, ``ws:{user|agent}:{id}``.
+
+Subscribing (:class:`RedisPushSubscriptions`, implements the gateway's
+``PushSubscription`` provider): whichever gateway replica holds those sockets
+subscribes to their channels over one connection per process; the fan-out to
+sockets is the gateway's (``gateway.ws.hub``).
+
+At-most-once by design: a frame published while nobody listens is gone, and
+apps resync on reconnect.
 """
 
 from __future__ import annotations
@@ -11,12 +18,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.client import PubSub
 
 from actors.effects import Push
-from persistence.drivers.redis import translate_error
+from config.settings import RedisSettings
+from persistence.drivers import redis as redis_driver
+from persistence.drivers.redis import create_redis
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +44,7 @@ class RedisPushSink:
         """Publish every frame in one round trip; raises ``PersistenceError`` if Redis fails."""
         if not pushes:
             return
-        try:
+        with redis_driver.EDGE:
             async with self._client.pipeline(transaction=False) as pipe:
                 for p in pushes:
                     pipe.publish(
@@ -42,5 +52,50 @@ class RedisPushSink:
                         json.dumps(p.frame(), separators=(",", ":")),
                     )
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise translate_error(exc) from exc
+
+
+class RedisPushSubscription:
+    """One pub/sub connection with its own client; closing it closes both.
+
+    Messages are redis-py's (``{"type", "channel", "data"}``, decoded to
+    ``str``): ``subscribe`` confirmations and ``message`` frames, in order.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._pubsub: PubSub = client.pubsub()
+
+    async def subscribe(self, *channels: str) -> None:
+        with redis_driver.EDGE:
+            await self._pubsub.subscribe(*channels)
+
+    async def unsubscribe(self, *channels: str) -> None:
+        with redis_driver.EDGE:
+            await self._pubsub.unsubscribe(*channels)
+
+    async def get_message(self, timeout: float | None = 0.0) -> dict[str, Any] | None:  # noqa: ASYNC109
+        with redis_driver.EDGE:
+            message: dict[str, Any] | None = await self._pubsub.get_message(timeout=timeout)
+        return message
+
+    async def aclose(self) -> None:
+        """Close the subscription and its client; never raises."""
+        try:
+            await self._pubsub.aclose()
+        except Exception:
+            log.debug("push subscription: error while closing", exc_info=True)
+        try:
+            await self._client.aclose()
+        except Exception:
+            log.debug("push subscription: error while closing its client", exc_info=True)
+
+
+class RedisPushSubscriptions:
+    """Opens :class:`RedisPushSubscription`\\ s to the Redis of ``settings`` (lazily:
+    nothing connects until the first command)."""
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self._settings = settings
+
+    def open(self) -> RedisPushSubscription:
+        return RedisPushSubscription(create_redis(self._settings))

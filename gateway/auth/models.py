@@ -27,7 +27,7 @@ from gateway.auth.passwords import (
     MIN_PASSWORD_LENGTH,
     check_password_policy,
 )
-from persistence.stores.accounts import Account
+from gateway.ports import AccountRow
 
 #: E.164: a plus, a non-zero digit, at most 15 digits in all (ASCII digits only).
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
@@ -159,7 +159,7 @@ class Me(BaseModel):
     has_duress_pin: bool = False
 
     @classmethod
-    def of(cls, account: Account) -> Me:
+    def of(cls, account: AccountRow) -> Me:
         """What ``GET /auth/me`` and ``/users/profile`` show of an account."""
         return cls(
             id=account.id,

@@ -3,8 +3,9 @@
 A login session is one refresh-token family. Its id is the session id that
 access tokens carry (``sid``) and that Redis lists in ``session:{role}:{id}``,
 so every way of ending a session (logout, reuse of a spent refresh token)
-revokes the family in PostgreSQL *and* closes the session in Redis: the access
-tokens of that session fail on their next request, on every replica.
+revokes the family (``gateway.ports.RefreshTokens``) *and* closes the session
+(``gateway.ports.Sessions``): the access tokens of that session fail on their
+next request, on every replica.
 """
 
 from __future__ import annotations
@@ -16,15 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
-import redis.asyncio as aioredis
-
 from config.settings import AuthSettings
 from gateway.auth.principal import Principal, Role
-from gateway.auth.sessions import close_session, open_session
 from gateway.auth.tokens import issue_access_token
-from persistence.stores import refresh_tokens
-from persistence.stores.refresh_tokens import Outcome
+from gateway.ports import RefreshTokens, RotationOutcome, Sessions
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +58,8 @@ def family_of_session(session_id: str) -> UUID | None:
 
 
 async def start_session(
-    pool: asyncpg.Pool,
-    redis: aioredis.Redis,
+    tokens: RefreshTokens,
+    sessions: Sessions,
     settings: AuthSettings,
     *,
     account_id: UUID,
@@ -74,16 +70,15 @@ async def start_session(
     issued = now or datetime.now(UTC)
     family_id = uuid.uuid4()
     refresh = new_refresh_token()
-    await refresh_tokens.issue(
-        pool,
+    await tokens.issue(
         account_id=account_id,
         family_id=family_id,
-        token_hash=refresh_tokens.hash_token(refresh),
+        token=refresh,
         issued_at=issued,
         expires_at=issued + timedelta(seconds=settings.refresh_ttl_s),
     )
     session_id = session_id_of(family_id)
-    await open_session(redis, role, account_id, session_id, settings.refresh_ttl_s)
+    await sessions.open_session(role.value, account_id, session_id, settings.refresh_ttl_s)
     access, principal = issue_access_token(
         settings, account_id=account_id, role=role, session_id=session_id, now=issued
     )
@@ -91,8 +86,8 @@ async def start_session(
 
 
 async def rotate_session(
-    pool: asyncpg.Pool,
-    redis: aioredis.Redis,
+    tokens: RefreshTokens,
+    sessions: Sessions,
     settings: AuthSettings,
     refresh_token: str,
     *,
@@ -105,25 +100,24 @@ async def rotate_session(
     """
     issued = now or datetime.now(UTC)
     successor = new_refresh_token()
-    rotation = await refresh_tokens.rotate(
-        pool,
-        token_hash=refresh_tokens.hash_token(refresh_token),
-        new_hash=refresh_tokens.hash_token(successor),
+    rotation = await tokens.rotate(
+        token=refresh_token,
+        successor=successor,
         now=issued,
         expires_at=issued + timedelta(seconds=settings.refresh_ttl_s),
     )
-    if rotation.outcome is Outcome.INVALID:
+    if rotation.outcome.value == RotationOutcome.INVALID.value:
         raise RefreshRejected("invalid refresh token")
     assert rotation.account_id is not None
     assert rotation.family_id is not None
     assert rotation.role is not None
     role = Role(rotation.role)
     session_id = session_id_of(rotation.family_id)
-    if rotation.outcome is Outcome.REUSED:
-        await close_session(redis, role, rotation.account_id, session_id)
+    if rotation.outcome.value == RotationOutcome.REUSED.value:
+        await sessions.close_session(role.value, rotation.account_id, session_id)
         raise RefreshRejected("refresh token already used; session revoked")
     # Re-adding the session also extends the Redis key's lifetime.
-    await open_session(redis, role, rotation.account_id, session_id, settings.refresh_ttl_s)
+    await sessions.open_session(role.value, rotation.account_id, session_id, settings.refresh_ttl_s)
     access, principal = issue_access_token(
         settings, account_id=rotation.account_id, role=role, session_id=session_id, now=issued
     )
@@ -131,8 +125,8 @@ async def rotate_session(
 
 
 async def end_session(
-    pool: asyncpg.Pool,
-    redis: aioredis.Redis,
+    tokens: RefreshTokens,
+    sessions: Sessions,
     principal: Principal,
     *,
     refresh_token: str | None = None,
@@ -149,12 +143,11 @@ async def end_session(
     if own is not None:
         families.add(own)
     if refresh_token is not None:
-        found = await refresh_tokens.family_of(pool, refresh_tokens.hash_token(refresh_token))
+        found = await tokens.family_of(refresh_token)
         if found is not None and found[0] == principal.id:
             families.add(found[1])
-    await close_session(redis, principal.role, principal.id, principal.session_id)
+    role = principal.role.value
+    await sessions.close_session(role, principal.id, principal.session_id)
     for family_id in families:
-        await refresh_tokens.revoke_family(
-            pool, account_id=principal.id, family_id=family_id, now=ended
-        )
-        await close_session(redis, principal.role, principal.id, session_id_of(family_id))
+        await tokens.revoke_family(account_id=principal.id, family_id=family_id, now=ended)
+        await sessions.close_session(role, principal.id, session_id_of(family_id))

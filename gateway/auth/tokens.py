@@ -4,7 +4,7 @@ Claims: ``sub`` (account id), ``role``, ``sid`` (session id), ``jti``, ``typ``
 ("access"), ``iss``, ``aud``, ``iat``, ``nbf``, ``exp``. Decoding accepts only
 the configured algorithm (so ``alg: none`` and algorithm confusion are
 refused), requires every claim, and checks expiry, not-before, issuer and
-audience. A valid signature is not enough: ``gateway.auth.deps`` also checks
+audience. A valid signature is not enough: ``gateway.deps`` also checks
 that the session is still active in Redis, which makes logout immediate.
 
 Verified tokens are remembered (a bounded map from the token string to its

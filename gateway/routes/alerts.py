@@ -4,7 +4,7 @@ Writes go to the alert's entity (``AlertActor``) through the cluster client;
 an ``ask`` returns only after the transition's snapshot, its ``alerts`` row
 and its outbox events are committed, so a 201/200 here means durable.
 Reads come from the committed snapshots and their ``alerts`` projection
-(``persistence.stores.alerts``).
+(the ``AlertReads`` port, ``gateway.ports``).
 
 Visibility (who may see which alert) is checked *before* any write is asked
 of the entity, and an alert the caller may not see answers 404 exactly as a
@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from uuid import UUID, uuid4, uuid5
 
-import asyncpg
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import (
     AfterValidator,
@@ -42,29 +41,24 @@ from actors.alert_messages import Assign, Cancel, CreateAlert, Duress, UpdateSta
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineEntry
 from actors.effects import EntityKind
 from actors.errors import InvalidTransition
+from actors.store_errors import InvalidCursor
 from cluster.client import EntityClient
-from gateway.auth.deps import AdminPrincipal, CurrentPrincipal, UserPrincipal
-from gateway.auth.hasher import HasherDep
 from gateway.auth.models import storable
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
-from gateway.deps import EntitiesDep, PoolDep
+from gateway.deps import (
+    AccountsDep,
+    AdminPrincipal,
+    AlertsDep,
+    CurrentPrincipal,
+    EntitiesDep,
+    HasherDep,
+    UserPrincipal,
+)
 from gateway.fields import Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
+from gateway.ports import Accounts, AlertReads, AlertRow
 from gateway.problems import ProblemHTTPException, invalid
-from persistence.stores.accounts import pin_hashes
-from persistence.stores.alerts import (
-    AlertFilter,
-    AlertRecord,
-    Cursor,
-    Viewer,
-    agent_exists,
-    claim_idempotency_key,
-    list_alerts,
-    load_alert,
-    visible_to,
-)
-from persistence.stores.cursors import InvalidCursor
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +158,7 @@ class AlertOut(BaseModel):
     assigned_agent_id: UUID | None
 
     @classmethod
-    def of(cls, alert: AlertState | AlertRecord) -> AlertOut:
+    def of(cls, alert: AlertState | AlertRow) -> AlertOut:
         return cls(
             id=alert.id,
             status=alert.status,
@@ -230,18 +224,14 @@ def _role(principal: Principal) -> ActorRole:
     return ActorRole(principal.role.value)
 
 
-def _viewer(principal: Principal) -> Viewer:
-    return Viewer(principal.id, _role(principal))
-
-
 def _not_found() -> ProblemHTTPException:
     return ProblemHTTPException(404, detail="alert not found")
 
 
-async def _visible(pool: asyncpg.Pool, alert_id: UUID, principal: Principal) -> AlertState:
+async def _visible(alerts: AlertReads, alert_id: UUID, principal: Principal) -> AlertState:
     """The committed alert if the caller may see it; 404 otherwise (never 403)."""
-    state = await load_alert(pool, alert_id)
-    if state is None or not visible_to(state, _viewer(principal)):
+    state = await alerts.load_visible(alert_id, principal.id, _role(principal))
+    if state is None:
         raise _not_found()
     return state
 
@@ -263,14 +253,14 @@ def _shown(state: AlertState, principal: Principal) -> AlertOut:
 
 
 async def _cancel_pin(
-    pool: asyncpg.Pool, hasher: PasswordHasher, user_id: UUID, pin: str | None
+    accounts: Accounts, hasher: PasswordHasher, user_id: UUID, pin: str | None
 ) -> str:
     """``"duress"``, or ``"cancel"`` when the user may cancel; 403 otherwise.
 
     Both hashes are checked whenever both are set, so the answer's timing
     does not tell which PIN was typed.
     """
-    hashes = await pin_hashes(pool, user_id)
+    hashes = await accounts.pin_hashes(user_id)
     is_cancel = is_duress = False
     if pin is not None:
         if hashes.cancel is not None:
@@ -312,7 +302,7 @@ async def create_alert(
     body: AlertCreate,
     principal: UserPrincipal,
     entities: EntitiesDep,
-    pool: PoolDep,
+    alerts: AlertsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -343,8 +333,8 @@ async def create_alert(
     )
     fresh = True
     if idempotency_key:
-        fresh = await claim_idempotency_key(
-            pool, alert_id, principal.id, idempotency_key, _request_hash(body)
+        fresh = await alerts.claim_idempotency_key(
+            alert_id, principal.id, idempotency_key, _request_hash(body)
         )
     response.headers["Location"] = f"/alerts/{alert_id}"
     if not fresh:
@@ -360,7 +350,7 @@ async def create_alert(
 )
 async def list_visible_alerts(
     principal: CurrentPrincipal,
-    pool: PoolDep,
+    alerts: AlertsDep,
     status: AlertStatus | None = None,
     alert_type: AlertType | None = None,
     since: Annotated[
@@ -371,22 +361,25 @@ async def list_visible_alerts(
     cursor: CursorParam = None,
 ) -> AlertPageOut:
     """Users see their own alerts, agents those offered or assigned to them, admins all."""
-    after = None
     if cursor is not None:
         try:
-            after = Cursor.decode(cursor)
+            alerts.check_cursor(cursor)
         except InvalidCursor:
             raise invalid(("query", "cursor"), "not a cursor this API issued") from None
-    filters = AlertFilter(
+    since_utc, until_utc = _utc(since, "since"), _utc(until, "until")
+    page = await alerts.list_alerts(
+        principal.id,
+        _role(principal),
         status=status,
         alert_type=alert_type,
-        since=_utc(since, "since"),
-        until=_utc(until, "until"),
+        since=since_utc,
+        until=until_utc,
+        limit=limit,
+        cursor=cursor,
     )
-    page = await list_alerts(pool, _viewer(principal), filters, limit=limit, after=after)
     return AlertPageOut(
         items=[AlertOut.of(r) for r in page.items],
-        next_cursor=None if page.next_cursor is None else page.next_cursor.encode(),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -396,8 +389,8 @@ async def list_visible_alerts(
     summary="One alert",
     responses=_problems(401, 404, 422, 503),
 )
-async def get_alert(alert_id: UUID, principal: CurrentPrincipal, pool: PoolDep) -> AlertOut:
-    return _shown(await _visible(pool, alert_id, principal), principal)
+async def get_alert(alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep) -> AlertOut:
+    return _shown(await _visible(alerts, alert_id, principal), principal)
 
 
 @router.put(
@@ -410,7 +403,8 @@ async def update_status(
     alert_id: UUID,
     body: StatusUpdate,
     principal: CurrentPrincipal,
-    pool: PoolDep,
+    alerts: AlertsDep,
+    accounts: AccountsDep,
     entities: EntitiesDep,
     hasher: HasherDep,
 ) -> AlertOut:
@@ -424,7 +418,7 @@ async def update_status(
     shown of the alert from then on, is a cancelled alert; in truth it is
     escalated to responders, marked duress, and the user's app hears no more.
     """
-    state = await _visible(pool, alert_id, principal)
+    state = await _visible(alerts, alert_id, principal)
     role = _role(principal)
     owner = _is_owner(state, principal)
     if owner and state.duress:
@@ -433,7 +427,7 @@ async def update_status(
     message: Cancel | UpdateStatus | Duress
     if body.status is AlertStatus.CANCELLED:
         message = Cancel(actor_id=principal.id, note=body.note, actor_role=role)
-        if owner and await _cancel_pin(pool, hasher, principal.id, body.pin) == "duress":
+        if owner and await _cancel_pin(accounts, hasher, principal.id, body.pin) == "duress":
             message = Duress(actor_id=principal.id)
     else:
         message = UpdateStatus(
@@ -452,7 +446,7 @@ async def assign_alert(
     alert_id: UUID,
     body: AssignIn,
     principal: AdminPrincipal,
-    pool: PoolDep,
+    alerts: AlertsDep,
     entities: EntitiesDep,
 ) -> AlertOut:
     """Overrides the offer flow; an alert already assigned to another agent is 409.
@@ -460,8 +454,8 @@ async def assign_alert(
     404 names what is missing: the alert, or the agent (``agent_id`` that is
     not an agent account).
     """
-    await _visible(pool, alert_id, principal)
-    if not await agent_exists(pool, body.agent_id):
+    await _visible(alerts, alert_id, principal)
+    if not await alerts.agent_exists(body.agent_id):
         raise ProblemHTTPException(404, detail="agent not found")
     message = Assign(agent_id=body.agent_id, by_admin_id=principal.id)
     return AlertOut.of(await _ask_alert(entities, alert_id, message))
@@ -473,8 +467,10 @@ async def assign_alert(
     summary="Every step of an alert, oldest first",
     responses=_problems(401, 404, 422, 503),
 )
-async def get_timeline(alert_id: UUID, principal: CurrentPrincipal, pool: PoolDep) -> TimelineOut:
-    state = await _visible(pool, alert_id, principal)
+async def get_timeline(
+    alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep
+) -> TimelineOut:
+    state = await _visible(alerts, alert_id, principal)
     if _is_owner(state, principal):
         state = state.as_user_sees()
     return TimelineOut(items=[TimelineItem.of(e) for e in state.timeline])

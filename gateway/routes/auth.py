@@ -11,13 +11,12 @@ reveal which accounts exist; unknown emails still cost one argon2 verify.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Response
 from starlette.requests import Request
 
 from gateway.auth import refresh as sessions_flow
-from gateway.auth.deps import CurrentPrincipal, unauthorized
-from gateway.auth.hasher import HasherDep
 from gateway.auth.models import (
     Login,
     LogoutRequest,
@@ -32,9 +31,18 @@ from gateway.auth.models import (
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
 from gateway.auth.refresh import RefreshRejected, TokenPair
-from gateway.deps import PoolDep, RedisDep, SettingsDep
+from gateway.deps import (
+    AccountsDep,
+    CurrentPrincipal,
+    HasherDep,
+    RateCountersDep,
+    RefreshTokensDep,
+    SessionsDep,
+    SettingsDep,
+    unauthorized,
+)
+from gateway.ports import Accounts, RateCounters, RefreshTokens, Sessions
 from gateway.ratelimit import client_ip, enforce, rate_limit
-from persistence.stores import accounts
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,14 @@ _login_limit = Depends(rate_limit("auth:login", key="ip", rule="login_per_ip"))
 _refresh_limit = Depends(rate_limit("auth:refresh", key="ip", rule="refresh_per_ip"))
 
 
+@dataclass(frozen=True, slots=True)
+class _LoginPorts:
+    counters: RateCounters
+    accounts: Accounts
+    tokens: RefreshTokens
+    sessions: Sessions
+
+
 def _pair(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         access_token=pair.access_token,
@@ -59,12 +75,16 @@ def _pair(pair: TokenPair) -> TokenResponse:
     )
 
 
+def normalize_email(email: str) -> str:
+    """An email as the accounts store keeps it: stripped and lowercased."""
+    return email.strip().lower()
+
+
 async def _register(
-    body: RegisterUser, role: Role, pool: PoolDep, hasher: PasswordHasher, badge: str | None
+    body: RegisterUser, role: Role, accounts: Accounts, hasher: PasswordHasher, badge: str | None
 ) -> Registered:
     password_hash = await hasher.hash_async(body.password)
     account_id = await accounts.create_account(
-        pool,
         email=body.email,
         password_hash=password_hash,
         full_name=body.full_name,
@@ -74,7 +94,7 @@ async def _register(
     )
     return Registered(
         id=account_id,
-        email=accounts.normalize_email(body.email),
+        email=normalize_email(body.email),
         full_name=body.full_name,
         role=role.value,
     )
@@ -87,8 +107,8 @@ async def _register(
     responses=problem_responses(409, 422, 429),
     summary="Register a user account",
 )
-async def register_user(body: RegisterUser, pool: PoolDep, hasher: HasherDep) -> Registered:
-    return await _register(body, Role.USER, pool, hasher, None)
+async def register_user(body: RegisterUser, accounts: AccountsDep, hasher: HasherDep) -> Registered:
+    return await _register(body, Role.USER, accounts, hasher, None)
 
 
 @router.post(
@@ -98,8 +118,10 @@ async def register_user(body: RegisterUser, pool: PoolDep, hasher: HasherDep) ->
     responses=problem_responses(409, 422, 429),
     summary="Register an agent account",
 )
-async def register_agent(body: RegisterAgent, pool: PoolDep, hasher: HasherDep) -> Registered:
-    return await _register(body, Role.AGENT, pool, hasher, body.badge_number)
+async def register_agent(
+    body: RegisterAgent, accounts: AccountsDep, hasher: HasherDep
+) -> Registered:
+    return await _register(body, Role.AGENT, accounts, hasher, body.badge_number)
 
 
 async def _dummy_hash(request: Request, hasher: PasswordHasher) -> str:
@@ -116,19 +138,18 @@ async def _login(
     body: Login,
     allowed: frozenset[Role],
     settings: SettingsDep,
-    pool: PoolDep,
-    redis: RedisDep,
+    ports: _LoginPorts,
     hasher: PasswordHasher,
 ) -> TokenResponse:
     await enforce(
-        redis,
+        ports.counters,
         settings.rate_limit,
         scope="auth:login",
         kind="email",
         value=body.email.strip().lower(),
         rule=settings.rate_limit.login_per_email,
     )
-    found = await accounts.find_credentials(pool, body.email)
+    found = await ports.accounts.find_credentials(body.email)
     if found is None:
         await hasher.verify_async(await _dummy_hash(request, hasher), body.password)
         raise unauthorized(BAD_CREDENTIALS)
@@ -140,9 +161,9 @@ async def _login(
         raise unauthorized(BAD_CREDENTIALS)
     if hasher.needs_rehash(found.password_hash):
         upgraded = await hasher.hash_async(body.password)
-        await accounts.replace_password_hash(pool, found.id, found.password_hash, upgraded)
+        await ports.accounts.replace_password_hash(found.id, found.password_hash, upgraded)
     pair = await sessions_flow.start_session(
-        pool, redis, settings.auth, account_id=found.id, role=role
+        ports.tokens, ports.sessions, settings.auth, account_id=found.id, role=role
     )
     return _pair(pair)
 
@@ -157,12 +178,15 @@ async def login_user(
     request: Request,
     body: Login,
     settings: SettingsDep,
-    pool: PoolDep,
-    redis: RedisDep,
+    counters: RateCountersDep,
+    accounts: AccountsDep,
+    tokens: RefreshTokensDep,
+    sessions: SessionsDep,
     hasher: HasherDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.USER, Role.ADMIN})
-    return await _login(request, body, allowed, settings, pool, redis, hasher)
+    ports = _LoginPorts(counters, accounts, tokens, sessions)
+    return await _login(request, body, allowed, settings, ports, hasher)
 
 
 @router.post(
@@ -175,12 +199,15 @@ async def login_agent(
     request: Request,
     body: Login,
     settings: SettingsDep,
-    pool: PoolDep,
-    redis: RedisDep,
+    counters: RateCountersDep,
+    accounts: AccountsDep,
+    tokens: RefreshTokensDep,
+    sessions: SessionsDep,
     hasher: HasherDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.AGENT})
-    return await _login(request, body, allowed, settings, pool, redis, hasher)
+    ports = _LoginPorts(counters, accounts, tokens, sessions)
+    return await _login(request, body, allowed, settings, ports, hasher)
 
 
 @router.post(
@@ -190,10 +217,12 @@ async def login_agent(
     summary="Exchange a refresh token for a new token pair (the old one is spent)",
 )
 async def refresh(
-    body: RefreshRequest, settings: SettingsDep, pool: PoolDep, redis: RedisDep
+    body: RefreshRequest, settings: SettingsDep, tokens: RefreshTokensDep, sessions: SessionsDep
 ) -> TokenResponse:
     try:
-        pair = await sessions_flow.rotate_session(pool, redis, settings.auth, body.refresh_token)
+        pair = await sessions_flow.rotate_session(
+            tokens, sessions, settings.auth, body.refresh_token
+        )
     except RefreshRejected:
         raise unauthorized("invalid refresh token") from None
     return _pair(pair)
@@ -208,19 +237,19 @@ async def refresh(
 )
 async def logout(
     principal: CurrentPrincipal,
-    pool: PoolDep,
-    redis: RedisDep,
+    tokens: RefreshTokensDep,
+    sessions: SessionsDep,
     body: LogoutRequest | None = None,
 ) -> Response:
     await sessions_flow.end_session(
-        pool, redis, principal, refresh_token=body.refresh_token if body else None
+        tokens, sessions, principal, refresh_token=body.refresh_token if body else None
     )
     return Response(status_code=204)
 
 
 @router.get("/me", responses=problem_responses(401), summary="The caller's account")
-async def me(principal: CurrentPrincipal, pool: PoolDep) -> Me:
-    account = await accounts.get_account(pool, principal.id)
+async def me(principal: CurrentPrincipal, accounts: AccountsDep) -> Me:
+    account = await accounts.get_account(principal.id)
     if account is None:
         raise unauthorized("account no longer exists")
     return Me.of(account)

@@ -37,9 +37,8 @@ from actors.checkins import (
 from actors.effects import EntityKind
 from actors.subject import SubjectRole, subject_key
 from cluster.client import EntityClient
-from gateway.auth.deps import UserPrincipal
 from gateway.auth.models import RequestBody, problem_responses, storable
-from gateway.deps import EntitiesDep, SettingsDep
+from gateway.deps import EntitiesDep, SettingsDep, UserPrincipal
 from gateway.fields import Latitude, Longitude, PlaceAccuracy
 from gateway.problems import ProblemHTTPException, invalid
 from gateway.ratelimit import rate_limit

@@ -2,9 +2,9 @@
 
 Reads the ``geofence_events`` collection of the MongoDB event store, where
 the outbox relay stores every event the geofencing side emits
-(``persistence.stores.geofence_events``); nothing here writes. Events land there a
-moment after the fix that caused them (the relay's delivery), so a listing
-is eventually complete, never wrong.
+(the ``GeofenceEvents`` port; ``persistence.stores.geofence_events``);
+nothing here writes. Events land there a moment after the fix that caused
+them (the relay's delivery), so a listing is eventually complete, never wrong.
 
 Visibility: admins see every event; a user or an agent sees only the events
 whose subject is themselves. Without ``subject_id`` they get their own; a
@@ -21,22 +21,16 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 
+from actors.store_errors import InvalidCursor
 from actors.subject import SubjectRole
 from actors.zone_rules import ZoneKind
-from gateway.auth.deps import CurrentPrincipal
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
-from gateway.deps import EventStoreDep
+from gateway.deps import CurrentPrincipal, GeofenceEventsDep
 from gateway.paging import CursorParam, Limit
+from gateway.ports import GeofenceEventRow
 from gateway.problems import ProblemHTTPException, invalid
 from geo.fences import FenceEvent
-from persistence.stores.cursors import InvalidCursor
-from persistence.stores.geofence_events import (
-    EventCursor,
-    GeofenceEventFilter,
-    GeofenceEventRecord,
-    list_geofence_events,
-)
 
 router = APIRouter(prefix="/geofencing/events", tags=["geofencing"])
 
@@ -60,7 +54,7 @@ class GeofenceEventOut(BaseModel):
     subject_role: SubjectRole | None
 
     @classmethod
-    def of(cls, record: GeofenceEventRecord) -> GeofenceEventOut:
+    def of(cls, record: GeofenceEventRow) -> GeofenceEventOut:
         return cls(
             id=record.id,
             zone_id=record.zone_id,
@@ -123,7 +117,7 @@ def _subject(principal: Principal, subject_id: UUID | None) -> UUID | None:
 )
 async def list_events(
     principal: CurrentPrincipal,
-    store: EventStoreDep,
+    events: GeofenceEventsDep,
     zone_id: Annotated[UUID | None, Query(description="only events of this zone")] = None,
     subject_id: Annotated[
         UUID | None,
@@ -141,23 +135,23 @@ async def list_events(
     """Admins see every event; users and agents only their own (``subject_id`` of
     anyone else is 404). Ordered by ``at``, then ``id``; ``since`` is inclusive,
     ``until`` exclusive."""
-    after = None
     if cursor is not None:
         try:
-            after = EventCursor.decode(cursor)
+            events.check_cursor(cursor)
         except InvalidCursor:
             raise invalid(("query", "cursor"), "not a cursor this API issued") from None
     since_utc, until_utc = _utc(since, "since"), _utc(until, "until")
     if since_utc is not None and until_utc is not None and since_utc > until_utc:
         raise invalid(("query", "since"), "must not be after until")
-    filters = GeofenceEventFilter(
+    page = await events.list_events(
         zone_id=zone_id,
         subject_id=_subject(principal, subject_id),
         since=since_utc,
         until=until_utc,
+        limit=limit,
+        cursor=cursor,
     )
-    page = await list_geofence_events(store, filters, limit=limit, after=after)
     return GeofenceEventPageOut(
         items=[GeofenceEventOut.of(r) for r in page.items],
-        next_cursor=None if page.next_cursor is None else page.next_cursor.encode(),
+        next_cursor=page.next_cursor,
     )

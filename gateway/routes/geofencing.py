@@ -18,10 +18,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
 from actors.subject import SubjectRole
-from gateway.auth.deps import require_role
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
-from gateway.deps import SettingsDep
+from gateway.deps import SettingsDep, require_role
 from gateway.locations import StaleFix, sighting, utcnow
 from gateway.problems import invalid
 from gateway.ratelimit import rate_limit

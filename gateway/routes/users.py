@@ -16,19 +16,15 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from gateway.auth.deps import UserPrincipal
-from gateway.auth.hasher import HasherDep
 from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses, storable
 from gateway.auth.passwords import PasswordHasher
-from gateway.deps import PoolDep, SettingsDep
+from gateway.deps import AccountsDep, ContactsDep, HasherDep, SettingsDep, UserPrincipal
+from gateway.ports import KEEP, Accounts, ContactFields, ContactRow
 from gateway.ratelimit import rate_limit
-from persistence.stores import accounts, contacts
-from persistence.stores.contacts import ContactFields
 
 _limit = Depends(rate_limit("users", key="principal", rule="per_principal", per_route=True))
 
@@ -109,7 +105,7 @@ class ContactList(BaseModel):
     items: list[ContactOut]
 
 
-def _out(contact: contacts.Contact) -> ContactOut:
+def _out(contact: ContactRow) -> ContactOut:
     return ContactOut(
         id=contact.id,
         name=contact.name,
@@ -121,12 +117,12 @@ def _out(contact: contacts.Contact) -> ContactOut:
 
 
 async def _set_pins(
-    pool: asyncpg.Pool, hasher: PasswordHasher, user_id: UUID, body: ProfileIn
+    accounts: Accounts, hasher: PasswordHasher, user_id: UUID, body: ProfileIn
 ) -> None:
     given = body.model_fields_set & {"cancel_pin", "duress_pin"}
     if not given:
         return
-    stored = await accounts.pin_hashes(pool, user_id)
+    stored = await accounts.pin_hashes(user_id)
     # A PIN set alone must not equal the other one as stored.
     alone = [
         (body.cancel_pin, stored.duress, "cancel_pin" in given and "duress_pin" not in given),
@@ -146,11 +142,10 @@ async def _set_pins(
 
     async def hashed(field: str, pin: str | None) -> str | None:
         if field not in given:
-            return accounts.KEEP
+            return KEEP
         return None if pin is None else await hasher.hash_async(pin)
 
     await accounts.set_pins(
-        pool,
         user_id,
         cancel=await hashed("cancel_pin", body.cancel_pin),
         duress=await hashed("duress_pin", body.duress_pin),
@@ -162,8 +157,8 @@ def _not_found() -> HTTPException:
 
 
 @router.get("/profile", responses=problem_responses(*_AUTH_ERRORS), summary="My profile")
-async def get_profile(principal: UserPrincipal, pool: PoolDep) -> Me:
-    account = await accounts.get_account(pool, principal.id)
+async def get_profile(principal: UserPrincipal, accounts: AccountsDep) -> Me:
+    account = await accounts.get_account(principal.id)
     if account is None:
         raise HTTPException(status_code=401, detail="account no longer exists")
     return Me.of(account)
@@ -173,11 +168,11 @@ async def get_profile(principal: UserPrincipal, pool: PoolDep) -> Me:
     "/profile", responses=problem_responses(*_AUTH_ERRORS, 422), summary="Replace my profile"
 )
 async def put_profile(
-    principal: UserPrincipal, body: ProfileIn, pool: PoolDep, hasher: HasherDep
+    principal: UserPrincipal, body: ProfileIn, accounts: AccountsDep, hasher: HasherDep
 ) -> Me:
-    await _set_pins(pool, hasher, principal.id, body)
+    await _set_pins(accounts, hasher, principal.id, body)
     account = await accounts.update_profile(
-        pool, principal.id, full_name=body.full_name, phone=body.phone
+        principal.id, full_name=body.full_name, phone=body.phone
     )
     if account is None:
         raise HTTPException(status_code=401, detail="account no longer exists")
@@ -189,8 +184,8 @@ async def put_profile(
     responses=problem_responses(*_AUTH_ERRORS),
     summary="My emergency contacts, oldest first",
 )
-async def list_contacts(principal: UserPrincipal, pool: PoolDep) -> ContactList:
-    found = await contacts.list_contacts(pool, principal.id)
+async def list_contacts(principal: UserPrincipal, contacts: ContactsDep) -> ContactList:
+    found = await contacts.list_contacts(principal.id)
     return ContactList(items=[_out(contact) for contact in found])
 
 
@@ -201,10 +196,10 @@ async def list_contacts(principal: UserPrincipal, pool: PoolDep) -> ContactList:
     summary="Add an emergency contact (409 beyond the per-user maximum)",
 )
 async def create_contact(
-    principal: UserPrincipal, body: ContactIn, pool: PoolDep, settings: SettingsDep
+    principal: UserPrincipal, body: ContactIn, contacts: ContactsDep, settings: SettingsDep
 ) -> ContactOut:
     contact = await contacts.create_contact(
-        pool, principal.id, body.fields(), limit=settings.users.max_emergency_contacts
+        principal.id, body.fields(), limit=settings.users.max_emergency_contacts
     )
     return _out(contact)
 
@@ -214,8 +209,10 @@ async def create_contact(
     responses=problem_responses(*_AUTH_ERRORS, 404, 422),
     summary="One of my emergency contacts",
 )
-async def get_contact(principal: UserPrincipal, contact_id: UUID, pool: PoolDep) -> ContactOut:
-    contact = await contacts.get_contact(pool, principal.id, contact_id)
+async def get_contact(
+    principal: UserPrincipal, contact_id: UUID, contacts: ContactsDep
+) -> ContactOut:
+    contact = await contacts.get_contact(principal.id, contact_id)
     if contact is None:
         raise _not_found()
     return _out(contact)
@@ -227,9 +224,9 @@ async def get_contact(principal: UserPrincipal, contact_id: UUID, pool: PoolDep)
     summary="Replace one of my emergency contacts",
 )
 async def put_contact(
-    principal: UserPrincipal, contact_id: UUID, body: ContactIn, pool: PoolDep
+    principal: UserPrincipal, contact_id: UUID, body: ContactIn, contacts: ContactsDep
 ) -> ContactOut:
-    contact = await contacts.replace_contact(pool, principal.id, contact_id, body.fields())
+    contact = await contacts.replace_contact(principal.id, contact_id, body.fields())
     if contact is None:
         raise _not_found()
     return _out(contact)
@@ -242,7 +239,9 @@ async def put_contact(
     responses=problem_responses(*_AUTH_ERRORS, 404, 422),
     summary="Delete one of my emergency contacts",
 )
-async def delete_contact(principal: UserPrincipal, contact_id: UUID, pool: PoolDep) -> Response:
-    if not await contacts.delete_contact(pool, principal.id, contact_id):
+async def delete_contact(
+    principal: UserPrincipal, contact_id: UUID, contacts: ContactsDep
+) -> Response:
+    if not await contacts.delete_contact(principal.id, contact_id):
         raise _not_found()
     return Response(status_code=204)

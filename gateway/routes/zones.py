@@ -37,19 +37,16 @@ from pydantic import (
     StrictBool,
 )
 
+from actors.store_errors import GeometryRejected, InvalidCursor
 from actors.zone_rules import MAX_DWELL_S, ZoneKind, ZoneRules
-from gateway.auth.deps import AdminPrincipal, CurrentPrincipal
 from gateway.auth.models import Name, RequestBody, problem_responses
-from gateway.deps import PoolDep, SettingsDep
+from gateway.deps import AdminPrincipal, CurrentPrincipal, SettingsDep, ZonesDep
 from gateway.fields import Number
 from gateway.paging import CursorParam, Limit
+from gateway.ports import ZoneFields, ZoneRow
 from gateway.problems import ProblemHTTPException
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import InvalidZone, Zone
-from persistence.stores import zones
-from persistence.stores.alerts import Cursor
-from persistence.stores.cursors import InvalidCursor
-from persistence.stores.zones import GeometryRejected, ZoneFields, ZoneFilter, ZoneRecord
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +190,7 @@ class ZoneOut(BaseModel):
     revision: int
 
     @classmethod
-    def of(cls, record: ZoneRecord) -> ZoneOut:
+    def of(cls, record: ZoneRow) -> ZoneOut:
         return cls.model_validate(
             {
                 "id": record.id,
@@ -301,26 +298,24 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 )
 async def list_zones(
     _principal: CurrentPrincipal,
-    pool: PoolDep,
+    zones: ZonesDep,
     kind: ZoneKind | None = None,
     active: bool | None = None,
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> ZonePageOut:
     """Every role may read zones."""
-    after = None
     if cursor is not None:
         try:
-            after = Cursor.decode(cursor)
+            zones.check_cursor(cursor)
         except InvalidCursor:
             raise RequestValidationError(
                 [{"loc": ("query", "cursor"), "msg": "not a cursor this API issued"}]
             ) from None
-    filters = ZoneFilter(kind=kind, active=active)
-    page = await zones.list_zones(pool, filters, limit=limit, after=after)
+    page = await zones.list_zones(kind=kind, active=active, limit=limit, cursor=cursor)
     return ZonePageOut(
         items=[ZoneOut.of(r) for r in page.items],
-        next_cursor=None if page.next_cursor is None else page.next_cursor.encode(),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -330,8 +325,8 @@ async def list_zones(
     summary="One zone",
     responses=_responses(401, 404, 422),
 )
-async def get_zone(zone_id: UUID, _principal: CurrentPrincipal, pool: PoolDep) -> ZoneOut:
-    record = await zones.get_zone(pool, zone_id)
+async def get_zone(zone_id: UUID, _principal: CurrentPrincipal, zones: ZonesDep) -> ZoneOut:
+    record = await zones.get_zone(zone_id)
     if record is None:
         raise _not_found()
     return ZoneOut.of(record)
@@ -347,14 +342,14 @@ async def get_zone(zone_id: UUID, _principal: CurrentPrincipal, pool: PoolDep) -
 async def create_zone(
     body: ZoneIn,
     principal: AdminPrincipal,
-    pool: PoolDep,
+    zones: ZonesDep,
     settings: SettingsDep,
     response: Response,
 ) -> ZoneOut:
     zone_id = uuid4()
     fields = await _fields(body, zone_id, settings.actors.region_resolution)
     try:
-        record = await zones.create_zone(pool, zone_id, fields, created_by=principal.id)
+        record = await zones.create_zone(zone_id, fields, created_by=principal.id)
     except GeometryRejected:
         raise _refused_by_database() from None
     response.headers["Location"] = f"{router.prefix}/{zone_id}"
@@ -372,13 +367,13 @@ async def replace_zone(
     zone_id: UUID,
     body: ZoneIn,
     _principal: AdminPrincipal,
-    pool: PoolDep,
+    zones: ZonesDep,
     settings: SettingsDep,
 ) -> ZoneOut:
     """Idempotent: the same body again changes nothing but the zone's revision."""
     fields = await _fields(body, zone_id, settings.actors.region_resolution)
     try:
-        record = await zones.replace_zone(pool, zone_id, fields)
+        record = await zones.replace_zone(zone_id, fields)
     except GeometryRejected:
         raise _refused_by_database() from None
     if record is None:
@@ -393,7 +388,7 @@ async def replace_zone(
     summary="Delete a zone (admin)",
     responses=_responses(401, 403, 404, 422),
 )
-async def delete_zone(zone_id: UUID, _principal: AdminPrincipal, pool: PoolDep) -> Response:
-    if not await zones.delete_zone(pool, zone_id):
+async def delete_zone(zone_id: UUID, _principal: AdminPrincipal, zones: ZonesDep) -> Response:
+    if not await zones.delete_zone(zone_id):
         raise _not_found()
     return Response(status_code=204)

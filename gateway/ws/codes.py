@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 
 from actors.errors import ActorError
+from actors.store_errors import PersistenceError
 from cluster.client import AskTimeout
 from cluster.errors import ClusterError
-from persistence.errors import PersistenceError
 
 
 class CloseCode(enum.IntEnum):

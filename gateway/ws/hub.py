@@ -1,10 +1,12 @@
-"""One Redis pub/sub connection per gateway process, fanning pushes out to its sockets.
+"""One pub/sub connection per gateway process, fanning pushes out to its sockets.
 
 Entities publish each push on its audience's channel (``ws:{user|agent}:{id}``,
-``persistence.pushes``). A socket :meth:`PushHub.attach`\\ es a sink to its
-channel; the first sink of a channel subscribes it, the last one to
-:meth:`PushHub.detach` unsubscribes it, so a replica listens exactly to the
-audiences whose sockets it holds, over one connection.
+``persistence.pushes``); the connection is a ``gateway.ports.PushSubscription``
+(Redis, ``persistence.pushes.RedisPushSubscription``). A socket
+:meth:`PushHub.attach`\\ es a sink to its channel; the first sink of a
+channel subscribes it, the last one to :meth:`PushHub.detach` unsubscribes
+it, so a replica listens exactly to the audiences whose sockets it holds,
+over one connection.
 
 Guarantees: at-most-once, like the channel itself. ``attach`` returns once
 Redis has confirmed the subscription, so anything published after that is
@@ -25,10 +27,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-
-from persistence.errors import ServiceUnavailable
+from actors.store_errors import ServiceUnavailable
+from gateway.ports import PushSubscription
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ Sink = Callable[[str], None]
 class PushHub:
     def __init__(
         self,
-        connect: Callable[[], aioredis.Redis],
+        connect: Callable[[], PushSubscription],
         *,
         subscribe_timeout_s: float = 5.0,
         retry_delay_s: float = 0.5,
@@ -50,7 +50,7 @@ class PushHub:
         self._sinks: dict[str, set[Sink]] = {}
         self._confirmed: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._pubsub: PubSub | None = None
+        self._pubsub: PushSubscription | None = None
         self._wanted = asyncio.Event()
         self._commands: set[asyncio.Task[None]] = set()
         # SUBSCRIBE/UNSUBSCRIBE go out one at a time, each re-checked when its turn comes.
@@ -126,8 +126,7 @@ class PushHub:
             await asyncio.sleep(self._retry_delay_s)
 
     async def _serve(self) -> None:
-        client = self._connect()
-        pubsub = client.pubsub()
+        pubsub = self._connect()
         try:
             # Under the command lock: a SUBSCRIBE of a socket attaching meanwhile
             # would otherwise race this first one to open the connection, and
@@ -149,8 +148,6 @@ class PushHub:
             self._confirmed.clear()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
-            with contextlib.suppress(Exception):
-                await client.aclose()
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -174,7 +171,7 @@ class PushHub:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def _command(self, name: str, pubsub: PubSub, channel: str) -> None:
+    async def _command(self, name: str, pubsub: PushSubscription, channel: str) -> None:
         try:
             async with self._command_lock:
                 # A detach and a quick re-attach may have crossed: send only what

@@ -10,7 +10,7 @@ Pushes are at-most-once, so on every (re)connect the app is told again:
   only of terminal statuses, and a terminal alert is not open).
 
 :func:`resync_frames` is pure; the snapshots come from an
-:class:`OpenAlertSource` (``persistence.stores.open_alerts``). Resync frames carry
+:class:`OpenAlertSource` (the ``OpenAlerts`` port of ``gateway.ports``). Resync frames carry
 ``"resync": true`` in ``data``.
 """
 

@@ -25,18 +25,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-import redis.asyncio as aioredis
 from fastapi import HTTPException
-from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from actors.alert_messages import AcceptOffer, UserLocation
 from actors.effects import EntityKind
+from actors.store_errors import PersistenceError
 from cluster.client import EntityClient
 from cluster.dispatch import accept_offer
 from config.settings import Settings
-from gateway.auth.deps import authenticate
+from gateway.deps import authenticate
 from gateway.locations import LocationSink, StaleFix, sighting
+from gateway.ports import Sessions, push_channel
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.frames import encode, error_frame
 from gateway.ws.hub import PushHub
@@ -56,8 +56,6 @@ from gateway.ws.protocol import (
     TellEntity,
 )
 from gateway.ws.resync import OpenAlertSource, load_resync
-from persistence.errors import PersistenceError
-from persistence.pushes import push_channel
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ class SessionDeps:
 
     settings: Settings
     hub: PushHub
-    redis: Callable[[], aioredis.Redis]
+    sessions: Callable[[], Sessions]
     entities: Callable[[], EntityClient]
     open_alerts: Callable[[], OpenAlertSource]
     locations: LocationSink
@@ -230,10 +228,10 @@ class Session:
 
     async def _authenticate(self, token: str) -> list[Action]:
         try:
-            principal = await authenticate(self._deps.settings, self._deps.redis(), token)
+            principal = await authenticate(self._deps.settings, self._deps.sessions(), token)
         except HTTPException as exc:
             return self._proto.auth_failed(str(exc.detail))
-        except (PersistenceError, RedisError, OSError) as exc:
+        except (PersistenceError, OSError) as exc:
             log.warning("ws auth: cannot check the token (%s)", exc)
             return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
         return self._proto.auth_succeeded(principal)

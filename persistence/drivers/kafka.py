@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from config.settings import KafkaSettings
+from persistence.drivers.edge import DriverEdge
 from persistence.errors import EncodingError, PersistenceError, PublishError, ServiceUnavailable
 from persistence.outbox.events import CloudEvent
 
@@ -47,6 +48,10 @@ def translate_error(exc: BaseException) -> PersistenceError:
     if isinstance(exc, KafkaError) and getattr(exc, "retriable", False):
         return ServiceUnavailable("kafka", detail)
     return PublishError(detail, retriable=False)
+
+
+#: Maps every aiokafka/OS error leaving a block (``with kafka.EDGE: ...``).
+EDGE = DriverEdge((TimeoutError, OSError, KafkaError), translate_error)
 
 
 @dataclass(frozen=True, slots=True)

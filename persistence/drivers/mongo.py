@@ -34,6 +34,7 @@ from pymongo.errors import (
 )
 
 from config.settings import MongoSettings
+from persistence.drivers.edge import DriverEdge
 from persistence.errors import ConfigurationError, PersistenceError, ServiceUnavailable
 from persistence.outbox.events import (
     ALERT_EVENTS,
@@ -62,6 +63,10 @@ def translate_error(exc: BaseException) -> PersistenceError:
     if isinstance(exc, OperationFailure) and exc.code in _UNAUTHORIZED_CODES:
         return ConfigurationError(f"mongo refused us: {detail}")
     return PersistenceError(f"mongo: {detail}")
+
+
+#: Maps every PyMongo error leaving a block (``with mongo.EDGE: ...``).
+EDGE = DriverEdge((PyMongoError,), translate_error)
 
 
 def _indexes_for(collection: str) -> list[IndexModel]:

@@ -17,6 +17,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from config.settings import PostgresSettings
+from persistence.drivers.edge import DriverEdge
 from persistence.errors import (
     ConfigurationError,
     Conflict,
@@ -104,6 +105,10 @@ def translate_error(exc: BaseException, *, detail: str = "") -> PersistenceError
     return PersistenceError(message)
 
 
+#: Maps every asyncpg/OS error leaving a block (``with EDGE: ...``).
+EDGE = DriverEdge(DRIVER_ERRORS, translate_error)
+
+
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """A pool ``reset`` that leaves the session as it is (see ``create_pool``)."""
 
@@ -126,7 +131,11 @@ async def create_pool(
     session state, such as the entity store's, where that round trip was a
     fifth of the cost of a commit.
     """
-    try:
+    where = f"{settings.host}:{settings.port}/{database or settings.database}"
+    edge = EDGE.with_translate(
+        lambda exc: translate_error(exc, detail=f"cannot open pool to {where}: {exc}")
+    )
+    with edge:
         pool = await asyncpg.create_pool(
             dsn=settings.dsn(database),
             min_size=settings.pool_min,
@@ -136,12 +145,6 @@ async def create_pool(
             init=init_connection,
             reset=None if reset_sessions else _keep_session,
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(
-            exc,
-            detail=f"cannot open pool to {settings.host}:{settings.port}/"
-            f"{database or settings.database}: {exc}",
-        ) from exc
     log.info(
         "postgres pool open: %s:%s/%s (min=%s max=%s)",
         settings.host,
@@ -155,19 +158,22 @@ async def create_pool(
 
 async def connect(dsn: str) -> asyncpg.Connection:
     """One dedicated connection (for LISTEN or advisory locks), JSON codecs registered."""
-    try:
+    with EDGE:
         conn = await asyncpg.connect(dsn=dsn, timeout=CONNECT_TIMEOUT_S)
         await init_connection(conn)
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return conn
+
+
+def _unavailable(exc: BaseException) -> PersistenceError:
+    return ServiceUnavailable("postgres", str(exc) or type(exc).__name__)
+
+
+_PING_EDGE = EDGE.with_translate(_unavailable)
 
 
 async def ping(pool: asyncpg.Pool, *, timeout_s: float = 2.0) -> None:
     """Round-trip ``SELECT 1``; raises ``ServiceUnavailable("postgres")`` on any failure."""
-    try:
+    with _PING_EDGE:
         async with asyncio.timeout(timeout_s):
             async with pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-    except DRIVER_ERRORS as exc:
-        raise ServiceUnavailable("postgres", str(exc) or type(exc).__name__) from exc

@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import RedisSettings
+from persistence.drivers.edge import DriverEdge
 from persistence.errors import ConfigurationError, PersistenceError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ def translate_error(exc: BaseException) -> PersistenceError:
     if isinstance(exc, ResponseError) and detail.startswith(("LOADING", "BUSY", "MASTERDOWN")):
         return ServiceUnavailable("redis", detail)
     return PersistenceError(f"redis: {detail}")
+
+
+#: Everything redis-py (or the socket under it) raises.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+
+#: Maps every redis-py/OS error leaving a block (``with redis.EDGE: ...``).
+EDGE = DriverEdge(DRIVER_ERRORS, translate_error)
 
 
 def create_redis(settings: RedisSettings) -> aioredis.Redis:
@@ -65,12 +73,17 @@ def create_redis(settings: RedisSettings) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)
 
 
+def _unavailable(exc: BaseException) -> PersistenceError:
+    return ServiceUnavailable("redis", str(exc) or type(exc).__name__)
+
+
+_PING_EDGE = EDGE.with_translate(_unavailable)
+
+
 async def ping(client: aioredis.Redis) -> None:
     """``PING``; raises ``ServiceUnavailable("redis")`` if there is no PONG."""
-    try:
+    with _PING_EDGE:
         ok = await client.ping()
-    except (RedisError, OSError) as exc:
-        raise ServiceUnavailable("redis", str(exc) or type(exc).__name__) from exc
     if not ok:
         raise ServiceUnavailable("redis", "PING was not answered with PONG")
 

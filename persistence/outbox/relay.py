@@ -127,10 +127,8 @@ def _to_claimed(row: asyncpg.Record) -> ClaimedRow:
 
 async def purge_sent(pool: asyncpg.Pool, older_than: timedelta) -> int:
     """Delete rows sent more than ``older_than`` ago; returns how many. Idempotent."""
-    try:
+    with postgres.EDGE:
         status = await pool.execute(_PURGE_SENT, older_than.total_seconds())
-    except postgres.DRIVER_ERRORS as exc:
-        raise postgres.translate_error(exc) from exc
     return int(status.rsplit(" ", 1)[-1])
 
 
@@ -196,13 +194,11 @@ class OutboxRelay:
         The claim is committed at once (row locks are not held while
         publishing); other relays skip these rows until ``claim_timeout_s``.
         """
-        try:
+        with postgres.EDGE:
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(
                     _CLAIM, limit or self._settings.batch_size, self._settings.claim_timeout_s
                 )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
         return sorted((_to_claimed(r) for r in rows), key=lambda c: c.id)
 
     async def deliver(self, rows: Sequence[ClaimedRow]) -> None:
@@ -246,10 +242,8 @@ class OutboxRelay:
 
     async def mark_sent(self, rows: Sequence[ClaimedRow]) -> None:
         """Mark rows sent. Idempotent (a row keeps its first ``sent_at``)."""
-        try:
+        with postgres.EDGE:
             await self._pool.execute(_MARK_SENT, [r.id for r in rows])
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
 
     async def release(self, rows: Sequence[ClaimedRow], error: str) -> None:
         """Give rows back for an immediate retry, recording why. Best effort."""

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from persistence.drivers.postgres import translate_error
+from persistence.drivers import postgres
 from persistence.errors import Conflict, PersistenceError
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,18 @@ _ACCOUNT_COLUMNS = (
     "cancel_pin_hash IS NOT NULL AS has_cancel_pin, duress_pin_hash IS NOT NULL AS has_duress_pin"
 )
 
-_POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+def _create_error(exc: BaseException) -> PersistenceError:
+    # The two unique constraints a new account can hit say what is taken.
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        if exc.constraint_name == "users_email_key":
+            return DuplicateEmail()
+        if exc.constraint_name == "agents_badge_number_key":
+            return DuplicateBadge()
+    return postgres.translate_error(exc)
+
+
+_CREATE_EDGE = postgres.EDGE.with_translate(_create_error)
 
 
 async def create_account(
@@ -120,7 +131,7 @@ async def create_account(
     database cannot be reached: retriable).
     """
     role_value = Role(role).value
-    try:
+    with _CREATE_EDGE:
         async with pool.acquire() as conn, conn.transaction():
             row_id = await conn.fetchval(
                 _INSERT,
@@ -132,14 +143,6 @@ async def create_account(
             )
             if role_value == Role.AGENT.value and isinstance(row_id, UUID):
                 await conn.execute(_INSERT_AGENT, row_id, badge_number)
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "users_email_key":
-            raise DuplicateEmail() from exc
-        if exc.constraint_name == "agents_badge_number_key":
-            raise DuplicateBadge() from exc
-        raise translate_error(exc) from exc
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     if not isinstance(row_id, UUID):
         raise PersistenceError("users insert returned no id")
     log.info("account created: id=%s role=%s", row_id, role_value)
@@ -161,13 +164,11 @@ def _account(row: asyncpg.Record) -> Account:
 
 async def find_credentials(pool: asyncpg.Pool, email: str) -> Credentials | None:
     """The login data of the account with this email (any case), or None."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             "SELECT id, role, password_hash, disabled FROM users WHERE email = $1",
             normalize_email(email),
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     if row is None:
         return None
     return Credentials(row["id"], Role(row["role"]), row["password_hash"], row["disabled"])
@@ -181,27 +182,23 @@ async def replace_password_hash(
     Compare-and-set, so a concurrent password change is never overwritten by
     a login's rehash. Safe to retry.
     """
-    try:
+    with postgres.EDGE:
         status = await pool.execute(
             "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
             account_id,
             old_hash,
             new_hash,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return bool(status == "UPDATE 1")
 
 
 async def get_account(pool: asyncpg.Pool, account_id: UUID) -> Account | None:
     """The account, or None if it does not exist or is disabled."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             f"SELECT {_ACCOUNT_COLUMNS} FROM users WHERE id = $1 AND NOT disabled",  # noqa: S608
             account_id,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else _account(row)
 
 
@@ -209,7 +206,7 @@ async def update_profile(
     pool: asyncpg.Pool, account_id: UUID, *, full_name: str, phone: str | None
 ) -> Account | None:
     """Replace the profile fields; the updated account, or None if it is gone. Idempotent."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             "UPDATE users SET full_name = $2, phone = $3 "  # noqa: S608
             f"WHERE id = $1 AND NOT disabled RETURNING {_ACCOUNT_COLUMNS}",
@@ -217,8 +214,6 @@ async def update_profile(
             full_name.strip(),
             phone,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else _account(row)
 
 
@@ -230,7 +225,7 @@ async def set_pins(
     pool: asyncpg.Pool, account_id: UUID, *, cancel: str | None, duress: str | None
 ) -> None:
     """Set (a hash), clear (None) or keep (:data:`KEEP`) each PIN hash."""
-    try:
+    with postgres.EDGE:
         await pool.execute(
             "UPDATE users SET "
             "cancel_pin_hash = CASE WHEN $2 THEN cancel_pin_hash ELSE $3 END, "
@@ -242,18 +237,63 @@ async def set_pins(
             duress == KEEP,
             None if duress == KEEP else duress,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
 
 
 async def pin_hashes(pool: asyncpg.Pool, account_id: UUID) -> PinHashes:
     """The user's PIN hashes (both None for an unknown account)."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             "SELECT cancel_pin_hash, duress_pin_hash FROM users WHERE id = $1", account_id
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     if row is None:
         return PinHashes(None, None)
     return PinHashes(row["cancel_pin_hash"], row["duress_pin_hash"])
+
+
+class PostgresAccounts:
+    """``gateway.ports.Accounts`` on one pool (cheap to make; the root makes one per use)."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create_account(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        full_name: str,
+        role: str,
+        phone: str | None = None,
+        badge_number: str | None = None,
+    ) -> UUID:
+        return await create_account(
+            self._pool,
+            email=email,
+            password_hash=password_hash,
+            full_name=full_name,
+            role=role,
+            phone=phone,
+            badge_number=badge_number,
+        )
+
+    async def find_credentials(self, email: str) -> Credentials | None:
+        return await find_credentials(self._pool, email)
+
+    async def replace_password_hash(self, account_id: UUID, old_hash: str, new_hash: str) -> bool:
+        return await replace_password_hash(self._pool, account_id, old_hash, new_hash)
+
+    async def get_account(self, account_id: UUID) -> Account | None:
+        return await get_account(self._pool, account_id)
+
+    async def update_profile(
+        self, account_id: UUID, *, full_name: str, phone: str | None
+    ) -> Account | None:
+        return await update_profile(self._pool, account_id, full_name=full_name, phone=phone)
+
+    async def set_pins(self, account_id: UUID, *, cancel: str | None, duress: str | None) -> None:
+        await set_pins(self._pool, account_id, cancel=cancel, duress=duress)
+
+    async def pin_hashes(self, account_id: UUID) -> PinHashes:
+        return await pin_hashes(self._pool, account_id)

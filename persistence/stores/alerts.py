@@ -30,8 +30,10 @@ from uuid import UUID
 import asyncpg
 
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineType
-from persistence.drivers.postgres import DRIVER_ERRORS, Binds, translate_error
+from persistence.drivers import postgres
+from persistence.drivers.postgres import Binds
 from persistence.stores.cursors import (
+    CursorPage,
     InvalidCursor,
     decode_parts,
     encode_parts,
@@ -212,10 +214,8 @@ async def list_alerts(
     if limit < 1:
         raise ValueError("limit must be >= 1")
     sql, args = list_query(viewer, filters, limit, after)
-    try:
+    with postgres.EDGE:
         rows = await pool.fetch(sql, *args)
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     records, next_cursor = page_of(
         rows, limit, _record, lambda last: Cursor(last.created_at, last.id)
     )
@@ -224,13 +224,11 @@ async def list_alerts(
 
 async def load_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertState | None:
     """The last committed state of the alert, or None if it was never created."""
-    try:
+    with postgres.EDGE:
         state = await pool.fetchval(
             "SELECT state FROM entity_snapshots WHERE kind = 'alert' AND entity_id = $1",
             str(alert_id),
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if state is None else AlertState.from_snapshot(state)
 
 
@@ -243,7 +241,7 @@ async def claim_idempotency_key(
     claims the key and the others are replays. The columns written are the
     seed's ``idempotency_key`` / ``request_hash``, outside the projection.
     """
-    try:
+    with postgres.EDGE:
         claimed = await pool.fetchval(
             "UPDATE alerts SET idempotency_key = $3, request_hash = $4 "
             "WHERE id = $1 AND user_id = $2 AND idempotency_key IS NULL RETURNING id",
@@ -252,15 +250,59 @@ async def claim_idempotency_key(
             key,
             request_hash,
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return claimed is not None
 
 
 async def agent_exists(pool: asyncpg.Pool, agent_id: UUID) -> bool:
     """Whether ``agent_id`` names an agent account (``agents`` row)."""
-    try:
+    with postgres.EDGE:
         found = await pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id)
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return found is not None
+
+
+class PostgresAlertReads:
+    """``gateway.ports.AlertReads`` on one pool; cursors are :class:`Cursor` encoded."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def check_cursor(self, cursor: str) -> None:
+        Cursor.decode(cursor)
+
+    async def list_alerts(
+        self,
+        viewer_id: UUID,
+        viewer_role: ActorRole,
+        *,
+        status: AlertStatus | None,
+        alert_type: AlertType | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> CursorPage[AlertRecord]:
+        after = None if cursor is None else Cursor.decode(cursor)
+        filters = AlertFilter(status=status, alert_type=alert_type, since=since, until=until)
+        page = await list_alerts(
+            self._pool, Viewer(viewer_id, viewer_role), filters, limit=limit, after=after
+        )
+        next_cursor = None if page.next_cursor is None else page.next_cursor.encode()
+        return CursorPage(page.items, next_cursor)
+
+    async def load_visible(
+        self, alert_id: UUID, viewer_id: UUID, viewer_role: ActorRole
+    ) -> AlertState | None:
+        state = await load_alert(self._pool, alert_id)
+        if state is None or not visible_to(state, Viewer(viewer_id, viewer_role)):
+            return None
+        return state
+
+    async def claim_idempotency_key(
+        self, alert_id: UUID, user_id: UUID, key: str, request_hash: bytes
+    ) -> bool:
+        return await claim_idempotency_key(self._pool, alert_id, user_id, key, request_hash)
+
+    async def agent_exists(self, agent_id: UUID) -> bool:
+        return await agent_exists(self._pool, agent_id)

@@ -10,16 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
-from persistence.drivers.postgres import translate_error
+from persistence.drivers import postgres
 from persistence.errors import Conflict
 
 log = logging.getLogger(__name__)
-
-_POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class TooManyContacts(Conflict):
@@ -37,6 +36,21 @@ class ContactFields:
     email: str | None
     relationship: str | None
     notify_via: tuple[str, ...]
+
+
+class ContactValues(Protocol):
+    """What a write reads of its fields (``ContactFields`` or the gateway's own)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def relationship(self) -> str | None: ...
+    @property
+    def notify_via(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,39 +79,35 @@ def _contact(row: asyncpg.Record) -> Contact:
 
 async def list_contacts(pool: asyncpg.Pool, user_id: UUID) -> list[Contact]:
     """The user's contacts, oldest first."""
-    try:
+    with postgres.EDGE:
         rows: Sequence[asyncpg.Record] = await pool.fetch(
             f"SELECT {_COLUMNS} FROM emergency_contacts "  # noqa: S608
             "WHERE user_id = $1 ORDER BY created_at, id",
             user_id,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return [_contact(row) for row in rows]
 
 
 async def get_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) -> Contact | None:
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             f"SELECT {_COLUMNS} FROM emergency_contacts "  # noqa: S608
             "WHERE id = $1 AND user_id = $2",
             contact_id,
             user_id,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else _contact(row)
 
 
 async def create_contact(
-    pool: asyncpg.Pool, user_id: UUID, fields: ContactFields, *, limit: int
+    pool: asyncpg.Pool, user_id: UUID, fields: ContactValues, *, limit: int
 ) -> Contact:
     """Add a contact; :class:`TooManyContacts` if the user already has ``limit``.
 
     The user's row is locked while counting, so concurrent creations cannot
     overshoot the limit. Not idempotent.
     """
-    try:
+    with postgres.EDGE:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
             count = await conn.fetchval(
@@ -117,17 +127,15 @@ async def create_contact(
                 fields.relationship,
                 list(fields.notify_via),
             )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     assert row is not None
     return _contact(row)
 
 
 async def replace_contact(
-    pool: asyncpg.Pool, user_id: UUID, contact_id: UUID, fields: ContactFields
+    pool: asyncpg.Pool, user_id: UUID, contact_id: UUID, fields: ContactValues
 ) -> Contact | None:
     """Replace every field of one of the user's contacts; None if not theirs. Idempotent."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             "UPDATE emergency_contacts SET name = $3, phone = $4, email = $5, "
             "relationship = $6, notify_via = $7 "
@@ -141,17 +149,39 @@ async def replace_contact(
             fields.relationship,
             list(fields.notify_via),
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else _contact(row)
 
 
 async def delete_contact(pool: asyncpg.Pool, user_id: UUID, contact_id: UUID) -> bool:
     """Delete one of the user's contacts; False if there was none of theirs."""
-    try:
+    with postgres.EDGE:
         status = await pool.execute(
             "DELETE FROM emergency_contacts WHERE id = $1 AND user_id = $2", contact_id, user_id
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return bool(status == "DELETE 1")
+
+
+class PostgresContacts:
+    """``gateway.ports.Contacts`` on one pool."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def list_contacts(self, user_id: UUID) -> list[Contact]:
+        return await list_contacts(self._pool, user_id)
+
+    async def get_contact(self, user_id: UUID, contact_id: UUID) -> Contact | None:
+        return await get_contact(self._pool, user_id, contact_id)
+
+    async def create_contact(self, user_id: UUID, fields: ContactValues, *, limit: int) -> Contact:
+        return await create_contact(self._pool, user_id, fields, limit=limit)
+
+    async def replace_contact(
+        self, user_id: UUID, contact_id: UUID, fields: ContactValues
+    ) -> Contact | None:
+        return await replace_contact(self._pool, user_id, contact_id, fields)
+
+    async def delete_contact(self, user_id: UUID, contact_id: UUID) -> bool:
+        return await delete_contact(self._pool, user_id, contact_id)

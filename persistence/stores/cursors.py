@@ -14,9 +14,23 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final, Generic, TypeVar
 from uuid import UUID
+
+from actors.store_errors import InvalidCursor
+
+__all__ = [
+    "MAX_CURSOR_CHARS",
+    "CursorPage",
+    "InvalidCursor",
+    "decode_parts",
+    "encode_parts",
+    "page_of",
+    "parse_id",
+    "parse_time",
+]
 
 #: Longest cursor accepted; real ones are about 60-120 characters.
 MAX_CURSOR_CHARS: Final = 200
@@ -41,8 +55,12 @@ def page_of(
     return page, cursor_after(page[-1]) if more and page else None
 
 
-class InvalidCursor(ValueError):
-    """A pagination cursor this API did not issue (malformed or tampered)."""
+@dataclass(frozen=True, slots=True)
+class CursorPage(Generic[R]):
+    """A page as the ports show it: the cursor after it already encoded (opaque)."""
+
+    items: tuple[R, ...]
+    next_cursor: str | None
 
 
 def encode_parts(parts: Sequence[str]) -> str:

@@ -106,24 +106,20 @@ class PostgresEntityStore:
         self._new_event_id = new_event_id
 
     async def load_snapshot(self, kind: EntityKind, entity_id: str) -> Mapping[str, Any] | None:
-        try:
+        with postgres.EDGE:
             state = await self._pool.fetchval(
                 "SELECT state FROM entity_snapshots WHERE kind = $1 AND entity_id = $2",
                 kind.value,
                 entity_id,
             )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
         return None if state is None else dict(state)
 
     async def commit(self, batch: CommitBatch) -> None:
         if not batch:
             return
         statement, args = self._statement(batch)
-        try:
+        with postgres.EDGE:
             await self._pool.execute(statement, *args)
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
 
     def _statement(self, batch: CommitBatch) -> tuple[str, list[Any]]:
         """The whole batch as ONE statement (see the module note), and its arguments."""
@@ -169,12 +165,10 @@ class PostgresEntityStore:
         return _one_statement(parts)
 
     async def load_timers(self) -> Sequence[StoredTimer]:
-        try:
+        with postgres.EDGE:
             rows = await self._pool.fetch(
                 "SELECT kind, entity_id, timer_id, name, due_at, payload FROM entity_timers"
             )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
         return [
             StoredTimer(
                 EntityKind(r["kind"]),
@@ -188,12 +182,10 @@ class PostgresEntityStore:
         ]
 
     async def open_alert_ids(self) -> Sequence[str]:
-        try:
+        with postgres.EDGE:
             rows = await self._pool.fetch(
                 "SELECT entity_id FROM entity_snapshots WHERE kind = 'alert' AND open"
             )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
         return [r["entity_id"] for r in rows]
 
 

@@ -43,6 +43,7 @@ from persistence.drivers.mongo import Document, EventStore
 from persistence.errors import EncodingError
 from persistence.outbox.events import GEOFENCE_EVENTS
 from persistence.stores.cursors import (
+    CursorPage,
     InvalidCursor,
     decode_parts,
     encode_parts,
@@ -258,3 +259,33 @@ async def list_geofence_events(
         docs, limit, record_of, lambda last: EventCursor(last.at, last.id)
     )
     return GeofenceEventPage(records, next_cursor)
+
+
+class MongoGeofenceEvents:
+    """``gateway.ports.GeofenceEvents`` on the event store; cursors are :class:`EventCursor`."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    def check_cursor(self, cursor: str) -> None:
+        EventCursor.decode(cursor)
+
+    async def list_events(
+        self,
+        *,
+        zone_id: UUID | None,
+        subject_id: UUID | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> CursorPage[GeofenceEventRecord]:
+        after = None if cursor is None else EventCursor.decode(cursor)
+        filters = GeofenceEventFilter(
+            zone_id=zone_id, subject_id=subject_id, since=since, until=until
+        )
+        page = await list_geofence_events(self._store, filters, limit=limit, after=after)
+        next_cursor = None if page.next_cursor is None else page.next_cursor.encode()
+        return CursorPage(page.items, next_cursor)

@@ -52,10 +52,8 @@ class PostgresOpenAlerts:
 
     async def responding_for_users(self, user_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
         """Each user's alerts an agent is responding to (users without any are absent)."""
-        try:
+        with postgres.EDGE:
             rows = await self._pool.fetch(_RESPONDING_FOR_USERS, list(user_ids))
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
         found: dict[UUID, list[str]] = {}
         for row in rows:
             found.setdefault(row["user_id"], []).append(row["id"])
@@ -65,8 +63,6 @@ class PostgresOpenAlerts:
         return await self._fetch(_FOR_USER, user_id)
 
     async def _fetch(self, query: str, arg: object) -> Sequence[Mapping[str, Any]]:
-        try:
+        with postgres.EDGE:
             rows = await self._pool.fetch(query, arg)
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
         return [dict(r["state"]) for r in rows]

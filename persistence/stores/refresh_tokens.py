@@ -22,11 +22,9 @@ from uuid import UUID
 
 import asyncpg
 
-from persistence.drivers.postgres import translate_error
+from persistence.drivers import postgres
 
 log = logging.getLogger(__name__)
-
-_POSTGRES_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def hash_token(token: str) -> bytes:
@@ -83,12 +81,10 @@ async def issue(
     expires_at: datetime,
 ) -> UUID:
     """Store the first token of a family (a login). Not idempotent."""
-    try:
+    with postgres.EDGE:
         row_id = await pool.fetchval(
             _INSERT, account_id, family_id, token_hash, issued_at, expires_at
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     assert isinstance(row_id, UUID)
     return row_id
 
@@ -108,7 +104,7 @@ async def rotate(
     family. Not safe to retry blindly (a retry after a lost answer looks like
     reuse), which is the intended, conservative behaviour.
     """
-    try:
+    with postgres.EDGE:
         async with pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(_LOCK, token_hash)
             if row is None:
@@ -134,8 +130,6 @@ async def rotate(
                 new_id,
             )
             return Rotation(Outcome.ROTATED, row["user_id"], row["role"], family_id)
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
 
 
 async def revoke_family(
@@ -145,24 +139,64 @@ async def revoke_family(
 
     Scoped by account, so nobody can revoke another account's family.
     """
-    try:
+    with postgres.EDGE:
         status = await pool.execute(
             _REVOKE_FAMILY.replace("revoked_at IS NULL", "revoked_at IS NULL AND user_id = $3"),
             family_id,
             now,
             account_id,
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return int(str(status).rsplit(" ", 1)[-1])
 
 
 async def family_of(pool: asyncpg.Pool, token_hash: bytes) -> tuple[UUID, UUID] | None:
     """``(account_id, family_id)`` of a stored token (spent or not), or None."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             "SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1", token_hash
         )
-    except _POSTGRES_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else (row["user_id"], row["family_id"])
+
+
+class PostgresRefreshTokens:
+    """``gateway.ports.RefreshTokens`` on one pool; tokens are hashed here (:func:`hash_token`)."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def issue(
+        self,
+        *,
+        account_id: UUID,
+        family_id: UUID,
+        token: str,
+        issued_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        await issue(
+            self._pool,
+            account_id=account_id,
+            family_id=family_id,
+            token_hash=hash_token(token),
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+
+    async def rotate(
+        self, *, token: str, successor: str, now: datetime, expires_at: datetime
+    ) -> Rotation:
+        return await rotate(
+            self._pool,
+            token_hash=hash_token(token),
+            new_hash=hash_token(successor),
+            now=now,
+            expires_at=expires_at,
+        )
+
+    async def revoke_family(self, *, account_id: UUID, family_id: UUID, now: datetime) -> int:
+        return await revoke_family(self._pool, account_id=account_id, family_id=family_id, now=now)
+
+    async def family_of(self, token: str) -> tuple[UUID, UUID] | None:
+        return await family_of(self._pool, hash_token(token))

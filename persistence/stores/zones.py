@@ -29,27 +29,22 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 import asyncpg
 
 from actors.zone_rules import ZoneKind
-from persistence.drivers.postgres import DRIVER_ERRORS, Binds, Connection, translate_error
-from persistence.errors import PersistenceError
+from persistence.drivers import postgres
+from persistence.drivers.postgres import Binds, Connection
+from persistence.errors import GeometryRejected, PersistenceError
 from persistence.stores.alerts import Cursor
-from persistence.stores.cursors import page_of
+from persistence.stores.cursors import CursorPage, page_of
 
 log = logging.getLogger(__name__)
 
 #: The channel every zone write notifies (payload: its newest revision).
 CHANNEL: Final = "geofence_zones"
-
-
-class GeometryRejected(PersistenceError):
-    """PostGIS refused a geometry that passed validation. Not retriable: a 422."""
-
-    public_detail = "The database cannot store this geometry."
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +67,27 @@ class ZoneFields:
     def dwell_s(self) -> int | None:
         value = self.rules.get("dwell_s")
         return None if value is None else int(value)
+
+
+class ZoneValues(Protocol):
+    """What a write reads of its fields (:class:`ZoneFields` or the gateway's own)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> ZoneKind: ...
+    @property
+    def geometry(self) -> Mapping[str, Any]: ...
+    @property
+    def radius_m(self) -> float | None: ...
+    @property
+    def rules(self) -> Mapping[str, Any]: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def cells(self) -> tuple[str, ...]: ...
+    @property
+    def dwell_s(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,14 +188,18 @@ def _translated(exc: BaseException) -> PersistenceError:
     # the geometry; anything else is what it is.
     if isinstance(exc, asyncpg.DataError | asyncpg.InternalServerError):
         return GeometryRejected(str(exc))
-    return translate_error(exc)
+    return postgres.translate_error(exc)
+
+
+#: The edge of the writes that store a geometry.
+_GEOMETRY_EDGE = postgres.EDGE.with_translate(_translated)
 
 
 async def _notify(conn: Connection, revision: int) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(revision))
 
 
-def _columns(items: Sequence[tuple[UUID, ZoneFields]]) -> list[Any]:
+def _columns(items: Sequence[tuple[UUID, ZoneValues]]) -> list[Any]:
     return [
         [zone_id for zone_id, _ in items],
         [f.name for _, f in items],
@@ -194,22 +214,20 @@ def _columns(items: Sequence[tuple[UUID, ZoneFields]]) -> list[Any]:
 
 
 async def create_zone(
-    pool: asyncpg.Pool, zone_id: UUID, fields: ZoneFields, *, created_by: UUID | None = None
+    pool: asyncpg.Pool, zone_id: UUID, fields: ZoneValues, *, created_by: UUID | None = None
 ) -> ZoneRecord:
     """Insert a new zone; ``Conflict`` if ``zone_id`` is taken (even by a deleted zone)."""
-    try:
+    with _GEOMETRY_EDGE:
         async with pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(_INSERT, *_columns([(zone_id, fields)]), created_by)
             assert row is not None
             await _notify(conn, row["revision"])
-    except DRIVER_ERRORS as exc:
-        raise _translated(exc) from exc
     return _record(row)
 
 
-async def replace_zone(pool: asyncpg.Pool, zone_id: UUID, fields: ZoneFields) -> ZoneRecord | None:
+async def replace_zone(pool: asyncpg.Pool, zone_id: UUID, fields: ZoneValues) -> ZoneRecord | None:
     """Replace every field of a live zone (a PUT); None if unknown or deleted. Idempotent."""
-    try:
+    with _GEOMETRY_EDGE:
         async with pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 _REPLACE,
@@ -225,14 +243,12 @@ async def replace_zone(pool: asyncpg.Pool, zone_id: UUID, fields: ZoneFields) ->
             )
             if row is not None:
                 await _notify(conn, row["revision"])
-    except DRIVER_ERRORS as exc:
-        raise _translated(exc) from exc
     return None if row is None else _record(row)
 
 
 async def delete_zone(pool: asyncpg.Pool, zone_id: UUID) -> bool:
     """Soft-delete a live zone; False if unknown or already deleted."""
-    try:
+    with postgres.EDGE:
         async with pool.acquire() as conn, conn.transaction():
             revision = await conn.fetchval(
                 "UPDATE geofence_zones SET deleted_at = now() "
@@ -241,14 +257,12 @@ async def delete_zone(pool: asyncpg.Pool, zone_id: UUID) -> bool:
             )
             if revision is not None:
                 await _notify(conn, revision)
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return revision is not None
 
 
 async def upsert_zones(
     pool: asyncpg.Pool,
-    items: Sequence[tuple[UUID, ZoneFields]],
+    items: Sequence[tuple[UUID, ZoneValues]],
     *,
     created_by: UUID | None = None,
 ) -> UpsertResult:
@@ -259,26 +273,22 @@ async def upsert_zones(
     """
     if not items:
         raise ValueError("nothing to upsert")
-    try:
+    with _GEOMETRY_EDGE:
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_INSERT_OR_REPLACE, *_columns(items), created_by)
             revision = max(r["revision"] for r in rows)
             await _notify(conn, revision)
-    except DRIVER_ERRORS as exc:
-        raise _translated(exc) from exc
     created = sum(1 for r in rows if r["created"])
     return UpsertResult(created=created, updated=len(rows) - created, revision=revision)
 
 
 async def get_zone(pool: asyncpg.Pool, zone_id: UUID) -> ZoneRecord | None:
     """A live zone (active or not); None if unknown or deleted."""
-    try:
+    with postgres.EDGE:
         row = await pool.fetchrow(
             f"SELECT {_COLUMNS} FROM geofence_zones WHERE id = $1 AND deleted_at IS NULL",  # noqa: S608
             zone_id,
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return None if row is None else _record(row)
 
 
@@ -300,10 +310,8 @@ async def list_zones(
         f"SELECT {_COLUMNS} FROM geofence_zones WHERE {' AND '.join(where)} "  # noqa: S608 (fixed fragments)
         f"ORDER BY created_at DESC, id DESC LIMIT {bind(limit + 1)}"
     )
-    try:
+    with postgres.EDGE:
         rows = await pool.fetch(sql, *bind.values)
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     records, next_cursor = page_of(
         rows, limit, _record, lambda last: Cursor(last.created_at, last.id)
     )
@@ -315,28 +323,24 @@ async def zones_changed_since(pool: asyncpg.Pool, revision: int, limit: int) -> 
 
     Each zone appears once, as it is now. Page on with the last one's revision.
     """
-    try:
+    with postgres.EDGE:
         rows = await pool.fetch(
             f"SELECT {_COLUMNS} FROM geofence_zones WHERE revision > $1 "  # noqa: S608
             "ORDER BY revision LIMIT $2",
             revision,
             limit,
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return [_record(r) for r in rows]
 
 
 async def zone_ids_in_cell(pool: asyncpg.Pool, cell: str) -> frozenset[UUID]:
     """The live (active, not deleted) zones whose cells include ``cell``."""
-    try:
+    with postgres.EDGE:
         rows = await pool.fetch(
             "SELECT id FROM geofence_zones "
             "WHERE cells @> ARRAY[$1]::text[] AND deleted_at IS NULL AND active",
             cell,
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return frozenset(r["id"] for r in rows)
 
 
@@ -346,11 +350,45 @@ async def region_snapshots_with_zones(pool: asyncpg.Pool) -> list[tuple[str, dic
     For a shard starting: what its regions last stored, to push them only
     the zone changes they missed.
     """
-    try:
+    with postgres.EDGE:
         rows = await pool.fetch(
             "SELECT entity_id, state FROM entity_snapshots "
             "WHERE kind = 'region' AND state -> 'zone_ids' <> '[]'::jsonb"
         )
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     return [(r["entity_id"], r["state"]) for r in rows]
+
+
+class PostgresZones:
+    """``gateway.ports.Zones`` on one pool; cursors are ``alerts.Cursor`` encoded."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def check_cursor(self, cursor: str) -> None:
+        Cursor.decode(cursor)
+
+    async def list_zones(
+        self, *, kind: ZoneKind | None, active: bool | None, limit: int, cursor: str | None
+    ) -> CursorPage[ZoneRecord]:
+        after = None if cursor is None else Cursor.decode(cursor)
+        page = await list_zones(
+            self._pool, ZoneFilter(kind=kind, active=active), limit=limit, after=after
+        )
+        next_cursor = None if page.next_cursor is None else page.next_cursor.encode()
+        return CursorPage(page.items, next_cursor)
+
+    async def get_zone(self, zone_id: UUID) -> ZoneRecord | None:
+        return await get_zone(self._pool, zone_id)
+
+    async def create_zone(
+        self, zone_id: UUID, fields: ZoneValues, *, created_by: UUID | None
+    ) -> ZoneRecord:
+        return await create_zone(self._pool, zone_id, fields, created_by=created_by)
+
+    async def replace_zone(self, zone_id: UUID, fields: ZoneValues) -> ZoneRecord | None:
+        return await replace_zone(self._pool, zone_id, fields)
+
+    async def delete_zone(self, zone_id: UUID) -> bool:
+        return await delete_zone(self._pool, zone_id)

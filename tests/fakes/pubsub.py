@@ -1,8 +1,8 @@
 """An in-memory Redis pub/sub broker for unit tests of ``gateway.ws.hub``.
 
-``FakeBroker.client()`` stands in for ``create_redis(...)``: its ``pubsub()``
-speaks the subset of redis-py's asyncio ``PubSub`` the hub uses (subscribe,
-unsubscribe, get_message, aclose), with confirmations like Redis sends them.
+``FakeBroker.open()`` stands in for ``RedisPushSubscriptions.open``: it answers a
+``gateway.ports.PushSubscription`` (subscribe, unsubscribe, get_message,
+aclose), with confirmations like Redis sends them.
 """
 
 from __future__ import annotations
@@ -47,19 +47,6 @@ class FakePubSub:
         self.channels.clear()
 
 
-class FakeClient:
-    def __init__(self, broker: FakeBroker) -> None:
-        self.broker = broker
-
-    def pubsub(self) -> FakePubSub:
-        pubsub = FakePubSub(self.broker)
-        self.broker.pubsubs.append(pubsub)
-        return pubsub
-
-    async def aclose(self) -> None:
-        pass
-
-
 class FakeBroker:
     def __init__(self) -> None:
         self.pubsubs: list[FakePubSub] = []
@@ -68,9 +55,11 @@ class FakeBroker:
         #: False: swallow subscribe confirmations (a Redis that does not answer).
         self.confirm = True
 
-    def client(self) -> Any:
+    def open(self) -> FakePubSub:
         self.connects += 1
-        return FakeClient(self)
+        pubsub = FakePubSub(self)
+        self.pubsubs.append(pubsub)
+        return pubsub
 
     def publish(self, channel: str, data: str) -> int:
         receivers = [p for p in self.pubsubs if not p.closed and channel in p.channels]

@@ -13,9 +13,9 @@ import asyncpg
 
 from config.settings import Settings
 from gateway.auth.principal import Role
-from gateway.auth.sessions import open_session
 from gateway.auth.tokens import issue_access_token
 from persistence.drivers.redis import create_redis, location_key, session_key
+from persistence.stores.sessions import RedisSessions
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ async def make_account(pool: asyncpg.Pool, settings: Settings, role: Role) -> Ac
     session_id = uuid.uuid4().hex
     redis = create_redis(settings.redis)
     try:
-        await open_session(redis, role, account_id, session_id, settings.auth.refresh_ttl_s)
+        await RedisSessions(redis).open_session(
+            role.value, account_id, session_id, settings.auth.refresh_ttl_s
+        )
     finally:
         await redis.aclose()
     token, _ = issue_access_token(

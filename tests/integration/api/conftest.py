@@ -20,8 +20,8 @@ import uvicorn
 
 from cluster.client import EntityClient
 from config.settings import Settings
-from gateway.app import create_app
 from panic_alert import shard_root
+from panic_alert.gateway_root import build_gateway
 from persistence.drivers.postgres import create_pool
 from tests.integration.receivers import receiver, smtp
 from tests.local import free_port, init_local_ray
@@ -80,7 +80,7 @@ def api_entities(api_settings: Settings) -> Iterator[EntityClient]:
 async def serving(settings: Settings, entities: EntityClient) -> AsyncIterator[Gateway]:
     """The real gateway app served by uvicorn on a free loopback port."""
     port = free_port()
-    app = create_app(settings, entities=entities)
+    app = build_gateway(settings, entities=entities)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )

@@ -10,6 +10,7 @@ import pytest
 from config.settings import Settings
 from gateway.ws.hub import PushHub
 from persistence.drivers.redis import create_redis
+from persistence.pushes import RedisPushSubscriptions
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,7 @@ async def test_sockets_attaching_while_the_hub_connects_are_all_subscribed(
 ) -> None:
     # Found by a test of 100 sockets connecting at once: a SUBSCRIBE racing the
     # hub's first one opened a second connection, whose confirmations nobody read.
-    hub = PushHub(lambda: create_redis(settings.redis), subscribe_timeout_s=2)
+    hub = PushHub(RedisPushSubscriptions(settings.redis).open, subscribe_timeout_s=2)
     runner = asyncio.create_task(hub.run())
     try:
         first = asyncio.create_task(hub.attach(f"ws:test:{uuid4()}", lambda _data: None))

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from config.settings import REPO_ROOT, Settings
-from gateway.app import create_app
+from panic_alert.gateway_root import build_gateway
 from persistence.drivers.postgres import create_pool
 from persistence.migrations import apply_migrations
 from tests.integration.gateway.support import poll, running_app
@@ -55,7 +55,7 @@ async def migrated(settings: Settings) -> AsyncIterator[Settings]:
 
 async def test_readyz_follows_redis_going_down_and_coming_back(migrated: Settings) -> None:
     settings = migrated
-    async with running_app(create_app(settings)) as client:
+    async with running_app(build_gateway(settings)) as client:
         response = await poll(client, "/readyz", _ready, deadline_s=30)
         assert response.status_code == 200, response.text
         assert response.json() == {"status": "ready", "checks": ALL_OK}
@@ -79,7 +79,7 @@ async def test_readyz_follows_redis_going_down_and_coming_back(migrated: Setting
             assert (await client.get("/healthz")).status_code == 200
 
             # A process started while Redis is down still comes up ...
-            async with running_app(create_app(settings)) as late:
+            async with running_app(build_gateway(settings)) as late:
                 assert (await late.get("/healthz")).status_code == 200
                 late_response = await late.get("/readyz")
                 assert late_response.status_code == 503
@@ -102,7 +102,7 @@ async def test_readyz_reports_an_unreachable_mongo_within_the_timeout(migrated: 
     broken = settings.model_copy(
         update={"mongo": settings.mongo.model_copy(update={"port": free_port()})}
     )
-    async with running_app(create_app(broken)) as client:
+    async with running_app(build_gateway(broken)) as client:
         assert (await client.get("/healthz")).status_code == 200
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -120,7 +120,7 @@ async def test_readyz_reports_an_unreachable_mongo_within_the_timeout(migrated: 
 async def test_readyz_is_503_until_the_schema_is_migrated(settings: Settings) -> None:
     async with scratch_database(settings, "pa_readyz_empty", migrated=False) as database:
         empty = on_database(settings, database)
-        async with running_app(create_app(empty)) as client:
+        async with running_app(build_gateway(empty)) as client:
             response = await client.get("/readyz")
             assert response.status_code == 503
             assert response.json()["checks"]["postgres"] != "ok"

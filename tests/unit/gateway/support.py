@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from cluster.errors import ClusterUnavailable
 from config.settings import Settings
-from gateway.deps import PoolDep, SettingsDep
+from gateway.deps import AccountsDep, SettingsDep
 from persistence.errors import Conflict, PersistenceError, ServiceUnavailable
 from persistence.stores.accounts import DuplicateEmail
 
@@ -52,8 +52,8 @@ async def raw(request: Request) -> dict[str, int]:
 
 
 @probe_router.get("/needs-db")
-async def needs_db(pool: PoolDep) -> dict[str, str]:
-    return {"pool": type(pool).__name__}
+async def needs_db(accounts: AccountsDep) -> dict[str, str]:
+    return {"accounts": type(accounts).__name__}
 
 
 @probe_router.get("/settings-echo")

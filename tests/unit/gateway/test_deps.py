@@ -1,4 +1,4 @@
-"""gateway.deps: the Annotated aliases resolve from app state; a missing backend is a 503."""
+"""gateway.deps: the Annotated aliases resolve from app state; a missing port is a 503."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ async def test_settings_dependency_is_the_apps_settings(gateway_client: ClientFa
 async def test_route_needing_an_absent_backend_answers_503_problem(
     gateway_client: ClientFactory,
 ) -> None:
-    # The fakes are not a PostgresBackend: the pool dependency cannot be satisfied.
+    # No ports given to create_app: the accounts dependency cannot be satisfied.
     async with gateway_client() as client:
         response = await client.get("/needs-db")
     assert response.status_code == 503

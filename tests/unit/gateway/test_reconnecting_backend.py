@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.backends import ReconnectingBackend
 from gateway.readiness import BackendSet, CheckStatus
+from persistence.drivers.reconnecting import ReconnectingBackend
 
 
 class ScriptedBackend(ReconnectingBackend):

@@ -19,7 +19,7 @@ def broker() -> FakeBroker:
 
 @pytest.fixture
 async def hub(broker: FakeBroker) -> AsyncIterator[PushHub]:
-    hub = PushHub(broker.client, subscribe_timeout_s=0.3, retry_delay_s=0.01)
+    hub = PushHub(broker.open, subscribe_timeout_s=0.3, retry_delay_s=0.01)
     task = asyncio.create_task(hub.run())
     try:
         yield hub

@@ -1,4 +1,4 @@
-"""The I/O shell of a socket (gateway.ws.session) over a fake WebSocket, hub broker and backends."""
+"""The I/O shell of a socket (gateway.ws.session) over a fake WebSocket, hub broker and ports."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from gateway.auth.tokens import issue_access_token
 from gateway.locations import Sighting
 from gateway.ws.hub import PushHub
 from gateway.ws.session import Session, SessionDeps
-from persistence.drivers.redis import session_key
 from persistence.errors import ServiceUnavailable
 from tests.fakes.pubsub import FakeBroker
+from tests.fakes.sessions import FakeSessions
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -71,34 +71,6 @@ class FakeWebSocket:
                 await self.new_frame.wait()
 
 
-class FakeRedis:
-    """The few commands the session and ``authenticate`` use."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.down = False
-
-    async def set(self, key: str, value: Any, ex: int | None = None, **_: Any) -> bool:
-        if self.down:
-            raise ConnectionError("redis down")
-        self.values[key] = value
-        return True
-
-    async def get(self, key: str) -> Any:
-        if self.down:
-            raise ConnectionError("redis down")
-        return self.values.get(key)
-
-    async def sismember(self, key: str, member: str) -> int:
-        return int(member in self.values.get(key, set()))
-
-    async def exists(self, *keys: str) -> int:
-        return sum(1 for k in keys if k in self.values)
-
-    async def hget(self, key: str, field: str) -> Any:
-        return self.values.get(key, {}).get(field)
-
-
 class SlowSource:
     """Open alerts for resync, answered only when ``release`` is set."""
 
@@ -138,13 +110,13 @@ class FakeLocations:
 
 
 class Harness:
-    def __init__(self, settings: Settings, hub: PushHub, redis: Any, source: SlowSource) -> None:
+    def __init__(self, settings: Settings, hub: PushHub, sessions: Any, source: SlowSource) -> None:
         self.ws = FakeWebSocket()
         self.locations = FakeLocations()
         self.deps = SessionDeps(
             settings=settings,
             hub=hub,
-            redis=lambda: redis,
+            sessions=lambda: sessions,
             entities=no_entities,
             open_alerts=lambda: source,
             locations=self.locations,
@@ -161,18 +133,18 @@ def broker() -> FakeBroker:
 
 @pytest.fixture
 async def hub(broker: FakeBroker) -> AsyncIterator[PushHub]:
-    hub = PushHub(broker.client, subscribe_timeout_s=0.5, retry_delay_s=0.01)
+    hub = PushHub(broker.open, subscribe_timeout_s=0.5, retry_delay_s=0.01)
     task = asyncio.create_task(hub.run())
     yield hub
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def token_for(redis: FakeRedis, settings: Settings, role: Role) -> tuple[UUID, str]:
-    """A signed token whose session is open in ``redis`` (as a login leaves it)."""
+async def token_for(sessions: FakeSessions, settings: Settings, role: Role) -> tuple[UUID, str]:
+    """A signed token whose session is open in ``sessions`` (as a login leaves it)."""
     account = uuid4()
     session_id = uuid4().hex
-    redis.values[session_key(role.value, account)] = {session_id}
+    sessions.active.add((role.value, account, session_id))
     token, _ = issue_access_token(
         settings.auth, account_id=account, role=role, session_id=session_id
     )
@@ -182,12 +154,12 @@ async def token_for(redis: FakeRedis, settings: Settings, role: Role) -> tuple[U
 async def test_pushes_during_resync_are_sent_after_the_resync_frames(
     settings: Settings, hub: PushHub, broker: FakeBroker
 ) -> None:
-    redis = FakeRedis()
-    user_id, token = await token_for(redis, settings, Role.USER)
+    sessions = FakeSessions()
+    user_id, token = await token_for(sessions, settings, Role.USER)
     alert_id = uuid4()
     alert, _ = decide(None, CreateAlert(alert_id, user_id, AlertType.FIRE, 1.0, 2.0), T0)
     source = SlowSource([alert.to_snapshot()])
-    h = Harness(settings, hub, redis, source)
+    h = Harness(settings, hub, sessions, source)
     h.ws.client_sends({"type": "auth", "data": {"token": token}})
     await asyncio.wait_for(source.asked.wait(), 5)
     # Published while the snapshots are being read: newer than (or as new as) them.
@@ -210,11 +182,11 @@ async def test_a_socket_too_slow_for_its_pushes_is_closed_1013(
     small = settings.model_copy(
         update={"http": settings.http.model_copy(update={"ws_send_queue": 8})}
     )
-    redis = FakeRedis()
-    agent_id, token = await token_for(redis, small, Role.AGENT)
+    sessions = FakeSessions()
+    agent_id, token = await token_for(sessions, small, Role.AGENT)
     source = SlowSource([])
     source.release.set()
-    h = Harness(small, hub, redis, source)
+    h = Harness(small, hub, sessions, source)
     h.ws.client_sends({"type": "auth", "data": {"token": token}})
     await h.ws.wait_for("auth.ok")
     h.ws.send_delay = 0.05
@@ -233,7 +205,7 @@ async def test_redis_down_at_auth_closes_1013(settings: Settings, hub: PushHub) 
         raise ServiceUnavailable("redis", "not connected")
 
     h = Harness(settings, hub, None, SlowSource([]))
-    object.__setattr__(h.deps, "redis", down)
+    object.__setattr__(h.deps, "sessions", down)
     h.ws.client_sends({"type": "auth", "data": {"token": "whatever"}})
     await asyncio.wait_for(h.task, 5)
     assert h.ws.closed is not None
@@ -243,11 +215,11 @@ async def test_redis_down_at_auth_closes_1013(settings: Settings, hub: PushHub) 
 async def test_locations_go_to_the_ingest_and_a_full_or_stale_one_is_an_error_frame(
     settings: Settings, hub: PushHub
 ) -> None:
-    redis = FakeRedis()
-    user_id, token = await token_for(redis, settings, Role.USER)
+    sessions = FakeSessions()
+    user_id, token = await token_for(sessions, settings, Role.USER)
     source = SlowSource([])
     source.release.set()
-    h = Harness(settings, hub, redis, source)
+    h = Harness(settings, hub, sessions, source)
     h.ws.client_sends({"type": "auth", "data": {"token": token}})
     await h.ws.wait_for("auth.ok")
     h.ws.client_sends({"type": "location", "id": "l1", "data": {"latitude": 1, "longitude": 2}})

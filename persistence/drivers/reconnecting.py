@@ -1,7 +1,8 @@
-"""The real backends: PostgreSQL, Redis, MongoDB (event store), Kafka and Ray.
+"""The real services as reconnecting backends: PostgreSQL, Redis, MongoDB (event store), Kafka.
 
-Each wraps the ``persistence`` (or ``cluster``) factory for its service and
-adds reconnection: a backend that could not connect at start-up, or whose
+Each satisfies ``gateway.readiness.Backend`` (open, check, close; the Ray
+one is ``cluster.readiness.RayBackend``), wraps the driver's factory for its
+service and adds reconnection: a backend that could not connect at start-up, or whose
 connection was dropped, connects again on the next ``check`` (``/readyz``).
 
 A connection attempt runs as its own task, shielded from the caller's
@@ -20,15 +21,12 @@ from abc import ABC, abstractmethod
 import asyncpg
 import redis.asyncio as aioredis
 
-from cluster.runtime import ray_ping
 from config.settings import (
     KafkaSettings,
     MongoSettings,
     PostgresSettings,
     RedisSettings,
-    Settings,
 )
-from gateway.readiness import Backend
 from persistence.drivers import postgres
 from persistence.drivers import redis as redis_adapter
 from persistence.drivers.kafka import KafkaPublisher
@@ -273,35 +271,3 @@ class KafkaBackend(ReconnectingBackend):
 
     async def _disconnect(self) -> None:
         await self._publisher.stop()
-
-
-class RayBackend:
-    """Readiness of the Ray cluster this process joined (``init_ray`` is the CLI's job)."""
-
-    name = "ray"
-
-    def __init__(self, *, ping_timeout_s: float = 2.0) -> None:
-        self._ping_timeout_s = ping_timeout_s
-
-    async def open(self) -> None:
-        await ray_ping(timeout_s=self._ping_timeout_s)
-
-    async def check(self) -> None:
-        await ray_ping(timeout_s=self._ping_timeout_s)
-
-    async def close(self) -> None:
-        return None
-
-
-def default_backends(settings: Settings, *, with_ray: bool = False) -> list[Backend]:
-    """The production backends for ``settings``; Ray only when this process runs it."""
-    ping_timeout = settings.http.readiness_timeout_s
-    backends: list[Backend] = [
-        PostgresBackend(settings.postgres, ping_timeout_s=ping_timeout),
-        RedisBackend(settings.redis),
-        MongoBackend(settings.mongo),
-        KafkaBackend(settings.kafka),
-    ]
-    if with_ray:
-        backends.append(RayBackend(ping_timeout_s=ping_timeout))
-    return backends

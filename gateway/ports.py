@@ -1,0 +1,541 @@
+"""What the gateway needs from the backing services, as Protocols it declares.
+
+``persistence`` implements them (``persistence.stores``, ``persistence.pushes``,
+``persistence.drivers.reconnecting``); ``panic_alert.gateway_root`` builds the
+adapters from the settings and hands them to ``gateway.app.create_app`` as a
+:class:`GatewayPorts`; routes reach them only through ``gateway.deps``. Unit
+tests pass fakes from ``tests/fakes``.
+
+Values crossing a port are the domain's (``actors``, ``geo``) or declared
+here: rows the gateway reads are Protocols (the adapters' records satisfy
+them structurally), values it builds are dataclasses. Listing cursors are
+opaque text both ways: a store encodes its own keyset and refuses a cursor it
+did not issue with ``InvalidCursor``.
+
+Errors: a port raises only the errors of ``actors.store_errors`` (the family
+every storage port shares; ``PersistenceError`` at its root, with
+``retriable``), never a driver's exception; ``gateway.errors`` maps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import Any, Final, Protocol, TypeVar
+from uuid import UUID
+
+from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
+from actors.store_errors import ServiceUnavailable
+from actors.subject import SubjectRole
+from actors.zone_rules import ZoneKind
+from geo.fences import FenceEvent
+
+T_co = TypeVar("T_co", covariant=True)
+T = TypeVar("T")
+
+
+class Page(Protocol[T_co]):
+    """One page of a keyset listing; ``next_cursor`` is None on the last page."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+# --- accounts ----------------------------------------------------------------------
+
+#: ``Accounts.set_pins``: leave this PIN as it is.
+KEEP: Final = "keep"
+
+
+class AccountRow(Protocol):
+    """An account as its owner may see it (never the password hash)."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def role(self) -> StrEnum: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def has_cancel_pin(self) -> bool: ...
+    @property
+    def has_duress_pin(self) -> bool: ...
+
+
+class CredentialsRow(Protocol):
+    """What a login checks."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def role(self) -> StrEnum: ...
+    @property
+    def password_hash(self) -> str: ...
+    @property
+    def disabled(self) -> bool: ...
+
+
+class PinHashesRow(Protocol):
+    """The argon2 hashes of a user's cancel and duress PINs (None: not set)."""
+
+    @property
+    def cancel(self) -> str | None: ...
+    @property
+    def duress(self) -> str | None: ...
+
+
+class Accounts(Protocol):
+    """Accounts (``users``, and ``agents`` for agents). Emails are matched in any case."""
+
+    async def create_account(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        full_name: str,
+        role: str,
+        phone: str | None = None,
+        badge_number: str | None = None,
+    ) -> UUID:
+        """Not idempotent: a taken email or badge raises a ``Conflict`` with a public detail."""
+        ...
+
+    async def find_credentials(self, email: str) -> CredentialsRow | None: ...
+
+    async def replace_password_hash(self, account_id: UUID, old_hash: str, new_hash: str) -> bool:
+        """Compare-and-set; False if the hash changed meanwhile. Safe to retry."""
+        ...
+
+    async def get_account(self, account_id: UUID) -> AccountRow | None:
+        """None if unknown or disabled."""
+        ...
+
+    async def update_profile(
+        self, account_id: UUID, *, full_name: str, phone: str | None
+    ) -> AccountRow | None: ...
+
+    async def set_pins(self, account_id: UUID, *, cancel: str | None, duress: str | None) -> None:
+        """Set (a hash), clear (None) or keep (:data:`KEEP`) each PIN hash."""
+        ...
+
+    async def pin_hashes(self, account_id: UUID) -> PinHashesRow: ...
+
+
+# --- emergency contacts ------------------------------------------------------------
+
+
+class ContactRow(Protocol):
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def relationship(self) -> str | None: ...
+    @property
+    def notify_via(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFields:
+    name: str
+    phone: str | None
+    email: str | None
+    relationship: str | None
+    notify_via: tuple[str, ...]
+
+
+class Contacts(Protocol):
+    """One user's emergency contacts; another user's contact id reads as unknown."""
+
+    async def list_contacts(self, user_id: UUID) -> Sequence[ContactRow]: ...
+    async def get_contact(self, user_id: UUID, contact_id: UUID) -> ContactRow | None: ...
+    async def create_contact(
+        self, user_id: UUID, fields: ContactFields, *, limit: int
+    ) -> ContactRow:
+        """A ``Conflict`` (with a public detail) beyond ``limit`` contacts."""
+        ...
+
+    async def replace_contact(
+        self, user_id: UUID, contact_id: UUID, fields: ContactFields
+    ) -> ContactRow | None: ...
+    async def delete_contact(self, user_id: UUID, contact_id: UUID) -> bool: ...
+
+
+# --- refresh tokens ----------------------------------------------------------------
+
+
+class RotationOutcome(Enum):
+    ROTATED = "rotated"
+    #: The token was already spent: its family is now revoked.
+    REUSED = "reused"
+    #: Unknown, expired, revoked, or its account is disabled.
+    INVALID = "invalid"
+
+
+class RotationRow(Protocol):
+    """What a rotation did; the ids and role are set unless the outcome is invalid."""
+
+    @property
+    def outcome(self) -> Enum: ...
+    @property
+    def account_id(self) -> UUID | None: ...
+    @property
+    def role(self) -> str | None: ...
+    @property
+    def family_id(self) -> UUID | None: ...
+
+
+class RefreshTokens(Protocol):
+    """Refresh-token families (one per login session); tokens are stored hashed."""
+
+    async def issue(
+        self,
+        *,
+        account_id: UUID,
+        family_id: UUID,
+        token: str,
+        issued_at: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+
+    async def rotate(
+        self, *, token: str, successor: str, now: datetime, expires_at: datetime
+    ) -> RotationRow:
+        """Spend ``token``; a spent one revokes its family. Not safe to retry blindly."""
+        ...
+
+    async def revoke_family(self, *, account_id: UUID, family_id: UUID, now: datetime) -> int:
+        """Idempotent; scoped by account."""
+        ...
+
+    async def family_of(self, token: str) -> tuple[UUID, UUID] | None:
+        """``(account_id, family_id)`` of a stored token, or None."""
+        ...
+
+
+# --- alerts ------------------------------------------------------------------------
+
+
+class AlertRow(Protocol):
+    """One alert of a listing."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def user_id(self) -> UUID: ...
+    @property
+    def alert_type(self) -> AlertType: ...
+    @property
+    def status(self) -> AlertStatus: ...
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+    @property
+    def accuracy_m(self) -> float | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def silent(self) -> bool: ...
+    @property
+    def assigned_agent_id(self) -> UUID | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class AlertReads(Protocol):
+    """The committed alerts and who may see them (one visibility rule, kept by the store)."""
+
+    def check_cursor(self, cursor: str) -> None:
+        """Raise ``InvalidCursor`` unless this listing issued ``cursor`` (no I/O)."""
+        ...
+
+    async def list_alerts(
+        self,
+        viewer_id: UUID,
+        viewer_role: ActorRole,
+        *,
+        status: AlertStatus | None,
+        alert_type: AlertType | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[AlertRow]:
+        """Newest first; ``InvalidCursor`` for a cursor it did not issue."""
+        ...
+
+    async def load_visible(
+        self, alert_id: UUID, viewer_id: UUID, viewer_role: ActorRole
+    ) -> AlertState | None:
+        """The committed alert, or None when missing or not the viewer's to see."""
+        ...
+
+    async def claim_idempotency_key(
+        self, alert_id: UUID, user_id: UUID, key: str, request_hash: bytes
+    ) -> bool:
+        """True for the first request with ``key`` only (atomic)."""
+        ...
+
+    async def agent_exists(self, agent_id: UUID) -> bool: ...
+
+
+class OpenAlerts(Protocol):
+    """Snapshots of open alerts, for a socket's resync and for relaying users' fixes."""
+
+    async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
+        """Snapshots of open alerts offered or assigned to ``agent_id`` (may hold others)."""
+        ...
+
+    async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
+        """Snapshots of the open alerts of ``user_id``."""
+        ...
+
+    async def responding_for_users(self, user_ids: Sequence[UUID]) -> Mapping[UUID, Sequence[str]]:
+        """Each user's alerts an agent is responding to (users without any are absent)."""
+        ...
+
+
+# --- zones -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneFields:
+    """What a zone write gives: everything but the id, revision and times.
+
+    ``rules`` is stored as given (JSON); its ``dwell_s`` is stored beside it.
+    """
+
+    name: str
+    kind: ZoneKind
+    geometry: Mapping[str, Any]
+    radius_m: float | None
+    rules: Mapping[str, Any]
+    active: bool
+    cells: tuple[str, ...]
+
+    @property
+    def dwell_s(self) -> int | None:
+        value = self.rules.get("dwell_s")
+        return None if value is None else int(value)
+
+
+class ZoneRow(Protocol):
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> ZoneKind: ...
+    @property
+    def geometry(self) -> Mapping[str, Any]: ...
+    @property
+    def radius_m(self) -> float | None: ...
+    @property
+    def rules(self) -> Mapping[str, Any]: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class Zones(Protocol):
+    """Live zones; a deleted zone reads as unknown. Writes raise ``GeometryRejected``
+    when the database refuses a geometry that passed validation."""
+
+    def check_cursor(self, cursor: str) -> None:
+        """Raise ``InvalidCursor`` unless this listing issued ``cursor`` (no I/O)."""
+        ...
+
+    async def list_zones(
+        self, *, kind: ZoneKind | None, active: bool | None, limit: int, cursor: str | None
+    ) -> Page[ZoneRow]:
+        """Newest first; ``InvalidCursor`` for a cursor it did not issue."""
+        ...
+
+    async def get_zone(self, zone_id: UUID) -> ZoneRow | None: ...
+    async def create_zone(
+        self, zone_id: UUID, fields: ZoneFields, *, created_by: UUID | None
+    ) -> ZoneRow: ...
+    async def replace_zone(self, zone_id: UUID, fields: ZoneFields) -> ZoneRow | None: ...
+    async def delete_zone(self, zone_id: UUID) -> bool: ...
+
+
+# --- geofence events ---------------------------------------------------------------
+
+
+class GeofenceEventRow(Protocol):
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def zone_id(self) -> UUID: ...
+    @property
+    def subject_id(self) -> UUID: ...
+    @property
+    def event(self) -> FenceEvent: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+    @property
+    def accuracy_m(self) -> float | None: ...
+    @property
+    def zone_kind(self) -> ZoneKind | None: ...
+    @property
+    def subject_role(self) -> SubjectRole | None: ...
+
+
+class GeofenceEvents(Protocol):
+    """The stored geofence events (read-only; no visibility rule: the caller narrows)."""
+
+    def check_cursor(self, cursor: str) -> None:
+        """Raise ``InvalidCursor`` unless this listing issued ``cursor`` (no I/O)."""
+        ...
+
+    async def list_events(
+        self,
+        *,
+        zone_id: UUID | None,
+        subject_id: UUID | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[GeofenceEventRow]:
+        """Oldest first; ``InvalidCursor`` for a cursor it did not issue."""
+        ...
+
+
+# --- Redis: sessions, rate limits, locations, pushes -------------------------------
+
+
+class Sessions(Protocol):
+    """Active login sessions per account; revocation is seen by every replica at once."""
+
+    async def open_session(
+        self, role: str, account_id: UUID, session_id: str, ttl_s: int
+    ) -> None: ...
+    async def close_session(self, role: str, account_id: UUID, session_id: str) -> None: ...
+    async def is_active(self, role: str, account_id: UUID, session_id: str) -> bool: ...
+
+
+class RateCounters(Protocol):
+    """Fixed-window counters shared by every replica."""
+
+    async def hit(self, identifier: str, window_s: int) -> tuple[int, int]:
+        """Count one request; ``(count in the window, TTL seconds left)``. Not idempotent."""
+        ...
+
+
+class LatestLocations(Protocol):
+    """Subjects' last known positions."""
+
+    async def store_latest(self, latest: Sequence[tuple[str, UUID, bytes]], ttl_s: int) -> None:
+        """Set each ``(role, subject_id, value)`` in one round trip, expiring after ``ttl_s``."""
+        ...
+
+
+class LocationHistory(Protocol):
+    """The sampled location history (``location_events``)."""
+
+    async def record(self, samples: Sequence[tuple[UUID, datetime, Mapping[str, Any]]]) -> None:
+        """Store each ``(subject_id, recorded_at, data)`` as one event. Best effort."""
+        ...
+
+
+class PushSubscription(Protocol):
+    """One pub/sub connection: confirmations and frames arrive as messages
+    (``{"type": "subscribe"|"message"|..., "channel": ..., "data": ...}``)."""
+
+    async def subscribe(self, *channels: str) -> None: ...
+    async def unsubscribe(self, *channels: str) -> None: ...
+    async def get_message(self, timeout: float | None = ...) -> dict[str, Any] | None: ...  # noqa: ASYNC109
+    async def aclose(self) -> None: ...
+
+
+def push_channel(audience_kind: str, audience_id: str) -> str:
+    """``ws:{user|agent}:{id}``: the pub/sub channel of one audience's sockets
+    (what ``persistence.pushes`` publishes on)."""
+    return f"ws:{audience_kind}:{audience_id}"
+
+
+# --- metrics -----------------------------------------------------------------------
+
+
+class MetricsReads(Protocol):
+    async def response_times(
+        self, stages: Sequence[str], buckets: Sequence[int]
+    ) -> tuple[float, ...] | None:
+        """Per stage: the count, the sum and one cumulative count per bucket, all alerts."""
+        ...
+
+
+# --- the set -----------------------------------------------------------------------
+
+Provider = Callable[[], T]
+
+
+def _missing(service: str) -> Callable[[], Any]:
+    def provider() -> Any:
+        raise ServiceUnavailable(service, "not configured in this process")  # type: ignore[arg-type]
+
+    return provider
+
+
+def _none() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class GatewayPorts:
+    """Every port of one gateway process, each behind a provider.
+
+    A provider answers the adapter bound to the live connection, or raises
+    ``ServiceUnavailable`` while its service is disconnected (``/readyz``
+    reconnects it); routes resolve them through ``gateway.deps``, so a
+    request needing a service that is down is a 503 before any work. The
+    defaults say "not configured in this process" (tests that need none).
+    """
+
+    accounts: Provider[Accounts] = field(default=_missing("postgres"))
+    contacts: Provider[Contacts] = field(default=_missing("postgres"))
+    refresh_tokens: Provider[RefreshTokens] = field(default=_missing("postgres"))
+    alerts: Provider[AlertReads] = field(default=_missing("postgres"))
+    open_alerts: Provider[OpenAlerts] = field(default=_missing("postgres"))
+    zones: Provider[Zones] = field(default=_missing("postgres"))
+    geofence_events: Provider[GeofenceEvents] = field(default=_missing("mongo"))
+    sessions: Provider[Sessions] = field(default=_missing("redis"))
+    rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
+    latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))
+    #: None while the event store is not connected (the history is best effort).
+    location_history: Provider[LocationHistory | None] = field(default=_none)
+    #: Opens the process's pub/sub connection for ``/ws`` pushes (``gateway.ws.hub``).
+    push_subscriptions: Provider[PushSubscription] = field(default=_missing("redis"))
+    #: None while PostgreSQL is not connected (``/metrics`` answers anyway).
+    metrics: Provider[MetricsReads | None] = field(default=_none)
+
+
+#: A coroutine factory run for the app's lifetime.
+Background = Callable[[], Awaitable[None]]
