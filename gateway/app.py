@@ -55,7 +55,6 @@ from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
-from gateway.ws.responding import RespondingAlerts
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,6 @@ def create_app(
             history=wired.location_history,
             location_ttl_s=settings.http.ws_location_ttl_s,
         ),
-        responding=RespondingAlerts(lambda users: wired.open_alerts().responding_for_users(users)),
         ports=wired,
         hasher=PasswordHasher(settings.auth),
         entities=entities,

@@ -297,7 +297,7 @@ class AlertReads(Protocol):
 
 
 class OpenAlerts(Protocol):
-    """Snapshots of open alerts, for a socket's resync and for relaying users' fixes."""
+    """Snapshots of open alerts, for a socket's resync."""
 
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
         """Snapshots of open alerts offered or assigned to ``agent_id`` (may hold others)."""
@@ -305,10 +305,6 @@ class OpenAlerts(Protocol):
 
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
         """Snapshots of the open alerts of ``user_id``."""
-        ...
-
-    async def responding_for_users(self, user_ids: Sequence[UUID]) -> Mapping[UUID, Sequence[str]]:
-        """Each user's alerts an agent is responding to (users without any are absent)."""
         ...
 
 

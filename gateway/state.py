@@ -14,7 +14,6 @@ from gateway.metrics import HttpMetrics
 from gateway.ports import GatewayPorts
 from gateway.readiness import BackendSet
 from gateway.ws.hub import PushHub
-from gateway.ws.responding import RespondingAlerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +25,6 @@ class GatewayState:
     ws_hub: PushHub
     #: Subjects' location fixes from REST and /ws, batched (``gateway.locations``).
     locations: LocationIngest
-    #: Users' responded-to alerts, for relaying their fixes (``gateway.ws.responding``).
-    responding: RespondingAlerts
     #: The adapters behind the gateway's ports (``gateway.ports``), built by the root.
     ports: GatewayPorts
     #: The app's password hasher (from ``settings.auth``; replicas in one process may differ).

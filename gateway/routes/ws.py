@@ -26,6 +26,5 @@ async def websocket(websocket: WebSocket) -> None:
         entities=lambda: get_entities(websocket),
         open_alerts=state.ports.open_alerts,
         locations=state.locations,
-        responding=state.responding.known,
     )
     await Session(websocket, deps).run()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeAlias
 from uuid import UUID
 
@@ -133,17 +132,6 @@ class StoreLocation:
     ref: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RelayUserLocation:
-    """Pass the user's position to the agents responding to their open alerts."""
-
-    user_id: UUID
-    latitude: float
-    longitude: float
-    accuracy_m: float | None
-    recorded_at: datetime | None
-
-
 Action: TypeAlias = (
     SendFrame
     | CloseSocket
@@ -153,7 +141,6 @@ Action: TypeAlias = (
     | AskEntity
     | TellEntity
     | StoreLocation
-    | RelayUserLocation
 )
 
 
@@ -323,10 +310,8 @@ class SessionProtocol:
     def _location(self, principal: Principal, data: LocationData, ref: str | None) -> list[Action]:
         stored = StoreLocation(principal.role.value, principal.id, data, ref)
         if principal.role is not Role.AGENT:
-            relay = RelayUserLocation(
-                principal.id, data.latitude, data.longitude, data.accuracy_m, data.recorded_at
-            )
-            return [stored, relay]
+            # The user's entity passes it on to a responding agent (actors.subject).
+            return [stored]
         fix = agent_msgs.LocationFix(
             latitude=data.latitude,
             longitude=data.longitude,

@@ -28,8 +28,7 @@ from uuid import UUID
 from fastapi import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from actors.alert_messages import AcceptOffer, UserLocation
-from actors.effects import EntityKind
+from actors.alert_messages import AcceptOffer
 from actors.store_errors import PersistenceError
 from cluster.client import EntityClient
 from cluster.dispatch import accept_offer
@@ -47,7 +46,6 @@ from gateway.ws.protocol import (
     CloseSocket,
     Limits,
     Phase,
-    RelayUserLocation,
     Resync,
     SendFrame,
     SessionProtocol,
@@ -77,8 +75,6 @@ class SessionDeps:
     entities: Callable[[], EntityClient]
     open_alerts: Callable[[], OpenAlertSource]
     locations: LocationSink
-    #: A user's alerts an agent responds to, as last known (``RespondingAlerts.known``).
-    responding: Callable[[UUID], Sequence[str]]
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -223,8 +219,6 @@ class Session:
                 self._tell(action)
             elif isinstance(action, StoreLocation):
                 await self._carry_out(self._store_location(action))
-            elif isinstance(action, RelayUserLocation):
-                await self._relay_user_location(action)
 
     async def _authenticate(self, token: str) -> list[Action]:
         try:
@@ -309,20 +303,6 @@ class Session:
                 retriable=True,
             )
         return []
-
-    async def _relay_user_location(self, action: RelayUserLocation) -> None:
-        """Tell each of the user's responded-to open alerts; best effort, like locations."""
-        ids = self._deps.responding(action.user_id)  # never waits (gateway.ws.responding)
-        if not ids:
-            return
-        message = UserLocation(
-            action.latitude,
-            action.longitude,
-            action.accuracy_m,
-            action.recorded_at or self._deps.clock(),
-        )
-        for alert_id in ids:
-            self._tell(TellEntity(EntityKind.ALERT, alert_id, message))
 
     # --- writing --------------------------------------------------------------------
 

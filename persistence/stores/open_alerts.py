@@ -33,14 +33,6 @@ SELECT s.state FROM alerts a
 """
 
 
-# Ids of the user's alerts an agent is responding to (live locations), from the projection.
-_RESPONDING_FOR_USERS = """
-SELECT user_id, id::text AS id FROM alerts
- WHERE user_id = ANY($1::uuid[]) AND status IN ('assigned', 'en_route', 'on_scene')
- ORDER BY created_at, id
-"""
-
-
 class PostgresOpenAlerts:
     """Read-only; safe to share between tasks (uses the pool)."""
 
@@ -49,15 +41,6 @@ class PostgresOpenAlerts:
 
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._fetch(_FOR_AGENT, str(agent_id))
-
-    async def responding_for_users(self, user_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
-        """Each user's alerts an agent is responding to (users without any are absent)."""
-        with postgres.EDGE:
-            rows = await self._pool.fetch(_RESPONDING_FOR_USERS, list(user_ids))
-        found: dict[UUID, list[str]] = {}
-        for row in rows:
-            found.setdefault(row["user_id"], []).append(row["id"])
-        return found
 
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._fetch(_FOR_USER, user_id)

@@ -22,7 +22,6 @@ from gateway.ws.protocol import (
     CloseSocket,
     Limits,
     Phase,
-    RelayUserLocation,
     Resync,
     SendFrame,
     SessionProtocol,
@@ -279,14 +278,14 @@ def test_an_agent_location_is_told_to_its_entity_and_stored() -> None:
     assert len(actions) == 2  # no ack: locations are fire-and-forget
 
 
-def test_a_user_location_is_stored_and_relayed_to_the_users_alerts() -> None:
+def test_a_user_location_is_only_stored() -> None:
+    """Stored and tracked; the user's entity relays it to a responder (actors.subject)."""
     user_id = uuid4()
     proto = opened(Role.USER, user_id)
     data = {"latitude": 1, "longitude": 2, "accuracy_m": 7}
-    [store, relay] = proto.receive_text(frame("location", data), 2.0)
+    [store] = proto.receive_text(frame("location", data), 2.0)
     assert isinstance(store, StoreLocation)
     assert (store.role, store.subject_id) == ("user", user_id)
-    assert relay == RelayUserLocation(user_id, 1.0, 2.0, 7.0, None)
 
 
 def test_a_closed_protocol_ignores_everything() -> None:

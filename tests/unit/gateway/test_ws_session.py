@@ -120,7 +120,6 @@ class Harness:
             entities=no_entities,
             open_alerts=lambda: source,
             locations=self.locations,
-            responding=lambda _user_id: (),
             clock=lambda: T0,
         )
         self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
