@@ -52,6 +52,7 @@ from uuid import UUID
 
 import numpy as np
 import shapely
+from shapely.errors import ShapelyError
 from shapely.geometry import Point, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
@@ -182,7 +183,8 @@ def validate_geometry(
     elif kind in ("Polygon", "MultiPolygon"):
         try:
             shaped = shape(geometry)
-        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        except (ValueError, TypeError, AttributeError, IndexError, ShapelyError) as exc:
+            # ShapelyError: GEOS refuses some shapes outright (an empty shell with holes).
             raise InvalidZone(f"malformed {kind}: {exc}") from exc
         rings = _rings(geometry)
         if any(len(r) < 4 or r[0] != r[-1] for r in rings):

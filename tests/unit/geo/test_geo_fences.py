@@ -150,6 +150,11 @@ def test_a_circle_zone_from_a_point_and_radius() -> None:
             None,
             "larger",
         ),
+        (  # GEOS itself refuses it (schemathesis found a 500 here)
+            {"type": "MultiPolygon", "coordinates": [[[], [[0, 0], [0, 1], [1, 1], [0, 0]]]]},
+            None,
+            "shell is empty but holes are not",
+        ),
     ],
 )
 def test_bad_zones_are_refused_with_a_clear_reason(
