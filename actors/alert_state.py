@@ -33,6 +33,7 @@ from uuid import UUID
 
 from actors import codec
 from actors.errors import NotPermitted
+from actors.roles import Role
 
 
 class AlertStatus(enum.StrEnum):
@@ -68,11 +69,12 @@ class AlertType(enum.StrEnum):
 
 
 class ActorRole(enum.StrEnum):
-    """Who is behind a message: the three API roles, plus the platform itself."""
+    """Who is behind a message: the three API roles (``actors.roles``), plus the
+    platform itself."""
 
-    USER = "user"
-    AGENT = "agent"
-    ADMIN = "admin"
+    USER = Role.USER.value
+    AGENT = Role.AGENT.value
+    ADMIN = Role.ADMIN.value
     SYSTEM = "system"
 
 

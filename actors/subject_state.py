@@ -26,12 +26,15 @@ from actors.effects import (
 from actors.errors import (
     InvalidMessage,
 )
+from actors.roles import Role
 from geo.fences import NOWHERE, Fix, Inside, Presence, Zone
 
 
 class SubjectRole(enum.StrEnum):
-    USER = "user"
-    AGENT = "agent"
+    """Whose position a subject entity follows (API roles, ``actors.roles``)."""
+
+    USER = Role.USER.value
+    AGENT = Role.AGENT.value
 
 
 def subject_key(role: SubjectRole | str, subject_id: UUID) -> str:

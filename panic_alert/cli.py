@@ -365,9 +365,10 @@ async def create_admin(settings: Settings, *, email: str, full_name: str, passwo
     """Create an ``admin`` account; a taken email is exit code 1 with a clear message."""
     from email_validator import EmailNotValidError, validate_email
 
+    from actors.roles import Role
     from gateway.auth.passwords import PasswordHasher
     from persistence.errors import PersistenceError
-    from persistence.stores.accounts import DuplicateEmail, Role, create_account, normalize_email
+    from persistence.stores.accounts import DuplicateEmail, create_account, normalize_email
 
     try:
         validate_email(email, check_deliverability=False)

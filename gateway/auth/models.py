@@ -22,6 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from actors.roles import Role
 from gateway.auth.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -97,7 +98,6 @@ BadgeNumber = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     AfterValidator(storable),
 ]
-RoleName = Literal["user", "agent", "admin"]
 
 
 class RequestBody(BaseModel):
@@ -119,7 +119,7 @@ class Registered(BaseModel):
     id: UUID
     email: str
     full_name: str
-    role: RoleName
+    role: Role
 
 
 class Login(RequestBody):
@@ -151,7 +151,7 @@ class Me(BaseModel):
     id: UUID
     email: str
     full_name: str
-    role: RoleName
+    role: Role
     phone: str | None
     created_at: datetime
     #: Whether a cancel PIN / a duress PIN is set (users; the PINs are never shown).

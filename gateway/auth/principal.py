@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from uuid import UUID
 
-
-class Role(enum.StrEnum):
-    USER = "user"
-    AGENT = "agent"
-    ADMIN = "admin"
+from actors.roles import Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +21,6 @@ class Principal:
     role: Role
     session_id: str
     token_id: str
+
+
+__all__ = ["Principal", "Role"]

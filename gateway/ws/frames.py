@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, TypeAlias
 from uuid import UUID
 
 import orjson
@@ -29,6 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from actors.agent import Availability
 from actors.alert_state import AlertStatus
+from actors.roles import Role
 from gateway.fields import Heading, Latitude, Longitude, NonNegative
 from gateway.ws.codes import ErrorCode
 
@@ -171,7 +172,7 @@ class _ServerData(BaseModel):
 class AuthOkData(_ServerData):
     #: The principal's id (user id or agent id) and role.
     id: UUID
-    role: Literal["user", "agent", "admin"]
+    role: Role
     #: Send something (``ping``) at least this often, or the socket is closed (4408).
     heartbeat_timeout_s: float
 

@@ -11,21 +11,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
 import asyncpg
 
+from actors.roles import Role
 from persistence.drivers import postgres
 from persistence.errors import Conflict, PersistenceError
 
 log = logging.getLogger(__name__)
-
-
-class Role(StrEnum):
-    USER = "user"
-    AGENT = "agent"
-    ADMIN = "admin"
 
 
 class DuplicateEmail(Conflict):
