@@ -74,8 +74,10 @@ class Topic(enum.StrEnum):
 
 
 class EventType(enum.StrEnum):
-    """Dotted CloudEvents ``type`` values the state machines emit."""
+    """Dotted CloudEvents ``type`` values the state machines emit (and the
+    gateway's location history, ``location.recorded``)."""
 
+    LOCATION_RECORDED = "location.recorded"
     ALERT_CREATED = "alert.created"
     ALERT_STATUS_CHANGED = "alert.status_changed"
     ALERT_OFFERED = "alert.offered"

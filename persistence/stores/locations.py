@@ -12,13 +12,11 @@ from uuid import UUID, uuid4
 
 import redis.asyncio as aioredis
 
+from actors.effects import EventType, Topic
 from persistence.drivers import redis as redis_driver
 from persistence.drivers.mongo import EventStore
 from persistence.drivers.redis import location_key
 from persistence.outbox.events import CloudEvent
-
-LOCATION_TOPIC: Final = "location-updates"
-LOCATION_EVENT_TYPE: Final = "location.recorded"
 
 #: SET every KEYS[i] to ARGV[i] with the expiry ARGV[#KEYS + 1] (seconds).
 _SET_ALL: Final = """
@@ -58,11 +56,11 @@ class MongoLocationHistory:
     async def record(self, samples: Sequence[tuple[UUID, datetime, Mapping[str, Any]]]) -> None:
         events = [
             (
-                LOCATION_TOPIC,
+                Topic.LOCATION_UPDATES,
                 CloudEvent(
                     id=str(uuid4()),
                     source=self._source,
-                    type=LOCATION_EVENT_TYPE,
+                    type=EventType.LOCATION_RECORDED,
                     subject=str(subject_id),
                     time=recorded_at,
                     data=dict(data),
