@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
+from actors.alert_state import ResponseStage
 from actors.store_errors import PersistenceError
 from gateway.ports import MetricsReads
 
@@ -127,7 +128,7 @@ class HttpMetrics:
 #: Seconds from an alert's creation to a response milestone.
 RESPONSE_BUCKETS: Final = (5, 10, 15, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
 #: Milestones, as ``stage`` labels (each a column of the ``alerts`` projection).
-RESPONSE_STAGES: Final = ("offer", "accept", "on_scene", "resolve")
+RESPONSE_STAGES: Final = tuple(stage.value for stage in ResponseStage)
 
 
 class ResponseTimes(Collector):

@@ -9,26 +9,20 @@ few seconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
 import asyncpg
 
+from actors.alert_state import ResponseStage
 from persistence.drivers import postgres
-
-#: Milestones (the metric's ``stage`` labels) and their ``alerts`` columns.
-STAGE_COLUMNS: Final = {
-    "offer": "offer_s",
-    "accept": "accept_s",
-    "on_scene": "on_scene_s",
-    "resolve": "resolve_s",
-}
 
 
 def response_query(stages: Sequence[str], buckets: Sequence[int]) -> str:
-    """Per stage: ``count``, ``sum``, then one cumulative count per bucket bound."""
+    """Per stage (an ``actors.alert_state.ResponseStage``, each a column of the
+    ``alerts`` projection): ``count``, ``sum``, then one cumulative count per
+    bucket bound."""
     parts = []
     for stage in stages:
-        column = STAGE_COLUMNS[stage]
+        column = ResponseStage(stage).column
         parts += [f"count({column})", f"coalesce(sum({column}), 0)"]
         parts += [f"count(*) FILTER (WHERE {column} <= {int(b)})" for b in buckets]
     return "SELECT " + ", ".join(parts) + " FROM alerts"  # noqa: S608 (fixed fragments)
