@@ -80,6 +80,7 @@ from actors.alert_messages import (
     NotificationOutcome,
     OfferExpired,
     OfferMade,
+    Replayed,
     SearchAgain,
     UpdateStatus,
     UserLocation,
@@ -154,6 +155,7 @@ __all__ = [
     "Offer",
     "OfferExpired",
     "OfferMade",
+    "Replayed",
     "SearchAgain",
     "SearchResult",
     "TimelineEntry",
@@ -302,6 +304,11 @@ def _create(
     state: AlertState | None, msg: CreateAlert, now: datetime, policy: AlertPolicy
 ) -> Transition[AlertState]:
     if state is not None:
+        if msg.idempotency_key is not None and msg.idempotency_key == state.idempotency_key:
+            # A client's retry: the key was committed with the alert.
+            if msg.request_hash != state.request_hash:
+                raise AlreadyExists("alert", str(msg.alert_id))
+            return state, (Reply(Replayed(state)),)
         same = (
             state.id == msg.alert_id
             and state.user_id == msg.user_id
@@ -343,6 +350,8 @@ def _create(
         updated_at=now,
         timeline=(entry,),
         version=1,
+        idempotency_key=msg.idempotency_key,
+        request_hash=msg.request_hash,
     )
     created = _emit(new, Topic.PANIC_ALERTS, EventType.ALERT_CREATED, new.view())
     new, again, search = _search(new, now, policy)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 from uuid import UUID
 
-from actors.alert_state import ActorRole, AlertStatus, AlertType
+from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from actors.errors import UnknownMessage
 from actors.search import SearchResult
 
@@ -31,6 +31,18 @@ class CreateAlert:
     accuracy_m: float | None = None
     description: str | None = None
     silent: bool = False
+    #: The client's ``Idempotency-Key`` and a digest of its request (hex),
+    #: committed with the alert: a retry with the key and the same digest is
+    #: answered ``Replayed``, one with another digest is refused.
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The reply to a ``CreateAlert`` that repeats one committed with its key."""
+
+    state: AlertState
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,12 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else codec.parse_int(value)
 
 
+def _str_or_none(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"expected a string or null, got {type(value).__name__}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     """A pending offer of the alert to one agent, open until ``expires_at``."""
@@ -214,6 +220,9 @@ class AlertState:
     offer_to: int | None = None
     #: When the user "cancelled" with the duress PIN (None: never).
     duress_at: datetime | None = None
+    #: The create's ``Idempotency-Key`` and its request digest (``CreateAlert``).
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
     @property
     def duress(self) -> bool:
@@ -279,6 +288,8 @@ class AlertState:
             "search_rings": self.search_rings,
             "offer_to": self.offer_to,
             "duress_at": codec.iso_or_none(self.duress_at),
+            "idempotency_key": self.idempotency_key,
+            "request_hash": self.request_hash,
             # Derived from the timeline (not read back): for the projection.
             "response_s": self.response_times(),
         }
@@ -315,6 +326,9 @@ class AlertState:
             search_rings=codec.optional_field(data, "search_rings", _int_or_none, None),
             offer_to=codec.optional_field(data, "offer_to", _int_or_none, None),
             duress_at=codec.optional_field(data, "duress_at", codec.parse_dt_or_none, None),
+            # Added with the idempotency claim in the create commit.
+            idempotency_key=codec.optional_field(data, "idempotency_key", _str_or_none, None),
+            request_hash=codec.optional_field(data, "request_hash", _str_or_none, None),
         )
 
     def response_times(self) -> dict[str, float]:

@@ -287,12 +287,6 @@ class AlertReads(Protocol):
         """The committed alert, or None when missing or not the viewer's to see."""
         ...
 
-    async def claim_idempotency_key(
-        self, alert_id: UUID, user_id: UUID, key: str, request_hash: bytes
-    ) -> bool:
-        """True for the first request with ``key`` only (atomic)."""
-        ...
-
     async def agent_exists(self, agent_id: UUID) -> bool: ...
 
 

@@ -37,7 +37,7 @@ from pydantic import (
     StrictStr,
 )
 
-from actors.alert_messages import Assign, Cancel, CreateAlert, Duress, UpdateStatus
+from actors.alert_messages import Assign, Cancel, CreateAlert, Duress, Replayed, UpdateStatus
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineEntry
 from actors.effects import EntityKind
 from actors.errors import InvalidTransition
@@ -274,9 +274,9 @@ async def _cancel_pin(
     raise ProblemHTTPException(403, detail="a valid PIN is needed to cancel this alert")
 
 
-def _request_hash(body: AlertCreate) -> bytes:
+def _request_hash(body: AlertCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).digest()
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -302,7 +302,6 @@ async def create_alert(
     body: AlertCreate,
     principal: UserPrincipal,
     entities: EntitiesDep,
-    alerts: AlertsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -317,9 +316,10 @@ async def create_alert(
     """Answers 201 only after the alert is committed; its entity starts the dispatch
     (a search for the nearest available agents) right after that commit."""
     alert_id = alert_id_for(principal.id, idempotency_key) if idempotency_key else uuid4()
-    state = await _ask_alert(
-        entities,
-        alert_id,
+    # The key is claimed in the alert's create commit: a retry is answered Replayed.
+    reply = await entities.ask(
+        EntityKind.ALERT,
+        str(alert_id),
         CreateAlert(
             alert_id=alert_id,
             user_id=principal.id,
@@ -329,17 +329,17 @@ async def create_alert(
             accuracy_m=body.accuracy_m,
             description=body.description,
             silent=body.silent,
+            idempotency_key=idempotency_key,
+            request_hash=None if idempotency_key is None else _request_hash(body),
         ),
     )
-    fresh = True
-    if idempotency_key:
-        fresh = await alerts.claim_idempotency_key(
-            alert_id, principal.id, idempotency_key, _request_hash(body)
-        )
     response.headers["Location"] = f"/alerts/{alert_id}"
-    if not fresh:
+    if isinstance(reply, Replayed):
         response.headers[REPLAYED_HEADER] = "true"
-    return _shown(state, principal)
+        reply = reply.state
+    if not isinstance(reply, AlertState):
+        raise TypeError(f"alert {alert_id} replied with {type(reply).__name__}")
+    return _shown(reply, principal)
 
 
 @router.get(

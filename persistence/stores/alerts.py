@@ -232,27 +232,6 @@ async def load_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertState | None:
     return None if state is None else AlertState.from_snapshot(state)
 
 
-async def claim_idempotency_key(
-    pool: asyncpg.Pool, alert_id: UUID, user_id: UUID, key: str, request_hash: bytes
-) -> bool:
-    """Record ``key`` on the committed alert row; True for the first request only.
-
-    Atomic (one conditional UPDATE), so of concurrent retries exactly one
-    claims the key and the others are replays. The columns written are the
-    seed's ``idempotency_key`` / ``request_hash``, outside the projection.
-    """
-    with postgres.EDGE:
-        claimed = await pool.fetchval(
-            "UPDATE alerts SET idempotency_key = $3, request_hash = $4 "
-            "WHERE id = $1 AND user_id = $2 AND idempotency_key IS NULL RETURNING id",
-            alert_id,
-            user_id,
-            key,
-            request_hash,
-        )
-    return claimed is not None
-
-
 async def agent_exists(pool: asyncpg.Pool, agent_id: UUID) -> bool:
     """Whether ``agent_id`` names an agent account (``agents`` row)."""
     with postgres.EDGE:
@@ -298,11 +277,6 @@ class PostgresAlertReads:
         if state is None or not visible_to(state, Viewer(viewer_id, viewer_role)):
             return None
         return state
-
-    async def claim_idempotency_key(
-        self, alert_id: UUID, user_id: UUID, key: str, request_hash: bytes
-    ) -> bool:
-        return await claim_idempotency_key(self._pool, alert_id, user_id, key, request_hash)
 
     async def agent_exists(self, agent_id: UUID) -> bool:
         return await agent_exists(self._pool, agent_id)

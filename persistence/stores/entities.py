@@ -57,11 +57,12 @@ ON CONFLICT (kind, entity_id) DO UPDATE
 _PROJECT_ALERTS = """
 INSERT INTO alerts AS a (id, user_id, alert_type, status, latitude, longitude, accuracy_m,
                          description, silent, assigned_agent_id, version, created_at, resolved_at,
-                         duress, offer_s, accept_s, on_scene_s, resolve_s)
+                         duress, offer_s, accept_s, on_scene_s, resolve_s,
+                         idempotency_key, request_hash)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[], $6::float8[],
                      $7::float8[], $8::text[], $9::boolean[], $10::uuid[], $11::bigint[],
                      $12::timestamptz[], $13::timestamptz[], $14::boolean[], $15::float8[],
-                     $16::float8[], $17::float8[], $18::float8[])
+                     $16::float8[], $17::float8[], $18::float8[], $19::text[], $20::bytea[])
 ON CONFLICT (id) DO UPDATE
    SET status = EXCLUDED.status, assigned_agent_id = EXCLUDED.assigned_agent_id,
        version = EXCLUDED.version, resolved_at = EXCLUDED.resolved_at, duress = EXCLUDED.duress,
@@ -259,6 +260,10 @@ def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:
             _ts(s["updated_at"]) if s["status"] == "resolved" else None,
             s.get("duress_at") is not None,
             *(_response_s(s, stage) for stage in ResponseStage),
+            # The create's Idempotency-Key, claimed in this commit (written once:
+            # the update on conflict leaves it).
+            s.get("idempotency_key"),
+            None if s.get("request_hash") is None else bytes.fromhex(s["request_hash"]),
         )
         for s in snapshots
     ]

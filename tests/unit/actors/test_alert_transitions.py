@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -37,6 +38,7 @@ from actors.alert import (
     CreateAlert,
     Escalate,
     OfferMade,
+    Replayed,
     UpdateStatus,
 )
 from actors.alert_messages import ESCALATION_TIMER, SEARCH_AGAIN_TIMER
@@ -178,6 +180,27 @@ def test_create_opens_a_dispatching_alert() -> None:
         ESCALATION_TIMER, ESCALATION_TIMER, clock.now + timedelta(seconds=30), {"step": 0}
     )
     assert reply == Reply(state)
+
+
+def test_a_keyed_create_commits_its_key_and_answers_a_retry_replayed() -> None:
+    clock = Clock()
+    keyed = CreateAlert(
+        ALERT_ID, USER, AlertType.PANIC, LAT, LON, idempotency_key="k1", request_hash="ab" * 32
+    )
+    state, effects = alert.decide(None, keyed, clock.now)
+    (persist,) = of_type(effects, Persist)
+    assert (persist.snapshot["idempotency_key"], persist.snapshot["request_hash"]) == (
+        "k1",
+        "ab" * 32,
+    )
+    assert AlertState.from_snapshot(persist.snapshot) == state
+    again, effects = alert.decide(state, keyed, clock.advance(1))
+    assert again is state
+    assert effects == (Reply(Replayed(state)),)
+    # The same key with another request is refused, whatever the fields say.
+    other = replace(keyed, request_hash="cd" * 32)
+    with pytest.raises(AlreadyExists):
+        alert.decide(state, other, clock.now)
 
 
 def test_create_is_idempotent_and_refuses_different_content() -> None:
