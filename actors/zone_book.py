@@ -44,7 +44,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, Final, Protocol
 from uuid import UUID
 
@@ -53,7 +52,7 @@ from actors.errors import ActorError
 from actors.region import RegionState, ZonesChanged
 from actors.subject import NearZone
 from actors.zone_index import CellZones
-from actors.zone_rules import ZoneKind, ZoneRules
+from actors.zone_rules import ZoneKind, ZoneRow, ZoneRules
 from geo.cells import resolution_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.errors import GeoError
@@ -68,33 +67,6 @@ MAX_BACKOFF_S: Final = 30.0
 
 #: ``tell(kind, entity_id, message)``: hand a message to an entity, no reply.
 Tell = Callable[[EntityKind, str, object], None]
-
-
-class ZoneRow(Protocol):
-    """One zone as its table row stands now (deleted ones too)."""
-
-    @property
-    def id(self) -> UUID: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def kind(self) -> ZoneKind: ...
-    @property
-    def geometry(self) -> Mapping[str, Any]: ...
-    @property
-    def radius_m(self) -> float | None: ...
-    @property
-    def rules(self) -> Mapping[str, Any]: ...
-    @property
-    def active(self) -> bool: ...
-    @property
-    def cells(self) -> tuple[str, ...]: ...
-    @property
-    def revision(self) -> int: ...
-    @property
-    def updated_at(self) -> datetime: ...
-    @property
-    def deleted_at(self) -> datetime | None: ...
 
 
 class ZoneFeed(Protocol):
@@ -371,4 +343,4 @@ def _near_zone(live: LiveZone) -> NearZone:
     )
 
 
-__all__ = ["LiveZone", "Tell", "ZoneBook", "ZoneFeed", "ZoneRow"]
+__all__ = ["LiveZone", "Tell", "ZoneBook", "ZoneFeed"]

@@ -24,7 +24,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 #: A dwell longer than a day is not a dwell.
@@ -82,3 +83,35 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
 
 
 __all__ = ["MAX_DWELL_S", "ZoneKind", "ZoneRules"]
+
+
+class ZoneRow(Protocol):
+    """One stored zone as its row stands (``persistence.stores.zones.ZoneRecord``):
+    what the gateway shows and the zone book follows."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> ZoneKind: ...
+    @property
+    def geometry(self) -> Mapping[str, Any]: ...
+    @property
+    def radius_m(self) -> float | None: ...
+    @property
+    def rules(self) -> Mapping[str, Any]: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def cells(self) -> tuple[str, ...]: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def deleted_at(self) -> datetime | None:
+        """Set only on rows a change feed returns."""
+        ...

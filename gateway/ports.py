@@ -29,7 +29,7 @@ from uuid import UUID
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from actors.store_errors import ServiceUnavailable
 from actors.subject import SubjectRole
-from actors.zone_rules import ZoneKind
+from actors.zone_rules import ZoneKind, ZoneRow
 from geo.fences import FenceEvent
 
 T_co = TypeVar("T_co", covariant=True)
@@ -324,29 +324,6 @@ class ZoneFields:
     def dwell_s(self) -> int | None:
         value = self.rules.get("dwell_s")
         return None if value is None else int(value)
-
-
-class ZoneRow(Protocol):
-    @property
-    def id(self) -> UUID: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def kind(self) -> ZoneKind: ...
-    @property
-    def geometry(self) -> Mapping[str, Any]: ...
-    @property
-    def radius_m(self) -> float | None: ...
-    @property
-    def rules(self) -> Mapping[str, Any]: ...
-    @property
-    def active(self) -> bool: ...
-    @property
-    def revision(self) -> int: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
 
 
 class Zones(Protocol):

@@ -38,12 +38,12 @@ from pydantic import (
 )
 
 from actors.store_errors import GeometryRejected, InvalidCursor
-from actors.zone_rules import MAX_DWELL_S, ZoneKind, ZoneRules
+from actors.zone_rules import MAX_DWELL_S, ZoneKind, ZoneRow, ZoneRules
 from gateway.auth.models import Name, RequestBody, problem_responses
 from gateway.deps import AdminPrincipal, CurrentPrincipal, SettingsDep, ZonesDep
 from gateway.fields import Number
 from gateway.paging import CursorParam, Limit
-from gateway.ports import ZoneFields, ZoneRow
+from gateway.ports import ZoneFields
 from gateway.problems import ProblemHTTPException
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.fences import InvalidZone, Zone
