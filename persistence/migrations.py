@@ -31,7 +31,7 @@ from pathlib import Path
 import asyncpg
 
 from persistence.drivers import postgres
-from persistence.drivers.postgres import DRIVER_ERRORS, Connection, translate_error
+from persistence.drivers.postgres import Connection
 from persistence.errors import MigrationError
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ async def apply_migrations(
     """
     todo_source = discover() if migrations is None else migrations
     applied_now: list[str] = []
-    try:
+    with postgres.EDGE:  # a MigrationError passes unchanged
         async with pool.acquire() as conn:
             await _lock(conn, lock_timeout_s)
             try:
@@ -175,10 +175,6 @@ async def apply_migrations(
                     applied_now.append(migration.version)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-    except MigrationError:
-        raise
-    except DRIVER_ERRORS as exc:
-        raise translate_error(exc) from exc
     if applied_now:
         log.info("applied migrations: %s", ", ".join(applied_now))
     else:

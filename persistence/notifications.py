@@ -52,10 +52,8 @@ class PostgresDeliveries:
         self._pool = pool
 
     async def recorded(self, request_id: UUID) -> Recorded | None:
-        try:
+        with postgres.EDGE:
             row = await self._pool.fetchrow(_RECORDED, request_id)
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
         if row is None:
             return None
         return Recorded(row["status"], row["attempts"], row["last_error"])
@@ -72,7 +70,7 @@ class PostgresDeliveries:
         attempts: int,
         error: str | None,
     ) -> None:
-        try:
+        with postgres.EDGE:
             await self._pool.execute(
                 _RECORD,
                 request_id,
@@ -84,8 +82,6 @@ class PostgresDeliveries:
                 attempts,
                 None if error is None else error[:500],
             )
-        except postgres.DRIVER_ERRORS as exc:
-            raise postgres.translate_error(exc) from exc
 
 
 class KafkaIncoming:

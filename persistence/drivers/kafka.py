@@ -244,14 +244,12 @@ class KafkaPublisher:
         """
         producer = self._require()
         futures: list[asyncio.Future[Any]] = []
-        try:
+        with EDGE:
             for topic, event in items:
                 fut = await producer.send(
                     topic, value=event.to_bytes(), key=event.kafka_key.encode("utf-8")
                 )
                 futures.append(fut)
-        except (TimeoutError, OSError, KafkaError) as exc:
-            raise translate_error(exc) from exc
         return PendingDeliveries(futures, self.delivery_timeout_s)
 
     def _require(self) -> Any:
@@ -328,10 +326,8 @@ class KafkaConsumer:
 
     async def commit(self) -> None:
         """Commit the position after every event returned so far."""
-        try:
+        with EDGE:
             await self._require().commit()
-        except (TimeoutError, OSError, KafkaError) as exc:
-            raise translate_error(exc) from exc
 
     async def get_many(self, timeout_ms: int = 1000) -> list[ConsumedEvent]:
         """Up to ``max_poll_records`` events, waiting at most ``timeout_ms``."""

@@ -137,10 +137,8 @@ class EventStore:
 
     async def ping(self) -> None:
         """Round trip to the server; ``ServiceUnavailable("mongo")`` if it cannot be reached."""
-        try:
+        with EDGE:
             await self._client.admin.command("ping")
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
 
     async def close(self) -> None:
         await self._client.close()
@@ -151,7 +149,7 @@ class EventStore:
         Retention collections get a TTL index on ``time`` where the server
         supports it; otherwise a plain ``time`` index serving ``purge_expired``.
         """
-        try:
+        with EDGE:
             existing = set(await self._db.list_collection_names())
             for name in COLLECTIONS:
                 if name not in existing:
@@ -159,8 +157,6 @@ class EventStore:
                 await self._create_missing(name, _indexes_for(name))
             for name, keep in self.retention.items():
                 await self._ensure_retention_index(name, keep)
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
         log.info(
             "event store %s ready (TTL indexes %s)",
             self.database_name,
@@ -215,21 +211,20 @@ class EventStore:
         return sum(results)
 
     async def _insert(self, name: str, docs: list[Document]) -> int:
-        try:
-            result = await self._db[name].insert_many(docs, ordered=False)
-            return len(result.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            others = [e for e in errors if e.get("code") != _DUPLICATE_KEY]
-            if others:
-                raise PersistenceError(
-                    f"mongo rejected {len(others)} events in {name}: {others[0].get('errmsg')}"
-                ) from exc
-            inserted = int(exc.details.get("nInserted", 0))
-            log.debug("%s: %s duplicates skipped, %s inserted", name, len(errors), inserted)
-            return inserted
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
+        with EDGE:
+            try:
+                result = await self._db[name].insert_many(docs, ordered=False)
+                return len(result.inserted_ids)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                others = [e for e in errors if e.get("code") != _DUPLICATE_KEY]
+                if others:
+                    raise PersistenceError(
+                        f"mongo rejected {len(others)} events in {name}: {others[0].get('errmsg')}"
+                    ) from exc
+                inserted = int(exc.details.get("nInserted", 0))
+                log.debug("%s: %s duplicates skipped, %s inserted", name, len(errors), inserted)
+                return inserted
 
     async def find_events(
         self,
@@ -254,11 +249,9 @@ class EventStore:
             if until is not None:
                 window["$lt"] = until
             query["time"] = window
-        try:
+        with EDGE:
             cursor = self._db[collection].find(query).sort("time", ASCENDING).limit(limit)
             return [CloudEvent.from_document(doc) async for doc in cursor]
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
 
     async def find_documents(
         self,
@@ -272,25 +265,19 @@ class EventStore:
 
         Read-only; ``ServiceUnavailable("mongo")`` when the server is unreachable.
         """
-        try:
+        with EDGE:
             cursor = self._db[collection].find(query).sort(list(sort)).limit(limit)
             return [doc async for doc in cursor]
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
 
     async def get_event(self, collection: str, event_id: str) -> CloudEvent | None:
         """One event by id, or None."""
-        try:
+        with EDGE:
             doc = await self._db[collection].find_one({"_id": event_id})
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
         return None if doc is None else CloudEvent.from_document(doc)
 
     async def count(self, collection: str, query: Document | None = None) -> int:
-        try:
+        with EDGE:
             return await self._db[collection].count_documents(query or {})
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
 
     async def purge_expired(self, now: datetime | None = None) -> dict[str, int]:
         """Delete events older than their collection's retention. Idempotent.
@@ -300,12 +287,10 @@ class EventStore:
         """
         now = now or datetime.now(UTC)
         deleted: dict[str, int] = {}
-        try:
+        with EDGE:
             for name, keep in self.retention.items():
                 result = await self._db[name].delete_many({"time": {"$lt": now - keep}})
                 deleted[name] = result.deleted_count
-        except PyMongoError as exc:
-            raise translate_error(exc) from exc
         if any(deleted.values()):
             log.info("event store retention: deleted %s", deleted)
         return deleted
