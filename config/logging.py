@@ -99,11 +99,6 @@ def bind(**fields: Any) -> Iterator[None]:
         _context_var.reset(token)
 
 
-def bound_context() -> Mapping[str, Any]:
-    """The fields bound by :func:`bind` in the current context."""
-    return _context_var.get()
-
-
 def scrub(key: str, value: Any, levelno: int) -> Any:
     """The value of field ``key`` as it may appear in a log line of level ``levelno``."""
     lowered = key.lower()

@@ -19,11 +19,8 @@ from cluster.errors import ClusterError
 
 
 class CloseCode(enum.IntEnum):
-    NORMAL = 1000
-    #: The server is shutting down.
-    GOING_AWAY = 1001
-    #: Policy violation: a frame the server will not tolerate on this socket.
-    POLICY = 1008
+    """The codes the gateway closes a socket with (RFC 6455's and ours, 4xxx)."""
+
     #: A client frame above ``http.ws_max_frame_bytes``.
     TOO_BIG = 1009
     #: A bug on our side.
@@ -33,8 +30,6 @@ class CloseCode(enum.IntEnum):
     TRY_AGAIN_LATER = 1013
     #: No valid ``auth`` frame in time, or its token is invalid, expired or revoked.
     UNAUTHENTICATED = 4401
-    #: Authenticated, but the role may not use this endpoint (admins have no socket).
-    FORBIDDEN = 4403
     #: Nothing received for ``http.ws_heartbeat_timeout_s`` (send ``ping``).
     IDLE_TIMEOUT = 4408
 
