@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import uuid4
 
@@ -24,6 +23,7 @@ from actors.effects import EntityKind
 from cluster.batching import Batcher, Item
 from cluster.errors import ClusterError
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
+from cluster.sequencing import SenderStream
 from cluster.tracking import pack_fixes
 from geo.fences import Fix
 
@@ -37,21 +37,6 @@ class AskTimeout(ClusterError):
     """No reply within the timeout; the message may still be processed later."""
 
     retriable = True
-
-
-@dataclass(slots=True)
-class _Stream:
-    next_seq: int = 0
-    in_flight: set[int] = field(default_factory=set)
-
-    def open(self) -> tuple[int, int]:
-        seq = self.next_seq
-        self.next_seq += 1
-        self.in_flight.add(seq)
-        return seq, min(self.in_flight)
-
-    def close(self, seq: int) -> None:
-        self.in_flight.discard(seq)
 
 
 class EntityClient:
@@ -71,7 +56,7 @@ class EntityClient:
         self._ask_timeout_s = ask_timeout_s
         self._max_batch = max_batch
         self._stream_id = uuid4().hex
-        self._streams = [_Stream() for _ in range(shard_count)]
+        self._streams = [SenderStream() for _ in range(shard_count)]
         self._handles: dict[int, Any] = {}
         self._owners: dict[tuple[EntityKind, str], int] = {}
         self._batcher = Batcher(self._submit_batch, linger=linger_s, max_batch=max_batch)
@@ -190,7 +175,7 @@ class EntityClient:
         return self.handle(shard).track.remote(packed)  # type: ignore[no-any-return]
 
     @staticmethod
-    async def _finish(stream: _Stream, seq: int, ref: Any) -> object:
+    async def _finish(stream: SenderStream, seq: int, ref: Any) -> object:
         try:
             return await ref
         finally:

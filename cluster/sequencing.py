@@ -1,4 +1,4 @@
-"""Per-sender ordering of calls into a shard.
+"""Per-sender ordering of calls into a shard: both ends of a sender's stream.
 
 Ray runs an async actor's calls concurrently and, after a restart, retries
 them in no particular order, so a shard cannot rely on arrival order. Each
@@ -9,6 +9,9 @@ stream in ``seq`` order. A restarted shard knows nothing, and starts the
 stream at the first ``floor`` it sees, which is exact: the calls from there
 on are all in flight and will be retried. A gap that never fills (a caller
 died mid-call) is skipped after ``gap_timeout`` seconds.
+
+:class:`SenderStream` is the client's end (``cluster.client``: one per
+shard), :class:`Sequencer` the shard's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,25 @@ import logging
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SenderStream:
+    """A client's numbering of its calls to one shard. Not thread-safe."""
+
+    next_seq: int = 0
+    in_flight: set[int] = field(default_factory=set)
+
+    def open(self) -> tuple[int, int]:
+        """Number a new call: its ``seq`` and the ``floor`` (lowest still in flight)."""
+        seq = self.next_seq
+        self.next_seq += 1
+        self.in_flight.add(seq)
+        return seq, min(self.in_flight)
+
+    def close(self, seq: int) -> None:
+        """The call is done (answered, failed or given up on): the floor may pass it."""
+        self.in_flight.discard(seq)
 
 
 @dataclass(slots=True)

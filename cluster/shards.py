@@ -32,19 +32,16 @@ from uuid import UUID
 import psutil
 import ray
 
-from actors.agent import AgentPolicy
-from actors.alert_messages import AlertPolicy, EscalationStep
-from actors.alert_state import AlertType
 from actors.effects import EntityKind
 from actors.errors import ActorError
-from actors.kinds import behaviours
+from actors.policies import behaviours_from
 from actors.ports import EntityStore, PushSink, StoredTimer
-from actors.region import RegionPolicy
 from actors.runtime import EntityHost, RecoveryReport
 from actors.zone_book import ZoneBook, ZoneFeed
-from cluster.batching import Batcher, Coalescer, Item
+from cluster.batching import Coalescer, Item
 from cluster.client import EntityClient
 from cluster.dispatch import RegionSearcher, service_area_agents
+from cluster.peers import PeerRouter, ShardReply, reply_of
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
 from cluster.tracking import PackedFixes, Tracker
@@ -52,18 +49,6 @@ from config.heap import freeze_startup_heap
 from config.settings import ActorSettings
 
 log = logging.getLogger(__name__)
-
-#: What a shard call returns: ``(True, value)`` or ``(False, ActorError)``.
-#: Domain errors travel as values so Ray never wraps or retries them.
-ShardReply = tuple[bool, object]
-
-
-async def _outcome(reply: Awaitable[object]) -> ShardReply:
-    """The reply, or the entity's refusal as a value (never raised across Ray)."""
-    try:
-        return True, await reply
-    except ActorError as exc:
-        return False, exc
 
 
 @dataclass(slots=True)
@@ -86,78 +71,6 @@ OpenShardIO = Callable[[], Awaitable[ShardIO]]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def alert_policy(cfg: ActorSettings) -> AlertPolicy:
-    """The alert machine's policy from the settings (offers, searches, escalation)."""
-    return AlertPolicy(
-        offer_ttl=timedelta(seconds=cfg.offer_ttl_s),
-        search_rings=cfg.search_rings,
-        search_max_rings=cfg.search_max_rings,
-        search_k=cfg.search_k,
-        offer_to=cfg.offer_to,
-        search_again=timedelta(seconds=cfg.search_again_s),
-        escalation={
-            AlertType(name): tuple(
-                EscalationStep(
-                    after=timedelta(seconds=step.after_s),
-                    rings=step.rings,
-                    offer_to=step.offer_to,
-                    escalate=step.escalate,
-                )
-                for step in steps
-            )
-            for name, steps in cfg.escalation.items()
-        },
-    )
-
-
-def _behaviours(cfg: ActorSettings, book: ZoneBook) -> Any:
-    return behaviours(
-        alert_policy(cfg),
-        AgentPolicy(
-            heartbeat_timeout=timedelta(seconds=cfg.heartbeat_timeout_s),
-            region_resolution=cfg.region_resolution,
-        ),
-        RegionPolicy(presence_ttl=timedelta(seconds=cfg.presence_ttl_s)),
-        # Only what the loaded book knows: a timer due during recovery, before
-        # the zones are loaded, takes its zone as live.
-        zone_gone=lambda zone_id: book.loaded and zone_id in book.gone,
-    )
-
-
-class _PeerRouter:
-    """Routes entity-to-entity messages: locally, or to the owning peer shard."""
-
-    def __init__(self, shard: ShardActor) -> None:
-        self._shard = shard
-        self._best_effort = Batcher(
-            self._send_best_effort,
-            linger=shard.cfg.batch_linger_ms / 1000,
-            max_batch=shard.cfg.batch_max,
-        )
-
-    def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
-        target = owner(kind.value, entity_id, self._shard.count)
-        if target == self._shard.index:
-            self._shard.host.enqueue(kind, entity_id, message, want_reply=False)
-        else:
-            self._best_effort.add(target, (kind, entity_id, message))
-
-    async def deliver(
-        self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer
-    ) -> None:
-        target = owner(kind.value, entity_id, self._shard.count)
-        if target == self._shard.index:
-            await self._shard.host.deliver_stored(message, stored)
-            return
-        ok, value = await self._shard.peer(target).deliver_stored.remote(message, stored)
-        if not ok:
-            assert isinstance(value, BaseException)
-            raise value
-
-    def _send_best_effort(self, target: int, batch: Sequence[Item]) -> Any:
-        return self._shard.peer(target).tell_unordered.remote(list(batch))
 
 
 class ShardActor:
@@ -201,10 +114,10 @@ class ShardActor:
                     refresh_s=cfg.zone_refresh_s,
                 )
                 self.host = EntityHost(
-                    behaviours=_behaviours(cfg, self.zone_book),
+                    behaviours=behaviours_from(cfg, self._zone_gone),
                     store=io.store,
                     pushes=io.pushes,
-                    router=_PeerRouter(self),
+                    router=PeerRouter(self),
                     clock=_utcnow,
                     searcher=RegionSearcher(
                         self.read_regions,
@@ -229,6 +142,11 @@ class ShardActor:
         await self._load_zones()
         self._tracker = Tracker(self.host, self.zone_book, resolution=cfg.region_resolution)
         freeze_startup_heap(f"shard {self.index}")
+
+    def _zone_gone(self, zone_id: UUID) -> bool:
+        """Only what the loaded book knows: a timer due during recovery, before the
+        zones are loaded, takes its zone as live."""
+        return self.zone_book.loaded and zone_id in self.zone_book.gone
 
     def _service_area_agents(self, latitude: float, longitude: float) -> frozenset[UUID] | None:
         """Dispatch respects service areas once the zone book is loaded."""
@@ -277,13 +195,13 @@ class ShardActor:
         self, stream: str, seq: int, floor: int, kind: EntityKind, entity_id: str, message: object
     ) -> ShardReply:
         (future,) = await self._admit(stream, seq, floor, [(kind, entity_id, message)])
-        return await _outcome(future)
+        return await reply_of(future)
 
     async def ask_many(
         self, stream: str, seq: int, floor: int, items: Sequence[Item]
     ) -> list[ShardReply]:
         """Each message's outcome, in order (domain errors as values, see ``ShardReply``)."""
-        return [await _outcome(f) for f in await self._admit(stream, seq, floor, items)]
+        return [await reply_of(f) for f in await self._admit(stream, seq, floor, items)]
 
     async def tell_many(self, stream: str, seq: int, floor: int, items: Sequence[Item]) -> int:
         """Process every message in order; returns how many the entities rejected."""
@@ -304,7 +222,7 @@ class ShardActor:
 
     async def deliver_stored(self, message: object, stored: StoredTimer) -> ShardReply:
         await self._ready
-        return await _outcome(self.host.deliver_stored(message, stored))
+        return await reply_of(self.host.deliver_stored(message, stored))
 
     async def tell_unordered(self, items: Sequence[Item]) -> None:
         await self._ready

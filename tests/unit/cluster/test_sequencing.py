@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cluster.sequencing import Sequencer
+from cluster.sequencing import SenderStream, Sequencer
 
 Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
@@ -290,3 +290,33 @@ async def test_a_waiting_call_passed_by_the_floor_does_not_move_the_stream_back(
     await settle()
     assert seven.done(), "the stream went back from 7 to 3 when call 3 timed out"
     assert sequencer.gaps_skipped == gaps  # 7 had no gap before it
+
+
+def test_a_senders_floor_is_its_lowest_call_still_in_flight() -> None:
+    stream = SenderStream()
+    assert [stream.open() for _ in range(3)] == [(0, 0), (1, 0), (2, 0)]
+    stream.close(1)
+    assert stream.open() == (3, 0)  # 0 is still in flight
+    stream.close(0)
+    assert stream.open() == (4, 2)  # 0 and 1 are done: the shard may pass them
+    for seq in (2, 3, 4):
+        stream.close(seq)
+    assert stream.open() == (5, 5)
+
+
+async def test_a_sender_and_a_shard_keep_order_when_calls_arrive_reversed(spawn: Spawn) -> None:
+    """The two ends together: calls numbered by one SenderStream, delivered last
+    first, are admitted by the Sequencer in the order they were numbered."""
+    stream, sequencer = SenderStream(), Sequencer(gap_timeout=NO_SKIP)
+    calls = [stream.open() for _ in range(4)]
+    admitted: list[int] = []
+
+    async def call(seq: int, floor: int) -> None:
+        await sequencer.turn("client-a", seq, floor)
+        admitted.append(seq)
+        sequencer.done("client-a", seq)
+        stream.close(seq)
+
+    tasks = [spawn(call(seq, floor)) for seq, floor in reversed(calls)]
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert admitted == [0, 1, 2, 3]

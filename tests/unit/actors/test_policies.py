@@ -1,4 +1,4 @@
-"""The alert policy the shards build from settings (dispatch and escalation)."""
+"""The alert policy the shards build from settings (actors.policies: dispatch and escalation)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from actors.alert_messages import DEFAULT_ESCALATION, EscalationStep
 from actors.alert_state import AlertType
-from cluster.shards import alert_policy
+from actors.policies import alert_policy
 from config.settings import AlertTypeName, Settings
 
 
