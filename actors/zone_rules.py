@@ -2,8 +2,9 @@
 
 Shared by everything that acts on zones (the shard's zone book, the
 subject trackers, dispatch in service areas) so each reads the same typed
-rules, never a raw dict. The gateway validates rules at the edge
-(``gateway.routes.zones``) and stores them as JSON (``to_json``); what is
+rules, never a raw dict. Which rules fit which kind is :func:`rule_problems`,
+which the API's zone bodies (``gateway.zone_models``) and the bulk import
+apply; rules are stored as JSON (``to_json``); what is
 read back decodes with :meth:`ZoneRules.from_json`, which tolerates keys it
 does not know and fills missing ones with defaults, so rules stored by an
 older or newer release still load.
@@ -22,7 +23,7 @@ What each rule means:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -83,6 +84,41 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
 
 
 __all__ = ["MAX_DWELL_S", "ZoneKind", "ZoneRules"]
+
+
+#: A problem with a zone's fields: where (a JSON path) and what.
+Problem = tuple[tuple[str, ...], str]
+
+
+def rule_problems(
+    kind: ZoneKind,
+    rules: ZoneRules,
+    *,
+    is_point: bool,
+    radius_m: float | None,
+    agent_ids_given: Sequence[UUID] | None,
+) -> list[Problem]:
+    """Every rule (or radius) that does not fit a zone of ``kind``: a point takes a
+    radius, only a service area lists agents (and must, each once), only a
+    danger zone notifies, only a safe zone ends check-ins. ``agent_ids_given``
+    is the list as given (``rules`` holds it as a set). The API and
+    ``panic-alert import-zones`` refuse a zone with any problem."""
+    problems: list[Problem] = []
+    if radius_m is not None and not is_point:
+        problems.append((("radius_m",), "radius_m is only for Point zones"))
+    if kind is ZoneKind.SERVICE_AREA and not rules.agent_ids:
+        need = "a service_area zone needs the agent_ids offered its alerts"
+        problems.append((("rules", "agent_ids"), need))
+    if kind is not ZoneKind.SERVICE_AREA and rules.agent_ids is not None:
+        problems.append((("rules", "agent_ids"), "agent_ids applies to service_area zones only"))
+    if agent_ids_given is not None and len(set(agent_ids_given)) != len(agent_ids_given):
+        problems.append((("rules", "agent_ids"), "agent_ids must not repeat an agent"))
+    for flag in ("notify_subject", "notify_admins"):
+        if getattr(rules, flag) and kind is not ZoneKind.DANGER:
+            problems.append((("rules", flag), f"{flag} applies to danger zones only"))
+    if rules.end_check_in and kind is not ZoneKind.SAFE:
+        problems.append((("rules", "end_check_in"), "end_check_in applies to safe zones only"))
+    return problems
 
 
 class ZoneRow(Protocol):

@@ -5,7 +5,7 @@ FeatureCollection is the usual one). Each feature's properties give
 ``name``, ``kind`` (or the command's default), ``radius_m``, ``rules``,
 ``active`` and optionally ``id`` (a UUID; the GeoJSON feature ``id`` counts
 too). Every feature is checked exactly as ``POST /geofencing/zones`` checks a
-body (``gateway.routes.zones``: the JSON shape, the rules against the kind,
+body (``gateway.zone_models``: the JSON shape, the rules against the kind,
 then ``geo.fences``), so a zone imported is a zone the API would have taken.
 
 Guarantees:
@@ -41,7 +41,7 @@ from shapely.geometry import mapping
 
 from actors.zone_rules import ZoneKind
 from gateway.ports import ZoneFields
-from gateway.routes.zones import ZoneIn, ZoneRefused, zone_fields
+from gateway.zone_models import ZoneIn, ZoneRefused, zone_fields
 from persistence.errors import GeometryRejected
 from persistence.stores.zones import upsert_zones
 
