@@ -23,12 +23,13 @@ Invariants of :class:`AgentState`:
   that stop being refreshed.
 * ``version`` grows by one per change; ``Persist.coalesce`` is True when only
   the position or liveness changed.
-* An agent holds at most one alert: accepting an offer first *reserves* the
-  agent for that alert (:class:`Reserve`, refused while it holds or is
-  taking another), and only then asks the alert. The reservation is soft (in
-  memory only, not in snapshots, no new version) and lapses after
-  ``policy.reservation_ttl`` or when the alert's ``Assigned`` arrives; a
-  refused accept gives it back (:class:`Unreserve`).
+* An agent holds at most one alert: accepting an offer (:class:`TakeOffer`,
+  one action from the agent's socket) first *reserves* the agent for that
+  alert (refused while it holds or is taking another), then asks the alert
+  and keeps the asker waiting for the alert's :class:`OfferTaken`. The
+  reservation is soft (in memory only, not in snapshots, no new version) and
+  lapses after ``policy.reservation_ttl`` or when the alert's ``Assigned``
+  arrives; a refusal gives it back.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ from typing import Any, TypeAlias
 from uuid import UUID
 
 from actors import codec
-from actors.alert_messages import AgentLocation
+from actors.alert_messages import AcceptOffer, AgentLocation
+from actors.alert_state import AlertStatus
 from actors.effects import (
+    Answer,
     CancelTimer,
+    Defer,
     Effect,
     Emit,
     EntityKind,
@@ -55,7 +59,13 @@ from actors.effects import (
     Topic,
     Transition,
 )
-from actors.errors import AlreadyAssigned, InvalidMessage, InvalidTransition, UnknownMessage
+from actors.errors import (
+    ActorError,
+    AlreadyAssigned,
+    InvalidMessage,
+    InvalidTransition,
+    UnknownMessage,
+)
 from actors.region import AgentLeft, AgentPresence
 from geo.cells import MAX_RESOLUTION, MIN_RESOLUTION, cell_of, is_valid_point
 
@@ -207,17 +217,27 @@ class Released:
 
 
 @dataclass(frozen=True, slots=True)
-class Reserve:
-    """The agent is accepting an offer of ``alert_id``: hold it for that alert."""
+class TakeOffer:
+    """The agent accepts its offer of ``alert_id`` (its socket's ``offer.accept``).
+
+    One action, carried by the entities: the agent is reserved for the alert
+    (refused with ``AlreadyAssigned`` while it holds or takes another), the
+    alert is asked (``AcceptOffer`` with ``alert_id``), and the asker waits
+    (``Defer``) for the alert's ``OfferTaken``, which answers it.
+    """
 
     alert_id: UUID
 
 
 @dataclass(frozen=True, slots=True)
-class Unreserve:
-    """The accept of ``alert_id`` was refused: give the reservation back. Idempotent."""
+class OfferTaken:
+    """From an alert to the agent that asked to take it: ``status`` once taken
+    (the asker's reply), or the alert's ``refusal`` (raised to the asker; the
+    reservation is given back)."""
 
     alert_id: UUID
+    status: AlertStatus | None = None
+    refusal: ActorError | None = None
 
 
 AgentMessage: TypeAlias = (
@@ -227,8 +247,8 @@ AgentMessage: TypeAlias = (
     | HeartbeatExpired
     | Assigned
     | Released
-    | Reserve
-    | Unreserve
+    | TakeOffer
+    | OfferTaken
 )
 
 
@@ -288,13 +308,10 @@ def decide(
         return _expired(state, now, policy)
     if isinstance(msg, Assigned):
         return _assigned(state, msg, now, policy)
-    if isinstance(msg, Reserve):
-        return _reserve(state, msg, now, policy)
-    if isinstance(msg, Unreserve):
-        if state.reserved_for != msg.alert_id:
-            return state, (Reply(state),)
-        new = replace(state, reserved_for=None, reserved_until=None)
-        return new, (Reply(new),)
+    if isinstance(msg, TakeOffer):
+        return _take_offer(state, msg, now, policy)
+    if isinstance(msg, OfferTaken):
+        return _offer_taken(state, msg)
     if isinstance(msg, Released):
         if state.current_assignment != msg.alert_id:
             return state, (Reply(state),)  # duplicate or stale release
@@ -402,24 +419,47 @@ def _assigned(
     return _finish(state, new, now, policy, reason="assigned", refresh=False)
 
 
-def _reserve(
-    state: AgentState, msg: Reserve, now: datetime, policy: AgentPolicy
-) -> Transition[AgentState]:
-    """Hold the agent for ``msg.alert_id`` while its accept is asked of the alert."""
-    if state.current_assignment == msg.alert_id:
-        return state, (Reply(state),)  # accepting again what it already holds
+def _reserve(state: AgentState, alert_id: UUID, now: datetime, policy: AgentPolicy) -> AgentState:
+    """The agent held for ``alert_id`` while its accept is asked of the alert
+    (soft: memory only); ``AlreadyAssigned`` while it holds or takes another."""
+    if state.current_assignment == alert_id:
+        return state  # accepting again what it already holds
     if state.current_assignment is not None:
-        raise AlreadyAssigned(str(state.id), str(state.current_assignment), str(msg.alert_id))
+        raise AlreadyAssigned(str(state.id), str(state.current_assignment), str(alert_id))
     taking = state.reserved_for
     if (
         taking is not None
-        and taking != msg.alert_id
+        and taking != alert_id
         and state.reserved_until is not None
         and now < state.reserved_until
     ):
-        raise AlreadyAssigned(str(state.id), str(taking), str(msg.alert_id))
-    new = replace(state, reserved_for=msg.alert_id, reserved_until=now + policy.reservation_ttl)
-    return new, (Reply(new),)
+        raise AlreadyAssigned(str(state.id), str(taking), str(alert_id))
+    return replace(state, reserved_for=alert_id, reserved_until=now + policy.reservation_ttl)
+
+
+def _take_token(alert_id: UUID) -> str:
+    return f"take:{alert_id}"
+
+
+def _take_offer(
+    state: AgentState, msg: TakeOffer, now: datetime, policy: AgentPolicy
+) -> Transition[AgentState]:
+    """Reserve the agent, ask the alert, and keep the asker waiting for its answer."""
+    new = _reserve(state, msg.alert_id, now, policy)
+    ask = Send(EntityKind.ALERT, msg.alert_id, AcceptOffer(state.id, alert_id=msg.alert_id))
+    return new, (ask, Defer(_take_token(msg.alert_id)))
+
+
+def _offer_taken(state: AgentState, msg: OfferTaken) -> Transition[AgentState]:
+    """The alert's answer to a ``TakeOffer``: to the waiting asker; a refusal also
+    gives the reservation back (the alert's ``Assigned`` settles a success)."""
+    token = _take_token(msg.alert_id)
+    if msg.refusal is None:
+        return state, (Answer(token, msg), Reply(state))
+    new = state
+    if state.reserved_for == msg.alert_id:
+        new = replace(state, reserved_for=None, reserved_until=None)
+    return new, (Answer(token, msg.refusal), Reply(new))
 
 
 def _cell(state: AgentState, policy: AgentPolicy) -> str | None:

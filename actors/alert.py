@@ -56,11 +56,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from actors import codec
-from actors.agent import Assigned, Released
+from actors.agent import Assigned, OfferTaken, Released
 from actors.alert_messages import (
     DEFAULT_POLICY,
     ESCALATION_TIMER,
@@ -120,6 +120,7 @@ from actors.effects import (
     with_sends,
 )
 from actors.errors import (
+    ActorError,
     AlreadyExists,
     Conflict,
     EntityNotFound,
@@ -197,12 +198,32 @@ def decide(
     stops responding, the user's subject entity is told (``Responding``), so the
     user's fixes reach the agent through it.
     """
+    if isinstance(msg, AcceptOffer) and msg.alert_id is not None:
+        return _accept_for_agent(state, msg, now, policy)
     new, effects = _decide(state, msg, now, policy)
     active = responding(new)
     if (state is not None and responding(state) == active) or (state is None and not active):
         return new, effects
     told = Send(EntityKind.SUBJECT, _user_subject(new), Responding(new.id, active))
     return new, with_sends(effects, (told,))
+
+
+def _accept_for_agent(
+    state: AlertState | None, msg: AcceptOffer, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
+    """An accept forwarded by the agent's entity: the outcome goes back to it
+    (``OfferTaken``), durably with the assignment, or at once as a refusal."""
+    assert msg.alert_id is not None
+    try:
+        new, effects = decide(state, replace(msg, alert_id=None), now, policy)
+    except ActorError as exc:
+        if isinstance(exc, EntityNotFound) and exc.entity_id is None:
+            exc = EntityNotFound(exc.entity, str(msg.alert_id))
+        refused = Send(EntityKind.AGENT, msg.agent_id, OfferTaken(msg.alert_id, refusal=exc))
+        # A refusal changes nothing here (a missing alert stays missing).
+        return cast("AlertState", state), (refused,)
+    taken = Send(EntityKind.AGENT, msg.agent_id, OfferTaken(msg.alert_id, status=new.status))
+    return new, with_sends(effects, (taken,))
 
 
 def responding(state: AlertState) -> bool:

@@ -56,9 +56,15 @@ class OfferMade:
 
 @dataclass(frozen=True, slots=True)
 class AcceptOffer:
-    """The agent takes the alert. The first accept wins."""
+    """The agent takes the alert. The first accept wins.
+
+    ``alert_id`` is set when the agent's entity forwards its agent's accept
+    (``actors.agent.TakeOffer``): the outcome, taken or refused, then goes
+    back to that entity as ``actors.agent.OfferTaken``.
+    """
 
     agent_id: UUID
+    alert_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

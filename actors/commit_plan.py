@@ -16,17 +16,21 @@ searches, timers armed or disarmed in memory, the reply). Pure: the host
   which ``decide`` re-arms).
 * A timer that fires and only arms itself again in such a transition keeps
   its stored copy; any other fired timer is removed with the transition.
+* ``Defer`` parks the asker instead of replying; ``Answer`` replies to the
+  askers parked under its token (after the commit, like a reply).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from actors.effects import (
+    Answer,
     CancelTimer,
+    Defer,
     Effect,
     Emit,
     EntityKind,
@@ -60,6 +64,10 @@ class CommitPlan:
     arm: list[StoredTimer]
     disarm: list[str]
     reply: object
+    #: Keep the asker waiting under this token (``Defer``) instead of replying.
+    defer: str | None = None
+    #: ``(token, value)`` for the askers deferred earlier (``Answer``).
+    answers: list[tuple[str, object]] = field(default_factory=list)
 
 
 def plan(
@@ -135,4 +143,8 @@ def plan(
             out.searches.append(effect)
         elif isinstance(effect, Reply):
             out.reply = effect.value
+        elif isinstance(effect, Defer):
+            out.defer = effect.token
+        elif isinstance(effect, Answer):
+            out.answers.append((effect.token, effect.value))
     return out

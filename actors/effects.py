@@ -7,8 +7,12 @@ vocabulary here is the whole contract between the pure core and the runtime.
 Ordering and atomicity guarantees a runtime must keep:
 
 * Effects come in this order: ``Persist``, ``Emit``\\*, ``CancelTimer``\\* /
-  ``ScheduleTimer``\\*, ``Send``\\*, ``Search``\\*, ``Push``\\*, ``Reply``. A
-  ``decide`` returns them already in that order.
+  ``ScheduleTimer``\\*, ``Send``\\*, ``Search``\\*, ``Push``\\*, ``Answer``\\*, then
+  ``Reply`` or ``Defer``. A ``decide`` returns them already in that order.
+* ``Defer`` keeps the asker waiting: its reply is the value of a later
+  transition's ``Answer`` with the same token (an entity that asked another
+  entity something and hears back by message). Soft: a restart loses the
+  waiting askers, who time out as they would on a lost reply.
 * ``Persist``, every ``Emit`` and the timer effects of one transition are
   durable together (one PostgreSQL transaction: snapshot row, outbox rows,
   timer rows) *before* any ``Send``, ``Push`` or ``Reply`` is carried out, so
@@ -233,19 +237,37 @@ class Send:
     message: object
 
 
-Effect: TypeAlias = Persist | Emit | Push | ScheduleTimer | CancelTimer | Reply | Send | Search
+@dataclass(frozen=True, slots=True)
+class Defer:
+    """Do not answer the asker now: a later ``Answer(token, ...)`` of this entity will."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Answer every asker deferred under ``token``: with ``value``, or by raising it
+    when it is an ``ActorError``."""
+
+    token: str
+    value: object
+
+
+Effect: TypeAlias = (
+    Persist | Emit | Push | ScheduleTimer | CancelTimer | Reply | Send | Search | Defer | Answer
+)
 
 S = TypeVar("S")
 
 
 def with_sends(effects: tuple[Effect, ...], sends: tuple[Send, ...]) -> tuple[Effect, ...]:
     """``effects`` with ``sends`` in their place: after the other sends, before any
-    ``Search``, ``Push`` or ``Reply`` (the order every ``decide`` keeps)."""
+    ``Search``, ``Push``, ``Answer``, ``Reply`` or ``Defer`` (the order every
+    ``decide`` keeps)."""
     if not sends:
         return effects
-    at = next(
-        (i for i, e in enumerate(effects) if isinstance(e, Search | Push | Reply)), len(effects)
-    )
+    later = Search | Push | Answer | Reply | Defer
+    at = next((i for i, e in enumerate(effects) if isinstance(e, later)), len(effects))
     return (*effects[:at], *sends, *effects[at:])
 
 

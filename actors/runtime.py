@@ -75,6 +75,10 @@ FLUSH_CHUNK = 200
 
 #: Returned by the inline fast path when the message needs the mailbox.
 _SLOW = object()
+#: Returned by ``_process`` when the transition deferred its reply (``Defer``).
+_DEFERRED = object()
+#: Askers deferred longer than this are told no answer came (a lost message).
+DEFER_LIMIT_S = 30.0
 
 
 @dataclass(slots=True)
@@ -134,6 +138,8 @@ class EntityHost:
         #: due_at of the stored copy of each timer, for coalesced re-arming.
         self._stored_due: dict[TimerKey, datetime] = {}
         self._dirty: dict[Key, Persist] = {}
+        #: Askers whose reply an entity deferred (``Defer``), by entity and token.
+        self._deferred: dict[tuple[Key, str], list[tuple[asyncio.Future[object], float]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self.processed = 0
@@ -273,7 +279,13 @@ class EntityHost:
                 future.set_result(None)
             return future
         outcome = plan(key, state, effects, now, None, self._stored_due, self._new_id)
-        if outcome.batch or outcome.pushes or any(stored for _s, stored in outcome.sends):
+        if (
+            outcome.batch
+            or outcome.pushes
+            or outcome.defer is not None
+            or outcome.answers
+            or any(stored for _s, stored in outcome.sends)
+        ):
             return _SLOW
         slot.state = outcome.state
         slot.last_used = time.monotonic()
@@ -316,7 +328,8 @@ class EntityHost:
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                 else:
-                    if envelope.reply is not None and not envelope.reply.done():
+                    deferred = result is _DEFERRED
+                    if not deferred and envelope.reply is not None and not envelope.reply.done():
                         envelope.reply.set_result(result)
         finally:
             slot.running = False
@@ -352,7 +365,35 @@ class EntityHost:
                 await self._pushes.push(outcome.pushes)
             except Exception:  # at-most-once by design: clients resync
                 log.warning("push for %s %s failed", *key, exc_info=True)
+        for token, value in outcome.answers:
+            self._answer(key, token, value)
+        if outcome.defer is not None and envelope.reply is not None:
+            parked = (envelope.reply, time.monotonic())
+            self._deferred.setdefault((key, outcome.defer), []).append(parked)
+            return _DEFERRED
         return outcome.reply
+
+    def _answer(self, key: Key, token: str, value: object) -> None:
+        """Reply to the askers ``key`` deferred under ``token`` (raise an error value)."""
+        for future, _parked_at in self._deferred.pop((key, token), ()):
+            if future.done():
+                continue
+            if isinstance(value, BaseException):
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+
+    def _expire_deferred(self, now: float) -> None:
+        """Tell askers deferred past ``DEFER_LIMIT_S`` that no answer came."""
+        for parked_key, parked in list(self._deferred.items()):
+            kept = [(f, at) for f, at in parked if now - at < DEFER_LIMIT_S and not f.done()]
+            for future, at in parked:
+                if now - at >= DEFER_LIMIT_S and not future.done():
+                    future.set_exception(ActorError("no answer in time", retriable=True))
+            if kept:
+                self._deferred[parked_key] = kept
+            else:
+                del self._deferred[parked_key]
 
     def _after_commit(self, key: Key, out: CommitPlan) -> None:
         kind, entity_id = key
@@ -566,6 +607,7 @@ class EntityHost:
         while True:
             await asyncio.sleep(self._flush_interval)
             try:
+                self._expire_deferred(time.monotonic())
                 await self.flush()
                 await self.passivate_idle()
             except Exception:

@@ -1,6 +1,6 @@
 """Dispatch on the cluster side: the searcher that carries out an alert's
-``Search`` for available agents, and the accept of an offer (reserve the
-agent, then ask the alert).
+``Search`` for available agents (the accept of an offer is the agent
+entity's own ``TakeOffer``: ``actors.agent``).
 
 An alert's ``decide`` asks for agents near it with a ``Search`` effect
 (``actors.search``); the shard hosting the alert hands it to a
@@ -28,15 +28,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
-from actors.agent import Reserve, Unreserve
-from actors.alert_messages import AcceptOffer
 from actors.effects import EntityKind
-from actors.errors import ActorError
 from actors.region import QueryNearest
 from actors.search import Candidate, Search, rank
 from actors.zone_book import ZoneBook
 from actors.zone_rules import ZoneKind
-from cluster.client import EntityClient
 from geo.cells import cell_of, k_ring, ring
 from geo.fences import contains
 
@@ -117,24 +113,3 @@ class RegionSearcher:
             for candidate in answer
             if isinstance(candidate, Candidate)
         ]
-
-
-async def accept_offer(client: EntityClient, agent_id: UUID, alert_id: UUID) -> object:
-    """An agent accepts an offer: reserve the agent, then ask the alert.
-
-    An agent holds at most one alert. Asking the alert alone would let an
-    agent accepting two offers at once win both (each alert decides alone);
-    the agent entity's serial mailbox decides instead: the second ``Reserve``
-    is refused with ``AlreadyAssigned`` while the first accept is under way.
-    When the alert refuses (taken by another agent, offer expired) the
-    reservation is given back at once; when the alert does not answer in
-    time it is left to lapse (the accept may still have happened, and its
-    ``Assigned`` then settles the agent). Returns the alert's reply; raises
-    its ``ActorError`` or the cluster's error.
-    """
-    await client.ask(EntityKind.AGENT, str(agent_id), Reserve(alert_id))
-    try:
-        return await client.ask(EntityKind.ALERT, str(alert_id), AcceptOffer(agent_id))
-    except ActorError:
-        client.tell(EntityKind.AGENT, str(agent_id), Unreserve(alert_id))
-        raise

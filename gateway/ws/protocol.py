@@ -28,7 +28,7 @@ from typing import TypeAlias
 from uuid import UUID
 
 from actors import agent as agent_msgs
-from actors.alert_messages import AcceptOffer, DeclineOffer, UpdateStatus
+from actors.alert_messages import DeclineOffer, UpdateStatus
 from actors.alert_state import ActorRole, AlertState
 from actors.effects import Audience, EntityKind
 from gateway.auth.principal import Principal, Role
@@ -232,6 +232,10 @@ class SessionProtocol:
         ack = AckData(ref=ask.ref, type=ask.frame_type)
         if isinstance(reply, agent_msgs.AgentState):
             ack = AckData(ref=ask.ref, type=ask.frame_type, status=reply.availability.value)
+        elif isinstance(reply, agent_msgs.OfferTaken) and reply.status is not None:
+            ack = AckData(
+                ref=ask.ref, type=ask.frame_type, alert_id=reply.alert_id, status=reply.status.value
+            )
         elif isinstance(reply, AlertState):
             ack = AckData(
                 ref=ask.ref, type=ask.frame_type, alert_id=reply.id, status=reply.status.value
@@ -284,15 +288,10 @@ class SessionProtocol:
                 )
             ]
         if isinstance(data, OfferAcceptData):
-            return [
-                AskEntity(
-                    EntityKind.ALERT,
-                    str(data.alert_id),
-                    AcceptOffer(agent_id=principal.id),
-                    ref,
-                    frame.type,
-                )
-            ]
+            # One action: the agent's entity reserves it, asks the alert, and
+            # answers once the alert has (actors.agent.TakeOffer).
+            take = agent_msgs.TakeOffer(data.alert_id)
+            return [AskEntity(EntityKind.AGENT, str(principal.id), take, ref, frame.type)]
         if isinstance(data, OfferDeclineData):
             message = DeclineOffer(agent_id=principal.id, reason=data.reason)
             return [AskEntity(EntityKind.ALERT, str(data.alert_id), message, ref, frame.type)]

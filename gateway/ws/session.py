@@ -23,15 +23,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from uuid import UUID
 
 from fastapi import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from actors.alert_messages import AcceptOffer
 from actors.store_errors import PersistenceError
 from cluster.client import EntityClient
-from cluster.dispatch import accept_offer
 from config.settings import Settings
 from gateway.deps import authenticate
 from gateway.locations import LocationSink, StaleFix, sighting
@@ -262,13 +259,7 @@ class Session:
     async def _ask(self, action: AskEntity) -> list[Action]:
         entities = self._deps.entities()
         try:
-            if isinstance(action.message, AcceptOffer):
-                # The agent is reserved first, so it never wins two alerts at once.
-                reply = await accept_offer(
-                    entities, action.message.agent_id, UUID(action.entity_id)
-                )
-            else:
-                reply = await entities.ask(action.kind, action.entity_id, action.message)
+            reply = await entities.ask(action.kind, action.entity_id, action.message)
         except Exception as exc:
             code, message, retriable = describe_error(exc)
             if code == ErrorCode.INTERNAL:

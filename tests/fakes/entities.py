@@ -70,11 +70,14 @@ class FakeLocalRouter:
     def __init__(self) -> None:
         self.host: EntityHost | None = None
         self.routed: list[tuple[EntityKind, str, object, bool]] = []
+        #: Drop best-effort tells (a lost message), recording them all the same.
+        self.drop_tells = False
 
     def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
         assert self.host is not None
         self.routed.append((kind, entity_id, message, False))
-        self.host.enqueue(kind, entity_id, message, want_reply=False)
+        if not self.drop_tells:
+            self.host.enqueue(kind, entity_id, message, want_reply=False)
 
     async def deliver(
         self, kind: EntityKind, entity_id: str, message: object, stored: StoredTimer

@@ -19,13 +19,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from actors.agent import AgentState, Availability, Heartbeat
+from actors.agent import AgentState, Availability, Heartbeat, OfferTaken, TakeOffer
 from actors.alert_messages import CreateAlert, Escalate, OfferMade, UpdateStatus
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from actors.effects import Audience, EntityKind, FrameType, Push
 from actors.region import QueryNearest
 from cluster.client import EntityClient
-from cluster.dispatch import accept_offer
 from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.ws.frames import SERVER_FRAMES
@@ -570,9 +569,11 @@ async def test_two_agents_accepting_one_alert_at_once_yield_one_assignment(
     # The loser's reservation was given back: it may accept another offer at once.
     other = await create_alert(api_entities, user)
     await offer(api_entities, other.id, loser)
-    taken = await accept_offer(api_entities, loser.id, other.id)
-    assert isinstance(taken, AlertState)
-    assert taken.assigned_agent_id == loser.id
+    taken = await api_entities.ask(EntityKind.AGENT, str(loser.id), TakeOffer(other.id))
+    assert taken == OfferTaken(other.id, status=AlertStatus.ASSIGNED)
+    state = await load_alert(api_pool, other.id)
+    assert state is not None
+    assert state.assigned_agent_id == loser.id
 
 
 async def test_offer_decline_is_acknowledged(

@@ -24,7 +24,9 @@ from actors.alert import (
     UpdateStatus,
 )
 from actors.effects import (
+    Answer,
     CancelTimer,
+    Defer,
     Effect,
     Emit,
     EntityKind,
@@ -85,7 +87,9 @@ _RANK: dict[type[Any], int] = {
     Send: 3,
     Search: 4,
     Push: 5,
-    Reply: 6,
+    Answer: 6,
+    Reply: 7,
+    Defer: 7,
 }
 
 
@@ -94,8 +98,8 @@ def assert_effect_order(effects: tuple[Effect, ...]) -> None:
     ranks = [_RANK[type(e)] for e in effects]
     assert ranks == sorted(ranks), [type(e).__name__ for e in effects]
     assert sum(isinstance(e, Persist) for e in effects) <= 1
-    assert sum(isinstance(e, Reply) for e in effects) == 1
-    assert isinstance(effects[-1], Reply)
+    assert sum(isinstance(e, Reply | Defer) for e in effects) == 1
+    assert isinstance(effects[-1], Reply | Defer)
 
 
 def create(clock: Clock, *, silent: bool = False) -> AlertState:

@@ -23,9 +23,12 @@ from actors.agent import (
     SetStatus,
     timer_message,
 )
-from actors.alert_messages import AgentLocation
+from actors.alert_messages import AcceptOffer, AgentLocation
+from actors.alert_state import AlertStatus
 from actors.effects import (
+    Answer,
     CancelTimer,
+    Defer,
     Effect,
     Emit,
     EntityKind,
@@ -36,7 +39,13 @@ from actors.effects import (
     Send,
     Topic,
 )
-from actors.errors import AlreadyAssigned, InvalidMessage, InvalidTransition, UnknownMessage
+from actors.errors import (
+    AlreadyAssigned,
+    InvalidMessage,
+    InvalidTransition,
+    NoPendingOffer,
+    UnknownMessage,
+)
 from actors.region import AgentLeft, AgentPresence
 from geo.cells import cell_of
 
@@ -312,36 +321,46 @@ def test_policy_and_timer_validation() -> None:
 # --- reservations: one alert at a time -------------------------------------------------
 
 
-def test_a_reservation_refuses_another_alert_until_it_lapses_or_is_given_back() -> None:
+def test_taking_an_offer_reserves_the_agent_asks_the_alert_and_waits() -> None:
     clock = Clock()
     state = available_at(clock)
-    reserved, effects = run(state, agent.Reserve(ALERT_1), clock)
+    reserved, effects = run(state, agent.TakeOffer(ALERT_1), clock)
+    assert effects == (
+        Send(EntityKind.ALERT, ALERT_1, AcceptOffer(state.id, alert_id=ALERT_1)),
+        Defer(f"take:{ALERT_1}"),
+    )
     # Soft: no new version, nothing persisted or announced, not in the snapshot.
-    assert effects == (Reply(reserved),)
     assert (reserved.reserved_for, reserved.version) == (ALERT_1, state.version)
     assert "reserved_for" not in reserved.to_snapshot()
-    assert run(reserved, agent.Reserve(ALERT_1), clock)[0].reserved_for == ALERT_1
+    assert run(reserved, agent.TakeOffer(ALERT_1), clock)[0].reserved_for == ALERT_1
     with pytest.raises(AlreadyAssigned):
-        run(reserved, agent.Reserve(ALERT_2), clock)
-    # Given back (the alert refused the accept): free for another at once.
-    freed, _ = run(reserved, agent.Unreserve(ALERT_1), clock)
+        run(reserved, agent.TakeOffer(ALERT_2), clock)
+    # Refused by the alert: the asker hears why, and the agent is free at once.
+    refusal = NoPendingOffer(str(ALERT_1), str(state.id))
+    freed, effects = run(reserved, agent.OfferTaken(ALERT_1, refusal=refusal), clock)
+    assert effects == (Answer(f"take:{ALERT_1}", refusal), Reply(freed))
     assert freed.reserved_for is None
-    assert run(freed, agent.Reserve(ALERT_2), clock)[0].reserved_for == ALERT_2
-    # Unreserving another alert's reservation changes nothing.
-    assert run(reserved, agent.Unreserve(ALERT_2), clock)[0] is reserved
-    # Or lapsed (the gateway never came back): free after reservation_ttl.
-    late, _ = run(reserved, agent.Reserve(ALERT_2), clock, seconds=16)
+    assert run(freed, agent.TakeOffer(ALERT_2), clock)[0].reserved_for == ALERT_2
+    # Another alert's refusal does not free this reservation.
+    assert run(reserved, agent.OfferTaken(ALERT_2, refusal=refusal), clock)[0] is reserved
+    # Or lapsed (the alert never answered): free after reservation_ttl.
+    late, _ = run(reserved, agent.TakeOffer(ALERT_2), clock, seconds=16)
     assert late.reserved_for == ALERT_2
 
 
-def test_the_assignment_ends_the_reservation_and_refuses_any_other() -> None:
+def test_taken_answers_the_asker_and_the_assignment_ends_the_reservation() -> None:
     clock = Clock()
-    reserved, _ = run(available_at(clock), agent.Reserve(ALERT_1), clock)
+    reserved, _ = run(available_at(clock), agent.TakeOffer(ALERT_1), clock)
+    taken = agent.OfferTaken(ALERT_1, status=AlertStatus.ASSIGNED)
+    assert run(reserved, taken, clock) == (
+        reserved,
+        (Answer(f"take:{ALERT_1}", taken), Reply(reserved)),
+    )
     assigned, _ = run(reserved, Assigned(ALERT_1), clock)
     assert (assigned.current_assignment, assigned.reserved_for) == (ALERT_1, None)
-    assert run(assigned, agent.Reserve(ALERT_1), clock)[0] is assigned
+    assert run(assigned, agent.TakeOffer(ALERT_1), clock)[0] is assigned
     with pytest.raises(AlreadyAssigned):
-        run(assigned, agent.Reserve(ALERT_2), clock, seconds=60)
+        run(assigned, agent.TakeOffer(ALERT_2), clock, seconds=60)
 
 
 def test_a_responding_agents_fixes_are_passed_to_its_alert() -> None:

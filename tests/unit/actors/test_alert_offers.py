@@ -19,11 +19,12 @@ from actors_kit import (
     create,
     of_type,
     pushes_to,
+    step,
     told_user,
 )
 
 from actors import alert
-from actors.agent import Assigned
+from actors.agent import Assigned, OfferTaken
 from actors.alert import (
     OFFER_EXPIRED_TIMER,
     AcceptOffer,
@@ -55,6 +56,7 @@ from actors.effects import (
 )
 from actors.errors import (
     Conflict,
+    EntityNotFound,
     InvalidMessage,
     InvalidTransition,
     NoPendingOffer,
@@ -301,3 +303,37 @@ def test_escalation_keeps_pending_offers() -> None:
     assert pushes_to(effects, "agent", AGENT_A) == []
     won, _ = alert.decide(new, AcceptOffer(AGENT_A), clock.advance(1))
     assert won.status is AlertStatus.ASSIGNED
+
+
+def test_an_accept_an_agent_entity_forwarded_is_answered_back_to_it() -> None:
+    clock = Clock()
+    offered = step(create(clock), OfferMade(AGENT_A), clock)
+    forwarded = AcceptOffer(AGENT_A, alert_id=ALERT_ID)
+    taken, effects = alert.decide(offered, forwarded, clock.advance(1))
+    assert (taken.status, taken.assigned_agent_id) == (AlertStatus.ASSIGNED, AGENT_A)
+    assert of_type(effects, Send) == [
+        Send(EntityKind.AGENT, AGENT_A, Assigned(ALERT_ID)),
+        told_user(True),
+        Send(EntityKind.AGENT, AGENT_A, OfferTaken(ALERT_ID, status=AlertStatus.ASSIGNED)),
+    ]
+    # The same accept, now refused (taken by the very agent: unchanged, answered as taken).
+    again, effects = alert.decide(taken, forwarded, clock.advance(1))
+    assert again is taken
+    # Another agent's: refused, answered as such, nothing changes.
+    other = AcceptOffer(AGENT_B, alert_id=ALERT_ID)
+    same, effects = alert.decide(taken, other, clock.advance(1))
+    assert same is taken
+    ((refused,),) = [[e for e in effects if isinstance(e, Send)]]
+    assert (refused.entity_kind, refused.entity_id) == (EntityKind.AGENT, AGENT_B)
+    assert isinstance(refused.message, OfferTaken)
+    assert isinstance(refused.message.refusal, InvalidTransition)
+
+
+def test_an_accept_forwarded_for_a_missing_alert_is_answered_not_found() -> None:
+    forwarded = AcceptOffer(AGENT_A, alert_id=ALERT_ID)
+    state, effects = alert.decide(None, forwarded, Clock().now)
+    assert state is None
+    ((refused,),) = [[e for e in effects if isinstance(e, Send)]]
+    assert isinstance(refused.message, OfferTaken)
+    assert isinstance(refused.message.refusal, EntityNotFound)
+    assert str(ALERT_ID) in str(refused.message.refusal)

@@ -6,6 +6,7 @@ Real asyncio, wall clock, short timers (tens of milliseconds); no Ray, no I/O.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -14,15 +15,28 @@ from uuid import UUID, uuid4
 import pytest
 from actors_kit import AGENT_A, AGENT_B, LAT, LON, USER
 
-from actors.agent import AgentPolicy, Availability, LocationFix, SetStatus
+from actors.agent import (
+    AgentPolicy,
+    Availability,
+    LocationFix,
+    OfferTaken,
+    SetStatus,
+    TakeOffer,
+)
 from actors.alert import AcceptOffer, AlertStatus, AlertType, CreateAlert, OfferMade
 from actors.alert_messages import SEARCH_AGAIN_TIMER, AlertPolicy
 from actors.effects import EntityKind, EventType
-from actors.errors import ActorError, EntityNotFound, InvalidMessage, NoPendingOffer
+from actors.errors import (
+    ActorError,
+    AlreadyAssigned,
+    EntityNotFound,
+    InvalidMessage,
+    NoPendingOffer,
+)
 from actors.kinds import behaviours
 from actors.ports import MESSAGE_TIMER, CommitBatch
 from actors.region import AgentPresence, QueryNearest
-from actors.runtime import FLUSH_CHUNK, EntityHost
+from actors.runtime import DEFER_LIMIT_S, FLUSH_CHUNK, EntityHost
 from actors.search import Candidate, Search
 from actors.subject import NearZone, TrackFix
 from geo.cells import cell_of
@@ -174,6 +188,57 @@ async def test_accept_sends_assignment_durably_to_the_agent() -> None:
     assert agent.availability is Availability.BUSY
     assert agent.current_assignment == alert_id
     assert not [t for t in store.timers.values() if t.name == MESSAGE_TIMER]
+    await host.stop()
+
+
+async def test_taking_an_offer_is_one_ask_answered_once_the_alert_has_decided() -> None:
+    """TakeOffer defers the agent's reply; the alert's OfferTaken answers it."""
+    host, _store = make_host()
+    await host.start()
+    alert_id, other_id = uuid4(), uuid4()
+    await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
+    await host.ask(ALERT, str(alert_id), create(alert_id))
+    await host.ask(ALERT, str(alert_id), OfferMade(AGENT_A))
+    taken = await asyncio.wait_for(host.ask(AGENT, str(AGENT_A), TakeOffer(alert_id)), 5)
+    assert taken == OfferTaken(alert_id, status=AlertStatus.ASSIGNED)
+    assert host.active_state(ALERT, str(alert_id)).assigned_agent_id == AGENT_A
+    await host.settle()
+    assert host.active_state(AGENT, str(AGENT_A)).current_assignment == alert_id
+    # A second alert is refused by the agent itself: it holds one.
+    await host.ask(ALERT, str(other_id), create(other_id))
+    await host.ask(ALERT, str(other_id), OfferMade(AGENT_A))
+    with pytest.raises(AlreadyAssigned):
+        await host.ask(AGENT, str(AGENT_A), TakeOffer(other_id))
+    await host.stop()
+
+
+async def test_an_alerts_refusal_reaches_the_asker_and_frees_the_agent() -> None:
+    host, _store = make_host()
+    await host.start()
+    never_offered, missing = uuid4(), uuid4()
+    await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
+    await host.ask(ALERT, str(never_offered), create(never_offered))
+    with pytest.raises(NoPendingOffer):
+        await asyncio.wait_for(host.ask(AGENT, str(AGENT_A), TakeOffer(never_offered)), 5)
+    assert host.active_state(AGENT, str(AGENT_A)).reserved_for is None
+    with pytest.raises(EntityNotFound, match=str(missing)):
+        await asyncio.wait_for(host.ask(AGENT, str(AGENT_A), TakeOffer(missing)), 5)
+    await host.stop()
+
+
+async def test_a_deferred_ask_with_no_answer_is_told_so_after_the_limit() -> None:
+    host, _store = make_host()
+    await host.start()
+    await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
+    # The alert's answer never comes (the tell to it is dropped here).
+    router = cast(FakeLocalRouter, host._router)
+    router.drop_tells = True
+    waiting = asyncio.ensure_future(host.ask(AGENT, str(AGENT_A), TakeOffer(uuid4())))
+    await host.settle()
+    assert not waiting.done()
+    host._expire_deferred(time.monotonic() + DEFER_LIMIT_S)
+    with pytest.raises(ActorError, match="no answer in time"):
+        await asyncio.wait_for(waiting, 5)
     await host.stop()
 
 

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from actors.agent import AgentState, Availability, Heartbeat, LocationFix, SetStatus
-from actors.alert_messages import AcceptOffer, DeclineOffer, UpdateStatus
+from actors.agent import AgentState, Availability, Heartbeat, LocationFix, SetStatus, TakeOffer
+from actors.alert_messages import DeclineOffer, UpdateStatus
 from actors.alert_state import ActorRole, AlertStatus
 from actors.effects import Audience, EntityKind
 from actors.errors import InvalidTransition
@@ -246,9 +246,10 @@ def test_a_rejected_frame_is_an_error_frame_with_the_entity_code() -> None:
 def test_offer_and_alert_frames_ask_the_alert_with_the_agent_as_actor() -> None:
     agent_id, alert_id = uuid4(), uuid4()
     proto = opened(Role.AGENT, agent_id)
+    # Accepting is one action: the agent's entity reserves the agent and asks the alert.
     [accept] = proto.receive_text(frame("offer.accept", {"alert_id": str(alert_id)}), 2.0)
     assert accept == AskEntity(
-        EntityKind.ALERT, str(alert_id), AcceptOffer(agent_id), None, "offer.accept"
+        EntityKind.AGENT, str(agent_id), TakeOffer(alert_id), None, "offer.accept"
     )
     [decline] = proto.receive_text(
         frame("offer.decline", {"alert_id": str(alert_id), "reason": "far"}), 2.0
