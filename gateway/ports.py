@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum, StrEnum
+from enum import Enum
 from typing import Any, Final, Protocol, TypeVar
 from uuid import UUID
 
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
+from actors.roles import Role
 from actors.store_errors import ServiceUnavailable
 from actors.subject import SubjectRole
 from actors.zone_rules import ZoneKind, ZoneRow
@@ -61,7 +62,7 @@ class AccountRow(Protocol):
     @property
     def full_name(self) -> str: ...
     @property
-    def role(self) -> StrEnum: ...
+    def role(self) -> Role: ...
     @property
     def phone(self) -> str | None: ...
     @property
@@ -78,7 +79,7 @@ class CredentialsRow(Protocol):
     @property
     def id(self) -> UUID: ...
     @property
-    def role(self) -> StrEnum: ...
+    def role(self) -> Role: ...
     @property
     def password_hash(self) -> str: ...
     @property

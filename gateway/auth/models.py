@@ -165,7 +165,7 @@ class Me(BaseModel):
             id=account.id,
             email=account.email,
             full_name=account.full_name,
-            role=account.role.value,
+            role=account.role,
             phone=account.phone,
             created_at=account.created_at,
             has_cancel_pin=account.has_cancel_pin,

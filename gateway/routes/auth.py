@@ -155,7 +155,7 @@ async def _login(
         raise unauthorized(BAD_CREDENTIALS)
     if not await hasher.verify_async(found.password_hash, body.password):
         raise unauthorized(BAD_CREDENTIALS)
-    role = Role(found.role.value)
+    role = found.role
     if found.disabled or role not in allowed:
         log.info("login refused: account=%s role=%s ip=%s", found.id, role, client_ip(request))
         raise unauthorized(BAD_CREDENTIALS)
