@@ -202,7 +202,7 @@ def decide(
         return _accept_for_agent(state, msg, now, policy)
     new, effects = _decide(state, msg, now, policy)
     active = responding(new)
-    if (state is not None and responding(state) == active) or (state is None and not active):
+    if active == (state is not None and responding(state)):
         return new, effects
     told = Send(EntityKind.SUBJECT, _user_subject(new), Responding(new.id, active))
     return new, with_sends(effects, (told,))

@@ -386,9 +386,13 @@ class EntityHost:
     def _expire_deferred(self, now: float) -> None:
         """Tell askers deferred past ``DEFER_LIMIT_S`` that no answer came."""
         for parked_key, parked in list(self._deferred.items()):
-            kept = [(f, at) for f, at in parked if now - at < DEFER_LIMIT_S and not f.done()]
+            kept = []
             for future, at in parked:
-                if now - at >= DEFER_LIMIT_S and not future.done():
+                if future.done():
+                    continue  # the asker went away
+                if now - at < DEFER_LIMIT_S:
+                    kept.append((future, at))
+                else:
                     future.set_exception(ActorError("no answer in time", retriable=True))
             if kept:
                 self._deferred[parked_key] = kept
