@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
+
+import asyncpg
 
 from cluster.relay import start_relay_actor
 from config.settings import Settings
@@ -31,39 +35,50 @@ RETENTION_INTERVAL_S = 3600.0
 RETENTION_FIRST_AFTER_S = 600.0
 
 
+@asynccontextmanager
+async def _connections(
+    settings: Settings,
+) -> AsyncIterator[tuple[asyncpg.Pool, KafkaPublisher, EventStore]]:
+    """The relay's PostgreSQL pool, started Kafka publisher and event store;
+    each opened one is closed on the way out, quietly (it may be broken)."""
+
+    async def quietly(close: Callable[[], Awaitable[None]]) -> None:
+        with contextlib.suppress(Exception):
+            await close()
+
+    async with contextlib.AsyncExitStack() as opened:
+        pool = await create_pool(settings.postgres)
+        opened.push_async_callback(quietly, pool.close)
+        publisher = KafkaPublisher(settings.kafka)
+        opened.push_async_callback(quietly, publisher.stop)  # safe after a failed start
+        await publisher.start()
+        store = EventStore(settings.mongo)
+        opened.push_async_callback(quietly, store.close)
+        yield pool, publisher, store
+
+
 async def run_relay(settings: Settings) -> None:
     """Relay the outbox until cancelled; (re)connects by itself while services are down."""
     while True:
-        pool = publisher = store = None
         try:
-            pool = await create_pool(settings.postgres)
-            publisher = KafkaPublisher(settings.kafka)
-            await publisher.start()
-            store = EventStore(settings.mongo)
-            relay = OutboxRelay(pool, publisher, store, settings.outbox, settings.postgres.dsn())
-            retention = asyncio.create_task(
-                store.run_retention(RETENTION_INTERVAL_S, RETENTION_FIRST_AFTER_S)
-            )
-            try:
-                await relay.run()  # survives outages itself; returns only when stopped
-            finally:
-                retention.cancel()
-                await relay.stop()
+            async with _connections(settings) as (pool, publisher, store):
+                relay = OutboxRelay(
+                    pool, publisher, store, settings.outbox, settings.postgres.dsn()
+                )
+                retention = asyncio.create_task(
+                    store.run_retention(RETENTION_INTERVAL_S, RETENTION_FIRST_AFTER_S)
+                )
+                try:
+                    await relay.run()  # survives outages itself; returns only when stopped
+                finally:
+                    retention.cancel()
+                    await relay.stop()
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # supervising loop: log and carry on
             log.warning("outbox relay cannot start (%s); retrying in %.0fs", exc, RETRY_S)
             await asyncio.sleep(RETRY_S)
-        finally:
-            for close in (
-                store.close if store else None,
-                publisher.stop if publisher else None,
-                pool.close if pool else None,
-            ):
-                if close is not None:
-                    with contextlib.suppress(Exception):
-                        await close()
 
 
 async def drain(settings: Settings) -> int:
@@ -72,20 +87,12 @@ async def drain(settings: Settings) -> int:
 
     Raises ``PersistenceError`` when a service fails; what was sent stays sent.
     """
-    pool = await create_pool(settings.postgres)
-    publisher = KafkaPublisher(settings.kafka)
-    store = EventStore(settings.mongo)
-    try:
-        await publisher.start()
+    async with _connections(settings) as (pool, publisher, store):
         relay = OutboxRelay(pool, publisher, store, settings.outbox, None)
         total = 0
         while sent := await relay.drain_once():
             total += sent
         return total
-    finally:
-        for close in (store.close, publisher.stop, pool.close):
-            with contextlib.suppress(Exception):
-                await close()
 
 
 def start(settings: Settings) -> None:
