@@ -16,7 +16,18 @@ Invariants of :class:`AgentState`:
   due ``policy.heartbeat_timeout`` after the last sign of life (a heartbeat,
   a location fix or a status change from the agent's app).
 * The agent is *listed* (in the region index that dispatch ranks from)
-  exactly when it is ``available`` with a known position. Each decision
+  exactly when it is ``available`` with a known position and at least one
+  live socket (``sockets``: the ids of its open sockets, as the gateways
+  announce them with :class:`SocketOpened` / :class:`SocketClosed`). When
+  its last socket closes, an available agent goes ``offline`` ("disconnected")
+  and is unlisted at once; it is listed again once it reconnects and says it
+  is available. ``sockets`` is soft state (memory only, never in a
+  snapshot): after a restart the gateways announce their live sockets again
+  (``SocketOpened`` is idempotent), which also refreshes the agent's region
+  entry, so a region index lost with a shard is rebuilt from the sockets.
+* A suspended agent (``suspended``: an admin's decision, see
+  :class:`Suspend`) is offline, unlisted and cannot take or hold an alert
+  until :class:`Reinstate`. Each decision
   that changes that, or moves a listed agent, sends ``AgentPresence`` to the
   region cell it is now in and ``AgentLeft`` to the one it left; every sign of
   life of a listed agent refreshes its presence, so regions can drop entries
@@ -42,7 +53,7 @@ from typing import Any, TypeAlias
 from uuid import UUID
 
 from actors import codec
-from actors.alert_messages import AcceptOffer, AgentLocation
+from actors.alert_messages import AcceptOffer, AgentLocation, Unassign
 from actors.alert_state import AlertStatus
 from actors.effects import (
     Answer,
@@ -64,6 +75,7 @@ from actors.errors import (
     AlreadyAssigned,
     InvalidMessage,
     InvalidTransition,
+    NotPermitted,
     UnknownMessage,
 )
 from actors.region import AgentLeft, AgentPresence
@@ -124,6 +136,9 @@ class AgentState:
     version: int = 0
     reserved_for: UUID | None = None
     reserved_until: datetime | None = None
+    #: Ids of the agent's live sockets (soft: never in a snapshot).
+    sockets: frozenset[str] = frozenset()
+    suspended: bool = False
 
     @classmethod
     def new(cls, agent_id: UUID) -> AgentState:
@@ -137,11 +152,15 @@ class AgentState:
     @property
     def listed(self) -> bool:
         """Whether dispatch may find this agent in its region's index."""
-        return self.availability is Availability.AVAILABLE and self.location is not None
+        return (
+            self.availability is Availability.AVAILABLE
+            and self.location is not None
+            and bool(self.sockets)
+        )
 
     def to_snapshot(self) -> dict[str, Any]:
         """JSON-safe dict; ``AgentState.from_snapshot(s.to_snapshot()) == s``, but
-        for the soft reservation, which is never written."""
+        for the soft reservation and sockets, which are never written."""
         return {
             **codec.header("agent"),
             "id": str(self.id),
@@ -151,6 +170,7 @@ class AgentState:
             "current_assignment": codec.str_or_none(self.current_assignment),
             "updated_at": codec.iso_or_none(self.updated_at),
             "version": self.version,
+            "suspended": self.suspended,
         }
 
     @classmethod
@@ -167,6 +187,7 @@ class AgentState:
             current_assignment=f(data, "current_assignment", codec.parse_uuid_or_none),
             updated_at=f(data, "updated_at", codec.parse_dt_or_none),
             version=f(data, "version", codec.parse_int),
+            suspended=codec.optional_field(data, "suspended", codec.parse_bool, False),
         )
 
 
@@ -240,6 +261,38 @@ class OfferTaken:
     refusal: ActorError | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SocketOpened:
+    """A gateway holds a live, authenticated socket ``socket_id`` of this agent.
+
+    Sent when the socket authenticates, and again for every live socket when
+    a shard restarts (the region index is soft state). Idempotent; a sign of
+    life; refreshes the agent's region entry when it is listed.
+    """
+
+    socket_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SocketClosed:
+    """The gateway's socket ``socket_id`` of this agent closed. Idempotent."""
+
+    socket_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    """An admin suspended the agent: offline and unlisted at once, and an alert
+    it holds goes back to dispatching (``Unassign`` to the alert). Idempotent."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reinstate:
+    """An admin approved the agent again after a suspension. Idempotent."""
+
+
 AgentMessage: TypeAlias = (
     SetStatus
     | LocationFix
@@ -249,6 +302,10 @@ AgentMessage: TypeAlias = (
     | Released
     | TakeOffer
     | OfferTaken
+    | SocketOpened
+    | SocketClosed
+    | Suspend
+    | Reinstate
 )
 
 
@@ -298,6 +355,15 @@ def decide(
     :class:`InvalidMessage` for a fix with bad coordinates.
     """
     codec.check_now(now)
+    if isinstance(msg, SocketOpened | SocketClosed):
+        return _socket(state, msg, now, policy)
+    if isinstance(msg, Suspend):
+        return _suspend(state, msg, now, policy)
+    if isinstance(msg, Reinstate):
+        if not state.suspended:
+            return state, (Reply(state),)
+        new = replace(state, suspended=False)
+        return _finish(state, new, now, policy, reason="reinstated", refresh=False)
     if isinstance(msg, SetStatus):
         return _set_status(state, msg, now, policy)
     if isinstance(msg, LocationFix):
@@ -325,6 +391,48 @@ def decide(
     raise UnknownMessage("agent", type(msg).__name__)
 
 
+def _socket(
+    state: AgentState, msg: SocketOpened | SocketClosed, now: datetime, policy: AgentPolicy
+) -> Transition[AgentState]:
+    """A socket opened (a sign of life; lists an available agent again) or
+    closed (the last one unlists it at once: ``offline``, "disconnected")."""
+    if isinstance(msg, SocketOpened):
+        opened = replace(_alive(state, now), sockets=state.sockets | {msg.socket_id})
+        return _finish(state, opened, now, policy, reason="connected", refresh=True)
+    if msg.socket_id not in state.sockets:
+        return state, (Reply(state),)  # a repeat, or a socket from before a restart
+    new = replace(state, sockets=state.sockets - {msg.socket_id})
+    if new.sockets:
+        return new, (Reply(new),)  # another socket lives on: nothing durable changed
+    if state.availability is Availability.AVAILABLE:
+        new = replace(new, availability=Availability.OFFLINE)
+    return _finish(state, new, now, policy, reason="disconnected", refresh=False)
+
+
+def _suspend(
+    state: AgentState, msg: Suspend, now: datetime, policy: AgentPolicy
+) -> Transition[AgentState]:
+    """Offline and unlisted at once; the alert it holds goes back to dispatching."""
+    if state.suspended:
+        return state, (Reply(state),)
+    new = replace(
+        state,
+        suspended=True,
+        availability=Availability.OFFLINE,
+        reserved_for=None,
+        reserved_until=None,
+    )
+    done, effects = _finish(state, new, now, policy, reason="suspended", refresh=False)
+    if state.current_assignment is None:
+        return done, effects
+    give_back = Send(
+        EntityKind.ALERT,
+        state.current_assignment,
+        Unassign(agent_id=state.id, reason=f"agent suspended: {msg.reason}"),
+    )
+    return done, (*effects[:-1], give_back, effects[-1])
+
+
 def _alive(state: AgentState, now: datetime) -> AgentState:
     """A sign of life: refresh liveness; an assigned agent that timed out is busy again."""
     revived = state.availability is Availability.OFFLINE and state.current_assignment is not None
@@ -338,6 +446,8 @@ def _alive(state: AgentState, now: datetime) -> AgentState:
 def _set_status(
     state: AgentState, msg: SetStatus, now: datetime, policy: AgentPolicy
 ) -> Transition[AgentState]:
+    if state.suspended and msg.status is not Availability.OFFLINE:
+        raise NotPermitted("this agent is suspended; an administrator must approve it again")
     if state.current_assignment is not None and msg.status is not Availability.BUSY:
         raise InvalidTransition(
             state.availability,
@@ -407,6 +517,10 @@ def _assigned(
 ) -> Transition[AgentState]:
     if state.current_assignment == msg.alert_id:
         return state, (Reply(state),)  # a repeated send
+    if state.suspended:
+        # An accept that crossed the suspension: the alert goes back to dispatching.
+        back = Unassign(agent_id=state.id, reason="agent suspended")
+        return state, (Send(EntityKind.ALERT, msg.alert_id, back), Reply(state))
     if state.current_assignment is not None:
         raise AlreadyAssigned(str(state.id), str(state.current_assignment), str(msg.alert_id))
     new = replace(
@@ -445,6 +559,8 @@ def _take_offer(
     state: AgentState, msg: TakeOffer, now: datetime, policy: AgentPolicy
 ) -> Transition[AgentState]:
     """Reserve the agent, ask the alert, and keep the asker waiting for its answer."""
+    if state.suspended:
+        raise NotPermitted("this agent is suspended and cannot take alerts")
     new = _reserve(state, msg.alert_id, now, policy)
     ask = Send(EntityKind.ALERT, msg.alert_id, AcceptOffer(state.id, alert_id=msg.alert_id))
     return new, (ask, Defer(_take_token(msg.alert_id)))
@@ -523,7 +639,9 @@ def _finish(
     assigned agent).
     """
     status_changed = (
-        new.availability is not old.availability or new.current_assignment != old.current_assignment
+        new.availability is not old.availability
+        or new.current_assignment != old.current_assignment
+        or new.suspended != old.suspended
     )
     at = now if old.updated_at is None else max(now, old.updated_at)
     new = replace(new, updated_at=at, version=old.version + 1)

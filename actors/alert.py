@@ -63,7 +63,9 @@ from actors import codec
 from actors.agent import Assigned, OfferTaken, Released
 from actors.alert_messages import (
     DEFAULT_POLICY,
+    EN_ROUTE_TIMER,
     ESCALATION_TIMER,
+    OFFER_ACK_TIMER,
     OFFER_EXPIRED_TIMER,
     SEARCH_AGAIN_TIMER,
     AcceptOffer,
@@ -75,15 +77,22 @@ from actors.alert_messages import (
     CreateAlert,
     DeclineOffer,
     Duress,
+    EnRouteDue,
     Escalate,
     EscalationDue,
     NotificationOutcome,
+    OfferAckMissed,
     OfferExpired,
     OfferMade,
+    OfferReceived,
+    OfferUnreachable,
     Replayed,
     SearchAgain,
+    Unassign,
     UpdateStatus,
     UserLocation,
+    WithdrawOffer,
+    offer_ack_timer_id,
     offer_timer_id,
     timer_message,
 )
@@ -117,6 +126,7 @@ from actors.effects import (
     Send,
     Topic,
     Transition,
+    in_order,
     with_sends,
 )
 from actors.errors import (
@@ -151,17 +161,23 @@ __all__ = [
     "CreateAlert",
     "DeclineOffer",
     "Duress",
+    "EnRouteDue",
     "Escalate",
     "EscalationDue",
     "Offer",
+    "OfferAckMissed",
     "OfferExpired",
     "OfferMade",
+    "OfferReceived",
+    "OfferUnreachable",
     "Replayed",
     "SearchAgain",
     "SearchResult",
     "TimelineEntry",
     "TimelineType",
+    "Unassign",
     "UpdateStatus",
+    "WithdrawOffer",
     "can_move",
     "decide",
     "offer_timer_id",
@@ -255,15 +271,30 @@ def _decide(
     if isinstance(msg, OfferMade):
         return _offer(state, msg, now, policy)
     if isinstance(msg, AcceptOffer):
-        return _accept(state, msg, now)
+        return _accept(state, msg, now, policy)
     if isinstance(msg, DeclineOffer):
         return _decline(state, msg, now, policy)
     if isinstance(msg, OfferExpired):
         return _expire(state, msg, now, policy)
+    if isinstance(msg, OfferReceived):
+        return _received(state, msg, now)
+    if isinstance(msg, OfferUnreachable):
+        return _withdraw(state, msg.agent_id, now, policy, "unreachable")
+    if isinstance(msg, OfferAckMissed):
+        offer = state.offer_for(msg.agent_id)
+        if offer is None or offer.received_at is not None:
+            return _unchanged(state)  # acknowledged, answered or withdrawn meanwhile
+        return _withdraw(state, msg.agent_id, now, policy, "unacknowledged")
+    if isinstance(msg, WithdrawOffer):
+        return _withdraw(state, msg.agent_id, now, policy, msg.reason)
+    if isinstance(msg, Unassign):
+        return _unassign(state, msg, now, policy)
+    if isinstance(msg, EnRouteDue):
+        return _en_route_due(state, msg, now)
     if isinstance(msg, UpdateStatus):
         return _update_status(state, msg, now)
     if isinstance(msg, Assign):
-        return _assign(state, msg, now)
+        return _assign(state, msg, now, policy)
     if isinstance(msg, Escalate):
         return _escalate(state, msg, now)
     if isinstance(msg, Duress):
@@ -557,13 +588,31 @@ def _offer(
             offer.expires_at,
             {"agent_id": str(offer.agent_id)},
         ),
+        *_ack_timer(offer, policy),
         *full,
-        Push(Audience.agent(offer.agent_id), FrameType.ALERT_OFFER, new.offer_frame(offer)),
+        Push(
+            Audience.agent(offer.agent_id),
+            FrameType.ALERT_OFFER,
+            new.offer_frame(offer),
+            undelivered=OfferUnreachable(offer.agent_id),
+        ),
         Reply(new),
     )
 
 
-def _accept(state: AlertState, msg: AcceptOffer, now: datetime) -> Transition[AlertState]:
+def _ack_timer(offer: Offer, policy: AlertPolicy) -> tuple[Effect, ...]:
+    """Not acknowledged by the agent's device in time, an offer moves on (no
+    timer for an offer that expires sooner anyway)."""
+    due = offer.offered_at + policy.offer_ack_timeout
+    if due >= offer.expires_at:
+        return ()
+    payload = {"agent_id": str(offer.agent_id)}
+    return (ScheduleTimer(offer_ack_timer_id(offer.agent_id), OFFER_ACK_TIMER, due, payload),)
+
+
+def _accept(
+    state: AlertState, msg: AcceptOffer, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
     if state.assigned_agent_id == msg.agent_id and not state.is_terminal:
         return _unchanged(state)  # the winner's retried accept
     if state.status not in OFFERABLE:
@@ -583,6 +632,7 @@ def _accept(state: AlertState, msg: AcceptOffer, now: datetime) -> Transition[Al
         data={"agent_id": str(msg.agent_id)},
         assignee=msg.agent_id,
         event=EventType.ALERT_ACCEPTED,
+        policy=policy,
     )
 
 
@@ -615,7 +665,7 @@ def _decline(
     return new, (
         _persist(new),
         declined,
-        CancelTimer(offer_timer_id(msg.agent_id)),
+        *_offer_timers_off(msg.agent_id),
         *next_search,
         Reply(new),
     )
@@ -627,29 +677,81 @@ def _expire(
     offer = state.offer_for(msg.agent_id)
     if offer is None or now < offer.expires_at:
         return _unchanged(state)  # stale timer: answered, withdrawn or re-armed
+    return _withdraw(state, msg.agent_id, now, policy, "expired")
+
+
+def _offer_timers_off(agent_id: UUID) -> tuple[Effect, ...]:
+    """Disarm both timers of ``agent_id``'s offer (its expiry and its acknowledgement)."""
+    return (CancelTimer(offer_timer_id(agent_id)), CancelTimer(offer_ack_timer_id(agent_id)))
+
+
+def _received(state: AlertState, msg: OfferReceived, now: datetime) -> Transition[AlertState]:
+    """The agent's device has the offer: it now runs to its full ``expires_at``."""
+    offer = state.offer_for(msg.agent_id)
+    if offer is None or offer.received_at is not None:
+        return _unchanged(state)  # a repeat, or an offer already answered or withdrawn
     at = max(now, state.updated_at)
-    data = {"agent_id": str(msg.agent_id), "expires_at": codec.iso(offer.expires_at)}
+    received = replace(offer, received_at=at)
+    data = {"agent_id": str(msg.agent_id)}
     new = _changed(
         state,
         at,
-        TimelineType.OFFER_EXPIRED,
+        TimelineType.OFFER_RECEIVED,
+        msg.agent_id,
+        data,
+        offered_to=tuple(received if o is offer else o for o in state.offered_to),
+    )
+    event = {"alert_id": str(new.id), **data, "at": codec.iso(at)}
+    return new, (
+        _persist(new),
+        _emit(new, Topic.ALERT_RESPONSES, EventType.ALERT_OFFER_RECEIVED, event),
+        CancelTimer(offer_ack_timer_id(msg.agent_id)),
+        Reply(new),
+    )
+
+
+def _withdraw(
+    state: AlertState, agent_id: UUID, now: datetime, policy: AlertPolicy, reason: str
+) -> Transition[AlertState]:
+    """``agent_id``'s pending offer ends unanswered and the dispatch moves on.
+
+    ``reason``: "expired" (its time ran out: ``offer_expired``), or why else
+    it was withdrawn (``offer_withdrawn``): "unreachable" (no socket heard
+    its push), "unacknowledged" (no ``OfferReceived`` in time), a
+    suspension. The agent is not offered the alert again and is told
+    (``offer.revoked``); another search starts at once.
+    """
+    offer = state.offer_for(agent_id)
+    if offer is None:
+        return _unchanged(state)  # answered or withdrawn already
+    at = max(now, state.updated_at)
+    expired = reason == "expired"
+    data: dict[str, Any] = {"agent_id": str(agent_id)}
+    if expired:
+        data["expires_at"] = codec.iso(offer.expires_at)
+    else:
+        data["reason"] = reason
+    new = _changed(
+        state,
+        at,
+        TimelineType.OFFER_EXPIRED if expired else TimelineType.OFFER_WITHDRAWN,
         None,
         data,
-        offered_to=tuple(o for o in state.offered_to if o.agent_id != msg.agent_id),
-        expired_for=(*state.expired_for, msg.agent_id),
+        offered_to=tuple(o for o in state.offered_to if o.agent_id != agent_id),
+        expired_for=(*state.expired_for, agent_id),
     )
-    expired = _emit(
-        new, Topic.ALERT_RESPONSES, EventType.ALERT_OFFER_EXPIRED, {"alert_id": str(new.id), **data}
-    )
+    event = EventType.ALERT_OFFER_EXPIRED if expired else EventType.ALERT_OFFER_WITHDRAWN
+    told = _emit(new, Topic.ALERT_RESPONSES, event, {"alert_id": str(new.id), **data})
     next_search: tuple[Effect, ...] = ()
     if _wants_offers(new, policy):
         new, again, search = _search(new, at, policy)
         next_search = (again, search)
     return new, (
         _persist(new),
-        expired,
+        told,
+        *_offer_timers_off(agent_id),
         *next_search,
-        _revoked(new, msg.agent_id, "expired"),
+        _revoked(new, agent_id, reason),
         Reply(new),
     )
 
@@ -681,11 +783,24 @@ def _update_status(state: AlertState, msg: UpdateStatus, now: datetime) -> Trans
     )
 
 
-def _assign(state: AlertState, msg: Assign, now: datetime) -> Transition[AlertState]:
+def _assign(
+    state: AlertState, msg: Assign, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
+    """An admin's assignment; of an alert another agent holds, a reassignment:
+    that agent is told (``assignment.revoked``) and freed, and the timeline
+    records both steps (``unassigned``, then ``assigned``)."""
     if state.assigned_agent_id == msg.agent_id and not state.is_terminal:
         return _unchanged(state)  # a repeated assignment
-    return _move(
-        state,
+    before: tuple[Effect, ...] = ()
+    start = state
+    if state.assigned_agent_id is not None and not state.is_terminal:
+        start, released = _release_holder(
+            state, now, reason="reassigned", actor_id=msg.by_admin_id, to=AlertStatus.DISPATCHING
+        )
+        # The new assignment arms its own en-route deadline.
+        before = tuple(e for e in released if e != CancelTimer(EN_ROUTE_TIMER))
+    new, effects = _move(
+        start,
         AlertStatus.ASSIGNED,
         now,
         actor_id=msg.by_admin_id,
@@ -693,6 +808,104 @@ def _assign(state: AlertState, msg: Assign, now: datetime) -> Transition[AlertSt
         data={"agent_id": str(msg.agent_id), "by_admin_id": str(msg.by_admin_id)},
         assignee=msg.agent_id,
         event=EventType.ALERT_ASSIGNED,
+        policy=policy,
+    )
+    return new, in_order((*before, *effects))
+
+
+def _release_holder(
+    state: AlertState, now: datetime, *, reason: str, actor_id: UUID | None, to: AlertStatus
+) -> tuple[AlertState, tuple[Effect, ...]]:
+    """The agent holding the alert lets go of it (status back to ``to``).
+
+    The step's timeline entry (``unassigned``), its event, and what the agent
+    hears (``assignment.revoked``, and ``Released`` for its entity); no
+    ``Persist``/``Reply``: the caller's next step ends the transition.
+    """
+    holder = state.assigned_agent_id
+    assert holder is not None
+    at = max(now, state.updated_at)
+    data = {
+        "status": to.value,
+        "previous_status": state.status.value,
+        "agent_id": str(holder),
+        "reason": reason,
+    }
+    new = _changed(
+        state,
+        at,
+        TimelineType.UNASSIGNED,
+        actor_id,
+        data,
+        status=to,
+        assigned_agent_id=None,
+        expired_for=(*state.expired_for, holder),
+    )
+    event = {
+        "alert_id": str(new.id),
+        "user_id": str(new.user_id),
+        "actor_id": codec.str_or_none(actor_id),
+        "at": codec.iso(at),
+        **data,
+    }
+    revoked = {"alert_id": str(new.id), "reason": reason}
+    return new, (
+        _emit(new, Topic.ALERT_RESPONSES, EventType.ALERT_UNASSIGNED, event),
+        CancelTimer(EN_ROUTE_TIMER),
+        Send(EntityKind.AGENT, holder, Released(alert_id=new.id)),
+        Push(Audience.agent(holder), FrameType.ASSIGNMENT_REVOKED, revoked),
+    )
+
+
+def _unassign(
+    state: AlertState, msg: Unassign, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
+    """Take the alert from its (suspended) agent and dispatch it again at once."""
+    if state.assigned_agent_id != msg.agent_id or state.is_terminal:
+        return _unchanged(state)  # not (or no longer) this agent's
+    back = AlertStatus.ESCALATED if state.duress else AlertStatus.DISPATCHING
+    new, told = _release_holder(state, now, reason=msg.reason, actor_id=msg.actor_id, to=back)
+    moved = {
+        "alert_id": str(new.id),
+        "user_id": str(new.user_id),
+        "assigned_agent_id": None,
+        "actor_id": codec.str_or_none(msg.actor_id),
+        "at": codec.iso(new.updated_at),
+        "status": back.value,
+        "previous_status": state.status.value,
+        "reason": msg.reason,
+    }
+    status = _emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_STATUS_CHANGED, moved)
+    user: list[Effect] = []
+    if user_sees(new, back):
+        user.append(
+            Push(
+                Audience.user(new.user_id), FrameType.ALERT_UPDATED, new.updated_frame(state.status)
+            )
+        )
+    new, again, search = _search(new, now, policy)
+    steps = (status, *told, *_next_escalation(new, policy), again, search, *user)
+    return new, (_persist(new), *in_order(steps), Reply(new))
+
+
+def _en_route_due(state: AlertState, msg: EnRouteDue, now: datetime) -> Transition[AlertState]:
+    """The assigned agent is not on its way by its deadline: the admins are called in."""
+    if state.status is not AlertStatus.ASSIGNED or state.assigned_agent_id != msg.agent_id:
+        return _unchanged(state)  # on its way, reassigned or over: a stale timer
+    at = max(now, state.updated_at)
+    data = {"agent_id": str(msg.agent_id), "reason": "en_route_overdue"}
+    new = _changed(state, at, TimelineType.EN_ROUTE_OVERDUE, None, data)
+    notice = {"alert_id": str(new.id), **new.view(), "previous_status": state.status.value, **data}
+    return new, (
+        _persist(new),
+        _emit(
+            new,
+            Topic.ALERT_STATUS_UPDATES,
+            EventType.ALERT_EN_ROUTE_OVERDUE,
+            {"alert_id": str(new.id), **data},
+        ),
+        Push(Audience.admins(), FrameType.ALERT_ESCALATED, notice),
+        Reply(new),
     )
 
 
@@ -837,8 +1050,13 @@ def _move(
     data: Mapping[str, Any],
     assignee: UUID | None = None,
     event: EventType | None = None,
+    policy: AlertPolicy = DEFAULT_POLICY,
 ) -> Transition[AlertState]:
-    """Every status change goes through here, so all of them follow the same rules."""
+    """Every status change goes through here, so all of them follow the same rules.
+
+    A move to ``assigned`` arms the en-route deadline of the alert type
+    (``policy``); leaving ``assigned`` disarms it.
+    """
     if not can_move(state.status, to):
         raise InvalidTransition(state.status, to)
     at = max(now, state.updated_at)
@@ -868,9 +1086,16 @@ def _move(
         emits.append(_emit(new, Topic.ALERT_RESPONSES, event, event_data))
     emits.append(_emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_STATUS_CHANGED, event_data))
 
-    timers: list[Effect] = [CancelTimer(offer_timer_id(o.agent_id)) for o in withdrawn]
+    timers: list[Effect] = [t for o in withdrawn for t in _offer_timers_off(o.agent_id)]
     if to not in OFFERABLE:
         timers += [CancelTimer(SEARCH_AGAIN_TIMER), CancelTimer(ESCALATION_TIMER)]
+    if to is AlertStatus.ASSIGNED and assignee is not None:
+        due = at + policy.en_route_deadline(new.alert_type)
+        timers.append(
+            ScheduleTimer(EN_ROUTE_TIMER, EN_ROUTE_TIMER, due, {"agent_id": str(assignee)})
+        )
+    elif state.status is AlertStatus.ASSIGNED:
+        timers.append(CancelTimer(EN_ROUTE_TIMER))
 
     sends: list[Effect] = []
     if to is AlertStatus.ASSIGNED and assignee is not None:

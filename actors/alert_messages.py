@@ -68,6 +68,55 @@ class AcceptOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferReceived:
+    """The offer reached ``agent_id``'s device: its app sent ``offer.received``,
+    or the gateway wrote the frame to a socket of an app that does not ack."""
+
+    agent_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class OfferUnreachable:
+    """The offer's push found no socket of ``agent_id``: move on at once."""
+
+    agent_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAckMissed:
+    """Timer message: ``agent_id``'s offer was not acknowledged in time."""
+
+    agent_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawOffer:
+    """Withdraw ``agent_id``'s pending offer (e.g. the agent was suspended)."""
+
+    agent_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unassign:
+    """Take the alert away from ``agent_id`` (suspended) and dispatch it again.
+
+    Ignored unless ``agent_id`` holds the alert and it is not over.
+    """
+
+    agent_id: UUID
+    reason: str
+    actor_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnRouteDue:
+    """Timer message: ``agent_id`` was assigned the alert and is not on its way yet."""
+
+    agent_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class DeclineOffer:
     agent_id: UUID
     reason: str | None = None
@@ -183,6 +232,12 @@ AlertMessage: TypeAlias = (
     | AcceptOffer
     | DeclineOffer
     | OfferExpired
+    | OfferReceived
+    | OfferUnreachable
+    | OfferAckMissed
+    | WithdrawOffer
+    | Unassign
+    | EnRouteDue
     | UpdateStatus
     | Assign
     | Escalate
@@ -242,19 +297,28 @@ class AlertPolicy:
     after the last search (it also covers a search lost with a shard).
     ``escalation``: the steps per alert type (a type not listed gets
     :data:`DEFAULT_ESCALATION`; an empty tuple: no escalation); their
-    ``after`` must grow.
+    ``after`` must grow. ``offer_ack_timeout``: an offer the agent's device
+    has not acknowledged (``OfferReceived``) by then moves on to the next
+    agent. ``en_route``: how long an assigned agent has, per alert type
+    (default ``DEFAULT_EN_ROUTE``), to report ``en_route`` before the admins
+    are called in (``alert.escalated``, reason ``en_route_overdue``).
     """
 
     offer_ttl: timedelta = timedelta(seconds=30)
+    offer_ack_timeout: timedelta = timedelta(seconds=3)
+    en_route: Mapping[AlertType, timedelta] = field(default_factory=dict)
     search_rings: int = 2
     search_max_rings: int = 4
     search_k: int = 10
     offer_to: int = 1
-    search_again: timedelta = timedelta(seconds=10)
+    search_again: timedelta = timedelta(seconds=2)
     escalation: Mapping[AlertType, tuple[EscalationStep, ...]] = field(default_factory=dict)
 
     def steps(self, alert_type: AlertType) -> tuple[EscalationStep, ...]:
         return self.escalation.get(alert_type, DEFAULT_ESCALATION)
+
+    def en_route_deadline(self, alert_type: AlertType) -> timedelta:
+        return self.en_route.get(alert_type, DEFAULT_EN_ROUTE)
 
     def __post_init__(self) -> None:
         for steps in self.escalation.values():
@@ -265,7 +329,14 @@ class AlertPolicy:
             raise ValueError("need search_rings >= 0 and 1 <= offer_to <= search_k")
         if self.offer_ttl <= timedelta(0) or self.search_again <= timedelta(0):
             raise ValueError("offer_ttl and search_again must be positive")
+        if self.offer_ack_timeout <= timedelta(0) or any(
+            d <= timedelta(0) for d in self.en_route.values()
+        ):
+            raise ValueError("offer_ack_timeout and en_route deadlines must be positive")
 
+
+#: How long an assigned agent has to report ``en_route`` unless configured per type.
+DEFAULT_EN_ROUTE = timedelta(minutes=2)
 
 DEFAULT_POLICY = AlertPolicy()
 
@@ -275,6 +346,15 @@ OFFER_EXPIRED_TIMER = "offer_expired"
 SEARCH_AGAIN_TIMER = "search_again"
 #: Name (and alert-local id) of the next escalation step's timer; payload ``{"step": int}``.
 ESCALATION_TIMER = "escalation"
+#: Name of the timer of one offer's acknowledgement; payload ``{"agent_id": str}``.
+OFFER_ACK_TIMER = "offer_ack"
+#: Name (and alert-local id) of the assigned agent's en-route deadline; payload as above.
+EN_ROUTE_TIMER = "en_route"
+
+
+def offer_ack_timer_id(agent_id: UUID) -> str:
+    """The alert-local id of the acknowledgement timer of ``agent_id``'s offer."""
+    return f"offer_ack:{agent_id}"
 
 
 def offer_timer_id(agent_id: UUID) -> str:
@@ -290,4 +370,8 @@ def timer_message(name: str, payload: Mapping[str, Any]) -> AlertMessage:
         return SearchAgain()
     if name == ESCALATION_TIMER:
         return EscalationDue(step=int(payload["step"]))
+    if name == OFFER_ACK_TIMER:
+        return OfferAckMissed(agent_id=UUID(str(payload["agent_id"])))
+    if name == EN_ROUTE_TIMER:
+        return EnRouteDue(agent_id=UUID(str(payload["agent_id"])))
     raise UnknownMessage("alert", f"timer {name!r}")

@@ -9,7 +9,10 @@ Invariants of :class:`AlertState` (kept by ``decide``, checked by the tests):
   and ``cancelled`` are terminal.
 * ``assigned_agent_id`` is set exactly when ``status`` is ``assigned``,
   ``en_route``, ``on_scene`` or ``resolved`` (and kept on ``cancelled`` if it
-  was set), and never changes once set.
+  was set). It changes only by an admin's reassignment, or goes back to None
+  (with the status back to ``dispatching``, or ``escalated`` after a duress
+  cancel) when the agent is suspended; either way the timeline says so
+  (``unassigned``) and the agent is not offered the alert again.
 * ``offered_to`` is empty unless ``status`` is ``dispatching`` or
   ``escalated``; it holds at most one offer per agent, in the order made; an
   agent in ``declined_by`` never has a pending offer.
@@ -121,6 +124,10 @@ class TimelineType(enum.StrEnum):
     ESCALATION_STEP = "escalation_step"
     DURESS = "duress"
     NOTIFIED = "notified"
+    OFFER_RECEIVED = "offer_received"
+    OFFER_WITHDRAWN = "offer_withdrawn"
+    UNASSIGNED = "unassigned"
+    EN_ROUTE_OVERDUE = "en_route_overdue"
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -135,12 +142,14 @@ def _str_or_none(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """A pending offer of the alert to one agent, open until ``expires_at``."""
+    """A pending offer of the alert to one agent, open until ``expires_at``;
+    ``received_at``: when the agent's device acknowledged it (None: not yet)."""
 
     agent_id: UUID
     offered_at: datetime
     expires_at: datetime
     distance_m: float | None = None
+    received_at: datetime | None = None
 
     def to_snapshot(self) -> dict[str, Any]:
         return {
@@ -148,6 +157,7 @@ class Offer:
             "offered_at": codec.iso(self.offered_at),
             "expires_at": codec.iso(self.expires_at),
             "distance_m": self.distance_m,
+            "received_at": codec.iso_or_none(self.received_at),
         }
 
     @classmethod
@@ -157,6 +167,7 @@ class Offer:
             offered_at=codec.field(data, "offered_at", codec.parse_dt),
             expires_at=codec.field(data, "expires_at", codec.parse_dt),
             distance_m=codec.field(data, "distance_m", codec.parse_float_or_none),
+            received_at=codec.optional_field(data, "received_at", codec.parse_dt_or_none, None),
         )
 
 

@@ -33,7 +33,7 @@ mutated; because of them effects are not hashable.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
@@ -88,6 +88,10 @@ class EventType(enum.StrEnum):
     ALERT_ACCEPTED = "alert.accepted"
     ALERT_DECLINED = "alert.declined"
     ALERT_OFFER_EXPIRED = "alert.offer_expired"
+    ALERT_OFFER_RECEIVED = "alert.offer_received"
+    ALERT_OFFER_WITHDRAWN = "alert.offer_withdrawn"
+    ALERT_UNASSIGNED = "alert.unassigned"
+    ALERT_EN_ROUTE_OVERDUE = "alert.en_route_overdue"
     ALERT_ASSIGNED = "alert.assigned"
     ALERT_ESCALATION_STEP = "alert.escalation_step"
     ALERT_DURESS = "alert.duress"
@@ -110,6 +114,8 @@ class FrameType(enum.StrEnum):
     ALERT_UPDATED = "alert.updated"
     ALERT_LOCATION = "alert.location"
     OFFER_REVOKED = "offer.revoked"
+    #: The agent no longer holds the alert (reassigned by an admin, or suspended).
+    ASSIGNMENT_REVOKED = "assignment.revoked"
     AGENT_LOCATION = "agent.location"
     ALERT_ESCALATED = "alert.escalated"
     #: A subject entered a danger zone whose rules tell the subject and/or admins.
@@ -186,11 +192,17 @@ class Emit:
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """A WebSocket frame for every socket of ``audience``; at-most-once."""
+    """A WebSocket frame for every socket of ``audience``; at-most-once.
+
+    ``undelivered``: a message for the pushing entity itself, delivered when
+    no socket of the audience was listening (e.g. an offer that finds no
+    socket moves on at once).
+    """
 
     audience: Audience
     frame_type: FrameType
     data: Mapping[str, Any]
+    undelivered: object | None = None
 
     def frame(self) -> dict[str, Any]:
         """The JSON frame as API.md shapes it: ``{"type", "data"}``."""
@@ -269,6 +281,19 @@ def with_sends(effects: tuple[Effect, ...], sends: tuple[Send, ...]) -> tuple[Ef
     later = Search | Push | Answer | Reply | Defer
     at = next((i for i, e in enumerate(effects) if isinstance(e, later)), len(effects))
     return (*effects[:at], *sends, *effects[at:])
+
+
+def in_order(effects: Iterable[Effect]) -> tuple[Effect, ...]:
+    """``effects`` in the order every ``decide`` keeps (stable within a kind):
+    ``Persist``, ``Emit``, timers, ``Send``, ``Search``, ``Push``, ``Answer``,
+    then ``Reply``/``Defer``. For a decision made of two steps."""
+    rank = (Persist, Emit, CancelTimer | ScheduleTimer, Send, Search, Push, Answer)
+    return tuple(
+        sorted(
+            effects,
+            key=lambda e: next((i for i, t in enumerate(rank) if isinstance(e, t)), len(rank)),
+        )
+    )
 
 
 #: What every ``decide`` returns: the new state and the effects, in order.

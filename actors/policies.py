@@ -23,6 +23,8 @@ def alert_policy(cfg: ActorSettings) -> AlertPolicy:
     """The alert machine's policy from the settings (offers, searches, escalation)."""
     return AlertPolicy(
         offer_ttl=timedelta(seconds=cfg.offer_ttl_s),
+        offer_ack_timeout=timedelta(seconds=cfg.offer_ack_timeout_s),
+        en_route={AlertType(name): timedelta(seconds=s) for name, s in cfg.en_route_s.items()},
         search_rings=cfg.search_rings,
         search_max_rings=cfg.search_max_rings,
         search_k=cfg.search_k,

@@ -74,7 +74,10 @@ class EntityStore(Protocol):
 class PushSink(Protocol):
     """Delivers WebSocket frames to whichever gateway holds the sockets; at-most-once."""
 
-    async def push(self, pushes: Sequence[Push]) -> None: ...
+    async def push(self, pushes: Sequence[Push]) -> Sequence[int]:
+        """Publish each push; how many listeners (gateways holding a socket of
+        its audience) each reached, in order."""
+        ...
 
 
 class Router(Protocol):

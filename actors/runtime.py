@@ -51,6 +51,7 @@ from actors.commit_plan import CommitPlan, Key, TimerKey, plan
 from actors.effects import (
     EntityKind,
     Persist,
+    Push,
     Reply,
     Send,
 )
@@ -361,10 +362,7 @@ class EntityHost:
             await self._send(outcome.sends)
         self._start_searches(key, outcome.searches)
         if outcome.pushes:
-            try:
-                await self._pushes.push(outcome.pushes)
-            except Exception:  # at-most-once by design: clients resync
-                log.warning("push for %s %s failed", *key, exc_info=True)
+            await self._push(key, outcome.pushes)
         for token, value in outcome.answers:
             self._answer(key, token, value)
         if outcome.defer is not None and envelope.reply is not None:
@@ -372,6 +370,18 @@ class EntityHost:
             self._deferred.setdefault((key, outcome.defer), []).append(parked)
             return _DEFERRED
         return outcome.reply
+
+    async def _push(self, key: Key, pushes: Sequence[Push]) -> None:
+        """Publish the transition's pushes; a push that reached no socket hands
+        its ``undelivered`` message back to the entity (an offer moves on)."""
+        try:
+            reached = await self._pushes.push(pushes)
+        except Exception:  # at-most-once by design: clients resync
+            log.warning("push for %s %s failed", *key, exc_info=True)
+            return
+        for push, listeners in zip(pushes, reached, strict=False):
+            if listeners == 0 and push.undelivered is not None:
+                self.enqueue(key[0], key[1], push.undelivered, want_reply=False)
 
     def _answer(self, key: Key, token: str, value: object) -> None:
         """Reply to the askers ``key`` deferred under ``token`` (raise an error value)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -135,6 +135,13 @@ class ActorSettings(BaseModel):
     """The entity runtime (actors/) and its client (cluster/)."""
 
     offer_ttl_s: float = Field(30.0, gt=0)
+    #: An offer the agent's device has not acknowledged (``offer.received``, or
+    #: the gateway's write for apps that do not ack) by then moves on.
+    offer_ack_timeout_s: float = Field(3.0, gt=0)
+    #: Seconds an assigned agent has to report ``en_route`` before the admins are
+    #: called in, per alert type (a type not listed: 120 s), e.g.
+    #: PANIC_ACTORS__EN_ROUTE_S='{"medical": 60}'.
+    en_route_s: dict[AlertTypeName, Annotated[float, Field(gt=0)]] = {}
     #: Dispatch (see actors.alert_messages.AlertPolicy): search radius in H3
     #: grid rings around the alert's cell, candidates asked for, offers held at
     #: once (1: the nearest agent only), and how often to search again while
@@ -143,7 +150,7 @@ class ActorSettings(BaseModel):
     search_max_rings: int = Field(4, ge=0, le=20)
     search_k: int = Field(10, ge=1, le=100)
     offer_to: int = Field(1, ge=1, le=100)
-    search_again_s: float = Field(10.0, gt=0)
+    search_again_s: float = Field(2.0, gt=0)
     #: Escalation steps per alert type (panic, medical, fire, security, other),
     #: e.g. PANIC_ACTORS__ESCALATION='{"medical": [{"after_s": 20, "rings": 4},
     #: {"after_s": 45, "escalate": true}]}'. A type not listed gets the default

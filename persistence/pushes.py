@@ -40,10 +40,12 @@ class RedisPushSink:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
 
-    async def push(self, pushes: Sequence[Push]) -> None:
-        """Publish every frame in one round trip; raises ``PersistenceError`` if Redis fails."""
+    async def push(self, pushes: Sequence[Push]) -> list[int]:
+        """Publish every frame in one round trip; how many subscribed gateway
+        connections each reached (0: no socket of its audience anywhere).
+        Raises ``PersistenceError`` if Redis fails."""
         if not pushes:
-            return
+            return []
         with redis_driver.EDGE:
             async with self._client.pipeline(transaction=False) as pipe:
                 for p in pushes:
@@ -51,7 +53,8 @@ class RedisPushSink:
                         push_channel(*p.audience.as_tuple()),
                         json.dumps(p.frame(), separators=(",", ":")),
                     )
-                await pipe.execute()
+                reached = await pipe.execute()
+        return [int(n) for n in reached]
 
 
 class RedisPushSubscription:

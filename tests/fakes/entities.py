@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actors.effects import EntityKind, Push
+from actors.effects import Audience, EntityKind, Push
 from actors.ports import CommitBatch, StoredTimer
 from actors.runtime import EntityHost
 
@@ -57,11 +57,15 @@ class FakeEntityStore:
 
 
 class FakePushSink:
+    """Records pushes; each reaches one listener unless its audience is in ``nobody``."""
+
     def __init__(self) -> None:
         self.pushes: list[Push] = []
+        self.nobody: set[Audience] = set()
 
-    async def push(self, pushes: Sequence[Push]) -> None:
+    async def push(self, pushes: Sequence[Push]) -> list[int]:
         self.pushes.extend(pushes)
+        return [0 if p.audience in self.nobody else 1 for p in pushes]
 
 
 class FakeLocalRouter:

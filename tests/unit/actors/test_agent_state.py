@@ -19,11 +19,16 @@ from actors.agent import (
     Heartbeat,
     HeartbeatExpired,
     LocationFix,
+    Reinstate,
     Released,
     SetStatus,
+    SocketClosed,
+    SocketOpened,
+    Suspend,
+    TakeOffer,
     timer_message,
 )
-from actors.alert_messages import AcceptOffer, AgentLocation
+from actors.alert_messages import AcceptOffer, AgentLocation, Unassign
 from actors.alert_state import AlertStatus
 from actors.effects import (
     Answer,
@@ -44,6 +49,7 @@ from actors.errors import (
     InvalidMessage,
     InvalidTransition,
     NoPendingOffer,
+    NotPermitted,
     UnknownMessage,
 )
 from actors.region import AgentLeft, AgentPresence
@@ -63,8 +69,14 @@ def run(
     return new, effects
 
 
+def connected(clock: Clock) -> AgentState:
+    """A new agent whose app has one live socket (offline until it says otherwise)."""
+    state, _ = run(AgentState.new(AGENT_A), SocketOpened("socket-1"), clock)
+    return state
+
+
 def available_at(clock: Clock, lat: float = LAT, lon: float = LON) -> AgentState:
-    state, _ = run(AgentState.new(AGENT_A), SetStatus(A.AVAILABLE), clock)
+    state, _ = run(connected(clock), SetStatus(A.AVAILABLE), clock)
     state, _ = run(state, LocationFix(lat, lon, accuracy_m=8.0), clock)
     return state
 
@@ -78,9 +90,9 @@ def test_a_new_agent_is_offline_and_unpersisted() -> None:
 
 def test_going_available_arms_the_heartbeat_and_is_announced() -> None:
     clock = Clock()
-    state, effects = run(AgentState.new(AGENT_A), SetStatus(A.AVAILABLE), clock)
+    state, effects = run(connected(clock), SetStatus(A.AVAILABLE), clock)
     assert state.availability is A.AVAILABLE
-    assert state.version == 1
+    assert state.version == 2  # 1: the socket opened
     assert state.last_heartbeat_at == clock.now
     persist = of_type(effects, Persist)[0]
     assert persist.coalesce is False
@@ -149,7 +161,7 @@ def test_going_offline_explicitly_disarms_the_heartbeat() -> None:
 
 def test_a_listed_agent_is_announced_to_its_cell_and_refreshed() -> None:
     clock = Clock()
-    state, _ = run(AgentState.new(AGENT_A), SetStatus(A.AVAILABLE), clock)
+    state, _ = run(connected(clock), SetStatus(A.AVAILABLE), clock)
     state, effects = run(state, LocationFix(LAT, LON), clock)
     cell = cell_of(LAT, LON, POLICY.region_resolution)
     assert of_type(effects, Send) == [
@@ -374,3 +386,101 @@ def test_a_responding_agents_fixes_are_passed_to_its_alert() -> None:
     assert relay.entity_id == ALERT_1
     assert relay.message == AgentLocation(AGENT_A, LAT + 0.002, LON, 4.0, clock.now)
     assert moved.location is not None
+
+
+# --- presence: live sockets ---------------------------------------------------------
+
+
+def test_only_an_agent_with_a_live_socket_is_listed() -> None:
+    clock = Clock()
+    state, _ = run(AgentState.new(AGENT_A), SetStatus(A.AVAILABLE), clock)
+    state, effects = run(state, LocationFix(LAT, LON), clock)
+    assert state.listed is False
+    assert of_type(effects, Send) == []
+    # The socket's announcement lists it at once.
+    state, effects = run(state, SocketOpened("socket-1"), clock)
+    assert state.listed is True
+    cell = cell_of(LAT, LON, POLICY.region_resolution)
+    (presence,) = of_type(effects, Send)
+    assert (presence.entity_id, type(presence.message)) == (cell, AgentPresence)
+
+
+def test_the_last_socket_closing_unlists_the_agent_at_once() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    state, _ = run(state, SocketOpened("socket-2"), clock)
+    cell = cell_of(LAT, LON, POLICY.region_resolution)
+    # One of two sockets closes: still listed, nothing durable changed.
+    one_left, effects = run(state, SocketClosed("socket-1"), clock)
+    assert one_left.listed is True
+    assert one_left.version == state.version
+    assert effects == (Reply(one_left),)
+    gone, effects = run(one_left, SocketClosed("socket-2"), clock)
+    assert gone.availability is A.OFFLINE
+    assert gone.listed is False
+    (event,) = of_type(effects, Emit)
+    assert event.data["reason"] == "disconnected"
+    assert of_type(effects, Send) == [
+        Send(EntityKind.REGION, cell, AgentLeft(agent_id=AGENT_A, at=clock.now))
+    ]
+    # A late close of a socket it no longer knows changes nothing.
+    same, effects = run(gone, SocketClosed("socket-1"), clock)
+    assert same is gone
+    assert effects == (Reply(gone),)
+    # Reconnecting does not list it: the app must say it is available again.
+    back, _ = run(gone, SocketOpened("socket-3"), clock)
+    assert back.listed is False
+    listed, _ = run(back, SetStatus(A.AVAILABLE), clock)
+    assert listed.listed is True
+
+
+def test_sockets_are_soft_state_announced_again_after_a_restart() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    restored = AgentState.from_snapshot(state.to_snapshot())
+    assert restored.sockets == frozenset()
+    assert restored.listed is False
+    again, effects = run(restored, SocketOpened("socket-1"), clock)
+    assert again.listed is True
+    assert [type(s.message) for s in of_type(effects, Send)] == [AgentPresence]
+
+
+def test_a_busy_agent_losing_its_socket_keeps_its_alert() -> None:
+    clock = Clock()
+    state, _ = run(available_at(clock), Assigned(ALERT_1), clock)
+    gone, _ = run(state, SocketClosed("socket-1"), clock)
+    assert (gone.availability, gone.current_assignment) == (A.BUSY, ALERT_1)
+
+
+# --- suspension ---------------------------------------------------------------------
+
+
+def test_suspension_unlists_and_gives_the_held_alert_back() -> None:
+    clock = Clock()
+    state, _ = run(available_at(clock), Assigned(ALERT_1), clock)
+    suspended, effects = run(state, Suspend("harassment report"), clock)
+    assert suspended.suspended is True
+    assert suspended.availability is A.OFFLINE
+    assert suspended.listed is False
+    (give_back,) = [s for s in of_type(effects, Send) if s.entity_kind is EntityKind.ALERT]
+    assert give_back == Send(
+        EntityKind.ALERT,
+        ALERT_1,
+        Unassign(agent_id=AGENT_A, reason="agent suspended: harassment report"),
+    )
+    assert AgentState.from_snapshot(suspended.to_snapshot()).suspended is True
+    with pytest.raises(NotPermitted):
+        run(suspended, SetStatus(A.AVAILABLE), clock)
+    with pytest.raises(NotPermitted):
+        run(suspended, TakeOffer(ALERT_2), clock)
+    # An accept that crossed the suspension is given back at once.
+    _, effects = run(suspended, Assigned(ALERT_2), clock)
+    assert of_type(effects, Send) == [
+        Send(EntityKind.ALERT, ALERT_2, Unassign(agent_id=AGENT_A, reason="agent suspended"))
+    ]
+    # The alert's Released frees it; reinstated, it may go on duty again.
+    free, _ = run(suspended, Released(ALERT_1), clock)
+    reinstated, _ = run(free, Reinstate(), clock)
+    assert reinstated.suspended is False
+    on_break, _ = run(reinstated, SetStatus(A.ON_BREAK), clock)
+    assert on_break.availability is A.ON_BREAK

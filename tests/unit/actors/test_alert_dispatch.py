@@ -90,8 +90,9 @@ def test_a_result_becomes_an_offer_to_the_nearest_agent() -> None:
     assert persist.snapshot["offered_to"][0]["agent_id"] == str(AGENT_B)
     assert [e.type for e in of_type(effects, Emit)] == [EventType.ALERT_OFFERED]
     # Its expiry is armed, and searching stops while the offer stands.
-    (expiry,) = of_type(effects, ScheduleTimer)
+    expiry, ack = of_type(effects, ScheduleTimer)
     assert (expiry.name, expiry.due_at) == (OFFER_EXPIRED_TIMER, clock.now + timedelta(seconds=30))
+    assert ack.due_at == clock.now + timedelta(seconds=3)
     assert of_type(effects, CancelTimer) == [CancelTimer(SEARCH_AGAIN_TIMER)]
     (offer,) = pushes_to(effects, "agent", AGENT_B)
     assert offer.frame_type is FrameType.ALERT_OFFER
@@ -143,7 +144,7 @@ def test_a_decline_searches_again_at_once_without_the_decliner() -> None:
     assert search.tag == 2
     assert AGENT_A in search.exclude
     (again,) = of_type(effects, ScheduleTimer)
-    assert (again.timer_id, again.due_at) == (SEARCH_AGAIN_TIMER, clock.now + timedelta(seconds=10))
+    assert (again.timer_id, again.due_at) == (SEARCH_AGAIN_TIMER, clock.now + timedelta(seconds=2))
     # The new search's answer still lists the decliner (a stale index): skipped.
     result = SearchResult(2, found(clock, (AGENT_A, 50), (AGENT_C, 900)))
     offered, _ = alert.decide(new, result, clock.advance(0.1))
@@ -177,7 +178,7 @@ def test_search_again_searches_only_while_an_offer_is_wanted() -> None:
     assert of_type(effects, Persist) == []
     assert searched(effects).tag == 2
     (again,) = of_type(effects, ScheduleTimer)
-    assert again.due_at == clock.now + timedelta(seconds=10)
+    assert again.due_at == clock.now + timedelta(seconds=2)
 
     offered, _ = alert.decide(new, SearchResult(2, found(clock, (AGENT_B, 5))), clock.now)
     assert alert.decide(offered, SearchAgain(), clock.advance(10)) == (offered, (Reply(offered),))

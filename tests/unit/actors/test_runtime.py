@@ -21,6 +21,7 @@ from actors.agent import (
     LocationFix,
     OfferTaken,
     SetStatus,
+    SocketOpened,
     TakeOffer,
 )
 from actors.alert import AcceptOffer, AlertStatus, AlertType, CreateAlert, OfferMade
@@ -263,6 +264,7 @@ async def test_recovery_rearms_stored_timers_and_activates_open_alerts() -> None
 async def test_positions_are_coalesced_then_flushed_and_survive_passivation() -> None:
     host, store = make_host()
     await host.start()
+    await host.ask(AGENT, str(AGENT_A), SocketOpened("socket-1"))
     await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
     commits_before = len(store.commits)
     base = utcnow()
@@ -278,10 +280,10 @@ async def test_positions_are_coalesced_then_flushed_and_survive_passivation() ->
     assert host.stats()["active"] == 0
     assert host.active_state(AGENT, str(AGENT_A)) is None
     version, snapshot = store.snapshots[(AGENT, str(AGENT_A))]
-    assert version == 21
+    assert version == 22  # the socket, the status and 20 fixes
     assert snapshot["location"]["latitude"] == pytest.approx(LAT + 19e-4)
     state = await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.ON_BREAK))
-    assert getattr(state, "version", None) == 22
+    assert getattr(state, "version", None) == 23
     await host.stop()
 
 
@@ -411,6 +413,7 @@ async def test_read_answers_queries_from_memory_without_activating_anything() ->
     # Not in memory: nothing, and nothing activated to say so.
     assert host.read(REGION, cell, query) is None
     assert host.stats()["active"] == 0
+    await host.ask(AGENT, str(AGENT_A), SocketOpened("socket-1"))
     await host.ask(AGENT, str(AGENT_A), SetStatus(Availability.AVAILABLE))
     await host.ask(AGENT, str(AGENT_A), LocationFix(LAT, LON, recorded_at=utcnow()))
     await host.settle()
