@@ -153,6 +153,18 @@ class Audience:
         return (self.kind.value, str(self.id))
 
 
+def push_channel(audience_kind: str, audience_id: str) -> str:
+    """``ws:{user|agent|admins}:{id}``: the pub/sub channel of one audience's
+    sockets (``persistence.pushes`` publishes on it, ``gateway.ws.hub`` listens)."""
+    return f"ws:{audience_kind}:{audience_id}"
+
+
+#: Every gateway listens here. A shard that (re)started publishes on it, and
+#: each gateway announces its agents' live sockets again (``SocketOpened``):
+#: the region index of available agents is soft state, lost with a shard.
+PRESENCE_CHANNEL = "ws:gateways:presence"
+
+
 @dataclass(frozen=True, slots=True)
 class Persist:
     """Write ``snapshot`` as the entity's state at ``version``.

@@ -79,6 +79,11 @@ class PushSink(Protocol):
         its audience) each reached, in order."""
         ...
 
+    async def ask_presence(self) -> None:
+        """Ask every gateway to announce its agents' live sockets again (a
+        shard that starts has lost the region index it hosted)."""
+        ...
+
 
 class Router(Protocol):
     """Delivers messages to entities wherever they are hosted."""

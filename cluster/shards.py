@@ -140,8 +140,19 @@ class ShardActor:
         # Not ready before the zones are: a fix tracked against an empty book
         # would look like leaving every zone.
         await self._load_zones()
+        assert io is not None
+        await self._ask_presence(io.pushes)
         self._tracker = Tracker(self.host, self.zone_book, resolution=cfg.region_resolution)
         freeze_startup_heap(f"shard {self.index}")
+
+    async def _ask_presence(self, pushes: PushSink) -> None:
+        """The regions this shard hosts start empty: every gateway announces its
+        agents' live sockets again, and the agents refresh their region entries.
+        Best effort: the agents' own next report refills the index anyway."""
+        try:
+            await pushes.ask_presence()
+        except Exception as exc:
+            log.warning("shard %d cannot ask the gateways for presence (%s)", self.index, exc)
 
     def _zone_gone(self, zone_id: UUID) -> bool:
         """Only what the loaded book knows: a timer due during recovery, before the

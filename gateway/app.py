@@ -55,6 +55,7 @@ from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
+from gateway.ws.presence import AgentSockets
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def create_app(
     # /ws pushes: one pub/sub connection per process, opened when a socket needs it.
     ws_hub = PushHub(wired.push_subscriptions)
     state = GatewayState(
+        agent_sockets=AgentSockets(ws_hub, lambda: entities),
         settings=settings,
         backends=backend_set,
         metrics=http_metrics,

@@ -443,12 +443,6 @@ class PushSubscription(Protocol):
     async def aclose(self) -> None: ...
 
 
-def push_channel(audience_kind: str, audience_id: str) -> str:
-    """``ws:{user|agent}:{id}``: the pub/sub channel of one audience's sockets
-    (what ``persistence.pushes`` publishes on)."""
-    return f"ws:{audience_kind}:{audience_id}"
-
-
 # --- metrics -----------------------------------------------------------------------
 
 

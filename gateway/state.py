@@ -14,6 +14,7 @@ from gateway.metrics import HttpMetrics
 from gateway.ports import GatewayPorts
 from gateway.readiness import BackendSet
 from gateway.ws.hub import PushHub
+from gateway.ws.presence import AgentSockets
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,8 @@ class GatewayState:
     metrics: HttpMetrics
     #: The process's one pub/sub connection for ``/ws`` pushes (``gateway.ws.hub``).
     ws_hub: PushHub
+    #: This process's live agent sockets (``gateway.ws.presence``).
+    agent_sockets: AgentSockets
     #: Subjects' location fixes from REST and /ws, batched (``gateway.locations``).
     locations: LocationIngest
     #: The adapters behind the gateway's ports (``gateway.ports``), built by the root.

@@ -23,17 +23,12 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
-from actors.effects import Push
+from actors.effects import PRESENCE_CHANNEL, Push, push_channel
 from config.settings import RedisSettings
 from persistence.drivers import redis as redis_driver
 from persistence.drivers.redis import create_redis
 
 log = logging.getLogger(__name__)
-
-
-def push_channel(audience_kind: str, audience_id: str) -> str:
-    """``ws:{user|agent}:{id}``: the pub/sub channel of one audience's sockets."""
-    return f"ws:{audience_kind}:{audience_id}"
 
 
 class RedisPushSink:
@@ -55,6 +50,11 @@ class RedisPushSink:
                     )
                 reached = await pipe.execute()
         return [int(n) for n in reached]
+
+    async def ask_presence(self) -> None:
+        """Ask every gateway to announce its agents' live sockets again."""
+        with redis_driver.EDGE:
+            await self._client.publish(PRESENCE_CHANNEL, "announce")
 
 
 class RedisPushSubscription:

@@ -26,5 +26,6 @@ async def websocket(websocket: WebSocket) -> None:
         entities=lambda: get_entities(websocket),
         open_alerts=state.ports.open_alerts,
         locations=state.locations,
+        agent_sockets=state.agent_sockets,
     )
     await Session(websocket, deps).run()

@@ -48,6 +48,11 @@ class _ClientData(BaseModel):
 
 class AuthData(_ClientData):
     token: Annotated[str, Field(strict=True, min_length=1, max_length=8192)]
+    #: An agent app that acknowledges each ``alert.offer`` itself
+    #: (``offer.received``). Without it the gateway acknowledges an offer once
+    #: it has written it to the socket. Either way, an offer not acknowledged
+    #: within ``offer_ack_timeout_s`` moves on to the next agent.
+    acks_offers: Annotated[bool, Field(strict=True)] = False
 
 
 class PingData(_ClientData):
@@ -72,6 +77,12 @@ class OfferAcceptData(_ClientData):
     alert_id: UUID
 
 
+class OfferReceivedData(_ClientData):
+    """The agent's device has the offer of ``alert_id`` (it is on screen)."""
+
+    alert_id: UUID
+
+
 class OfferDeclineData(_ClientData):
     alert_id: UUID
     reason: Text | None = None
@@ -91,12 +102,13 @@ CLIENT_FRAMES: dict[str, type[_ClientData]] = {
     "location": LocationData,
     "offer.accept": OfferAcceptData,
     "offer.decline": OfferDeclineData,
+    "offer.received": OfferReceivedData,
     "alert.status": AlertStatusData,
 }
 
 #: Client frames only an agent may send.
 AGENT_ONLY: frozenset[str] = frozenset(
-    {"agent.status", "offer.accept", "offer.decline", "alert.status"}
+    {"agent.status", "offer.accept", "offer.decline", "offer.received", "alert.status"}
 )
 
 

@@ -28,7 +28,7 @@ from typing import TypeAlias
 from uuid import UUID
 
 from actors import agent as agent_msgs
-from actors.alert_messages import DeclineOffer, UpdateStatus
+from actors.alert_messages import DeclineOffer, OfferReceived, UpdateStatus
 from actors.alert_state import ActorRole, AlertState
 from actors.effects import Audience, EntityKind
 from gateway.auth.principal import Principal, Role
@@ -45,6 +45,7 @@ from gateway.ws.frames import (
     LocationData,
     OfferAcceptData,
     OfferDeclineData,
+    OfferReceivedData,
     PongData,
     ServerFrame,
     error_frame,
@@ -154,6 +155,9 @@ class SessionProtocol:
         self.limits = limits
         self.phase = Phase.AWAITING_AUTH
         self.principal: Principal | None = None
+        #: The app acknowledges offers itself (``offer.received``); else the
+        #: gateway does once it has written each one (:meth:`offer_written`).
+        self.acks_offers = False
         self._auth_deadline = now + limits.auth_timeout_s
         self._last_seen = now
 
@@ -193,6 +197,7 @@ class SessionProtocol:
         if self.phase is Phase.AWAITING_AUTH:
             if isinstance(parsed, ClientFrame) and isinstance(parsed.data, AuthData):
                 self.phase = Phase.AUTHENTICATING
+                self.acks_offers = parsed.data.acks_offers
                 return [Authenticate(parsed.data.token)]
             return self._close(CloseCode.UNAUTHENTICATED, "first frame must be auth")
         if self.phase is Phase.AUTHENTICATING:
@@ -249,6 +254,14 @@ class SessionProtocol:
             return []
         return [SendFrame(error_frame(code, message, ref, retriable=retriable))]
 
+    def offer_written(self, alert_id: UUID) -> list[Action]:
+        """An ``alert.offer`` of ``alert_id`` was written to this agent's socket:
+        the gateway's acknowledgement, unless the app acknowledges itself."""
+        principal = self.principal
+        if self.acks_offers or principal is None or principal.role is not Role.AGENT:
+            return []
+        return [TellEntity(EntityKind.ALERT, str(alert_id), OfferReceived(principal.id))]
+
     def closed(self) -> None:
         """The peer went away; nothing more will be done."""
         self.phase = Phase.CLOSED
@@ -292,6 +305,10 @@ class SessionProtocol:
             # answers once the alert has (actors.agent.TakeOffer).
             take = agent_msgs.TakeOffer(data.alert_id)
             return [AskEntity(EntityKind.AGENT, str(principal.id), take, ref, frame.type)]
+        if isinstance(data, OfferReceivedData):
+            # Fire-and-forget like a fix: no answer; the alert keeps the offer open.
+            received = OfferReceived(agent_id=principal.id)
+            return [TellEntity(EntityKind.ALERT, str(data.alert_id), received)]
         if isinstance(data, OfferDeclineData):
             message = DeclineOffer(agent_id=principal.id, reason=data.reason)
             return [AskEntity(EntityKind.ALERT, str(data.alert_id), message, ref, frame.type)]

@@ -20,22 +20,27 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
+import orjson
 from fastapi import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from actors.effects import AudienceKind, push_channel
 from actors.store_errors import PersistenceError
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.deps import authenticate
 from gateway.locations import LocationSink, StaleFix, sighting
-from gateway.ports import Sessions, push_channel
+from gateway.ports import Sessions
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.frames import encode, error_frame
 from gateway.ws.hub import PushHub
+from gateway.ws.presence import AgentSockets
 from gateway.ws.protocol import (
     Action,
     AskEntity,
@@ -72,6 +77,8 @@ class SessionDeps:
     entities: Callable[[], EntityClient]
     open_alerts: Callable[[], OpenAlertSource]
     locations: LocationSink
+    #: This process's agent sockets, announced to their agent entities.
+    agent_sockets: AgentSockets
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -80,6 +87,27 @@ class SessionDeps:
 class _Close:
     code: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """A pushed ``alert.offer``: once written, the gateway may acknowledge it."""
+
+    text: str
+    alert_id: UUID
+
+
+#: How a pushed offer starts (pushes are compact JSON, ``type`` first).
+_OFFER_PREFIX = '{"type":"alert.offer"'
+
+
+def _offer_of(text: str) -> _Offer | None:
+    if not text.startswith(_OFFER_PREFIX):
+        return None
+    try:
+        return _Offer(text, UUID(orjson.loads(text)["data"]["alert_id"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 class _Alarm:
@@ -128,7 +156,10 @@ class Session:
             deps.monotonic(),
         )
         # Unbounded queue, bounded by _send (so the close marker always fits).
-        self._out: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._out: asyncio.Queue[str | _Offer | _Close] = asyncio.Queue()
+        #: This socket's id in its agent's presence (``gateway.ws.presence``).
+        self._socket_id = uuid.uuid4().hex
+        self._announced = False
         self._queue_limit = http.ws_send_queue
         self._closing = False
         self._channel: str | None = None
@@ -154,6 +185,8 @@ class Session:
         finally:
             if self._channel is not None:
                 self._deps.hub.detach(self._channel, self._push)
+            if self._announced:
+                self._deps.agent_sockets.closed(self._socket_id)
 
     # --- reading --------------------------------------------------------------------
 
@@ -236,6 +269,15 @@ class Session:
             log.warning("ws %s: cannot subscribe (%s)", channel, exc)
             return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "pushes unavailable")
         self._channel = channel
+        principal = self._proto.principal
+        if action.audience.kind is AudienceKind.AGENT and principal is not None:
+            # Listed for offers only while a socket lives (gateway.ws.presence).
+            try:
+                await self._deps.agent_sockets.opened(self._socket_id, principal.id)
+            except PersistenceError as exc:
+                log.warning("ws %s: cannot announce the socket (%s)", channel, exc)
+                return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "presence unavailable")
+            self._announced = True
         return []
 
     async def _resync(self, action: Resync) -> None:
@@ -305,10 +347,14 @@ class Session:
             self._send(text)
 
     def _send(self, text: str) -> None:
+        offer = _offer_of(text) if self._announced and not self._proto.acks_offers else None
+        self._enqueue(text if offer is None else offer)
+
+    def _enqueue(self, item: str | _Offer) -> None:
         if self._closing:
             return
         if self._out.qsize() < self._queue_limit:
-            self._out.put_nowait(text)
+            self._out.put_nowait(item)
         else:
             # Too slow to read its pushes: drop the backlog and close; the app
             # reconnects and resyncs (pushes are at-most-once anyway).
@@ -332,6 +378,13 @@ class Session:
                     if self._ws.application_state is WebSocketState.CONNECTED:
                         await self._ws.close(item.code, item.reason)
                     return
+                if isinstance(item, _Offer):
+                    await self._ws.send_text(item.text)
+                    # Written: the gateway's acknowledgement for an app that does not ack.
+                    for action in self._proto.offer_written(item.alert_id):
+                        if isinstance(action, TellEntity):
+                            self._tell(action)
+                    continue
                 await self._ws.send_text(item)
         except (WebSocketDisconnect, ConnectionError, RuntimeError) as exc:
             # The peer went away mid-send (Starlette raises RuntimeError after a close).

@@ -62,10 +62,14 @@ class FakePushSink:
     def __init__(self) -> None:
         self.pushes: list[Push] = []
         self.nobody: set[Audience] = set()
+        self.presence_asked = 0
 
     async def push(self, pushes: Sequence[Push]) -> list[int]:
         self.pushes.extend(pushes)
         return [0 if p.audience in self.nobody else 1 for p in pushes]
+
+    async def ask_presence(self) -> None:
+        self.presence_asked += 1
 
 
 class FakeLocalRouter:

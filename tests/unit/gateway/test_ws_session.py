@@ -20,6 +20,7 @@ from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
 from gateway.locations import Sighting
 from gateway.ws.hub import PushHub
+from gateway.ws.presence import AgentSockets
 from gateway.ws.session import Session, SessionDeps
 from persistence.errors import ServiceUnavailable
 from tests.fakes.pubsub import FakeBroker
@@ -120,6 +121,8 @@ class Harness:
             entities=no_entities,
             open_alerts=lambda: source,
             locations=self.locations,
+            # Without an entity client: sockets are registered, nobody is told.
+            agent_sockets=AgentSockets(hub, lambda: None),
             clock=lambda: T0,
         )
         self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
