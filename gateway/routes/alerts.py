@@ -439,7 +439,7 @@ async def update_status(
 @router.post(
     "/{alert_id}/assign",
     response_model=AlertOut,
-    summary="Assign an alert to an agent directly (admin)",
+    summary="Assign or reassign an alert to an agent directly (admin)",
     responses=_problems(401, 403, 404, 409, 422, 503),
 )
 async def assign_alert(
@@ -449,7 +449,9 @@ async def assign_alert(
     alerts: AlertsDep,
     entities: EntitiesDep,
 ) -> AlertOut:
-    """Overrides the offer flow; an alert already assigned to another agent is 409.
+    """Overrides the offer flow. An alert another agent holds is reassigned:
+    that agent hears ``assignment.revoked`` and the timeline records both
+    steps (``unassigned``, ``assigned``). An alert that is over is 409.
 
     404 names what is missing: the alert, or the agent (``agent_id`` that is
     not an agent account).

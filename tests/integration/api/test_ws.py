@@ -395,15 +395,25 @@ async def test_agent_status_and_location_reach_the_agent_entity(
             {"latitude": latitude, "longitude": longitude, "accuracy_m": 5.0, "heading": 90.0},
         )
         await client.ping()  # the location frame has been handed to the batched tell
-    await api_entities.flush()
-    state = await api_entities.ask(EntityKind.AGENT, str(agent.id), Heartbeat())
-    assert isinstance(state, AgentState)
-    assert state.availability is Availability.AVAILABLE
-    assert state.location is not None
-    assert (state.location.latitude, state.location.longitude) == (latitude, longitude)
-    assert state.location.heading == 90.0
+        await api_entities.flush()
+        state = await api_entities.ask(EntityKind.AGENT, str(agent.id), Heartbeat())
+        assert isinstance(state, AgentState)
+        assert state.availability is Availability.AVAILABLE
+        assert state.listed is True
+        assert state.location is not None
+        assert (state.location.latitude, state.location.longitude) == (latitude, longitude)
+        assert state.location.heading == 90.0
     stored = await stored_location(api_settings, "agent", agent.id)
     assert json.loads(stored)["latitude"] == latitude
+
+    # The socket closed: the agent is unlisted at once (offline, "disconnected").
+    async def gone() -> bool:
+        await api_entities.flush()
+        after = await api_entities.ask(EntityKind.AGENT, str(agent.id), Heartbeat())
+        assert isinstance(after, AgentState)
+        return after.availability is Availability.OFFLINE and not after.listed
+
+    await eventually(gone, 2.0)
 
 
 async def test_a_rejected_agent_status_is_an_error_frame(
@@ -710,7 +720,8 @@ async def test_a_users_alert_reaches_an_available_agent_on_another_replica_and_b
             timeline = await http.get(f"/alerts/{alert_id}/timeline", headers=user.headers)
             assert timeline.status_code == 200, timeline.text
             steps = [item["type"] for item in timeline.json()["items"]]
-            assert steps == ["created", "offered", "accepted", "status_changed"]
+            # offer_received: the gateway wrote the offer to the agent's socket.
+            assert steps == ["created", "offered", "offer_received", "accepted", "status_changed"]
 
 
 # --- cancel and duress PINs --------------------------------------------------------------
