@@ -56,7 +56,10 @@ def local_ray() -> Iterator[None]:
 
 @pytest.fixture(scope="package")
 def shards(settings: Settings, local_ray: None, component_database: str) -> list[Any]:
-    return shard_root.start(on_database(settings, component_database), SHARDS, namespace=NAMESPACE)
+    # Nothing here acknowledges offers as an agent's app would: they stay until their ttl.
+    actors = settings.actors.model_copy(update={"offer_ack_timeout_s": 600.0})
+    on_db = on_database(settings, component_database).model_copy(update={"actors": actors})
+    return shard_root.start(on_db, SHARDS, namespace=NAMESPACE)
 
 
 @pytest.fixture

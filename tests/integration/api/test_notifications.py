@@ -30,6 +30,7 @@ from persistence.stores.contacts import ContactFields, create_contact
 from tests.integration.api.accounts import make_account
 from tests.integration.api.test_alerts import eventually
 from tests.integration.api.test_ws import create_alert
+from tests.integration.reachable import agents_reachable
 from tests.integration.receivers import Mailbox, Receiver
 from tests.local import LOOPBACK
 from tests.scratch import drop_mongo_database, scratch_name
@@ -133,7 +134,8 @@ async def test_contacts_get_the_email_and_the_webhook_and_the_timeline_shows_it(
 
         # Resolved: the contact hears that too.
         agent = await make_account(api_pool, api_settings, Role.AGENT)
-        await _resolve(api_entities, alert, agent.id)
+        async with agents_reachable(api_settings):
+            await _resolve(api_entities, alert, agent.id)
         await eventually(holds(lambda: len(mailbox.messages) == 2))
         assert mailbox.messages[1]["Subject"] == "Panic Alert: Alex Doe is safe"
         await eventually(holds(lambda: len(webhooks.for_alert(str(alert.id))) == 4))

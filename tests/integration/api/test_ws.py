@@ -34,6 +34,7 @@ from persistence.pushes import RedisPushSink, push_channel
 from persistence.stores.alerts import load_alert
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway, serving
+from tests.integration.reachable import agents_reachable
 
 pytestmark = pytest.mark.integration
 
@@ -420,8 +421,9 @@ async def test_a_rejected_agent_status_is_an_error_frame(
     gateway: Gateway, agent: Account, user: Account, api_entities: EntityClient
 ) -> None:
     alert = await create_alert(api_entities, user)
-    await offer(api_entities, alert.id, agent)
     async with session(gateway, agent) as (client, _):
+        await offer(api_entities, alert.id, agent)  # to a live socket (else it moves on)
+        await client.expect("alert.offer", alert_id=str(alert.id))
         await client.send("offer.accept", {"alert_id": str(uuid.uuid4())}, id="a0")
         error = await client.expect("error", ref="a0")
         assert error["data"]["code"] == "not_found"
@@ -578,8 +580,9 @@ async def test_two_agents_accepting_one_alert_at_once_yield_one_assignment(
     assert sum(1 for e in state.timeline if e.type == "accepted") == 1
     # The loser's reservation was given back: it may accept another offer at once.
     other = await create_alert(api_entities, user)
-    await offer(api_entities, other.id, loser)
-    taken = await api_entities.ask(EntityKind.AGENT, str(loser.id), TakeOffer(other.id))
+    async with agents_reachable(api_settings):
+        await offer(api_entities, other.id, loser)
+        taken = await api_entities.ask(EntityKind.AGENT, str(loser.id), TakeOffer(other.id))
     assert taken == OfferTaken(other.id, status=AlertStatus.ASSIGNED)
     state = await load_alert(api_pool, other.id)
     assert state is not None
@@ -628,8 +631,12 @@ async def test_an_agent_reconnecting_gets_its_pending_offer_and_assignment_again
 ) -> None:
     pending = await create_alert(api_entities, user)
     taken = await create_alert(api_entities, user)
-    await offer(api_entities, pending.id, agent)
-    await offer(api_entities, taken.id, agent)
+    async with session(gateway, agent) as (client, _):
+        # Offered while connected (an offer that finds no socket moves on at once).
+        for alert in (pending, taken):
+            await offer(api_entities, alert.id, agent)
+            await client.expect("alert.offer", alert_id=str(alert.id))
+    # The phone lost its socket and came back: the pending offers come again.
     async with session(gateway, agent) as (client, _):
         first = await client.expect("alert.offer", alert_id=str(pending.id))
         assert first["data"]["resync"] is True
@@ -777,10 +784,21 @@ async def test_a_duress_cancel_shows_the_user_cancelled_and_responders_escalated
         truth = (await http.get(path, headers=admin.headers)).json()
         assert (mine["status"], truth["status"]) == ("cancelled", "assigned")
         timeline = (await http.get(f"{path}/timeline", headers=user.headers)).json()["items"]
-        assert [i["type"] for i in timeline] == ["created", "offered", "cancelled"]
+        assert [i["type"] for i in timeline] == [
+            "created",
+            "offered",
+            "offer_received",
+            "cancelled",
+        ]
         full = (await http.get(f"{path}/timeline", headers=admin.headers)).json()["items"]
-        assert [i["type"] for i in full] == ["created", "offered", "escalated", "accepted"]
-        assert full[2]["data"]["reason"] == "duress"
+        assert [i["type"] for i in full] == [
+            "created",
+            "offered",
+            "offer_received",
+            "escalated",
+            "accepted",
+        ]
+        assert full[3]["data"]["reason"] == "duress"
         listed = await http.get("/alerts", params={"status": "cancelled"}, headers=user.headers)
         assert [a["id"] for a in listed.json()["items"]] == [str(alert.id)]
         listed = await http.get("/alerts", params={"status": "assigned"}, headers=user.headers)
@@ -898,8 +916,9 @@ async def test_response_times_are_stored_and_exposed_as_histograms(
     api_entities: EntityClient,
 ) -> None:
     alert = await create_alert(api_entities, user)
-    await offer(api_entities, alert.id, agent)
     async with session(gateway, agent) as (agent_ws, _):
+        await offer(api_entities, alert.id, agent)
+        await agent_ws.expect("alert.offer", alert_id=str(alert.id))
         await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="a")
         await agent_ws.expect("ack", ref="a", status="assigned")
         for n, status in enumerate(("en_route", "on_scene", "resolved")):

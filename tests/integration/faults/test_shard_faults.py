@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 import ray
 
-from actors.alert import AlertType, CreateAlert, OfferMade
+from actors.alert import AlertType, CreateAlert, OfferMade, OfferReceived
 from actors.alert_messages import OFFER_EXPIRED_TIMER, SEARCH_AGAIN_TIMER
 from actors.effects import EntityKind
 from config.settings import Settings
@@ -29,6 +29,7 @@ from tests.integration.faults.conftest import (
     check_events_delivered,
     wait_for_restart,
 )
+from tests.integration.reachable import agents_reachable
 from tests.scratch import make_user
 
 pytestmark = pytest.mark.integration
@@ -39,10 +40,20 @@ LONG = timedelta(seconds=6)  # due after it is back
 ALERT_TOPICS = ("panic-alerts", "alert-responses", "alert-status-updates")
 
 
-async def open_alerts(env: FaultCluster, pool: asyncpg.Pool, shard: int, count: int) -> list[UUID]:
+async def open_alerts(
+    env: FaultCluster, pool: asyncpg.Pool, settings: Settings, shard: int, count: int
+) -> list[UUID]:
     """``count`` open alerts hosted by ``shard``, each with a short and a long offer pending."""
     user = await make_user(pool)
     alerts: list[UUID] = []
+    async with agents_reachable(settings):
+        await _open_alerts(env, user, shard, count, alerts)
+    return alerts
+
+
+async def _open_alerts(
+    env: FaultCluster, user: UUID, shard: int, count: int, alerts: list[UUID]
+) -> None:
     while len(alerts) < count:
         alert_id = uuid4()
         if env.client.shard_of(ALERT, str(alert_id)) != shard:
@@ -50,10 +61,12 @@ async def open_alerts(env: FaultCluster, pool: asyncpg.Pool, shard: int, count: 
         await env.client.ask(
             ALERT, str(alert_id), CreateAlert(alert_id, user, AlertType.PANIC, 52.52, 13.40)
         )
-        await env.client.ask(ALERT, str(alert_id), OfferMade(uuid4(), ttl=LONG))
-        await env.client.ask(ALERT, str(alert_id), OfferMade(uuid4(), ttl=SHORT))
+        for ttl in (LONG, SHORT):
+            # Offered to an app that has it on screen: only the ttl ends it.
+            agent_id = uuid4()
+            await env.client.ask(ALERT, str(alert_id), OfferMade(agent_id, ttl=ttl))
+            await env.client.ask(ALERT, str(alert_id), OfferReceived(agent_id))
         alerts.append(alert_id)
-    return alerts
 
 
 async def snapshots(pool: asyncpg.Pool, alerts: list[UUID]) -> dict[str, dict[str, Any]]:
@@ -128,7 +141,7 @@ async def test_killed_shard_comes_back_with_its_alerts_and_timers(
 ) -> None:
     env = fault_cluster
     victim = 0
-    alerts = await open_alerts(env, fault_pool, victim, count=8)
+    alerts = await open_alerts(env, fault_pool, settings, victim, count=8)
     before = await snapshots(fault_pool, alerts)
     assert await pending_timers(fault_pool, alerts) >= len(alerts)  # the long ones at least
     old_pid = (await env.shards[victim].stats.remote())["pid"]
@@ -153,7 +166,7 @@ async def test_removed_node_moves_its_shard_and_loses_nothing(
     victim = 1
     stats = await env.shards[victim].stats.remote()
     assert stats["node_id"] == env.worker.node_id, "shard 1 should start on the worker node"
-    alerts = await open_alerts(env, fault_pool, victim, count=8)
+    alerts = await open_alerts(env, fault_pool, settings, victim, count=8)
     before = await snapshots(fault_pool, alerts)
     assert await pending_timers(fault_pool, alerts) >= len(alerts)
 
