@@ -21,6 +21,7 @@ details.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException
@@ -31,7 +32,7 @@ from cluster.errors import ClusterUnavailable
 from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
-from gateway.auth.tokens import InvalidToken, decode_access_token
+from gateway.auth.tokens import InvalidToken, verify_access_token
 from gateway.metrics import HttpMetrics
 from gateway.ports import (
     Accounts,
@@ -152,16 +153,26 @@ def unauthorized(detail: str) -> HTTPException:
 async def authenticate(settings: Settings, sessions: Sessions, token: str) -> Principal:
     """The principal of an access token whose session is still active.
 
-    Raises a 401 ``HTTPException``; shared by HTTP requests and the WebSocket
-    ``auth`` frame.
+    Raises a 401 ``HTTPException``.
     """
+    principal, _ = verify_token(settings, token)
+    await require_active(sessions, principal)
+    return principal
+
+
+def verify_token(settings: Settings, token: str) -> tuple[Principal, datetime]:
+    """The principal of a well-signed, unexpired access token, and its expiry
+    (no I/O; the session may have ended: :func:`require_active`). Raises a 401."""
     try:
-        principal = decode_access_token(settings.auth, token)
+        return verify_access_token(settings.auth, token)
     except InvalidToken:
         raise unauthorized("invalid or expired token") from None
+
+
+async def require_active(sessions: Sessions, principal: Principal) -> None:
+    """Raises a 401 unless the principal's session is still active."""
     if not await sessions.is_active(principal.role.value, principal.id, principal.session_id):
         raise unauthorized("session has ended")
-    return principal
 
 
 def bearer_token(connection: HTTPConnection) -> str:

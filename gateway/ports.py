@@ -400,12 +400,30 @@ class GeofenceEvents(Protocol):
 
 
 class Sessions(Protocol):
-    """Active login sessions per account; revocation is seen by every replica at once."""
+    """Active login sessions per account; revocation is seen by every replica at once.
+
+    Closing a session also announces it on the session's
+    :meth:`revocation_channel` (a ``PushSubscription`` channel), after the
+    session stops being active: a socket that subscribes there and then
+    finds the session active hears of its end, whenever that comes.
+    """
+
+    def revocation_channel(self, session_id: str) -> str:
+        """The pub/sub channel on which the end of ``session_id`` is announced (no I/O)."""
+        ...
 
     async def open_session(
         self, role: str, account_id: UUID, session_id: str, ttl_s: int
     ) -> None: ...
-    async def close_session(self, role: str, account_id: UUID, session_id: str) -> None: ...
+    async def close_session(self, role: str, account_id: UUID, session_id: str) -> None:
+        """End one session and announce it. Idempotent."""
+        ...
+
+    async def close_all_sessions(self, role: str, account_id: UUID) -> int:
+        """End every session of the account and announce each; how many there were.
+        Idempotent. (Refresh families are not revoked here: ``RefreshTokens``.)"""
+        ...
+
     async def is_active(self, role: str, account_id: UUID, session_id: str) -> bool: ...
 
 

@@ -2,7 +2,9 @@
 
 Publishing (:class:`RedisPushSink`, implements ``actors.ports.PushSink``):
 every frame for one audience (all sockets of one user, or of one agent) is
-published on that audience's channel, ``ws:{user|agent}:{id}``.
+published on that audience's channel, ``ws:{user|agent}:{id}``. The end of a
+login session is published on ``ws:session:{session_id}``
+(``persistence.stores.sessions``), which that session's sockets listen to.
 
 Subscribing (:class:`RedisPushSubscriptions`, implements the gateway's
 ``PushSubscription`` provider): whichever gateway replica holds those sockets
@@ -29,6 +31,12 @@ from persistence.drivers import redis as redis_driver
 from persistence.drivers.redis import create_redis
 
 log = logging.getLogger(__name__)
+
+
+def session_channel(session_id: str) -> str:
+    """``ws:session:{session_id}``: where the end of one login session is announced
+    to its sockets (session ids are unique across roles and accounts)."""
+    return push_channel("session", session_id)
 
 
 class RedisPushSink:

@@ -5,7 +5,8 @@ access tokens carry (``sid``) and that Redis lists in ``session:{role}:{id}``,
 so every way of ending a session (logout, reuse of a spent refresh token)
 revokes the family (``gateway.ports.RefreshTokens``) *and* closes the session
 (``gateway.ports.Sessions``): the access tokens of that session fail on their
-next request, on every replica.
+next request, and its open ``/ws`` sockets are closed with 4401, on every
+replica.
 """
 
 from __future__ import annotations
@@ -147,7 +148,10 @@ async def end_session(
         if found is not None and found[0] == principal.id:
             families.add(found[1])
     role = principal.role.value
+    # First, so the caller is logged out even if revoking a family fails; closing
+    # a session also closes its open sockets (4401), on every replica.
     await sessions.close_session(role, principal.id, principal.session_id)
     for family_id in families:
         await tokens.revoke_family(account_id=principal.id, family_id=family_id, now=ended)
-        await sessions.close_session(role, principal.id, session_id_of(family_id))
+        if session_id_of(family_id) != principal.session_id:
+            await sessions.close_session(role, principal.id, session_id_of(family_id))

@@ -79,6 +79,14 @@ def decode_access_token(
     token verified before; a token seen for the first time is checked by
     PyJWT against the clock.
     """
+    return verify_access_token(settings, token, now=now)[0]
+
+
+def verify_access_token(
+    settings: AuthSettings, token: str, *, now: datetime | None = None
+) -> tuple[Principal, datetime]:
+    """:func:`decode_access_token`, and when the token expires (its ``exp``,
+    without the leeway): what a long-lived ``/ws`` socket is closed at."""
     key = (
         token,
         settings.jwt_secret.get_secret_value(),
@@ -95,12 +103,12 @@ def decode_access_token(
         if at >= expires + LEEWAY:
             del _verified[key]
             raise InvalidToken("Signature has expired")
-        return principal
+        return principal, expires
     principal, not_before, expires = _verify(settings, token)
     if len(_verified) >= _VERIFIED_MAX:
         _verified.clear()
     _verified[key] = (principal, not_before, expires)
-    return principal
+    return principal, expires
 
 
 def _verify(settings: AuthSettings, token: str) -> _Verified:

@@ -28,7 +28,10 @@ class CloseCode(enum.IntEnum):
     #: A backend (Redis, PostgreSQL) is down, or the socket fell too far behind its
     #: pushes; reconnect later (the app resyncs on reconnect).
     TRY_AGAIN_LATER = 1013
-    #: No valid ``auth`` frame in time, or its token is invalid, expired or revoked.
+    #: No valid ``auth`` frame in time, or its token is invalid, expired or revoked;
+    #: or, on an open socket, its access token expired (reason ``token expired``) or
+    #: its login session ended (``session revoked``: logout, refresh-token reuse,
+    #: every session of the account closed). Reconnect with a fresh token.
     UNAUTHENTICATED = 4401
     #: Nothing received for ``http.ws_heartbeat_timeout_s`` (send ``ping``).
     IDLE_TIMEOUT = 4408

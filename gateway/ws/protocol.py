@@ -12,6 +12,11 @@ deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
 
 * Before authentication anything but a well-formed ``auth`` frame, a token
   that does not check out, or the deadline passing closes with 4401.
+* Once authenticated, the socket lives no longer than its credentials: the
+  access token's expiry passing (``token expired``) or the login session
+  ending (:meth:`SessionProtocol.revoked`: logout, refresh-token reuse, every
+  session of the account closed) closes with 4401. Clients reconnect with a
+  fresh token.
 * Once open, a bad frame is answered by an ``error`` frame (``ref`` = its
   ``id``) and the socket stays open; a frame above ``max_frame_bytes``
   closes with 1009; a socket silent for ``heartbeat_timeout_s`` closes with
@@ -160,13 +165,14 @@ class SessionProtocol:
         self.acks_offers = False
         self._auth_deadline = now + limits.auth_timeout_s
         self._last_seen = now
+        self._token_expires = float("inf")
 
     def deadline(self) -> float | None:
         """When :meth:`tick` must be called next (None: nothing pending)."""
         if self.phase is Phase.AWAITING_AUTH:
             return self._auth_deadline
         if self.phase is Phase.OPEN:
-            return self._last_seen + self.limits.heartbeat_timeout_s
+            return min(self._last_seen + self.limits.heartbeat_timeout_s, self._token_expires)
         return None
 
     def tick(self, now: float) -> list[Action]:
@@ -175,6 +181,8 @@ class SessionProtocol:
             return []
         if self.phase is Phase.AWAITING_AUTH:
             return self._close(CloseCode.UNAUTHENTICATED, "no auth frame in time")
+        if now >= self._token_expires:
+            return self._close(CloseCode.UNAUTHENTICATED, "token expired")
         return self._close(CloseCode.IDLE_TIMEOUT, "heartbeat timeout")
 
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
@@ -207,10 +215,18 @@ class SessionProtocol:
             return [_error(parsed.code, parsed.message, parsed.ref)]
         return self._dispatch(parsed)
 
-    def auth_succeeded(self, principal: Principal) -> list[Action]:
+    def auth_succeeded(
+        self, principal: Principal, *, now: float, token_expires: float
+    ) -> list[Action]:
+        """The token checked out and its session is active (and watched for its
+        end: the shell feeds :meth:`revoked`). ``token_expires`` is the token's
+        expiry on the clock of ``now``; the socket is closed then."""
         if self.phase is not Phase.AUTHENTICATING:
             return []
+        if now >= token_expires:
+            return self._close(CloseCode.UNAUTHENTICATED, "token expired")
         self.phase = Phase.OPEN
+        self._token_expires = token_expires
         self.principal = principal
         audience = {
             Role.AGENT: Audience.agent(principal.id),
@@ -261,6 +277,13 @@ class SessionProtocol:
         if self.acks_offers or principal is None or principal.role is not Role.AGENT:
             return []
         return [TellEntity(EntityKind.ALERT, str(alert_id), OfferReceived(principal.id))]
+
+    def revoked(self) -> list[Action]:
+        """The login session ended (logout, refresh-token reuse, every session of
+        the account closed): close 4401, whatever the phase."""
+        if self.phase is Phase.CLOSED:
+            return []
+        return self._close(CloseCode.UNAUTHENTICATED, "session revoked")
 
     def closed(self) -> None:
         """The peer went away; nothing more will be done."""

@@ -7,7 +7,12 @@ bounded queue of outgoing text (answers and pushes alike), so sends never
 interleave. A socket whose queue overflows (it reads too slowly) is closed
 with 1013; it resyncs on reconnect.
 
-Pushes reach the socket through the process's :class:`~gateway.ws.hub.PushHub`.
+Pushes reach the socket through the process's :class:`~gateway.ws.hub.PushHub`,
+and so does the end of its login session: the socket listens to its
+session's revocation channel (``gateway.ports.Sessions``) from before the
+session is found active until it closes, and closes with 4401 when
+anything arrives there, so logout and every other revocation reach open
+sockets on every replica.
 Between subscribing and sending the resync, pushes are held back and sent
 after the resync frames: the resync reads committed snapshots, and every
 push is published after its commit, so sending held pushes last leaves the
@@ -34,7 +39,7 @@ from actors.effects import AudienceKind, push_channel
 from actors.store_errors import PersistenceError
 from cluster.client import EntityClient
 from config.settings import Settings
-from gateway.deps import authenticate
+from gateway.deps import require_active, verify_token
 from gateway.locations import LocationSink, StaleFix, sighting
 from gateway.ports import Sessions
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
@@ -163,6 +168,7 @@ class Session:
         self._queue_limit = http.ws_send_queue
         self._closing = False
         self._channel: str | None = None
+        self._session_channel: str | None = None
         self._held: list[str] | None = None
         self._alarm: _Alarm | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -187,6 +193,8 @@ class Session:
                 self._deps.hub.detach(self._channel, self._push)
             if self._announced:
                 self._deps.agent_sockets.closed(self._socket_id)
+            if self._session_channel is not None:
+                self._deps.hub.detach(self._session_channel, self._revoked)
 
     # --- reading --------------------------------------------------------------------
 
@@ -251,14 +259,24 @@ class Session:
                 await self._carry_out(self._store_location(action))
 
     async def _authenticate(self, token: str) -> list[Action]:
+        """Check the token, listen for its session's end, then check the session is
+        active: in that order, so an end before the check fails it and an end
+        after it is heard (the store announces an end after committing it)."""
         try:
-            principal = await authenticate(self._deps.settings, self._deps.sessions(), token)
+            sessions = self._deps.sessions()
+            principal, expires = verify_token(self._deps.settings, token)
+            channel = sessions.revocation_channel(principal.session_id)
+            await self._deps.hub.attach(channel, self._revoked)
+            self._session_channel = channel
+            await require_active(sessions, principal)
         except HTTPException as exc:
             return self._proto.auth_failed(str(exc.detail))
         except (PersistenceError, OSError) as exc:
             log.warning("ws auth: cannot check the token (%s)", exc)
             return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
-        return self._proto.auth_succeeded(principal)
+        now = self._deps.monotonic()
+        left_s = (expires - self._deps.clock()).total_seconds()
+        return self._proto.auth_succeeded(principal, now=now, token_expires=now + left_s)
 
     async def _subscribe(self, action: Subscribe) -> list[Action]:
         channel = push_channel(*action.audience.as_tuple())
@@ -345,6 +363,12 @@ class Session:
             self._held.append(text)
         else:
             self._send(text)
+
+    def _revoked(self, _message: str) -> None:
+        """Hub sink of the session's revocation channel: the session has ended."""
+        for action in self._proto.revoked():
+            if isinstance(action, CloseSocket):
+                self._close(action.code, action.reason)
 
     def _send(self, text: str) -> None:
         offer = _offer_of(text) if self._announced and not self._proto.acks_offers else None

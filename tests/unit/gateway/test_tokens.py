@@ -14,7 +14,12 @@ import pytest
 from config.settings import AuthSettings
 from gateway.auth.principal import Role
 from gateway.auth.refresh import family_of_session, new_refresh_token, session_id_of
-from gateway.auth.tokens import InvalidToken, decode_access_token, issue_access_token
+from gateway.auth.tokens import (
+    InvalidToken,
+    decode_access_token,
+    issue_access_token,
+    verify_access_token,
+)
 from persistence.stores.refresh_tokens import hash_token
 
 SETTINGS = AuthSettings()
@@ -47,6 +52,14 @@ def test_an_issued_token_round_trips() -> None:
     assert decode_access_token(SETTINGS, token) == principal
     assert principal.role is Role.AGENT
     assert principal.session_id == "s1"
+
+
+def test_verifying_also_tells_the_tokens_expiry_fresh_or_remembered() -> None:
+    exp = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=42)
+    token = jwt.encode(claims(exp=exp), SECRET, algorithm="HS256")
+    principal, expires = verify_access_token(SETTINGS, token)
+    assert expires == exp
+    assert verify_access_token(SETTINGS, token) == (principal, exp)
 
 
 def test_a_hand_made_valid_token_is_accepted() -> None:

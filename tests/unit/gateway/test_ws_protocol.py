@@ -31,6 +31,8 @@ from gateway.ws.protocol import (
 )
 
 LIMITS = Limits(auth_timeout_s=5.0, heartbeat_timeout_s=30.0, max_frame_bytes=2048)
+#: A token expiry beyond every test's clock.
+NEVER = 1e9
 
 
 def frame(frame_type: str, data: dict[str, Any] | None = None, frame_id: str | None = None) -> str:
@@ -51,7 +53,7 @@ def sent(actions: list[Action]) -> list[dict[str, Any]]:
 def opened(role: Role, principal_id: UUID | None = None) -> SessionProtocol:
     proto = SessionProtocol(LIMITS, now=0.0)
     assert proto.receive_text(frame("auth", {"token": "tok"}), 1.0) == [Authenticate("tok")]
-    proto.auth_succeeded(principal(role, principal_id))
+    proto.auth_succeeded(principal(role, principal_id), now=1.0, token_expires=NEVER)
     assert proto.phase is Phase.OPEN
     return proto
 
@@ -65,7 +67,7 @@ def test_an_auth_frame_is_checked_then_subscribes_answers_and_resyncs() -> None:
     assert proto.receive_text(frame("auth", {"token": "abc"}, "a"), 4.9) == [Authenticate("abc")]
     assert proto.phase is Phase.AUTHENTICATING
     who = principal(Role.AGENT)
-    actions = proto.auth_succeeded(who)
+    actions = proto.auth_succeeded(who, now=4.9, token_expires=NEVER)
     assert actions[0] == Subscribe(Audience.agent(who.id))
     assert actions[2] == Resync(Audience.agent(who.id))
     assert sent(actions) == [
@@ -81,7 +83,9 @@ def test_a_user_subscribes_to_the_user_audience() -> None:
     proto = SessionProtocol(LIMITS, now=0.0)
     proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
     who = principal(Role.USER)
-    assert proto.auth_succeeded(who)[0] == Subscribe(Audience.user(who.id))
+    assert proto.auth_succeeded(who, now=1.0, token_expires=NEVER)[0] == Subscribe(
+        Audience.user(who.id)
+    )
 
 
 def test_no_auth_frame_before_the_deadline_closes_4401() -> None:
@@ -124,7 +128,9 @@ def test_a_refused_token_closes_4401_with_the_reason() -> None:
 def test_admin_sockets_listen_to_the_admins_audience_and_only_ping() -> None:
     proto = SessionProtocol(LIMITS, now=0.0)
     proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
-    subscribe, ok, resync = proto.auth_succeeded(principal(Role.ADMIN))
+    subscribe, ok, resync = proto.auth_succeeded(
+        principal(Role.ADMIN), now=1.0, token_expires=NEVER
+    )
     assert subscribe == Subscribe(Audience.admins())
     assert isinstance(ok, SendFrame)
     assert ok.frame["data"]["role"] == "admin"
@@ -145,6 +151,54 @@ def test_a_second_auth_frame_is_an_error_not_a_close() -> None:
     assert reply["data"]["code"] == "already_authenticated"
     assert reply["data"]["ref"] == "again"
     assert proto.phase is Phase.OPEN
+
+
+# --- revocation and token expiry ---------------------------------------------------------
+
+
+def test_the_end_of_the_session_closes_an_open_socket_4401() -> None:
+    proto = opened(Role.AGENT)
+    assert proto.revoked() == [CloseSocket(CloseCode.UNAUTHENTICATED, "session revoked")]
+    assert proto.phase is Phase.CLOSED
+    # Nothing more: no frame is carried out, no second close.
+    assert proto.receive_text(frame("ping", frame_id="p"), 2.0) == []
+    assert proto.revoked() == []
+
+
+def test_the_end_of_the_session_during_authentication_closes_4401_and_no_auth_ok() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
+    assert proto.revoked() == [CloseSocket(CloseCode.UNAUTHENTICATED, "session revoked")]
+    assert proto.auth_succeeded(principal(Role.USER), now=1.1, token_expires=NEVER) == []
+    assert proto.phase is Phase.CLOSED
+
+
+def test_an_open_socket_is_closed_4401_when_its_access_token_expires() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
+    proto.auth_succeeded(principal(Role.USER), now=1.0, token_expires=11.0)
+    assert proto.deadline() == 11.0  # before the heartbeat timeout (31.0)
+    proto.receive_text(frame("ping"), 10.0)  # a live socket is closed all the same
+    assert proto.tick(10.99) == []
+    assert proto.tick(11.0) == [CloseSocket(CloseCode.UNAUTHENTICATED, "token expired")]
+    assert proto.phase is Phase.CLOSED
+
+
+def test_the_heartbeat_still_closes_first_when_the_token_lives_longer() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
+    proto.auth_succeeded(principal(Role.USER), now=1.0, token_expires=100.0)
+    assert proto.deadline() == 31.0
+    assert proto.tick(31.0) == [CloseSocket(CloseCode.IDLE_TIMEOUT, "heartbeat timeout")]
+
+
+def test_a_token_expired_by_the_time_it_is_checked_closes_4401_without_auth_ok() -> None:
+    proto = SessionProtocol(LIMITS, now=0.0)
+    proto.receive_text(frame("auth", {"token": "abc"}), 1.0)
+    assert proto.auth_succeeded(principal(Role.USER), now=2.0, token_expires=2.0) == [
+        CloseSocket(CloseCode.UNAUTHENTICATED, "token expired")
+    ]
+    assert proto.principal is None
 
 
 # --- heartbeats and limits ---------------------------------------------------------------

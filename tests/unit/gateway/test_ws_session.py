@@ -17,7 +17,7 @@ from actors.alert_state import AlertType
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.principal import Role
-from gateway.auth.tokens import issue_access_token
+from gateway.auth.tokens import issue_access_token, verify_access_token
 from gateway.locations import Sighting
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
@@ -251,3 +251,60 @@ async def test_locations_go_to_the_ingest_and_a_full_or_stale_one_is_an_error_fr
     assert len(h.locations.taken) == 1
     h.ws.client_leaves()
     await asyncio.wait_for(h.task, 5)
+
+
+# --- revocation -----------------------------------------------------------------------------
+
+
+async def test_the_end_of_the_session_closes_the_socket_4401_and_drops_its_channels(
+    settings: Settings, hub: PushHub, broker: FakeBroker
+) -> None:
+    sessions = FakeSessions(publish=broker.publish)
+    user_id, token = await token_for(sessions, settings, Role.USER)
+    [(_, _, session_id)] = sessions.active
+    source = SlowSource([])
+    source.release.set()
+    h = Harness(settings, hub, sessions, source)
+    h.ws.client_sends({"type": "auth", "data": {"token": token}})
+    await h.ws.wait_for("auth.ok")
+    # Listening to its session's end from before auth.ok.
+    assert f"ws:session:{session_id}" in hub.subscribed
+    await sessions.close_session("user", user_id, session_id)
+    await asyncio.wait_for(h.task, 5)
+    assert h.ws.closed == (4401, "session revoked")
+    await asyncio.sleep(0.05)
+    assert hub.channels == frozenset()
+
+
+async def test_a_session_ended_before_the_socket_listens_is_refused_4401(
+    settings: Settings, hub: PushHub, broker: FakeBroker
+) -> None:
+    sessions = FakeSessions(publish=broker.publish)
+    user_id, token = await token_for(sessions, settings, Role.USER)
+    [(_, _, session_id)] = sessions.active
+    # Ended (and announced) after the token was issued, before the socket listened.
+    await sessions.close_session("user", user_id, session_id)
+    h = Harness(settings, hub, sessions, SlowSource([]))
+    h.ws.client_sends({"type": "auth", "data": {"token": token}})
+    await asyncio.wait_for(h.task, 5)
+    assert h.ws.closed == (4401, "session has ended")
+    assert not [f for f in h.ws.sent if f["type"] == "auth.ok"]
+    await asyncio.sleep(0.05)
+    assert hub.channels == frozenset()
+
+
+async def test_the_socket_closes_4401_when_its_access_token_expires(
+    settings: Settings, hub: PushHub, broker: FakeBroker
+) -> None:
+    sessions = FakeSessions()
+    _, token = await token_for(sessions, settings, Role.USER)
+    source = SlowSource([])
+    source.release.set()
+    h = Harness(settings, hub, sessions, source)
+    # The clock says the token has 0.2 s left.
+    _, expires = verify_access_token(settings.auth, token)
+    object.__setattr__(h.deps, "clock", lambda: expires - timedelta(seconds=0.2))
+    h.ws.client_sends({"type": "auth", "data": {"token": token}})
+    await h.ws.wait_for("auth.ok")
+    await asyncio.wait_for(h.task, 5)
+    assert h.ws.closed == (4401, "token expired")
