@@ -26,5 +26,6 @@ async def websocket(websocket: WebSocket) -> None:
         entities=lambda: get_entities(websocket),
         open_alerts=state.ports.open_alerts,
         locations=state.locations,
+        vetting=state.ports.agent_vetting,
     )
     await Session(websocket, deps).run()

@@ -2,8 +2,9 @@
 is the SET of the account's active session ids.
 
 A login adds its session id; logout, or a refresh token's family being
-revoked, removes it. Every request checks membership, so revocation takes
-effect on the next request, on every gateway replica.
+revoked, removes it; suspending an agent removes them all
+(``close_all_sessions``). Every request checks membership, so revocation
+takes effect on the next request, on every gateway replica.
 """
 
 from __future__ import annotations
@@ -40,3 +41,18 @@ class RedisSessions:
         with redis_driver.EDGE:
             found = await self._client.sismember(session_key(role, account_id), session_id)
         return bool(found)
+
+    async def close_all_sessions(self, role: str, account_id: UUID) -> int:
+        """End every session of the account; how many there were. Idempotent
+        (``gateway.ports.SessionRevoker``).
+
+        One transaction (SMEMBERS then DEL), so a login landing in between
+        is either counted and ended or made after: never left half-revoked.
+        """
+        key = session_key(role, account_id)
+        with redis_driver.EDGE:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.smembers(key)
+                pipe.delete(key)
+                members, _deleted = await pipe.execute()
+        return len(members)

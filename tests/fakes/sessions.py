@@ -19,3 +19,8 @@ class FakeSessions:
 
     async def is_active(self, role: str, account_id: UUID, session_id: str) -> bool:
         return (role, account_id, session_id) in self.active
+
+    async def close_all_sessions(self, role: str, account_id: UUID) -> int:
+        ended = {s for s in self.active if s[0] == role and s[1] == account_id}
+        self.active -= ended
+        return len(ended)

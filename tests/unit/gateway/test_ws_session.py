@@ -19,6 +19,7 @@ from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
 from gateway.locations import Sighting
+from gateway.ports import VettingLookup
 from gateway.ws.hub import PushHub
 from gateway.ws.session import Session, SessionDeps
 from persistence.errors import ServiceUnavailable
@@ -95,6 +96,10 @@ def no_entities() -> EntityClient:
     raise AssertionError("no entity calls expected")
 
 
+def no_vetting() -> VettingLookup:
+    raise AssertionError("no vetting lookups expected")
+
+
 class FakeLocations:
     """Takes fixes like ``LocationIngest.submit``, or refuses them all when ``full``."""
 
@@ -120,6 +125,7 @@ class Harness:
             entities=no_entities,
             open_alerts=lambda: source,
             locations=self.locations,
+            vetting=no_vetting,
             clock=lambda: T0,
         )
         self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
