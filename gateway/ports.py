@@ -423,8 +423,6 @@ class AlertReads(Protocol):
         """The committed alert, or None when missing or not the viewer's to see."""
         ...
 
-    async def agent_exists(self, agent_id: UUID) -> bool: ...
-
 
 class OpenAlerts(Protocol):
     """Snapshots of open alerts, for a socket's resync."""
