@@ -79,7 +79,8 @@ class Topic(enum.StrEnum):
 
 class EventType(enum.StrEnum):
     """Dotted CloudEvents ``type`` values the state machines emit (and the
-    gateway's location history, ``location.recorded``)."""
+    gateway's location history, ``location.recorded``, and the agent vetting
+    audit trail, ``agent.approved`` ...)."""
 
     LOCATION_RECORDED = "location.recorded"
     ALERT_CREATED = "alert.created"
@@ -97,6 +98,11 @@ class EventType(enum.StrEnum):
     ALERT_DURESS = "alert.duress"
     ALERT_NOTIFIED = "alert.notified"
     AGENT_STATUS_CHANGED = "agent.status_changed"
+    #: Audit log (``audit-logs``): an admin's vetting decisions and the invites.
+    AGENT_APPROVED = "agent.approved"
+    AGENT_SUSPENDED = "agent.suspended"
+    AGENT_INVITE_ISSUED = "agent.invite_issued"
+    AGENT_INVITE_USED = "agent.invite_used"
     GEOFENCE_ENTER = "geofence.enter"
     GEOFENCE_EXIT = "geofence.exit"
     GEOFENCE_DWELL = "geofence.dwell"

@@ -36,12 +36,15 @@ from gateway.auth.tokens import InvalidToken, verify_access_token
 from gateway.metrics import HttpMetrics
 from gateway.ports import (
     Accounts,
+    AgentVetting,
+    AgentWithdrawal,
     AlertReads,
     Contacts,
     GatewayPorts,
     GeofenceEvents,
     RateCounters,
     RefreshTokens,
+    SessionRevoker,
     Sessions,
     Zones,
 )
@@ -101,6 +104,18 @@ def get_rate_counters(connection: HTTPConnection) -> RateCounters:
     return get_ports(connection).rate_counters()
 
 
+def get_agent_vetting(connection: HTTPConnection) -> AgentVetting:
+    return get_ports(connection).agent_vetting()
+
+
+def get_session_revoker(connection: HTTPConnection) -> SessionRevoker:
+    return get_ports(connection).session_revoker()
+
+
+def get_agent_withdrawal(connection: HTTPConnection) -> AgentWithdrawal:
+    return get_ports(connection).agent_withdrawal()
+
+
 def get_entities(connection: HTTPConnection) -> EntityClient:
     entities = gateway_state(connection).entities
     if entities is None:
@@ -138,6 +153,9 @@ ZonesDep = Annotated[Zones, Depends(inline(get_zones))]
 GeofenceEventsDep = Annotated[GeofenceEvents, Depends(inline(get_geofence_events))]
 SessionsDep = Annotated[Sessions, Depends(inline(get_sessions))]
 RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
+AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]
+SessionRevokerDep = Annotated[SessionRevoker, Depends(inline(get_session_revoker))]
+AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdrawal))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
 
 

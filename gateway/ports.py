@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, Final, Protocol, TypeVar
 from uuid import UUID
 
@@ -84,6 +84,10 @@ class CredentialsRow(Protocol):
     def password_hash(self) -> str: ...
     @property
     def disabled(self) -> bool: ...
+    @property
+    def vetting(self) -> str | None:
+        """An agent's :class:`Vetting` value; None for other roles."""
+        ...
 
 
 class PinHashesRow(Protocol):
@@ -130,6 +134,137 @@ class Accounts(Protocol):
         ...
 
     async def pin_hashes(self, account_id: UUID) -> PinHashesRow: ...
+
+
+# --- agent vetting -----------------------------------------------------------------
+
+
+class Vetting(StrEnum):
+    """Whether an agent may be trusted with alerts (``agents.vetting``)."""
+
+    #: Registered by itself: may sign in and edit its profile, not go on duty.
+    PENDING = "pending"
+    APPROVED = "approved"
+    #: May not sign in.
+    SUSPENDED = "suspended"
+
+
+class VettingLookup(Protocol):
+    async def vetting_of(self, agent_id: UUID) -> str | None:
+        """The agent's :class:`Vetting` value now (None: no such agent). Read-only."""
+        ...
+
+
+class RosterRow(Protocol):
+    """One agent of the admin roster."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def badge_number(self) -> str | None: ...
+    @property
+    def vetting(self) -> str: ...
+    @property
+    def vetting_reason(self) -> str | None: ...
+    @property
+    def vetted_at(self) -> datetime | None: ...
+    @property
+    def availability(self) -> str: ...
+    @property
+    def latitude(self) -> float | None: ...
+    @property
+    def longitude(self) -> float | None: ...
+    @property
+    def accuracy_m(self) -> float | None: ...
+    @property
+    def last_seen_at(self) -> datetime | None: ...
+    @property
+    def current_alert_id(self) -> UUID | None: ...
+
+
+class VettingRow(Protocol):
+    """An agent's vetting after a decision (``changed``: False for a repeat)."""
+
+    @property
+    def agent_id(self) -> UUID: ...
+    @property
+    def vetting(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def vetted_at(self) -> datetime | None: ...
+    @property
+    def vetted_by(self) -> UUID | None: ...
+    @property
+    def changed(self) -> bool: ...
+
+
+class InviteRow(Protocol):
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class AgentVetting(VettingLookup, Protocol):
+    """Vetting decisions, the roster and invites. Every decision and invite
+    issued or used writes an ``audit-logs`` event in its own transaction."""
+
+    def check_cursor(self, cursor: str) -> None:
+        """Raise ``InvalidCursor`` unless the roster issued ``cursor`` (no I/O)."""
+        ...
+
+    async def list_agents(
+        self, *, vetting: str | None, limit: int, cursor: str | None
+    ) -> Page[RosterRow]:
+        """Newest first; ``InvalidCursor`` for a cursor it did not issue."""
+        ...
+
+    async def set_vetting(
+        self, agent_id: UUID, vetting: str, *, reason: str | None, admin_id: UUID, at: datetime
+    ) -> VettingRow | None:
+        """Approve or suspend (None: no such agent). Idempotent: a repeat changes
+        nothing. Suspending also revokes the agent's refresh tokens."""
+        ...
+
+    async def issue_invite(
+        self, code: str, *, admin_id: UUID, at: datetime, expires_at: datetime
+    ) -> InviteRow:
+        """Store a single-use code (only its hash). Not idempotent."""
+        ...
+
+    async def create_invited_agent(
+        self,
+        invite_code: str,
+        *,
+        email: str,
+        password_hash: str,
+        full_name: str,
+        phone: str | None,
+        badge_number: str | None,
+        at: datetime,
+    ) -> UUID | None:
+        """An approved agent made with the code spent, in one transaction; None
+        (nothing created) for a code unknown, spent or expired. A taken email or
+        badge is the ``Conflict`` of ``Accounts.create_account``."""
+        ...
+
+
+class SessionRevoker(Protocol):
+    async def close_all_sessions(self, role: str, account_id: UUID) -> int:
+        """End every login session of the account; how many there were. Idempotent."""
+        ...
+
+
+class AgentWithdrawal(Protocol):
+    async def withdraw_agent(self, agent_id: UUID, reason: str) -> None:
+        """Take the agent off duty: withdraw its open offers and hand an alert it
+        holds back to dispatching. Idempotent."""
+        ...
 
 
 # --- emergency contacts ------------------------------------------------------------
@@ -287,8 +422,6 @@ class AlertReads(Protocol):
     ) -> AlertState | None:
         """The committed alert, or None when missing or not the viewer's to see."""
         ...
-
-    async def agent_exists(self, agent_id: UUID) -> bool: ...
 
 
 class OpenAlerts(Protocol):
@@ -506,7 +639,12 @@ class GatewayPorts:
     open_alerts: Provider[OpenAlerts] = field(default=_missing("postgres"))
     zones: Provider[Zones] = field(default=_missing("postgres"))
     geofence_events: Provider[GeofenceEvents] = field(default=_missing("mongo"))
+    agent_vetting: Provider[AgentVetting] = field(default=_missing("postgres"))
     sessions: Provider[Sessions] = field(default=_missing("redis"))
+    #: Ends every session of an account (a suspended agent's).
+    session_revoker: Provider[SessionRevoker] = field(default=_missing("redis"))
+    #: Takes a suspended agent off its offers and alerts (the entities).
+    agent_withdrawal: Provider[AgentWithdrawal] = field(default=_missing("ray"))
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))
     #: None while the event store is not connected (the history is best effort).

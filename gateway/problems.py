@@ -60,7 +60,8 @@ class ProblemResponse(JSONResponse):
 
 
 class ProblemHTTPException(StarletteHTTPException):
-    """An ``HTTPException`` with its own problem ``type`` (rendered by the handler below)."""
+    """An ``HTTPException`` with its own problem ``type`` and, optionally, a ``title``
+    other than the status phrase (rendered by the handler below)."""
 
     def __init__(
         self,
@@ -68,10 +69,12 @@ class ProblemHTTPException(StarletteHTTPException):
         *,
         detail: str | None = None,
         type_: str = ABOUT_BLANK,
+        title: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(status_code, detail=detail, headers=headers)
         self.type_ = type_
+        self.title = title
 
 
 def problem_body(
@@ -163,9 +166,11 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
         # An HTTPException(5xx) raised by our own code may carry internals.
         detail = None
     type_ = exc.type_ if isinstance(exc, ProblemHTTPException) else ABOUT_BLANK
+    title = exc.title if isinstance(exc, ProblemHTTPException) else None
     return problem_response(
         status,
         detail=detail,
+        title=title,
         type_=type_,
         instance=instance_of(request.scope),
         headers=exc.headers,

@@ -22,6 +22,7 @@ from config.settings import Settings
 from gateway.app import create_app
 from gateway.ports import GatewayPorts, LocationHistory, MetricsReads
 from gateway.readiness import Backend
+from gateway.vetting import LoggedWithdrawal
 from persistence.drivers.reconnecting import (
     KafkaBackend,
     MongoBackend,
@@ -39,6 +40,7 @@ from persistence.stores.open_alerts import PostgresOpenAlerts
 from persistence.stores.rate_limits import RedisRateCounters
 from persistence.stores.refresh_tokens import PostgresRefreshTokens
 from persistence.stores.sessions import RedisSessions
+from persistence.stores.vetting import PostgresAgentVetting
 from persistence.stores.zones import PostgresZones
 
 
@@ -70,6 +72,10 @@ def gateway_ports(
     def metrics() -> MetricsReads | None:
         return PostgresMetricsReads(postgres.pool) if postgres.connected else None
 
+    # The seam of issue 15: a suspended agent's offers and alerts are not yet
+    # withdrawn (this one only logs); the entity-side withdrawal replaces it.
+    withdrawal = LoggedWithdrawal()
+
     return GatewayPorts(
         accounts=lambda: PostgresAccounts(postgres.pool),
         contacts=lambda: PostgresContacts(postgres.pool),
@@ -78,7 +84,10 @@ def gateway_ports(
         open_alerts=lambda: PostgresOpenAlerts(postgres.pool),
         zones=lambda: PostgresZones(postgres.pool),
         geofence_events=lambda: MongoGeofenceEvents(mongo.store),
+        agent_vetting=lambda: PostgresAgentVetting(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
+        session_revoker=lambda: RedisSessions(redis.client),
+        agent_withdrawal=lambda: withdrawal,
         rate_counters=lambda: RedisRateCounters(redis.client),
         latest_locations=lambda: RedisLatestLocations(redis.client),
         location_history=history,

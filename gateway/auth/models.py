@@ -28,7 +28,8 @@ from gateway.auth.passwords import (
     MIN_PASSWORD_LENGTH,
     check_password_policy,
 )
-from gateway.ports import AccountRow
+from gateway.ports import AccountRow, Vetting
+from gateway.vetting import MAX_INVITE_CODE_LENGTH
 
 #: E.164: a plus, a non-zero digit, at most 15 digits in all (ASCII digits only).
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
@@ -111,8 +112,23 @@ class RegisterUser(RequestBody):
     phone: Phone | None = None
 
 
+InviteCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_INVITE_CODE_LENGTH),
+    AfterValidator(storable),
+]
+
+
 class RegisterAgent(RegisterUser):
     badge_number: BadgeNumber | None = None
+    invite_code: InviteCode | None = Field(
+        default=None,
+        description=(
+            "A single-use code from an administrator (`POST /admin/agent-invites`): the agent "
+            "is approved at once. Without one the agent is `pending` until an administrator "
+            "approves it. An unknown, used or expired code is 422 and creates nothing."
+        ),
+    )
 
 
 class Registered(BaseModel):
@@ -120,6 +136,12 @@ class Registered(BaseModel):
     email: str
     full_name: str
     role: Role
+
+
+class RegisteredAgent(Registered):
+    vetting: Vetting = Field(
+        description="`pending` (self-registered: may sign in, not go on duty) or `approved`"
+    )
 
 
 class Login(RequestBody):
@@ -191,6 +213,7 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "The request cannot be carried out as sent.",
     401: "Missing, invalid, expired or revoked credentials.",
     403: "Authenticated, but this role may not call this endpoint.",
     404: "No such resource (or it belongs to someone else).",

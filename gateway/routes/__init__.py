@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import alerts, auth, checkins, geofence_events, geofencing, users, ws, zones
+from gateway.routes import (
+    admin,
+    alerts,
+    auth,
+    checkins,
+    geofence_events,
+    geofencing,
+    users,
+    ws,
+    zones,
+)
 
 
 def api_routers() -> list[APIRouter]:
@@ -22,5 +32,6 @@ def api_routers() -> list[APIRouter]:
         zones.router,
         geofence_events.router,
         checkins.router,
+        admin.router,
         ws.router,
     ]

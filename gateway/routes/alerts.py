@@ -49,6 +49,7 @@ from gateway.auth.principal import Principal, Role
 from gateway.deps import (
     AccountsDep,
     AdminPrincipal,
+    AgentVettingDep,
     AlertsDep,
     CurrentPrincipal,
     EntitiesDep,
@@ -57,7 +58,7 @@ from gateway.deps import (
 )
 from gateway.fields import Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
-from gateway.ports import Accounts, AlertReads, AlertRow
+from gateway.ports import Accounts, AlertReads, AlertRow, Vetting
 from gateway.problems import ProblemHTTPException, invalid
 
 log = logging.getLogger(__name__)
@@ -447,18 +448,23 @@ async def assign_alert(
     body: AssignIn,
     principal: AdminPrincipal,
     alerts: AlertsDep,
+    vetting: AgentVettingDep,
     entities: EntitiesDep,
 ) -> AlertOut:
     """Overrides the offer flow. An alert another agent holds is reassigned:
     that agent hears ``assignment.revoked`` and the timeline records both
     steps (``unassigned``, ``assigned``). An alert that is over is 409.
+    An agent not approved (pending or suspended: ``gateway.vetting``) is 409.
 
     404 names what is missing: the alert, or the agent (``agent_id`` that is
     not an agent account).
     """
     await _visible(alerts, alert_id, principal)
-    if not await alerts.agent_exists(body.agent_id):
+    vetted = await vetting.vetting_of(body.agent_id)
+    if vetted is None:
         raise ProblemHTTPException(404, detail="agent not found")
+    if vetted != Vetting.APPROVED:
+        raise ProblemHTTPException(409, detail=f"the agent is {vetted}, not approved")
     message = Assign(agent_id=body.agent_id, by_admin_id=principal.id)
     return AlertOut.of(await _ask_alert(entities, alert_id, message))
 

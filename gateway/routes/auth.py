@@ -6,12 +6,19 @@ admins (the portal logs admins in there); ``/auth/login/agent`` accepts only
 agents. A login through the wrong endpoint is answered exactly like a wrong
 password (401, same text), as is an unknown email, so the endpoints do not
 reveal which accounts exist; unknown emails still cost one argon2 verify.
+
+Vetting: a self-registered agent is ``pending``: it may sign in and edit its
+profile but not go on duty until an administrator approves it (``/admin``);
+one registering with an invite code is approved at once. A suspended agent's
+login is refused with 403, only once its password checked out, so the answer
+tells nothing to someone without it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Response
 from starlette.requests import Request
@@ -24,6 +31,7 @@ from gateway.auth.models import (
     RefreshRequest,
     RegisterAgent,
     Registered,
+    RegisteredAgent,
     RegisterUser,
     TokenResponse,
     problem_responses,
@@ -33,6 +41,7 @@ from gateway.auth.principal import Role
 from gateway.auth.refresh import RefreshRejected, TokenPair
 from gateway.deps import (
     AccountsDep,
+    AgentVettingDep,
     CurrentPrincipal,
     HasherDep,
     RateCountersDep,
@@ -41,7 +50,8 @@ from gateway.deps import (
     SettingsDep,
     unauthorized,
 )
-from gateway.ports import Accounts, RateCounters, RefreshTokens, Sessions
+from gateway.ports import Accounts, RateCounters, RefreshTokens, Sessions, Vetting
+from gateway.problems import ProblemHTTPException, invalid, problem_type
 from gateway.ratelimit import client_ip, enforce, rate_limit
 
 log = logging.getLogger(__name__)
@@ -116,12 +126,33 @@ async def register_user(body: RegisterUser, accounts: AccountsDep, hasher: Hashe
     status_code=201,
     dependencies=[_register_limit],
     responses=problem_responses(409, 422, 429),
-    summary="Register an agent account",
+    summary="Register an agent account (pending approval unless an invite code is given)",
 )
 async def register_agent(
-    body: RegisterAgent, accounts: AccountsDep, hasher: HasherDep
-) -> Registered:
-    return await _register(body, Role.AGENT, accounts, hasher, body.badge_number)
+    body: RegisterAgent, accounts: AccountsDep, vetting: AgentVettingDep, hasher: HasherDep
+) -> RegisteredAgent:
+    if body.invite_code is None:
+        made = await _register(body, Role.AGENT, accounts, hasher, body.badge_number)
+        return RegisteredAgent(**made.model_dump(), vetting=Vetting.PENDING)
+    password_hash = await hasher.hash_async(body.password)
+    account_id = await vetting.create_invited_agent(
+        body.invite_code,
+        email=body.email,
+        password_hash=password_hash,
+        full_name=body.full_name,
+        phone=body.phone,
+        badge_number=body.badge_number,
+        at=datetime.now(UTC),
+    )
+    if account_id is None:
+        raise invalid(("body", "invite_code"), "unknown, already used or expired invite code")
+    return RegisteredAgent(
+        id=account_id,
+        email=normalize_email(body.email),
+        full_name=body.full_name,
+        role=Role.AGENT,
+        vetting=Vetting.APPROVED,
+    )
 
 
 async def _dummy_hash(request: Request, hasher: PasswordHasher) -> str:
@@ -159,6 +190,14 @@ async def _login(
     if found.disabled or role not in allowed:
         log.info("login refused: account=%s role=%s ip=%s", found.id, role, client_ip(request))
         raise unauthorized(BAD_CREDENTIALS)
+    if found.vetting == Vetting.SUSPENDED:
+        log.info("login refused: suspended agent=%s ip=%s", found.id, client_ip(request))
+        raise ProblemHTTPException(
+            403,
+            title="Agent account suspended",
+            detail="This agent account is suspended by an administrator; it may not sign in.",
+            type_=problem_type("agent-suspended"),
+        )
     if hasher.needs_rehash(found.password_hash):
         upgraded = await hasher.hash_async(body.password)
         await ports.accounts.replace_password_hash(found.id, found.password_hash, upgraded)
@@ -192,7 +231,10 @@ async def login_user(
 @router.post(
     "/login/agent",
     dependencies=[_login_limit],
-    responses=problem_responses(401, 422, 429),
+    responses={
+        **problem_responses(401, 422, 429),
+        403: {**problem_responses(403)[403], "description": "The agent account is suspended."},
+    },
     summary="Log in as an agent",
 )
 async def login_agent(

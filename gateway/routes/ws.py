@@ -27,5 +27,6 @@ async def websocket(websocket: WebSocket) -> None:
         open_alerts=state.ports.open_alerts,
         locations=state.locations,
         agent_sockets=state.agent_sockets,
+        vetting=state.ports.agent_vetting,
     )
     await Session(websocket, deps).run()

@@ -22,6 +22,9 @@ deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
   closes with 1009; a socket silent for ``heartbeat_timeout_s`` closes with
   4408. Any frame counts as a sign of life.
 * Agent-only frames from a user are answered ``forbidden``.
+* ``agent.status`` asking for anything but ``offline`` goes to the entity
+  only once the shell has looked up the agent's vetting (``CheckVetting``):
+  a pending or suspended agent is answered ``forbidden`` (``gateway.vetting``).
 * After ``CLOSED`` every input is ignored (no actions).
 """
 
@@ -37,6 +40,7 @@ from actors.alert_messages import DeclineOffer, OfferReceived, UpdateStatus
 from actors.alert_state import ActorRole, AlertState
 from actors.effects import Audience, EntityKind
 from gateway.auth.principal import Principal, Role
+from gateway.vetting import duty_refusal
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import (
     AGENT_ONLY,
@@ -120,6 +124,17 @@ class AskEntity:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckVetting:
+    """Look up the agent's vetting now; answer with ``vetting_checked`` (or
+    ``action_failed`` if it cannot be read). ``ask`` is the ``agent.status``
+    ask to carry out if the vetting allows it."""
+
+    agent_id: UUID
+    status: agent_msgs.Availability
+    ask: AskEntity
+
+
+@dataclass(frozen=True, slots=True)
 class TellEntity:
     """Fire-and-forget (batched) to the entity."""
 
@@ -145,6 +160,7 @@ Action: TypeAlias = (
     | Subscribe
     | Resync
     | AskEntity
+    | CheckVetting
     | TellEntity
     | StoreLocation
 )
@@ -263,6 +279,15 @@ class SessionProtocol:
             )
         return [SendFrame(server_frame("ack", ack))]
 
+    def vetting_checked(self, check: CheckVetting, vetting: str | None) -> list[Action]:
+        """The agent's vetting, read for ``check``: its ask, or ``forbidden``."""
+        if self.phase is not Phase.OPEN:
+            return []
+        refusal = duty_refusal(vetting, check.status)
+        if refusal is not None:
+            return [_error(ErrorCode.FORBIDDEN, refusal, check.ask.ref)]
+        return [check.ask]
+
     def action_failed(
         self, ref: str | None, code: str, message: str, *, retriable: bool = False
     ) -> list[Action]:
@@ -318,11 +343,12 @@ class SessionProtocol:
         if isinstance(data, LocationData):
             return self._location(principal, data, ref)
         if isinstance(data, AgentStatusData):
-            return [
-                AskEntity(
-                    EntityKind.AGENT, agent_id, agent_msgs.SetStatus(data.status), ref, frame.type
-                )
-            ]
+            ask = AskEntity(
+                EntityKind.AGENT, agent_id, agent_msgs.SetStatus(data.status), ref, frame.type
+            )
+            if data.status is agent_msgs.Availability.OFFLINE:
+                return [ask]  # going off duty needs no vetting
+            return [CheckVetting(principal.id, data.status, ask)]
         if isinstance(data, OfferAcceptData):
             # One action: the agent's entity reserves it, asks the alert, and
             # answers once the alert has (actors.agent.TakeOffer).

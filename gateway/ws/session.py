@@ -41,7 +41,7 @@ from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.deps import require_active, verify_token
 from gateway.locations import LocationSink, StaleFix, sighting
-from gateway.ports import Sessions
+from gateway.ports import Sessions, VettingLookup
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.frames import encode, error_frame
 from gateway.ws.hub import PushHub
@@ -50,6 +50,7 @@ from gateway.ws.protocol import (
     Action,
     AskEntity,
     Authenticate,
+    CheckVetting,
     CloseSocket,
     Limits,
     Phase,
@@ -84,6 +85,8 @@ class SessionDeps:
     locations: LocationSink
     #: This process's agent sockets, announced to their agent entities.
     agent_sockets: AgentSockets
+    #: An agent's vetting, read when it asks to go on duty.
+    vetting: Callable[[], VettingLookup]
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -253,6 +256,8 @@ class Session:
                 await self._resync(action)
             elif isinstance(action, AskEntity):
                 await self._carry_out(await self._ask(action))
+            elif isinstance(action, CheckVetting):
+                await self._carry_out(await self._check_vetting(action))
             elif isinstance(action, TellEntity):
                 self._tell(action)
             elif isinstance(action, StoreLocation):
@@ -326,6 +331,15 @@ class Session:
                 log.error("ws %s: %s failed", self._channel, action.frame_type, exc_info=exc)
             return self._proto.action_failed(action.ref, code, message, retriable=retriable)
         return self._proto.ask_succeeded(action, reply)
+
+    async def _check_vetting(self, action: CheckVetting) -> list[Action]:
+        try:
+            vetting = await self._deps.vetting().vetting_of(action.agent_id)
+        except PersistenceError as exc:
+            log.warning("ws %s: cannot read the vetting (%s)", self._channel, exc)
+            code, message, retriable = describe_error(exc)
+            return self._proto.action_failed(action.ask.ref, code, message, retriable=retriable)
+        return self._proto.vetting_checked(action, vetting)
 
     def _tell(self, action: TellEntity) -> None:
         try:

@@ -17,6 +17,7 @@ import asyncpg
 
 from actors.roles import Role
 from persistence.drivers import postgres
+from persistence.drivers.postgres import Connection
 from persistence.errors import Conflict, PersistenceError
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,14 @@ class PinHashes:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What a login checks: the hash, the role and whether the account is disabled."""
+    """What a login checks: the hash, the role, whether the account is disabled,
+    and an agent's vetting status (None for other roles)."""
 
     id: UUID
     role: Role
     password_hash: str
     disabled: bool
+    vetting: str | None = None
 
 
 _INSERT = """
@@ -84,7 +87,10 @@ VALUES ($1, $2, $3, $4, $5)
 RETURNING id
 """
 
-_INSERT_AGENT = "INSERT INTO agents (id, badge_number) VALUES ($1, $2)"
+_INSERT_AGENT = "INSERT INTO agents (id, badge_number, vetting) VALUES ($1, $2, $3)"
+
+#: A self-registered agent waits for an admin (migration 0008).
+PENDING = "pending"
 
 _ACCOUNT_COLUMNS = (
     "id, email::text AS email, full_name, role, phone, created_at, "
@@ -102,7 +108,32 @@ def _create_error(exc: BaseException) -> PersistenceError:
     return postgres.translate_error(exc)
 
 
-_CREATE_EDGE = postgres.EDGE.with_translate(_create_error)
+#: The edge of every write that creates an account (names what is taken).
+CREATE_EDGE = postgres.EDGE.with_translate(_create_error)
+
+
+async def insert_account(
+    conn: Connection,
+    *,
+    email: str,
+    password_hash: str,
+    full_name: str,
+    role: Role | str,
+    phone: str | None = None,
+    badge_number: str | None = None,
+    vetting: str = PENDING,
+) -> UUID:
+    """Insert the ``users`` row (and an agent's ``agents`` row, vetted ``vetting``)
+    on ``conn``, inside the caller's transaction, under :data:`CREATE_EDGE`."""
+    role_value = Role(role).value
+    row_id = await conn.fetchval(
+        _INSERT, normalize_email(email), password_hash, full_name.strip(), role_value, phone
+    )
+    if not isinstance(row_id, UUID):
+        raise PersistenceError("users insert returned no id")
+    if role_value == Role.AGENT.value:
+        await conn.execute(_INSERT_AGENT, row_id, badge_number, vetting)
+    return row_id
 
 
 async def create_account(
@@ -117,29 +148,27 @@ async def create_account(
 ) -> UUID:
     """Insert one account (and its ``agents`` row for an agent) and return its id.
 
-    One transaction: an agent never exists without its ``agents`` row.
+    One transaction: an agent never exists without its ``agents`` row. An
+    agent made here is ``pending`` (an admin approves it, or it registers
+    with an invite: ``persistence.stores.vetting``).
     Not idempotent: a second call with the same email (in any case) raises
     :class:`DuplicateEmail` and changes nothing; a taken badge number raises
     :class:`DuplicateBadge`. Other failures are translated to
     ``persistence.errors`` (``ServiceUnavailable("postgres")`` when the
     database cannot be reached: retriable).
     """
-    role_value = Role(role).value
-    with _CREATE_EDGE:
+    with CREATE_EDGE:
         async with pool.acquire() as conn, conn.transaction():
-            row_id = await conn.fetchval(
-                _INSERT,
-                normalize_email(email),
-                password_hash,
-                full_name.strip(),
-                role_value,
-                phone,
+            row_id = await insert_account(
+                conn,
+                email=email,
+                password_hash=password_hash,
+                full_name=full_name,
+                role=role,
+                phone=phone,
+                badge_number=badge_number,
             )
-            if role_value == Role.AGENT.value and isinstance(row_id, UUID):
-                await conn.execute(_INSERT_AGENT, row_id, badge_number)
-    if not isinstance(row_id, UUID):
-        raise PersistenceError("users insert returned no id")
-    log.info("account created: id=%s role=%s", row_id, role_value)
+    log.info("account created: id=%s role=%s", row_id, Role(role).value)
     return row_id
 
 
@@ -160,12 +189,15 @@ async def find_credentials(pool: asyncpg.Pool, email: str) -> Credentials | None
     """The login data of the account with this email (any case), or None."""
     with postgres.EDGE:
         row = await pool.fetchrow(
-            "SELECT id, role, password_hash, disabled FROM users WHERE email = $1",
+            "SELECT u.id, u.role, u.password_hash, u.disabled, g.vetting "
+            "FROM users u LEFT JOIN agents g ON g.id = u.id WHERE u.email = $1",
             normalize_email(email),
         )
     if row is None:
         return None
-    return Credentials(row["id"], Role(row["role"]), row["password_hash"], row["disabled"])
+    return Credentials(
+        row["id"], Role(row["role"]), row["password_hash"], row["disabled"], row["vetting"]
+    )
 
 
 async def replace_password_hash(

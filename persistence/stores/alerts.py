@@ -232,13 +232,6 @@ async def load_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertState | None:
     return None if state is None else AlertState.from_snapshot(state)
 
 
-async def agent_exists(pool: asyncpg.Pool, agent_id: UUID) -> bool:
-    """Whether ``agent_id`` names an agent account (``agents`` row)."""
-    with postgres.EDGE:
-        found = await pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id)
-    return found is not None
-
-
 class PostgresAlertReads:
     """``gateway.ports.AlertReads`` on one pool; cursors are :class:`Cursor` encoded."""
 
@@ -277,6 +270,3 @@ class PostgresAlertReads:
         if state is None or not visible_to(state, Viewer(viewer_id, viewer_role)):
             return None
         return state
-
-    async def agent_exists(self, agent_id: UUID) -> bool:
-        return await agent_exists(self._pool, agent_id)

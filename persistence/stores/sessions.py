@@ -2,8 +2,9 @@
 is the SET of the account's active session ids.
 
 A login adds its session id; logout, or a refresh token's family being
-revoked, removes it. Every request checks membership, so revocation takes
-effect on the next request, on every gateway replica.
+revoked, removes it; suspending an agent removes them all
+(``close_all_sessions``). Every request checks membership, so revocation
+takes effect on the next request, on every gateway replica.
 
 Open sockets do not make requests, so closing a session also publishes
 :data:`REVOKED` on its channel (``persistence.pushes.session_channel``),

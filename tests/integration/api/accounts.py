@@ -37,7 +37,10 @@ async def make_account(pool: asyncpg.Pool, settings: Settings, role: Role) -> Ac
         role.value,
     )
     if role is Role.AGENT:
-        await pool.execute("INSERT INTO agents (id, on_duty) VALUES ($1, true)", account_id)
+        # Approved: these stand for vetted responders (a self-registered agent is pending).
+        await pool.execute(
+            "INSERT INTO agents (id, on_duty, vetting) VALUES ($1, true, 'approved')", account_id
+        )
     session_id = uuid.uuid4().hex
     redis = create_redis(settings.redis)
     try:
@@ -50,6 +53,16 @@ async def make_account(pool: asyncpg.Pool, settings: Settings, role: Role) -> Ac
         settings.auth, account_id=account_id, role=role, session_id=session_id
     )
     return Account(account_id, role, token)
+
+
+async def approve_agent(pool: asyncpg.Pool, agent_id: UUID | str) -> None:
+    """Approve an agent directly (for tests of other things that register one
+    through /auth and need it on duty; ``/admin`` has its own tests)."""
+    status = await pool.execute(
+        "UPDATE agents SET vetting = 'approved', vetted_at = now() WHERE id = $1",
+        UUID(str(agent_id)),
+    )
+    assert status == "UPDATE 1", f"no agent {agent_id}"
 
 
 async def forget_accounts(settings: Settings, accounts: Sequence[Account]) -> None:

@@ -27,6 +27,7 @@ TABLES = {
     "refresh_tokens",
     "outbox",
     "schema_migrations",
+    "agent_invites",
 }
 
 
@@ -208,6 +209,48 @@ async def test_contacts_zones_and_cascade(pool: asyncpg.Pool) -> None:
             "SELECT count(*) FROM emergency_contacts WHERE user_id = $1", user_id
         )
         assert left == 0
+
+
+async def test_agents_before_vetting_are_approved_and_new_ones_pending(
+    settings: Settings, empty_database: str
+) -> None:
+    shipped = migrations.discover()
+    before = [m for m in shipped if m.version < "0008"]
+    pool = await create_pool(settings.postgres, database=empty_database)
+    try:
+        await migrations.apply_migrations(pool, migrations=before)
+        async with pool.acquire() as conn:
+            old = await new_user(conn, role="agent")
+            await conn.execute("INSERT INTO agents (id) VALUES ($1)", old)
+            await migrations.apply_migrations(pool)
+            assert await conn.fetchval("SELECT vetting FROM agents WHERE id = $1", old) == (
+                "approved"
+            )
+            new = await new_user(conn, role="agent")
+            await conn.execute("INSERT INTO agents (id) VALUES ($1)", new)
+            assert await conn.fetchval("SELECT vetting FROM agents WHERE id = $1", new) == (
+                "pending"
+            )
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute("UPDATE agents SET vetting = 'trusted' WHERE id = $1", new)
+            with pytest.raises(asyncpg.NotNullViolationError):
+                await conn.execute("UPDATE agents SET vetting = NULL WHERE id = $1", new)
+            invite = (
+                "INSERT INTO agent_invites (code_hash, created_at, expires_at) "
+                "VALUES ($1, now(), now() + interval '1 day')"
+            )
+            await conn.execute(invite, b"h" * 32)
+            with pytest.raises(asyncpg.UniqueViolationError):  # one row per code
+                await conn.execute(invite, b"h" * 32)
+            with pytest.raises(asyncpg.CheckViolationError):  # used by somebody, never used
+                await conn.execute(
+                    "INSERT INTO agent_invites (code_hash, expires_at, used_by) "
+                    "VALUES ($1, now() + interval '1 day', $2)",
+                    b"i" * 32,
+                    new,
+                )
+    finally:
+        await pool.close()
 
 
 async def test_updated_at_is_maintained_by_trigger(pool: asyncpg.Pool) -> None:

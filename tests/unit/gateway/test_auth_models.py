@@ -106,7 +106,7 @@ EXPECTED_ERRORS = {
     ("post", "/auth/register/user"): {"409", "422", "429"},
     ("post", "/auth/register/agent"): {"409", "422", "429"},
     ("post", "/auth/login/user"): {"401", "422", "429"},
-    ("post", "/auth/login/agent"): {"401", "422", "429"},
+    ("post", "/auth/login/agent"): {"401", "403", "422", "429"},
     ("post", "/auth/refresh"): {"401", "422", "429"},
     ("post", "/auth/logout"): {"401", "422"},
     ("get", "/auth/me"): {"401"},
@@ -117,10 +117,14 @@ EXPECTED_ERRORS = {
     ("get", "/users/emergency-contacts/{contact_id}"): {"401", "403", "404", "422", "429"},
     ("put", "/users/emergency-contacts/{contact_id}"): {"401", "403", "404", "422", "429"},
     ("delete", "/users/emergency-contacts/{contact_id}"): {"401", "403", "404", "422", "429"},
+    ("get", "/admin/agents"): {"401", "403", "422"},
+    ("post", "/admin/agents/{agent_id}/approve"): {"401", "403", "404", "422"},
+    ("post", "/admin/agents/{agent_id}/suspend"): {"401", "403", "404", "422"},
+    ("post", "/admin/agent-invites"): {"401", "403", "422"},
 }
 
 
-def test_openapi_documents_every_auth_and_users_operation(settings: Settings) -> None:
+def test_openapi_documents_every_auth_users_and_admin_operation(settings: Settings) -> None:
     spec = create_app(settings, backends=healthy_backends()).openapi()
     schemas = spec["components"]["schemas"]
     for (method, path), errors in EXPECTED_ERRORS.items():

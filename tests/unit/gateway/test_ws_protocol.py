@@ -19,6 +19,7 @@ from gateway.ws.protocol import (
     Action,
     AskEntity,
     Authenticate,
+    CheckVetting,
     CloseSocket,
     Limits,
     Phase,
@@ -275,15 +276,50 @@ def test_agent_frames_from_a_user_are_forbidden(frame_type: str, data: dict[str,
 def test_agent_status_asks_the_agent_entity_and_acks_its_answer() -> None:
     agent_id = uuid4()
     proto = opened(Role.AGENT, agent_id)
-    [ask] = proto.receive_text(frame("agent.status", {"status": "available"}, "s"), 2.0)
-    assert ask == AskEntity(
+    [check] = proto.receive_text(frame("agent.status", {"status": "available"}, "s"), 2.0)
+    ask = AskEntity(
         EntityKind.AGENT, str(agent_id), SetStatus(Availability.AVAILABLE), "s", "agent.status"
     )
-    assert isinstance(ask, AskEntity)
+    assert check == CheckVetting(agent_id, Availability.AVAILABLE, ask)
+    assert isinstance(check, CheckVetting)
+    assert proto.vetting_checked(check, "approved") == [ask]
     reply = AgentState(id=agent_id, availability=Availability.AVAILABLE)
     assert sent(proto.ask_succeeded(ask, reply)) == [
         {"type": "ack", "data": {"ref": "s", "type": "agent.status", "status": "available"}}
     ]
+
+
+@pytest.mark.parametrize(
+    ("vetting", "words"),
+    [("pending", "pending approval by an administrator"), ("suspended", "suspended"), (None, "")],
+)
+@pytest.mark.parametrize("status", ["available", "busy", "on_break"])
+def test_an_agent_not_approved_may_not_go_on_duty(
+    vetting: str | None, words: str, status: str
+) -> None:
+    proto = opened(Role.AGENT)
+    [check] = proto.receive_text(frame("agent.status", {"status": status}, "s"), 2.0)
+    assert isinstance(check, CheckVetting)
+    [reply] = sent(proto.vetting_checked(check, vetting))
+    assert (reply["data"]["code"], reply["data"]["ref"]) == ("forbidden", "s")
+    assert words in reply["data"]["message"]
+
+
+def test_going_offline_needs_no_vetting() -> None:
+    agent_id = uuid4()
+    proto = opened(Role.AGENT, agent_id)
+    [ask] = proto.receive_text(frame("agent.status", {"status": "offline"}, "s"), 2.0)
+    assert ask == AskEntity(
+        EntityKind.AGENT, str(agent_id), SetStatus(Availability.OFFLINE), "s", "agent.status"
+    )
+
+
+def test_a_vetting_answer_after_the_socket_closed_does_nothing() -> None:
+    proto = opened(Role.AGENT)
+    [check] = proto.receive_text(frame("agent.status", {"status": "available"}, "s"), 2.0)
+    assert isinstance(check, CheckVetting)
+    proto.closed()
+    assert proto.vetting_checked(check, "approved") == []
 
 
 def test_a_rejected_frame_is_an_error_frame_with_the_entity_code() -> None:

@@ -19,6 +19,7 @@ from config.settings import Settings
 from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token, verify_access_token
 from gateway.locations import Sighting
+from gateway.ports import VettingLookup
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
 from gateway.ws.session import Session, SessionDeps
@@ -96,6 +97,10 @@ def no_entities() -> EntityClient:
     raise AssertionError("no entity calls expected")
 
 
+def no_vetting() -> VettingLookup:
+    raise AssertionError("no vetting lookups expected")
+
+
 class FakeLocations:
     """Takes fixes like ``LocationIngest.submit``, or refuses them all when ``full``."""
 
@@ -123,6 +128,7 @@ class Harness:
             locations=self.locations,
             # Without an entity client: sockets are registered, nobody is told.
             agent_sockets=AgentSockets(hub, lambda: None),
+            vetting=no_vetting,
             clock=lambda: T0,
         )
         self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
