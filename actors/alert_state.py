@@ -37,6 +37,7 @@ from uuid import UUID
 from actors import codec
 from actors.errors import NotPermitted
 from actors.roles import Role
+from geo.coarse import COARSE_PRECISION_M, coarse_distance_m, coarse_point
 
 
 class AlertStatus(enum.StrEnum):
@@ -100,6 +101,18 @@ TERMINAL: frozenset[AlertStatus] = frozenset({_S.RESOLVED, _S.CANCELLED})
 OFFERABLE: frozenset[AlertStatus] = frozenset({_S.DISPATCHING, _S.ESCALATED})
 
 
+class AlertAccess(enum.StrEnum):
+    """How much of an alert a reader is shown (:meth:`AlertState.access`)."""
+
+    #: Nothing: the alert answers as if it did not exist (404).
+    NONE = "none"
+    #: An agent holding a pending offer: type, distance, a coarse position;
+    #: no description, accuracy, notes or user name (:meth:`AlertState.as_offer_holder_sees`).
+    OFFER = "offer"
+    #: Everything: the alert's user, its assigned agent (now or once), admins.
+    FULL = "full"
+
+
 def can_move(current: AlertStatus, requested: AlertStatus) -> bool:
     """True when ``current → requested`` is an edge of the status graph."""
     return requested in ALLOWED_TRANSITIONS[current]
@@ -128,6 +141,15 @@ class TimelineType(enum.StrEnum):
     OFFER_WITHDRAWN = "offer_withdrawn"
     UNASSIGNED = "unassigned"
     EN_ROUTE_OVERDUE = "en_route_overdue"
+
+
+#: Timeline entries that make their ``agent_id`` the assignee.
+_ASSIGNING: frozenset[str] = frozenset({TimelineType.ACCEPTED.value, TimelineType.ASSIGNED.value})
+
+
+#: Timeline data people write (status notes; escalation and decline reasons,
+#: an admin's escalation note among them): not for an agent only offered the alert.
+_WRITTEN: frozenset[str] = frozenset({"note", "reason"})
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -255,6 +277,57 @@ class AlertState:
             if offer.agent_id == agent_id:
                 return offer
         return None
+
+    def was_assigned_to(self, agent_id: UUID) -> bool:
+        """True when ``agent_id`` is, or ever was, the alert's assigned agent
+        (an ``accepted`` or ``assigned`` timeline entry names it)."""
+        if self.assigned_agent_id == agent_id:
+            return True
+        agent = str(agent_id)
+        return any(
+            entry.type in _ASSIGNING and entry.data.get("agent_id") == agent
+            for entry in self.timeline
+        )
+
+    def access(self, viewer_id: UUID, role: ActorRole, now: datetime) -> AlertAccess:
+        """How much of the alert ``viewer_id`` (in ``role``) may read at ``now``. Pure.
+
+        Its user and admins (and the platform) read it all; an agent reads it all
+        when it is or was the assignee, the coarse offer while it holds a pending
+        offer (not past ``expires_at``), and nothing otherwise: an agent that
+        declined, let the offer expire, lost it to another, or was never offered
+        the alert, is told nothing, not even that it exists.
+        """
+        if role in (ActorRole.ADMIN, ActorRole.SYSTEM):
+            return AlertAccess.FULL
+        if role is ActorRole.USER:
+            return AlertAccess.FULL if viewer_id == self.user_id else AlertAccess.NONE
+        if self.was_assigned_to(viewer_id):
+            return AlertAccess.FULL
+        offer = self.offer_for(viewer_id)
+        if offer is not None and self.status in OFFERABLE and now < offer.expires_at:
+            return AlertAccess.OFFER
+        return AlertAccess.NONE
+
+    def as_offer_holder_sees(self) -> AlertState:
+        """The alert as an agent that was only offered it is shown it: the position
+        coarse (``geo.coarse``, the same point every time), no description, no
+        accuracy, and no free text in the timeline (:data:`_WRITTEN`)."""
+        latitude, longitude = coarse_point(self.latitude, self.longitude)
+        timeline = tuple(
+            replace(entry, data={k: v for k, v in entry.data.items() if k not in _WRITTEN})
+            if _WRITTEN.intersection(entry.data)
+            else entry
+            for entry in self.timeline
+        )
+        return replace(
+            self,
+            latitude=latitude,
+            longitude=longitude,
+            accuracy_m=None,
+            description=None,
+            timeline=timeline,
+        )
 
     def view(self) -> dict[str, Any]:
         """The alert as API.md's alert body shows it, JSON-safe."""
@@ -391,22 +464,28 @@ class AlertState:
         )
 
     def offer_frame(self, offer: Offer) -> dict[str, Any]:
-        """``alert.offer`` frame data for the agent holding ``offer``."""
+        """``alert.offer`` frame data for the agent holding ``offer``: what an agent
+        that may still decline is told (:meth:`as_offer_holder_sees`), the position
+        within ``position_precision_m`` and the distance to the 100 m. The one
+        builder of this frame (live pushes and resyncs)."""
+        coarse = self.as_offer_holder_sees()
         return {
             "alert_id": str(self.id),
             "alert_type": self.alert_type.value,
-            "latitude": self.latitude,
-            "longitude": self.longitude,
-            "accuracy_m": self.accuracy_m,
-            "description": self.description,
+            "latitude": coarse.latitude,
+            "longitude": coarse.longitude,
+            "position_precision_m": COARSE_PRECISION_M,
+            "accuracy_m": coarse.accuracy_m,
+            "description": coarse.description,
             "silent": self.silent or self.duress,
             "duress": self.duress,
-            "distance_m": offer.distance_m,
+            "distance_m": coarse_distance_m(offer.distance_m),
             "expires_at": codec.iso(offer.expires_at),
         }
 
     def assigned_frame(self) -> dict[str, Any]:
-        """``alert.assigned`` frame data for the agent who just got the alert."""
+        """``alert.assigned`` frame data for the agent who just got the alert: the
+        exact position and the description (the offer had neither)."""
         return {
             "alert_id": str(self.id),
             "alert_type": self.alert_type.value,

@@ -366,37 +366,9 @@ class RefreshTokens(Protocol):
 # --- alerts ------------------------------------------------------------------------
 
 
-class AlertRow(Protocol):
-    """One alert of a listing."""
-
-    @property
-    def id(self) -> UUID: ...
-    @property
-    def user_id(self) -> UUID: ...
-    @property
-    def alert_type(self) -> AlertType: ...
-    @property
-    def status(self) -> AlertStatus: ...
-    @property
-    def latitude(self) -> float: ...
-    @property
-    def longitude(self) -> float: ...
-    @property
-    def accuracy_m(self) -> float | None: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def silent(self) -> bool: ...
-    @property
-    def assigned_agent_id(self) -> UUID | None: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
-
-
 class AlertReads(Protocol):
-    """The committed alerts and who may see them (one visibility rule, kept by the store)."""
+    """The committed alerts. Who may read which, and how much, is
+    ``AlertState.access``: the gateway applies it to every alert these return."""
 
     def check_cursor(self, cursor: str) -> None:
         """Raise ``InvalidCursor`` unless this listing issued ``cursor`` (no I/O)."""
@@ -413,14 +385,14 @@ class AlertReads(Protocol):
         until: datetime | None,
         limit: int,
         cursor: str | None,
-    ) -> Page[AlertRow]:
-        """Newest first; ``InvalidCursor`` for a cursor it did not issue."""
+    ) -> Page[AlertState]:
+        """Newest first, at least every alert ``AlertState.access`` lets the viewer
+        read (it may hold a few more: the caller checks each); ``InvalidCursor``
+        for a cursor it did not issue."""
         ...
 
-    async def load_visible(
-        self, alert_id: UUID, viewer_id: UUID, viewer_role: ActorRole
-    ) -> AlertState | None:
-        """The committed alert, or None when missing or not the viewer's to see."""
+    async def load_alert(self, alert_id: UUID) -> AlertState | None:
+        """The committed alert, or None when there is none (whoever asks)."""
         ...
 
 

@@ -6,9 +6,14 @@ and its outbox events are committed, so a 201/200 here means durable.
 Reads come from the committed snapshots and their ``alerts`` projection
 (the ``AlertReads`` port, ``gateway.ports``).
 
-Visibility (who may see which alert) is checked *before* any write is asked
-of the entity, and an alert the caller may not see answers 404 exactly as a
-missing one does, so its existence is never revealed.
+Who may read which alert, and how much of it, is ``AlertState.access``
+(``actors.alert_state``), applied to every alert shown: its user and admins
+read it all, as does its assigned agent (now or once); an agent holding a
+pending offer reads it as the offer tells it (coarse position, no description,
+notes or user name); anyone else, an agent whose offer was declined, expired
+or revoked among them, is answered 404 exactly as for a missing alert, so its
+existence is never revealed. This is checked *before* any write is asked of
+the entity.
 
 Idempotency of ``POST /alerts``: with an ``Idempotency-Key`` header the alert
 id is ``uuid5(IDEMPOTENCY_NAMESPACE, "<user id>/<key>")``, so every retry
@@ -38,7 +43,14 @@ from pydantic import (
 )
 
 from actors.alert_messages import Assign, Cancel, CreateAlert, Duress, Replayed, UpdateStatus
-from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineEntry
+from actors.alert_state import (
+    ActorRole,
+    AlertAccess,
+    AlertState,
+    AlertStatus,
+    AlertType,
+    TimelineEntry,
+)
 from actors.effects import EntityKind
 from actors.errors import InvalidTransition
 from actors.store_errors import InvalidCursor
@@ -58,8 +70,9 @@ from gateway.deps import (
 )
 from gateway.fields import Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
-from gateway.ports import Accounts, AlertReads, AlertRow, Vetting
+from gateway.ports import Accounts, AlertReads, Vetting
 from gateway.problems import ProblemHTTPException, invalid
+from geo.coarse import COARSE_PRECISION_M
 
 log = logging.getLogger(__name__)
 
@@ -143,23 +156,50 @@ class AlertCreate(BaseModel):
 
 
 class AlertOut(BaseModel):
-    """An alert as every ``/alerts`` answer shows it."""
+    """An alert as every ``/alerts`` answer shows it.
+
+    An agent only offered the alert (not yet assigned) is shown it as the offer
+    tells it: ``latitude``/``longitude`` coarse (``position_precision_m`` set),
+    ``description`` and ``accuracy_m`` null, ``user_name`` null.
+    """
 
     id: UUID
     status: AlertStatus
     alert_type: AlertType
-    latitude: float
-    longitude: float
-    accuracy_m: float | None
-    description: str | None
+    latitude: float = Field(
+        description="Exact, or coarse when `position_precision_m` is set (an offered agent)."
+    )
+    longitude: float = Field(
+        description="Exact, or coarse when `position_precision_m` is set (an offered agent)."
+    )
+    accuracy_m: float | None = Field(description="The fix's accuracy; null in a coarse view.")
+    description: str | None = Field(
+        description="The user's own words; null for an agent not (yet) assigned the alert."
+    )
     silent: bool
     user_id: UUID
     created_at: datetime
     updated_at: datetime
     assigned_agent_id: UUID | None
+    position_precision_m: float | None = Field(
+        default=None,
+        description="Set when the position is coarse (an agent holding an offer): the exact "
+        "point lies within this many metres of `latitude`/`longitude`. Null when exact.",
+    )
+    user_name: str | None = Field(
+        default=None,
+        description="The user's full name: on `GET /alerts/{id}` for the alert's assigned "
+        "agent and for admins; null otherwise.",
+    )
 
     @classmethod
-    def of(cls, alert: AlertState | AlertRow) -> AlertOut:
+    def of(
+        cls,
+        alert: AlertState,
+        *,
+        position_precision_m: float | None = None,
+        user_name: str | None = None,
+    ) -> AlertOut:
         return cls(
             id=alert.id,
             status=alert.status,
@@ -173,6 +213,8 @@ class AlertOut(BaseModel):
             created_at=alert.created_at,
             updated_at=alert.updated_at,
             assigned_agent_id=alert.assigned_agent_id,
+            position_precision_m=position_precision_m,
+            user_name=user_name,
         )
 
 
@@ -229,12 +271,22 @@ def _not_found() -> ProblemHTTPException:
     return ProblemHTTPException(404, detail="alert not found")
 
 
-async def _visible(alerts: AlertReads, alert_id: UUID, principal: Principal) -> AlertState:
-    """The committed alert if the caller may see it; 404 otherwise (never 403)."""
-    state = await alerts.load_visible(alert_id, principal.id, _role(principal))
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _readable(
+    alerts: AlertReads, alert_id: UUID, principal: Principal
+) -> tuple[AlertState, AlertAccess]:
+    """The committed alert and how much of it the caller may read; 404 when
+    nothing (never 403: the alert's existence is not confirmed)."""
+    state = await alerts.load_alert(alert_id)
     if state is None:
         raise _not_found()
-    return state
+    access = state.access(principal.id, _role(principal), _now())
+    if access is AlertAccess.NONE:
+        raise _not_found()
+    return state, access
 
 
 async def _ask_alert(entities: EntityClient, alert_id: UUID, message: object) -> AlertState:
@@ -248,9 +300,41 @@ def _is_owner(state: AlertState, principal: Principal) -> bool:
     return principal.role is Role.USER and principal.id == state.user_id
 
 
+def _seen(state: AlertState, access: AlertAccess, principal: Principal) -> AlertState:
+    """The alert as the caller is shown it: coarse for an agent only offered it;
+    for its user, without a duress (its user never learns of one)."""
+    if access is AlertAccess.OFFER:
+        return state.as_offer_holder_sees()
+    return state.as_user_sees() if _is_owner(state, principal) else state
+
+
+def _out(
+    state: AlertState, access: AlertAccess, principal: Principal, user_name: str | None = None
+) -> AlertOut:
+    coarse = access is AlertAccess.OFFER
+    return AlertOut.of(
+        _seen(state, access, principal),
+        position_precision_m=COARSE_PRECISION_M if coarse else None,
+        user_name=None if coarse else user_name,
+    )
+
+
 def _shown(state: AlertState, principal: Principal) -> AlertOut:
-    """The alert as the caller is shown it (its user never learns of a duress)."""
-    return AlertOut.of(state.as_user_sees() if _is_owner(state, principal) else state)
+    """An alert the caller just wrote, as it is shown to them."""
+    access = state.access(principal.id, _role(principal), _now())
+    if access is AlertAccess.NONE:
+        raise _not_found()
+    return _out(state, access, principal)
+
+
+async def _user_name(
+    accounts: Accounts, state: AlertState, access: AlertAccess, principal: Principal
+) -> str | None:
+    """The user's name, for the assigned agent (now or once) and admins only."""
+    if access is not AlertAccess.FULL or principal.role is Role.USER:
+        return None
+    account = await accounts.get_account(state.user_id)
+    return None if account is None else account.full_name
 
 
 async def _cancel_pin(
@@ -361,7 +445,8 @@ async def list_visible_alerts(
     limit: Limit = 20,
     cursor: CursorParam = None,
 ) -> AlertPageOut:
-    """Users see their own alerts, agents those offered or assigned to them, admins all."""
+    """Users see their own alerts, agents those assigned to them (now or once, in full)
+    and those they hold a pending offer of (coarse, as the offer), admins all."""
     if cursor is not None:
         try:
             alerts.check_cursor(cursor)
@@ -378,10 +463,13 @@ async def list_visible_alerts(
         limit=limit,
         cursor=cursor,
     )
-    return AlertPageOut(
-        items=[AlertOut.of(r) for r in page.items],
-        next_cursor=page.next_cursor,
-    )
+    now = _now()
+    items = []
+    for state in page.items:
+        access = state.access(principal.id, _role(principal), now)
+        if access is not AlertAccess.NONE:  # e.g. an offer past its expiry, not yet expired
+            items.append(_out(state, access, principal))
+    return AlertPageOut(items=items, next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -390,8 +478,13 @@ async def list_visible_alerts(
     summary="One alert",
     responses=_problems(401, 404, 422, 503),
 )
-async def get_alert(alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep) -> AlertOut:
-    return _shown(await _visible(alerts, alert_id, principal), principal)
+async def get_alert(
+    alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep, accounts: AccountsDep
+) -> AlertOut:
+    """An agent holding a pending offer is shown it coarse (as the offer); its
+    assigned agent and admins in full, with the user's name."""
+    state, access = await _readable(alerts, alert_id, principal)
+    return _out(state, access, principal, await _user_name(accounts, state, access, principal))
 
 
 @router.put(
@@ -419,7 +512,7 @@ async def update_status(
     shown of the alert from then on, is a cancelled alert; in truth it is
     escalated to responders, marked duress, and the user's app hears no more.
     """
-    state = await _visible(alerts, alert_id, principal)
+    state, _ = await _readable(alerts, alert_id, principal)
     role = _role(principal)
     owner = _is_owner(state, principal)
     if owner and state.duress:
@@ -459,14 +552,14 @@ async def assign_alert(
     404 names what is missing: the alert, or the agent (``agent_id`` that is
     not an agent account).
     """
-    await _visible(alerts, alert_id, principal)
+    await _readable(alerts, alert_id, principal)
     vetted = await vetting.vetting_of(body.agent_id)
     if vetted is None:
         raise ProblemHTTPException(404, detail="agent not found")
     if vetted != Vetting.APPROVED:
         raise ProblemHTTPException(409, detail=f"the agent is {vetted}, not approved")
     message = Assign(agent_id=body.agent_id, by_admin_id=principal.id)
-    return AlertOut.of(await _ask_alert(entities, alert_id, message))
+    return _shown(await _ask_alert(entities, alert_id, message), principal)
 
 
 @router.get(
@@ -478,7 +571,7 @@ async def assign_alert(
 async def get_timeline(
     alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep
 ) -> TimelineOut:
-    state = await _visible(alerts, alert_id, principal)
-    if _is_owner(state, principal):
-        state = state.as_user_sees()
-    return TimelineOut(items=[TimelineItem.of(e) for e in state.timeline])
+    """An agent holding a pending offer is shown it without notes or reasons."""
+    state, access = await _readable(alerts, alert_id, principal)
+    seen = _seen(state, access, principal)
+    return TimelineOut(items=[TimelineItem.of(e) for e in seen.timeline])

@@ -219,21 +219,36 @@ class _PushData(BaseModel):
 
 
 class AlertOfferData(_PushData):
+    """An offer, to an agent that may still decline it: what it needs to decide,
+    not where the door is (``geo.coarse``). The exact position and the
+    description come with ``alert.assigned``; the user's name with ``GET /alerts/{id}``."""
+
     alert_id: UUID
     alert_type: str
-    latitude: float
-    longitude: float
-    distance_m: float | None = None
+    latitude: float = Field(description="Coarse: the centre of the ~500 m cell of the alert.")
+    longitude: float = Field(description="Coarse: the centre of the ~500 m cell of the alert.")
+    position_precision_m: float = Field(
+        description="The exact point lies within this many metres of latitude/longitude."
+    )
+    accuracy_m: None = Field(None, description="Always null in an offer.")
+    description: None = Field(None, description="Always null in an offer.")
+    distance_m: float | None = Field(
+        None, description="From the agent's last known position, to the nearest 100 m."
+    )
     expires_at: datetime
     silent: bool = False
 
 
 class AlertAssignedData(_PushData):
+    """The alert is the agent's: its exact position and the user's description."""
+
     alert_id: UUID
     alert_type: str
     status: str
-    latitude: float
-    longitude: float
+    latitude: float = Field(description="Exact.")
+    longitude: float = Field(description="Exact.")
+    accuracy_m: float | None = None
+    description: str | None = None
     silent: bool = False
 
 

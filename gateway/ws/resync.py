@@ -3,8 +3,9 @@
 Pushes are at-most-once, so on every (re)connect the app is told again:
 
 * an agent: every pending offer it holds (``alert.offer``; open alerts still
-  offering to it, offer not expired) and every open alert assigned to it
-  (``alert.assigned``);
+  offering to it, offer not expired), built by ``AlertState.offer_frame`` as
+  the live push is, so as coarse (no description, the position to ~500 m);
+  and every open alert assigned to it (``alert.assigned``, exact);
 * a user: each of their open alerts (``alert.updated``), except what the
   silent rule hides (``actors.alert.user_sees``: a silent alert's user hears
   only of terminal statuses, and a terminal alert is not open).

@@ -1,18 +1,17 @@
-"""Read side of alerts: listing, loading and who may see what.
+"""Read side of alerts: listing and loading the committed alerts.
 
 The ``alerts`` table is a projection of the alert snapshots in
 ``entity_snapshots``, written in the same transaction as each snapshot (see
 ``persistence.stores.entities``), so both are read here as committed truth; nothing
 in this module changes an alert's state.
 
-Visibility is one rule, kept here in its two forms (SQL for listings,
-:func:`visible_to` for one loaded alert) so they cannot drift apart:
-
-* a user sees the alerts they raised;
-* an agent sees the alerts assigned to them and those offered to them, now
-  (``offered_to`` in the snapshot) or earlier (an ``offered`` timeline entry
-  naming them);
-* an admin (and the platform) sees every alert.
+Who may read which alert, and how much of it, is decided by
+``AlertState.access`` (``actors.alert_state``), a pure function the gateway
+applies to every alert it shows. The listing's SQL only narrows the rows to
+those that rule can let through (the caller's own alerts for a user; for an
+agent those assigned to it now or once, or offered to it now; all for an
+admin), so a page is not read in full only to be thrown away; it returns each
+listed alert's committed state for the rule to judge.
 
 Listings are newest first with keyset pagination on ``(created_at, id)``;
 the cursor is opaque to clients (base64url of a small JSON array) and a
@@ -29,7 +28,7 @@ from uuid import UUID
 
 import asyncpg
 
-from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType, TimelineType
+from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from persistence.drivers import postgres
 from persistence.drivers.postgres import Binds
 from persistence.stores.cursors import (
@@ -84,56 +83,32 @@ class AlertFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """One row of the ``alerts`` projection, as the listing shows it."""
-
-    id: UUID
-    user_id: UUID
-    alert_type: AlertType
-    status: AlertStatus
-    latitude: float
-    longitude: float
-    accuracy_m: float | None
-    description: str | None
-    silent: bool
-    assigned_agent_id: UUID | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class AlertPage:
-    items: tuple[AlertRecord, ...]
+    """Committed states, newest first; ``next_cursor`` None on the last page."""
+
+    items: tuple[AlertState, ...]
     next_cursor: Cursor | None
 
 
-def visible_to(state: AlertState, viewer: Viewer) -> bool:
-    """Whether ``viewer`` may see ``state`` (the rule in the module docstring)."""
-    if viewer.role in (ActorRole.ADMIN, ActorRole.SYSTEM):
-        return True
-    if viewer.role is ActorRole.USER:
-        return state.user_id == viewer.id
-    if state.assigned_agent_id == viewer.id or state.offer_for(viewer.id) is not None:
-        return True
-    agent = str(viewer.id)
-    return any(
-        entry.type == TimelineType.OFFERED.value and entry.data.get("agent_id") == agent
-        for entry in state.timeline
-    )
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    state: AlertState
+    cursor: Cursor
 
 
-# $1 is the viewer's id (uuid) in every visibility clause.
+#: Each listed alert's row (for the filters and the order) and its snapshot (what is shown).
+_FROM = "FROM alerts a JOIN entity_snapshots s ON s.kind = 'alert' AND s.entity_id = a.id::text"
+
+# $1 is the viewer's id (uuid) in every visibility clause; ``s`` the alert's snapshot.
+# An agent: assigned now, or once (an accepted/assigned entry names it), or
+# holding an offer (``AlertState.access`` then checks the offer is still open).
 _AGENT_SEES = """(
     a.assigned_agent_id = $1
-    OR EXISTS (
-        SELECT 1 FROM entity_snapshots s
-         WHERE s.kind = 'alert' AND s.entity_id = a.id::text
-           AND (s.state -> 'offered_to' @> jsonb_build_array(
-                    jsonb_build_object('agent_id', $1::text))
-                OR s.state -> 'timeline' @> jsonb_build_array(
-                    jsonb_build_object('type', 'offered',
-                                       'data', jsonb_build_object('agent_id', $1::text))))
-    )
+    OR s.state -> 'offered_to' @> jsonb_build_array(jsonb_build_object('agent_id', $1::text))
+    OR s.state -> 'timeline' @> jsonb_build_array(jsonb_build_object(
+           'type', 'accepted', 'data', jsonb_build_object('agent_id', $1::text)))
+    OR s.state -> 'timeline' @> jsonb_build_array(jsonb_build_object(
+           'type', 'assigned', 'data', jsonb_build_object('agent_id', $1::text)))
 )"""
 
 _VISIBILITY = {
@@ -148,13 +123,6 @@ _VISIBILITY = {
 _STATUS_SHOWN = {
     ActorRole.USER: "(CASE WHEN a.duress THEN 'cancelled' ELSE a.status END)",
 }
-
-
-def _columns(status: str) -> str:
-    return (
-        f"a.id, a.user_id, a.alert_type, {status} AS status, a.latitude, a.longitude, "
-        "a.accuracy_m, a.description, a.silent, a.assigned_agent_id, a.created_at, a.updated_at"
-    )
 
 
 def list_query(
@@ -179,27 +147,14 @@ def list_query(
     if after is not None:
         where.append(f"(a.created_at, a.id) < ({bind(after.created_at)}, {bind(after.id)})")
     sql = (
-        f"SELECT {_columns(status)} FROM alerts a WHERE {' AND '.join(where)} "  # noqa: S608 (fixed fragments)
+        f"SELECT a.created_at, a.id, s.state {_FROM} WHERE {' AND '.join(where)} "
         f"ORDER BY a.created_at DESC, a.id DESC LIMIT {bind(limit + 1)}"
     )
     return sql, bind.values
 
 
-def _record(row: asyncpg.Record) -> AlertRecord:
-    return AlertRecord(
-        id=row["id"],
-        user_id=row["user_id"],
-        alert_type=AlertType(row["alert_type"]),
-        status=AlertStatus(row["status"]),
-        latitude=row["latitude"],
-        longitude=row["longitude"],
-        accuracy_m=row["accuracy_m"],
-        description=row["description"],
-        silent=row["silent"],
-        assigned_agent_id=row["assigned_agent_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+def _listed(row: asyncpg.Record) -> _Listed:
+    return _Listed(AlertState.from_snapshot(row["state"]), Cursor(row["created_at"], row["id"]))
 
 
 async def list_alerts(
@@ -210,16 +165,14 @@ async def list_alerts(
     limit: int,
     after: Cursor | None = None,
 ) -> AlertPage:
-    """One page of the alerts ``viewer`` may see, newest first."""
+    """One page of the alerts ``viewer`` may be shown (see the module docstring), newest first."""
     if limit < 1:
         raise ValueError("limit must be >= 1")
     sql, args = list_query(viewer, filters, limit, after)
     with postgres.EDGE:
         rows = await pool.fetch(sql, *args)
-    records, next_cursor = page_of(
-        rows, limit, _record, lambda last: Cursor(last.created_at, last.id)
-    )
-    return AlertPage(records, next_cursor)
+    listed, next_cursor = page_of(rows, limit, _listed, lambda last: last.cursor)
+    return AlertPage(tuple(item.state for item in listed), next_cursor)
 
 
 async def load_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertState | None:
@@ -254,7 +207,7 @@ class PostgresAlertReads:
         until: datetime | None,
         limit: int,
         cursor: str | None,
-    ) -> CursorPage[AlertRecord]:
+    ) -> CursorPage[AlertState]:
         after = None if cursor is None else Cursor.decode(cursor)
         filters = AlertFilter(status=status, alert_type=alert_type, since=since, until=until)
         page = await list_alerts(
@@ -263,10 +216,5 @@ class PostgresAlertReads:
         next_cursor = None if page.next_cursor is None else page.next_cursor.encode()
         return CursorPage(page.items, next_cursor)
 
-    async def load_visible(
-        self, alert_id: UUID, viewer_id: UUID, viewer_role: ActorRole
-    ) -> AlertState | None:
-        state = await load_alert(self._pool, alert_id)
-        if state is None or not visible_to(state, Viewer(viewer_id, viewer_role)):
-            return None
-        return state
+    async def load_alert(self, alert_id: UUID) -> AlertState | None:
+        return await load_alert(self._pool, alert_id)

@@ -117,3 +117,10 @@ async def gateway(start_gateway: Callable[[], Awaitable[Gateway]]) -> Gateway:
 
 
 __all__ = ["receiver", "smtp"]  # fixtures from tests/integration/receivers.py
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[AsyncExitStack]:
+    """Sockets (agents' apps) a test opens, closed at its end."""
+    async with AsyncExitStack() as stack:
+        yield stack

@@ -203,10 +203,10 @@ async def test_a_pending_agent_cannot_go_on_duty_until_approved(
     assert (data["reason"], data["previous"]) == ("badge checked", "pending")
     assert data["at"]
 
-    async def located() -> bool:  # the entity's position reaches its row coalesced, later
+    async def located() -> bool:  # the socket closed: offline, where it was last seen
         entry = await roster_entry(http, admin, agent.id)
         position = entry["last_position"] or {}
-        return entry["availability"] == "available" and position.get("latitude") == (
+        return entry["availability"] == "offline" and position.get("latitude") == (
             pytest.approx(near_second[0])
         )
 

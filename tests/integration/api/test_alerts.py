@@ -488,13 +488,6 @@ def three_agents_layout(resolution: int) -> tuple[tuple[float, float], list[tupl
     raise AssertionError("no layout found")
 
 
-@pytest.fixture
-async def sockets() -> AsyncIterator[AsyncExitStack]:
-    """Agent sockets a test opens, closed at its end."""
-    async with AsyncExitStack() as stack:
-        yield stack
-
-
 async def make_available(
     gateway: Gateway, sockets: AsyncExitStack, agent: Account, at: tuple[float, float]
 ) -> Client:

@@ -485,7 +485,7 @@ async def test_offer_accept_assigns_and_the_user_hears_of_it(
     async with session(gateway, agent) as (agent_ws, _), session(gateway, user) as (user_ws, _):
         await offer(api_entities, alert.id, agent)
         offered = await agent_ws.expect("alert.offer", alert_id=str(alert.id))
-        assert offered["data"]["distance_m"] == 250.0
+        assert offered["data"]["distance_m"] == 300.0  # 250 m, told to the 100 m
         assert "resync" not in offered["data"]
 
         await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="acc")

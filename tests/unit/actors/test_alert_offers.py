@@ -106,7 +106,7 @@ def test_an_offer_schedules_its_expiry_and_tells_only_that_agent() -> None:
     assert push.audience.as_tuple() == ("agent", str(AGENT_A))
     assert push.frame_type is FrameType.ALERT_OFFER
     assert push.data["alert_id"] == str(ALERT_ID)
-    assert push.data["distance_m"] == 420.5
+    assert push.data["distance_m"] == 400.0  # told to the 100 m (geo.coarse)
     assert push.data["expires_at"] == offer.expires_at.isoformat()
     assert pushes_to(effects, "user", USER) == []
 

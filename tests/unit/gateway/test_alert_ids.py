@@ -11,6 +11,7 @@ import pytest
 
 from actors.alert_state import (
     ActorRole,
+    AlertAccess,
     AlertState,
     AlertStatus,
     AlertType,
@@ -18,7 +19,7 @@ from actors.alert_state import (
     TimelineEntry,
 )
 from gateway.routes.alerts import IDEMPOTENCY_NAMESPACE, alert_id_for
-from persistence.stores.alerts import AlertFilter, Cursor, Viewer, list_query, visible_to
+from persistence.stores.alerts import AlertFilter, Cursor, Viewer, list_query
 from persistence.stores.cursors import MAX_CURSOR_CHARS, InvalidCursor
 
 AT = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
@@ -122,27 +123,35 @@ def state(**changes: object) -> AlertState:
     return replace(base, **changes)
 
 
+def sees(state: AlertState, viewer: Viewer) -> AlertAccess:
+    return state.access(viewer.id, viewer.role, AT)
+
+
 def test_users_see_only_their_own_alerts() -> None:
-    assert visible_to(state(), Viewer(USER, ActorRole.USER))
-    assert not visible_to(state(), Viewer(UUID(int=9), ActorRole.USER))
+    assert sees(state(), Viewer(USER, ActorRole.USER)) is AlertAccess.FULL
+    assert sees(state(), Viewer(UUID(int=9), ActorRole.USER)) is AlertAccess.NONE
 
 
-def test_agents_see_assigned_offered_and_once_offered_alerts() -> None:
+def test_agents_see_assigned_alerts_and_pending_offers_only() -> None:
     agent = Viewer(AGENT, ActorRole.AGENT)
     offer = Offer(AGENT, AT, AT + timedelta(seconds=30), 100.0)
     once = TimelineEntry(AT, "offered", None, {"agent_id": str(AGENT)})
-    other = TimelineEntry(AT, "offered", None, {"agent_id": str(UUID(int=8))})
-    assert not visible_to(state(), agent)
-    assert visible_to(state(assigned_agent_id=AGENT, status=AlertStatus.ASSIGNED), agent)
-    assert visible_to(state(offered_to=(offer,)), agent)
-    assert visible_to(state(timeline=(once,)), agent)
-    assert not visible_to(state(timeline=(other,)), agent)
+    accepted = TimelineEntry(AT, "accepted", AGENT, {"agent_id": str(AGENT)})
+    other = TimelineEntry(AT, "accepted", None, {"agent_id": str(UUID(int=8))})
+    assert sees(state(), agent) is AlertAccess.NONE
+    assigned = state(assigned_agent_id=AGENT, status=AlertStatus.ASSIGNED)
+    assert sees(assigned, agent) is AlertAccess.FULL
+    assert sees(state(offered_to=(offer,)), agent) is AlertAccess.OFFER
+    # Offered once, no more (declined, expired, revoked): nothing.
+    assert sees(state(timeline=(once,)), agent) is AlertAccess.NONE
+    assert sees(state(timeline=(accepted,)), agent) is AlertAccess.FULL
+    assert sees(state(timeline=(other,)), agent) is AlertAccess.NONE
     # An agent whose id happens to be the alert's user id is still not its user.
-    assert not visible_to(state(), Viewer(USER, ActorRole.AGENT))
+    assert sees(state(), Viewer(USER, ActorRole.AGENT)) is AlertAccess.NONE
 
 
 def test_admins_see_everything() -> None:
-    assert visible_to(state(), Viewer(UUID(int=5), ActorRole.ADMIN))
+    assert sees(state(), Viewer(UUID(int=5), ActorRole.ADMIN)) is AlertAccess.FULL
 
 
 def test_list_query_binds_every_value_and_pages_by_created_at_then_id() -> None:
@@ -169,6 +178,8 @@ def test_list_query_uses_each_roles_visibility() -> None:
     agent_sql, _ = list_query(Viewer(AGENT, ActorRole.AGENT), AlertFilter(), 5, None)
     admin_sql, admin_args = list_query(Viewer(AGENT, ActorRole.ADMIN), AlertFilter(), 5, None)
     assert "offered_to" in agent_sql
+    assert "'accepted'" in agent_sql
+    assert "'offered'" not in agent_sql  # an offer once made shows nothing
     assert "assigned_agent_id = $1" in agent_sql
     assert "user_id" not in admin_sql.split("WHERE")[1]
     assert admin_args == [AGENT, 6]

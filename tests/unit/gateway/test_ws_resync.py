@@ -110,3 +110,15 @@ async def test_load_resync_decodes_snapshots_and_skips_unreadable_ones() -> None
     assert source.asked == [("agent", AGENT)]
     await load_resync(source, Audience.user(USER), T0)
     assert source.asked[-1] == ("user", USER)
+
+
+def test_a_resent_offer_is_the_live_offer_coarse_and_without_description() -> None:
+    state, _ = decide(
+        None, CreateAlert(uuid4(), USER, AlertType.FIRE, 1.0, 2.0, 5.0, "key under the mat"), T0
+    )
+    pending = offered(state, AGENT)
+    frames = resync_frames(Audience.agent(AGENT), [pending], T0)
+    live = pending.offer_frame(pending.offered_to[0])
+    assert frames[0]["data"] == {**live, "resync": True}
+    assert frames[0]["data"]["description"] is None
+    assert (frames[0]["data"]["latitude"], frames[0]["data"]["longitude"]) != (1.0, 2.0)
