@@ -282,8 +282,9 @@ class SocketClosed:
 
 @dataclass(frozen=True, slots=True)
 class Suspend:
-    """An admin suspended the agent: offline and unlisted at once, and an alert
-    it holds goes back to dispatching (``Unassign`` to the alert). Idempotent."""
+    """An admin suspended the agent: offline and unlisted at once; it may not go
+    on duty or take an alert until :class:`Reinstate`. Idempotent. (An alert it
+    holds is handed back by the suspender: ``Unassign`` to the alert.)"""
 
     reason: str
 
@@ -412,7 +413,12 @@ def _socket(
 def _suspend(
     state: AgentState, msg: Suspend, now: datetime, policy: AgentPolicy
 ) -> Transition[AgentState]:
-    """Offline and unlisted at once; the alert it holds goes back to dispatching."""
+    """Offline and unlisted at once.
+
+    The alert it holds is handed back by whoever suspends it (the gateway asks
+    the alert to ``Unassign``): a durable send from here would wait for the
+    alert, whose ``Released`` waits for this very mailbox.
+    """
     if state.suspended:
         return state, (Reply(state),)
     new = replace(
@@ -422,15 +428,7 @@ def _suspend(
         reserved_for=None,
         reserved_until=None,
     )
-    done, effects = _finish(state, new, now, policy, reason="suspended", refresh=False)
-    if state.current_assignment is None:
-        return done, effects
-    give_back = Send(
-        EntityKind.ALERT,
-        state.current_assignment,
-        Unassign(agent_id=state.id, reason=f"agent suspended: {msg.reason}"),
-    )
-    return done, (*effects[:-1], give_back, effects[-1])
+    return _finish(state, new, now, policy, reason="suspended", refresh=False)
 
 
 def _alive(state: AgentState, now: datetime) -> AgentState:
@@ -519,6 +517,9 @@ def _assigned(
         return state, (Reply(state),)  # a repeated send
     if state.suspended:
         # An accept that crossed the suspension: the alert goes back to dispatching.
+        # Nothing changes here, so the send is a plain tell: it does not wait for
+        # the alert, which is waiting for this answer (the en-route deadline is
+        # the backstop if it is lost).
         back = Unassign(agent_id=state.id, reason="agent suspended")
         return state, (Send(EntityKind.ALERT, msg.alert_id, back), Reply(state))
     if state.current_assignment is not None:

@@ -50,6 +50,7 @@ from gateway.ports import (
 )
 from gateway.readiness import BackendSet
 from gateway.state import gateway_state
+from gateway.vetting import EntityWithdrawal
 
 
 def get_settings(connection: HTTPConnection) -> Settings:
@@ -113,7 +114,7 @@ def get_session_revoker(connection: HTTPConnection) -> SessionRevoker:
 
 
 def get_agent_withdrawal(connection: HTTPConnection) -> AgentWithdrawal:
-    return get_ports(connection).agent_withdrawal()
+    return EntityWithdrawal(get_entities(connection), get_ports(connection).open_alerts())
 
 
 def get_entities(connection: HTTPConnection) -> EntityClient:

@@ -266,6 +266,10 @@ class AgentWithdrawal(Protocol):
         holds back to dispatching. Idempotent."""
         ...
 
+    async def reinstate_agent(self, agent_id: UUID) -> None:
+        """Lift a suspension: the agent may go on duty again. Idempotent."""
+        ...
+
 
 # --- emergency contacts ------------------------------------------------------------
 
@@ -616,7 +620,6 @@ class GatewayPorts:
     #: Ends every session of an account (a suspended agent's).
     session_revoker: Provider[SessionRevoker] = field(default=_missing("redis"))
     #: Takes a suspended agent off its offers and alerts (the entities).
-    agent_withdrawal: Provider[AgentWithdrawal] = field(default=_missing("ray"))
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))
     #: None while the event store is not connected (the history is best effort).

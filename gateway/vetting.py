@@ -9,9 +9,12 @@ Invites: a code is ``secrets.token_urlsafe(INVITE_CODE_BYTES)`` (128 bits),
 valid for ``expires_in_s`` seconds (default a week, bounds below).
 
 Suspension: ``POST /admin/agents/{id}/suspend`` commits the decision, then
-ends the agent's sessions (``SessionRevoker``) and takes it off its offers
-and alerts (``AgentWithdrawal``). :class:`LoggedWithdrawal` is a placeholder
-for the latter: it only logs, until the entities can withdraw an agent.
+ends the agent's sessions (``SessionRevoker``: its sockets close with 4401)
+and takes it off its offers and alerts (:class:`EntityWithdrawal`): the agent
+entity goes offline and unlisted and hands back an alert it holds (``Suspend``
+→ the alert's ``Unassign``: dispatching again), and each alert with an offer
+pending for it withdraws that offer and moves on. Approving a suspended agent
+again lifts the entity's suspension (``Reinstate``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ import logging
 from typing import Final
 from uuid import UUID
 
-from actors.agent import Availability
-from gateway.ports import Vetting
+from actors.agent import Availability, Reinstate, Suspend
+from actors.alert_messages import Unassign, WithdrawOffer
+from actors.alert_state import AlertState
+from actors.effects import EntityKind
+from cluster.client import EntityClient
+from gateway.ports import OpenAlerts, Vetting
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +61,24 @@ def duty_refusal(vetting: str | None, status: Availability) -> str | None:
     return "no such agent account"
 
 
-class LoggedWithdrawal:
-    """``AgentWithdrawal`` that only logs: the seam where a suspended agent's open
-    offers are to be withdrawn and an alert it holds returned to dispatching.
-    It does neither yet; the composition root swaps in the real one."""
+class EntityWithdrawal:
+    """``AgentWithdrawal`` through the entities (see the module docstring)."""
+
+    def __init__(self, entities: EntityClient, open_alerts: OpenAlerts) -> None:
+        self._entities = entities
+        self._open_alerts = open_alerts
 
     async def withdraw_agent(self, agent_id: UUID, reason: str) -> None:
-        log.warning(
-            "agent %s suspended (%s): its offers and alerts are NOT withdrawn yet "
-            "(no AgentWithdrawal wired)",
-            agent_id,
-            reason,
-        )
+        await self._entities.ask(EntityKind.AGENT, str(agent_id), Suspend(reason))
+        for snapshot in await self._open_alerts.for_agent(agent_id):
+            alert = AlertState.from_snapshot(snapshot)
+            if alert.offer_for(agent_id) is not None:
+                withdraw = WithdrawOffer(agent_id, "agent suspended")
+                await self._entities.ask(EntityKind.ALERT, str(alert.id), withdraw)
+            elif alert.assigned_agent_id == agent_id and not alert.is_terminal:
+                # The agent entity's own Unassign may still be on its way: a repeat is a no-op.
+                back = Unassign(agent_id, f"agent suspended: {reason}")
+                await self._entities.ask(EntityKind.ALERT, str(alert.id), back)
+
+    async def reinstate_agent(self, agent_id: UUID) -> None:
+        await self._entities.ask(EntityKind.AGENT, str(agent_id), Reinstate())

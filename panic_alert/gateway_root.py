@@ -22,7 +22,6 @@ from config.settings import Settings
 from gateway.app import create_app
 from gateway.ports import GatewayPorts, LocationHistory, MetricsReads
 from gateway.readiness import Backend
-from gateway.vetting import LoggedWithdrawal
 from persistence.drivers.reconnecting import (
     KafkaBackend,
     MongoBackend,
@@ -72,10 +71,6 @@ def gateway_ports(
     def metrics() -> MetricsReads | None:
         return PostgresMetricsReads(postgres.pool) if postgres.connected else None
 
-    # The seam of issue 15: a suspended agent's offers and alerts are not yet
-    # withdrawn (this one only logs); the entity-side withdrawal replaces it.
-    withdrawal = LoggedWithdrawal()
-
     return GatewayPorts(
         accounts=lambda: PostgresAccounts(postgres.pool),
         contacts=lambda: PostgresContacts(postgres.pool),
@@ -87,7 +82,6 @@ def gateway_ports(
         agent_vetting=lambda: PostgresAgentVetting(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
         session_revoker=lambda: RedisSessions(redis.client),
-        agent_withdrawal=lambda: withdrawal,
         rate_counters=lambda: RedisRateCounters(redis.client),
         latest_locations=lambda: RedisLatestLocations(redis.client),
         location_history=history,

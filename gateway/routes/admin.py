@@ -202,6 +202,7 @@ async def approve_agent(
     agent_id: UUID,
     admin: AdminPrincipal,
     vetting: AgentVettingDep,
+    withdrawal: AgentWithdrawalDep,
     body: ApproveIn | None = None,
 ) -> AgentVettingOut:
     decided = await vetting.set_vetting(
@@ -213,6 +214,8 @@ async def approve_agent(
     )
     if decided is None:
         raise _not_found()
+    # Committed: lift an entity's suspension (idempotent; a retry runs it again).
+    await withdrawal.reinstate_agent(agent_id)
     return AgentVettingOut.of(decided)
 
 

@@ -260,7 +260,9 @@ class AlertUpdatedData(_PushData):
 
 
 class AlertEscalatedData(_PushData):
-    """To every admin socket: an alert was escalated (the alert as ``GET /alerts/{id}``)."""
+    """To every admin socket: an alert was escalated (the alert as ``GET /alerts/{id}``),
+    or needs them otherwise: ``reason`` ``en_route_overdue`` is an assigned agent
+    not on its way by its alert type's deadline (the alert stays assigned)."""
 
     alert_id: UUID
     status: str
@@ -272,8 +274,20 @@ class AlertEscalatedData(_PushData):
 
 
 class OfferRevokedData(_PushData):
+    """The offer of ``alert_id`` is withdrawn. ``reason``: ``taken`` (another agent
+    accepted), ``cancelled``, ``expired``, ``unacknowledged`` (the app did not
+    acknowledge it in time), ``unreachable`` (no socket), ``agent suspended``."""
+
     alert_id: UUID
     reason: str | None = None
+
+
+class AssignmentRevokedData(_PushData):
+    """The agent no longer holds ``alert_id``: an admin reassigned it
+    (``reassigned``), or the agent was suspended."""
+
+    alert_id: UUID
+    reason: str
 
 
 class LocationPushData(_PushData):
@@ -294,6 +308,7 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "alert.updated": AlertUpdatedData,
     "alert.escalated": AlertEscalatedData,
     "offer.revoked": OfferRevokedData,
+    "assignment.revoked": AssignmentRevokedData,
     "alert.location": LocationPushData,
     "agent.location": LocationPushData,
 }
