@@ -55,6 +55,7 @@ from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
+from gateway.ws.openapi import add_websocket_frames
 from gateway.ws.presence import AgentSockets
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,20 @@ def create_app(
     app.include_router(metrics_router(http_metrics, reads=wired.metrics))
     for router in api_routers() if routers is None else routers:
         app.include_router(router)
+    _document_websocket(app)
     return app
+
+
+def _document_websocket(app: FastAPI) -> None:
+    """The OpenAPI document also lists the ``/ws`` frames (``gateway.ws.openapi``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_websocket_frames(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middleware]:

@@ -150,3 +150,16 @@ def test_openapi_documents_every_auth_users_and_admin_operation(settings: Settin
                 for variant in variants:
                     if variant.get("type") == "string":
                         assert "maxLength" in variant, (ref, name)
+
+
+def test_openapi_lists_the_websocket_frames(settings: Settings) -> None:
+    spec = create_app(settings, backends=healthy_backends()).openapi()
+    frames = spec["x-websocket"]
+    assert {"auth", "offer.received", "offer.accept"} <= set(frames["client"])
+    assert frames["client"]["offer.received"]["x-agents-only"] is True
+    assert {"alert.offer", "assignment.revoked", "offer.revoked"} <= set(frames["server"])
+    schemas = spec["components"]["schemas"]
+    auth = schemas["WsClient_auth"]
+    assert "acks_offers" in auth["properties"]
+    revoked = frames["server"]["assignment.revoked"]["data"]["$ref"].rsplit("/", 1)[-1]
+    assert set(schemas[revoked]["required"]) == {"alert_id", "reason"}
