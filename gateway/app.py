@@ -125,7 +125,13 @@ def create_app(
         log.info("gateway starting; backends: %s", ", ".join(backend_set.names) or "none")
         await backend_set.open_all(timeout_s=settings.http.startup_timeout_s)
         tasks = [
-            asyncio.create_task(start()) for start in (*background, ws_hub.run, state.locations.run)
+            asyncio.create_task(start())
+            for start in (
+                *background,
+                ws_hub.run,
+                state.locations.run,
+                state.agent_sockets.listen,
+            )
         ]
         if freeze_heap:
             freeze_startup_heap("gateway")

@@ -16,12 +16,14 @@ sockets at once rather than from each agent's next report.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from uuid import UUID
 
 from actors.agent import SocketClosed, SocketOpened
 from actors.effects import PRESENCE_CHANNEL, EntityKind
+from actors.store_errors import ServiceUnavailable
 from cluster.client import EntityClient
 from gateway.ws.hub import PushHub
 
@@ -42,16 +44,26 @@ class AgentSockets:
     def __len__(self) -> int:
         return len(self._sockets)
 
-    async def opened(self, socket_id: str, agent_id: UUID) -> None:
-        """``socket_id`` of ``agent_id`` authenticated: register and announce it.
-
-        The first agent socket also starts listening for shards asking for
-        presence. Raises ``ServiceUnavailable`` when that subscription is not
-        confirmed (the socket is then closed: it could not be rebuilt later).
-        """
-        if not self._listening:
-            await self._hub.attach(PRESENCE_CHANNEL, self._reannounce)
+    async def listen(self, retry_s: float = 1.0) -> None:
+        """Listen for shards asking for presence, for the life of the process (a
+        background task of the app): subscribe, retrying while Redis is down;
+        the hub keeps the subscription across reconnects from then on."""
+        while True:
+            try:
+                await self._hub.attach(PRESENCE_CHANNEL, self._reannounce)
+            except ServiceUnavailable as exc:
+                log.warning("presence: cannot listen yet (%s); retrying", exc)
+                await asyncio.sleep(retry_s)
+                continue
             self._listening = True
+            return
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    def opened(self, socket_id: str, agent_id: UUID) -> None:
+        """``socket_id`` of ``agent_id`` authenticated: register and announce it."""
         self._sockets[socket_id] = agent_id
         self._tell(agent_id, SocketOpened(socket_id))
 

@@ -295,11 +295,7 @@ class Session:
         principal = self._proto.principal
         if action.audience.kind is AudienceKind.AGENT and principal is not None:
             # Listed for offers only while a socket lives (gateway.ws.presence).
-            try:
-                await self._deps.agent_sockets.opened(self._socket_id, principal.id)
-            except PersistenceError as exc:
-                log.warning("ws %s: cannot announce the socket (%s)", channel, exc)
-                return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "presence unavailable")
+            self._deps.agent_sockets.opened(self._socket_id, principal.id)
             self._announced = True
         return []
 

@@ -14,15 +14,18 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
+import httpx
 import pytest
 import ray
 import uvicorn
 
 from cluster.client import EntityClient
 from config.settings import Settings
+from gateway.auth.principal import Role
 from panic_alert import shard_root
 from panic_alert.gateway_root import build_gateway
 from persistence.drivers.postgres import create_pool
+from tests.integration.api.accounts import Account, make_account
 from tests.integration.receivers import receiver, smtp
 from tests.local import free_port, init_local_ray
 from tests.scratch import on_database, scratch_database
@@ -131,3 +134,20 @@ async def sockets() -> AsyncIterator[AsyncExitStack]:
     """Sockets (agents' apps) a test opens, closed at its end."""
     async with AsyncExitStack() as stack:
         yield stack
+
+
+@pytest.fixture
+async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the package's gateway (modules with their own gateway override it)."""
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+async def user(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
+    return await make_account(api_pool, api_settings, Role.USER)
+
+
+@pytest.fixture
+async def admin(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
+    return await make_account(api_pool, api_settings, Role.ADMIN)

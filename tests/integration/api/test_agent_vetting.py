@@ -46,16 +46,6 @@ async def http(vetting_gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def admin(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
-    return await make_account(api_pool, api_settings, Role.ADMIN)
-
-
-@pytest.fixture
-async def user(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
-    return await make_account(api_pool, api_settings, Role.USER)
-
-
 def is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -5,7 +5,6 @@ an assignment is answered 404, as if the alert did not exist."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
@@ -37,12 +36,6 @@ pytestmark = pytest.mark.integration
 
 DOOR_CODE = "Door code 4711, flat 3B, the dog is friendly"
 USER_NAME = "Ada Privacy-Test"
-
-
-@pytest.fixture
-async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as client:
-        yield client
 
 
 @pytest.fixture

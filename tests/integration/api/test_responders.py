@@ -39,22 +39,6 @@ pytestmark = pytest.mark.integration
 ACK_TIMEOUT_S = 3.0
 
 
-@pytest.fixture
-async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as client:
-        yield client
-
-
-@pytest.fixture
-async def user(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
-    return await make_account(api_pool, api_settings, Role.USER)
-
-
-@pytest.fixture
-async def admin(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
-    return await make_account(api_pool, api_settings, Role.ADMIN)
-
-
 async def agents(api_pool: asyncpg.Pool, api_settings: Settings, n: int) -> list[Account]:
     return [await make_account(api_pool, api_settings, Role.AGENT) for _ in range(n)]
 
@@ -104,6 +88,21 @@ async def on_duty(client: Client, at: tuple[float, float]) -> None:
     await client.ping()
 
 
+async def near_and_far(
+    gateway: Gateway,
+    sockets: AsyncExitStack,
+    entities: EntityClient,
+    settings: Settings,
+    where: tuple[float, float],
+    far: Account,
+) -> tuple[Client, tuple[float, float]]:
+    """``far`` on duty 1.2 km from ``where`` (listed), and a spot 150 m from it."""
+    far_spot = destination(*where, 1200, 180)
+    far_app = await make_available(gateway, sockets, far, far_spot)
+    await eventually(lambda: is_listed(entities, settings, far, far_spot))
+    return far_app, destination(*where, 150, 0)
+
+
 # --- presence -------------------------------------------------------------------------
 
 
@@ -148,13 +147,13 @@ async def test_an_offer_the_app_does_not_acknowledge_moves_on_after_the_ack_time
     api_entities: EntityClient,
 ) -> None:
     where = random_point()
-    near_spot, far_spot = destination(*where, 150, 0), destination(*where, 1200, 180)
     near, far = await agents(api_pool, api_settings, 2)
-    far_app = await make_available(gateway, sockets, far, far_spot)
+    far_app, near_spot = await near_and_far(
+        gateway, sockets, api_entities, api_settings, where, far
+    )
     async with acking_app(gateway, near) as near_app:
         await on_duty(near_app, near_spot)
-        for agent, spot in ((near, near_spot), (far, far_spot)):
-            await eventually(lambda a=agent, s=spot: is_listed(api_entities, api_settings, a, s))
+        await eventually(lambda: is_listed(api_entities, api_settings, near, near_spot))
 
         alert_id = await raise_alert(http, user, where)
         # The nearer app got it but never says so (a frozen app, a half-dead socket).
@@ -177,13 +176,13 @@ async def test_an_acknowledged_offer_stays_with_its_agent(
     api_entities: EntityClient,
 ) -> None:
     where = random_point()
-    near_spot, far_spot = destination(*where, 150, 0), destination(*where, 1200, 180)
     near, far = await agents(api_pool, api_settings, 2)
-    far_app = await make_available(gateway, sockets, far, far_spot)
+    far_app, near_spot = await near_and_far(
+        gateway, sockets, api_entities, api_settings, where, far
+    )
     async with acking_app(gateway, near) as near_app:
         await on_duty(near_app, near_spot)
-        for agent, spot in ((near, near_spot), (far, far_spot)):
-            await eventually(lambda a=agent, s=spot: is_listed(api_entities, api_settings, a, s))
+        await eventually(lambda: is_listed(api_entities, api_settings, near, near_spot))
         alert_id = await raise_alert(http, user, where)
         await near_app.expect("alert.offer", wait_s=2.0, alert_id=alert_id)
         await near_app.send("offer.received", {"alert_id": alert_id})

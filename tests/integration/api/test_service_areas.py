@@ -3,7 +3,7 @@ its agents, even when another agent is nearer (real gateway, shards and zones)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 from uuid import UUID
 
@@ -31,13 +31,9 @@ from tests.integration.api.test_alerts import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as client:
-        yield client
-
-
 async def test_an_alert_inside_a_service_area_goes_only_to_its_agents(
+    gateway: Gateway,
+    sockets: AsyncExitStack,
     http: httpx.AsyncClient,
     api_pool: asyncpg.Pool,
     api_settings: Settings,
@@ -61,7 +57,7 @@ async def test_an_alert_inside_a_service_area_goes_only_to_its_agents(
     assert made.status_code == 201, made.text
     zone_id = made.json()["id"]
     for agent, spot in ((near, near_spot), (far, far_spot)):
-        await make_available(api_entities, agent, spot)
+        await make_available(gateway, sockets, agent, spot)
 
     async def ready() -> bool:
         """Both agents listed in their regions, and the zone known to the shards."""

@@ -188,11 +188,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], wait_s: float = 5.0) 
 
 
 @pytest.fixture
-async def user(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
-    return await make_account(api_pool, api_settings, Role.USER)
-
-
-@pytest.fixture
 async def agent(api_pool: asyncpg.Pool, api_settings: Settings) -> Account:
     return await make_account(api_pool, api_settings, Role.AGENT)
 

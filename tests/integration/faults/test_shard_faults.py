@@ -114,7 +114,7 @@ async def check_recovered(
         # The timeline is intact, and holds exactly one expiry per offer made.
         assert new["timeline"][: len(old["timeline"])] == old["timeline"]
         kinds = Counter(e["type"] for e in new["timeline"])
-        assert kinds == {"created": 1, "offered": 2, "offer_expired": 2}, kinds
+        assert kinds == {"created": 1, "offered": 2, "offer_received": 2, "offer_expired": 2}, kinds
         assert new["offered_to"] == []
         # And the live entity agrees with what was committed (but for the soft
         # search counter: searching again does not write a snapshot).
