@@ -39,6 +39,9 @@ from tests.integration.api.accounts import Account, forget_accounts, make_accoun
 from tests.local import PANIC_ALERT, free_port
 from tests.scratch import drop_mongo_database, on_database, scratch_database
 
+#: The checkout these benchmarks belong to.
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def progress(bench: str, message: str) -> None:
     print(f"bench/{bench}: {message}", file=sys.stderr, flush=True)
@@ -112,12 +115,18 @@ async def live_gateway(
         port = free_port()
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
         child_env.update(
+            # This checkout's code, in serve and its Ray workers: the venv's
+            # editable install may point at another checkout.
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             PANIC_POSTGRES__DATABASE=database,
             # A MongoDB database of its own too: nothing left by earlier runs
             # (the relay's retention purge would scan it all on FerretDB).
             PANIC_MONGO__DATABASE=database,
             PANIC_HTTP__PORT=str(port),
             PANIC_RAY__DASHBOARD_PORT=str(free_port()),
+            # Named actors of their own: a process on this machine that joins
+            # "the" Ray cluster (address auto) finds the newest one, maybe this.
+            PANIC_RAY__NAMESPACE=database,
             PANIC_LOG_LEVEL="WARNING",
             # Off, as in the figures recorded so far; it adds a planner read per alert event.
             PANIC_NOTIFY__ENABLED="false",
@@ -305,6 +314,8 @@ class AgentSocket:
         self._listed = asyncio.Event()
         self._asked_to_close: Any = None
         self._life: asyncio.Task[None] | None = None
+        self._status_failures = 0
+        self._retries: set[asyncio.Task[None]] = set()
         self._rng = random.Random(account.id.int)
 
     @property
@@ -345,6 +356,8 @@ class AgentSocket:
     async def stay_away(self) -> None:
         """Close the socket and do not come back."""
         self.away = True
+        for retry in self._retries:
+            retry.cancel()
         await self.bounce()
         if self._life is not None:
             self._life.cancel()  # it may be waiting to reconnect
@@ -375,8 +388,7 @@ class AgentSocket:
             if reply.get("type") != "auth.ok":
                 raise RuntimeError(f"agent socket refused: {reply}")
             self.ws = ws
-            status = {"type": "agent.status", "id": "status", "data": {"status": self.status}}
-            await ws.send(json.dumps(status))
+            await self._say_status(ws)
             lat, lon = self.position
             await ws.send(
                 json.dumps({"type": "location", "data": {"latitude": lat, "longitude": lon}})
@@ -395,18 +407,35 @@ class AgentSocket:
                 self.closes["no close" if code is None else str(code)] += 1
             await ws.close()
 
+    async def _say_status(self, ws: Any) -> None:
+        status = {"type": "agent.status", "id": "status", "data": {"status": self.status}}
+        await ws.send(json.dumps(status))
+
+    async def _say_status_again(self, ws: Any) -> None:
+        """The status frame failed retriably (a backend down): again, after a back-off."""
+        self._status_failures += 1
+        await asyncio.sleep(backoff_s(self._status_failures, self._rng))
+        if self.ws is ws:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._say_status(ws)
+
     async def _on_frame(self, ws: Any, frame: dict[str, Any]) -> None:
         kind, data = frame.get("type"), frame.get("data") or {}
         if kind == "ack" and data.get("type") == "agent.status":
             self.sessions += 1
+            self._status_failures = 0
             self.listed_at = time.perf_counter()
             self._listed.set()
+        elif kind == "error" and data.get("ref") == "status" and data.get("retriable"):
+            retry = asyncio.create_task(self._say_status_again(ws))
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
         elif kind == "ack" and data.get("type") == "offer.accept" and data.get("alert_id"):
             self.assignment = data["alert_id"]
         elif kind == "alert.offer":
             await self._offered(ws, data["alert_id"])
-        # pong: nothing to do; error: ignored (offer.received is not known yet,
-        # a status refused while assigned, an offer already taken).
+        # pong: nothing to do; other errors: ignored (offer.received is not known
+        # yet, an offer already taken).
 
     async def _offered(self, ws: Any, alert_id: str) -> None:
         # A resync repeats a pending offer after a reconnect: noted the first time only.
