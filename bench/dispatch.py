@@ -30,7 +30,9 @@ choice) close their sockets and stay away. The benchmark measures:
 - ``closes_by_code``: sockets the gateway (or the network) closed without the
   benchmark asking, by close code (4408: idle; "no close": the app gave up
   waiting for ``auth.ok``); ``reconnects``: apps listed again after such a
-  close, up to the storm; ``pings``: keepalive pings sent;
+  close, ``failed_attempts``: (re)connections that were refused, timed out or
+  closed before the status acknowledgement, both up to the storm;
+  ``pings``: keepalive pings sent;
 - with ``--storm`` (the default; ``--no-storm`` leaves it out), after the
   alerts: every present agent's socket is closed at once and the apps
   reconnect as they would after a network blip. ``storm_listed_p50_s``/
@@ -38,8 +40,9 @@ choice) close their sockets and stay away. The benchmark measures:
   closing to the acknowledgement of the app's ``agent.status available``
   (the gateway answers ``ack`` once the agent's entity committed it, which
   lists it); ``storm_all_listed_s``: until the last one (-1: some were not
-  listed within 60 s: ``storm_not_listed``); ``storm_busy_agents`` (an alert
-  accepted) reconnect too but are not listed.
+  listed within 60 s: ``storm_not_listed``); ``storm_failed_attempts``:
+  reconnections that failed meanwhile (each waits out a back-off);
+  ``storm_busy_agents`` (an alert accepted) reconnect too but are not listed.
 
 Progress goes to stderr.
 """
@@ -251,6 +254,7 @@ async def main() -> None:
             await asyncio.sleep(OFFER_WAIT_S)
             offers_to_dropped = await offers_to(live.base_url, sent, left)
             closes, reconnects = fleet.closes(), fleet.reconnects()
+            failed_attempts = fleet.failed_attempts()
             storm = await fleet.storm() if args.storm else {}
             pings = fleet.keepalive.pings
 
@@ -289,6 +293,7 @@ async def main() -> None:
                 "offers_to_dropped": offers_to_dropped,
                 "closes_by_code": closes,
                 "reconnects": reconnects,
+                "failed_attempts": failed_attempts,
                 "pings": pings,
                 **storm,
             }

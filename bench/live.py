@@ -310,6 +310,8 @@ class AgentSocket:
         self.closes: Counter[str] = Counter()
         #: Sockets that got as far as the status acknowledgement.
         self.sessions = 0
+        #: Attempts that did not (refused, timed out, closed before the ack).
+        self.failed_attempts = 0
         self.away = False
         self._listed = asyncio.Event()
         self._asked_to_close: Any = None
@@ -376,6 +378,7 @@ class AgentSocket:
             if self.away:
                 return
             failures = 0 if self.sessions > sessions else failures + 1
+            self.failed_attempts += failures > 0
             await asyncio.sleep(backoff_s(failures, self._rng))
 
     async def _session(self, ws_url: str, keepalive: Keepalive | None) -> None:
@@ -514,6 +517,9 @@ class Fleet:
     def reconnects(self) -> int:
         return sum(agent.reconnects for agent in self.agents)
 
+    def failed_attempts(self) -> int:
+        return sum(agent.failed_attempts for agent in self.agents)
+
     async def storm(self, deadline_s: float = 60) -> dict[str, Any]:
         """Close every present app's socket at once; time until each is listed again.
 
@@ -525,6 +531,7 @@ class Fleet:
         present = [agent for agent in self.agents if not agent.away]
         available = [agent for agent in present if agent.assignment is None]
         progress(self.bench, f"reconnect storm: {len(present)} sockets closed at once")
+        failed_before = self.failed_attempts()
         began = time.perf_counter()
         await asyncio.gather(*(agent.bounce() for agent in present))
         while time.perf_counter() - began < deadline_s:
@@ -537,6 +544,7 @@ class Fleet:
             "storm_agents": len(available),
             "storm_busy_agents": len(present) - len(available),
             "storm_not_listed": len(available) - len(back),
+            "storm_failed_attempts": self.failed_attempts() - failed_before,
             "storm_listed_p50_s": percentile(back, 0.50),
             "storm_listed_p99_s": percentile(back, 0.99),
             "storm_listed_max_s": percentile(back, 1.0),
