@@ -256,8 +256,31 @@ async def main() -> None:
             closes, reconnects = fleet.closes(), fleet.reconnects()
             failed_attempts = fleet.failed_attempts()
             storm = await fleet.storm() if args.storm else {}
-            pings = fleet.keepalive.pings
+            # Printed before the apps and serve are closed (slow after a storm).
+            result = {
+                "cpus": os.cpu_count(),
+                "shards": args.shards or "default",
+                "agents": args.agents,
+                "rate": args.rate,
+                "alerts": total,
+                **first_offers(sent, ledger),
+                "connect_s": round(connect_s, 2),
+                "connect_not_listed": not_listed,
+                "drop": args.drop,
+                "dropped": len(left),
+                "offers_to_dropped": offers_to_dropped,
+                "closes_by_code": closes,
+                "reconnects": reconnects,
+                "failed_attempts": failed_attempts,
+                "pings": fleet.keepalive.pings,
+                **storm,
+            }
+            print(json.dumps(result), flush=True)
+            progress("dispatch", "closing the agents and serve")
 
+
+def first_offers(sent: list[Sent], ledger: Ledger) -> dict[str, Any]:
+    """The first-offer latencies and the nearest share over ``sent``."""
     latencies: list[float] = []
     nearest = missed = failed = 0
     for alert in sent:
@@ -271,34 +294,15 @@ async def main() -> None:
         agent, at = first
         latencies.append((at - alert.began) * 1000)
         nearest += agent is alert.expected
-    print(
-        json.dumps(
-            {
-                "cpus": os.cpu_count(),
-                "shards": args.shards or "default",
-                "agents": args.agents,
-                "rate": args.rate,
-                "alerts": total,
-                "post_failures": failed,
-                "offered": len(latencies),
-                "not_offered_in_5s": missed,
-                "first_offer_p50_ms": percentile(latencies, 0.50),
-                "first_offer_p99_ms": percentile(latencies, 0.99),
-                "first_offer_max_ms": percentile(latencies, 1.0),
-                "nearest_share": round(nearest / total, 4) if total else -1,
-                "connect_s": round(connect_s, 2),
-                "connect_not_listed": not_listed,
-                "drop": args.drop,
-                "dropped": len(left),
-                "offers_to_dropped": offers_to_dropped,
-                "closes_by_code": closes,
-                "reconnects": reconnects,
-                "failed_attempts": failed_attempts,
-                "pings": pings,
-                **storm,
-            }
-        )
-    )
+    return {
+        "post_failures": failed,
+        "offered": len(latencies),
+        "not_offered_in_5s": missed,
+        "first_offer_p50_ms": percentile(latencies, 0.50),
+        "first_offer_p99_ms": percentile(latencies, 0.99),
+        "first_offer_max_ms": percentile(latencies, 1.0),
+        "nearest_share": round(nearest / len(sent), 4) if sent else -1,
+    }
 
 
 if __name__ == "__main__":

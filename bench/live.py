@@ -212,6 +212,8 @@ RECONNECT_BASE_S = 1.0
 RECONNECT_CAP_S = 30.0
 #: Opening a socket and its ``auth.ok``: given up (and retried) after this long.
 OPEN_TIMEOUT_S = 10.0
+#: Closing a socket waits this long for the gateway's close frame.
+CLOSE_TIMEOUT_S = 2.0
 
 _PING = json.dumps({"type": "ping"})
 
@@ -383,7 +385,11 @@ class AgentSocket:
 
     async def _session(self, ws_url: str, keepalive: Keepalive | None) -> None:
         ws = await websockets.connect(
-            ws_url, max_size=2**20, ping_interval=None, open_timeout=OPEN_TIMEOUT_S
+            ws_url,
+            max_size=2**20,
+            ping_interval=None,
+            open_timeout=OPEN_TIMEOUT_S,
+            close_timeout=CLOSE_TIMEOUT_S,
         )
         try:
             await ws.send(json.dumps({"type": "auth", "data": {"token": self.account.token}}))
