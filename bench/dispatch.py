@@ -1,20 +1,48 @@
 """Benchmark of dispatch over real HTTP and WebSockets: prints one JSON object.
 
-  .venv/bin/python bench/dispatch.py [--agents 5000] [--rate 50] [--seconds 20] [--shards 0]
+  .venv/bin/python bench/dispatch.py [--agents 5000] [--rate 50] [--seconds 20]
+      [--drop 0] [--no-storm] [--concurrency 200] [--shards 0]
 
-Starts ``panic-alert serve`` on a scratch database, connects ``--agents``
-agent sockets, each available at a random position over a 30 x 30 km city
-(Berlin; seeded), and every agent accepts each offer it gets at once. Then
-users raise alerts at random points of the city at ``--rate`` per second
-(open loop) and the benchmark measures:
+Starts ``panic-alert serve`` on a scratch database and ``--agents`` agent
+apps (bench/live.py), each available at a random position over a 30 x 30 km
+city (Berlin; seeded), ``--concurrency`` connecting at a time. Each app does
+what API.md's clients do: pings on a jittered schedule (a third of
+``auth.ok``'s ``heartbeat_timeout_s``), confirms each offer with
+``offer.received`` and accepts it at once, and reconnects (back-off, jitter,
+auth, status, location) whenever its socket closes. Then users raise alerts
+at random points of the city at ``--rate`` per second (open loop) for
+``--seconds``. A quarter of the way in, ``--drop`` of the agents (a seeded
+choice) close their sockets and stay away. The benchmark measures:
 
-- the time from sending ``POST /alerts`` to the first ``alert.offer`` on the
-  chosen agent's socket (p50/p99; target p99 <= 150 ms);
-- the share of alerts first offered to the truly nearest available agent
-  (target 100 % while all accept). "Available" is the benchmark's own
-  account: every agent not yet offered an alert (each accepts its first
-  offer at once, so it is busy from then on). An offer to anyone else, or
-  no offer within 5 s, counts against the share.
+- ``first_offer_p50_ms``/``_p99_ms``/``_max_ms``: from sending
+  ``POST /alerts`` to the first ``alert.offer`` on any agent's socket (target
+  p99 <= 150 ms); ``offered``, ``not_offered_in_5s``, ``post_failures``;
+- ``nearest_share``: the share of alerts first offered to the truly nearest
+  available agent (target 100 % while all accept). "Available" is the
+  benchmark's own account: every agent not yet offered an alert (each
+  accepts its first offer at once, so it is busy from then on) and not
+  dropped. An offer to anyone else, or no offer within 5 s, counts against it;
+- ``connect_s``: until every agent's ``agent.status`` was acknowledged (it is
+  listed), ``connect_not_listed``: agents not listed within 60 s each;
+- ``drop``, ``dropped``, ``offers_to_dropped``: offers the dispatcher made
+  (the alerts' timelines, ``GET /alerts/{id}/timeline``) to a dropped agent
+  after it dropped; each waits out its offer on a socket that is gone;
+- ``closes_by_code``: sockets the gateway (or the network) closed without the
+  benchmark asking, by close code (4408: idle; "no close": the app gave up
+  waiting for ``auth.ok``); ``reconnects``: apps listed again after such a
+  close, ``failed_attempts``: (re)connections that were refused, timed out or
+  closed before the status acknowledgement, both up to the storm;
+  ``pings``: keepalive pings sent;
+- with ``--storm`` (the default; ``--no-storm`` leaves it out), after the
+  alerts: every present agent's socket is closed at once and the apps
+  reconnect as they would after a network blip. ``storm_listed_p50_s``/
+  ``_p99_s``/``_max_s`` over the ``storm_agents`` available ones: from the
+  closing to the acknowledgement of the app's ``agent.status available``
+  (the gateway answers ``ack`` once the agent's entity committed it, which
+  lists it); ``storm_all_listed_s``: until the last one (-1: some were not
+  listed within 60 s: ``storm_not_listed``); ``storm_failed_attempts``:
+  reconnections that failed meanwhile (each waits out a back-off);
+  ``storm_busy_agents`` (an alert accepted) reconnect too but are not listed.
 
 Progress goes to stderr.
 """
@@ -29,6 +57,8 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +66,10 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
+import httpx
 import numpy as np
 
-from bench.live import AgentSocket, live_gateway, percentile, progress
+from bench.live import AgentSocket, Fleet, live_gateway, percentile, progress
 from bench.load import HttpLoad, request_bytes
 
 #: The city: a 30 x 30 km box around Berlin's centre.
@@ -46,6 +77,8 @@ CENTRE = (52.52, 13.405)
 HALF_LAT = 15_000 / 111_320
 HALF_LON = 15_000 / (111_320 * math.cos(math.radians(CENTRE[0])))
 OFFER_WAIT_S = 5.0
+#: ``--drop`` agents leave this far into the alerts (a quarter of ``--seconds``).
+DROP_AFTER = 0.25
 
 
 def city_point(rng: random.Random) -> tuple[float, float]:
@@ -73,7 +106,11 @@ class Ledger:
 
     def on_offer(self, agent: AgentSocket, alert_id: str) -> None:
         self.first_offer.setdefault(alert_id, (agent, time.perf_counter()))
-        self.free[self.index[agent.account.id]] = False  # it accepts at once: busy from now on
+        self.taken(agent)  # it accepts at once: busy from now on
+
+    def taken(self, agent: AgentSocket) -> None:
+        """``agent`` is not available any more (busy, or gone)."""
+        self.free[self.index[agent.account.id]] = False
 
     def nearest_free(self, point: tuple[float, float]) -> AgentSocket:
         lat, lon = math.radians(point[0]), math.radians(point[1])
@@ -85,28 +122,39 @@ class Ledger:
         return self.agents[int(np.argmin(distance))]
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One ``POST /alerts``: its alert (None: it failed), when, by whom, who was nearest."""
+
+    alert_id: str | None
+    began: float
+    user: Any
+    expected: AgentSocket
+
+
 async def raise_alerts(
     port: int, users: list[Any], ledger: Ledger, rate: float, total: int, seed: int
-) -> list[tuple[str | None, float, AgentSocket]]:
-    """POST ``total`` alerts at ``rate``/s; (alert id, sent at, nearest free agent) each."""
+) -> list[Sent]:
+    """POST ``total`` alerts at ``rate``/s."""
     rng = random.Random(seed)
     host = f"127.0.0.1:{port}"
     load = HttpLoad("127.0.0.1", port)
-    sent: list[tuple[str | None, float, AgentSocket]] = []
+    sent: list[Sent] = []
 
     async def one(n: int) -> None:
         point = city_point(rng)
         expected = ledger.nearest_free(point)
+        user = users[n % len(users)]
         body = {"latitude": point[0], "longitude": point[1], "alert_type": "panic"}
-        raw = request_bytes("POST", "/alerts", host, users[n % len(users)].headers, body)
+        raw = request_bytes("POST", "/alerts", host, user.headers, body)
         began = time.perf_counter()
         try:
             status, answer = await load.request(raw)
         except (OSError, asyncio.IncompleteReadError, ValueError):
-            sent.append((None, began, expected))
+            sent.append(Sent(None, began, user, expected))
             return
         alert_id = json.loads(answer)["id"] if status == 201 else None
-        sent.append((alert_id, began, expected))
+        sent.append(Sent(alert_id, began, user, expected))
 
     try:
         start = time.perf_counter()
@@ -122,14 +170,69 @@ async def raise_alerts(
     return sent
 
 
+async def drop_agents(
+    agents: list[AgentSocket], ledger: Ledger, after_s: float
+) -> dict[str, datetime]:
+    """After ``after_s``, ``agents`` close their sockets for good; when each left."""
+    if not agents:
+        return {}
+    await asyncio.sleep(after_s)
+    progress("dispatch", f"dropping {len(agents)} agents")
+    left: dict[str, datetime] = {}
+    for agent in agents:
+        ledger.taken(agent)
+        left[str(agent.account.id)] = datetime.now().astimezone()
+    await asyncio.gather(*(agent.stay_away() for agent in agents))
+    return left
+
+
+async def offers_to(base_url: str, sent: list[Sent], left: dict[str, datetime]) -> int:
+    """Offers the alerts' timelines record to an agent of ``left`` after it left."""
+    if not left:
+        return 0
+    slots = asyncio.Semaphore(20)
+    count = 0
+
+    async def one(http: httpx.AsyncClient, alert: Sent) -> None:
+        nonlocal count
+        async with slots:
+            path = f"/alerts/{alert.alert_id}/timeline"
+            answer = await http.get(path, headers=alert.user.headers)
+        answer.raise_for_status()
+        for item in answer.json()["items"]:
+            agent_id = item["data"].get("agent_id")
+            if item["type"] == "offered" and agent_id in left:
+                count += datetime.fromisoformat(item["at"]) >= left[agent_id]
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        await asyncio.gather(*(one(http, alert) for alert in sent if alert.alert_id))
+    return count
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--drop",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="that share of the agents leaves for good a quarter of the way in",
+    )
+    parser.add_argument(
+        "--storm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the alerts, close every socket at once and time the agents' return",
+    )
+    parser.add_argument("--concurrency", type=int, default=200, help="agents connecting at once")
     parser.add_argument("--shards", type=int, default=0, help="0: serve's default")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    if not 0 <= args.drop < 1:
+        parser.error("--drop is a fraction in [0, 1)")
     total = int(args.rate * args.seconds)
     users = max(10, math.ceil(total / 100))  # under the per-user limit of 120 a minute
     env = {"PANIC_RAY__SHARDS": str(args.shards)}
@@ -140,51 +243,66 @@ async def main() -> None:
         ledger = Ledger(agents)
         for agent in agents:
             agent.on_offer = ledger.on_offer
-        try:
-            progress("dispatch", f"connecting {len(agents)} agent sockets")
-            for n, agent in enumerate(agents, 1):
-                await agent.connect(live.ws_url)
-                if n % 1000 == 0:
-                    progress("dispatch", f"{n} connected")
-            await asyncio.sleep(5)  # statuses and positions reach the region entities
+        leaving = random.Random(args.seed + 1).sample(agents, round(args.drop * len(agents)))
+        async with Fleet(agents, "dispatch", seed=args.seed) as fleet:
+            connect_s, not_listed = await fleet.connect(live.ws_urls, args.concurrency)
+            await asyncio.sleep(5)  # positions reach the region entities
             progress("dispatch", f"{total} alerts at {args.rate}/s")
+            dropping = asyncio.create_task(drop_agents(leaving, ledger, DROP_AFTER * args.seconds))
             sent = await raise_alerts(live.port, live.users, ledger, args.rate, total, args.seed)
+            left = await dropping
             await asyncio.sleep(OFFER_WAIT_S)
-        finally:
-            for agent in agents:
-                await agent.close()
-
-    latencies: list[float] = []
-    nearest = missed = failed = 0
-    for alert_id, began, expected in sent:
-        if alert_id is None:
-            failed += 1
-            continue
-        first = ledger.first_offer.get(alert_id)
-        if first is None or first[1] - began > OFFER_WAIT_S:
-            missed += 1
-            continue
-        agent, at = first
-        latencies.append((at - began) * 1000)
-        nearest += agent is expected
-    print(
-        json.dumps(
-            {
+            offers_to_dropped = await offers_to(live.base_url, sent, left)
+            closes, reconnects = fleet.closes(), fleet.reconnects()
+            failed_attempts = fleet.failed_attempts()
+            storm = await fleet.storm() if args.storm else {}
+            # Printed before the apps and serve are closed (slow after a storm).
+            result = {
                 "cpus": os.cpu_count(),
                 "shards": args.shards or "default",
                 "agents": args.agents,
                 "rate": args.rate,
                 "alerts": total,
-                "post_failures": failed,
-                "offered": len(latencies),
-                "not_offered_in_5s": missed,
-                "first_offer_p50_ms": percentile(latencies, 0.50),
-                "first_offer_p99_ms": percentile(latencies, 0.99),
-                "first_offer_max_ms": percentile(latencies, 1.0),
-                "nearest_share": round(nearest / total, 4) if total else -1,
+                **first_offers(sent, ledger),
+                "connect_s": round(connect_s, 2),
+                "connect_not_listed": not_listed,
+                "drop": args.drop,
+                "dropped": len(left),
+                "offers_to_dropped": offers_to_dropped,
+                "closes_by_code": closes,
+                "reconnects": reconnects,
+                "failed_attempts": failed_attempts,
+                "pings": fleet.keepalive.pings,
+                **storm,
             }
-        )
-    )
+            print(json.dumps(result), flush=True)
+            progress("dispatch", "closing the agents and serve")
+
+
+def first_offers(sent: list[Sent], ledger: Ledger) -> dict[str, Any]:
+    """The first-offer latencies and the nearest share over ``sent``."""
+    latencies: list[float] = []
+    nearest = missed = failed = 0
+    for alert in sent:
+        if alert.alert_id is None:
+            failed += 1
+            continue
+        first = ledger.first_offer.get(alert.alert_id)
+        if first is None or first[1] - alert.began > OFFER_WAIT_S:
+            missed += 1
+            continue
+        agent, at = first
+        latencies.append((at - alert.began) * 1000)
+        nearest += agent is alert.expected
+    return {
+        "post_failures": failed,
+        "offered": len(latencies),
+        "not_offered_in_5s": missed,
+        "first_offer_p50_ms": percentile(latencies, 0.50),
+        "first_offer_p99_ms": percentile(latencies, 0.99),
+        "first_offer_max_ms": percentile(latencies, 1.0),
+        "nearest_share": round(nearest / len(sent), 4) if sent else -1,
+    }
 
 
 if __name__ == "__main__":

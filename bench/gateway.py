@@ -8,7 +8,8 @@ database and free loopback ports, then measures:
 - ``POST /alerts`` latency at a fixed offered rate (p50/p95/p99; target p95
   <= 25 ms here, the seed asks 200 ms);
 - trigger-to-agent-socket latency: with ``--agents`` agents connected, each
-  available at its own position, the time from sending ``POST /alerts`` next
+  available at its own position (apps of bench/live.py: they ping and
+  reconnect as API.md's do), the time from sending ``POST /alerts`` next
   to one agent until that agent's socket receives ``alert.offer`` (p50/p99;
   target p99 <= 100 ms, the seed asks 500 ms);
 - idle agent sockets one gateway process holds within 1 GB, extrapolated
@@ -38,7 +39,7 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 import httpx
 import psutil
 
-from bench.live import AgentSocket, live_gateway, percentile, progress
+from bench.live import AgentSocket, Fleet, live_gateway, percentile, progress
 from bench.load import open_loop_in_process, request_bytes
 from tests.integration.api.accounts import Account
 
@@ -150,19 +151,18 @@ async def main() -> None:
         result: dict[str, Any] = {"cpus": os.cpu_count(), "shards": args.shards or "default"}
         if args.set:
             result["settings"] = args.set
-        agents: list[AgentSocket] = []
-        try:
+        side = max(1, int(len(live.agents) ** 0.5) + 1)
+        agents = [
+            AgentSocket(account, grid_position(index, side))
+            for index, account in enumerate(live.agents)
+        ]
+        async with Fleet(agents, "gateway") as fleet:
             # Sockets first, while the gateway is quiet, so their memory is not
             # mixed up with what a load phase leaves behind.
             gateway_process = psutil.Process(live.pid)
             await asyncio.sleep(2)
             rss_before = gateway_process.memory_info().rss
-            side = max(1, int(len(live.agents) ** 0.5) + 1)
-            progress("gateway", f"connecting {len(live.agents)} agent sockets")
-            for index, account in enumerate(live.agents):
-                agent = AgentSocket(account, grid_position(index, side))
-                await agent.connect(live.ws_url)
-                agents.append(agent)
+            await fleet.connect(live.ws_urls)
             await asyncio.sleep(3)  # statuses and positions reach the actors
             rss_after = gateway_process.memory_info().rss
             per_socket = max(1, rss_after - rss_before) / len(agents)
@@ -182,9 +182,6 @@ async def main() -> None:
                 await measure_trigger_to_socket(live.base_url, agents, live.users, args.alerts)
             )
             print(json.dumps(result))
-        finally:
-            for agent in agents:
-                await agent.close()
 
 
 if __name__ == "__main__":

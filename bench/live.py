@@ -1,5 +1,7 @@
 """What the live-gateway benchmarks share: a ``panic-alert serve`` on a scratch
-database, accounts made directly, agent sockets, percentiles, progress lines.
+database, accounts made directly, agent apps (:class:`AgentSocket`, kept
+alive and reconnected as API.md's clients are, in a :class:`Fleet`),
+percentiles, progress lines.
 
 Imported by bench/gateway.py and bench/dispatch.py (run as scripts from the
 repository root; they put the root first on ``sys.path``).
@@ -8,14 +10,19 @@ repository root; they put the root first on ``sys.path``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +38,9 @@ from persistence.drivers.postgres import create_pool
 from tests.integration.api.accounts import Account, forget_accounts, make_account
 from tests.local import PANIC_ALERT, free_port
 from tests.scratch import drop_mongo_database, on_database, scratch_database
+
+#: The checkout these benchmarks belong to.
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def progress(bench: str, message: str) -> None:
@@ -105,12 +115,18 @@ async def live_gateway(
         port = free_port()
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
         child_env.update(
+            # This checkout's code, in serve and its Ray workers: the venv's
+            # editable install may point at another checkout.
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             PANIC_POSTGRES__DATABASE=database,
             # A MongoDB database of its own too: nothing left by earlier runs
             # (the relay's retention purge would scan it all on FerretDB).
             PANIC_MONGO__DATABASE=database,
             PANIC_HTTP__PORT=str(port),
             PANIC_RAY__DASHBOARD_PORT=str(free_port()),
+            # Named actors of their own: a process on this machine that joins
+            # "the" Ray cluster (address auto) finds the newest one, maybe this.
+            PANIC_RAY__NAMESPACE=database,
             PANIC_LOG_LEVEL="WARNING",
             # Off, as in the figures recorded so far; it adds a planner read per alert event.
             PANIC_NOTIFY__ENABLED="false",
@@ -186,11 +202,88 @@ async def _until_ready(
     raise RuntimeError(f"panic-alert serve not ready at {base_url} in {deadline_s}s")
 
 
+#: An agent app pings this many times per ``heartbeat_timeout_s`` (``auth.ok``
+#: says how long the gateway waits for a frame before closing with 4408), so a
+#: late or lost ping still leaves two before that.
+PINGS_PER_HEARTBEAT = 3
+#: Reconnect back-off, "full jitter": after the n-th failed attempt in a row an
+#: app waits uniform(0, min(cap, base * 2**n)) seconds.
+RECONNECT_BASE_S = 1.0
+RECONNECT_CAP_S = 30.0
+#: Opening a socket and its ``auth.ok``: given up (and retried) after this long.
+OPEN_TIMEOUT_S = 10.0
+#: Closing a socket waits this long for the gateway's close frame.
+CLOSE_TIMEOUT_S = 2.0
+
+_PING = json.dumps({"type": "ping"})
+
+
+def backoff_s(failures: int, rng: random.Random) -> float:
+    """How long an app waits before reconnecting after ``failures`` failed attempts."""
+    return rng.uniform(0, min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2**failures))
+
+
+class Keepalive:
+    """One ticker that pings every open agent socket on the socket's own schedule.
+
+    API.md: clients send ``ping`` (answered by ``pong``); a socket silent for
+    ``auth.ok``'s ``heartbeat_timeout_s`` is closed (4408). One task for all
+    sockets instead of one each: a heap of when each is due. A socket's first
+    ping falls at a random point of its first interval and each next one an
+    interval ±10 % later, so sockets that connected together do not ping
+    together (a thousand pings due in the same second stall the benchmark's
+    event loop, which then measures itself).
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._due: list[tuple[float, int, AgentSocket, Any, float]] = []
+        self._seq = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self.pings = 0
+
+    def watch(self, agent: AgentSocket, ws: Any, interval_s: float) -> None:
+        """Ping ``ws`` every ``interval_s`` while it is ``agent``'s open socket."""
+        first = time.monotonic() + self._rng.uniform(0, interval_s)
+        heapq.heappush(self._due, (first, next(self._seq), agent, ws, interval_s))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            now = time.monotonic()
+            while self._due and self._due[0][0] <= now:
+                _, _, agent, ws, interval_s = heapq.heappop(self._due)
+                if agent.ws is not ws:
+                    continue  # that socket closed; its successor is watched on its own
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await ws.send(_PING)
+                    self.pings += 1
+                    due = now + interval_s * self._rng.uniform(0.9, 1.1)
+                    heapq.heappush(self._due, (due, next(self._seq), agent, ws, interval_s))
+            wait = self._due[0][0] - time.monotonic() if self._due else 0.5
+            await asyncio.sleep(min(0.5, max(0.01, wait)))
+
+
 class AgentSocket:
     """An agent app: available at ``position``; records when each offer arrives.
 
-    With ``accept`` it answers every offer with ``offer.accept`` at once, as
-    an agent who takes every alert would.
+    It does what API.md's agent app does: authenticates, says it is
+    ``available`` (``busy`` once an ``offer.accept`` of its was acknowledged)
+    and where it is, pings through a shared :class:`Keepalive`, confirms each
+    ``alert.offer`` with ``offer.received`` (issue 15; until the gateway knows
+    that frame it answers an ``error``, which the app ignores), and with
+    ``accept`` answers every offer with ``offer.accept`` at once, as an agent
+    who takes every alert would. When its socket closes, for any reason, it
+    reconnects with back-off and jitter and says all of it again, unless told
+    to :meth:`stay_away`.
     """
 
     def __init__(
@@ -207,44 +300,259 @@ class AgentSocket:
         self.on_offer = on_offer
         self.offers: dict[str, float] = {}
         self.next_offer: asyncio.Future[str] | None = None
+        #: The open, authenticated socket (None between sockets).
         self.ws: Any = None
-        self.reader: asyncio.Task[None] | None = None
+        #: The alert this agent's ``offer.accept`` was acknowledged for.
+        self.assignment: str | None = None
+        #: When (perf_counter) the gateway last acknowledged this app's status
+        #: frame; from then on an available agent is listed. None while closed.
+        self.listed_at: float | None = None
+        #: Sockets that closed without the benchmark asking, by close code
+        #: ("no close": the app gave up on a socket that did not answer in time).
+        self.closes: Counter[str] = Counter()
+        #: Sockets that got as far as the status acknowledgement.
+        self.sessions = 0
+        #: Attempts that did not (refused, timed out, closed before the ack).
+        self.failed_attempts = 0
+        self.away = False
+        self._listed = asyncio.Event()
+        self._asked_to_close: Any = None
+        self._life: asyncio.Task[None] | None = None
+        self._status_failures = 0
+        self._retries: set[asyncio.Task[None]] = set()
+        self._rng = random.Random(account.id.int)
 
-    async def connect(self, ws_url: str) -> None:
-        # No client-side keepalive pings: the gateway pings its sockets anyway,
-        # and a thousand of the client's own, all due in the same second, stall
-        # the benchmark's event loop (which then measures itself).
-        self.ws = await websockets.connect(ws_url, max_size=2**20, ping_interval=None)
-        await self.ws.send(json.dumps({"type": "auth", "data": {"token": self.account.token}}))
-        reply = json.loads(await self.ws.recv())
-        if reply["type"] != "auth.ok":
-            raise RuntimeError(f"agent socket refused: {reply}")
-        self.reader = asyncio.create_task(self._read())
-        await self.ws.send(
-            json.dumps({"type": "agent.status", "id": "s", "data": {"status": "available"}})
-        )
-        lat, lon = self.position
-        await self.ws.send(
-            json.dumps({"type": "location", "data": {"latitude": lat, "longitude": lon}})
-        )
+    @property
+    def status(self) -> str:
+        """What the app says it is, on every (re)connect."""
+        return "busy" if self.assignment is not None else "available"
 
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            frame = json.loads(raw)
-            if frame.get("type") != "alert.offer" or frame["data"].get("resync"):
-                continue
-            alert_id = frame["data"]["alert_id"]
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.sessions - 1)
+
+    async def connect(
+        self, ws_url: str, keepalive: Keepalive | None = None, timeout_s: float = 60
+    ) -> bool:
+        """Start the app; True once its status is acknowledged (False: not in ``timeout_s``).
+
+        It goes on trying (with back-off) after a False, as an app would.
+        """
+        self._life = asyncio.create_task(self._live(ws_url, keepalive))
+        listed = asyncio.create_task(self._listed.wait())
+        done, _ = await asyncio.wait(
+            {listed, self._life}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if listed in done:
+            return True
+        listed.cancel()
+        if self._life in done:
+            self._life.result()  # raises what stopped it
+        return False
+
+    async def bounce(self) -> None:
+        """Close the socket as a network blip would; the app reconnects."""
+        ws = self.ws
+        if ws is not None:
+            self._asked_to_close = ws
+            await ws.close()
+
+    async def stay_away(self) -> None:
+        """Close the socket and do not come back."""
+        self.away = True
+        for retry in self._retries:
+            retry.cancel()
+        await self.bounce()
+        if self._life is not None:
+            self._life.cancel()  # it may be waiting to reconnect
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._life
+
+    async def close(self) -> None:
+        await self.stay_away()
+
+    async def _live(self, ws_url: str, keepalive: Keepalive | None) -> None:
+        failures = 0
+        while not self.away:
+            sessions = self.sessions
+            with contextlib.suppress(OSError, TimeoutError, websockets.WebSocketException):
+                await self._session(ws_url, keepalive)
+            if self.away:
+                return
+            failures = 0 if self.sessions > sessions else failures + 1
+            self.failed_attempts += failures > 0
+            await asyncio.sleep(backoff_s(failures, self._rng))
+
+    async def _session(self, ws_url: str, keepalive: Keepalive | None) -> None:
+        ws = await websockets.connect(
+            ws_url,
+            max_size=2**20,
+            ping_interval=None,
+            open_timeout=OPEN_TIMEOUT_S,
+            close_timeout=CLOSE_TIMEOUT_S,
+        )
+        try:
+            await ws.send(json.dumps({"type": "auth", "data": {"token": self.account.token}}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT_S))
+            if reply.get("type") != "auth.ok":
+                raise RuntimeError(f"agent socket refused: {reply}")
+            self.ws = ws
+            await self._say_status(ws)
+            lat, lon = self.position
+            await ws.send(
+                json.dumps({"type": "location", "data": {"latitude": lat, "longitude": lon}})
+            )
+            if keepalive is not None:
+                interval_s = reply["data"]["heartbeat_timeout_s"] / PINGS_PER_HEARTBEAT
+                keepalive.watch(self, ws, interval_s)
+            async for raw in ws:
+                await self._on_frame(ws, json.loads(raw))
+        finally:
+            self.ws = None
+            self.listed_at = None
+            self._listed.clear()
+            if ws is not self._asked_to_close:
+                code = ws.close_code
+                self.closes["no close" if code is None else str(code)] += 1
+            await ws.close()
+
+    async def _say_status(self, ws: Any) -> None:
+        status = {"type": "agent.status", "id": "status", "data": {"status": self.status}}
+        await ws.send(json.dumps(status))
+
+    async def _say_status_again(self, ws: Any) -> None:
+        """The status frame failed retriably (a backend down): again, after a back-off."""
+        self._status_failures += 1
+        await asyncio.sleep(backoff_s(self._status_failures, self._rng))
+        if self.ws is ws:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._say_status(ws)
+
+    async def _on_frame(self, ws: Any, frame: dict[str, Any]) -> None:
+        kind, data = frame.get("type"), frame.get("data") or {}
+        if kind == "ack" and data.get("type") == "agent.status":
+            self.sessions += 1
+            self._status_failures = 0
+            self.listed_at = time.perf_counter()
+            self._listed.set()
+        elif kind == "error" and data.get("ref") == "status" and data.get("retriable"):
+            retry = asyncio.create_task(self._say_status_again(ws))
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+        elif kind == "ack" and data.get("type") == "offer.accept" and data.get("alert_id"):
+            self.assignment = data["alert_id"]
+        elif kind == "alert.offer":
+            await self._offered(ws, data["alert_id"])
+        # pong: nothing to do; other errors: ignored (offer.received is not known
+        # yet, an offer already taken).
+
+    async def _offered(self, ws: Any, alert_id: str) -> None:
+        # A resync repeats a pending offer after a reconnect: noted the first time only.
+        if alert_id not in self.offers:
             self.offers[alert_id] = time.perf_counter()
             if self.on_offer is not None:
                 self.on_offer(self, alert_id)
             if self.next_offer is not None and not self.next_offer.done():
                 self.next_offer.set_result(alert_id)
-            if self.accept:
-                accept = {"type": "offer.accept", "id": alert_id, "data": {"alert_id": alert_id}}
-                await self.ws.send(json.dumps(accept))
+        received = {"type": "offer.received", "id": alert_id, "data": {"alert_id": alert_id}}
+        await ws.send(json.dumps(received))
+        if self.accept:
+            accept = {"type": "offer.accept", "id": alert_id, "data": {"alert_id": alert_id}}
+            await ws.send(json.dumps(accept))
 
-    async def close(self) -> None:
-        if self.reader is not None:
-            self.reader.cancel()
-        if self.ws is not None:
-            await self.ws.close()
+
+@dataclass
+class Fleet:
+    """Agent apps sharing one :class:`Keepalive`; ``async with`` closes them all."""
+
+    agents: list[AgentSocket]
+    bench: str
+    seed: int = 0
+    keepalive: Keepalive = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keepalive = Keepalive(random.Random(self.seed))
+
+    async def __aenter__(self) -> Fleet:
+        self.keepalive.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.gather(*(agent.close() for agent in self.agents))
+        await self.keepalive.stop()
+
+    async def connect(
+        self, ws_urls: list[str], concurrency: int = 200, timeout_s: float = 60
+    ) -> tuple[float, int]:
+        """Start every app, ``concurrency`` at a time, spread over ``ws_urls``.
+
+        Returns the seconds until all were listed (or given up on) and how many
+        were not listed within ``timeout_s`` each (they go on trying).
+        """
+        slots = asyncio.Semaphore(concurrency)
+        began = time.perf_counter()
+        last_report = began
+        done = failed = 0
+
+        async def one(n: int, agent: AgentSocket) -> None:
+            nonlocal done, failed, last_report
+            async with slots:
+                listed = await agent.connect(ws_urls[n % len(ws_urls)], self.keepalive, timeout_s)
+            done += 1
+            failed += not listed
+            now = time.perf_counter()
+            if now - last_report >= 5 or done == len(self.agents):
+                last_report = now
+                progress(
+                    self.bench,
+                    f"{done}/{len(self.agents)} agents connected in {now - began:.1f}s"
+                    + (f" ({failed} not listed in {timeout_s:g}s)" if failed else ""),
+                )
+
+        progress(self.bench, f"connecting {len(self.agents)} agents, {concurrency} at a time")
+        await asyncio.gather(*(one(n, agent) for n, agent in enumerate(self.agents)))
+        return time.perf_counter() - began, failed
+
+    def closes(self) -> dict[str, int]:
+        """Sockets closed without the benchmark asking, by close code, over all apps."""
+        total: Counter[str] = Counter()
+        for agent in self.agents:
+            total.update(agent.closes)
+        return dict(sorted(total.items()))
+
+    def reconnects(self) -> int:
+        return sum(agent.reconnects for agent in self.agents)
+
+    def failed_attempts(self) -> int:
+        return sum(agent.failed_attempts for agent in self.agents)
+
+    async def storm(self, deadline_s: float = 60) -> dict[str, Any]:
+        """Close every present app's socket at once; time until each is listed again.
+
+        "Listed again" is what the app itself sees: the gateway acknowledges
+        its ``agent.status`` frame after the agent's entity committed it. Busy
+        agents (an alert accepted) reconnect too but are not listed; they are
+        counted apart.
+        """
+        present = [agent for agent in self.agents if not agent.away]
+        available = [agent for agent in present if agent.assignment is None]
+        progress(self.bench, f"reconnect storm: {len(present)} sockets closed at once")
+        failed_before = self.failed_attempts()
+        began = time.perf_counter()
+        await asyncio.gather(*(agent.bounce() for agent in present))
+        while time.perf_counter() - began < deadline_s:
+            if all((a.listed_at or 0) > began for a in available):
+                break
+            await asyncio.sleep(0.1)
+        back = [a.listed_at - began for a in available if a.listed_at and a.listed_at > began]
+        progress(self.bench, f"storm: {len(back)}/{len(available)} listed again")
+        return {
+            "storm_agents": len(available),
+            "storm_busy_agents": len(present) - len(available),
+            "storm_not_listed": len(available) - len(back),
+            "storm_failed_attempts": self.failed_attempts() - failed_before,
+            "storm_listed_p50_s": percentile(back, 0.50),
+            "storm_listed_p99_s": percentile(back, 0.99),
+            "storm_listed_max_s": percentile(back, 1.0),
+            "storm_all_listed_s": percentile(back, 1.0) if len(back) == len(available) else -1,
+        }

@@ -111,6 +111,10 @@ def init_ray(settings: RaySettings, *, dashboard_wait_s: float | None = None) ->
         # queue behind everything else on the machine.
         kwargs["_system_config"] = {"worker_niceness": 0}
         kwargs.update(
+            # "local": a Ray of its own. Without an address ray.init joins the
+            # newest cluster started on this machine (/tmp/ray/ray_current_cluster),
+            # another project's or another test's, and refuses _system_config.
+            address="local",
             include_dashboard=True,
             dashboard_host=settings.dashboard_host,
             dashboard_port=settings.dashboard_port,

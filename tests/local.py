@@ -35,6 +35,7 @@ def init_local_ray(namespace: str, *, num_cpus: int = 2) -> None:
     Shard actors run at normal priority, as ``panic-alert serve`` runs them.
     """
     ray.init(
+        address="local",  # a Ray of its own, not the newest one on the machine
         num_cpus=num_cpus,
         include_dashboard=False,
         namespace=namespace,
