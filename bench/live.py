@@ -278,8 +278,8 @@ class AgentSocket:
     It does what API.md's agent app does: authenticates, says it is
     ``available`` (``busy`` once an ``offer.accept`` of its was acknowledged)
     and where it is, pings through a shared :class:`Keepalive`, confirms each
-    ``alert.offer`` with ``offer.received`` (issue 15; until the gateway knows
-    that frame it answers an ``error``, which the app ignores), and with
+    ``alert.offer`` with ``offer.received`` (it says so at auth:
+    ``acks_offers``; an offer it does not confirm in time moves on), and with
     ``accept`` answers every offer with ``offer.accept`` at once, as an agent
     who takes every alert would. When its socket closes, for any reason, it
     reconnects with back-off and jitter and says all of it again, unless told
@@ -392,7 +392,8 @@ class AgentSocket:
             close_timeout=CLOSE_TIMEOUT_S,
         )
         try:
-            await ws.send(json.dumps({"type": "auth", "data": {"token": self.account.token}}))
+            auth = {"token": self.account.token, "acks_offers": True}  # it confirms offers
+            await ws.send(json.dumps({"type": "auth", "data": auth}))
             reply = json.loads(await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT_S))
             if reply.get("type") != "auth.ok":
                 raise RuntimeError(f"agent socket refused: {reply}")
@@ -443,8 +444,7 @@ class AgentSocket:
             self.assignment = data["alert_id"]
         elif kind == "alert.offer":
             await self._offered(ws, data["alert_id"])
-        # pong: nothing to do; other errors: ignored (offer.received is not known
-        # yet, an offer already taken).
+        # pong: nothing to do; errors (an offer already taken): ignored.
 
     async def _offered(self, ws: Any, alert_id: str) -> None:
         # A resync repeats a pending offer after a reconnect: noted the first time only.
