@@ -25,13 +25,14 @@ Invariants of :class:`AgentState`:
   snapshot): after a restart the gateways announce their live sockets again
   (``SocketOpened`` is idempotent), which also refreshes the agent's region
   entry, so a region index lost with a shard is rebuilt from the sockets.
+  Each decision that changes the listing, or moves a listed agent, sends
+  ``AgentPresence`` to the region cell it is now in and ``AgentLeft`` to the
+  one it left; its signs of life refresh the entry every
+  ``AgentPolicy.presence_refresh`` (regions drop entries not refreshed within
+  ``RegionPolicy.presence_ttl``).
 * A suspended agent (``suspended``: an admin's decision, see
   :class:`Suspend`) is offline, unlisted and cannot take or hold an alert
-  until :class:`Reinstate`. Each decision
-  that changes that, or moves a listed agent, sends ``AgentPresence`` to the
-  region cell it is now in and ``AgentLeft`` to the one it left; every sign of
-  life of a listed agent refreshes its presence, so regions can drop entries
-  that stop being refreshed.
+  until :class:`Reinstate`.
 * ``version`` grows by one per change; ``Persist.coalesce`` is True when only
   the position or liveness changed.
 * An agent holds at most one alert: accepting an offer (:class:`TakeOffer`,
@@ -49,7 +50,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 from uuid import UUID
 
 from actors import codec
@@ -138,6 +139,9 @@ class AgentState:
     reserved_until: datetime | None = None
     #: Ids of the agent's live sockets (soft: never in a snapshot).
     sockets: frozenset[str] = frozenset()
+    #: When its region entry was last sent (soft): signs of life refresh it
+    #: only every ``AgentPolicy.presence_refresh``.
+    presence_at: datetime | None = None
     suspended: bool = False
 
     @classmethod
@@ -318,6 +322,9 @@ class AgentPolicy:
     heartbeat_timeout: timedelta = timedelta(seconds=90)
     region_resolution: int = 7
     reservation_ttl: timedelta = timedelta(seconds=15)
+    #: A listed agent's signs of life refresh its region entry at most this often
+    #: (keep it well under ``RegionPolicy.presence_ttl``).
+    presence_refresh: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
         if self.heartbeat_timeout <= timedelta(0):
@@ -399,7 +406,8 @@ def _socket(
     closed (the last one unlists it at once: ``offline``, "disconnected")."""
     if isinstance(msg, SocketOpened):
         opened = replace(_alive(state, now), sockets=state.sockets | {msg.socket_id})
-        return _finish(state, opened, now, policy, reason="connected", refresh=True)
+        # Always: after a restart this is how a lost region index is refilled.
+        return _finish(state, opened, now, policy, reason="connected", refresh="force")
     if msg.socket_id not in state.sockets:
         return state, (Reply(state),)  # a repeat, or a socket from before a restart
     new = replace(state, sockets=state.sockets - {msg.socket_id})
@@ -586,8 +594,15 @@ def _cell(state: AgentState, policy: AgentPolicy) -> str | None:
 
 
 def _presence(
-    old: AgentState, new: AgentState, now: datetime, policy: AgentPolicy, refresh: bool
+    old: AgentState,
+    new: AgentState,
+    now: datetime,
+    policy: AgentPolicy,
+    refresh: bool | Literal["force"],
 ) -> list[Effect]:
+    """What the region cells hear of the change: left the old cell, present in the
+    new one (moved, newly listed, or a refresh). ``refresh``: False never, True
+    once ``policy.presence_refresh`` has passed since the last, "force" always."""
     old_cell = _cell(old, policy)
     new_cell = _cell(new, policy)
     sends: list[Effect] = []
@@ -595,7 +610,8 @@ def _presence(
         sends.append(Send(EntityKind.REGION, old_cell, AgentLeft(agent_id=new.id, at=now)))
     if new_cell is not None and new.location is not None:
         moved = new_cell != old_cell or new.location != old.location
-        if moved or refresh:
+        due = old.presence_at is None or now - old.presence_at >= policy.presence_refresh
+        if moved or refresh == "force" or (refresh is True and due):
             presence = AgentPresence(
                 agent_id=new.id,
                 latitude=new.location.latitude,
@@ -631,7 +647,7 @@ def _finish(
     policy: AgentPolicy,
     *,
     reason: str,
-    refresh: bool,
+    refresh: bool | Literal["force"],
 ) -> Transition[AgentState]:
     """Stamp, persist and announce the change from ``old`` to ``new``.
 
@@ -663,6 +679,9 @@ def _finish(
         key = str(new.id)
         effects.append(Emit(Topic.AGENT_EVENTS, EventType.AGENT_STATUS_CHANGED, key, key, data, at))
     effects.extend(_timers(old, new, now, policy))
-    effects.extend(_presence(old, new, now, policy, refresh))
+    told = _presence(old, new, now, policy, refresh)
+    if any(isinstance(s.message, AgentPresence) for s in told if isinstance(s, Send)):
+        new = replace(new, presence_at=now)
+    effects.extend(told)
     effects.append(Reply(new))
     return new, tuple(effects)

@@ -167,7 +167,15 @@ def test_a_listed_agent_is_announced_to_its_cell_and_refreshed() -> None:
     assert of_type(effects, Send) == [
         Send(EntityKind.REGION, cell, AgentPresence(AGENT_A, LAT, LON, True, clock.now))
     ]
-    _, effects = run(state, Heartbeat(), clock)
+    # A sign of life refreshes the entry only once presence_refresh has passed.
+    state, effects = run(state, Heartbeat(), clock, seconds=20)
+    assert of_type(effects, Send) == []
+    _, effects = run(state, Heartbeat(), clock, seconds=POLICY.presence_refresh.total_seconds())
+    assert of_type(effects, Send) == [
+        Send(EntityKind.REGION, cell, AgentPresence(AGENT_A, LAT, LON, True, clock.now))
+    ]
+    # A socket's announcement always refreshes it (a restarted shard's region is empty).
+    _, effects = run(state, SocketOpened("socket-1"), clock)
     assert of_type(effects, Send) == [
         Send(EntityKind.REGION, cell, AgentPresence(AGENT_A, LAT, LON, True, clock.now))
     ]
