@@ -264,6 +264,11 @@ class HttpSettings(BaseModel):
     #: 100 ms burst in bench/gateway.py). Set it for clients behind proxies
     #: that drop quiet connections.
     ws_ping_interval_s: float = Field(0.0, ge=0)
+    #: The listening socket's accept queue. Phones reconnect all at once after a
+    #: network blip; a full queue drops their handshakes, which then wait out TCP's
+    #: retransmission back-off (1 s, 3 s, 7 s...). The kernel caps it at
+    #: net.core.somaxconn (4,096 by default).
+    listen_backlog: int = Field(4096, ge=64, le=65_535)
     #: How long a last-known location reported over ``/ws`` stays in Redis.
     ws_location_ttl_s: int = Field(3600, ge=1)
 

@@ -289,6 +289,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 ws_per_message_deflate=settings.http.ws_per_message_deflate,
                 ws=settings.http.ws_impl,
                 ws_ping_interval=settings.http.ws_ping_interval_s or None,
+                backlog=settings.http.listen_backlog,
             )
             server = uvicorn.Server(config)
             server.run()
