@@ -66,6 +66,8 @@ async def test_after_a_shard_is_killed_a_silent_available_agent_is_offered_withi
         old_pid = (await env.shards[victim].stats.remote())["pid"]
         ray.kill(env.shards[victim], no_restart=False)
         await wait_for_restart(env.shards[victim], old_pid)
+        # Listed again from its live socket, though it said nothing (before: never).
+        await eventually(listed, 5.0)
 
         async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
             body = {"latitude": where[0], "longitude": where[1], "alert_type": "panic"}
