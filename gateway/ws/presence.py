@@ -11,7 +11,10 @@ Presence survives faults: the region index of available agents is soft
 state, lost with a shard. A shard that (re)starts publishes on
 ``actors.effects.PRESENCE_CHANNEL``; every gateway listens there and
 announces all its agent sockets again, so the index is rebuilt from the live
-sockets at once rather than from each agent's next report.
+sockets at once rather than from each agent's next report. With each socket
+it repeats the last fix that socket relayed: an agent entity restored from
+its snapshot may have lost its newest position (positions are written
+coalesced), and an entity ignores a fix no newer than the one it holds.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 from collections.abc import Callable
 from uuid import UUID
 
-from actors.agent import SocketClosed, SocketOpened
+from actors.agent import LocationFix, SocketClosed, SocketOpened
 from actors.effects import PRESENCE_CHANNEL, EntityKind
 from actors.store_errors import ServiceUnavailable
 from cluster.client import EntityClient
@@ -37,6 +40,8 @@ class AgentSockets:
         self._hub = hub
         self._entities = entities
         self._sockets: dict[str, UUID] = {}
+        #: The last fix each socket relayed (``recorded_at`` always set).
+        self._fixes: dict[str, LocationFix] = {}
         self._listening = False
         #: How many times the gateways were asked to announce (for tests and metrics).
         self.reannounced = 0
@@ -67,8 +72,14 @@ class AgentSockets:
         self._sockets[socket_id] = agent_id
         self._tell(agent_id, SocketOpened(socket_id))
 
+    def located(self, socket_id: str, fix: LocationFix) -> None:
+        """``socket_id`` relayed ``fix`` (stamped) to its agent: kept for a re-announcement."""
+        if socket_id in self._sockets:
+            self._fixes[socket_id] = fix
+
     def closed(self, socket_id: str) -> None:
         """``socket_id`` closed: its agent hears of it (idempotent)."""
+        self._fixes.pop(socket_id, None)
         agent_id = self._sockets.pop(socket_id, None)
         if agent_id is not None:
             self._tell(agent_id, SocketClosed(socket_id))
@@ -78,6 +89,9 @@ class AgentSockets:
         self.reannounced += 1
         log.info("presence asked for: announcing %d agent sockets", len(self._sockets))
         for socket_id, agent_id in list(self._sockets.items()):
+            fix = self._fixes.get(socket_id)
+            if fix is not None:
+                self._tell(agent_id, fix)
             self._tell(agent_id, SocketOpened(socket_id))
 
     def _tell(self, agent_id: UUID, message: object) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -35,6 +36,7 @@ import orjson
 from fastapi import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from actors.agent import LocationFix
 from actors.effects import AudienceKind, push_channel
 from actors.store_errors import PersistenceError
 from cluster.client import EntityClient
@@ -338,6 +340,14 @@ class Session:
         return self._proto.vetting_checked(action, vetting)
 
     def _tell(self, action: TellEntity) -> None:
+        message = action.message
+        if self._announced and isinstance(message, LocationFix):
+            # Kept to repeat if a shard restarts (gateway.ws.presence).
+            stamped = message
+            if message.recorded_at is None:
+                stamped = dataclasses.replace(message, recorded_at=self._deps.clock())
+                action = dataclasses.replace(action, message=stamped)
+            self._deps.agent_sockets.located(self._socket_id, stamped)
         try:
             self._deps.entities().tell(action.kind, action.entity_id, action.message)
         except Exception as exc:

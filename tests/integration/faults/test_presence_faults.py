@@ -48,7 +48,11 @@ async def test_after_a_shard_is_killed_a_silent_available_agent_is_offered_withi
         cell = cell_of(*spot, resolution)
         if env.client.shard_of(EntityKind.REGION, cell) == victim:
             break
+    # The agent's own entity there too: restored from its snapshot, whose newest
+    # position (written coalesced, every few seconds) dies with the shard.
     agent = await make_account(fault_pool, on_db, Role.AGENT)
+    while env.client.shard_of(EntityKind.AGENT, str(agent.id)) != victim:
+        agent = await make_account(fault_pool, on_db, Role.AGENT)
     user = await make_account(fault_pool, on_db, Role.USER)
 
     async def listed() -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
 
-from actors.agent import SocketClosed, SocketOpened
+from actors.agent import LocationFix, SocketClosed, SocketOpened
 from actors.effects import PRESENCE_CHANNEL, EntityKind
 from cluster.client import EntityClient
 from gateway.ws.hub import PushHub
@@ -59,11 +60,18 @@ async def test_sockets_are_announced_and_announced_again_when_a_shard_asks(
     assert entities.told[-1] == (EntityKind.AGENT, str(a), SocketClosed("s1"))
     assert len(entities.told) == 3
 
-    # A shard restarted: every live socket is announced again, and only those.
+    # A shard restarted: every live socket is announced again, and only those,
+    # each after the last fix it relayed (a restored entity may have lost it).
+    fix = LocationFix(52.5, 13.4, recorded_at=datetime(2026, 12, 4, tzinfo=UTC))
+    sockets.located("s2", fix)
+    sockets.located("s1", fix)  # closed: not kept
     entities.told.clear()
     assert broker.publish(PRESENCE_CHANNEL, "announce") == 1
-    await until(lambda: len(entities.told) == 1)
-    assert entities.told == [(EntityKind.AGENT, str(b), SocketOpened("s2"))]
+    await until(lambda: len(entities.told) == 2)
+    assert entities.told == [
+        (EntityKind.AGENT, str(b), fix),
+        (EntityKind.AGENT, str(b), SocketOpened("s2")),
+    ]
     assert sockets.reannounced == 1
 
 
