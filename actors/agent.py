@@ -285,6 +285,11 @@ class SocketClosed:
 
 
 @dataclass(frozen=True, slots=True)
+class Disconnected:
+    """From the agent to itself, after its last socket closed: go ``offline``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Suspend:
     """An admin suspended the agent: offline and unlisted at once; it may not go
     on duty or take an alert until :class:`Reinstate`. Idempotent. (An alert it
@@ -309,6 +314,7 @@ AgentMessage: TypeAlias = (
     | OfferTaken
     | SocketOpened
     | SocketClosed
+    | Disconnected
     | Suspend
     | Reinstate
 )
@@ -365,6 +371,8 @@ def decide(
     codec.check_now(now)
     if isinstance(msg, SocketOpened | SocketClosed):
         return _socket(state, msg, now, policy)
+    if isinstance(msg, Disconnected):
+        return _disconnected(state, now, policy)
     if isinstance(msg, Suspend):
         return _suspend(state, msg, now, policy)
     if isinstance(msg, Reinstate):
@@ -411,10 +419,21 @@ def _socket(
     if msg.socket_id not in state.sockets:
         return state, (Reply(state),)  # a repeat, or a socket from before a restart
     new = replace(state, sockets=state.sockets - {msg.socket_id})
-    if new.sockets:
-        return new, (Reply(new),)  # another socket lives on: nothing durable changed
-    if state.availability is Availability.AVAILABLE:
-        new = replace(new, availability=Availability.OFFLINE)
+    if new.sockets or state.availability is not Availability.AVAILABLE:
+        return new, (Reply(new),)  # nothing durable changed (and it was not listed)
+    # Its last socket: unlisted at once. Nothing is committed here, so the
+    # region hears of it without waiting for a commit; the durable "offline"
+    # follows as the agent's own next message.
+    unlisted = _presence(state, new, now, policy, refresh=False)
+    gone = Send(EntityKind.AGENT, state.id, Disconnected())
+    return new, (*unlisted, gone, Reply(new))
+
+
+def _disconnected(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:
+    """The last socket closed: ``offline``, unless one opened again meanwhile."""
+    if state.sockets or state.availability is not Availability.AVAILABLE:
+        return state, (Reply(state),)
+    new = replace(state, availability=Availability.OFFLINE)
     return _finish(state, new, now, policy, reason="disconnected", refresh=False)
 
 

@@ -16,6 +16,7 @@ from actors.agent import (
     AgentState,
     Assigned,
     Availability,
+    Disconnected,
     Heartbeat,
     HeartbeatExpired,
     LocationFix,
@@ -423,18 +424,30 @@ def test_the_last_socket_closing_unlists_the_agent_at_once() -> None:
     assert one_left.listed is True
     assert one_left.version == state.version
     assert effects == (Reply(one_left),)
-    gone, effects = run(one_left, SocketClosed("socket-2"), clock)
+    # The last one: unlisted at once, with nothing to commit first (the region
+    # hears of it without waiting), then the agent's own "offline".
+    unlisted, effects = run(one_left, SocketClosed("socket-2"), clock)
+    assert unlisted.listed is False
+    assert of_type(effects, Persist) == []
+    assert of_type(effects, Send) == [
+        Send(EntityKind.REGION, cell, AgentLeft(agent_id=AGENT_A, at=clock.now)),
+        Send(EntityKind.AGENT, AGENT_A, Disconnected()),
+    ]
+    gone, effects = run(unlisted, Disconnected(), clock)
     assert gone.availability is A.OFFLINE
-    assert gone.listed is False
     (event,) = of_type(effects, Emit)
     assert event.data["reason"] == "disconnected"
-    assert of_type(effects, Send) == [
-        Send(EntityKind.REGION, cell, AgentLeft(agent_id=AGENT_A, at=clock.now))
-    ]
+    assert of_type(effects, Send) == []  # already unlisted
     # A late close of a socket it no longer knows changes nothing.
     same, effects = run(gone, SocketClosed("socket-1"), clock)
     assert same is gone
     assert effects == (Reply(gone),)
+    # A socket that opened before the agent's own "offline" came keeps it on duty.
+    again, _ = run(unlisted, SocketOpened("socket-9"), clock)
+    kept, effects = run(again, Disconnected(), clock)
+    assert kept.availability is A.AVAILABLE
+    assert kept.listed is True
+    assert effects == (Reply(kept),)
     # Reconnecting does not list it: the app must say it is available again.
     back, _ = run(gone, SocketOpened("socket-3"), clock)
     assert back.listed is False
