@@ -44,7 +44,6 @@ from gateway.ports import (
     GeofenceEvents,
     RateCounters,
     RefreshTokens,
-    SessionRevoker,
     Sessions,
     Zones,
 )
@@ -109,10 +108,6 @@ def get_agent_vetting(connection: HTTPConnection) -> AgentVetting:
     return get_ports(connection).agent_vetting()
 
 
-def get_session_revoker(connection: HTTPConnection) -> SessionRevoker:
-    return get_ports(connection).session_revoker()
-
-
 def get_agent_withdrawal(connection: HTTPConnection) -> AgentWithdrawal:
     return EntityWithdrawal(get_entities(connection), get_ports(connection).open_alerts())
 
@@ -155,7 +150,6 @@ GeofenceEventsDep = Annotated[GeofenceEvents, Depends(inline(get_geofence_events
 SessionsDep = Annotated[Sessions, Depends(inline(get_sessions))]
 RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
 AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]
-SessionRevokerDep = Annotated[SessionRevoker, Depends(inline(get_session_revoker))]
 AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdrawal))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
 

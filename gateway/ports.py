@@ -254,12 +254,6 @@ class AgentVetting(VettingLookup, Protocol):
         ...
 
 
-class SessionRevoker(Protocol):
-    async def close_all_sessions(self, role: str, account_id: UUID) -> int:
-        """End every login session of the account; how many there were. Idempotent."""
-        ...
-
-
 class AgentWithdrawal(Protocol):
     async def withdraw_agent(self, agent_id: UUID, reason: str) -> None:
         """Take the agent off duty: withdraw its open offers and hand an alert it
@@ -618,7 +612,6 @@ class GatewayPorts:
     agent_vetting: Provider[AgentVetting] = field(default=_missing("postgres"))
     sessions: Provider[Sessions] = field(default=_missing("redis"))
     #: Ends every session of an account (a suspended agent's).
-    session_revoker: Provider[SessionRevoker] = field(default=_missing("redis"))
     #: Takes a suspended agent off its offers and alerts (the entities).
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))

@@ -9,7 +9,7 @@ Invites: a code is ``secrets.token_urlsafe(INVITE_CODE_BYTES)`` (128 bits),
 valid for ``expires_in_s`` seconds (default a week, bounds below).
 
 Suspension: ``POST /admin/agents/{id}/suspend`` commits the decision, then
-ends the agent's sessions (``SessionRevoker``: its sockets close with 4401)
+ends the agent's sessions (``Sessions.close_all_sessions``: its sockets close with 4401)
 and takes it off its offers and alerts (:class:`EntityWithdrawal`): the agent
 entity goes offline and unlisted and hands back an alert it holds (``Suspend``
 → the alert's ``Unassign``: dispatching again), and each alert with an offer

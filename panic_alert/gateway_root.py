@@ -81,7 +81,6 @@ def gateway_ports(
         geofence_events=lambda: MongoGeofenceEvents(mongo.store),
         agent_vetting=lambda: PostgresAgentVetting(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
-        session_revoker=lambda: RedisSessions(redis.client),
         rate_counters=lambda: RedisRateCounters(redis.client),
         latest_locations=lambda: RedisLatestLocations(redis.client),
         location_history=history,

@@ -10,8 +10,8 @@ approved. Every decision, and every invite issued or used, is written to the
 changes nothing, records nothing and answers ``changed: false``.
 
 Suspension, once committed, ends every session of the agent and takes it
-off its offers and alerts (the ``SessionRevoker`` and ``AgentWithdrawal``
-ports). Both are idempotent and run on a repeated suspension too, so a
+off its offers and alerts (``Sessions.close_all_sessions`` and the
+``AgentWithdrawal`` port). Both are idempotent and run on a repeated suspension too, so a
 retry after a failure (a 503 from either) finishes the job.
 """
 
@@ -35,7 +35,7 @@ from gateway.deps import (
     AdminPrincipal,
     AgentVettingDep,
     AgentWithdrawalDep,
-    SessionRevokerDep,
+    SessionsDep,
 )
 from gateway.paging import CursorParam, Limit
 from gateway.ports import RosterRow, Vetting, VettingRow
@@ -229,7 +229,7 @@ async def suspend_agent(
     body: SuspendIn,
     admin: AdminPrincipal,
     vetting: AgentVettingDep,
-    revoker: SessionRevokerDep,
+    sessions: SessionsDep,
     withdrawal: AgentWithdrawalDep,
 ) -> AgentVettingOut:
     decided = await vetting.set_vetting(
@@ -238,7 +238,7 @@ async def suspend_agent(
     if decided is None:
         raise _not_found()
     # Committed: now the side effects, each idempotent (a retry runs them again).
-    closed = await revoker.close_all_sessions(Role.AGENT.value, agent_id)
+    closed = await sessions.close_all_sessions(Role.AGENT.value, agent_id)
     await withdrawal.withdraw_agent(agent_id, body.reason)
     log.info("agent %s suspended by %s: %d sessions ended", agent_id, admin.id, closed)
     return AgentVettingOut.of(decided)
