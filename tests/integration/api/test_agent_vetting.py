@@ -16,15 +16,13 @@ import asyncpg
 import httpx
 import pytest
 
-from actors.effects import EntityKind
-from actors.region import QueryNearest
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.principal import Role
-from geo.cells import cell_of
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.authkit import PASSWORD, ROOMY, gateway_with, register, unique_email
 from tests.integration.api.conftest import Gateway
+from tests.integration.api.test_alerts import is_listed
 from tests.integration.api.test_ws import Client, eventually, session
 
 pytestmark = pytest.mark.integration
@@ -115,10 +113,7 @@ async def on_duty_at(
     await entities.flush()
 
     async def listed() -> bool:
-        query = QueryNearest(spot[0], spot[1], k=10)
-        found = await entities.ask(EntityKind.REGION, cell_of(*spot, res), query)
-        assert isinstance(found, tuple)
-        return agent.id in {c.agent_id for c in found}
+        return await is_listed(entities, res, agent.id, spot)
 
     await eventually(listed, 15.0)
 

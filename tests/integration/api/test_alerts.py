@@ -488,6 +488,16 @@ def three_agents_layout(resolution: int) -> tuple[tuple[float, float], list[tupl
     raise AssertionError("no layout found")
 
 
+async def is_listed(
+    entities: EntityClient, resolution: int, agent_id: UUID, at: tuple[float, float]
+) -> bool:
+    """Whether the region index dispatch ranks from lists ``agent_id`` at ``at``
+    (presence reaches the region cells asynchronously)."""
+    found = await entities.ask(EntityKind.REGION, cell_of(*at, resolution), QueryNearest(*at, k=50))
+    assert isinstance(found, tuple)
+    return agent_id in {c.agent_id for c in found}
+
+
 async def make_available(
     gateway: Gateway, sockets: AsyncExitStack, agent: Account, at: tuple[float, float]
 ) -> Client:
@@ -516,12 +526,9 @@ async def test_the_nearest_of_three_gets_the_offer_and_a_decline_passes_it_on(
     for agent, spot in zip(agents, spots, strict=True):
         await make_available(gateway, sockets, agent, spot)
 
-    async def all_listed() -> bool:  # presence reaches the region cells asynchronously
+    async def all_listed() -> bool:
         for agent, spot in zip(agents, spots, strict=True):
-            query = QueryNearest(spot[0], spot[1], k=50)
-            found = await api_entities.ask(EntityKind.REGION, cell_of(*spot, resolution), query)
-            assert isinstance(found, tuple)
-            if agent.id not in {c.agent_id for c in found}:
+            if not await is_listed(api_entities, resolution, agent.id, spot):
                 return False
         return True
 
@@ -588,9 +595,7 @@ async def test_with_no_answer_the_escalation_steps_fire_at_their_configured_time
     await make_available(gateway, sockets, agent, far_agent)
 
     async def listed() -> bool:
-        query = QueryNearest(far_agent[0], far_agent[1], k=5)
-        found = await api_entities.ask(EntityKind.REGION, cell_of(*far_agent, resolution), query)
-        return isinstance(found, tuple) and agent.id in {c.agent_id for c in found}
+        return await is_listed(api_entities, resolution, agent.id, far_agent)
 
     assert await eventually(listed)
     body = alert_body(latitude=where[0], longitude=where[1], alert_type="security")

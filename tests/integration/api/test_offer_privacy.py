@@ -15,17 +15,17 @@ import pytest
 
 from actors.alert_messages import OfferMade, OfferReceived
 from actors.effects import EntityKind
-from actors.region import QueryNearest
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.principal import Role
-from geo.cells import cell_of, haversine_m
+from geo.cells import haversine_m
 from tests.geodesy import destination
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
 from tests.integration.api.test_alerts import (
     assert_problem,
     eventually,
+    is_listed,
     make_available,
     random_point,
 )
@@ -97,12 +97,8 @@ async def test_the_offer_is_coarse_and_the_assignment_exact(
     await make_available(gateway, sockets, agent, spot)
     resolution = api_settings.actors.region_resolution
 
-    async def listed() -> bool:  # presence reaches the region cells asynchronously
-        found = await api_entities.ask(
-            EntityKind.REGION, cell_of(*spot, resolution), QueryNearest(*spot, k=50)
-        )
-        assert isinstance(found, tuple)
-        return agent.id in {c.agent_id for c in found}
+    async def listed() -> bool:
+        return await is_listed(api_entities, resolution, agent.id, spot)
 
     assert await eventually(listed)
     async with session(gateway, agent) as (agent_ws, _):

@@ -22,15 +22,14 @@ import pytest
 
 from actors.alert_messages import OfferMade
 from actors.effects import EntityKind
-from actors.region import QueryNearest
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.principal import Role
-from geo.cells import cell_of
 from tests.geodesy import destination
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
 from tests.integration.api.test_alerts import assert_problem, make_available, random_point
+from tests.integration.api.test_alerts import is_listed as listed_at
 from tests.integration.api.test_ws import Client, close_code, eventually, session, socket
 
 pytestmark = pytest.mark.integration
@@ -46,11 +45,7 @@ async def agents(api_pool: asyncpg.Pool, api_settings: Settings, n: int) -> list
 async def is_listed(
     entities: EntityClient, settings: Settings, agent: Account, at: tuple[float, float]
 ) -> bool:
-    """Whether the region index dispatch ranks from lists ``agent`` at ``at``."""
-    cell = cell_of(*at, settings.actors.region_resolution)
-    found = await entities.ask(EntityKind.REGION, cell, QueryNearest(*at, k=50))
-    assert isinstance(found, tuple)
-    return agent.id in {c.agent_id for c in found}
+    return await listed_at(entities, settings.actors.region_resolution, agent.id, at)
 
 
 async def raise_alert(

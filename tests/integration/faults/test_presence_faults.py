@@ -20,13 +20,13 @@ import pytest
 import ray
 
 from actors.effects import EntityKind
-from actors.region import QueryNearest
 from config.settings import Settings
 from gateway.auth.principal import Role
 from geo.cells import cell_of
 from tests.geodesy import destination
 from tests.integration.api.accounts import make_account
 from tests.integration.api.conftest import serving
+from tests.integration.api.test_alerts import is_listed
 from tests.integration.api.test_ws import Client, eventually, session
 from tests.integration.faults.conftest import FaultCluster, wait_for_restart
 from tests.scratch import on_database
@@ -56,8 +56,7 @@ async def test_after_a_shard_is_killed_a_silent_available_agent_is_offered_withi
     user = await make_account(fault_pool, on_db, Role.USER)
 
     async def listed() -> bool:
-        found = await env.client.ask(EntityKind.REGION, cell, QueryNearest(*spot, k=10))
-        return isinstance(found, tuple) and agent.id in {c.agent_id for c in found}
+        return await is_listed(env.client, resolution, agent.id, spot)
 
     async with serving(on_db, env.client) as gateway, session(gateway, agent) as (app, _):
         await app.send("agent.status", {"status": "available"}, id="on")
