@@ -19,9 +19,12 @@ Invariants of :class:`AgentState`:
   exactly when it is ``available`` with a known position and at least one
   live socket (``sockets``: the ids of its open sockets, as the gateways
   announce them with :class:`SocketOpened` / :class:`SocketClosed`). When
-  its last socket closes, an available agent goes ``offline`` ("disconnected")
-  and is unlisted at once; it is listed again once it reconnects and says it
-  is available. ``sockets`` is soft state (memory only, never in a
+  its last socket closes, an available agent is unlisted at once, and goes
+  ``offline`` ("disconnected") only if no socket opens again within
+  ``AgentPolicy.disconnect_grace``: a phone that lost its connection for a
+  moment is listed again as soon as its socket is back (its app then says
+  its status again), and nothing durable is written for the blip.
+  ``sockets`` is soft state (memory only, never in a
   snapshot): after a restart the gateways announce their live sockets again
   (``SocketOpened`` is idempotent), which also refreshes the agent's region
   entry, so a region index lost with a shard is rebuilt from the sockets.
@@ -143,6 +146,9 @@ class AgentState:
     #: only every ``AgentPolicy.presence_refresh``.
     presence_at: datetime | None = None
     suspended: bool = False
+    #: When the last socket of an available agent closed (soft): it goes offline
+    #: ``AgentPolicy.disconnect_grace`` later unless a socket opens meanwhile.
+    disconnected_at: datetime | None = None
 
     @classmethod
     def new(cls, agent_id: UUID) -> AgentState:
@@ -285,11 +291,6 @@ class SocketClosed:
 
 
 @dataclass(frozen=True, slots=True)
-class Disconnected:
-    """From the agent to itself, after its last socket closed: go ``offline``."""
-
-
-@dataclass(frozen=True, slots=True)
 class Suspend:
     """An admin suspended the agent: offline and unlisted at once; it may not go
     on duty or take an alert until :class:`Reinstate`. Idempotent. (An alert it
@@ -314,7 +315,6 @@ AgentMessage: TypeAlias = (
     | OfferTaken
     | SocketOpened
     | SocketClosed
-    | Disconnected
     | Suspend
     | Reinstate
 )
@@ -331,6 +331,9 @@ class AgentPolicy:
     #: A listed agent's signs of life refresh its region entry at most this often
     #: (keep it well under ``RegionPolicy.presence_ttl``).
     presence_refresh: timedelta = timedelta(seconds=60)
+    #: An available agent whose last socket closed is unlisted at once, and goes
+    #: ``offline`` ("disconnected") if no socket opens again within this.
+    disconnect_grace: timedelta = timedelta(seconds=20)
 
     def __post_init__(self) -> None:
         if self.heartbeat_timeout <= timedelta(0):
@@ -371,8 +374,6 @@ def decide(
     codec.check_now(now)
     if isinstance(msg, SocketOpened | SocketClosed):
         return _socket(state, msg, now, policy)
-    if isinstance(msg, Disconnected):
-        return _disconnected(state, now, policy)
     if isinstance(msg, Suspend):
         return _suspend(state, msg, now, policy)
     if isinstance(msg, Reinstate):
@@ -411,9 +412,11 @@ def _socket(
     state: AgentState, msg: SocketOpened | SocketClosed, now: datetime, policy: AgentPolicy
 ) -> Transition[AgentState]:
     """A socket opened (a sign of life; lists an available agent again) or
-    closed (the last one unlists it at once: ``offline``, "disconnected")."""
+    closed (the last one unlists it at once; ``offline`` after the grace)."""
     if isinstance(msg, SocketOpened):
-        opened = replace(_alive(state, now), sockets=state.sockets | {msg.socket_id})
+        opened = replace(
+            _alive(state, now), sockets=state.sockets | {msg.socket_id}, disconnected_at=None
+        )
         # Always: after a restart this is how a lost region index is refilled.
         return _finish(state, opened, now, policy, reason="connected", refresh="force")
     if msg.socket_id not in state.sockets:
@@ -423,18 +426,29 @@ def _socket(
         return new, (Reply(new),)  # nothing durable changed (and it was not listed)
     # Its last socket: unlisted at once. Nothing is committed here, so the
     # region hears of it without waiting for a commit; the durable "offline"
-    # follows as the agent's own next message.
+    # comes from the liveness timer, due at the end of the grace.
+    new = replace(new, disconnected_at=now)
     unlisted = _presence(state, new, now, policy, refresh=False)
-    gone = Send(EntityKind.AGENT, state.id, Disconnected())
-    return new, (*unlisted, gone, Reply(new))
+    due = _offline_due(new, policy)
+    assert due is not None  # available, so watched
+    timer = ScheduleTimer(HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, due, {})
+    return new, (timer, *unlisted, Reply(new))
 
 
-def _disconnected(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:
-    """The last socket closed: ``offline``, unless one opened again meanwhile."""
-    if state.sockets or state.availability is not Availability.AVAILABLE:
-        return state, (Reply(state),)
-    new = replace(state, availability=Availability.OFFLINE)
-    return _finish(state, new, now, policy, reason="disconnected", refresh=False)
+def _offline_due(state: AgentState, policy: AgentPolicy) -> datetime | None:
+    """When the agent goes offline by itself: its heartbeat timeout, or sooner
+    the end of the grace after its last socket closed (known only in memory:
+    after a restart the gateways announce the sockets again first)."""
+    dues = []
+    if state.last_heartbeat_at is not None:
+        dues.append(state.last_heartbeat_at + policy.heartbeat_timeout)
+    if (
+        state.disconnected_at is not None
+        and not state.sockets
+        and state.availability is Availability.AVAILABLE
+    ):
+        dues.append(state.disconnected_at + policy.disconnect_grace)
+    return min(dues, default=None)
 
 
 def _suspend(
@@ -521,20 +535,19 @@ def _location(
 def _expired(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:
     if state.availability is Availability.OFFLINE:
         return state, (Reply(state),)
-    if (
-        state.last_heartbeat_at is not None
-        and now < state.last_heartbeat_at + policy.heartbeat_timeout
-    ):
+    due = _offline_due(state, policy)
+    if due is not None and now < due:
         # Early: a later sign of life moved the deadline. The in-memory timer was
         # replaced, but a stored copy restored after a restart can still fire
         # early, so re-arm the real deadline rather than trust another copy.
-        due = state.last_heartbeat_at + policy.heartbeat_timeout
         return state, (
             ScheduleTimer(HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, due, {}),
             Reply(state),
         )
-    new = replace(state, availability=Availability.OFFLINE)
-    return _finish(state, new, now, policy, reason="heartbeat_expired", refresh=False)
+    gone = state.disconnected_at is not None and not state.sockets
+    new = replace(state, availability=Availability.OFFLINE, disconnected_at=None)
+    reason = "disconnected" if gone else "heartbeat_expired"
+    return _finish(state, new, now, policy, reason=reason, refresh=False)
 
 
 def _assigned(
@@ -650,12 +663,8 @@ def _timers(old: AgentState, new: AgentState, now: datetime, policy: AgentPolicy
         return [CancelTimer(HEARTBEAT_TIMER_ID)] if watched_before else []
     if new.last_heartbeat_at != old.last_heartbeat_at or not watched_before:
         # Assignment is not a sign of life: count from the last real one.
-        base = now if new.last_heartbeat_at is None else new.last_heartbeat_at
-        return [
-            ScheduleTimer(
-                HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, base + policy.heartbeat_timeout, {}
-            )
-        ]
+        due = _offline_due(new, policy) or now + policy.heartbeat_timeout
+        return [ScheduleTimer(HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, due, {})]
     return []
 
 

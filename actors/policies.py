@@ -52,6 +52,7 @@ def behaviours_from(cfg: ActorSettings, zone_gone: Callable[[UUID], bool]) -> An
         alert_policy(cfg),
         AgentPolicy(
             heartbeat_timeout=timedelta(seconds=cfg.heartbeat_timeout_s),
+            disconnect_grace=timedelta(seconds=cfg.disconnect_grace_s),
             region_resolution=cfg.region_resolution,
         ),
         RegionPolicy(presence_ttl=timedelta(seconds=cfg.presence_ttl_s)),

@@ -168,6 +168,9 @@ class ActorSettings(BaseModel):
         return self
 
     heartbeat_timeout_s: float = Field(90.0, gt=0)
+    #: An available agent whose last socket closed is unlisted at once and goes
+    #: offline ("disconnected") unless a socket of it opens again within this.
+    disconnect_grace_s: float = Field(20.0, gt=0)
     #: H3 resolution of region cells (7: ~5 km² cells).
     region_resolution: int = Field(7, ge=0, le=15)
     presence_ttl_s: float = Field(180.0, gt=0)

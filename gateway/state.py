@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
@@ -13,6 +13,7 @@ from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
 from gateway.ports import GatewayPorts
 from gateway.readiness import BackendSet
+from gateway.vetting import ApprovedAgents
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
 
@@ -34,6 +35,8 @@ class GatewayState:
     hasher: PasswordHasher
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
+    #: Agents read as approved lately (``gateway.vetting.ApprovedAgents``).
+    approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

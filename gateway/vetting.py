@@ -20,6 +20,8 @@ again lifts the entity's suspension (``Reinstate``).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Final
 from uuid import UUID
 
@@ -44,6 +46,46 @@ PENDING_MESSAGE: Final = (
     "this agent account is pending approval by an administrator; it may go on duty once approved"
 )
 SUSPENDED_MESSAGE: Final = "this agent account is suspended; it may not go on duty"
+
+
+class ApprovedAgents:
+    """The agents this process read as ``approved`` in the last ``ttl_s``.
+
+    A cache of one answer of :class:`~gateway.ports.VettingLookup`, so a fleet
+    reconnecting at once does not read every agent's vetting again. Only
+    ``approved`` is remembered, and trusting it for a while lets no one on
+    duty who should not be: approval never goes back to pending, and a
+    suspension is enforced by the agent entity itself (``Suspend``: duty
+    refused until ``Reinstate``) and ends the agent's sessions and sockets.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float = 60.0,
+        max_size: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._max_size = max_size
+        self._clock = clock
+        self._until: dict[UUID, float] = {}
+
+    def approved(self, agent_id: UUID) -> bool:
+        until = self._until.get(agent_id)
+        if until is None:
+            return False
+        if self._clock() < until:
+            return True
+        del self._until[agent_id]
+        return False
+
+    def remember(self, agent_id: UUID, vetting: str | None) -> None:
+        if vetting != Vetting.APPROVED:
+            self._until.pop(agent_id, None)
+            return
+        if len(self._until) >= self._max_size:
+            self._until.clear()  # a cheap bound: the next read refills it
+        self._until[agent_id] = self._clock() + self._ttl_s
 
 
 def duty_refusal(vetting: str | None, status: Availability) -> str | None:

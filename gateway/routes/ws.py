@@ -28,5 +28,6 @@ async def websocket(websocket: WebSocket) -> None:
         locations=state.locations,
         agent_sockets=state.agent_sockets,
         vetting=state.ports.agent_vetting,
+        approved_agents=state.approved_agents,
     )
     await Session(websocket, deps).run()

@@ -43,7 +43,8 @@ from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.deps import require_active, verify_token
 from gateway.locations import LocationSink, StaleFix, sighting
-from gateway.ports import Sessions, VettingLookup
+from gateway.ports import Sessions, Vetting, VettingLookup
+from gateway.vetting import ApprovedAgents
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.frames import encode, error_frame
 from gateway.ws.hub import PushHub
@@ -89,6 +90,8 @@ class SessionDeps:
     agent_sockets: AgentSockets
     #: An agent's vetting, read when it asks to go on duty.
     vetting: Callable[[], VettingLookup]
+    #: The process's agents read as approved lately (saves the read on reconnect).
+    approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -331,8 +334,12 @@ class Session:
         return self._proto.ask_succeeded(action, reply)
 
     async def _check_vetting(self, action: CheckVetting) -> list[Action]:
+        approved = self._deps.approved_agents
+        if approved.approved(action.agent_id):
+            return self._proto.vetting_checked(action, Vetting.APPROVED)
         try:
             vetting = await self._deps.vetting().vetting_of(action.agent_id)
+            approved.remember(action.agent_id, vetting)
         except PersistenceError as exc:
             log.warning("ws %s: cannot read the vetting (%s)", self._channel, exc)
             code, message, retriable = describe_error(exc)

@@ -124,7 +124,9 @@ class PostgresBackend(ReconnectingBackend):
         return self._pool
 
     async def _connect(self) -> None:
-        self._pool = await postgres.create_pool(self._settings)
+        # The gateway never changes session state (no SET, LISTEN or advisory
+        # locks on pooled connections): skip the reset round trip per release.
+        self._pool = await postgres.create_pool(self._settings, reset_sessions=False)
 
     async def _ping(self) -> None:
         await postgres.ping(self.pool, timeout_s=self._ping_timeout_s)

@@ -51,6 +51,10 @@ FAST_ESCALATION = {
 FAST_EN_ROUTE = {"other": 1.5}
 
 
+#: A dropped agent goes offline this long after its last socket closed (20 s by default).
+DISCONNECT_GRACE_S = 1.5
+
+
 @pytest.fixture(scope="package")
 async def api_settings(settings: Settings) -> AsyncIterator[Settings]:
     """The session's settings on this package's own migrated database."""
@@ -76,6 +80,7 @@ def api_entities(api_settings: Settings) -> Iterator[EntityClient]:
                 **api_settings.actors.model_dump(),
                 "escalation": FAST_ESCALATION,
                 "en_route_s": FAST_EN_ROUTE,
+                "disconnect_grace_s": DISCONNECT_GRACE_S,
             }
         )
         shard_root.start(

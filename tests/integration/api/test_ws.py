@@ -33,7 +33,7 @@ from persistence.drivers.redis import create_redis, location_key
 from persistence.pushes import RedisPushSink, push_channel
 from persistence.stores.alerts import load_alert
 from tests.integration.api.accounts import Account, make_account
-from tests.integration.api.conftest import Gateway, serving
+from tests.integration.api.conftest import DISCONNECT_GRACE_S, Gateway, serving
 from tests.integration.reachable import agents_reachable
 
 pytestmark = pytest.mark.integration
@@ -402,14 +402,23 @@ async def test_agent_status_and_location_reach_the_agent_entity(
     stored = await stored_location(api_settings, "agent", agent.id)
     assert json.loads(stored)["latitude"] == latitude
 
-    # The socket closed: the agent is unlisted at once (offline, "disconnected").
-    async def gone() -> bool:
+    # The socket closed: the agent is unlisted at once, and goes offline
+    # ("disconnected") when no socket came back within the grace.
+    async def state_now() -> AgentState:
         await api_entities.flush()
         after = await api_entities.ask(EntityKind.AGENT, str(agent.id), Heartbeat())
         assert isinstance(after, AgentState)
-        return after.availability is Availability.OFFLINE and not after.listed
+        return after
 
-    await eventually(gone, 2.0)
+    async def unlisted() -> bool:
+        return not (await state_now()).listed
+
+    async def gone() -> bool:
+        return (await state_now()).availability is Availability.OFFLINE
+
+    await eventually(unlisted, 0.5)
+    assert (await state_now()).availability is Availability.AVAILABLE  # within the grace
+    await eventually(gone, DISCONNECT_GRACE_S + 2.0)
 
 
 async def test_a_rejected_agent_status_is_an_error_frame(

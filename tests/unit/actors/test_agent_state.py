@@ -16,7 +16,6 @@ from actors.agent import (
     AgentState,
     Assigned,
     Availability,
-    Disconnected,
     Heartbeat,
     HeartbeatExpired,
     LocationFix,
@@ -425,15 +424,26 @@ def test_the_last_socket_closing_unlists_the_agent_at_once() -> None:
     assert one_left.version == state.version
     assert effects == (Reply(one_left),)
     # The last one: unlisted at once, with nothing to commit first (the region
-    # hears of it without waiting), then the agent's own "offline".
+    # hears of it without waiting), and the liveness timer brought forward to
+    # the end of the grace.
     unlisted, effects = run(one_left, SocketClosed("socket-2"), clock)
     assert unlisted.listed is False
+    assert unlisted.availability is A.AVAILABLE
     assert of_type(effects, Persist) == []
+    assert of_type(effects, Emit) == []
     assert of_type(effects, Send) == [
         Send(EntityKind.REGION, cell, AgentLeft(agent_id=AGENT_A, at=clock.now)),
-        Send(EntityKind.AGENT, AGENT_A, Disconnected()),
     ]
-    gone, effects = run(unlisted, Disconnected(), clock)
+    grace_ends = clock.now + POLICY.disconnect_grace
+    assert of_type(effects, ScheduleTimer) == [
+        ScheduleTimer(HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, grace_ends, {})
+    ]
+    # Before the grace ends the timer only re-arms itself.
+    early, effects = run(unlisted, HeartbeatExpired(), clock)
+    assert early.availability is A.AVAILABLE
+    assert of_type(effects, Emit) == []
+    clock.advance(POLICY.disconnect_grace.total_seconds())
+    gone, effects = run(unlisted, HeartbeatExpired(), clock)
     assert gone.availability is A.OFFLINE
     (event,) = of_type(effects, Emit)
     assert event.data["reason"] == "disconnected"
@@ -442,17 +452,50 @@ def test_the_last_socket_closing_unlists_the_agent_at_once() -> None:
     same, effects = run(gone, SocketClosed("socket-1"), clock)
     assert same is gone
     assert effects == (Reply(gone),)
-    # A socket that opened before the agent's own "offline" came keeps it on duty.
-    again, _ = run(unlisted, SocketOpened("socket-9"), clock)
-    kept, effects = run(again, Disconnected(), clock)
-    assert kept.availability is A.AVAILABLE
-    assert kept.listed is True
-    assert effects == (Reply(kept),)
-    # Reconnecting does not list it: the app must say it is available again.
+    # Offline: reconnecting does not list it; the app must say it is available.
     back, _ = run(gone, SocketOpened("socket-3"), clock)
     assert back.listed is False
     listed, _ = run(back, SetStatus(A.AVAILABLE), clock)
     assert listed.listed is True
+
+
+def test_a_socket_back_within_the_grace_lists_the_agent_again_with_nothing_durable() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    unlisted, _ = run(state, SocketClosed("socket-1"), clock)
+    clock.advance(POLICY.disconnect_grace.total_seconds() / 2)
+    back, effects = run(unlisted, SocketOpened("socket-9"), clock)
+    assert back.listed is True
+    assert back.disconnected_at is None
+    assert of_type(effects, Emit) == []
+    assert all(p.coalesce for p in of_type(effects, Persist))
+    cell = cell_of(LAT, LON, POLICY.region_resolution)
+    (presence,) = of_type(effects, Send)
+    assert presence.entity_id == cell
+    assert isinstance(presence.message, AgentPresence)
+    # The app says its status again: already so, nothing durable either.
+    said, effects = run(back, SetStatus(A.AVAILABLE), clock)
+    assert said.listed is True
+    assert of_type(effects, Emit) == []
+    # The timer due at the old grace's end finds a live socket: it only re-arms.
+    clock.advance(POLICY.disconnect_grace.total_seconds())
+    kept, effects = run(said, HeartbeatExpired(), clock)
+    assert kept.availability is A.AVAILABLE
+    assert of_type(effects, Emit) == []
+
+
+def test_after_a_restart_the_grace_is_not_assumed() -> None:
+    """``disconnected_at`` is soft: a restored agent with no sockets announced yet
+    keeps its heartbeat deadline (the gateways announce live sockets first)."""
+    clock = Clock()
+    state = available_at(clock)
+    restored = AgentState.from_snapshot(state.to_snapshot())
+    assert restored.sockets == frozenset()
+    assert restored.disconnected_at is None
+    clock.advance(POLICY.disconnect_grace.total_seconds() * 2)
+    kept, effects = run(restored, HeartbeatExpired(), clock)
+    assert kept.availability is A.AVAILABLE
+    assert of_type(effects, Emit) == []
 
 
 def test_sockets_are_soft_state_announced_again_after_a_restart() -> None:
