@@ -18,6 +18,11 @@ from actors.alert_messages import AlertPolicy
 from actors.effects import EntityId, EntityKind, Transition
 from actors.errors import InvalidMessage, UnknownMessage
 
+#: Messages whose answer may wait on another entity (the asker is parked with
+#: ``Defer`` until it answers): an agent's ``TakeOffer`` waits for its alert.
+#: Clients ask these alone, never batched with other asks.
+DEFERRING: tuple[type, ...] = (agent.TakeOffer,)
+
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:

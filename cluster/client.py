@@ -20,8 +20,10 @@ from uuid import uuid4
 import ray
 
 from actors.effects import EntityKind
-from cluster.batching import Batcher, Item
+from actors.kinds import DEFERRING
+from cluster.batching import Batcher, CallBatcher, Item
 from cluster.errors import ClusterError
+from cluster.peers import ShardReply
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import SenderStream
 from cluster.tracking import pack_fixes
@@ -59,7 +61,7 @@ class EntityClient:
         self._streams = [SenderStream() for _ in range(shard_count)]
         self._handles: dict[int, Any] = {}
         self._owners: dict[tuple[EntityKind, str], int] = {}
-        self._batcher = Batcher(self._submit_batch, linger=linger_s, max_batch=max_batch)
+        self._calls = CallBatcher(self._submit_calls, linger=linger_s, max_batch=max_batch)
         self._fixes = Batcher(self._submit_fixes, linger=linger_s, max_batch=max_batch)
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:
@@ -82,25 +84,36 @@ class EntityClient:
     async def ask(
         self, kind: EntityKind, entity_id: str, message: object, *, deadline_s: float | None = None
     ) -> object:
-        """The entity's reply; raises its ``ActorError``, or :class:`AskTimeout`."""
+        """The entity's reply; raises its ``ActorError``, or :class:`AskTimeout`.
+
+        Asks made in the same turn of the event loop go to their shard in one
+        call, with the tells made meanwhile, in order
+        (:class:`~cluster.batching.CallBatcher`). An ask that may wait on another entity
+        (:data:`~actors.kinds.DEFERRING`: an agent's ``TakeOffer`` waits
+        for its alert) goes alone, so it holds up no other asker.
+        """
         shard = self.shard_of(kind, entity_id)
-        self._batcher.flush_shard(shard)  # earlier tells to this shard go first
-        stream = self._streams[shard]
-        seq, floor = stream.open()
+        if isinstance(message, DEFERRING):
+            answer = self._ask_alone(shard, (kind, entity_id, message))
+        else:
+            answer = self._calls.ask(shard, (kind, entity_id, message))
         try:
-            ref = self.handle(shard).ask.remote(
-                self._stream_id, seq, floor, kind, entity_id, message
-            )
-            try:
-                ok, value = await asyncio.wait_for(ref, deadline_s or self._ask_timeout_s)
-            except TimeoutError as exc:
-                raise AskTimeout(f"{kind.value} {entity_id} did not answer in time") from exc
-        finally:
-            stream.close(seq)
+            reply = await asyncio.wait_for(answer, deadline_s or self._ask_timeout_s)
+        except TimeoutError as exc:
+            raise AskTimeout(f"{kind.value} {entity_id} did not answer in time") from exc
+        ok, value = cast(ShardReply, reply)
         if not ok:
             assert isinstance(value, BaseException)
             raise value
         return value
+
+    def _ask_alone(self, shard: int, item: Item) -> Awaitable[object]:
+        self._calls.flush_shard(shard)  # earlier asks and tells to this shard go first
+        stream = self._streams[shard]
+        seq, floor = stream.open()
+        kind, entity_id, message = item
+        ref = self.handle(shard).ask.remote(self._stream_id, seq, floor, kind, entity_id, message)
+        return self._finish(stream, seq, ref)
 
     async def ask_many(
         self, items: Sequence[tuple[EntityKind, str, object]], *, deadline_s: float | None = None
@@ -114,7 +127,7 @@ class EntityClient:
         per_shard = group_by_shard(self.shard_of(kind, e) for kind, e, _m in items)
         calls = []
         for shard, indexes in per_shard.items():
-            self._batcher.flush_shard(shard)
+            self._calls.flush_shard(shard)
             stream = self._streams[shard]
             seq, floor = stream.open()
             batch = [items[i] for i in indexes]
@@ -130,7 +143,7 @@ class EntityClient:
 
     def tell(self, kind: EntityKind, entity_id: str, message: object) -> None:
         """Fire-and-forget, batched; rejections are counted by the shard, not raised."""
-        self._batcher.add(self.shard_of(kind, entity_id), (kind, entity_id, message))
+        self._calls.tell(self.shard_of(kind, entity_id), (kind, entity_id, message))
 
     async def tell_many(self, items: Iterable[tuple[EntityKind, str, object]]) -> int:
         """Send in batches per shard and wait until every message is processed.
@@ -144,7 +157,7 @@ class EntityClient:
             )
         pending: list[Awaitable[object]] = []
         for shard, shard_items in per_shard.items():
-            self._batcher.flush_shard(shard)
+            self._calls.flush_shard(shard)
             for start in range(0, len(shard_items), self._max_batch):
                 pending.append(
                     self._submit_batch(shard, shard_items[start : start + self._max_batch])
@@ -160,8 +173,21 @@ class EntityClient:
 
     async def flush(self) -> None:
         """Send every buffered ``tell`` and fix, and wait until they are processed."""
-        await self._batcher.flush()
+        await self._calls.flush()
         await self._fixes.flush()
+
+    def _submit_calls(
+        self, shard: int, batch: Sequence[Item], asked: Sequence[int]
+    ) -> Awaitable[Sequence[object]]:
+        # Numbered and submitted now (synchronously), so calls keep their order.
+        stream = self._streams[shard]
+        seq, floor = stream.open()
+        handle = self.handle(shard)
+        if asked:
+            ref = handle.call_many.remote(self._stream_id, seq, floor, list(batch), list(asked))
+        else:
+            ref = handle.tell_many.remote(self._stream_id, seq, floor, list(batch))
+        return cast(Awaitable[Sequence[object]], self._answers(stream, seq, ref, bool(asked)))
 
     def _submit_batch(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
         # Numbered and submitted now (synchronously), so calls keep their order.
@@ -173,6 +199,11 @@ class EntityClient:
     def _submit_fixes(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
         packed = pack_fixes([(key, cast(Fix, fix)) for _kind, key, fix in batch])
         return self.handle(shard).track.remote(packed)  # type: ignore[no-any-return]
+
+    @staticmethod
+    async def _answers(stream: SenderStream, seq: int, ref: Any, asked: bool) -> Sequence[object]:
+        answered = await EntityClient._finish(stream, seq, ref)
+        return cast(Sequence[object], answered) if asked else ()
 
     @staticmethod
     async def _finish(stream: SenderStream, seq: int, ref: Any) -> object:

@@ -214,6 +214,28 @@ class ShardActor:
         """Each message's outcome, in order (domain errors as values, see ``ShardReply``)."""
         return [await reply_of(f) for f in await self._admit(stream, seq, floor, items)]
 
+    async def call_many(
+        self, stream: str, seq: int, floor: int, items: Sequence[Item], asked: Sequence[int]
+    ) -> list[ShardReply]:
+        """Tells and asks in one call, processed in order: the outcomes of the
+        items at the indexes ``asked``, in order (the others are tells)."""
+        await self._ready
+        await self._sequencer.turn(stream, seq, floor)
+        wanted = set(asked)
+        try:
+            futures = [
+                self.host.enqueue(kind, entity_id, msg, want_reply=index in wanted)
+                for index, (kind, entity_id, msg) in enumerate(items)
+            ]
+        finally:
+            self._sequencer.done(stream, seq)
+        answers = []
+        for index in asked:
+            future = futures[index]
+            assert future is not None  # asked, so it has one
+            answers.append(await reply_of(future))
+        return answers
+
     async def tell_many(self, stream: str, seq: int, floor: int, items: Sequence[Item]) -> int:
         """Process every message in order; returns how many the entities rejected."""
         futures = await self._admit(stream, seq, floor, items)
