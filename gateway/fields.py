@@ -12,13 +12,14 @@ and the bounds below.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
+
+from config.text import first_control, is_control
 
 #: Any finite JSON number (an integer or a float).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -46,19 +47,11 @@ def storable(value: str) -> str:
     return value
 
 
-#: Unicode general categories refused in names, notes and descriptions:
-#: control characters (Cc: NUL, tab, CR, LF, ESC, DEL, C1 controls), format
-#: characters (Cf: bidi overrides, zero-width characters, the BOM, tags), and
-#: the line and paragraph separators U+2028 and U+2029 (Zl, Zp), which
-#: ``str.splitlines`` (and so the email package's header check) breaks at.
-CONTROL_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
-
-
 def _bmp_class() -> str:
     """A regex character class of the Basic Multilingual Plane's refused characters."""
     parts, start, prev = [], -1, -2
     for code in range(0x10000):
-        if unicodedata.category(chr(code)) not in CONTROL_CATEGORIES:
+        if not is_control(chr(code)):
             continue
         if code != prev + 1:
             if start >= 0:
@@ -69,12 +62,13 @@ def _bmp_class() -> str:
     return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in parts)
 
 
-#: The OpenAPI ``pattern`` of :data:`PlainText` (ECMA-262 and Python alike):
-#: no Cc, Cf, Zl or Zp character of the Basic Multilingual Plane. The few outside it
-#: (e.g. the tag characters U+E0001, U+E0020-U+E007F) are refused as well.
+#: The OpenAPI ``pattern`` of :data:`PLAIN_TEXT` (ECMA-262 and Python alike):
+#: no Cc, Cf, Zl or Zp character (``config.text``) of the Basic Multilingual
+#: Plane. The few beyond it (the tag characters U+E0001, U+E0020-U+E007F, and
+#: a handful of format characters) are refused as well.
 PLAIN_TEXT_PATTERN: Final = f"^[^{_bmp_class()}]*$"
 
-#: What :data:`PlainText` adds to a field's description in the OpenAPI document.
+#: What :data:`PLAIN_TEXT` adds to a field's description in the OpenAPI document.
 PLAIN_TEXT_RULE: Final = (
     "Plain text on one line: control, format and line-separator characters (Unicode "
     "Cc, Cf, Zl and Zp, among them CR, LF, tab, NUL, U+2028, bidi overrides and "
@@ -91,12 +85,10 @@ def plain_text(value: str) -> str:
     cleaned, so the person sees the 422 and what is stored is what was typed.
     """
     storable(value)
-    for char in value:
-        if unicodedata.category(char) in CONTROL_CATEGORIES:
-            raise ValueError(
-                "must not contain control, format or line-separator characters "
-                f"(found U+{ord(char):04X})"
-            )
+    char = first_control(value)
+    if char is not None:
+        found = f"U+{ord(char):04X}"
+        raise ValueError(f"must not contain control, format or line-separator characters ({found})")
     return value
 
 
