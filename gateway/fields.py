@@ -12,6 +12,8 @@ and the bounds below.
 
 from __future__ import annotations
 
+import functools
+import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
@@ -47,26 +49,31 @@ def storable(value: str) -> str:
     return value
 
 
-def _bmp_class() -> str:
-    """A regex character class of the Basic Multilingual Plane's refused characters."""
-    parts, start, prev = [], -1, -2
-    for code in range(0x10000):
+@functools.cache
+def plain_text_pattern() -> str:
+    """The OpenAPI ``pattern`` of :data:`PLAIN_TEXT`: no Cc, Cf, Zl or Zp character.
+
+    A character class of every refused character (``config.text``), built when
+    the document is first asked for (it reads all of Unicode: ~0.3 s). Those
+    of the Basic Multilingual Plane as ``\\uXXXX`` escapes, the few beyond
+    it (tag characters, a handful of format characters) as the characters
+    themselves: ECMA-262 (with the ``u`` flag) and Python read both the same.
+    """
+    parts: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
         if not is_control(chr(code)):
             continue
-        if code != prev + 1:
-            if start >= 0:
-                parts.append((start, prev))
-            start = code
-        prev = code
-    parts.append((start, prev))
-    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in parts)
+        if parts and parts[-1][1] == code - 1:
+            parts[-1] = (parts[-1][0], code)
+        else:
+            parts.append((code, code))
 
+    def one(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
 
-#: The OpenAPI ``pattern`` of :data:`PLAIN_TEXT` (ECMA-262 and Python alike):
-#: no Cc, Cf, Zl or Zp character (``config.text``) of the Basic Multilingual
-#: Plane. The few beyond it (the tag characters U+E0001, U+E0020-U+E007F, and
-#: a handful of format characters) are refused as well.
-PLAIN_TEXT_PATTERN: Final = f"^[^{_bmp_class()}]*$"
+    refused = "".join(one(a) if a == b else f"{one(a)}-{one(b)}" for a, b in parts)
+    return f"^[^{refused}]*$"
+
 
 #: What :data:`PLAIN_TEXT` adds to a field's description in the OpenAPI document.
 PLAIN_TEXT_RULE: Final = (
@@ -111,7 +118,7 @@ class _PlainText:
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema["pattern"] = PLAIN_TEXT_PATTERN
+        json_schema["pattern"] = plain_text_pattern()
         described = json_schema.get("description")
         json_schema["description"] = (
             f"{described} {PLAIN_TEXT_RULE}" if described else PLAIN_TEXT_RULE
