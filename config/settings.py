@@ -330,6 +330,12 @@ class NotifySettings(BaseModel):
     #: Requests delivered at once by one worker.
     concurrency: int = Field(16, ge=1, le=256)
 
+    # --- issue 16, text hygiene and notifier: the per-contact daily cap ---
+    #: Messages one emergency contact may get in any 24 hours, all channels
+    #: together (``notify/caps.py``); past it, a request is dead-lettered with
+    #: the reason and not sent. Webhooks are not capped.
+    max_per_contact_per_day: int = Field(20, ge=1, le=10_000)
+
 
 class GeofenceSettings(BaseModel):
     """Location ingestion (``gateway.locations``) for geofencing.

@@ -1,5 +1,9 @@
 """Field types shared by request bodies and client frames.
 
+Text that people type (names, relationships, notes, reasons, descriptions)
+is plain text (:data:`PLAIN_TEXT`): no control or format character, CR and
+LF included, or it is a 422 (an ``invalid_data`` error frame).
+
 Numbers are strict: a JSON string or boolean where a number belongs is a 422
 (or an ``invalid_data`` error frame), never coerced (``"52.5"``, ``true``);
 NaN and infinities are refused. Out of range is a 422 too: WGS84 degrees,
@@ -8,9 +12,16 @@ and the bounds below.
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
 
-from pydantic import Field
+from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from config.text import first_control, is_control
 
 #: Any finite JSON number (an integer or a float).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -22,3 +33,99 @@ Heading = Annotated[Number, Field(ge=0, lt=360)]
 NonNegative = Annotated[Number, Field(ge=0, le=1_000_000)]
 #: The accuracy (metres) of where an alert or a check-in is raised: at most 100 km.
 PlaceAccuracy = Annotated[Number, Field(ge=0, le=100_000)]
+
+
+# --- text -------------------------------------------------------------------------
+
+
+def storable(value: str) -> str:
+    """Refuse what PostgreSQL ``text`` cannot hold: NUL and unpaired surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+@functools.cache
+def plain_text_pattern() -> str:
+    """The OpenAPI ``pattern`` of :data:`PLAIN_TEXT`: no Cc, Cf, Zl or Zp character.
+
+    A character class of every refused character (``config.text``), built when
+    the document is first asked for (it reads all of Unicode: ~0.3 s). Those
+    of the Basic Multilingual Plane as ``\\uXXXX`` escapes, the few beyond
+    it (tag characters, a handful of format characters) as the characters
+    themselves: ECMA-262 (with the ``u`` flag) and Python read both the same.
+    """
+    parts: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        if not is_control(chr(code)):
+            continue
+        if parts and parts[-1][1] == code - 1:
+            parts[-1] = (parts[-1][0], code)
+        else:
+            parts.append((code, code))
+
+    def one(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    refused = "".join(one(a) if a == b else f"{one(a)}-{one(b)}" for a, b in parts)
+    return f"^[^{refused}]*$"
+
+
+#: What :data:`PLAIN_TEXT` adds to a field's description in the OpenAPI document.
+PLAIN_TEXT_RULE: Final = (
+    "Plain text on one line: control, format and line-separator characters (Unicode "
+    "Cc, Cf, Zl and Zp, among them CR, LF, tab, NUL, U+2028, bidi overrides and "
+    "zero-width characters) are refused with 422, anywhere in the value, before "
+    "surrounding spaces are stripped."
+)
+
+
+def plain_text(value: str) -> str:
+    """Refuse control, format and line-separator characters and what ``text`` cannot store.
+
+    A name or a note ends up in email headers, SMS bodies, logs and consoles:
+    a line break there is an injection, a bidi override a spoof. Refused, not
+    cleaned, so the person sees the 422 and what is stored is what was typed.
+    """
+    storable(value)
+    char = first_control(value)
+    if char is not None:
+        found = f"U+{ord(char):04X}"
+        raise ValueError(f"must not contain control, format or line-separator characters ({found})")
+    return value
+
+
+def _plain_text_before(value: object) -> object:
+    # Before the string schema, so no stripping hides a trailing CR/LF; a
+    # non-string is left to the string schema's own error.
+    return plain_text(value) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, slots=True)
+class _PlainText:
+    """``Annotated`` metadata: the value is :func:`plain_text`; the document says so."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(_plain_text_before, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = plain_text_pattern()
+        described = json_schema.get("description")
+        json_schema["description"] = (
+            f"{described} {PLAIN_TEXT_RULE}" if described else PLAIN_TEXT_RULE
+        )
+        return json_schema
+
+
+#: Add to every name, relationship, note, reason and description:
+#: ``Annotated[str, StringConstraints(...), PLAIN_TEXT]``.
+PLAIN_TEXT: Final = _PlainText()

@@ -7,20 +7,30 @@ the last attempt's, dead-letters the request. Either outcome is recorded
 (``notify.ports.DeliveryRecord``: ``notification_deliveries``) under the
 request's id, and a request already recorded is not sent again: a request
 consumed twice is delivered once.
+
+No request can stop the others: whatever a provider raises (a bug, a
+message it cannot build) dead-letters that request alone, with its reason;
+a request to a contact past its daily cap (``notify.caps``) is dead-lettered
+unsent. Only the delivery record's own failures (the database down) escape,
+for the worker to be restarted and read the batch again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from uuid import UUID
 
+from notify.caps import DAY_S, ContactCap, cap_refusal
 from notify.plan import NotificationRequest
 from notify.ports import DeliveryRecord
-from notify.providers import DeliveryFailed, Providers
+from notify.providers import DeliveryFailed, Provider, Providers
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,7 @@ class Deliverer:
         max_attempts: int = 5,
         base_delay_s: float = 1.0,
         max_delay_s: float = 60.0,
+        cap: ContactCap | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_attempts < 1:
@@ -65,7 +76,12 @@ class Deliverer:
         self._max_attempts = max_attempts
         self._base_delay_s = base_delay_s
         self._max_delay_s = max_delay_s
+        self._cap = cap
         self._sleep = sleep
+        # Counting a contact's messages and reserving one is one step (one
+        # notifier per cluster: a lock in this process is enough).
+        self._cap_lock = asyncio.Lock()
+        self._in_flight: Counter[UUID] = Counter()
 
     async def deliver(self, request: NotificationRequest) -> DeliveryOutcome:
         """Send ``request`` unless it was already delivered or dead-lettered."""
@@ -75,12 +91,43 @@ class Deliverer:
         provider = self._providers.get(request.channel)
         if provider is None:
             return await self._record(request, Status.DEAD_LETTERED, 1, "no provider configured")
+        async with self._reserved(request) as refused:
+            if refused is not None:
+                return await self._record(request, Status.DEAD_LETTERED, 1, refused)
+            return await self._send(request, provider)
+
+    @contextlib.asynccontextmanager
+    async def _reserved(self, request: NotificationRequest) -> AsyncIterator[str | None]:
+        """Yields why the cap refuses ``request``, or None with a place reserved for it."""
+        contact = request.contact_id
+        if self._cap is None or contact is None:
+            yield None
+            return
+        async with self._cap_lock:
+            delivered = await self._record_store.delivered_to(contact, within_s=DAY_S)
+            refused = cap_refusal(self._cap, contact, delivered, self._in_flight[contact])
+            if refused is None:
+                self._in_flight[contact] += 1
+        try:
+            yield refused
+        finally:
+            if refused is None:
+                self._in_flight[contact] -= 1
+                if not self._in_flight[contact]:
+                    del self._in_flight[contact]
+
+    async def _send(self, request: NotificationRequest, provider: Provider) -> DeliveryOutcome:
         error = "not attempted"
         for attempt in range(1, self._max_attempts + 1):
             try:
                 await provider.send(request)
-            except DeliveryFailed as exc:
-                error = str(exc)
+            except Exception as exc:  # any failure is this request's alone
+                failed = (
+                    exc
+                    if isinstance(exc, DeliveryFailed)
+                    else DeliveryFailed(f"provider error ({type(exc).__name__})", retriable=False)
+                )
+                error = str(failed)
                 log.info(
                     "notification %s (%s) attempt %d failed: %s",
                     request.id,
@@ -88,7 +135,7 @@ class Deliverer:
                     attempt,
                     error,
                 )
-                if not exc.retriable or attempt == self._max_attempts:
+                if not failed.retriable or attempt == self._max_attempts:
                     return await self._record(request, Status.DEAD_LETTERED, attempt, error)
                 await self._sleep(
                     backoff_s(attempt, base_s=self._base_delay_s, ceiling_s=self._max_delay_s)

@@ -12,6 +12,10 @@ Requests travel on the seed's topics (:data:`TOPIC_OF`): email on
 ``email-notifications``, SMS on ``sms-notifications``, app pushes and
 webhooks on ``push-notifications``.
 
+The user's name goes into subjects and texts flattened to one line of plain
+text (``config.text.one_line``): the API refuses control characters in it,
+but a row written before that, or by hand, must not break a header.
+
 A duress "cancel" is not a cancel (the alert goes on, escalated), so it
 tells nobody anything; a silent alert's contacts are told as any other's
 (silence protects the user's own device).
@@ -25,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID, uuid5
+
+from config.text import one_line
 
 
 class Channel(enum.StrEnum):
@@ -190,7 +196,7 @@ def plan(
 
 
 def _text(event: AlertEvent, user_name: str) -> tuple[str, str]:
-    name = user_name.strip() or "Someone"
+    name = one_line(user_name) or "Someone"
     if event.occasion is Occasion.RAISED:
         where = ""
         if event.latitude is not None and event.longitude is not None:

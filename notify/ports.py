@@ -93,3 +93,7 @@ class DeliveryRecord(Protocol):
     ) -> None:
         """Store the request's end; a request already recorded keeps its first."""
         ...
+
+    async def delivered_to(self, contact_id: UUID, *, within_s: int) -> int:
+        """How many requests to ``contact_id`` were delivered in the last ``within_s`` seconds."""
+        ...

@@ -11,6 +11,11 @@ record of it.
 Webhooks are signed: ``X-Panic-Signature: sha256=<hex HMAC-SHA256 of
 "<X-Panic-Timestamp>.<body>" with the webhook secret>``. Nothing here logs
 a recipient or a message text (personal data).
+
+A message that cannot be built (an email header with a line break or another
+control character, which would inject headers) is a failure of that one
+request, not retriable: the provider never raises anything but
+:class:`DeliveryFailed` for it, and never rewrites a header it was given.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
+from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 import aiosmtplib
 import httpx
 
+from config.text import first_control
 from notify.plan import Channel, NotificationRequest
 
 
@@ -79,16 +86,13 @@ class SmtpEmail:
         self._timeout_s = timeout_s
 
     async def send(self, request: NotificationRequest) -> None:
-        message = EmailMessage()
-        message["From"] = self._sender
-        message["To"] = request.to
-        message["Subject"] = request.subject
-        message["Message-ID"] = f"<{request.id}@panic-alert>"
-        message["X-Panic-Delivery"] = str(request.id)
-        message.set_content(request.body)
+        message = email_message(self._sender, request)
         try:
             await aiosmtplib.send(
                 message,
+                # The envelope names the one recipient: nothing in a header adds another.
+                sender=self._sender,
+                recipients=[message["To"].addresses[0].addr_spec],
                 hostname=self._host,
                 port=self._port,
                 username=self._username,
@@ -100,6 +104,33 @@ class SmtpEmail:
             raise DeliveryFailed("recipient refused", retriable=False) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryFailed(type(exc).__name__) from exc
+
+
+def email_message(sender: str, request: NotificationRequest) -> EmailMessage:
+    """The email of ``request``; :class:`DeliveryFailed` (not retriable) when it
+    cannot be built safely: a header value with a control character (CR, LF, ...),
+    a recipient that is not exactly one address, or anything the email package refuses."""
+    headers = {
+        "From": sender,
+        "To": request.to,
+        "Subject": request.subject,
+        "Message-ID": f"<{request.id}@panic-alert>",
+        "X-Panic-Delivery": str(request.id),
+    }
+    for name, value in headers.items():
+        if first_control(value) is not None:
+            raise DeliveryFailed(f"unsafe {name} header (control character)", retriable=False)
+    message = EmailMessage()
+    try:
+        for name, value in headers.items():
+            message[name] = value
+        recipients = message["To"].addresses
+        if len(recipients) != 1 or not isinstance(recipients[0], Address):
+            raise DeliveryFailed("not exactly one recipient", retriable=False)
+        message.set_content(request.body)
+    except (ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise DeliveryFailed(f"message not built ({type(exc).__name__})", retriable=False) from exc
+    return message
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -13,7 +13,15 @@
   (once per request). Offsets are committed after the batch is done.
 
 Both are at-least-once end to end and idempotent by event / request id. A
-crash anywhere re-reads the uncommitted events. :func:`run_workers` runs
+crash anywhere re-reads the uncommitted events.
+
+No event can stop a worker: an event that cannot be read or planned is
+logged and skipped, a request that cannot be delivered is dead-lettered
+with its reason (``notify.deliver``), each on its own, and the batch is
+committed. Only a port that is down (an error whose ``retriable`` is true,
+or a connection error) stops the workers, for the composition root to start
+them again and re-read the batch: what stops them goes away by itself, so
+they never restart on the same event forever. :func:`run_workers` runs
 both over the ports of ``notify.ports``; the notifier's composition root
 (``panic_alert.notifier_root``) opens those and restarts them after an outage.
 """
@@ -30,7 +38,7 @@ import httpx
 
 from actors.alert_messages import NotificationOutcome
 from config.settings import Settings
-from notify.deliver import Deliverer, DeliveryOutcome
+from notify.deliver import Deliverer, DeliveryOutcome, Status
 from notify.plan import (
     TOPIC_OF,
     AlertEvent,
@@ -54,6 +62,11 @@ REQUESTED = "notification.requested"
 Report = Callable[[NotificationRequest, DeliveryOutcome], Awaitable[None]]
 
 
+def port_down(exc: Exception) -> bool:
+    """Whether ``exc`` says a port is down (retry the batch later), not that an event is bad."""
+    return bool(getattr(exc, "retriable", False)) or isinstance(exc, OSError)
+
+
 def alert_event(event: Incoming) -> AlertEvent | None:
     """The planning view of an alert CloudEvent, or None when nobody is told of it."""
     occasion = occasion_of(event.type, event.data)
@@ -71,7 +84,7 @@ def alert_event(event: Incoming) -> AlertEvent | None:
             longitude=data.get("longitude"),
             at=event.time,
         )
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         log.warning("notify: alert event %s without its ids; skipped", event.id)
         return None
 
@@ -96,11 +109,16 @@ async def plan_batch(
     """Plan and publish the requests of ``events``; how many were published."""
     requests: list[NotificationRequest] = []
     for event in events:
-        found = alert_event(event)
-        if found is None:
-            continue
-        name, contacts = await recipients.of(found.user_id)
-        requests += plan(found, name, contacts, webhooks)
+        try:
+            found = alert_event(event)
+            if found is None:
+                continue
+            name, contacts = await recipients.of(found.user_id)
+            requests += plan(found, name, contacts, webhooks)
+        except Exception as exc:
+            if port_down(exc):
+                raise
+            log.error("notify: alert event %s not planned (%s); skipped", event.id, _kind(exc))
     if requests:
         await publisher.publish([request_event(r) for r in requests])
     return len(requests)
@@ -113,9 +131,18 @@ async def deliver_batch(
     gate = asyncio.Semaphore(concurrency)
 
     async def one(request: NotificationRequest) -> DeliveryOutcome:
-        async with gate:
-            outcome = await deliverer.deliver(request)
-        await report(request, outcome)
+        try:
+            async with gate:
+                outcome = await deliverer.deliver(request)
+            await report(request, outcome)
+        except Exception as exc:
+            if port_down(exc):
+                raise
+            # Not even recorded (the record refused it): logged, and the batch goes on.
+            log.error("notification %s not handled (%s); skipped", request.id, _kind(exc))
+            return DeliveryOutcome(
+                str(request.id), Status.DEAD_LETTERED, 0, f"not handled ({_kind(exc)})"
+            )
         return outcome
 
     requests = []
@@ -124,9 +151,14 @@ async def deliver_batch(
             continue
         try:
             requests.append(NotificationRequest.from_json(event.data))
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, TypeError, AttributeError):
             log.warning("notify: malformed request %s; skipped", event.id)
     return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+def _kind(exc: Exception) -> str:
+    # The type only: an exception's text may hold an address or a message (personal data).
+    return type(exc).__name__
 
 
 def providers(settings: Settings, client: httpx.AsyncClient) -> dict[Channel, Provider]:

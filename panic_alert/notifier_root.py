@@ -18,6 +18,7 @@ import httpx
 
 from cluster.notifier import AlertTell, start_notifier_actor
 from config.settings import Settings
+from notify.caps import ContactCap
 from notify.deliver import Deliverer
 from notify.worker import (
     ALERT_TOPICS,
@@ -108,6 +109,7 @@ async def _run(
                 max_attempts=cfg.max_attempts,
                 base_delay_s=cfg.base_delay_s,
                 max_delay_s=cfg.max_delay_s,
+                cap=ContactCap(cfg.max_per_contact_per_day),
             ),
             report=report,
             webhooks=cfg.webhooks,

@@ -30,6 +30,13 @@ ON CONFLICT (request_id) DO NOTHING
 """
 
 
+_DELIVERED_TO = """
+SELECT count(*) FROM notification_deliveries
+ WHERE contact_id = $1 AND status = 'delivered'
+   AND finished_at > now() - make_interval(secs => $2)
+"""
+
+
 class PostgresRecipients:
     """``notify.ports.Recipients`` on the accounts and contacts tables."""
 
@@ -82,6 +89,11 @@ class PostgresDeliveries:
                 attempts,
                 None if error is None else error[:500],
             )
+
+    async def delivered_to(self, contact_id: UUID, *, within_s: int) -> int:
+        with postgres.EDGE:
+            count: int = await self._pool.fetchval(_DELIVERED_TO, contact_id, float(within_s))
+        return count
 
 
 class KafkaIncoming:

@@ -2,7 +2,9 @@
 ``/users`` shares with them.
 
 Every string is length-bounded and refuses NUL and unpaired surrogates
-(PostgreSQL cannot store them, and bad input must be a 422, never a 500).
+(PostgreSQL cannot store them, and bad input must be a 422, never a 500);
+names are plain text (``gateway.fields.PLAIN_TEXT``: no CR, LF or other
+control or format character).
 Request bodies forbid unknown members.
 """
 
@@ -28,6 +30,7 @@ from gateway.auth.passwords import (
     MIN_PASSWORD_LENGTH,
     check_password_policy,
 )
+from gateway.fields import PLAIN_TEXT, storable
 from gateway.ports import AccountRow, Vetting
 from gateway.vetting import MAX_INVITE_CODE_LENGTH
 
@@ -36,17 +39,6 @@ E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
 MAX_REFRESH_TOKEN_LENGTH = 256
-
-
-def storable(value: str) -> str:
-    """Refuse what PostgreSQL ``text`` cannot hold: NUL and unpaired surrogates."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
 
 
 def email_address(value: str) -> str:
@@ -69,7 +61,7 @@ Text = Annotated[str, AfterValidator(storable)]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH),
-    AfterValidator(storable),
+    PLAIN_TEXT,
 ]
 Email = Annotated[
     str,
@@ -97,7 +89,7 @@ RefreshToken = Annotated[
 BadgeNumber = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    AfterValidator(storable),
+    PLAIN_TEXT,
 ]
 
 

@@ -25,18 +25,19 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from actors.agent import Availability
 from actors.roles import Role
 from actors.store_errors import InvalidCursor
-from gateway.auth.models import RequestBody, problem_responses, storable
+from gateway.auth.models import RequestBody, problem_responses
 from gateway.deps import (
     AdminPrincipal,
     AgentVettingDep,
     AgentWithdrawalDep,
     SessionsDep,
 )
+from gateway.fields import PLAIN_TEXT, PLAIN_TEXT_RULE
 from gateway.paging import CursorParam, Limit
 from gateway.ports import RosterRow, Vetting, VettingRow
 from gateway.problems import ProblemHTTPException
@@ -56,7 +57,7 @@ _AUTH_ERRORS = (401, 403)
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-    AfterValidator(storable),
+    PLAIN_TEXT,
 ]
 
 
@@ -114,11 +115,15 @@ class RosterPage(BaseModel):
 
 
 class ApproveIn(RequestBody):
-    reason: Reason | None = Field(default=None, description="optional note kept with the decision")
+    reason: Reason | None = Field(
+        default=None, description=f"optional note kept with the decision. {PLAIN_TEXT_RULE}"
+    )
 
 
 class SuspendIn(RequestBody):
-    reason: Reason = Field(description="why (required; kept with the decision and audited)")
+    reason: Reason = Field(
+        description=f"why (required; kept with the decision and audited). {PLAIN_TEXT_RULE}"
+    )
 
 
 class AgentVettingOut(BaseModel):

@@ -33,7 +33,6 @@ from uuid import UUID, uuid4, uuid5
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -55,7 +54,6 @@ from actors.effects import EntityKind
 from actors.errors import InvalidTransition
 from actors.store_errors import InvalidCursor
 from cluster.client import EntityClient
-from gateway.auth.models import storable
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
 from gateway.deps import (
@@ -68,7 +66,7 @@ from gateway.deps import (
     HasherDep,
     UserPrincipal,
 )
-from gateway.fields import Latitude, Longitude, PlaceAccuracy
+from gateway.fields import PLAIN_TEXT, Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
 from gateway.ports import Accounts, AlertReads, Vetting
 from gateway.problems import ProblemHTTPException, invalid
@@ -149,9 +147,7 @@ class AlertCreate(BaseModel):
     longitude: Longitude
     accuracy_m: PlaceAccuracy | None = None
     alert_type: AlertType
-    description: (
-        Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION), AfterValidator(storable)] | None
-    ) = None
+    description: Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION), PLAIN_TEXT] | None = None
     silent: StrictBool = False
 
 
@@ -235,7 +231,7 @@ class StatusUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: AlertStatus
-    note: Annotated[StrictStr, Field(max_length=MAX_NOTE), AfterValidator(storable)] | None = None
+    note: Annotated[StrictStr, Field(max_length=MAX_NOTE), PLAIN_TEXT] | None = None
     pin: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
 
 

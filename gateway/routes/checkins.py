@@ -24,7 +24,7 @@ from typing import Annotated, Final, Self
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictStr, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StrictStr, model_validator
 
 from actors.checkins import (
     MAX_NOTE,
@@ -37,9 +37,9 @@ from actors.checkins import (
 from actors.effects import EntityKind
 from actors.subject import SubjectRole, subject_key
 from cluster.client import EntityClient
-from gateway.auth.models import RequestBody, problem_responses, storable
+from gateway.auth.models import RequestBody, problem_responses
 from gateway.deps import EntitiesDep, SettingsDep, UserPrincipal
-from gateway.fields import Latitude, Longitude, PlaceAccuracy
+from gateway.fields import PLAIN_TEXT, Latitude, Longitude, PlaceAccuracy
 from gateway.problems import ProblemHTTPException, invalid
 from gateway.ratelimit import rate_limit
 
@@ -50,7 +50,7 @@ router = APIRouter(prefix="/checkins", tags=["checkins"], dependencies=[_limit])
 #: The latest a check-in may be due: a day ahead.
 MAX_DUE_S: Final = 86_400
 
-Note = Annotated[StrictStr, Field(max_length=MAX_NOTE), AfterValidator(storable)]
+Note = Annotated[StrictStr, Field(max_length=MAX_NOTE), PLAIN_TEXT]
 DueInS = Annotated[
     int,
     Field(

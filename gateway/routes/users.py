@@ -18,11 +18,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses, storable
+from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses
 from gateway.auth.passwords import PasswordHasher
 from gateway.deps import AccountsDep, ContactsDep, HasherDep, SettingsDep, UserPrincipal
+from gateway.fields import PLAIN_TEXT
 from gateway.ports import KEEP, Accounts, ContactFields, ContactRow
 from gateway.ratelimit import rate_limit
 
@@ -34,7 +35,7 @@ Channel = Literal["sms", "email", "push"]
 Relationship = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(storable),
+    PLAIN_TEXT,
 ]
 
 _AUTH_ERRORS = (401, 403, 429)

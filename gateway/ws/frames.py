@@ -30,13 +30,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from actors.agent import Availability
 from actors.alert_state import AlertStatus
 from actors.roles import Role
-from gateway.fields import Heading, Latitude, Longitude, NonNegative
+from gateway.fields import PLAIN_TEXT, Heading, Latitude, Longitude, NonNegative
 from gateway.ws.codes import ErrorCode
 
 #: Longest client frame ``id`` echoed back as ``ref``.
 MAX_ID_LENGTH = 128
 
-Text = Annotated[str, Field(strict=True, max_length=1000)]
+Text = Annotated[str, Field(strict=True, max_length=1000), PLAIN_TEXT]
 
 
 class _ClientData(BaseModel):

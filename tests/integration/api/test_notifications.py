@@ -159,6 +159,95 @@ async def test_contacts_get_the_email_and_the_webhook_and_the_timeline_shows_it(
     ]
 
 
+async def test_finding_a_crlf_full_name_stopped_every_contact_notification(
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+    api_entities: EntityClient,
+    smtp: tuple[Mailbox, int],
+) -> None:
+    """The poison-event test of issue 16, end to end through Kafka and the real
+    notifier: a name with CR/LF and a contact address with a header in it, both
+    written past the API (rows from before the fix, or by hand). The address's
+    request is dead-lettered with its reason, the name goes out flattened, and
+    the next user's alert still reaches its contact."""
+    mailbox, smtp_port = smtp
+    settings = api_settings.model_copy(
+        update={
+            "notify": api_settings.notify.model_copy(
+                update={"smtp_host": LOOPBACK, "smtp_port": smtp_port, "webhooks": []}
+            )
+        }
+    )
+    victim = await make_account(api_pool, api_settings, Role.USER)
+    other = await make_account(api_pool, api_settings, Role.USER)
+    await api_pool.execute(
+        "UPDATE users SET full_name = $2 WHERE id = $1",
+        victim.id,
+        "Alex\r\nBcc: everyone@example.org",
+    )
+    poison = await create_contact(
+        api_pool,
+        victim.id,
+        ContactFields("Mum", None, "mum@example.org\r\nBcc: all@example.org", None, ("email",)),
+        limit=10,
+    )
+    await create_contact(
+        api_pool,
+        victim.id,
+        ContactFields("Dad", None, "dad@example.org", None, ("email",)),
+        limit=10,
+    )
+    other = await make_account(api_pool, api_settings, Role.USER)
+    await create_contact(
+        api_pool,
+        other.id,
+        ContactFields("Kim", None, "kim@example.org", None, ("email",)),
+        limit=10,
+    )
+
+    await api_pool.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
+    async with relay_and_notifier(settings, api_entities):
+        first = await create_alert(api_entities, victim)
+
+        async def dead_lettered() -> Any:
+            return await api_pool.fetchrow(
+                "SELECT status, attempts, last_error FROM notification_deliveries "
+                "WHERE alert_id = $1 AND contact_id = $2",
+                first.id,
+                poison.id,
+            )
+
+        row = await eventually(dead_lettered, timeout_s=30)
+        assert (row["status"], row["attempts"], row["last_error"]) == (
+            "dead_lettered",
+            1,
+            "unsafe To header (control character)",
+        )
+        # The next event, another user's alert, is still delivered.
+        await create_alert(api_entities, other)
+        await eventually(
+            holds(
+                lambda: (
+                    {m["To"] for m in mailbox.messages} >= {"dad@example.org", "kim@example.org"}
+                )
+            ),
+            timeout_s=30,
+        )
+
+        async def poison_in_timeline() -> list[dict[str, Any]] | None:
+            state = await load_alert(api_pool, first.id)
+            assert state is not None
+            entries = [dict(e.data) for e in state.timeline if e.type == "notified"]
+            return entries if len(entries) == 2 else None
+
+        entries = await eventually(poison_in_timeline)
+    assert {(e["contact_id"], e["status"]) for e in entries} >= {(str(poison.id), "dead_lettered")}
+    (to_dad,) = [m for m in mailbox.messages if m["To"] == "dad@example.org"]
+    assert to_dad["Subject"] == "Panic Alert: Alex Bcc: everyone@example.org needs help"
+    assert to_dad["Bcc"] is None
+    assert all("mum@example.org" not in str(m["To"]) for m in mailbox.messages)
+
+
 async def _resolve(entities: EntityClient, alert: AlertState, agent_id: Any) -> None:
     alert_id = str(alert.id)
     await entities.ask(EntityKind.ALERT, alert_id, OfferMade(agent_id))

@@ -4,8 +4,10 @@ real PostgreSQL that records each outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -14,11 +16,14 @@ import httpx
 import pytest
 
 from config.settings import Settings
-from notify.deliver import Deliverer, Status
+from notify.caps import ContactCap
+from notify.deliver import Deliverer, DeliveryOutcome, Status
 from notify.plan import AlertEvent, Channel, NotificationRequest, Occasion, Recipient, plan
 from notify.providers import HttpPush, HttpSms, SignedWebhook, SmtpEmail, sign
+from notify.worker import deliver_batch, run_workers
 from persistence.drivers.postgres import create_pool
 from persistence.notifications import PostgresDeliveries
+from tests.fakes.notify import Event, FakeConsumer, FakePublisher, FakeRecipients, requested
 from tests.integration.receivers import Mailbox, Receiver
 from tests.local import LOOPBACK
 from tests.scratch import scratch_database
@@ -172,3 +177,176 @@ async def test_sms_and_push_adapters_speak_their_providers_http_apis(
     assert push_path == "/push"
     assert push_headers["authorization"] == "Bearer push-key"
     assert json.loads(push_body)["to"] == str(contact.id)
+
+
+# --- issue 16: a notifier no message can stop -------------------------------------
+
+#: A name as the API took it before issue 16: a line break, then a header of its own.
+CRLF_NAME = "Alex\r\nBcc: everyone@example.org"
+
+
+def poisoned(request: NotificationRequest) -> NotificationRequest:
+    """``request`` with the Subject an unflattened CR/LF name makes (a request
+    planned before the fix, or written onto the topic by hand)."""
+    return replace(request, subject=f"Panic Alert: {CRLF_NAME} needs help")
+
+
+async def test_finding_crlf_in_a_name_raised_in_the_email_builder_and_stopped_the_batch(
+    pool: asyncpg.Pool, smtp: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp
+    mum = Recipient(uuid4(), "Mum", None, "mum@example.org", ("email",))
+    dad = Recipient(uuid4(), "Dad", None, "dad@example.org", ("email",))
+    (poison,) = [poisoned(r) for r in requests_for([mum], [])]
+    (good,) = requests_for([dad], [])
+    email_provider = SmtpEmail(host=LOOPBACK, port=port, sender="alerts@panic.example")
+    deliverer = Deliverer(PostgresDeliveries(pool), {Channel.EMAIL: email_provider})
+    reported: list[tuple[UUID, Status]] = []
+
+    async def report(request: NotificationRequest, outcome: DeliveryOutcome) -> None:
+        reported.append((request.id, outcome.status))
+
+    outcomes = await deliver_batch(
+        deliverer, [requested(poison), requested(good)], report, concurrency=1
+    )
+
+    assert [(o.status, o.attempts) for o in outcomes] == [
+        (Status.DEAD_LETTERED, 1),
+        (Status.DELIVERED, 1),
+    ]
+    assert outcomes[0].error == "unsafe Subject header (control character)"
+    assert reported == [(poison.id, Status.DEAD_LETTERED), (good.id, Status.DELIVERED)]
+    (message,) = mailbox.messages  # the good one; nothing for the poison, no Bcc anywhere
+    assert message["To"] == "dad@example.org"
+    assert message["Bcc"] is None
+    row = await recorded(pool, poison.id)
+    assert row is not None
+    assert (row["status"], row["last_error"]) == (
+        "dead_lettered",
+        "unsafe Subject header (control character)",
+    )
+
+
+async def test_finding_a_poison_event_kept_the_notifier_restarting_on_it_forever(
+    pool: asyncpg.Pool, smtp: tuple[Mailbox, int]
+) -> None:
+    """The worker commits the poison's batch and goes on to the next event."""
+    mailbox, port = smtp
+    mum = Recipient(uuid4(), "Mum", None, "mum@example.org", ("email",))
+    dad = Recipient(uuid4(), "Dad", None, "dad@example.org", ("email",))
+    (poison,) = [poisoned(r) for r in requests_for([mum], [])]
+    (good,) = requests_for([dad], [])
+    # Poison in the first batch; an unreadable event too; the next event after them.
+    malformed = Event("not-a-request", "notification.requested", {"id": "x", "data": []})
+    delivery = FakeConsumer([[requested(poison), malformed], [requested(good)]])
+    email_provider = SmtpEmail(host=LOOPBACK, port=port, sender="alerts@panic.example")
+
+    async def report(request: NotificationRequest, outcome: DeliveryOutcome) -> None:
+        return None
+
+    workers = asyncio.create_task(
+        run_workers(
+            planner=FakeConsumer([]),
+            delivery=delivery,
+            recipients=FakeRecipients(),
+            publisher=FakePublisher(),
+            deliverer=Deliverer(PostgresDeliveries(pool), {Channel.EMAIL: email_provider}),
+            report=report,
+            webhooks=[],
+            concurrency=4,
+        )
+    )
+    committed = asyncio.create_task(delivery.all_committed.wait())
+    try:
+        await asyncio.wait({workers, committed}, timeout=30, return_when="FIRST_COMPLETED")
+        assert not workers.done(), workers.exception()  # it never stopped
+    finally:
+        for task in (workers, committed):
+            task.cancel()
+        await asyncio.gather(workers, committed, return_exceptions=True)
+
+    assert delivery.committed == 2
+    assert [m["To"] for m in mailbox.messages] == ["dad@example.org"]
+    poison_row, good_row = await recorded(pool, poison.id), await recorded(pool, good.id)
+    assert poison_row is not None
+    assert good_row is not None
+    assert (poison_row["status"], good_row["status"]) == ("dead_lettered", "delivered")
+    assert poison_row["last_error"] == "unsafe Subject header (control character)"
+
+
+async def test_a_recipient_address_with_a_line_break_is_dead_lettered_not_sent(
+    pool: asyncpg.Pool, smtp: tuple[Mailbox, int]
+) -> None:
+    """Defence in depth: a contact's email written past the API (by hand, an old row)."""
+    mailbox, port = smtp
+    sneaky = Recipient(uuid4(), "Mum", None, "mum@example.org\r\nBcc: all@example.org", ("email",))
+    (request,) = requests_for([sneaky], [])
+    email_provider = SmtpEmail(host=LOOPBACK, port=port, sender="alerts@panic.example")
+    deliverer = Deliverer(PostgresDeliveries(pool), {Channel.EMAIL: email_provider})
+
+    outcome = await deliverer.deliver(request)
+
+    assert (outcome.status, outcome.error) == (
+        Status.DEAD_LETTERED,
+        "unsafe To header (control character)",
+    )
+    assert mailbox.messages == []
+
+
+async def test_a_provider_raising_anything_dead_letters_that_request_alone(
+    pool: asyncpg.Pool,
+) -> None:
+    class Broken:
+        async def send(self, request: NotificationRequest) -> None:
+            raise KeyError("a bug in a provider")
+
+    (request,) = requests_for([], ["https://hooks.example/a"])
+    deliverer = Deliverer(PostgresDeliveries(pool), {Channel.WEBHOOK: Broken()}, sleep=no_wait)
+
+    outcome = await deliverer.deliver(request)
+
+    assert (outcome.status, outcome.attempts, outcome.error) == (
+        Status.DEAD_LETTERED,
+        1,
+        "provider error (KeyError)",
+    )
+    row = await recorded(pool, request.id)
+    assert row is not None
+    assert row["last_error"] == "provider error (KeyError)"
+
+
+async def test_a_contact_gets_at_most_the_daily_cap_then_requests_are_dead_lettered(
+    pool: asyncpg.Pool, smtp: tuple[Mailbox, int], receiver: tuple[Receiver, str]
+) -> None:
+    mailbox, port = smtp
+    _found, base = receiver
+    mum = Recipient(uuid4(), "Mum", None, "mum@example.org", ("email",))
+    dad = Recipient(uuid4(), "Dad", None, "dad@example.org", ("email",))
+    async with httpx.AsyncClient(timeout=5) as client:
+        providers = {
+            Channel.EMAIL: SmtpEmail(host=LOOPBACK, port=port, sender="alerts@panic.example"),
+            Channel.WEBHOOK: SignedWebhook(client, SECRET),
+        }
+        deliverer = Deliverer(PostgresDeliveries(pool), providers, cap=ContactCap(3))
+        # Five alerts at once (raised by a prankster): each tells Mum and the webhook.
+        batches = [requests_for([mum], [f"{base}/hooks"]) for _ in range(5)]
+        outcomes = await asyncio.gather(*(deliverer.deliver(r) for b in batches for r in b))
+        # Another contact of the same user is not affected.
+        (for_dad,) = requests_for([dad], [])
+        dads = await deliverer.deliver(for_dad)
+
+    to_mum = [o for o in outcomes if o.request_id in {str(b[0].id) for b in batches}]
+    assert sorted(o.status for o in to_mum) == [Status.DEAD_LETTERED] * 2 + [Status.DELIVERED] * 3
+    assert {o.error for o in to_mum if o.status is Status.DEAD_LETTERED} == {
+        "daily cap reached (3 messages to this contact in 24 h)"
+    }
+    webhooks = [o for o in outcomes if o not in to_mum]
+    assert [o.status for o in webhooks] == [Status.DELIVERED] * 5
+    assert dads.status is Status.DELIVERED
+    assert (
+        sorted(m["To"] for m in mailbox.messages) == ["dad@example.org"] + ["mum@example.org"] * 3
+    )
+    rows = await pool.fetch(
+        "SELECT status, last_error FROM notification_deliveries WHERE contact_id = $1", mum.id
+    )
+    assert sorted(r["status"] for r in rows) == ["dead_lettered"] * 2 + ["delivered"] * 3

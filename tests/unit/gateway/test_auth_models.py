@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
+from config.text import is_control
 from gateway.app import create_app
 from gateway.auth.models import Login, RegisterAgent, RegisterUser, storable
+from gateway.fields import PLAIN_TEXT_RULE, plain_text_pattern
 from gateway.routes.users import ContactIn, ProfileIn
 from tests.fakes.readiness import healthy_backends
 
@@ -163,3 +167,41 @@ def test_openapi_lists_the_websocket_frames(settings: Settings) -> None:
     assert "acks_offers" in auth["properties"]
     revoked = frames["server"]["assignment.revoked"]["data"]["$ref"].rsplit("/", 1)[-1]
     assert set(schemas[revoked]["required"]) == {"alert_id", "reason"}
+
+
+def test_plain_text_is_stated_in_the_openapi_document_of_every_text_field(
+    settings: Settings,
+) -> None:
+    document = create_app(settings, backends=healthy_backends()).openapi()
+    schemas = document["components"]["schemas"]
+    text_fields = {
+        ("RegisterUser", "full_name"),
+        ("RegisterAgent", "badge_number"),
+        ("ProfileIn", "full_name"),
+        ("ContactIn", "name"),
+        ("ContactIn", "relationship"),
+        ("AlertCreate", "description"),
+        ("StatusUpdate", "note"),
+        ("CheckInStart", "note"),
+        ("ApproveIn", "reason"),
+        ("SuspendIn", "reason"),
+        ("ZoneIn", "name"),
+    }
+    for model, field in sorted(text_fields):
+        schema = schemas[model]["properties"][field]
+        variants = schema.get("anyOf", [schema])
+        (text,) = [v for v in variants if v.get("type") == "string"]
+        assert text["pattern"] == plain_text_pattern(), (model, field)
+        described = " ".join(str(s.get("description", "")) for s in (schema, text))
+        assert PLAIN_TEXT_RULE in described, (model, field)
+
+
+def test_the_documented_pattern_refuses_exactly_what_the_api_refuses() -> None:
+    pattern = re.compile(plain_text_pattern())
+    # fullmatch: Python's "$" also matches before a final "\n" (ECMA-262's does not).
+    differ = [
+        code
+        for code in range(sys.maxunicode + 1)
+        if (pattern.fullmatch(f"a{chr(code)}b") is None) != is_control(chr(code))
+    ]
+    assert differ == []

@@ -141,6 +141,8 @@ def test_non_finite_numbers_are_not_json(constant: str) -> None:
         ("offer.accept", {}),
         ("offer.decline", {"alert_id": str(uuid4()), "reason": "x" * 1001}),
         ("alert.status", {"alert_id": str(uuid4()), "status": "teleported"}),
+        ("offer.decline", {"alert_id": str(uuid4()), "reason": "busy\r\nok"}),
+        ("alert.status", {"alert_id": str(uuid4()), "status": "on_scene", "note": "in\u202e"}),
     ],
 )
 def test_agent_frames_with_bad_data_are_invalid(frame_type: str, data: dict[str, Any]) -> None:
