@@ -42,6 +42,7 @@ from gateway.ports import (
     Contacts,
     GatewayPorts,
     GeofenceEvents,
+    OpenAlerts,
     RateCounters,
     RefreshTokens,
     Sessions,
@@ -112,6 +113,10 @@ def get_agent_withdrawal(connection: HTTPConnection) -> AgentWithdrawal:
     return EntityWithdrawal(get_entities(connection), get_ports(connection).open_alerts())
 
 
+def get_open_alerts(connection: HTTPConnection) -> OpenAlerts:
+    return get_ports(connection).open_alerts()
+
+
 def get_entities(connection: HTTPConnection) -> EntityClient:
     entities = gateway_state(connection).entities
     if entities is None:
@@ -152,6 +157,7 @@ RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
 AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]
 AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdrawal))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
+OpenAlertsDep = Annotated[OpenAlerts, Depends(inline(get_open_alerts))]
 
 
 # --- authentication -----------------------------------------------------------------
