@@ -8,6 +8,8 @@ caller's monotonic seconds), so the bucket is tested without waiting.
 
 from __future__ import annotations
 
+_EPSILON = 1e-9
+
 
 class TokenBucket:
     """Starts full. Not thread-safe; one socket's task drives it."""
@@ -28,7 +30,9 @@ class TokenBucket:
         if now > self._updated:
             self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
             self._updated = now
-        if self._tokens >= 1.0:
+        # The epsilon keeps a client sending at exactly the rate from being refused
+        # by rounding (20 refills of 0.05 sum to 0.9999...).
+        if self._tokens >= 1.0 - _EPSILON:
             self._tokens -= 1.0
             return True
         return False
