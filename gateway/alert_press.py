@@ -35,17 +35,27 @@ ALREADY_OPEN_HEADER = "Alert-Already-Open"
 class Press(enum.Enum):
     #: Answer with the open alert; nothing is created and nothing is counted.
     SHOW_OPEN = "show_open"
-    #: Raise a new alert.
+    #: Ask the alert's entity to create it (a retry of an existing one's
+    #: ``Idempotency-Key`` is answered ``Replayed`` there, or 409 on another body).
     CREATE = "create"
     #: 429: no alert is open and the user created too many in the window.
     REFUSE = "refuse"
 
 
-def press_verdict(*, has_open: bool, within_limit: bool | None) -> Press:
-    """The verdict on a press. ``within_limit`` is the create rate limit's answer,
-    None when it was not asked (it is asked only when nothing is open). An open
+def needs_limit(*, has_open: bool) -> bool:
+    """Whether the create rate limit is asked (and counts the press): only when no
+    alert is open."""
+    return not has_open
+
+
+def press_verdict(*, has_open: bool, retry_of_open: bool, within_limit: bool | None) -> Press:
+    """The verdict on a press. ``retry_of_open``: the press carries the open alert's
+    own ``Idempotency-Key``. ``within_limit`` is the create rate limit's answer,
+    None when it was not asked (see :func:`needs_limit`) or could not be. An open
     alert wins over the limit: a person in danger is never refused while their
     alert is open."""
+    if retry_of_open:
+        return Press.CREATE
     if has_open:
         return Press.SHOW_OPEN
     if within_limit is False:

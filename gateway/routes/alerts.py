@@ -65,6 +65,7 @@ from gateway.alert_press import (
     ALREADY_OPEN_HEADER,
     Press,
     decode_snapshots,
+    needs_limit,
     open_alert,
     press_verdict,
 )
@@ -492,10 +493,14 @@ async def create_alert(
     in its window. A retry of the open alert's own ``Idempotency-Key`` is a replay."""
     alert_id = alert_id_for(principal.id, idempotency_key) if idempotency_key else uuid4()
     shown = await _open_alert_of(open_alerts, principal.id)
-    has_open = shown is not None and shown.id != alert_id
-    limit = None if has_open else await _create_counted(settings, counters, principal.id)
+    has_open = shown is not None
+    limit = None
+    if needs_limit(has_open=has_open):
+        limit = await _create_counted(settings, counters, principal.id)
     verdict = press_verdict(
-        has_open=has_open, within_limit=None if limit is None else limit.allowed
+        has_open=has_open,
+        retry_of_open=shown is not None and shown.id == alert_id,
+        within_limit=None if limit is None else limit.allowed,
     )
     if verdict is Press.SHOW_OPEN and shown is not None:
         response.headers["Location"] = f"/alerts/{shown.id}"

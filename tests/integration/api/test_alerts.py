@@ -759,11 +759,20 @@ async def test_a_press_is_never_refused_while_an_alert_is_open(
         httpx.AsyncClient(base_url=gw.base_url, timeout=20) as http,
     ):
         await create_closed(http, user)
-        open_one = await create(http, user)  # the second create: the limit is reached
+        key = f"press-{uuid.uuid4().hex}"
+        body = alert_body()
+        open_one = await create(http, user, body, **{"Idempotency-Key": key})  # limit reached
         for _ in range(5):
             press = await http.post("/alerts", json=alert_body(), headers=user.headers)
             assert press.status_code == 201, press.text
             assert press.json()["id"] == open_one["id"]
+        # The app retrying its own press (same key) is a replay, never refused either.
+        retry = await http.post(
+            "/alerts", json=body, headers={**user.headers, "Idempotency-Key": key}
+        )
+        assert retry.status_code == 201, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert retry.json()["id"] == open_one["id"]
         cancelled = await http.put(
             f"/alerts/{open_one['id']}/status", json={"status": "cancelled"}, headers=user.headers
         )

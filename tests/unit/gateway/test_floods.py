@@ -17,7 +17,7 @@ import pytest
 from actors.alert import Cancel, CreateAlert, Duress, decide
 from actors.alert_state import ActorRole, AlertState, AlertType
 from config.settings import GeofenceSettings, HttpSettings
-from gateway.alert_press import Press, decode_snapshots, open_alert, press_verdict
+from gateway.alert_press import Press, decode_snapshots, needs_limit, open_alert, press_verdict
 from gateway.auth.principal import Principal, Role
 from gateway.locations import LocationIngest, admits, sighting
 from gateway.ws.bucket import TokenBucket
@@ -168,15 +168,24 @@ def test_the_settings_reach_the_limits() -> None:
 
 
 def test_an_open_alert_is_shown_whatever_the_limit_says() -> None:
+    assert not needs_limit(has_open=True)
     for within in (True, False, None):
-        assert press_verdict(has_open=True, within_limit=within) is Press.SHOW_OPEN
+        verdict = press_verdict(has_open=True, retry_of_open=False, within_limit=within)
+        assert verdict is Press.SHOW_OPEN
+
+
+def test_a_retry_of_the_open_alerts_key_goes_to_its_entity_and_is_never_refused() -> None:
+    for within in (True, False, None):
+        verdict = press_verdict(has_open=True, retry_of_open=True, within_limit=within)
+        assert verdict is Press.CREATE
 
 
 def test_with_no_open_alert_the_create_limit_decides() -> None:
-    assert press_verdict(has_open=False, within_limit=True) is Press.CREATE
-    assert press_verdict(has_open=False, within_limit=False) is Press.REFUSE
+    assert needs_limit(has_open=False)
+    assert press_verdict(has_open=False, retry_of_open=False, within_limit=True) is Press.CREATE
+    assert press_verdict(has_open=False, retry_of_open=False, within_limit=False) is Press.REFUSE
     # The limit could not be asked (Redis away): the press is never refused for it.
-    assert press_verdict(has_open=False, within_limit=None) is Press.CREATE
+    assert press_verdict(has_open=False, retry_of_open=False, within_limit=None) is Press.CREATE
 
 
 def _alert(created: datetime) -> AlertState:
