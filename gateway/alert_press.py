@@ -1,5 +1,6 @@
 """What a press of the panic button does: one open alert per user, never a refusal
-while one is open. Pure.
+while one is open. The decisions are pure; :class:`PressLocks` serializes one
+user's presses within a process.
 
 ``POST /alerts`` while the user already has an open alert answers with that
 alert (201, as a create does, with ``Alert-Already-Open: true``) instead of
@@ -14,14 +15,22 @@ the user's own closes are limited more tightly (``alerts_status_per_principal``)
 cancelled under duress is shown as cancelled, so it does not count, and the
 next press raises a new alert exactly as after a real cancel; returning the
 duress alert would tell whoever holds the phone that the cancel was not real.
+
+Presses of one user that reach one gateway process together (a double tap,
+an app retrying at once) are taken one at a time, so the second finds the
+alert the first raised. Presses racing on two replicas within the few
+milliseconds of a create may still raise two alerts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 from actors.alert_state import AlertState
 from actors.errors import InvalidSnapshot
@@ -79,3 +88,28 @@ def decode_snapshots(snapshots: Iterable[Mapping[str, Any]]) -> list[AlertState]
         except (InvalidSnapshot, ValueError):
             log.warning("press: skipping unreadable alert snapshot %s", snapshot.get("id"))
     return alerts
+
+
+class PressLocks:
+    """One lock per user with a press in progress in this process; a user's
+    entry lives only while a press of theirs holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[UUID, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def held(self, user_id: UUID) -> AsyncIterator[None]:
+        lock, users = self._locks.get(user_id, (asyncio.Lock(), 0))
+        self._locks[user_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[user_id]
+            if users == 1:
+                del self._locks[user_id]
+            else:
+                self._locks[user_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

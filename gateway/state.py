@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
 from cluster.client import EntityClient
 from config.settings import Settings
+from gateway.alert_press import PressLocks
 from gateway.auth.passwords import PasswordHasher
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
@@ -34,6 +35,8 @@ class GatewayState:
     hasher: PasswordHasher
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
+    #: One user's presses of ``POST /alerts`` one at a time (``gateway.alert_press``).
+    presses: PressLocks = field(default_factory=PressLocks)
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

@@ -81,6 +81,7 @@ from gateway.deps import (
     EntitiesDep,
     HasherDep,
     OpenAlertsDep,
+    PressLocksDep,
     RateCountersDep,
     SettingsDep,
     UserPrincipal,
@@ -471,6 +472,7 @@ async def create_alert(
     principal: UserPrincipal,
     entities: EntitiesDep,
     open_alerts: OpenAlertsDep,
+    presses: PressLocksDep,
     settings: SettingsDep,
     counters: RateCountersDep,
     response: Response,
@@ -492,46 +494,49 @@ async def create_alert(
     open and the user created more than ``alerts_create_per_principal`` alerts
     in its window. A retry of the open alert's own ``Idempotency-Key`` is a replay."""
     alert_id = alert_id_for(principal.id, idempotency_key) if idempotency_key else uuid4()
-    shown = await _open_alert_of(open_alerts, principal.id)
-    has_open = shown is not None
-    limit = None
-    if needs_limit(has_open=has_open):
-        limit = await _create_counted(settings, counters, principal.id)
-    verdict = press_verdict(
-        has_open=has_open,
-        retry_of_open=shown is not None and shown.id == alert_id,
-        within_limit=None if limit is None else limit.allowed,
-    )
-    if verdict is Press.SHOW_OPEN and shown is not None:
-        response.headers["Location"] = f"/alerts/{shown.id}"
-        response.headers[ALREADY_OPEN_HEADER] = "true"
-        return _shown(shown, principal)
-    if verdict is Press.REFUSE and limit is not None:
-        raise too_many(limit)
-    # The key is claimed in the alert's create commit: a retry is answered Replayed.
-    reply = await entities.ask(
-        EntityKind.ALERT,
-        str(alert_id),
-        CreateAlert(
-            alert_id=alert_id,
-            user_id=principal.id,
-            alert_type=body.alert_type,
-            latitude=body.latitude,
-            longitude=body.longitude,
-            accuracy_m=body.accuracy_m,
-            description=body.description,
-            silent=body.silent,
-            idempotency_key=idempotency_key,
-            request_hash=None if idempotency_key is None else _request_hash(body),
-        ),
-    )
-    response.headers["Location"] = f"/alerts/{alert_id}"
-    if isinstance(reply, Replayed):
-        response.headers[REPLAYED_HEADER] = "true"
-        reply = reply.state
-    if not isinstance(reply, AlertState):
-        raise TypeError(f"alert {alert_id} replied with {type(reply).__name__}")
-    return _shown(reply, principal)
+    # One press of a user at a time in this process: a double tap's second press
+    # finds the alert the first one raised.
+    async with presses.held(principal.id):
+        shown = await _open_alert_of(open_alerts, principal.id)
+        has_open = shown is not None
+        limit = None
+        if needs_limit(has_open=has_open):
+            limit = await _create_counted(settings, counters, principal.id)
+        verdict = press_verdict(
+            has_open=has_open,
+            retry_of_open=shown is not None and shown.id == alert_id,
+            within_limit=None if limit is None else limit.allowed,
+        )
+        if verdict is Press.SHOW_OPEN and shown is not None:
+            response.headers["Location"] = f"/alerts/{shown.id}"
+            response.headers[ALREADY_OPEN_HEADER] = "true"
+            return _shown(shown, principal)
+        if verdict is Press.REFUSE and limit is not None:
+            raise too_many(limit)
+        # The key is claimed in the alert's create commit: a retry is answered Replayed.
+        reply = await entities.ask(
+            EntityKind.ALERT,
+            str(alert_id),
+            CreateAlert(
+                alert_id=alert_id,
+                user_id=principal.id,
+                alert_type=body.alert_type,
+                latitude=body.latitude,
+                longitude=body.longitude,
+                accuracy_m=body.accuracy_m,
+                description=body.description,
+                silent=body.silent,
+                idempotency_key=idempotency_key,
+                request_hash=None if idempotency_key is None else _request_hash(body),
+            ),
+        )
+        response.headers["Location"] = f"/alerts/{alert_id}"
+        if isinstance(reply, Replayed):
+            response.headers[REPLAYED_HEADER] = "true"
+            reply = reply.state
+        if not isinstance(reply, AlertState):
+            raise TypeError(f"alert {alert_id} replied with {type(reply).__name__}")
+        return _shown(reply, principal)
 
 
 @router.get(

@@ -749,6 +749,21 @@ async def test_a_second_press_while_an_alert_is_open_returns_the_open_alert(
     assert fresh.json()["id"] != first["id"]
 
 
+async def test_presses_at_once_raise_one_alert(
+    http: httpx.AsyncClient, account: MakeAccount, api_pool: asyncpg.Pool
+) -> None:
+    # A double (or quintuple) tap: the presses arrive together.
+    user = await account(Role.USER)
+    presses = await asyncio.gather(
+        *(http.post("/alerts", json=alert_body(), headers=user.headers) for _ in range(5))
+    )
+    assert [p.status_code for p in presses] == [201] * 5
+    assert len({p.json()["id"] for p in presses}) == 1
+    assert sum(ALREADY_OPEN_HEADER.lower() in p.headers for p in presses) == 4
+    count = await api_pool.fetchval("SELECT count(*) FROM alerts WHERE user_id = $1", user.id)
+    assert count == 1
+
+
 async def test_a_press_is_never_refused_while_an_alert_is_open(
     account: MakeAccount, api_settings: Settings, api_entities: EntityClient
 ) -> None:

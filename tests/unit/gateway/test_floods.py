@@ -8,6 +8,7 @@ and each subject's share of the location queue (``gateway.locations``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -17,7 +18,14 @@ import pytest
 from actors.alert import Cancel, CreateAlert, Duress, decide
 from actors.alert_state import ActorRole, AlertState, AlertType
 from config.settings import GeofenceSettings, HttpSettings
-from gateway.alert_press import Press, decode_snapshots, needs_limit, open_alert, press_verdict
+from gateway.alert_press import (
+    Press,
+    PressLocks,
+    decode_snapshots,
+    needs_limit,
+    open_alert,
+    press_verdict,
+)
 from gateway.auth.principal import Principal, Role
 from gateway.locations import LocationIngest, admits, sighting
 from gateway.ws.bucket import TokenBucket
@@ -218,6 +226,25 @@ def test_unreadable_snapshots_are_skipped() -> None:
     state = _alert(T0)
     alerts = decode_snapshots([{"id": "nonsense"}, state.to_snapshot()])
     assert [a.id for a in alerts] == [state.id]
+
+
+async def test_one_users_presses_are_taken_one_at_a_time_and_leave_nothing_behind() -> None:
+    locks = PressLocks()
+    inside: list[str] = []
+    overlaps = 0
+
+    async def press(name: str, user: UUID) -> None:
+        nonlocal overlaps
+        async with locks.held(user):
+            overlaps += sum(1 for other in inside if other[0] == name[0])
+            inside.append(name)
+            await asyncio.sleep(0.01)
+            inside.remove(name)
+
+    other = uuid4()
+    await asyncio.gather(*(press(f"a{n}", USER) for n in range(5)), press("b", other))
+    assert overlaps == 0
+    assert len(locks) == 0
 
 
 # --- the location queue ------------------------------------------------------------------------
