@@ -221,6 +221,20 @@ class RateLimitSettings(BaseModel):
     #: ``POST /geofencing/location`` per subject: a fix a second, with room for bursts.
     location_per_principal: RateRule = RateRule(limit=600, window_s=60)
 
+    # --- issue 16, floods: /alerts, zone and geofence-event reads -------------------
+    #: ``PUT /alerts/{id}/status`` per caller (cancels, PIN guesses, agents' steps).
+    alerts_status_per_principal: RateRule = RateRule(limit=20, window_s=60)
+    #: Alerts one user may *create* per window. Never applies while the user has an
+    #: open alert (a press then returns it, ``gateway.alert_press``), so it counts
+    #: only alerts raised after the previous one was closed; keep it above
+    #: ``alerts_status_per_principal`` with the same window, so a canceller (an
+    #: abuser holding the phone) is stopped before the person pressing again is.
+    alerts_create_per_principal: RateRule = RateRule(limit=30, window_s=60)
+    #: Each read of ``/alerts`` (list, one, timeline) per caller, per endpoint.
+    alerts_read_per_principal: RateRule = RateRule(limit=300, window_s=60)
+    #: ``GET /geofencing/zones`` and ``GET /geofencing/events`` per caller, per endpoint.
+    geofence_read_per_principal: RateRule = RateRule(limit=120, window_s=60)
+
 
 class UsersSettings(BaseModel):
     #: Upper bound of emergency contacts per user (a 409 beyond it).
@@ -249,8 +263,10 @@ class HttpSettings(BaseModel):
     ws_auth_timeout_s: float = Field(5.0, gt=0, le=60)
     #: A socket that sends nothing (not even ``ping``) for this long is closed.
     ws_heartbeat_timeout_s: float = Field(60.0, gt=0)
-    #: Largest client frame accepted (larger: close 1009).
-    ws_max_frame_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: Largest client frame accepted once authenticated (larger: close 1009). The
+    #: server (uvicorn ``ws_max_size``) reads no frame larger than this or
+    #: ``ws_max_auth_frame_bytes``, whichever is larger.
+    ws_max_frame_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
     #: Frames queued for one slow socket before it is closed (it resyncs on reconnect).
     ws_send_queue: int = Field(256, ge=8, le=100_000)
     #: permessage-deflate on /ws. Off by default: frames are small JSON, and each
@@ -274,6 +290,15 @@ class HttpSettings(BaseModel):
     listen_backlog: int = Field(4096, ge=64, le=65_535)
     #: How long a last-known location reported over ``/ws`` stays in Redis.
     ws_location_ttl_s: int = Field(3600, ge=1)
+
+    # --- issue 16, floods: WebSocket input bounds (gateway.ws.protocol.Limits) -----
+    #: Largest frame before authentication (the ``auth`` frame; larger: close 1009).
+    ws_max_auth_frame_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024)
+    #: Client frames per second a socket may send on average (token bucket refill);
+    #: past the bucket: an ``error`` frame ``rate_limited``, then close 1008.
+    ws_frame_rate: float = Field(20.0, gt=0, le=10_000)
+    #: Frames a socket may send at once after being quiet (the bucket's size).
+    ws_frame_burst: int = Field(60, ge=1, le=100_000)
 
 
 class OutboxSettings(BaseModel):
@@ -351,6 +376,9 @@ class GeofenceSettings(BaseModel):
     #: Fixes waiting in one gateway process; beyond it a fix is refused (503 /
     #: an error frame) rather than memory growing without bound.
     queue_max: int = Field(100_000, ge=100)
+    # issue 16, floods: one subject's (so one socket's) share of ``queue_max``; its
+    # fixes beyond it are refused like those beyond ``queue_max``.
+    queue_max_per_subject: int = Field(50, ge=1, le=100_000)
     history_every_s: float = Field(30.0, ge=0)
     #: A fix recorded further in the future than this (device clock skew) is refused.
     max_future_s: float = Field(60.0, ge=0)

@@ -57,6 +57,7 @@ from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from gateway.ws.openapi import add_websocket_frames
 from gateway.ws.presence import AgentSockets
+from gateway.ws.protocol import Limits
 
 log = logging.getLogger(__name__)
 
@@ -157,17 +158,17 @@ def create_app(
     app.include_router(metrics_router(http_metrics, reads=wired.metrics))
     for router in api_routers() if routers is None else routers:
         app.include_router(router)
-    _document_websocket(app)
+    _document_websocket(app, Limits.of(settings.http))
     return app
 
 
-def _document_websocket(app: FastAPI) -> None:
+def _document_websocket(app: FastAPI, limits: Limits) -> None:
     """The OpenAPI document also lists the ``/ws`` frames (``gateway.ws.openapi``)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_websocket_frames(build())
+            app.openapi_schema = add_websocket_frames(build(), limits)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

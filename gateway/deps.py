@@ -30,6 +30,7 @@ from starlette.requests import HTTPConnection
 from cluster.client import EntityClient
 from cluster.errors import ClusterUnavailable
 from config.settings import Settings
+from gateway.alert_press import PressLocks
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
 from gateway.auth.tokens import InvalidToken, verify_access_token
@@ -42,6 +43,7 @@ from gateway.ports import (
     Contacts,
     GatewayPorts,
     GeofenceEvents,
+    OpenAlerts,
     RateCounters,
     RefreshTokens,
     Sessions,
@@ -112,6 +114,14 @@ def get_agent_withdrawal(connection: HTTPConnection) -> AgentWithdrawal:
     return EntityWithdrawal(get_entities(connection), get_ports(connection).open_alerts())
 
 
+def get_open_alerts(connection: HTTPConnection) -> OpenAlerts:
+    return get_ports(connection).open_alerts()
+
+
+def get_presses(connection: HTTPConnection) -> PressLocks:
+    return gateway_state(connection).presses
+
+
 def get_entities(connection: HTTPConnection) -> EntityClient:
     entities = gateway_state(connection).entities
     if entities is None:
@@ -152,6 +162,8 @@ RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
 AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]
 AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdrawal))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
+OpenAlertsDep = Annotated[OpenAlerts, Depends(inline(get_open_alerts))]
+PressLocksDep = Annotated[PressLocks, Depends(inline(get_presses))]
 
 
 # --- authentication -----------------------------------------------------------------

@@ -20,7 +20,10 @@ Best effort by contract, like the WebSocket's location frames: a fix lost
 to a backend outage is superseded by the next one. What is never lost is a
 geofence event once its subject entity decided it (outbox). Overload is
 refused, not queued without bound: ``submit`` returns False beyond
-``queue_max`` waiting fixes and the caller answers 503 / an error frame.
+``queue_max`` waiting fixes, or beyond ``queue_max_per_subject`` waiting
+fixes of one subject (so one socket, or every socket and request of one
+account together, cannot fill the queue the others share), and the caller
+answers 503 / an error frame.
 """
 
 from __future__ import annotations
@@ -121,6 +124,8 @@ class LocationIngest:
         self._history = history
         self._ttl_s = location_ttl_s
         self._queue: list[Sighting] = []
+        #: Fixes of each subject in ``_queue``.
+        self._waiting: dict[tuple[SubjectRole, UUID], int] = {}
         self._wake = asyncio.Event()
         self._stored: dict[tuple[SubjectRole, UUID], datetime] = {}
         self._sampled: dict[tuple[SubjectRole, UUID], float] = {}
@@ -130,10 +135,14 @@ class LocationIngest:
         self.carried_out = 0
 
     def submit(self, sighting: Sighting) -> bool:
-        """Queue a fix; False when too many are waiting (the caller refuses it)."""
-        if len(self._queue) >= self._settings.queue_max:
+        """Queue a fix; False when too many are waiting, in all or of its
+        subject (the caller refuses it)."""
+        key = (sighting.role, sighting.subject_id)
+        mine = self._waiting.get(key, 0)
+        if not admits(len(self._queue), mine, self._settings):
             self.refused += 1
             return False
+        self._waiting[key] = mine + 1
         self._queue.append(sighting)
         self.accepted += 1
         if len(self._queue) >= self._settings.batch_max:
@@ -162,6 +171,7 @@ class LocationIngest:
     async def flush(self) -> int:
         """Carry out every queued fix now; returns how many."""
         batch, self._queue = self._queue, []
+        self._waiting = {}
         done = 0
         while batch:
             chunk, batch = batch[: self._settings.batch_max], batch[self._settings.batch_max :]
@@ -254,6 +264,12 @@ class LocationIngest:
             await store.record(samples)
         except (PersistenceError, OSError) as exc:
             log.warning("locations: %d history samples not stored (%s)", len(samples), exc)
+
+
+def admits(waiting: int, of_subject: int, settings: GeofenceSettings) -> bool:
+    """Whether one more fix may wait, with ``waiting`` fixes waiting in all and
+    ``of_subject`` of them its subject's."""
+    return waiting < settings.queue_max and of_subject < settings.queue_max_per_subject
 
 
 def sighting(

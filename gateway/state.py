@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 
 from cluster.client import EntityClient
 from config.settings import Settings
+from gateway.alert_press import PressLocks
 from gateway.auth.passwords import PasswordHasher
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
@@ -37,6 +38,8 @@ class GatewayState:
     entities: EntityClient | None = None
     #: Agents read as approved lately (``gateway.vetting.ApprovedAgents``).
     approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
+    #: One user's presses of ``POST /alerts`` one at a time (``gateway.alert_press``).
+    presses: PressLocks = field(default_factory=PressLocks)
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

@@ -232,6 +232,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from cluster.client import EntityClient
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
+    from gateway.ws.protocol import Limits
     from panic_alert import notifier_root, relay_root, shard_root
     from panic_alert.gateway_root import build_gateway
     from panic_alert.relay_root import run_relay
@@ -287,6 +288,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
                 server_header=False,
                 ws_per_message_deflate=settings.http.ws_per_message_deflate,
+                # No frame larger than /ws accepts is read (uvicorn's default is 16 MiB).
+                ws_max_size=Limits.of(settings.http).transport_max_bytes,
                 ws=settings.http.ws_impl,
                 ws_ping_interval=settings.http.ws_ping_interval_s or None,
                 backlog=settings.http.listen_backlog,

@@ -20,6 +20,11 @@ id is ``uuid5(IDEMPOTENCY_NAMESPACE, "<user id>/<key>")``, so every retry
 reaches the same entity. The same key with the same body answers 201 with the
 alert as it is now and ``Idempotent-Replayed: true`` (and does not dispatch
 again); the same key with a different body is 409. Keys are per user.
+
+One open alert per user (``gateway.alert_press``): a press while one is open
+answers 201 with that alert and ``Alert-Already-Open: true``; the create rate
+limit applies only when none is open. Reads and status changes are rate
+limited per caller (``settings.rate_limit``; 429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from uuid import UUID, uuid4, uuid5
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -52,8 +57,17 @@ from actors.alert_state import (
 )
 from actors.effects import EntityKind
 from actors.errors import InvalidTransition
-from actors.store_errors import InvalidCursor
+from actors.store_errors import InvalidCursor, PersistenceError
 from cluster.client import EntityClient
+from config.settings import Settings
+from gateway.alert_press import (
+    ALREADY_OPEN_HEADER,
+    Press,
+    decode_snapshots,
+    needs_limit,
+    open_alert,
+    press_verdict,
+)
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Principal, Role
 from gateway.deps import (
@@ -64,17 +78,32 @@ from gateway.deps import (
     CurrentPrincipal,
     EntitiesDep,
     HasherDep,
+    OpenAlertsDep,
+    PressLocksDep,
+    RateCountersDep,
+    SettingsDep,
     UserPrincipal,
 )
 from gateway.fields import PLAIN_TEXT, Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
-from gateway.ports import Accounts, AlertReads, Vetting
+from gateway.ports import Accounts, AlertReads, OpenAlerts, RateCounters, Vetting
 from gateway.problems import ProblemHTTPException, invalid
+from gateway.ratelimit import Decision, hit, identifier, rate_limit, too_many
 from geo.coarse import COARSE_PRECISION_M
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+#: Per caller; reads per endpoint (issue 16: /alerts had no rate limit).
+_read_limit = Depends(
+    rate_limit("alerts:read", key="principal", rule="alerts_read_per_principal", per_route=True)
+)
+_status_limit = Depends(
+    rate_limit("alerts:status", key="principal", rule="alerts_status_per_principal")
+)
+#: The create limit's scope; counted in ``create_alert`` (never while an alert is open).
+_CREATE_SCOPE = "alerts:create"
 
 #: Fixed namespace of idempotent alert ids; changing it breaks retries in flight.
 IDEMPOTENCY_NAMESPACE: Final = UUID("5b0f3c8e-61a4-4d4e-9a57-2f8f0d1c7a11")
@@ -124,7 +153,17 @@ _DESCRIPTIONS = {
     404: "No such alert (or not one the caller may see); on assign, also no such agent.",
     409: "Invalid state transition, or an Idempotency-Key reused with another body.",
     422: "Malformed body, query, header or path; out-of-range value; unknown enum.",
+    429: "Rate limited; retry after the `Retry-After` header's seconds. `POST /alerts` is "
+    "never refused while the user has an open alert.",
     503: "A backing service or the entity actors did not answer; see Retry-After.",
+}
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
 }
 
 
@@ -133,6 +172,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {
             "description": _DESCRIPTIONS[status],
             "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+            **({"headers": _RETRY_AFTER} if status == 429 else {}),
         }
         for status in statuses
     }
@@ -355,6 +395,32 @@ async def _cancel_pin(
     raise ProblemHTTPException(403, detail="a valid PIN is needed to cancel this alert")
 
 
+async def _open_alert_of(open_alerts: OpenAlerts, user_id: UUID) -> AlertState | None:
+    """The user's open alert; None when there is none or it cannot be read (a
+    press then goes on to create: it is never refused for want of this read)."""
+    try:
+        return open_alert(decode_snapshots(await open_alerts.for_user(user_id)))
+    except (PersistenceError, OSError) as exc:
+        log.warning("alerts: cannot read the open alerts of %s (%s)", user_id, exc)
+        return None
+
+
+async def _create_counted(
+    settings: Settings, counters: RateCounters, user_id: UUID
+) -> Decision | None:
+    """Count one create against the user's limit; None when limits are off or the
+    counters cannot be reached (a press is never refused for want of them)."""
+    limits = settings.rate_limit
+    if not limits.enabled:
+        return None
+    key = identifier(limits.key_prefix, _CREATE_SCOPE, "principal", str(user_id))
+    try:
+        return await hit(counters, key, limits.alerts_create_per_principal)
+    except (PersistenceError, OSError) as exc:
+        log.warning("alerts: create limit not checked for %s (%s)", user_id, exc)
+        return None
+
+
 def _request_hash(body: AlertCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -377,12 +443,34 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
     status_code=201,
     response_model=AlertOut,
     summary="Raise an alert",
-    responses=_problems(401, 403, 409, 422, 503),
+    responses={
+        201: {
+            "description": "The alert raised; or, while the user has an open alert, that "
+            f"alert (with `{ALREADY_OPEN_HEADER}: true`): one open alert per user.",
+            "headers": {
+                ALREADY_OPEN_HEADER: {
+                    "description": "`true` when the answer is the user's open alert, "
+                    "not a new one (the body's fields are then that alert's).",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+                REPLAYED_HEADER: {
+                    "description": "`true` when the answer is a retry of the same "
+                    "`Idempotency-Key` and body.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+            },
+        },
+        **_problems(401, 403, 409, 422, 429, 503),
+    },
 )
 async def create_alert(
     body: AlertCreate,
     principal: UserPrincipal,
     entities: EntitiesDep,
+    open_alerts: OpenAlertsDep,
+    presses: PressLocksDep,
+    settings: SettingsDep,
+    counters: RateCountersDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -395,39 +483,64 @@ async def create_alert(
     ] = None,
 ) -> AlertOut:
     """Answers 201 only after the alert is committed; its entity starts the dispatch
-    (a search for the nearest available agents) right after that commit."""
+    (a search for the nearest available agents) right after that commit.
+
+    One open alert per user: while one is open, a press answers 201 with it
+    (``Alert-Already-Open: true``) and is never refused; 429 only when none is
+    open and the user created more than ``alerts_create_per_principal`` alerts
+    in its window. A retry of the open alert's own ``Idempotency-Key`` is a replay."""
     alert_id = alert_id_for(principal.id, idempotency_key) if idempotency_key else uuid4()
-    # The key is claimed in the alert's create commit: a retry is answered Replayed.
-    reply = await entities.ask(
-        EntityKind.ALERT,
-        str(alert_id),
-        CreateAlert(
-            alert_id=alert_id,
-            user_id=principal.id,
-            alert_type=body.alert_type,
-            latitude=body.latitude,
-            longitude=body.longitude,
-            accuracy_m=body.accuracy_m,
-            description=body.description,
-            silent=body.silent,
-            idempotency_key=idempotency_key,
-            request_hash=None if idempotency_key is None else _request_hash(body),
-        ),
-    )
-    response.headers["Location"] = f"/alerts/{alert_id}"
-    if isinstance(reply, Replayed):
-        response.headers[REPLAYED_HEADER] = "true"
-        reply = reply.state
-    if not isinstance(reply, AlertState):
-        raise TypeError(f"alert {alert_id} replied with {type(reply).__name__}")
-    return _shown(reply, principal)
+    # One press of a user at a time in this process: a double tap's second press
+    # finds the alert the first one raised.
+    async with presses.held(principal.id):
+        shown = await _open_alert_of(open_alerts, principal.id)
+        has_open = shown is not None
+        limit = None
+        if needs_limit(has_open=has_open):
+            limit = await _create_counted(settings, counters, principal.id)
+        verdict = press_verdict(
+            has_open=has_open,
+            retry_of_open=shown is not None and shown.id == alert_id,
+            within_limit=None if limit is None else limit.allowed,
+        )
+        if verdict is Press.SHOW_OPEN and shown is not None:
+            response.headers["Location"] = f"/alerts/{shown.id}"
+            response.headers[ALREADY_OPEN_HEADER] = "true"
+            return _shown(shown, principal)
+        if verdict is Press.REFUSE and limit is not None:
+            raise too_many(limit)
+        # The key is claimed in the alert's create commit: a retry is answered Replayed.
+        reply = await entities.ask(
+            EntityKind.ALERT,
+            str(alert_id),
+            CreateAlert(
+                alert_id=alert_id,
+                user_id=principal.id,
+                alert_type=body.alert_type,
+                latitude=body.latitude,
+                longitude=body.longitude,
+                accuracy_m=body.accuracy_m,
+                description=body.description,
+                silent=body.silent,
+                idempotency_key=idempotency_key,
+                request_hash=None if idempotency_key is None else _request_hash(body),
+            ),
+        )
+        response.headers["Location"] = f"/alerts/{alert_id}"
+        if isinstance(reply, Replayed):
+            response.headers[REPLAYED_HEADER] = "true"
+            reply = reply.state
+        if not isinstance(reply, AlertState):
+            raise TypeError(f"alert {alert_id} replied with {type(reply).__name__}")
+        return _shown(reply, principal)
 
 
 @router.get(
     "",
     response_model=AlertPageOut,
     summary="List the alerts the caller may see, newest first",
-    responses=_problems(401, 422, 503),
+    responses=_problems(401, 422, 429, 503),
+    dependencies=[_read_limit],
 )
 async def list_visible_alerts(
     principal: CurrentPrincipal,
@@ -472,7 +585,8 @@ async def list_visible_alerts(
     "/{alert_id}",
     response_model=AlertOut,
     summary="One alert",
-    responses=_problems(401, 404, 422, 503),
+    responses=_problems(401, 404, 422, 429, 503),
+    dependencies=[_read_limit],
 )
 async def get_alert(
     alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep, accounts: AccountsDep
@@ -487,7 +601,8 @@ async def get_alert(
     "/{alert_id}/status",
     response_model=AlertOut,
     summary="Move an alert along its status graph",
-    responses=_problems(401, 403, 404, 409, 422, 503),
+    responses=_problems(401, 403, 404, 409, 422, 429, 503),
+    dependencies=[_status_limit],
 )
 async def update_status(
     alert_id: UUID,
@@ -562,7 +677,8 @@ async def assign_alert(
     "/{alert_id}/timeline",
     response_model=TimelineOut,
     summary="Every step of an alert, oldest first",
-    responses=_problems(401, 404, 422, 503),
+    responses=_problems(401, 404, 422, 429, 503),
+    dependencies=[_read_limit],
 )
 async def get_timeline(
     alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel
 
 from actors.store_errors import InvalidCursor
@@ -30,9 +30,15 @@ from gateway.deps import CurrentPrincipal, GeofenceEventsDep
 from gateway.paging import CursorParam, Limit
 from gateway.ports import GeofenceEventRow
 from gateway.problems import ProblemHTTPException, invalid
+from gateway.ratelimit import rate_limit
 from geo.fences import FenceEvent
 
 router = APIRouter(prefix="/geofencing/events", tags=["geofencing"])
+
+#: Reads per caller (issue 16: event reads had no limit).
+_read_limit = Depends(
+    rate_limit("geofence-events:read", key="principal", rule="geofence_read_per_principal")
+)
 
 
 # --- schemas ----------------------------------------------------------------------
@@ -76,7 +82,7 @@ class GeofenceEventPageOut(BaseModel):
 
 
 def _responses() -> dict[int | str, dict[str, object]]:
-    responses = problem_responses(401, 404, 422, 503)
+    responses = problem_responses(401, 404, 422, 429, 503)
     responses[404]["description"] = (
         "`subject_id` names someone other than the caller (only admins may list "
         "other subjects; answered whether or not that subject exists)."
@@ -114,6 +120,7 @@ def _subject(principal: Principal, subject_id: UUID | None) -> UUID | None:
     response_model=GeofenceEventPageOut,
     summary="List geofence events, oldest first",
     responses=_responses(),
+    dependencies=[_read_limit],
 )
 async def list_events(
     principal: CurrentPrincipal,

@@ -26,7 +26,7 @@ import logging
 from typing import Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
 
 from actors.store_errors import GeometryRejected, InvalidCursor
@@ -36,11 +36,17 @@ from gateway.deps import AdminPrincipal, CurrentPrincipal, SettingsDep, ZonesDep
 from gateway.paging import CursorParam, Limit
 from gateway.ports import ZoneFields
 from gateway.problems import ProblemHTTPException
+from gateway.ratelimit import rate_limit
 from gateway.zone_models import ZoneIn, ZoneOut, ZonePageOut, ZoneRefused, zone_fields
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/geofencing/zones", tags=["geofencing"])
+
+#: Reads per caller and endpoint (issue 16: zone reads had no limit).
+_read_limit = Depends(
+    rate_limit("zones:read", key="principal", rule="geofence_read_per_principal", per_route=True)
+)
 
 # --- helpers ----------------------------------------------------------------------
 
@@ -84,7 +90,8 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     "",
     response_model=ZonePageOut,
     summary="List zones, newest first",
-    responses=_responses(401, 422),
+    responses=_responses(401, 422, 429),
+    dependencies=[_read_limit],
 )
 async def list_zones(
     _principal: CurrentPrincipal,
@@ -113,7 +120,8 @@ async def list_zones(
     "/{zone_id}",
     response_model=ZoneOut,
     summary="One zone",
-    responses=_responses(401, 404, 422),
+    responses=_responses(401, 404, 422, 429),
+    dependencies=[_read_limit],
 )
 async def get_zone(zone_id: UUID, _principal: CurrentPrincipal, zones: ZonesDep) -> ZoneOut:
     record = await zones.get_zone(zone_id)

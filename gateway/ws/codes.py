@@ -21,7 +21,12 @@ from cluster.errors import ClusterError
 class CloseCode(enum.IntEnum):
     """The codes the gateway closes a socket with (RFC 6455's and ours, 4xxx)."""
 
-    #: A client frame above ``http.ws_max_frame_bytes``.
+    #: More client frames than the socket's token bucket allows
+    #: (``http.ws_frame_rate`` a second, ``http.ws_frame_burst`` at once); sent
+    #: after an ``error`` frame ``rate_limited``.
+    POLICY_VIOLATION = 1008
+    #: A client frame above ``http.ws_max_frame_bytes`` (before authentication:
+    #: ``http.ws_max_auth_frame_bytes``).
     TOO_BIG = 1009
     #: A bug on our side.
     INTERNAL = 1011
@@ -52,6 +57,8 @@ class ErrorCode(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     #: The entity did not answer in time; the frame may still take effect.
     TIMEOUT = "timeout"
+    #: Too many frames (see ``CloseCode.POLICY_VIOLATION``); the socket is closed next.
+    RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
 
 

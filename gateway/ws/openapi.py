@@ -4,7 +4,10 @@ OpenAPI has no WebSocket operations, so the frames go in as schemas
 (``components.schemas.WsClient_<type>`` / ``WsServer_<type>``: each frame's
 ``data``) and an ``x-websocket`` extension naming them by frame type, from
 the same models the gateway parses and checks frames with
-(``gateway.ws.frames``): the document cannot drift from the code.
+(``gateway.ws.frames``): the document cannot drift from the code. Its
+``limits`` are the deployment's own (``gateway.ws.protocol.Limits``, from
+the settings): the frame sizes per phase and the frame rate, with the codes
+a client sees past them.
 """
 
 from __future__ import annotations
@@ -14,15 +17,38 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import AGENT_ONLY, CLIENT_FRAMES, SERVER_FRAMES
+from gateway.ws.protocol import Limits
 
 
 def _name(side: str, frame_type: str) -> str:
     return f"Ws{side}_{frame_type.replace('.', '_')}"
 
 
-def add_websocket_frames(document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` with the frames of ``GET /ws`` added (in place; returned)."""
+def describe_limits(limits: Limits) -> dict[str, Any]:
+    """What one socket may send, as the document states it."""
+    return {
+        "description": "Bounds of one socket's input. A frame above the bound of its "
+        "phase closes the socket with `too_big_close_code`; frames beyond the token "
+        "bucket (`frame_burst` at once, refilled at `frame_rate_per_s`) are answered by "
+        "an `error` frame with `rate_limited_error_code`, then the socket is closed with "
+        "`rate_limited_close_code`.",
+        "max_frame_bytes_before_auth": limits.max_auth_frame_bytes,
+        "max_frame_bytes": limits.max_frame_bytes,
+        "too_big_close_code": int(CloseCode.TOO_BIG),
+        "frame_rate_per_s": limits.frame_rate,
+        "frame_burst": limits.frame_burst,
+        "rate_limited_error_code": ErrorCode.RATE_LIMITED.value,
+        "rate_limited_close_code": int(CloseCode.POLICY_VIOLATION),
+        "auth_timeout_s": limits.auth_timeout_s,
+        "heartbeat_timeout_s": limits.heartbeat_timeout_s,
+    }
+
+
+def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None) -> dict[str, Any]:
+    """``document`` with the frames of ``GET /ws`` added (in place; returned), and the
+    limits of one socket (``limits``; the defaults when not given)."""
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
 
     def register(side: str, frames: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
@@ -43,5 +69,6 @@ def add_websocket_frames(document: dict[str, Any]) -> dict[str, Any]:
         "frame": '{"type": str, "id"?: str, "data": {...}}',
         "client": register("Client", CLIENT_FRAMES),
         "server": register("Server", SERVER_FRAMES),
+        "limits": describe_limits(limits or Limits()),
     }
     return document

@@ -11,7 +11,12 @@ deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
 ``CLOSED``. Rules:
 
 * Before authentication anything but a well-formed ``auth`` frame, a token
-  that does not check out, or the deadline passing closes with 4401.
+  that does not check out, or the deadline passing closes with 4401; a
+  frame above ``max_auth_frame_bytes`` (64 KiB at most) closes with 1009.
+* Every client frame, in every phase, takes a token from the socket's
+  :class:`~gateway.ws.bucket.TokenBucket` (``frame_rate`` a second,
+  ``frame_burst`` at once); a frame finding it empty is answered by an
+  ``error`` frame ``rate_limited`` and the socket is closed with 1008.
 * Once authenticated, the socket lives no longer than its credentials: the
   access token's expiry passing (``token expired``) or the login session
   ending (:meth:`SessionProtocol.revoked`: logout, refresh-token reuse, every
@@ -39,8 +44,10 @@ from actors import agent as agent_msgs
 from actors.alert_messages import DeclineOffer, OfferReceived, UpdateStatus
 from actors.alert_state import ActorRole, AlertState
 from actors.effects import Audience, EntityKind
+from config.settings import HttpSettings
 from gateway.auth.principal import Principal, Role
 from gateway.vetting import duty_refusal
+from gateway.ws.bucket import TokenBucket
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import (
     AGENT_ONLY,
@@ -74,7 +81,35 @@ class Phase(enum.Enum):
 class Limits:
     auth_timeout_s: float = 5.0
     heartbeat_timeout_s: float = 60.0
+    #: Largest frame once authenticated.
     max_frame_bytes: int = 64 * 1024
+    #: Largest frame before (the ``auth`` frame).
+    max_auth_frame_bytes: int = 64 * 1024
+    #: Frames a second on average, and at once (the socket's token bucket).
+    frame_rate: float = 20.0
+    frame_burst: int = 60
+
+    @classmethod
+    def of(cls, http: HttpSettings) -> Limits:
+        return cls(
+            auth_timeout_s=http.ws_auth_timeout_s,
+            heartbeat_timeout_s=http.ws_heartbeat_timeout_s,
+            max_frame_bytes=http.ws_max_frame_bytes,
+            max_auth_frame_bytes=http.ws_max_auth_frame_bytes,
+            frame_rate=http.ws_frame_rate,
+            frame_burst=http.ws_frame_burst,
+        )
+
+    @property
+    def transport_max_bytes(self) -> int:
+        """What the server itself may read of one message (uvicorn's ``ws_max_size``):
+        the larger phase bound. A larger frame is refused (1009) from its header,
+        before its payload is read; the protocol then applies each phase's bound."""
+        return max(self.max_frame_bytes, self.max_auth_frame_bytes)
+
+    def max_frame_in(self, phase: Phase) -> int:
+        """The largest frame a socket in ``phase`` may send."""
+        return self.max_frame_bytes if phase is Phase.OPEN else self.max_auth_frame_bytes
 
 
 # --- actions (what the shell carries out, in order) -----------------------------------
@@ -182,6 +217,7 @@ class SessionProtocol:
         self._auth_deadline = now + limits.auth_timeout_s
         self._last_seen = now
         self._token_expires = float("inf")
+        self._frames = TokenBucket(limits.frame_rate, limits.frame_burst, now)
 
     def deadline(self) -> float | None:
         """When :meth:`tick` must be called next (None: nothing pending)."""
@@ -204,8 +240,10 @@ class SessionProtocol:
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
         if self.phase is Phase.CLOSED:
             return []
-        if len(data) > self.limits.max_frame_bytes:
+        if len(data) > self.limits.max_frame_in(self.phase):
             return self._close(CloseCode.TOO_BIG, "frame too big")
+        if not self._frames.take(now):
+            return self._flooded()
         if self.phase is not Phase.OPEN:
             return self._close(CloseCode.UNAUTHENTICATED, "first frame must be auth")
         self._last_seen = now
@@ -214,8 +252,10 @@ class SessionProtocol:
     def receive_text(self, text: str, now: float) -> list[Action]:
         if self.phase is Phase.CLOSED:
             return []
-        if _too_big(text, self.limits.max_frame_bytes):
+        if _too_big(text, self.limits.max_frame_in(self.phase)):
             return self._close(CloseCode.TOO_BIG, "frame too big")
+        if not self._frames.take(now):
+            return self._flooded()
         self._last_seen = now
         parsed = parse_client_frame(text)
         if self.phase is Phase.AWAITING_AUTH:
@@ -390,6 +430,16 @@ class SessionProtocol:
     def _close(self, code: CloseCode, reason: str) -> list[Action]:
         self.phase = Phase.CLOSED
         return [CloseSocket(code, reason)]
+
+    def _flooded(self) -> list[Action]:
+        """Over the frame rate: say why, then close (a client that floods once
+        would flood again; it reconnects, and resyncs, at a sane rate)."""
+        message = (
+            f"more than {self.limits.frame_burst} frames at once or "
+            f"{self.limits.frame_rate:g} a second"
+        )
+        error = SendFrame(error_frame(ErrorCode.RATE_LIMITED.value, message, retriable=True))
+        return [error, *self._close(CloseCode.POLICY_VIOLATION, "too many frames")]
 
 
 def _error(code: ErrorCode, message: str, ref: str | None) -> SendFrame:

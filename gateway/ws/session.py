@@ -160,14 +160,7 @@ class Session:
         self._ws = websocket
         self._deps = deps
         http = deps.settings.http
-        self._proto = SessionProtocol(
-            Limits(
-                auth_timeout_s=http.ws_auth_timeout_s,
-                heartbeat_timeout_s=http.ws_heartbeat_timeout_s,
-                max_frame_bytes=http.ws_max_frame_bytes,
-            ),
-            deps.monotonic(),
-        )
+        self._proto = SessionProtocol(Limits.of(http), deps.monotonic())
         # Unbounded queue, bounded by _send (so the close marker always fits).
         self._out: asyncio.Queue[str | _Offer | _Close] = asyncio.Queue()
         #: This socket's id in its agent's presence (``gateway.ws.presence``).

@@ -22,6 +22,7 @@ import uvicorn
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.principal import Role
+from gateway.ws.protocol import Limits
 from panic_alert import shard_root
 from panic_alert.gateway_root import build_gateway
 from persistence.drivers.postgres import create_pool
@@ -97,7 +98,15 @@ async def serving(settings: Settings, entities: EntityClient) -> AsyncIterator[G
     port = free_port()
     app = build_gateway(settings, entities=entities)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            # As `panic-alert serve` configures it (panic_alert/cli.py).
+            ws_max_size=Limits.of(settings.http).transport_max_bytes,
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

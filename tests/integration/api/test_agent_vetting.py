@@ -175,6 +175,11 @@ async def test_a_pending_agent_cannot_go_on_duty_until_approved(
         assert again.json()["changed"] is False  # idempotent: nothing new recorded
         assert again.json()["vetting_reason"] == "badge checked"
 
+        # One open alert per user: the first is closed before the second press.
+        closed = await http.put(
+            f"/alerts/{first}/status", json={"status": "cancelled"}, headers=user.headers
+        )
+        assert closed.status_code == 200, closed.text
         # Same socket, no reconnect: the vetting is read per frame.
         near_second = random_spot()
         await on_duty_at(client, agent, near_second, api_entities, resolution)

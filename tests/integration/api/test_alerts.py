@@ -25,12 +25,15 @@ from actors.alert_messages import DeclineOffer
 from actors.effects import EntityKind
 from actors.region import QueryNearest
 from cluster.client import EntityClient
-from config.settings import Settings
+from config.settings import RateRule, Settings
+from gateway.alert_press import ALREADY_OPEN_HEADER
+from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
 from gateway.routes.alerts import alert_id_for
 from geo.cells import cell_center, cell_of, haversine_m, ring
 from tests.geodesy import destination
 from tests.integration.api.accounts import Account, make_account
+from tests.integration.api.authkit import gateway_with
 from tests.integration.api.conftest import Gateway
 from tests.integration.api.test_ws import Client, session
 
@@ -80,6 +83,17 @@ async def create(
     )
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
+    return created
+
+
+async def create_closed(http: httpx.AsyncClient, who: Account) -> dict[str, Any]:
+    """An alert raised and cancelled: a user has one open alert at a time (a press
+    while one is open answers with it), so tests that need several close each."""
+    created = await create(http, who)
+    cancelled = await http.put(
+        f"/alerts/{created['id']}/status", json={"status": "cancelled"}, headers=who.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
     return created
 
 
@@ -244,7 +258,7 @@ async def test_a_user_lists_only_their_own_alerts(
 ) -> None:
     alice = await account(Role.USER)
     bob = await account(Role.USER)
-    mine = {(await create(http, alice))["id"] for _ in range(2)}
+    mine = {(await create_closed(http, alice))["id"] for _ in range(2)}
     theirs = (await create(http, bob))["id"]
 
     response = await http.get("/alerts", headers=alice.headers)
@@ -260,7 +274,7 @@ async def test_pagination_walks_every_alert_once_newest_first(
     http: httpx.AsyncClient, account: MakeAccount
 ) -> None:
     user = await account(Role.USER)
-    created = [(await create(http, user))["id"] for _ in range(7)]
+    created = [(await create_closed(http, user))["id"] for _ in range(7)]
 
     seen: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -291,12 +305,12 @@ async def test_list_filters_by_status_type_and_time(
     http: httpx.AsyncClient, account: MakeAccount
 ) -> None:
     user = await account(Role.USER)
-    fire = await create(http, user, alert_body(alert_type="fire"))
     medical = await create(http, user, alert_body(alert_type="medical"))
     cancelled = await http.put(
         f"/alerts/{medical['id']}/status", json={"status": "cancelled"}, headers=user.headers
     )
     assert cancelled.status_code == 200, cancelled.text
+    fire = await create(http, user, alert_body(alert_type="fire"))
 
     async def ids(**params: str) -> list[str]:
         response = await http.get("/alerts", params=params, headers=user.headers)
@@ -306,8 +320,8 @@ async def test_list_filters_by_status_type_and_time(
     assert await ids(alert_type="fire") == [fire["id"]]
     assert await ids(status="cancelled") == [medical["id"]]
     assert await ids(status="dispatching") == [fire["id"]]
-    assert await ids(since=medical["created_at"]) == [medical["id"]]
-    assert await ids(until=medical["created_at"]) == [fire["id"]]
+    assert await ids(since=fire["created_at"]) == [fire["id"]]
+    assert await ids(until=fire["created_at"]) == [medical["id"]]
 
 
 @pytest.mark.parametrize(
@@ -336,7 +350,7 @@ async def test_bad_list_parameters_are_422(
 async def test_a_tampered_cursor_is_422(http: httpx.AsyncClient, account: MakeAccount) -> None:
     user = await account(Role.USER)
     for _ in range(2):
-        await create(http, user)
+        await create_closed(http, user)
     first = await http.get("/alerts", params={"limit": 1}, headers=user.headers)
     cursor = first.json()["next_cursor"]
     assert cursor
@@ -641,3 +655,171 @@ async def test_with_no_answer_the_escalation_steps_fire_at_their_configured_time
         ("alert-responses", "alert.offer_received"),
         ("alert-status-updates", "alert.status_changed"),
     ]
+
+
+# --- floods (issue 16): rate limits, one open alert per user ------------------------------
+
+
+async def with_pins(
+    pool: asyncpg.Pool, settings: Settings, user: Account, *, cancel: str, duress: str | None
+) -> None:
+    """Give ``user`` PINs directly in the database (how they are set is not under test)."""
+    hasher = PasswordHasher(settings.auth)
+    status = await pool.execute(
+        "UPDATE users SET cancel_pin_hash = $2, duress_pin_hash = $3 WHERE id = $1",
+        user.id,
+        hasher.hash(cancel),
+        None if duress is None else hasher.hash(duress),
+    )
+    assert status == "UPDATE 1"
+
+
+async def test_finding_alerts_has_no_rate_limit(
+    http: httpx.AsyncClient,
+    account: MakeAccount,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+) -> None:
+    # The review guessed a cancel PIN 131 times in 36.6 s without a 429.
+    user = await account(Role.USER)
+    await with_pins(api_pool, api_settings, user, cancel="8514", duress=None)
+    alert = await create(http, user)
+    path = f"/alerts/{alert['id']}/status"
+    rule = api_settings.rate_limit.alerts_status_per_principal
+    answers = []
+    for guess in range(rule.limit + 1):
+        wrong = {"status": "cancelled", "pin": f"{guess:04d}9"}
+        answers.append(await http.put(path, json=wrong, headers=user.headers))
+
+    assert [a.status_code for a in answers[:-1]] == [403] * rule.limit
+    problem = assert_problem(answers[-1], 429)
+    assert "Retry-After" in problem["detail"]
+    assert 1 <= int(answers[-1].headers["retry-after"]) <= rule.window_s
+    # Refused before any PIN was checked: even the right one waits for the window.
+    right = await http.put(path, json={"status": "cancelled", "pin": "8514"}, headers=user.headers)
+    assert_problem(right, 429)
+    got = await http.get(f"/alerts/{alert['id']}", headers=user.headers)
+    assert got.json()["status"] == "dispatching"
+
+
+async def test_finding_alerts_reads_have_no_rate_limit(
+    account: MakeAccount, api_settings: Settings, api_entities: EntityClient
+) -> None:
+    user = await account(Role.USER)
+    rules = {"alerts_read_per_principal": RateRule(limit=3, window_s=60)}
+    async with (
+        gateway_with(api_settings, api_entities, **rules) as gw,
+        httpx.AsyncClient(base_url=gw.base_url, timeout=20) as http,
+    ):
+        alert = await create(http, user)
+        one = f"/alerts/{alert['id']}"
+        codes = [(await http.get(one, headers=user.headers)).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        # Each read endpoint has its own budget; another caller is not affected.
+        assert (await http.get(f"{one}/timeline", headers=user.headers)).status_code == 200
+        assert (await http.get("/alerts", headers=user.headers)).status_code == 200
+        other = await account(Role.ADMIN)
+        assert (await http.get(one, headers=other.headers)).status_code == 200
+
+
+async def test_a_second_press_while_an_alert_is_open_returns_the_open_alert(
+    http: httpx.AsyncClient, account: MakeAccount, api_pool: asyncpg.Pool
+) -> None:
+    user = await account(Role.USER)
+    first = await create(http, user, alert_body(alert_type="medical"))
+
+    again = await http.post("/alerts", json=alert_body(alert_type="fire"), headers=user.headers)
+
+    assert again.status_code == 201, again.text
+    assert again.headers[ALREADY_OPEN_HEADER.lower()] == "true"
+    assert again.headers["location"] == f"/alerts/{first['id']}"
+    shown = again.json()
+    assert shown["id"] == first["id"]
+    assert (shown["alert_type"], shown["status"]) == ("medical", "dispatching")
+    count = await api_pool.fetchval("SELECT count(*) FROM alerts WHERE user_id = $1", user.id)
+    assert count == 1
+    # Once it is closed, the next press raises a new alert.
+    cancelled = await http.put(
+        f"/alerts/{first['id']}/status", json={"status": "cancelled"}, headers=user.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    fresh = await http.post("/alerts", json=alert_body(), headers=user.headers)
+    assert fresh.status_code == 201, fresh.text
+    assert ALREADY_OPEN_HEADER.lower() not in fresh.headers
+    assert fresh.json()["id"] != first["id"]
+
+
+async def test_presses_at_once_raise_one_alert(
+    http: httpx.AsyncClient, account: MakeAccount, api_pool: asyncpg.Pool
+) -> None:
+    # A double (or quintuple) tap: the presses arrive together.
+    user = await account(Role.USER)
+    presses = await asyncio.gather(
+        *(http.post("/alerts", json=alert_body(), headers=user.headers) for _ in range(5))
+    )
+    assert [p.status_code for p in presses] == [201] * 5
+    assert len({p.json()["id"] for p in presses}) == 1
+    assert sum(ALREADY_OPEN_HEADER.lower() in p.headers for p in presses) == 4
+    count = await api_pool.fetchval("SELECT count(*) FROM alerts WHERE user_id = $1", user.id)
+    assert count == 1
+
+
+async def test_a_press_is_never_refused_while_an_alert_is_open(
+    account: MakeAccount, api_settings: Settings, api_entities: EntityClient
+) -> None:
+    user = await account(Role.USER)
+    rules = {"alerts_create_per_principal": RateRule(limit=2, window_s=60)}
+    async with (
+        gateway_with(api_settings, api_entities, **rules) as gw,
+        httpx.AsyncClient(base_url=gw.base_url, timeout=20) as http,
+    ):
+        await create_closed(http, user)
+        key = f"press-{uuid.uuid4().hex}"
+        body = alert_body()
+        open_one = await create(http, user, body, **{"Idempotency-Key": key})  # limit reached
+        for _ in range(5):
+            press = await http.post("/alerts", json=alert_body(), headers=user.headers)
+            assert press.status_code == 201, press.text
+            assert press.json()["id"] == open_one["id"]
+        # The app retrying its own press (same key) is a replay, never refused either.
+        retry = await http.post(
+            "/alerts", json=body, headers={**user.headers, "Idempotency-Key": key}
+        )
+        assert retry.status_code == 201, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert retry.json()["id"] == open_one["id"]
+        cancelled = await http.put(
+            f"/alerts/{open_one['id']}/status", json={"status": "cancelled"}, headers=user.headers
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        # Nothing open and over the limit: only now may a create be refused.
+        refused = await http.post("/alerts", json=alert_body(), headers=user.headers)
+        assert_problem(refused, 429)
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+async def test_an_alert_cancelled_under_duress_is_not_returned_to_a_second_press(
+    http: httpx.AsyncClient,
+    account: MakeAccount,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+) -> None:
+    # Answering the press with it would show whoever holds the phone that the
+    # "cancel" did not end the alert.
+    user = await account(Role.USER)
+    await with_pins(api_pool, api_settings, user, cancel="8514", duress="7392")
+    first = await create(http, user)
+    duress = await http.put(
+        f"/alerts/{first['id']}/status",
+        json={"status": "cancelled", "pin": "7392"},
+        headers=user.headers,
+    )
+    assert duress.status_code == 200, duress.text
+    assert duress.json()["status"] == "cancelled"
+
+    press = await http.post("/alerts", json=alert_body(), headers=user.headers)
+
+    assert press.status_code == 201, press.text
+    assert ALREADY_OPEN_HEADER.lower() not in press.headers
+    assert press.json()["id"] != first["id"]
+    assert press.json()["status"] == "dispatching"

@@ -354,3 +354,23 @@ async def test_with_the_event_store_down_it_is_503(
         response = await client.get("/geofencing/events", headers=user.headers)
     assert_problem(response, 503)
     assert response.headers["retry-after"]
+
+
+# --- floods (issue 16) -----------------------------------------------------------------------
+
+
+async def test_finding_geofence_event_reads_have_no_rate_limit(
+    http: httpx.AsyncClient, account: MakeAccount, api_settings: Settings
+) -> None:
+    reader = await account(Role.USER)
+    rule = api_settings.rate_limit.geofence_read_per_principal
+    codes = [
+        (await http.get("/geofencing/events", headers=reader.headers)).status_code
+        for _ in range(rule.limit + 1)
+    ]
+    assert codes == [200] * rule.limit + [429]
+    refused = await http.get("/geofencing/events", headers=reader.headers)
+    assert_problem(refused, 429)
+    assert 1 <= int(refused.headers["retry-after"]) <= rule.window_s
+    other = await account(Role.USER)
+    assert (await http.get("/geofencing/events", headers=other.headers)).status_code == 200

@@ -232,8 +232,10 @@ async def test_suspension_closes_the_socket_and_returns_the_held_alert_to_dispat
         await app.expect("alert.offer", wait_s=5.0, alert_id=held)
         await app.send("offer.accept", {"alert_id": held}, id="take")
         await app.expect("ack", ref="take", status="assigned")
-        # And an offer of another alert pending on its screen (made directly).
-        other = await raise_alert(http, user, random_point())
+        # And an offer of another alert pending on its screen (made directly), of
+        # another user (one open alert per user: the same user's press returns `held`).
+        someone = await make_account(api_pool, api_settings, Role.USER)
+        other = await raise_alert(http, someone, random_point())
         await api_entities.ask(EntityKind.ALERT, other, OfferMade(stalker.id))
         await app.expect("alert.offer", wait_s=5.0, alert_id=other)
 

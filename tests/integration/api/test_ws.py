@@ -970,3 +970,101 @@ async def test_admin_sockets_hear_of_every_escalated_alert(
         assert notice["data"]["reason"] == "nobody close"
         await admin_ws.send("location", {"latitude": 1, "longitude": 2}, id="l")
         assert (await admin_ws.expect("error", ref="l"))["data"]["code"] == "forbidden"
+
+
+# --- floods (issue 16): bounded input ------------------------------------------------------
+
+
+def frame_header(length: int, opcode: int = 0x1) -> bytes:
+    """A client frame's header (FIN, masked) announcing ``length`` payload bytes."""
+    if length < 126:
+        size = bytes([0x80 | length])
+    elif length < 2**16:
+        size = bytes([0x80 | 126]) + length.to_bytes(2, "big")
+    else:
+        size = bytes([0x80 | 127]) + length.to_bytes(8, "big")
+    return bytes([0x80 | opcode]) + size + b"\x00\x00\x00\x00"  # a zero mask: payload as is
+
+
+@asynccontextmanager
+async def replica(
+    settings: Settings, entities: EntityClient, **sections: dict[str, Any]
+) -> AsyncIterator[Gateway]:
+    """A gateway replica whose settings sections (``http``, ``geofence``) are updated."""
+    update = {
+        name: getattr(settings, name).model_copy(update=values) for name, values in sections.items()
+    }
+    async with serving(settings.model_copy(update=update), entities) as gw:
+        yield gw
+
+
+async def test_finding_frames_up_to_16_mib_are_buffered_even_before_auth(
+    gateway: Gateway,
+) -> None:
+    # The header of a 16 MiB frame, and then nothing: the server refuses it from
+    # the header (1009) instead of waiting for 16 MiB, so the auth deadline (4401)
+    # never comes into it.
+    async with socket(gateway) as ws:
+        ws.transport.write(frame_header(16 * 1024 * 1024 - 1) + b'{"type":"auth"')
+        assert await close_code(ws) == 1009
+
+
+async def test_a_frame_is_bounded_by_the_phase_of_its_socket(
+    api_settings: Settings, api_entities: EntityClient, user: Account
+) -> None:
+    # An open socket may take more than 64 KiB (here 256 KiB); before auth, never.
+    http = {"ws_max_frame_bytes": 256 * 1024}
+    async with replica(api_settings, api_entities, http=http) as gw:
+        big = "x" * (100 * 1024)
+        async with socket(gw) as ws:
+            await ws.send(json.dumps({"type": "auth", "data": {"token": user.token, "pad": big}}))
+            assert await close_code(ws) == 1009
+        async with session(gw, user) as (client, _):
+            await client.send("ping", {"pad": big}, id="big")
+            read = await client.expect("error", ref="big")  # read and parsed, not too big
+            assert read["data"]["code"] == "invalid_data"
+            await client.ping("still-open")
+            client.ws.transport.write(frame_header(256 * 1024 + 1) + b"{")
+            assert await close_code(client.ws) == 1009
+
+
+async def test_finding_a_socket_has_no_frame_rate_limit(gateway: Gateway, user: Account) -> None:
+    burst = gateway.settings.http.ws_frame_burst
+    async with session(gateway, user) as (client, _), session(gateway, user) as (calm, _):
+        for n in range(burst * 3):
+            await client.send("ping", id=f"p{n}")
+        refused = await client.expect("error", wait_s=10.0)
+        assert refused["data"]["code"] == "rate_limited"
+        assert refused["data"]["retriable"] is True
+        assert await close_code(client.ws) == 1008
+        pongs = sum(1 for f in client.backlog if f["type"] == "pong")
+        assert burst - 1 <= pongs < burst * 3  # the auth frame took a token too
+        # The bucket is the socket's: another socket of the same account goes on.
+        await calm.ping("calm")
+
+
+async def test_finding_one_socket_can_fill_the_shared_location_queue(
+    api_settings: Settings, api_entities: EntityClient, user: Account, agent: Account
+) -> None:
+    # Flushed once a second here, so the fixes of a burst wait together.
+    share = 5
+    geofence = {"batch_linger_ms": 1000.0, "queue_max_per_subject": share}
+    async with (
+        replica(api_settings, api_entities, geofence=geofence) as gw,
+        session(gw, user) as (flooder, _),
+        session(gw, agent) as (other, _),
+    ):
+        for n in range(share * 3):
+            await flooder.send("location", {"latitude": 1.0, "longitude": 2.0}, id=f"l{n}")
+        await flooder.ping("after")
+        refused = [f for f in flooder.backlog if f["type"] == "error"]
+        # 15 fixes over at most two flushes: at least 5 beyond the share.
+        assert len(refused) >= share, flooder.backlog
+        assert {f["data"]["code"] for f in refused} == {"unavailable"}
+        assert all(f["data"]["retriable"] for f in refused)
+        # Someone else's fix is still taken (no error before its pong).
+        await other.send("location", {"latitude": 3.0, "longitude": 4.0}, id="mine")
+        await other.ping("other")
+        assert [f for f in other.backlog if f["type"] == "error"] == []
+        stored = json.loads(await stored_location(api_settings, "agent", agent.id))
+        assert (stored["latitude"], stored["longitude"]) == (3.0, 4.0)

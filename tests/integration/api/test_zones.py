@@ -412,3 +412,25 @@ async def test_regions_of_the_zone_cells_learn_of_it_and_of_its_deletion(
     deleted = await http.delete(f"{ZONES}/{zone_id}", headers=admin.headers)
     assert deleted.status_code == 204
     assert await eventually(lambda: all_hold(False), timeout_s=10)
+
+
+# --- floods (issue 16) -----------------------------------------------------------------------
+
+
+async def test_finding_zone_reads_have_no_rate_limit(
+    http: httpx.AsyncClient, api_pool: asyncpg.Pool, api_settings: Settings
+) -> None:
+    reader = await make_account(api_pool, api_settings, Role.USER)
+    rule = api_settings.rate_limit.geofence_read_per_principal
+    codes = [
+        (await http.get(ZONES, params={"limit": 1}, headers=reader.headers)).status_code
+        for _ in range(rule.limit + 1)
+    ]
+    assert codes == [200] * rule.limit + [429]
+    refused = await http.get(ZONES, headers=reader.headers)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= rule.window_s
+    # Per endpoint and per caller: one zone, and another reader, are still answered.
+    assert (await http.get(f"{ZONES}/{uuid4()}", headers=reader.headers)).status_code == 404
+    other = await make_account(api_pool, api_settings, Role.USER)
+    assert (await http.get(ZONES, headers=other.headers)).status_code == 200

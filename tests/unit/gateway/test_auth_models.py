@@ -167,6 +167,13 @@ def test_openapi_lists_the_websocket_frames(settings: Settings) -> None:
     assert "acks_offers" in auth["properties"]
     revoked = frames["server"]["assignment.revoked"]["data"]["$ref"].rsplit("/", 1)[-1]
     assert set(schemas[revoked]["required"]) == {"alert_id", "reason"}
+    # The deployment's bounds of one socket (issue 16).
+    limits = frames["limits"]
+    assert limits["max_frame_bytes_before_auth"] == settings.http.ws_max_auth_frame_bytes
+    assert limits["max_frame_bytes"] == settings.http.ws_max_frame_bytes
+    assert (limits["too_big_close_code"], limits["rate_limited_close_code"]) == (1009, 1008)
+    assert limits["frame_burst"] == settings.http.ws_frame_burst
+    assert limits["rate_limited_error_code"] == "rate_limited"
 
 
 def test_plain_text_is_stated_in_the_openapi_document_of_every_text_field(
