@@ -42,6 +42,7 @@ from gateway.ports import (
     Contacts,
     GatewayPorts,
     GeofenceEvents,
+    LoginFailures,
     RateCounters,
     RefreshTokens,
     Sessions,
@@ -104,6 +105,10 @@ def get_rate_counters(connection: HTTPConnection) -> RateCounters:
     return get_ports(connection).rate_counters()
 
 
+def get_login_failures(connection: HTTPConnection) -> LoginFailures:
+    return get_ports(connection).login_failures()
+
+
 def get_agent_vetting(connection: HTTPConnection) -> AgentVetting:
     return get_ports(connection).agent_vetting()
 
@@ -149,6 +154,7 @@ ZonesDep = Annotated[Zones, Depends(inline(get_zones))]
 GeofenceEventsDep = Annotated[GeofenceEvents, Depends(inline(get_geofence_events))]
 SessionsDep = Annotated[Sessions, Depends(inline(get_sessions))]
 RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
+LoginFailuresDep = Annotated[LoginFailures, Depends(inline(get_login_failures))]
 AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]
 AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdrawal))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]

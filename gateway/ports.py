@@ -538,6 +538,38 @@ class RateCounters(Protocol):
         ...
 
 
+class LoginFailureCounts(Protocol):
+    """``gateway.auth.throttle.FailureCounts`` as a store reads it."""
+
+    @property
+    def pair(self) -> int: ...
+    @property
+    def pair_last_at(self) -> float | None: ...
+    @property
+    def email(self) -> int: ...
+    @property
+    def email_ttl_s(self) -> int: ...
+
+
+class LoginFailures(Protocol):
+    """Failed logins per email+address pair and per email (``gateway.auth.throttle``)."""
+
+    async def counts(self, pair: str, email: str) -> LoginFailureCounts:
+        """The failures recorded under both identifiers. Read-only."""
+        ...
+
+    async def record_failure(
+        self, pair: str, email: str, *, at: float, pair_ttl_s: int, email_window_s: int
+    ) -> None:
+        """Count one failure on both; the pair is forgotten ``pair_ttl_s`` after
+        its last failure, the email's window starts with its first. Not idempotent."""
+        ...
+
+    async def clear(self, pair: str) -> None:
+        """Forget the pair's failures (a success). Idempotent."""
+        ...
+
+
 class LatestLocations(Protocol):
     """Subjects' last known positions."""
 
@@ -614,6 +646,7 @@ class GatewayPorts:
     #: Ends every session of an account (a suspended agent's).
     #: Takes a suspended agent off its offers and alerts (the entities).
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
+    login_failures: Provider[LoginFailures] = field(default=_missing("redis"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))
     #: None while the event store is not connected (the history is best effort).
     location_history: Provider[LocationHistory | None] = field(default=_none)

@@ -36,7 +36,7 @@ from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
 from persistence.stores.metrics import PostgresMetricsReads
 from persistence.stores.open_alerts import PostgresOpenAlerts
-from persistence.stores.rate_limits import RedisRateCounters
+from persistence.stores.rate_limits import RedisLoginFailures, RedisRateCounters
 from persistence.stores.refresh_tokens import PostgresRefreshTokens
 from persistence.stores.sessions import RedisSessions
 from persistence.stores.vetting import PostgresAgentVetting
@@ -82,6 +82,7 @@ def gateway_ports(
         agent_vetting=lambda: PostgresAgentVetting(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
         rate_counters=lambda: RedisRateCounters(redis.client),
+        login_failures=lambda: RedisLoginFailures(redis.client),
         latest_locations=lambda: RedisLatestLocations(redis.client),
         location_history=history,
         push_subscriptions=RedisPushSubscriptions(settings.redis).open,

@@ -17,6 +17,7 @@ tells nothing to someone without it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ from fastapi import APIRouter, Depends, Response
 from starlette.requests import Request
 
 from gateway.auth import refresh as sessions_flow
+from gateway.auth import throttle
 from gateway.auth.models import (
     Login,
     LogoutRequest,
@@ -39,20 +41,21 @@ from gateway.auth.models import (
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
 from gateway.auth.refresh import RefreshRejected, TokenPair
+from gateway.auth.throttle import FailureCounts
 from gateway.deps import (
     AccountsDep,
     AgentVettingDep,
     CurrentPrincipal,
     HasherDep,
-    RateCountersDep,
+    LoginFailuresDep,
     RefreshTokensDep,
     SessionsDep,
     SettingsDep,
     unauthorized,
 )
-from gateway.ports import Accounts, RateCounters, RefreshTokens, Sessions, Vetting
+from gateway.ports import Accounts, LoginFailures, RefreshTokens, Sessions, Vetting
 from gateway.problems import ProblemHTTPException, invalid, problem_type
-from gateway.ratelimit import client_ip, enforce, rate_limit
+from gateway.ratelimit import Decision, client_ip, rate_limit, too_many
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ _refresh_limit = Depends(rate_limit("auth:refresh", key="ip", rule="refresh_per_
 
 @dataclass(frozen=True, slots=True)
 class _LoginPorts:
-    counters: RateCounters
+    failures: LoginFailures
     accounts: Accounts
     tokens: RefreshTokens
     sessions: Sessions
@@ -164,6 +167,44 @@ async def _dummy_hash(request: Request, hasher: PasswordHasher) -> str:
     return made
 
 
+async def _throttle(
+    request: Request, email: str, settings: SettingsDep, failures: LoginFailures
+) -> tuple[str, str] | None:
+    """Refuse (429) a login whose email+address pair owes a wait, or whose email
+    is past the ceiling; else the pair's and the email's identifiers (None when
+    rate limits are off)."""
+    if not settings.rate_limit.enabled:
+        return None
+    prefix = settings.rate_limit.key_prefix
+    keys = (
+        throttle.pair_identifier(prefix, email, client_ip(request)),
+        throttle.email_identifier(prefix, email),
+    )
+    counts = await failures.counts(*keys)
+    verdict = throttle.decide_login(
+        FailureCounts(counts.pair, counts.pair_last_at, counts.email, counts.email_ttl_s),
+        time.time(),
+        settings.login_throttle,
+    )
+    if not verdict.allowed:
+        raise too_many(Decision(False, 0, verdict.retry_after_s))
+    return keys
+
+
+async def _failed(
+    keys: tuple[str, str] | None, settings: SettingsDep, failures: LoginFailures
+) -> None:
+    if keys is None:
+        return
+    limits = settings.login_throttle
+    await failures.record_failure(
+        *keys,
+        at=time.time(),
+        pair_ttl_s=limits.memory_s,
+        email_window_s=limits.per_email_ceiling.window_s,
+    )
+
+
 async def _login(
     request: Request,
     body: Login,
@@ -172,23 +213,22 @@ async def _login(
     ports: _LoginPorts,
     hasher: PasswordHasher,
 ) -> TokenResponse:
-    await enforce(
-        ports.counters,
-        settings.rate_limit,
-        scope="auth:login",
-        kind="email",
-        value=body.email.strip().lower(),
-        rule=settings.rate_limit.login_per_email,
-    )
+    """Check the credentials. Failures are counted per email and address
+    (``gateway.auth.throttle``); the 401 of every failure is the same."""
+    email = normalize_email(body.email)
+    keys = await _throttle(request, email, settings, ports.failures)
     found = await ports.accounts.find_credentials(body.email)
     if found is None:
         await hasher.verify_async(await _dummy_hash(request, hasher), body.password)
+        await _failed(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     if not await hasher.verify_async(found.password_hash, body.password):
+        await _failed(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     role = found.role
     if found.disabled or role not in allowed:
         log.info("login refused: account=%s role=%s ip=%s", found.id, role, client_ip(request))
+        await _failed(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     if found.vetting == Vetting.SUSPENDED:
         log.info("login refused: suspended agent=%s ip=%s", found.id, client_ip(request))
@@ -204,6 +244,8 @@ async def _login(
     pair = await sessions_flow.start_session(
         ports.tokens, ports.sessions, settings.auth, account_id=found.id, role=role
     )
+    if keys is not None:
+        await ports.failures.clear(keys[0])
     return _pair(pair)
 
 
@@ -217,14 +259,14 @@ async def login_user(
     request: Request,
     body: Login,
     settings: SettingsDep,
-    counters: RateCountersDep,
+    failures: LoginFailuresDep,
     accounts: AccountsDep,
     tokens: RefreshTokensDep,
     sessions: SessionsDep,
     hasher: HasherDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.USER, Role.ADMIN})
-    ports = _LoginPorts(counters, accounts, tokens, sessions)
+    ports = _LoginPorts(failures, accounts, tokens, sessions)
     return await _login(request, body, allowed, settings, ports, hasher)
 
 
@@ -241,14 +283,14 @@ async def login_agent(
     request: Request,
     body: Login,
     settings: SettingsDep,
-    counters: RateCountersDep,
+    failures: LoginFailuresDep,
     accounts: AccountsDep,
     tokens: RefreshTokensDep,
     sessions: SessionsDep,
     hasher: HasherDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.AGENT})
-    ports = _LoginPorts(counters, accounts, tokens, sessions)
+    ports = _LoginPorts(failures, accounts, tokens, sessions)
     return await _login(request, body, allowed, settings, ports, hasher)
 
 
