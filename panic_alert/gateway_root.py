@@ -30,6 +30,7 @@ from persistence.drivers.reconnecting import (
 )
 from persistence.pushes import RedisPushSubscriptions
 from persistence.stores.accounts import PostgresAccounts
+from persistence.stores.admin_totp import PostgresAdminTotp
 from persistence.stores.alerts import PostgresAlertReads
 from persistence.stores.contacts import PostgresContacts
 from persistence.stores.geofence_events import MongoGeofenceEvents
@@ -80,6 +81,7 @@ def gateway_ports(
         zones=lambda: PostgresZones(postgres.pool),
         geofence_events=lambda: MongoGeofenceEvents(mongo.store),
         agent_vetting=lambda: PostgresAgentVetting(postgres.pool, source=settings.kafka.source),
+        admin_totp=lambda: PostgresAdminTotp(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
         rate_counters=lambda: RedisRateCounters(redis.client),
         login_failures=lambda: RedisLoginFailures(redis.client),

@@ -20,12 +20,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
 from starlette.requests import Request
 
 from gateway.auth import refresh as sessions_flow
-from gateway.auth import throttle
+from gateway.auth import throttle, totp
 from gateway.auth.models import (
     Login,
     LogoutRequest,
@@ -44,16 +45,17 @@ from gateway.auth.refresh import RefreshRejected, TokenPair
 from gateway.auth.throttle import FailureCounts
 from gateway.deps import (
     AccountsDep,
+    AdminTotpDep,
     AgentVettingDep,
-    CurrentPrincipal,
     HasherDep,
     LoginFailuresDep,
     RefreshTokensDep,
+    SessionPrincipal,
     SessionsDep,
     SettingsDep,
     unauthorized,
 )
-from gateway.ports import Accounts, LoginFailures, RefreshTokens, Sessions, Vetting
+from gateway.ports import Accounts, AdminTotp, LoginFailures, RefreshTokens, Sessions, Vetting
 from gateway.problems import ProblemHTTPException, invalid, problem_type
 from gateway.ratelimit import Decision, client_ip, rate_limit, too_many
 
@@ -78,6 +80,8 @@ class _LoginPorts:
     accounts: Accounts
     tokens: RefreshTokens
     sessions: Sessions
+    #: None where no administrator may log in.
+    totp: AdminTotp | None
 
 
 def _pair(pair: TokenPair) -> TokenResponse:
@@ -205,6 +209,69 @@ async def _failed(
     )
 
 
+def totp_required() -> ProblemHTTPException:
+    return ProblemHTTPException(
+        401,
+        title="Second factor required",
+        detail="This account needs the code of its authenticator: send `totp_code`.",
+        type_=problem_type("totp-required"),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def totp_invalid() -> ProblemHTTPException:
+    return ProblemHTTPException(
+        401,
+        title="Second factor refused",
+        detail="The code is wrong, expired or already used.",
+        type_=problem_type("totp-invalid"),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _second_factor(
+    body: Login,
+    account_id: UUID,
+    role: Role,
+    settings: SettingsDep,
+    ports: _LoginPorts,
+    keys: tuple[str, str] | None,
+) -> bool:
+    """Check an administrator's second factor, once the password checked out.
+
+    Answers whether the session may only enrol one (an administrator who must
+    have one and has none). Raises 401 ``totp-required`` without a code (not
+    a failure: it is the login's first step) and ``totp-invalid`` for a wrong,
+    expired or replayed one (a failure, counted like a wrong password).
+    """
+    if role is not Role.ADMIN or ports.totp is None:
+        return False
+    enrolment = await ports.totp.totp_of(account_id)
+    if enrolment is None or not enrolment.confirmed:
+        return totp.enrolment_only(role, settings.totp_required_for_admins, enrolled=False)
+    now = datetime.now(UTC)
+    if body.totp_code is not None:
+        step = _matching_step(settings, account_id, enrolment.secret_ciphertext, body.totp_code)
+        if step is not None and await ports.totp.accept_step(account_id, step):
+            return False
+    elif body.recovery_code is not None:
+        code_hash = totp.hash_recovery_code(body.recovery_code)
+        if await ports.totp.use_recovery_code(account_id, code_hash, now):
+            return False
+    else:
+        raise totp_required()
+    await _failed(keys, settings, ports.failures)
+    raise totp_invalid()
+
+
+def _matching_step(
+    settings: SettingsDep, account_id: UUID, ciphertext: bytes, code: str
+) -> int | None:
+    key = settings.totp.encryption_key.get_secret_value()
+    window = settings.totp.valid_window
+    return totp.verified_step(key, account_id, ciphertext, code, datetime.now(UTC), window)
+
+
 async def _login(
     request: Request,
     body: Login,
@@ -238,11 +305,17 @@ async def _login(
             detail="This agent account is suspended by an administrator; it may not sign in.",
             type_=problem_type("agent-suspended"),
         )
+    enrolment_only = await _second_factor(body, found.id, role, settings, ports, keys)
     if hasher.needs_rehash(found.password_hash):
         upgraded = await hasher.hash_async(body.password)
         await ports.accounts.replace_password_hash(found.id, found.password_hash, upgraded)
     pair = await sessions_flow.start_session(
-        ports.tokens, ports.sessions, settings.auth, account_id=found.id, role=role
+        ports.tokens,
+        ports.sessions,
+        settings.auth,
+        account_id=found.id,
+        role=role,
+        enrolment_only=enrolment_only,
     )
     if keys is not None:
         await ports.failures.clear(keys[0])
@@ -264,9 +337,10 @@ async def login_user(
     tokens: RefreshTokensDep,
     sessions: SessionsDep,
     hasher: HasherDep,
+    admin_totp: AdminTotpDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.USER, Role.ADMIN})
-    ports = _LoginPorts(failures, accounts, tokens, sessions)
+    ports = _LoginPorts(failures, accounts, tokens, sessions, admin_totp)
     return await _login(request, body, allowed, settings, ports, hasher)
 
 
@@ -290,7 +364,7 @@ async def login_agent(
     hasher: HasherDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.AGENT})
-    ports = _LoginPorts(failures, accounts, tokens, sessions)
+    ports = _LoginPorts(failures, accounts, tokens, sessions, None)
     return await _login(request, body, allowed, settings, ports, hasher)
 
 
@@ -301,11 +375,22 @@ async def login_agent(
     summary="Exchange a refresh token for a new token pair (the old one is spent)",
 )
 async def refresh(
-    body: RefreshRequest, settings: SettingsDep, tokens: RefreshTokensDep, sessions: SessionsDep
+    body: RefreshRequest,
+    settings: SettingsDep,
+    tokens: RefreshTokensDep,
+    sessions: SessionsDep,
+    admin_totp: AdminTotpDep,
 ) -> TokenResponse:
+    async def enrolment_only(account_id: UUID, role: Role) -> bool:
+        if role is not Role.ADMIN or not settings.totp_required_for_admins:
+            return False
+        enrolment = await admin_totp.totp_of(account_id)
+        enrolled = enrolment is not None and enrolment.confirmed
+        return totp.enrolment_only(role, required=True, enrolled=enrolled)
+
     try:
         pair = await sessions_flow.rotate_session(
-            tokens, sessions, settings.auth, body.refresh_token
+            tokens, sessions, settings.auth, body.refresh_token, enrolment_only=enrolment_only
         )
     except RefreshRejected:
         raise unauthorized("invalid refresh token") from None
@@ -320,7 +405,7 @@ async def refresh(
     summary="End this session: its access and refresh tokens stop working",
 )
 async def logout(
-    principal: CurrentPrincipal,
+    principal: SessionPrincipal,
     tokens: RefreshTokensDep,
     sessions: SessionsDep,
     body: LogoutRequest | None = None,
@@ -332,7 +417,7 @@ async def logout(
 
 
 @router.get("/me", responses=problem_responses(401), summary="The caller's account")
-async def me(principal: CurrentPrincipal, accounts: AccountsDep) -> Me:
+async def me(principal: SessionPrincipal, accounts: AccountsDep) -> Me:
     account = await accounts.get_account(principal.id)
     if account is None:
         raise unauthorized("account no longer exists")
