@@ -7,6 +7,17 @@ agents. A login through the wrong endpoint is answered exactly like a wrong
 password (401, same text), as is an unknown email, so the endpoints do not
 reveal which accounts exist; unknown emails still cost one argon2 verify.
 
+Throttling (``gateway.auth.throttle``): only failed logins count, per email
+and client address, with a growing wait after a few, under a high ceiling
+per email; a success clears the count. A stranger's failures therefore slow
+the stranger, not the owner logging in from elsewhere.
+
+Administrators' second factor (``gateway.routes.totp``): once enrolled, an
+administrator's login needs ``totp_code`` (or a ``recovery_code``) after the
+password checked out: 401 ``totp-required`` without it, 401 ``totp-invalid``
+(a failure) for a wrong or replayed one. Where one is required and missing,
+the login opens an enrolment-only session (``Principal.enrolment_only``).
+
 Vetting: a self-registered agent is ``pending``: it may sign in and edit its
 profile but not go on duty until an administrator approves it (``/admin``);
 one registering with an invite code is approved at once. A suspended agent's
@@ -171,7 +182,7 @@ async def _dummy_hash(request: Request, hasher: PasswordHasher) -> str:
     return made
 
 
-async def _throttle(
+async def throttle_login(
     request: Request, email: str, settings: SettingsDep, failures: LoginFailures
 ) -> tuple[str, str] | None:
     """Refuse (429) a login whose email+address pair owes a wait, or whose email
@@ -195,7 +206,7 @@ async def _throttle(
     return keys
 
 
-async def _failed(
+async def count_failure(
     keys: tuple[str, str] | None, settings: SettingsDep, failures: LoginFailures
 ) -> None:
     if keys is None:
@@ -260,7 +271,7 @@ async def _second_factor(
             return False
     else:
         raise totp_required()
-    await _failed(keys, settings, ports.failures)
+    await count_failure(keys, settings, ports.failures)
     raise totp_invalid()
 
 
@@ -283,19 +294,19 @@ async def _login(
     """Check the credentials. Failures are counted per email and address
     (``gateway.auth.throttle``); the 401 of every failure is the same."""
     email = normalize_email(body.email)
-    keys = await _throttle(request, email, settings, ports.failures)
+    keys = await throttle_login(request, email, settings, ports.failures)
     found = await ports.accounts.find_credentials(body.email)
     if found is None:
         await hasher.verify_async(await _dummy_hash(request, hasher), body.password)
-        await _failed(keys, settings, ports.failures)
+        await count_failure(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     if not await hasher.verify_async(found.password_hash, body.password):
-        await _failed(keys, settings, ports.failures)
+        await count_failure(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     role = found.role
     if found.disabled or role not in allowed:
         log.info("login refused: account=%s role=%s ip=%s", found.id, role, client_ip(request))
-        await _failed(keys, settings, ports.failures)
+        await count_failure(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     if found.vetting == Vetting.SUSPENDED:
         log.info("login refused: suspended agent=%s ip=%s", found.id, client_ip(request))
@@ -325,7 +336,16 @@ async def _login(
 @router.post(
     "/login/user",
     dependencies=[_login_limit],
-    responses=problem_responses(401, 422, 429),
+    responses={
+        **problem_responses(401, 422, 429),
+        401: {
+            **problem_responses(401)[401],
+            "description": (
+                "Wrong email or password (`about:blank`), or an administrator's second factor "
+                "missing (`totp-required`: send `totp_code`) or refused (`totp-invalid`)."
+            ),
+        },
+    },
     summary="Log in as a user (or an administrator)",
 )
 async def login_user(

@@ -19,11 +19,13 @@ are written to ``audit-logs`` (``persistence.stores.admin_totp``).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
+from starlette.requests import Request
 
 from gateway.auth import totp
 from gateway.auth.models import LoginPassword, RequestBody, problem_responses
@@ -35,12 +37,14 @@ from gateway.deps import (
     AdminTotpDep,
     EnrollingAdmin,
     HasherDep,
+    LoginFailuresDep,
     SessionsDep,
     SettingsDep,
 )
-from gateway.ports import Accounts, AdminTotp
+from gateway.ports import Accounts, AdminTotp, LoginFailures
 from gateway.problems import ProblemHTTPException, invalid, problem_type
 from gateway.ratelimit import rate_limit
+from gateway.routes.auth import count_failure, normalize_email, throttle_login
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +111,35 @@ def _conflict(detail: str) -> ProblemHTTPException:
 
 
 async def _check_password(
-    accounts: Accounts, hasher: PasswordHasher, principal: Principal, password: str
+    request: Request,
+    ports: _PasswordPorts,
+    settings: SettingsDep,
+    principal: Principal,
+    password: str,
 ) -> None:
-    """403 unless ``password`` is the administrator's (a stolen token is not enough)."""
-    account = await accounts.get_account(principal.id)
-    found = None if account is None else await accounts.find_credentials(account.email)
-    if found is None or found.id != principal.id:
+    """403 unless ``password`` is the administrator's (a stolen token is not
+    enough). Throttled and counted like a login (``gateway.auth.throttle``)."""
+    account = await ports.accounts.get_account(principal.id)
+    if account is None:
         raise _wrong_password()
-    if not await hasher.verify_async(found.password_hash, password):
+    email = normalize_email(account.email)
+    keys = await throttle_login(request, email, settings, ports.failures)
+    found = await ports.accounts.find_credentials(email)
+    if (
+        found is None
+        or found.id != principal.id
+        or not await ports.hasher.verify_async(found.password_hash, password)
+    ):
         log.info("totp: wrong password for admin %s", principal.id)
+        await count_failure(keys, settings, ports.failures)
         raise _wrong_password()
+
+
+@dataclass(frozen=True, slots=True)
+class _PasswordPorts:
+    accounts: Accounts
+    hasher: PasswordHasher
+    failures: LoginFailures
 
 
 @router.get(
@@ -144,14 +167,17 @@ async def totp_status(
     summary="Start enrolling a second factor: a new secret, shown once",
 )
 async def start_enrolment(
+    request: Request,
     body: EnrolmentRequest,
     principal: EnrollingAdmin,
     settings: SettingsDep,
     accounts: AccountsDep,
     hasher: HasherDep,
+    failures: LoginFailuresDep,
     store: AdminTotpDep,
 ) -> Enrolment:
-    await _check_password(accounts, hasher, principal, body.password)
+    ports = _PasswordPorts(accounts, hasher, failures)
+    await _check_password(request, ports, settings, principal, body.password)
     account = await accounts.get_account(principal.id)
     if account is None:
         raise _wrong_password()
@@ -202,15 +228,18 @@ async def confirm_enrolment(
     summary="Turn the second factor off (password and a code); ends every session",
 )
 async def disable(
+    request: Request,
     body: DisableRequest,
     principal: EnrollingAdmin,
     settings: SettingsDep,
     accounts: AccountsDep,
     hasher: HasherDep,
+    failures: LoginFailuresDep,
     store: AdminTotpDep,
     sessions: SessionsDep,
 ) -> Response:
-    await _check_password(accounts, hasher, principal, body.password)
+    ports = _PasswordPorts(accounts, hasher, failures)
+    await _check_password(request, ports, settings, principal, body.password)
     enrolment = await store.totp_of(principal.id)
     if enrolment is None or not enrolment.confirmed:
         raise _conflict("No second factor is on.")

@@ -3,6 +3,8 @@ real HTTP against a live gateway on the real services."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +15,8 @@ import asyncpg
 import httpx
 import pyotp
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from cluster.client import EntityClient
 from config.settings import Settings, TotpSettings
@@ -82,6 +86,13 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
+async def _drain(ws: ClientConnection) -> None:
+    """Read until the server closes (ConnectionClosed), for at most 10 s."""
+    async with asyncio.timeout(10):
+        while True:
+            await ws.recv()
+
+
 def problem_of(response: httpx.Response, status: int, slug: str) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -131,6 +142,14 @@ async def test_finding_admins_have_one_factor(
         problem_of(await http.get("/admin/agents", headers=limited), 403, "totp-enrolment-required")
         problem_of(await http.get("/alerts", headers=limited), 403, "totp-enrolment-required")
         assert (await http.get("/auth/me", headers=limited)).status_code == 200
+        async with connect(required_gateway.ws_url, proxy=None, open_timeout=10) as ws:
+            await ws.send(
+                json.dumps({"type": "auth", "data": {"token": first.json()["access_token"]}})
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                await _drain(ws)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4401
         status = (await http.get("/auth/totp", headers=limited)).json()
         assert status == {"enrolled": False, "required": True, "recovery_codes_left": 0}
 
