@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/auth/totp", tags=["auth"])
 
+#: The secret and the recovery codes are shown once: no cache may keep them.
+NO_STORE = "no-store"
+
 _limit = Depends(rate_limit("auth:totp", key="ip", rule="login_per_ip"))
 
 
@@ -168,6 +171,7 @@ async def totp_status(
 )
 async def start_enrolment(
     request: Request,
+    response: Response,
     body: EnrolmentRequest,
     principal: EnrollingAdmin,
     settings: SettingsDep,
@@ -188,6 +192,7 @@ async def start_enrolment(
     ):
         raise _conflict("A second factor is already on; disable it first.")
     uri = totp.provisioning_uri(secret, account.email, settings.totp.issuer)
+    response.headers["Cache-Control"] = NO_STORE
     return Enrolment(secret=secret, otpauth_uri=uri)
 
 
@@ -198,6 +203,7 @@ async def start_enrolment(
     summary="Confirm the enrolment with a code: the factor is on; recovery codes, shown once",
 )
 async def confirm_enrolment(
+    response: Response,
     body: ConfirmRequest,
     principal: EnrollingAdmin,
     settings: SettingsDep,
@@ -216,6 +222,7 @@ async def confirm_enrolment(
         principal.id, step=step, recovery_code_hashes=hashes, at=at
     ):
         raise _conflict("No enrolment waits for confirmation; start one first.")
+    response.headers["Cache-Control"] = NO_STORE
     return RecoveryCodes(recovery_codes=codes)
 
 

@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from cluster.client import EntityClient
-from config.settings import Settings, TotpSettings
+from config.settings import LoginThrottleSettings, Settings, TotpSettings
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.totp import code_at, step_of
 from tests.integration.api.authkit import PASSWORD, ROOMY, isolated
@@ -33,10 +33,14 @@ PROBLEM = "urn:panic-alert:problem:"
 
 @asynccontextmanager
 async def totp_gateway(
-    settings: Settings, entities: EntityClient, *, required: bool
+    settings: Settings,
+    entities: EntityClient,
+    *,
+    required: bool,
+    throttle: LoginThrottleSettings | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway whose administrators must (``required``) or may have a second factor."""
-    base = isolated(settings, **ROOMY)
+    base = isolated(settings, throttle, **ROOMY)
     rule = TotpSettings(required_for_admins=required)
     async with serving(base.model_copy(update={"totp": rule}), entities) as gateway:
         yield gateway
@@ -185,6 +189,7 @@ async def test_enrolment_shows_the_secret_once_and_stores_it_encrypted(
     )
     started = await http.post("/auth/totp/enrolment", json={"password": PASSWORD}, headers=headers)
     assert started.status_code == 201, started.text
+    assert started.headers["cache-control"] == "no-store"
     body = started.json()
     secret = body["secret"]
     uri = pyotp.parse_uri(body["otpauth_uri"])
@@ -203,6 +208,7 @@ async def test_enrolment_shows_the_secret_once_and_stores_it_encrypted(
     assert bad.status_code == 422, bad.text
     good = await http.post(confirm, json={"totp_code": pyotp.TOTP(secret).now()}, headers=headers)
     assert good.status_code == 200, good.text
+    assert good.headers["cache-control"] == "no-store"
     codes = good.json()["recovery_codes"]
     assert len(codes) == api_settings.totp.recovery_codes == len(set(codes))
     problem_of(
@@ -301,3 +307,25 @@ async def test_only_administrators_enrol_and_other_logins_ignore_the_code(
         "/auth/totp/enrolment", json={"password": PASSWORD}, headers=bearer(tokens)
     )
     assert response.status_code == 403
+
+
+async def test_password_checks_of_the_second_factor_are_throttled_like_logins(
+    api_settings: Settings, api_entities: EntityClient, api_pool: asyncpg.Pool
+) -> None:
+    """A stolen access token is no way around the login throttle: wrong passwords
+    at ``/auth/totp/*`` are failures of the same email and address."""
+    slow = LoginThrottleSettings(free_failures=2, base_delay_s=60, max_delay_s=600)
+    _, email = await new_admin(api_pool, api_settings)
+    async with (
+        totp_gateway(api_settings, api_entities, required=False, throttle=slow) as gateway,
+        httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as http,
+    ):
+        headers = bearer((await log_in(http, email)).json())
+        wrong = {"password": "not it!"}
+        statuses = [
+            (await http.post("/auth/totp/enrolment", json=wrong, headers=headers)).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [403, 403, 429]
+        # ... and the login from that address waits too.
+        assert (await log_in(http, email)).status_code == 429
