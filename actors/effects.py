@@ -103,6 +103,10 @@ class EventType(enum.StrEnum):
     AGENT_SUSPENDED = "agent.suspended"
     AGENT_INVITE_ISSUED = "agent.invite_issued"
     AGENT_INVITE_USED = "agent.invite_used"
+    #: Audit log: an administrator's second factor (``gateway.auth.totp``).
+    ADMIN_TOTP_ENROLLED = "admin.totp_enrolled"
+    ADMIN_TOTP_DISABLED = "admin.totp_disabled"
+    ADMIN_TOTP_RECOVERY_CODE_USED = "admin.totp_recovery_code_used"
     GEOFENCE_ENTER = "geofence.enter"
     GEOFENCE_EXIT = "geofence.exit"
     GEOFENCE_DWELL = "geofence.dwell"

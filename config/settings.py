@@ -22,7 +22,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _DEV_PG_PASSWORD = "panic-dev-password"  # noqa: S105
 _DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
 _DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"  # noqa: S105
-DEV_SECRETS = frozenset({_DEV_PG_PASSWORD, _DEV_JWT_SECRET, _DEV_WEBHOOK_SECRET})
+_DEV_TOTP_KEY = "dev-only-totp-encryption-key-change-me"
+DEV_SECRETS = frozenset({_DEV_PG_PASSWORD, _DEV_JWT_SECRET, _DEV_WEBHOOK_SECRET, _DEV_TOTP_KEY})
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,8 +213,6 @@ class RateLimitSettings(BaseModel):
     #: Prepended to every identifier; separates deployments (or test runs) sharing one Redis.
     key_prefix: str = Field("", max_length=64)
     login_per_ip: RateRule = RateRule(limit=30, window_s=60)
-    #: Guessing one account's password, from however many addresses.
-    login_per_email: RateRule = RateRule(limit=10, window_s=300)
     register_per_ip: RateRule = RateRule(limit=20, window_s=3600)
     refresh_per_ip: RateRule = RateRule(limit=60, window_s=60)
     #: Default budget of an authenticated caller on one endpoint scope.
@@ -234,6 +233,41 @@ class RateLimitSettings(BaseModel):
     alerts_read_per_principal: RateRule = RateRule(limit=300, window_s=60)
     #: ``GET /geofencing/zones`` and ``GET /geofencing/events`` per caller, per endpoint.
     geofence_read_per_principal: RateRule = RateRule(limit=120, window_s=60)
+
+
+# --- login throttling and admin TOTP (issue 16, items 5 and 7) ---------------------
+
+
+class LoginThrottleSettings(BaseModel):
+    """Failed logins slow down the address that fails, never the owner elsewhere
+    (``gateway.auth.throttle``). Counted in Redis under ``rate_limit.key_prefix``;
+    off when ``rate_limit.enabled`` is."""
+
+    #: Failures of one email from one address before each further try waits.
+    free_failures: int = Field(5, ge=1, le=1000)
+    #: The first wait; each further failure doubles it, up to ``max_delay_s``.
+    base_delay_s: int = Field(2, ge=1, le=3600)
+    max_delay_s: int = Field(900, ge=1, le=86_400)
+    #: An email+address pair's failures are forgotten this long after its last one.
+    memory_s: int = Field(3600, ge=60, le=7 * 86_400)
+    #: Failures on one email from every address together (a distributed guesser).
+    per_email_ceiling: RateRule = RateRule(limit=100, window_s=3600)
+
+
+class TotpSettings(BaseModel):
+    """Second factor of administrators (``gateway.auth.totp``)."""
+
+    #: None: required in the ``prod`` profile only. An administrator who must
+    #: have one and has none may reach only ``/auth/totp/*`` (and ``/auth/me``, logout).
+    required_for_admins: bool | None = None
+    #: The issuer authenticator apps show beside the account.
+    issuer: str = Field("Panic Alert", min_length=1, max_length=64)
+    #: Encrypts the TOTP secrets at rest (AES-GCM; the key is its SHA-256).
+    encryption_key: SecretStr = SecretStr(_DEV_TOTP_KEY)
+    #: Single-use recovery codes issued at enrolment.
+    recovery_codes: int = Field(10, ge=1, le=50)
+    #: 30-second steps accepted either side of now (clock drift).
+    valid_window: int = Field(1, ge=0, le=3)
 
 
 class UsersSettings(BaseModel):
@@ -408,6 +442,8 @@ class Settings(BaseSettings):
     actors: ActorSettings = ActorSettings()
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    login_throttle: LoginThrottleSettings = LoginThrottleSettings()
+    totp: TotpSettings = TotpSettings()
     users: UsersSettings = UsersSettings()
     media: MediaSettings = MediaSettings()
     http: HttpSettings = HttpSettings()
@@ -425,6 +461,7 @@ class Settings(BaseSettings):
                 ("mongo.password", self.mongo.password),
                 ("auth.jwt_secret", self.auth.jwt_secret),
                 ("webhook_secret", self.webhook_secret),
+                ("totp.encryption_key", self.totp.encryption_key),
             )
             if secret.get_secret_value() in DEV_SECRETS
         ]
@@ -436,6 +473,12 @@ class Settings(BaseSettings):
         if len(self.auth.jwt_secret.get_secret_value()) < 32:
             raise ValueError("auth.jwt_secret must be at least 32 characters")
         return self
+
+    @property
+    def totp_required_for_admins(self) -> bool:
+        """Whether an administrator must have a second factor (default: ``prod`` only)."""
+        required = self.totp.required_for_admins
+        return self.profile is Profile.PROD if required is None else required
 
 
 @lru_cache(maxsize=1)

@@ -37,18 +37,21 @@ from gateway.auth.tokens import InvalidToken, verify_access_token
 from gateway.metrics import HttpMetrics
 from gateway.ports import (
     Accounts,
+    AdminTotp,
     AgentVetting,
     AgentWithdrawal,
     AlertReads,
     Contacts,
     GatewayPorts,
     GeofenceEvents,
+    LoginFailures,
     OpenAlerts,
     RateCounters,
     RefreshTokens,
     Sessions,
     Zones,
 )
+from gateway.problems import ProblemHTTPException, problem_type
 from gateway.readiness import BackendSet
 from gateway.state import gateway_state
 from gateway.vetting import EntityWithdrawal
@@ -106,6 +109,14 @@ def get_rate_counters(connection: HTTPConnection) -> RateCounters:
     return get_ports(connection).rate_counters()
 
 
+def get_login_failures(connection: HTTPConnection) -> LoginFailures:
+    return get_ports(connection).login_failures()
+
+
+def get_admin_totp(connection: HTTPConnection) -> AdminTotp:
+    return get_ports(connection).admin_totp()
+
+
 def get_agent_vetting(connection: HTTPConnection) -> AgentVetting:
     return get_ports(connection).agent_vetting()
 
@@ -159,6 +170,8 @@ ZonesDep = Annotated[Zones, Depends(inline(get_zones))]
 GeofenceEventsDep = Annotated[GeofenceEvents, Depends(inline(get_geofence_events))]
 SessionsDep = Annotated[Sessions, Depends(inline(get_sessions))]
 RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
+LoginFailuresDep = Annotated[LoginFailures, Depends(inline(get_login_failures))]
+AdminTotpDep = Annotated[AdminTotp, Depends(inline(get_admin_totp))]
 AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]
 AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdrawal))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
@@ -208,10 +221,33 @@ def bearer_token(connection: HTTPConnection) -> str:
     return token.strip()
 
 
-async def current_principal(
+def enrolment_required() -> ProblemHTTPException:
+    return ProblemHTTPException(
+        403,
+        title="Second factor required",
+        detail=(
+            "This administrator must enrol a second factor (POST /auth/totp/enrolment) "
+            "before anything else."
+        ),
+        type_=problem_type("totp-enrolment-required"),
+    )
+
+
+async def session_principal(
     connection: HTTPConnection, settings: SettingsDep, sessions: SessionsDep
 ) -> Principal:
     return await authenticate(settings, sessions, bearer_token(connection))
+
+
+#: Any active session, an enrolment-only one too (``/auth/totp/*``, ``/auth/me``, logout).
+SessionPrincipal = Annotated[Principal, Depends(session_principal)]
+
+
+async def current_principal(principal: SessionPrincipal) -> Principal:
+    """An active session that may do more than enrol a second factor (403 otherwise)."""
+    if principal.enrolment_only:
+        raise enrolment_required()
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -231,3 +267,13 @@ def require_role(*roles: Role) -> object:
 UserPrincipal = Annotated[Principal, require_role(Role.USER)]
 AgentPrincipal = Annotated[Principal, require_role(Role.AGENT)]
 AdminPrincipal = Annotated[Principal, require_role(Role.ADMIN)]
+
+
+async def enrolling_admin(principal: SessionPrincipal) -> Principal:
+    if principal.role is not Role.ADMIN:
+        raise HTTPException(status_code=403, detail="not allowed for this role")
+    return principal
+
+
+#: An administrator, enrolment-only sessions included (``/auth/totp/*``).
+EnrollingAdmin = Annotated[Principal, Depends(enrolling_admin)]

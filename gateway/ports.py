@@ -136,6 +136,59 @@ class Accounts(Protocol):
     async def pin_hashes(self, account_id: UUID) -> PinHashesRow: ...
 
 
+# --- administrators' second factor -------------------------------------------------
+
+
+class TotpRow(Protocol):
+    """An administrator's TOTP enrolment (the secret only encrypted)."""
+
+    @property
+    def secret_ciphertext(self) -> bytes: ...
+    @property
+    def confirmed(self) -> bool:
+        """False while the enrolment waits for its first code."""
+        ...
+
+    @property
+    def recovery_codes_left(self) -> int: ...
+
+
+class AdminTotp(Protocol):
+    """Administrators' TOTP enrolments and recovery codes (``gateway.auth.totp``).
+    Enrolling, disabling and using a recovery code each write an ``audit-logs``
+    event in the same transaction as the change."""
+
+    async def totp_of(self, account_id: UUID) -> TotpRow | None:
+        """The enrolment, confirmed or not; None if there is none. Read-only."""
+        ...
+
+    async def start_enrolment(self, account_id: UUID, secret_ciphertext: bytes) -> bool:
+        """Store a new unconfirmed secret (replacing an unconfirmed one); False,
+        changing nothing, if a confirmed enrolment exists."""
+        ...
+
+    async def confirm_enrolment(
+        self, account_id: UUID, *, step: int, recovery_code_hashes: Sequence[bytes], at: datetime
+    ) -> bool:
+        """Confirm the unconfirmed enrolment with the step of its first code, and
+        replace the recovery codes; False if there is none to confirm."""
+        ...
+
+    async def accept_step(self, account_id: UUID, step: int) -> bool:
+        """Record ``step`` as used if the enrolment is confirmed and ``step`` is
+        later than the last one used; False otherwise (a replayed code). Atomic."""
+        ...
+
+    async def use_recovery_code(self, account_id: UUID, code_hash: bytes, at: datetime) -> bool:
+        """Spend an unused recovery code of a confirmed enrolment; False if none
+        matches. Atomic: a code is spent once."""
+        ...
+
+    async def disable(self, account_id: UUID, *, at: datetime) -> bool:
+        """Remove the enrolment and its recovery codes; False if there was none."""
+        ...
+
+
 # --- agent vetting -----------------------------------------------------------------
 
 
@@ -538,6 +591,38 @@ class RateCounters(Protocol):
         ...
 
 
+class LoginFailureCounts(Protocol):
+    """``gateway.auth.throttle.FailureCounts`` as a store reads it."""
+
+    @property
+    def pair(self) -> int: ...
+    @property
+    def pair_last_at(self) -> float | None: ...
+    @property
+    def email(self) -> int: ...
+    @property
+    def email_ttl_s(self) -> int: ...
+
+
+class LoginFailures(Protocol):
+    """Failed logins per email+address pair and per email (``gateway.auth.throttle``)."""
+
+    async def counts(self, pair: str, email: str) -> LoginFailureCounts:
+        """The failures recorded under both identifiers. Read-only."""
+        ...
+
+    async def record_failure(
+        self, pair: str, email: str, *, at: float, pair_ttl_s: int, email_window_s: int
+    ) -> None:
+        """Count one failure on both; the pair is forgotten ``pair_ttl_s`` after
+        its last failure, the email's window starts with its first. Not idempotent."""
+        ...
+
+    async def clear(self, pair: str) -> None:
+        """Forget the pair's failures (a success). Idempotent."""
+        ...
+
+
 class LatestLocations(Protocol):
     """Subjects' last known positions."""
 
@@ -610,10 +695,12 @@ class GatewayPorts:
     zones: Provider[Zones] = field(default=_missing("postgres"))
     geofence_events: Provider[GeofenceEvents] = field(default=_missing("mongo"))
     agent_vetting: Provider[AgentVetting] = field(default=_missing("postgres"))
+    admin_totp: Provider[AdminTotp] = field(default=_missing("postgres"))
     sessions: Provider[Sessions] = field(default=_missing("redis"))
     #: Ends every session of an account (a suspended agent's).
     #: Takes a suspended agent off its offers and alerts (the entities).
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
+    login_failures: Provider[LoginFailures] = field(default=_missing("redis"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))
     #: None while the event store is not connected (the history is best effort).
     location_history: Provider[LocationHistory | None] = field(default=_none)

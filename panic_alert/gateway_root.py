@@ -30,13 +30,14 @@ from persistence.drivers.reconnecting import (
 )
 from persistence.pushes import RedisPushSubscriptions
 from persistence.stores.accounts import PostgresAccounts
+from persistence.stores.admin_totp import PostgresAdminTotp
 from persistence.stores.alerts import PostgresAlertReads
 from persistence.stores.contacts import PostgresContacts
 from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
 from persistence.stores.metrics import PostgresMetricsReads
 from persistence.stores.open_alerts import PostgresOpenAlerts
-from persistence.stores.rate_limits import RedisRateCounters
+from persistence.stores.rate_limits import RedisLoginFailures, RedisRateCounters
 from persistence.stores.refresh_tokens import PostgresRefreshTokens
 from persistence.stores.sessions import RedisSessions
 from persistence.stores.vetting import PostgresAgentVetting
@@ -80,8 +81,10 @@ def gateway_ports(
         zones=lambda: PostgresZones(postgres.pool),
         geofence_events=lambda: MongoGeofenceEvents(mongo.store),
         agent_vetting=lambda: PostgresAgentVetting(postgres.pool, source=settings.kafka.source),
+        admin_totp=lambda: PostgresAdminTotp(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
         rate_counters=lambda: RedisRateCounters(redis.client),
+        login_failures=lambda: RedisLoginFailures(redis.client),
         latest_locations=lambda: RedisLatestLocations(redis.client),
         location_history=history,
         push_subscriptions=RedisPushSubscriptions(settings.redis).open,

@@ -30,6 +30,7 @@ from gateway.auth.passwords import (
     MIN_PASSWORD_LENGTH,
     check_password_policy,
 )
+from gateway.auth.totp import RecoveryCode, TotpCode
 from gateway.fields import PLAIN_TEXT, storable
 from gateway.ports import AccountRow, Vetting
 from gateway.vetting import MAX_INVITE_CODE_LENGTH
@@ -143,6 +144,21 @@ class Login(RequestBody):
         str, StringConstraints(min_length=1, max_length=MAX_EMAIL_LENGTH), AfterValidator(storable)
     ]
     password: LoginPassword
+    totp_code: TotpCode | None = Field(
+        default=None,
+        description=(
+            "An administrator with a second factor: the 6-digit code of their authenticator. "
+            "Without it (or `recovery_code`) the login is 401 `totp-required`; a wrong or "
+            "already used code is 401 `totp-invalid`. Ignored for other accounts."
+        ),
+    )
+    recovery_code: RecoveryCode | None = Field(
+        default=None,
+        description=(
+            "Instead of `totp_code`: one of the administrator's single-use recovery codes "
+            "(dashes, spaces and case ignored). Spent by this login."
+        ),
+    )
 
 
 class RefreshRequest(RequestBody):

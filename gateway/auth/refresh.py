@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -66,6 +67,7 @@ async def start_session(
     account_id: UUID,
     role: Role,
     now: datetime | None = None,
+    enrolment_only: bool = False,
 ) -> TokenPair:
     """A new login session: its refresh family, its Redis entry and a token pair."""
     issued = now or datetime.now(UTC)
@@ -81,7 +83,12 @@ async def start_session(
     session_id = session_id_of(family_id)
     await sessions.open_session(role.value, account_id, session_id, settings.refresh_ttl_s)
     access, principal = issue_access_token(
-        settings, account_id=account_id, role=role, session_id=session_id, now=issued
+        settings,
+        account_id=account_id,
+        role=role,
+        session_id=session_id,
+        now=issued,
+        enrolment_only=enrolment_only,
     )
     return TokenPair(access, refresh, settings.access_ttl_s, principal)
 
@@ -93,8 +100,13 @@ async def rotate_session(
     refresh_token: str,
     *,
     now: datetime | None = None,
+    enrolment_only: Callable[[UUID, Role], Awaitable[bool]] | None = None,
 ) -> TokenPair:
     """Spend ``refresh_token`` and return the session's next pair.
+
+    ``enrolment_only`` says, for the session's account and role, whether the
+    new access token may only enrol a second factor (asked afresh on every
+    rotation, so enrolling lifts it at the next refresh and disabling imposes it).
 
     Raises :class:`RefreshRejected` for an invalid token; for a spent one,
     after revoking its family and closing its session.
@@ -119,8 +131,16 @@ async def rotate_session(
         raise RefreshRejected("refresh token already used; session revoked")
     # Re-adding the session also extends the Redis key's lifetime.
     await sessions.open_session(role.value, rotation.account_id, session_id, settings.refresh_ttl_s)
+    restricted = (
+        False if enrolment_only is None else await enrolment_only(rotation.account_id, role)
+    )
     access, principal = issue_access_token(
-        settings, account_id=rotation.account_id, role=role, session_id=session_id, now=issued
+        settings,
+        account_id=rotation.account_id,
+        role=role,
+        session_id=session_id,
+        now=issued,
+        enrolment_only=restricted,
     )
     return TokenPair(access, successor, settings.access_ttl_s, principal)
 

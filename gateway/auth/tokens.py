@@ -1,7 +1,9 @@
 """Access tokens: short-lived JWTs signed with the deployment's secret.
 
 Claims: ``sub`` (account id), ``role``, ``sid`` (session id), ``jti``, ``typ``
-("access"), ``iss``, ``aud``, ``iat``, ``nbf``, ``exp``. Decoding accepts only
+("access"), ``iss``, ``aud``, ``iat``, ``nbf``, ``exp``, and ``scp``
+("totp-enrolment") on the tokens of a session that may only enrol a second
+factor (``Principal.enrolment_only``). Decoding accepts only
 the configured algorithm (so ``alg: none`` and algorithm confusion are
 refused), requires every claim, and checks expiry, not-before, issuer and
 audience. A valid signature is not enough: ``gateway.deps`` also checks
@@ -26,6 +28,8 @@ from config.settings import AuthSettings
 from gateway.auth.principal import Principal, Role
 
 ACCESS = "access"
+#: ``scp`` of a session that may only enrol a second factor.
+ENROLMENT_SCOPE = "totp-enrolment"
 _REQUIRED = ["sub", "role", "sid", "jti", "typ", "iss", "aud", "iat", "nbf", "exp"]
 #: Clock skew tolerated between gateway replicas.
 LEEWAY = timedelta(seconds=5)
@@ -48,6 +52,7 @@ def issue_access_token(
     role: Role,
     session_id: str,
     now: datetime | None = None,
+    enrolment_only: bool = False,
 ) -> tuple[str, Principal]:
     """A signed access token for one session, and the principal it stands for."""
     issued = now or datetime.now(UTC)
@@ -64,10 +69,12 @@ def issue_access_token(
         "nbf": issued,
         "exp": issued + timedelta(seconds=settings.access_ttl_s),
     }
+    if enrolment_only:
+        claims["scp"] = ENROLMENT_SCOPE
     token = jwt.encode(
         claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
     )
-    return token, Principal(account_id, role, session_id, token_id)
+    return token, Principal(account_id, role, session_id, token_id, enrolment_only)
 
 
 def decode_access_token(
@@ -129,6 +136,7 @@ def _verify(settings: AuthSettings, token: str) -> _Verified:
             role=Role(claims["role"]),
             session_id=str(claims["sid"]),
             token_id=str(claims["jti"]),
+            enrolment_only=claims.get("scp") == ENROLMENT_SCOPE,
         )
         not_before = datetime.fromtimestamp(claims["nbf"], UTC)
         expires = datetime.fromtimestamp(claims["exp"], UTC)

@@ -16,6 +16,7 @@ from gateway.routes import (
     checkins,
     geofence_events,
     geofencing,
+    totp,
     users,
     ws,
     zones,
@@ -26,6 +27,7 @@ def api_routers() -> list[APIRouter]:
     """The resource routers of the public API, in inclusion order."""
     return [
         auth.router,
+        totp.router,
         users.router,
         alerts.router,
         geofencing.router,

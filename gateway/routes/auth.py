@@ -7,6 +7,17 @@ agents. A login through the wrong endpoint is answered exactly like a wrong
 password (401, same text), as is an unknown email, so the endpoints do not
 reveal which accounts exist; unknown emails still cost one argon2 verify.
 
+Throttling (``gateway.auth.throttle``): only failed logins count, per email
+and client address, with a growing wait after a few, under a high ceiling
+per email; a success clears the count. A stranger's failures therefore slow
+the stranger, not the owner logging in from elsewhere.
+
+Administrators' second factor (``gateway.routes.totp``): once enrolled, an
+administrator's login needs ``totp_code`` (or a ``recovery_code``) after the
+password checked out: 401 ``totp-required`` without it, 401 ``totp-invalid``
+(a failure) for a wrong or replayed one. Where one is required and missing,
+the login opens an enrolment-only session (``Principal.enrolment_only``).
+
 Vetting: a self-registered agent is ``pending``: it may sign in and edit its
 profile but not go on duty until an administrator approves it (``/admin``);
 one registering with an invite code is approved at once. A suspended agent's
@@ -17,13 +28,16 @@ tells nothing to someone without it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
 from starlette.requests import Request
 
 from gateway.auth import refresh as sessions_flow
+from gateway.auth import throttle, totp
 from gateway.auth.models import (
     Login,
     LogoutRequest,
@@ -39,20 +53,22 @@ from gateway.auth.models import (
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
 from gateway.auth.refresh import RefreshRejected, TokenPair
+from gateway.auth.throttle import FailureCounts
 from gateway.deps import (
     AccountsDep,
+    AdminTotpDep,
     AgentVettingDep,
-    CurrentPrincipal,
     HasherDep,
-    RateCountersDep,
+    LoginFailuresDep,
     RefreshTokensDep,
+    SessionPrincipal,
     SessionsDep,
     SettingsDep,
     unauthorized,
 )
-from gateway.ports import Accounts, RateCounters, RefreshTokens, Sessions, Vetting
+from gateway.ports import Accounts, AdminTotp, LoginFailures, RefreshTokens, Sessions, Vetting
 from gateway.problems import ProblemHTTPException, invalid, problem_type
-from gateway.ratelimit import client_ip, enforce, rate_limit
+from gateway.ratelimit import Decision, client_ip, rate_limit, too_many
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +87,12 @@ _refresh_limit = Depends(rate_limit("auth:refresh", key="ip", rule="refresh_per_
 
 @dataclass(frozen=True, slots=True)
 class _LoginPorts:
-    counters: RateCounters
+    failures: LoginFailures
     accounts: Accounts
     tokens: RefreshTokens
     sessions: Sessions
+    #: None where no administrator may log in.
+    totp: AdminTotp | None
 
 
 def _pair(pair: TokenPair) -> TokenResponse:
@@ -164,6 +182,107 @@ async def _dummy_hash(request: Request, hasher: PasswordHasher) -> str:
     return made
 
 
+async def throttle_login(
+    request: Request, email: str, settings: SettingsDep, failures: LoginFailures
+) -> tuple[str, str] | None:
+    """Refuse (429) a login whose email+address pair owes a wait, or whose email
+    is past the ceiling; else the pair's and the email's identifiers (None when
+    rate limits are off)."""
+    if not settings.rate_limit.enabled:
+        return None
+    prefix = settings.rate_limit.key_prefix
+    keys = (
+        throttle.pair_identifier(prefix, email, client_ip(request)),
+        throttle.email_identifier(prefix, email),
+    )
+    counts = await failures.counts(*keys)
+    verdict = throttle.decide_login(
+        FailureCounts(counts.pair, counts.pair_last_at, counts.email, counts.email_ttl_s),
+        time.time(),
+        settings.login_throttle,
+    )
+    if not verdict.allowed:
+        raise too_many(Decision(False, 0, verdict.retry_after_s))
+    return keys
+
+
+async def count_failure(
+    keys: tuple[str, str] | None, settings: SettingsDep, failures: LoginFailures
+) -> None:
+    if keys is None:
+        return
+    limits = settings.login_throttle
+    await failures.record_failure(
+        *keys,
+        at=time.time(),
+        pair_ttl_s=limits.memory_s,
+        email_window_s=limits.per_email_ceiling.window_s,
+    )
+
+
+def totp_required() -> ProblemHTTPException:
+    return ProblemHTTPException(
+        401,
+        title="Second factor required",
+        detail="This account needs the code of its authenticator: send `totp_code`.",
+        type_=problem_type("totp-required"),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def totp_invalid() -> ProblemHTTPException:
+    return ProblemHTTPException(
+        401,
+        title="Second factor refused",
+        detail="The code is wrong, expired or already used.",
+        type_=problem_type("totp-invalid"),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _second_factor(
+    body: Login,
+    account_id: UUID,
+    role: Role,
+    settings: SettingsDep,
+    ports: _LoginPorts,
+    keys: tuple[str, str] | None,
+) -> bool:
+    """Check an administrator's second factor, once the password checked out.
+
+    Answers whether the session may only enrol one (an administrator who must
+    have one and has none). Raises 401 ``totp-required`` without a code (not
+    a failure: it is the login's first step) and ``totp-invalid`` for a wrong,
+    expired or replayed one (a failure, counted like a wrong password).
+    """
+    if role is not Role.ADMIN or ports.totp is None:
+        return False
+    enrolment = await ports.totp.totp_of(account_id)
+    if enrolment is None or not enrolment.confirmed:
+        return totp.enrolment_only(role, settings.totp_required_for_admins, enrolled=False)
+    now = datetime.now(UTC)
+    if body.totp_code is not None:
+        step = _matching_step(settings, account_id, enrolment.secret_ciphertext, body.totp_code)
+        if step is not None and await ports.totp.accept_step(account_id, step):
+            return False
+    elif body.recovery_code is not None:
+        code_hash = totp.hash_recovery_code(body.recovery_code)
+        if await ports.totp.use_recovery_code(account_id, code_hash, now):
+            return False
+    else:
+        raise totp_required()
+    await count_failure(keys, settings, ports.failures)
+    raise totp_invalid()
+
+
+def _matching_step(
+    settings: SettingsDep, account_id: UUID, ciphertext: bytes, code: str
+) -> int | None:
+    key = settings.totp.encryption_key.get_secret_value()
+    window = settings.totp.valid_window
+    return totp.verified_step(key, account_id, ciphertext, code, datetime.now(UTC), window)
+
+
 async def _login(
     request: Request,
     body: Login,
@@ -172,23 +291,22 @@ async def _login(
     ports: _LoginPorts,
     hasher: PasswordHasher,
 ) -> TokenResponse:
-    await enforce(
-        ports.counters,
-        settings.rate_limit,
-        scope="auth:login",
-        kind="email",
-        value=body.email.strip().lower(),
-        rule=settings.rate_limit.login_per_email,
-    )
+    """Check the credentials. Failures are counted per email and address
+    (``gateway.auth.throttle``); the 401 of every failure is the same."""
+    email = normalize_email(body.email)
+    keys = await throttle_login(request, email, settings, ports.failures)
     found = await ports.accounts.find_credentials(body.email)
     if found is None:
         await hasher.verify_async(await _dummy_hash(request, hasher), body.password)
+        await count_failure(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     if not await hasher.verify_async(found.password_hash, body.password):
+        await count_failure(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     role = found.role
     if found.disabled or role not in allowed:
         log.info("login refused: account=%s role=%s ip=%s", found.id, role, client_ip(request))
+        await count_failure(keys, settings, ports.failures)
         raise unauthorized(BAD_CREDENTIALS)
     if found.vetting == Vetting.SUSPENDED:
         log.info("login refused: suspended agent=%s ip=%s", found.id, client_ip(request))
@@ -198,33 +316,51 @@ async def _login(
             detail="This agent account is suspended by an administrator; it may not sign in.",
             type_=problem_type("agent-suspended"),
         )
+    enrolment_only = await _second_factor(body, found.id, role, settings, ports, keys)
     if hasher.needs_rehash(found.password_hash):
         upgraded = await hasher.hash_async(body.password)
         await ports.accounts.replace_password_hash(found.id, found.password_hash, upgraded)
     pair = await sessions_flow.start_session(
-        ports.tokens, ports.sessions, settings.auth, account_id=found.id, role=role
+        ports.tokens,
+        ports.sessions,
+        settings.auth,
+        account_id=found.id,
+        role=role,
+        enrolment_only=enrolment_only,
     )
+    if keys is not None:
+        await ports.failures.clear(keys[0])
     return _pair(pair)
 
 
 @router.post(
     "/login/user",
     dependencies=[_login_limit],
-    responses=problem_responses(401, 422, 429),
+    responses={
+        **problem_responses(401, 422, 429),
+        401: {
+            **problem_responses(401)[401],
+            "description": (
+                "Wrong email or password (`about:blank`), or an administrator's second factor "
+                "missing (`totp-required`: send `totp_code`) or refused (`totp-invalid`)."
+            ),
+        },
+    },
     summary="Log in as a user (or an administrator)",
 )
 async def login_user(
     request: Request,
     body: Login,
     settings: SettingsDep,
-    counters: RateCountersDep,
+    failures: LoginFailuresDep,
     accounts: AccountsDep,
     tokens: RefreshTokensDep,
     sessions: SessionsDep,
     hasher: HasherDep,
+    admin_totp: AdminTotpDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.USER, Role.ADMIN})
-    ports = _LoginPorts(counters, accounts, tokens, sessions)
+    ports = _LoginPorts(failures, accounts, tokens, sessions, admin_totp)
     return await _login(request, body, allowed, settings, ports, hasher)
 
 
@@ -241,14 +377,14 @@ async def login_agent(
     request: Request,
     body: Login,
     settings: SettingsDep,
-    counters: RateCountersDep,
+    failures: LoginFailuresDep,
     accounts: AccountsDep,
     tokens: RefreshTokensDep,
     sessions: SessionsDep,
     hasher: HasherDep,
 ) -> TokenResponse:
     allowed = frozenset({Role.AGENT})
-    ports = _LoginPorts(counters, accounts, tokens, sessions)
+    ports = _LoginPorts(failures, accounts, tokens, sessions, None)
     return await _login(request, body, allowed, settings, ports, hasher)
 
 
@@ -259,11 +395,22 @@ async def login_agent(
     summary="Exchange a refresh token for a new token pair (the old one is spent)",
 )
 async def refresh(
-    body: RefreshRequest, settings: SettingsDep, tokens: RefreshTokensDep, sessions: SessionsDep
+    body: RefreshRequest,
+    settings: SettingsDep,
+    tokens: RefreshTokensDep,
+    sessions: SessionsDep,
+    admin_totp: AdminTotpDep,
 ) -> TokenResponse:
+    async def enrolment_only(account_id: UUID, role: Role) -> bool:
+        if role is not Role.ADMIN or not settings.totp_required_for_admins:
+            return False
+        enrolment = await admin_totp.totp_of(account_id)
+        enrolled = enrolment is not None and enrolment.confirmed
+        return totp.enrolment_only(role, required=True, enrolled=enrolled)
+
     try:
         pair = await sessions_flow.rotate_session(
-            tokens, sessions, settings.auth, body.refresh_token
+            tokens, sessions, settings.auth, body.refresh_token, enrolment_only=enrolment_only
         )
     except RefreshRejected:
         raise unauthorized("invalid refresh token") from None
@@ -278,7 +425,7 @@ async def refresh(
     summary="End this session: its access and refresh tokens stop working",
 )
 async def logout(
-    principal: CurrentPrincipal,
+    principal: SessionPrincipal,
     tokens: RefreshTokensDep,
     sessions: SessionsDep,
     body: LogoutRequest | None = None,
@@ -290,7 +437,7 @@ async def logout(
 
 
 @router.get("/me", responses=problem_responses(401), summary="The caller's account")
-async def me(principal: CurrentPrincipal, accounts: AccountsDep) -> Me:
+async def me(principal: SessionPrincipal, accounts: AccountsDep) -> Me:
     account = await accounts.get_account(principal.id)
     if account is None:
         raise unauthorized("account no longer exists")

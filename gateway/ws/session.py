@@ -268,6 +268,8 @@ class Session:
         try:
             sessions = self._deps.sessions()
             principal, expires = verify_token(self._deps.settings, token)
+            if principal.enrolment_only:
+                return self._proto.auth_failed("a second factor must be enrolled first")
             channel = sessions.revocation_channel(principal.session_id)
             await self._deps.hub.attach(channel, self._revoked)
             self._session_channel = channel

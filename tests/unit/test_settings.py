@@ -12,6 +12,7 @@ PROD_SECRETS = {
     "PANIC_MONGO__PASSWORD": "mongo-prod-Zq8s7d6f5g4h3j2k",
     "PANIC_AUTH__JWT_SECRET": "jwt-prod-0123456789abcdef0123456789abcdef",
     "PANIC_WEBHOOK_SECRET": "webhook-prod-Zq8s7d6f5g4h3j2k",
+    "PANIC_TOTP__ENCRYPTION_KEY": "totp-prod-Zq8s7d6f5g4h3j2k0123456789",
 }
 
 

@@ -12,34 +12,50 @@ from typing import Any
 import httpx
 
 from cluster.client import EntityClient
-from config.settings import RateRule, Settings
+from config.settings import LoginThrottleSettings, RateRule, Settings
 from tests.integration.api.conftest import Gateway, serving
 
 PASSWORD = "correct horse battery staple"
 
 
-def isolated(settings: Settings, **rules: RateRule) -> Settings:
+def isolated(
+    settings: Settings, throttle: LoginThrottleSettings | None = None, **rules: RateRule
+) -> Settings:
     """``settings`` with a fresh rate-limit key prefix (counters shared with no
-    other test or run) and the given rules replaced."""
+    other test or run), the given rules replaced, and the login throttle if given."""
     limits = settings.rate_limit.model_copy(
         update={"key_prefix": f"test-{uuid.uuid4().hex[:12]}:", **rules}
     )
-    return settings.model_copy(update={"rate_limit": limits})
+    update: dict[str, Any] = {"rate_limit": limits}
+    if throttle is not None:
+        update["login_throttle"] = throttle
+    return settings.model_copy(update=update)
 
 
 #: For tests that are not about rate limits: budgets no test module exhausts.
 ROOMY = {
     name: RateRule(limit=10_000, window_s=60)
-    for name in ("login_per_ip", "login_per_email", "register_per_ip", "refresh_per_ip")
+    for name in ("login_per_ip", "register_per_ip", "refresh_per_ip")
 }
 
 
 @asynccontextmanager
 async def gateway_with(
-    settings: Settings, entities: EntityClient, **rules: RateRule
+    settings: Settings,
+    entities: EntityClient,
+    throttle: LoginThrottleSettings | None = None,
+    **rules: RateRule,
 ) -> AsyncIterator[Gateway]:
-    async with serving(isolated(settings, **rules), entities) as gateway:
+    async with serving(isolated(settings, throttle, **rules), entities) as gateway:
         yield gateway
+
+
+def client_from(gateway: Gateway, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from ``address`` (any of 127.0.0.0/8: all
+    loopback on Linux), so the gateway sees another client address without
+    trusting a forwarded header."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    return httpx.AsyncClient(base_url=gateway.base_url, timeout=20, transport=transport)
 
 
 def unique_email() -> str:

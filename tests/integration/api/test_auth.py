@@ -13,13 +13,14 @@ import jwt
 import pytest
 
 from cluster.client import EntityClient
-from config.settings import RateRule, Settings
+from config.settings import LoginThrottleSettings, RateRule, Settings
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
 from tests.integration.api.authkit import (
     PASSWORD,
     ROOMY,
+    client_from,
     gateway_with,
     login,
     register,
@@ -412,30 +413,86 @@ async def test_forged_and_expired_tokens_are_refused(
 # ---------------------------------------------------------------- rate limits
 
 
-async def test_too_many_logins_for_one_email_get_429_with_retry_after(
+WRONG = "wrong password!"
+#: Small enough to reach in a test, long enough that no wait ends during one.
+SLOW = LoginThrottleSettings(free_failures=2, base_delay_s=60, max_delay_s=600)
+
+
+async def _try(http: httpx.AsyncClient, email: str, password: str = WRONG) -> httpx.Response:
+    return await http.post("/auth/login/user", json={"email": email, "password": password})
+
+
+async def test_finding_anyone_can_lock_anyone_out(
     api_settings: Settings, api_entities: EntityClient
 ) -> None:
-    rule = RateRule(limit=3, window_s=120)
+    """Ten wrong passwords on someone's email, from a stranger's address, do not
+    keep the owner (at the default settings) from logging in from their own."""
     async with (
-        gateway_with(api_settings, api_entities, login_per_email=rule) as gateway,
-        httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as http,
+        gateway_with(api_settings, api_entities, login_per_ip=ROOMY["login_per_ip"]) as gateway,
+        client_from(gateway, "127.0.0.1") as owner,
+        client_from(gateway, "127.0.0.2") as stranger,
+    ):
+        email, _ = await register(owner)
+        statuses = [(await _try(stranger, email)).status_code for _ in range(10)]
+        assert set(statuses) <= {401, 429}, statuses
+        assert statuses[0] == 401
+        response = await _try(owner, email, PASSWORD)
+        assert response.status_code == 200, response.text
+        assert response.json()["access_token"]
+
+
+async def test_failures_from_one_address_are_answered_429_after_the_free_ones(
+    api_settings: Settings, api_entities: EntityClient
+) -> None:
+    async with (
+        gateway_with(api_settings, api_entities, SLOW, **ROOMY) as gateway,
+        client_from(gateway, "127.0.0.3") as http,
     ):
         email, _ = await register(http)
-        statuses = []
+        # Successes are not counted: many of them cost nothing.
         for _ in range(4):
-            response = await http.post(
-                "/auth/login/user", json={"email": email, "password": "wrong password!"}
-            )
-            statuses.append(response.status_code)
-        assert statuses == [401, 401, 401, 429]
+            await login(http, email)
+        assert [(await _try(http, email)).status_code for _ in range(2)] == [401, 401]
+        response = await _try(http, email)
         is_problem(response, 429)
-        assert 1 <= int(response.headers["retry-after"]) <= 120
-        # The right password does not get past the limit either ...
-        blocked = await http.post("/auth/login/user", json={"email": email, "password": PASSWORD})
-        is_problem(blocked, 429)
-        # ... while another email from the same address still may log in.
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        # Inside the wait the right password is not even checked ...
+        is_problem(await _try(http, email, PASSWORD), 429)
+        # ... while another email from the same address may still log in.
         other, _ = await register(http)
         await login(http, other)
+
+
+async def test_a_successful_login_resets_the_failure_count(
+    api_settings: Settings, api_entities: EntityClient
+) -> None:
+    async with (
+        gateway_with(api_settings, api_entities, SLOW, **ROOMY) as gateway,
+        client_from(gateway, "127.0.0.4") as http,
+    ):
+        email, _ = await register(http)
+        assert (await _try(http, email)).status_code == 401
+        await login(http, email)
+        # Counted from zero again: two free failures, then the wait.
+        assert [(await _try(http, email)).status_code for _ in range(3)] == [401, 401, 429]
+
+
+async def test_the_per_email_ceiling_stops_a_guesser_spread_over_addresses(
+    api_settings: Settings, api_entities: EntityClient
+) -> None:
+    throttle = LoginThrottleSettings(per_email_ceiling=RateRule(limit=3, window_s=600))
+    async with gateway_with(api_settings, api_entities, throttle, **ROOMY) as gateway:
+        async with client_from(gateway, "127.0.0.5") as http:
+            email, _ = await register(http)
+        for last_octet in (6, 7, 8):
+            async with client_from(gateway, f"127.0.0.{last_octet}") as guesser:
+                assert (await _try(guesser, email)).status_code == 401
+        async with client_from(gateway, "127.0.0.9") as fresh:
+            response = await _try(fresh, email, PASSWORD)
+            is_problem(response, 429)
+            assert 1 <= int(response.headers["retry-after"]) <= 600
+            other, _ = await register(fresh)
+            await login(fresh, other)
 
 
 async def test_registration_is_limited_per_client_address(

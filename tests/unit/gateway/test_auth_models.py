@@ -125,6 +125,10 @@ EXPECTED_ERRORS = {
     ("post", "/admin/agents/{agent_id}/approve"): {"401", "403", "404", "422"},
     ("post", "/admin/agents/{agent_id}/suspend"): {"401", "403", "404", "422"},
     ("post", "/admin/agent-invites"): {"401", "403", "422"},
+    ("get", "/auth/totp"): {"401", "403"},
+    ("post", "/auth/totp/enrolment"): {"401", "403", "409", "422", "429"},
+    ("post", "/auth/totp/enrolment/confirm"): {"401", "403", "409", "422", "429"},
+    ("post", "/auth/totp/disable"): {"401", "403", "409", "422", "429"},
 }
 
 
