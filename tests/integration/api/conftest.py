@@ -21,6 +21,7 @@ import uvicorn
 
 from cluster.client import EntityClient
 from config.settings import Settings
+from gateway.app import server_options
 from gateway.auth.principal import Role
 from panic_alert import shard_root
 from panic_alert.gateway_root import build_gateway
@@ -92,7 +93,14 @@ async def serving(settings: Settings, entities: EntityClient) -> AsyncIterator[G
     port = free_port()
     app = build_gateway(settings, entities=entities)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            **server_options(settings),  # as `serve` does: no proxy trusted by default
+        )
     )
     task = asyncio.create_task(server.serve())
     try:
