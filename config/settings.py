@@ -435,6 +435,10 @@ class SecuritySettings(BaseModel):
     #: ``Strict-Transport-Security`` max-age on responses served over TLS
     #: (scheme https, directly or from a trusted proxy); 0: no HSTS.
     hsts_max_age_s: int = Field(365 * 24 * 3600, ge=0)
+    #: Further origins the console may fetch from and show images of, added to
+    #: the Content-Security-Policy's ``connect-src`` and ``img-src`` (the map
+    #: tile server, e.g. '["https://tiles.example.org"]').
+    csp_extra_sources: list[Annotated[str, Field(pattern=r"^[^\s;,']+$")]] = []
 
 
 class Settings(BaseSettings):
