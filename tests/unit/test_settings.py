@@ -167,7 +167,7 @@ def test_finding_prod_refuses_weak_or_default_secrets(
     assert weak not in message  # the error names the setting, never echoes the value
 
 
-def test_finding_prod_refuses_the_public_dev_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prod_refuses_the_public_dev_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     dev_jwt = next(s for s in DEV_SECRETS if s.startswith("dev-only-jwt"))
     _prod(monkeypatch, PANIC_AUTH__JWT_SECRET=dev_jwt)
     with pytest.raises(ValidationError, match=r"auth\.jwt_secret"):
