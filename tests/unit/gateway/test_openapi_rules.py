@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from gateway.app import create_app
+from gateway.routes.checkins import CheckInStart
 from gateway.routes.users import ContactIn
 
 
@@ -80,3 +81,22 @@ def test_finding_the_contact_schema_states_which_channels_need_a_phone_or_an_ema
             refused += 1
         assert validator.is_valid(body) == accepted, body
     assert refused >= 10
+
+
+def test_the_checkin_schema_states_exactly_one_due_time(document: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(document["components"]["schemas"]["CheckInStart"])
+    place = {"latitude": 52.5, "longitude": 13.4}
+    due_at = "2030-01-01T00:00:00Z"
+    for body in (
+        place,
+        {**place, "due_in_s": 600},
+        {**place, "due_at": due_at},
+        {**place, "due_in_s": 600, "due_at": due_at},
+        {**place, "due_in_s": None, "due_at": due_at},
+    ):
+        try:
+            CheckInStart.model_validate(body)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert validator.is_valid(body) == accepted, body
