@@ -71,7 +71,11 @@ DueInS = Annotated[
 ]
 DueAt = Annotated[
     AwareDatetime,
-    Field(description="RFC 3339 with an offset: at least the minimum and at most 24 h ahead."),
+    Field(
+        description="RFC 3339 with an offset, between the deployment's minimum "
+        "(PANIC_USERS__CHECKIN_MIN_DUE_S, default 60 s) and 24 h from now by the "
+        "server's clock; outside that window: 422."
+    ),
 ]
 
 
