@@ -8,13 +8,15 @@ a production deployment cannot start with a password that is in this file.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development-only secrets. Anything outside the dev/test profiles that still
@@ -187,9 +189,22 @@ class ActorSettings(BaseModel):
     zone_refresh_s: float = Field(5.0, gt=0)
 
 
+class JwtAlgorithm(StrEnum):
+    """The HMAC algorithms the token code signs and verifies with (one shared secret)."""
+
+    HS256 = "HS256"
+    HS384 = "HS384"
+    HS512 = "HS512"
+
+    @property
+    def min_secret_length(self) -> int:
+        """RFC 7518 3.2: the key is at least as long as the hash output."""
+        return {"HS256": 32, "HS384": 48, "HS512": 64}[self.value]
+
+
 class AuthSettings(BaseModel):
     jwt_secret: SecretStr = SecretStr(_DEV_JWT_SECRET)
-    jwt_algorithm: str = "HS256"
+    jwt_algorithm: JwtAlgorithm = JwtAlgorithm.HS256
     issuer: str = "panic-alert"
     audience: str = "panic-alert-api"
     access_ttl_s: int = Field(900, ge=30)
@@ -373,7 +388,9 @@ class NotifySettings(BaseModel):
     smtp_sender: str = "alerts@panic-alert.invalid"
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
-    smtp_start_tls: bool = False
+    #: STARTTLS: unset (the default) upgrades whenever the server offers it;
+    #: true requires it (no offer: the delivery fails); false never upgrades.
+    smtp_start_tls: bool | None = None
     #: Twilio-style SMS API (form POST, basic auth).
     sms_url: str = ""
     sms_account: str = ""
@@ -420,6 +437,83 @@ class GeofenceSettings(BaseModel):
     max_age_s: float = Field(24 * 3600.0, gt=0)
 
 
+# --- Secure deployment defaults (issue 16, item 6) ---------------------------
+
+#: Fragments of placeholder or development values; a secret containing one
+#: (any case) is refused outside dev/test. ``.env.example`` uses them, so an
+#: operator who copies it without editing gets a clear error, not a weak key.
+WEAK_SECRET_FRAGMENTS: tuple[str, ...] = (
+    "change-me",
+    "changeme",
+    "change_me",
+    "replace-me",
+    "placeholder",
+    "dev-only",
+    "panic-dev",
+    "example",
+    "password",
+    "secret123",
+)
+#: Least estimated entropy (characters x Shannon bits per character) of a
+#: password, and of a signing key.
+MIN_PASSWORD_BITS = 64.0
+MIN_KEY_BITS = 128.0
+MIN_PASSWORD_LENGTH = 16
+#: Shortest key (e.g. ``totp.encryption_key``) outside dev/test: 32 characters.
+MIN_KEY_LENGTH = 32
+
+
+def estimated_bits(value: str) -> float:
+    """A rough entropy estimate: length times the Shannon entropy of its characters.
+
+    Refuses repeats and short alphabets (``aaaa...``, ``abab...``); it cannot
+    see a dictionary phrase, which the fragment denylist partly covers.
+    """
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return per_char * len(value)
+
+
+def secret_weakness(value: str, *, min_length: int, min_bits: float) -> str | None:
+    """Why ``value`` is too weak for production, or None if it is not."""
+    if value in DEV_SECRETS:
+        return "is a built-in development secret"
+    lowered = value.lower()
+    for fragment in WEAK_SECRET_FRAGMENTS:
+        if fragment in lowered:
+            return f"contains the placeholder {fragment!r}"
+    if len(value) < min_length:
+        return f"is shorter than {min_length} characters"
+    if estimated_bits(value) < min_bits:
+        return f"is too predictable (under {min_bits:.0f} bits of estimated entropy)"
+    return None
+
+
+class SecuritySettings(BaseModel):
+    """Who may set the client address, headers of every response, and who may
+    read the API's documentation and metrics (``gateway.middleware``)."""
+
+    #: Proxies (addresses or CIDR networks) whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` are believed. Empty (the default): none, not even
+    #: loopback, so a client cannot pick its own rate-limit bucket; set it to
+    #: the TLS proxy in front of the gateway, e.g. '["10.0.0.5/32"]'.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    #: Networks that may read ``/docs``, ``/redoc`` and ``/openapi.json``.
+    #: Unset: everyone; ``[]``: nobody (404).
+    docs_allowed_networks: list[IPvAnyNetwork] | None = None
+    #: Networks that may read ``/metrics``. Unset: everyone; ``[]``: nobody (404).
+    metrics_allowed_networks: list[IPvAnyNetwork] | None = None
+    #: ``Strict-Transport-Security`` max-age on responses served over TLS
+    #: (scheme https, directly or from a trusted proxy); 0: no HSTS.
+    hsts_max_age_s: int = Field(365 * 24 * 3600, ge=0)
+    #: Further origins the console may fetch from and show images of, added to
+    #: the Content-Security-Policy's ``connect-src`` and ``img-src`` (the map
+    #: tile server, e.g. '["https://tiles.example.org"]').
+    csp_extra_sources: list[Annotated[str, Field(pattern=r"^[^\s;,']+$")]] = []
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANIC_",
@@ -449,29 +543,44 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     outbox: OutboxSettings = OutboxSettings()
     geofence: GeofenceSettings = GeofenceSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets_outside_dev(self) -> Self:
+    def _refuse_weak_secrets_outside_dev(self) -> Self:
+        """Outside dev/test every secret must be set, and strong: not a
+        development default or a placeholder, long enough, not predictable."""
         if self.profile in (Profile.DEV, Profile.TEST):
             return self
-        offending = [
-            name
-            for name, secret in (
-                ("postgres.password", self.postgres.password),
-                ("mongo.password", self.mongo.password),
-                ("auth.jwt_secret", self.auth.jwt_secret),
-                ("webhook_secret", self.webhook_secret),
-                ("totp.encryption_key", self.totp.encryption_key),
-            )
-            if secret.get_secret_value() in DEV_SECRETS
+        checks = (
+            ("postgres.password", self.postgres.password, MIN_PASSWORD_LENGTH, MIN_PASSWORD_BITS),
+            ("mongo.password", self.mongo.password, MIN_PASSWORD_LENGTH, MIN_PASSWORD_BITS),
+            (
+                "auth.jwt_secret",
+                self.auth.jwt_secret,
+                self.auth.jwt_algorithm.min_secret_length,
+                MIN_KEY_BITS,
+            ),
+            ("webhook_secret", self.webhook_secret, MIN_PASSWORD_LENGTH, MIN_PASSWORD_BITS),
+            ("totp.encryption_key", self.totp.encryption_key, MIN_KEY_LENGTH, MIN_KEY_BITS),
+        )
+        defaults = [
+            name for name, secret, _, _ in checks if secret.get_secret_value() in DEV_SECRETS
         ]
-        if offending:
+        if defaults:
             raise ValueError(
                 f"profile {self.profile.value!r} refuses the built-in development secrets; "
-                f"set {', '.join(offending)} (env PANIC_<GROUP>__<NAME>)"
+                f"set {', '.join(defaults)} (env PANIC_<GROUP>__<NAME>)"
             )
-        if len(self.auth.jwt_secret.get_secret_value()) < 32:
-            raise ValueError("auth.jwt_secret must be at least 32 characters")
+        weak = [
+            f"{name} {why}"
+            for name, secret, length, bits in checks
+            if (why := secret_weakness(secret.get_secret_value(), min_length=length, min_bits=bits))
+        ]
+        if weak:
+            raise ValueError(
+                f"profile {self.profile.value!r} refuses weak secrets: {'; '.join(weak)}. "
+                "Generate each with e.g. `openssl rand -base64 48`."
+            )
         return self
 
     @property

@@ -16,8 +16,10 @@ left out answers 503 ("not configured in this process").
 Request path, outermost first::
 
     ServerErrorMiddleware (Starlette; backstop only)
+    SecurityHeadersMiddleware nosniff, Referrer-Policy, CSP, HSTS (https), no-store on /auth
     RequestContextMiddleware  request id, access log, metrics, 500 guard
     ProblemCORSMiddleware     only when settings.http.cors_origins is set
+    PathAccessMiddleware      /docs and /metrics only for settings.security's networks
     BodySizeLimitMiddleware   413 above settings.http.max_body_bytes
     ExceptionMiddleware       HTTPException / validation / domain errors -> problems
     router                    /healthz /readyz /metrics + gateway.routes
@@ -46,8 +48,10 @@ from gateway.metrics import HttpMetrics, metrics_router
 from gateway.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
+    PathAccessMiddleware,
     ProblemCORSMiddleware,
     RequestContextMiddleware,
+    SecurityHeadersMiddleware,
 )
 from gateway.ports import GatewayPorts
 from gateway.problems import install_problem_handlers
@@ -162,6 +166,19 @@ def create_app(
     return app
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """What the HTTP server (uvicorn) is given about forwarded headers.
+
+    Only ``settings.security.trusted_proxies`` may set the client address and
+    scheme (``X-Forwarded-For``/``-Proto``); by default none may. uvicorn's own
+    default trusts loopback, so a client on the same host, or behind a proxy
+    that does not overwrite the header, could pick any address, and with it
+    any rate-limit bucket. Everything that serves the app passes these.
+    """
+    trusted = [str(network) for network in settings.security.trusted_proxies]
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
+
+
 def _document_websocket(app: FastAPI, limits: Limits) -> None:
     """The OpenAPI document also lists the ``/ws`` frames (``gateway.ws.openapi``)."""
     build = app.openapi
@@ -175,7 +192,11 @@ def _document_websocket(app: FastAPI, limits: Limits) -> None:
 
 
 def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middleware]:
-    stack = [Middleware(RequestContextMiddleware, metrics=http_metrics)]
+    stack = [
+        # Outermost, so even the request-context guard's 500 carries them.
+        Middleware(SecurityHeadersMiddleware, settings=settings.security),
+        Middleware(RequestContextMiddleware, metrics=http_metrics),
+    ]
     if settings.http.cors_origins:
         stack.append(
             Middleware(
@@ -193,5 +214,6 @@ def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middlewar
                 max_age=600,
             )
         )
+    stack.append(Middleware(PathAccessMiddleware, settings=settings.security))
     stack.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes))
     return stack

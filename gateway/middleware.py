@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request context (id, access log, metrics, crash guard) and body limit.
+"""Pure-ASGI middleware: request context (id, access log, metrics, crash guard),
+body limit, security headers, and who may read the docs and metrics.
 
 Pure ASGI rather than ``BaseHTTPMiddleware`` so that streaming bodies are not
 buffered, context variables set here are visible to the endpoint, and the
@@ -11,6 +12,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Final
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -19,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.logging import correlation_scope
+from config.settings import SecuritySettings
 from gateway.metrics import HttpMetrics, route_template
 from gateway.problems import (
     ProblemHTTPException,
@@ -215,3 +219,169 @@ class ProblemCORSMiddleware(CORSMiddleware):
             detail=bytes(response.body).decode("utf-8", "replace"),
             headers=headers,
         )
+
+
+# ------------------------------------------------------ security headers, access
+
+#: The console's policy: its own scripts and styles only; MapLibre draws with
+#: workers and images made from blobs and data URLs; the API and ``/ws`` on
+#: this origin (plus ``csp_extra_sources``, e.g. the map tile server).
+CONSOLE_CSP: Final = (
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:{extra}",
+    "font-src 'self'",
+    "worker-src 'self' blob:",
+    "child-src 'self' blob:",
+    "connect-src 'self'{ws}{extra}",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+)
+#: FastAPI's /docs (Swagger UI) and /redoc pages: an inline start-up script and
+#: their assets from a CDN, and nothing else.
+DOCS_CSP: Final = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
+        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
+        "font-src 'self' https://fonts.gstatic.com",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+DOCS_PATHS: Final = ("/docs", "/redoc", "/openapi.json")
+METRICS_PATHS: Final = ("/metrics",)
+#: Responses that carry tokens (login, refresh, register) and every other /auth answer.
+NO_STORE_PREFIX: Final = "/auth/"
+
+#: A ``Host`` header is echoed into ``connect-src`` only if it is plainly a host
+#: and port; anything else (``;``, spaces) could add directives.
+_HOST_PATTERN: Final = re.compile(r"(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_SOURCE_PATTERN: Final = re.compile(r"[^\s;,']+")
+
+
+def under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """``path`` is one of ``prefixes`` or below one of them."""
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def content_security_policy(
+    path: str, scheme: str, host: str | None, extra_sources: Sequence[str] = ()
+) -> str:
+    """The CSP of one response: the docs pages' own, else the console's, whose
+    ``connect-src`` names this origin's WebSocket URL (``'self'`` does not
+    cover ``ws:``/``wss:`` in every browser)."""
+    if under(path, DOCS_PATHS[:2]):
+        return DOCS_CSP
+    ws = ""
+    if host is not None and _HOST_PATTERN.fullmatch(host):
+        ws = f" {'wss' if scheme == 'https' else 'ws'}://{host}"
+    extra = "".join(f" {s}" for s in extra_sources if _SOURCE_PATTERN.fullmatch(s))
+    return "; ".join(part.format(ws=ws, extra=extra) for part in CONSOLE_CSP)
+
+
+def security_headers(
+    path: str, scheme: str, host: str | None, settings: SecuritySettings
+) -> dict[str, str]:
+    """Headers every HTTP response gets (a header the endpoint set itself wins)."""
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": content_security_policy(
+            path, scheme, host, settings.csp_extra_sources
+        ),
+    }
+    if scheme == "https" and settings.hsts_max_age_s > 0:
+        headers["Strict-Transport-Security"] = f"max-age={settings.hsts_max_age_s}"
+    if path.startswith(NO_STORE_PREFIX):
+        # Tokens must not be kept by a browser or proxy cache (RFC 6749 5.1).
+        headers["Cache-Control"] = "no-store"
+        headers["Pragma"] = "no-cache"
+    return headers
+
+
+class SecurityHeadersMiddleware:
+    """Adds :func:`security_headers` to every HTTP response, errors included.
+
+    HSTS only when the request came over TLS (scheme ``https``, which a
+    trusted proxy may set with ``X-Forwarded-Proto``), since a browser ignores
+    it over plain HTTP and a development server must stay reachable.
+    """
+
+    def __init__(self, app: ASGIApp, *, settings: SecuritySettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                added = security_headers(
+                    str(scope.get("path", "")),
+                    str(scope.get("scheme", "http")),
+                    Headers(scope=scope).get("host"),
+                    self.settings,
+                )
+                for name, value in added.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def client_allowed(client: str | None, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    """``client`` (an address, as the server saw it) is inside one of ``networks``."""
+    if client is None:
+        return False
+    try:
+        address = ip_address(client)
+    except ValueError:
+        return False
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+class PathAccessMiddleware:
+    """``/docs`` (and ``/redoc``, ``/openapi.json``) and ``/metrics`` only for
+    the networks the settings allow; to anyone else they do not exist (404).
+
+    ``None`` in the settings: open to everyone (development); ``[]``: to nobody.
+    """
+
+    def __init__(self, app: ASGIApp, *, settings: SecuritySettings) -> None:
+        self.app = app
+        self.rules: list[tuple[tuple[str, ...], list[IPv4Network | IPv6Network]]] = [
+            (paths, list(networks))
+            for paths, networks in (
+                (DOCS_PATHS, settings.docs_allowed_networks),
+                (METRICS_PATHS, settings.metrics_allowed_networks),
+            )
+            if networks is not None
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.rules:
+            path = str(scope.get("path", ""))
+            client = scope.get("client")
+            host = str(client[0]) if client else None
+            for paths, networks in self.rules:
+                if under(path, paths) and not client_allowed(host, networks):
+                    await problem_response(404, detail="Not Found", instance=instance_of(scope))(
+                        scope, receive, send
+                    )
+                    return
+        await self.app(scope, receive, send)

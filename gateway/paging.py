@@ -22,6 +22,10 @@ CursorParam = Annotated[
         min_length=1,
         max_length=MAX_CURSOR_CHARS,
         pattern=r"^[A-Za-z0-9_-]+$",
-        description="`next_cursor` of the previous page, unchanged (opaque; anything else is 422)",
+        description=(
+            "Opaque: the `next_cursor` of the previous page of this same listing (same "
+            "filters), passed back unchanged. Any other value, even one of this alphabet "
+            "and length, is refused with 422."
+        ),
     ),
 ]

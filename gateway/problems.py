@@ -16,15 +16,19 @@ Guarantees of the handlers installed by :func:`install_problem_handlers`:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, compile_path
 from starlette.types import Scope
 
 from config.logging import get_correlation_id
@@ -165,6 +169,13 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     if status >= 500:
         # An HTTPException(5xx) raised by our own code may carry internals.
         detail = None
+    headers = exc.headers
+    if status == 405:
+        # Starlette's 405 names only the first route matching the path; a path
+        # served by several routes (GET in one, PUT in another) needs them all.
+        allowed = allowed_methods(request.app.router.routes, request.scope["path"])
+        if allowed:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
     type_ = exc.type_ if isinstance(exc, ProblemHTTPException) else ABOUT_BLANK
     title = exc.title if isinstance(exc, ProblemHTTPException) else None
     return problem_response(
@@ -173,8 +184,23 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
         title=title,
         type_=type_,
         instance=instance_of(request.scope),
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def allowed_methods(routes: Sequence[BaseRoute], path: str) -> list[str]:
+    """Every method some route serves at ``path``, sorted: the RFC 9110
+    ``Allow`` of a 405 there."""
+    found: set[str] = set()
+    for route in iter_route_contexts(routes):
+        if route.methods and route.path and _path_regex(route.path).match(path):
+            found |= route.methods
+    return sorted(found)
+
+
+@lru_cache(maxsize=512)
+def _path_regex(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
 
 
 async def validation_exception_handler(request: Request, exc: Exception) -> Response:

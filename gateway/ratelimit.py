@@ -100,9 +100,11 @@ async def enforce(
 
 
 def client_ip(request: Request) -> str:
-    """The peer address. Forwarded headers are not trusted here: behind a proxy,
-    run uvicorn with ``--proxy-headers``/``--forwarded-allow-ips`` so the peer
-    address is the client's."""
+    """The client's address: the peer's, or what a trusted proxy forwarded.
+
+    Forwarded headers are never read here: the server takes them only from
+    ``settings.security.trusted_proxies`` (``gateway.app.server_options``;
+    none by default), so a spoofed ``X-Forwarded-For`` cannot choose a bucket."""
     return request.client.host if request.client else "unknown"
 
 

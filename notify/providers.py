@@ -64,7 +64,13 @@ async def _post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> None:
 
 
 class SmtpEmail:
-    """Email through an SMTP server (STARTTLS and login when configured)."""
+    """Email through an SMTP server; login when configured.
+
+    ``start_tls``: None (the default) upgrades to TLS whenever the server
+    offers STARTTLS, so a server that can encrypt never gets the message in
+    clear; True requires it (a server without it fails the delivery); False
+    never upgrades (a relay on loopback, say).
+    """
 
     def __init__(
         self,
@@ -74,7 +80,7 @@ class SmtpEmail:
         sender: str,
         username: str | None = None,
         password: str | None = None,
-        start_tls: bool = False,
+        start_tls: bool | None = None,
         timeout_s: float = 10.0,
     ) -> None:
         self._host = host

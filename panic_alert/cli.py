@@ -232,6 +232,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from cluster.client import EntityClient
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
+    from gateway.app import server_options
     from gateway.ws.protocol import Limits
     from panic_alert import notifier_root, relay_root, shard_root
     from panic_alert.gateway_root import build_gateway
@@ -293,6 +294,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 ws=settings.http.ws_impl,
                 ws_ping_interval=settings.http.ws_ping_interval_s or None,
                 backlog=settings.http.listen_backlog,
+                **server_options(settings),
             )
             server = uvicorn.Server(config)
             server.run()

@@ -24,7 +24,14 @@ from typing import Annotated, Final, Self
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, Field, StrictStr, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    model_validator,
+)
 
 from actors.checkins import (
     MAX_NOTE,
@@ -63,7 +70,11 @@ DueInS = Annotated[
 ]
 DueAt = Annotated[
     AwareDatetime,
-    Field(description="RFC 3339 with an offset: at least the minimum and at most 24 h ahead."),
+    Field(
+        description="RFC 3339 with an offset, between the deployment's minimum "
+        "(PANIC_USERS__CHECKIN_MIN_DUE_S, default 60 s) and 24 h from now by the "
+        "server's clock; outside that window: 422."
+    ),
 ]
 
 
@@ -72,7 +83,18 @@ DueAt = Annotated[
 
 class CheckInStart(RequestBody):
     """Body of ``POST /checkins``: exactly one of ``due_in_s`` and ``due_at``, and
-    where the user is now (where the alert is raised if no fix comes later)."""
+    where the user is now (where the alert is raised if no fix comes later). Both
+    or neither of the due times is refused with 422."""
+
+    #: The "exactly one" rule as JSON Schema, so the OpenAPI document states it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["due_in_s"], "properties": {"due_in_s": {"type": "integer"}}},
+                {"required": ["due_at"], "properties": {"due_at": {"type": "string"}}},
+            ]
+        }
+    )
 
     due_in_s: DueInS | None = None
     due_at: DueAt | None = None

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from actors.subject import SubjectRole
 from gateway.auth.models import problem_responses
@@ -33,8 +33,20 @@ _limit = Depends(rate_limit("geofencing:location", key="principal", rule="locati
 SubjectPrincipal = Annotated[Principal, require_role(Role.USER, Role.AGENT)]
 
 
+#: The window a reported fix must fall in (``PANIC_GEOFENCE__MAX_FUTURE_S`` and
+#: ``..._MAX_AGE_S``; the document states the defaults).
+RECORDED_AT_RULE = (
+    "The device's time of the fix, with its UTC offset (omitted: when the server received "
+    "it). It must lie within the server's clock's window: at most 60 s in the future and "
+    "24 h in the past by default (PANIC_GEOFENCE__MAX_FUTURE_S, "
+    "PANIC_GEOFENCE__MAX_AGE_S); outside it the fix is refused with 422."
+)
+
+
 class LocationIn(LocationData):
     """Body of ``POST /geofencing/location``: the fields of a ``location`` frame."""
+
+    recorded_at: AwareDatetime | None = Field(None, description=RECORDED_AT_RULE)
 
 
 class LocationAccepted(BaseModel):

@@ -13,12 +13,18 @@ shows a cancelled alert while responders are silently escalated (see
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses
 from gateway.auth.passwords import PasswordHasher
@@ -60,16 +66,50 @@ class ProfileIn(RequestBody):
         return self
 
 
+def _present(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": "string"}}}
+
+
+def _listed(channel: str) -> dict[str, Any]:
+    return {
+        "required": ["notify_via"],
+        "properties": {"notify_via": {"contains": {"const": channel}}},
+    }
+
+
+#: The reachability rules of :class:`ContactIn` as JSON Schema (OpenAPI 3.1),
+#: so the document states what makes a well-typed contact a 422.
+_CONTACT_RULES: dict[str, Any] = {
+    "allOf": [
+        {"anyOf": [_present("phone"), _present("email")]},
+        {"if": _listed("sms"), "then": _present("phone")},
+        {"if": _listed("email"), "then": _present("email")},
+    ]
+}
+
+
 class ContactIn(RequestBody):
     """A contact must be reachable on every channel it lists: ``sms`` needs a
     phone, ``email`` an email; and it needs a phone or an email in any case
-    (``push`` goes to the app the contact is found by)."""
+    (``push`` goes to the app the contact is found by). A contact that breaks
+    one of these rules, or lists a channel twice, is refused with 422."""
+
+    model_config = ConfigDict(json_schema_extra=_CONTACT_RULES)
 
     name: Name
-    phone: Phone | None = None
-    email: Email | None = None
+    phone: Phone | None = Field(
+        None, description="Needed when `notify_via` lists `sms`; a phone or an email is needed."
+    )
+    email: Email | None = Field(
+        None, description="Needed when `notify_via` lists `email`; a phone or an email is needed."
+    )
     relationship: Relationship | None = None
-    notify_via: list[Channel] = Field(min_length=1, max_length=3)
+    notify_via: list[Channel] = Field(
+        min_length=1,
+        max_length=3,
+        json_schema_extra={"uniqueItems": True},
+        description="Channels to notify the contact on, each at most once.",
+    )
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:

@@ -8,6 +8,7 @@ list matches the one the services script creates.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from actors.effects import Topic
-from config.settings import Settings
+from config.settings import DEV_SECRETS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,3 +83,83 @@ def test_k8s_ships_no_secret_values() -> None:
 )
 def test_dockerfile_copies_every_package(package: str) -> None:
     assert f"COPY {package} {package}" in (ROOT / "Dockerfile").read_text()
+
+
+# ------------------------------------------------- issue 16: deployment defaults
+
+
+def _published(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, container port) of each published port; "" = every interface."""
+    found = []
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            found.append((str(entry.get("host_ip", "")), str(entry["target"])))
+            continue
+        parts = str(entry).split(":")
+        host_ip = parts[0] if len(parts) == 3 else ""
+        found.append((host_ip, parts[-1].split("/")[0]))
+    return found
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def test_finding_compose_does_not_publish_the_ray_dashboard_on_all_interfaces() -> None:
+    api = _compose()["services"]["api"]
+    for host_ip, target in _published(api):
+        if target == "8265":
+            assert host_ip in {"127.0.0.1", "::1"}, f"Ray dashboard published on {host_ip!r}"
+    dashboard_host = api["environment"].get("PANIC_RAY__DASHBOARD_HOST", "127.0.0.1")
+    assert dashboard_host == "127.0.0.1"
+    for name, service in _compose()["services"].items():
+        assert all(target != "8265" or ip for ip, target in _published(service)), name
+
+
+def test_finding_compose_runs_prod_with_secrets_from_the_operators_env_file() -> None:
+    compose = _compose()
+    api = compose["services"]["api"]
+    assert api["environment"]["PANIC_PROFILE"] == "prod"
+    assert ".env" in api["env_file"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    for secret in DEV_SECRETS:
+        assert secret not in text
+    assert not {k for k in api["environment"] if k in _SECRET_NAMES}, "secrets belong in .env"
+    # PostgreSQL's own password comes from the same .env, required.
+    password = compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${PANIC_POSTGRES__PASSWORD:?")
+
+
+_SECRET_NAMES = {
+    "PANIC_POSTGRES__PASSWORD",
+    "PANIC_MONGO__PASSWORD",
+    "PANIC_AUTH__JWT_SECRET",
+    "PANIC_WEBHOOK_SECRET",
+}
+
+
+def test_finding_env_example_names_every_secret_and_its_placeholders_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = _env_example()
+    assert set(example) >= _SECRET_NAMES
+    assert set(example) <= _known_env_names()
+    for name in list(os.environ):
+        if name.startswith("PANIC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PANIC_PROFILE", "prod")
+    for name, value in example.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as excinfo:
+        Settings()
+    for name in _SECRET_NAMES:
+        assert name.removeprefix("PANIC_").lower().replace("__", ".") in str(excinfo.value)
+
+
+def test_env_file_is_not_committed() -> None:
+    assert ".env" in (ROOT / ".gitignore").read_text().split()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from config.settings import DEV_SECRETS, Profile, Settings
+from config.settings import (
+    DEV_SECRETS,
+    JwtAlgorithm,
+    Profile,
+    Settings,
+    estimated_bits,
+    secret_weakness,
+)
 
 PROD_SECRETS = {
     "PANIC_POSTGRES__PASSWORD": "pg-prod-Zq8s7d6f5g4h3j2k",
@@ -121,3 +128,86 @@ def test_secrets_are_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None
     # ... while the connection strings that need them still carry them.
     assert PROD_SECRETS["PANIC_POSTGRES__PASSWORD"] in settings.postgres.dsn()
     assert "redis-pw-Zq8s7d6f" in settings.redis.url()
+
+
+# ------------------------------------------------- issue 16: deployment defaults
+
+
+def _prod(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
+    monkeypatch.setenv("PANIC_PROFILE", "prod")
+    for name, value in {**PROD_SECRETS, **overrides}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "weak", "reason"),
+    [
+        (
+            "PANIC_AUTH__JWT_SECRET",
+            "CHANGE-ME-to-a-random-key-of-48-characters-or-more",
+            "placeholder",
+        ),
+        ("PANIC_AUTH__JWT_SECRET", "a" * 64, "predictable"),
+        ("PANIC_AUTH__JWT_SECRET", "ab" * 32, "predictable"),
+        ("PANIC_POSTGRES__PASSWORD", "short-Pw1", "shorter than 16"),
+        ("PANIC_MONGO__PASSWORD", "password-password-password", "placeholder"),
+        ("PANIC_WEBHOOK_SECRET", "1111111111111111111111", "predictable"),
+    ],
+)
+def test_finding_prod_refuses_weak_or_default_secrets(
+    monkeypatch: pytest.MonkeyPatch, name: str, weak: str, reason: str
+) -> None:
+    """docker-compose ran with the public dev secrets; prod now refuses any weak one."""
+    _prod(monkeypatch, **{name: weak})
+    with pytest.raises(ValidationError) as excinfo:
+        Settings()
+    message = str(excinfo.value)
+    setting = name.removeprefix("PANIC_").lower().replace("__", ".")
+    assert setting in message
+    assert reason in message
+    assert weak not in message  # the error names the setting, never echoes the value
+
+
+def test_prod_refuses_the_public_dev_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    dev_jwt = next(s for s in DEV_SECRETS if s.startswith("dev-only-jwt"))
+    _prod(monkeypatch, PANIC_AUTH__JWT_SECRET=dev_jwt)
+    with pytest.raises(ValidationError, match=r"auth\.jwt_secret"):
+        Settings()
+
+
+def test_finding_jwt_secret_length_follows_the_algorithm(monkeypatch: pytest.MonkeyPatch) -> None:
+    key_40 = "Zq8s7d6f5g4h3j2kL1mN0bV9cX8zA7sD6fG5hJ4k"
+    _prod(monkeypatch, PANIC_AUTH__JWT_SECRET=key_40)
+    assert Settings().auth.jwt_algorithm is JwtAlgorithm.HS256
+    monkeypatch.setenv("PANIC_AUTH__JWT_ALGORITHM", "HS512")
+    with pytest.raises(ValidationError, match="shorter than 64"):
+        Settings()
+
+
+def test_finding_jwt_algorithm_is_an_enum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANIC_AUTH__JWT_ALGORITHM", "none")
+    with pytest.raises(ValidationError) as excinfo:
+        Settings()
+    assert excinfo.value.errors()[0]["loc"] == ("auth", "jwt_algorithm")
+    monkeypatch.setenv("PANIC_AUTH__JWT_ALGORITHM", "HS384")
+    assert Settings().auth.jwt_algorithm is JwtAlgorithm.HS384
+
+
+def test_finding_smtp_starttls_is_used_when_offered_by_default() -> None:
+    # None is aiosmtplib's "STARTTLS if the server offers it"; False never upgraded.
+    assert Settings().notify.smtp_start_tls is None
+
+
+def test_finding_no_proxy_is_trusted_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().security.trusted_proxies == []
+    monkeypatch.setenv("PANIC_SECURITY__TRUSTED_PROXIES", '["10.0.0.5", "fd00::/8"]')
+    assert [str(n) for n in Settings().security.trusted_proxies] == ["10.0.0.5/32", "fd00::/8"]
+    monkeypatch.setenv("PANIC_SECURITY__TRUSTED_PROXIES", '["*"]')
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_weakness_estimate_orders_secrets() -> None:
+    assert secret_weakness("Zq8s7d6f5g4h3j2k", min_length=16, min_bits=64) is None
+    assert estimated_bits("aaaa") == 0
+    assert estimated_bits("abcd") == 8

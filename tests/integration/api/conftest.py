@@ -21,6 +21,7 @@ import uvicorn
 
 from cluster.client import EntityClient
 from config.settings import Settings
+from gateway.app import server_options
 from gateway.auth.principal import Role
 from gateway.ws.protocol import Limits
 from panic_alert import shard_root
@@ -106,6 +107,7 @@ async def serving(settings: Settings, entities: EntityClient) -> AsyncIterator[G
             lifespan="on",
             # As `panic-alert serve` configures it (panic_alert/cli.py).
             ws_max_size=Limits.of(settings.http).transport_max_bytes,
+            **server_options(settings),  # as `serve` does: no proxy trusted by default
         )
     )
     task = asyncio.create_task(server.serve())

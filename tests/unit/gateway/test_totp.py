@@ -81,7 +81,7 @@ def test_only_an_unenrolled_admin_who_must_enrol_is_limited(
 
 
 def _prod(**totp_settings: object) -> Settings:
-    secret = SecretStr("x" * 40)
+    secret = SecretStr("Zq8s7d6f5g4h3j2k0123456789abcdefGHIJKLMN")  # strong enough for prod
     return Settings(
         profile=Profile.PROD,
         webhook_secret=secret,
