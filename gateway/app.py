@@ -40,6 +40,7 @@ from config.heap import freeze_startup_heap
 from config.settings import Settings
 from gateway import health
 from gateway.auth.passwords import PasswordHasher
+from gateway.auth.pins import PinChecker
 from gateway.errors import install_domain_error_handlers
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics, metrics_router
@@ -115,6 +116,7 @@ def create_app(
         ),
         ports=wired,
         hasher=PasswordHasher(settings.auth),
+        pins=PinChecker(PasswordHasher(settings.auth), workers=settings.pins.workers),
         entities=entities,
     )
 

@@ -68,9 +68,9 @@ class AccountRow(Protocol):
     @property
     def created_at(self) -> datetime: ...
     @property
-    def has_cancel_pin(self) -> bool: ...
-    @property
-    def has_duress_pin(self) -> bool: ...
+    def has_cancel_pin(self) -> bool:
+        """Whether PINs are set (a PIN is needed to cancel); never which ones."""
+        ...
 
 
 class CredentialsRow(Protocol):
@@ -538,6 +538,22 @@ class RateCounters(Protocol):
         ...
 
 
+class PinFailures(Protocol):
+    """Refused cancel PINs, counted per user and per alert over a window."""
+
+    async def count_failures(
+        self, user_id: UUID, alert_id: UUID, since: datetime
+    ) -> tuple[int, int]:
+        """``(the user's refusals, the alert's refusals)`` at or after ``since``. Read-only."""
+        ...
+
+    async def record_failure(
+        self, user_id: UUID, alert_id: UUID, at: datetime, forget_before: datetime
+    ) -> None:
+        """Record one refusal at ``at``; the user's refusals before ``forget_before`` may go."""
+        ...
+
+
 class LatestLocations(Protocol):
     """Subjects' last known positions."""
 
@@ -614,6 +630,7 @@ class GatewayPorts:
     #: Ends every session of an account (a suspended agent's).
     #: Takes a suspended agent off its offers and alerts (the entities).
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
+    pin_failures: Provider[PinFailures] = field(default=_missing("postgres"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))
     #: None while the event store is not connected (the history is best effort).
     location_history: Provider[LocationHistory | None] = field(default=_none)

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
+from gateway.auth.pins import PinChecker
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
 from gateway.ports import GatewayPorts
@@ -32,6 +33,8 @@ class GatewayState:
     ports: GatewayPorts
     #: The app's password hasher (from ``settings.auth``; replicas in one process may differ).
     hasher: PasswordHasher
+    #: Checks cancel PINs in its own bounded pool (``settings.pins.workers``).
+    pins: PinChecker
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
 
