@@ -235,6 +235,9 @@ class AlertPageOut(BaseModel):
     next_cursor: str | None
 
 
+PinText = Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(storable)]
+
+
 class StatusUpdate(BaseModel):
     """Body of ``PUT /alerts/{id}/status``.
 
@@ -248,7 +251,9 @@ class StatusUpdate(BaseModel):
 
     status: AlertStatus
     note: Annotated[StrictStr, Field(max_length=MAX_NOTE), AfterValidator(storable)] | None = None
-    pin: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(
+    pin: (
+        Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(storable)] | None
+    ) = Field(
         default=None,
         description="The user's cancel (or duress) PIN, when they cancel their own alert "
         "and have PINs set. Wrong, missing, or past the attempt limit "

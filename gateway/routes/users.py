@@ -22,7 +22,16 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses, storable
+from gateway.auth.models import (
+    Email,
+    LoginPassword,
+    Me,
+    Name,
+    Phone,
+    RequestBody,
+    problem_responses,
+    storable,
+)
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.pins import is_trivial_pin
 from gateway.deps import AccountsDep, ContactsDep, HasherDep, SettingsDep, UserPrincipal
@@ -78,7 +87,7 @@ class ProfileIn(RequestBody):
         description="4-8 digits, other than `cancel_pin`; a cancel with it shows the user "
         "a cancelled alert while responders are escalated.",
     )
-    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = Field(
+    password: LoginPassword | None = Field(
         default=None,
         description="The account password: needed to set, change or clear the PINs "
         "(403 when wrong); not needed otherwise.",
