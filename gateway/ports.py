@@ -539,18 +539,18 @@ class RateCounters(Protocol):
 
 
 class PinFailures(Protocol):
-    """Refused cancel PINs, counted per user and per alert over a window."""
+    """Cancel-PIN attempts, counted per user and per alert over a window."""
 
-    async def count_failures(
-        self, user_id: UUID, alert_id: UUID, since: datetime
-    ) -> tuple[int, int]:
-        """``(the user's refusals, the alert's refusals)`` at or after ``since``. Read-only."""
+    async def claim_attempt(
+        self, user_id: UUID, alert_id: UUID, at: datetime, since: datetime
+    ) -> tuple[int, int, int]:
+        """Record one attempt at ``at`` before its PIN is checked; ``(its id, the
+        user's attempts, the alert's attempts)`` at or after ``since``, this one
+        and every one claimed before it included. Not idempotent."""
         ...
 
-    async def record_failure(
-        self, user_id: UUID, alert_id: UUID, at: datetime, forget_before: datetime
-    ) -> None:
-        """Record one refusal at ``at``; the user's refusals before ``forget_before`` may go."""
+    async def release_attempt(self, attempt_id: int) -> None:
+        """Forget a claimed attempt (its PIN was right). Idempotent."""
         ...
 
 

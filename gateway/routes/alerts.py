@@ -380,21 +380,22 @@ async def _pin_cancel(
         return cancel
     now = _now()
     since = now - timedelta(seconds=settings.window_s)
-    by_user, by_alert = await failures.count_failures(principal.id, state.id, since)
+    # Claimed before the check, so concurrent guesses cannot all count below the limit.
+    attempt, by_user, by_alert = await failures.claim_attempt(principal.id, state.id, now, since)
     match = await pins.match(hashes, body.pin)
     if match is PinMatch.WRONG and hashes.cancel is None:
         match = PinMatch.CANCEL  # only a duress PIN set (before both were set together)
     verdict = cancel_verdict(
         match,
-        prior_failures=max(by_user, by_alert),
+        prior_failures=max(by_user, by_alert) - 1,
         max_failures=settings.max_failures,
         locked=state.coerced_at is not None,
     )
-    if verdict is CancelVerdict.CANCEL:
+    if verdict in (CancelVerdict.CANCEL, CancelVerdict.DURESS):
+        await failures.release_attempt(attempt)
+        if verdict is CancelVerdict.DURESS:
+            return Duress(actor_id=principal.id, note=body.note)
         return cancel
-    if verdict is CancelVerdict.DURESS:
-        return Duress(actor_id=principal.id, note=body.note)
-    await failures.record_failure(principal.id, state.id, now, forget_before=since)
     refused = PinRefused(actor_id=principal.id, over_limit=verdict is CancelVerdict.LOCKED)
     await _ask_alert(entities, state.id, refused)
     raise ProblemHTTPException(403, detail="a valid PIN is needed to cancel this alert")

@@ -7,13 +7,15 @@
 --
 -- pin_failures: one row per refused cancel PIN (wrong, or any PIN past the
 -- limit), counted per user and per alert over a window
--- (persistence/stores/pin_failures.py). Rows older than any window are
--- deleted as new ones come.
+-- (persistence/stores/pin_failures.py): each attempt is claimed as a row
+-- before its PIN is checked, and the row deleted if the PIN was right. Rows
+-- older than the window are deleted as new ones come.
 
 ALTER TABLE alerts ADD COLUMN user_status text;
 UPDATE alerts SET user_status = CASE WHEN duress THEN 'cancelled' ELSE status END;
 
 CREATE TABLE pin_failures (
+    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id  uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     alert_id uuid NOT NULL,
     at       timestamptz NOT NULL

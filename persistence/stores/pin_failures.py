@@ -1,8 +1,11 @@
-"""Refused cancel PINs (``gateway.ports.PinFailures``): table ``pin_failures`` (0009).
+"""Cancel-PIN attempts (``gateway.ports.PinFailures``): table ``pin_failures`` (0009).
 
-One row per refusal; counted per user and per alert since a time, in one
-statement. Rows older than the window a count asks about are deleted when a
-new one is recorded, so the table holds about one window of refusals.
+Every attempt is claimed (a row) *before* its PIN is checked, and the counts
+read after that row is committed; an attempt whose PIN turns out right is
+released (its row deleted). So concurrent guesses cannot all read a count
+below the limit: the k-th claim to commit reads at least k. Rows older than
+the window are deleted as new ones come, so the table holds about one window
+of refusals per user.
 """
 
 from __future__ import annotations
@@ -14,16 +17,15 @@ import asyncpg
 
 from persistence.drivers import postgres
 
+_FORGET = "DELETE FROM pin_failures WHERE user_id = $1 AND at < $2"
+
+_CLAIM = "INSERT INTO pin_failures (user_id, alert_id, at) VALUES ($1, $2, $3) RETURNING id"
+
 _COUNT = """
 SELECT count(*) FILTER (WHERE user_id = $1) AS by_user,
        count(*) FILTER (WHERE alert_id = $2) AS by_alert
   FROM pin_failures
  WHERE (user_id = $1 OR alert_id = $2) AND at >= $3
-"""
-
-_RECORD = """
-WITH gone AS (DELETE FROM pin_failures WHERE user_id = $1 AND at < $4)
-INSERT INTO pin_failures (user_id, alert_id, at) VALUES ($1, $2, $3)
 """
 
 
@@ -35,16 +37,19 @@ class PostgresPinFailures:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def count_failures(
-        self, user_id: UUID, alert_id: UUID, since: datetime
-    ) -> tuple[int, int]:
+    async def claim_attempt(
+        self, user_id: UUID, alert_id: UUID, at: datetime, since: datetime
+    ) -> tuple[int, int, int]:
         with postgres.EDGE:
-            row = await self._pool.fetchrow(_COUNT, user_id, alert_id, since)
+            async with self._pool.acquire() as connection:
+                # Three statements, each committed: the count must see this claim
+                # and every claim committed before it.
+                await connection.execute(_FORGET, user_id, since)
+                attempt_id = await connection.fetchval(_CLAIM, user_id, alert_id, at)
+                row = await connection.fetchrow(_COUNT, user_id, alert_id, since)
         assert row is not None
-        return int(row["by_user"]), int(row["by_alert"])
+        return int(attempt_id), int(row["by_user"]), int(row["by_alert"])
 
-    async def record_failure(
-        self, user_id: UUID, alert_id: UUID, at: datetime, forget_before: datetime
-    ) -> None:
+    async def release_attempt(self, attempt_id: int) -> None:
         with postgres.EDGE:
-            await self._pool.execute(_RECORD, user_id, alert_id, at, forget_before)
+            await self._pool.execute("DELETE FROM pin_failures WHERE id = $1", attempt_id)

@@ -999,6 +999,30 @@ async def test_finding_pin_brute_force_the_sixth_wrong_pin_is_refused_as_the_fif
         assert alert_id in [a["id"] for a in listed.json()["items"]]
 
 
+async def test_concurrent_wrong_pins_cannot_all_count_below_the_limit(
+    gateway: Gateway,
+    user: Account,
+    admin: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+) -> None:
+    """Eight guesses at once: each attempt is claimed before its PIN is checked,
+    so at most five are judged within the limit and the rest lock the alert."""
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=60) as http:
+        await with_pins(http, api_pool, api_settings, user)
+        alert_id = await raise_alert(http, user)
+        guesses = [f"{n}0{n}8" for n in range(1, 9)]
+        answers = await asyncio.gather(*(cancel(http, user, alert_id, g) for g in guesses))
+        assert {a.status_code for a in answers} == {403}
+        full = (await http.get(f"/alerts/{alert_id}/timeline", headers=admin.headers)).json()
+        over = [i["data"]["over_limit"] for i in full["items"] if i["type"] == "pin_refused"]
+        assert len(over) == 8
+        assert over.count(True) >= 3
+        assert (await cancel(http, user, alert_id, CANCEL_PIN)).status_code == 403
+        truth = (await http.get(f"/alerts/{alert_id}", headers=admin.headers)).json()
+        assert truth["status"] == "escalated"
+
+
 async def test_the_cancel_pin_cancels_and_no_pin_set_needs_none(
     gateway: Gateway,
     user: Account,
