@@ -101,6 +101,7 @@ def create_app(
     http_metrics = metrics if metrics is not None else HttpMetrics()
     # /ws pushes: one pub/sub connection per process, opened when a socket needs it.
     ws_hub = PushHub(wired.push_subscriptions)
+    hasher = PasswordHasher(settings.auth)
     state = GatewayState(
         agent_sockets=AgentSockets(ws_hub, lambda: entities),
         settings=settings,
@@ -115,8 +116,8 @@ def create_app(
             location_ttl_s=settings.http.ws_location_ttl_s,
         ),
         ports=wired,
-        hasher=PasswordHasher(settings.auth),
-        pins=PinChecker(PasswordHasher(settings.auth), workers=settings.pins.workers),
+        hasher=hasher,
+        pins=PinChecker(hasher, workers=settings.pins.workers),
         entities=entities,
     )
 
@@ -145,6 +146,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await backend_set.close_all()
+            state.pins.close()
 
     app = FastAPI(
         title="Panic Alert",
