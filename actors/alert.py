@@ -86,6 +86,7 @@ from actors.alert_messages import (
     OfferMade,
     OfferReceived,
     OfferUnreachable,
+    PinRefused,
     Replayed,
     SearchAgain,
     Unassign,
@@ -111,6 +112,7 @@ from actors.alert_state import (
     check_may_cancel,
     check_may_set,
 )
+from actors.alert_view import DURESS_REASON, PIN_ATTEMPTS_REASON
 from actors.effects import (
     Audience,
     CancelTimer,
@@ -170,6 +172,7 @@ __all__ = [
     "OfferMade",
     "OfferReceived",
     "OfferUnreachable",
+    "PinRefused",
     "Replayed",
     "SearchAgain",
     "SearchResult",
@@ -299,6 +302,8 @@ def _decide(
         return _escalate(state, msg, now)
     if isinstance(msg, Duress):
         return _duress(state, msg, now)
+    if isinstance(msg, PinRefused):
+        return _pin_refused(state, msg, now)
     if isinstance(msg, UserLocation | AgentLocation):
         return _relay_location(state, msg)
     if isinstance(msg, NotificationOutcome):
@@ -988,45 +993,17 @@ def _duress(state: AlertState, msg: Duress, now: datetime) -> Transition[AlertSt
     A dispatching alert moves to ``escalated``; one already escalated or on
     its way keeps its status. Either way the alert is marked (``duress_at``),
     the assigned agent is told (``duress: true``), and the user's sockets get
-    one ``alert.updated`` saying ``cancelled``, then nothing more.
+    one ``alert.updated`` saying ``cancelled`` (the frame a real cancel sends,
+    built from ``actors.alert_view``), then nothing more.
     """
     check_may_cancel(state, msg.actor_id, ActorRole.USER)
-    if state.duress:
+    if state.duress_at is not None:
         return _unchanged(state)
     if state.is_terminal:
         raise InvalidTransition(state.status, AlertStatus.CANCELLED)
     at = max(now, state.updated_at)
     marked = replace(state, duress_at=at)
-    data = {"reason": "duress"}
-    if can_move(state.status, AlertStatus.ESCALATED):
-        new, effects = _move(
-            marked,
-            AlertStatus.ESCALATED,
-            now,
-            actor_id=msg.actor_id,
-            entry_type=TimelineType.ESCALATED,
-            data=data,
-        )
-    else:
-        new = _changed(marked, at, TimelineType.DURESS, msg.actor_id, data)
-        event = {
-            "alert_id": str(new.id),
-            "user_id": str(new.user_id),
-            "status": new.status.value,
-            "actor_id": str(msg.actor_id),
-            "at": codec.iso(at),
-            **data,
-        }
-        told: list[Effect] = []
-        if new.assigned_agent_id is not None:
-            frame = {**new.updated_frame(new.status), "duress": True}
-            told.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, frame))
-        effects = (
-            _persist(new),
-            _emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_DURESS, event),
-            *told,
-            Reply(new),
-        )
+    new, effects = _coerce(marked, now, msg.actor_id, {"reason": DURESS_REASON, "note": msg.note})
     shown = new.as_user_sees()
     fake = Push(
         Audience.user(new.user_id),
@@ -1034,6 +1011,67 @@ def _duress(state: AlertState, msg: Duress, now: datetime) -> Transition[AlertSt
         shown.updated_frame(state.status),
     )
     return new, (*effects[:-1], fake, effects[-1])
+
+
+def _pin_refused(state: AlertState, msg: PinRefused, now: datetime) -> Transition[AlertState]:
+    """Record a refused cancel PIN for responders; past the limit, escalate quietly once.
+
+    The user hears nothing of either (``actors.alert_view`` hides both); an
+    alert already over, or already under duress, only records the refusal.
+    """
+    check_may_cancel(state, msg.actor_id, ActorRole.USER)
+    at = max(now, state.updated_at)
+    data = {"over_limit": msg.over_limit}
+    new = _changed(state, at, TimelineType.PIN_REFUSED, msg.actor_id, data)
+    event = {"alert_id": str(new.id), "user_id": str(new.user_id), "at": codec.iso(at), **data}
+    refused = _emit(new, Topic.AUDIT_LOGS, EventType.ALERT_PIN_REFUSED, event)
+    if not msg.over_limit or state.duress or state.is_terminal:
+        return new, (_persist(new), refused, Reply(new))
+    marked = replace(new, coerced_at=at)
+    coerced, effects = _coerce(marked, at, msg.actor_id, {"reason": PIN_ATTEMPTS_REASON})
+    return coerced, (effects[0], refused, *effects[1:])
+
+
+def _coerce(
+    marked: AlertState, now: datetime, actor_id: UUID, data: Mapping[str, Any]
+) -> Transition[AlertState]:
+    """Escalate an alert its user may be forced to stop (already marked so).
+
+    A dispatching alert moves to ``escalated``; one escalated or under way keeps
+    its status and gets a ``duress`` entry, its event, the admins' notice and
+    the assigned agent's ``alert.updated`` (``duress: true``). Ends with ``Reply``.
+    """
+    if can_move(marked.status, AlertStatus.ESCALATED):
+        return _move(
+            marked,
+            AlertStatus.ESCALATED,
+            now,
+            actor_id=actor_id,
+            entry_type=TimelineType.ESCALATED,
+            data=data,
+        )
+    at = max(now, marked.updated_at)
+    new = _changed(marked, at, TimelineType.DURESS, actor_id, data)
+    event = {
+        "alert_id": str(new.id),
+        "user_id": str(new.user_id),
+        "status": new.status.value,
+        "actor_id": str(actor_id),
+        "at": codec.iso(at),
+        **data,
+    }
+    told: list[Effect] = []
+    if new.assigned_agent_id is not None:
+        frame = {**new.updated_frame(new.status), "duress": True}
+        told.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, frame))
+    notice = {"alert_id": str(new.id), **new.view(), "previous_status": new.status.value, **data}
+    told.append(Push(Audience.admins(), FrameType.ALERT_ESCALATED, notice))
+    return new, (
+        _persist(new),
+        _emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_DURESS, event),
+        *told,
+        Reply(new),
+    )
 
 
 # Why each withdrawn offer is withdrawn, as told in ``offer.revoked``.

@@ -181,10 +181,25 @@ class Duress:
     """The alert's user "cancelled" with the duress PIN: someone may be forcing them.
 
     The user's app is shown a cancelled alert; in truth the alert goes on,
-    escalated, and the user's sockets hear nothing more of it.
+    escalated, and the user's sockets hear nothing more of it. ``note`` is
+    the one the user gave with the cancel (shown back as a real cancel's).
     """
 
     actor_id: UUID
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PinRefused:
+    """The alert's user gave a wrong cancel PIN, or any PIN past the attempt limit.
+
+    Recorded for responders (``pin_refused``, never shown to the user). With
+    ``over_limit`` the alert is quietly escalated as possible coercion, once
+    (``coerced_at``), and its user is shown it as it was (``actors.alert_view``).
+    """
+
+    actor_id: UUID
+    over_limit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +258,7 @@ AlertMessage: TypeAlias = (
     | Escalate
     | Cancel
     | Duress
+    | PinRefused
     | UserLocation
     | AgentLocation
     | NotificationOutcome

@@ -141,6 +141,8 @@ class TimelineType(enum.StrEnum):
     OFFER_WITHDRAWN = "offer_withdrawn"
     UNASSIGNED = "unassigned"
     EN_ROUTE_OVERDUE = "en_route_overdue"
+    #: A wrong cancel PIN (or any PIN past the limit): for responders only.
+    PIN_REFUSED = "pin_refused"
 
 
 #: Timeline entries that make their ``agent_id`` the assignee.
@@ -253,13 +255,17 @@ class AlertState:
     offer_to: int | None = None
     #: When the user "cancelled" with the duress PIN (None: never).
     duress_at: datetime | None = None
+    #: When too many wrong cancel PINs had the alert quietly escalated as
+    #: possible coercion (None: never); see ``actors.alert_view``.
+    coerced_at: datetime | None = None
     #: The create's ``Idempotency-Key`` and its request digest (``CreateAlert``).
     idempotency_key: str | None = None
     request_hash: str | None = None
 
     @property
     def duress(self) -> bool:
-        return self.duress_at is not None
+        """Under duress for responders: a duress "cancel", or a PIN lock (``coerced_at``)."""
+        return self.duress_at is not None or self.coerced_at is not None
 
     @property
     def is_terminal(self) -> bool:
@@ -372,10 +378,13 @@ class AlertState:
             "search_rings": self.search_rings,
             "offer_to": self.offer_to,
             "duress_at": codec.iso_or_none(self.duress_at),
+            "coerced_at": codec.iso_or_none(self.coerced_at),
             "idempotency_key": self.idempotency_key,
             "request_hash": self.request_hash,
             # Derived from the timeline (not read back): for the projection.
             "response_s": self.response_times(),
+            # Derived (not read back): the status its user is shown, for the listing's filter.
+            "user_status": self.as_user_sees().status.value,
         }
 
     @classmethod
@@ -410,6 +419,7 @@ class AlertState:
             search_rings=codec.optional_field(data, "search_rings", _int_or_none, None),
             offer_to=codec.optional_field(data, "offer_to", _int_or_none, None),
             duress_at=codec.optional_field(data, "duress_at", codec.parse_dt_or_none, None),
+            coerced_at=codec.optional_field(data, "coerced_at", codec.parse_dt_or_none, None),
             # Added with the idempotency claim in the create commit.
             idempotency_key=codec.optional_field(data, "idempotency_key", _str_or_none, None),
             request_hash=codec.optional_field(data, "request_hash", _str_or_none, None),
@@ -440,28 +450,11 @@ class AlertState:
         return found
 
     def as_user_sees(self) -> AlertState:
-        """The alert as its own user is shown it: after a duress "cancel", a
-        cancelled alert whose timeline ends with that cancel; otherwise itself."""
-        if self.duress_at is None:
-            return self
-        before = tuple(e for e in self.timeline if e.at < self.duress_at)
-        previous = next(
-            (e.data["status"] for e in reversed(before) if "status" in e.data),
-            AlertStatus.DISPATCHING.value,
-        )
-        cancelled = TimelineEntry(
-            at=self.duress_at,
-            type=TimelineType.CANCELLED.value,
-            actor_id=self.user_id,
-            data={"status": "cancelled", "previous_status": previous, "note": None},
-        )
-        return replace(
-            self,
-            status=AlertStatus.CANCELLED,
-            updated_at=self.duress_at,
-            offered_to=(),
-            timeline=(*before, cancelled),
-        )
+        """The alert as its own user is shown it: ``actors.alert_view.user_view``."""
+        # alert_view builds on this module's types; imported here to avoid the cycle.
+        from actors.alert_view import user_view
+
+        return user_view(self)
 
     def offer_frame(self, offer: Offer) -> dict[str, Any]:
         """``alert.offer`` frame data for the agent holding ``offer``: what an agent

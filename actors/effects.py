@@ -96,6 +96,7 @@ class EventType(enum.StrEnum):
     ALERT_ASSIGNED = "alert.assigned"
     ALERT_ESCALATION_STEP = "alert.escalation_step"
     ALERT_DURESS = "alert.duress"
+    ALERT_PIN_REFUSED = "alert.pin_refused"
     ALERT_NOTIFIED = "alert.notified"
     AGENT_STATUS_CHANGED = "agent.status_changed"
     #: Audit log (``audit-logs``): an admin's vetting decisions and the invites.

@@ -285,6 +285,23 @@ class TotpSettings(BaseModel):
     valid_window: int = Field(1, ge=0, le=3)
 
 
+# --- issue 16, duress and PINs ---------------------------------------------------------
+
+
+class PinSettings(BaseModel):
+    """Cancel and duress PINs (``gateway.auth.pins``; env ``PANIC_PINS__*``).
+
+    ``max_failures`` refused PINs per user, and per alert, within ``window_s``;
+    past that no PIN cancels: the alert is quietly escalated as possible
+    coercion and the device told what a wrong PIN is told. ``workers``: the
+    threads that run PIN checks (argon2), so guesses cannot take every core.
+    """
+
+    max_failures: int = Field(5, ge=1, le=100)
+    window_s: int = Field(15 * 60, ge=60, le=7 * 86_400)
+    workers: int = Field(2, ge=1, le=64)
+
+
 class UsersSettings(BaseModel):
     #: Upper bound of emergency contacts per user (a 409 beyond it).
     max_emergency_contacts: int = Field(20, ge=1, le=1000)
@@ -539,6 +556,7 @@ class Settings(BaseSettings):
     login_throttle: LoginThrottleSettings = LoginThrottleSettings()
     totp: TotpSettings = TotpSettings()
     users: UsersSettings = UsersSettings()
+    pins: PinSettings = PinSettings()
     media: MediaSettings = MediaSettings()
     http: HttpSettings = HttpSettings()
     outbox: OutboxSettings = OutboxSettings()

@@ -42,6 +42,7 @@ from config.heap import freeze_startup_heap
 from config.settings import Settings
 from gateway import health
 from gateway.auth.passwords import PasswordHasher
+from gateway.auth.pins import PinChecker
 from gateway.errors import install_domain_error_handlers
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics, metrics_router
@@ -105,6 +106,7 @@ def create_app(
     http_metrics = metrics if metrics is not None else HttpMetrics()
     # /ws pushes: one pub/sub connection per process, opened when a socket needs it.
     ws_hub = PushHub(wired.push_subscriptions)
+    hasher = PasswordHasher(settings.auth)
     state = GatewayState(
         agent_sockets=AgentSockets(ws_hub, lambda: entities),
         settings=settings,
@@ -119,7 +121,8 @@ def create_app(
             location_ttl_s=settings.http.ws_location_ttl_s,
         ),
         ports=wired,
-        hasher=PasswordHasher(settings.auth),
+        hasher=hasher,
+        pins=PinChecker(hasher, workers=settings.pins.workers),
         entities=entities,
     )
 
@@ -148,6 +151,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await backend_set.close_all()
+            state.pins.close()
 
     app = FastAPI(
         title="Panic Alert",

@@ -32,6 +32,7 @@ from cluster.errors import ClusterUnavailable
 from config.settings import Settings
 from gateway.alert_press import PressLocks
 from gateway.auth.passwords import PasswordHasher
+from gateway.auth.pins import PinChecker
 from gateway.auth.principal import Principal, Role
 from gateway.auth.tokens import InvalidToken, verify_access_token
 from gateway.metrics import HttpMetrics
@@ -46,6 +47,7 @@ from gateway.ports import (
     GeofenceEvents,
     LoginFailures,
     OpenAlerts,
+    PinFailures,
     RateCounters,
     RefreshTokens,
     Sessions,
@@ -79,6 +81,14 @@ def get_hasher(connection: HTTPConnection) -> PasswordHasher:
 
 def get_accounts(connection: HTTPConnection) -> Accounts:
     return get_ports(connection).accounts()
+
+
+def get_pin_failures(connection: HTTPConnection) -> PinFailures:
+    return get_ports(connection).pin_failures()
+
+
+def get_pin_checker(connection: HTTPConnection) -> PinChecker:
+    return gateway_state(connection).pins
 
 
 def get_contacts(connection: HTTPConnection) -> Contacts:
@@ -164,6 +174,8 @@ MetricsDep = Annotated[HttpMetrics, Depends(inline(get_metrics))]
 HasherDep = Annotated[PasswordHasher, Depends(inline(get_hasher))]
 AccountsDep = Annotated[Accounts, Depends(inline(get_accounts))]
 ContactsDep = Annotated[Contacts, Depends(inline(get_contacts))]
+PinFailuresDep = Annotated[PinFailures, Depends(inline(get_pin_failures))]
+PinCheckerDep = Annotated[PinChecker, Depends(inline(get_pin_checker))]
 RefreshTokensDep = Annotated[RefreshTokens, Depends(inline(get_refresh_tokens))]
 AlertsDep = Annotated[AlertReads, Depends(inline(get_alerts))]
 ZonesDep = Annotated[Zones, Depends(inline(get_zones))]

@@ -68,9 +68,9 @@ class AccountRow(Protocol):
     @property
     def created_at(self) -> datetime: ...
     @property
-    def has_cancel_pin(self) -> bool: ...
-    @property
-    def has_duress_pin(self) -> bool: ...
+    def has_cancel_pin(self) -> bool:
+        """Whether PINs are set (a PIN is needed to cancel); never which ones."""
+        ...
 
 
 class CredentialsRow(Protocol):
@@ -623,6 +623,22 @@ class LoginFailures(Protocol):
         ...
 
 
+class PinFailures(Protocol):
+    """Cancel-PIN attempts, counted per user and per alert over a window."""
+
+    async def claim_attempt(
+        self, user_id: UUID, alert_id: UUID, at: datetime, since: datetime
+    ) -> tuple[int, int, int]:
+        """Record one attempt at ``at`` before its PIN is checked; ``(its id, the
+        user's attempts, the alert's attempts)`` at or after ``since``, this one
+        and every one claimed before it included. Not idempotent."""
+        ...
+
+    async def release_attempt(self, attempt_id: int) -> None:
+        """Forget a claimed attempt (its PIN was right). Idempotent."""
+        ...
+
+
 class LatestLocations(Protocol):
     """Subjects' last known positions."""
 
@@ -701,6 +717,7 @@ class GatewayPorts:
     #: Takes a suspended agent off its offers and alerts (the entities).
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
     login_failures: Provider[LoginFailures] = field(default=_missing("redis"))
+    pin_failures: Provider[PinFailures] = field(default=_missing("postgres"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))
     #: None while the event store is not connected (the history is best effort).
     location_history: Provider[LocationHistory | None] = field(default=_none)

@@ -10,6 +10,7 @@ from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.alert_press import PressLocks
 from gateway.auth.passwords import PasswordHasher
+from gateway.auth.pins import PinChecker
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
 from gateway.ports import GatewayPorts
@@ -34,6 +35,8 @@ class GatewayState:
     ports: GatewayPorts
     #: The app's password hasher (from ``settings.auth``; replicas in one process may differ).
     hasher: PasswordHasher
+    #: Checks cancel PINs in its own bounded pool (``settings.pins.workers``).
+    pins: PinChecker
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
     #: Agents read as approved lately (``gateway.vetting.ApprovedAgents``).

@@ -37,6 +37,7 @@ from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
 from persistence.stores.metrics import PostgresMetricsReads
 from persistence.stores.open_alerts import PostgresOpenAlerts
+from persistence.stores.pin_failures import PostgresPinFailures
 from persistence.stores.rate_limits import RedisLoginFailures, RedisRateCounters
 from persistence.stores.refresh_tokens import PostgresRefreshTokens
 from persistence.stores.sessions import RedisSessions
@@ -85,6 +86,7 @@ def gateway_ports(
         sessions=lambda: RedisSessions(redis.client),
         rate_counters=lambda: RedisRateCounters(redis.client),
         login_failures=lambda: RedisLoginFailures(redis.client),
+        pin_failures=lambda: PostgresPinFailures(postgres.pool),
         latest_locations=lambda: RedisLatestLocations(redis.client),
         location_history=history,
         push_subscriptions=RedisPushSubscriptions(settings.redis).open,

@@ -184,9 +184,11 @@ class Me(BaseModel):
     role: Role
     phone: str | None
     created_at: datetime
-    #: Whether a cancel PIN / a duress PIN is set (users; the PINs are never shown).
-    has_cancel_pin: bool = False
-    has_duress_pin: bool = False
+    has_cancel_pin: bool = Field(
+        default=False,
+        description="Whether the user's PINs are set, so cancelling an alert needs a PIN. "
+        "The PINs are never shown, nor which of them exist (they are set together).",
+    )
 
     @classmethod
     def of(cls, account: AccountRow) -> Me:
@@ -199,7 +201,6 @@ class Me(BaseModel):
             phone=account.phone,
             created_at=account.created_at,
             has_cancel_pin=account.has_cancel_pin,
-            has_duress_pin=account.has_duress_pin,
         )
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 from uuid import UUID, uuid4, uuid5
 
@@ -46,7 +46,16 @@ from pydantic import (
     StrictStr,
 )
 
-from actors.alert_messages import Assign, Cancel, CreateAlert, Duress, Replayed, UpdateStatus
+from actors.alert import decide
+from actors.alert_messages import (
+    Assign,
+    Cancel,
+    CreateAlert,
+    Duress,
+    PinRefused,
+    Replayed,
+    UpdateStatus,
+)
 from actors.alert_state import (
     ActorRole,
     AlertAccess,
@@ -56,10 +65,9 @@ from actors.alert_state import (
     TimelineEntry,
 )
 from actors.effects import EntityKind
-from actors.errors import InvalidTransition
 from actors.store_errors import InvalidCursor, PersistenceError
 from cluster.client import EntityClient
-from config.settings import Settings
+from config.settings import PinSettings, Settings
 from gateway.alert_press import (
     ALREADY_OPEN_HEADER,
     Press,
@@ -68,7 +76,7 @@ from gateway.alert_press import (
     open_alert,
     press_verdict,
 )
-from gateway.auth.passwords import PasswordHasher
+from gateway.auth.pins import CancelVerdict, PinChecker, PinMatch, cancel_verdict
 from gateway.auth.principal import Principal, Role
 from gateway.deps import (
     AccountsDep,
@@ -77,8 +85,9 @@ from gateway.deps import (
     AlertsDep,
     CurrentPrincipal,
     EntitiesDep,
-    HasherDep,
     OpenAlertsDep,
+    PinCheckerDep,
+    PinFailuresDep,
     PressLocksDep,
     RateCountersDep,
     SettingsDep,
@@ -86,7 +95,7 @@ from gateway.deps import (
 )
 from gateway.fields import PLAIN_TEXT, Latitude, Longitude, PlaceAccuracy
 from gateway.paging import CursorParam, Limit
-from gateway.ports import Accounts, AlertReads, OpenAlerts, RateCounters, Vetting
+from gateway.ports import Accounts, AlertReads, OpenAlerts, PinFailures, RateCounters, Vetting
 from gateway.problems import ProblemHTTPException, invalid
 from gateway.ratelimit import Decision, hit, identifier, rate_limit, too_many
 from geo.coarse import COARSE_PRECISION_M
@@ -260,19 +269,29 @@ class AlertPageOut(BaseModel):
     next_cursor: str | None
 
 
+PinText = Annotated[StrictStr, Field(min_length=1, max_length=64), PLAIN_TEXT]
+
+
 class StatusUpdate(BaseModel):
     """Body of ``PUT /alerts/{id}/status``.
 
-    ``pin`` matters when the alert's own user cancels: with a cancel PIN set
-    in the profile it must be given (403 otherwise); the duress PIN "cancels"
-    under duress (see ``update_status``). Anyone else's ``pin`` is ignored.
+    ``pin`` matters when the alert's own user cancels: with PINs set in the
+    profile it must be one (403 otherwise, also past the attempt limit); the
+    duress PIN "cancels" under duress (see ``update_status``). Anyone else's
+    ``pin`` is ignored.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     status: AlertStatus
     note: Annotated[StrictStr, Field(max_length=MAX_NOTE), PLAIN_TEXT] | None = None
-    pin: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    pin: Annotated[StrictStr, Field(min_length=1, max_length=64), PLAIN_TEXT] | None = Field(
+        default=None,
+        description="The user's cancel (or duress) PIN, when they cancel their own alert "
+        "and have PINs set. Wrong, missing, or past the attempt limit "
+        "(`PANIC_PINS__MAX_FAILURES` per `PANIC_PINS__WINDOW_S`, per user and per alert): "
+        "403, always alike; past the limit no PIN cancels and responders are alerted.",
+    )
 
 
 class AssignIn(BaseModel):
@@ -373,25 +392,44 @@ async def _user_name(
     return None if account is None else account.full_name
 
 
-async def _cancel_pin(
-    accounts: Accounts, hasher: PasswordHasher, user_id: UUID, pin: str | None
-) -> str:
-    """``"duress"``, or ``"cancel"`` when the user may cancel; 403 otherwise.
-
-    Both hashes are checked whenever both are set, so the answer's timing
-    does not tell which PIN was typed.
-    """
-    hashes = await accounts.pin_hashes(user_id)
-    is_cancel = is_duress = False
-    if pin is not None:
-        if hashes.cancel is not None:
-            is_cancel = await hasher.verify_async(hashes.cancel, pin)
-        if hashes.duress is not None:
-            is_duress = await hasher.verify_async(hashes.duress, pin)
-    if is_duress:
-        return "duress"
-    if is_cancel or hashes.cancel is None:
-        return "cancel"
+async def _pin_cancel(
+    state: AlertState,
+    principal: Principal,
+    body: StatusUpdate,
+    *,
+    accounts: Accounts,
+    pins: PinChecker,
+    failures: PinFailures,
+    settings: PinSettings,
+    entities: EntityClient,
+) -> Cancel | Duress:
+    """The user's own cancel of an alert they are shown open: the message for the
+    entity, or 403 (``gateway.auth.pins``: a wrong PIN, or any PIN past the limit,
+    is recorded and told to the alert, then answered the same way)."""
+    hashes = await accounts.pin_hashes(principal.id)
+    cancel = Cancel(actor_id=principal.id, note=body.note, actor_role=ActorRole.USER)
+    if hashes.cancel is None and hashes.duress is None:
+        return cancel
+    now = _now()
+    since = now - timedelta(seconds=settings.window_s)
+    # Claimed before the check, so concurrent guesses cannot all count below the limit.
+    attempt, by_user, by_alert = await failures.claim_attempt(principal.id, state.id, now, since)
+    match = await pins.match(hashes, body.pin)
+    if match is PinMatch.WRONG and hashes.cancel is None:
+        match = PinMatch.CANCEL  # only a duress PIN set (before both were set together)
+    verdict = cancel_verdict(
+        match,
+        prior_failures=max(by_user, by_alert) - 1,
+        max_failures=settings.max_failures,
+        locked=state.coerced_at is not None,
+    )
+    if verdict in (CancelVerdict.CANCEL, CancelVerdict.DURESS):
+        await failures.release_attempt(attempt)
+        if verdict is CancelVerdict.DURESS:
+            return Duress(actor_id=principal.id, note=body.note)
+        return cancel
+    refused = PinRefused(actor_id=principal.id, over_limit=verdict is CancelVerdict.LOCKED)
+    await _ask_alert(entities, state.id, refused)
     raise ProblemHTTPException(403, detail="a valid PIN is needed to cancel this alert")
 
 
@@ -419,6 +457,14 @@ async def _create_counted(
     except (PersistenceError, OSError) as exc:
         log.warning("alerts: create limit not checked for %s (%s)", user_id, exc)
         return None
+
+
+def _answer_as_shown(shown: AlertState, message: Cancel | UpdateStatus) -> AlertState:
+    """What the entity would answer ``message`` if the alert were as its user is
+    shown it (a duress "cancel": a cancelled alert; ``actors.alert_view``):
+    the same error, raised here. Pure; the entity is not asked."""
+    new, _ = decide(shown, message, _now())
+    return new
 
 
 def _request_hash(body: AlertCreate) -> str:
@@ -611,33 +657,52 @@ async def update_status(
     alerts: AlertsDep,
     accounts: AccountsDep,
     entities: EntitiesDep,
-    hasher: HasherDep,
+    pins: PinCheckerDep,
+    failures: PinFailuresDep,
+    settings: SettingsDep,
 ) -> AlertOut:
     """The assigned agent reports ``en_route``, ``on_scene``, ``resolved``; the alert's
     user or an admin may set ``cancelled``; admins may ask for any edge of the graph.
 
     An edge the graph does not allow is 409 (its detail names from and to).
 
-    The user's own cancel: with a cancel PIN set, ``pin`` must be it (403
-    otherwise). With the duress PIN the answer, and everything the user is
-    shown of the alert from then on, is a cancelled alert; in truth it is
-    escalated to responders, marked duress, and the user's app hears no more.
+    The user's own cancel of an alert they are shown open: with PINs set,
+    ``pin`` must be one (403 otherwise, the same answer every time: a wrong
+    PIN, none, or any PIN past ``settings.pins.max_failures`` refusals per
+    user or per alert in ``window_s``; past the limit the alert is quietly
+    escalated as possible coercion, and its timeline records each refusal for
+    responders). PINs are not checked for an alert shown over: it answers 409.
+    With the duress PIN the answer, and everything the user is shown of the
+    alert from then on, is what a real cancel shows (``actors.alert_view``); in
+    truth it is escalated to responders, marked duress, and the user's app
+    hears no more.
     """
     state, _ = await _readable(alerts, alert_id, principal)
     role = _role(principal)
-    owner = _is_owner(state, principal)
-    if owner and state.duress:
-        # Shown as cancelled, so it answers as a cancelled alert would.
-        raise InvalidTransition(AlertStatus.CANCELLED, body.status)
     message: Cancel | UpdateStatus | Duress
     if body.status is AlertStatus.CANCELLED:
         message = Cancel(actor_id=principal.id, note=body.note, actor_role=role)
-        if owner and await _cancel_pin(accounts, hasher, principal.id, body.pin) == "duress":
-            message = Duress(actor_id=principal.id)
     else:
         message = UpdateStatus(
             status=body.status, actor_id=principal.id, actor_role=role, note=body.note
         )
+    if _is_owner(state, principal):
+        shown = state.as_user_sees()
+        if isinstance(message, Cancel) and not shown.is_terminal:
+            # PINs are checked (argon2) only for an alert its user is shown open.
+            message = await _pin_cancel(
+                state,
+                principal,
+                body,
+                accounts=accounts,
+                pins=pins,
+                failures=failures,
+                settings=settings.pins,
+                entities=entities,
+            )
+        elif state.duress:
+            # Its user is not shown the truth: answer as what they are shown would.
+            return _shown(_answer_as_shown(shown, message), principal)
     return _shown(await _ask_alert(entities, alert_id, message), principal)
 
 

@@ -4,11 +4,14 @@ Only the ``user`` role: agents and admins get 403 here (they read their
 account through ``GET /auth/me``). Contacts are always the caller's own; the
 id of another user's contact is answered 404, like an unknown one.
 The profile also sets the cancel and duress PINs (4-8 digits, stored as
-argon2 hashes, never shown: the profile says only whether each is set). A
-PIN field left out keeps the PIN, ``null`` clears it. With a cancel PIN set,
-the user's own cancel of an alert needs it; a cancel with the duress PIN
-shows a cancelled alert while responders are silently escalated (see
-``gateway.routes.alerts``).
+argon2 hashes, never shown: the profile says only whether PINs are set, in
+``has_cancel_pin``, never which). Both are set, changed or cleared
+(``null``) together and only with the account ``password``; left out, both
+are kept. Easy PINs (``gateway.auth.pins.is_trivial_pin``) and two equal
+ones are refused with 422, from the request alone: no answer depends on the
+stored PINs. With PINs set, the user's own cancel of an alert needs one; a
+cancel with the duress PIN shows a cancelled alert while responders are
+silently escalated (see ``gateway.routes.alerts``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,11 +29,21 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.auth.models import Email, Me, Name, Phone, RequestBody, problem_responses
+from gateway.auth.models import (
+    Email,
+    LoginPassword,
+    Me,
+    Name,
+    Phone,
+    RequestBody,
+    problem_responses,
+)
 from gateway.auth.passwords import PasswordHasher
+from gateway.auth.pins import is_trivial_pin
 from gateway.deps import AccountsDep, ContactsDep, HasherDep, SettingsDep, UserPrincipal
 from gateway.fields import PLAIN_TEXT
-from gateway.ports import KEEP, Accounts, ContactFields, ContactRow
+from gateway.ports import Accounts, ContactFields, ContactRow
+from gateway.problems import ProblemHTTPException
 from gateway.ratelimit import rate_limit
 
 _limit = Depends(rate_limit("users", key="principal", rule="per_principal", per_route=True))
@@ -47,23 +60,62 @@ Relationship = Annotated[
 _AUTH_ERRORS = (401, 403, 429)
 
 
-Pin = Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$", max_length=8)]
+def _not_trivial(pin: str) -> str:
+    if is_trivial_pin(pin):
+        raise ValueError("the PIN is too easy to guess (a repeat, a run or a repeated block)")
+    return pin
+
+
+Pin = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{4,8}$", max_length=8),
+    AfterValidator(_not_trivial),
+]
+
+_PINS = frozenset({"cancel_pin", "duress_pin"})
 
 
 class ProfileIn(RequestBody):
-    """The whole editable profile (PUT replaces it; an omitted phone is cleared,
-    an omitted PIN kept, a null PIN cleared)."""
+    """The whole editable profile (PUT replaces it; an omitted phone is cleared).
+
+    The PINs go together: both given (set or changed), both ``null``
+    (cleared), or both left out (kept); either given needs ``password``.
+    """
 
     full_name: Name
     phone: Phone | None = None
-    cancel_pin: Pin | None = None
-    duress_pin: Pin | None = None
+    cancel_pin: Pin | None = Field(
+        default=None,
+        description="4-8 digits, not easy to guess (no repeat, run or repeated block); "
+        "given with `duress_pin` and `password`. Null (with `duress_pin` null) clears both.",
+    )
+    duress_pin: Pin | None = Field(
+        default=None,
+        description="4-8 digits, other than `cancel_pin`; a cancel with it shows the user "
+        "a cancelled alert while responders are escalated.",
+    )
+    password: LoginPassword | None = Field(
+        default=None,
+        description="The account password: needed to set, change or clear the PINs "
+        "(403 when wrong); not needed otherwise.",
+    )
 
     @model_validator(mode="after")
-    def _pins_differ(self) -> Self:
+    def _pins_together(self) -> Self:
+        given = self.model_fields_set & _PINS
+        if not given:
+            return self
+        if given != _PINS or (self.cancel_pin is None) != (self.duress_pin is None):
+            raise ValueError("cancel_pin and duress_pin are set, or cleared, together")
+        if self.password is None:
+            raise ValueError("the account password is needed to change the PINs")
         if self.cancel_pin is not None and self.cancel_pin == self.duress_pin:
-            raise ValueError("the duress PIN must differ from the cancel PIN")
+            raise ValueError("the two PINs must differ")
         return self
+
+    @property
+    def changes_pins(self) -> bool:
+        return bool(self.model_fields_set & _PINS)
 
 
 def _present(field: str) -> dict[str, Any]:
@@ -160,37 +212,19 @@ def _out(contact: ContactRow) -> ContactOut:
 async def _set_pins(
     accounts: Accounts, hasher: PasswordHasher, user_id: UUID, body: ProfileIn
 ) -> None:
-    given = body.model_fields_set & {"cancel_pin", "duress_pin"}
-    if not given:
+    """Set or clear both PINs, after checking the account password (403 if wrong)."""
+    if not body.changes_pins:
         return
-    stored = await accounts.pin_hashes(user_id)
-    # A PIN set alone must not equal the other one as stored.
-    alone = [
-        (body.cancel_pin, stored.duress, "cancel_pin" in given and "duress_pin" not in given),
-        (body.duress_pin, stored.cancel, "duress_pin" in given and "cancel_pin" not in given),
-    ]
-    for pin, other, only in alone:
-        if only and pin is not None and other is not None and await hasher.verify_async(other, pin):
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ("body",),
-                        "msg": "the duress PIN must differ from the cancel PIN",
-                        "type": "value_error",
-                    }
-                ]
-            )
-
-    async def hashed(field: str, pin: str | None) -> str | None:
-        if field not in given:
-            return KEEP
-        return None if pin is None else await hasher.hash_async(pin)
-
-    await accounts.set_pins(
-        user_id,
-        cancel=await hashed("cancel_pin", body.cancel_pin),
-        duress=await hashed("duress_pin", body.duress_pin),
-    )
+    assert body.password is not None  # ProfileIn's rule
+    account = await accounts.get_account(user_id)
+    credentials = None if account is None else await accounts.find_credentials(account.email)
+    if credentials is None or credentials.id != user_id:
+        raise HTTPException(status_code=401, detail="account no longer exists")
+    if not await hasher.verify_async(credentials.password_hash, body.password):
+        raise ProblemHTTPException(403, detail="the password is not right")
+    cancel = None if body.cancel_pin is None else await hasher.hash_async(body.cancel_pin)
+    duress = None if body.duress_pin is None else await hasher.hash_async(body.duress_pin)
+    await accounts.set_pins(user_id, cancel=cancel, duress=duress)
 
 
 def _not_found() -> HTTPException:
@@ -206,7 +240,9 @@ async def get_profile(principal: UserPrincipal, accounts: AccountsDep) -> Me:
 
 
 @router.put(
-    "/profile", responses=problem_responses(*_AUTH_ERRORS, 422), summary="Replace my profile"
+    "/profile",
+    responses=problem_responses(*_AUTH_ERRORS, 422),
+    summary="Replace my profile (changing the PINs needs the password: 403 when wrong)",
 )
 async def put_profile(
     principal: UserPrincipal, body: ProfileIn, accounts: AccountsDep, hasher: HasherDep

@@ -6,9 +6,11 @@ Pushes are at-most-once, so on every (re)connect the app is told again:
   offering to it, offer not expired), built by ``AlertState.offer_frame`` as
   the live push is, so as coarse (no description, the position to ~500 m);
   and every open alert assigned to it (``alert.assigned``, exact);
-* a user: each of their open alerts (``alert.updated``), except what the
-  silent rule hides (``actors.alert.user_sees``: a silent alert's user hears
-  only of terminal statuses, and a terminal alert is not open).
+* a user: each of their alerts open as they are shown it
+  (``AlertState.as_user_sees``, so a duress "cancel" is over and a PIN lock
+  changes nothing) as ``alert.updated``, except what the silent rule hides
+  (``actors.alert.user_sees``: a silent alert's user hears only of terminal
+  statuses, and a terminal alert is not open).
 
 :func:`resync_frames` is pure; the snapshots come from an
 :class:`OpenAlertSource` (the ``OpenAlerts`` port of ``gateway.ports``). Resync frames carry
@@ -23,7 +25,6 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from actors.alert import user_sees
 from actors.alert_state import OFFERABLE, AlertState, AlertStatus
 from actors.effects import Audience, AudienceKind, FrameType
 from actors.errors import InvalidSnapshot
@@ -69,8 +70,14 @@ def resync_frames(
                 frames.append(_frame(FrameType.ALERT_OFFER, alert.offer_frame(offer)))
             if alert.assigned_agent_id == audience.id:
                 frames.append(_frame(FrameType.ALERT_ASSIGNED, alert.assigned_frame()))
-        elif alert.user_id == audience.id and user_sees(alert, alert.status):
-            frames.append(_frame(FrameType.ALERT_UPDATED, alert.updated_frame(_previous(alert))))
+        elif alert.user_id == audience.id:
+            # The alert as its user is shown it (actors.alert_view): a duress
+            # "cancel" is over for them; a PIN lock shows it as it was.
+            shown = alert.as_user_sees()
+            if not shown.is_terminal and not shown.silent:  # the silent rule
+                frames.append(
+                    _frame(FrameType.ALERT_UPDATED, shown.updated_frame(_previous(shown)))
+                )
     return frames
 
 

@@ -57,8 +57,8 @@ class Account:
     role: Role
     phone: str | None
     created_at: datetime
+    #: Whether PINs are set (a PIN is then needed to cancel); never which ones.
     has_cancel_pin: bool = False
-    has_duress_pin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ PENDING = "pending"
 
 _ACCOUNT_COLUMNS = (
     "id, email::text AS email, full_name, role, phone, created_at, "
-    "cancel_pin_hash IS NOT NULL AS has_cancel_pin, duress_pin_hash IS NOT NULL AS has_duress_pin"
+    "(cancel_pin_hash IS NOT NULL OR duress_pin_hash IS NOT NULL) AS has_cancel_pin"
 )
 
 
@@ -181,7 +181,6 @@ def _account(row: asyncpg.Record) -> Account:
         phone=row["phone"],
         created_at=row["created_at"],
         has_cancel_pin=row["has_cancel_pin"],
-        has_duress_pin=row["has_duress_pin"],
     )
 
 

@@ -1,4 +1,4 @@
-"""Administrators' TOTP enrolments and recovery codes, in PostgreSQL (migration 0012).
+"""Administrators' TOTP enrolments and recovery codes, in PostgreSQL (migration 0011).
 
 Implements ``gateway.ports.AdminTotp``. The store never sees a secret in
 clear (the gateway encrypts it, ``gateway.auth.totp``) nor a recovery code

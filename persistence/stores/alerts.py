@@ -118,10 +118,11 @@ _VISIBILITY = {
     ActorRole.SYSTEM: "$1::uuid IS NOT NULL",
 }
 
-#: The status a viewer is shown: the alert's own user sees a duress "cancel" as
-#: cancelled (actors.alert_state.AlertState.as_user_sees); everyone else the truth.
+#: The status a viewer is shown: the alert's own user what ``actors.alert_view``
+#: shows them (a duress "cancel" as cancelled; projected as ``user_status``);
+#: everyone else the truth.
 _STATUS_SHOWN = {
-    ActorRole.USER: "(CASE WHEN a.duress THEN 'cancelled' ELSE a.status END)",
+    ActorRole.USER: "COALESCE(a.user_status, a.status)",
 }
 
 

@@ -58,13 +58,15 @@ _PROJECT_ALERTS = """
 INSERT INTO alerts AS a (id, user_id, alert_type, status, latitude, longitude, accuracy_m,
                          description, silent, assigned_agent_id, version, created_at, resolved_at,
                          duress, offer_s, accept_s, on_scene_s, resolve_s,
-                         idempotency_key, request_hash)
+                         idempotency_key, request_hash, user_status)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[], $6::float8[],
                      $7::float8[], $8::text[], $9::boolean[], $10::uuid[], $11::bigint[],
                      $12::timestamptz[], $13::timestamptz[], $14::boolean[], $15::float8[],
-                     $16::float8[], $17::float8[], $18::float8[], $19::text[], $20::bytea[])
+                     $16::float8[], $17::float8[], $18::float8[], $19::text[], $20::bytea[],
+                     $21::text[])
 ON CONFLICT (id) DO UPDATE
    SET status = EXCLUDED.status, assigned_agent_id = EXCLUDED.assigned_agent_id,
+       user_status = EXCLUDED.user_status,
        version = EXCLUDED.version, resolved_at = EXCLUDED.resolved_at, duress = EXCLUDED.duress,
        offer_s = EXCLUDED.offer_s, accept_s = EXCLUDED.accept_s,
        on_scene_s = EXCLUDED.on_scene_s, resolve_s = EXCLUDED.resolve_s
@@ -264,6 +266,8 @@ def _alert_columns(snapshots: Sequence[Mapping[str, Any]]) -> list[Any]:
             # the update on conflict leaves it).
             s.get("idempotency_key"),
             None if s.get("request_hash") is None else bytes.fromhex(s["request_hash"]),
+            # What the alert's user is shown (derived in the snapshot; actors.alert_view).
+            s.get("user_status", s["status"]),
         )
         for s in snapshots
     ]

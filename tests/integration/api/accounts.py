@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from config.settings import Settings
+from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
 from persistence.drivers.redis import create_redis, location_key, session_key
@@ -53,6 +54,17 @@ async def make_account(pool: asyncpg.Pool, settings: Settings, role: Role) -> Ac
         settings.auth, account_id=account_id, role=role, session_id=session_id
     )
     return Account(account_id, role, token)
+
+
+async def set_password(
+    pool: asyncpg.Pool, settings: Settings, account: Account, password: str
+) -> None:
+    """Give an account made here a real password (e.g. to change its PINs)."""
+    hashed = PasswordHasher(settings.auth).hash(password)
+    status = await pool.execute(
+        "UPDATE users SET password_hash = $2 WHERE id = $1", account.id, hashed
+    )
+    assert status == "UPDATE 1", f"no account {account.id}"
 
 
 async def approve_agent(pool: asyncpg.Pool, agent_id: UUID | str) -> None:

@@ -14,7 +14,7 @@ from cluster.client import EntityClient
 from config.settings import RateRule, Settings
 from gateway.auth.principal import Role
 from tests.integration.api.accounts import make_account
-from tests.integration.api.authkit import ROOMY, Session, gateway_with, signed_up
+from tests.integration.api.authkit import PASSWORD, ROOMY, Session, gateway_with, signed_up
 from tests.integration.api.conftest import Gateway
 
 pytestmark = pytest.mark.integration
@@ -77,6 +77,84 @@ async def test_profile_get_and_put(http: httpx.AsyncClient, user: Session) -> No
 
     cleared = await http.put("/users/profile", headers=user.headers, json={"full_name": "R"})
     assert cleared.json()["phone"] is None
+
+
+# ---------------------------------------------------------------- PINs (issue 16)
+
+PINS = {"cancel_pin": "2468", "duress_pin": "1357"}
+
+
+async def put_profile(http: httpx.AsyncClient, user: Session, **fields: Any) -> httpx.Response:
+    return await http.put(
+        "/users/profile", headers=user.headers, json={"full_name": "Pin User", **fields}
+    )
+
+
+async def test_finding_setting_changing_or_clearing_pins_needs_the_account_password(
+    http: httpx.AsyncClient, user: Session
+) -> None:
+    is_problem(await put_profile(http, user, **PINS), 422)
+    is_problem(await put_profile(http, user, **PINS, password="not the password"), 403)
+    assert (await http.get("/users/profile", headers=user.headers)).json()[
+        "has_cancel_pin"
+    ] is False
+    done = await put_profile(http, user, **PINS, password=PASSWORD)
+    assert done.status_code == 200, done.text
+    assert done.json()["has_cancel_pin"] is True
+    assert "2468" not in done.text
+    assert "1357" not in done.text
+    # A profile edit that leaves the PINs out needs no password and keeps them.
+    kept = await put_profile(http, user, phone="+14155550100")
+    assert kept.json()["has_cancel_pin"] is True
+    cleared = {"cancel_pin": None, "duress_pin": None}
+    is_problem(await put_profile(http, user, **cleared), 422)
+    is_problem(await put_profile(http, user, **cleared, password="not the password"), 403)
+    gone = await put_profile(http, user, **cleared, password=PASSWORD)
+    assert gone.json()["has_cancel_pin"] is False
+
+
+async def test_finding_the_pins_must_differ_answer_does_not_tell_a_guess_from_the_stored_pins(
+    http: httpx.AsyncClient, user: Session
+) -> None:
+    assert (await put_profile(http, user, **PINS, password=PASSWORD)).status_code == 200
+    # One PIN alone is refused the same way whether or not it equals the stored other one.
+    answers = [
+        is_problem(await put_profile(http, user, duress_pin=pin, password=PASSWORD), 422)
+        for pin in ("2468", "8642")
+    ]
+    assert [a["errors"] for a in answers] == [answers[0]["errors"]] * 2
+    answers = [
+        is_problem(await put_profile(http, user, cancel_pin=pin, password=PASSWORD), 422)
+        for pin in ("1357", "7531")
+    ]
+    assert [a["errors"] for a in answers] == [answers[0]["errors"]] * 2
+    # Both given: only the two given are compared.
+    same = {"cancel_pin": "8642", "duress_pin": "8642"}
+    is_problem(await put_profile(http, user, **same, password=PASSWORD), 422)
+    mixed = {"cancel_pin": "8642", "duress_pin": None}
+    is_problem(await put_profile(http, user, **mixed, password=PASSWORD), 422)
+
+
+@pytest.mark.parametrize("pin", ["0000", "1234", "4321", "7890", "1212", "55555555"])
+async def test_finding_trivial_pins_are_refused_with_422(
+    http: httpx.AsyncClient, user: Session, pin: str
+) -> None:
+    for pins in (
+        {"cancel_pin": pin, "duress_pin": "2468"},
+        {"cancel_pin": "2468", "duress_pin": pin},
+    ):
+        is_problem(await put_profile(http, user, **pins, password=PASSWORD), 422)
+
+
+async def test_finding_the_profile_does_not_report_a_duress_pin(
+    http: httpx.AsyncClient, user: Session
+) -> None:
+    assert (await put_profile(http, user, **PINS, password=PASSWORD)).status_code == 200
+    for path in ("/users/profile", "/auth/me"):
+        shown = await http.get(path, headers=user.headers)
+        assert shown.status_code == 200, shown.text
+        assert "duress" not in shown.text
+        assert shown.json()["has_cancel_pin"] is True
 
 
 @pytest.mark.parametrize(

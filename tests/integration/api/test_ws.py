@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +21,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from actors.agent import AgentState, Availability, Heartbeat, OfferTaken, TakeOffer
-from actors.alert_messages import CreateAlert, Escalate, OfferMade, UpdateStatus
+from actors.alert_messages import (
+    AcceptOffer,
+    CreateAlert,
+    Escalate,
+    EscalationDue,
+    OfferMade,
+    UpdateStatus,
+)
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from actors.effects import Audience, EntityKind, FrameType, Push
 from actors.region import QueryNearest
@@ -32,7 +40,7 @@ from geo.cells import cell_of
 from persistence.drivers.redis import create_redis, location_key
 from persistence.pushes import RedisPushSink, push_channel
 from persistence.stores.alerts import load_alert
-from tests.integration.api.accounts import Account, make_account
+from tests.integration.api.accounts import Account, make_account, set_password
 from tests.integration.api.conftest import DISCONNECT_GRACE_S, Gateway, serving
 from tests.integration.reachable import agents_reachable
 
@@ -738,104 +746,321 @@ async def test_a_users_alert_reaches_an_available_agent_on_another_replica_and_b
 # --- cancel and duress PINs --------------------------------------------------------------
 
 
-async def test_a_duress_cancel_shows_the_user_cancelled_and_responders_escalated(
+PASSWORD = "a test password, long enough"
+CANCEL_PIN, DURESS_PIN = "2468", "1357"
+
+
+async def with_pins(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, user: Account
+) -> None:
+    await set_password(pool, settings, user, PASSWORD)
+    profile = {
+        "full_name": "Pin User",
+        "cancel_pin": CANCEL_PIN,
+        "duress_pin": DURESS_PIN,
+        "password": PASSWORD,
+    }
+    answer = await http.put("/users/profile", json=profile, headers=user.headers)
+    assert answer.status_code == 200, answer.text
+
+
+def remote_spot() -> tuple[float, float]:
+    """A place no test agent is near, so no dispatch reaches the alert by chance."""
+    return random.uniform(-55.0, -50.0), random.uniform(-140.0, -120.0)
+
+
+async def raise_alert(
+    http: httpx.AsyncClient,
+    user: Account,
+    alert_type: str = "medical",
+    spot: tuple[float, float] | None = None,
+) -> str:
+    lat, lon = spot or remote_spot()
+    body = {"latitude": lat, "longitude": lon, "alert_type": alert_type, "description": "help"}
+    created = await http.post("/alerts", json=body, headers=user.headers)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def cancel(
+    http: httpx.AsyncClient, user: Account, alert_id: str, pin: str | None, **extra: Any
+) -> httpx.Response:
+    body = {"status": "cancelled", **({"pin": pin} if pin else {}), **extra}
+    return await http.put(f"/alerts/{alert_id}/status", json=body, headers=user.headers)
+
+
+#: Fields that differ between two alerts by nature (ids, times), and per request.
+_BY_NATURE = frozenset({"at", "created_at", "updated_at", "request_id", "instance"})
+
+
+def alike(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` with the alerts' ids named by role and times and request ids left out."""
+    if isinstance(value, dict):
+        return {k: alike(v, ids) for k, v in value.items() if k not in _BY_NATURE}
+    if isinstance(value, list | tuple):
+        return [alike(v, ids) for v in value]
+    if isinstance(value, str):
+        for alert_id, name in ids.items():
+            value = value.replace(alert_id, name)
+    return value
+
+
+async def user_reads(http: httpx.AsyncClient, user: Account, alert_id: str) -> dict[str, Any]:
+    """Everything the user's app can read of one alert over HTTP, as JSON."""
+    got = await http.get(f"/alerts/{alert_id}", headers=user.headers)
+    timeline = await http.get(f"/alerts/{alert_id}/timeline", headers=user.headers)
+    listed = await http.get("/alerts", params={"limit": 100}, headers=user.headers)
+    cancelled = await http.get(
+        "/alerts", params={"limit": 100, "status": "cancelled"}, headers=user.headers
+    )
+    (entry,) = [a for a in listed.json()["items"] if a["id"] == alert_id]
+    return {
+        "get": (got.status_code, got.json()),
+        "timeline": (timeline.status_code, timeline.json()),
+        "listed": entry,
+        "listed_cancelled": [a["id"] for a in cancelled.json()["items"] if a["id"] == alert_id],
+    }
+
+
+async def refusals(
+    http: httpx.AsyncClient, user: Account, alert_id: str
+) -> list[tuple[int, dict[str, Any]]]:
+    """What the user is answered for moves a cancelled alert refuses."""
+    answers = []
+    for pin in (None, "8080", CANCEL_PIN, DURESS_PIN):
+        answer = await cancel(http, user, alert_id, pin)
+        answers.append((answer.status_code, answer.json()))
+    resolve = {"status": "resolved"}
+    answer = await http.put(f"/alerts/{alert_id}/status", json=resolve, headers=user.headers)
+    answers.append((answer.status_code, answer.json()))
+    return answers
+
+
+async def test_finding_duress_cancel_every_user_visible_response_matches_a_real_cancel(
     gateway: Gateway,
     user: Account,
     agent: Account,
+    admin: Account,
     api_pool: asyncpg.Pool,
     api_settings: Settings,
     api_entities: EntityClient,
 ) -> None:
-    admin = await make_account(api_pool, api_settings, Role.ADMIN)
+    """A real cancel and a duress cancel, side by side: the PUT answers, GET, the
+    listing entry, the timeline, the user socket's frames and the answers to a
+    second cancel are equal field by field (ids and times aside); and the
+    duress one's updated_at stays put while responders carry on (its
+    escalation steps come due, an agent takes it)."""
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
-        profile = {"full_name": "Pin User", "cancel_pin": "2468", "duress_pin": "1357"}
-        set_pins = await http.put("/users/profile", json=profile, headers=user.headers)
-        assert set_pins.status_code == 200, set_pins.text
-        shown = set_pins.json()
-        assert (shown["has_cancel_pin"], shown["has_duress_pin"]) == (True, True)
-        assert "2468" not in set_pins.text
-        assert "1357" not in set_pins.text
-        same = {"full_name": "Pin User", "duress_pin": "2468"}  # equal to the stored cancel PIN
-        assert (
-            await http.put("/users/profile", json=same, headers=user.headers)
-        ).status_code == 422
+        await with_pins(http, api_pool, api_settings, user)
+        async with session(gateway, user) as (user_ws, _):
+            spot = remote_spot()
+            real = await raise_alert(http, user, "medical", spot=spot)
+            duress = await raise_alert(http, user, "medical", spot=spot)
+            ids = {real: "<alert>", duress: "<alert>"}
+            answers = {
+                real: await cancel(http, user, real, CANCEL_PIN, note="all fine"),
+                duress: await cancel(http, user, duress, DURESS_PIN, note="all fine"),
+            }
+            for answer in answers.values():
+                assert answer.status_code == 200, answer.text
+            assert alike(answers[real].json(), ids) == alike(answers[duress].json(), ids)
+            assert answers[duress].json()["status"] == "cancelled"
+            shown_at = answers[duress].json()["updated_at"]
+            first = {alert_id: await user_reads(http, user, alert_id) for alert_id in ids}
+            assert alike(first[real], ids) == alike(first[duress], ids)
 
-        alert = await create_alert(api_entities, user)
-        path = f"/alerts/{alert.id}"
-        async with session(gateway, user) as (user_ws, _), session(gateway, agent) as (agent_ws, _):
-            await user_ws.expect("alert.updated", alert_id=str(alert.id))  # the resync
-            await offer(api_entities, alert.id, agent)
-            await agent_ws.expect("alert.offer", alert_id=str(alert.id))
-            # With a cancel PIN set, no PIN or a wrong one is refused.
-            for pin in (None, "0000"):
-                body = {"status": "cancelled", **({"pin": pin} if pin else {})}
-                refused = await http.put(f"{path}/status", json=body, headers=user.headers)
-                assert refused.status_code == 403, refused.text
-            duress = {"status": "cancelled", "pin": "1357"}
-            answer = await http.put(f"{path}/status", json=duress, headers=user.headers)
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["status"] == "cancelled"
-            pushed = await user_ws.expect("alert.updated", alert_id=str(alert.id))
-            assert pushed["data"]["status"] == "cancelled"
+            # Responders carry on with the duress alert: escalation steps, an agent.
+            for step in (0, 1):
+                await api_entities.ask(EntityKind.ALERT, duress, EscalationDue(step))
+            async with session(gateway, agent) as (agent_ws, _):
+                await offer(api_entities, UUID(duress), agent)
+                await agent_ws.expect("alert.offer", alert_id=duress)
+                await api_entities.ask(EntityKind.ALERT, duress, AcceptOffer(agent.id))
+            truth = (await http.get(f"/alerts/{duress}", headers=admin.headers)).json()
+            assert (truth["status"], truth["assigned_agent_id"]) == ("assigned", str(agent.id))
+            assert truth["updated_at"] != shown_at
 
-            # The agent accepts: the alert goes on, marked duress for responders only.
-            await agent_ws.send("offer.accept", {"alert_id": str(alert.id)}, id="acc")
-            assigned = await agent_ws.expect("alert.assigned", alert_id=str(alert.id))
-            assert assigned["data"]["duress"] is True
-            await user_ws.nothing_for(1.0)
+            await user_ws.ping("settled")
+            frames: dict[str, list[Any]] = {real: [], duress: []}
+            for frame in user_ws.backlog:
+                frames[frame["data"]["alert_id"]].append((frame["type"], frame["data"]))
+            assert len(frames[real]) == 1  # the cancel's alert.updated
+            assert alike(frames[real], ids) == alike(frames[duress], ids)
+            pushed_at = datetime.fromisoformat(frames[duress][0][1]["updated_at"])
+            assert pushed_at == datetime.fromisoformat(shown_at)
 
-        mine = (await http.get(path, headers=user.headers)).json()
-        truth = (await http.get(path, headers=admin.headers)).json()
-        assert (mine["status"], truth["status"]) == ("cancelled", "assigned")
-        timeline = (await http.get(f"{path}/timeline", headers=user.headers)).json()["items"]
-        assert [i["type"] for i in timeline] == [
-            "created",
-            "offered",
-            "offer_received",
-            "cancelled",
-        ]
-        full = (await http.get(f"{path}/timeline", headers=admin.headers)).json()["items"]
-        assert [i["type"] for i in full] == [
-            "created",
-            "offered",
-            "offer_received",
-            "escalated",
-            "accepted",
-        ]
-        assert full[3]["data"]["reason"] == "duress"
-        listed = await http.get("/alerts", params={"status": "cancelled"}, headers=user.headers)
-        assert [a["id"] for a in listed.json()["items"]] == [str(alert.id)]
-        listed = await http.get("/alerts", params={"status": "assigned"}, headers=user.headers)
-        assert listed.json()["items"] == []
-        # Cancelling "again" answers as for any cancelled alert.
-        again = await http.put(
-            f"{path}/status", json={"status": "cancelled", "pin": "2468"}, headers=user.headers
+        later = {alert_id: await user_reads(http, user, alert_id) for alert_id in ids}
+        assert alike(later[duress], ids) == alike(first[duress], ids)
+        assert later[duress] == first[duress]  # times included: nothing moved
+        assert later[duress]["listed"]["updated_at"] == shown_at
+        assert later[duress]["get"][1]["assigned_agent_id"] is None
+        assert alike(await refusals(http, user, real), ids) == alike(
+            await refusals(http, user, duress), ids
         )
-        assert again.status_code == 409
-        assert "from 'cancelled' to 'cancelled'" in again.json()["detail"]
+
+
+async def test_finding_recancel_without_a_pin_answers_alike_after_a_real_and_a_duress_cancel(
+    gateway: Gateway, user: Account, api_pool: asyncpg.Pool, api_settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
+        await with_pins(http, api_pool, api_settings, user)
+        real, duress = await raise_alert(http, user), await raise_alert(http, user)
+        assert (await cancel(http, user, real, CANCEL_PIN)).status_code == 200
+        assert (await cancel(http, user, duress, DURESS_PIN)).status_code == 200
+        again = [await cancel(http, user, alert_id, None) for alert_id in (real, duress)]
+        assert [a.status_code for a in again] == [409, 409]
+        ids = {real: "<alert>", duress: "<alert>"}
+        assert alike(again[0].json(), ids) == alike(again[1].json(), ids)
+
+
+async def test_finding_listing_updated_at_does_not_move_after_a_duress_cancel(
+    gateway: Gateway,
+    user: Account,
+    admin: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+    api_entities: EntityClient,
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
+        await with_pins(http, api_pool, api_settings, user)
+        alert_id = await raise_alert(http, user, "medical")
+        shown = (await cancel(http, user, alert_id, DURESS_PIN)).json()
+        for step in (0, 1):  # the escalation steps come due
+            await api_entities.ask(EntityKind.ALERT, alert_id, EscalationDue(step))
+        truth = (await http.get(f"/alerts/{alert_id}", headers=admin.headers)).json()
+        assert truth["updated_at"] != shown["updated_at"]
+        listed = await http.get("/alerts", params={"limit": 100}, headers=user.headers)
+        (entry,) = [a for a in listed.json()["items"] if a["id"] == alert_id]
+        got = (await http.get(f"/alerts/{alert_id}", headers=user.headers)).json()
+        assert entry["updated_at"] == got["updated_at"] == shown["updated_at"]
+        timeline = (await http.get(f"/alerts/{alert_id}/timeline", headers=user.headers)).json()
+        assert timeline["items"][-1]["at"] == shown["updated_at"]
+
+
+async def test_finding_no_assigned_agent_appears_on_a_duress_cancelled_alert(
+    gateway: Gateway,
+    user: Account,
+    agent: Account,
+    admin: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+    api_entities: EntityClient,
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
+        await with_pins(http, api_pool, api_settings, user)
+        alert_id = await raise_alert(http, user, "medical")
+        assert (await cancel(http, user, alert_id, DURESS_PIN)).status_code == 200
+        async with session(gateway, agent) as (agent_ws, _):
+            await offer(api_entities, UUID(alert_id), agent)
+            await agent_ws.expect("alert.offer", alert_id=alert_id)
+            await api_entities.ask(EntityKind.ALERT, alert_id, AcceptOffer(agent.id))
+        truth = (await http.get(f"/alerts/{alert_id}", headers=admin.headers)).json()
+        assert truth["assigned_agent_id"] == str(agent.id)
+        got = (await http.get(f"/alerts/{alert_id}", headers=user.headers)).json()
+        listed = await http.get("/alerts", params={"limit": 100}, headers=user.headers)
+        (entry,) = [a for a in listed.json()["items"] if a["id"] == alert_id]
+        assert (got["status"], got["assigned_agent_id"]) == ("cancelled", None)
+        assert (entry["status"], entry["assigned_agent_id"]) == ("cancelled", None)
+
+
+async def test_finding_pin_brute_force_the_sixth_wrong_pin_is_refused_as_the_fifth_and_escalates(
+    gateway: Gateway,
+    user: Account,
+    admin: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+) -> None:
+    """5 wrong PINs per 15 minutes (the default): the 6th, and even the right PIN
+    after it, is answered exactly as the 5th; the alert is not cancelled but
+    escalated, and its timeline, as responders read it, records each refusal."""
+    assert api_settings.pins.max_failures == 5
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
+        await with_pins(http, api_pool, api_settings, user)
+        alert_id = await raise_alert(http, user, "medical")
+        shown_before = (await http.get(f"/alerts/{alert_id}", headers=user.headers)).json()
+        answers = []
+        for guess in ("1111", "2222", "3333", "4444", "5555", "6666", CANCEL_PIN):
+            answer = await cancel(http, user, alert_id, guess)
+            answers.append((answer.status_code, alike(answer.json(), {})))
+        assert answers[4][0] == 403
+        assert answers[5] == answers[4]  # the 6th: refused as the 5th was
+        assert answers[6] == answers[4]  # and the right PIN no longer cancels
+
+        truth = (await http.get(f"/alerts/{alert_id}", headers=admin.headers)).json()
+        assert truth["status"] == "escalated"
+        full = (await http.get(f"/alerts/{alert_id}/timeline", headers=admin.headers)).json()
+        steps = [
+            (i["type"], i["data"].get("over_limit"), i["data"].get("reason")) for i in full["items"]
+        ]
+        refused = [s for s in steps if s[0] == "pin_refused"]
+        assert [s[1] for s in refused] == [False] * 5 + [True, True]
+        assert ("escalated", None, "pin_attempts") in steps
+        state = await load_alert(api_pool, UUID(alert_id))
+        assert state is not None
+        assert state.coerced_at is not None
+
+        # The user's device is shown nothing of it.
+        shown = (await http.get(f"/alerts/{alert_id}", headers=user.headers)).json()
+        assert shown == shown_before
+        mine = (await http.get(f"/alerts/{alert_id}/timeline", headers=user.headers)).json()
+        assert [i["type"] for i in mine["items"]] == ["created"]
+        listed = await http.get("/alerts", params={"status": "dispatching"}, headers=user.headers)
+        assert alert_id in [a["id"] for a in listed.json()["items"]]
+
+
+async def test_concurrent_wrong_pins_cannot_all_count_below_the_limit(
+    gateway: Gateway,
+    user: Account,
+    admin: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+) -> None:
+    """Eight guesses at once: each attempt is claimed before its PIN is checked,
+    so at most five are judged within the limit and the rest lock the alert."""
+    async with httpx.AsyncClient(base_url=gateway.base_url, timeout=60) as http:
+        await with_pins(http, api_pool, api_settings, user)
+        alert_id = await raise_alert(http, user)
+        guesses = [f"{n}0{n}8" for n in range(1, 9)]
+        answers = await asyncio.gather(*(cancel(http, user, alert_id, g) for g in guesses))
+        assert {a.status_code for a in answers} == {403}
+        full = (await http.get(f"/alerts/{alert_id}/timeline", headers=admin.headers)).json()
+        over = [i["data"]["over_limit"] for i in full["items"] if i["type"] == "pin_refused"]
+        assert len(over) == 8
+        assert over.count(True) >= 3
+        assert (await cancel(http, user, alert_id, CANCEL_PIN)).status_code == 403
+        truth = (await http.get(f"/alerts/{alert_id}", headers=admin.headers)).json()
+        assert truth["status"] == "escalated"
 
 
 async def test_the_cancel_pin_cancels_and_no_pin_set_needs_none(
-    gateway: Gateway, user: Account, api_pool: asyncpg.Pool, api_entities: EntityClient
+    gateway: Gateway,
+    user: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
 ) -> None:
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
-        first = await create_alert(api_entities, user)
-        plain = {"status": "cancelled"}
-        done = await http.put(f"/alerts/{first.id}/status", json=plain, headers=user.headers)
+        first = await raise_alert(http, user, "medical")
+        done = await cancel(http, user, first, None)
         assert done.json()["status"] == "cancelled"
-        profile = {"full_name": "Pin User", "cancel_pin": "4321"}
-        assert (await http.put("/users/profile", json=profile, headers=user.headers)).is_success
-        second = await create_alert(api_entities, user)
-        body = {"status": "cancelled", "pin": "4321"}
-        done = await http.put(f"/alerts/{second.id}/status", json=body, headers=user.headers)
+        await with_pins(http, api_pool, api_settings, user)
+        second = await raise_alert(http, user, "medical")
+        assert (await cancel(http, user, second, None)).status_code == 403
+        done = await cancel(http, user, second, CANCEL_PIN)
         assert done.json()["status"] == "cancelled"
-        state = await load_alert(api_pool, second.id)
+        state = await load_alert(api_pool, UUID(second))
         assert state is not None
         assert (state.status, state.duress) == (AlertStatus.CANCELLED, False)
-        # Clearing the PIN (null) makes a plain cancel enough again.
-        cleared = {"full_name": "Pin User", "cancel_pin": None}
+        # Clearing the PINs (both null, with the password) makes a plain cancel enough again.
+        cleared = {
+            "full_name": "Pin User",
+            "cancel_pin": None,
+            "duress_pin": None,
+            "password": PASSWORD,
+        }
         me = await http.put("/users/profile", json=cleared, headers=user.headers)
         assert me.json()["has_cancel_pin"] is False
+        third = await raise_alert(http, user, "medical")
+        assert (await cancel(http, user, third, None)).json()["status"] == "cancelled"
 
 
 # --- live locations ---------------------------------------------------------------------

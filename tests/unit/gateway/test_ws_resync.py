@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from actors.alert import AcceptOffer, CreateAlert, OfferMade, UpdateStatus, decide
+from actors.alert import AcceptOffer, CreateAlert, Duress, OfferMade, UpdateStatus, decide
+from actors.alert_messages import PinRefused
 from actors.alert_state import ActorRole, AlertState, AlertStatus, AlertType
 from actors.effects import Audience
 from gateway.ws.resync import load_resync, resync_frames
@@ -82,6 +83,16 @@ def test_a_user_gets_each_open_alert_but_not_silent_ones() -> None:
     assert frames[0]["data"]["previous_status"] == "dispatching"
     assert frames[0]["data"]["assigned_agent_id"] == str(AGENT)
     assert frames[1]["data"]["previous_status"] == "dispatching"  # never moved
+
+
+def test_finding_a_user_resyncs_a_pin_locked_alert_as_before_and_a_duress_one_not_at_all() -> None:
+    fresh = created()
+    before = resync_frames(Audience.user(USER), [fresh], T0)
+    locked, _ = decide(fresh, PinRefused(USER, over_limit=True), T0 + timedelta(seconds=2))
+    assert locked.status is AlertStatus.ESCALATED
+    assert resync_frames(Audience.user(USER), [locked], T0) == before
+    duress, _ = decide(fresh, Duress(USER), T0 + timedelta(seconds=2))
+    assert resync_frames(Audience.user(USER), [duress], T0) == []
 
 
 def test_another_users_alert_is_never_sent() -> None:
