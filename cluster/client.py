@@ -18,11 +18,12 @@ from typing import Any, cast
 from uuid import uuid4
 
 import ray
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from actors.effects import EntityKind
 from actors.kinds import DEFERRING
 from cluster.batching import Batcher, CallBatcher, Item
-from cluster.errors import ClusterError
+from cluster.errors import ClusterError, ClusterUnavailable
 from cluster.peers import ShardReply
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import SenderStream
@@ -74,11 +75,15 @@ class EntityClient:
         return shard
 
     def handle(self, shard: int) -> Any:
+        """The shard actor's handle; :class:`ClusterUnavailable` while it is gone
+        (killed and not yet restarted: Ray does not know the name then)."""
         found = self._handles.get(shard)
         if found is None:
-            found = self._handles[shard] = ray.get_actor(
-                shard_name(shard), namespace=self._namespace
-            )
+            try:
+                found = ray.get_actor(shard_name(shard), namespace=self._namespace)
+            except ValueError as exc:
+                raise ClusterUnavailable(f"shard {shard} is not running: {exc}") from exc
+            self._handles[shard] = found
         return found
 
     async def ask(
@@ -109,10 +114,11 @@ class EntityClient:
 
     def _ask_alone(self, shard: int, item: Item) -> Awaitable[object]:
         self._calls.flush_shard(shard)  # earlier asks and tells to this shard go first
+        handle = self.handle(shard)  # before numbering: a call numbered must be sent
         stream = self._streams[shard]
         seq, floor = stream.open()
         kind, entity_id, message = item
-        ref = self.handle(shard).ask.remote(self._stream_id, seq, floor, kind, entity_id, message)
+        ref = handle.ask.remote(self._stream_id, seq, floor, kind, entity_id, message)
         return self._finish(stream, seq, ref)
 
     async def ask_many(
@@ -128,10 +134,11 @@ class EntityClient:
         calls = []
         for shard, indexes in per_shard.items():
             self._calls.flush_shard(shard)
+            handle = self.handle(shard)
             stream = self._streams[shard]
             seq, floor = stream.open()
             batch = [items[i] for i in indexes]
-            ref = self.handle(shard).ask_many.remote(self._stream_id, seq, floor, batch)
+            ref = handle.ask_many.remote(self._stream_id, seq, floor, batch)
             calls.append(self._finish(stream, seq, ref))
         try:
             answers = await asyncio.wait_for(
@@ -180,9 +187,9 @@ class EntityClient:
         self, shard: int, batch: Sequence[Item], asked: Sequence[int]
     ) -> Awaitable[Sequence[object]]:
         # Numbered and submitted now (synchronously), so calls keep their order.
+        handle = self.handle(shard)
         stream = self._streams[shard]
         seq, floor = stream.open()
-        handle = self.handle(shard)
         if asked:
             ref = handle.call_many.remote(self._stream_id, seq, floor, list(batch), list(asked))
         else:
@@ -191,9 +198,10 @@ class EntityClient:
 
     def _submit_batch(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
         # Numbered and submitted now (synchronously), so calls keep their order.
+        handle = self.handle(shard)
         stream = self._streams[shard]
         seq, floor = stream.open()
-        ref = self.handle(shard).tell_many.remote(self._stream_id, seq, floor, list(batch))
+        ref = handle.tell_many.remote(self._stream_id, seq, floor, list(batch))
         return self._finish(stream, seq, ref)
 
     def _submit_fixes(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
@@ -209,5 +217,8 @@ class EntityClient:
     async def _finish(stream: SenderStream, seq: int, ref: Any) -> object:
         try:
             return await ref
+        except (RayActorError, ActorUnavailableError) as exc:
+            # A shard killed or restarting; entity refusals come back as values.
+            raise ClusterUnavailable(f"shard unavailable: {exc}") from exc
         finally:
             stream.close(seq)

@@ -16,6 +16,7 @@ from actors.alert import AlertState, AlertType, CreateAlert, OfferMade
 from actors.effects import EntityKind
 from actors.errors import EntityNotFound
 from cluster.client import EntityClient
+from cluster.errors import ClusterUnavailable
 from config.settings import Settings
 from tests.component.conftest import NAMESPACE, SHARDS
 from tests.integration.reachable import agents_reachable
@@ -124,3 +125,17 @@ async def test_ask_many_answers_in_order_with_refusals_as_values(client: EntityC
     assert isinstance(refusal, EntityNotFound)
     assert refusal.entity_id == missing
     assert [getattr(a, "id", None) for a in answers] == [UUID(a) for a in agents]
+
+
+async def test_a_shard_that_is_not_running_is_unavailable_not_an_internal_error(
+    local_ray: None,
+) -> None:
+    """Ray does not know a killed shard's name until it restarts: the client says
+    ``ClusterUnavailable`` (503 / a retriable error frame), not Ray's ValueError."""
+    nowhere = EntityClient(SHARDS, namespace=f"{NAMESPACE}-no-shards")
+    agent_id = str(uuid4())
+    with pytest.raises(ClusterUnavailable):
+        await nowhere.ask(EntityKind.AGENT, agent_id, Heartbeat())
+    # A tell's batch fails alone (logged and counted); the caller is not hurt.
+    nowhere.tell(EntityKind.AGENT, agent_id, Heartbeat())
+    await nowhere.flush()

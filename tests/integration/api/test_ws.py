@@ -854,11 +854,13 @@ async def test_finding_duress_cancel_every_user_visible_response_matches_a_real_
         await with_pins(http, api_pool, api_settings, user)
         async with session(gateway, user) as (user_ws, _):
             spot = remote_spot()
+            # One after the other: a user has one open alert at a time.
             real = await raise_alert(http, user, "medical", spot=spot)
+            real_answer = await cancel(http, user, real, CANCEL_PIN, note="all fine")
             duress = await raise_alert(http, user, "medical", spot=spot)
             ids = {real: "<alert>", duress: "<alert>"}
             answers = {
-                real: await cancel(http, user, real, CANCEL_PIN, note="all fine"),
+                real: real_answer,
                 duress: await cancel(http, user, duress, DURESS_PIN, note="all fine"),
             }
             for answer in answers.values():
@@ -904,8 +906,9 @@ async def test_finding_recancel_without_a_pin_answers_alike_after_a_real_and_a_d
 ) -> None:
     async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
         await with_pins(http, api_pool, api_settings, user)
-        real, duress = await raise_alert(http, user), await raise_alert(http, user)
+        real = await raise_alert(http, user)  # one open alert at a time
         assert (await cancel(http, user, real, CANCEL_PIN)).status_code == 200
+        duress = await raise_alert(http, user)
         assert (await cancel(http, user, duress, DURESS_PIN)).status_code == 200
         again = [await cancel(http, user, alert_id, None) for alert_id in (real, duress)]
         assert [a.status_code for a in again] == [409, 409]
