@@ -41,7 +41,9 @@ choice) close their sockets and stay away. The benchmark measures:
   (the gateway answers ``ack`` once the agent's entity committed it, which
   lists it); ``storm_all_listed_s``: until the last one (-1: some were not
   listed within 60 s: ``storm_not_listed``); ``storm_failed_attempts``:
-  reconnections that failed meanwhile (each waits out a back-off);
+  reconnections that failed meanwhile (each waits out a back-off), and
+  ``storm_failures_by_reason`` by exception (``TimeoutError``: no answer to
+  the opening handshake or the ``auth`` frame within 10 s);
   ``storm_busy_agents`` (an alert accepted) reconnect too but are not listed.
 
 Progress goes to stderr.

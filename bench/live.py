@@ -310,6 +310,8 @@ class AgentSocket:
         #: Sockets that closed without the benchmark asking, by close code
         #: ("no close": the app gave up on a socket that did not answer in time).
         self.closes: Counter[str] = Counter()
+        #: Why (re)connections failed: the exception's type, e.g. TimeoutError.
+        self.failures: Counter[str] = Counter()
         #: Sockets that got as far as the status acknowledgement.
         self.sessions = 0
         #: Attempts that did not (refused, timed out, closed before the ack).
@@ -375,8 +377,11 @@ class AgentSocket:
         failures = 0
         while not self.away:
             sessions = self.sessions
-            with contextlib.suppress(OSError, TimeoutError, websockets.WebSocketException):
+            try:
                 await self._session(ws_url, keepalive)
+            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                if self.sessions == sessions:
+                    self.failures[type(exc).__name__] += 1
             if self.away:
                 return
             failures = 0 if self.sessions > sessions else failures + 1
@@ -526,6 +531,13 @@ class Fleet:
     def failed_attempts(self) -> int:
         return sum(agent.failed_attempts for agent in self.agents)
 
+    def failures(self) -> Counter[str]:
+        """Why (re)connections failed, by exception type, over all apps."""
+        total: Counter[str] = Counter()
+        for agent in self.agents:
+            total.update(agent.failures)
+        return total
+
     async def storm(self, deadline_s: float = 60) -> dict[str, Any]:
         """Close every present app's socket at once; time until each is listed again.
 
@@ -538,6 +550,7 @@ class Fleet:
         available = [agent for agent in present if agent.assignment is None]
         progress(self.bench, f"reconnect storm: {len(present)} sockets closed at once")
         failed_before = self.failed_attempts()
+        reasons_before = self.failures()
         began = time.perf_counter()
         await asyncio.gather(*(agent.bounce() for agent in present))
         while time.perf_counter() - began < deadline_s:
@@ -551,6 +564,7 @@ class Fleet:
             "storm_busy_agents": len(present) - len(available),
             "storm_not_listed": len(available) - len(back),
             "storm_failed_attempts": self.failed_attempts() - failed_before,
+            "storm_failures_by_reason": dict(sorted((self.failures() - reasons_before).items())),
             "storm_listed_p50_s": percentile(back, 0.50),
             "storm_listed_p99_s": percentile(back, 0.99),
             "storm_listed_max_s": percentile(back, 1.0),

@@ -335,6 +335,10 @@ class HttpSettings(BaseModel):
     ws_max_frame_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
     #: Frames queued for one slow socket before it is closed (it resyncs on reconnect).
     ws_send_queue: int = Field(256, ge=8, le=100_000)
+    #: Sockets set up at once by one process (from the ``auth`` frame to the
+    #: resync sent); others wait their turn. A fleet reconnecting at once is
+    #: then served in order instead of every socket slowly and past its timeout.
+    ws_setup_concurrency: int = Field(64, ge=1, le=10_000)
     #: permessage-deflate on /ws. Off by default: frames are small JSON, and each
     #: compressed socket keeps zlib state (tens of KB) and spends CPU per frame.
     ws_per_message_deflate: bool = False

@@ -108,6 +108,7 @@ def create_app(
     ws_hub = PushHub(wired.push_subscriptions)
     hasher = PasswordHasher(settings.auth)
     state = GatewayState(
+        ws_setups=asyncio.Semaphore(settings.http.ws_setup_concurrency),
         agent_sockets=AgentSockets(ws_hub, lambda: entities),
         settings=settings,
         backends=backend_set,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
@@ -43,6 +44,8 @@ class GatewayState:
     approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
     #: One user's presses of ``POST /alerts`` one at a time (``gateway.alert_press``).
     presses: PressLocks = field(default_factory=PressLocks)
+    #: Sockets being set up at once (``http.ws_setup_concurrency``; ``gateway.ws.session``).
+    ws_setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

@@ -29,5 +29,6 @@ async def websocket(websocket: WebSocket) -> None:
         agent_sockets=state.agent_sockets,
         vetting=state.ports.agent_vetting,
         approved_agents=state.approved_agents,
+        setups=state.ws_setups,
     )
     await Session(websocket, deps).run()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from actors.store_errors import ServiceUnavailable
@@ -52,8 +52,10 @@ class PushHub:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._pubsub: PushSubscription | None = None
         self._wanted = asyncio.Event()
-        self._commands: set[asyncio.Task[None]] = set()
-        # SUBSCRIBE/UNSUBSCRIBE go out one at a time, each re-checked when its turn comes.
+        # Channels whose subscription may need changing: SUBSCRIBE/UNSUBSCRIBE go
+        # out for all of them at once, each channel re-checked when its turn comes.
+        self._pending: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
         self._command_lock = asyncio.Lock()
         #: Frames handed to sinks (for metrics and tests).
         self.delivered = 0
@@ -83,8 +85,8 @@ class PushHub:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(channel, []).append(waiter)
         try:
-            if first and self._pubsub is not None:
-                await self._command("subscribe", self._pubsub, channel)
+            if first:
+                self._reconcile(channel)
             async with asyncio.timeout(self._subscribe_timeout_s):
                 await waiter
         except TimeoutError:
@@ -110,8 +112,7 @@ class PushHub:
             return
         del self._sinks[channel]
         self._confirmed.discard(channel)
-        if self._pubsub is not None:
-            self._spawn(self._command("unsubscribe", self._pubsub, channel))
+        self._reconcile(channel)
 
     async def run(self) -> None:
         """Keep the connection for the life of the process (a background task)."""
@@ -171,22 +172,33 @@ class PushHub:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def _command(self, name: str, pubsub: PushSubscription, channel: str) -> None:
-        try:
-            async with self._command_lock:
-                # A detach and a quick re-attach may have crossed: send only what
-                # the channel's sinks still call for.
-                wanted = channel in self._sinks
-                if name == "subscribe" and wanted:
-                    await pubsub.subscribe(channel)
-                elif name == "unsubscribe" and not wanted:
-                    await pubsub.unsubscribe(channel)
-        except Exception as exc:
-            # The reader sees the broken connection too, reconnects and
-            # resubscribes every channel that still has sinks.
-            log.warning("push hub: %s %s failed (%s)", name, channel, exc)
+    def _reconcile(self, channel: str) -> None:
+        """Bring ``channel``'s subscription in line with its sinks soon, together
+        with every other channel changed meanwhile (one SUBSCRIBE and one
+        UNSUBSCRIBE for a fleet of sockets opening or closing at once)."""
+        self._pending.add(channel)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_pending())
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._commands.add(task)
-        task.add_done_callback(self._commands.discard)
+    async def _flush_pending(self) -> None:
+        async with self._command_lock:
+            while self._pending:
+                channels, self._pending = self._pending, set()
+                pubsub = self._pubsub
+                if pubsub is None:
+                    return  # connecting subscribes every channel that has sinks
+                # A detach and a quick re-attach may have crossed: send only what
+                # the channels' sinks still call for.
+                wanted = [c for c in channels if c in self._sinks and c not in self._confirmed]
+                unwanted = [c for c in channels if c not in self._sinks]
+                try:
+                    if wanted:
+                        await pubsub.subscribe(*wanted)
+                    if unwanted:
+                        await pubsub.unsubscribe(*unwanted)
+                except Exception as exc:
+                    # The reader sees the broken connection too, reconnects and
+                    # resubscribes every channel that still has sinks.
+                    log.warning(
+                        "push hub: (un)subscribing %d channels failed (%s)", len(channels), exc
+                    )

@@ -92,6 +92,8 @@ class SessionDeps:
     vetting: Callable[[], VettingLookup]
     #: The process's agents read as approved lately (saves the read on reconnect).
     approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
+    #: The process's sockets being set up at once (``http.ws_setup_concurrency``).
+    setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = field(default=time.monotonic)
 
@@ -247,7 +249,10 @@ class Session:
                 self._close(action.code, action.reason)
                 return
             elif isinstance(action, Authenticate):
-                await self._carry_out(await self._authenticate(action.token))
+                # The setup (auth, subscriptions, resync) waits on nothing the
+                # client does, so a turn is never held by a slow client.
+                async with self._deps.setups:
+                    await self._carry_out(await self._authenticate(action.token))
             elif isinstance(action, Subscribe):
                 await self._carry_out(await self._subscribe(action))
             elif isinstance(action, Resync):
