@@ -116,7 +116,14 @@ class FakeLocations:
 
 
 class Harness:
-    def __init__(self, settings: Settings, hub: PushHub, sessions: Any, source: SlowSource) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hub: PushHub,
+        sessions: Any,
+        source: SlowSource,
+        setups: asyncio.Semaphore | None = None,
+    ) -> None:
         self.ws = FakeWebSocket()
         self.locations = FakeLocations()
         self.deps = SessionDeps(
@@ -130,6 +137,7 @@ class Harness:
             agent_sockets=AgentSockets(hub, lambda: None),
             vetting=no_vetting,
             clock=lambda: T0,
+            setups=setups or asyncio.Semaphore(64),
         )
         self.task = asyncio.create_task(Session(self.ws, self.deps).run())  # type: ignore[arg-type]
 
@@ -182,6 +190,35 @@ async def test_pushes_during_resync_are_sent_after_the_resync_frames(
     await asyncio.wait_for(h.task, 5)
     await asyncio.sleep(0.05)
     assert hub.channels == frozenset()  # the socket's channel is dropped with it
+
+
+async def test_sockets_are_set_up_in_turn_and_a_turn_ends_with_the_resync(
+    settings: Settings, hub: PushHub
+) -> None:
+    """With one setup at a time, a second socket's auth waits until the first
+    socket's resync is sent, and not a moment longer (nothing waits on a client)."""
+    sessions = FakeSessions()
+    setups = asyncio.Semaphore(1)
+    first_source, second_source = SlowSource([]), SlowSource([])
+    first = Harness(settings, hub, sessions, first_source, setups)
+    second = Harness(settings, hub, sessions, second_source, setups)
+    first.ws.client_sends(
+        {"type": "auth", "data": {"token": (await token_for(sessions, settings, Role.USER))[1]}}
+    )
+    await asyncio.wait_for(first_source.asked.wait(), 5)  # the first one's setup: its resync
+    second.ws.client_sends(
+        {"type": "auth", "data": {"token": (await token_for(sessions, settings, Role.USER))[1]}}
+    )
+    await asyncio.sleep(0.1)
+    assert second.ws.sent == []  # its turn has not come
+    assert not second_source.asked.is_set()
+    first_source.release.set()
+    second_source.release.set()
+    await second.ws.wait_for("auth.ok")
+    assert setups.locked() is False  # both turns given back
+    for h in (first, second):
+        h.ws.client_leaves()
+        await asyncio.wait_for(h.task, 5)
 
 
 async def test_a_socket_too_slow_for_its_pushes_is_closed_1013(
