@@ -121,6 +121,14 @@ class Accounts(Protocol):
         """Compare-and-set; False if the hash changed meanwhile. Safe to retry."""
         ...
 
+    async def change_password(
+        self, account_id: UUID, old_hash: str, new_hash: str, at: datetime
+    ) -> bool:
+        """A new password: compare-and-set like :meth:`replace_password_hash`, and
+        in the same transaction every refresh-token family of the account is
+        revoked. False (nothing changed) if the hash changed meanwhile."""
+        ...
+
     async def get_account(self, account_id: UUID) -> AccountRow | None:
         """None if unknown or disabled."""
         ...

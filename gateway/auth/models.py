@@ -169,6 +169,15 @@ class LogoutRequest(RequestBody):
     refresh_token: RefreshToken | None = None
 
 
+class PasswordChange(RequestBody):
+    current_password: LoginPassword = Field(
+        description="The account's password now (403 if wrong; throttled like a login)."
+    )
+    new_password: Password = Field(
+        description="The new password, under the same rules as at registration."
+    )
+
+
 class TokenResponse(BaseModel):
     access_token: str
     refresh_token: str

@@ -42,6 +42,7 @@ from gateway.auth.models import (
     Login,
     LogoutRequest,
     Me,
+    PasswordChange,
     RefreshRequest,
     RegisterAgent,
     Registered,
@@ -51,7 +52,7 @@ from gateway.auth.models import (
     problem_responses,
 )
 from gateway.auth.passwords import PasswordHasher
-from gateway.auth.principal import Role
+from gateway.auth.principal import Principal, Role
 from gateway.auth.refresh import RefreshRejected, TokenPair
 from gateway.auth.throttle import FailureCounts
 from gateway.deps import (
@@ -66,7 +67,15 @@ from gateway.deps import (
     SettingsDep,
     unauthorized,
 )
-from gateway.ports import Accounts, AdminTotp, LoginFailures, RefreshTokens, Sessions, Vetting
+from gateway.ports import (
+    Accounts,
+    AdminTotp,
+    CredentialsRow,
+    LoginFailures,
+    RefreshTokens,
+    Sessions,
+    Vetting,
+)
 from gateway.problems import ProblemHTTPException, invalid, problem_type
 from gateway.ratelimit import Decision, client_ip, rate_limit, too_many
 
@@ -432,6 +441,96 @@ async def logout(
 ) -> Response:
     await sessions_flow.end_session(
         tokens, sessions, principal, refresh_token=body.refresh_token if body else None
+    )
+    return Response(status_code=204)
+
+
+def wrong_password() -> ProblemHTTPException:
+    return ProblemHTTPException(
+        403,
+        title="Wrong password",
+        detail="The password is not this account's.",
+        type_=problem_type("wrong-password"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPorts:
+    accounts: Accounts
+    hasher: PasswordHasher
+    failures: LoginFailures
+
+
+async def confirm_password(
+    request: Request,
+    principal: Principal,
+    password: str,
+    settings: SettingsDep,
+    ports: PasswordPorts,
+) -> CredentialsRow:
+    """The caller's credentials, once ``password`` is theirs (a stolen token is
+    not enough): 403 ``wrong-password`` otherwise. Throttled and counted like a
+    login (``gateway.auth.throttle``)."""
+    account = await ports.accounts.get_account(principal.id)
+    if account is None:
+        raise wrong_password()
+    email = normalize_email(account.email)
+    keys = await throttle_login(request, email, settings, ports.failures)
+    found = await ports.accounts.find_credentials(email)
+    if (
+        found is None
+        or found.id != principal.id
+        or not await ports.hasher.verify_async(found.password_hash, password)
+    ):
+        log.info("wrong password for %s %s", principal.role.value, principal.id)
+        await count_failure(keys, settings, ports.failures)
+        raise wrong_password()
+    return found
+
+
+@router.post(
+    "/password",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 409, 422, 429),
+    summary="Change the caller's password: every session of the account ends",
+    description="Needs the current password (403 if wrong; failures are throttled like "
+    "logins: 429 with `Retry-After`). On success every session of the account ends, this "
+    "one included: its refresh tokens are revoked with the change, its access tokens stop "
+    "working and its open `/ws` sockets close with 4401. Log in again with the new "
+    "password. 409 if the password changed meanwhile.",
+)
+async def change_password(
+    request: Request,
+    body: PasswordChange,
+    principal: SessionPrincipal,
+    settings: SettingsDep,
+    accounts: AccountsDep,
+    hasher: HasherDep,
+    failures: LoginFailuresDep,
+    sessions: SessionsDep,
+) -> Response:
+    found = await confirm_password(
+        request,
+        principal,
+        body.current_password,
+        settings,
+        PasswordPorts(accounts, hasher, failures),
+    )
+    new_hash = await hasher.hash_async(body.new_password)
+    if not await accounts.change_password(
+        principal.id, found.password_hash, new_hash, datetime.now(UTC)
+    ):
+        raise ProblemHTTPException(
+            409, detail="The password changed meanwhile; try again.", type_=problem_type("conflict")
+        )
+    # Committed (refresh families revoked with it): now every session and socket ends.
+    closed = await sessions.close_all_sessions(principal.role.value, principal.id)
+    log.info(
+        "password changed: account=%s role=%s, %d sessions ended",
+        principal.id,
+        principal.role,
+        closed,
     )
     return Response(status_code=204)
 

@@ -19,7 +19,6 @@ are written to ``audit-logs`` (``persistence.stores.admin_totp``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -29,8 +28,6 @@ from starlette.requests import Request
 
 from gateway.auth import totp
 from gateway.auth.models import LoginPassword, RequestBody, problem_responses
-from gateway.auth.passwords import PasswordHasher
-from gateway.auth.principal import Principal
 from gateway.auth.totp import RecoveryCode, TotpCode
 from gateway.deps import (
     AccountsDep,
@@ -41,10 +38,10 @@ from gateway.deps import (
     SessionsDep,
     SettingsDep,
 )
-from gateway.ports import Accounts, AdminTotp, LoginFailures
+from gateway.ports import AdminTotp
 from gateway.problems import ProblemHTTPException, invalid, problem_type
 from gateway.ratelimit import rate_limit
-from gateway.routes.auth import count_failure, normalize_email, throttle_login
+from gateway.routes.auth import PasswordPorts, confirm_password, wrong_password
 
 log = logging.getLogger(__name__)
 
@@ -100,49 +97,8 @@ class TotpStatus(BaseModel):
     recovery_codes_left: int = Field(ge=0, description="Unused recovery codes.")
 
 
-def _wrong_password() -> ProblemHTTPException:
-    return ProblemHTTPException(
-        403,
-        title="Wrong password",
-        detail="The password is not this account's.",
-        type_=problem_type("wrong-password"),
-    )
-
-
 def _conflict(detail: str) -> ProblemHTTPException:
     return ProblemHTTPException(409, detail=detail, type_=problem_type("totp-state"))
-
-
-async def _check_password(
-    request: Request,
-    ports: _PasswordPorts,
-    settings: SettingsDep,
-    principal: Principal,
-    password: str,
-) -> None:
-    """403 unless ``password`` is the administrator's (a stolen token is not
-    enough). Throttled and counted like a login (``gateway.auth.throttle``)."""
-    account = await ports.accounts.get_account(principal.id)
-    if account is None:
-        raise _wrong_password()
-    email = normalize_email(account.email)
-    keys = await throttle_login(request, email, settings, ports.failures)
-    found = await ports.accounts.find_credentials(email)
-    if (
-        found is None
-        or found.id != principal.id
-        or not await ports.hasher.verify_async(found.password_hash, password)
-    ):
-        log.info("totp: wrong password for admin %s", principal.id)
-        await count_failure(keys, settings, ports.failures)
-        raise _wrong_password()
-
-
-@dataclass(frozen=True, slots=True)
-class _PasswordPorts:
-    accounts: Accounts
-    hasher: PasswordHasher
-    failures: LoginFailures
 
 
 @router.get(
@@ -180,11 +136,12 @@ async def start_enrolment(
     failures: LoginFailuresDep,
     store: AdminTotpDep,
 ) -> Enrolment:
-    ports = _PasswordPorts(accounts, hasher, failures)
-    await _check_password(request, ports, settings, principal, body.password)
+    await confirm_password(
+        request, principal, body.password, settings, PasswordPorts(accounts, hasher, failures)
+    )
     account = await accounts.get_account(principal.id)
     if account is None:
-        raise _wrong_password()
+        raise wrong_password()
     secret = totp.new_secret()
     key = settings.totp.encryption_key.get_secret_value()
     if not await store.start_enrolment(
@@ -245,8 +202,9 @@ async def disable(
     store: AdminTotpDep,
     sessions: SessionsDep,
 ) -> Response:
-    ports = _PasswordPorts(accounts, hasher, failures)
-    await _check_password(request, ports, settings, principal, body.password)
+    await confirm_password(
+        request, principal, body.password, settings, PasswordPorts(accounts, hasher, failures)
+    )
     enrolment = await store.totp_of(principal.id)
     if enrolment is None or not enrolment.confirmed:
         raise _conflict("No second factor is on.")

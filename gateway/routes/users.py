@@ -28,7 +28,9 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from starlette.requests import Request
 
+from config.settings import Settings
 from gateway.auth.models import (
     Email,
     LoginPassword,
@@ -38,13 +40,20 @@ from gateway.auth.models import (
     RequestBody,
     problem_responses,
 )
-from gateway.auth.passwords import PasswordHasher
 from gateway.auth.pins import is_trivial_pin
-from gateway.deps import AccountsDep, ContactsDep, HasherDep, SettingsDep, UserPrincipal
+from gateway.auth.principal import Principal
+from gateway.deps import (
+    AccountsDep,
+    ContactsDep,
+    HasherDep,
+    LoginFailuresDep,
+    SettingsDep,
+    UserPrincipal,
+)
 from gateway.fields import PLAIN_TEXT
-from gateway.ports import Accounts, ContactFields, ContactRow
-from gateway.problems import ProblemHTTPException
+from gateway.ports import ContactFields, ContactRow
 from gateway.ratelimit import rate_limit
+from gateway.routes.auth import PasswordPorts, confirm_password
 
 _limit = Depends(rate_limit("users", key="principal", rule="per_principal", per_route=True))
 
@@ -210,21 +219,22 @@ def _out(contact: ContactRow) -> ContactOut:
 
 
 async def _set_pins(
-    accounts: Accounts, hasher: PasswordHasher, user_id: UUID, body: ProfileIn
+    request: Request,
+    principal: Principal,
+    body: ProfileIn,
+    settings: Settings,
+    ports: PasswordPorts,
 ) -> None:
-    """Set or clear both PINs, after checking the account password (403 if wrong)."""
+    """Set or clear both PINs, after checking the account password (403 if wrong;
+    throttled and counted like a login, so a held phone is no password oracle)."""
     if not body.changes_pins:
         return
     assert body.password is not None  # ProfileIn's rule
-    account = await accounts.get_account(user_id)
-    credentials = None if account is None else await accounts.find_credentials(account.email)
-    if credentials is None or credentials.id != user_id:
-        raise HTTPException(status_code=401, detail="account no longer exists")
-    if not await hasher.verify_async(credentials.password_hash, body.password):
-        raise ProblemHTTPException(403, detail="the password is not right")
+    await confirm_password(request, principal, body.password, settings, ports)
+    hasher = ports.hasher
     cancel = None if body.cancel_pin is None else await hasher.hash_async(body.cancel_pin)
     duress = None if body.duress_pin is None else await hasher.hash_async(body.duress_pin)
-    await accounts.set_pins(user_id, cancel=cancel, duress=duress)
+    await ports.accounts.set_pins(principal.id, cancel=cancel, duress=duress)
 
 
 def _not_found() -> HTTPException:
@@ -241,13 +251,20 @@ async def get_profile(principal: UserPrincipal, accounts: AccountsDep) -> Me:
 
 @router.put(
     "/profile",
-    responses=problem_responses(*_AUTH_ERRORS, 422),
+    responses=problem_responses(*_AUTH_ERRORS, 422, 429),
     summary="Replace my profile (changing the PINs needs the password: 403 when wrong)",
 )
 async def put_profile(
-    principal: UserPrincipal, body: ProfileIn, accounts: AccountsDep, hasher: HasherDep
+    request: Request,
+    principal: UserPrincipal,
+    body: ProfileIn,
+    settings: SettingsDep,
+    accounts: AccountsDep,
+    hasher: HasherDep,
+    failures: LoginFailuresDep,
 ) -> Me:
-    await _set_pins(accounts, hasher, principal.id, body)
+    ports = PasswordPorts(accounts, hasher, failures)
+    await _set_pins(request, principal, body, settings, ports)
     account = await accounts.update_profile(
         principal.id, full_name=body.full_name, phone=body.phone
     )

@@ -217,6 +217,30 @@ async def replace_password_hash(
     return bool(status == "UPDATE 1")
 
 
+async def change_password(
+    pool: asyncpg.Pool, account_id: UUID, old_hash: str, new_hash: str, at: datetime
+) -> bool:
+    """The account's new password hash (compare-and-set on the old one) and, in
+    the same transaction, every refresh-token family of it revoked."""
+    with postgres.EDGE:
+        async with pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+                account_id,
+                old_hash,
+                new_hash,
+            )
+            if status != "UPDATE 1":
+                return False
+            await conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = $2 "
+                "WHERE user_id = $1 AND revoked_at IS NULL",
+                account_id,
+                at,
+            )
+    return True
+
+
 async def get_account(pool: asyncpg.Pool, account_id: UUID) -> Account | None:
     """The account, or None if it does not exist or is disabled."""
     with postgres.EDGE:
@@ -308,6 +332,11 @@ class PostgresAccounts:
 
     async def replace_password_hash(self, account_id: UUID, old_hash: str, new_hash: str) -> bool:
         return await replace_password_hash(self._pool, account_id, old_hash, new_hash)
+
+    async def change_password(
+        self, account_id: UUID, old_hash: str, new_hash: str, at: datetime
+    ) -> bool:
+        return await change_password(self._pool, account_id, old_hash, new_hash, at)
 
     async def get_account(self, account_id: UUID) -> Account | None:
         return await get_account(self._pool, account_id)

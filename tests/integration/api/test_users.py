@@ -113,6 +113,21 @@ async def test_finding_setting_changing_or_clearing_pins_needs_the_account_passw
     assert gone.json()["has_cancel_pin"] is False
 
 
+async def test_the_pin_password_check_is_throttled_like_a_login(
+    http: httpx.AsyncClient, user: Session
+) -> None:
+    """Whoever holds the phone (a bearer token) cannot guess the password here
+    faster than at the login: failures count against the same throttle."""
+    for _ in range(5):
+        is_problem(await put_profile(http, user, **PINS, password="not the password"), 403)
+    held = await put_profile(http, user, **PINS, password=PASSWORD)
+    is_problem(held, 429)
+    assert int(held.headers["Retry-After"]) >= 1
+    assert (await http.get("/users/profile", headers=user.headers)).json()[
+        "has_cancel_pin"
+    ] is False
+
+
 async def test_finding_the_pins_must_differ_answer_does_not_tell_a_guess_from_the_stored_pins(
     http: httpx.AsyncClient, user: Session
 ) -> None:

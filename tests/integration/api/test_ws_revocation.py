@@ -23,7 +23,7 @@ from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token
 from persistence.drivers.redis import create_redis
 from persistence.stores.sessions import RedisSessions
-from tests.integration.api.authkit import ROOMY, gateway_with, login, signed_up
+from tests.integration.api.authkit import PASSWORD, ROOMY, gateway_with, login, signed_up
 from tests.integration.api.conftest import Gateway
 
 pytestmark = pytest.mark.integration
@@ -121,6 +121,47 @@ async def test_refresh_token_reuse_closes_the_familys_socket_with_4401(
         assert reused.status_code == 401
         code, _ = await closed_within(ws, WITHIN_S)
         assert code == UNAUTHENTICATED
+
+
+async def test_a_password_change_closes_every_socket_of_the_account_with_4401(
+    http: httpx.AsyncClient, revoke_gateway: Gateway
+) -> None:
+    session = await signed_up(http)
+    other = await login(http, session.email)  # another device of the same account
+    new_password = "an0ther-Correct-horse-battery"
+    async with (
+        authed_socket(revoke_gateway, session.access_token) as ws,
+        authed_socket(revoke_gateway, other["access_token"]) as other_ws,
+    ):
+        # The wrong current password changes nothing and closes nothing.
+        wrong = await http.post(
+            "/auth/password",
+            json={"current_password": "not-the-password", "new_password": new_password},
+            headers=session.headers,
+        )
+        assert wrong.status_code == 403
+        assert wrong.json()["type"].endswith("wrong-password")
+        await still_open(ws)
+        changed = await http.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": new_password},
+            headers=session.headers,
+        )
+        assert changed.status_code == 204, changed.text
+        for socket in (ws, other_ws):  # every session of the account, not only this one
+            code, _ = await closed_within(socket, WITHIN_S)
+            assert code == UNAUTHENTICATED
+    # The old tokens are dead: access, and refresh (revoked with the change).
+    assert (await http.get("/auth/me", headers=session.headers)).status_code == 401
+    refreshed = await http.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert refreshed.status_code == 401
+    # The old password no longer logs in; the new one does.
+    old = await http.post("/auth/login/user", json={"email": session.email, "password": PASSWORD})
+    assert old.status_code == 401
+    new = await http.post(
+        "/auth/login/user", json={"email": session.email, "password": new_password}
+    )
+    assert new.status_code == 200, new.text
 
 
 # --- every session of an account, on every replica ------------------------------------------
