@@ -36,8 +36,13 @@ Invariants of :class:`AgentState`:
 * A suspended agent (``suspended``: an admin's decision, see
   :class:`Suspend`) is offline, unlisted and cannot take or hold an alert
   until :class:`Reinstate`.
-* ``version`` grows by one per change; ``Persist.coalesce`` is True when only
-  the position or liveness changed.
+* ``version`` grows by one per change it persists; ``Persist.coalesce`` is
+  True when only the position or liveness changed. A heartbeat that changes
+  nothing but liveness persists nothing while the liveness last persisted
+  (``liveness_saved_at``, soft) is under half ``heartbeat_timeout`` old: a
+  restarted shard then still finds the agent alive for the gateways'
+  re-announcement of its sockets, and 5,000 agents pinging cost a few
+  writes a second, not a snapshot per ping.
 * An agent holds at most one alert: accepting an offer (:class:`TakeOffer`,
   one action from the agent's socket) first *reserves* the agent for that
   alert (refused while it holds or is taking another), then asks the alert
@@ -146,6 +151,8 @@ class AgentState:
     #: only every ``AgentPolicy.presence_refresh``.
     presence_at: datetime | None = None
     suspended: bool = False
+    #: When the snapshot last written (or queued) carried its liveness (soft).
+    liveness_saved_at: datetime | None = None
     #: When the last socket of an available agent closed (soft): it goes offline
     #: ``AgentPolicy.disconnect_grace`` later unless a socket opens meanwhile.
     disconnected_at: datetime | None = None
@@ -386,7 +393,7 @@ def decide(
     if isinstance(msg, LocationFix):
         return _location(state, msg, now, policy)
     if isinstance(msg, Heartbeat):
-        return _finish(state, _alive(state, now), now, policy, reason="resumed", refresh=True)
+        return _heartbeat(state, now, policy)
     if isinstance(msg, HeartbeatExpired):
         return _expired(state, now, policy)
     if isinstance(msg, Assigned):
@@ -530,6 +537,26 @@ def _location(
         AgentLocation(state.id, fix.latitude, fix.longitude, fix.accuracy_m, fix.recorded_at),
     )
     return new_state, (*effects[:-1], relay, effects[-1])
+
+
+def _heartbeat(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:
+    """A sign of life; persisted only when the liveness on record grows old
+    (see the module invariants) or the availability changed with it."""
+    alive = _alive(state, now)
+    saved = state.liveness_saved_at
+    if (
+        alive.availability is not state.availability
+        or saved is None
+        or now - saved >= policy.heartbeat_timeout / 2
+    ):
+        return _finish(state, alive, now, policy, reason="resumed", refresh=True)
+    effects: list[Effect] = [*_timers(state, alive, now, policy)]
+    told = _presence(state, alive, now, policy, refresh=True)
+    if any(isinstance(s.message, AgentPresence) for s in told if isinstance(s, Send)):
+        alive = replace(alive, presence_at=now)
+    effects.extend(told)
+    effects.append(Reply(alive))
+    return alive, tuple(effects)
 
 
 def _expired(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:
@@ -689,7 +716,7 @@ def _finish(
         or new.suspended != old.suspended
     )
     at = now if old.updated_at is None else max(now, old.updated_at)
-    new = replace(new, updated_at=at, version=old.version + 1)
+    new = replace(new, updated_at=at, version=old.version + 1, liveness_saved_at=now)
     effects: list[Effect] = [
         Persist(
             EntityKind.AGENT, new.id, new.version, new.to_snapshot(), coalesce=not status_changed

@@ -548,3 +548,25 @@ def test_suspension_unlists_and_gives_the_held_alert_back() -> None:
     assert reinstated.suspended is False
     on_break, _ = run(reinstated, SetStatus(A.ON_BREAK), clock)
     assert on_break.availability is A.ON_BREAK
+
+
+def test_a_heartbeat_persists_liveness_only_when_the_record_grows_old() -> None:
+    clock = Clock()
+    state = available_at(clock)  # its last change was persisted (liveness with it)
+    clock.advance(20)
+    pinged, effects = run(state, Heartbeat(), clock)
+    assert of_type(effects, Persist) == []  # the record is 20 s old: nothing written
+    assert pinged.version == state.version
+    assert pinged.last_heartbeat_at == clock.now
+    # The liveness timer follows the heartbeat in memory.
+    due = clock.now + POLICY.heartbeat_timeout
+    assert of_type(effects, ScheduleTimer) == [
+        ScheduleTimer(HEARTBEAT_TIMER_ID, HEARTBEAT_EXPIRED_TIMER, due, {})
+    ]
+    # Half the heartbeat timeout after the last write, a heartbeat writes again.
+    clock.advance(POLICY.heartbeat_timeout.total_seconds() / 2 - 20)
+    saved, effects = run(pinged, Heartbeat(), clock)
+    (persist,) = of_type(effects, Persist)
+    assert persist.coalesce is True
+    assert saved.version == state.version + 1
+    assert saved.liveness_saved_at == clock.now
