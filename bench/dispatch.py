@@ -39,8 +39,9 @@ choice) close their sockets and stay away. The benchmark measures:
   ``_p99_s``/``_max_s`` over the ``storm_agents`` available ones: from the
   closing to the acknowledgement of the app's ``agent.status available``
   (the gateway answers ``ack`` once the agent's entity took it, which lists
-  it; a socket back within the disconnect grace was listed on reconnecting); ``storm_all_listed_s``: until the last one (-1: some were not
-  listed within 60 s: ``storm_not_listed``); ``storm_failed_attempts``:
+  it; a socket back within the disconnect grace was listed on reconnecting);
+  ``storm_all_listed_s``: until the last one (-1: some were not listed
+  within 60 s: ``storm_not_listed``); ``storm_failed_attempts``:
   reconnections that failed meanwhile (each waits out a back-off), and
   ``storm_failures_by_reason`` by exception (``TimeoutError``: no answer to
   the opening handshake or the ``auth`` frame within 10 s);
