@@ -980,11 +980,25 @@ def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Tra
     }
     if isinstance(msg, UserLocation):
         push = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
-    elif msg.agent_id != agent_id or not user_sees(state, state.status) or state.silent:
+    elif msg.agent_id != agent_id or not _user_follows(state, agent_id):
         return _unchanged(state)
     else:
         push = Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, data)
     return state, (push, Reply(state))
+
+
+def _user_follows(state: AlertState, agent_id: UUID) -> bool:
+    """Whether the user's app is shown ``agent_id`` coming (``agent.location``).
+
+    Never on a silent alert or after a duress "cancel" (the app shows a
+    cancelled alert). After a PIN lock the app is shown the alert as it was,
+    so its assignee keeps moving on the map as after any wrong PIN.
+    """
+    if state.silent or state.duress_at is not None:
+        return False
+    if state.coerced_at is None:
+        return True
+    return state.as_user_sees().assigned_agent_id == agent_id
 
 
 def _duress(state: AlertState, msg: Duress, now: datetime) -> Transition[AlertState]:

@@ -10,7 +10,7 @@ from actors_kit import AGENT_A, LAT, LON, USER, Clock, assert_effect_order, crea
 
 from actors import alert
 from actors.alert import AcceptOffer, AlertState, AlertStatus, SearchResult
-from actors.alert_messages import EscalationDue, NotificationOutcome, PinRefused
+from actors.alert_messages import AgentLocation, EscalationDue, NotificationOutcome, PinRefused
 from actors.effects import Audience, Effect, Emit, EventType, FrameType, Push
 from actors.search import Candidate
 
@@ -129,3 +129,16 @@ def test_past_the_pin_limit_the_alert_is_escalated_quietly_not_cancelled() -> No
     again, _ = alert.decide(taken, PinRefused(USER, over_limit=True), clock.advance(1))
     assert (again.status, again.coerced_at) == (S.ASSIGNED, new.coerced_at)
     assert again.as_user_sees().status is S.DISPATCHING
+
+
+def test_after_a_pin_lock_the_assignee_the_user_is_shown_keeps_moving_on_their_map() -> None:
+    """A wrong PIN leaves the responder's position coming; so must the lock."""
+    clock = Clock()
+    taken, _ = alert.decide(_offered(clock), AcceptOffer(AGENT_A), clock.advance(1))
+    locked, _ = alert.decide(taken, PinRefused(USER, over_limit=True), clock.advance(1))
+    assert locked.coerced_at is not None
+    assert locked.as_user_sees().assigned_agent_id == AGENT_A
+    at = clock.advance(1)
+    _, effects = alert.decide(locked, AgentLocation(AGENT_A, LAT, LON, 5.0, at), at)
+    (to_user,) = pushes_to(effects, "user", USER)
+    assert to_user.frame_type is FrameType.AGENT_LOCATION
