@@ -8,6 +8,7 @@ when one is missing, so a green run means the real parts were exercised.
 from __future__ import annotations
 
 import os
+import uuid
 
 # Ray's node-address detection picks the machine's outward interface; on Linux
 # this switch (read when ray is imported) makes every local Ray node, driver
@@ -21,5 +22,11 @@ from config.settings import Profile, Settings
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    """Settings for tests: the environment's, with the test profile."""
-    return Settings(profile=Profile.TEST)
+    """Settings for tests: the environment's, with the test profile, and rate-limit
+    counters of this session's own (a dev server on the same Redis keeps its
+    own: a test run had left `auth:register` of 127.0.0.1 over its hourly limit)."""
+    configured = Settings(profile=Profile.TEST)
+    limits = configured.rate_limit.model_copy(
+        update={"key_prefix": f"test-session-{uuid.uuid4().hex[:12]}:"}
+    )
+    return configured.model_copy(update={"rate_limit": limits})
