@@ -31,6 +31,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
@@ -456,9 +457,20 @@ def wrong_password() -> ProblemHTTPException:
 
 @dataclass(frozen=True, slots=True)
 class PasswordPorts:
+    """What :func:`confirm_password` reads: the account, the hasher, the throttle."""
+
     accounts: Accounts
     hasher: PasswordHasher
     failures: LoginFailures
+
+
+def _password_ports(
+    accounts: AccountsDep, hasher: HasherDep, failures: LoginFailuresDep
+) -> PasswordPorts:
+    return PasswordPorts(accounts, hasher, failures)
+
+
+PasswordPortsDep = Annotated[PasswordPorts, Depends(_password_ports)]
 
 
 async def confirm_password(
@@ -505,20 +517,12 @@ async def change_password(
     body: PasswordChange,
     principal: SessionPrincipal,
     settings: SettingsDep,
-    accounts: AccountsDep,
-    hasher: HasherDep,
-    failures: LoginFailuresDep,
+    ports: PasswordPortsDep,
     sessions: SessionsDep,
 ) -> Response:
-    found = await confirm_password(
-        request,
-        principal,
-        body.current_password,
-        settings,
-        PasswordPorts(accounts, hasher, failures),
-    )
-    new_hash = await hasher.hash_async(body.new_password)
-    if not await accounts.change_password(
+    found = await confirm_password(request, principal, body.current_password, settings, ports)
+    new_hash = await ports.hasher.hash_async(body.new_password)
+    if not await ports.accounts.change_password(
         principal.id, found.password_hash, new_hash, datetime.now(UTC)
     ):
         raise ProblemHTTPException(

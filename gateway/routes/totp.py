@@ -30,18 +30,15 @@ from gateway.auth import totp
 from gateway.auth.models import LoginPassword, RequestBody, problem_responses
 from gateway.auth.totp import RecoveryCode, TotpCode
 from gateway.deps import (
-    AccountsDep,
     AdminTotpDep,
     EnrollingAdmin,
-    HasherDep,
-    LoginFailuresDep,
     SessionsDep,
     SettingsDep,
 )
 from gateway.ports import AdminTotp
 from gateway.problems import ProblemHTTPException, invalid, problem_type
 from gateway.ratelimit import rate_limit
-from gateway.routes.auth import PasswordPorts, confirm_password, wrong_password
+from gateway.routes.auth import PasswordPortsDep, confirm_password, wrong_password
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +128,11 @@ async def start_enrolment(
     body: EnrolmentRequest,
     principal: EnrollingAdmin,
     settings: SettingsDep,
-    accounts: AccountsDep,
-    hasher: HasherDep,
-    failures: LoginFailuresDep,
+    ports: PasswordPortsDep,
     store: AdminTotpDep,
 ) -> Enrolment:
-    await confirm_password(
-        request, principal, body.password, settings, PasswordPorts(accounts, hasher, failures)
-    )
-    account = await accounts.get_account(principal.id)
+    await confirm_password(request, principal, body.password, settings, ports)
+    account = await ports.accounts.get_account(principal.id)
     if account is None:
         raise wrong_password()
     secret = totp.new_secret()
@@ -196,15 +189,11 @@ async def disable(
     body: DisableRequest,
     principal: EnrollingAdmin,
     settings: SettingsDep,
-    accounts: AccountsDep,
-    hasher: HasherDep,
-    failures: LoginFailuresDep,
+    ports: PasswordPortsDep,
     store: AdminTotpDep,
     sessions: SessionsDep,
 ) -> Response:
-    await confirm_password(
-        request, principal, body.password, settings, PasswordPorts(accounts, hasher, failures)
-    )
+    await confirm_password(request, principal, body.password, settings, ports)
     enrolment = await store.totp_of(principal.id)
     if enrolment is None or not enrolment.confirmed:
         raise _conflict("No second factor is on.")

@@ -45,15 +45,13 @@ from gateway.auth.principal import Principal
 from gateway.deps import (
     AccountsDep,
     ContactsDep,
-    HasherDep,
-    LoginFailuresDep,
     SettingsDep,
     UserPrincipal,
 )
 from gateway.fields import PLAIN_TEXT
 from gateway.ports import ContactFields, ContactRow
 from gateway.ratelimit import rate_limit
-from gateway.routes.auth import PasswordPorts, confirm_password
+from gateway.routes.auth import PasswordPorts, PasswordPortsDep, confirm_password
 
 _limit = Depends(rate_limit("users", key="principal", rule="per_principal", per_route=True))
 
@@ -259,13 +257,10 @@ async def put_profile(
     principal: UserPrincipal,
     body: ProfileIn,
     settings: SettingsDep,
-    accounts: AccountsDep,
-    hasher: HasherDep,
-    failures: LoginFailuresDep,
+    ports: PasswordPortsDep,
 ) -> Me:
-    ports = PasswordPorts(accounts, hasher, failures)
     await _set_pins(request, principal, body, settings, ports)
-    account = await accounts.update_profile(
+    account = await ports.accounts.update_profile(
         principal.id, full_name=body.full_name, phone=body.phone
     )
     if account is None:
