@@ -386,8 +386,10 @@ async def test_kafka_outage_loses_nothing(
         await commit(pool, [event])
 
         # The relay tries, fails (the delivery wait is bounded), backs off.
+        # (The relay counts a failure, then releases the rows with their error:
+        # wait for both, not only the count.)
         async def attempted() -> bool:
-            return relay.failures >= 1
+            return relay.failures >= 1 and (await row(pool, event))["last_error"] is not None
 
         await eventually(attempted, timeout_s=settings.kafka.delivery_timeout_ms / 1000 + 15)
         record = await row(pool, event)
