@@ -49,6 +49,7 @@ from persistence.outbox.events import ALERT_EVENTS
 from persistence.outbox.relay import OutboxRelay
 from persistence.outbox.writer import OutboxEvent
 from tests.integration.persistence.helpers import write_outbox
+from tests.scratch import create_database, drop_database
 
 
 def progress(message: str) -> None:
@@ -208,8 +209,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     mongo_db = f"pa_bench_{suffix}"
     topic = f"bench-outbox-{suffix}"
 
-    admin_pg = await asyncpg.connect(settings.postgres.dsn())
-    await admin_pg.execute(f'CREATE DATABASE "{database}"')
+    await create_database(settings, database)
     admin_kafka = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     await admin_kafka.start()
     await admin_kafka.create_topics(
@@ -327,8 +327,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             await admin_kafka.delete_topics([topic])
         await admin_kafka.close()
-        await admin_pg.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin_pg.close()
+        await drop_database(settings, database)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo.uri())
         with contextlib.suppress(Exception):
             await client.drop_database(mongo_db)

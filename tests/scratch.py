@@ -7,6 +7,7 @@ end, so concurrent runs and developers never collide on tables or rows.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,10 +34,23 @@ async def create_database(settings: Settings, name: str) -> None:
         await admin.close()
 
 
-async def drop_database(settings: Settings, name: str) -> None:
+async def drop_database(settings: Settings, name: str, *, attempts: int = 20) -> None:
+    """Drop database ``name``, ending its connections.
+
+    ``WITH (FORCE)`` refuses when an autovacuum worker is in the database
+    (PostgreSQL checks the worker's role, which the project role is not a
+    member of); the worker is gone within moments, so the drop is retried.
+    """
     admin = await asyncpg.connect(settings.postgres.dsn())
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(attempts):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.25)
     finally:
         await admin.close()
 

@@ -27,7 +27,7 @@ from persistence.drivers.postgres import create_pool
 from persistence.outbox.writer import OutboxEvent
 from tests.integration.persistence.helpers import write_outbox
 from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
-from tests.scratch import drop_mongo_database
+from tests.scratch import drop_database, drop_mongo_database
 
 pytestmark = pytest.mark.integration
 
@@ -176,7 +176,7 @@ async def scratch_databases(settings: Settings) -> AsyncIterator[Callable[[], Aw
         yield create
     finally:
         for name in created:
-            await _admin_execute(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await drop_database(settings, name)
 
 
 @pytest.fixture(scope="module")
