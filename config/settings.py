@@ -25,7 +25,18 @@ _DEV_PG_PASSWORD = "panic-dev-password"  # noqa: S105
 _DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
 _DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"  # noqa: S105
 _DEV_TOTP_KEY = "dev-only-totp-encryption-key-change-me"
-DEV_SECRETS = frozenset({_DEV_PG_PASSWORD, _DEV_JWT_SECRET, _DEV_WEBHOOK_SECRET, _DEV_TOTP_KEY})
+_DEV_MEDIA_KEY = "dev-only-media-master-key-change-me"
+_DEV_S3_SECRET = "dev-only-s3-secret-key-change-me"
+DEV_SECRETS = frozenset(
+    {
+        _DEV_PG_PASSWORD,
+        _DEV_JWT_SECRET,
+        _DEV_WEBHOOK_SECRET,
+        _DEV_TOTP_KEY,
+        _DEV_MEDIA_KEY,
+        _DEV_S3_SECRET,
+    }
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -309,9 +320,59 @@ class UsersSettings(BaseModel):
     checkin_min_due_s: int = Field(60, ge=1, le=86_400)
 
 
+class MediaBackend(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class S3Settings(BaseModel):
+    """An S3-compatible bucket (``scripts/services`` starts SeaweedFS's on 8333)."""
+
+    endpoint: str = "http://127.0.0.1:8333"
+    bucket: str = Field("panic-media", min_length=3, max_length=63)
+    region: str = "us-east-1"
+    access_key_id: str = "panic-dev"
+    secret_access_key: SecretStr = SecretStr(_DEV_S3_SECRET)
+    #: Plain HTTP is refused unless this is set (loopback development only).
+    allow_http: bool = True
+
+
 class MediaSettings(BaseModel):
+    """Evidence uploads (``media``, ``gateway.routes.media``, ``persistence.media``)."""
+
+    #: Where objects are stored: the filesystem under ``root``, or ``s3``.
+    backend: MediaBackend = MediaBackend.LOCAL
     root: Path = REPO_ROOT / ".data" / "media"
+    s3: S3Settings = S3Settings()
+    #: Largest file accepted (plaintext bytes); larger: 413.
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    #: Largest total of one alert's files; past it: 413.
+    max_alert_bytes: int = Field(500 * 1024 * 1024, ge=1)
+    #: Master keys by key id: each wraps the data keys of the objects stored
+    #: while it was active (the key is the SHA-256 of the value). Keep every id
+    #: until ``panic-alert media rotate-key`` has rewrapped its objects.
+    master_keys: dict[str, SecretStr] = {"dev-1": SecretStr(_DEV_MEDIA_KEY)}
+    #: The key id new objects are wrapped with (and rotation rewraps to).
+    active_key_id: str = "dev-1"
+    #: A deleted file is kept this long (an admin may still hold it), then purged.
+    retention_s: float = Field(7 * 24 * 3600.0, ge=0)
+    #: A resumable (tus) upload not finished this long after creation expires.
+    upload_expiry_s: float = Field(24 * 3600.0, gt=0)
+    #: Uploads a user or agent may start per hour (``rate_limit`` buckets).
+    uploads_per_hour: int = Field(120, ge=1)
+    #: CPUs each processing task may use (a Ray task's ``num_cpus``).
+    processing_cpus: float = Field(1.0, gt=0, le=8)
+    #: Processing of one file is abandoned after this long.
+    processing_timeout_s: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _active_key_is_known(self) -> Self:
+        if self.active_key_id not in self.master_keys:
+            raise ValueError(
+                f"media.active_key_id {self.active_key_id!r} is not among media.master_keys "
+                f"({', '.join(sorted(self.master_keys)) or 'none'})"
+            )
+        return self
 
 
 class HttpSettings(BaseModel):
@@ -584,6 +645,22 @@ class Settings(BaseSettings):
             ),
             ("webhook_secret", self.webhook_secret, MIN_PASSWORD_LENGTH, MIN_PASSWORD_BITS),
             ("totp.encryption_key", self.totp.encryption_key, MIN_KEY_LENGTH, MIN_KEY_BITS),
+            *(
+                (f"media.master_keys.{key_id}", key, MIN_KEY_LENGTH, MIN_KEY_BITS)
+                for key_id, key in self.media.master_keys.items()
+            ),
+            *(
+                (
+                    (
+                        "media.s3.secret_access_key",
+                        self.media.s3.secret_access_key,
+                        MIN_PASSWORD_LENGTH,
+                        MIN_PASSWORD_BITS,
+                    ),
+                )
+                if self.media.backend is MediaBackend.S3
+                else ()
+            ),
         )
         defaults = [
             name for name, secret, _, _ in checks if secret.get_secret_value() in DEV_SECRETS

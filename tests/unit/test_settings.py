@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -14,13 +16,18 @@ from config.settings import (
     secret_weakness,
 )
 
+MEDIA_KEY = "media-prod-Zq8s7d6f5g4h3j2k0123456789"
 PROD_SECRETS = {
     "PANIC_POSTGRES__PASSWORD": "pg-prod-Zq8s7d6f5g4h3j2k",
     "PANIC_MONGO__PASSWORD": "mongo-prod-Zq8s7d6f5g4h3j2k",
     "PANIC_AUTH__JWT_SECRET": "jwt-prod-0123456789abcdef0123456789abcdef",
     "PANIC_WEBHOOK_SECRET": "webhook-prod-Zq8s7d6f5g4h3j2k",
     "PANIC_TOTP__ENCRYPTION_KEY": "totp-prod-Zq8s7d6f5g4h3j2k0123456789",
+    "PANIC_MEDIA__MASTER_KEYS": json.dumps({"prod-1": MEDIA_KEY}),
+    "PANIC_MEDIA__ACTIVE_KEY_ID": "prod-1",
 }
+#: Settings in PROD_SECRETS that are names, not secrets.
+_NOT_SECRET = frozenset({"PANIC_MEDIA__ACTIVE_KEY_ID"})
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +129,8 @@ def test_secrets_are_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None
     settings = Settings()
     rendered = repr(settings) + str(settings) + repr(settings.postgres) + str(settings.auth)
     rendered += settings.model_dump_json()
-    for secret in [*PROD_SECRETS.values(), "redis-pw-Zq8s7d6f"]:
+    secrets = [v for k, v in PROD_SECRETS.items() if k not in _NOT_SECRET]
+    for secret in [*secrets, MEDIA_KEY, "redis-pw-Zq8s7d6f"]:
         assert secret not in rendered
     assert "**********" in rendered
     # ... while the connection strings that need them still carry them.

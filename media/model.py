@@ -1,0 +1,99 @@
+"""The values of media: what a stored object is, as the core sees it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from actors.roles import Role
+
+
+class MediaKind(enum.StrEnum):
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+class Processing(enum.StrEnum):
+    """Where an original is in processing (``POST /media/{id}/process``)."""
+
+    NONE = "none"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RenditionKind(enum.StrEnum):
+    """Derived objects, each stored and encrypted like an original."""
+
+    #: An image's small JPEG, EXIF stripped.
+    THUMBNAIL = "thumbnail"
+    #: An image re-encoded without EXIF (no location), to share.
+    SHARED = "shared"
+    #: A video's first frame worth showing, as JPEG.
+    POSTER = "poster"
+    #: A video as H.264/AAC MP4 (plays everywhere).
+    MP4 = "mp4"
+    #: An audio recording as Opus in Ogg.
+    OPUS = "opus"
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """How an object's bytes are encrypted and where they lie (``media.sealing``).
+
+    ``parts``: the number of segments in each stored part, in order (a direct
+    upload is one part; a resumable upload one per accepted chunk).
+    """
+
+    key_id: str
+    wrapped_key: bytes
+    segment_size: int
+    parts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRow:
+    """One stored object: an original, or a rendition of one (``parent_id``)."""
+
+    id: UUID
+    alert_id: UUID
+    uploader_id: UUID
+    uploader_role: Role
+    content_type: str
+    kind: MediaKind
+    size: int
+    sha256: str
+    created_at: datetime
+    sealed: Sealed
+    parent_id: UUID | None = None
+    rendition: RenditionKind | None = None
+    #: Whether the uploader chose to keep the file's location (EXIF GPS);
+    #: renditions never keep it.
+    location_shared: bool = False
+    processing: Processing = Processing.NONE
+    processing_error: str | None = None
+    deleted_at: datetime | None = None
+    purge_after: datetime | None = None
+    #: Deleted by its user while the alert was under duress: shown deleted to
+    #: the user, kept (never purged) for the responders and admins.
+    hidden_from_user: bool = False
+    legal_hold: bool = False
+    purged_at: datetime | None = None
+    renditions: tuple[MediaRow, ...] = field(default=())
+
+    def part_key(self, part: int) -> str:
+        return object_key(self.id, part)
+
+
+def object_key(media_id: UUID, part: int) -> str:
+    """The object-store key of part ``part`` of ``media_id``."""
+    return f"{media_id}/{part:05d}"
+
+
+def tail_key(media_id: UUID) -> str:
+    """The sealed, not yet whole, last segment of a resumable upload."""
+    return f"{media_id}/tail"
