@@ -26,7 +26,7 @@ _DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
 _DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"  # noqa: S105
 _DEV_TOTP_KEY = "dev-only-totp-encryption-key-change-me"
 _DEV_MEDIA_KEY = "dev-only-media-master-key-change-me"
-_DEV_S3_SECRET = "dev-only-s3-secret-key-change-me"
+_DEV_S3_SECRET = "dev-only-s3-secret-key-change-me"  # noqa: S105
 DEV_SECRETS = frozenset(
     {
         _DEV_PG_PASSWORD,

@@ -67,8 +67,9 @@ class MediaRecords(Protocol):
         """Soft-delete; False when already deleted or held."""
         ...
 
-    async def set_hold(self, media_id: UUID, held: bool, by: UUID, at: datetime) -> MediaRow | None:
-        ...
+    async def set_hold(
+        self, media_id: UUID, held: bool, by: UUID, at: datetime
+    ) -> MediaRow | None: ...
 
     async def due_for_purge(self, now: datetime, limit: int) -> Sequence[MediaRow]: ...
 
@@ -76,9 +77,9 @@ class MediaRecords(Protocol):
         """The objects of ``media_id`` (and its renditions) are gone."""
         ...
 
-    async def set_processing(self, media_id: UUID, state: str, error: str | None = None) -> None:
-        ...
-
+    async def set_processing(
+        self, media_id: UUID, state: str, error: str | None = None
+    ) -> None: ...
 
     async def keys_not_wrapped_by(
         self, key_id: str, limit: int

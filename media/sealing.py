@@ -67,7 +67,9 @@ def unwrap_key(master: bytes, key_id: str, media_id: UUID, wrapped: bytes) -> by
     try:
         return AESGCM(master).decrypt(wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], aad)
     except InvalidTag as exc:
-        raise SealError(f"the data key of media {media_id} does not open with key {key_id!r}") from exc
+        raise SealError(
+            f"the data key of media {media_id} does not open with key {key_id!r}"
+        ) from exc
 
 
 def _aad(media_id: UUID, index: int) -> bytes:
