@@ -42,17 +42,27 @@ class RenditionKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One stored object of a media's bytes: ``segments`` whole records (the
+    media's last part may end with a short one), under key ``<media id>/<name>``."""
+
+    name: str
+    segments: int
+
+
+@dataclass(frozen=True, slots=True)
 class Sealed:
     """How an object's bytes are encrypted and where they lie (``media.sealing``).
 
-    ``parts``: the number of segments in each stored part, in order (a direct
-    upload is one part; a resumable upload one per accepted chunk).
+    ``parts`` in order: a direct upload has one; a resumable upload one per
+    accepted chunk, each under a name of its own, so two racing chunks never
+    write the same key (the loser's part is deleted, never referenced).
     """
 
     key_id: str
     wrapped_key: bytes
     segment_size: int
-    parts: tuple[int, ...]
+    parts: tuple[Part, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +81,6 @@ class MediaRow:
     sealed: Sealed
     parent_id: UUID | None = None
     rendition: RenditionKind | None = None
-    #: Whether the uploader chose to keep the file's location (EXIF GPS);
-    #: renditions never keep it.
-    location_shared: bool = False
     processing: Processing = Processing.NONE
     processing_error: str | None = None
     deleted_at: datetime | None = None
@@ -85,15 +92,7 @@ class MediaRow:
     purged_at: datetime | None = None
     renditions: tuple[MediaRow, ...] = field(default=())
 
-    def part_key(self, part: int) -> str:
-        return object_key(self.id, part)
 
-
-def object_key(media_id: UUID, part: int) -> str:
-    """The object-store key of part ``part`` of ``media_id``."""
-    return f"{media_id}/{part:05d}"
-
-
-def tail_key(media_id: UUID) -> str:
-    """The sealed, not yet whole, last segment of a resumable upload."""
-    return f"{media_id}/tail"
+def object_key(media_id: UUID, name: str) -> str:
+    """The object-store key of the object ``name`` of ``media_id`` (a part, a tail)."""
+    return f"{media_id}/{name}"

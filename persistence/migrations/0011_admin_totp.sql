@@ -1,4 +1,4 @@
--- 0012_admin_totp: a second factor for administrators (issue 16, item 7).
+-- 0011_admin_totp: a second factor for administrators (issue 16, item 7).
 --
 -- admin_totp: one row per administrator who started an enrolment. The TOTP
 -- secret is stored only encrypted (AES-GCM under the deployment's

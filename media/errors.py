@@ -1,0 +1,29 @@
+"""The errors of media, one root (``MediaError``); ``gateway.errors`` maps them."""
+
+from __future__ import annotations
+
+
+class MediaError(Exception):
+    """Root of the package's errors; ``retriable`` as in ``actors.store_errors``."""
+
+    retriable: bool = False
+
+
+class NotMedia(MediaError):
+    """The content is not one of the allow-listed image, audio or video types."""
+
+
+class TooLarge(MediaError):
+    """A file, or an alert's files together, would pass a size limit."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class UnknownKey(MediaError):
+    """An object's data key is wrapped by a master key id the settings lack."""
+
+
+class Unreadable(MediaError):
+    """Stored bytes failed to authenticate or are missing: never served."""

@@ -1,0 +1,36 @@
+"""A fake ``media.ports.ObjectStore``: objects in a dict (unit tests of pure logic)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+
+class FakeObjectStore:
+    """In memory; ``chunk`` is the size of the pieces :meth:`stream` yields."""
+
+    def __init__(self, *, chunk: int = 1000) -> None:
+        self.objects: dict[str, bytes] = {}
+        self._chunk = chunk
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        data = bytearray()
+        async for piece in chunks:
+            data += piece
+        self.objects[key] = bytes(data)
+        return len(data)
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self.objects[key][start:end]
+
+    async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        data = self.objects[key][start:end]
+        for i in range(0, len(data), self._chunk):
+            yield data[i : i + self._chunk]
+
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        for key in sorted(self.objects):
+            if key.startswith(prefix):
+                yield key
