@@ -115,6 +115,17 @@ class EventType(enum.StrEnum):
     CHECKIN_COMPLETED = "checkin.completed"
     CHECKIN_ARRIVED = "checkin.arrived"
     CHECKIN_MISSED = "checkin.missed"
+    #: Media evidence (``media-uploads``, ``media-processing``; ``media_events``).
+    MEDIA_UPLOADED = "media.uploaded"
+    MEDIA_DELETED = "media.deleted"
+    MEDIA_HOLD_SET = "media.hold_set"
+    MEDIA_HOLD_RELEASED = "media.hold_released"
+    MEDIA_PURGED = "media.purged"
+    MEDIA_PROCESSING_QUEUED = "media.processing_queued"
+    MEDIA_PROCESSING_STARTED = "media.processing_started"
+    MEDIA_PROCESSED = "media.processed"
+    MEDIA_PROCESSING_FAILED = "media.processing_failed"
+    MEDIA_KEY_REWRAPPED = "media.key_rewrapped"
 
 
 class FrameType(enum.StrEnum):
@@ -128,6 +139,8 @@ class FrameType(enum.StrEnum):
     #: The agent no longer holds the alert (reassigned by an admin, or suspended).
     ASSIGNMENT_REVOKED = "assignment.revoked"
     AGENT_LOCATION = "agent.location"
+    #: Evidence was attached to an alert, or processed (its renditions ready).
+    MEDIA_ADDED = "media.added"
     ALERT_ESCALATED = "alert.escalated"
     #: A subject entered a danger zone whose rules tell the subject and/or admins.
     GEOFENCE_ALERT = "geofence.alert"

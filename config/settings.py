@@ -259,6 +259,15 @@ class RateLimitSettings(BaseModel):
     alerts_read_per_principal: RateRule = RateRule(limit=300, window_s=60)
     #: ``GET /geofencing/zones`` and ``GET /geofencing/events`` per caller, per endpoint.
     geofence_read_per_principal: RateRule = RateRule(limit=120, window_s=60)
+    # --- issue 17, media ---------------------------------------------------------------
+    #: Files one caller may start uploading (``POST /media/upload``, tus creation).
+    media_upload_per_principal: RateRule = RateRule(limit=120, window_s=3600)
+    #: Chunks of resumable uploads (tus ``PATCH``) per caller.
+    media_chunk_per_principal: RateRule = RateRule(limit=1200, window_s=60)
+    #: Reads of ``/media`` (files, metadata, listings) per caller, per endpoint.
+    media_read_per_principal: RateRule = RateRule(limit=600, window_s=60)
+    #: Deletes, holds and processing requests per caller.
+    media_write_per_principal: RateRule = RateRule(limit=60, window_s=60)
 
 
 # --- login throttling and admin TOTP (issue 16, items 5 and 7) ---------------------
@@ -358,8 +367,6 @@ class MediaSettings(BaseModel):
     retention_s: float = Field(7 * 24 * 3600.0, ge=0)
     #: A resumable (tus) upload not finished this long after creation expires.
     upload_expiry_s: float = Field(24 * 3600.0, gt=0)
-    #: Uploads a user or agent may start per hour (``rate_limit`` buckets).
-    uploads_per_hour: int = Field(120, ge=1)
     #: CPUs each processing task may use (a Ray task's ``num_cpus``).
     processing_cpus: float = Field(1.0, gt=0, le=8)
     #: Processing of one file is abandoned after this long.

@@ -58,11 +58,13 @@ from gateway.ports import GatewayPorts
 from gateway.problems import install_problem_handlers
 from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
+from gateway.routes.media import FORM_OVERHEAD
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from gateway.ws.openapi import add_websocket_frames
 from gateway.ws.presence import AgentSockets
 from gateway.ws.protocol import Limits
+from media.vault import media_keys
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ def create_app(
     hasher = PasswordHasher(settings.auth)
     state = GatewayState(
         ws_setups=asyncio.Semaphore(settings.http.ws_setup_concurrency),
+        media_keys=media_keys(settings.media),
         agent_sockets=AgentSockets(ws_hub, lambda: entities),
         settings=settings,
         backends=backend_set,
@@ -220,5 +223,17 @@ def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middlewar
             )
         )
     stack.append(Middleware(PathAccessMiddleware, settings=settings.security))
-    stack.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.http.max_body_bytes))
+    media = settings.media
+    stack.append(
+        Middleware(
+            BodySizeLimitMiddleware,
+            max_bytes=settings.http.max_body_bytes,
+            # Media routes stream their bodies and count them against the media
+            # limits themselves; these bounds only stop what could never fit.
+            larger=[
+                ("/media/uploads/", media.max_upload_bytes),
+                ("/media/upload", media.max_upload_bytes + FORM_OVERHEAD),
+            ],
+        )
+    )
     return stack

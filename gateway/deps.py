@@ -27,6 +27,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
+from actors.store_errors import ServiceUnavailable
 from cluster.client import EntityClient
 from cluster.errors import ClusterUnavailable
 from config.settings import Settings
@@ -57,6 +58,8 @@ from gateway.problems import ProblemHTTPException, problem_type
 from gateway.readiness import BackendSet
 from gateway.state import gateway_state
 from gateway.vetting import EntityWithdrawal
+from media.ports import MediaRecords
+from media.vault import Vault
 
 
 def get_settings(connection: HTTPConnection) -> Settings:
@@ -143,6 +146,18 @@ def get_presses(connection: HTTPConnection) -> PressLocks:
     return gateway_state(connection).presses
 
 
+def get_media_records(connection: HTTPConnection) -> MediaRecords:
+    return gateway_state(connection).ports.media_records()
+
+
+def get_vault(connection: HTTPConnection) -> Vault:
+    state = gateway_state(connection)
+    keys = state.media_keys
+    if keys is None:
+        raise ServiceUnavailable("objects", "no media keys in this process")
+    return Vault(state.ports.media_objects(), keys)
+
+
 def get_entities(connection: HTTPConnection) -> EntityClient:
     entities = gateway_state(connection).entities
     if entities is None:
@@ -189,6 +204,8 @@ AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdra
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
 OpenAlertsDep = Annotated[OpenAlerts, Depends(inline(get_open_alerts))]
 PressLocksDep = Annotated[PressLocks, Depends(inline(get_presses))]
+MediaRecordsDep = Annotated[MediaRecords, Depends(inline(get_media_records))]
+VaultDep = Annotated[Vault, Depends(inline(get_vault))]
 
 
 # --- authentication -----------------------------------------------------------------

@@ -53,6 +53,7 @@ from actors.store_errors import (
 from cluster.client import AskTimeout
 from cluster.errors import ClusterConfigurationError, ClusterError, ClusterUnavailable
 from gateway.problems import instance_of, problem_response, problem_type
+from media.errors import MediaError, NotMedia, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ DOMAIN_ERROR_ROOTS: tuple[type[Exception], ...] = (
     PersistenceError,
     ClusterError,
     actor_errors.ActorError,
+    MediaError,
 )
 
 #: Most specific first: the first ``isinstance`` match wins.
@@ -79,6 +81,9 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (actor_errors.NotPermitted, 403),
     (actor_errors.InvalidMessage, 422),
     (actor_errors.ActorError, 500),
+    (NotMedia, 415),
+    (TooLarge, 413),
+    (MediaError, 500),
 )
 
 #: Seconds a client is told to wait before retrying a 503.
@@ -89,11 +94,18 @@ _GENERIC_DETAIL = {
     404: "The resource was not found.",
     422: "The request is not valid for this resource.",
     409: "The request conflicts with the current state of the resource.",
+    413: "The content is larger than allowed.",
+    415: "The content's type is not accepted.",
     500: "An unexpected error occurred. Quote the request id when reporting it.",
     503: "A backing service is temporarily unavailable; retry later.",
 }
 
-_TYPE_SLUG = {409: "conflict", 503: "temporarily-unavailable"}
+_TYPE_SLUG = {
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    503: "temporarily-unavailable",
+}
 
 #: Problem ``type`` slugs of entity rejections that clients may want to tell apart.
 _ACTOR_SLUG: tuple[tuple[type[actor_errors.ActorError], str], ...] = (

@@ -145,14 +145,26 @@ class BodySizeLimitMiddleware:
     upload) get their own, larger limit in their own route module.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: Sequence[tuple[str, int]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: ``(path prefix, limit)``: routes that stream large bodies (media uploads)
+        #: and count them against their own limits; the first matching prefix wins.
+        self.larger = tuple(larger)
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.larger:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(str(scope.get("path", "")))
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -160,8 +172,8 @@ class BodySizeLimitMiddleware:
                     400, detail="Invalid Content-Length header.", instance=instance_of(scope)
                 )(scope, receive, send)
                 return
-            if int(declared) > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if int(declared) > max_bytes:
+                await self._too_large(scope, receive, send, max_bytes)
                 return
 
         received = 0
@@ -172,8 +184,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise RequestBodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise RequestBodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -189,12 +201,12 @@ class BodySizeLimitMiddleware:
             # the HTTPException handler (e.g. it read the body after responding).
             if response_started:
                 raise
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, max_bytes)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         await problem_response(
             413,
-            detail=_too_large_detail(self.max_bytes),
+            detail=_too_large_detail(limit),
             type_=BODY_TOO_LARGE_TYPE,
             instance=instance_of(scope),
             # The unread body stays on the connection; ask the client not to reuse it.

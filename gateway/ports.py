@@ -32,6 +32,7 @@ from actors.store_errors import ServiceUnavailable
 from actors.subject import SubjectRole
 from actors.zone_rules import ZoneKind, ZoneRow
 from geo.fences import FenceEvent
+from media.ports import MediaRecords, ObjectStore
 
 T_co = TypeVar("T_co", covariant=True)
 T = TypeVar("T")
@@ -733,6 +734,9 @@ class GatewayPorts:
     push_subscriptions: Provider[PushSubscription] = field(default=_missing("redis"))
     #: None while PostgreSQL is not connected (``/metrics`` answers anyway).
     metrics: Provider[MetricsReads | None] = field(default=_none)
+    #: Media rows (``media.ports``) and the object store holding their sealed bytes.
+    media_records: Provider[MediaRecords] = field(default=_missing("postgres"))
+    media_objects: Provider[ObjectStore] = field(default=_missing("objects"))
 
 
 #: A coroutine factory run for the app's lifetime.

@@ -19,6 +19,7 @@ from gateway.readiness import BackendSet
 from gateway.vetting import ApprovedAgents
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
+from media.vault import MasterKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class GatewayState:
     approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
     #: One user's presses of ``POST /alerts`` one at a time (``gateway.alert_press``).
     presses: PressLocks = field(default_factory=PressLocks)
+    #: The media master keys (``settings.media``), derived once.
+    media_keys: MasterKeys | None = None
     #: Sockets being set up at once (``http.ws_setup_concurrency``; ``gateway.ws.session``).
     ws_setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
 

@@ -12,6 +12,11 @@ class MediaError(Exception):
 class NotMedia(MediaError):
     """The content is not one of the allow-listed image, audio or video types."""
 
+    public_detail = (
+        "The file is not an accepted image, audio or video type (judged by its content, "
+        "not its name or Content-Type)."
+    )
+
 
 class TooLarge(MediaError):
     """A file, or an alert's files together, would pass a size limit."""
@@ -19,6 +24,7 @@ class TooLarge(MediaError):
     def __init__(self, message: str, *, limit: int) -> None:
         super().__init__(message)
         self.limit = limit
+        self.public_detail = f"{message[:1].upper()}{message[1:]} (the limit is {limit} bytes)."
 
 
 class UnknownKey(MediaError):

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from media.model import MediaRow
+from media.model import MediaRow, Processing
 
 
 class ObjectStore(Protocol):
@@ -46,47 +46,70 @@ class ObjectStore(Protocol):
 
 
 class MediaRecords(Protocol):
-    """The ``media`` table: one row per object (originals and renditions)."""
+    """The ``media`` table: one row per object (originals and renditions).
+
+    Each change writes its event (``media-uploads`` / ``media-processing``) in
+    the same transaction.
+    """
 
     async def insert(self, media: MediaRow, *, alert_limit: int | None = None) -> MediaRow:
-        """Record a stored object; ``Conflict`` when the alert's originals would
-        pass ``alert_limit`` bytes (checked in the same transaction)."""
+        """Record a stored object; :class:`~media.errors.TooLarge` when the alert's
+        originals would pass ``alert_limit`` bytes (checked in the same transaction)."""
         ...
 
-    async def get(self, media_id: UUID) -> MediaRow | None: ...
+    async def get(self, media_id: UUID) -> MediaRow | None:
+        """The row with its renditions (purged rows too: the caller decides)."""
+        ...
 
     async def for_alert(self, alert_id: UUID) -> Sequence[MediaRow]:
-        """The alert's originals (not purged), oldest first, with their renditions."""
+        """The alert's originals not purged, oldest first, with their renditions."""
         ...
 
-    async def alert_bytes(self, alert_id: UUID) -> int:
-        """Bytes of the alert's originals not yet purged."""
-        ...
-
-    async def mark_deleted(self, media_id: UUID, at: datetime, purge_after: datetime) -> bool:
-        """Soft-delete; False when already deleted or held."""
+    async def mark_deleted(
+        self, row: MediaRow, at: datetime, purge_after: datetime | None, *, by: UUID
+    ) -> bool:
+        """Soft-delete: purged after ``purge_after``, or never (None: hidden from its
+        user only). False when held or already deleted."""
         ...
 
     async def set_hold(
-        self, media_id: UUID, held: bool, by: UUID, at: datetime
+        self, row: MediaRow, held: bool, by: UUID, at: datetime, reason: str | None
     ) -> MediaRow | None: ...
 
-    async def due_for_purge(self, now: datetime, limit: int) -> Sequence[MediaRow]: ...
+    async def due_for_purge(self, now: datetime, limit: int) -> Sequence[MediaRow]:
+        """Deleted originals past their retention, not held."""
+        ...
 
-    async def purged(self, media_id: UUID, at: datetime) -> None:
-        """The objects of ``media_id`` (and its renditions) are gone."""
+    async def purged(self, row: MediaRow, at: datetime) -> None:
+        """The objects of ``row`` and its renditions are gone."""
         ...
 
     async def set_processing(
-        self, media_id: UUID, state: str, error: str | None = None
-    ) -> None: ...
+        self,
+        row: MediaRow,
+        state: Processing,
+        at: datetime,
+        *,
+        error: str | None = None,
+        only_from: Sequence[Processing] | None = None,
+    ) -> bool:
+        """Move processing to ``state`` (only from ``only_from``); False if it did not."""
+        ...
+
+    async def add_renditions(
+        self, parent: MediaRow, renditions: Sequence[MediaRow], at: datetime
+    ) -> None:
+        """Store renditions of ``parent`` (replacing earlier ones) and mark it done."""
+        ...
 
     async def keys_not_wrapped_by(
         self, key_id: str, limit: int
-    ) -> Sequence[tuple[UUID, str, bytes]]:
-        """``(id, key_id, wrapped_key)`` of rows whose data key another master key wraps."""
+    ) -> Sequence[tuple[str, UUID, str, bytes]]:
+        """``(table, id, key_id, wrapped_key)`` of rows another master key wraps."""
         ...
 
-    async def rewrap(self, media_id: UUID, old_key_id: str, key_id: str, wrapped: bytes) -> bool:
-        """Replace the wrapped key if it is still wrapped by ``old_key_id``."""
+    async def rewrap(
+        self, table: str, media_id: UUID, old_key_id: str, key_id: str, wrapped: bytes
+    ) -> bool:
+        """Replace a wrapped key if still wrapped by ``old_key_id``."""
         ...

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
+from config.settings import MediaSettings
 from media import sealing
 from media.errors import NotMedia, TooLarge, UnknownKey, Unreadable
 from media.model import MediaRow, Part, Sealed, object_key
@@ -56,6 +57,14 @@ class MasterKeys:
     def rewrap(self, media_id: UUID, key_id: str, wrapped: bytes) -> tuple[str, bytes]:
         """The data key of ``media_id`` wrapped under the active key instead."""
         return self.wrap(media_id, self.unwrap(media_id, key_id, wrapped))
+
+
+def media_keys(settings: MediaSettings) -> MasterKeys:
+    """The master keys of ``settings``."""
+    return MasterKeys(
+        {key_id: secret.get_secret_value() for key_id, secret in settings.master_keys.items()},
+        settings.active_key_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)

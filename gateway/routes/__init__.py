@@ -16,6 +16,7 @@ from gateway.routes import (
     checkins,
     geofence_events,
     geofencing,
+    media,
     totp,
     users,
     ws,
@@ -34,6 +35,7 @@ def api_routers() -> list[APIRouter]:
         zones.router,
         geofence_events.router,
         checkins.router,
+        media.router,
         admin.router,
         ws.router,
     ]
