@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-Service = Literal["postgres", "mongo", "redis", "kafka"]
+#: ``objects``: the media object store (a directory or an S3-compatible bucket).
+Service = Literal["postgres", "mongo", "redis", "kafka", "objects"]
 
 
 class PersistenceError(Exception):
@@ -61,6 +62,13 @@ class MigrationError(PersistenceError):
 
 class Conflict(PersistenceError):
     """A write collided with existing data (unique key, concurrent update)."""
+
+    retriable = False
+
+
+class NotFound(PersistenceError):
+    """What the caller named by key is not there (an object-store key that was
+    never written, or was deleted). Not retriable: the same call finds nothing."""
 
     retriable = False
 
