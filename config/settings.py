@@ -351,7 +351,8 @@ class MediaSettings(BaseModel):
 
     #: Where objects are stored: the filesystem under ``root``, or ``s3``.
     backend: MediaBackend = MediaBackend.LOCAL
-    root: Path = REPO_ROOT / ".data" / "media"
+    #: The local backend's folder (default: ``media`` under the data folder).
+    root: Path | None = None
     s3: S3Settings = S3Settings()
     #: Largest file accepted (plaintext bytes); larger: 413.
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)

@@ -134,6 +134,23 @@ class RequestBodyTooLarge(ProblemHTTPException):
         self.limit = limit
 
 
+#: Bytes of an unread request body read and dropped before an early answer (a
+#: refusal of an upload), so the client reads the answer instead of a reset.
+DRAIN_BYTES: Final = 16 * 1024 * 1024
+
+
+async def drain(receive: Receive, limit: int) -> None:
+    """Read and drop up to ``limit`` bytes of the rest of a request body."""
+    dropped = 0
+    while dropped <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class BodySizeLimitMiddleware:
     """Refuse request bodies larger than ``max_bytes`` with 413 problem details.
 
@@ -173,25 +190,36 @@ class BodySizeLimitMiddleware:
                 )(scope, receive, send)
                 return
             if int(declared) > max_bytes:
+                if int(declared) <= max_bytes + DRAIN_BYTES:
+                    await drain(receive, int(declared))
                 await self._too_large(scope, receive, send, max_bytes)
                 return
 
         received = 0
         response_started = False
+        body_done = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_done
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > max_bytes:
                     raise RequestBodyTooLarge(max_bytes)
+            else:
+                body_done = True
             return message
 
         async def tracking_send(message: Message) -> None:
-            nonlocal response_started
+            nonlocal response_started, body_done
             if message["type"] == "http.response.start":
                 response_started = True
+                if not body_done:
+                    # Answering while the client still sends resets the connection
+                    # before it reads the answer: read (and drop) a bounded rest.
+                    await drain(receive, DRAIN_BYTES)
+                    body_done = True
             await send(message)
 
         try:

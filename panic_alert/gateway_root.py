@@ -28,6 +28,7 @@ from persistence.drivers.reconnecting import (
     PostgresBackend,
     RedisBackend,
 )
+from persistence.media.objects import object_store
 from persistence.pushes import RedisPushSubscriptions
 from persistence.stores.accounts import PostgresAccounts
 from persistence.stores.admin_totp import PostgresAdminTotp
@@ -35,6 +36,7 @@ from persistence.stores.alerts import PostgresAlertReads
 from persistence.stores.contacts import PostgresContacts
 from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
+from persistence.stores.media import PostgresMediaRecords
 from persistence.stores.metrics import PostgresMetricsReads
 from persistence.stores.open_alerts import PostgresOpenAlerts
 from persistence.stores.pin_failures import PostgresPinFailures
@@ -70,6 +72,8 @@ def gateway_ports(
             return None
         return MongoLocationHistory(mongo.store, source=settings.kafka.source)
 
+    objects = object_store(settings.media, settings.data_dir)
+
     def metrics() -> MetricsReads | None:
         return PostgresMetricsReads(postgres.pool) if postgres.connected else None
 
@@ -91,6 +95,8 @@ def gateway_ports(
         location_history=history,
         push_subscriptions=RedisPushSubscriptions(settings.redis).open,
         metrics=metrics,
+        media_records=lambda: PostgresMediaRecords(postgres.pool, source=settings.kafka.source),
+        media_objects=lambda: objects,
     )
 
 

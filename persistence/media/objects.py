@@ -266,8 +266,9 @@ class ObstoreObjects:
             os.chmod(parent, DIR_MODE)
 
 
-def object_store(settings: MediaSettings) -> ObstoreObjects:
-    """The object store ``settings.backend`` names (nothing is contacted yet)."""
+def object_store(settings: MediaSettings, data_dir: Path) -> ObstoreObjects:
+    """The object store ``settings.backend`` names (nothing is contacted yet); the
+    local one under ``settings.root``, or ``media`` in ``data_dir``."""
     if settings.backend is MediaBackend.S3:
         return ObstoreObjects.s3(settings.s3)
-    return ObstoreObjects.local(settings.root)
+    return ObstoreObjects.local(settings.root or data_dir / "media")

@@ -66,7 +66,7 @@ SELECT coalesce(sum(size), 0) FROM media
  WHERE alert_id = $1 AND parent_id IS NULL AND purged_at IS NULL
 """
 
-_LOCK_ALERT = "SELECT pg_advisory_xact_lock(hashtextextended('media:' || $1::text, 0))"
+_LOCK_ALERT = "SELECT pg_advisory_xact_lock(hashtextextended('media:' || $1::uuid::text, 0))"
 
 
 def _sealed(record: asyncpg.Record) -> Sealed:

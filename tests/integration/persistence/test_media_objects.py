@@ -47,7 +47,7 @@ async def bucket(
 ) -> AsyncIterator[Bucket]:
     backend: MediaBackend = request.param
     media = settings.media.model_copy(update={"backend": backend, "root": tmp_path / "media"})
-    objects = object_store(media)
+    objects = object_store(media, tmp_path)
     assert objects.backend is backend
 
     async def raw(key: str) -> bytes:
@@ -220,7 +220,7 @@ async def test_sealed_records_are_stored_without_their_plaintext(bucket: Bucket)
 async def test_local_objects_are_private_to_the_owner(settings: Settings, tmp_path: Path) -> None:
     root = tmp_path / "private" / "media"
     objects = object_store(
-        settings.media.model_copy(update={"backend": MediaBackend.LOCAL, "root": root})
+        settings.media.model_copy(update={"backend": MediaBackend.LOCAL, "root": root}), tmp_path
     )
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     small, big = "m1/00000", "m2/sub/00000"

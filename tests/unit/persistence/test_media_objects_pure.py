@@ -24,11 +24,14 @@ from persistence.media.objects import object_store, translate_error
 
 
 def test_the_backend_setting_picks_the_store(tmp_path: Path) -> None:
-    local = object_store(MediaSettings(root=tmp_path / "objects"))
+    local = object_store(MediaSettings(root=tmp_path / "objects"), tmp_path)
     assert local.backend is MediaBackend.LOCAL
     assert (tmp_path / "objects").is_dir()
+    default = object_store(MediaSettings(), tmp_path / "data")
+    assert default.backend is MediaBackend.LOCAL
+    assert (tmp_path / "data" / "media").is_dir()
 
-    s3 = object_store(MediaSettings(backend=MediaBackend.S3, root=tmp_path / "unused"))
+    s3 = object_store(MediaSettings(backend=MediaBackend.S3, root=tmp_path / "unused"), tmp_path)
     assert s3.backend is MediaBackend.S3
     # The S3 store is built without contacting anything, and leaves the root alone.
     assert not (tmp_path / "unused").exists()
