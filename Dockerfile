@@ -2,6 +2,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+# ffmpeg renders the media evidence (posters, MP4 and Opus renditions).
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml uv.lock README.md ./
 COPY panic_alert panic_alert
 COPY config config
@@ -11,6 +14,7 @@ COPY persistence persistence
 COPY geo geo
 COPY cluster cluster
 COPY notify notify
+COPY media media
 # Exactly the versions uv.lock pins, into /app/.venv (no dev tools).
 RUN pip install --no-cache-dir uv==0.13.9 \
     && UV_PROJECT_ENVIRONMENT=/app/.venv uv sync --frozen --no-dev --no-editable --no-cache \

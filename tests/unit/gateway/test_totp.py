@@ -89,6 +89,7 @@ def _prod(**totp_settings: object) -> Settings:
         postgres={"password": secret},
         mongo={"password": secret},
         totp={"encryption_key": secret, **totp_settings},
+        media={"master_keys": {"k1": secret}, "active_key_id": "k1"},
     )
 
 
