@@ -289,6 +289,25 @@ def test_a_short_large_video_is_bounded_and_posted_from_its_first_frame(
     assert (video["width"], video["height"]) == mp4_size
 
 
+def test_a_phone_video_filmed_sideways_is_rendered_upright(tmp_path: Path) -> None:
+    # Phones store landscape pixels and a display matrix saying "turn 90°".
+    flat, source = tmp_path / "flat.mov", tmp_path / "phone.mov"
+    ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=1.5"),
+        *("-c:v", "mpeg4", str(flat)),
+    )
+    ffmpeg("-i", str(flat), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(source))
+    assert "rotation" in json.dumps(ffprobe(source)["streams"][0].get("side_data_list", []))
+
+    out = by_kind(render(MediaKind.VIDEO, source, tmp_path / "out"))
+    with Image.open(out[RenditionKind.POSTER].path) as image:
+        assert image.size == (240, 320)
+    video = ffprobe(out[RenditionKind.MP4].path)["streams"][0]
+    assert (video["width"], video["height"]) == (240, 320)
+    # Upright pixels, and no matrix left to make a player turn them again.
+    assert "side_data_list" not in video
+
+
 def test_corrupt_video_raises_render_error(tmp_path: Path) -> None:
     source = tmp_path / "clip.mp4"
     source.write_bytes(os.urandom(64 * 1024))
