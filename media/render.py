@@ -12,9 +12,9 @@ Guarantees:
   container or stream tags (``-map_metadata -1``, so no QuickTime location) in
   video and audio, and only the first video and audio streams are kept (a
   data stream may be a GPS track; an audio file's cover art is dropped).
-- Images are decoded only up to ``PIL.Image.MAX_IMAGE_PIXELS`` pixels; a
-  larger one (a decompression bomb) is a :class:`RenderError` before any
-  pixel is decoded.
+- Images are decoded only as :data:`IMAGE_FORMATS`, and only up to
+  ``PIL.Image.MAX_IMAGE_PIXELS`` pixels; a larger one (a decompression bomb)
+  is a :class:`RenderError` before any pixel is decoded.
 - ffmpeg reads only local files (``-protocol_whitelist file``) through the
   demuxers of :data:`DEMUXERS`, so a playlist or a concat script disguised
   as a video cannot pull in other files or URLs.
@@ -52,6 +52,11 @@ VIDEO_SHORT_SIDE = 1080
 OPUS_BITRATE = "48k"
 #: ffmpeg's stderr lines kept in a :class:`RenderError`.
 STDERR_LINES = 12
+
+#: The formats Pillow may decode an original as (what cameras and phones
+#: save; JPEG includes a camera's multi-picture MPO). Nothing else is tried:
+#: no EPS handed to Ghostscript, no rarely used decoder.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
 
 #: The demuxers ffmpeg may open an original with (the containers phones and
 #: cameras record in); anything else, a playlist or concat script included,
@@ -175,16 +180,16 @@ def _open_upright(source: Path) -> Image.Image:
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(source)
+            image = Image.open(source, formats=IMAGE_FORMATS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise RenderError(f"image too large to decode: {exc}") from exc
-    limit = Image.MAX_IMAGE_PIXELS
-    width, height = image.size
-    if limit is not None and width * height > limit:
-        raise RenderError(
-            f"image too large to decode: {width}x{height} pixels, over the limit of {limit}"
-        )
     with image:
+        limit = Image.MAX_IMAGE_PIXELS
+        width, height = image.size
+        if limit is not None and width * height > limit:
+            raise RenderError(
+                f"image too large to decode: {width}x{height} pixels, over the limit of {limit}"
+            )
         image.load()
         return ImageOps.exif_transpose(image)
 

@@ -214,6 +214,13 @@ def test_corrupt_image_raises_render_error(tmp_path: Path) -> None:
         render(MediaKind.IMAGE, source, tmp_path / "out")
 
 
+def test_an_image_format_off_the_list_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "photo.jpg"
+    Image.new("RGB", (40, 30), "red").save(source, "PPM")  # Pillow could read it back
+    with pytest.raises(RenderError, match="unreadable image"):
+        render(MediaKind.IMAGE, source, tmp_path / "out")
+
+
 # -- video ------------------------------------------------------------------
 
 
