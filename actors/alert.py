@@ -12,7 +12,9 @@ Rules every decision follows:
 * A decision that changes the state bumps ``version`` by one per step and
   appends one :class:`TimelineEntry` per step (offers made to K agents at
   once are K steps), returns ``Persist`` first and at least one ``Emit``, and
-  ends with ``Reply(new_state)``.
+  ends with ``Reply(new_state)``. (Media entries are the exception to the
+  ``Emit``: their events are written by the media store with the change
+  they record, ``persistence.stores.media``.)
 * A duplicated or stale message (a retried accept, a timer that lost a race
   with a cancel, the answer to an older search) changes nothing and returns
   only ``Reply(state)``. The one exception is a new search (below): it
@@ -80,6 +82,8 @@ from actors.alert_messages import (
     EnRouteDue,
     Escalate,
     EscalationDue,
+    MediaAdded,
+    MediaProcessed,
     NotificationOutcome,
     OfferAckMissed,
     OfferExpired,
@@ -308,6 +312,8 @@ def _decide(
         return _relay_location(state, msg)
     if isinstance(msg, NotificationOutcome):
         return _notified(state, msg, now)
+    if isinstance(msg, MediaAdded | MediaProcessed):
+        return _media(state, msg, now)
     if isinstance(msg, Cancel):
         check_may_cancel(state, msg.actor_id, msg.actor_role)
         return _move(
@@ -947,6 +953,50 @@ def _notified(state: AlertState, msg: NotificationOutcome, now: datetime) -> Tra
         new, Topic.AUDIT_LOGS, EventType.ALERT_NOTIFIED, {"alert_id": str(new.id), **data}
     )
     return new, (_persist(new), event, Reply(new))
+
+
+def _media_recorded(state: AlertState, entry_type: TimelineType, data: Mapping[str, Any]) -> bool:
+    return any(
+        entry.type == entry_type
+        and all(entry.data.get(key) == data[key] for key in ("media_id", "status"))
+        for entry in state.timeline
+    )
+
+
+def _media(
+    state: AlertState, msg: MediaAdded | MediaProcessed, now: datetime
+) -> Transition[AlertState]:
+    """Record evidence in the timeline, once per file and outcome (a redelivered
+    event changes nothing), also after the alert ended; the agent assigned now
+    and the admins are told with ``media.added``. The user is not (their app
+    sent the file; the timeline entries are responder-only, ``actors.alert_view``).
+    """
+    data: dict[str, Any]
+    if isinstance(msg, MediaAdded):
+        entry_type = TimelineType.MEDIA_ADDED
+        data = {
+            "media_id": str(msg.media_id),
+            "status": "stored",
+            "kind": msg.kind,
+            "content_type": msg.content_type,
+            "size": msg.size,
+            "uploader_role": msg.uploader_role,
+        }
+    else:
+        entry_type = TimelineType.MEDIA_PROCESSED
+        data = {"media_id": str(msg.media_id), "status": msg.status}
+        if msg.renditions:
+            data["renditions"] = list(msg.renditions)
+        if msg.error is not None:
+            data["error"] = msg.error
+    if _media_recorded(state, entry_type, data):
+        return _unchanged(state)
+    new = _changed(state, max(now, state.updated_at), entry_type, None, data)
+    frame = {"alert_id": str(new.id), **data}
+    told: list[Effect] = [Push(Audience.admins(), FrameType.MEDIA_ADDED, frame)]
+    if new.assigned_agent_id is not None:
+        told.append(Push(Audience.agent(new.assigned_agent_id), FrameType.MEDIA_ADDED, frame))
+    return new, (_persist(new), *told, Reply(new))
 
 
 #: Statuses in which an agent is on the way or there: live locations flow both ways.

@@ -238,6 +238,31 @@ class NotificationOutcome:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class MediaAdded:
+    """Evidence was stored for the alert (``media``); recorded once per file.
+
+    No file name, no location: what it is, who sent it (their role), how big.
+    """
+
+    media_id: UUID
+    kind: str
+    content_type: str
+    size: int
+    uploader_role: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaProcessed:
+    """Processing of a file ended: its renditions (``done``) or its error (``failed``).
+    Recorded once per outcome of a file."""
+
+    media_id: UUID
+    status: str
+    renditions: tuple[str, ...] = ()
+    error: str | None = None
+
+
 AlertMessage: TypeAlias = (
     CreateAlert
     | SearchResult
@@ -262,6 +287,8 @@ AlertMessage: TypeAlias = (
     | UserLocation
     | AgentLocation
     | NotificationOutcome
+    | MediaAdded
+    | MediaProcessed
 )
 
 

@@ -143,6 +143,9 @@ class TimelineType(enum.StrEnum):
     EN_ROUTE_OVERDUE = "en_route_overdue"
     #: A wrong cancel PIN (or any PIN past the limit): for responders only.
     PIN_REFUSED = "pin_refused"
+    #: Evidence stored, and its processing's outcome: for responders and admins.
+    MEDIA_ADDED = "media_added"
+    MEDIA_PROCESSED = "media_processed"
 
 
 #: Timeline entries that make their ``agent_id`` the assignee.

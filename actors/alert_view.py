@@ -34,7 +34,15 @@ from uuid import UUID
 from actors.alert_state import AlertState, AlertStatus, TimelineEntry, TimelineType
 
 #: Timeline entries for responders and admins only.
-RESPONDER_ONLY: frozenset[str] = frozenset({TimelineType.PIN_REFUSED.value})
+RESPONDER_ONLY: frozenset[str] = frozenset(
+    {
+        TimelineType.PIN_REFUSED.value,
+        # The user's app lists the files itself (``GET /media/alert/{id}``); in the
+        # timeline they would show, or not, around a duress "cancel".
+        TimelineType.MEDIA_ADDED.value,
+        TimelineType.MEDIA_PROCESSED.value,
+    }
+)
 
 #: The ``reason`` of the step that starts a hidden stretch of the timeline.
 DURESS_REASON = "duress"
