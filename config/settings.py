@@ -368,8 +368,12 @@ class MediaSettings(BaseModel):
     retention_s: float = Field(7 * 24 * 3600.0, ge=0)
     #: A resumable (tus) upload not finished this long after creation expires.
     upload_expiry_s: float = Field(24 * 3600.0, gt=0)
-    #: CPUs each processing task may use (a Ray task's ``num_cpus``).
+    #: Render thumbnails, posters and re-encodings (``panic-alert serve`` with Ray).
+    processing_enabled: bool = True
+    #: CPUs each processing task may use (a Ray task's ``num_cpus``; ffmpeg's threads).
     processing_cpus: float = Field(1.0, gt=0, le=8)
+    #: Seconds between purges of deleted files past their retention (the media worker).
+    purge_interval_s: float = Field(300.0, gt=0)
     #: Processing of one file is abandoned after this long.
     processing_timeout_s: float = Field(600.0, gt=0)
 

@@ -234,7 +234,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from cluster.runtime import init_ray, shutdown_ray
     from gateway.app import server_options
     from gateway.ws.protocol import Limits
-    from panic_alert import notifier_root, relay_root, shard_root
+    from panic_alert import media_root, notifier_root, relay_root, shard_root
     from panic_alert.gateway_root import build_gateway
     from panic_alert.relay_root import run_relay
 
@@ -267,6 +267,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                     relay_root.start(settings)
                 if settings.notify.enabled:
                     notifier_root.start(settings, entities.shard_count)
+                if settings.media.processing_enabled:
+                    media_root.start(settings, entities.shard_count)
             except ClusterError as exc:
                 raise CommandError(f"cannot start Ray: {exc}") from exc
             log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count)

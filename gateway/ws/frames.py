@@ -298,6 +298,23 @@ class LocationPushData(_PushData):
     at: datetime | None = None
 
 
+class MediaAddedData(_PushData):
+    """To the agent assigned to ``alert_id`` and every admin socket: evidence was
+    stored for the alert (``status`` ``stored``), or its processing ended
+    (``done``, with ``renditions``; ``failed``, with ``error``). Read the file
+    and its metadata at ``GET /media/{media_id}`` and ``/meta``."""
+
+    alert_id: UUID
+    media_id: UUID
+    status: str
+    kind: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    uploader_role: str | None = None
+    renditions: list[str] | None = None
+    error: str | None = None
+
+
 SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "auth.ok": AuthOkData,
     "pong": PongData,
@@ -311,6 +328,7 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "assignment.revoked": AssignmentRevokedData,
     "alert.location": LocationPushData,
     "agent.location": LocationPushData,
+    "media.added": MediaAddedData,
 }
 
 ServerFrame: TypeAlias = dict[str, Any]
