@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
 import signal
 import sys
@@ -109,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(otherwise prompt twice on the terminal); never pass it as an argument",
     )
 
+    media = commands.add_parser("media", help="media evidence maintenance")
+    media_commands = media.add_subparsers(dest="media_command", required=True, metavar="ACTION")
+    media_commands.add_parser(
+        "rotate-key",
+        help="rewrap every data key under media.active_key_id (the files are not rewritten)",
+        description="Rewrap the data key of every stored file (and resumable upload) that "
+        "another master key wraps, under the active one (PANIC_MEDIA__ACTIVE_KEY_ID). "
+        "The encrypted files are not read or rewritten. Keep the old key id in "
+        "PANIC_MEDIA__MASTER_KEYS until this reports no failure; safe to run again. "
+        "Prints a JSON report; exit code 1 if any key could not be rewrapped.",
+    )
+    media_commands.add_parser(
+        "purge",
+        help="purge deleted files whose retention is over (the media worker does this too)",
+    )
+
     zones = commands.add_parser(
         "import-zones",
         help="import geofence zones from a GeoJSON FeatureCollection (admin)",
@@ -173,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     settings, email=args.email, full_name=args.full_name, password=password
                 )
             )
+        if args.command == "media":
+            return asyncio.run(media_command(settings, args.media_command))
         if args.command == "import-zones":
             return import_zones(
                 settings,
@@ -339,6 +358,46 @@ async def migrate(settings: Settings) -> int:
     else:
         print(f"{db} is up to date; no migration applied")
     return EXIT_OK
+
+
+# --------------------------------------------------------------------- media
+
+
+async def media_command(settings: Settings, action: str) -> int:
+    """``rotate-key`` or ``purge``; a JSON report on stdout, progress on stderr."""
+    from datetime import UTC, datetime
+
+    from media.retention import purge_due, rewrap_all
+    from media.vault import media_keys
+    from persistence.errors import PersistenceError
+    from persistence.media.objects import object_store
+    from persistence.stores.media import PostgresMediaRecords
+
+    def progress(done: int, failed: int) -> None:
+        print(f"rewrapped {done} data key(s), {failed} failed so far", file=sys.stderr)
+
+    try:
+        async with _pool(settings) as pool:
+            records = PostgresMediaRecords(pool, source=settings.kafka.source)
+            if action == "rotate-key":
+                keys = media_keys(settings.media)
+                result = await rewrap_all(records, keys, progress=progress)
+                report = {
+                    "active_key_id": keys.active,
+                    "rewrapped": result.rewrapped,
+                    "failed": result.failed,
+                }
+                print(json.dumps(report))
+                return EXIT_OK if not result.failed else EXIT_FAILURE
+            objects = object_store(settings.media, settings.data_dir)
+            total = 0
+            while purged := await purge_due(records, objects, datetime.now(UTC)):
+                total += purged
+                print(f"purged {total} file(s)", file=sys.stderr)
+            print(json.dumps({"purged": total}))
+            return EXIT_OK
+    except PersistenceError as exc:
+        raise CommandError(f"media {action} failed: {exc}") from exc
 
 
 # -------------------------------------------------------------- create-admin
