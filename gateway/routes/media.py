@@ -36,6 +36,7 @@ from starlette.requests import ClientDisconnect
 
 from actors.alert_state import ActorRole, AlertAccess, AlertState
 from actors.roles import Role
+from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal
 from gateway.byte_ranges import UNSATISFIABLE, byte_range
 from gateway.deps import (
@@ -75,21 +76,28 @@ FORM_OVERHEAD: Final = 64 * 1024
 RAW_TYPES: Final = ("image/", "audio/", "video/", "application/octet-stream")
 
 
+_DESCRIPTIONS = {
+    400: "Malformed form or headers.",
+    401: "Missing, invalid or expired token.",
+    403: "The caller may read the file but not do this to it.",
+    404: "No such file or alert, or not one the caller may see.",
+    409: "The file is under legal hold.",
+    413: "Over the per-file or per-alert size limit.",
+    415: "Not an accepted image, audio or video type (judged by content).",
+    416: "The range starts past the end of the file (see Content-Range).",
+    422: "Malformed id, query or body.",
+    429: "Rate limited; retry after the `Retry-After` header's seconds.",
+    503: "A backing service did not answer; see Retry-After.",
+}
+
+
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Malformed form or headers.",
-        401: "Missing, invalid or expired token.",
-        403: "The caller may read the file but not do this to it.",
-        404: "No such file or alert, or not one the caller may see.",
-        409: "The file is under legal hold.",
-        413: "Over the per-file or per-alert size limit.",
-        415: "Not an accepted image, audio or video type (judged by content).",
-        416: "The range starts past the end of the file.",
-        422: "Malformed id, query or body.",
-        429: "Rate limited; retry after the `Retry-After` header's seconds.",
-        503: "A backing service did not answer; see Retry-After.",
+    """Problem-details responses with this module's descriptions."""
+    documented = problem_responses(*statuses)
+    return {
+        status: {**entry, "description": _DESCRIPTIONS[int(status)]}
+        for status, entry in documented.items()
     }
-    return {status: {"description": descriptions[status]} for status in statuses}
 
 
 # --- bodies -------------------------------------------------------------------------
