@@ -17,7 +17,7 @@ import pytest
 from actors.alert_messages import OfferMade, OfferReceived
 from actors.effects import EntityKind
 from cluster.client import EntityClient
-from config.settings import Settings
+from config.settings import RateRule, Settings
 from gateway.auth.principal import Role
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
@@ -313,3 +313,24 @@ async def test_bad_requests_are_4xx_problems(http: httpx.AsyncClient, user: Acco
     for response in cases:
         assert 400 <= response.status_code < 500, response.text
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_flood_of_uploads_is_refused_with_429(
+    api_settings: Settings, api_entities: EntityClient, user: Account, tmp_path: Path
+) -> None:
+    tight = {"media_upload_per_principal": RateRule(limit=2, window_s=3600)}
+    settings = api_settings.model_copy(
+        update={"rate_limit": api_settings.rate_limit.model_copy(update=tight)}
+    )
+    async with (
+        media_gateway(settings, api_entities, tmp_path) as gateway,
+        httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as client,
+    ):
+        alert_id = await raise_alert(client, user)
+        for _ in range(2):
+            assert (await upload(client, user, alert_id, noise_png(8, 8))).status_code == 201
+        flooded = await upload(client, user, alert_id, noise_png(8, 8))
+        assert_problem(flooded, 429)
+        assert int(flooded.headers["retry-after"]) > 0
+        listing = await client.get(f"/media/alert/{alert_id}", headers=user.headers)
+        assert len(listing.json()["items"]) == 2
