@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from config.settings import MediaBackend, S3Settings, Settings
 from media import sealing
@@ -251,7 +252,7 @@ async def test_an_unreachable_s3_endpoint_is_service_unavailable() -> None:
 
 
 async def test_wrong_s3_credentials_are_a_configuration_error(settings: Settings) -> None:
-    wrong = settings.media.s3.model_copy(update={"secret_access_key": "not-the-secret"})
+    wrong = settings.media.s3.model_copy(update={"secret_access_key": SecretStr("not-the-secret")})
     objects = ObstoreObjects.s3(wrong)
     with pytest.raises(ConfigurationError) as info:
         await objects.put(f"test-{uuid.uuid4().hex}/x", chunked(b"abc", 1))
