@@ -32,7 +32,10 @@ it and the root to 0700.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -118,10 +121,31 @@ DRIVER_ERRORS: tuple[type[BaseException], ...] = (BaseError, FileNotFoundError)
 EDGE = DriverEdge(DRIVER_ERRORS, translate_error)
 
 
+#: How long the interpreter waits at exit for obstore's threads (see below).
+EXIT_SETTLE_S = 0.05
+
+
+@functools.cache
+def _settle_at_exit() -> None:
+    """Let obstore's runtime threads finish handing back results before exit.
+
+    obstore resolves an awaited call from one of its (tokio) threads, which
+    wakes the event loop and then takes the GIL back to return. When that was
+    the process's last call, the main thread may reach interpreter finalization
+    first; Python before 3.14 then ends the thread with ``pthread_exit``, whose
+    unwinding through Rust frames aborts the whole process (SIGABRT, exit 134,
+    nothing printed: about one exit in five here, CLIs and test runs alike).
+    ``atexit`` handlers run before finalization starts, so a short sleep there
+    (the GIL released) lets the thread return normally.
+    """
+    atexit.register(time.sleep, EXIT_SETTLE_S)
+
+
 class ObstoreObjects:
     """``media.ports.ObjectStore`` on one obstore store (see the module doc)."""
 
     def __init__(self, store: LocalStore | S3Store, *, local_root: Path | None = None) -> None:
+        _settle_at_exit()
         self._store = store
         #: The directory of a local store, whose files' modes ``put`` tightens.
         self._root = local_root

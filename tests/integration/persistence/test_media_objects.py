@@ -8,15 +8,19 @@ runs sharing the bucket never see each other's objects.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import stat
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from config.settings import MediaBackend, S3Settings, Settings
 from media import sealing
@@ -26,6 +30,7 @@ from persistence.media.objects import PART_SIZE, STREAM_CHUNK, ObstoreObjects, o
 pytestmark = pytest.mark.integration
 
 MiB = 1024 * 1024
+REPO = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -239,6 +244,74 @@ async def test_local_objects_are_private_to_the_owner(settings: Settings, tmp_pa
     assert os.listdir(root) == ["m2"]
 
 
+# Run in a process of its own: the peak resident size (VmHWM, reset by exec;
+# not ru_maxrss, which keeps the forking parent's) only grows, so it says
+# something only in a process that did nothing else.
+_MEMORY_PROBE = """
+import asyncio, json, sys, uuid
+from pathlib import Path
+from config.settings import Settings
+from persistence.media.objects import ObstoreObjects
+
+def peak():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+SIZE = int(sys.argv[2])
+
+async def chunks():
+    block = bytes(range(256)) * 4096
+    for _ in range(SIZE // len(block)):
+        yield block
+
+async def main():
+    if sys.argv[1] == "s3":
+        objects = ObstoreObjects.s3(Settings().media.s3)
+    else:
+        objects = ObstoreObjects.local(Path(sys.argv[3]))
+    key = f"test-{uuid.uuid4().hex}/big"
+    before = peak()
+    try:
+        written = await objects.put(key, chunks())
+        read = 0
+        async for chunk in objects.stream(key, 0, SIZE):
+            read += len(chunk)
+    finally:
+        await objects.delete(key)
+    print(json.dumps({"written": written, "read": read, "growth": peak() - before}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+async def test_a_large_object_is_never_held_in_memory(backend: str, tmp_path: Path) -> None:
+    size = 256 * MiB
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _MEMORY_PROBE,
+        backend,
+        str(size),
+        str(tmp_path / "media"),
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await probe.communicate()
+    # 0, not 134: the process exits cleanly after obstore calls (_settle_at_exit).
+    assert probe.returncode == 0, (out.decode(), err.decode())
+    result = json.loads(out)
+    assert result["written"] == result["read"] == size
+    # Parts in flight (PART_SIZE * (PUT_CONCURRENCY + 1)) and read buffers: a
+    # small fraction of the object, whatever its size.
+    assert result["growth"] < 64 * MiB, result
+
+
 async def test_an_unreachable_s3_endpoint_is_service_unavailable() -> None:
     # Port 9 (discard) has no listener on loopback: the connection is refused.
     objects = ObstoreObjects.s3(S3Settings(endpoint="http://127.0.0.1:9"))
@@ -251,7 +324,7 @@ async def test_an_unreachable_s3_endpoint_is_service_unavailable() -> None:
 
 
 async def test_wrong_s3_credentials_are_a_configuration_error(settings: Settings) -> None:
-    wrong = settings.media.s3.model_copy(update={"secret_access_key": "not-the-secret"})
+    wrong = settings.media.s3.model_copy(update={"secret_access_key": SecretStr("not-the-secret")})
     objects = ObstoreObjects.s3(wrong)
     with pytest.raises(ConfigurationError) as info:
         await objects.put(f"test-{uuid.uuid4().hex}/x", chunked(b"abc", 1))
