@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
+from actors.store_errors import NotFound
 from config.settings import MediaSettings
 from media import sealing
 from media.errors import NotMedia, TooLarge, UnknownKey, Unreadable
@@ -238,6 +239,8 @@ class Vault:
                     index += 1
         except sealing.SealError as exc:
             raise Unreadable(str(exc)) from exc
+        except NotFound as exc:  # a row whose object is gone: never served short
+            raise Unreadable(f"media {media_id}: {key} is missing") from exc
         if index <= hi:
             raise Unreadable(f"media {media_id}: segment {index} is missing from {key}")
 

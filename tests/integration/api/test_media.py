@@ -17,8 +17,9 @@ import pytest
 from actors.alert_messages import OfferMade, OfferReceived
 from actors.effects import EntityKind
 from cluster.client import EntityClient
-from config.settings import RateRule, Settings
+from config.settings import MediaBackend, RateRule, Settings
 from gateway.auth.principal import Role
+from persistence.media.objects import ObstoreObjects
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
 from tests.integration.api.mediakit import (
@@ -334,3 +335,34 @@ async def test_a_flood_of_uploads_is_refused_with_429(
         assert int(flooded.headers["retry-after"]) > 0
         listing = await client.get(f"/media/alert/{alert_id}", headers=user.headers)
         assert len(listing.json()["items"]) == 2
+
+
+async def test_on_the_s3_backend_the_bucket_holds_no_plaintext(
+    api_settings: Settings, api_entities: EntityClient, user: Account, tmp_path: Path
+) -> None:
+    """The same API on SeaweedFS's S3 (``scripts/services``): byte-identical reads,
+    and the objects in the bucket are sealed."""
+    async with (
+        media_gateway(api_settings, api_entities, tmp_path, backend=MediaBackend.S3) as gateway,
+        httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as client,
+    ):
+        alert_id = await raise_alert(client, user)
+        content = noise_png(400, 300)
+        created = await upload(client, user, alert_id, content)
+        assert created.status_code == 201, created.text
+        media_id = created.json()["id"]
+        read = await client.get(f"/media/{media_id}", headers=user.headers)
+        assert read.content == content
+        ranged = await client.get(
+            f"/media/{media_id}", headers={**user.headers, "Range": "bytes=70000-70099"}
+        )
+        assert ranged.content == content[70_000:70_100]
+    assert not entries(tmp_path)  # nothing went to the local folder
+    bucket = ObstoreObjects.s3(api_settings.media.s3)
+    keys = [key async for key in bucket.list(f"{media_id}/")]
+    assert keys
+    stored = b"".join([await bucket.get_range(key, 0, 1 << 30) for key in keys])
+    assert len(stored) > len(content)
+    assert b"IHDR" not in stored
+    for offset in range(0, len(content) - 32, len(content) // 50):
+        assert content[offset : offset + 32] not in stored
