@@ -1,10 +1,13 @@
 """Who may do what with an alert's media. Pure: state in, verdict out.
 
-* **Read**: whoever reads the whole alert (``AlertState.access`` is FULL: its
-  user, the agent assigned to it now or once, admins). Everyone else is told
-  nothing, not even that the file exists (404). A deleted file is gone for
-  its user and agents, except evidence kept after a delete under duress,
-  which agents and admins still read; admins read any file not yet purged.
+* **Read**: the alert's user, admins, and the agent assigned to it now, or
+  when it ended (``assigned_agent_id`` is kept on a closed alert). An agent
+  reassigned away, or suspended off the alert, reads the alert's history
+  (``AlertState.access``) but no longer its evidence; an agent only offered
+  it, or that declined, never did. Everyone else is told nothing, not even
+  that the file exists (404). A deleted file is gone for its user and
+  agents, except evidence kept after a delete under duress, which the agent
+  and admins still read; admins read any file not yet purged.
 * **Upload**: the alert's user, the agent assigned to it now, admins.
 * **Delete**: the uploader or an admin; never a held file (409). A delete by
   the alert's user while the alert is under duress is answered as any
@@ -19,15 +22,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from actors.alert_state import AlertAccess, AlertState
+from actors.alert_state import ActorRole, AlertAccess, AlertState
 from actors.roles import Role
 from media.model import MediaRow
 
 
-def may_read(row: MediaRow, access: AlertAccess, role: Role) -> bool:
-    """Whether a reader with ``access`` to ``row``'s alert, in ``role``, may read it
-    (``row`` is an original; a rendition is judged by its parent)."""
-    if access is not AlertAccess.FULL or row.purged_at is not None:
+def may_read_alert_media(state: AlertState, who: UUID, role: Role, now: datetime) -> bool:
+    """Whether ``who`` may read the alert's evidence at all (see the module docstring)."""
+    if state.access(who, ActorRole(role.value), now) is not AlertAccess.FULL:
+        return False
+    return role is not Role.AGENT or state.assigned_agent_id == who
+
+
+def may_read(row: MediaRow, alert_media: bool, role: Role) -> bool:
+    """Whether a reader may read ``row`` (an original; a rendition is judged by its
+    parent), given :func:`may_read_alert_media` for its alert."""
+    if not alert_media or row.purged_at is not None:
         return False
     if row.deleted_at is None:
         return True

@@ -34,7 +34,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from actors.alert_state import ActorRole, AlertAccess, AlertState
+from actors.alert_state import AlertState
 from actors.roles import Role
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal
@@ -54,7 +54,13 @@ from gateway.problems import ProblemHTTPException
 from gateway.ratelimit import rate_limit
 from media.errors import TooLarge
 from media.model import MediaRow, Processing
-from media.policy import DeleteOutcome, delete_verdict, may_read, may_upload
+from media.policy import (
+    DeleteOutcome,
+    delete_verdict,
+    may_read,
+    may_read_alert_media,
+    may_upload,
+)
 from media.ports import MediaRecords
 from media.vault import Vault, Written
 
@@ -185,12 +191,12 @@ def _not_found() -> ProblemHTTPException:
 
 async def _alert_access(
     alerts: AlertReads, alert_id: UUID, principal: Principal
-) -> tuple[AlertState, AlertAccess]:
+) -> tuple[AlertState, bool]:
+    """The alert and whether the caller may read its evidence (``media.policy``)."""
     state = await alerts.load_alert(alert_id)
     if state is None:
         raise _not_found()
-    access = state.access(principal.id, ActorRole(principal.role.value), _now())
-    return state, access
+    return state, may_read_alert_media(state, principal.id, principal.role, _now())
 
 
 async def _readable(
@@ -204,15 +210,15 @@ async def _readable(
     original = row
     if row.parent_id is not None:
         original = await records.get(row.parent_id) or row
-    state, access = await _alert_access(alerts, row.alert_id, principal)
-    if not may_read(original, access, principal.role) or row.purged_at is not None:
+    state, readable = await _alert_access(alerts, row.alert_id, principal)
+    if not may_read(original, readable, principal.role) or row.purged_at is not None:
         raise _not_found()
     return row, original, state
 
 
 async def _uploadable(alerts: AlertReads, alert_id: UUID, principal: Principal) -> AlertState:
-    state, access = await _alert_access(alerts, alert_id, principal)
-    if access is not AlertAccess.FULL or not may_upload(state, principal.id, principal.role):
+    state, readable = await _alert_access(alerts, alert_id, principal)
+    if not readable or not may_upload(state, principal.id, principal.role):
         # Never confirm the alert exists to someone who may not add to it.
         raise ProblemHTTPException(404, detail="alert not found")
     return state
@@ -373,12 +379,12 @@ async def upload(
 async def list_for_alert(
     alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep, records: MediaRecordsDep
 ) -> MediaList:
-    _state, access = await _alert_access(alerts, alert_id, principal)
-    if access is not AlertAccess.FULL:
+    _state, readable = await _alert_access(alerts, alert_id, principal)
+    if not readable:
         raise ProblemHTTPException(404, detail="alert not found")
     rows = await records.for_alert(alert_id)
     return MediaList(
-        items=[MediaOut.of(r, principal.role) for r in rows if may_read(r, access, principal.role)]
+        items=[MediaOut.of(r, principal.role) for r in rows if may_read(r, True, principal.role)]
     )
 
 

@@ -366,3 +366,33 @@ async def test_on_the_s3_backend_the_bucket_holds_no_plaintext(
     assert b"IHDR" not in stored
     for offset in range(0, len(content) - 32, len(content) // 50):
         assert content[offset : offset + 32] not in stored
+
+
+async def test_an_agent_reassigned_away_no_longer_reads_the_evidence(
+    http: httpx.AsyncClient,
+    user: Account,
+    admin: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+) -> None:
+    first = await new(api_pool, api_settings, Role.AGENT)
+    second = await new(api_pool, api_settings, Role.AGENT)
+    alert_id = await raise_alert(http, user)
+    media_id = (await upload(http, user, alert_id, noise_png(24, 24))).json()["id"]
+    for agent in (first, second):
+        assign = {"agent_id": str(agent.id)}
+        moved = await http.post(f"/alerts/{alert_id}/assign", json=assign, headers=admin.headers)
+        assert moved.status_code == 200, moved.text
+    # The first still reads the alert's history, but not the evidence any more.
+    assert (await http.get(f"/alerts/{alert_id}", headers=first.headers)).status_code == 200
+    assert_problem(await http.get(f"/media/{media_id}", headers=first.headers), 404)
+    assert_problem(await http.get(f"/media/alert/{alert_id}", headers=first.headers), 404)
+    assert_problem(await upload(http, first, alert_id, noise_png(8, 8)), 404)
+    assert (await http.get(f"/media/{media_id}", headers=second.headers)).status_code == 200
+    # Once the alert is over, its last assignee keeps reading it.
+    for status in ("en_route", "on_scene", "resolved"):
+        step = await http.put(
+            f"/alerts/{alert_id}/status", json={"status": status}, headers=second.headers
+        )
+        assert step.status_code == 200, step.text
+    assert (await http.get(f"/media/{media_id}", headers=second.headers)).status_code == 200
