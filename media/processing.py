@@ -38,7 +38,7 @@ from media.errors import MediaError
 from media.model import MediaRow, Processing
 from media.ports import MediaRecords, ObjectStore
 from media.render import RenderError, render
-from media.vault import MasterKeys, Vault
+from media.vault import MasterKeys, Vault, remove_objects
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +140,9 @@ class Processor:
         await self._records.add_renditions(row, renditions, self._clock())
         vault_objects = self._objects
         for old in replaced:
-            await _remove(vault_objects, old.id)
+            await remove_objects(vault_objects, old.id)
         kinds = tuple(r.rendition.value for r in renditions if r.rendition is not None)
         await self._tell(row.alert_id, MediaProcessed(row.id, "done", renditions=kinds))
-
-
-async def _remove(objects: ObjectStore, media_id: UUID) -> None:
-    async for key in objects.list(f"{media_id}/"):
-        await objects.delete(key)
 
 
 async def consume(

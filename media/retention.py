@@ -15,16 +15,11 @@ from datetime import datetime
 
 from media.errors import MediaError
 from media.ports import MediaRecords, ObjectStore
-from media.vault import MasterKeys
+from media.vault import MasterKeys, remove_objects
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
-
-
-async def _remove(objects: ObjectStore, media_id: object) -> None:
-    async for key in objects.list(f"{media_id}/"):
-        await objects.delete(key)
 
 
 async def purge_due(
@@ -38,8 +33,8 @@ async def purge_due(
         if row is None or row.legal_hold or row.purged_at is not None:
             continue
         for rendition in row.renditions:
-            await _remove(objects, rendition.id)
-        await _remove(objects, row.id)
+            await remove_objects(objects, rendition.id)
+        await remove_objects(objects, row.id)
         await records.purged(row, now)
         purged += 1
     return purged

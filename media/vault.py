@@ -262,5 +262,10 @@ class Vault:
 
     async def remove(self, media_id: UUID) -> None:
         """Delete every object of ``media_id`` (parts, tail); safe to repeat."""
-        async for key in self._objects.list(f"{media_id}/"):
-            await self._objects.delete(key)
+        await remove_objects(self._objects, media_id)
+
+
+async def remove_objects(objects: ObjectStore, media_id: UUID) -> None:
+    """Delete every object of ``media_id`` (parts, tail); safe to repeat."""
+    async for key in objects.list(f"{media_id}/"):
+        await objects.delete(key)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 
 from cluster.client import EntityClient
@@ -64,6 +65,30 @@ async def upload(
         data={"alert_id": alert_id},
         headers=who.headers,
     )
+
+
+# --- fixtures: a test module imports these three for a gateway of its own -----------
+
+
+@pytest.fixture(scope="module")
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's media folder (the gateway's local object store)."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="module")
+async def media_api(
+    api_settings: Settings, api_entities: EntityClient, media_root: Path
+) -> AsyncIterator[Gateway]:
+    """A gateway with small media limits storing under ``media_root``."""
+    async with media_gateway(api_settings, api_entities, media_root) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+async def http(media_api: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=media_api.base_url, timeout=30) as client:
+        yield client
 
 
 def stored_files(root: Path, media_id: str) -> list[Path]:

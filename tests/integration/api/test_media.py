@@ -26,7 +26,10 @@ from tests.integration.api.mediakit import (
     MAX_ALERT,
     MAX_FILE,
     entries,
+    http,
+    media_api,
     media_gateway,
+    media_root,
     noise_png,
     stored_bytes,
     upload,
@@ -37,24 +40,7 @@ from tests.integration.reachable import agents_reachable
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("media")
-
-
-@pytest.fixture(scope="module")
-async def media_api(
-    api_settings: Settings, api_entities: EntityClient, media_root: Path
-) -> AsyncIterator[Gateway]:
-    async with media_gateway(api_settings, api_entities, media_root) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def http(media_api: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=media_api.base_url, timeout=30) as client:
-        yield client
+__all__ = ["http", "media_api", "media_root"]  # the module's gateway (mediakit)
 
 
 async def raise_alert(http: httpx.AsyncClient, user: Account, **overrides: Any) -> str:

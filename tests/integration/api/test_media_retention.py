@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,9 +20,11 @@ from media.retention import purge_due
 from persistence.media.objects import object_store
 from persistence.stores.media import PostgresMediaRecords
 from tests.integration.api.accounts import Account, make_account
-from tests.integration.api.conftest import Gateway
 from tests.integration.api.mediakit import (
+    http,
+    media_api,
     media_gateway,
+    media_root,
     media_settings,
     noise_png,
     stored_bytes,
@@ -35,26 +36,9 @@ from tests.local import cli_env
 
 pytestmark = pytest.mark.integration
 
+__all__ = ["http", "media_api", "media_root"]  # the module's gateway (mediakit)
+
 NEW_KEY = "media-rotation-test-Zq8s7d6f5g4h3j2k0123456789"
-
-
-@pytest.fixture(scope="module")
-def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("media-retention")
-
-
-@pytest.fixture(scope="module")
-async def media_api(
-    api_settings: Settings, api_entities: EntityClient, media_root: Path
-) -> AsyncIterator[Gateway]:
-    async with media_gateway(api_settings, api_entities, media_root) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def http(media_api: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=media_api.base_url, timeout=30) as client:
-        yield client
 
 
 async def purge(settings: Settings, pool: asyncpg.Pool, root: Path) -> int:
