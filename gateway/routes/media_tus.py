@@ -27,7 +27,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Annotated, Any, Final
@@ -73,21 +73,16 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class TusRoute(APIRoute):
-    """A route whose every answer, problems included, carries ``Tus-Resumable``."""
+    """A route whose every answer, problems included, carries ``Tus-Resumable``
+    (stamped on the way out, after the exception handlers made their response)."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        inner = self.app
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Tus-Resumable"] = TUS_VERSION
+            await send(message)
 
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            async def stamped(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    MutableHeaders(scope=message)["Tus-Resumable"] = TUS_VERSION
-                await send(message)
-
-            await inner(scope, receive, stamped)
-
-        self.app = app
+        await super().handle(scope, receive, stamped)
 
 
 async def _tus_resumable(
