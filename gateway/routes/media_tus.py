@@ -291,7 +291,10 @@ async def create(
     "/{upload_id}",
     summary="How many bytes of an upload arrived (tus core)",
     response_class=Response,
-    responses={200: {"description": "`Upload-Offset` and `Upload-Length`."}},
+    responses={
+        200: {"description": "`Upload-Offset` and `Upload-Length`."},
+        **_problems(401, 404, 412, 422, 429, 503),
+    },
     dependencies=[_tus, _read_limit],
 )
 async def offset(
