@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import json
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -178,7 +179,11 @@ async def test_options_say_what_the_server_supports(http: httpx.AsyncClient) -> 
 
 
 async def test_a_tus_upload_reads_back_byte_identical(
-    http: httpx.AsyncClient, media_api: Gateway, user: Account, media_root: Path
+    http: httpx.AsyncClient,
+    media_api: Gateway,
+    user: Account,
+    media_root: Path,
+    api_pool: asyncpg.Pool,
 ) -> None:
     alert_id = await raise_alert(http, user)
     content = noise_png(300, 260)
@@ -193,6 +198,15 @@ async def test_a_tus_upload_reads_back_byte_identical(
     # The upload itself is gone; the file's stored bytes hold no plaintext.
     await assert_no_upload(http, user, f"/media/uploads/{media_id}")
     assert_no_plaintext(stored_bytes(media_root, media_id), content)
+    # Stored like any upload: its event in the same transaction, once.
+    events = await api_pool.fetch(
+        "SELECT type, data FROM outbox WHERE topic = 'media-uploads' AND subject = $1", media_id
+    )
+    assert [e["type"] for e in events] == ["media.uploaded"]
+    data = events[0]["data"]
+    data = json.loads(data) if isinstance(data, str) else data
+    assert data["alert_id"] == alert_id
+    assert data["size"] == len(content)
 
 
 async def test_a_tus_upload_interrupted_halfway_resumes_and_completes(
