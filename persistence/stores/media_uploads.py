@@ -19,15 +19,9 @@ import asyncpg
 
 from actors.roles import Role
 from media.errors import TooLarge
-from media.model import MediaKind, MediaRow, Upload
+from media.model import MediaKind, MediaRow, Part, Upload
 from persistence.drivers import postgres
-from persistence.stores.media import (
-    _ALERT_BYTES,
-    _LOCK_ALERT,
-    PostgresMediaRecords,
-    _parts_json,
-    _sealed,
-)
+from persistence.stores.media import _ALERT_BYTES, _LOCK_ALERT, PostgresMediaRecords, _sealed
 
 _COLUMNS = """
 id, alert_id, uploader_id, uploader_role, length, "offset", parts, tail, key_id, wrapped_key,
@@ -74,6 +68,11 @@ def _upload(record: asyncpg.Record) -> Upload:
     )
 
 
+def _parts(parts: Sequence[Part]) -> list[list[str | int]]:
+    """``[[name, segments], ...]``, encoded to jsonb by the pool's JSON codec."""
+    return [[part.name, part.segments] for part in parts]
+
+
 def _args(upload: Upload) -> list[Any]:
     return [
         upload.id,
@@ -82,7 +81,7 @@ def _args(upload: Upload) -> list[Any]:
         upload.uploader_role.value,
         upload.length,
         upload.offset,
-        _parts_json(upload.sealed.parts),
+        _parts(upload.sealed.parts),
         upload.tail,
         upload.sealed.key_id,
         upload.sealed.wrapped_key,
@@ -132,7 +131,7 @@ class PostgresMediaUploads:
                 before.id,
                 before.offset,
                 after.offset,
-                _parts_json(after.sealed.parts),
+                _parts(after.sealed.parts),
                 after.tail,
                 after.content_type,
                 None if after.kind is None else after.kind.value,

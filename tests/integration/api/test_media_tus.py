@@ -473,3 +473,33 @@ async def test_bad_tus_requests_are_4xx_problems(http: httpx.AsyncClient, user: 
     assert unauthenticated.status_code == 401
     malformed = await http.head("/media/uploads/not-a-uuid", headers={**user.headers, **TUS})
     assert malformed.status_code == 422
+
+
+async def test_of_two_racing_chunks_one_wins_and_the_other_leaves_nothing(
+    http: httpx.AsyncClient, user: Account, media_root: Path, api_pool: asyncpg.Pool
+) -> None:
+    alert_id = await raise_alert(http, user)
+    content = noise_png(300, 260)
+    path = await create(http, user, alert_id, len(content))
+    upload_id = path.rsplit("/", 1)[-1]
+    first = await patch(http, user, path, 0, content[:70_000])  # a part and a tail
+    assert first.status_code == 204, first.text
+    answers = await asyncio.gather(
+        patch(http, user, path, 70_000, content[70_000:150_000]),
+        patch(http, user, path, 70_000, content[70_000:200_000]),
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [204, 409], [a.text for a in answers]
+    won = next(a for a in answers if a.status_code == 204)
+    offset = int(won.headers["upload-offset"])
+    assert offset in (150_000, 200_000)
+    row = await api_pool.fetchrow(
+        'SELECT "offset", parts, tail FROM media_uploads WHERE id = $1', upload_id
+    )
+    assert row is not None
+    assert row["offset"] == offset
+    names = {name for name, _segments in row["parts"]} | {row["tail"]}
+    assert {p.name for p in stored_files(media_root, upload_id)} == names
+    done = await patch(http, user, path, offset, content[offset:])
+    assert done.status_code == 204, done.text
+    await assert_reads_back(http, user, upload_id, content)
