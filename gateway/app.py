@@ -59,6 +59,7 @@ from gateway.problems import install_problem_handlers
 from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
 from gateway.routes.media import FORM_OVERHEAD
+from gateway.routes.media_tus import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 from gateway.state import GatewayState
 from gateway.ws.hub import PushHub
 from gateway.ws.openapi import add_websocket_frames
@@ -216,8 +217,9 @@ def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middlewar
                     "Content-Type",
                     "Idempotency-Key",
                     REQUEST_ID_HEADER,
+                    *TUS_REQUEST_HEADERS,
                 ],
-                expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+                expose_headers=[REQUEST_ID_HEADER, "Retry-After", *TUS_RESPONSE_HEADERS],
                 allow_credentials=False,
                 max_age=600,
             )

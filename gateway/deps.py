@@ -58,7 +58,7 @@ from gateway.problems import ProblemHTTPException, problem_type
 from gateway.readiness import BackendSet
 from gateway.state import gateway_state
 from gateway.vetting import EntityWithdrawal
-from media.ports import MediaRecords
+from media.ports import MediaRecords, MediaUploads
 from media.vault import Vault
 
 
@@ -150,6 +150,10 @@ def get_media_records(connection: HTTPConnection) -> MediaRecords:
     return gateway_state(connection).ports.media_records()
 
 
+def get_media_uploads(connection: HTTPConnection) -> MediaUploads:
+    return gateway_state(connection).ports.media_uploads()
+
+
 def get_vault(connection: HTTPConnection) -> Vault:
     state = gateway_state(connection)
     keys = state.media_keys
@@ -206,6 +210,7 @@ OpenAlertsDep = Annotated[OpenAlerts, Depends(inline(get_open_alerts))]
 PressLocksDep = Annotated[PressLocks, Depends(inline(get_presses))]
 MediaRecordsDep = Annotated[MediaRecords, Depends(inline(get_media_records))]
 VaultDep = Annotated[Vault, Depends(inline(get_vault))]
+MediaUploadsDep = Annotated[MediaUploads, Depends(inline(get_media_uploads))]
 
 
 # --- authentication -----------------------------------------------------------------

@@ -32,7 +32,7 @@ from actors.store_errors import ServiceUnavailable
 from actors.subject import SubjectRole
 from actors.zone_rules import ZoneKind, ZoneRow
 from geo.fences import FenceEvent
-from media.ports import MediaRecords, ObjectStore
+from media.ports import MediaRecords, MediaUploads, ObjectStore
 
 T_co = TypeVar("T_co", covariant=True)
 T = TypeVar("T")
@@ -737,6 +737,8 @@ class GatewayPorts:
     #: Media rows (``media.ports``) and the object store holding their sealed bytes.
     media_records: Provider[MediaRecords] = field(default=_missing("postgres"))
     media_objects: Provider[ObjectStore] = field(default=_missing("objects"))
+    #: Resumable (tus) uploads in progress (``media.resumable``).
+    media_uploads: Provider[MediaUploads] = field(default=_missing("postgres"))
 
 
 #: A coroutine factory run for the app's lifetime.

@@ -33,3 +33,16 @@ class UnknownKey(MediaError):
 
 class Unreadable(MediaError):
     """Stored bytes failed to authenticate or are missing: never served."""
+
+
+class UploadMoved(MediaError):
+    """A resumable upload's offset is not the one the chunk was sent for (another
+    chunk was committed first): the client asks the offset again (409)."""
+
+    public_detail = "The upload's offset moved; ask it again with HEAD and resume from there."
+
+
+class UploadGone(MediaError):
+    """A resumable upload was terminated, expired or completed meanwhile (404)."""
+
+    public_detail = "No such upload."

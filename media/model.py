@@ -96,3 +96,29 @@ class MediaRow:
 def object_key(media_id: UUID, name: str) -> str:
     """The object-store key of the object ``name`` of ``media_id`` (a part, a tail)."""
     return f"{media_id}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A resumable (tus) upload in progress (``media.resumable``).
+
+    ``offset`` of ``length`` bytes arrived. ``sealed.parts`` hold the whole
+    segments ``0..n-1``; the ``offset - n * segment_size`` bytes past them (less
+    than a segment) are one record at index ``n`` in the object ``tail`` (None
+    when there are none). ``content_type`` and ``kind`` stay None until the
+    first bytes are sniffed, which is always before a whole segment is stored.
+    The id becomes the media id when the last byte arrives.
+    """
+
+    id: UUID
+    alert_id: UUID
+    uploader_id: UUID
+    uploader_role: Role
+    length: int
+    offset: int
+    sealed: Sealed
+    tail: str | None
+    content_type: str | None
+    kind: MediaKind | None
+    created_at: datetime
+    expires_at: datetime

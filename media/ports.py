@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from media.model import MediaRow, Processing
+from media.model import MediaRow, Processing, Upload
 
 
 class ObjectStore(Protocol):
@@ -112,4 +112,45 @@ class MediaRecords(Protocol):
         self, table: str, media_id: UUID, old_key_id: str, key_id: str, wrapped: bytes
     ) -> bool:
         """Replace a wrapped key if still wrapped by ``old_key_id``."""
+        ...
+
+
+class MediaUploads(Protocol):
+    """The ``media_uploads`` table: resumable uploads in progress (``media.resumable``).
+
+    Every change is conditional, so racing chunks, a termination and the
+    expiry never both win: the loser learns it from a False.
+    """
+
+    async def create(self, upload: Upload, *, alert_limit: int | None = None) -> Upload:
+        """Record a new upload; :class:`~media.errors.TooLarge` when the alert's stored
+        originals and ``upload.length`` together would pass ``alert_limit``."""
+        ...
+
+    async def get(self, upload_id: UUID) -> Upload | None:
+        """The upload (expired ones too: the caller decides)."""
+        ...
+
+    async def advance(self, before: Upload, after: Upload) -> bool:
+        """Store ``after`` (offset, parts, tail, type) if the row's offset is still
+        ``before.offset``; False otherwise (another chunk won, or it is gone)."""
+        ...
+
+    async def complete(self, before: Upload, media: MediaRow, *, alert_limit: int | None) -> bool:
+        """In one transaction: delete the upload if its offset is still
+        ``before.offset`` and insert ``media`` (same id) with its ``media.uploaded``
+        event. False (nothing changed) if the upload moved or is gone;
+        :class:`~media.errors.TooLarge` (nothing changed) past ``alert_limit``."""
+        ...
+
+    async def discard(
+        self, upload_id: UUID, *, offset: int | None = None, expired_by: datetime | None = None
+    ) -> bool:
+        """Delete the row (only at ``offset``, only if expired by ``expired_by``,
+        when given); False if it did not. Its objects are the caller's to remove,
+        and only after a True: a False may mean the upload just became media."""
+        ...
+
+    async def expired(self, now: datetime, limit: int) -> Sequence[Upload]:
+        """Uploads whose ``expires_at`` is not after ``now``, oldest first."""
         ...

@@ -37,6 +37,7 @@ from persistence.stores.contacts import PostgresContacts
 from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
 from persistence.stores.media import PostgresMediaRecords
+from persistence.stores.media_uploads import PostgresMediaUploads
 from persistence.stores.metrics import PostgresMetricsReads
 from persistence.stores.open_alerts import PostgresOpenAlerts
 from persistence.stores.pin_failures import PostgresPinFailures
@@ -97,6 +98,7 @@ def gateway_ports(
         metrics=metrics,
         media_records=lambda: PostgresMediaRecords(postgres.pool, source=settings.kafka.source),
         media_objects=lambda: objects,
+        media_uploads=lambda: PostgresMediaUploads(postgres.pool, source=settings.kafka.source),
     )
 
 

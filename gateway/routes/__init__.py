@@ -17,6 +17,7 @@ from gateway.routes import (
     geofence_events,
     geofencing,
     media,
+    media_tus,
     totp,
     users,
     ws,
@@ -36,6 +37,7 @@ def api_routers() -> list[APIRouter]:
         geofence_events.router,
         checkins.router,
         media.router,
+        media_tus.router,
         admin.router,
         ws.router,
     ]

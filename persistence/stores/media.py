@@ -230,11 +230,18 @@ class PostgresMediaRecords:
             await self._events(conn, media_event(row, event, row.created_at))
 
     async def insert(self, media: MediaRow, *, alert_limit: int | None = None) -> MediaRow:
-        event = EventType.MEDIA_UPLOADED if media.parent_id is None else None
         with postgres.EDGE:
             async with self._pool.acquire() as conn, conn.transaction():
-                await self._insert(conn, media, alert_limit, event)
+                await self.insert_on(conn, media, alert_limit=alert_limit)
         return media
+
+    async def insert_on(
+        self, conn: Connection, media: MediaRow, *, alert_limit: int | None = None
+    ) -> None:
+        """:meth:`insert` inside the caller's transaction on ``conn`` (a resumable
+        upload's completion, ``persistence.stores.media_uploads``)."""
+        event = EventType.MEDIA_UPLOADED if media.parent_id is None else None
+        await self._insert(conn, media, alert_limit, event)
 
     async def get(self, media_id: UUID) -> MediaRow | None:
         with postgres.EDGE:

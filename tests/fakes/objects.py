@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
+from actors.store_errors import NotFound
+
 
 class FakeObjectStore:
     """In memory; ``chunk`` is the size of the pieces :meth:`stream` yields."""
@@ -19,11 +21,16 @@ class FakeObjectStore:
         self.objects[key] = bytes(data)
         return len(data)
 
+    def _get(self, key: str) -> bytes:
+        if key not in self.objects:
+            raise NotFound(f"objects: no {key!r}")  # as the real stores say it
+        return self.objects[key]
+
     async def get_range(self, key: str, start: int, end: int) -> bytes:
-        return self.objects[key][start:end]
+        return self._get(key)[start:end]
 
     async def stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        data = self.objects[key][start:end]
+        data = self._get(key)[start:end]
         for i in range(0, len(data), self._chunk):
             yield data[i : i + self._chunk]
 

@@ -45,3 +45,30 @@ async def test_no_origins_configured_means_no_cors(gateway_client: ClientFactory
         response = await client.get("/items/1", headers={"Origin": PORTAL})
     assert response.status_code == 200
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_a_browser_may_speak_tus(gateway_client: ClientFactory) -> None:
+    async with gateway_client(cors_origins=[PORTAL]) as client:
+        preflight = await client.options(
+            "/media/uploads/1",
+            headers={
+                "Origin": PORTAL,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization, tus-resumable, upload-offset, "
+                "upload-length, upload-metadata, content-type",
+            },
+        )
+        simple = await client.get("/items/1", headers={"Origin": PORTAL})
+    assert preflight.status_code == 200, preflight.text
+    assert "PATCH" in preflight.headers["access-control-allow-methods"]
+    exposed = {
+        h.strip() for h in simple.headers["access-control-expose-headers"].lower().split(",")
+    }
+    assert {
+        "location",
+        "upload-offset",
+        "upload-length",
+        "upload-expires",
+        "tus-resumable",
+    } <= exposed
+    assert {"tus-version", "tus-extension", "tus-max-size", "media-id"} <= exposed
