@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media_commands.add_parser(
         "purge",
-        help="purge deleted files whose retention is over (the media worker does this too)",
+        help="purge deleted files whose retention is over, and expired resumable uploads "
+        "(the media worker does both too)",
     )
 
     zones = commands.add_parser(
@@ -367,11 +368,13 @@ async def media_command(settings: Settings, action: str) -> int:
     """``rotate-key`` or ``purge``; a JSON report on stdout, progress on stderr."""
     from datetime import UTC, datetime
 
+    from media.resumable import expire_uploads
     from media.retention import purge_due, rewrap_all
     from media.vault import media_keys
     from persistence.errors import PersistenceError
     from persistence.media.objects import object_store
     from persistence.stores.media import PostgresMediaRecords
+    from persistence.stores.media_uploads import PostgresMediaUploads
 
     def progress(done: int, failed: int) -> None:
         print(f"rewrapped {done} data key(s), {failed} failed so far", file=sys.stderr)
@@ -390,11 +393,15 @@ async def media_command(settings: Settings, action: str) -> int:
                 print(json.dumps(report))
                 return EXIT_OK if not result.failed else EXIT_FAILURE
             objects = object_store(settings.media, settings.data_dir)
-            total = 0
+            uploads = PostgresMediaUploads(pool, source=settings.kafka.source)
+            total = expired = 0
             while purged := await purge_due(records, objects, datetime.now(UTC)):
                 total += purged
                 print(f"purged {total} file(s)", file=sys.stderr)
-            print(json.dumps({"purged": total}))
+            while gone := await expire_uploads(uploads, objects, datetime.now(UTC)):
+                expired += gone
+                print(f"removed {expired} expired upload(s)", file=sys.stderr)
+            print(json.dumps({"purged": total, "expired_uploads": expired}))
             return EXIT_OK
     except PersistenceError as exc:
         raise CommandError(f"media {action} failed: {exc}") from exc

@@ -21,6 +21,7 @@ from cluster.media_worker import Render, start_media_worker_actor
 from cluster.notifier import AlertTell
 from config.settings import Settings
 from media.processing import Processor, RunRender, consume, render_original
+from media.resumable import expire_uploads
 from media.retention import purge_due
 from media.vault import media_keys
 from persistence.drivers.kafka import KafkaConsumer
@@ -28,6 +29,7 @@ from persistence.drivers.postgres import create_pool
 from persistence.media.objects import object_store
 from persistence.notifications import KafkaIncoming
 from persistence.stores.media import PostgresMediaRecords
+from persistence.stores.media_uploads import PostgresMediaUploads
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,17 @@ async def run_media_worker(
             await asyncio.sleep(RETRY_S)
 
 
-async def _purge_forever(records: PostgresMediaRecords, settings: Settings) -> None:
+async def _purge_forever(
+    records: PostgresMediaRecords, uploads: PostgresMediaUploads, settings: Settings
+) -> None:
+    """Deleted files past their retention, and resumable uploads past their expiry."""
     objects = object_store(settings.media, settings.data_dir)
     while True:
-        purged = await purge_due(records, objects, datetime.now(UTC))
-        if purged:
-            log.info("purged %d deleted media files past their retention", purged)
+        now = datetime.now(UTC)
+        purged = await purge_due(records, objects, now)
+        expired = await expire_uploads(uploads, objects, now)
+        if purged or expired:
+            log.info("purged %d deleted media files, %d expired uploads", purged, expired)
         await asyncio.sleep(settings.media.purge_interval_s)
 
 
@@ -107,7 +114,8 @@ async def _run(
             records, object_store(settings.media, settings.data_dir), tell, run_render
         )
         async with asyncio.TaskGroup() as group:
-            group.create_task(_purge_forever(records, settings))
+            uploads = PostgresMediaUploads(pool, source=settings.kafka.source)
+            group.create_task(_purge_forever(records, uploads, settings))
             group.create_task(consume(KafkaIncoming(consumer), processor, ready=ready))
 
 

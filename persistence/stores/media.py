@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -107,8 +106,9 @@ def _row(record: asyncpg.Record, renditions: Sequence[MediaRow] = ()) -> MediaRo
     )
 
 
-def _parts_json(parts: Sequence[Part]) -> str:
-    return json.dumps([[part.name, part.segments] for part in parts])
+def _parts_json(parts: Sequence[Part]) -> list[list[str | int]]:
+    """``parts`` as the jsonb array ``[[name, segments], ...]`` (the pool's codec encodes it)."""
+    return [[part.name, part.segments] for part in parts]
 
 
 def _args(row: MediaRow) -> list[Any]:
@@ -163,42 +163,6 @@ def media_event(row: MediaRow, event_type: EventType, at: datetime, **data: Any)
         subject=str(row.id),
         data=body,
         time=at,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class UploadRow:
-    """A resumable upload in progress (``media_uploads``)."""
-
-    id: UUID
-    alert_id: UUID
-    uploader_id: UUID
-    uploader_role: Role
-    length: int
-    offset: int
-    sealed: Sealed
-    tail: str | None
-    content_type: str | None
-    kind: MediaKind | None
-    created_at: datetime
-    expires_at: datetime
-
-
-def _upload(record: asyncpg.Record) -> UploadRow:
-    kind = record["kind"]
-    return UploadRow(
-        id=record["id"],
-        alert_id=record["alert_id"],
-        uploader_id=record["uploader_id"],
-        uploader_role=Role(record["uploader_role"]),
-        length=record["length"],
-        offset=record["offset"],
-        sealed=_sealed(record),
-        tail=record["tail"],
-        content_type=record["content_type"],
-        kind=None if kind is None else MediaKind(kind),
-        created_at=record["created_at"],
-        expires_at=record["expires_at"],
     )
 
 

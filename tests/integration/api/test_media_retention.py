@@ -212,3 +212,20 @@ async def test_key_rotation_keeps_every_file_readable(
             assert read.content == content
     key_ids = await api_pool.fetch("SELECT DISTINCT key_id FROM media WHERE purged_at IS NULL")
     assert [r["key_id"] for r in key_ids] == ["k2"]
+
+
+async def test_the_purge_command_purges_what_is_due(
+    http: httpx.AsyncClient, user: Account, api_settings: Settings, media_root: Path
+) -> None:
+    _alert_id, media_id = await alert_and_file(http, user)
+    assert (await http.delete(f"/media/{media_id}", headers=user.headers)).status_code == 204
+    env = cli_env(
+        PANIC_POSTGRES__DATABASE=api_settings.postgres.database,
+        PANIC_MEDIA__ROOT=str(media_root),
+    )
+    result = await asyncio.to_thread(run_cli, "media", "purge", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["purged"] >= 1
+    assert "expired_uploads" in report
+    assert not stored_bytes(media_root, media_id)
