@@ -216,7 +216,9 @@ async def _readable(
     return row, original, state
 
 
-async def _uploadable(alerts: AlertReads, alert_id: UUID, principal: Principal) -> AlertState:
+async def check_uploadable(alerts: AlertReads, alert_id: UUID, principal: Principal) -> AlertState:
+    """The alert ``principal`` may add evidence to (``media.policy``), or 404;
+    direct and resumable uploads (``media_tus``) both check with this."""
     state, readable = await _alert_access(alerts, alert_id, principal)
     if not readable or not may_upload(state, principal.id, principal.role):
         # Never confirm the alert exists to someone who may not add to it.
@@ -333,13 +335,13 @@ async def upload(
                 raise ProblemHTTPException(422, detail="the form has no file part")
             early = alert_id or form.fields.get("alert_id")
             if early is not None:
-                checked = await _uploadable(alerts, _alert_id(early), principal)
+                checked = await check_uploadable(alerts, _alert_id(early), principal)
             written = await vault.write(media_id, form.file_chunks(), max_bytes=limit)
             target = _alert_id(alert_id or form.fields.get("alert_id"))
         elif content_type.startswith(RAW_TYPES):
             _declared_too_large(request, limit)
             target = _alert_id(alert_id)
-            checked = await _uploadable(alerts, target, principal)
+            checked = await check_uploadable(alerts, target, principal)
             written = await vault.write(media_id, _body(request), max_bytes=limit)
         else:
             raise ProblemHTTPException(
@@ -352,7 +354,7 @@ async def upload(
         raise ProblemHTTPException(400, detail="the upload was interrupted") from None
     if checked is None or checked.id != target:
         try:
-            await _uploadable(alerts, target, principal)
+            await check_uploadable(alerts, target, principal)
         except BaseException:
             await vault.remove(media_id)
             raise

@@ -43,7 +43,7 @@ from gateway.auth.principal import Principal
 from gateway.deps import AlertsDep, CurrentPrincipal, MediaUploadsDep, SettingsDep, VaultDep
 from gateway.problems import ProblemHTTPException
 from gateway.ratelimit import rate_limit
-from gateway.routes.media import _uploadable
+from gateway.routes.media import check_uploadable
 from media import resumable
 from media.errors import NotMedia, TooLarge, UploadGone, UploadMoved
 from media.model import Upload
@@ -266,7 +266,7 @@ async def create(
         alert_id = UUID(raw_alert)
     except ValueError:
         raise ProblemHTTPException(400, detail="alert_id is not a UUID") from None
-    await _uploadable(alerts, alert_id, principal)
+    await check_uploadable(alerts, alert_id, principal)
     upload = resumable.new_upload(
         vault.keys,
         upload_id=uuid4(),
