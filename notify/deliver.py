@@ -112,9 +112,12 @@ class Deliverer:
             yield refused
         finally:
             if refused is None:
-                self._in_flight[contact] -= 1
-                if not self._in_flight[contact]:
-                    del self._in_flight[contact]
+                # Under the lock too: a count taken before this delivery was
+                # recorded must still see it in flight when it reads the number.
+                async with self._cap_lock:
+                    self._in_flight[contact] -= 1
+                    if not self._in_flight[contact]:
+                        del self._in_flight[contact]
 
     async def _send(self, request: NotificationRequest, provider: Provider) -> DeliveryOutcome:
         error = "not attempted"

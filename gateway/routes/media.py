@@ -67,6 +67,8 @@ from media.vault import Vault, Written
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/media", tags=["media"])
+# File ids are matched as UUIDs in the path (``{media_id:uuid}``), so
+# ``/media/upload`` and ``/media/uploads`` are never taken for a file id.
 
 _upload_limit = Depends(
     rate_limit("media:upload", key="principal", rule="media_upload_per_principal")
@@ -391,7 +393,7 @@ async def list_for_alert(
 
 
 @router.get(
-    "/{media_id}/meta",
+    "/{media_id:uuid}/meta",
     response_model=MediaOut,
     summary="A file's metadata, processing state and renditions",
     responses=_problems(401, 404, 422, 429, 503),
@@ -405,7 +407,7 @@ async def get_meta(
 
 
 @router.get(
-    "/{media_id}",
+    "/{media_id:uuid}",
     summary="A file's bytes (single byte ranges supported)",
     response_class=StreamingResponse,
     responses={
@@ -460,7 +462,7 @@ async def get_file(
 
 
 @router.delete(
-    "/{media_id}",
+    "/{media_id:uuid}",
     status_code=204,
     summary="Delete a file (soft: purged after the retention period)",
     responses=_problems(401, 403, 404, 409, 422, 429, 503),
@@ -495,7 +497,7 @@ async def delete_file(
 
 
 @router.put(
-    "/{media_id}/hold",
+    "/{media_id:uuid}/hold",
     response_model=MediaOut,
     summary="Place or release a legal hold (admins)",
     responses=_problems(401, 403, 404, 422, 429, 503),
@@ -519,7 +521,7 @@ async def set_hold(
 
 
 @router.post(
-    "/{media_id}/process",
+    "/{media_id:uuid}/process",
     status_code=202,
     response_model=MediaOut,
     summary="Queue a file's processing (thumbnails, poster, re-encodings)",

@@ -183,11 +183,13 @@ async def test_finding_a_405_carries_its_allow_header(http: httpx.AsyncClient) -
     checked = 0
     for template, operations in document["paths"].items():
         documented = {m.upper() for m in operations if m.upper() in HTTP_METHODS}
+        # OPTIONS and HEAD are not tried, but a resource that serves them (tus) says so.
+        served = {m.upper() for m in operations if m.upper() in (*HTTP_METHODS, "OPTIONS", "HEAD")}
         path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), template)
         for method in sorted(set(HTTP_METHODS) - documented):
             response = await http.request(method, path)
             assert response.status_code == 405, (method, template)
             allowed = {m.strip() for m in response.headers["Allow"].split(",")}
-            assert allowed == documented, (method, template, allowed)
+            assert allowed == served, (method, template, allowed)
             checked += 1
     assert checked > 20

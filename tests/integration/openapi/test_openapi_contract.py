@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -34,6 +35,9 @@ from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
 from tests.scratch import create_database, drop_database, migrate, on_database, scratch_name
 
 pytestmark = pytest.mark.integration
+
+# tus chunks (``PATCH /media/uploads/{id}``) are raw bytes of their own media type.
+schemathesis.openapi.media_type("application/offset+octet-stream", st.binary(max_size=4096))
 
 #: Requests generated per operation: bounded so the suite stays fast.
 EXAMPLES_PER_OPERATION = 25
