@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def init_local_ray(namespace: str, *, num_cpus: int = 2) -> None:
     )
 
 
+#: This test session's rate-limit key prefix for the servers it starts.
+CLI_RATE_PREFIX = f"test-cli-{uuid.uuid4().hex[:12]}:"
+
+
 def cli_env(**overrides: str) -> dict[str, str]:
     """This environment without PANIC_* and RAY_ADDRESS, test profile, then ``overrides``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
@@ -52,6 +57,9 @@ def cli_env(**overrides: str) -> dict[str, str]:
     env["PANIC_PROFILE"] = "test"
     # The notifier consumes the shared alert topics: only tests that mean it run one.
     env["PANIC_NOTIFY__ENABLED"] = "false"
+    # Rate limits counted apart from a dev server's on the same Redis: the
+    # OpenAPI test's registrations had left `scripts/run` refusing new users.
+    env["PANIC_RATE_LIMIT__KEY_PREFIX"] = CLI_RATE_PREFIX
     env.update(overrides)
     return env
 
