@@ -35,7 +35,7 @@ from uuid import UUID, uuid4
 from actors.alert_messages import MediaAdded, MediaProcessed
 from actors.effects import EventType
 from media.errors import MediaError
-from media.model import MediaRow, Processing
+from media.model import MediaKind, MediaRow, Processing
 from media.ports import MediaRecords, ObjectStore
 from media.render import RenderError, render
 from media.vault import MasterKeys, Vault, remove_objects
@@ -194,9 +194,18 @@ async def _render_original(
                 out.write(piece)
         out_dir = folder / "out"
         out_dir.mkdir()
-        rendered = await asyncio.to_thread(
-            render, row.kind, source, out_dir, timeout_s=timeout_s, threads=threads
-        )
+        try:
+            rendered = await asyncio.to_thread(
+                render, row.kind, source, out_dir, timeout_s=timeout_s, threads=threads
+            )
+        except RenderError as exc:
+            # An MP4/QuickTime/WebM container holding sound only (a phone's voice
+            # memo) sniffs as video; it is rendered as the recording it is.
+            if row.kind is not MediaKind.VIDEO or exc.retriable:
+                raise
+            rendered = await asyncio.to_thread(
+                render, MediaKind.AUDIO, source, out_dir, timeout_s=timeout_s, threads=threads
+            )
         rows: list[MediaRow] = []
         for item in rendered:
             rendition_id = uuid4()

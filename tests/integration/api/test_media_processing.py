@@ -279,3 +279,23 @@ async def test_processing_again_replaces_the_renditions(
     for gone in old:
         assert not stored_bytes(media_root, gone)
         assert (await http.get(f"/media/{gone}", headers=user.headers)).status_code == 404
+
+
+async def test_a_voice_memo_in_an_mp4_is_rendered_as_a_recording(
+    http: httpx.AsyncClient, user: Account, admin: Account, tmp_path: Path
+) -> None:
+    """Sound alone in an MP4 container sniffs as video (the container says
+    nothing more); it gets the recording's rendition, not a failure."""
+    created = await http.post("/alerts", json=alert_body(), headers=user.headers)
+    alert_id = created.json()["id"]
+    memo = await asyncio.to_thread(
+        ffmpeg_clip, tmp_path, "memo.mp4",
+        "-f", "lavfi", "-i", "sine=frequency=500", "-t", "2", "-c:a", "aac",
+    )  # fmt: skip
+    stored = await upload(http, user, alert_id, memo, content_type="video/mp4")
+    assert stored.json()["kind"] == "video"
+    meta = await _processed(http, admin, stored.json()["id"])
+    assert meta["processing"] == "done", meta
+    assert [(r["rendition"], r["content_type"]) for r in meta["renditions"]] == [
+        ("opus", "audio/ogg")
+    ]
