@@ -136,11 +136,10 @@ class Processor:
             await self._records.set_processing(row, Processing.FAILED, self._clock(), error=error)
             await self._tell(row.alert_id, MediaProcessed(row.id, "failed", error=error))
             return
-        replaced = [r for r in row.renditions if r.id not in {n.id for n in renditions}]
+        # Renditions get fresh ids: every earlier one is replaced.
         await self._records.add_renditions(row, renditions, self._clock())
-        vault_objects = self._objects
-        for old in replaced:
-            await remove_objects(vault_objects, old.id)
+        for old in row.renditions:
+            await remove_objects(self._objects, old.id)
         kinds = tuple(r.rendition.value for r in renditions if r.rendition is not None)
         await self._tell(row.alert_id, MediaProcessed(row.id, "done", renditions=kinds))
 

@@ -189,14 +189,18 @@ class Vault:
 
     def read(self, row: MediaRow, start: int, end: int) -> AsyncIterator[bytes]:
         """Plaintext bytes ``[start, end)`` of ``row`` (``0 <= start < end <= size``),
-        opening only the segments they cover. :class:`Unreadable` if a record fails
-        to authenticate or is missing."""
-        return _coalesced(self._read(row.id, row.size, row.sealed, start, end), READ_CHUNK)
+        opening only the segments they cover. The data key is opened here, before
+        the first byte is asked for, so an unknown or wrong master key
+        (:class:`UnknownKey`, :class:`Unreadable`) is raised by this call, not in
+        the middle of a response; :class:`Unreadable` later if a record fails to
+        authenticate or is missing."""
+        sealed = row.sealed
+        data_key = self._keys.unwrap(row.id, sealed.key_id, sealed.wrapped_key)
+        return _coalesced(self._read(data_key, row.id, row.size, sealed, start, end), READ_CHUNK)
 
     async def _read(
-        self, media_id: UUID, size: int, sealed: Sealed, start: int, end: int
+        self, data_key: bytes, media_id: UUID, size: int, sealed: Sealed, start: int, end: int
     ) -> AsyncIterator[bytes]:
-        data_key = self._keys.unwrap(media_id, sealed.key_id, sealed.wrapped_key)
         seg = sealed.segment_size
         span = sealing.span(start, end, seg)
         total = sealing.segment_count(size, seg)

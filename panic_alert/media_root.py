@@ -24,6 +24,7 @@ from media.processing import Processor, RunRender, consume, render_original
 from media.resumable import expire_uploads
 from media.retention import purge_due
 from media.vault import media_keys
+from panic_alert.supervise import restarting
 from persistence.drivers.kafka import KafkaConsumer
 from persistence.drivers.postgres import create_pool
 from persistence.media.objects import object_store
@@ -36,8 +37,6 @@ log = logging.getLogger(__name__)
 #: The consumer group of the media worker.
 MEDIA_GROUP = "panic-media-worker"
 MEDIA_TOPICS = ("media-uploads", "media-processing")
-#: Wait before the worker starts again after an outage.
-RETRY_S = 2.0
 
 
 def renderer(settings: Settings) -> Render:
@@ -66,14 +65,9 @@ async def run_media_worker(
     A new consumer group starts from the oldest events kept (``offset_reset``):
     evidence uploaded before the worker first ran is processed too.
     """
-    while True:
-        try:
-            await _run(settings, tell, run_render, offset_reset, group_suffix, ready)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # supervising loop: log and carry on
-            log.warning("media worker stopped (%s); restarting in %.0fs", exc, RETRY_S)
-            await asyncio.sleep(RETRY_S)
+    await restarting(
+        "media worker", lambda: _run(settings, tell, run_render, offset_reset, group_suffix, ready)
+    )
 
 
 async def _purge_forever(

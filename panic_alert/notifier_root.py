@@ -30,6 +30,7 @@ from notify.worker import (
     providers,
     run_workers,
 )
+from panic_alert.supervise import restarting
 from persistence.drivers.kafka import KafkaConsumer, KafkaPublisher
 from persistence.drivers.postgres import create_pool
 from persistence.notifications import (
@@ -40,9 +41,6 @@ from persistence.notifications import (
 )
 
 log = logging.getLogger(__name__)
-
-#: Wait before the workers start again after an outage.
-RETRY_S = 2.0
 
 
 async def run_notifier(
@@ -61,14 +59,7 @@ async def run_notifier(
     ``group_suffix`` separates consumer groups (tests sharing one broker);
     ``ready`` is set once both consumers hold their partitions.
     """
-    while True:
-        try:
-            await _run(settings, report, offset_reset, group_suffix, ready)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # supervising loop: log and carry on
-            log.warning("notifier stopped (%s); restarting in %.0fs", exc, RETRY_S)
-            await asyncio.sleep(RETRY_S)
+    await restarting("notifier", lambda: _run(settings, report, offset_reset, group_suffix, ready))
 
 
 async def _run(

@@ -70,13 +70,15 @@ router = APIRouter(prefix="/media", tags=["media"])
 # File ids are matched as UUIDs in the path (``{media_id:uuid}``), so
 # ``/media/upload`` and ``/media/uploads`` are never taken for a file id.
 
-_upload_limit = Depends(
+#: Rate limits of /media, shared with the resumable uploads (``media_tus``): a
+#: tus creation counts as an upload, its HEAD as a read, its DELETE as a write.
+upload_limit = Depends(
     rate_limit("media:upload", key="principal", rule="media_upload_per_principal")
 )
-_read_limit = Depends(
+read_limit = Depends(
     rate_limit("media:read", key="principal", rule="media_read_per_principal", per_route=True)
 )
-_write_limit = Depends(rate_limit("media:write", key="principal", rule="media_write_per_principal"))
+write_limit = Depends(rate_limit("media:write", key="principal", rule="media_write_per_principal"))
 
 #: Bytes a form adds around its file (boundaries, headers, the alert id).
 FORM_OVERHEAD: Final = 64 * 1024
@@ -311,7 +313,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     summary="Upload a photo, recording or video to an alert (streamed)",
     responses=_problems(400, 401, 404, 413, 415, 422, 429, 503),
     openapi_extra=_UPLOAD_BODY,
-    dependencies=[_upload_limit],
+    dependencies=[upload_limit],
 )
 async def upload(
     request: Request,
@@ -378,7 +380,7 @@ async def upload(
     response_model=MediaList,
     summary="The files of an alert, oldest first",
     responses=_problems(401, 404, 422, 429, 503),
-    dependencies=[_read_limit],
+    dependencies=[read_limit],
 )
 async def list_for_alert(
     alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep, records: MediaRecordsDep
@@ -397,7 +399,7 @@ async def list_for_alert(
     response_model=MediaOut,
     summary="A file's metadata, processing state and renditions",
     responses=_problems(401, 404, 422, 429, 503),
-    dependencies=[_read_limit],
+    dependencies=[read_limit],
 )
 async def get_meta(
     media_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep, records: MediaRecordsDep
@@ -415,7 +417,7 @@ async def get_meta(
         206: {"description": "The range asked for.", "content": {"application/octet-stream": {}}},
         **_problems(401, 404, 416, 422, 429, 503),
     },
-    dependencies=[_read_limit],
+    dependencies=[read_limit],
 )
 async def get_file(
     media_id: UUID,
@@ -427,8 +429,6 @@ async def get_file(
 ) -> Response:
     """Streams the file (opened segment by segment); ``Range: bytes=a-b`` gives 206."""
     row, _original, _state = await _readable(records, alerts, media_id, principal)
-    # An unknown or wrong master key is found before the response starts.
-    vault.keys.unwrap(row.id, row.sealed.key_id, row.sealed.wrapped_key)
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": f'"{row.sha256}"',
@@ -466,7 +466,7 @@ async def get_file(
     status_code=204,
     summary="Delete a file (soft: purged after the retention period)",
     responses=_problems(401, 403, 404, 409, 422, 429, 503),
-    dependencies=[_write_limit],
+    dependencies=[write_limit],
 )
 async def delete_file(
     media_id: UUID,
@@ -501,7 +501,7 @@ async def delete_file(
     response_model=MediaOut,
     summary="Place or release a legal hold (admins)",
     responses=_problems(401, 403, 404, 422, 429, 503),
-    dependencies=[_write_limit],
+    dependencies=[write_limit],
 )
 async def set_hold(
     media_id: UUID,
@@ -526,7 +526,7 @@ async def set_hold(
     response_model=MediaOut,
     summary="Queue a file's processing (thumbnails, poster, re-encodings)",
     responses=_problems(401, 403, 404, 422, 429, 503),
-    dependencies=[_write_limit],
+    dependencies=[write_limit],
 )
 async def process(
     media_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep, records: MediaRecordsDep

@@ -43,7 +43,7 @@ from gateway.auth.principal import Principal
 from gateway.deps import AlertsDep, CurrentPrincipal, MediaUploadsDep, SettingsDep, VaultDep
 from gateway.problems import ProblemHTTPException
 from gateway.ratelimit import rate_limit
-from gateway.routes.media import check_uploadable
+from gateway.routes.media import check_uploadable, read_limit, upload_limit, write_limit
 from media import resumable
 from media.errors import NotMedia, TooLarge, UploadGone, UploadMoved
 from media.model import Upload
@@ -105,14 +105,7 @@ router = APIRouter(
 )
 
 _tus = Depends(_tus_resumable)
-_create_limit = Depends(
-    rate_limit("media:upload", key="principal", rule="media_upload_per_principal")
-)
 _chunk_limit = Depends(rate_limit("media:chunk", key="principal", rule="media_chunk_per_principal"))
-_read_limit = Depends(
-    rate_limit("media:read", key="principal", rule="media_read_per_principal", per_route=True)
-)
-_write_limit = Depends(rate_limit("media:write", key="principal", rule="media_write_per_principal"))
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -236,7 +229,7 @@ async def options(settings: SettingsDep) -> Response:
         201: {"description": "Created; send the bytes to the `Location` with PATCH."},
         **_problems(400, 401, 404, 412, 413, 415, 429, 503),
     },
-    dependencies=[_tus, _create_limit],
+    dependencies=[_tus, upload_limit],
 )
 async def create(
     principal: CurrentPrincipal,
@@ -295,7 +288,7 @@ async def create(
         200: {"description": "`Upload-Offset` and `Upload-Length`."},
         **_problems(401, 404, 412, 422, 429, 503),
     },
-    dependencies=[_tus, _read_limit],
+    dependencies=[_tus, read_limit],
 )
 async def offset(
     upload_id: UUID, principal: CurrentPrincipal, uploads: MediaUploadsDep
@@ -389,7 +382,7 @@ async def append(
     summary="Abandon an upload; what it stored is deleted (tus termination)",
     response_class=Response,
     responses=_problems(401, 404, 412, 422, 429, 503),
-    dependencies=[_tus, _write_limit],
+    dependencies=[_tus, write_limit],
 )
 async def terminate(
     upload_id: UUID, principal: CurrentPrincipal, uploads: MediaUploadsDep, vault: VaultDep

@@ -179,6 +179,16 @@ class PostgresMediaRecords:
         statement, args = insert_statement(events, source=self._source)
         await conn.execute(statement, *args)
 
+    async def _update(self, statement: str, args: Sequence[Any], event: OutboxEvent | None) -> bool:
+        """Run a conditional ``UPDATE ... RETURNING true``; when it changed a row,
+        write ``event`` in the same transaction. Whether it changed one."""
+        with postgres.EDGE:
+            async with self._pool.acquire() as conn, conn.transaction():
+                changed = bool(await conn.fetchval(statement, *args))
+                if changed and event is not None:
+                    await self._events(conn, event)
+        return changed
+
     async def _insert(
         self, conn: Connection, row: MediaRow, alert_limit: int | None, event: EventType | None
     ) -> None:
@@ -235,22 +245,12 @@ class PostgresMediaRecords:
         """Soft-delete ``row``: purged after ``purge_after``, or never (None: hidden
         from its user only). False when it is held or already deleted."""
         hidden = purge_after is None
-        with postgres.EDGE:
-            async with self._pool.acquire() as conn, conn.transaction():
-                done = await conn.fetchval(
-                    "UPDATE media SET deleted_at = $2, purge_after = $3, hidden_from_user = $4 "
-                    "WHERE id = $1 AND deleted_at IS NULL AND NOT legal_hold RETURNING true",
-                    row.id,
-                    at,
-                    purge_after,
-                    hidden,
-                )
-                if done:
-                    await self._events(
-                        conn,
-                        media_event(row, EventType.MEDIA_DELETED, at, by=str(by), kept=hidden),
-                    )
-        return bool(done)
+        return await self._update(
+            "UPDATE media SET deleted_at = $2, purge_after = $3, hidden_from_user = $4 "
+            "WHERE id = $1 AND deleted_at IS NULL AND NOT legal_hold RETURNING true",
+            (row.id, at, purge_after, hidden),
+            media_event(row, EventType.MEDIA_DELETED, at, by=str(by), kept=hidden),
+        )
 
     async def set_hold(
         self, row: MediaRow, held: bool, by: UUID, at: datetime, reason: str | None
@@ -258,18 +258,12 @@ class PostgresMediaRecords:
         """Place or release a legal hold (a held row's pending purge is cancelled,
         and a released one gets its purge back if it was deleted)."""
         event = EventType.MEDIA_HOLD_SET if held else EventType.MEDIA_HOLD_RELEASED
-        with postgres.EDGE:
-            async with self._pool.acquire() as conn, conn.transaction():
-                changed = await conn.fetchval(
-                    "UPDATE media SET legal_hold = $2, held_by = $3, held_at = $4 "
-                    "WHERE id = $1 AND purged_at IS NULL AND legal_hold <> $2 RETURNING true",
-                    row.id,
-                    held,
-                    by,
-                    at,
-                )
-                if changed:
-                    await self._events(conn, media_event(row, event, at, by=str(by), reason=reason))
+        await self._update(
+            "UPDATE media SET legal_hold = $2, held_by = $3, held_at = $4 "
+            "WHERE id = $1 AND purged_at IS NULL AND legal_hold <> $2 RETURNING true",
+            (row.id, held, by, at),
+            media_event(row, event, at, by=str(by), reason=reason),
+        )
         return await self.get(row.id)
 
     async def due_for_purge(self, now: datetime, limit: int) -> Sequence[MediaRow]:
@@ -280,16 +274,12 @@ class PostgresMediaRecords:
 
     async def purged(self, row: MediaRow, at: datetime) -> None:
         """Record that the objects of ``row`` and its renditions are gone."""
-        with postgres.EDGE:
-            async with self._pool.acquire() as conn, conn.transaction():
-                done = await conn.fetchval(
-                    "UPDATE media SET purged_at = $2 WHERE (id = $1 OR parent_id = $1) "
-                    "AND purged_at IS NULL AND NOT legal_hold RETURNING true",
-                    row.id,
-                    at,
-                )
-                if done:
-                    await self._events(conn, media_event(row, EventType.MEDIA_PURGED, at))
+        await self._update(
+            "UPDATE media SET purged_at = $2 WHERE (id = $1 OR parent_id = $1) "
+            "AND purged_at IS NULL AND NOT legal_hold RETURNING true",
+            (row.id, at),
+            media_event(row, EventType.MEDIA_PURGED, at),
+        )
 
     async def set_processing(
         self,
@@ -308,20 +298,13 @@ class PostgresMediaRecords:
             Processing.FAILED: EventType.MEDIA_PROCESSING_FAILED,
         }.get(state)
         allowed = None if only_from is None else [p.value for p in only_from]
-        with postgres.EDGE:
-            async with self._pool.acquire() as conn, conn.transaction():
-                changed = await conn.fetchval(
-                    "UPDATE media SET processing = $2, processing_error = $3 WHERE id = $1 "
-                    "AND ($4::text[] IS NULL OR processing = ANY($4::text[])) RETURNING true",
-                    row.id,
-                    state.value,
-                    error,
-                    allowed,
-                )
-                if changed and event is not None:
-                    data: dict[str, Any] = {} if error is None else {"error": error}
-                    await self._events(conn, media_event(row, event, at, **data))
-        return bool(changed)
+        data: dict[str, Any] = {} if error is None else {"error": error}
+        return await self._update(
+            "UPDATE media SET processing = $2, processing_error = $3 WHERE id = $1 "
+            "AND ($4::text[] IS NULL OR processing = ANY($4::text[])) RETURNING true",
+            (row.id, state.value, error, allowed),
+            None if event is None else media_event(row, event, at, **data),
+        )
 
     async def add_renditions(
         self, parent: MediaRow, renditions: Sequence[MediaRow], at: datetime

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,7 +21,6 @@ import pytest
 from tusclient import client as tus
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
-from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.principal import Role
 from media.resumable import expire_uploads
@@ -33,7 +31,9 @@ from tests.integration.api.conftest import Gateway
 from tests.integration.api.mediakit import (
     MAX_FILE,
     entries,
-    media_gateway,
+    http,
+    media_api,
+    media_root,
     media_settings,
     noise_png,
     stored_bytes,
@@ -43,27 +43,10 @@ from tests.integration.api.test_alerts import alert_body, assert_problem
 
 pytestmark = pytest.mark.integration
 
+__all__ = ["http", "media_api", "media_root"]  # the module's gateway (mediakit)
+
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = 50_000  # not a multiple of the 64 KiB segments: every chunk leaves a tail
-
-
-@pytest.fixture(scope="module")
-def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("media-tus")
-
-
-@pytest.fixture(scope="module")
-async def media_api(
-    api_settings: Settings, api_entities: EntityClient, media_root: Path
-) -> AsyncIterator[Gateway]:
-    async with media_gateway(api_settings, api_entities, media_root) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def http(media_api: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=media_api.base_url, timeout=30) as client:
-        yield client
 
 
 async def raise_alert(http: httpx.AsyncClient, user: Account) -> str:
