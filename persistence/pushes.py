@@ -17,6 +17,7 @@ apps resync on reconnect.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -65,6 +66,10 @@ class RedisPushSink:
             await self._client.publish(PRESENCE_CHANNEL, "announce")
 
 
+#: Seconds a push subscription's close may take before it is given up.
+CLOSE_TIMEOUT_S = 5.0
+
+
 class RedisPushSubscription:
     """One pub/sub connection with its own client; closing it closes both.
 
@@ -90,15 +95,15 @@ class RedisPushSubscription:
         return message
 
     async def aclose(self) -> None:
-        """Close the subscription and its client; never raises."""
-        try:
-            await self._pubsub.aclose()
-        except Exception:
-            log.debug("push subscription: error while closing", exc_info=True)
-        try:
-            await self._client.aclose()
-        except Exception:
-            log.debug("push subscription: error while closing its client", exc_info=True)
+        """Close the subscription and its client; never raises, and gives up after
+        :data:`CLOSE_TIMEOUT_S` each (a close waiting on a connection that Redis
+        going away left mid-command must not hold a shutdown forever)."""
+        for what, close in (("subscription", self._pubsub.aclose), ("client", self._client.aclose)):
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await close()
+            except Exception:
+                log.debug("push %s: error while closing", what, exc_info=True)
 
 
 class RedisPushSubscriptions:
