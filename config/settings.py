@@ -585,6 +585,24 @@ def secret_weakness(value: str, *, min_length: int, min_bits: float) -> str | No
     return None
 
 
+class ConsoleSettings(BaseModel):
+    """The dispatcher console the gateway serves at ``/console/`` (``gateway.console``)."""
+
+    #: The built console (``scripts/bootstrap`` runs ``npm ci`` and the build
+    #: in ``web/``); missing: ``/console/`` answers 503 saying so.
+    dist_dir: Path = REPO_ROOT / "web" / "console" / "dist"
+    #: Raster tile URL template of the map (``{z}/{x}/{y}``); empty: no tiles,
+    #: only the bundled world outline. Its origin is added to the console's
+    #: Content-Security-Policy. OpenStreetMap's servers by default: their usage
+    #: policy asks heavy users to run their own.
+    tile_url: Annotated[str, Field(pattern=r"^(https?://[^\s;,']+)?$")] = (
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    )
+    #: Shown on the map, as the tile server's licence requires.
+    tile_attribution: str = "© OpenStreetMap contributors"
+    tile_max_zoom: int = Field(19, ge=0, le=24)
+
+
 class SecuritySettings(BaseModel):
     """Who may set the client address, headers of every response, and who may
     read the API's documentation and metrics (``gateway.middleware``)."""
@@ -639,6 +657,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     geofence: GeofenceSettings = GeofenceSettings()
     security: SecuritySettings = SecuritySettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secrets_outside_dev(self) -> Self:

@@ -43,6 +43,8 @@ from config.settings import Settings
 from gateway import health
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.pins import PinChecker
+from gateway.console import router as console_router
+from gateway.console import tile_sources
 from gateway.errors import install_domain_error_handlers
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics, metrics_router
@@ -171,6 +173,7 @@ def create_app(
     app.include_router(metrics_router(http_metrics, reads=wired.metrics))
     for router in api_routers() if routers is None else routers:
         app.include_router(router)
+    app.include_router(console_router)
     _document_websocket(app, Limits.of(settings.http))
     return app
 
@@ -203,7 +206,17 @@ def _document_websocket(app: FastAPI, limits: Limits) -> None:
 def _middleware(settings: Settings, http_metrics: HttpMetrics) -> list[Middleware]:
     stack = [
         # Outermost, so even the request-context guard's 500 carries them.
-        Middleware(SecurityHeadersMiddleware, settings=settings.security),
+        Middleware(
+            SecurityHeadersMiddleware,
+            settings=settings.security.model_copy(
+                update={
+                    "csp_extra_sources": [
+                        *settings.security.csp_extra_sources,
+                        *tile_sources(settings.console),
+                    ]
+                }
+            ),
+        ),
         Middleware(RequestContextMiddleware, metrics=http_metrics),
     ]
     if settings.http.cors_origins:

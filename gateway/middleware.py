@@ -272,6 +272,7 @@ CONSOLE_CSP: Final = (
     "style-src 'self'",
     "img-src 'self' data: blob:{extra}",
     "font-src 'self'",
+    "media-src 'self' blob:",
     "worker-src 'self' blob:",
     "child-src 'self' blob:",
     "connect-src 'self'{ws}{extra}",

@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("migrate", help="apply pending PostgreSQL schema migrations")
+    commands.add_parser(
+        "openapi",
+        help="print the gateway's OpenAPI document (JSON) on standard output",
+        description="Print the OpenAPI document the gateway serves at /openapi.json, "
+        "without starting anything. The browser code's API types are generated from it "
+        "(web/console/openapi.json, `npm run gen:api` in web/).",
+    )
 
     admin = commands.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("--email", required=True)
@@ -182,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(args.log_level or "WARNING")
         if args.command == "migrate":
             return asyncio.run(migrate(settings))
+        if args.command == "openapi":
+            return print_openapi(settings)
         if args.command == "relay":
             return drain(settings) if args.drain else relay(settings)
         if args.command == "create-admin":
@@ -211,6 +220,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------- serve
+
+
+def print_openapi(settings: Settings) -> int:
+    """The document as the gateway serves it (sorted keys: a stable diff)."""
+    from gateway.app import create_app
+
+    document = create_app(settings).openapi()
+    print(json.dumps(document, indent=2, sort_keys=True))
+    return EXIT_OK
 
 
 def relay(settings: Settings) -> int:

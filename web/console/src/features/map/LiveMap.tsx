@@ -1,0 +1,179 @@
+import type { GeoJSONSource, Map as MapLibreMap } from "maplibre-gl";
+import { useEffect, useRef, useState } from "react";
+
+import { fleet, useLive } from "../../app/live";
+import { selectAlert } from "../../app/ui";
+import { createMap, dropMap, loadMapConfig } from "../../shared/map/baseMap";
+import { useNow } from "../../shared/useNow";
+import { agentFeatures, alertFeatures, summarise } from "./layers";
+
+const STATUS_COLOURS = [
+  "match",
+  ["get", "status"],
+  "escalated",
+  "#b3001b",
+  "dispatching",
+  "#c75000",
+  "assigned",
+  "#1f5fbf",
+  "en_route",
+  "#6b2fa8",
+  "on_scene",
+  "#16703f",
+  "#444444",
+] as const;
+
+/** A small arrow pointing north, rotated by each agent's heading. */
+function arrowImage(): ImageData {
+  const size = 20;
+  const data = new Uint8ClampedArray(size * size * 4);
+  for (let y = 0; y < size; y += 1) {
+    for (let x = 0; x < size; x += 1) {
+      const half = (y / size) * (size / 2);
+      const inside = y > 1 && y < size - 3 && Math.abs(x - size / 2) <= half;
+      if (!inside) continue;
+      const at = (y * size + x) * 4;
+      data.set([20, 60, 120, 255], at);
+    }
+  }
+  return new ImageData(data, size, size);
+}
+
+function addLiveLayers(map: MapLibreMap): void {
+  map.addImage("agent-arrow", arrowImage());
+  map.addSource("agents", {
+    type: "geojson",
+    data: { type: "FeatureCollection", features: [] },
+    cluster: true,
+    clusterRadius: 40,
+    clusterMaxZoom: 13,
+    clusterProperties: { available: ["+", ["get", "available"]] },
+  });
+  map.addSource("alerts", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({
+    id: "agent-clusters",
+    type: "circle",
+    source: "agents",
+    filter: ["has", "point_count"],
+    paint: {
+      "circle-color": ["case", [">", ["get", "available"], 0], "#2f7d4f", "#5a6470"],
+      "circle-opacity": 0.55,
+      "circle-stroke-color": "#ffffff",
+      "circle-stroke-width": 1,
+      "circle-radius": ["step", ["get", "point_count"], 8, 10, 12, 100, 17, 1000, 23],
+    },
+  });
+  map.addLayer({
+    id: "agents",
+    type: "circle",
+    source: "agents",
+    filter: ["!", ["has", "point_count"]],
+    paint: {
+      "circle-radius": 5,
+      "circle-color": [
+        "match",
+        ["get", "status"],
+        "available",
+        "#2f7d4f",
+        "on_break",
+        "#9a6b00",
+        "#5a6470",
+      ],
+      "circle-opacity": ["case", ["==", ["get", "stale"], 1], 0.35, 0.95],
+      "circle-stroke-color": "#ffffff",
+      "circle-stroke-width": 1,
+    },
+  });
+  map.addLayer({
+    id: "agent-headings",
+    type: "symbol",
+    source: "agents",
+    filter: ["all", ["!", ["has", "point_count"]], ["==", ["get", "has_heading"], 1]],
+    layout: {
+      "icon-image": "agent-arrow",
+      "icon-size": 0.6,
+      "icon-rotate": ["get", "heading"],
+      "icon-rotation-alignment": "map",
+      "icon-allow-overlap": true,
+      "icon-offset": [0, -14],
+    },
+  });
+  map.addLayer({
+    id: "alert-halo",
+    type: "circle",
+    source: "alerts",
+    filter: ["==", ["get", "prominent"], 1],
+    paint: { "circle-radius": 17, "circle-color": STATUS_COLOURS as never, "circle-opacity": 0.25 },
+  });
+  map.addLayer({
+    id: "alerts",
+    type: "circle",
+    source: "alerts",
+    paint: {
+      "circle-radius": ["case", ["==", ["get", "prominent"], 1], 10, 7],
+      "circle-color": STATUS_COLOURS as never,
+      "circle-stroke-color": ["case", ["==", ["get", "covert"], 1], "#111111", "#ffffff"],
+      "circle-stroke-width": ["case", ["==", ["get", "covert"], 1], 3, 1.5],
+    },
+  });
+  map.on("click", "alerts", (event) => {
+    const id = event.features?.[0]?.properties.id as unknown;
+    if (typeof id === "string") selectAlert(id);
+  });
+  map.on("mouseenter", "alerts", () => (map.getCanvas().style.cursor = "pointer"));
+  map.on("mouseleave", "alerts", () => (map.getCanvas().style.cursor = ""));
+}
+
+/** The live map: open alerts by status, the fleet clustered; positions from the store. */
+export function LiveMap() {
+  const container = useRef<HTMLDivElement>(null);
+  const [map, setMap] = useState<MapLibreMap | null>(null);
+  const alerts = useLive((s) => s.alerts);
+  const fleetVersion = useLive((s) => s.fleetVersion);
+  const now = useNow(5000);
+
+  useEffect(() => {
+    let made: MapLibreMap | null = null;
+    let cancelled = false;
+    void loadMapConfig().then((config) => {
+      if (cancelled || !container.current) return;
+      made = createMap(container.current, config);
+      const map = made;
+      map.once("load", () => {
+        addLiveLayers(map);
+        setMap(map);
+      });
+    });
+    return () => {
+      cancelled = true;
+      if (made) dropMap(made);
+    };
+  }, []);
+
+  useEffect(() => {
+    const source = map?.getSource<GeoJSONSource>("alerts");
+    void source?.setData(alertFeatures(Object.values(alerts), now));
+  }, [map, alerts, now]);
+
+  useEffect(() => {
+    if (!map) return;
+    // At most one agents update per animation frame, however often frames arrive.
+    const frame = requestAnimationFrame(() => {
+      void map.getSource<GeoJSONSource>("agents")?.setData(agentFeatures(fleet.values(), Date.now()));
+    });
+    return () => cancelAnimationFrame(frame);
+  }, [map, fleetVersion, now]);
+
+  const summary = summarise(fleet.values(), now);
+  const open = Object.values(alerts).length;
+  return (
+    // MapLibre names its canvas: the region "Map" (keyboard: arrows pan, +/- zoom).
+    <section className="map">
+      <div ref={container} className="map-canvas" data-testid="map-canvas" />
+      <p className="map-summary" aria-live="off">
+        {open} open alerts on the map; {summary.onDuty} responders on duty, {summary.available} available
+        {summary.stale > 0 ? `, ${summary.stale} not heard from in a minute` : ""}.
+      </p>
+    </section>
+  );
+}

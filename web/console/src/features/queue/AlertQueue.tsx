@@ -1,0 +1,107 @@
+import { type KeyboardEvent, useMemo, useRef, useState } from "react";
+
+import type { AlertStatus, AlertType } from "../../api/types";
+import { useLive } from "../../app/live";
+import { OPEN_STATUSES } from "../../app/model";
+import { STATUS_LABEL, describeAlert, shortId } from "../../app/naming";
+import { selectAlert, useUi } from "../../app/ui";
+import { useNow } from "../../shared/useNow";
+import { NEW_FOR_MS, type QueueFilter, elapsed, queue } from "./urgency";
+
+const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "other"];
+
+/** The open alerts, most urgent first, with live timers; arrow keys move, Enter opens, A assigns. */
+export function AlertQueue() {
+  const alerts = useLive((s) => s.alerts);
+  const selected = useUi((s) => s.selectedAlertId);
+  const [filter, setFilter] = useState<QueueFilter>({ status: "all", type: "all" });
+  const now = useNow();
+  const list = useRef<HTMLUListElement>(null);
+  const shown = useMemo(() => queue(Object.values(alerts), filter), [alerts, filter]);
+
+  function onKey(event: KeyboardEvent<HTMLUListElement>) {
+    const buttons = Array.from(list.current?.querySelectorAll<HTMLButtonElement>("button.alert-item") ?? []);
+    const at = buttons.findIndex((b) => b === document.activeElement);
+    const focus = (index: number) => buttons[Math.max(0, Math.min(buttons.length - 1, index))]?.focus();
+    if (event.key === "ArrowDown" || event.key === "j") focus(at + 1);
+    else if (event.key === "ArrowUp" || event.key === "k") focus(at - 1);
+    else if (event.key === "Home") focus(0);
+    else if (event.key === "End") focus(buttons.length - 1);
+    else if ((event.key === "a" || event.key === "A") && at >= 0) {
+      const id = buttons[at]?.dataset.alertId;
+      if (id) selectAlert(id, true);
+    } else return;
+    event.preventDefault();
+  }
+
+  return (
+    <section className="queue" aria-labelledby="queue-heading">
+      <h2 id="queue-heading">Open alerts ({shown.length})</h2>
+      <div className="filters">
+        <label>
+          Status
+          <select
+            value={filter.status}
+            onChange={(e) => setFilter({ ...filter, status: e.target.value as AlertStatus | "all" })}
+          >
+            <option value="all">all open</option>
+            {OPEN_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {STATUS_LABEL[s]}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Type
+          <select
+            value={filter.type}
+            onChange={(e) => setFilter({ ...filter, type: e.target.value as AlertType | "all" })}
+          >
+            <option value="all">all types</option>
+            {TYPES.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <ul aria-label="Open alerts" ref={list} onKeyDown={onKey} className="alert-list">
+        {shown.map((alert) => {
+          const fresh = now - alert.seenAt < NEW_FOR_MS;
+          const age = elapsed(Date.parse(alert.created_at), now);
+          const offered = alert.offered_at ? elapsed(Date.parse(alert.offered_at), now) : null;
+          return (
+            <li key={alert.id}>
+              <button
+                type="button"
+                className={`alert-item status-${alert.status}${fresh ? " is-new" : ""}`}
+                data-alert-id={alert.id}
+                aria-current={selected === alert.id ? "true" : undefined}
+                aria-label={`${describeAlert(alert)}, ${age} old`}
+                onClick={() => selectAlert(alert.id)}
+              >
+                <span className="row">
+                  <strong>{alert.alert_type}</strong> <code>{shortId(alert.id)}</code>
+                  <span className={`badge status-${alert.status}`}>{STATUS_LABEL[alert.status]}</span>
+                  {fresh && <span className="badge new">new</span>}
+                  {alert.duress && <span className="badge duress">duress</span>}
+                  {alert.silent && <span className="badge silent">silent</span>}
+                </span>
+                <span className="row timers">
+                  <span>age {age}</span>
+                  {offered && <span>offer {offered}</span>}
+                  {alert.escalation_step !== undefined && alert.escalation_step > 0 && (
+                    <span>step {alert.escalation_step}</span>
+                  )}
+                </span>
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+      {shown.length === 0 && <p className="empty">No open alerts.</p>}
+    </section>
+  );
+}

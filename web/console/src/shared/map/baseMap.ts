@@ -1,0 +1,95 @@
+// The base map: a plain background and the bundled world outline, with the
+// configured raster tiles above them (OpenStreetMap by default, with its
+// attribution). Tiles that fail to load leave the outline visible.
+import { Map as MapLibreMap, NavigationControl, type StyleSpecification, setWorkerUrl } from "maplibre-gl";
+// MapLibre looks for its worker next to its own module, which the bundle
+// moves: point it at the copy the build emits (hashed, under assets/).
+import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
+
+import { worldLand } from "./world";
+
+export interface MapConfig {
+  tile_url: string | null;
+  tile_attribution: string;
+  max_zoom: number;
+}
+
+export const OFFLINE: MapConfig = { tile_url: null, tile_attribution: "", max_zoom: 19 };
+
+export async function loadMapConfig(): Promise<MapConfig> {
+  try {
+    const response = await fetch("/console/config.json", { credentials: "omit" });
+    if (!response.ok) return OFFLINE;
+    return (await response.json()) as MapConfig;
+  } catch {
+    return OFFLINE;
+  }
+}
+
+export function baseStyle(config: MapConfig): StyleSpecification {
+  const style: StyleSpecification = {
+    version: 8,
+    sources: { world: { type: "geojson", data: worldLand() } },
+    layers: [
+      { id: "background", type: "background", paint: { "background-color": "#cfdde6" } },
+      { id: "world-land", type: "fill", source: "world", paint: { "fill-color": "#f3f1ea" } },
+      {
+        id: "world-outline",
+        type: "line",
+        source: "world",
+        paint: { "line-color": "#6b7b86", "line-width": 0.8 },
+      },
+    ],
+  };
+  if (config.tile_url) {
+    style.sources.tiles = {
+      type: "raster",
+      tiles: [config.tile_url],
+      tileSize: 256,
+      maxzoom: config.max_zoom,
+      attribution: config.tile_attribution,
+    };
+    style.layers.push({ id: "tiles", type: "raster", source: "tiles" });
+  }
+  return style;
+}
+
+setWorkerUrl(workerUrl);
+
+let current: MapLibreMap | null = null;
+const waiting = new Set<(map: MapLibreMap) => void>();
+
+/** Create the page's one map in `container` (the live view owns it). */
+export function createMap(container: HTMLElement, config: MapConfig): MapLibreMap {
+  const map = new MapLibreMap({
+    container,
+    style: baseStyle(config),
+    center: [0, 20],
+    zoom: 1.5,
+    attributionControl: { compact: false },
+    keyboard: true,
+  });
+  map.addControl(new NavigationControl({ visualizePitch: false }), "top-right");
+  // Unreachable tiles (no internet, a tile server down) are expected: the
+  // outline underneath still shows; don't flood the console with them.
+  map.on("error", (event) => {
+    if (!event.error.message.includes("Failed to fetch")) console.warn(event.error);
+  });
+  map.once("load", () => {
+    current = map;
+    for (const callback of waiting) callback(map);
+  });
+  return map;
+}
+
+export function dropMap(map: MapLibreMap): void {
+  if (current === map) current = null;
+  map.remove();
+}
+
+/** Run `callback` with the loaded map now or once it has loaded; returns an unsubscribe. */
+export function withMap(callback: (map: MapLibreMap) => void): () => void {
+  if (current) callback(current);
+  waiting.add(callback);
+  return () => waiting.delete(callback);
+}
