@@ -42,7 +42,9 @@ from gateway.ports import (
     AdminTotp,
     AgentVetting,
     AgentWithdrawal,
+    AlertNotifications,
     AlertReads,
+    Analytics,
     Contacts,
     GatewayPorts,
     GeofenceEvents,
@@ -162,6 +164,14 @@ def get_vault(connection: HTTPConnection) -> Vault:
     return Vault(state.ports.media_objects(), keys)
 
 
+def get_analytics(connection: HTTPConnection) -> Analytics:
+    return get_ports(connection).analytics()
+
+
+def get_alert_notifications(connection: HTTPConnection) -> AlertNotifications:
+    return get_ports(connection).alert_notifications()
+
+
 def get_entities(connection: HTTPConnection) -> EntityClient:
     entities = gateway_state(connection).entities
     if entities is None:
@@ -211,6 +221,8 @@ PressLocksDep = Annotated[PressLocks, Depends(inline(get_presses))]
 MediaRecordsDep = Annotated[MediaRecords, Depends(inline(get_media_records))]
 VaultDep = Annotated[Vault, Depends(inline(get_vault))]
 MediaUploadsDep = Annotated[MediaUploads, Depends(inline(get_media_uploads))]
+AnalyticsDep = Annotated[Analytics, Depends(inline(get_analytics))]
+AlertNotificationsDep = Annotated[AlertNotifications, Depends(inline(get_alert_notifications))]
 
 
 # --- authentication -----------------------------------------------------------------

@@ -685,6 +685,116 @@ class MetricsReads(Protocol):
         ...
 
 
+# --- the dispatcher console's reads (issue 18) -------------------------------------
+
+
+class Bucket(StrEnum):
+    """The width of a response-time bucket, truncated in UTC (``date_trunc``)."""
+
+    HOUR = "hour"
+    DAY = "day"
+    #: ISO weeks: each starts on a Monday, 00:00 UTC.
+    WEEK = "week"
+
+
+#: ``ResponseTimeRow.alert_type`` of the row summing every type of its bucket.
+ALL_TYPES: Final = "all"
+
+
+class StageFigures(Protocol):
+    """One response milestone over one bucket: how many alerts reached it, and
+    the median and 90th percentile of their seconds from creation (null when
+    none did), rounded to milliseconds."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def p50_s(self) -> float | None: ...
+    @property
+    def p90_s(self) -> float | None: ...
+
+
+class ResponseTimeRow(Protocol):
+    """One bucket of one alert type (or :data:`ALL_TYPES`)."""
+
+    @property
+    def bucket_start(self) -> datetime: ...
+    @property
+    def alert_type(self) -> str:
+        """An ``AlertType`` value, or :data:`ALL_TYPES`."""
+        ...
+
+    @property
+    def count(self) -> int:
+        """Alerts created in the bucket (every status)."""
+        ...
+
+    @property
+    def offer(self) -> StageFigures: ...
+    @property
+    def accept(self) -> StageFigures: ...
+    @property
+    def on_scene(self) -> StageFigures: ...
+    @property
+    def resolve(self) -> StageFigures: ...
+
+
+class Analytics(Protocol):
+    """Figures over the committed alerts (the ``alerts`` projection). Read-only."""
+
+    async def response_times(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        bucket: Bucket,
+        alert_type: AlertType | None,
+    ) -> Sequence[ResponseTimeRow]:
+        """Alerts created in ``[since, until)``, grouped by ``bucket`` and type, with
+        an :data:`ALL_TYPES` row per bucket; buckets with no alert are absent.
+        Ordered by ``bucket_start``, then the all-types row, then the type."""
+        ...
+
+
+class DeliveryRow(Protocol):
+    """One notification request's outcome (``notification_deliveries``), with the
+    contact it went to as that contact is now (none for a webhook, or once deleted).
+
+    The table keeps no address (personal data): ``contact_phone`` and
+    ``contact_email`` are the contact's current ones, for the gateway to mask."""
+
+    @property
+    def request_id(self) -> UUID: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def occasion(self) -> str: ...
+    @property
+    def contact_id(self) -> UUID | None: ...
+    @property
+    def contact_name(self) -> str | None: ...
+    @property
+    def contact_phone(self) -> str | None: ...
+    @property
+    def contact_email(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def finished_at(self) -> datetime: ...
+
+
+class AlertNotifications(Protocol):
+    """The emergency-contact deliveries of an alert. Read-only."""
+
+    async def deliveries_of(self, alert_id: UUID) -> Sequence[DeliveryRow] | None:
+        """Oldest first (then by request id); None when there is no such alert."""
+        ...
+
+
 # --- the set -----------------------------------------------------------------------
 
 Provider = Callable[[], T]
@@ -739,6 +849,10 @@ class GatewayPorts:
     media_objects: Provider[ObjectStore] = field(default=_missing("objects"))
     #: Resumable (tus) uploads in progress (``media.resumable``).
     media_uploads: Provider[MediaUploads] = field(default=_missing("postgres"))
+    #: Response-time figures for the console (issue 18).
+    analytics: Provider[Analytics] = field(default=_missing("postgres"))
+    #: Emergency-contact delivery outcomes per alert (issue 18).
+    alert_notifications: Provider[AlertNotifications] = field(default=_missing("postgres"))
 
 
 #: A coroutine factory run for the app's lifetime.

@@ -33,12 +33,14 @@ from persistence.pushes import RedisPushSubscriptions
 from persistence.stores.accounts import PostgresAccounts
 from persistence.stores.admin_totp import PostgresAdminTotp
 from persistence.stores.alerts import PostgresAlertReads
+from persistence.stores.analytics import PostgresAnalytics
 from persistence.stores.contacts import PostgresContacts
 from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
 from persistence.stores.media import PostgresMediaRecords
 from persistence.stores.media_uploads import PostgresMediaUploads
 from persistence.stores.metrics import PostgresMetricsReads
+from persistence.stores.notification_deliveries import PostgresAlertNotifications
 from persistence.stores.open_alerts import PostgresOpenAlerts
 from persistence.stores.pin_failures import PostgresPinFailures
 from persistence.stores.rate_limits import RedisLoginFailures, RedisRateCounters
@@ -99,6 +101,8 @@ def gateway_ports(
         media_records=lambda: PostgresMediaRecords(postgres.pool, source=settings.kafka.source),
         media_objects=lambda: objects,
         media_uploads=lambda: PostgresMediaUploads(postgres.pool, source=settings.kafka.source),
+        analytics=lambda: PostgresAnalytics(postgres.pool),
+        alert_notifications=lambda: PostgresAlertNotifications(postgres.pool),
     )
 
 

@@ -11,7 +11,9 @@ from fastapi import APIRouter
 
 from gateway.routes import (
     admin,
+    alert_notifications,
     alerts,
+    analytics,
     auth,
     checkins,
     geofence_events,
@@ -32,6 +34,7 @@ def api_routers() -> list[APIRouter]:
         totp.router,
         users.router,
         alerts.router,
+        alert_notifications.router,
         geofencing.router,
         zones.router,
         geofence_events.router,
@@ -39,5 +42,6 @@ def api_routers() -> list[APIRouter]:
         media.router,
         media_tus.router,
         admin.router,
+        analytics.router,
         ws.router,
     ]

@@ -59,10 +59,8 @@ class LiveServer:
         """Admin routes get an admin token (zones too: their writes are admin-only,
         so every generated body reaches validation and the database), everything
         else a user's."""
-        admin = (
-            path.endswith("/assign")
-            or path.startswith("/geofencing/zones")
-            or path.startswith("/admin/")
+        admin = path.endswith(("/assign", "/notifications")) or path.startswith(
+            ("/geofencing/zones", "/admin/", "/analytics/")
         )
         role = Role.ADMIN if admin else Role.USER
         return self.accounts[role].headers
