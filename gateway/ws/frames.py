@@ -31,6 +31,7 @@ from actors.agent import Availability
 from actors.alert_state import AlertStatus
 from actors.roles import Role
 from gateway.fields import PLAIN_TEXT, Heading, Latitude, Longitude, NonNegative
+from gateway.fleet import FleetAgent
 from gateway.ws.codes import ErrorCode
 
 #: Longest client frame ``id`` echoed back as ``ref``.
@@ -365,6 +366,19 @@ class MediaAddedData(_PushData):
     error: str | None = None
 
 
+class FleetAgentsData(_PushData):
+    """To admin sockets only: the agents whose duty status or position changed
+    since this socket's previous ``fleet.agents`` (at most one frame per
+    ``PANIC_HTTP__WS_FLEET_INTERVAL_S``, default 1 s; none when nothing
+    changed). Items as ``GET /admin/fleet`` lists them, less who the agent is;
+    an agent going off duty comes with ``status: offline`` (a suspended one
+    too, once). The console loads ``GET /admin/fleet`` on every (re)connect and
+    applies these diffs to it."""
+
+    agents: list[FleetAgent]
+    at: datetime = Field(description="when the gateway read the changes")
+
+
 SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "auth.ok": AuthOkData,
     "pong": PongData,
@@ -380,6 +394,7 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "alert.location": LocationPushData,
     "agent.location": LocationPushData,
     "media.added": MediaAddedData,
+    "fleet.agents": FleetAgentsData,
 }
 
 ServerFrame: TypeAlias = dict[str, Any]
