@@ -238,6 +238,18 @@ class AlertOut(BaseModel):
         description="The user's full name: on `GET /alerts/{id}` for the alert's assigned "
         "agent and for admins; null otherwise.",
     )
+    duress: bool | None = Field(
+        default=None,
+        description="Admins only (null for everyone else): the alert's user cancelled with "
+        "the duress PIN, or ran past the PIN attempts; its user is shown a plain cancel.",
+    )
+    escalation_step: int | None = Field(
+        default=None, description="Admins only: escalation steps run so far."
+    )
+    offered_at: datetime | None = Field(
+        default=None,
+        description="Admins only: when the latest offer was made (null: never offered).",
+    )
 
     @classmethod
     def of(
@@ -246,8 +258,13 @@ class AlertOut(BaseModel):
         *,
         position_precision_m: float | None = None,
         user_name: str | None = None,
+        admin: bool = False,
     ) -> AlertOut:
+        """``admin``: with the admins' fields (``AlertState.admin_view``)."""
         return cls(
+            duress=alert.duress if admin else None,
+            escalation_step=alert.escalation_step if admin else None,
+            offered_at=alert.offered_at if admin else None,
             id=alert.id,
             status=alert.status,
             alert_type=alert.alert_type,
@@ -398,6 +415,7 @@ def _out(
         _seen(state, access, principal),
         position_precision_m=COARSE_PRECISION_M if coarse else None,
         user_name=None if coarse else user_name,
+        admin=principal.role is Role.ADMIN,
     )
 
 
