@@ -1024,7 +1024,9 @@ def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Tra
     """Pass a live position to the other side while an agent is responding.
 
     Soft: nothing is persisted (positions are kept by their own subjects).
-    The user's position goes to the assigned agent; the assigned agent's to
+    The user's position goes to the assigned agent and to every admin socket
+    (``alert.location``; the user's fixes reach the alert only while an agent
+    responds, ``actors.subject``); the assigned agent's to
     the user, unless the user must not be shown anything (silent, duress).
     An agent that is not the assignee, or a position outside a response,
     changes nothing.
@@ -1044,11 +1046,13 @@ def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Tra
         "at": codec.iso(msg.at),
     }
     if isinstance(msg, UserLocation):
-        push = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
-    elif msg.agent_id != agent_id or not _user_follows(state, agent_id):
+        # The admins' consoles follow the user too (the same frame the agent gets).
+        to_agent = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
+        to_admins = Push(Audience.admins(), FrameType.ALERT_LOCATION, data)
+        return state, (to_agent, to_admins, Reply(state))
+    if msg.agent_id != agent_id or not _user_follows(state, agent_id):
         return _unchanged(state)
-    else:
-        push = Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, data)
+    push = Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, data)
     return state, (push, Reply(state))
 
 

@@ -26,6 +26,7 @@ from actors.alert import (
     Duress,
     OfferMade,
 )
+from actors.alert_messages import UserLocation
 
 S = AlertStatus
 
@@ -106,3 +107,15 @@ def test_a_duress_cancel_shows_admins_the_truth_and_its_user_a_cancel() -> None:
 
 def _create_msg() -> alert.CreateAlert:
     return alert.CreateAlert(ALERT_ID, USER, alert.AlertType.PANIC, LAT, LON)
+
+
+def test_the_users_moves_reach_the_admins_as_alert_location_while_an_agent_responds() -> None:
+    clock = Clock()
+    state = alert_in(S.EN_ROUTE, clock=clock)
+    _, effects = alert.decide(state, UserLocation(52.5, 13.4, 9.0, clock.now), clock.now)
+    (told,) = admin_pushes(effects)
+    assert told.frame_type.value == "alert.location"
+    assert told.data["alert_id"] == str(ALERT_ID)
+    assert (told.data["latitude"], told.data["longitude"]) == (52.5, 13.4)
+    (agent,) = pushes_to(effects, "agent", AGENT_A)
+    assert agent.data == told.data
