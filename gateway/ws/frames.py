@@ -397,6 +397,9 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "fleet.agents": FleetAgentsData,
 }
 
+#: Server frames only admin sockets are ever sent (the dispatcher console's feed).
+ADMINS_ONLY: frozenset[str] = frozenset({"alert.created", "fleet.agents"})
+
 ServerFrame: TypeAlias = dict[str, Any]
 
 
