@@ -42,6 +42,11 @@ Who hears what:
   offer is withdrawn by the change gets ``offer.revoked``.
 * Offer bookkeeping (made, declined, expired) is not a status change: only
   the agent concerned hears of it (``alert.offer``, ``offer.revoked``).
+* Admin sockets (the dispatcher console) hear ``alert.created`` for every new
+  alert and ``alert.updated`` (``AlertState.admin_updated_frame``: the truth,
+  duress included) after every change of what they are shown: a status move,
+  an assignment or unassignment, a new offer (``offered_at``), an escalation
+  step, a duress or PIN-lock mark. At most one such push per transition.
 
 The silent rule: a silent alert was raised covertly, and anything its
 user's app shows may be seen by the person the user fears. So the user's
@@ -358,6 +363,11 @@ def _emit(state: AlertState, topic: Topic, type_: EventType, data: Mapping[str, 
     return Emit(topic, type_, key, key, dict(data), state.updated_at)
 
 
+def _admins_told(state: AlertState, previous: AlertStatus) -> Push:
+    """The admins' ``alert.updated`` after a change of ``state`` from ``previous``."""
+    return Push(Audience.admins(), FrameType.ALERT_UPDATED, state.admin_updated_frame(previous))
+
+
 def _revoked(state: AlertState, agent_id: UUID, reason: str) -> Push:
     data = {"alert_id": str(state.id), "reason": reason}
     return Push(Audience.agent(agent_id), FrameType.OFFER_REVOKED, data)
@@ -419,7 +429,8 @@ def _create(
     created = _emit(new, Topic.PANIC_ALERTS, EventType.ALERT_CREATED, new.view())
     new, again, search = _search(new, now, policy)
     escalation = _next_escalation(new, policy)
-    return new, (_persist(new), created, *escalation, again, search, Reply(new))
+    told = Push(Audience.admins(), FrameType.ALERT_CREATED, new.admin_created_frame())
+    return new, (_persist(new), created, *escalation, again, search, told, Reply(new))
 
 
 # --- escalation: timed steps while nobody accepts -----------------------------------
@@ -477,7 +488,7 @@ def _escalation_due(
         new = _changed(reach, at, TimelineType.ESCALATION_STEP, None, data)
         step_data = {"alert_id": str(new.id), **data}
         emits = [_emit(new, Topic.ALERT_RESPONSES, EventType.ALERT_ESCALATION_STEP, step_data)]
-        pushes = []
+        pushes = [_admins_told(new, new.status)]
     timers: list[Effect] = list(_next_escalation(new, policy))
     searches: list[Effect] = []
     if _wants_offers(new, policy):
@@ -547,7 +558,9 @@ def _found(
         new, effects = _offer(new, OfferMade(agent_id, distances[agent_id]), now, policy)
         emits += [e for e in effects if isinstance(e, Emit)]
         timers += [e for e in effects if isinstance(e, ScheduleTimer | CancelTimer)]
-        pushes += [e for e in effects if isinstance(e, Push)]
+        pushes += [e for e in effects if isinstance(e, Push) and e.audience != Audience.admins()]
+    # One admin notice for the offers made together, with the state after all of them.
+    pushes.append(_admins_told(new, new.status))
     return new, (_persist(new), *emits, *timers, *pushes, Reply(new))
 
 
@@ -607,6 +620,7 @@ def _offer(
             new.offer_frame(offer),
             undelivered=OfferUnreachable(offer.agent_id),
         ),
+        _admins_told(new, new.status),
         Reply(new),
     )
 
@@ -895,6 +909,7 @@ def _unassign(
             )
         )
     new, again, search = _search(new, now, policy)
+    user.append(_admins_told(new, state.status))
     steps = (status, *told, *_next_escalation(new, policy), again, search, *user)
     return new, (_persist(new), *in_order(steps), Reply(new))
 
@@ -1009,7 +1024,9 @@ def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Tra
     """Pass a live position to the other side while an agent is responding.
 
     Soft: nothing is persisted (positions are kept by their own subjects).
-    The user's position goes to the assigned agent; the assigned agent's to
+    The user's position goes to the assigned agent and to every admin socket
+    (``alert.location``; the user's fixes reach the alert only while an agent
+    responds, ``actors.subject``); the assigned agent's to
     the user, unless the user must not be shown anything (silent, duress).
     An agent that is not the assignee, or a position outside a response,
     changes nothing.
@@ -1029,11 +1046,13 @@ def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Tra
         "at": codec.iso(msg.at),
     }
     if isinstance(msg, UserLocation):
-        push = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
-    elif msg.agent_id != agent_id or not _user_follows(state, agent_id):
+        # The admins' consoles follow the user too (the same frame the agent gets).
+        to_agent = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
+        to_admins = Push(Audience.admins(), FrameType.ALERT_LOCATION, data)
+        return state, (to_agent, to_admins, Reply(state))
+    if msg.agent_id != agent_id or not _user_follows(state, agent_id):
         return _unchanged(state)
-    else:
-        push = Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, data)
+    push = Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, data)
     return state, (push, Reply(state))
 
 
@@ -1130,6 +1149,7 @@ def _coerce(
         told.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, frame))
     notice = {"alert_id": str(new.id), **new.view(), "previous_status": new.status.value, **data}
     told.append(Push(Audience.admins(), FrameType.ALERT_ESCALATED, notice))
+    told.append(_admins_told(new, new.status))
     return new, (
         _persist(new),
         _emit(new, Topic.ALERT_STATUS_UPDATES, EventType.ALERT_DURESS, event),
@@ -1218,6 +1238,7 @@ def _move(
         pushes.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_UPDATED, told))
     if user_sees(new, to):
         pushes.append(Push(Audience.user(new.user_id), FrameType.ALERT_UPDATED, updated))
+    pushes.append(_admins_told(new, state.status))
 
     if to is AlertStatus.ESCALATED:
         # The platform's call for human attention: every admin's portal hears of it.

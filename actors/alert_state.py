@@ -355,6 +355,38 @@ class AlertState:
             "assigned_agent_id": codec.str_or_none(self.assigned_agent_id),
         }
 
+    @property
+    def offered_at(self) -> datetime | None:
+        """When the latest offer was made (the last ``offered`` timeline entry);
+        None if the alert was never offered. Kept after the offer is answered."""
+        for entry in reversed(self.timeline):
+            if entry.type == TimelineType.OFFERED:
+                return entry.at
+        return None
+
+    def admin_view(self) -> dict[str, Any]:
+        """The alert as admins (the dispatcher console) are shown it, JSON-safe:
+        :meth:`view` plus ``duress`` (the truth, never shown to its user or to
+        agents through the API), ``escalation_step`` and ``offered_at``. The one
+        builder of the admins' ``alert.created`` and ``alert.updated`` frames."""
+        return {
+            **self.view(),
+            "duress": self.duress,
+            "escalation_step": self.escalation_step,
+            "offered_at": codec.iso_or_none(self.offered_at),
+        }
+
+    def admin_created_frame(self) -> dict[str, Any]:
+        """``alert.created`` frame data for admin sockets."""
+        return {"alert_id": str(self.id), **self.admin_view()}
+
+    def admin_updated_frame(self, previous: AlertStatus) -> dict[str, Any]:
+        """``alert.updated`` frame data for admin sockets: what users and agents are
+        sent (:meth:`updated_frame`) and the rest of :meth:`admin_view`.
+        ``previous_status`` equals ``status`` when the change was not a move
+        (a new offer, an escalation step, a duress mark)."""
+        return {**self.admin_view(), **self.updated_frame(previous)}
+
     def to_snapshot(self) -> dict[str, Any]:
         """JSON-safe dict; ``AlertState.from_snapshot(s.to_snapshot()) == s``."""
         return {

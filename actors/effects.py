@@ -134,6 +134,8 @@ class FrameType(enum.StrEnum):
     ALERT_OFFER = "alert.offer"
     ALERT_ASSIGNED = "alert.assigned"
     ALERT_UPDATED = "alert.updated"
+    #: To admin sockets only: a new alert (``AlertState.admin_created_frame``).
+    ALERT_CREATED = "alert.created"
     ALERT_LOCATION = "alert.location"
     OFFER_REVOKED = "offer.revoked"
     #: The agent no longer holds the alert (reassigned by an admin, or suspended).

@@ -442,6 +442,10 @@ class HttpSettings(BaseModel):
     ws_frame_rate: float = Field(20.0, gt=0, le=10_000)
     #: Frames a socket may send at once after being quiet (the bucket's size).
     ws_frame_burst: int = Field(60, ge=1, le=100_000)
+    #: Admin sockets get at most one ``fleet.agents`` frame per this many seconds
+    #: (``gateway.ws.fleet_feed``: one poll per gateway per interval while an
+    #: admin socket is open).
+    ws_fleet_interval_s: float = Field(1.0, ge=0.05, le=60)
 
 
 class OutboxSettings(BaseModel):

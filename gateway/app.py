@@ -63,6 +63,7 @@ from gateway.routes import api_routers
 from gateway.routes.media import FORM_OVERHEAD
 from gateway.routes.media_tus import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 from gateway.state import GatewayState
+from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.hub import PushHub
 from gateway.ws.openapi import add_websocket_frames
 from gateway.ws.presence import AgentSockets
@@ -131,6 +132,7 @@ def create_app(
         hasher=hasher,
         pins=PinChecker(hasher, workers=settings.pins.workers),
         entities=entities,
+        fleet_feed=FleetFeed(wired.fleet, interval_s=settings.http.ws_fleet_interval_s),
     )
 
     http_metrics.locations.source = state.locations
@@ -157,6 +159,8 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if state.fleet_feed is not None:
+                await state.fleet_feed.close()
             await backend_set.close_all()
             state.pins.close()
 

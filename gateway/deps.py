@@ -46,6 +46,7 @@ from gateway.ports import (
     AlertReads,
     Analytics,
     Contacts,
+    Fleet,
     GatewayPorts,
     GeofenceEvents,
     LoginFailures,
@@ -136,6 +137,10 @@ def get_agent_vetting(connection: HTTPConnection) -> AgentVetting:
     return get_ports(connection).agent_vetting()
 
 
+def get_fleet(connection: HTTPConnection) -> Fleet:
+    return get_ports(connection).fleet()
+
+
 def get_agent_withdrawal(connection: HTTPConnection) -> AgentWithdrawal:
     return EntityWithdrawal(get_entities(connection), get_ports(connection).open_alerts())
 
@@ -214,6 +219,7 @@ RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
 LoginFailuresDep = Annotated[LoginFailures, Depends(inline(get_login_failures))]
 AdminTotpDep = Annotated[AdminTotp, Depends(inline(get_admin_totp))]
 AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]
+FleetDep = Annotated[Fleet, Depends(inline(get_fleet))]
 AgentWithdrawalDep = Annotated[AgentWithdrawal, Depends(inline(get_agent_withdrawal))]
 EntitiesDep = Annotated[EntityClient, Depends(inline(get_entities))]
 OpenAlertsDep = Annotated[OpenAlerts, Depends(inline(get_open_alerts))]

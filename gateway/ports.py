@@ -316,6 +316,98 @@ class AgentVetting(VettingLookup, Protocol):
         ...
 
 
+# --- the fleet (the dispatcher console's live map) ---------------------------------
+
+
+class FleetPosition(Protocol):
+    """An agent's last known position as its device reported it (a value:
+    compared by its fields)."""
+
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+    @property
+    def heading(self) -> float | None: ...
+    @property
+    def speed_mps(self) -> float | None: ...
+    @property
+    def at(self) -> datetime | None:
+        """The fix's time (the device's, else the server's receipt)."""
+        ...
+
+
+class FleetAgentRow(Protocol):
+    """One approved agent: who, its duty status, and its freshest position."""
+
+    @property
+    def agent_id(self) -> UUID: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def badge_number(self) -> str | None: ...
+    @property
+    def vetting(self) -> str: ...
+    @property
+    def status(self) -> str:
+        """``agents.status``: the duty status its entity last committed."""
+        ...
+
+    @property
+    def position(self) -> FleetPosition | None:
+        """The newest of the Redis location key and ``agents.last_location``."""
+        ...
+
+    @property
+    def last_seen_at(self) -> datetime | None: ...
+
+
+class FleetStatusRow(Protocol):
+    @property
+    def agent_id(self) -> UUID: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def vetting(self) -> str: ...
+    @property
+    def changed_at(self) -> datetime:
+        """``agents.updated_at`` (the committing transaction's start)."""
+        ...
+
+
+class Fleet(Protocol):
+    """The agents' live picture, read-only. Positions come from Redis
+    (``location:agent:{id}``, written within ``geofence.batch_linger_ms`` of
+    the fix) and fall back to ``agents.last_location`` (written coalesced,
+    every ``actors.flush_interval_s``); duty statuses from ``agents.status``
+    (committed with each change)."""
+
+    async def approved_agents(self) -> Sequence[FleetAgentRow]:
+        """Every approved agent, with its freshest position (None: unknown)."""
+        ...
+
+    async def nearest(
+        self, latitude: float, longitude: float, limit: int
+    ) -> Sequence[FleetAgentRow]:
+        """At least the ``limit`` approved agents nearest to the point by
+        ``agents.last_location`` (PostGIS KNN; a few more to allow for moves
+        since its last flush), with their freshest positions, in no set order."""
+        ...
+
+    async def statuses_since(self, since: datetime | None) -> Sequence[FleetStatusRow]:
+        """Agents (of any vetting) changed at or after ``since`` (None: all)."""
+        ...
+
+    async def moves_since(
+        self, since: int | None
+    ) -> tuple[Mapping[UUID, FleetPosition], int | None]:
+        """Agents whose Redis position was written at or after ``since`` (Redis ms;
+        None: all) and their positions, and the watermark to pass next time
+        (None: nothing seen yet). Inclusive, so nothing is missed; a repeat is
+        the caller's to drop."""
+        ...
+
+
 class AgentWithdrawal(Protocol):
     async def withdraw_agent(self, agent_id: UUID, reason: str) -> None:
         """Take the agent off duty: withdraw its open offers and hand an alert it
@@ -830,6 +922,8 @@ class GatewayPorts:
     zones: Provider[Zones] = field(default=_missing("postgres"))
     geofence_events: Provider[GeofenceEvents] = field(default=_missing("mongo"))
     agent_vetting: Provider[AgentVetting] = field(default=_missing("postgres"))
+    #: The fleet's live picture (PostgreSQL and Redis).
+    fleet: Provider[Fleet] = field(default=_missing("postgres"))
     admin_totp: Provider[AdminTotp] = field(default=_missing("postgres"))
     sessions: Provider[Sessions] = field(default=_missing("redis"))
     #: Ends every session of an account (a suspended agent's).

@@ -17,6 +17,7 @@ from gateway.metrics import HttpMetrics
 from gateway.ports import GatewayPorts
 from gateway.readiness import BackendSet
 from gateway.vetting import ApprovedAgents
+from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
 from media.vault import MasterKeys
@@ -39,6 +40,8 @@ class GatewayState:
     hasher: PasswordHasher
     #: Checks cancel PINs in its own bounded pool (``settings.pins.workers``).
     pins: PinChecker
+    #: ``fleet.agents`` to this process's admin sockets (``gateway.ws.fleet_feed``).
+    fleet_feed: FleetFeed | None = None
     #: How routes reach the entity actors; None when the process runs without Ray.
     entities: EntityClient | None = None
     #: Agents read as approved lately (``gateway.vetting.ApprovedAgents``).

@@ -35,6 +35,7 @@ from persistence.stores.admin_totp import PostgresAdminTotp
 from persistence.stores.alerts import PostgresAlertReads
 from persistence.stores.analytics import PostgresAnalytics
 from persistence.stores.contacts import PostgresContacts
+from persistence.stores.fleet import PostgresRedisFleet
 from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
 from persistence.stores.media import PostgresMediaRecords
@@ -89,6 +90,7 @@ def gateway_ports(
         zones=lambda: PostgresZones(postgres.pool),
         geofence_events=lambda: MongoGeofenceEvents(mongo.store),
         agent_vetting=lambda: PostgresAgentVetting(postgres.pool, source=settings.kafka.source),
+        fleet=lambda: PostgresRedisFleet(postgres.pool, redis.client),
         admin_totp=lambda: PostgresAdminTotp(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
         rate_counters=lambda: RedisRateCounters(redis.client),

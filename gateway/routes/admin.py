@@ -35,9 +35,11 @@ from gateway.deps import (
     AdminPrincipal,
     AgentVettingDep,
     AgentWithdrawalDep,
+    FleetDep,
     SessionsDep,
 )
 from gateway.fields import PLAIN_TEXT, PLAIN_TEXT_RULE
+from gateway.fleet import FleetMember, members
 from gateway.paging import CursorParam, Limit
 from gateway.ports import RosterRow, Vetting, VettingRow
 from gateway.problems import ProblemHTTPException
@@ -148,6 +150,12 @@ class AgentVettingOut(BaseModel):
         )
 
 
+class FleetOut(BaseModel):
+    items: list[FleetMember] = Field(
+        description="every approved agent with a known position, in id order"
+    )
+
+
 class InviteIn(RequestBody):
     expires_in_s: int = Field(
         default=DEFAULT_INVITE_TTL_S,
@@ -196,6 +204,21 @@ async def list_agents(
     return RosterPage(
         items=[RosterAgent.of(row) for row in page.items], next_cursor=page.next_cursor
     )
+
+
+@router.get(
+    "/fleet",
+    summary="The whole fleet's live picture, in one answer (admin)",
+    responses=problem_responses(*_AUTH_ERRORS),
+)
+async def get_fleet(_admin: AdminPrincipal, fleet: FleetDep) -> FleetOut:
+    """Every approved agent that has a known position: its duty status, position,
+    heading and speed (``fleet.agents`` items) and who it is. Not paged (5,000
+    agents are one answer). The console loads it on every (re)connect of its
+    socket, then applies the ``fleet.agents`` frames. Positions are the
+    freshest known (``persistence.stores.fleet``: Redis, else the agent's
+    last committed snapshot)."""
+    return FleetOut(items=members(await fleet.approved_agents()))
 
 
 @router.post(

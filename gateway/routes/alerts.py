@@ -85,6 +85,7 @@ from gateway.deps import (
     AlertsDep,
     CurrentPrincipal,
     EntitiesDep,
+    FleetDep,
     OpenAlertsDep,
     PinCheckerDep,
     PinFailuresDep,
@@ -94,6 +95,7 @@ from gateway.deps import (
     UserPrincipal,
 )
 from gateway.fields import PLAIN_TEXT, Latitude, Longitude, PlaceAccuracy
+from gateway.fleet import ranked
 from gateway.paging import CursorParam, Limit
 from gateway.ports import Accounts, AlertReads, OpenAlerts, PinFailures, RateCounters, Vetting
 from gateway.problems import ProblemHTTPException, invalid
@@ -236,6 +238,18 @@ class AlertOut(BaseModel):
         description="The user's full name: on `GET /alerts/{id}` for the alert's assigned "
         "agent and for admins; null otherwise.",
     )
+    duress: bool | None = Field(
+        default=None,
+        description="Admins only (null for everyone else): the alert's user cancelled with "
+        "the duress PIN, or ran past the PIN attempts; its user is shown a plain cancel.",
+    )
+    escalation_step: int | None = Field(
+        default=None, description="Admins only: escalation steps run so far."
+    )
+    offered_at: datetime | None = Field(
+        default=None,
+        description="Admins only: when the latest offer was made (null: never offered).",
+    )
 
     @classmethod
     def of(
@@ -244,8 +258,13 @@ class AlertOut(BaseModel):
         *,
         position_precision_m: float | None = None,
         user_name: str | None = None,
+        admin: bool = False,
     ) -> AlertOut:
+        """``admin``: with the admins' fields (``AlertState.admin_view``)."""
         return cls(
+            duress=alert.duress if admin else None,
+            escalation_step=alert.escalation_step if admin else None,
+            offered_at=alert.offered_at if admin else None,
             id=alert.id,
             status=alert.status,
             alert_type=alert.alert_type,
@@ -315,6 +334,31 @@ class TimelineOut(BaseModel):
     items: list[TimelineItem]
 
 
+class CandidateOut(BaseModel):
+    """A responder the alert could be assigned to, with its distance to the alert."""
+
+    agent_id: UUID
+    full_name: str
+    badge_number: str | None
+    status: str = Field(description="duty status: available, busy, on_break or offline")
+    available: bool = Field(description="`status` is `available`")
+    distance_m: float = Field(description="great-circle metres from the alert, to 0.1 m")
+    latitude: float
+    longitude: float
+    last_seen_at: datetime | None = Field(
+        description="the agent's newest sign of life: its last fix or heartbeat"
+    )
+
+
+class CandidatesOut(BaseModel):
+    items: list[CandidateOut] = Field(description="nearest first")
+
+
+#: ``GET /alerts/{id}/candidates``: how many by default, and at most.
+CANDIDATES_DEFAULT = 10
+CANDIDATES_MAX = 50
+
+
 # --- helpers ----------------------------------------------------------------------
 
 
@@ -371,6 +415,7 @@ def _out(
         _seen(state, access, principal),
         position_precision_m=COARSE_PRECISION_M if coarse else None,
         user_name=None if coarse else user_name,
+        admin=principal.role is Role.ADMIN,
     )
 
 
@@ -752,3 +797,42 @@ async def get_timeline(
     state, access = await _readable(alerts, alert_id, principal)
     seen = _seen(state, access, principal)
     return TimelineOut(items=[TimelineItem.of(e) for e in seen.timeline])
+
+
+@router.get(
+    "/{alert_id}/candidates",
+    response_model=CandidatesOut,
+    summary="Responders ranked by distance to an alert, to assign it (admin)",
+    responses=_problems(401, 403, 404, 422, 503),
+)
+async def list_candidates(
+    alert_id: UUID,
+    principal: AdminPrincipal,
+    alerts: AlertsDep,
+    fleet: FleetDep,
+    limit: Annotated[int, Query(ge=1, le=CANDIDATES_MAX)] = CANDIDATES_DEFAULT,
+) -> CandidatesOut:
+    """Approved agents with a known position, nearest first, whatever their duty
+    status (an admin may assign a busy agent). Preselected by PostGIS KNN on
+    ``agents.last_location`` (written coalesced, every
+    ``actors.flush_interval_s``), then ranked on the freshest position
+    (``persistence.stores.fleet``: Redis). 404 for an unknown alert."""
+    state, _ = await _readable(alerts, alert_id, principal)
+    rows = await fleet.nearest(state.latitude, state.longitude, limit)
+    items = []
+    for row, position, distance in ranked(rows, state.latitude, state.longitude, limit):
+        seen = [t for t in (position.at, row.last_seen_at) if t is not None]
+        items.append(
+            CandidateOut(
+                agent_id=row.agent_id,
+                full_name=row.full_name,
+                badge_number=row.badge_number,
+                status=row.status,
+                available=row.status == "available",
+                distance_m=round(distance, 1),
+                latitude=position.latitude,
+                longitude=position.longitude,
+                last_seen_at=max(seen) if seen else None,
+            )
+        )
+    return CandidatesOut(items=items)

@@ -30,5 +30,6 @@ async def websocket(websocket: WebSocket) -> None:
         vetting=state.ports.agent_vetting,
         approved_agents=state.approved_agents,
         setups=state.ws_setups,
+        fleet_feed=state.fleet_feed,
     )
     await Session(websocket, deps).run()

@@ -31,6 +31,7 @@ from actors.agent import Availability
 from actors.alert_state import AlertStatus
 from actors.roles import Role
 from gateway.fields import PLAIN_TEXT, Heading, Latitude, Longitude, NonNegative
+from gateway.fleet import FleetAgent
 from gateway.ws.codes import ErrorCode
 
 #: Longest client frame ``id`` echoed back as ``ref``.
@@ -253,10 +254,60 @@ class AlertAssignedData(_PushData):
 
 
 class AlertUpdatedData(_PushData):
+    """An alert changed. Its user and its assigned agent are sent the first four
+    fields (and ``updated_at``; the assigned agent ``duress: true`` under duress),
+    as ever. Admin sockets are sent it after every change of the admin view (a
+    status move, an assignment, a new offer, an escalation step, a duress mark;
+    ``previous_status`` equals ``status`` when the status did not move), with
+    the whole admin view of the alert (the fields below, as ``GET /alerts/{id}``
+    shows an admin, less ``user_name``)."""
+
     alert_id: UUID
     status: str
     previous_status: str | None = None
     assigned_agent_id: UUID | None = None
+    updated_at: datetime | None = None
+    alert_type: str | None = Field(None, description="Admin sockets only.")
+    latitude: float | None = Field(None, description="Admin sockets only; exact.")
+    longitude: float | None = Field(None, description="Admin sockets only; exact.")
+    accuracy_m: float | None = Field(None, description="Admin sockets only.")
+    description: str | None = Field(None, description="Admin sockets only.")
+    silent: bool | None = Field(None, description="Admin sockets only.")
+    duress: bool | None = Field(
+        None,
+        description="Admin sockets, and the assigned agent's (`true` only) under duress. "
+        "Never the user's.",
+    )
+    user_id: UUID | None = Field(None, description="Admin sockets only.")
+    created_at: datetime | None = Field(None, description="Admin sockets only.")
+    escalation_step: int | None = Field(
+        None, description="Admin sockets only: escalation steps run so far."
+    )
+    offered_at: datetime | None = Field(
+        None, description="Admin sockets only: when the latest offer was made (null: never)."
+    )
+
+
+class AlertCreatedData(_PushData):
+    """To every admin socket, never to users or agents: a new alert, as
+    ``GET /alerts/{id}`` shows it to an admin (less ``user_name``), plus ``alert_id``."""
+
+    alert_id: UUID
+    id: UUID
+    status: str
+    alert_type: str
+    latitude: float
+    longitude: float
+    accuracy_m: float | None = None
+    description: str | None = None
+    silent: bool
+    user_id: UUID
+    created_at: datetime
+    updated_at: datetime
+    assigned_agent_id: UUID | None = None
+    duress: bool
+    escalation_step: int
+    offered_at: datetime | None = None
 
 
 class AlertEscalatedData(_PushData):
@@ -315,6 +366,19 @@ class MediaAddedData(_PushData):
     error: str | None = None
 
 
+class FleetAgentsData(_PushData):
+    """To admin sockets only: the agents whose duty status or position changed
+    since this socket's previous ``fleet.agents`` (at most one frame per
+    ``PANIC_HTTP__WS_FLEET_INTERVAL_S``, default 1 s; none when nothing
+    changed). Items as ``GET /admin/fleet`` lists them, less who the agent is;
+    an agent going off duty comes with ``status: offline`` (a suspended one
+    too, once). The console loads ``GET /admin/fleet`` on every (re)connect and
+    applies these diffs to it."""
+
+    agents: list[FleetAgent]
+    at: datetime = Field(description="when the gateway read the changes")
+
+
 SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "auth.ok": AuthOkData,
     "pong": PongData,
@@ -322,6 +386,7 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "error": ErrorData,
     "alert.offer": AlertOfferData,
     "alert.assigned": AlertAssignedData,
+    "alert.created": AlertCreatedData,
     "alert.updated": AlertUpdatedData,
     "alert.escalated": AlertEscalatedData,
     "offer.revoked": OfferRevokedData,
@@ -329,7 +394,11 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "alert.location": LocationPushData,
     "agent.location": LocationPushData,
     "media.added": MediaAddedData,
+    "fleet.agents": FleetAgentsData,
 }
+
+#: Server frames only admin sockets are ever sent (the dispatcher console's feed).
+ADMINS_ONLY: frozenset[str] = frozenset({"alert.created", "fleet.agents"})
 
 ServerFrame: TypeAlias = dict[str, Any]
 

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.ws.codes import CloseCode, ErrorCode
-from gateway.ws.frames import AGENT_ONLY, CLIENT_FRAMES, SERVER_FRAMES
+from gateway.ws.frames import ADMINS_ONLY, AGENT_ONLY, CLIENT_FRAMES, SERVER_FRAMES
 from gateway.ws.protocol import Limits
 
 
@@ -48,7 +48,10 @@ def describe_limits(limits: Limits) -> dict[str, Any]:
 
 def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None) -> dict[str, Any]:
     """``document`` with the frames of ``GET /ws`` added (in place; returned), and the
-    limits of one socket (``limits``; the defaults when not given)."""
+    limits of one socket (``limits``; the defaults when not given). Frames only
+    admin sockets are sent (``alert.created``, ``fleet.agents``: the dispatcher
+    console's feed) are marked ``x-admins-only``; ``alert.updated`` carries its
+    admin-only fields as optional properties, each described so."""
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
 
     def register(side: str, frames: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
@@ -62,6 +65,8 @@ def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None)
             listed[frame_type] = {"data": {"$ref": f"#/components/schemas/{name}"}}
             if frame_type in AGENT_ONLY:
                 listed[frame_type]["x-agents-only"] = True
+            if side == "Server" and frame_type in ADMINS_ONLY:
+                listed[frame_type]["x-admins-only"] = True
         return listed
 
     document["x-websocket"] = {

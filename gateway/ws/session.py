@@ -46,6 +46,7 @@ from gateway.locations import LocationSink, StaleFix, sighting
 from gateway.ports import Sessions, Vetting, VettingLookup
 from gateway.vetting import ApprovedAgents
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
+from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.frames import encode, error_frame
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
@@ -92,6 +93,8 @@ class SessionDeps:
     vetting: Callable[[], VettingLookup]
     #: The process's agents read as approved lately (saves the read on reconnect).
     approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
+    #: ``fleet.agents`` for admin sockets (None: not sent by this process).
+    fleet_feed: FleetFeed | None = None
     #: The process's sockets being set up at once (``http.ws_setup_concurrency``).
     setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
     clock: Callable[[], datetime] = _utcnow
@@ -175,6 +178,7 @@ class Session:
         self._held: list[str] | None = None
         self._alarm: _Alarm | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._fleet: FleetFeed | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -198,6 +202,8 @@ class Session:
                 self._deps.agent_sockets.closed(self._socket_id)
             if self._session_channel is not None:
                 self._deps.hub.detach(self._session_channel, self._revoked)
+            if self._fleet is not None:
+                self._fleet.detach(self._push)
 
     # --- reading --------------------------------------------------------------------
 
@@ -302,6 +308,10 @@ class Session:
             # Listed for offers only while a socket lives (gateway.ws.presence).
             self._deps.agent_sockets.opened(self._socket_id, principal.id)
             self._announced = True
+        if action.audience.kind is AudienceKind.ADMINS and self._deps.fleet_feed is not None:
+            # Admin sockets only: the agents that moved (gateway.ws.fleet_feed).
+            self._fleet = self._deps.fleet_feed
+            self._fleet.attach(self._push)
         return []
 
     async def _resync(self, action: Resync) -> None:

@@ -75,6 +75,20 @@ def of_type(effects: Iterable[Effect], cls: type[E]) -> list[E]:
     return [e for e in effects if isinstance(e, cls)]
 
 
+def agent_pushes(effects: Iterable[Effect]) -> list[Push]:
+    """The pushes to agents' sockets (not the admins' notices)."""
+    return [p for p in of_type(effects, Push) if p.audience.kind.value == "agent"]
+
+
+def admin_pushes(effects: Iterable[Effect], frame_type: str | None = None) -> list[Push]:
+    """The pushes to every admin's socket, of ``frame_type`` when given."""
+    return [
+        p
+        for p in of_type(effects, Push)
+        if p.audience.kind.value == "admins" and frame_type in (None, p.frame_type.value)
+    ]
+
+
 def pushes_to(effects: Iterable[Effect], kind: str, entity_id: UUID) -> list[Push]:
     return [p for p in of_type(effects, Push) if p.audience.as_tuple() == (kind, str(entity_id))]
 

@@ -16,6 +16,8 @@ from actors_kit import (
     LON,
     USER,
     Clock,
+    admin_pushes,
+    agent_pushes,
     assert_effect_order,
     create,
     of_type,
@@ -44,7 +46,6 @@ from actors.alert_messages import (
     EscalationStep,
 )
 from actors.effects import (
-    Audience,
     CancelTimer,
     Emit,
     EventType,
@@ -111,7 +112,11 @@ def test_offer_to_k_offers_the_k_nearest_at_once() -> None:
     assert new.version == state.version + 3
     assert len(of_type(effects, Persist)) == 1
     assert len(of_type(effects, Emit)) == 3
-    assert {p.audience.id for p in of_type(effects, Push)} == {AGENT_A, AGENT_B, AGENT_C}
+    assert {p.audience.id for p in agent_pushes(effects)} == {AGENT_A, AGENT_B, AGENT_C}
+    # The admins hear of the three offers once, with the latest offer's time.
+    (admins,) = admin_pushes(effects)
+    assert admins.frame_type is FrameType.ALERT_UPDATED
+    assert admins.data["offered_at"] == new.timeline[-1].at.isoformat()
     assert CancelTimer(SEARCH_AGAIN_TIMER) in of_type(effects, CancelTimer)
 
     # The first accept wins; the other two are told the offer is gone.
@@ -246,7 +251,7 @@ def test_the_default_steps_widen_then_offer_to_many_then_escalate() -> None:
     (updated,) = pushes_to(effects, "user", USER)
     assert updated.data["status"] == "escalated"
     # Every admin's portal is told.
-    (notice,) = [p for p in of_type(effects, Push) if p.audience == Audience.admins()]
+    (notice,) = admin_pushes(effects, "alert.escalated")
     assert notice.frame_type is FrameType.ALERT_ESCALATED
     assert (notice.data["alert_id"], notice.data["reason"]) == (
         str(escalated.id),

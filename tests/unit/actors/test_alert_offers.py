@@ -14,6 +14,7 @@ from actors_kit import (
     ALERT_ID,
     USER,
     Clock,
+    agent_pushes,
     alert_in,
     assert_effect_order,
     create,
@@ -102,7 +103,7 @@ def test_an_offer_schedules_its_expiry_and_tells_only_that_agent() -> None:
     (event,) = of_type(effects, Emit)
     assert (event.topic, event.type) == (Topic.ALERT_RESPONSES, EventType.ALERT_OFFERED)
     assert event.data["agent_id"] == str(AGENT_A)
-    (push,) = of_type(effects, Push)
+    (push,) = agent_pushes(effects)
     assert push.audience.as_tuple() == ("agent", str(AGENT_A))
     assert push.frame_type is FrameType.ALERT_OFFER
     assert push.data["alert_id"] == str(ALERT_ID)

@@ -10,6 +10,7 @@ from actors_kit import (
     ALERT_ID,
     USER,
     Clock,
+    agent_pushes,
     alert_in,
     create,
     of_type,
@@ -30,7 +31,7 @@ from actors.alert import (
     user_sees,
 )
 from actors.alert_messages import AgentLocation, UserLocation
-from actors.effects import Effect, Emit, EventType, FrameType, Push, Reply
+from actors.effects import Effect, Emit, EventType, FrameType, Reply
 
 S = AlertStatus
 
@@ -85,7 +86,7 @@ def test_the_offer_frame_tells_the_agent_the_alert_is_silent() -> None:
     clock = Clock()
     state = create(clock, silent=True)
     _, effects = alert.decide(state, OfferMade(AGENT_A), clock.now)
-    (push,) = of_type(effects, Push)
+    (push,) = agent_pushes(effects)
     assert push.data["silent"] is True
 
 

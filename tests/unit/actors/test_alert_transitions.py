@@ -43,10 +43,13 @@ from actors.alert import (
 )
 from actors.alert_messages import ESCALATION_TIMER, SEARCH_AGAIN_TIMER
 from actors.effects import (
+    Audience,
     Emit,
     EntityKind,
     EventType,
+    FrameType,
     Persist,
+    Push,
     Reply,
     ScheduleTimer,
     Send,
@@ -158,7 +161,7 @@ def test_create_opens_a_dispatching_alert() -> None:
     assert [e.type for e in state.timeline] == ["created"]
     assert state.timeline[0].actor_id == USER
     assert_effect_order(effects)
-    persist, created, escalation, again, search, reply = effects
+    persist, created, escalation, again, search, told, reply = effects
     assert isinstance(persist, Persist)
     assert persist.version == 1
     assert persist.kind is EntityKind.ALERT
@@ -179,6 +182,8 @@ def test_create_opens_a_dispatching_alert() -> None:
     assert escalation == ScheduleTimer(
         ESCALATION_TIMER, ESCALATION_TIMER, clock.now + timedelta(seconds=30), {"step": 0}
     )
+    # Every admin's console hears of the new alert (alert.created).
+    assert told == Push(Audience.admins(), FrameType.ALERT_CREATED, state.admin_created_frame())
     assert reply == Reply(state)
 
 

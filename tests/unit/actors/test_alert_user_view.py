@@ -6,12 +6,22 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from actors_kit import AGENT_A, LAT, LON, USER, Clock, assert_effect_order, create, pushes_to
+from actors_kit import (
+    AGENT_A,
+    LAT,
+    LON,
+    USER,
+    Clock,
+    admin_pushes,
+    assert_effect_order,
+    create,
+    pushes_to,
+)
 
 from actors import alert
 from actors.alert import AcceptOffer, AlertState, AlertStatus, SearchResult
 from actors.alert_messages import AgentLocation, EscalationDue, NotificationOutcome, PinRefused
-from actors.effects import Audience, Effect, Emit, EventType, FrameType, Push
+from actors.effects import Effect, Emit, EventType, FrameType
 from actors.search import Candidate
 
 S = AlertStatus
@@ -113,7 +123,7 @@ def test_past_the_pin_limit_the_alert_is_escalated_quietly_not_cancelled() -> No
     assert [e.type for e in new.timeline[-2:]] == ["pin_refused", "escalated"]
     assert new.timeline[-1].data["reason"] == "pin_attempts"
     assert _user_frames(effects) == []
-    admins = [e for e in effects if isinstance(e, Push) and e.audience == Audience.admins()]
+    admins = admin_pushes(effects, "alert.escalated")
     assert [(p.frame_type, p.data["reason"]) for p in admins] == [
         (FrameType.ALERT_ESCALATED, "pin_attempts")
     ]
