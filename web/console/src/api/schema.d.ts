@@ -72,6 +72,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The whole fleet's live picture, in one answer (admin)
+         * @description Every approved agent that has a known position: its duty status, position,
+         *     heading and speed (``fleet.agents`` items) and who it is. Not paged (5,000
+         *     agents are one answer). The console loads it on every (re)connect of its
+         *     socket, then applies the ``fleet.agents`` frames. Positions are the
+         *     freshest known (``persistence.stores.fleet``: Redis, else the agent's
+         *     last committed snapshot).
+         */
+        get: operations["get_fleet_admin_fleet_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/alerts": {
         parameters: {
             query?: never;
@@ -150,6 +175,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/alerts/{alert_id}/candidates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Responders ranked by distance to an alert, to assign it (admin)
+         * @description Approved agents with a known position, nearest first, whatever their duty
+         *     status (an admin may assign a busy agent). Preselected by PostGIS KNN on
+         *     ``agents.last_location`` (written coalesced, every
+         *     ``actors.flush_interval_s``), then ranked on the freshest position
+         *     (``persistence.stores.fleet``: Redis). 404 for an unknown alert.
+         */
+        get: operations["list_candidates_alerts__alert_id__candidates_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/alerts/{alert_id}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The emergency-contact notifications of an alert and their outcomes (admin) */
+        get: operations["alert_notifications_alerts__alert_id__notifications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/alerts/{alert_id}/status": {
         parameters: {
             query?: never;
@@ -196,6 +262,26 @@ export interface paths {
          * @description An agent holding a pending offer is shown it without notes or reasons.
          */
         get: operations["get_timeline_alerts__alert_id__timeline_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/response-times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Response-time percentiles per bucket and alert type, as JSON or CSV (admin)
+         * @description Alerts created in `[from, to)`, grouped by `bucket` (`hour`, `day` or `week`, truncated in UTC; weeks start on Monday) and by alert type, plus one row of every type (`alert_type: all`) per bucket. For each milestone (`offer`, `accept`, `on_scene`, `resolve`): how many alerts reached it and the median and 90th percentile of the seconds from creation (interpolated, to the millisecond; null when none did). Buckets without alerts are absent; an edge bucket counts only the alerts inside the window. `to` defaults to now, `from` to 30 days before `to`; `from` must be before `to` and the window at most 400 days (422 otherwise, naming the parameter in `errors`).
+         */
+        get: operations["response_times_analytics_response_times_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -885,6 +971,16 @@ export interface components {
              */
             description: string | null;
             /**
+             * Duress
+             * @description Admins only (null for everyone else): the alert's user cancelled with the duress PIN, or ran past the PIN attempts; its user is shown a plain cancel.
+             */
+            duress?: boolean | null;
+            /**
+             * Escalation Step
+             * @description Admins only: escalation steps run so far.
+             */
+            escalation_step?: number | null;
+            /**
              * Id
              * Format: uuid
              */
@@ -899,6 +995,11 @@ export interface components {
              * @description Exact, or coarse when `position_precision_m` is set (an offered agent).
              */
             longitude: number;
+            /**
+             * Offered At
+             * @description Admins only: when the latest offer was made (null: never offered).
+             */
+            offered_at?: string | null;
             /**
              * Position Precision M
              * @description Set when the position is coarse (an agent holding an offer): the exact point lies within this many metres of `latitude`/`longitude`. Null when exact.
@@ -961,6 +1062,59 @@ export interface components {
          * @enum {string}
          */
         Availability: "available" | "busy" | "on_break" | "offline";
+        /**
+         * Bucket
+         * @description The width of a response-time bucket, truncated in UTC (``date_trunc``).
+         * @enum {string}
+         */
+        Bucket: "hour" | "day" | "week";
+        /**
+         * CandidateOut
+         * @description A responder the alert could be assigned to, with its distance to the alert.
+         */
+        CandidateOut: {
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /**
+             * Available
+             * @description `status` is `available`
+             */
+            available: boolean;
+            /** Badge Number */
+            badge_number: string | null;
+            /**
+             * Distance M
+             * @description great-circle metres from the alert, to 0.1 m
+             */
+            distance_m: number;
+            /** Full Name */
+            full_name: string;
+            /**
+             * Last Seen At
+             * @description the agent's newest sign of life: its last fix or heartbeat
+             */
+            last_seen_at: string | null;
+            /** Latitude */
+            latitude: number;
+            /** Longitude */
+            longitude: number;
+            /**
+             * Status
+             * @description duty status: available, busy, on_break or offline
+             */
+            status: string;
+        };
+        /** CandidatesOut */
+        CandidatesOut: {
+            /**
+             * Items
+             * @description nearest first
+             */
+            items: components["schemas"]["CandidateOut"][];
+        };
         /**
          * CheckInOut
          * @description A check-in as every ``/checkins`` answer shows it.
@@ -1135,6 +1289,100 @@ export interface components {
          * @enum {string}
          */
         FenceEvent: "enter" | "exit" | "dwell";
+        /**
+         * FleetAgent
+         * @description One agent on the map.
+         */
+        FleetAgent: {
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /**
+             * At
+             * @description the time of the position fix
+             */
+            at: string | null;
+            /**
+             * Available
+             * @description `status` is `available`
+             */
+            available: boolean;
+            /**
+             * Heading
+             * @description degrees from north, as the device reported it
+             */
+            heading: number | null;
+            /**
+             * Latitude
+             * @description null only for an agent never located
+             */
+            latitude: number | null;
+            /** Longitude */
+            longitude: number | null;
+            /** Speed Mps */
+            speed_mps: number | null;
+            /**
+             * Status
+             * @description duty status: available, busy, on_break or offline
+             */
+            status: string;
+        };
+        /**
+         * FleetMember
+         * @description One agent of ``GET /admin/fleet``: the map item and who the agent is.
+         */
+        FleetMember: {
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /**
+             * At
+             * @description the time of the position fix
+             */
+            at: string | null;
+            /**
+             * Available
+             * @description `status` is `available`
+             */
+            available: boolean;
+            /** Badge Number */
+            badge_number: string | null;
+            /** Full Name */
+            full_name: string;
+            /**
+             * Heading
+             * @description degrees from north, as the device reported it
+             */
+            heading: number | null;
+            /**
+             * Latitude
+             * @description null only for an agent never located
+             */
+            latitude: number | null;
+            /** Longitude */
+            longitude: number | null;
+            /** Speed Mps */
+            speed_mps: number | null;
+            /**
+             * Status
+             * @description duty status: available, busy, on_break or offline
+             */
+            status: string;
+            /** Vetting */
+            vetting: string;
+        };
+        /** FleetOut */
+        FleetOut: {
+            /**
+             * Items
+             * @description every approved agent with a known position, in id order
+             */
+            items: components["schemas"]["FleetMember"][];
+        };
         /**
          * GeofenceEventOut
          * @description One geofence event: a subject entered, left, or dwelt in a zone.
@@ -1390,6 +1638,72 @@ export interface components {
              */
             type: "MultiPolygon";
         };
+        /**
+         * NotificationOut
+         * @description One notification request's outcome.
+         */
+        NotificationOut: {
+            /**
+             * Attempts
+             * @description sends tried (1 when the first one went through)
+             */
+            attempts: number;
+            /**
+             * Channel
+             * @enum {string}
+             */
+            channel: "email" | "sms" | "push" | "webhook";
+            /**
+             * Contact Id
+             * @description the emergency contact; null for a webhook
+             */
+            contact_id: string | null;
+            /**
+             * Contact Name
+             * @description the contact's name now; null for a webhook or a deleted contact
+             */
+            contact_name: string | null;
+            /**
+             * Destination Hint
+             * @description the contact's current address for the channel, masked: `***1234` (a phone's last four digits) or `m***@example.org`; null for a push, a webhook, or a contact without one
+             */
+            destination_hint: string | null;
+            /**
+             * Id
+             * Format: uuid
+             * @description the request's id (stable: derived from the event and recipient)
+             */
+            id: string;
+            /**
+             * Last Error
+             * @description why the last attempt failed, if it did
+             */
+            last_error: string | null;
+            /**
+             * Occasion
+             * @description what the message told: `raised`, `resolved` or `cancelled` (the alert's)
+             */
+            occasion: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "delivered" | "dead_lettered";
+            /**
+             * Updated At
+             * Format: date-time
+             * @description when the outcome was recorded
+             */
+            updated_at: string;
+        };
+        /** NotificationsOut */
+        NotificationsOut: {
+            /**
+             * Items
+             * @description oldest first
+             */
+            items: components["schemas"]["NotificationOut"][];
+        };
         /** PasswordChange */
         PasswordChange: {
             /**
@@ -1614,6 +1928,54 @@ export interface components {
             /** Size */
             size: number;
         };
+        /** ResponseTimeItem */
+        ResponseTimeItem: {
+            /** @description to the first agent assigned (accepted or by an admin) */
+            accept: components["schemas"]["StageOut"];
+            /**
+             * Alert Type
+             * @description the alerts' type, or `all` for the row of every type of the bucket
+             */
+            alert_type: components["schemas"]["AlertType"] | "all";
+            /**
+             * Bucket Start
+             * Format: date-time
+             * @description the bucket's first instant, UTC
+             */
+            bucket_start: string;
+            /**
+             * Count
+             * @description alerts created in the bucket (any status)
+             */
+            count: number;
+            /** @description to the first offer made to an agent */
+            offer: components["schemas"]["StageOut"];
+            /** @description to the responder on scene */
+            on_scene: components["schemas"]["StageOut"];
+            /** @description to resolved */
+            resolve: components["schemas"]["StageOut"];
+        };
+        /** ResponseTimesOut */
+        ResponseTimesOut: {
+            bucket: components["schemas"]["Bucket"];
+            /**
+             * From
+             * Format: date-time
+             * @description the window's start (inclusive), UTC
+             */
+            from: string;
+            /**
+             * Items
+             * @description by `bucket_start`, then `all`, then type; buckets without alerts are absent
+             */
+            items: components["schemas"]["ResponseTimeItem"][];
+            /**
+             * To
+             * Format: date-time
+             * @description the window's end (exclusive), UTC
+             */
+            to: string;
+        };
         /**
          * Role
          * @enum {string}
@@ -1667,6 +2029,24 @@ export interface components {
              * @description pass as `cursor` for the next page; null: last
              */
             next_cursor: string | null;
+        };
+        /** StageOut */
+        StageOut: {
+            /**
+             * Count
+             * @description alerts of the row that reached this milestone
+             */
+            count: number;
+            /**
+             * P50 S
+             * @description median seconds from creation to the milestone, to the millisecond; null when no alert reached it
+             */
+            p50_s: number | null;
+            /**
+             * P90 S
+             * @description 90th percentile (interpolated) of the same; null when none reached it
+             */
+            p90_s: number | null;
         };
         /**
          * StatusUpdate
@@ -1953,6 +2333,74 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * AlertCreatedData
+         * @description To every admin socket, never to users or agents: a new alert, as
+         *     ``GET /alerts/{id}`` shows it to an admin (less ``user_name``), plus ``alert_id``.
+         */
+        WsServer_alert_created: {
+            /**
+             * Accuracy M
+             * @default null
+             */
+            accuracy_m: number | null;
+            /**
+             * Alert Id
+             * Format: uuid
+             */
+            alert_id: string;
+            /** Alert Type */
+            alert_type: string;
+            /**
+             * Assigned Agent Id
+             * @default null
+             */
+            assigned_agent_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Description
+             * @default null
+             */
+            description: string | null;
+            /** Duress */
+            duress: boolean;
+            /** Escalation Step */
+            escalation_step: number;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Latitude */
+            latitude: number;
+            /** Longitude */
+            longitude: number;
+            /**
+             * Offered At
+             * @default null
+             */
+            offered_at: string | null;
+            /** Silent */
+            silent: boolean;
+            /** Status */
+            status: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * AlertEscalatedData
          * @description To every admin socket: an alert was escalated (the alert as ``GET /alerts/{id}``),
          *     or needs them otherwise: ``reason`` ``en_route_overdue`` is an assigned agent
@@ -2069,25 +2517,105 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** AlertUpdatedData */
+        /**
+         * AlertUpdatedData
+         * @description An alert changed. Its user and its assigned agent are sent the first four
+         *     fields (and ``updated_at``; the assigned agent ``duress: true`` under duress),
+         *     as ever. Admin sockets are sent it after every change of the admin view (a
+         *     status move, an assignment, a new offer, an escalation step, a duress mark;
+         *     ``previous_status`` equals ``status`` when the status did not move), with
+         *     the whole admin view of the alert (the fields below, as ``GET /alerts/{id}``
+         *     shows an admin, less ``user_name``).
+         */
         WsServer_alert_updated: {
+            /**
+             * Accuracy M
+             * @description Admin sockets only.
+             * @default null
+             */
+            accuracy_m: number | null;
             /**
              * Alert Id
              * Format: uuid
              */
             alert_id: string;
             /**
+             * Alert Type
+             * @description Admin sockets only.
+             * @default null
+             */
+            alert_type: string | null;
+            /**
              * Assigned Agent Id
              * @default null
              */
             assigned_agent_id: string | null;
             /**
+             * Created At
+             * @description Admin sockets only.
+             * @default null
+             */
+            created_at: string | null;
+            /**
+             * Description
+             * @description Admin sockets only.
+             * @default null
+             */
+            description: string | null;
+            /**
+             * Duress
+             * @description Admin sockets, and the assigned agent's (`true` only) under duress. Never the user's.
+             * @default null
+             */
+            duress: boolean | null;
+            /**
+             * Escalation Step
+             * @description Admin sockets only: escalation steps run so far.
+             * @default null
+             */
+            escalation_step: number | null;
+            /**
+             * Latitude
+             * @description Admin sockets only; exact.
+             * @default null
+             */
+            latitude: number | null;
+            /**
+             * Longitude
+             * @description Admin sockets only; exact.
+             * @default null
+             */
+            longitude: number | null;
+            /**
+             * Offered At
+             * @description Admin sockets only: when the latest offer was made (null: never).
+             * @default null
+             */
+            offered_at: string | null;
+            /**
              * Previous Status
              * @default null
              */
             previous_status: string | null;
+            /**
+             * Silent
+             * @description Admin sockets only.
+             * @default null
+             */
+            silent: boolean | null;
             /** Status */
             status: string;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at: string | null;
+            /**
+             * User Id
+             * @description Admin sockets only.
+             * @default null
+             */
+            user_id: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -2134,6 +2662,28 @@ export interface components {
              * @default false
              */
             retriable: boolean;
+        };
+        /**
+         * FleetAgentsData
+         * @description To admin sockets only: the agents whose duty status or position changed
+         *     since this socket's previous ``fleet.agents`` (at most one frame per
+         *     ``PANIC_HTTP__WS_FLEET_INTERVAL_S``, default 1 s; none when nothing
+         *     changed). Items as ``GET /admin/fleet`` lists them, less who the agent is;
+         *     an agent going off duty comes with ``status: offline`` (a suspended one
+         *     too, once). The console loads ``GET /admin/fleet`` on every (re)connect and
+         *     applies these diffs to it.
+         */
+        WsServer_fleet_agents: {
+            /** Agents */
+            agents: components["schemas"]["FleetAgent"][];
+            /**
+             * At
+             * Format: date-time
+             * @description when the gateway read the changes
+             */
+            at: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * MediaAddedData
@@ -2560,6 +3110,46 @@ export interface operations {
             };
             /** @description The request is malformed; `errors` lists each offending field. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_fleet_admin_fleet_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3106,6 +3696,216 @@ export interface operations {
             };
         };
     };
+    list_candidates_alerts__alert_id__candidates_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CandidatesOut"];
+                };
+            };
+            /** @description Missing, invalid or expired token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            loc?: (string | number)[];
+                            msg?: string;
+                        }[];
+                        instance?: string;
+                        request_id?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    };
+                };
+            };
+            /** @description Authenticated, but the role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            loc?: (string | number)[];
+                            msg?: string;
+                        }[];
+                        instance?: string;
+                        request_id?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    };
+                };
+            };
+            /** @description No such alert (or not one the caller may see); on assign, also no such agent. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            loc?: (string | number)[];
+                            msg?: string;
+                        }[];
+                        instance?: string;
+                        request_id?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    };
+                };
+            };
+            /** @description Malformed body, query, header or path; out-of-range value; unknown enum. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            loc?: (string | number)[];
+                            msg?: string;
+                        }[];
+                        instance?: string;
+                        request_id?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    };
+                };
+            };
+            /** @description A backing service or the entity actors did not answer; see Retry-After. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors?: {
+                            loc?: (string | number)[];
+                            msg?: string;
+                        }[];
+                        instance?: string;
+                        request_id?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    };
+                };
+            };
+        };
+    };
+    alert_notifications_alerts__alert_id__notifications_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationsOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is malformed; `errors` lists each offending field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     update_status_alerts__alert_id__status_put: {
         parameters: {
             query?: never;
@@ -3394,6 +4194,98 @@ export interface operations {
                         title: string;
                         type: string;
                     };
+                };
+            };
+        };
+    };
+    response_times_analytics_response_times_get: {
+        parameters: {
+            query?: {
+                /** @description The window's start (inclusive). An RFC 3339 date-time with its time zone (`Z` or `±hh:mm`), e.g. `2025-01-31T00:00:00Z`; anything else (no zone, a date alone) is 422. */
+                from?: string | null;
+                /** @description The window's end (exclusive); now by default. An RFC 3339 date-time with its time zone (`Z` or `±hh:mm`), e.g. `2025-01-31T00:00:00Z`; anything else (no zone, a date alone) is 422. */
+                to?: string | null;
+                /** @description the bucket width, in UTC */
+                bucket?: components["schemas"]["Bucket"];
+                /** @description only alerts of this type (the `all` row too) */
+                alert_type?: components["schemas"]["AlertType"] | null;
+                /** @description `csv` for the CSV download; without it, `Accept: text/csv` asks for CSV too */
+                format?: ("json" | "csv") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The figures: JSON, or CSV with `format=csv` or `Accept: text/csv` (the same rows; header `bucket_start,alert_type,count,offer_count,offer_p50_s,offer_p90_s,accept_count,accept_p50_s,accept_p90_s,on_scene_count,on_scene_p50_s,on_scene_p90_s,resolve_count,resolve_p50_s,resolve_p90_s`; an unknown percentile is an empty cell; `Content-Disposition: attachment; filename="response-times-<from>-<to>.csv"`, each instant as `YYYYMMDDTHHMMSSZ`). */
+            200: {
+                headers: {
+                    /** @description On a CSV answer: `attachment` with the file name. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResponseTimesOut"];
+                    /**
+                     * @example bucket_start,alert_type,count,offer_count,offer_p50_s,offer_p90_s,accept_count,accept_p50_s,accept_p90_s,on_scene_count,on_scene_p50_s,on_scene_p90_s,resolve_count,resolve_p50_s,resolve_p90_s
+                     *     2025-01-01T00:00:00Z,all,2,2,12.5,14.1,1,30.0,30.0,0,,,0,,
+                     */
+                    "text/csv": string;
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is malformed; `errors` lists each offending field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

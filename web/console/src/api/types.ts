@@ -26,41 +26,16 @@ export type MediaAdded = Schemas["WsServer_media_added"];
 export type Invite = Schemas["InviteOut"];
 export type Problem = Schemas["Problem"];
 
-// Until the gateway's admin additions are in the generated document, the
-// fields below are optional on the admin view (see README "console").
-export type AdminAlert = Alert &
-  Partial<{ duress: boolean; escalation_step: number; offered_at: string | null }>;
-export interface FleetAgent {
-  agent_id: string;
-  status: string;
-  available: boolean;
-  latitude: number;
-  longitude: number;
-  heading?: number | null;
-  speed_mps?: number | null;
-  at: string;
-  full_name?: string;
-  badge_number?: string | null;
-  vetting?: string;
-}
+/** An alert as admins see it (duress, escalation step and offer time included). */
+export type AdminAlert = Alert;
+/** One agent of the fleet: `fleet.agents` diffs, and `GET /admin/fleet` items (with who it is). */
+export type FleetAgent = Schemas["FleetAgent"] & Partial<Pick<Schemas["FleetMember"], "full_name" | "badge_number" | "vetting">>;
+export type FleetPage = Schemas["FleetOut"];
+export type FleetFrame = Schemas["WsServer_fleet_agents"];
+export type AlertCreated = Schemas["WsServer_alert_created"];
 export type Rendition = Schemas["RenditionOut"];
-export interface Candidate {
-  agent_id: string;
-  full_name: string;
-  badge_number: string | null;
-  status: string;
-  available: boolean;
-  distance_m: number;
-  latitude: number;
-  longitude: number;
-  last_seen_at: string | null;
-}
-export interface Delivery {
-  id: string;
-  channel: string;
-  contact_name: string | null;
-  status: string;
-  attempts?: number;
-  last_error: string | null;
-  updated_at: string;
-}
+export type Candidate = Schemas["CandidateOut"];
+export type CandidatePage = Schemas["CandidatesOut"];
+export type Delivery = Schemas["NotificationOut"];
+export type ResponseTimes = Schemas["ResponseTimesOut"];
+export type ResponseTimeItem = Schemas["ResponseTimeItem"];

@@ -3,10 +3,11 @@
 // third of `auth.ok`'s heartbeat_timeout_s).
 import type {
   AdminAlert,
+  AlertCreated,
   AlertEscalated,
   AlertUpdated,
   AuthOk,
-  FleetAgent,
+  FleetFrame,
   LocationPush,
   MediaAdded,
 } from "../api/types";
@@ -14,11 +15,11 @@ import type {
 export type ServerFrame =
   | { type: "auth.ok"; data: AuthOk }
   | { type: "pong"; data: unknown }
-  | { type: "alert.created"; data: AdminAlert & { alert_id?: string } }
+  | { type: "alert.created"; data: AlertCreated }
   | { type: "alert.updated"; data: AlertUpdated & Partial<AdminAlert> }
   | { type: "alert.escalated"; data: AlertEscalated }
   | { type: "alert.location"; data: LocationPush }
-  | { type: "fleet.agents"; data: { agents: FleetAgent[]; at?: string } }
+  | { type: "fleet.agents"; data: FleetFrame }
   | { type: "media.added"; data: MediaAdded }
   | { type: "error"; data: { code: string; message: string } };
 

@@ -58,9 +58,9 @@ describe("the fleet", () => {
   it("merges a diff into the map in place", () => {
     const fleet: Fleet = new Map();
     applyFleet(fleet, [
-      { agent_id: "g1", status: "available", available: true, latitude: 1, longitude: 2, at: "t", full_name: "Ann" },
+      { agent_id: "g1", status: "available", available: true, latitude: 1, longitude: 2, at: "t", heading: null, speed_mps: null, full_name: "Ann" },
     ]);
-    applyFleet(fleet, [{ agent_id: "g1", status: "busy", available: false, latitude: 3, longitude: 4, at: "t2" }]);
+    applyFleet(fleet, [{ agent_id: "g1", status: "busy", available: false, latitude: 3, longitude: 4, at: "t2", heading: null, speed_mps: null }]);
     expect(fleet.get("g1")).toMatchObject({ status: "busy", latitude: 3, full_name: "Ann" });
   });
 });

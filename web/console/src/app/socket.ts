@@ -3,7 +3,7 @@
 // (so nothing missed while it was closed stays missing). Frames go to the
 // store (app/live.ts); new and escalated alerts are announced.
 import { api } from "../api/client";
-import type { AdminAlert, AlertPage, AlertStatus, FleetAgent } from "../api/types";
+import type { AdminAlert, AlertPage, AlertStatus, FleetPage } from "../api/types";
 import { accessToken, refresh, sessionRevoked, useSession } from "../features/auth/session";
 import { alertSignal } from "./alerting";
 import { CLOSE_UNAUTHORIZED, type ServerFrame, backoffMs, parseFrame, pingEveryMs } from "./frames";
@@ -28,7 +28,7 @@ async function openAlerts(): Promise<AdminAlert[]> {
     let cursor: string | null = null;
     for (let page = 0; page < 20; page += 1) {
       const answer: AlertPage = await api.get<AlertPage>("/alerts", { status, limit: 100, cursor });
-      all.push(...(answer.items as AdminAlert[]));
+      all.push(...answer.items);
       cursor = answer.next_cursor;
       if (!cursor) break;
     }
@@ -39,7 +39,7 @@ async function openAlerts(): Promise<AdminAlert[]> {
 async function resync(): Promise<void> {
   const [alerts, agents] = await Promise.all([
     openAlerts(),
-    api.get<{ items: FleetAgent[] }>("/admin/fleet").then(
+    api.get<FleetPage>("/admin/fleet").then(
       (answer) => answer.items,
       () => null,
     ),
@@ -59,7 +59,8 @@ function handle(frame: ServerFrame): void {
       return;
     }
     case "alert.created": {
-      const alert = { ...frame.data, id: frame.data.alert_id ?? frame.data.id } as AdminAlert;
+      // The frame types status and alert_type as plain strings; they are the alert's enums.
+      const alert = { ...frame.data, id: frame.data.alert_id } as AdminAlert;
       const known = useLive.getState().alerts[alert.id];
       live.alert(alert);
       if (!known) {

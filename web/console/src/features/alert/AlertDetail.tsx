@@ -157,7 +157,11 @@ export function AlertDetail({ alertId }: { alertId: string }) {
         <dt>Responder</dt>
         <dd>
           {shown.assigned_agent_id
-            ? `${shortId(shown.assigned_agent_id)}${responder ? ` at ${position(responder.latitude, responder.longitude)}, ${elapsed(Date.parse(responder.at), now)} ago` : ""}`
+            ? `${responder?.full_name ?? shortId(shown.assigned_agent_id)}${
+                responder && responder.latitude !== null && responder.longitude !== null
+                  ? ` at ${position(responder.latitude, responder.longitude)}${responder.at ? `, ${elapsed(Date.parse(responder.at), now)} ago` : ""}`
+                  : ""
+              }`
             : "none yet"}
         </dd>
       </dl>

@@ -35,14 +35,15 @@ describe("map features", () => {
   it("leaves offline agents out and fades stale ones", () => {
     const now = Date.parse("2026-01-01T00:10:00Z");
     const fleet = [
-      { agent_id: "g1", status: "available", available: true, latitude: 0, longitude: 0, at: "2026-01-01T00:09:50Z", heading: 90 },
-      { agent_id: "g2", status: "busy", available: false, latitude: 0, longitude: 0, at: "2026-01-01T00:00:00Z" },
-      { agent_id: "g3", status: "offline", available: false, latitude: 0, longitude: 0, at: "2026-01-01T00:09:59Z" },
+      { agent_id: "g1", status: "available", available: true, latitude: 0, longitude: 0, at: "2026-01-01T00:09:50Z", heading: 90, speed_mps: null },
+      { agent_id: "g2", status: "busy", available: false, latitude: 0, longitude: 0, at: "2026-01-01T00:00:00Z", heading: null, speed_mps: null },
+      { agent_id: "g3", status: "offline", available: false, latitude: 0, longitude: 0, at: "2026-01-01T00:09:59Z", heading: null, speed_mps: null },
+      { agent_id: "g4", status: "available", available: true, latitude: null, longitude: null, at: null, heading: null, speed_mps: null },
     ];
     const features = agentFeatures(fleet, now).features;
     expect(features.map((f) => f.properties.id)).toEqual(["g1", "g2"]);
     expect(features[0]?.properties).toMatchObject({ stale: 0, heading: 90, has_heading: 1, available: 1 });
     expect(features[1]?.properties).toMatchObject({ stale: 1, has_heading: 0 });
-    expect(summarise(fleet, now)).toEqual({ onDuty: 2, available: 1, stale: 1 });
+    expect(summarise(fleet, now)).toEqual({ onDuty: 3, available: 2, stale: 2 });
   });
 });

@@ -50,11 +50,16 @@ export interface AgentProps {
   has_heading: number;
 }
 
+/** Not heard from for a minute (or never). */
+export function isStale(agent: FleetAgent, now: number): boolean {
+  return agent.at === null || now - Date.parse(agent.at) > STALE_AFTER_MS;
+}
+
 export function agentFeatures(fleet: Iterable<FleetAgent>, now: number): FeatureCollection<Point, AgentProps> {
   const features = [];
   for (const agent of fleet) {
-    if (agent.status === "offline") continue;
-    const heading = agent.heading ?? null;
+    if (agent.status === "offline" || agent.latitude === null || agent.longitude === null) continue;
+    const heading = agent.heading;
     features.push({
       type: "Feature" as const,
       geometry: { type: "Point" as const, coordinates: [agent.longitude, agent.latitude] },
@@ -62,7 +67,7 @@ export function agentFeatures(fleet: Iterable<FleetAgent>, now: number): Feature
         id: agent.agent_id,
         status: agent.status,
         available: agent.available ? 1 : 0,
-        stale: now - Date.parse(agent.at) > STALE_AFTER_MS ? 1 : 0,
+        stale: isStale(agent, now) ? 1 : 0,
         heading: heading ?? 0,
         has_heading: heading === null ? 0 : 1,
       },
@@ -85,7 +90,7 @@ export function summarise(fleet: Iterable<FleetAgent>, now: number): FleetSummar
     if (agent.status === "offline") continue;
     onDuty += 1;
     if (agent.available) available += 1;
-    if (now - Date.parse(agent.at) > STALE_AFTER_MS) stale += 1;
+    if (isStale(agent, now)) stale += 1;
   }
   return { onDuty, available, stale };
 }

@@ -92,7 +92,7 @@ export function AlertQueue() {
                 <span className="row timers">
                   <span>age {age}</span>
                   {offered && <span>offer {offered}</span>}
-                  {alert.escalation_step !== undefined && alert.escalation_step > 0 && (
+                  {(alert.escalation_step ?? 0) > 0 && (
                     <span>step {alert.escalation_step}</span>
                   )}
                 </span>
