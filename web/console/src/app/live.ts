@@ -51,13 +51,14 @@ export const live = {
   setConnection(connection: Connection): void {
     useLive.setState({ connection });
   },
-  resynced(open: readonly AdminAlert[], agents: readonly FleetAgent[] | null): void {
+  /** The REST snapshot asked for at `since` (ms) arrived. */
+  resynced(open: readonly AdminAlert[], agents: readonly FleetAgent[] | null, since: number): void {
     if (agents) {
       fleet.clear();
       applyFleet(fleet, agents);
     }
     useLive.setState((s) => ({
-      alerts: replaceOpen(s.alerts, open, Date.now()),
+      alerts: replaceOpen(s.alerts, open, Date.now(), since),
       fleetVersion: s.fleetVersion + 1,
       resyncs: s.resyncs + 1,
     }));

@@ -41,10 +41,20 @@ describe("the live alerts", () => {
 
   it("after a resync holds exactly the listed alerts, first-seen times kept", () => {
     const before = upsertAlert(upsertAlert({}, alert("a"), 10), alert("gone"), 10);
-    const after = replaceOpen(before, [alert("a"), alert("new")], 99);
+    const after = replaceOpen(before, [alert("a"), alert("new")], 99, 50);
     expect(Object.keys(after).sort()).toEqual(["a", "new"]);
     expect(after.a?.seenAt).toBe(10);
     expect(after.new?.seenAt).toBe(99);
+  });
+
+  it("keeps what frames brought while the listing was on its way", () => {
+    let known = upsertAlert({}, alert("old"), 10);
+    known = upsertAlert(known, alert("during"), 60);
+    known = upsertAlert(known, { ...alert("moved"), status: "assigned", updated_at: "2026-12-04T10:05:00Z" }, 10);
+    const listed = [alert("old"), { ...alert("moved"), updated_at: "2026-12-04T10:01:00Z" }];
+    const after = replaceOpen(known, listed, 99, 50);
+    expect(Object.keys(after).sort()).toEqual(["during", "moved", "old"]);
+    expect(after.moved?.status).toBe("assigned");
   });
 
   it("knows which statuses are open", () => {

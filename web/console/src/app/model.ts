@@ -53,13 +53,25 @@ export function patchAlert(
   return { ...alerts, [alertId]: next };
 }
 
-/** After a resync: exactly the open alerts the server listed, first-seen times kept. */
-export function replaceOpen(alerts: Alerts, fresh: readonly AdminAlert[], now: number): Alerts {
+/**
+ * After a resync that started at `since`: the open alerts the server listed,
+ * first-seen times kept. What frames brought while the listing was on its way
+ * is newer than the listing: an alert first seen since then stays, and a
+ * known alert updated later than its listed copy keeps the later version.
+ */
+export function replaceOpen(alerts: Alerts, fresh: readonly AdminAlert[], now: number, since: number): Alerts {
   const merged: Record<string, LiveAlert> = {};
   for (const alert of fresh) {
     const known = alerts[alert.id];
+    if (known && Date.parse(known.updated_at) > Date.parse(alert.updated_at)) {
+      if (isOpen(known.status)) merged[alert.id] = known;
+      continue;
+    }
     const one = upsertAlert(known ? { [alert.id]: known } : {}, alert, now)[alert.id];
     if (one) merged[alert.id] = one;
+  }
+  for (const known of Object.values(alerts)) {
+    if (!(known.id in merged) && known.seenAt >= since && isOpen(known.status)) merged[known.id] = known;
   }
   return merged;
 }

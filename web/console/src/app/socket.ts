@@ -37,6 +37,7 @@ async function openAlerts(): Promise<AdminAlert[]> {
 }
 
 async function resync(): Promise<void> {
+  const since = Date.now();
   const [alerts, agents] = await Promise.all([
     openAlerts(),
     api.get<FleetPage>("/admin/fleet").then(
@@ -44,7 +45,7 @@ async function resync(): Promise<void> {
       () => null,
     ),
   ]);
-  live.resynced(alerts, agents);
+  live.resynced(alerts, agents, since);
 }
 
 function handle(frame: ServerFrame): void {

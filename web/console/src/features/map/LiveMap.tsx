@@ -2,7 +2,8 @@ import type { GeoJSONSource, Map as MapLibreMap } from "maplibre-gl";
 import { useEffect, useRef, useState } from "react";
 
 import { fleet, useLive } from "../../app/live";
-import { selectAlert } from "../../app/ui";
+import { isOpen } from "../../app/model";
+import { selectAlert, useUi } from "../../app/ui";
 import { createMap, dropMap, loadMapConfig } from "../../shared/map/baseMap";
 import { useNow } from "../../shared/useNow";
 import { agentFeatures, alertFeatures, summarise } from "./layers";
@@ -131,6 +132,7 @@ export function LiveMap() {
   const alerts = useLive((s) => s.alerts);
   const fleetVersion = useLive((s) => s.fleetVersion);
   const now = useNow(5000);
+  const selected = useUi((s) => s.selectedAlertId);
 
   useEffect(() => {
     let made: MapLibreMap | null = null;
@@ -151,9 +153,26 @@ export function LiveMap() {
   }, []);
 
   useEffect(() => {
-    const source = map?.getSource<GeoJSONSource>("alerts");
-    void source?.setData(alertFeatures(Object.values(alerts), now));
+    if (!map) return;
+    void map.getSource<GeoJSONSource>("alerts")?.setData(alertFeatures(Object.values(alerts), now));
+    // What the map really drew, for whoever checks it (the browser tests):
+    // the ids of the alerts rendered once the map has settled.
+    const drawn = () => {
+      const ids = map.queryRenderedFeatures({ layers: ["alerts"] }).map((f) => String(f.properties.id));
+      container.current?.setAttribute("data-drawn-alerts", ids.join(" "));
+    };
+    map.once("idle", drawn);
+    return () => {
+      map.off("idle", drawn);
+    };
   }, [map, alerts, now]);
+
+  useEffect(() => {
+    const alert = selected ? alerts[selected] : undefined;
+    if (map && alert) map.easeTo({ center: [alert.longitude, alert.latitude], zoom: Math.max(map.getZoom(), 12) });
+    // Only when the selection changes, not on every update of the alert.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [map, selected]);
 
   useEffect(() => {
     if (!map) return;
@@ -165,13 +184,13 @@ export function LiveMap() {
   }, [map, fleetVersion, now]);
 
   const summary = summarise(fleet.values(), now);
-  const open = Object.values(alerts).length;
+  const open = Object.values(alerts).filter((a) => isOpen(a.status)).length;
   return (
     // MapLibre names its canvas: the region "Map" (keyboard: arrows pan, +/- zoom).
     <section className="map">
       <div ref={container} className="map-canvas" data-testid="map-canvas" />
       <p className="map-summary" aria-live="off">
-        {open} open alerts on the map; {summary.onDuty} responders on duty, {summary.available} available
+        {open} open alerts on the map; {summary.onDuty} {summary.onDuty === 1 ? "responder" : "responders"} on duty, {summary.available} available
         {summary.stale > 0 ? `, ${summary.stale} not heard from in a minute` : ""}.
       </p>
     </section>

@@ -3,7 +3,7 @@ import { type KeyboardEvent, useMemo, useRef, useState } from "react";
 import type { AlertStatus, AlertType } from "../../api/types";
 import { useLive } from "../../app/live";
 import { OPEN_STATUSES } from "../../app/model";
-import { STATUS_LABEL, describeAlert, shortId } from "../../app/naming";
+import { STATUS_LABEL, shortId } from "../../app/naming";
 import { selectAlert, useUi } from "../../app/ui";
 import { useNow } from "../../shared/useNow";
 import { NEW_FOR_MS, type QueueFilter, elapsed, queue } from "./urgency";
@@ -79,11 +79,11 @@ export function AlertQueue() {
                 className={`alert-item status-${alert.status}${fresh ? " is-new" : ""}`}
                 data-alert-id={alert.id}
                 aria-current={selected === alert.id ? "true" : undefined}
-                aria-label={`${describeAlert(alert)}, ${age} old`}
                 onClick={() => selectAlert(alert.id)}
               >
                 <span className="row">
-                  <strong>{alert.alert_type}</strong> <code>{shortId(alert.id)}</code>
+                  {/* The visible text is the accessible name: "<type> alert <short id> <status> ..." */}
+                  <strong>{alert.alert_type} alert</strong> <code>{shortId(alert.id)}</code>
                   <span className={`badge status-${alert.status}`}>{STATUS_LABEL[alert.status]}</span>
                   {fresh && <span className="badge new">new</span>}
                   {alert.duress && <span className="badge duress">duress</span>}
