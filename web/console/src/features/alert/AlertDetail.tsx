@@ -6,7 +6,7 @@ import { fleet, live, useLive } from "../../app/live";
 import { STATUS_LABEL, describeAlert, shortId } from "../../app/naming";
 import { selectAlert, useUi } from "../../app/ui";
 import { useNow } from "../../shared/useNow";
-import { elapsed } from "../queue/urgency";
+import { elapsed } from "../../shared/Elapsed";
 import { actionsFor, canAssign } from "./actions";
 import { AssignDialog } from "./AssignDialog";
 import { Evidence } from "./Evidence";

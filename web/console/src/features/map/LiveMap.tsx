@@ -8,6 +8,8 @@ import { createMap, dropMap, loadMapConfig } from "../../shared/map/baseMap";
 import { useNow } from "../../shared/useNow";
 import { agentFeatures, alertFeatures, summarise } from "./layers";
 
+const AGENT_REDRAW_MS = 1000;
+
 const STATUS_COLOURS = [
   "match",
   ["get", "status"],
@@ -96,6 +98,7 @@ function addLiveLayers(map: MapLibreMap): void {
       "icon-rotate": ["get", "heading"],
       "icon-rotation-alignment": "map",
       "icon-allow-overlap": true,
+      "icon-ignore-placement": true,
       "icon-offset": [0, -14],
     },
   });
@@ -174,13 +177,18 @@ export function LiveMap() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [map, selected]);
 
+  // Agents are redrawn at most once a second (the server's default feed
+  // rate), however often fleet frames arrive: 5,000 moving points then cost
+  // one GeoJSON rebuild and one worker update a second.
+  const lastDrawn = useRef(0);
   useEffect(() => {
     if (!map) return;
-    // At most one agents update per animation frame, however often frames arrive.
-    const frame = requestAnimationFrame(() => {
+    const wait = Math.max(0, lastDrawn.current + AGENT_REDRAW_MS - performance.now());
+    const timer = setTimeout(() => {
+      lastDrawn.current = performance.now();
       void map.getSource<GeoJSONSource>("agents")?.setData(agentFeatures(fleet.values(), Date.now()));
-    });
-    return () => cancelAnimationFrame(frame);
+    }, wait);
+    return () => clearTimeout(timer);
   }, [map, fleetVersion, now]);
 
   const summary = summarise(fleet.values(), now);

@@ -6,7 +6,8 @@ import { OPEN_STATUSES } from "../../app/model";
 import { STATUS_LABEL, shortId } from "../../app/naming";
 import { selectAlert, useUi } from "../../app/ui";
 import { useNow } from "../../shared/useNow";
-import { NEW_FOR_MS, type QueueFilter, elapsed, queue } from "./urgency";
+import { Elapsed } from "../../shared/Elapsed";
+import { NEW_FOR_MS, type QueueFilter, queue } from "./urgency";
 
 const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "other"];
 
@@ -15,7 +16,8 @@ export function AlertQueue() {
   const alerts = useLive((s) => s.alerts);
   const selected = useUi((s) => s.selectedAlertId);
   const [filter, setFilter] = useState<QueueFilter>({ status: "all", type: "all" });
-  const now = useNow();
+  // "new" lasts a minute: re-rendering every 5 s is enough for it (timers tick on their own).
+  const now = useNow(5000);
   const list = useRef<HTMLUListElement>(null);
   const shown = useMemo(() => queue(Object.values(alerts), filter), [alerts, filter]);
 
@@ -70,8 +72,6 @@ export function AlertQueue() {
       <ul aria-label="Open alerts" ref={list} onKeyDown={onKey} className="alert-list">
         {shown.map((alert) => {
           const fresh = now - alert.seenAt < NEW_FOR_MS;
-          const age = elapsed(Date.parse(alert.created_at), now);
-          const offered = alert.offered_at ? elapsed(Date.parse(alert.offered_at), now) : null;
           return (
             <li key={alert.id}>
               <button
@@ -90,8 +90,14 @@ export function AlertQueue() {
                   {alert.silent && <span className="badge silent">silent</span>}
                 </span>
                 <span className="row timers">
-                  <span>age {age}</span>
-                  {offered && <span>offer {offered}</span>}
+                  <span>
+                    age <Elapsed since={alert.created_at} />
+                  </span>
+                  {alert.offered_at && (
+                    <span>
+                      offer <Elapsed since={alert.offered_at} />
+                    </span>
+                  )}
                   {(alert.escalation_step ?? 0) > 0 && (
                     <span>step {alert.escalation_step}</span>
                   )}

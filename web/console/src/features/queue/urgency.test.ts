@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import type { LiveAlert } from "../../app/model";
-import { byUrgency, elapsed, queue } from "./urgency";
+import { elapsed } from "../../shared/Elapsed";
+import { byUrgency, queue } from "./urgency";
 
 function live(id: string, status: LiveAlert["status"], created: string, extra: Partial<LiveAlert> = {}): LiveAlert {
   return {

@@ -44,14 +44,5 @@ export function queue(alerts: Iterable<LiveAlert>, filter: QueueFilter): LiveAle
   return shown.sort(byUrgency);
 }
 
-/** "45 s", "3 min 05 s", "2 h 04 min". */
-export function elapsed(fromMs: number, nowMs: number): string {
-  const total = Math.max(0, Math.floor((nowMs - fromMs) / 1000));
-  if (total < 60) return `${total} s`;
-  const minutes = Math.floor(total / 60);
-  if (minutes < 60) return `${minutes} min ${String(total % 60).padStart(2, "0")} s`;
-  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
-}
-
 /** A minute after it was first seen an alert is no longer "new". */
 export const NEW_FOR_MS = 60_000;

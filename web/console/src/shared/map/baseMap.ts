@@ -68,6 +68,9 @@ export function createMap(container: HTMLElement, config: MapConfig): MapLibreMa
     zoom: 1.5,
     attributionControl: { compact: false },
     keyboard: true,
+    // No cross-fade of symbols after each update: live data changes every
+    // second, and each fade is 300 ms of extra frames to draw.
+    fadeDuration: 0,
   });
   map.addControl(new NavigationControl({ visualizePitch: false }), "top-right");
   // Unreachable tiles (no internet, a tile server down) are expected: the
