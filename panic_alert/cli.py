@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--full-name", required=True)
     admin.add_argument(
+        "--if-no-admin",
+        action="store_true",
+        help="create it only when no administrator exists yet (exit 0 either way); "
+        "scripts/run uses it to give a new installation its first administrator",
+    )
+    admin.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from the first line of standard input "
@@ -197,7 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             password = read_new_password(from_stdin=args.password_stdin)
             return asyncio.run(
                 create_admin(
-                    settings, email=args.email, full_name=args.full_name, password=password
+                    settings,
+                    email=args.email,
+                    full_name=args.full_name,
+                    password=password,
+                    only_first=args.if_no_admin,
                 )
             )
         if args.command == "media":
@@ -453,14 +463,22 @@ def read_new_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:
     return password
 
 
-async def create_admin(settings: Settings, *, email: str, full_name: str, password: str) -> int:
-    """Create an ``admin`` account; a taken email is exit code 1 with a clear message."""
+async def create_admin(
+    settings: Settings, *, email: str, full_name: str, password: str, only_first: bool = False
+) -> int:
+    """Create an ``admin`` account; a taken email is exit code 1 with a clear message.
+    ``only_first``: do nothing (exit 0, saying so) when an administrator exists."""
     from email_validator import EmailNotValidError, validate_email
 
     from actors.roles import Role
     from gateway.auth.passwords import PasswordHasher
     from persistence.errors import PersistenceError
-    from persistence.stores.accounts import DuplicateEmail, create_account, normalize_email
+    from persistence.stores.accounts import (
+        DuplicateEmail,
+        admin_exists,
+        create_account,
+        normalize_email,
+    )
 
     try:
         validate_email(email, check_deliverability=False)
@@ -473,6 +491,9 @@ async def create_admin(settings: Settings, *, email: str, full_name: str, passwo
     password_hash = await PasswordHasher(settings.auth).hash_async(password)
     try:
         async with _pool(settings) as pool:
+            if only_first and await admin_exists(pool):
+                print("an administrator exists already; none created")
+                return EXIT_OK
             account_id = await create_account(
                 pool,
                 email=stored_email,

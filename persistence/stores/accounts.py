@@ -351,3 +351,9 @@ class PostgresAccounts:
 
     async def pin_hashes(self, account_id: UUID) -> PinHashes:
         return await pin_hashes(self._pool, account_id)
+
+
+async def admin_exists(pool: asyncpg.Pool) -> bool:
+    """Whether any administrator account exists (``create-admin --if-no-admin``)."""
+    found: bool = await pool.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')")
+    return found

@@ -277,6 +277,35 @@ async def test_create_admin_then_duplicate_is_a_clear_error(
     assert duplicate.stdout == ""
 
 
+async def test_create_admin_if_no_admin_creates_only_the_first(
+    scratch_databases: Callable[[], Awaitable[str]],
+) -> None:
+    name = await scratch_databases()
+    env = cli_env(PANIC_POSTGRES__DATABASE=name)
+    migrated = await asyncio.to_thread(run_cli, "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+
+    def first(email: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(
+            "create-admin",
+            "--if-no-admin",
+            "--email",
+            email,
+            "--full-name",
+            "First Administrator",
+            "--password-stdin",
+            env=env,
+            stdin=ADMIN_PASSWORD + "\n",
+        )
+
+    created = await asyncio.to_thread(first, "first@example.org")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("created admin ")
+    again = await asyncio.to_thread(first, "second@example.org")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "an administrator exists already; none created"
+
+
 def test_create_admin_refuses_a_short_password(migrated_env: dict[str, str]) -> None:
     result = run_cli(
         "create-admin",
