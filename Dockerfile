@@ -1,4 +1,13 @@
-# Panic Alert API + embedded Ray. Build: docker build -t panic-alert .
+# Panic Alert API + embedded Ray + the dispatcher console. Build: docker build -t panic-alert .
+# The console is built from web/ exactly as package-lock.json pins it.
+FROM node:20-bookworm-slim AS console
+WORKDIR /web
+COPY web/package.json web/package-lock.json web/tsconfig.base.json ./
+COPY web/console/package.json console/package.json
+RUN npm ci --no-audit --no-fund
+COPY web/console console
+RUN npm run build --workspace console
+
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -15,6 +24,7 @@ COPY geo geo
 COPY cluster cluster
 COPY notify notify
 COPY media media
+COPY --from=console /web/console/dist web/console/dist
 # Exactly the versions uv.lock pins, into /app/.venv (no dev tools).
 RUN pip install --no-cache-dir uv==0.13.9 \
     && UV_PROJECT_ENVIRONMENT=/app/.venv uv sync --frozen --no-dev --no-editable --no-cache \
