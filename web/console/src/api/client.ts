@@ -22,10 +22,9 @@ export class ApiError extends Error {
     this.issues = problem.errors ?? [];
   }
 
-  /** The problem type's last path segment, e.g. "totp-required". */
+  /** The problem type's own name: "totp-required" of "urn:panic-alert:problem:totp-required". */
   get kind(): string {
-    const parts = this.type.split("/");
-    return parts[parts.length - 1] ?? this.type;
+    return this.type.split(/[/:]/).pop() ?? this.type;
   }
 }
 
