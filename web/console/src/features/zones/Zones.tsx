@@ -102,6 +102,9 @@ export function Zones() {
 
   const onMapClick = useCallback((at: Position) => dispatch({ type: "click", at }), []);
   const draft = useMemo(() => draftGeometries(form), [form]);
+  // The zone being edited shows as the draft only, not twice.
+  const editingId = form.editing?.id;
+  const drawn = useMemo(() => (zones ?? []).filter((z) => z.id !== editingId), [zones, editingId]);
 
   function show(zone: Zone) {
     const shape = zoneShape(zone);
@@ -167,7 +170,7 @@ export function Zones() {
           }}
         />
       </div>
-      <ZoneMap zones={zones ?? []} draft={draft} drawing={isDrawing(form)} onMapClick={onMapClick} focus={focus} />
+      <ZoneMap zones={drawn} draft={draft} drawing={isDrawing(form)} onMapClick={onMapClick} focus={focus} />
     </main>
   );
 }
