@@ -39,3 +39,7 @@ export type CandidatePage = Schemas["CandidatesOut"];
 export type Delivery = Schemas["NotificationOut"];
 export type ResponseTimes = Schemas["ResponseTimesOut"];
 export type ResponseTimeItem = Schemas["ResponseTimeItem"];
+export type ZoneKind = Schemas["ZoneKind"];
+export type ZoneRulesIn = Schemas["ZoneRulesIn"];
+export type Bucket = Schemas["Bucket"];
+export type Stage = Schemas["StageOut"];

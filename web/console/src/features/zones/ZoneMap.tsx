@@ -1,0 +1,132 @@
+import type { Feature, FeatureCollection, Geometry } from "geojson";
+import type { GeoJSONSource, Map as MapLibreMap } from "maplibre-gl";
+import { useEffect, useRef, useState } from "react";
+
+import type { Zone } from "../../api/types";
+import { createMap, dropMap, loadMapConfig } from "../../shared/map/baseMap";
+import { type Position, zoneFeatures } from "./geometry";
+
+/** Kind colours; text-free, so contrast against the land and water matters, not against text. */
+const KIND_COLOURS = ["match", ["get", "kind"], "safe", "#16703f", "danger", "#b3001b", "service_area", "#1f5fbf", "#444444"] as const;
+const DRAFT_COLOUR = "#a34400";
+
+const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
+
+function addZoneLayers(map: MapLibreMap): void {
+  map.addSource("zones", { type: "geojson", data: EMPTY });
+  map.addSource("draft", { type: "geojson", data: EMPTY });
+  map.addLayer({
+    id: "zone-fill",
+    type: "fill",
+    source: "zones",
+    paint: { "fill-color": KIND_COLOURS as never, "fill-opacity": ["case", ["==", ["get", "active"], 1], 0.25, 0.08] },
+  });
+  map.addLayer({
+    id: "zone-line",
+    type: "line",
+    source: "zones",
+    filter: ["==", ["get", "active"], 1],
+    paint: { "line-color": KIND_COLOURS as never, "line-width": 2 },
+  });
+  map.addLayer({
+    id: "zone-line-inactive",
+    type: "line",
+    source: "zones",
+    filter: ["!=", ["get", "active"], 1],
+    paint: { "line-color": KIND_COLOURS as never, "line-width": 2, "line-dasharray": [2, 2] },
+  });
+  map.addLayer({
+    id: "draft-fill",
+    type: "fill",
+    source: "draft",
+    filter: ["==", ["geometry-type"], "Polygon"],
+    paint: { "fill-color": DRAFT_COLOUR, "fill-opacity": 0.2 },
+  });
+  map.addLayer({
+    id: "draft-line",
+    type: "line",
+    source: "draft",
+    filter: ["in", ["geometry-type"], ["literal", ["Polygon", "LineString"]]],
+    paint: { "line-color": DRAFT_COLOUR, "line-width": 2.5, "line-dasharray": [3, 1.5] },
+  });
+  map.addLayer({
+    id: "draft-points",
+    type: "circle",
+    source: "draft",
+    filter: ["==", ["geometry-type"], "Point"],
+    paint: { "circle-radius": 5, "circle-color": "#ffffff", "circle-stroke-color": DRAFT_COLOUR, "circle-stroke-width": 2.5 },
+  });
+}
+
+export interface ZoneMapProps {
+  zones: readonly Zone[];
+  /** The shape being drawn: its geometries (points, a line, a polygon). */
+  draft: readonly Geometry[];
+  /** Clicks add vertices or set the centre; the crosshair shows when they do. */
+  drawing: boolean;
+  onMapClick: (at: Position) => void;
+  /** Bounds to show, [[w, s], [e, n]]; a new array moves the map. */
+  focus: [Position, Position] | null;
+}
+
+/** The zones page's own map: every zone by kind, and the draft being drawn. */
+export function ZoneMap({ zones, draft, drawing, onMapClick, focus }: ZoneMapProps) {
+  const container = useRef<HTMLDivElement>(null);
+  const [map, setMap] = useState<MapLibreMap | null>(null);
+  const clickRef = useRef(onMapClick);
+
+  useEffect(() => {
+    clickRef.current = onMapClick;
+  }, [onMapClick]);
+
+  useEffect(() => {
+    let made: MapLibreMap | null = null;
+    let cancelled = false;
+    void loadMapConfig().then((config) => {
+      if (cancelled || !container.current) return;
+      made = createMap(container.current, config);
+      const map = made;
+      // Clicks draw here: two quick ones are two vertices, not a zoom.
+      map.doubleClickZoom.disable();
+      map.on("click", (event) => clickRef.current([event.lngLat.lng, event.lngLat.lat]));
+      map.once("load", () => {
+        addZoneLayers(map);
+        setMap(map);
+      });
+    });
+    return () => {
+      cancelled = true;
+      if (made) dropMap(made);
+    };
+  }, []);
+
+  useEffect(() => {
+    void map?.getSource<GeoJSONSource>("zones")?.setData(zoneFeatures(zones));
+  }, [map, zones]);
+
+  useEffect(() => {
+    const features: Feature[] = draft.map((geometry) => ({ type: "Feature", geometry, properties: {} }));
+    void map?.getSource<GeoJSONSource>("draft")?.setData({ type: "FeatureCollection", features });
+  }, [map, draft]);
+
+  useEffect(() => {
+    if (map) map.getCanvas().style.cursor = drawing ? "crosshair" : "";
+  }, [map, drawing]);
+
+  useEffect(() => {
+    if (!map || !focus) return;
+    const [[w, s], [e, n]] = focus;
+    map.fitBounds([w, s, e, n], { padding: 48, maxZoom: 16, duration: 0 });
+  }, [map, focus]);
+
+  return (
+    <section className="zone-map" aria-label="Zones map">
+      <div ref={container} className="map-canvas" data-testid="zones-map-canvas" />
+      <p className="map-legend">
+        <span className="swatch safe" aria-hidden="true" /> Safe <span className="swatch danger" aria-hidden="true" /> Danger{" "}
+        <span className="swatch service_area" aria-hidden="true" /> Service area{" "}
+        <span className="swatch draft" aria-hidden="true" /> Shape being drawn; dashed outlines are inactive zones.
+      </p>
+    </section>
+  );
+}
