@@ -8,12 +8,14 @@ node address).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -84,3 +86,32 @@ def wait_for(
             pass
         time.sleep(0.5)
     return None
+
+
+@contextmanager
+def serve_process(env: dict[str, str], log: Path, *, ready_s: float = 120) -> Iterator[str]:
+    """``panic-alert serve`` as a subprocess with ``env``, its output in ``log``:
+    its base URL once ``/readyz`` answers 200; SIGTERM (then SIGKILL) at the end."""
+    port = env["PANIC_HTTP__PORT"]
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [PANIC_ALERT, "serve"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            ready = wait_for(
+                f"{base}/readyz", lambda r: r.status_code == 200, deadline_s=ready_s, proc=proc
+            )
+            assert ready is not None, log.read_text()[-3000:]
+            yield base
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)

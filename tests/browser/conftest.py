@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import signal
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from gateway.auth.principal import Role
 from persistence.drivers.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway
-from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
+from tests.local import cli_env, free_port, serve_process
 from tests.scratch import create_database, drop_database, migrate, on_database, scratch_name
 
 CHROMIUM = "/usr/bin/chromium"
@@ -89,31 +87,13 @@ def served(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         PANIC_HTTP__WS_FLEET_INTERVAL_S="0.5",
     )
     log = tmp_path_factory.mktemp("console") / "serve.log"
-    base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [PANIC_ALERT, "serve"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            ready = wait_for(
-                f"{base}/readyz", lambda r: r.status_code == 200, deadline_s=120, proc=proc
-            )
-            assert ready is not None, log.read_text()[-3000:]
+    try:
+        with serve_process(env, log) as base:
             built = httpx.get(f"{base}/console/", timeout=10)
             assert built.status_code == 200, f"the console is not built: {built.text}"
             yield Served(base, on_database(settings, database), log)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-            asyncio.run(drop_database(settings, database))
+    finally:
+        asyncio.run(drop_database(settings, database))
 
 
 async def _prepare(settings: Settings, database: str) -> None:

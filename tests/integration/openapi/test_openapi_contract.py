@@ -10,8 +10,6 @@ invalid, and each response must be no 5xx and must match the document
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,7 +29,7 @@ from config.settings import Settings
 from gateway.auth.principal import Role
 from persistence.drivers.postgres import create_pool
 from tests.integration.api.accounts import Account, make_account
-from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
+from tests.local import cli_env, free_port, serve_process
 from tests.scratch import create_database, drop_database, migrate, on_database, scratch_name
 
 pytestmark = pytest.mark.integration
@@ -92,29 +90,11 @@ def live_server(
         PANIC_RAY__SHARDS="1",
     )
     log_path = tmp_path_factory.mktemp("openapi") / "serve.log"
-    base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [PANIC_ALERT, "serve"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            ready = wait_for(
-                f"{base_url}/readyz", lambda r: r.status_code == 200, deadline_s=120, proc=proc
-            )
-            assert ready is not None, log_path.read_text()[-3000:]
+    try:
+        with serve_process(env, log_path) as base_url:
             yield LiveServer(base_url, accounts)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-            asyncio.run(drop_database(settings, database))
+    finally:
+        asyncio.run(drop_database(settings, database))
 
 
 def test_every_operation_answers_per_the_document(live_server: LiveServer) -> None:

@@ -1,10 +1,10 @@
 import type { GeoJSONSource, Map as MapLibreMap } from "maplibre-gl";
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useRef } from "react";
 
 import { fleet, useLive } from "../../app/live";
 import { isOpen } from "../../app/model";
 import { selectAlert, useUi } from "../../app/ui";
-import { createMap, dropMap, loadMapConfig } from "../../shared/map/baseMap";
+import { useBaseMap } from "../../shared/map/baseMap";
 import { useNow } from "../../shared/useNow";
 import { agentFeatures, alertFeatures, summarise } from "./layers";
 
@@ -131,29 +131,12 @@ function addLiveLayers(map: MapLibreMap): void {
 /** The live map: open alerts by status, the fleet clustered; positions from the store. */
 export function LiveMap() {
   const container = useRef<HTMLDivElement>(null);
-  const [map, setMap] = useState<MapLibreMap | null>(null);
   const alerts = useLive((s) => s.alerts);
   const fleetVersion = useLive((s) => s.fleetVersion);
   const now = useNow(5000);
   const selected = useUi((s) => s.selectedAlertId);
 
-  useEffect(() => {
-    let made: MapLibreMap | null = null;
-    let cancelled = false;
-    void loadMapConfig().then((config) => {
-      if (cancelled || !container.current) return;
-      made = createMap(container.current, config);
-      const map = made;
-      map.once("load", () => {
-        addLiveLayers(map);
-        setMap(map);
-      });
-    });
-    return () => {
-      cancelled = true;
-      if (made) dropMap(made);
-    };
-  }, []);
+  const map = useBaseMap(container, addLiveLayers);
 
   useEffect(() => {
     if (!map) return;

@@ -1,9 +1,9 @@
 import type { Feature, FeatureCollection, Geometry } from "geojson";
 import type { GeoJSONSource, Map as MapLibreMap } from "maplibre-gl";
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useRef } from "react";
 
 import type { Zone } from "../../api/types";
-import { createMap, dropMap, loadMapConfig } from "../../shared/map/baseMap";
+import { useBaseMap } from "../../shared/map/baseMap";
 import { type Position, zoneFeatures } from "./geometry";
 
 /** Kind colours; text-free, so contrast against the land and water matters, not against text. */
@@ -72,33 +72,18 @@ export interface ZoneMapProps {
 /** The zones page's own map: every zone by kind, and the draft being drawn. */
 export function ZoneMap({ zones, draft, drawing, onMapClick, focus }: ZoneMapProps) {
   const container = useRef<HTMLDivElement>(null);
-  const [map, setMap] = useState<MapLibreMap | null>(null);
   const clickRef = useRef(onMapClick);
 
   useEffect(() => {
     clickRef.current = onMapClick;
   }, [onMapClick]);
 
-  useEffect(() => {
-    let made: MapLibreMap | null = null;
-    let cancelled = false;
-    void loadMapConfig().then((config) => {
-      if (cancelled || !container.current) return;
-      made = createMap(container.current, config);
-      const map = made;
-      // Clicks draw here: two quick ones are two vertices, not a zoom.
-      map.doubleClickZoom.disable();
-      map.on("click", (event) => clickRef.current([event.lngLat.lng, event.lngLat.lat]));
-      map.once("load", () => {
-        addZoneLayers(map);
-        setMap(map);
-      });
-    });
-    return () => {
-      cancelled = true;
-      if (made) dropMap(made);
-    };
-  }, []);
+  const map = useBaseMap(container, (loaded) => {
+    // Clicks draw here: two quick ones are two vertices, not a zoom.
+    loaded.doubleClickZoom.disable();
+    loaded.on("click", (event) => clickRef.current([event.lngLat.lng, event.lngLat.lat]));
+    addZoneLayers(loaded);
+  });
 
   useEffect(() => {
     void map?.getSource<GeoJSONSource>("zones")?.setData(zoneFeatures(zones));

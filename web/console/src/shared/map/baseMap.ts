@@ -2,6 +2,7 @@
 // configured raster tiles above them (OpenStreetMap by default, with its
 // attribution). Tiles that fail to load leave the outline visible.
 import { Map as MapLibreMap, NavigationControl, type StyleSpecification, setWorkerUrl } from "maplibre-gl";
+import { type RefObject, useEffect, useState } from "react";
 // MapLibre looks for its worker next to its own module, which the bundle
 // moves: point it at the copy the build emits (hashed, under assets/).
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
@@ -56,10 +57,7 @@ export function baseStyle(config: MapConfig): StyleSpecification {
 
 setWorkerUrl(workerUrl);
 
-let current: MapLibreMap | null = null;
-const waiting = new Set<(map: MapLibreMap) => void>();
-
-/** Create the page's one map in `container` (the live view owns it). */
+/** A map in `container` with the base style (a page may hold one per view). */
 export function createMap(container: HTMLElement, config: MapConfig): MapLibreMap {
   const map = new MapLibreMap({
     container,
@@ -78,21 +76,36 @@ export function createMap(container: HTMLElement, config: MapConfig): MapLibreMa
   map.on("error", (event) => {
     if (!event.error.message.includes("Failed to fetch")) console.warn(event.error);
   });
-  map.once("load", () => {
-    current = map;
-    for (const callback of waiting) callback(map);
-  });
   return map;
 }
 
-export function dropMap(map: MapLibreMap): void {
-  if (current === map) current = null;
-  map.remove();
-}
-
-/** Run `callback` with the loaded map now or once it has loaded; returns an unsubscribe. */
-export function withMap(callback: (map: MapLibreMap) => void): () => void {
-  if (current) callback(current);
-  waiting.add(callback);
-  return () => waiting.delete(callback);
+/**
+ * The base map in `container`, once loaded (null until then); `prepare`
+ * adds a view's sources, layers and handlers at load. Removed on unmount.
+ */
+export function useBaseMap(
+  container: RefObject<HTMLElement | null>,
+  prepare: (map: MapLibreMap) => void,
+): MapLibreMap | null {
+  const [map, setMap] = useState<MapLibreMap | null>(null);
+  useEffect(() => {
+    let made: MapLibreMap | null = null;
+    let cancelled = false;
+    void loadMapConfig().then((config) => {
+      if (cancelled || !container.current) return;
+      const created = createMap(container.current, config);
+      made = created;
+      created.once("load", () => {
+        prepare(created);
+        setMap(created);
+      });
+    });
+    return () => {
+      cancelled = true;
+      made?.remove();
+    };
+    // The map is made once per mount; `prepare` is read at that time.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  return map;
 }
