@@ -85,6 +85,7 @@ def served(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         PANIC_RAY__SHARDS="1",
         PANIC_CONSOLE__TILE_URL="",
         PANIC_HTTP__WS_FLEET_INTERVAL_S="0.5",
+        PANIC_MEDIA__ROOT=str(tmp_path_factory.mktemp("console-media")),
     )
     log = tmp_path_factory.mktemp("console") / "serve.log"
     try:

@@ -22,6 +22,7 @@ from config.settings import REPO_ROOT
 from gateway.auth.principal import Role
 from tests.browser.conftest import Admin, Console, SignIn, axe_violations
 from tests.integration.api.accounts import Account, make_account
+from tests.integration.api.mediakit import noise_png, upload
 from tests.integration.api.test_alerts import make_available
 from tests.integration.api.test_ws import session
 
@@ -76,6 +77,11 @@ async def test_an_alert_a_user_raises_appears_in_the_queue_and_on_the_map_within
     await page.get_by_role("button", name="Sign in").wait_for()
     await assert_accessible(page, "the sign-in page")
     await sign_in(page, admin)
+    # Tokens live in the page's memory only: nothing in storage or cookies.
+    stored = await page.evaluate(
+        "() => [localStorage.length, sessionStorage.length, document.cookie]"
+    )
+    assert stored == [0, 0, ""]
     user = await make_account(console.pool, console.settings, Role.USER)
 
     alert_id = await raise_alert(console, user, spot(), "fire")
@@ -237,3 +243,26 @@ async def test_a_closed_socket_resynchronises_without_a_reload(
     await expect(queue_item(page, "security", before)).to_have_count(0)
     assert await page.evaluate("() => performance.getEntriesByType('navigation').length") == loads
     assert len(routes) >= 2
+
+
+async def test_the_alert_detail_shows_the_alerts_media(
+    console: Console, page: Page, admin: Admin, sign_in: SignIn
+) -> None:
+    user = await make_account(console.pool, console.settings, Role.USER)
+    alert_id = await raise_alert(console, user, spot())
+    await sign_in(page, admin)
+    await queue_item(page, "medical", alert_id).click()
+    await expect(page.get_by_role("list", name="Media")).to_have_count(0)
+    async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=30) as http:
+        stored = await upload(http, user, alert_id, noise_png(320, 240))
+    assert stored.status_code == 201, stored.text
+    # media.added (stored, then processed) refreshes the detail: the thumbnail
+    # is read with the dispatcher's token into a blob: URL.
+    thumbnail = page.get_by_role("img", name=re.compile(r"^Thumbnail: image from the user"))
+    await expect(thumbnail).to_be_visible(timeout=30_000)
+    assert (await thumbnail.get_attribute("src") or "").startswith("blob:")
+    await page.get_by_role("button", name="Open image").click()
+    full = page.locator("img.evidence-full")
+    await expect(full).to_be_visible()
+    assert await full.evaluate("(img) => img.naturalWidth") == 320
+    await assert_accessible(page, "the alert detail with media")

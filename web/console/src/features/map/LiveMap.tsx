@@ -5,8 +5,9 @@ import { fleet, useLive } from "../../app/live";
 import { isOpen } from "../../app/model";
 import { selectAlert, useUi } from "../../app/ui";
 import { useBaseMap } from "../../shared/map/baseMap";
+import { addZoneLayers, listZones, zoneFeatures } from "../../shared/map/zones";
 import { useNow } from "../../shared/useNow";
-import { agentFeatures, alertFeatures, summarise } from "./layers";
+import { agentFeatures, alertFeatures, boundsOfAlerts, summarise } from "./layers";
 
 const AGENT_REDRAW_MS = 1000;
 
@@ -43,6 +44,8 @@ function arrowImage(): ImageData {
 }
 
 function addLiveLayers(map: MapLibreMap): void {
+  // Zones first: drawn under the agents and alerts.
+  addZoneLayers(map, "zones", { type: "FeatureCollection", features: [] });
   map.addImage("agent-arrow", arrowImage());
   map.addSource("agents", {
     type: "geojson",
@@ -107,14 +110,27 @@ function addLiveLayers(map: MapLibreMap): void {
     type: "circle",
     source: "alerts",
     filter: ["==", ["get", "prominent"], 1],
-    paint: { "circle-radius": 17, "circle-color": STATUS_COLOURS as never, "circle-opacity": 0.25 },
+    paint: {
+      "circle-radius": ["interpolate", ["linear"], ["zoom"], 3, 8, 10, 17],
+      "circle-color": STATUS_COLOURS as never,
+      "circle-opacity": 0.25,
+    },
   });
   map.addLayer({
     id: "alerts",
     type: "circle",
     source: "alerts",
     paint: {
-      "circle-radius": ["case", ["==", ["get", "prominent"], 1], 10, 7],
+      // Smaller when zoomed out, so a city's alerts stay apart; new ones larger.
+      "circle-radius": [
+        "interpolate",
+        ["linear"],
+        ["zoom"],
+        3,
+        ["case", ["==", ["get", "prominent"], 1], 5, 3],
+        10,
+        ["case", ["==", ["get", "prominent"], 1], 10, 7],
+      ],
       "circle-color": STATUS_COLOURS as never,
       "circle-stroke-color": ["case", ["==", ["get", "covert"], 1], "#111111", "#ffffff"],
       "circle-stroke-width": ["case", ["==", ["get", "covert"], 1], 3, 1.5],
@@ -137,6 +153,22 @@ export function LiveMap() {
   const selected = useUi((s) => s.selectedAlertId);
 
   const map = useBaseMap(container, addLiveLayers);
+  const resyncs = useLive((s) => s.resyncs);
+
+  // Zones change rarely: read at each (re)connect of the socket.
+  useEffect(() => {
+    if (!map) return;
+    let cancelled = false;
+    listZones(20).then(
+      (zones) => {
+        if (!cancelled) void map.getSource<GeoJSONSource>("zones")?.setData(zoneFeatures(zones));
+      },
+      () => undefined,
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [map, resyncs]);
 
   useEffect(() => {
     if (!map) return;
@@ -152,6 +184,15 @@ export function LiveMap() {
       map.off("idle", drawn);
     };
   }, [map, alerts, now]);
+
+  // The first picture after signing in shows where the open alerts are.
+  const framed = useRef(false);
+  useEffect(() => {
+    if (!map || framed.current || resyncs === 0) return;
+    framed.current = true;
+    const bounds = boundsOfAlerts(Object.values(alerts));
+    if (bounds) map.fitBounds(bounds, { padding: 60, maxZoom: 12, duration: 0 });
+  }, [map, resyncs, alerts]);
 
   useEffect(() => {
     const alert = selected ? alerts[selected] : undefined;

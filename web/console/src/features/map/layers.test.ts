@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { LiveAlert } from "../../app/model";
-import { agentFeatures, alertFeatures, summarise } from "./layers";
+import { agentFeatures, alertFeatures, boundsOfAlerts, summarise } from "./layers";
 
 const base: LiveAlert = {
   id: "a1",
@@ -45,5 +45,20 @@ describe("map features", () => {
     expect(features[0]?.properties).toMatchObject({ stale: 0, heading: 90, has_heading: 1, available: 1 });
     expect(features[1]?.properties).toMatchObject({ stale: 1, has_heading: 0 });
     expect(summarise(fleet, now)).toEqual({ onDuty: 3, available: 2, stale: 2 });
+  });
+});
+
+describe("the first view", () => {
+  it("frames the open alerts, or nothing without any", () => {
+    const alerts = [
+      { ...base, latitude: 10, longitude: -5 },
+      { ...base, id: "a2", latitude: 12, longitude: 3 },
+      { ...base, id: "a3", latitude: 80, longitude: 90, status: "resolved" as const },
+    ];
+    expect(boundsOfAlerts(alerts)).toEqual([
+      [-5, 10],
+      [3, 12],
+    ]);
+    expect(boundsOfAlerts([])).toBeNull();
   });
 });

@@ -94,3 +94,19 @@ export function summarise(fleet: Iterable<FleetAgent>, now: number): FleetSummar
   }
   return { onDuty, available, stale };
 }
+
+/** [[west, south], [east, north]] around the open alerts; null when there is none. */
+export function boundsOfAlerts(alerts: Iterable<LiveAlert>): [[number, number], [number, number]] | null {
+  let west = Infinity;
+  let south = Infinity;
+  let east = -Infinity;
+  let north = -Infinity;
+  for (const alert of alerts) {
+    if (!isOpen(alert.status)) continue;
+    west = Math.min(west, alert.longitude);
+    east = Math.max(east, alert.longitude);
+    south = Math.min(south, alert.latitude);
+    north = Math.max(north, alert.latitude);
+  }
+  return west === Infinity ? null : [[west, south], [east, north]];
+}

@@ -4,37 +4,16 @@ import { useEffect, useRef } from "react";
 
 import type { Zone } from "../../api/types";
 import { useBaseMap } from "../../shared/map/baseMap";
+import { addZoneLayers } from "../../shared/map/zones";
 import { type Position, zoneFeatures } from "./geometry";
 
-/** Kind colours; text-free, so contrast against the land and water matters, not against text. */
-const KIND_COLOURS = ["match", ["get", "kind"], "safe", "#16703f", "danger", "#b3001b", "service_area", "#1f5fbf", "#444444"] as const;
 const DRAFT_COLOUR = "#a34400";
 
 const EMPTY: FeatureCollection = { type: "FeatureCollection", features: [] };
 
-function addZoneLayers(map: MapLibreMap): void {
-  map.addSource("zones", { type: "geojson", data: EMPTY });
+function addEditorLayers(map: MapLibreMap): void {
+  addZoneLayers(map, "zones", EMPTY);
   map.addSource("draft", { type: "geojson", data: EMPTY });
-  map.addLayer({
-    id: "zone-fill",
-    type: "fill",
-    source: "zones",
-    paint: { "fill-color": KIND_COLOURS as never, "fill-opacity": ["case", ["==", ["get", "active"], 1], 0.25, 0.08] },
-  });
-  map.addLayer({
-    id: "zone-line",
-    type: "line",
-    source: "zones",
-    filter: ["==", ["get", "active"], 1],
-    paint: { "line-color": KIND_COLOURS as never, "line-width": 2 },
-  });
-  map.addLayer({
-    id: "zone-line-inactive",
-    type: "line",
-    source: "zones",
-    filter: ["!=", ["get", "active"], 1],
-    paint: { "line-color": KIND_COLOURS as never, "line-width": 2, "line-dasharray": [2, 2] },
-  });
   map.addLayer({
     id: "draft-fill",
     type: "fill",
@@ -82,7 +61,7 @@ export function ZoneMap({ zones, draft, drawing, onMapClick, focus }: ZoneMapPro
     // Clicks draw here: two quick ones are two vertices, not a zoom.
     loaded.doubleClickZoom.disable();
     loaded.on("click", (event) => clickRef.current([event.lngLat.lng, event.lngLat.lat]));
-    addZoneLayers(loaded);
+    addEditorLayers(loaded);
   });
 
   useEffect(() => {

@@ -1,19 +1,8 @@
 // The zones page's calls to /geofencing/zones (admins write, anyone reads).
 import { ApiError, api } from "../../api/client";
-import type { RosterPage, Zone, ZoneIn, ZonePage } from "../../api/types";
+import type { RosterPage, Zone, ZoneIn } from "../../api/types";
 
-/** Every zone, newest first, following the cursor (at most `maxPages` of 100). */
-export async function listZones(maxPages = 50): Promise<Zone[]> {
-  const all: Zone[] = [];
-  let cursor: string | null = null;
-  for (let page = 0; page < maxPages; page += 1) {
-    const answer: ZonePage = await api.get<ZonePage>("/geofencing/zones", { limit: 100, cursor });
-    all.push(...answer.items);
-    cursor = answer.next_cursor;
-    if (!cursor) break;
-  }
-  return all;
-}
+export { listZones } from "../../shared/map/zones";
 
 export const createZone = (body: ZoneIn) => api.post<Zone>("/geofencing/zones", body);
 export const replaceZone = (id: string, body: ZoneIn) => api.put<Zone>(`/geofencing/zones/${encodeURIComponent(id)}`, body);

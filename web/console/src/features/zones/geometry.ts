@@ -1,40 +1,18 @@
 // Pure geometry for the zones page: circles as polygons, typed coordinates,
 // GeoJSON import features turned into zone bodies, and which form field a
 // server validation error names. No React, no map, no I/O.
-import type { Feature, FeatureCollection, MultiPolygon, Polygon } from "geojson";
+import type { MultiPolygon, Polygon } from "geojson";
 
-import type { Zone, ZoneIn, ZoneKind } from "../../api/types";
+import type { ZoneIn, ZoneKind } from "../../api/types";
 
-export type Position = [number, number];
+export type { Position } from "../../shared/map/zones";
+export { circlePolygon, destination, zoneFeatures, zoneShape, type ZoneProps } from "../../shared/map/zones";
+import type { Position } from "../../shared/map/zones";
+
 export type ZoneGeometry = ZoneIn["geometry"];
 
 export const KINDS: readonly ZoneKind[] = ["safe", "danger", "service_area"];
 export const KIND_LABEL: Record<ZoneKind, string> = { safe: "Safe", danger: "Danger", service_area: "Service area" };
-
-const EARTH_RADIUS_M = 6_371_008.8;
-const toRad = (deg: number) => (deg * Math.PI) / 180;
-const toDeg = (rad: number) => (rad * 180) / Math.PI;
-
-/** The point `distanceM` metres from `[lon, lat]` along `bearingDeg` (great circle). */
-export function destination([lon, lat]: Position, distanceM: number, bearingDeg: number): Position {
-  const d = distanceM / EARTH_RADIUS_M;
-  const b = toRad(bearingDeg);
-  const phi1 = toRad(lat);
-  const lambda1 = toRad(lon);
-  const phi2 = Math.asin(Math.sin(phi1) * Math.cos(d) + Math.cos(phi1) * Math.sin(d) * Math.cos(b));
-  const lambda2 = lambda1 + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(phi1), Math.cos(d) - Math.sin(phi1) * Math.sin(phi2));
-  const lon2 = ((toDeg(lambda2) + 540) % 360) - 180;
-  return [lon2, toDeg(phi2)];
-}
-
-/** A circle of `radiusM` around `centre` as a closed `steps`-gon (first position repeated last). */
-export function circlePolygon(centre: Position, radiusM: number, steps = 64): Polygon {
-  const ring: Position[] = [];
-  for (let i = 0; i < steps; i += 1) ring.push(destination(centre, radiusM, (360 * i) / steps));
-  const first = ring[0];
-  if (first) ring.push([first[0], first[1]]);
-  return { type: "Polygon", coordinates: [ring] };
-}
 
 const same = (a: Position, b: Position) => a[0] === b[0] && a[1] === b[1];
 
@@ -84,34 +62,6 @@ const round = (n: number) => Math.round(n * 1e6) / 1e6;
 /** Positions as the textarea shows them: "lon,lat" per line, to 6 decimals (~0.1 m). */
 export function formatCoordinates(positions: readonly Position[]): string {
   return positions.map(([lon, lat]) => `${round(lon)},${round(lat)}`).join("\n");
-}
-
-/** What the map draws for a zone: a Point becomes its circle. */
-export function zoneShape(zone: Pick<Zone, "geometry" | "radius_m">): Polygon | MultiPolygon | null {
-  const g = zone.geometry;
-  if (g.type === "Point") return zone.radius_m ? circlePolygon(g.coordinates, zone.radius_m) : null;
-  return g;
-}
-
-export interface ZoneProps {
-  id: string;
-  name: string;
-  kind: ZoneKind;
-  active: number;
-}
-
-export function zoneFeatures(zones: readonly Zone[]): FeatureCollection<Polygon | MultiPolygon, ZoneProps> {
-  const features: Feature<Polygon | MultiPolygon, ZoneProps>[] = [];
-  for (const zone of zones) {
-    const geometry = zoneShape(zone);
-    if (!geometry) continue;
-    features.push({
-      type: "Feature",
-      geometry,
-      properties: { id: zone.id, name: zone.name, kind: zone.kind, active: zone.active ? 1 : 0 },
-    });
-  }
-  return { type: "FeatureCollection", features };
 }
 
 /** [[west, south], [east, north]] of a geometry's positions, or null when it has none. */
