@@ -53,6 +53,15 @@ _NEAREST = (
 """
 )
 
+#: Approved agents among ``$1`` whose column has no position yet: an agent that
+#: came on duty within the last ``actors.flush_interval_s`` has one only in Redis.
+_UNFLUSHED = (
+    _COLUMNS
+    + """
+ WHERE g.vetting = 'approved' AND g.last_location IS NULL AND g.id = ANY($1::uuid[])
+"""
+)
+
 _STATUSES = """
 SELECT id, status, vetting, updated_at FROM agents
  WHERE $1::timestamptz IS NULL OR updated_at >= $1
@@ -126,9 +135,15 @@ class PostgresRedisFleet:
 
     async def nearest(self, latitude: float, longitude: float, limit: int) -> Sequence[FleetRecord]:
         # Preselected by the coalesced column, re-ranked by the caller on the
-        # fresh positions: a few more than asked for, for agents that moved since.
+        # fresh positions: a few more than asked for, for agents that moved since;
+        # plus those whose first position has not reached the column yet.
+        with redis_driver.EDGE:
+            movers = cast("list[bytes | str]", await self._redis.zrange(AGENT_MOVES_KEY, 0, -1))
         with postgres.EDGE:
             rows = await self._pool.fetch(_NEAREST, latitude, longitude, limit * 2 + 10)
+            if movers:
+                ids = [UUID(_text(member)) for member in movers]
+                rows = [*rows, *await self._pool.fetch(_UNFLUSHED, ids)]
         return await self._with_positions(rows)
 
     async def statuses_since(self, since: datetime | None) -> Sequence[FleetStatusRecord]:

@@ -225,6 +225,35 @@ async def test_candidates_are_ranked_nearest_first_admins_only_and_404_for_an_un
     assert_problem(too_many, 422)
 
 
+async def test_an_agent_just_on_duty_is_a_candidate_at_once(
+    gateway: Gateway,
+    sockets: AsyncExitStack,
+    http: httpx.AsyncClient,
+    admin: Account,
+    user: Account,
+    api_pool: asyncpg.Pool,
+    api_settings: Settings,
+) -> None:
+    """Its first position is only in Redis until its snapshot is flushed
+    (``actors.flush_interval_s``); a dispatcher assigning right away still finds it
+    (a browser test had found "No responder with a known position")."""
+    where = random_point()
+    agent = await make_account(api_pool, api_settings, Role.AGENT)
+    await make_available(gateway, sockets, agent, destination(*where, 300, 90))
+    column = await api_pool.fetchval("SELECT last_location FROM agents WHERE id = $1", agent.id)
+    assert column is None, "the snapshot was flushed already: the test proves nothing"
+    body = {"latitude": where[0], "longitude": where[1], "alert_type": "fire"}
+    created = await http.post("/alerts", json=body, headers=user.headers)
+    assert created.status_code == 201, created.text
+    answer = await http.get(
+        f"/alerts/{created.json()['id']}/candidates", params={"limit": 1}, headers=admin.headers
+    )
+    assert answer.status_code == 200, answer.text
+    [first] = answer.json()["items"]
+    assert first["agent_id"] == str(agent.id)
+    assert first["distance_m"] == pytest.approx(300, abs=2)
+
+
 async def test_admins_read_duress_on_a_duress_cancelled_alert_and_its_user_does_not(
     gateway: Gateway,
     sockets: AsyncExitStack,

@@ -108,6 +108,21 @@ export function AlertQueue() {
         })}
       </ul>
       {shown.length === 0 && <p className="empty">No open alerts.</p>}
+      <details className="shortcuts">
+        <summary>Keyboard shortcuts</summary>
+        <dl>
+          <dt>↓ or j, ↑ or k</dt>
+          <dd>next, previous alert</dd>
+          <dt>Home, End</dt>
+          <dd>first, last alert</dd>
+          <dt>Enter</dt>
+          <dd>open the alert</dd>
+          <dt>a</dt>
+          <dd>assign a responder to it</dd>
+          <dt>Escape</dt>
+          <dd>close the dialog</dd>
+        </dl>
+      </details>
     </section>
   );
 }
