@@ -136,7 +136,7 @@ async def test_the_map_with_5000_agents_moving_and_500_open_alerts(
     await page.get_by_role("region", name="Map").focus()
     for _ in range(3):
         await page.keyboard.press("Minus")
-    summary = page.get_by_text(re.compile(r"open alerts on the map"))
+    summary = page.get_by_text(re.compile(r"open alerts? on the map"))
     await expect(summary).to_contain_text(re.compile(rf"\b{AGENTS}\d* responders on duty"))
     await expect(summary).to_contain_text(re.compile(rf"^{ALERTS}\d* open alerts"))
 

@@ -222,7 +222,7 @@ export function LiveMap() {
     <section className="map">
       <div ref={container} className="map-canvas" data-testid="map-canvas" />
       <p className="map-summary" aria-live="off">
-        {open} open alerts on the map; {summary.onDuty} {summary.onDuty === 1 ? "responder" : "responders"} on duty, {summary.available} available
+        {open} open {open === 1 ? "alert" : "alerts"} on the map; {summary.onDuty} {summary.onDuty === 1 ? "responder" : "responders"} on duty, {summary.available} available
         {summary.stale > 0 ? `, ${summary.stale} not heard from in a minute` : ""}.
       </p>
     </section>
