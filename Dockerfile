@@ -3,8 +3,10 @@
 FROM node:20-bookworm-slim AS console
 WORKDIR /web
 COPY web/package.json web/package-lock.json web/tsconfig.base.json ./
+COPY web/shared/package.json shared/package.json
 COPY web/console/package.json console/package.json
 RUN npm ci --no-audit --no-fund
+COPY web/shared shared
 COPY web/console console
 RUN npm run build --workspace console
 

@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the gateway's OpenAPI document (JSON) on standard output",
         description="Print the OpenAPI document the gateway serves at /openapi.json, "
         "without starting anything. The browser code's API types are generated from it "
-        "(web/console/openapi.json, `npm run gen:api` in web/).",
+        "(web/shared/openapi.json, `npm run gen:api` in web/).",
     )
 
     admin = commands.add_parser("create-admin", help="create an administrator account")

@@ -2,7 +2,7 @@
 document, never hand-copied: the committed document and the TypeScript made
 from it must be what the gateway and openapi-typescript give today.
 
-To refresh both: ``panic-alert openapi > web/console/openapi.json`` then
+To refresh both: ``panic-alert openapi > web/shared/openapi.json`` then
 ``npm run gen:api`` in ``web/``.
 """
 
@@ -18,26 +18,26 @@ from gateway.app import create_app
 
 pytestmark = pytest.mark.integration
 
-CONSOLE = REPO_ROOT / "web" / "console"
-REFRESH = "run `panic-alert openapi > web/console/openapi.json`, then `npm run gen:api` in web/"
+SHARED = REPO_ROOT / "web" / "shared"
+REFRESH = "run `panic-alert openapi > web/shared/openapi.json`, then `npm run gen:api` in web/"
 
 
 def test_the_committed_openapi_document_is_the_gateways() -> None:
     served = create_app(Settings()).openapi()
-    committed = json.loads((CONSOLE / "openapi.json").read_text())
+    committed = json.loads((SHARED / "openapi.json").read_text())
     assert committed == json.loads(json.dumps(served)), (
-        f"web/console/openapi.json is stale: {REFRESH}"
+        f"web/shared/openapi.json is stale: {REFRESH}"
     )
 
 
 def test_the_typescript_types_are_generated_from_it() -> None:
     generated = subprocess.run(
         ["npx", "--no-install", "openapi-typescript", "./openapi.json"],
-        cwd=CONSOLE,
+        cwd=SHARED,
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    committed = (CONSOLE / "src" / "api" / "schema.d.ts").read_text()
+    committed = (SHARED / "src" / "api" / "schema.d.ts").read_text()
     assert generated.stdout.strip() == committed.strip(), f"schema.d.ts is stale: {REFRESH}"

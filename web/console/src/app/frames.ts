@@ -10,7 +10,7 @@ import type {
   FleetFrame,
   LocationPush,
   MediaAdded,
-} from "../api/types";
+} from "@panic-alert/shared/api/types";
 
 export type ServerFrame =
   | { type: "auth.ok"; data: AuthOk }

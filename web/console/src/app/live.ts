@@ -5,7 +5,7 @@
 // re-renders the queue.
 import { create } from "zustand";
 
-import type { AdminAlert, FleetAgent } from "../api/types";
+import type { AdminAlert, FleetAgent } from "@panic-alert/shared/api/types";
 import { type Alerts, type Fleet, applyFleet, patchAlert, replaceOpen, upsertAlert } from "./model";
 
 export type Connection = "connecting" | "live" | "offline";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { AdminAlert } from "../api/types";
+import type { AdminAlert } from "@panic-alert/shared/api/types";
 import { type Fleet, applyFleet, isOpen, patchAlert, replaceOpen, upsertAlert } from "./model";
 
 function alert(id: string, status: AdminAlert["status"] = "dispatching"): AdminAlert {

@@ -1,7 +1,7 @@
 // The live picture's pure core: how frames and resyncs change the console's
 // state. No I/O, no timers: app/live.ts holds the state and the socket
 // (app/socket.ts) feeds it.
-import type { AdminAlert, AlertStatus, FleetAgent } from "../api/types";
+import type { AdminAlert, AlertStatus, FleetAgent } from "@panic-alert/shared/api/types";
 
 export const OPEN_STATUSES: readonly AlertStatus[] = [
   "dispatching",

@@ -1,6 +1,6 @@
 // Accessible names and labels, written once: tests and screen readers rely
 // on them ("<type> alert <short id>, <status>").
-import type { AdminAlert } from "../api/types";
+import type { AdminAlert } from "@panic-alert/shared/api/types";
 
 export function shortId(id: string): string {
   return id.slice(0, 8);

@@ -2,8 +2,8 @@
 // back-off, and resynchronises the store from REST after every (re)connect
 // (so nothing missed while it was closed stays missing). Frames go to the
 // store (app/live.ts); new and escalated alerts are announced.
-import { api } from "../api/client";
-import type { AdminAlert, AlertPage, AlertStatus, FleetPage } from "../api/types";
+import { api } from "@panic-alert/shared/api/client";
+import type { AdminAlert, AlertPage, AlertStatus, FleetPage } from "@panic-alert/shared/api/types";
 import { accessToken, refresh, sessionRevoked, useSession } from "../features/auth/session";
 import { alertSignal } from "./alerting";
 import { CLOSE_UNAUTHORIZED, type ServerFrame, backoffMs, parseFrame, pingEveryMs } from "./frames";

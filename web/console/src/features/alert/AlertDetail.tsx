@@ -1,7 +1,7 @@
 import { type SubmitEvent, useEffect, useState } from "react";
 
-import { ApiError, api } from "../../api/client";
-import type { AdminAlert, AlertStatus, Delivery, TimelineEntry } from "../../api/types";
+import { ApiError, api } from "@panic-alert/shared/api/client";
+import type { AdminAlert, AlertStatus, Delivery, TimelineEntry } from "@panic-alert/shared/api/types";
 import { fleet, live, useLive } from "../../app/live";
 import { STATUS_LABEL, describeAlert, shortId } from "../../app/naming";
 import { selectAlert, useUi } from "../../app/ui";

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 
-import { ApiError, api } from "../../api/client";
-import type { Candidate } from "../../api/types";
+import { ApiError, api } from "@panic-alert/shared/api/client";
+import type { Candidate } from "@panic-alert/shared/api/types";
 
 function distance(metres: number): string {
   return metres < 1000 ? `${Math.round(metres)} m` : `${(metres / 1000).toFixed(1)} km`;

@@ -1,8 +1,8 @@
 import { useEffect, useState } from "react";
 
-import { raw } from "../../api/client";
-import type { Media, MediaList } from "../../api/types";
-import { api } from "../../api/client";
+import { raw } from "@panic-alert/shared/api/client";
+import type { Media, MediaList } from "@panic-alert/shared/api/types";
+import { api } from "@panic-alert/shared/api/client";
 
 /** A file read with the bearer token, shown from a blob: URL (freed on unmount). */
 function useBlobUrl(mediaId: string | null): string | null {

@@ -1,7 +1,7 @@
 // Which status changes the detail offers: the edges of the server's status
 // graph (actors/alert_state.py ALLOWED_TRANSITIONS) an admin may ask for. The
 // server decides; a stale view gets its 409 shown in place.
-import type { AlertStatus } from "../../api/types";
+import type { AlertStatus } from "@panic-alert/shared/api/types";
 
 export interface StatusAction {
   status: AlertStatus;

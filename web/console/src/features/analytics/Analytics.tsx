@@ -1,7 +1,7 @@
 import { type SubmitEvent, useCallback, useEffect, useState } from "react";
 
-import { ApiError, api, raw, withQuery } from "../../api/client";
-import type { Bucket, ResponseTimeItem, ResponseTimes } from "../../api/types";
+import { ApiError, api, raw, withQuery } from "@panic-alert/shared/api/client";
+import type { Bucket, ResponseTimeItem, ResponseTimes } from "@panic-alert/shared/api/types";
 import {
   ALERT_TYPES,
   type Frame,

@@ -1,6 +1,6 @@
 import { describe as group, expect, it } from "vitest";
 
-import type { ResponseTimeItem } from "../../api/types";
+import type { ResponseTimeItem } from "@panic-alert/shared/api/types";
 import {
   defaultWindow,
   describe,

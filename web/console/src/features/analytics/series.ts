@@ -1,7 +1,7 @@
 // Pure parts of the analytics page: the p50/p90 series of one milestone out
 // of the response-time rows, their scaling into an SVG path, seconds as
 // people read them, and the request window from the date inputs.
-import type { AlertType, ResponseTimeItem } from "../../api/types";
+import type { AlertType, ResponseTimeItem } from "@panic-alert/shared/api/types";
 
 export type Milestone = "offer" | "accept" | "on_scene" | "resolve";
 export type TypeChoice = AlertType | "all";

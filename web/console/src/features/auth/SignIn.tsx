@@ -1,6 +1,6 @@
 import { type SubmitEvent, useId, useState } from "react";
 
-import { ApiError } from "../../api/client";
+import { ApiError } from "@panic-alert/shared/api/client";
 import { NotAnAdmin, signIn, useSession } from "./session";
 
 /** Sign-in for administrators; asks for the second factor when the server does. */

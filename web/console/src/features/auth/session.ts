@@ -4,8 +4,8 @@
 // listens to the status).
 import { create } from "zustand";
 
-import { ApiError, request, setTokenSource } from "../../api/client";
-import type { Me, TokenPair } from "../../api/types";
+import { ApiError, request, setTokenSource } from "@panic-alert/shared/api/client";
+import type { Me, TokenPair } from "@panic-alert/shared/api/types";
 
 export type SessionStatus = "signed-out" | "signed-in";
 

@@ -2,7 +2,7 @@
 // unit-tested (layers.test.ts). Colours are in the layer styles (LiveMap).
 import type { FeatureCollection, Point } from "geojson";
 
-import type { FleetAgent } from "../../api/types";
+import type { FleetAgent } from "@panic-alert/shared/api/types";
 import type { LiveAlert } from "../../app/model";
 import { isOpen } from "../../app/model";
 

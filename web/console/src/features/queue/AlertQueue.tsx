@@ -1,6 +1,6 @@
 import { type KeyboardEvent, useMemo, useRef, useState } from "react";
 
-import type { AlertStatus, AlertType } from "../../api/types";
+import type { AlertStatus, AlertType } from "@panic-alert/shared/api/types";
 import { useLive } from "../../app/live";
 import { OPEN_STATUSES } from "../../app/model";
 import { STATUS_LABEL, shortId } from "../../app/naming";

@@ -1,5 +1,5 @@
 // How the queue is ordered and filtered: pure, unit-tested (urgency.test.ts).
-import type { AlertStatus, AlertType } from "../../api/types";
+import type { AlertStatus, AlertType } from "@panic-alert/shared/api/types";
 import type { LiveAlert } from "../../app/model";
 import { isOpen } from "../../app/model";
 

@@ -1,7 +1,7 @@
 import { type SubmitEvent, useCallback, useEffect, useState } from "react";
 
-import { ApiError, api } from "../../api/client";
-import type { Invite, RosterAgent, RosterPage } from "../../api/types";
+import { ApiError, api } from "@panic-alert/shared/api/client";
+import type { Invite, RosterAgent, RosterPage } from "@panic-alert/shared/api/types";
 import { fleet, useLive } from "../../app/live";
 
 type Vetting = "pending" | "approved" | "suspended";

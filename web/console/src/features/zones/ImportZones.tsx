@@ -1,6 +1,6 @@
 import { type ChangeEvent, useId, useState } from "react";
 
-import type { ZoneKind } from "../../api/types";
+import type { ZoneKind } from "@panic-alert/shared/api/types";
 import { createZone, problemText } from "./api";
 import { KIND_LABEL, KINDS, featureToZone, featuresOf } from "./geometry";
 

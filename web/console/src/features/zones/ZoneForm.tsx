@@ -1,7 +1,7 @@
 import { type ActionDispatch, type SubmitEvent, useId, useState } from "react";
 
-import { ApiError } from "../../api/client";
-import type { Zone } from "../../api/types";
+import { ApiError } from "@panic-alert/shared/api/client";
+import type { Zone } from "@panic-alert/shared/api/types";
 import { createZone, replaceZone } from "./api";
 import { type Action, type FormState, zoneBody } from "./draft";
 import { type Field, KIND_LABEL, KINDS, fieldOfLoc } from "./geometry";

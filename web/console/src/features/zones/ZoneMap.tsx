@@ -2,7 +2,7 @@ import type { Feature, FeatureCollection, Geometry } from "geojson";
 import type { GeoJSONSource, Map as MapLibreMap } from "maplibre-gl";
 import { useEffect, useRef } from "react";
 
-import type { Zone } from "../../api/types";
+import type { Zone } from "@panic-alert/shared/api/types";
 import { useBaseMap } from "../../shared/map/baseMap";
 import { addZoneLayers } from "../../shared/map/zones";
 import { type Position, zoneFeatures } from "./geometry";

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 
-import type { Zone } from "../../api/types";
+import type { Zone } from "@panic-alert/shared/api/types";
 import { deleteZone, listZones, problemText } from "./api";
 import { EMPTY_FORM, draftGeometries, formReducer, isDrawing } from "./draft";
 import { KIND_LABEL, type Position, boundsOf, zoneShape } from "./geometry";

@@ -1,6 +1,6 @@
 // The zones page's calls to /geofencing/zones (admins write, anyone reads).
-import { ApiError, api } from "../../api/client";
-import type { RosterPage, Zone, ZoneIn } from "../../api/types";
+import { ApiError, api } from "@panic-alert/shared/api/client";
+import type { RosterPage, Zone, ZoneIn } from "@panic-alert/shared/api/types";
 
 export { listZones } from "../../shared/map/zones";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { Zone } from "../../api/types";
+import type { Zone } from "@panic-alert/shared/api/types";
 import { EMPTY_FORM, type FormState, draftGeometries, formFromZone, formReducer, isDrawing, zoneBody } from "./draft";
 
 const zone: Zone = {

@@ -3,7 +3,7 @@
 // same vertices, so either way of drawing shows in the other.
 import type { Geometry } from "geojson";
 
-import type { Zone, ZoneIn, ZoneKind } from "../../api/types";
+import type { Zone, ZoneIn, ZoneKind } from "@panic-alert/shared/api/types";
 import {
   type Field,
   type Position,

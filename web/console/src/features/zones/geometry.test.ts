@@ -11,7 +11,7 @@ import {
   parseCoordinates,
   zoneFeatures,
 } from "./geometry";
-import type { Zone } from "../../api/types";
+import type { Zone } from "@panic-alert/shared/api/types";
 
 const metres = ([lon1, lat1]: [number, number], [lon2, lat2]: [number, number]) => {
   const r = 6_371_008.8;

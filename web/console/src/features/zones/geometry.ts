@@ -3,7 +3,7 @@
 // server validation error names. No React, no map, no I/O.
 import type { MultiPolygon, Polygon } from "geojson";
 
-import type { ZoneIn, ZoneKind } from "../../api/types";
+import type { ZoneIn, ZoneKind } from "@panic-alert/shared/api/types";
 
 export type { Position } from "../../shared/map/zones";
 export { circlePolygon, destination, zoneFeatures, zoneShape, type ZoneProps } from "../../shared/map/zones";

@@ -3,8 +3,8 @@
 import type { Feature, FeatureCollection, MultiPolygon, Polygon } from "geojson";
 import type { Map as MapLibreMap } from "maplibre-gl";
 
-import { api } from "../../api/client";
-import type { Zone, ZoneKind, ZonePage } from "../../api/types";
+import { api } from "@panic-alert/shared/api/client";
+import type { Zone, ZoneKind, ZonePage } from "@panic-alert/shared/api/types";
 
 export type Position = [number, number];
 
