@@ -590,11 +590,16 @@ def secret_weakness(value: str, *, min_length: int, min_bits: float) -> str | No
 
 
 class ConsoleSettings(BaseModel):
-    """The dispatcher console the gateway serves at ``/console/`` (``gateway.console``)."""
+    """The browser apps the gateway serves (``gateway.console``): the dispatcher
+    console at ``/console/``, the user app at ``/app/``, the responder app at
+    ``/responder/``; and the map settings they share."""
 
     #: The built console (``scripts/bootstrap`` runs ``npm ci`` and the build
     #: in ``web/``); missing: ``/console/`` answers 503 saying so.
     dist_dir: Path = REPO_ROOT / "web" / "console" / "dist"
+    #: The user app's build (``/app/``) and the responder app's (``/responder/``).
+    user_app_dist_dir: Path = REPO_ROOT / "web" / "app" / "dist"
+    responder_app_dist_dir: Path = REPO_ROOT / "web" / "responder" / "dist"
     #: Raster tile URL template of the map (``{z}/{x}/{y}``); empty: no tiles,
     #: only the bundled world outline. Its origin is added to the console's
     #: Content-Security-Policy. OpenStreetMap's servers by default: their usage

@@ -1,4 +1,5 @@
-"""The dispatcher console's files, served at ``/console/`` (built from ``web/``).
+"""The browser apps' files (built from ``web/``): the dispatcher console at
+``/console/``, the user app at ``/app/``, the responder app at ``/responder/``.
 
 Caching: the build names every asset by its content hash (``assets/*``), so
 those are cached for a year (``immutable``); ``index.html`` names the current
@@ -11,6 +12,7 @@ either, and tokens are kept in the page's memory only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from config.settings import ConsoleSettings
+from config.settings import ConsoleSettings, Settings
 from gateway.deps import SettingsDep
 from gateway.problems import instance_of, problem_response
 
@@ -57,13 +59,7 @@ def resolve(dist: Path, path: str) -> tuple[Path, str] | None:
     return root / "index.html", PAGE_CACHE
 
 
-@router.api_route(PREFIX, methods=["GET", "HEAD"])
-async def console_root() -> Response:
-    return RedirectResponse(f"{PREFIX}/", status_code=308)
-
-
-@router.api_route(f"{PREFIX}/config.json", methods=["GET", "HEAD"])
-async def console_config(settings: SettingsDep) -> Response:
+def _config(settings: Settings) -> Response:
     console = settings.console
     return JSONResponse(
         {
@@ -75,19 +71,45 @@ async def console_config(settings: SettingsDep) -> Response:
     )
 
 
-@router.api_route(PREFIX + "/{path:path}", methods=["GET", "HEAD"])
-async def console_file(path: str, request: Request, settings: SettingsDep) -> Response:
-    dist = settings.console.dist_dir
+def _serve(name: str, dist: Path, path: str, request: Request) -> Response:
     if not (dist / "index.html").is_file():
         return problem_response(
             503,
-            detail="the console is not built: run scripts/bootstrap (npm ci and the build in web/)",
+            detail=f"the {name} is not built: run scripts/bootstrap (npm ci and the build in web/)",
             instance=instance_of(request.scope),
         )
     found = resolve(dist, path)
     if found is None:
         return problem_response(
-            404, detail="no such console file", instance=instance_of(request.scope)
+            404, detail=f"no such {name} file", instance=instance_of(request.scope)
         )
     file, cache = found
     return FileResponse(file, headers={"Cache-Control": cache})
+
+
+def _add_app(prefix: str, name: str, dist_of: Callable[[ConsoleSettings], Path]) -> None:
+    """``prefix`` (redirected to ``prefix/``), ``prefix/config.json`` and the build's files."""
+
+    async def root() -> Response:
+        return RedirectResponse(f"{prefix}/", status_code=308)
+
+    async def config(settings: SettingsDep) -> Response:
+        return _config(settings)
+
+    async def file(path: str, request: Request, settings: SettingsDep) -> Response:
+        return _serve(name, dist_of(settings.console), path, request)
+
+    methods = ["GET", "HEAD"]
+    router.add_api_route(prefix, root, methods=methods)
+    router.add_api_route(f"{prefix}/config.json", config, methods=methods)
+    router.add_api_route(prefix + "/{path:path}", file, methods=methods)
+
+
+#: The browser apps (``web/``): the dispatcher console, the user app, the responder app.
+APPS: Final = (
+    ("/console", "console", lambda web: web.dist_dir),
+    ("/app", "user app", lambda web: web.user_app_dist_dir),
+    ("/responder", "responder app", lambda web: web.responder_app_dist_dir),
+)
+for _prefix, _name, _dist_of in APPS:
+    _add_app(_prefix, _name, _dist_of)

@@ -126,3 +126,30 @@ def test_the_built_console_holds_no_secret(settings: Settings) -> None:
             text = file.read_bytes()
             for secret in secrets:
                 assert secret.encode() not in text, f"{file} holds a server secret"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "setting", "name"),
+    [
+        ("/app", "user_app_dist_dir", "user app"),
+        ("/responder", "responder_app_dist_dir", "responder app"),
+    ],
+)
+async def test_the_phone_apps_are_served_like_the_console(
+    settings: Settings, dist: Path, tmp_path: Path, prefix: str, setting: str, name: str
+) -> None:
+    app = create_app(console_settings(settings, **{setting: dist}), backends=healthy_backends())
+    async with running_app(app) as client:
+        page = await client.get(f"{prefix}/")
+        assert (page.status_code, page.content) == (200, INDEX)
+        assert page.headers["cache-control"] == PAGE_CACHE
+        asset = await client.get(f"{prefix}/assets/index-AbC123.js")
+        assert asset.headers["cache-control"] == ASSETS_CACHE
+        assert (await client.get(prefix)).headers["location"] == f"{prefix}/"
+    missing = create_app(
+        console_settings(settings, **{setting: tmp_path / "none"}), backends=healthy_backends()
+    )
+    async with running_app(missing) as client:
+        answer = await client.get(f"{prefix}/")
+        assert answer.status_code == 503
+        assert answer.json()["detail"].startswith(f"the {name} is not built")

@@ -1,0 +1,150 @@
+"""The user app (``/app/``) and the responder app (``/responder/``) in
+Chromium, each in its own browser context with an emulated position, against
+the live ``panic-alert serve``: the panic press reaches the responder's phone,
+which rings; Accept; the person sees the responder coming, then each status
+through to resolved. axe-core checks every screen they pass."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from gateway.auth.principal import Role
+from tests.browser.conftest import SHOTS, Admin, Console
+from tests.browser.test_console import assert_accessible, spot
+from tests.integration.api.accounts import approve_agent
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "a-long-pass-phrase-7"  # a scratch database's accounts
+
+
+async def phone(browser: Browser, at: tuple[float, float]) -> BrowserContext:
+    return await browser.new_context(
+        viewport={"width": 412, "height": 860},
+        geolocation={"latitude": at[0], "longitude": at[1], "accuracy": 12},
+        permissions=["geolocation"],
+    )
+
+
+@pytest.fixture
+async def phones(browser: Browser) -> AsyncIterator[list[BrowserContext]]:
+    opened: list[BrowserContext] = []
+    try:
+        yield opened
+    finally:
+        for context in opened:
+            await context.close()
+
+
+async def register(console: Console, role: Role) -> tuple[str, str]:
+    email = f"{role.value}-{uuid.uuid4().hex[:8]}@example.org"
+    name = f"{'Rhea Responder' if role is Role.AGENT else 'Uma User'} {uuid.uuid4().hex[:4]}"
+    async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
+        made = await http.post(
+            f"/auth/register/{role.value}",
+            json={"email": email, "password": PASSWORD, "full_name": name},
+        )
+    assert made.status_code == 201, made.text
+    if role is Role.AGENT:
+        await approve_agent(console.pool, made.json()["id"])
+    return email, made.json()["id"]
+
+
+async def sign_in(page: Page, url: str, email: str) -> None:
+    await page.goto(url)
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def listed(console: Console, admin: Admin, agent_id: str) -> None:
+    """Until the fleet shows the responder available at a position."""
+    async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
+        for _ in range(100):
+            fleet = await http.get("/admin/fleet", headers=admin.account.headers)
+            items = [a for a in fleet.json()["items"] if a["agent_id"] == agent_id]
+            if items and items[0]["available"] and items[0]["latitude"] is not None:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError("the responder was never listed available")
+
+
+async def test_a_press_rings_the_responder_who_accepts_and_resolves(
+    console: Console, browser: Browser, phones: list[BrowserContext], admin: Admin
+) -> None:
+    where = spot()
+    user_email, _ = await register(console, Role.USER)
+    agent_email, agent_id = await register(console, Role.AGENT)
+    phones.append(await phone(browser, (where[0] + 0.002, where[1])))
+    phones.append(await phone(browser, where))
+    responder, person = [await context.new_page() for context in phones]
+
+    await sign_in(responder, f"{console.gateway.base_url}/responder/", agent_email)
+    duty = responder.get_by_role("switch", name=re.compile("^On duty"))
+    await expect(duty).to_have_attribute("aria-checked", "false")
+    await assert_accessible(responder, "the responder app, off duty")
+    await duty.click()
+    await expect(duty).to_have_attribute("aria-checked", "true")
+    await listed(console, admin, agent_id)
+
+    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    button = person.get_by_role("button", name="Send panic alert")
+    status = person.get_by_role("status", name="Alert status")
+    await expect(status).to_contain_text("No alert")
+    await assert_accessible(person, "the user app")
+    # The deliberate gesture: press and hold.
+    await button.hover()
+    await person.mouse.down()
+    await person.wait_for_timeout(1700)
+    await person.mouse.up()
+    await expect(status).to_contain_text("Looking for a responder")
+
+    incoming = responder.get_by_role("dialog", name="Incoming alert")
+    await expect(incoming).to_be_visible(timeout=10_000)
+    await expect(incoming).to_contain_text(re.compile(r"\d+ m away"))
+    await assert_accessible(responder, "the incoming alert")
+    await incoming.get_by_role("button", name="Accept").click()
+    await expect(incoming).to_be_hidden()
+    await expect(status).to_contain_text("A responder is coming", timeout=10_000)
+    await assert_accessible(person, "the user app, a responder coming")
+
+    for step, words in (
+        ("En route", "A responder is coming"),
+        ("On scene", "A responder is with you"),
+        ("Resolved", "Resolved"),
+    ):
+        await responder.get_by_role("button", name=step).click()
+        await expect(status).to_contain_text(words, timeout=10_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await person.screenshot(path=str(SHOTS / "apps-user-resolved.png"))
+    await responder.screenshot(path=str(SHOTS / "apps-responder-resolved.png"))
+
+
+async def test_a_short_press_sends_nothing_and_a_restart_keeps_the_session(
+    console: Console, browser: Browser, phones: list[BrowserContext]
+) -> None:
+    user_email, _ = await register(console, Role.USER)
+    phones.append(await phone(browser, spot()))
+    person = await phones[0].new_page()
+    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    button = person.get_by_role("button", name="Send panic alert")
+    await button.hover()
+    await person.mouse.down()
+    await person.wait_for_timeout(300)
+    await person.mouse.up()
+    await person.wait_for_timeout(1500)
+    await expect(person.get_by_role("status", name="Alert status")).to_contain_text("No alert")
+    # A restart (a new page, the same phone): still signed in, from the vault.
+    await person.close()
+    again = await phones[0].new_page()
+    await again.goto(f"{console.gateway.base_url}/app/")
+    await expect(again.get_by_role("button", name="Send panic alert")).to_be_visible()
+    stored = await again.evaluate("() => [localStorage.length, document.cookie]")
+    assert stored == [0, ""]

@@ -1,0 +1,293 @@
+import { ApiError, api } from "@panic-alert/shared/api/client";
+import type { Alert, AlertPage, AlertType, Me } from "@panic-alert/shared/api/types";
+import { Session } from "@panic-alert/shared/auth/session";
+import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
+import { type SubmitEvent, useEffect, useMemo, useState } from "react";
+
+import { PanicButton } from "./PanicButton";
+import { isOpen, progressText } from "./progress";
+
+const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "other"];
+
+function message(caught: unknown, fallback: string): string {
+  return caught instanceof ApiError ? caught.message : fallback;
+}
+
+function position(): Promise<GeolocationPosition> {
+  return new Promise((resolve, reject) =>
+    navigator.geolocation.getCurrentPosition(resolve, reject, {
+      enableHighAccuracy: true,
+      timeout: 10_000,
+      maximumAge: 30_000,
+    }),
+  );
+}
+
+function SignIn({ session, ended }: { session: Session; ended: string | null }) {
+  const [mode, setMode] = useState<"in" | "up">("in");
+  const [fullName, setFullName] = useState("");
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: SubmitEvent<HTMLFormElement>) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      if (mode === "up") {
+        await api.post("/auth/register/user", { email, password, full_name: fullName });
+      }
+      await session.signIn(email, password);
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.status === 401) setError("Wrong email or password.");
+      else if (caught instanceof ApiError && caught.status === 409) setError("That email has an account: sign in.");
+      else setError(message(caught, "The server could not be reached. Try again."));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main className="card">
+      <h1>Panic Alert</h1>
+      {ended && <p role="status">{ended}</p>}
+      <form onSubmit={(e) => void submit(e)}>
+        <h2>{mode === "in" ? "Sign in" : "Create an account"}</h2>
+        {mode === "up" && (
+          <label>
+            Full name
+            <input required autoComplete="name" value={fullName} onChange={(e) => setFullName(e.target.value)} />
+          </label>
+        )}
+        <label>
+          Email
+          <input type="email" required autoComplete="username" value={email} onChange={(e) => setEmail(e.target.value)} />
+        </label>
+        <label>
+          Password
+          <input
+            type="password"
+            required
+            minLength={12}
+            autoComplete={mode === "in" ? "current-password" : "new-password"}
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </label>
+        {error && (
+          <p role="alert" className="error">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          {mode === "in" ? "Sign in" : "Create account"}
+        </button>
+      </form>
+      <button type="button" className="link" onClick={() => setMode(mode === "in" ? "up" : "in")}>
+        {mode === "in" ? "New here? Create an account" : "I have an account: sign in"}
+      </button>
+    </main>
+  );
+}
+
+function CancelForm({ alert, onDone }: { alert: Alert; onDone: (a: Alert) => void }) {
+  const [asking, setAsking] = useState(false);
+  const [pin, setPin] = useState("");
+  const [error, setError] = useState<string | null>(null);
+
+  async function cancel(withPin: string | null) {
+    setError(null);
+    try {
+      onDone(await api.put<Alert>(`/alerts/${alert.id}/status`, { status: "cancelled", pin: withPin }));
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.status === 403) {
+        setAsking(true);
+        setError(withPin ? "That PIN was not accepted." : "Enter your PIN to cancel.");
+      } else setError(message(caught, "The alert could not be cancelled. Try again."));
+    }
+  }
+
+  return (
+    <div className="cancel">
+      {!asking && (
+        <button type="button" className="secondary" onClick={() => void cancel(null)}>
+          Cancel alert
+        </button>
+      )}
+      {asking && (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            void cancel(pin);
+          }}
+        >
+          <label>
+            PIN
+            <input inputMode="numeric" autoComplete="off" required value={pin} onChange={(e) => setPin(e.target.value)} />
+          </label>
+          <button type="submit" className="secondary">
+            Cancel alert
+          </button>
+        </form>
+      )}
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+function Home({ me, session }: { me: Me; session: Session }) {
+  const [alert, setAlert] = useState<Alert | null>(null);
+  const [type, setType] = useState<AlertType>("panic");
+  const [silent, setSilent] = useState(false);
+  const [note, setNote] = useState("");
+  const [sending, setSending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [connection, setConnection] = useState<Connection>("offline");
+
+  const socket = useMemo(
+    () =>
+      new LiveSocket({
+        token: () => session.accessToken(),
+        refresh: () => session.refresh(),
+        revoked: () => void session.revoked(),
+        connection: setConnection,
+        opened: () => {
+          // Catch up: the newest alert of mine, if it is still open.
+          api
+            .get<AlertPage>("/alerts", { limit: 1 })
+            .then((page) => {
+              const latest = page.items[0];
+              setAlert((current) => (latest && (isOpen(latest.status) || current?.id === latest.id) ? latest : current));
+            })
+            .catch(() => undefined);
+        },
+        frame: (frame: Frame) => {
+          if (frame.type !== "alert.updated") return;
+          const data = frame.data as { alert_id: string; status: Alert["status"]; assigned_agent_id?: string };
+          setAlert((current) =>
+            current?.id === data.alert_id
+              ? { ...current, status: data.status, assigned_agent_id: data.assigned_agent_id ?? current.assigned_agent_id }
+              : current,
+          );
+        },
+      }),
+    [session],
+  );
+  useEffect(() => {
+    socket.start();
+    return () => socket.stop();
+  }, [socket]);
+
+  async function send() {
+    setSending(true);
+    setError(null);
+    try {
+      const where = await position();
+      const created = await api.post<Alert>("/alerts", {
+        latitude: where.coords.latitude,
+        longitude: where.coords.longitude,
+        accuracy_m: where.coords.accuracy,
+        alert_type: type,
+        silent,
+        description: note.trim() || null,
+      });
+      setAlert(created);
+    } catch (caught) {
+      setError(
+        caught instanceof GeolocationPositionError
+          ? "Your position could not be read. Allow location, or call the emergency number."
+          : message(caught, "The alert could not be sent. Call the emergency number."),
+      );
+    } finally {
+      setSending(false);
+    }
+  }
+
+  const open = alert !== null && isOpen(alert.status);
+  return (
+    <main className="home">
+      <header>
+        <span>{me.full_name}</span>
+        <span className={`connection ${connection}`}>{connection === "live" ? "Connected" : "Connecting…"}</span>
+        <button type="button" className="link" onClick={() => void session.signOut()}>
+          Sign out
+        </button>
+      </header>
+      <h1 className="sr-only">Panic Alert</h1>
+      <section role="status" aria-live="polite" aria-label="Alert status" className="status">
+        {alert ? (
+          <>
+            <strong>{progressText(alert.status)}</strong>
+            {sending ? null : <span className="detail">{alert.alert_type} alert sent</span>}
+          </>
+        ) : sending ? (
+          "Sending your alert…"
+        ) : (
+          "No alert"
+        )}
+      </section>
+      {!open && (
+        <>
+          <PanicButton onSend={() => void send()} disabled={sending} />
+          <fieldset className="options">
+            <legend>Options</legend>
+            <label>
+              Type
+              <select value={type} onChange={(e) => setType(e.target.value as AlertType)}>
+                {TYPES.map((t) => (
+                  <option key={t} value={t}>
+                    {t}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="check">
+              <input type="checkbox" checked={silent} onChange={(e) => setSilent(e.target.checked)} />
+              Silent (no sound on this phone)
+            </label>
+            <label>
+              Note for the responder
+              <input maxLength={500} value={note} onChange={(e) => setNote(e.target.value)} />
+            </label>
+          </fieldset>
+        </>
+      )}
+      {open && <CancelForm alert={alert} onDone={setAlert} />}
+      {error && (
+        <p role="alert" className="error">
+          {error} <a href="tel:112">Call 112</a>
+        </p>
+      )}
+    </main>
+  );
+}
+
+export function App() {
+  const [me, setMe] = useState<Me | null>(null);
+  const [ended, setEnded] = useState<string | null>(null);
+  const [ready, setReady] = useState(false);
+  const session = useMemo(
+    () =>
+      new Session("user", {
+        changed: (who, reason) => {
+          setMe(who);
+          setEnded(reason);
+        },
+      }),
+    [],
+  );
+  useEffect(() => {
+    void session
+      .resume()
+      .catch(() => null)
+      .finally(() => setReady(true));
+  }, [session]);
+  if (!ready) return <p className="card">Loading…</p>;
+  return me ? <Home me={me} session={session} /> : <SignIn session={session} ended={ended} />;
+}

@@ -1,0 +1,114 @@
+// A signed-in session for the phone apps: the access token in memory, the
+// refresh token in the encrypted vault (so a restart does not sign out),
+// refreshed quietly at three quarters of the access token's life.
+import { ApiError, request, setTokenSource } from "../api/client";
+import type { Me, TokenPair } from "../api/types";
+import { forgetRefreshToken, keepRefreshToken, readRefreshToken } from "./vault";
+
+export type Role = "user" | "agent";
+
+export interface SessionEvents {
+  /** Signed in (again), or signed out (`me` null) with a reason for the screen. */
+  changed(me: Me | null, reason: string | null): void;
+}
+
+export class Session {
+  private pair: TokenPair | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private inflight: Promise<boolean> | null = null;
+
+  constructor(
+    private readonly role: Role,
+    private readonly events: SessionEvents,
+  ) {
+    setTokenSource({ token: () => this.pair?.access_token ?? null, refresh: () => this.refresh() });
+  }
+
+  accessToken(): string | null {
+    return this.pair?.access_token ?? null;
+  }
+
+  private async keep(pair: TokenPair): Promise<void> {
+    this.pair = pair;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.refresh(), Math.max(5, pair.expires_in * 0.75) * 1000);
+    await keepRefreshToken(this.role, pair.refresh_token);
+  }
+
+  private async whoAmI(): Promise<Me> {
+    const me = await request<Me>("GET", "/auth/me");
+    this.events.changed(me, null);
+    return me;
+  }
+
+  /** Sign in with the account's password; the answer's `me`. */
+  async signIn(email: string, password: string): Promise<Me> {
+    const pair = await request<TokenPair>("POST", `/auth/login/${this.role}`, {
+      body: { email, password },
+      anonymous: true,
+    });
+    await this.keep(pair);
+    return this.whoAmI();
+  }
+
+  /** After a restart: the kept refresh token, if it still works. */
+  async resume(): Promise<Me | null> {
+    const refreshToken = await readRefreshToken(this.role);
+    if (!refreshToken) return null;
+    this.pair = { access_token: "", refresh_token: refreshToken, token_type: "bearer", expires_in: 0 };
+    return (await this.refresh()) ? this.whoAmI() : null;
+  }
+
+  refresh(): Promise<boolean> {
+    this.inflight ??= this.refreshOnce().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private async refreshOnce(): Promise<boolean> {
+    const current = this.pair;
+    if (!current) return false;
+    try {
+      await this.keep(
+        await request<TokenPair>("POST", "/auth/refresh", {
+          body: { refresh_token: current.refresh_token },
+          anonymous: true,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        await this.forget("Your session ended. Sign in again.");
+        return false;
+      }
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.refresh(), 10_000);
+      return false;
+    }
+  }
+
+  private async forget(reason: string | null): Promise<void> {
+    this.pair = null;
+    clearTimeout(this.timer);
+    await forgetRefreshToken(this.role);
+    this.events.changed(null, reason);
+  }
+
+  async signOut(): Promise<void> {
+    const current = this.pair;
+    if (current) {
+      try {
+        await request<undefined>("POST", "/auth/logout", { body: { refresh_token: current.refresh_token } });
+      } catch {
+        // Signing out on the phone must not depend on the network.
+      }
+    }
+    await this.forget(null);
+  }
+
+  /** The server closed the socket with 4401 and no refresh helped. */
+  async revoked(): Promise<void> {
+    await this.forget("Your session was ended. Sign in again.");
+  }
+}

@@ -1,0 +1,64 @@
+// Where an app keeps its refresh token across restarts: IndexedDB, encrypted
+// with an AES-GCM key that is itself stored there non-extractable, so the
+// token's bytes are never at rest in the clear and no script can export the
+// key (one on the page can still use it: the session is the page's). The
+// console keeps nothing (tokens in memory only); the phone apps keep this.
+const DB = "panic-alert";
+const STORE = "session";
+
+function open(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error("IndexedDB unavailable"));
+  });
+}
+
+async function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await open();
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const request = work(db.transaction(STORE, mode).objectStore(STORE));
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error ?? new Error("IndexedDB request failed"));
+    });
+  } finally {
+    db.close();
+  }
+}
+
+async function key(): Promise<CryptoKey> {
+  const found = (await run("readonly", (s) => s.get("key"))) as CryptoKey | undefined;
+  if (found) return found;
+  const made = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  await run("readwrite", (s) => s.put(made, "key"));
+  return made;
+}
+
+interface Sealed {
+  iv: Uint8Array<ArrayBuffer>;
+  data: ArrayBuffer;
+}
+
+export async function keepRefreshToken(app: string, token: string): Promise<void> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const data = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await key(), new TextEncoder().encode(token));
+  const sealed: Sealed = { iv, data };
+  await run("readwrite", (s) => s.put(sealed, `refresh:${app}`));
+}
+
+export async function readRefreshToken(app: string): Promise<string | null> {
+  try {
+    const sealed = (await run("readonly", (s) => s.get(`refresh:${app}`))) as Sealed | undefined;
+    if (!sealed) return null;
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.iv }, await key(), sealed.data);
+    return new TextDecoder().decode(plain);
+  } catch {
+    return null;
+  }
+}
+
+export async function forgetRefreshToken(app: string): Promise<void> {
+  await run("readwrite", (s) => s.delete(`refresh:${app}`));
+}
