@@ -21,4 +21,10 @@ export default tseslint.config(
       "@typescript-eslint/no-confusing-void-expression": "off",
     },
   },
+  {
+    // The service worker is plain JavaScript run in the worker's own scope.
+    files: ["**/pwa/shell-sw.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false }, globals: { ...globals.serviceworker } },
+  },
 );

@@ -10,13 +10,14 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from gateway.auth.principal import Role
-from tests.browser.conftest import SHOTS, Admin, Console
+from tests.browser.conftest import CHROMIUM, SHOTS, Admin, Console
 from tests.browser.test_console import assert_accessible, spot
 from tests.integration.api.accounts import approve_agent
 
@@ -148,3 +149,42 @@ async def test_a_short_press_sends_nothing_and_a_restart_keeps_the_session(
     await expect(again.get_by_role("button", name="Send panic alert")).to_be_visible()
     stored = await again.evaluate("() => [localStorage.length, document.cookie]")
     assert stored == [0, ""]
+
+
+@pytest.mark.parametrize("path", ["/app/", "/responder/"])
+async def test_the_app_is_installable_and_its_shell_works_offline(
+    console: Console, path: str, tmp_path: Path
+) -> None:
+    # A profile on disk: Chromium never offers to install from an incognito
+    # context, which every ordinary Playwright context is.
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            viewport={"width": 412, "height": 860},
+        )
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            await page.goto(f"{console.gateway.base_url}{path}")
+            await page.get_by_role("button", name="Sign in").wait_for()
+            ready = await page.evaluate(
+                """() => Promise.race([
+                    navigator.serviceWorker.ready.then(() => true),
+                    new Promise((done) => setTimeout(() => done(false), 15000)),
+                ])"""
+            )
+            assert ready, "no service worker became ready"
+            # Chromium's own installability check (what makes it offer "Install app").
+            cdp = await context.new_cdp_session(page)
+            check = await cdp.send("Page.getInstallabilityErrors")
+            assert check["installabilityErrors"] == [], check
+            manifest = await cdp.send("Page.getAppManifest")
+            assert manifest["errors"] == [], manifest
+            # Offline: the shell still comes up from the service worker's cache.
+            await context.set_offline(True)
+            await page.reload()
+            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            await expect(page.get_by_label("Email")).to_be_visible()
+            await page.screenshot(path=str(SHOTS / f"apps-offline-{path.strip('/')}.png"))
+        finally:
+            await context.close()

@@ -1,10 +1,12 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vitest/config";
 
+import { installable } from "../shared/pwa/plugin";
+
 // Served by the gateway under /app/ (gateway/console.py), like the console.
 export default defineConfig({
   base: "/app/",
-  plugins: [react()],
+  plugins: [react(), installable({ icons: "app", name: "Panic Alert", shortName: "Panic Alert", themeColour: "#8f0019" })],
   build: { outDir: "dist", assetsDir: "assets", sourcemap: false },
   server: {
     proxy: {

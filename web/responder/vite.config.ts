@@ -1,10 +1,12 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vitest/config";
 
+import { installable } from "../shared/pwa/plugin";
+
 // Served by the gateway under /responder/ (gateway/console.py), like the console.
 export default defineConfig({
   base: "/responder/",
-  plugins: [react()],
+  plugins: [react(), installable({ icons: "responder", name: "Panic Alert responder", shortName: "Responder", themeColour: "#14293d" })],
   build: { outDir: "dist", assetsDir: "assets", sourcemap: false },
   server: {
     proxy: {

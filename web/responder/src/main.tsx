@@ -13,3 +13,8 @@ if (root) {
     </StrictMode>,
   );
 }
+
+// The shell works offline once this page has loaded (shared/pwa/shell-sw.js).
+if ("serviceWorker" in navigator && import.meta.env.PROD) {
+  void navigator.serviceWorker.register("sw.js").catch(() => undefined);
+}
