@@ -395,12 +395,18 @@ class AsyncClient:
     # --- the socket -------------------------------------------------------------------
 
     def socket(
-        self, *, acks_offers: bool = True, on_resync: ResyncCallback | None = None
+        self,
+        *,
+        acks_offers: bool = True,
+        auto_ack_offers: bool = True,
+        on_resync: ResyncCallback | None = None,
     ) -> AsyncSocket:
         """An :class:`AsyncSocket` on this session (``await socket.connect()`` to open it)."""
         from panic_alert_client.socket import AsyncSocket
 
-        return AsyncSocket(self, acks_offers=acks_offers, on_resync=on_resync)
+        return AsyncSocket(
+            self, acks_offers=acks_offers, auto_ack_offers=auto_ack_offers, on_resync=on_resync
+        )
 
 
 def _channels(phone: str | None, email: str | None) -> list[str]:

@@ -65,7 +65,9 @@ class ApiError(ClientError):
         self.errors = tuple(errors)
         self.retry_after = retry_after
         self.body: Mapping[str, Any] = body or {}
-        super().__init__(f"{status} {title or 'error'}: {detail}".rstrip(": "))
+        where = "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in self.errors)
+        message = f"{status} {title or 'error'}: {detail}".rstrip(": ")
+        super().__init__(f"{message} ({where})" if where else message)
 
     @property
     def request_id(self) -> str | None:
