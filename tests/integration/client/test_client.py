@@ -281,7 +281,17 @@ async def test_a_401_is_refreshed_once_and_a_spent_refresh_token_ends_the_sessio
         assert fresh.refresh_token != issued.refresh_token
         assert seen[-1] == fresh
 
-        # Presenting the spent refresh token: refused, and the session is over.
+        # A socket whose auth is refused refreshes first (as after a 4401 "token expired").
+        api.set_tokens(Tokens("not-a-valid-token", fresh.refresh_token, fresh.expires_in))
+        socket = api.socket()
+        auth = await socket.connect()
+        await socket.close()
+        assert auth.role == "user"
+        assert api.tokens is not None
+        assert api.tokens.refresh_token != fresh.refresh_token
+        fresh = api.tokens
+
+        # Presenting a spent refresh token: refused, and the session is over.
         api.set_tokens(Tokens("not-a-valid-token", issued.refresh_token, issued.expires_in))
         with pytest.raises(SessionEnded) as ended:
             await api.me()
