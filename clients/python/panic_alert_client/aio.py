@@ -1,0 +1,424 @@
+"""The asyncio client: :class:`AsyncClient`, a thin shell over ``httpx.AsyncClient``.
+
+Every method builds its request with :mod:`panic_alert_client._calls` (shared
+with the sync :class:`~panic_alert_client.Client`) and sends it. An
+authenticated call answered 401 is retried once after a refresh; refreshes
+are serialized, so concurrent 401s spend the single-use refresh token once
+(presenting a spent one would revoke the whole session). A refresh refused
+is :class:`~panic_alert_client.errors.SessionEnded`: sign in again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from panic_alert_client import _calls as calls
+from panic_alert_client._calls import UNSET, Call, Id
+from panic_alert_client._session import (
+    DEFAULT_TIMEOUT_S,
+    SessionState,
+    TokenListener,
+    outcome,
+    retry_after_refresh,
+    session_ended,
+    transport_error,
+)
+from panic_alert_client.errors import Unauthorized
+from panic_alert_client.models import (
+    Account,
+    Alert,
+    Contact,
+    Invite,
+    LocationAccepted,
+    Page,
+    RaisedAlert,
+    RosterAgent,
+    TimelineItem,
+    Tokens,
+    VettingResult,
+    Zone,
+)
+
+if TYPE_CHECKING:
+    from panic_alert_client.socket import AsyncSocket, ResyncCallback
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """One app session against one server: ``async with AsyncClient(url) as api: ...``.
+
+    ``tokens`` resumes a saved session; ``on_tokens`` is told every new pair
+    (and None when the session ends), to persist the refresh token.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        tokens: Tokens | None = None,
+        on_tokens: TokenListener | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._state = SessionState(base_url, tokens, on_tokens)
+        self._http = http or httpx.AsyncClient(base_url=self._state.base_url, timeout=timeout_s)
+        self._refresh_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- session ----------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._state.base_url
+
+    @property
+    def ws_url(self) -> str:
+        return self._state.ws_url
+
+    @property
+    def tokens(self) -> Tokens | None:
+        return self._state.tokens
+
+    @property
+    def access_token(self) -> str | None:
+        return self._state.access_token
+
+    def set_tokens(self, tokens: Tokens | None) -> None:
+        self._state.set_tokens(tokens)
+
+    async def _send(self, call: Call[Any], access_token: str | None) -> httpx.Response:
+        try:
+            return await self._http.request(
+                call.method, call.path, **self._state.request_kwargs(call, access_token)
+            )
+        except httpx.TransportError as exc:
+            raise transport_error(exc, call) from exc
+
+    async def _run(self, call: Call[T]) -> T:
+        access = self._state.access_token
+        response = await self._send(call, access)
+        if retry_after_refresh(call, response, access):
+            await self._refresh_after(access)
+            response = await self._send(call, self._state.access_token)
+        result: T = outcome(call, response)
+        return result
+
+    async def _refresh_after(self, failed_access: str | None) -> None:
+        async with self._refresh_lock:
+            if self._state.access_token == failed_access:
+                await self._refresh_locked()
+            # else: another call refreshed while this one waited; use its pair.
+
+    async def _refresh_locked(self) -> Tokens:
+        tokens = self._state.tokens
+        if tokens is None:
+            raise session_ended(None, "not signed in")
+        try:
+            fresh = await self._run(calls.refresh(tokens.refresh_token))
+        except Unauthorized as exc:
+            self._state.set_tokens(None)
+            raise session_ended(exc, "the refresh token was refused") from exc
+        self._state.set_tokens(fresh)
+        return fresh
+
+    # --- auth -------------------------------------------------------------------------
+
+    async def register_user(
+        self, email: str, password: str, full_name: str, *, phone: str | None = None
+    ) -> Account:
+        return await self._run(calls.register_user(email, password, full_name, phone))
+
+    async def register_agent(
+        self,
+        email: str,
+        password: str,
+        full_name: str,
+        *,
+        phone: str | None = None,
+        badge_number: str | None = None,
+        invite_code: str | None = None,
+    ) -> Account:
+        call = calls.register_agent(email, password, full_name, phone, badge_number, invite_code)
+        return await self._run(call)
+
+    async def login_user(
+        self,
+        email: str,
+        password: str,
+        *,
+        totp_code: str | None = None,
+        recovery_code: str | None = None,
+    ) -> Tokens:
+        """Sign in a user or an administrator (with its second factor when enrolled)."""
+        tokens = await self._run(calls.login("user", email, password, totp_code, recovery_code))
+        self._state.set_tokens(tokens)
+        return tokens
+
+    async def login_agent(
+        self, email: str, password: str, *, totp_code: str | None = None
+    ) -> Tokens:
+        tokens = await self._run(calls.login("agent", email, password, totp_code, None))
+        self._state.set_tokens(tokens)
+        return tokens
+
+    async def refresh(self) -> Tokens:
+        """A new pair for the current one (the old refresh token is spent).
+
+        Raises :class:`SessionEnded` (and forgets the tokens) when refused.
+        """
+        async with self._refresh_lock:
+            return await self._refresh_locked()
+
+    async def logout(self) -> None:
+        """End the session on the server (its tokens and sockets stop working); the
+        client forgets its tokens whatever the answer."""
+        tokens = self._state.tokens
+        try:
+            if tokens is not None:
+                await self._run(calls.logout(tokens.refresh_token))
+        finally:
+            self._state.set_tokens(None)
+
+    async def me(self) -> Account:
+        return await self._run(calls.me())
+
+    # --- users ------------------------------------------------------------------------
+
+    async def get_profile(self) -> Account:
+        return await self._run(calls.get_profile())
+
+    async def update_profile(
+        self,
+        full_name: str,
+        *,
+        phone: str | None = None,
+        cancel_pin: str | None = UNSET,
+        duress_pin: str | None = UNSET,
+        password: str | None = UNSET,
+    ) -> Account:
+        """Replace the profile; PINs (both, or both None to clear) need ``password``."""
+        call = calls.update_profile(full_name, phone, cancel_pin, duress_pin, password)
+        return await self._run(call)
+
+    async def list_contacts(self) -> tuple[Contact, ...]:
+        return await self._run(calls.list_contacts())
+
+    async def add_contact(
+        self,
+        name: str,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        relationship: str | None = None,
+        notify_via: Sequence[str] | None = None,
+    ) -> Contact:
+        """``notify_via`` defaults to ``sms`` with a phone and ``email`` with an email."""
+        channels = notify_via if notify_via is not None else _channels(phone, email)
+        return await self._run(calls.add_contact(name, channels, phone, email, relationship))
+
+    async def get_contact(self, contact_id: Id) -> Contact:
+        return await self._run(calls.get_contact(contact_id))
+
+    async def update_contact(
+        self,
+        contact_id: Id,
+        name: str,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        relationship: str | None = None,
+        notify_via: Sequence[str] | None = None,
+    ) -> Contact:
+        channels = notify_via if notify_via is not None else _channels(phone, email)
+        call = calls.update_contact(contact_id, name, channels, phone, email, relationship)
+        return await self._run(call)
+
+    async def delete_contact(self, contact_id: Id) -> None:
+        await self._run(calls.delete_contact(contact_id))
+
+    # --- alerts -----------------------------------------------------------------------
+
+    async def raise_alert(
+        self,
+        latitude: float,
+        longitude: float,
+        alert_type: str = "panic",
+        *,
+        accuracy_m: float | None = None,
+        description: str | None = None,
+        silent: bool = False,
+        idempotency_key: str | None = None,
+    ) -> RaisedAlert:
+        """``POST /alerts``. Always sent with an ``Idempotency-Key`` (a fresh uuid4
+        when none is given; it is in the answer): retrying with the same key and
+        body returns the same alert, never a second one."""
+        call = calls.raise_alert(
+            latitude, longitude, alert_type, accuracy_m, description, silent, idempotency_key
+        )
+        return await self._run(call)
+
+    async def alerts_page(
+        self,
+        *,
+        status: str | None = None,
+        alert_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Alert]:
+        return await self._run(calls.alerts_page(status, alert_type, since, until, limit, cursor))
+
+    def list_alerts(
+        self,
+        *,
+        status: str | None = None,
+        alert_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[Alert]:
+        """Every alert the caller may see, newest first, a page read at a time."""
+
+        def page(cursor: str | None) -> Awaitable[Page[Alert]]:
+            return self.alerts_page(
+                status=status,
+                alert_type=alert_type,
+                since=since,
+                until=until,
+                limit=page_size,
+                cursor=cursor,
+            )
+
+        return _walk(page)
+
+    async def get_alert(self, alert_id: Id) -> Alert:
+        return await self._run(calls.get_alert(alert_id))
+
+    async def set_status(
+        self, alert_id: Id, status: str, *, note: str | None = None, pin: str | None = None
+    ) -> Alert:
+        """Move the alert (409 :class:`Conflict` on a transition the graph forbids)."""
+        return await self._run(calls.set_status(alert_id, status, note, pin))
+
+    async def assign(self, alert_id: Id, agent_id: Id) -> Alert:
+        """Admins: give the alert to ``agent_id`` (reassigning it if another holds it)."""
+        return await self._run(calls.assign(alert_id, agent_id))
+
+    async def timeline(self, alert_id: Id) -> tuple[TimelineItem, ...]:
+        return await self._run(calls.timeline(alert_id))
+
+    # --- geofencing -------------------------------------------------------------------
+
+    async def post_location(
+        self,
+        latitude: float,
+        longitude: float,
+        *,
+        accuracy_m: float | None = None,
+        heading: float | None = None,
+        speed_mps: float | None = None,
+        recorded_at: datetime | None = None,
+    ) -> LocationAccepted:
+        call = calls.post_location(latitude, longitude, accuracy_m, heading, speed_mps, recorded_at)
+        return await self._run(call)
+
+    async def zones_page(
+        self,
+        *,
+        kind: str | None = None,
+        active: bool | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Zone]:
+        return await self._run(calls.zones_page(kind, active, limit, cursor))
+
+    def list_zones(
+        self, *, kind: str | None = None, active: bool | None = None, page_size: int | None = None
+    ) -> AsyncIterator[Zone]:
+        return _walk(
+            lambda cursor: self.zones_page(kind=kind, active=active, limit=page_size, cursor=cursor)
+        )
+
+    async def create_zone(
+        self,
+        name: str,
+        kind: str,
+        geometry: Mapping[str, Any],
+        *,
+        radius_m: float | None = None,
+        rules: Mapping[str, Any] | None = None,
+        active: bool = True,
+    ) -> Zone:
+        """Admins: a zone; ``geometry`` is a GeoJSON Polygon, MultiPolygon or Point (+ radius)."""
+        return await self._run(calls.create_zone(name, kind, geometry, radius_m, rules, active))
+
+    # --- admin ------------------------------------------------------------------------
+
+    async def agents_page(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> Page[RosterAgent]:
+        return await self._run(calls.agents_page(status, limit, cursor))
+
+    def list_agents(
+        self, *, status: str | None = None, page_size: int | None = None
+    ) -> AsyncIterator[RosterAgent]:
+        """Admins: the agents' roster, newest first (``status``: a vetting state)."""
+        return _walk(lambda cursor: self.agents_page(status=status, limit=page_size, cursor=cursor))
+
+    async def approve_agent(self, agent_id: Id, *, reason: str | None = None) -> VettingResult:
+        return await self._run(calls.approve_agent(agent_id, reason))
+
+    async def suspend_agent(self, agent_id: Id, reason: str) -> VettingResult:
+        return await self._run(calls.suspend_agent(agent_id, reason))
+
+    async def create_invite(self, *, expires_in_s: int | None = None) -> Invite:
+        return await self._run(calls.create_invite(expires_in_s))
+
+    # --- the socket -------------------------------------------------------------------
+
+    def socket(
+        self,
+        *,
+        acks_offers: bool = True,
+        auto_ack_offers: bool = True,
+        on_resync: ResyncCallback | None = None,
+    ) -> AsyncSocket:
+        """An :class:`AsyncSocket` on this session (``await socket.connect()`` to open it)."""
+        from panic_alert_client.socket import AsyncSocket
+
+        return AsyncSocket(
+            self, acks_offers=acks_offers, auto_ack_offers=auto_ack_offers, on_resync=on_resync
+        )
+
+
+def _channels(phone: str | None, email: str | None) -> list[str]:
+    return [name for name, value in (("sms", phone), ("email", email)) if value is not None]
+
+
+async def _walk(page: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[T]:
+    cursor: str | None = None
+    while True:
+        current = await page(cursor)
+        for item in current.items:
+            yield item
+        if current.next_cursor is None or not current.items:
+            return
+        cursor = current.next_cursor
