@@ -188,3 +188,88 @@ async def test_the_app_is_installable_and_its_shell_works_offline(
             await page.screenshot(path=str(SHOTS / f"apps-offline-{path.strip('/')}.png"))
         finally:
             await context.close()
+
+
+async def own_alerts(console: Console, email: str) -> list[dict[str, object]]:
+    async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
+        login = await http.post("/auth/login/user", json={"email": email, "password": PASSWORD})
+        token = login.json()["access_token"]
+        page = await http.get(
+            "/alerts", params={"limit": 100}, headers={"Authorization": f"Bearer {token}"}
+        )
+    items: list[dict[str, object]] = page.json()["items"]
+    return items
+
+
+async def hold(page: Page) -> None:
+    await page.get_by_role("button", name="Send panic alert").hover()
+    await page.mouse.down()
+    await page.wait_for_timeout(1700)
+    await page.mouse.up()
+
+
+async def test_a_press_made_offline_is_delivered_once_when_the_network_returns(
+    console: Console, browser: Browser, phones: list[BrowserContext]
+) -> None:
+    user_email, _ = await register(console, Role.USER)
+    phones.append(await phone(browser, spot()))
+    person = await phones[0].new_page()
+    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    status = person.get_by_role("status", name="Alert status")
+    await expect(status).to_contain_text("No alert")
+
+    await phones[0].set_offline(True)
+    await hold(person)
+    await expect(status).to_contain_text("Still sending your alert")
+    await expect(person.get_by_role("link", name="Call 112")).to_be_visible()
+    await assert_accessible(person, "the user app, still sending")
+    await person.wait_for_timeout(6000)  # a retry or two while offline
+    assert await own_alerts(console, user_email) == []
+
+    await phones[0].set_offline(False)
+    await expect(status).to_contain_text("Looking for a responder", timeout=15_000)
+    await person.wait_for_timeout(6000)  # the retry timer fires again: nothing more is sent
+    alerts = await own_alerts(console, user_email)
+    assert len(alerts) == 1, alerts
+
+
+async def test_a_duress_cancel_looks_exactly_like_a_real_one(
+    console: Console, browser: Browser, phones: list[BrowserContext]
+) -> None:
+    screens = []
+    for pin in ("4831", "9264"):  # the cancel PIN, then the duress PIN
+        user_email, _ = await register(console, Role.USER)
+        async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
+            login = await http.post(
+                "/auth/login/user", json={"email": user_email, "password": PASSWORD}
+            )
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            pins = await http.put(
+                "/users/profile",
+                json={
+                    "full_name": "Uma User",
+                    "cancel_pin": "4831",
+                    "duress_pin": "9264",
+                    "password": PASSWORD,
+                },
+                headers=headers,
+            )
+            assert pins.status_code == 200, pins.text
+        phones.append(await phone(browser, spot()))
+        person = await phones[-1].new_page()
+        await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+        status = person.get_by_role("status", name="Alert status")
+        await hold(person)
+        await expect(status).to_contain_text("Looking for a responder")
+        await person.get_by_role("button", name="Cancel alert").click()
+        await person.get_by_label("PIN").fill(pin)
+        await person.get_by_role("button", name="Cancel alert").click()
+        await expect(status).to_contain_text("Cancelled")
+        await person.wait_for_timeout(1500)  # whatever the server pushes next
+        main = person.get_by_role("main")
+        screens.append((await main.inner_text()).replace(user_email, "").splitlines())
+        await person.screenshot(path=str(SHOTS / f"apps-cancelled-{pin}.png"))
+    real, duress = screens
+    # Both accounts carry the same name: every line on screen is the same.
+    assert real == duress, (real, duress)
+    assert "Cancelled" in real

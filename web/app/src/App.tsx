@@ -1,9 +1,10 @@
-import { ApiError, api } from "@panic-alert/shared/api/client";
+import { ApiError, api, request } from "@panic-alert/shared/api/client";
 import type { Alert, AlertPage, AlertType, Me } from "@panic-alert/shared/api/types";
 import { Session } from "@panic-alert/shared/auth/session";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
-import { type SubmitEvent, useEffect, useMemo, useState } from "react";
+import { type SubmitEvent, useCallback, useEffect, useMemo, useState } from "react";
 
+import { type PendingPress, clearPress, keepPress, pendingPress } from "./outbox";
 import { PanicButton } from "./PanicButton";
 import { isOpen, progressText } from "./progress";
 
@@ -149,6 +150,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
   const [sending, setSending] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [connection, setConnection] = useState<Connection>("offline");
+  const [waiting, setWaiting] = useState(false);
 
   const socket = useMemo(
     () =>
@@ -184,20 +186,66 @@ function Home({ me, session }: { me: Me; session: Session }) {
     return () => socket.stop();
   }, [socket]);
 
+  /** Deliver the kept press; true once the server has it (or refused it for good). */
+  const deliver = useCallback(async (press: PendingPress): Promise<boolean> => {
+    try {
+      const created = await request<Alert>("POST", "/alerts", {
+        body: press.body,
+        headers: { "Idempotency-Key": press.idempotencyKey },
+      });
+      await clearPress();
+      setWaiting(false);
+      setAlert(created);
+      return true;
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.status < 500 && caught.status !== 429 && caught.status !== 401) {
+        await clearPress();
+        setWaiting(false);
+        setError(message(caught, "The alert was refused. Call the emergency number."));
+        return true;
+      }
+      // No network, or the server is busy: keep it and say so.
+      setWaiting(true);
+      return false;
+    }
+  }, []);
+
+  // A kept press goes out when the network is back (and is retried meanwhile).
+  useEffect(() => {
+    let stopped = false;
+    const retry = () =>
+      void pendingPress().then((press) => {
+        if (press && !stopped) void deliver(press);
+      });
+    retry();
+    window.addEventListener("online", retry);
+    const timer = setInterval(retry, 5000);
+    return () => {
+      stopped = true;
+      window.removeEventListener("online", retry);
+      clearInterval(timer);
+    };
+  }, [deliver]);
+
   async function send() {
     setSending(true);
     setError(null);
     try {
       const where = await position();
-      const created = await api.post<Alert>("/alerts", {
-        latitude: where.coords.latitude,
-        longitude: where.coords.longitude,
-        accuracy_m: where.coords.accuracy,
-        alert_type: type,
-        silent,
-        description: note.trim() || null,
-      });
-      setAlert(created);
+      const press: PendingPress = {
+        idempotencyKey: crypto.randomUUID(),
+        pressedAt: new Date().toISOString(),
+        body: {
+          latitude: where.coords.latitude,
+          longitude: where.coords.longitude,
+          accuracy_m: where.coords.accuracy,
+          alert_type: type,
+          silent,
+          description: note.trim() || null,
+        },
+      };
+      await keepPress(press);
+      await deliver(press);
     } catch (caught) {
       setError(
         caught instanceof GeolocationPositionError
@@ -221,7 +269,12 @@ function Home({ me, session }: { me: Me; session: Session }) {
       </header>
       <h1 className="sr-only">Panic Alert</h1>
       <section role="status" aria-live="polite" aria-label="Alert status" className="status">
-        {alert ? (
+        {waiting ? (
+          <>
+            <strong>Still sending your alert</strong>
+            <span className="detail">No network: it goes out as soon as this phone is online.</span>
+          </>
+        ) : alert ? (
           <>
             <strong>{progressText(alert.status)}</strong>
             {sending ? null : <span className="detail">{alert.alert_type} alert sent</span>}
@@ -232,7 +285,12 @@ function Home({ me, session }: { me: Me; session: Session }) {
           "No alert"
         )}
       </section>
-      {!open && (
+      {waiting && (
+        <p className="fallback">
+          <a href="tel:112">Call 112</a> if you can.
+        </p>
+      )}
+      {!open && !waiting && (
         <>
           <PanicButton onSend={() => void send()} disabled={sending} />
           <fieldset className="options">

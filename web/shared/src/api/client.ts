@@ -59,10 +59,12 @@ interface Options {
   accept?: string;
   /** Do not send the bearer token (sign-in, refresh). */
   anonymous?: boolean;
+  /** More request headers (e.g. `Idempotency-Key`). */
+  headers?: Record<string, string>;
 }
 
 async function send(method: string, path: string, options: Options): Promise<Response> {
-  const headers: Record<string, string> = { Accept: options.accept ?? "application/json" };
+  const headers: Record<string, string> = { Accept: options.accept ?? "application/json", ...options.headers };
   const token = options.anonymous ? null : (tokens?.token() ?? null);
   if (token) headers.Authorization = `Bearer ${token}`;
   let body: string | undefined;

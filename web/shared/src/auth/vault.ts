@@ -3,29 +3,13 @@
 // token's bytes are never at rest in the clear and no script can export the
 // key (one on the page can still use it: the session is the page's). The
 // console keeps nothing (tokens in memory only); the phone apps keep this.
+import { idb } from "../store/idb";
+
 const DB = "panic-alert";
 const STORE = "session";
 
-function open(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(DB, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error ?? new Error("IndexedDB unavailable"));
-  });
-}
-
-async function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  const db = await open();
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const request = work(db.transaction(STORE, mode).objectStore(STORE));
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error ?? new Error("IndexedDB request failed"));
-    });
-  } finally {
-    db.close();
-  }
+function run<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  return idb(DB, STORE, mode, work);
 }
 
 async function key(): Promise<CryptoKey> {
