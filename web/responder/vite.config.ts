@@ -1,7 +1,7 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vitest/config";
 
-import { installable } from "../shared/pwa/plugin";
+import { installable } from "../shared/pwa/plugin.ts";
 
 // Served by the gateway under /responder/ (gateway/console.py), like the console.
 export default defineConfig({
