@@ -7,14 +7,24 @@ through to resolved. axe-core checks every screen they pass."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Request,
+    async_playwright,
+    expect,
+)
 
 from gateway.auth.principal import Role
 from tests.browser.conftest import CHROMIUM, SHOTS, Admin, Console
@@ -273,3 +283,50 @@ async def test_a_duress_cancel_looks_exactly_like_a_real_one(
     # Both accounts carry the same name: every line on screen is the same.
     assert real == duress, (real, duress)
     assert "Cancelled" in real
+
+
+async def test_press_to_ring_is_measured_over_several_presses(
+    console: Console, browser: Browser, phones: list[BrowserContext], admin: Admin
+) -> None:
+    """The time from the app's `POST /alerts` leaving the user's page to the
+    responder's "Incoming alert" dialog showing, over 7 presses; written to
+    ``.data/screenshots/apps-ring.json`` (speed is not asserted here)."""
+    where = spot()
+    user_email, _ = await register(console, Role.USER)
+    agent_email, agent_id = await register(console, Role.AGENT)
+    phones.append(await phone(browser, (where[0] + 0.002, where[1])))
+    phones.append(await phone(browser, where))
+    responder, person = [await context.new_page() for context in phones]
+    await sign_in(responder, f"{console.gateway.base_url}/responder/", agent_email)
+    await responder.get_by_role("switch", name=re.compile("^On duty")).click()
+    await listed(console, admin, agent_id)
+    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    status = person.get_by_role("status", name="Alert status")
+    incoming = responder.get_by_role("dialog", name="Incoming alert")
+    sent: list[float] = []
+
+    def leaving(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/alerts"):
+            sent.append(time.monotonic())
+
+    person.on("request", leaving)
+    rings_ms = []
+    for _ in range(7):
+        await hold(person)
+        await incoming.wait_for()
+        rings_ms.append((time.monotonic() - sent[-1]) * 1000)
+        await incoming.get_by_role("button", name="Decline").click()
+        await expect(incoming).to_be_hidden()
+        await person.get_by_role("button", name="Cancel alert").click()
+        await expect(status).to_contain_text("Cancelled")
+    ordered = sorted(rings_ms)
+    figure = {
+        "presses": len(ordered),
+        "press_to_ring_median_ms": round(statistics.median(ordered), 1),
+        "press_to_ring_max_ms": round(ordered[-1], 1),
+        "press_to_ring_ms": [round(v, 1) for v in rings_ms],
+    }
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "apps-ring.json").write_text(json.dumps(figure) + "\n")
+    print("press to ring:", json.dumps(figure))
+    assert len(rings_ms) == 7
