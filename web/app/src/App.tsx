@@ -1,6 +1,7 @@
 import { ApiError, api, request } from "@panic-alert/shared/api/client";
 import type { Alert, AlertPage, AlertType, Me } from "@panic-alert/shared/api/types";
-import { Session } from "@panic-alert/shared/auth/session";
+import type { Session } from "@panic-alert/shared/auth/session";
+import { useSession } from "@panic-alert/shared/auth/useSession";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
 import { type SubmitEvent, useCallback, useEffect, useMemo, useState } from "react";
 
@@ -327,25 +328,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
 }
 
 export function App() {
-  const [me, setMe] = useState<Me | null>(null);
-  const [ended, setEnded] = useState<string | null>(null);
-  const [ready, setReady] = useState(false);
-  const session = useMemo(
-    () =>
-      new Session("user", {
-        changed: (who, reason) => {
-          setMe(who);
-          setEnded(reason);
-        },
-      }),
-    [],
-  );
-  useEffect(() => {
-    void session
-      .resume()
-      .catch(() => null)
-      .finally(() => setReady(true));
-  }, [session]);
+  const { session, me, ended, ready } = useSession("user");
   if (!ready) return <p className="card">Loading…</p>;
   return me ? <Home me={me} session={session} /> : <SignIn session={session} ended={ended} />;
 }

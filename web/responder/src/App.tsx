@@ -1,8 +1,9 @@
 import { ApiError, api } from "@panic-alert/shared/api/client";
 import type { Alert, Me } from "@panic-alert/shared/api/types";
-import { Session } from "@panic-alert/shared/auth/session";
+import type { Session } from "@panic-alert/shared/auth/session";
+import { useSession } from "@panic-alert/shared/auth/useSession";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
-import { type SubmitEvent, useEffect, useMemo, useRef, useState } from "react";
+import { type SubmitEvent, useEffect, useRef, useState } from "react";
 
 import { distanceText, secondsLeft, worthSending } from "./offer";
 import { startRinging, stopRinging } from "./ring";
@@ -223,25 +224,7 @@ function Duty({ me, session }: { me: Me; session: Session }) {
 }
 
 export function App() {
-  const [me, setMe] = useState<Me | null>(null);
-  const [ended, setEnded] = useState<string | null>(null);
-  const [ready, setReady] = useState(false);
-  const session = useMemo(
-    () =>
-      new Session("agent", {
-        changed: (who, reason) => {
-          setMe(who);
-          setEnded(reason);
-        },
-      }),
-    [],
-  );
-  useEffect(() => {
-    void session
-      .resume()
-      .catch(() => null)
-      .finally(() => setReady(true));
-  }, [session]);
+  const { session, me, ended, ready } = useSession("agent");
   if (!ready) return <p className="card">Loading…</p>;
   return me ? <Duty me={me} session={session} /> : <SignIn session={session} ended={ended} />;
 }
