@@ -138,7 +138,7 @@ async def test_a_press_rings_the_responder_who_accepts_and_resolves(
     await responder.screenshot(path=str(SHOTS / "apps-responder-resolved.png"))
 
 
-async def test_a_short_press_sends_nothing_and_a_restart_keeps_the_session(
+async def test_a_short_press_sends_nothing_and_a_restart_keeps_the_session_even_offline(
     console: Console, browser: Browser, phones: list[BrowserContext]
 ) -> None:
     user_email, _ = await register(console, Role.USER)
@@ -159,6 +159,20 @@ async def test_a_short_press_sends_nothing_and_a_restart_keeps_the_session(
     await expect(again.get_by_role("button", name="Send panic alert")).to_be_visible()
     stored = await again.evaluate("() => [localStorage.length, document.cookie]")
     assert stored == [0, ""]
+
+    # Opened again without network: still signed in (from the vault), and a
+    # press is kept until the network returns.
+    await again.close()
+    await phones[0].set_offline(True)
+    offline = await phones[0].new_page()
+    await offline.goto(f"{console.gateway.base_url}/app/")
+    status = offline.get_by_role("status", name="Alert status")
+    await expect(offline.get_by_role("button", name="Send panic alert")).to_be_visible()
+    await hold(offline)
+    await expect(status).to_contain_text("Still sending your alert")
+    await phones[0].set_offline(False)
+    await expect(status).to_contain_text("Looking for a responder", timeout=20_000)
+    assert len(await own_alerts(console, user_email)) == 1
 
 
 @pytest.mark.parametrize("path", ["/app/", "/responder/"])

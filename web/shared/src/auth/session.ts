@@ -3,7 +3,7 @@
 // refreshed quietly at three quarters of the access token's life.
 import { ApiError, request, setTokenSource } from "../api/client";
 import type { Me, TokenPair } from "../api/types";
-import { forgetRefreshToken, keepRefreshToken, readRefreshToken } from "./vault";
+import { forgetRefreshToken, keepAccount, keepRefreshToken, readAccount, readRefreshToken } from "./vault";
 
 export type Role = "user" | "agent";
 
@@ -16,12 +16,18 @@ export class Session {
   private pair: TokenPair | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inflight: Promise<boolean> | null = null;
+  /** Resumed without the server: tell who it is once a refresh works. */
+  private offline = false;
 
   constructor(
     private readonly role: Role,
     private readonly events: SessionEvents,
   ) {
     setTokenSource({ token: () => this.pair?.access_token ?? null, refresh: () => this.refresh() });
+  }
+
+  private hasPair(): boolean {
+    return this.pair !== null;
   }
 
   accessToken(): string | null {
@@ -37,6 +43,7 @@ export class Session {
 
   private async whoAmI(): Promise<Me> {
     const me = await request<Me>("GET", "/auth/me");
+    await keepAccount(this.role, me);
     this.events.changed(me, null);
     return me;
   }
@@ -51,12 +58,21 @@ export class Session {
     return this.whoAmI();
   }
 
-  /** After a restart: the kept refresh token, if it still works. */
+  /**
+   * After a restart: the kept refresh token, if it still works. Offline (the
+   * server can't be reached, which is not a refusal) the kept account opens
+   * the app at once; the refresh is retried until the network is back.
+   */
   async resume(): Promise<Me | null> {
     const refreshToken = await readRefreshToken(this.role);
     if (!refreshToken) return null;
     this.pair = { access_token: "", refresh_token: refreshToken, token_type: "bearer", expires_in: 0 };
-    return (await this.refresh()) ? this.whoAmI() : null;
+    this.offline = true;
+    if (await this.refresh()) return this.whoAmI();
+    if (!this.hasPair()) return null; // refused: signed out
+    const kept = (await readAccount(this.role)) as Me | null;
+    if (kept) this.events.changed(kept, null);
+    return kept;
   }
 
   refresh(): Promise<boolean> {
@@ -76,6 +92,10 @@ export class Session {
           anonymous: true,
         }),
       );
+      if (this.offline) {
+        this.offline = false;
+        void this.whoAmI().catch(() => undefined);
+      }
       return true;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {

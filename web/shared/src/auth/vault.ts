@@ -45,4 +45,15 @@ export async function readRefreshToken(app: string): Promise<string | null> {
 
 export async function forgetRefreshToken(app: string): Promise<void> {
   await run("readwrite", (s) => s.delete(`refresh:${app}`));
+  await run("readwrite", (s) => s.delete(`refresh:${app}:account`));
+}
+
+/** The signed-in account, kept (sealed) with the refresh token for an offline start. */
+export async function keepAccount(app: string, account: unknown): Promise<void> {
+  await keepRefreshToken(`${app}:account`, JSON.stringify(account));
+}
+
+export async function readAccount(app: string): Promise<unknown> {
+  const text = await readRefreshToken(`${app}:account`);
+  return text === null ? null : (JSON.parse(text) as unknown);
 }

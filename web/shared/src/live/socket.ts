@@ -75,7 +75,14 @@ export class LiveSocket {
 
   private connect(): void {
     const token = this.hooks.token();
-    if (!this.running || !token) return;
+    if (!this.running) return;
+    if (!token) {
+      // No token yet (an offline start): try again once the session has one.
+      this.hooks.connection("connecting");
+      this.retry = setTimeout(() => this.connect(), backoffMs(this.attempt));
+      this.attempt += 1;
+      return;
+    }
     this.hooks.connection("connecting");
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${window.location.host}/ws`);
