@@ -142,8 +142,13 @@ function connect(): void {
     live.setConnection("offline");
     if (!running) return;
     if (event.code === CLOSE_UNAUTHORIZED) {
-      // An expired token gets one refresh; a revoked session ends here.
-      void refresh().then((ok) => (ok ? connect() : sessionRevoked()));
+      // An expired token gets one refresh; a revoked session ends here. A
+      // refresh that could not reach the server keeps the session: retry later.
+      void refresh().then((ok) => {
+        if (ok) connect();
+        else if (accessToken() === null) sessionRevoked();
+        else scheduleReconnect();
+      });
       return;
     }
     scheduleReconnect();

@@ -11,6 +11,7 @@ export interface Frame {
 export type Connection = "connecting" | "live" | "offline";
 
 export interface SocketHooks {
+  /** The access token; null once the session is over ("" while resuming offline). */
   token(): string | null;
   refresh(): Promise<boolean>;
   revoked(): void;
@@ -78,9 +79,7 @@ export class LiveSocket {
     if (!this.running) return;
     if (!token) {
       // No token yet (an offline start): try again once the session has one.
-      this.hooks.connection("connecting");
-      this.retry = setTimeout(() => this.connect(), backoffMs(this.attempt));
-      this.attempt += 1;
+      this.later();
       return;
     }
     this.hooks.connection("connecting");
@@ -109,12 +108,25 @@ export class LiveSocket {
       this.hooks.connection("offline");
       if (!this.running) return;
       if (event.code === 4401) {
-        void this.hooks.refresh().then((ok) => (ok ? this.connect() : this.hooks.revoked()));
+        // The token was refused: one refresh. A refusal of the refresh ends the
+        // session; a refresh that could not reach the server (offline) does
+        // not: try again later, as after any other close.
+        void this.hooks.refresh().then((ok) => {
+          if (ok) this.connect();
+          else if (this.hooks.token() === null) this.hooks.revoked();
+          else this.later();
+        });
         return;
       }
-      this.hooks.connection("connecting");
-      this.retry = setTimeout(() => this.connect(), backoffMs(this.attempt));
-      this.attempt += 1;
+      this.later();
     };
+  }
+
+  private later(): void {
+    if (!this.running) return;
+    this.hooks.connection("connecting");
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.connect(), backoffMs(this.attempt));
+    this.attempt += 1;
   }
 }
