@@ -24,7 +24,6 @@ from config.settings import ConsoleSettings, Settings
 from gateway.deps import SettingsDep
 from gateway.problems import instance_of, problem_response
 
-PREFIX: Final = "/console"
 ASSETS_CACHE: Final = "public, max-age=31536000, immutable"
 PAGE_CACHE: Final = "no-cache"
 

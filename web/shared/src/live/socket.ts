@@ -21,10 +21,15 @@ export interface SocketHooks {
   opened(): void;
 }
 
+/** The server refused the token (API.md). */
+export const CLOSE_UNAUTHORIZED = 4401;
+
+/** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, ±20 %. */
 export function backoffMs(attempt: number, random: () => number = Math.random): number {
   return Math.round(Math.min(10_000, 500 * 2 ** Math.min(attempt, 10)) * (0.8 + 0.4 * random()));
 }
 
+/** Ping every third of the server's heartbeat timeout, ±10 %. */
 export function pingEveryMs(heartbeatTimeoutS: number, random: () => number = Math.random): number {
   return Math.round((heartbeatTimeoutS * 1000 * (0.9 + 0.2 * random())) / 3);
 }
@@ -107,7 +112,7 @@ export class LiveSocket {
       clearInterval(this.ping);
       this.hooks.connection("offline");
       if (!this.running) return;
-      if (event.code === 4401) {
+      if (event.code === CLOSE_UNAUTHORIZED) {
         // The token was refused: one refresh. A refusal of the refresh ends the
         // session; a refresh that could not reach the server (offline) does
         // not: try again later, as after any other close.
