@@ -6,7 +6,15 @@
 import { create } from "zustand";
 
 import type { AdminAlert, FleetAgent } from "@panic-alert/shared/api/types";
-import { type Alerts, type Fleet, applyFleet, patchAlert, replaceOpen, upsertAlert } from "./model";
+import {
+  type Alerts,
+  type Fleet,
+  applyFleet,
+  patchAlert,
+  replaceFleet,
+  replaceOpen,
+  upsertAlert,
+} from "./model";
 
 export type Connection = "connecting" | "live" | "offline";
 
@@ -29,6 +37,8 @@ interface LiveState {
 }
 
 export const fleet: Fleet = new Map();
+/** When a frame last moved each agent (ms): a resync keeps those newer than itself. */
+const movedAt = new Map<string, number>();
 
 export const useLive = create<LiveState>(() => ({
   alerts: {},
@@ -53,10 +63,7 @@ export const live = {
   },
   /** The REST snapshot asked for at `since` (ms) arrived. */
   resynced(open: readonly AdminAlert[], agents: readonly FleetAgent[] | null, since: number): void {
-    if (agents) {
-      fleet.clear();
-      applyFleet(fleet, agents);
-    }
+    if (agents) replaceFleet(fleet, agents, movedAt, since);
     useLive.setState((s) => ({
       alerts: replaceOpen(s.alerts, open, Date.now(), since),
       fleetVersion: s.fleetVersion + 1,
@@ -83,11 +90,14 @@ export const live = {
     }));
   },
   fleet(agents: readonly FleetAgent[]): void {
+    const now = Date.now();
+    for (const agent of agents) movedAt.set(agent.agent_id, now);
     applyFleet(fleet, agents);
     useLive.setState((s) => ({ fleetVersion: s.fleetVersion + 1 }));
   },
   clear(): void {
     fleet.clear();
+    movedAt.clear();
     useLive.setState({ alerts: {}, alertVersions: {}, userPositions: {}, connection: "offline" });
   },
 };

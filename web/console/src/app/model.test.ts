@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { AdminAlert } from "@panic-alert/shared/api/types";
-import { type Fleet, applyFleet, isOpen, patchAlert, replaceOpen, upsertAlert } from "./model";
+import { type Fleet, applyFleet, isOpen, patchAlert, replaceFleet, replaceOpen, upsertAlert } from "./model";
 
 function alert(id: string, status: AdminAlert["status"] = "dispatching"): AdminAlert {
   return {
@@ -72,5 +72,31 @@ describe("the fleet", () => {
     ]);
     applyFleet(fleet, [{ agent_id: "g1", status: "busy", available: false, latitude: 3, longitude: 4, at: "t2", heading: null, speed_mps: null }]);
     expect(fleet.get("g1")).toMatchObject({ status: "busy", latitude: 3, full_name: "Ann" });
+  });
+});
+
+describe("a fleet resync", () => {
+  const agent = (id: string, latitude: number) => ({
+    agent_id: id,
+    status: "available",
+    available: true,
+    latitude,
+    longitude: 0,
+    at: "t",
+    heading: null,
+    speed_mps: null,
+  });
+
+  it("keeps what frames moved while the listing was on its way, and drops the rest", () => {
+    const fleet: Fleet = new Map();
+    applyFleet(fleet, [agent("old", 1), agent("moved", 2), agent("gone", 3)]);
+    const movedAt = new Map([
+      ["old", 10],
+      ["moved", 60],
+    ]);
+    replaceFleet(fleet, [agent("old", 5), agent("moved", 6)], movedAt, 50);
+    expect([...fleet.keys()].sort()).toEqual(["moved", "old"]);
+    expect(fleet.get("old")?.latitude).toBe(5);
+    expect(fleet.get("moved")?.latitude).toBe(2);
   });
 });

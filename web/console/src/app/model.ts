@@ -85,3 +85,24 @@ export function applyFleet(fleet: Fleet, agents: readonly FleetAgent[]): void {
     fleet.set(agent.agent_id, known ? { ...known, ...agent } : agent);
   }
 }
+
+/**
+ * After a resync asked for at `since`: the fleet the server listed, except the
+ * agents a `fleet.agents` frame moved since then (`movedAt`, ms), which are
+ * newer than the listing and stay as the frame left them.
+ */
+export function replaceFleet(
+  fleet: Fleet,
+  fresh: readonly FleetAgent[],
+  movedAt: ReadonlyMap<string, number>,
+  since: number,
+): void {
+  const newer = new Map<string, FleetAgent>();
+  for (const [id, at] of movedAt) {
+    const agent = fleet.get(id);
+    if (at >= since && agent) newer.set(id, agent);
+  }
+  fleet.clear();
+  applyFleet(fleet, fresh);
+  for (const [id, agent] of newer) fleet.set(id, agent);
+}
