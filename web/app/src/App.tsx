@@ -2,12 +2,16 @@ import { ApiError, api, request } from "@panic-alert/shared/api/client";
 import type { Alert, AlertPage, AlertType, Me } from "@panic-alert/shared/api/types";
 import type { Session } from "@panic-alert/shared/auth/session";
 import { useSession } from "@panic-alert/shared/auth/useSession";
+import type { Eta, LivePosition } from "@panic-alert/shared/live/alertFrames";
+import { type Point, distanceText, etaText, metresBetween, worthSending } from "@panic-alert/shared/live/position";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
+import { Chat, useChat } from "@panic-alert/shared/ui/Chat";
+import { ResponseMap } from "@panic-alert/shared/ui/ResponseMap";
 import { type SubmitEvent, useCallback, useEffect, useMemo, useState } from "react";
 
 import { type PendingPress, clearPress, keepPress, pendingPress } from "./outbox";
 import { PanicButton } from "./PanicButton";
-import { isOpen, progressText } from "./progress";
+import { isOpen, isResponding, progressText } from "./progress";
 
 const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "other"];
 
@@ -152,6 +156,10 @@ function Home({ me, session }: { me: Me; session: Session }) {
   const [error, setError] = useState<string | null>(null);
   const [connection, setConnection] = useState<Connection>("offline");
   const [waiting, setWaiting] = useState(false);
+  // During a response: the responder's last position and arrival estimate, and mine.
+  const [responder, setResponder] = useState<LivePosition | null>(null);
+  const [eta, setEta] = useState<Eta | null>(null);
+  const [here, setHere] = useState<Point | null>(null);
 
   const socket = useMemo(
     () =>
@@ -171,6 +179,8 @@ function Home({ me, session }: { me: Me; session: Session }) {
             .catch(() => undefined);
         },
         frame: (frame: Frame) => {
+          if (frame.type === "agent.location") setResponder(frame.data as unknown as LivePosition);
+          else if (frame.type === "alert.eta") setEta(frame.data as unknown as Eta);
           if (frame.type !== "alert.updated") return;
           const data = frame.data as { alert_id: string; status: Alert["status"]; assigned_agent_id?: string };
           setAlert((current) =>
@@ -186,6 +196,31 @@ function Home({ me, session }: { me: Me; session: Session }) {
     socket.start();
     return () => socket.stop();
   }, [socket]);
+
+  const alertId = alert !== null && isOpen(alert.status) ? alert.id : null;
+  const chat = useChat(alert?.silent ? null : alertId, socket);
+
+  // While an alert is open my position follows me to the responder (only when I moved: the battery).
+  useEffect(() => {
+    if (!alertId || !("geolocation" in navigator)) return;
+    let last: (Point & { at: number }) | null = null;
+    const watch = navigator.geolocation.watchPosition(
+      (fix) => {
+        const next = { latitude: fix.coords.latitude, longitude: fix.coords.longitude, at: Date.now() };
+        setHere(next);
+        if (!worthSending(last, next)) return;
+        const sent = socket.send("location", {
+          latitude: next.latitude,
+          longitude: next.longitude,
+          accuracy_m: fix.coords.accuracy,
+        });
+        if (sent) last = next;
+      },
+      () => undefined,
+      { enableHighAccuracy: true, maximumAge: 5000 },
+    );
+    return () => navigator.geolocation.clearWatch(watch);
+  }, [alertId, socket]);
 
   /** Deliver the kept press; true once the server has it (or refused it for good). */
   const deliver = useCallback(async (press: PendingPress): Promise<boolean> => {
@@ -259,6 +294,10 @@ function Home({ me, session }: { me: Me; session: Session }) {
   }
 
   const open = alert !== null && isOpen(alert.status);
+  const following = open && !alert.silent && isResponding(alert.status);
+  const person: Point | null = here ?? (alert ? { latitude: alert.latitude, longitude: alert.longitude } : null);
+  const coming = following && responder?.alert_id === alert.id ? responder : null;
+  const arrival = following && eta?.alert_id === alert.id ? eta : null;
   return (
     <main className="home">
       <header>
@@ -278,7 +317,13 @@ function Home({ me, session }: { me: Me; session: Session }) {
         ) : alert ? (
           <>
             <strong>{progressText(alert.status)}</strong>
-            {sending ? null : <span className="detail">{alert.alert_type} alert sent</span>}
+            {arrival && alert.status !== "on_scene" ? (
+              <span className="detail">
+                {etaText(arrival.eta_s)} ({distanceText(arrival.distance_m)})
+              </span>
+            ) : sending ? null : (
+              <span className="detail">{alert.alert_type} alert sent</span>
+            )}
           </>
         ) : sending ? (
           "Sending your alert…"
@@ -317,6 +362,18 @@ function Home({ me, session }: { me: Me; session: Session }) {
           </fieldset>
         </>
       )}
+      {following && (
+        <section aria-labelledby="coming-title" className="coming">
+          <h2 id="coming-title">Your responder</h2>
+          <ResponseMap person={person} responder={coming} label="Map of your responder" />
+          <p>
+            {coming && person
+              ? `Your responder is ${distanceText(metresBetween(coming, person))}.`
+              : "Your responder's position shows here when their phone shares it."}
+          </p>
+        </section>
+      )}
+      {open && !alert.silent && <Chat chat={chat} me="user" />}
       {open && <CancelForm alert={alert} onDone={setAlert} />}
       {error && (
         <p role="alert" className="error">

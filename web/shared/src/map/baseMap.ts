@@ -19,7 +19,7 @@ export const OFFLINE: MapConfig = { tile_url: null, tile_attribution: "", max_zo
 
 export async function loadMapConfig(): Promise<MapConfig> {
   try {
-    const response = await fetch("/console/config.json", { credentials: "omit" });
+    const response = await fetch(`${import.meta.env.BASE_URL}config.json`, { credentials: "omit" });
     if (!response.ok) return OFFLINE;
     return (await response.json()) as MapConfig;
   } catch {
