@@ -610,6 +610,10 @@ class ConsoleSettings(BaseModel):
     #: Shown on the map, as the tile server's licence requires.
     tile_attribution: str = "© OpenStreetMap contributors"
     tile_max_zoom: int = Field(19, ge=0, le=24)
+    #: The local emergency number the user app offers to call (a ``tel:``
+    #: link) while an alert cannot be sent or was refused: 112 across Europe;
+    #: set 911, 999, 000… where the apps are used.
+    emergency_number: Annotated[str, Field(pattern=r"^\+?[0-9]{2,15}$")] = "112"
 
 
 class SecuritySettings(BaseModel):

@@ -1,6 +1,7 @@
 import { ApiError, api, request } from "@panic-alert/shared/api/client";
 import type { Alert, AlertPage, AlertType, Me } from "@panic-alert/shared/api/types";
 import type { Session } from "@panic-alert/shared/auth/session";
+import { DEFAULTS, loadConfig } from "@panic-alert/shared/config";
 import { useSession } from "@panic-alert/shared/auth/useSession";
 import type { Eta, LivePosition } from "@panic-alert/shared/live/alertFrames";
 import { type Point, distanceText, etaText, metresBetween, worthSending } from "@panic-alert/shared/live/position";
@@ -17,6 +18,19 @@ const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "ot
 
 function message(caught: unknown, fallback: string): string {
   return caught instanceof ApiError ? caught.message : fallback;
+}
+
+/** A tel: link to the local emergency number (the gateway's `console.emergency_number`). */
+function CallEmergency() {
+  const [number, setNumber] = useState(DEFAULTS.emergency_number);
+  useEffect(() => {
+    let current = true;
+    void loadConfig().then((config) => current && setNumber(config.emergency_number));
+    return () => {
+      current = false;
+    };
+  }, []);
+  return <a href={`tel:${number}`}>Call {number}</a>;
 }
 
 function position(): Promise<GeolocationPosition> {
@@ -333,7 +347,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
       </section>
       {waiting && (
         <p className="fallback">
-          <a href="tel:112">Call 112</a> if you can.
+          <CallEmergency /> if you can.
         </p>
       )}
       {!open && !waiting && (
@@ -377,7 +391,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
       {open && <CancelForm alert={alert} onDone={setAlert} />}
       {error && (
         <p role="alert" className="error">
-          {error} <a href="tel:112">Call 112</a>
+          {error} <CallEmergency />
         </p>
       )}
     </main>
