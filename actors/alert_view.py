@@ -13,9 +13,11 @@ frames, resyncs) is built from :func:`user_view`, never from the truth:
 * After too many wrong PINs (``coerced_at``: the alert was quietly escalated
   as possible coercion) the user is shown the alert as it was just before:
   the same status, assignee and timeline; nothing of the escalation.
-* On a silent alert, and after a duress "cancel", the user's device is shown
-  nothing a responder says or does for it (:func:`quiet`): no chat message
-  but the user's own, no arrival estimate (``eta``).
+* On a silent alert the user's device is shown nothing a responder says or
+  estimates: no chat message but the user's own, no arrival estimate
+  (``eta``). After a duress "cancel" nothing is pushed any more either
+  (:func:`quiet`), and the timeline ends at the fake cancel as above, so what
+  came before it is shown exactly as a real cancel leaves it.
 * Entries only responders read (:data:`RESPONDER_ONLY`: refused PINs) are never
   shown, and neither are contact notices of a cancel (``notified`` with
   occasion ``cancelled``), which a duress "cancel" never sends. Notices of
@@ -113,7 +115,9 @@ def _assignee_of(before: Sequence[TimelineEntry]) -> UUID | None:
 def user_view(state: AlertState) -> AlertState:
     """The alert as its own user is shown it (see the module docstring). Pure."""
     cut = _cut(state)
-    hushed = quiet(state)
+    # Not quiet(): before a duress "cancel" the user saw the responders' words,
+    # and a real cancel would leave them in the history.
+    hushed = state.silent
     if cut is None:
         if all(_shown(entry, hushed) for entry in state.timeline):
             return state

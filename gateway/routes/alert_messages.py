@@ -10,7 +10,8 @@ Who may read: as ``GET /alerts/{id}`` (``AlertState.access``): the alert's user,
 its assigned agent (now or once) and admins; an agent only holding an offer is
 403; anyone else (an agent whose offer was declined or expired among them) 404,
 as if the alert did not exist. Its user is shown what ``actors.alert_view``
-shows: on a silent alert, or after a duress cancel, only their own messages.
+shows: on a silent alert only their own messages; after a duress cancel the
+messages up to it, as a real cancel would have left them.
 
 Who may write: the alert's user while it is not over, its assigned agent while
 it holds it, and admins (the console) while it is not over; anyone else, or
@@ -108,7 +109,8 @@ async def list_messages(
     alert_id: UUID, principal: CurrentPrincipal, alerts: AlertsDep
 ) -> MessagesOut:
     """For the alert's user, its assigned agent (now or once) and admins. The user of
-    a silent alert, or after a duress cancel, is listed only their own messages."""
+    a silent alert is listed only their own messages; after a duress cancel, those
+    up to it (what a real cancel would leave)."""
     state = await _readable(alerts, alert_id, principal)
     return MessagesOut(items=[MessageOut.model_validate(m) for m in _shown(state, principal)])
 

@@ -277,3 +277,18 @@ def test_a_faster_agent_heading_there_is_estimated_at_its_own_speed() -> None:
     assert slow is not None
     assert fast is not None
     assert fast < slow / 2
+
+
+def test_a_duress_cancel_leaves_the_chat_history_as_a_real_cancel_does() -> None:
+    clock = Clock()
+    state = alert_in(S.EN_ROUTE, clock=clock)
+    said, _ = _say(state, "Coming", sender=AGENT_A, role=ActorRole.AGENT)
+    fix = _fix(clock)
+    estimated, _ = alert.decide(said, fix, fix.at)
+    at = clock.advance(1)
+    real, _ = alert.decide(estimated, alert.Cancel(USER), at)
+    duress, _ = alert.decide(estimated, alert.Duress(USER), at)
+    later, _ = _say(duress, "Still coming", sender=AGENT_A, role=ActorRole.AGENT, message_id=MSG_2)
+    assert later.as_user_sees().messages() == real.as_user_sees().messages()
+    assert [m["text"] for m in later.as_user_sees().messages()] == ["Coming"]
+    assert later.as_user_sees().timeline == real.as_user_sees().timeline

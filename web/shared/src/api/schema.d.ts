@@ -209,7 +209,8 @@ export interface paths {
         /**
          * The chat messages of an alert, oldest first
          * @description For the alert's user, its assigned agent (now or once) and admins. The user of
-         *     a silent alert, or after a duress cancel, is listed only their own messages.
+         *     a silent alert is listed only their own messages; after a duress cancel, those
+         *     up to it (what a real cancel would leave).
          */
         get: operations["list_messages_alerts__alert_id__messages_get"];
         put?: never;
