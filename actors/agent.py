@@ -530,11 +530,20 @@ def _location(
     new_state, effects = _finish(state, new, now, policy, reason="resumed", refresh=True)
     if state.current_assignment is None:
         return new_state, effects
-    # Responding: the alert passes the position on to its user (best effort).
+    # Responding: the alert passes the position on to its user and estimates the
+    # arrival from it, heading and speed included (best effort).
     relay = Send(
         EntityKind.ALERT,
         state.current_assignment,
-        AgentLocation(state.id, fix.latitude, fix.longitude, fix.accuracy_m, fix.recorded_at),
+        AgentLocation(
+            state.id,
+            fix.latitude,
+            fix.longitude,
+            fix.accuracy_m,
+            fix.recorded_at,
+            heading=fix.heading,
+            speed_mps=fix.speed_mps,
+        ),
     )
     return new_state, (*effects[:-1], relay, effects[-1])
 

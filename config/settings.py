@@ -170,6 +170,11 @@ class ActorSettings(BaseModel):
     #: {"after_s": 45, "escalate": true}]}'. A type not listed gets the default
     #: (actors.alert_messages.DEFAULT_ESCALATION); an empty list: no escalation.
     escalation: dict[AlertTypeName, list[EscalationStepSettings]] = {}
+    #: The mode speed (m/s) a responder's arrival is estimated at (geo.eta;
+    #: 8.3 m/s is about 30 km/h, urban driving): PANIC_ACTORS__ETA_SPEED_MPS.
+    eta_speed_mps: float = Field(8.3, gt=0, le=1000)
+    #: Chat messages one alert holds (alert.message); one more is refused (409).
+    max_messages: int = Field(200, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> Self:

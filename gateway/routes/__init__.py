@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from gateway.routes import (
     admin,
+    alert_messages,
     alert_notifications,
     alerts,
     analytics,
@@ -35,6 +36,7 @@ def api_routers() -> list[APIRouter]:
         users.router,
         alerts.router,
         alert_notifications.router,
+        alert_messages.router,
         geofencing.router,
         zones.router,
         geofence_events.router,
