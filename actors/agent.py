@@ -639,7 +639,19 @@ def _take_offer(
     if state.suspended:
         raise NotPermitted("this agent is suspended and cannot take alerts")
     new = _reserve(state, msg.alert_id, now, policy)
-    ask = Send(EntityKind.ALERT, msg.alert_id, AcceptOffer(state.id, alert_id=msg.alert_id))
+    fix = state.location
+    accept = AcceptOffer(state.id, alert_id=msg.alert_id)
+    if fix is not None:
+        accept = replace(
+            accept,
+            latitude=fix.latitude,
+            longitude=fix.longitude,
+            accuracy_m=fix.accuracy_m,
+            heading=fix.heading,
+            speed_mps=fix.speed_mps,
+            fix_at=fix.recorded_at,
+        )
+    ask = Send(EntityKind.ALERT, msg.alert_id, accept)
     return new, (ask, Defer(_take_token(msg.alert_id)))
 
 

@@ -170,7 +170,7 @@ from actors.search import Search, SearchResult
 from actors.subject import Responding, SubjectRole, subject_key
 from config.text import is_control
 from geo.cells import is_valid_point
-from geo.eta import estimate, worth_recording
+from geo.eta import Eta, estimate, worth_recording
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -669,7 +669,7 @@ def _accept(
     if offer is None or offer.expires_at <= now:
         # An expired offer whose timer has not been delivered yet is just as gone.
         raise NoPendingOffer(str(state.id), str(msg.agent_id))
-    return _move(
+    new, effects = _move(
         state,
         AlertStatus.ASSIGNED,
         now,
@@ -680,6 +680,13 @@ def _accept(
         event=EventType.ALERT_ACCEPTED,
         policy=policy,
     )
+    fix = msg.fix()
+    if fix is None:
+        return new, effects
+    # The agent's last fix, carried by its accept: the user sees it coming with
+    # an estimate at once (told, not recorded: the next fix records the first).
+    _, _, pushes = _eta_pushes(new, fix, _location_frame(new, fix), policy)
+    return new, (*effects[:-1], *pushes, effects[-1])
 
 
 def _decline(
@@ -1062,13 +1069,7 @@ def _relay_location(
             stop = Send(EntityKind.SUBJECT, _user_subject(state), Responding(state.id, False))
             return state, (stop, Reply(state))
         return _unchanged(state)
-    data = {
-        "alert_id": str(state.id),
-        "latitude": msg.latitude,
-        "longitude": msg.longitude,
-        "accuracy_m": msg.accuracy_m,
-        "at": codec.iso(msg.at),
-    }
+    data = _location_frame(state, msg)
     if isinstance(msg, UserLocation):
         # The admins' consoles follow the user too (the same frame the agent gets).
         to_agent = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
@@ -1088,6 +1089,28 @@ def _eta(
     ``eta_agent_id``/``eta_recorded_s``, persisted) when it is the first for
     this agent or ``geo.eta.worth_recording`` says it moved enough; otherwise
     nothing changes."""
+    agent_id = msg.agent_id
+    eta, data, pushes = _eta_pushes(state, msg, location, policy)
+    first = state.eta_agent_id != agent_id
+    if not first and not worth_recording(state.eta_recorded_s, eta.eta_s):
+        return state, (*pushes, Reply(state))
+    new = _changed(
+        state,
+        max(msg.at, state.updated_at),
+        TimelineType.ETA,
+        None,
+        data,
+        eta_agent_id=agent_id,
+        eta_recorded_s=eta.eta_s,
+    )
+    return new, (_persist(new), *pushes, Reply(new))
+
+
+def _eta_pushes(
+    state: AlertState, msg: AgentLocation, location: Mapping[str, Any], policy: AlertPolicy
+) -> tuple[Eta, dict[str, Any], list[Effect]]:
+    """The estimate from the assignee's fix ``msg``, its timeline data, and the
+    pushes that tell it (see :func:`_eta`)."""
     agent_id = msg.agent_id
     eta = estimate(
         from_lat=msg.latitude,
@@ -1112,19 +1135,18 @@ def _eta(
         pushes.append(Push(Audience.user(state.user_id), FrameType.ALERT_ETA, frame))
     pushes.append(Push(Audience.agent(agent_id), FrameType.ALERT_ETA, frame))
     pushes.append(Push(Audience.admins(), FrameType.ALERT_ETA, frame))
-    first = state.eta_agent_id != agent_id
-    if not first and not worth_recording(state.eta_recorded_s, eta.eta_s):
-        return state, (*pushes, Reply(state))
-    new = _changed(
-        state,
-        max(msg.at, state.updated_at),
-        TimelineType.ETA,
-        None,
-        data,
-        eta_agent_id=agent_id,
-        eta_recorded_s=eta.eta_s,
-    )
-    return new, (_persist(new), *pushes, Reply(new))
+    return eta, data, pushes
+
+
+def _location_frame(state: AlertState, msg: UserLocation | AgentLocation) -> dict[str, Any]:
+    """``alert.location`` / ``agent.location``'s data for the fix ``msg``."""
+    return {
+        "alert_id": str(state.id),
+        "latitude": msg.latitude,
+        "longitude": msg.longitude,
+        "accuracy_m": msg.accuracy_m,
+        "at": codec.iso(msg.at),
+    }
 
 
 def _message(

@@ -65,6 +65,29 @@ class AcceptOffer:
 
     agent_id: UUID
     alert_id: UUID | None = None
+    #: The agent's last fix, added by its entity when it forwards the accept:
+    #: the user is shown the responder coming, with an estimate, at once
+    #: (``alert.eta``) instead of at the agent's next move. None: no fix yet.
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy_m: float | None = None
+    heading: float | None = None
+    speed_mps: float | None = None
+    fix_at: datetime | None = None
+
+    def fix(self) -> AgentLocation | None:
+        """The fix it carries, as the alert relays fixes."""
+        if self.latitude is None or self.longitude is None or self.fix_at is None:
+            return None
+        return AgentLocation(
+            self.agent_id,
+            self.latitude,
+            self.longitude,
+            self.accuracy_m,
+            self.fix_at,
+            heading=self.heading,
+            speed_mps=self.speed_mps,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,7 +174,7 @@ async def test_the_person_and_the_responder_chat_and_the_dispatcher_reads_it(
     # Before anyone accepts, the person may already write: it waits for the responder.
     person_chat = person.get_by_role("log", name="Messages")
     await expect(person_chat).to_contain_text("No messages yet.", timeout=10_000)
-    await person.get_by_label("Message").fill("Side door, second floor")
+    await person.get_by_role("textbox", name="Message").fill("Side door, second floor")
     await person.get_by_role("button", name="Send").click()
     await expect(person_chat).to_contain_text("You: Side door, second floor")
 
@@ -182,7 +182,7 @@ async def test_the_person_and_the_responder_chat_and_the_dispatcher_reads_it(
     await incoming.get_by_role("button", name="Accept").click(timeout=10_000)
     responder_chat = responder.get_by_role("log", name="Messages")
     await expect(responder_chat).to_contain_text("Person: Side door, second floor", timeout=10_000)
-    await responder.get_by_label("Message").fill("Two minutes away")
+    await responder.get_by_role("textbox", name="Message").fill("Two minutes away")
     await responder.get_by_role("button", name="Send").click()
     await expect(responder_chat).to_contain_text("You: Two minutes away")
     await expect(person_chat).to_contain_text("Responder: Two minutes away", timeout=10_000)
