@@ -8,6 +8,10 @@ import { type SubmitEvent, useCallback, useEffect, useMemo, useState } from "rea
 import { type PendingPress, clearPress, keepPress, pendingPress } from "./outbox";
 import { PanicButton } from "./PanicButton";
 import { isOpen, progressText } from "./progress";
+// userapp extras: check-in, contacts, attachments, danger zones (new files)
+import { Attachments } from "./media/Attachments";
+import { More } from "./More";
+import { DangerZoneWarnings, useDangerZones } from "./zones/DangerZone";
 
 const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "other"];
 
@@ -152,6 +156,8 @@ function Home({ me, session }: { me: Me; session: Session }) {
   const [error, setError] = useState<string | null>(null);
   const [connection, setConnection] = useState<Connection>("offline");
   const [waiting, setWaiting] = useState(false);
+  const zones = useDangerZones(); // userapp extras
+  const zoneFrame = zones.onFrame; // userapp extras
 
   const socket = useMemo(
     () =>
@@ -171,6 +177,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
             .catch(() => undefined);
         },
         frame: (frame: Frame) => {
+          zoneFrame(frame); // userapp extras: geofence.alert warnings
           if (frame.type !== "alert.updated") return;
           const data = frame.data as { alert_id: string; status: Alert["status"]; assigned_agent_id?: string };
           setAlert((current) =>
@@ -180,7 +187,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
           );
         },
       }),
-    [session],
+    [session, zoneFrame],
   );
   useEffect(() => {
     socket.start();
@@ -269,6 +276,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
         </button>
       </header>
       <h1 className="sr-only">Panic Alert</h1>
+      <DangerZoneWarnings zones={zones} /> {/* userapp extras */}
       <section role="status" aria-live="polite" aria-label="Alert status" className="status">
         {waiting ? (
           <>
@@ -318,11 +326,13 @@ function Home({ me, session }: { me: Me; session: Session }) {
         </>
       )}
       {open && <CancelForm alert={alert} onDone={setAlert} />}
+      {open && <Attachments alertId={alert.id} session={session} />} {/* userapp extras */}
       {error && (
         <p role="alert" className="error">
           {error} <a href="tel:112">Call 112</a>
         </p>
       )}
+      <More /> {/* userapp extras: check-in, emergency contacts */}
     </main>
   );
 }
