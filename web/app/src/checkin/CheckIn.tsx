@@ -139,13 +139,20 @@ export function CheckIn() {
       )}
       {loaded && !running && (
         <form onSubmit={(e) => void start(e)}>
-          <label>
-            Tell my contacts if I'm not home by
+          <div className="field">
+            <label htmlFor={`${timeHint}-input`}>Tell my contacts if I'm not home by</label>
             <span id={timeHint} className="hint">
               A time within the next 24 hours
             </span>
-            <input type="time" required aria-describedby={timeHint} value={time} onChange={(e) => setTime(e.target.value)} />
-          </label>
+            <input
+              id={`${timeHint}-input`}
+              type="time"
+              required
+              aria-describedby={timeHint}
+              value={time}
+              onChange={(e) => setTime(e.target.value)}
+            />
+          </div>
           <label>
             Where are you going? (optional)
             <input maxLength={500} value={note} onChange={(e) => setNote(e.target.value)} />

@@ -18,25 +18,26 @@ function Field({
   label: string;
   error: string | undefined;
   hint?: string;
-  children: (ids: { describedBy: string | undefined; invalid: boolean }) => ReactNode;
+  children: (ids: { id: string; describedBy: string | undefined; invalid: boolean }) => ReactNode;
 }) {
   const id = useId();
   const describedBy = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ") || undefined;
+  // The hint and the error describe the input (aria-describedby); its name is the label alone.
   return (
-    <label>
-      {label}
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
       {hint && (
         <span id={`${id}-hint`} className="hint">
           {hint}
         </span>
       )}
-      {children({ describedBy, invalid: Boolean(error) })}
+      {children({ id, describedBy, invalid: Boolean(error) })}
       {error && (
         <span id={`${id}-error`} className="field-error">
           {error}
         </span>
       )}
-    </label>
+    </div>
   );
 }
 
@@ -86,8 +87,9 @@ function ContactEditor({
     <form className="contact-form" aria-label={title} noValidate onSubmit={(e) => void submit(e)}>
       <h3>{title}</h3>
       <Field label="Name" error={errors.name}>
-        {({ describedBy, invalid }) => (
+        {({ id, describedBy, invalid }) => (
           <input
+            id={id}
             required
             autoComplete="off"
             maxLength={200}
@@ -98,9 +100,10 @@ function ContactEditor({
           />
         )}
       </Field>
-      <Field label="Phone" hint="International format, e.g. +447700900123" error={errors.phone}>
-        {({ describedBy, invalid }) => (
+      <Field label="Phone number" hint="International format, e.g. +447700900123" error={errors.phone}>
+        {({ id, describedBy, invalid }) => (
           <input
+            id={id}
             type="tel"
             autoComplete="off"
             value={form.phone}
@@ -110,9 +113,10 @@ function ContactEditor({
           />
         )}
       </Field>
-      <Field label="Email" error={errors.email}>
-        {({ describedBy, invalid }) => (
+      <Field label="Email address" error={errors.email}>
+        {({ id, describedBy, invalid }) => (
           <input
+            id={id}
             type="email"
             autoComplete="off"
             value={form.email}
@@ -123,8 +127,9 @@ function ContactEditor({
         )}
       </Field>
       <Field label="Relationship (optional)" error={errors.relationship}>
-        {({ describedBy, invalid }) => (
+        {({ id, describedBy, invalid }) => (
           <input
+            id={id}
             maxLength={100}
             value={form.relationship}
             aria-invalid={invalid}
