@@ -97,14 +97,14 @@ export function Attachments({ alertId, session }: { alertId: string; session: Be
         onProgress: (sent, total) => patch(pending.key, { sent, total }),
       })
         .then(async () => {
-          running.current.delete(pending.key);
+          if (running.current.get(pending.key) === stop) running.current.delete(pending.key);
           setSending((all) => all.filter((s) => s.key !== pending.key));
           setSaid(`${pending.name} uploaded.`);
           await list().catch(() => undefined);
         })
         .catch((caught: unknown) => {
+          if (stop.signal.aborted) return; // unmounted: a newer run may own the key now
           running.current.delete(pending.key);
-          if (stop.signal.aborted) return;
           const fatal = caught instanceof TusError && caught.status !== null;
           patch(pending.key, {
             state: "stopped",
