@@ -276,7 +276,8 @@ function Home({ me, session }: { me: Me; session: Session }) {
         </button>
       </header>
       <h1 className="sr-only">Panic Alert</h1>
-      <DangerZoneWarnings zones={zones} /> {/* userapp extras */}
+      {/* userapp extras: danger-zone warnings */}
+      <DangerZoneWarnings zones={zones} />
       <section role="status" aria-live="polite" aria-label="Alert status" className="status">
         {waiting ? (
           <>
@@ -326,13 +327,15 @@ function Home({ me, session }: { me: Me; session: Session }) {
         </>
       )}
       {open && <CancelForm alert={alert} onDone={setAlert} />}
-      {open && <Attachments alertId={alert.id} session={session} />} {/* userapp extras */}
+      {/* userapp extras: attachments on an open alert */}
+      {open && <Attachments alertId={alert.id} session={session} />}
       {error && (
         <p role="alert" className="error">
           {error} <a href="tel:112">Call 112</a>
         </p>
       )}
-      <More /> {/* userapp extras: check-in, emergency contacts */}
+      {/* userapp extras: check-in, emergency contacts */}
+      <More />
     </main>
   );
 }
