@@ -116,6 +116,26 @@ export function CheckIn() {
 
   const due = running ? new Date(running.due_at) : null;
   const left = due ? due.getTime() - now : 0;
+  const overdue = running !== null && left <= 0;
+
+  // Past the due time the server ends it (missed: an alert is raised): read it
+  // again every few seconds until it says so.
+  const [asked, setAsked] = useState(0);
+  useEffect(() => {
+    if (!overdue) return;
+    const timer = setTimeout(() => {
+      current()
+        .then((found) => {
+          if (found) setAsked((n) => n + 1);
+          else {
+            setRunning(null);
+            setSaid("Your check-in time passed: an alert was raised and your contacts are being told.");
+          }
+        })
+        .catch(() => setAsked((n) => n + 1));
+    }, 5000);
+    return () => clearTimeout(timer);
+  }, [overdue, asked]);
   return (
     <section className="extra" aria-labelledby="checkin-heading">
       <h2 id="checkin-heading">Check-in</h2>
