@@ -129,7 +129,7 @@ export function CheckIn() {
           if (found) setAsked((n) => n + 1);
           else {
             setRunning(null);
-            setSaid("Your check-in time passed: an alert was raised and your contacts are being told.");
+            setSaid("Your check-in has ended. If you had not checked in, an alert was raised and your contacts are told.");
           }
         })
         .catch(() => setAsked((n) => n + 1));
