@@ -12,7 +12,10 @@ import { type SubmitEvent, useCallback, useEffect, useMemo, useState } from "rea
 
 import { type PendingPress, clearPress, keepPress, pendingPress } from "./outbox";
 import { PanicButton } from "./PanicButton";
+import { Attachments } from "./media/Attachments";
+import { More } from "./More";
 import { isOpen, isResponding, progressText } from "./progress";
+import { DangerZoneWarnings, useDangerZones } from "./zones/DangerZone";
 
 const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "other"];
 
@@ -174,6 +177,8 @@ function Home({ me, session }: { me: Me; session: Session }) {
   const [responder, setResponder] = useState<LivePosition | null>(null);
   const [eta, setEta] = useState<Eta | null>(null);
   const [here, setHere] = useState<Point | null>(null);
+  const zones = useDangerZones();
+  const zoneFrame = zones.onFrame;
 
   const socket = useMemo(
     () =>
@@ -193,6 +198,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
             .catch(() => undefined);
         },
         frame: (frame: Frame) => {
+          zoneFrame(frame); // geofence.alert: a danger-zone warning
           if (frame.type === "agent.location") setResponder(frame.data as unknown as LivePosition);
           else if (frame.type === "alert.eta") setEta(frame.data as unknown as Eta);
           if (frame.type !== "alert.updated") return;
@@ -204,7 +210,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
           );
         },
       }),
-    [session],
+    [session, zoneFrame],
   );
   useEffect(() => {
     socket.start();
@@ -322,6 +328,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
         </button>
       </header>
       <h1 className="sr-only">Panic Alert</h1>
+      <DangerZoneWarnings zones={zones} />
       <section role="status" aria-live="polite" aria-label="Alert status" className="status">
         {waiting ? (
           <>
@@ -389,11 +396,13 @@ function Home({ me, session }: { me: Me; session: Session }) {
       )}
       {open && !alert.silent && <Chat chat={chat} me="user" />}
       {open && <CancelForm alert={alert} onDone={setAlert} />}
+      {open && <Attachments alertId={alert.id} session={session} />}
       {error && (
         <p role="alert" className="error">
           {error} <CallEmergency />
         </p>
       )}
+      <More />
     </main>
   );
 }
