@@ -400,3 +400,41 @@ async def test_entering_a_danger_zone_shows_a_dismissible_warning(
     await expect(warning).to_have_count(0)
     await expect(person.get_by_role("button", name="Send panic alert")).to_be_visible()
     assert errors == []
+
+
+async def test_while_a_check_in_runs_the_apps_own_position_warns_of_a_danger_zone(
+    console: Console, browser: Browser, phones: list[BrowserContext], admin: Admin
+) -> None:
+    where = spot()
+    outside = (where[0] + 0.05, where[1])
+    person, _, errors = await signed_in_user(console, browser, phones, outside)
+    context = phones[-1]
+    name = f"Underpass {uuid.uuid4().hex[:4]}"
+    zone = {
+        "name": name,
+        "kind": "danger",
+        "geometry": {"type": "Point", "coordinates": [where[1], where[0]]},
+        "radius_m": 150,
+        "rules": {"notify_subject": True},
+    }
+    async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
+        made = await http.post("/geofencing/zones", json=zone, headers=admin.account.headers)
+    assert made.status_code == 201, made.text
+    section = person.get_by_role("region", name="Check-in")
+    await section.get_by_role("button", name="Start check-in").click()
+    await expect(section.get_by_role("timer", name="Time left to check in")).to_be_visible()
+    warning = person.get_by_role("alert").filter(has_text="You are in a danger zone")
+    # The phone walks in (and out and in again until the user's shard knows the
+    # new zone): the app's own fixes, sent on its socket, raise the warning.
+    for _ in range(30):
+        await context.set_geolocation({"latitude": where[0], "longitude": where[1], "accuracy": 10})
+        try:
+            await expect(warning).to_contain_text(name, timeout=1_000)
+            break
+        except AssertionError:
+            lat, lon = outside
+            await context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 10})
+            await asyncio.sleep(0.5)
+    await expect(warning).to_contain_text(name)
+    await section.get_by_role("button", name="I'm safe").click()
+    assert errors == []

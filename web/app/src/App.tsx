@@ -220,9 +220,13 @@ function Home({ me, session }: { me: Me; session: Session }) {
   const alertId = alert !== null && isOpen(alert.status) ? alert.id : null;
   const chat = useChat(alert?.silent ? null : alertId, socket);
 
-  // While an alert is open my position follows me to the responder (only when I moved: the battery).
+  // While an alert is open my position follows me to the responder, and while a
+  // check-in runs it goes to my check-in and the danger zones (only when I
+  // moved: the battery). Otherwise the app shares no position.
+  const [checkingIn, setCheckingIn] = useState(false);
+  const sharing = alertId !== null || checkingIn;
   useEffect(() => {
-    if (!alertId || !("geolocation" in navigator)) return;
+    if (!sharing || !("geolocation" in navigator)) return;
     let last: (Point & { at: number }) | null = null;
     const watch = navigator.geolocation.watchPosition(
       (fix) => {
@@ -240,7 +244,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
       { enableHighAccuracy: true, maximumAge: 5000 },
     );
     return () => navigator.geolocation.clearWatch(watch);
-  }, [alertId, socket]);
+  }, [sharing, socket]);
 
   /** Deliver the kept press; true once the server has it (or refused it for good). */
   const deliver = useCallback(async (press: PendingPress): Promise<boolean> => {
@@ -402,7 +406,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
           {error} <CallEmergency />
         </p>
       )}
-      <More />
+      <More onCheckIn={setCheckingIn} />
     </main>
   );
 }

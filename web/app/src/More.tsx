@@ -5,12 +5,12 @@ import { useId, useState } from "react";
 import { CheckIn } from "./checkin/CheckIn";
 import { Contacts } from "./contacts/Contacts";
 
-export function More() {
+export function More({ onCheckIn }: { onCheckIn?: (running: boolean) => void }) {
   const [contacts, setContacts] = useState(false);
   const contactsId = useId();
   return (
     <div className="more">
-      <CheckIn />
+      <CheckIn onRunning={onCheckIn} />
       <nav aria-label="More">
         <button type="button" className="disclosure" aria-expanded={contacts} aria-controls={contactsId} onClick={() => setContacts(!contacts)}>
           Emergency contacts

@@ -42,7 +42,8 @@ function useNow(active: boolean): number {
   return now;
 }
 
-export function CheckIn() {
+/** The check-in timer; `onRunning` hears whether one runs (the app shares its position meanwhile). */
+export function CheckIn({ onRunning }: { onRunning?: (running: boolean) => void }) {
   const [running, setRunning] = useState<Running | null>(null);
   const [loaded, setLoaded] = useState(false);
   const [time, setTime] = useState(() => suggestedTime(new Date()));
@@ -53,6 +54,8 @@ export function CheckIn() {
   const now = useNow(running !== null);
   const timeHint = useId();
   const [version, setVersion] = useState(0);
+
+  useEffect(() => onRunning?.(running !== null), [running, onRunning]);
 
   // The running check-in, if any (after a reload too).
   useEffect(() => {
