@@ -12,7 +12,6 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -42,16 +41,6 @@ async def phone(browser: Browser, at: tuple[float, float]) -> BrowserContext:
         geolocation={"latitude": at[0], "longitude": at[1], "accuracy": 12},
         permissions=["geolocation"],
     )
-
-
-@pytest.fixture
-async def phones(browser: Browser) -> AsyncIterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    try:
-        yield opened
-    finally:
-        for context in opened:
-            await context.close()
 
 
 async def register(console: Console, role: Role) -> tuple[str, str]:
@@ -85,6 +74,29 @@ async def listed(console: Console, admin: Admin, agent_id: str) -> None:
                 return
             await asyncio.sleep(0.1)
     raise AssertionError("the responder was never listed available")
+
+
+async def on_duty_and_signed_in(
+    console: Console,
+    browser: Browser,
+    phones: list[BrowserContext],
+    admin: Admin,
+    where: tuple[float, float],
+    apart: float,
+) -> tuple[Page, Page, str]:
+    """A responder on duty ``apart`` degrees north of ``where`` (listed available)
+    and a person at ``where`` signed in to the app: (responder, person, the
+    person's email)."""
+    user_email, _ = await register(console, Role.USER)
+    agent_email, agent_id = await register(console, Role.AGENT)
+    phones.append(await phone(browser, (where[0] + apart, where[1])))
+    phones.append(await phone(browser, where))
+    responder, person = [await context.new_page() for context in phones[-2:]]
+    await sign_in(responder, f"{console.gateway.base_url}/responder/", agent_email)
+    await responder.get_by_role("switch", name=re.compile("^On duty")).click()
+    await listed(console, admin, agent_id)
+    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    return responder, person, user_email
 
 
 async def test_a_press_rings_the_responder_who_accepts_and_resolves(
@@ -160,15 +172,9 @@ async def test_the_person_and_the_responder_chat_and_the_dispatcher_reads_it(
     console: Console, browser: Browser, phones: list[BrowserContext], admin: Admin, page: Page
 ) -> None:
     where = spot()
-    user_email, _ = await register(console, Role.USER)
-    agent_email, agent_id = await register(console, Role.AGENT)
-    phones.append(await phone(browser, (where[0] + 0.003, where[1])))
-    phones.append(await phone(browser, where))
-    responder, person = [await context.new_page() for context in phones]
-    await sign_in(responder, f"{console.gateway.base_url}/responder/", agent_email)
-    await responder.get_by_role("switch", name=re.compile("^On duty")).click()
-    await listed(console, admin, agent_id)
-    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    responder, person, user_email = await on_duty_and_signed_in(
+        console, browser, phones, admin, where, apart=0.003
+    )
     await person.get_by_role("button", name="Send panic alert").click()
     await person.get_by_role("button", name="Send panic alert").click()  # two taps
     # Before anyone accepts, the person may already write: it waits for the responder.
@@ -371,15 +377,9 @@ async def test_press_to_ring_is_measured_over_several_presses(
     responder's "Incoming alert" dialog showing, over 7 presses; written to
     ``.data/screenshots/apps-ring.json`` (speed is not asserted here)."""
     where = spot()
-    user_email, _ = await register(console, Role.USER)
-    agent_email, agent_id = await register(console, Role.AGENT)
-    phones.append(await phone(browser, (where[0] + 0.002, where[1])))
-    phones.append(await phone(browser, where))
-    responder, person = [await context.new_page() for context in phones]
-    await sign_in(responder, f"{console.gateway.base_url}/responder/", agent_email)
-    await responder.get_by_role("switch", name=re.compile("^On duty")).click()
-    await listed(console, admin, agent_id)
-    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    responder, person, _ = await on_duty_and_signed_in(
+        console, browser, phones, admin, where, apart=0.002
+    )
     status = person.get_by_role("status", name="Alert status")
     incoming = responder.get_by_role("dialog", name="Incoming alert")
     sent: list[float] = []

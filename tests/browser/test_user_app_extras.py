@@ -14,7 +14,6 @@ import re
 import struct
 import uuid
 import zlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,16 +29,6 @@ from tests.browser.test_console import assert_accessible, spot
 pytestmark = pytest.mark.integration
 
 CHUNK = 1024 * 1024  # the app's tus chunk (web/app/src/media/tus.ts)
-
-
-@pytest.fixture
-async def phones(browser: Browser) -> AsyncIterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    try:
-        yield opened
-    finally:
-        for context in opened:
-            await context.close()
 
 
 async def signed_in_user(
