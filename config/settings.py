@@ -510,6 +510,23 @@ class NotifySettings(BaseModel):
     #: the reason and not sent. Webhooks are not capped.
     max_per_contact_per_day: int = Field(20, ge=1, le=10_000)
 
+    # --- issue 19, push registration: web push (VAPID) to the apps ---
+    #: The VAPID private key (the raw 32-byte P-256 scalar, base64url, as
+    #: ``vapid --gen`` or ``notify.vapid.generate_private_key`` makes it). Empty:
+    #: one is generated once and kept in PostgreSQL (``system_config`` row
+    #: ``webpush.vapid``), so restarts keep the browsers' subscriptions valid.
+    vapid_private_key: SecretStr = SecretStr("")
+    #: The contact the push services see in each VAPID token (``mailto:`` or ``https:``).
+    vapid_subject: str = "mailto:ops@panic-alert.invalid"
+    #: How long a push service keeps a web push for a device that is offline.
+    webpush_ttl_s: int = Field(300, ge=0, le=86_400)
+    #: Devices (push registrations) one account may hold; registering one more
+    #: evicts the one seen least recently.
+    max_devices_per_account: int = Field(10, ge=1, le=100)
+    #: Accept ``http://`` push endpoints on a loopback host (tests' local push
+    #: service); off in production, where every endpoint must be ``https://``.
+    webpush_allow_loopback_http: bool = False
+
 
 class GeofenceSettings(BaseModel):
     """Location ingestion (``gateway.locations``) for geofencing.
