@@ -133,7 +133,7 @@ class PostgresVapidKeys:
     """The VAPID key pair: ``configured`` (the settings') or the one kept in PostgreSQL."""
 
     def __init__(self, pool: asyncpg.Pool, configured: str = "") -> None:
-        self._pool = pool
+        self.pool = pool
         self._private: str | None = configured.strip() or None
 
     async def private_key(self) -> str:
@@ -146,10 +146,10 @@ class PostgresVapidKeys:
 
     async def _stored(self) -> str:
         with postgres.EDGE:
-            value = await self._pool.fetchval(_VAPID_READ, VAPID_CONFIG_KEY)
+            value = await self.pool.fetchval(_VAPID_READ, VAPID_CONFIG_KEY)
             if value is None:
                 fresh = {"private_key": vapid.generate_private_key()}
-                await self._pool.execute(_VAPID_KEEP, VAPID_CONFIG_KEY, fresh)
-                value = await self._pool.fetchval(_VAPID_READ, VAPID_CONFIG_KEY)
+                await self.pool.execute(_VAPID_KEEP, VAPID_CONFIG_KEY, fresh)
+                value = await self.pool.fetchval(_VAPID_READ, VAPID_CONFIG_KEY)
         key: str = value["private_key"]
         return key
