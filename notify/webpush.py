@@ -154,7 +154,8 @@ class WebPushWorker:
         self._sleep = sleep
 
     async def handle(self, events: Sequence[Incoming]) -> list[PushOutcome]:
-        """Push what ``events`` call for; every push's outcome, in no set order."""
+        """Push what ``events`` call for; every push's outcome. Each device gets its
+        pushes in the order of ``events``; a device found gone gets no more."""
         messages: list[WebPushMessage] = []
         for event in events:
             try:
@@ -166,11 +167,24 @@ class WebPushWorker:
                 continue
             if found is not None:
                 messages.append(found)
-        sends = []
+        # One device's pushes go in event order (a later status must not be
+        # replaced by an earlier one: they share the alert's tag); devices at once.
+        queues: dict[UUID, list[tuple[WebPushMessage, WebDevice]]] = {}
         for message in messages:
             for device in await self._devices.web_devices(message.account_id):
-                sends.append(self._push(message, device))
-        return list(await asyncio.gather(*sends))
+                queues.setdefault(device.id, []).append((message, device))
+
+        async def in_order(queue: list[tuple[WebPushMessage, WebDevice]]) -> list[PushOutcome]:
+            done = []
+            for message, device in queue:
+                outcome = await self._push(message, device)
+                done.append(outcome)
+                if outcome.outcome is Outcome.GONE:
+                    break
+            return done
+
+        per_device = await asyncio.gather(*(in_order(q) for q in queues.values()))
+        return [outcome for done in per_device for outcome in done]
 
     async def _message(self, event: Incoming) -> WebPushMessage | None:
         target = target_of(event.type, event.data)

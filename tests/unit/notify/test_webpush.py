@@ -190,3 +190,31 @@ def test_a_generated_key_has_a_65_byte_public_key_and_stays_the_same() -> None:
     assert public[0] == 4
     assert vapid.public_key(key) == vapid.public_key(key + "")
     assert vapid.audience("https://fcm.googleapis.com/fcm/send/abc") == "https://fcm.googleapis.com"
+
+
+def status_event(name: str) -> Event:
+    data = {"alert_id": str(ALERT), "user_id": str(USER), "status": name, "actor_id": None}
+    return Event(f"e-{name}", "alert.status_changed", data)
+
+
+async def test_a_device_gets_its_pushes_in_event_order_even_after_a_retry() -> None:
+    sender = FakeSender(failures={"https://push.example/phone": [DeliveryFailed("HTTP 502")]})
+    pushes, sender, _ = worker(sender=sender)
+    names = ["assigned", "en_route", "on_scene", "resolved"]
+    await pushes.handle([status_event(n) for n in names])
+    titles = [p["title"] for _, p, _ in sender.sent]
+    assert titles == [
+        "A responder is coming",
+        "Your responder is on the way",
+        "Your responder has arrived",
+        "Your alert is resolved",
+    ]
+
+
+async def test_a_device_found_gone_gets_nothing_more_in_the_batch() -> None:
+    sender = FakeSender(failures={"https://push.example/phone": [SubscriptionGone(410)]})
+    pushes, sender, devices = worker(sender=sender)
+    outcomes = await pushes.handle([status_event("assigned"), status_event("resolved")])
+    assert [o.outcome for o in outcomes] == [Outcome.GONE]
+    assert sender.tries == 1
+    assert devices.forgotten == [PHONE.id]
