@@ -11,7 +11,9 @@ from uuid import UUID
 import httpx
 import pytest
 from py_vapid import Vapid02
+from pydantic import ValidationError
 
+from config.settings import NotifySettings
 from notify import vapid
 from notify.ports import WebDevice
 from notify.providers import DeliveryFailed
@@ -218,3 +220,14 @@ async def test_a_device_found_gone_gets_nothing_more_in_the_batch() -> None:
     assert [o.outcome for o in outcomes] == [Outcome.GONE]
     assert sender.tries == 1
     assert devices.forgotten == [PHONE.id]
+
+
+def test_the_settings_refuse_a_bad_vapid_key_or_subject_without_repeating_the_key() -> None:
+    key = vapid.generate_private_key()
+    assert NotifySettings(vapid_private_key=key).vapid_private_key.get_secret_value() == key
+    with pytest.raises(ValidationError) as refused:
+        NotifySettings(vapid_private_key="SECRET-but-short")
+    assert "32 raw bytes" in str(refused.value)
+    assert "SECRET" not in str(refused.value)
+    with pytest.raises(ValidationError):
+        NotifySettings(vapid_subject="ops@example.org")  # neither mailto: nor https:
