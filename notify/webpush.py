@@ -41,7 +41,7 @@ from notify import vapid
 from notify.deliver import backoff_s
 from notify.ports import AlertFlagsReader, Consumer, Incoming, Presence, WebDevice, WebDevices
 from notify.providers import DeliveryFailed
-from notify.webpush_plan import Urgency, WebPushMessage, message_for, target_of, wanted
+from notify.webpush_plan import Urgency, WebPushMessage, message_for, targets_of, wanted
 from notify.worker import port_down
 
 log = logging.getLogger(__name__)
@@ -159,14 +159,11 @@ class WebPushWorker:
         messages: list[WebPushMessage] = []
         for event in events:
             try:
-                found = await self._message(event)
+                messages += await self._messages(event)
             except Exception as exc:
                 if port_down(exc):
                     raise
                 log.error("webpush: event %s not planned (%s); skipped", event.id, _kind(exc))
-                continue
-            if found is not None:
-                messages.append(found)
         # One device's pushes go in event order (a later status must not be
         # replaced by an earlier one: they share the alert's tag); devices at once.
         queues: dict[UUID, list[tuple[WebPushMessage, WebDevice]]] = {}
@@ -186,18 +183,22 @@ class WebPushWorker:
         per_device = await asyncio.gather(*(in_order(q) for q in queues.values()))
         return [outcome for done in per_device for outcome in done]
 
-    async def _message(self, event: Incoming) -> WebPushMessage | None:
-        target = target_of(event.type, event.data)
-        if target is None:
-            return None
-        flags = await self._flags.flags(target.alert_id)
+    async def _messages(self, event: Incoming) -> list[WebPushMessage]:
+        targets = targets_of(event.type, event.data)
+        if not targets:
+            return []
+        flags = await self._flags.flags(targets[0].alert_id)
         if flags is None:
-            return None
-        message = message_for(target, flags)
-        if message is None:
-            return None
-        online = await self._presence.online(message.audience, message.account_id)
-        return message if wanted(message, online) else None
+            return []
+        found = []
+        for target in targets:
+            message = message_for(target, flags)
+            if message is None:
+                continue
+            online = await self._presence.online(message.audience, message.account_id)
+            if wanted(message, online):
+                found.append(message)
+        return found
 
     async def _push(self, message: WebPushMessage, device: WebDevice) -> PushOutcome:
         def ended(outcome: Outcome, attempts: int, error: str | None = None) -> PushOutcome:

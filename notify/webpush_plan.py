@@ -1,8 +1,8 @@
 """Who gets which web push about an alert event: pure decisions.
 
 The web push worker (``notify.webpush``) reads ``alert-responses`` and
-``alert-status-updates``. Each event names at most one account to tell
-(:func:`target_of`); the alert's flags, read when the event is handled,
+``alert-status-updates``. Each event names the accounts to tell
+(:func:`targets_of`); the alert's flags, read when the event is handled,
 then decide the message (:func:`message_for`), and the account's presence
 whether it goes out at all (:func:`wanted`): a web push stands in for a
 frame the app would have shown, so it goes only to an account with no live
@@ -14,6 +14,8 @@ socket (the app is not open).
   agent reads the offer itself in the app.
 * ``alert.assigned`` (an admin's assignment) → the agent, as
   ``alert.assigned``; the details are in the app, never in the push.
+* ``alert.status_changed`` to ``cancelled`` → also the agent that held the
+  alert, as ``alert.updated`` ("Alert cancelled": it may stand down).
 * ``alert.status_changed`` → the alert's user, as ``alert.updated``, for
   the statuses of :data:`USER_TEXTS` only. Nothing at all for a silent
   alert (its device must stay quiet) nor for an alert "cancelled" with the
@@ -150,6 +152,20 @@ def target_of(event_type: str, data: Mapping[str, Any]) -> Target | None:
     return None
 
 
+def targets_of(event_type: str, data: Mapping[str, Any]) -> tuple[Target, ...]:
+    """Every account an alert event may tell: :func:`target_of`'s, and for a
+    cancel the agent that held the alert (it may stand down), unless that
+    agent cancelled it."""
+    found = target_of(event_type, data)
+    targets: tuple[Target, ...] = () if found is None else (found,)
+    if event_type == STATUS_CHANGED and data.get("status") == "cancelled":
+        alert_id = _uuid(data.get("alert_id"))
+        agent = _uuid(data.get("assigned_agent_id"))
+        if alert_id is not None and agent is not None and _uuid(data.get("actor_id")) != agent:
+            targets += (Target(Audience.AGENT, agent, alert_id, "alert.updated", "cancelled"),)
+    return targets
+
+
 def _distance_text(distance_m: float | None) -> str:
     coarse = coarse_distance_m(distance_m)
     if coarse is None:
@@ -180,6 +196,16 @@ def message_for(target: Target, flags: AlertFlags) -> WebPushMessage | None:
             target.frame,
             title,
             body,
+            Urgency.HIGH,
+        )
+    if target.status == "cancelled":
+        return WebPushMessage(
+            target.audience,
+            target.account_id,
+            target.alert_id,
+            target.frame,
+            "Alert cancelled",
+            "The alert you were assigned was cancelled. You can stand down.",
             Urgency.HIGH,
         )
     if target.frame == "alert.offer":

@@ -18,6 +18,7 @@ from notify.webpush_plan import (
     Urgency,
     message_for,
     target_of,
+    targets_of,
     wanted,
 )
 
@@ -177,3 +178,32 @@ def test_a_push_goes_only_when_the_app_is_not_open() -> None:
     assert wanted(message, online=False)
     assert not wanted(message, online=True)
     assert not wanted(None, online=False)
+
+
+def cancel(actor: UUID | None, agent: UUID | None = AGENT) -> dict[str, object]:
+    return {
+        "alert_id": str(ALERT),
+        "user_id": str(USER),
+        "assigned_agent_id": None if agent is None else str(agent),
+        "actor_id": None if actor is None else str(actor),
+        "status": "cancelled",
+    }
+
+
+def test_a_cancel_tells_the_agent_that_held_the_alert_to_stand_down() -> None:
+    targets = targets_of("alert.status_changed", cancel(actor=ADMIN))
+    assert [(t.audience, t.account_id) for t in targets] == [
+        (Audience.USER, USER),
+        (Audience.AGENT, AGENT),
+    ]
+    agent_told = message_for(targets[1], SILENT)  # agents are told whatever the flags
+    assert agent_told is not None
+    assert (agent_told.frame, agent_told.title) == ("alert.updated", "Alert cancelled")
+    # The user's own cancel: only the agent; no agent held it: only the user.
+    only_agent = targets_of("alert.status_changed", cancel(actor=USER))
+    assert [t.audience for t in only_agent] == [Audience.AGENT]
+    only_user = targets_of("alert.status_changed", cancel(actor=ADMIN, agent=None))
+    assert [t.audience for t in only_user] == [Audience.USER]
+    assert targets_of("alert.status_changed", cancel(actor=AGENT)) == (
+        target_of("alert.status_changed", cancel(actor=AGENT)),
+    )
