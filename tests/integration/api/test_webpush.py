@@ -6,9 +6,10 @@ test decrypts each body with the subscription's private key (``http_ece``,
 as a browser does) and checks the payload.
 
 Shown: an offer reaches the agent without the position or the description;
-each status change reaches the user; a 410 from the push service deletes
-that subscription; a silent alert's user, a duress-cancelled alert's user
-and a user whose app is open (a live socket) get nothing.
+each status change reaches the user, and an admin's cancel the agent that
+held the alert; a 410 from the push service deletes that subscription; a
+silent alert's user, a duress-cancelled alert's user and a user whose app is
+open (a live socket) get nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -27,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from actors.alert_messages import Duress
+from actors.alert_messages import AcceptOffer, Cancel, Duress, OfferMade
+from actors.alert_state import ActorRole
 from actors.effects import EntityKind
 from cluster.client import EntityClient
 from config.settings import Settings
@@ -42,10 +45,6 @@ from tests.integration.reachable import agents_reachable
 from tests.local import LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
-
-#: After the last expected push arrived, how long the absent ones are given
-#: to show up anyway (they are decided and dropped before it: a margin only).
-GRACE_S = 2.0
 
 
 @dataclass
@@ -134,6 +133,7 @@ async def test_offers_and_status_changes_are_pushed_only_where_they_should_be(
         await make_account(api_pool, push_settings, Role.USER) for _ in range(4)
     ]
     agent = await make_account(api_pool, push_settings, Role.AGENT)
+    admin = await make_account(api_pool, push_settings, Role.ADMIN)
     browsers = {name: FakeBrowser() for name in ("user", "user-gone", "agent", "s", "d", "o")}
     owners = {
         "user": user,
@@ -151,23 +151,35 @@ async def test_offers_and_status_changes_are_pushed_only_where_they_should_be(
     def payloads(name: str) -> list[dict[str, Any]]:
         return [browsers[name].decrypt(body) for _headers, body in service.got(name)]
 
+    def cancelled_for_agent(alert_id: str) -> bool:
+        return any(
+            p["alert_id"] == alert_id and p["title"] == "Alert cancelled" for p in payloads("agent")
+        )
+
     # Only this test's events: what earlier tests left in the outbox stays unsent.
     await api_pool.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
     async with relay_and_notifier(push_settings, api_entities), agents_reachable(push_settings):
+        # Each of these three ends with an admin's cancel, which tells the agent
+        # ("Alert cancelled"): once that push is in, every earlier status change
+        # of the alert (same partition, in order) was handled, pushed or not.
         # Told nothing: a silent alert's user, and a user after a duress cancel.
         hushed = await create_alert(api_entities, silent, silent=True)
-        await _resolve(api_entities, hushed, agent.id)
+        await _accept_then_cancel(api_entities, hushed.id, agent.id, admin.id)
         coerced = await create_alert(api_entities, duress)
         await api_entities.ask(EntityKind.ALERT, str(coerced.id), Duress(duress.id, "ok"))
-        await _resolve(api_entities, coerced, agent.id)
+        await _accept_then_cancel(api_entities, coerced.id, agent.id, admin.id)
         # Told nothing either: the app is open (a live socket on the gateway).
         async with session(push_gateway, online):
             watched = await create_alert(api_entities, online)
-            await _resolve(api_entities, watched, agent.id)
-            await eventually(
-                holds(lambda: {p["alert_id"] for p in payloads("agent")} >= {str(watched.id)})
-            )
-        # The normal case, last.
+            await _accept_then_cancel(api_entities, watched.id, agent.id, admin.id)
+            await eventually(holds(lambda: cancelled_for_agent(str(watched.id))), 30)
+        await eventually(holds(lambda: cancelled_for_agent(str(hushed.id))), 30)
+        await eventually(holds(lambda: cancelled_for_agent(str(coerced.id))), 30)
+        assert service.got("s") == []
+        assert service.got("d") == []
+        assert service.got("o") == []
+
+        # The normal case.
         alert = await create_alert(api_entities, user)
         await _resolve(api_entities, alert, agent.id)
 
@@ -187,16 +199,12 @@ async def test_offers_and_status_changes_are_pushed_only_where_they_should_be(
         assert headers["authorization"].startswith("vapid t=")
 
         # The agent was offered every alert (pattern listeners are not an open app).
-        await eventually(
-            holds(
-                lambda: (
-                    {p["alert_id"] for p in payloads("agent")}
-                    == {str(a.id) for a in (hushed, coerced, watched, alert)}
-                )
-            )
-        )
-        offer = next(p for p in payloads("agent") if p["alert_id"] == str(alert.id))
-        assert offer == {
+        def offers() -> dict[str, dict[str, Any]]:
+            return {p["alert_id"]: p for p in payloads("agent") if p["type"] == "alert.offer"}
+
+        every = {str(a.id) for a in (hushed, coerced, watched, alert)}
+        await eventually(holds(lambda: set(offers()) == every), 30)
+        assert offers()[str(alert.id)] == {
             "type": "alert.offer",
             "alert_id": str(alert.id),
             "title": "Incoming alert",
@@ -208,14 +216,17 @@ async def test_offers_and_status_changes_are_pushed_only_where_they_should_be(
 
         # The push service said 410 for one subscription: it is gone.
         assert service.got("user-gone")
-        await eventually(
-            lambda: _only(push_gateway, user, {ids["user"]}),
-        )
+        await eventually(lambda: _only(push_gateway, user, {ids["user"]}))
 
-        await asyncio.sleep(GRACE_S)
-        assert service.got("s") == []
-        assert service.got("d") == []
-        assert service.got("o") == []
+
+async def _accept_then_cancel(
+    entities: EntityClient, alert_id: UUID, agent_id: UUID, admin_id: UUID
+) -> None:
+    await entities.ask(EntityKind.ALERT, str(alert_id), OfferMade(agent_id))
+    await entities.ask(EntityKind.ALERT, str(alert_id), AcceptOffer(agent_id))
+    await entities.ask(
+        EntityKind.ALERT, str(alert_id), Cancel(admin_id, "test over", ActorRole.ADMIN)
+    )
 
 
 async def _only(gateway: Gateway, account: Account, expected: set[str]) -> bool:
