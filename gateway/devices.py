@@ -64,6 +64,9 @@ def check_endpoint(endpoint: Any, *, allow_loopback_http: bool) -> str:
     """``endpoint`` if a push service may be reached there; raises ``ValueError``."""
     if not isinstance(endpoint, str) or not endpoint or len(endpoint) > MAX_ENDPOINT_CHARS:
         raise ValueError(f"endpoint must be a URL of at most {MAX_ENDPOINT_CHARS} characters")
+    if any(c.isspace() or not c.isprintable() for c in endpoint):
+        # urlsplit would drop some of these silently; the URL stored is the one sent.
+        raise ValueError("endpoint must be a URL without spaces or control characters")
     try:
         parts = urlsplit(endpoint)
         host = parts.hostname or ""
