@@ -285,6 +285,37 @@ async def test_the_app_is_installable_and_its_shell_works_offline(
             await context.close()
 
 
+async def test_turning_on_notifications_says_plainly_what_came_of_it(
+    console: Console, browser: Browser, phones: list[BrowserContext]
+) -> None:
+    """Web push needs a push service, which this machine's Chromium cannot reach:
+    the app must then say so (and register nothing), or, where it can, register
+    the device (``GET /users/devices`` lists it). A refusal says "blocked"."""
+    email, _ = await register(console, Role.USER)
+    phones.append(await phone(browser, spot()))
+    refused = await phones[-1].new_page()
+    await sign_in(refused, f"{console.gateway.base_url}/app/", email)
+    await refused.get_by_role("button", name="Turn on notifications").click()
+    await expect(refused.get_by_role("status").filter(has_text="Notifications")).to_contain_text(
+        "blocked"
+    )
+
+    phones.append(await phone(browser, spot()))
+    await phones[-1].grant_permissions(["geolocation", "notifications"])
+    person = await phones[-1].new_page()
+    await sign_in(person, f"{console.gateway.base_url}/app/", email)
+    await person.get_by_role("button", name="Turn on notifications").click()
+    said = person.get_by_role("status").filter(has_text="Notifications")
+    await expect(said).to_contain_text(re.compile(r"on for this device|could not be turned on"))
+    async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
+        login = await http.post("/auth/login/user", json={"email": email, "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        devices = (await http.get("/users/devices", headers=headers)).json()["items"]
+    registered = "on for this device" in await said.inner_text()
+    assert len(devices) == (1 if registered else 0), devices
+    await assert_accessible(person, "the user app, notifications answered")
+
+
 async def own_alerts(console: Console, email: str) -> list[dict[str, object]]:
     async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
         login = await http.post("/auth/login/user", json={"email": email, "password": PASSWORD})

@@ -5,8 +5,10 @@ import { DEFAULTS, loadConfig } from "@panic-alert/shared/config";
 import { useSession } from "@panic-alert/shared/auth/useSession";
 import type { Eta, LivePosition } from "@panic-alert/shared/live/alertFrames";
 import { type Point, distanceText, etaText, metresBetween, worthSending } from "@panic-alert/shared/live/position";
+import { disablePush } from "@panic-alert/shared/live/push";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
 import { Chat, useChat } from "@panic-alert/shared/ui/Chat";
+import { PushToggle } from "@panic-alert/shared/ui/PushToggle";
 import { ResponseMap } from "@panic-alert/shared/ui/ResponseMap";
 import { type SubmitEvent, useCallback, useEffect, useMemo, useState } from "react";
 
@@ -327,7 +329,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
       <header>
         <span>{me.full_name}</span>
         <span className={`connection ${connection}`}>{connection === "live" ? "Connected" : "Connecting…"}</span>
-        <button type="button" className="link" onClick={() => void session.signOut()}>
+        <button type="button" className="link" onClick={() => void disablePush().then(() => session.signOut())}>
           Sign out
         </button>
       </header>
@@ -407,6 +409,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
         </p>
       )}
       <More onCheckIn={setCheckingIn} />
+      <PushToggle />
     </main>
   );
 }

@@ -4,9 +4,11 @@ import type { Session } from "@panic-alert/shared/auth/session";
 import { useSession } from "@panic-alert/shared/auth/useSession";
 import type { Eta, LivePosition } from "@panic-alert/shared/live/alertFrames";
 import { type Point, distanceText, etaText, worthSending } from "@panic-alert/shared/live/position";
+import { disablePush } from "@panic-alert/shared/live/push";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
 import { Chat, useChat } from "@panic-alert/shared/ui/Chat";
 import { Evidence } from "@panic-alert/shared/ui/Evidence";
+import { PushToggle } from "@panic-alert/shared/ui/PushToggle";
 import { ResponseMap } from "@panic-alert/shared/ui/ResponseMap";
 import { type SubmitEvent, useCallback, useEffect, useRef, useState } from "react";
 
@@ -219,7 +221,7 @@ function Duty({ me, session }: { me: Me; session: Session }) {
       <header>
         <span>{me.full_name}</span>
         <span className={`connection ${connection}`}>{connection === "live" ? "Connected" : "Connecting…"}</span>
-        <button type="button" className="link" onClick={() => void session.signOut()}>
+        <button type="button" className="link" onClick={() => void disablePush().then(() => session.signOut())}>
           Sign out
         </button>
       </header>
@@ -230,6 +232,7 @@ function Duty({ me, session }: { me: Me; session: Session }) {
       <p role="status" className="notice">
         {notice ?? (onDuty ? "On duty: alerts nearby will ring." : "Off duty: no alerts.")}
       </p>
+      <PushToggle />
       {responding && (
         <section aria-labelledby="current-title" className="current">
           <h2 id="current-title">
