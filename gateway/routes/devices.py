@@ -130,8 +130,10 @@ async def list_devices(principal: CurrentPrincipal, devices: DevicesDep) -> Devi
     return DeviceList(items=[_out(d) for d in await devices.list_devices(principal.id)])
 
 
+# Device ids are matched as UUIDs in the path, so ``/users/devices/vapid-public-key``
+# is never taken for one (a DELETE there is 405, not an auth error).
 @router.delete(
-    "/{device_id}",
+    "/{device_id:uuid}",
     status_code=204,
     response_class=Response,
     responses=problem_responses(*_AUTH_ERRORS, 404, 422),
