@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 DEMO_DESCRIPTION = """\
 Drive a running server (panic-alert serve, or scripts/run) through its real API with
 the Python client (panic_alert_client): simulated responders patrol the city, answer
-offers (acknowledge each, accept about 85 %%, decline the rest), drive to the alert
+offers (acknowledge each, accept about 85 %, decline the rest), drive to the alert
 sending location fixes with heading and speed, report en_route, on_scene (within
 30 m) and resolved, and patrol again; simulated users walk home and on errands,
 now and then raise an alert of a random type, follow it, and sometimes cancel it
