@@ -101,10 +101,7 @@ class Responder:
                 await self._answer(socket, frame)
             elif isinstance(frame, AlertAssigned):
                 if self.job is None and frame.status not in plan.TERMINAL:
-                    # Ours after a reconnect or a rerun: carry on with it.
-                    target = Point(frame.latitude, frame.longitude)
-                    self.job = Job(frame.alert_id, target)
-                    await self._step(socket, "en_route")
+                    await self._adopt(socket, frame)
             elif isinstance(frame, AlertUpdated):
                 self.demo.counters.saw(frame.alert_id, frame.status)
                 if self._is_job(frame.alert_id) and frame.status in plan.TERMINAL:
@@ -114,6 +111,17 @@ class Responder:
                     self._drop_job()
             elif isinstance(frame, ErrorFrame) and frame.ref is None:
                 raise FrameRefused(frame.code, frame.message, retriable=frame.retriable)
+
+    async def _adopt(self, socket: AsyncSocket, frame: AlertAssigned) -> None:
+        """An alert already ours (after a reconnect, or from an earlier run):
+        carry on from the step it is at."""
+        job = Job(frame.alert_id, Point(frame.latitude, frame.longitude))
+        self.job = job
+        if frame.status == "assigned":
+            await self._step(socket, "en_route")
+        elif frame.status == "on_scene":
+            job.phase = "on_scene"
+            job.resolve_at = self.demo.sim_now() + plan.on_scene_for_s(self.rng, self.demo.tuning)
 
     def _is_job(self, alert_id: UUID) -> bool:
         return self.job is not None and self.job.alert_id == alert_id
