@@ -209,8 +209,11 @@ class Responder:
         if socket is None:
             return
         if self.on_duty:
-            with contextlib.suppress(FrameRefused, TransportError):
+            try:
                 await socket.agent_status("offline")
+                self.job = None  # off duty: it holds no alert
+            except (FrameRefused, TransportError):
+                pass  # still holds an alert (not cancelled in time), or the link is gone
             self.on_duty = False
         await socket.close()
 

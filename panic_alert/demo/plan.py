@@ -97,8 +97,8 @@ class Tuning:
     #: A responder this close to the alert reports ``on_scene``.
     on_scene_radius_m: float = 30.0
     #: How long a responder stays on scene before ``resolved``.
-    on_scene_min_s: float = 20.0
-    on_scene_max_s: float = 90.0
+    on_scene_min_s: float = 15.0
+    on_scene_max_s: float = 60.0
     #: Mean time between two alerts of one user (exponential waits).
     alert_every_s: float = 60.0
     #: Share of alerts their user cancels (with the PIN), and when.
@@ -347,12 +347,12 @@ class Tally:
 
 
 def progress_line(tally: Tally) -> str:
-    """One line for stderr, e.g. ``demo 12s: responders 50/50 connected, 47 on
-    duty, 3 responding | alerts 4 raised, 3 assigned, 1 resolved, 0 cancelled
-    | offers 4, 1 declined | errors 0``."""
+    """One line for stderr (after ``demo: ``), e.g. ``12s: responders 49/50
+    connected, 47 on duty, 3 responding | users 20 | alerts 4 raised, 3
+    assigned, 1 resolved, 0 cancelled | offers 5, 1 declined | errors 0``."""
     t = tally
     return (
-        f"demo {t.elapsed_s:.0f}s: responders {t.connected}/{t.responders} connected, "
+        f"{t.elapsed_s:.0f}s: responders {t.connected}/{t.responders} connected, "
         f"{t.on_duty} on duty, {t.responding} responding | users {t.users} | "
         f"alerts {t.raised} raised, {t.assigned} assigned, {t.resolved} resolved, "
         f"{t.cancelled} cancelled | offers {t.offers}, {t.declined} declined | "

@@ -94,14 +94,16 @@ def test_the_demo_runs_alerts_from_press_to_resolved_through_the_api(
         database,
         tmp_path,
         *("--responders", str(RESPONDERS), "--users", str(USERS)),
-        *("--duration", "30", "--speed", "5", "--seed", "19", "--alert-every", "20"),
+        *("--duration", "30", "--speed", "5", "--seed", "19"),
+        # A small town and frequent alerts, so that 30 s see some resolved.
+        *("--radius-km", "2", "--alert-every", "20"),
     )
     report = f"exit {ran.returncode}\nstdout:\n{ran.stdout}\nstderr:\n{ran.stderr[-6000:]}"
     assert ran.returncode == 0, report
     assert "error:" not in ran.stderr, report
     assert "created admin" in ran.stdout, report
     lines = ran.stderr.splitlines()
-    assert any(line.startswith("demo 5s: responders") for line in lines), report
+    assert any(line.startswith("demo: 5s: responders") for line in lines), report
     assert lines[-1].startswith("demo: stopped. "), report
     assert lines[-1].endswith("errors 0"), report
 
@@ -146,8 +148,12 @@ async def _check_through_rest(base: str, state: dict[str, object]) -> dict[str, 
         assert ours, "no alert was raised by a demo user"
         resolved = [a for a in ours if a.status == "resolved" and a.assigned_agent_id in responders]
         for alert in resolved[:3]:
-            kinds = [item.type for item in await admin.timeline(alert.id)]
-            assert kinds, alert
+            items = await admin.timeline(alert.id)
+            kinds = [item.type for item in items]
+            assert "offer_received" in kinds, kinds  # the responder's device acknowledged
+            steps = [item for item in items if item.type == "status_changed"]
+            assert len(steps) == 3, kinds  # en_route, on_scene, resolved
+            assert {item.actor_id for item in steps} == {alert.assigned_agent_id}, items
         return {
             "raised": len(ours),
             "resolved_by_demo_responders": len(resolved),

@@ -198,6 +198,6 @@ def test_demo_emails_and_the_progress_line() -> None:
         errors=0,
     )
     line = plan.progress_line(tally)
-    assert line.startswith("demo 12s: responders 49/50 connected, 47 on duty, 3 responding")
+    assert line.startswith("12s: responders 49/50 connected, 47 on duty, 3 responding")
     assert "alerts 4 raised, 3 assigned, 1 resolved, 0 cancelled" in line
     assert line.endswith("offers 5, 1 declined | errors 0")
