@@ -26,9 +26,12 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from panic_alert.demo import plan
-from panic_alert_client import AsyncClient, Conflict, RateLimited, Unauthorized
+from panic_alert_client import AsyncClient, Conflict, RateLimited, TransportError, Unauthorized
 
 T = TypeVar("T")
+
+#: Attempts of a call whose connection broke before any answer.
+TRANSPORT_ATTEMPTS = 3
 
 #: How many sign-ins run at once (each costs the server an argon2 hash).
 SETUP_CONCURRENCY = 8
@@ -145,10 +148,19 @@ class Accounts:
         print(f"demo: {line}", file=self._err, flush=True)
 
     async def patiently(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()``, again after each 429 once its ``Retry-After`` has passed."""
+        """``call()``, again after each 429 once its ``Retry-After`` has passed, and
+        after a broken connection (up to ``TRANSPORT_ATTEMPTS`` in all: a repeated
+        registration is a 409, which the caller reads as "registered")."""
+        broken = 0
         while True:
             try:
                 return await call()
+            except TransportError:
+                broken += 1
+                if broken >= TRANSPORT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.5 * broken)
+                continue
             except RateLimited as exc:
                 wait = exc.retry_after if exc.retry_after is not None else 5.0
                 if not self._hinted:

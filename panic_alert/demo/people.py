@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from uuid import UUID
@@ -325,13 +326,17 @@ class User:
     async def _raise(self, now: float) -> None:
         kind = plan.alert_type(self.rng)
         p = self.walker.position
+        accuracy_m = round(self.rng.uniform(5, 25), 1)
+        note = plan.alert_note(self.rng, kind)
+        key = str(uuid.uuid4())  # one press: every attempt is the same request
         raised = await api(
             lambda: self.client.raise_alert(
                 p.latitude,
                 p.longitude,
                 kind,
-                accuracy_m=round(self.rng.uniform(5, 25), 1),
-                description=plan.alert_note(self.rng, kind),
+                accuracy_m=accuracy_m,
+                description=note,
+                idempotency_key=key,
             ),
             self.demo,
         )

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 from uuid import UUID
 
 from panic_alert.demo import plan
-from panic_alert_client import RateLimited
+from panic_alert_client import RateLimited, TransportError
 
 if TYPE_CHECKING:
     from panic_alert.demo.people import Responder, User
 
 T = TypeVar("T")
+
+#: Attempts of a REST call whose connection broke before any answer.
+TRANSPORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -127,10 +130,22 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 async def api(call: Callable[[], Awaitable[T]], demo: Demo) -> T:
-    """A REST call during the demo; a 429 is waited out (``Retry-After``), not an error."""
+    """A REST call during the demo: a 429 is waited out (``Retry-After``), and a
+    broken connection (the server closing an idle keep-alive connection just as
+    it is reused) is tried again, up to ``TRANSPORT_ATTEMPTS`` in all.
+
+    Only for calls safe to repeat, as every call the demo makes is: reads,
+    ``PUT /alerts/{id}/status`` (a repeat is a 409 the caller reads as "done"),
+    ``POST /alerts`` with one ``Idempotency-Key`` and body for every attempt.
+    """
+    broken = 0
     while True:
         try:
             return await call()
         except RateLimited as exc:
             if not await demo.pause(exc.retry_after or 1.0):
+                raise
+        except TransportError:
+            broken += 1
+            if broken >= TRANSPORT_ATTEMPTS or not await demo.pause(0.5 * broken):
                 raise
