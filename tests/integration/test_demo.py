@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -114,18 +115,41 @@ def test_the_demo_runs_alerts_from_press_to_resolved_through_the_api(
     assert checked["open"] == 0, (checked, report)  # the clean stop cancelled the rest
     assert checked["on_duty"] == 0, (checked, report)  # and took responders off duty
 
-    # A rerun signs the same accounts in (no registration, no second admin).
-    again = run_demo(
-        base,
-        database,
-        tmp_path,
-        *("--responders", str(RESPONDERS), "--users", str(USERS), "--duration", "3"),
+    # A rerun signs the same accounts in (no registration, no second
+    # administrator) and runs until Ctrl-C, which stops it cleanly.
+    rerun = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "panic_alert.cli", "demo", "--url", base),
+            *("--responders", str(RESPONDERS), "--users", str(USERS), "--speed", "5"),
+        ],
+        env=demo_env(database, tmp_path),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "error:" not in again.stderr, again.stderr[-3000:]
-    assert "created admin" not in again.stdout
-    rerun_state = json.loads((tmp_path / "demo" / "state.json").read_text())
-    assert rerun_state == state
+    try:
+        assert rerun.stderr is not None
+        seen: list[str] = []
+        while not any(line.startswith("demo: 5s: ") for line in seen):
+            line = rerun.stderr.readline()
+            assert line, f"the rerun ended early: {seen}"
+            seen.append(line)
+        rerun.send_signal(signal.SIGINT)
+        out, err = rerun.communicate(timeout=120)
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+            rerun.wait()
+    err = "".join(seen) + err
+    assert rerun.returncode == 0, err
+    assert "error:" not in err, err
+    assert "created admin" not in out
+    assert "demo: stopping: " in err
+    assert json.loads((tmp_path / "demo" / "state.json").read_text()) == state
+    after = asyncio.run(_check_through_rest(base, state))
+    assert after["open"] == 0, (after, err)
+    assert after["on_duty"] == 0, (after, err)
 
 
 async def _check_through_rest(base: str, state: dict[str, object]) -> dict[str, int]:
