@@ -110,6 +110,19 @@ class StateFile:
         temporary.replace(self.path)
 
 
+def first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception to report from a group: a :class:`DemoError` when there is one."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return next((exc for exc in leaves if isinstance(exc, DemoError)), leaves[0])
+
+
 #: Creates an administrator account (email, password) as ``create-admin`` does.
 MakeAdmin = Callable[[str, str], Awaitable[None]]
 
@@ -228,7 +241,20 @@ class Accounts:
                 self.say(f"{done}/{count} {kind}s signed in")
             return account
 
-        return list(await asyncio.gather(*(one(n) for n in range(1, count + 1))))
+        tasks: list[asyncio.Task[Account]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks.extend(group.create_task(one(n)) for n in range(1, count + 1))
+        except BaseExceptionGroup as failed:
+            # The others were cancelled (closing their clients); close the signed-in.
+            signed_in = [
+                t.result()
+                for t in tasks
+                if t.done() and not t.cancelled() and t.exception() is None
+            ]
+            await asyncio.gather(*(a.client.aclose() for a in signed_in), return_exceptions=True)
+            raise first_failure(failed) from None
+        return [task.result() for task in tasks]
 
     async def _sign_in(self, kind: str, number: int) -> Account:
         email = plan.demo_email(kind, number)

@@ -31,7 +31,7 @@ from panic_alert.demo import plan
 from panic_alert.demo.accounts import Accounts, DemoError, MakeAdmin, StateFile
 from panic_alert.demo.people import Responder, User
 from panic_alert.demo.world import Demo, Options
-from panic_alert_client import AsyncClient, TransportError
+from panic_alert_client import AsyncClient, ClientError, TransportError
 
 __all__ = ["Options", "run_demo"]
 
@@ -66,26 +66,36 @@ async def run_demo(
     accounts = Accounts(options.url, state, state_file, err=err, stopping=demo.stopping)
     clients: list[AsyncClient] = []
     try:
-        demo.say(f"setting up {options.responders} responders and {options.users} users")
-        admin = await accounts.admin(options.admin_email, options.admin_password, make_admin)
-        clients.append(admin)
-        responders = await accounts.sign_in_all("responder", options.responders)
-        clients.extend(account.client for account in responders)
-        users = await accounts.sign_in_all("user", options.users)
-        clients.extend(account.client for account in users)
+        try:
+            demo.say(f"setting up {options.responders} responders and {options.users} users")
+            admin = await accounts.admin(options.admin_email, options.admin_password, make_admin)
+            clients.append(admin)
+            responders = await accounts.sign_in_all("responder", options.responders)
+            clients.extend(account.client for account in responders)
+            users = await accounts.sign_in_all("user", options.users)
+            clients.extend(account.client for account in users)
+        except DemoError:
+            if demo.stopping.is_set():
+                demo.say("stopped during the setup")
+                return EXIT_OK
+            raise
+        except TransportError as exc:
+            raise DemoError(f"the server at {options.url} did not answer: {exc}") from exc
+        except ClientError as exc:
+            raise DemoError(f"the setup failed: {type(exc).__name__}: {exc}") from exc
         demo.responders = [Responder(demo, account) for account in responders]
         demo.users = [User(demo, account, state.cancel_pin) for account in users]
         demo.started = demo.clock()
         await _run(demo)
-    except OSError as exc:
-        raise DemoError(f"cannot reach {options.url}: {exc}") from exc
-    except TransportError as exc:
-        raise DemoError(f"the server at {options.url} did not answer: {exc}") from exc
     finally:
-        await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
+        await _close(clients)
     tally = demo.tally()
     demo.say(f"stopped. {plan.progress_line(tally)}")
     return EXIT_ERRORS if tally.errors else EXIT_OK
+
+
+async def _close(clients: Sequence[AsyncClient]) -> None:
+    await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
 
 
 async def _run(demo: Demo) -> None:
