@@ -530,11 +530,20 @@ def _location(
     new_state, effects = _finish(state, new, now, policy, reason="resumed", refresh=True)
     if state.current_assignment is None:
         return new_state, effects
-    # Responding: the alert passes the position on to its user (best effort).
+    # Responding: the alert passes the position on to its user and estimates the
+    # arrival from it, heading and speed included (best effort).
     relay = Send(
         EntityKind.ALERT,
         state.current_assignment,
-        AgentLocation(state.id, fix.latitude, fix.longitude, fix.accuracy_m, fix.recorded_at),
+        AgentLocation(
+            state.id,
+            fix.latitude,
+            fix.longitude,
+            fix.accuracy_m,
+            fix.recorded_at,
+            heading=fix.heading,
+            speed_mps=fix.speed_mps,
+        ),
     )
     return new_state, (*effects[:-1], relay, effects[-1])
 
@@ -630,7 +639,19 @@ def _take_offer(
     if state.suspended:
         raise NotPermitted("this agent is suspended and cannot take alerts")
     new = _reserve(state, msg.alert_id, now, policy)
-    ask = Send(EntityKind.ALERT, msg.alert_id, AcceptOffer(state.id, alert_id=msg.alert_id))
+    fix = state.location
+    accept = AcceptOffer(state.id, alert_id=msg.alert_id)
+    if fix is not None:
+        accept = replace(
+            accept,
+            latitude=fix.latitude,
+            longitude=fix.longitude,
+            accuracy_m=fix.accuracy_m,
+            heading=fix.heading,
+            speed_mps=fix.speed_mps,
+            fix_at=fix.recorded_at,
+        )
+    ask = Send(EntityKind.ALERT, msg.alert_id, accept)
     return new, (ask, Defer(_take_token(msg.alert_id)))
 
 

@@ -42,6 +42,17 @@ Who hears what:
   offer is withdrawn by the change gets ``offer.revoked``.
 * Offer bookkeeping (made, declined, expired) is not a status change: only
   the agent concerned hears of it (``alert.offer``, ``offer.revoked``).
+* Chat (``PostMessage``): the alert's user (while it is not over), its
+  assigned agent (while it holds it) and admins write; the message is a
+  ``message`` timeline entry, pushed as ``alert.message`` to the user (but
+  see the silent rule), the assigned agent and every admin socket. No
+  ``Emit`` (like media entries): the timeline is its record.
+* Arrival (``AgentLocation`` of the assignee): every relayed fix is turned
+  into an estimate (``geo.eta``), pushed as ``alert.eta`` to the assigned
+  agent, the admins and the user (but see the silent rule); only the first
+  of an assignment and the ones that moved enough
+  (``geo.eta.worth_recording``) become ``eta`` timeline entries (persisted,
+  no ``Emit``); the others change nothing.
 * Admin sockets (the dispatcher console) hear ``alert.created`` for every new
   alert and ``alert.updated`` (``AlertState.admin_updated_frame``: the truth,
   duress included) after every change of what they are shown: a status move,
@@ -55,7 +66,9 @@ escalated, en route, on scene); they get it only for a terminal status
 (resolved, cancelled), which the app needs to leave its covert mode. Kafka
 events, the timeline and agents' frames are not affected; agents see
 ``silent: true`` in ``alert.offer`` and ``alert.assigned`` so they approach
-quietly.
+quietly. Nor do they get anything a responder says or estimates
+(``alert.message`` from others, ``alert.eta``, ``agent.location``), ever:
+``actors.alert_view.quiet``.
 """
 
 from __future__ import annotations
@@ -72,6 +85,7 @@ from actors.alert_messages import (
     DEFAULT_POLICY,
     EN_ROUTE_TIMER,
     ESCALATION_TIMER,
+    MAX_MESSAGE_CHARS,
     OFFER_ACK_TIMER,
     OFFER_EXPIRED_TIMER,
     SEARCH_AGAIN_TIMER,
@@ -96,6 +110,7 @@ from actors.alert_messages import (
     OfferReceived,
     OfferUnreachable,
     PinRefused,
+    PostMessage,
     Replayed,
     SearchAgain,
     Unassign,
@@ -121,7 +136,7 @@ from actors.alert_state import (
     check_may_cancel,
     check_may_set,
 )
-from actors.alert_view import DURESS_REASON, PIN_ATTEMPTS_REASON
+from actors.alert_view import DURESS_REASON, PIN_ATTEMPTS_REASON, quiet
 from actors.effects import (
     Audience,
     CancelTimer,
@@ -143,6 +158,7 @@ from actors.effects import (
 from actors.errors import (
     ActorError,
     AlreadyExists,
+    ChatRefused,
     Conflict,
     EntityNotFound,
     InvalidMessage,
@@ -152,7 +168,9 @@ from actors.errors import (
 )
 from actors.search import Search, SearchResult
 from actors.subject import Responding, SubjectRole, subject_key
+from config.text import is_control
 from geo.cells import is_valid_point
+from geo.eta import Eta, estimate, worth_recording
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -182,6 +200,7 @@ __all__ = [
     "OfferReceived",
     "OfferUnreachable",
     "PinRefused",
+    "PostMessage",
     "Replayed",
     "SearchAgain",
     "SearchResult",
@@ -314,7 +333,9 @@ def _decide(
     if isinstance(msg, PinRefused):
         return _pin_refused(state, msg, now)
     if isinstance(msg, UserLocation | AgentLocation):
-        return _relay_location(state, msg)
+        return _relay_location(state, msg, policy)
+    if isinstance(msg, PostMessage):
+        return _message(state, msg, now, policy)
     if isinstance(msg, NotificationOutcome):
         return _notified(state, msg, now)
     if isinstance(msg, MediaAdded | MediaProcessed):
@@ -648,7 +669,7 @@ def _accept(
     if offer is None or offer.expires_at <= now:
         # An expired offer whose timer has not been delivered yet is just as gone.
         raise NoPendingOffer(str(state.id), str(msg.agent_id))
-    return _move(
+    new, effects = _move(
         state,
         AlertStatus.ASSIGNED,
         now,
@@ -659,6 +680,13 @@ def _accept(
         event=EventType.ALERT_ACCEPTED,
         policy=policy,
     )
+    fix = msg.fix()
+    if fix is None:
+        return new, effects
+    # The agent's last fix, carried by its accept: the user sees it coming with
+    # an estimate at once (told, not recorded: the next fix records the first).
+    _, _, pushes = _eta_pushes(new, fix, _location_frame(new, fix), policy)
+    return new, (*effects[:-1], *pushes, effects[-1])
 
 
 def _decline(
@@ -1020,16 +1048,19 @@ RESPONDING: frozenset[AlertStatus] = frozenset(
 )
 
 
-def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Transition[AlertState]:
+def _relay_location(
+    state: AlertState, msg: UserLocation | AgentLocation, policy: AlertPolicy
+) -> Transition[AlertState]:
     """Pass a live position to the other side while an agent is responding.
 
-    Soft: nothing is persisted (positions are kept by their own subjects).
+    Soft: positions are not persisted (they are kept by their own subjects).
     The user's position goes to the assigned agent and to every admin socket
     (``alert.location``; the user's fixes reach the alert only while an agent
     responds, ``actors.subject``); the assigned agent's to
     the user, unless the user must not be shown anything (silent, duress).
     An agent that is not the assignee, or a position outside a response,
-    changes nothing.
+    changes nothing. The assignee's position also gives its arrival estimate
+    (:func:`_eta`).
     """
     agent_id = state.assigned_agent_id
     if not responding(state) or agent_id is None:
@@ -1038,22 +1069,146 @@ def _relay_location(state: AlertState, msg: UserLocation | AgentLocation) -> Tra
             stop = Send(EntityKind.SUBJECT, _user_subject(state), Responding(state.id, False))
             return state, (stop, Reply(state))
         return _unchanged(state)
+    data = _location_frame(state, msg)
+    if isinstance(msg, UserLocation):
+        # The admins' consoles follow the user too (the same frame the agent gets).
+        to_agent = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
+        to_admins = Push(Audience.admins(), FrameType.ALERT_LOCATION, data)
+        return state, (to_agent, to_admins, Reply(state))
+    if msg.agent_id != agent_id:
+        return _unchanged(state)
+    return _eta(state, msg, data, policy)
+
+
+def _eta(
+    state: AlertState, msg: AgentLocation, location: Mapping[str, Any], policy: AlertPolicy
+) -> Transition[AlertState]:
+    """The assignee's fix ``msg``: ``agent.location`` to the user and ``alert.eta``
+    to the user, the agent and the admins (the user only when it follows the
+    agent, ``_user_follows``). The estimate is recorded (an ``eta`` entry,
+    ``eta_agent_id``/``eta_recorded_s``, persisted) when it is the first for
+    this agent or ``geo.eta.worth_recording`` says it moved enough; otherwise
+    nothing changes."""
+    agent_id = msg.agent_id
+    eta, data, pushes = _eta_pushes(state, msg, location, policy)
+    first = state.eta_agent_id != agent_id
+    if not first and not worth_recording(state.eta_recorded_s, eta.eta_s):
+        return state, (*pushes, Reply(state))
+    new = _changed(
+        state,
+        max(msg.at, state.updated_at),
+        TimelineType.ETA,
+        None,
+        data,
+        eta_agent_id=agent_id,
+        eta_recorded_s=eta.eta_s,
+    )
+    return new, (_persist(new), *pushes, Reply(new))
+
+
+def _eta_pushes(
+    state: AlertState, msg: AgentLocation, location: Mapping[str, Any], policy: AlertPolicy
+) -> tuple[Eta, dict[str, Any], list[Effect]]:
+    """The estimate from the assignee's fix ``msg``, its timeline data, and the
+    pushes that tell it (see :func:`_eta`)."""
+    agent_id = msg.agent_id
+    eta = estimate(
+        from_lat=msg.latitude,
+        from_lon=msg.longitude,
+        to_lat=state.latitude,
+        to_lon=state.longitude,
+        mode_speed_mps=policy.eta_speed_mps,
+        heading=msg.heading,
+        speed_mps=msg.speed_mps,
+    )
     data = {
+        "agent_id": str(agent_id),
+        "eta_s": eta.eta_s,
+        "distance_m": eta.distance_m,
+        "method": eta.method,
+        "at": codec.iso(msg.at),
+    }
+    frame = {"alert_id": str(state.id), **data}
+    pushes: list[Effect] = []
+    if _user_follows(state, agent_id):
+        pushes.append(Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, location))
+        pushes.append(Push(Audience.user(state.user_id), FrameType.ALERT_ETA, frame))
+    pushes.append(Push(Audience.agent(agent_id), FrameType.ALERT_ETA, frame))
+    pushes.append(Push(Audience.admins(), FrameType.ALERT_ETA, frame))
+    return eta, data, pushes
+
+
+def _location_frame(state: AlertState, msg: UserLocation | AgentLocation) -> dict[str, Any]:
+    """``alert.location`` / ``agent.location``'s data for the fix ``msg``."""
+    return {
         "alert_id": str(state.id),
         "latitude": msg.latitude,
         "longitude": msg.longitude,
         "accuracy_m": msg.accuracy_m,
         "at": codec.iso(msg.at),
     }
-    if isinstance(msg, UserLocation):
-        # The admins' consoles follow the user too (the same frame the agent gets).
-        to_agent = Push(Audience.agent(agent_id), FrameType.ALERT_LOCATION, data)
-        to_admins = Push(Audience.admins(), FrameType.ALERT_LOCATION, data)
-        return state, (to_agent, to_admins, Reply(state))
-    if msg.agent_id != agent_id or not _user_follows(state, agent_id):
+
+
+def _message(
+    state: AlertState, msg: PostMessage, now: datetime, policy: AlertPolicy
+) -> Transition[AlertState]:
+    """A chat message: recorded once per ``message_id`` (a retry changes nothing).
+
+    Refused (``ChatRefused``) from anyone but the alert's user, its assigned
+    agent and admins, and from everyone once the alert is over; its user is
+    refused as over after a duress "cancel" too (what a real cancel would
+    answer). Past ``policy.max_messages``: ``Conflict``.
+    """
+    sender = msg.sender_id
+    if msg.sender_role is ActorRole.USER:
+        party = sender == state.user_id
+    elif msg.sender_role is ActorRole.AGENT:
+        party = state.assigned_agent_id is not None and sender == state.assigned_agent_id
+    else:
+        party = True
+    if not party:
+        raise ChatRefused(f"only the alert's user or its assigned agent may write to {state.id}")
+    message_id = str(msg.message_id)
+    if any(
+        entry.type == TimelineType.MESSAGE and entry.data.get("message_id") == message_id
+        for entry in state.timeline
+    ):
         return _unchanged(state)
-    push = Push(Audience.user(state.user_id), FrameType.AGENT_LOCATION, data)
-    return state, (push, Reply(state))
+    over = state.is_terminal or (msg.sender_role is ActorRole.USER and state.duress_at is not None)
+    if over:
+        raise ChatRefused(f"alert {state.id} is over")
+    text = check_message_text(msg.text)
+    if state.message_count() >= policy.max_messages:
+        raise Conflict(f"alert {state.id} holds {policy.max_messages} messages, the most it may")
+    at = max(now, state.updated_at)
+    data = {
+        "message_id": message_id,
+        "sender_role": msg.sender_role.value,
+        "sender_id": str(sender),
+        "text": text,
+        "at": codec.iso(at),
+    }
+    new = _changed(state, at, TimelineType.MESSAGE, sender, data)
+    frame = {"alert_id": str(new.id), **data}
+    told: list[Effect] = []
+    if not quiet(new):
+        told.append(Push(Audience.user(new.user_id), FrameType.ALERT_MESSAGE, frame))
+    if new.assigned_agent_id is not None:
+        told.append(Push(Audience.agent(new.assigned_agent_id), FrameType.ALERT_MESSAGE, frame))
+    told.append(Push(Audience.admins(), FrameType.ALERT_MESSAGE, frame))
+    return new, (_persist(new), *told, Reply(new))
+
+
+def check_message_text(text: str) -> str:
+    """``text`` trimmed, if it is a chat message: 1 to ``MAX_MESSAGE_CHARS``
+    characters, no control, format or separator character but line feeds.
+    Raises ``InvalidMessage``. The gateway checks the same (``gateway.fields``)."""
+    trimmed = text.strip()
+    if not 1 <= len(trimmed) <= MAX_MESSAGE_CHARS:
+        raise InvalidMessage(f"a message is 1 to {MAX_MESSAGE_CHARS} characters once trimmed")
+    if any(char != "\n" and is_control(char) for char in trimmed):
+        raise InvalidMessage("a message holds no control characters but line feeds")
+    return trimmed
 
 
 def _user_follows(state: AlertState, agent_id: UUID) -> bool:

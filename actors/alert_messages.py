@@ -65,6 +65,29 @@ class AcceptOffer:
 
     agent_id: UUID
     alert_id: UUID | None = None
+    #: The agent's last fix, added by its entity when it forwards the accept:
+    #: the user is shown the responder coming, with an estimate, at once
+    #: (``alert.eta``) instead of at the agent's next move. None: no fix yet.
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy_m: float | None = None
+    heading: float | None = None
+    speed_mps: float | None = None
+    fix_at: datetime | None = None
+
+    def fix(self) -> AgentLocation | None:
+        """The fix it carries, as the alert relays fixes."""
+        if self.latitude is None or self.longitude is None or self.fix_at is None:
+            return None
+        return AgentLocation(
+            self.agent_id,
+            self.latitude,
+            self.longitude,
+            self.accuracy_m,
+            self.fix_at,
+            heading=self.heading,
+            speed_mps=self.speed_mps,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +237,34 @@ class UserLocation:
 
 @dataclass(frozen=True, slots=True)
 class AgentLocation:
-    """The assigned agent moved; passed on to the user (``agent.location``)."""
+    """The assigned agent moved; passed on to the user (``agent.location``), with
+    the arrival estimated from it (``alert.eta``; ``heading`` and ``speed_mps``
+    are the fix's own, None when not reported)."""
 
     agent_id: UUID
     latitude: float
     longitude: float
     accuracy_m: float | None
     at: datetime
+    heading: float | None = None
+    speed_mps: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostMessage:
+    """A chat message (``alert.message``) from the alert's user, its assigned agent
+    or an admin. ``message_id`` is chosen by the gateway: a retry with the same id
+    changes nothing. ``text`` was checked at the edge (1 to :data:`MAX_MESSAGE_CHARS`,
+    trimmed, no control character but line feeds) and is checked again here."""
+
+    message_id: UUID
+    sender_id: UUID
+    sender_role: ActorRole
+    text: str
+
+
+#: The longest chat message, in characters.
+MAX_MESSAGE_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +330,7 @@ AlertMessage: TypeAlias = (
     | PinRefused
     | UserLocation
     | AgentLocation
+    | PostMessage
     | NotificationOutcome
     | MediaAdded
     | MediaProcessed
@@ -345,6 +390,8 @@ class AlertPolicy:
     agent. ``en_route``: how long an assigned agent has, per alert type
     (default ``DEFAULT_EN_ROUTE``), to report ``en_route`` before the admins
     are called in (``alert.escalated``, reason ``en_route_overdue``).
+    ``eta_speed_mps``: the mode speed arrivals are estimated at (``geo.eta``).
+    ``max_messages``: chat messages an alert holds; one more is a ``Conflict``.
     """
 
     offer_ttl: timedelta = timedelta(seconds=30)
@@ -356,6 +403,8 @@ class AlertPolicy:
     offer_to: int = 1
     search_again: timedelta = timedelta(seconds=2)
     escalation: Mapping[AlertType, tuple[EscalationStep, ...]] = field(default_factory=dict)
+    eta_speed_mps: float = 8.3
+    max_messages: int = 200
 
     def steps(self, alert_type: AlertType) -> tuple[EscalationStep, ...]:
         return self.escalation.get(alert_type, DEFAULT_ESCALATION)
@@ -376,6 +425,8 @@ class AlertPolicy:
             d <= timedelta(0) for d in self.en_route.values()
         ):
             raise ValueError("offer_ack_timeout and en_route deadlines must be positive")
+        if not self.eta_speed_mps > 0 or self.max_messages < 1:
+            raise ValueError("eta_speed_mps must be positive and max_messages at least 1")
 
 
 #: How long an assigned agent has to report ``en_route`` unless configured per type.

@@ -20,6 +20,9 @@ Invariants of :class:`AlertState` (kept by ``decide``, checked by the tests):
   ``updated_at`` never decreases.
 * ``declined_by`` and ``expired_for`` only grow; neither agent is offered
   the alert again by the automatic dispatch (an admin may still assign).
+* ``eta_agent_id``/``eta_recorded_s`` are the agent and ``eta_s`` of the last
+  ``eta`` timeline entry (None: none yet); an estimate for another agent than
+  ``eta_agent_id`` is the first of its assignment.
 * ``search_tag`` numbers the alert's searches for agents (``actors.search``);
   it is dispatch bookkeeping, bumped without a new ``version`` and persisted
   only along with the next change.
@@ -146,6 +149,11 @@ class TimelineType(enum.StrEnum):
     #: Evidence stored, and its processing's outcome: for responders and admins.
     MEDIA_ADDED = "media_added"
     MEDIA_PROCESSED = "media_processed"
+    #: A chat message (``alert.message``): data is the message less ``alert_id``.
+    MESSAGE = "message"
+    #: An arrival estimate worth keeping (``geo.eta.worth_recording``): data is
+    #: the ``alert.eta`` frame less ``alert_id``.
+    ETA = "eta"
 
 
 #: Timeline entries that make their ``agent_id`` the assignee.
@@ -154,7 +162,7 @@ _ASSIGNING: frozenset[str] = frozenset({TimelineType.ACCEPTED.value, TimelineTyp
 
 #: Timeline data people write (status notes; escalation and decline reasons,
 #: an admin's escalation note among them): not for an agent only offered the alert.
-_WRITTEN: frozenset[str] = frozenset({"note", "reason"})
+_WRITTEN: frozenset[str] = frozenset({"note", "reason", "text"})
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -264,6 +272,10 @@ class AlertState:
     #: The create's ``Idempotency-Key`` and its request digest (``CreateAlert``).
     idempotency_key: str | None = None
     request_hash: str | None = None
+    #: The last arrival estimate recorded in the timeline: for which agent, and
+    #: its ``eta_s`` (``geo.eta.worth_recording`` decides the next one).
+    eta_agent_id: UUID | None = None
+    eta_recorded_s: int | None = None
 
     @property
     def duress(self) -> bool:
@@ -416,6 +428,8 @@ class AlertState:
             "coerced_at": codec.iso_or_none(self.coerced_at),
             "idempotency_key": self.idempotency_key,
             "request_hash": self.request_hash,
+            "eta_agent_id": codec.str_or_none(self.eta_agent_id),
+            "eta_recorded_s": self.eta_recorded_s,
             # Derived from the timeline (not read back): for the projection.
             "response_s": self.response_times(),
             # Derived (not read back): the status its user is shown, for the listing's filter.
@@ -458,7 +472,23 @@ class AlertState:
             # Added with the idempotency claim in the create commit.
             idempotency_key=codec.optional_field(data, "idempotency_key", _str_or_none, None),
             request_hash=codec.optional_field(data, "request_hash", _str_or_none, None),
+            # Added with the arrival estimates (issue 19).
+            eta_agent_id=codec.optional_field(data, "eta_agent_id", codec.parse_uuid_or_none, None),
+            eta_recorded_s=codec.optional_field(data, "eta_recorded_s", _int_or_none, None),
         )
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The chat messages (``message`` timeline entries), oldest first, each as
+        ``alert.message`` data: ``{alert_id, message_id, sender_role, sender_id,
+        text, at}``. The truth: what its user is shown is ``as_user_sees().messages()``."""
+        return [
+            {"alert_id": str(self.id), **entry.data}
+            for entry in self.timeline
+            if entry.type == TimelineType.MESSAGE
+        ]
+
+    def message_count(self) -> int:
+        return sum(1 for entry in self.timeline if entry.type == TimelineType.MESSAGE)
 
     def response_times(self) -> dict[str, float]:
         """Seconds from creation to each response milestone reached so far.

@@ -13,6 +13,11 @@ frames, resyncs) is built from :func:`user_view`, never from the truth:
 * After too many wrong PINs (``coerced_at``: the alert was quietly escalated
   as possible coercion) the user is shown the alert as it was just before:
   the same status, assignee and timeline; nothing of the escalation.
+* On a silent alert the user's device is shown nothing a responder says or
+  estimates: no chat message but the user's own, no arrival estimate
+  (``eta``). After a duress "cancel" nothing is pushed any more either
+  (:func:`quiet`), and the timeline ends at the fake cancel as above, so what
+  came before it is shown exactly as a real cancel leaves it.
 * Entries only responders read (:data:`RESPONDER_ONLY`: refused PINs) are never
   shown, and neither are contact notices of a cancel (``notified`` with
   occasion ``cancelled``), which a duress "cancel" never sends. Notices of
@@ -52,8 +57,20 @@ _HIDING: frozenset[str] = frozenset({DURESS_REASON, PIN_ATTEMPTS_REASON})
 _ASSIGNING: frozenset[str] = frozenset({TimelineType.ACCEPTED.value, TimelineType.ASSIGNED.value})
 
 
-def _shown(entry: TimelineEntry) -> bool:
+def quiet(state: AlertState) -> bool:
+    """Whether the user's device hears nothing from responders about this alert:
+    a silent alert, or after a duress "cancel" (no ``alert.message`` from others,
+    no ``alert.eta``, pushed or listed)."""
+    return state.silent or state.duress_at is not None
+
+
+def _shown(entry: TimelineEntry, hushed: bool = False) -> bool:
     if entry.type in RESPONDER_ONLY:
+        return False
+    if hushed and (
+        entry.type == TimelineType.ETA
+        or (entry.type == TimelineType.MESSAGE and entry.data.get("sender_role") != "user")
+    ):
         return False
     return not (entry.type == TimelineType.NOTIFIED and entry.data.get("occasion") == "cancelled")
 
@@ -98,15 +115,18 @@ def _assignee_of(before: Sequence[TimelineEntry]) -> UUID | None:
 def user_view(state: AlertState) -> AlertState:
     """The alert as its own user is shown it (see the module docstring). Pure."""
     cut = _cut(state)
+    # Not quiet(): before a duress "cancel" the user saw the responders' words,
+    # and a real cancel would leave them in the history.
+    hushed = state.silent
     if cut is None:
-        if all(_shown(entry) for entry in state.timeline):
+        if all(_shown(entry, hushed) for entry in state.timeline):
             return state
-        timeline = tuple(entry for entry in state.timeline if _shown(entry))
+        timeline = tuple(entry for entry in state.timeline if _shown(entry, hushed))
         return replace(state, timeline=timeline, updated_at=_last_at(state, timeline))
     before = state.timeline[:cut]
     after = tuple(entry for entry in state.timeline[cut + 1 :] if _raise_notice(entry))
     status = _status_of(before)
-    shown = tuple(entry for entry in before if _shown(entry))
+    shown = tuple(entry for entry in before if _shown(entry, hushed))
     offered_to = state.offered_to
     if state.duress_at is not None and cut < len(state.timeline):
         marker = state.timeline[cut]

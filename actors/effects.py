@@ -144,6 +144,10 @@ class FrameType(enum.StrEnum):
     #: Evidence was attached to an alert, or processed (its renditions ready).
     MEDIA_ADDED = "media.added"
     ALERT_ESCALATED = "alert.escalated"
+    #: A chat message of an alert (its user, its assigned agent, an admin).
+    ALERT_MESSAGE = "alert.message"
+    #: The assigned agent's estimated arrival, after each of its relayed fixes.
+    ALERT_ETA = "alert.eta"
     #: A subject entered a danger zone whose rules tell the subject and/or admins.
     GEOFENCE_ALERT = "geofence.alert"
 

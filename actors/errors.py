@@ -161,6 +161,14 @@ class NotPermitted(ActorError):
         return {"message": str(self)}
 
 
+class ChatRefused(NotPermitted):
+    """A chat message (``alert.message``) from someone who may not write to the
+    alert now: neither its user nor its assigned agent, or the alert is over, or
+    an agent while nobody is assigned. Its own code, as the chat's contract names it."""
+
+    code = "forbidden"
+
+
 class EntityNotFound(ActorError):
     """A message for an entity that does not exist (an alert never created)."""
 

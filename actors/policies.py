@@ -30,6 +30,8 @@ def alert_policy(cfg: ActorSettings) -> AlertPolicy:
         search_k=cfg.search_k,
         offer_to=cfg.offer_to,
         search_again=timedelta(seconds=cfg.search_again_s),
+        eta_speed_mps=cfg.eta_speed_mps,
+        max_messages=cfg.max_messages,
         escalation={
             AlertType(name): tuple(
                 EscalationStep(

@@ -8,7 +8,10 @@ a production deployment cannot start with a password that is in this file.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+import re
 from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
@@ -170,6 +173,11 @@ class ActorSettings(BaseModel):
     #: {"after_s": 45, "escalate": true}]}'. A type not listed gets the default
     #: (actors.alert_messages.DEFAULT_ESCALATION); an empty list: no escalation.
     escalation: dict[AlertTypeName, list[EscalationStepSettings]] = {}
+    #: The mode speed (m/s) a responder's arrival is estimated at (geo.eta;
+    #: 8.3 m/s is about 30 km/h, urban driving): PANIC_ACTORS__ETA_SPEED_MPS.
+    eta_speed_mps: float = Field(8.3, gt=0, le=1000)
+    #: Chat messages one alert holds (alert.message); one more is refused (409).
+    max_messages: int = Field(200, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> Self:
@@ -479,6 +487,9 @@ class NotifySettings(BaseModel):
     ``webhook_secret``.
     """
 
+    # Validation errors never repeat the input: it holds secrets (the VAPID key).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     #: Run the planner and the delivery worker (``serve`` starts them in a Ray actor).
     enabled: bool = True
     smtp_host: str = ""
@@ -509,6 +520,41 @@ class NotifySettings(BaseModel):
     #: together (``notify/caps.py``); past it, a request is dead-lettered with
     #: the reason and not sent. Webhooks are not capped.
     max_per_contact_per_day: int = Field(20, ge=1, le=10_000)
+
+    # --- issue 19, push registration: web push (VAPID) to the apps ---
+    #: The VAPID private key (the raw 32-byte P-256 scalar, base64url, as
+    #: ``vapid --gen`` or ``notify.vapid.generate_private_key`` makes it). Empty:
+    #: one is generated once and kept in PostgreSQL (``system_config`` row
+    #: ``webpush.vapid``), so restarts keep the browsers' subscriptions valid.
+    vapid_private_key: SecretStr = SecretStr("")
+    #: The contact the push services see in each VAPID token (``mailto:`` or ``https:``).
+    vapid_subject: str = Field(
+        "mailto:ops@panic-alert.invalid", pattern=r"^(mailto:[^\s@]+@[^\s@]+|https://\S+)$"
+    )
+    #: How long a push service keeps a web push for a device that is offline.
+    webpush_ttl_s: int = Field(300, ge=0, le=86_400)
+    #: Devices (push registrations) one account may hold; registering one more
+    #: evicts the one seen least recently.
+    max_devices_per_account: int = Field(10, ge=1, le=100)
+    #: Accept ``http://`` push endpoints on a loopback host (tests' local push
+    #: service); off in production, where every endpoint must be ``https://``.
+    webpush_allow_loopback_http: bool = False
+
+    @model_validator(mode="after")
+    def _vapid_key_shape(self) -> Self:
+        """A configured VAPID key must be 32 raw bytes in base64url (checked here,
+        not at the first push: a bad one would dead-letter every push)."""
+        key = self.vapid_private_key.get_secret_value().strip()
+        if not key:
+            return self
+        try:
+            raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32 or not re.fullmatch(r"[A-Za-z0-9_\-]+=*", key):
+            # The value itself is never repeated: it is a secret.
+            raise ValueError("notify.vapid_private_key must be 32 raw bytes, base64url")
+        return self
 
 
 class GeofenceSettings(BaseModel):
@@ -610,6 +656,10 @@ class ConsoleSettings(BaseModel):
     #: Shown on the map, as the tile server's licence requires.
     tile_attribution: str = "© OpenStreetMap contributors"
     tile_max_zoom: int = Field(19, ge=0, le=24)
+    #: The local emergency number the user app offers to call (a ``tel:``
+    #: link) while an alert cannot be sent or was refused: 112 across Europe;
+    #: set 911, 999, 000… where the apps are used.
+    emergency_number: Annotated[str, Field(pattern=r"^\+?[0-9]{2,15}$")] = "112"
 
 
 class SecuritySettings(BaseModel):

@@ -5,8 +5,8 @@ Caching: the build names every asset by its content hash (``assets/*``), so
 those are cached for a year (``immutable``); ``index.html`` names the current
 hashes and is never cached (``no-cache``), so a new build reaches browsers at
 their next load. Any other path under ``/console/`` is the single-page app's
-own route and gets ``index.html``. ``config.json`` is the map's settings
-(tile server and attribution): public, no secret; the bundle holds none
+own route and gets ``index.html``. ``config.json`` is the apps' settings
+(tile server and attribution, the local emergency number): public, no secret; the bundle holds none
 either, and tokens are kept in the page's memory only.
 """
 
@@ -65,6 +65,7 @@ def _config(settings: Settings) -> Response:
             "tile_url": console.tile_url or None,
             "tile_attribution": console.tile_attribution,
             "max_zoom": console.tile_max_zoom,
+            "emergency_number": console.emergency_number,
         },
         headers={"Cache-Control": PAGE_CACHE},
     )

@@ -46,6 +46,7 @@ from gateway.ports import (
     AlertReads,
     Analytics,
     Contacts,
+    Devices,
     Fleet,
     GatewayPorts,
     GeofenceEvents,
@@ -55,6 +56,7 @@ from gateway.ports import (
     RateCounters,
     RefreshTokens,
     Sessions,
+    VapidKeys,
     Zones,
 )
 from gateway.problems import ProblemHTTPException, problem_type
@@ -135,6 +137,14 @@ def get_admin_totp(connection: HTTPConnection) -> AdminTotp:
 
 def get_agent_vetting(connection: HTTPConnection) -> AgentVetting:
     return get_ports(connection).agent_vetting()
+
+
+def get_devices(connection: HTTPConnection) -> Devices:
+    return get_ports(connection).devices()
+
+
+def get_vapid_keys(connection: HTTPConnection) -> VapidKeys:
+    return get_ports(connection).vapid_keys()
 
 
 def get_fleet(connection: HTTPConnection) -> Fleet:
@@ -229,6 +239,8 @@ VaultDep = Annotated[Vault, Depends(inline(get_vault))]
 MediaUploadsDep = Annotated[MediaUploads, Depends(inline(get_media_uploads))]
 AnalyticsDep = Annotated[Analytics, Depends(inline(get_analytics))]
 AlertNotificationsDep = Annotated[AlertNotifications, Depends(inline(get_alert_notifications))]
+DevicesDep = Annotated[Devices, Depends(inline(get_devices))]
+VapidKeysDep = Annotated[VapidKeys, Depends(inline(get_vapid_keys))]
 
 
 # --- authentication -----------------------------------------------------------------

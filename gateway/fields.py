@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
-from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -50,7 +50,7 @@ def storable(value: str) -> str:
 
 
 @functools.cache
-def plain_text_pattern() -> str:
+def plain_text_pattern(allowed: str = "") -> str:
     """The OpenAPI ``pattern`` of :data:`PLAIN_TEXT`: no Cc, Cf, Zl or Zp character.
 
     A character class of every refused character (``config.text``), built when
@@ -58,10 +58,11 @@ def plain_text_pattern() -> str:
     of the Basic Multilingual Plane as ``\\uXXXX`` escapes, the few beyond
     it (tag characters, a handful of format characters) as the characters
     themselves: ECMA-262 (with the ``u`` flag) and Python read both the same.
+    ``allowed``: refused characters let through all the same (chat's line feed).
     """
     parts: list[tuple[int, int]] = []
     for code in range(sys.maxunicode + 1):
-        if not is_control(chr(code)):
+        if not is_control(chr(code)) or chr(code) in allowed:
             continue
         if parts and parts[-1][1] == code - 1:
             parts[-1] = (parts[-1][0], code)
@@ -129,3 +130,60 @@ class _PlainText:
 #: Add to every name, relationship, note, reason and description:
 #: ``Annotated[str, StringConstraints(...), PLAIN_TEXT]``.
 PLAIN_TEXT: Final = _PlainText()
+
+
+# --- chat messages ----------------------------------------------------------------
+
+#: The longest chat message once trimmed (``actors.alert_messages.MAX_MESSAGE_CHARS``).
+MAX_CHAT_CHARS: Final = 500
+
+#: What :data:`CHAT_TEXT` adds to a field's description in the OpenAPI document.
+CHAT_TEXT_RULE: Final = (
+    "1 to 500 characters once surrounding whitespace is trimmed (the stored text is "
+    "trimmed); line feeds are allowed, every other control, format or line-separator "
+    "character (Unicode Cc, Cf, Zl, Zp: CR, tab, NUL, U+2028, bidi overrides, ...) is "
+    "refused with 422."
+)
+
+
+def chat_text(value: str) -> str:
+    """Refuse what :func:`plain_text` refuses, line feeds excepted (a chat message
+    may have several lines)."""
+    storable(value)
+    for char in value:
+        if char != "\n" and is_control(char):
+            raise ValueError(
+                f"must not contain control, format or line-separator characters "
+                f"but line feeds (U+{ord(char):04X})"
+            )
+    return value
+
+
+def _chat_text_before(value: object) -> object:
+    return chat_text(value) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, slots=True)
+class _ChatText:
+    """``Annotated`` metadata: the value is :func:`chat_text`; the document says so."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(_chat_text_before, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = plain_text_pattern("\n")
+        json_schema["description"] = CHAT_TEXT_RULE
+        return json_schema
+
+
+#: A chat message's text (``alert.message``, ``POST /alerts/{id}/messages``).
+ChatText = Annotated[
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=MAX_CHAT_CHARS),
+    _ChatText(),
+]

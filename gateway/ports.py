@@ -903,6 +903,50 @@ def _none() -> None:
     return None
 
 
+# --- issue 19, push registration (``gateway.routes.devices``) ---
+
+
+class DeviceRow(Protocol):
+    """One push registration of an account (``user_devices``)."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+
+
+class Devices(Protocol):
+    """One account's push registrations (users' and agents' alike); a device of
+    another account reads as unknown."""
+
+    async def register(
+        self, account_id: UUID, platform: str, push_token: str, *, limit: int
+    ) -> tuple[DeviceRow, bool]:
+        """Register ``push_token`` (idempotent: the same token is the same row,
+        ``last_seen_at`` bumped); whether the row is new. Keeps at most ``limit``
+        devices, evicting those seen least recently; a token held by another
+        account moves to this one."""
+        ...
+
+    async def list_devices(self, account_id: UUID) -> Sequence[DeviceRow]:
+        """Most recently seen first."""
+        ...
+
+    async def delete_device(self, account_id: UUID, device_id: UUID) -> bool:
+        """False when the account holds no such device."""
+        ...
+
+
+class VapidKeys(Protocol):
+    async def public_key(self) -> str:
+        """The VAPID application server key (65 bytes, unpadded base64url)."""
+        ...
+
+
 @dataclass(frozen=True)
 class GatewayPorts:
     """Every port of one gateway process, each behind a provider.
@@ -947,6 +991,9 @@ class GatewayPorts:
     analytics: Provider[Analytics] = field(default=_missing("postgres"))
     #: Emergency-contact delivery outcomes per alert (issue 18).
     alert_notifications: Provider[AlertNotifications] = field(default=_missing("postgres"))
+    #: Push registrations and the VAPID public key (issue 19).
+    devices: Provider[Devices] = field(default=_missing("postgres"))
+    vapid_keys: Provider[VapidKeys] = field(default=_missing("postgres"))
 
 
 #: A coroutine factory run for the app's lifetime.

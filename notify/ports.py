@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from notify.plan import Recipient
+from notify.webpush_plan import AlertFlags, Audience
 
 
 class Incoming(Protocol):
@@ -96,4 +97,37 @@ class DeliveryRecord(Protocol):
 
     async def delivered_to(self, contact_id: UUID, *, within_s: int) -> int:
         """How many requests to ``contact_id`` were delivered in the last ``within_s`` seconds."""
+        ...
+
+
+# --- issue 19, push registration: web push to the apps (``notify.webpush``) ---
+
+
+class AlertFlagsReader(Protocol):
+    async def flags(self, alert_id: UUID) -> AlertFlags | None:
+        """The alert's type and its silent and duress flags now (None: no such alert)."""
+        ...
+
+
+class Presence(Protocol):
+    async def online(self, audience: Audience, account_id: UUID) -> bool:
+        """Whether any gateway holds a live socket of the account (its app is open)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebDevice:
+    """One web push registration: its id and the PushSubscription JSON."""
+
+    id: UUID
+    subscription: str
+
+
+class WebDevices(Protocol):
+    async def web_devices(self, account_id: UUID) -> Sequence[WebDevice]:
+        """The account's ``web`` devices, most recently seen first."""
+        ...
+
+    async def forget(self, device_id: UUID) -> None:
+        """Delete a device the push service says is gone (idempotent)."""
         ...

@@ -35,6 +35,7 @@ from persistence.stores.admin_totp import PostgresAdminTotp
 from persistence.stores.alerts import PostgresAlertReads
 from persistence.stores.analytics import PostgresAnalytics
 from persistence.stores.contacts import PostgresContacts
+from persistence.stores.devices import PostgresDevices, PostgresVapidKeys
 from persistence.stores.fleet import PostgresRedisFleet
 from persistence.stores.geofence_events import MongoGeofenceEvents
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
@@ -77,6 +78,14 @@ def gateway_ports(
         return MongoLocationHistory(mongo.store, source=settings.kafka.source)
 
     objects = object_store(settings.media, settings.data_dir)
+    # One per process, so the key is read (or generated) once and then kept.
+    kept: list[PostgresVapidKeys] = []
+
+    def vapid_keys() -> PostgresVapidKeys:
+        if not kept or kept[0].pool is not postgres.pool:
+            configured = settings.notify.vapid_private_key.get_secret_value()
+            kept[:] = [PostgresVapidKeys(postgres.pool, configured)]
+        return kept[0]
 
     def metrics() -> MetricsReads | None:
         return PostgresMetricsReads(postgres.pool) if postgres.connected else None
@@ -105,6 +114,8 @@ def gateway_ports(
         media_uploads=lambda: PostgresMediaUploads(postgres.pool, source=settings.kafka.source),
         analytics=lambda: PostgresAnalytics(postgres.pool),
         alert_notifications=lambda: PostgresAlertNotifications(postgres.pool),
+        devices=lambda: PostgresDevices(postgres.pool),
+        vapid_keys=vapid_keys,
     )
 
 

@@ -1,6 +1,8 @@
 """The notifier's composition root: the emergency-contact workers
 (``notify.worker``) wired to PostgreSQL, Kafka and their providers, and to
-the alert entities that keep each outcome.
+the alert entities that keep each outcome; and the web push worker
+(``notify.webpush``) wired to PostgreSQL (devices, alert flags, the VAPID
+key), Redis (presence) and Kafka.
 
 ``NotifierRunner(settings)`` is what ``cluster.notifier.start_notifier_actor``
 sends to the cluster's notifier actor, which calls it in its own process;
@@ -14,12 +16,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+import asyncpg
 import httpx
 
 from cluster.notifier import AlertTell, start_notifier_actor
 from config.settings import Settings
 from notify.caps import ContactCap
 from notify.deliver import Deliverer
+from notify.webpush import WEBPUSH_GROUP, WEBPUSH_TOPICS, VapidWebPush, WebPushWorker, run_webpush
 from notify.worker import (
     ALERT_TOPICS,
     DELIVER_GROUP,
@@ -33,12 +37,16 @@ from notify.worker import (
 from panic_alert.supervise import restarting
 from persistence.drivers.kafka import KafkaConsumer, KafkaPublisher
 from persistence.drivers.postgres import create_pool
+from persistence.drivers.redis import create_redis
 from persistence.notifications import (
     KafkaIncoming,
     KafkaOutgoing,
+    PostgresAlertFlags,
     PostgresDeliveries,
     PostgresRecipients,
+    RedisPresence,
 )
+from persistence.stores.devices import PostgresDevices, PostgresVapidKeys
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +65,8 @@ async def run_notifier(
     (``offset_reset``), so a new deployment never tells contacts of alerts
     long past; after that the committed offsets carry it across restarts.
     ``group_suffix`` separates consumer groups (tests sharing one broker);
-    ``ready`` is set once both consumers hold their partitions.
+    ``ready`` is set once the three consumers (planner, deliverer, web push)
+    hold their partitions.
     """
     await restarting("notifier", lambda: _run(settings, report, offset_reset, group_suffix, ready))
 
@@ -89,24 +98,82 @@ async def _run(
             stack.push_async_callback(consumer.stop)
             consumers.append(KafkaIncoming(consumer))
         planner, delivery = consumers
-        await run_workers(
-            planner=planner,
-            delivery=delivery,
-            recipients=PostgresRecipients(pool),
-            publisher=KafkaOutgoing(publisher, source=settings.kafka.source),
-            deliverer=Deliverer(
-                PostgresDeliveries(pool),
-                providers(settings, client),
-                max_attempts=cfg.max_attempts,
-                base_delay_s=cfg.base_delay_s,
-                max_delay_s=cfg.max_delay_s,
-                cap=ContactCap(cfg.max_per_contact_per_day),
-            ),
-            report=report,
-            webhooks=cfg.webhooks,
-            concurrency=cfg.concurrency,
-            ready=ready,
+        webpush = KafkaConsumer(
+            settings.kafka,
+            group_id=WEBPUSH_GROUP + group_suffix,
+            topics=WEBPUSH_TOPICS,
+            auto_offset_reset=offset_reset,
         )
+        await webpush.start()
+        stack.push_async_callback(webpush.stop)
+        redis = create_redis(settings.redis)
+        stack.push_async_callback(redis.aclose)
+        devices = PostgresDevices(pool)
+        keys = PostgresVapidKeys(pool, cfg.vapid_private_key.get_secret_value())
+        pusher = WebPushWorker(
+            flags=PostgresAlertFlags(pool),
+            presence=RedisPresence(redis),
+            devices=devices,
+            sender=VapidWebPush(
+                client,
+                private_key=await keys.private_key(),
+                subject=cfg.vapid_subject,
+                ttl_s=cfg.webpush_ttl_s,
+            ),
+            max_attempts=cfg.max_attempts,
+            base_delay_s=cfg.base_delay_s,
+            max_delay_s=cfg.max_delay_s,
+            concurrency=cfg.concurrency,
+        )
+        contacts_ready, push_ready = asyncio.Event(), asyncio.Event()
+
+        async def all_ready() -> None:
+            await contacts_ready.wait()
+            await push_ready.wait()
+            if ready is not None:
+                ready.set()
+
+        # A task group: one worker failing stops the others before the ports close.
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(
+                _contact_workers(
+                    settings, pool, client, planner, delivery, publisher, report, contacts_ready
+                )
+            )
+            tasks.create_task(run_webpush(KafkaIncoming(webpush), pusher, push_ready))
+            tasks.create_task(all_ready())
+
+
+async def _contact_workers(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    planner: KafkaIncoming,
+    delivery: KafkaIncoming,
+    publisher: KafkaPublisher,
+    report: Report,
+    ready: asyncio.Event,
+) -> None:
+    """The emergency-contact planner and deliverer (``notify.worker``)."""
+    cfg = settings.notify
+    await run_workers(
+        planner=planner,
+        delivery=delivery,
+        recipients=PostgresRecipients(pool),
+        publisher=KafkaOutgoing(publisher, source=settings.kafka.source),
+        deliverer=Deliverer(
+            PostgresDeliveries(pool),
+            providers(settings, client),
+            max_attempts=cfg.max_attempts,
+            base_delay_s=cfg.base_delay_s,
+            max_delay_s=cfg.max_delay_s,
+            cap=ContactCap(cfg.max_per_contact_per_day),
+        ),
+        report=report,
+        webhooks=cfg.webhooks,
+        concurrency=cfg.concurrency,
+        ready=ready,
+    )
 
 
 @dataclass(frozen=True, slots=True)

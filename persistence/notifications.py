@@ -1,5 +1,6 @@
 """The notification workers' adapters (``notify.ports``): the recipients and
-the delivery record on PostgreSQL, the event consumer and publisher on Kafka.
+the delivery record on PostgreSQL, the event consumer and publisher on Kafka;
+for web push, the alert's flags (PostgreSQL) and the accounts' presence (Redis).
 """
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
+import redis.asyncio as aioredis
 
+from actors.effects import push_channel
 from notify.plan import Recipient
 from notify.ports import Incoming, Outgoing, Recorded
+from notify.webpush_plan import AlertFlags, Audience
 from persistence.drivers import postgres
+from persistence.drivers import redis as redis_driver
 from persistence.drivers.kafka import KafkaConsumer, KafkaPublisher
 from persistence.outbox.events import CloudEvent
 from persistence.stores.accounts import get_account
@@ -136,3 +141,37 @@ class KafkaOutgoing:
                 for e in events
             ]
         )
+
+
+# --- issue 19, web push: the alert's flags and the accounts' presence ---
+
+
+class PostgresAlertFlags:
+    """``notify.ports.AlertFlagsReader`` on the ``alerts`` projection."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def flags(self, alert_id: UUID) -> AlertFlags | None:
+        with postgres.EDGE:
+            row = await self._pool.fetchrow(
+                "SELECT alert_type, silent, duress FROM alerts WHERE id = $1", alert_id
+            )
+        if row is None:
+            return None
+        return AlertFlags(row["alert_type"], row["silent"], row["duress"])
+
+
+class RedisPresence:
+    """``notify.ports.Presence``: a gateway holding a socket of the account is
+    subscribed to its push channel (``gateway.ws.hub``), so ``PUBSUB NUMSUB``
+    of ``ws:{kind}:{id}`` counts the gateways where its app is open."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def online(self, audience: Audience, account_id: UUID) -> bool:
+        channel = push_channel(audience.value, str(account_id))
+        with redis_driver.EDGE:
+            counts = await self._client.pubsub_numsub(channel)
+        return any(int(n) > 0 for _name, n in counts)

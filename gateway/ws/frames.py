@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from actors.agent import Availability
 from actors.alert_state import AlertStatus
 from actors.roles import Role
-from gateway.fields import PLAIN_TEXT, Heading, Latitude, Longitude, NonNegative
+from gateway.fields import PLAIN_TEXT, ChatText, Heading, Latitude, Longitude, NonNegative
 from gateway.fleet import FleetAgent
 from gateway.ws.codes import ErrorCode
 
@@ -95,6 +95,17 @@ class AlertStatusData(_ClientData):
     note: Text | None = None
 
 
+class AlertMessageData(_ClientData):
+    """A chat message to the alert ``alert_id``: from its user (while it is not
+    over, assigned or not) or its assigned agent. Answered by ``ack`` (with
+    ``message_id``) once committed, or an ``error``: ``forbidden`` (neither the
+    alert's user nor its assigned agent, or the alert is over), ``not_found``,
+    ``invalid_data`` (the text), ``conflict`` (the alert holds its most messages)."""
+
+    alert_id: UUID
+    text: ChatText
+
+
 #: Every client frame type and the model of its ``data``.
 CLIENT_FRAMES: dict[str, type[_ClientData]] = {
     "auth": AuthData,
@@ -105,6 +116,7 @@ CLIENT_FRAMES: dict[str, type[_ClientData]] = {
     "offer.decline": OfferDeclineData,
     "offer.received": OfferReceivedData,
     "alert.status": AlertStatusData,
+    "alert.message": AlertMessageData,
 }
 
 #: Client frames only an agent may send.
@@ -202,6 +214,8 @@ class AckData(_ServerData):
     type: str
     alert_id: UUID | None = None
     status: str | None = None
+    #: ``alert.message``: the id the message was stored under (as pushed).
+    message_id: UUID | None = None
 
 
 class ErrorData(_ServerData):
@@ -366,6 +380,35 @@ class MediaAddedData(_PushData):
     error: str | None = None
 
 
+class AlertMessagePushData(_PushData):
+    """A chat message of ``alert_id``, to its user, its assigned agent and every admin
+    socket. Never to the user of a silent alert, nor after a duress cancel (their
+    device is shown nothing from responders). Also ``GET /alerts/{id}/messages``' item."""
+
+    alert_id: UUID
+    message_id: UUID
+    sender_role: str = Field(description="`user`, `agent` or `admin`")
+    sender_id: UUID
+    text: str = Field(description="Trimmed; may hold line feeds.")
+    at: datetime
+
+
+class AlertEtaData(_PushData):
+    """The assigned agent's estimated arrival at ``alert_id``, after each of its
+    positions: to the agent, every admin socket, and the alert's user (when the
+    user is shown the agent coming, as ``agent.location``: never on a silent alert
+    or after a duress cancel). ``method`` ``great_circle``: the great-circle
+    distance at a mode speed (``PANIC_ACTORS__ETA_SPEED_MPS``, 8.3 m/s), or the
+    agent's own speed when faster and heading for the alert; 0 within 30 m."""
+
+    alert_id: UUID
+    agent_id: UUID
+    eta_s: int = Field(description="Seconds, rounded up.")
+    distance_m: float = Field(description="Great-circle metres, to 0.1 m.")
+    method: str = Field(description="`great_circle`")
+    at: datetime = Field(description="The time of the agent's position it is estimated from.")
+
+
 class FleetAgentsData(_PushData):
     """To admin sockets only: the agents whose duty status or position changed
     since this socket's previous ``fleet.agents`` (at most one frame per
@@ -394,6 +437,8 @@ SERVER_FRAMES: dict[str, type[BaseModel]] = {
     "alert.location": LocationPushData,
     "agent.location": LocationPushData,
     "media.added": MediaAddedData,
+    "alert.message": AlertMessagePushData,
+    "alert.eta": AlertEtaData,
     "fleet.agents": FleetAgentsData,
 }
 

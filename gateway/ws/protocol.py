@@ -27,6 +27,8 @@ deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
   closes with 1009; a socket silent for ``heartbeat_timeout_s`` closes with
   4408. Any frame counts as a sign of life.
 * Agent-only frames from a user are answered ``forbidden``.
+* ``alert.message`` (users and agents) goes to the alert as a ``PostMessage``
+  with a fresh ``message_id`` (the injected id factory); its ``ack`` names it.
 * ``agent.status`` asking for anything but ``offline`` goes to the entity
   only once the shell has looked up the agent's vetting (``CheckVetting``):
   a pending or suspended agent is answered ``forbidden`` (``gateway.vetting``).
@@ -36,12 +38,13 @@ deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from actors import agent as agent_msgs
-from actors.alert_messages import DeclineOffer, OfferReceived, UpdateStatus
+from actors.alert_messages import DeclineOffer, OfferReceived, PostMessage, UpdateStatus
 from actors.alert_state import ActorRole, AlertState
 from actors.effects import Audience, EntityKind
 from config.settings import HttpSettings
@@ -53,6 +56,7 @@ from gateway.ws.frames import (
     AGENT_ONLY,
     AckData,
     AgentStatusData,
+    AlertMessageData,
     AlertStatusData,
     AuthData,
     AuthOkData,
@@ -207,8 +211,9 @@ Action: TypeAlias = (
 class SessionProtocol:
     """One socket's protocol state. Not thread-safe; one task drives it."""
 
-    def __init__(self, limits: Limits, now: float) -> None:
+    def __init__(self, limits: Limits, now: float, ids: Callable[[], UUID] = uuid4) -> None:
         self.limits = limits
+        self._ids = ids
         self.phase = Phase.AWAITING_AUTH
         self.principal: Principal | None = None
         #: The app acknowledges offers itself (``offer.received``); else the
@@ -314,8 +319,13 @@ class SessionProtocol:
                 ref=ask.ref, type=ask.frame_type, alert_id=reply.alert_id, status=reply.status.value
             )
         elif isinstance(reply, AlertState):
+            posted = ask.message if isinstance(ask.message, PostMessage) else None
             ack = AckData(
-                ref=ask.ref, type=ask.frame_type, alert_id=reply.id, status=reply.status.value
+                ref=ask.ref,
+                type=ask.frame_type,
+                alert_id=reply.id,
+                status=reply.status.value,
+                message_id=None if posted is None else posted.message_id,
             )
         return [SendFrame(server_frame("ack", ack))]
 
@@ -409,6 +419,14 @@ class SessionProtocol:
                 note=data.note,
             )
             return [AskEntity(EntityKind.ALERT, str(data.alert_id), update, ref, frame.type)]
+        if isinstance(data, AlertMessageData):
+            post = PostMessage(
+                message_id=self._ids(),
+                sender_id=principal.id,
+                sender_role=ActorRole(principal.role.value),
+                text=data.text,
+            )
+            return [AskEntity(EntityKind.ALERT, str(data.alert_id), post, ref, frame.type)]
         # parse_client_frame only returns the types of CLIENT_FRAMES, all handled above.
         return [_error(ErrorCode.UNKNOWN_TYPE, f"unhandled frame type {frame.type!r}", ref)]
 

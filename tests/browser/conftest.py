@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from config.settings import REPO_ROOT, Settings
 from gateway.auth.passwords import PasswordHasher
@@ -143,6 +143,17 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
         await opened.screenshot(path=str(SHOTS / f"{request.node.name}.png"))
         await context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+async def phones(browser: Browser) -> AsyncIterator[list[BrowserContext]]:
+    """The contexts a test opens as phones (``test_apps.phone``), closed after it."""
+    opened: list[BrowserContext] = []
+    try:
+        yield opened
+    finally:
+        for context in opened:
+            await context.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -28,7 +27,7 @@ from playwright.async_api import (
 
 from gateway.auth.principal import Role
 from tests.browser.conftest import CHROMIUM, SHOTS, Admin, Console
-from tests.browser.test_console import assert_accessible, spot
+from tests.browser.test_console import assert_accessible, queue_item, spot
 from tests.integration.api.accounts import approve_agent
 
 pytestmark = pytest.mark.integration
@@ -42,16 +41,6 @@ async def phone(browser: Browser, at: tuple[float, float]) -> BrowserContext:
         geolocation={"latitude": at[0], "longitude": at[1], "accuracy": 12},
         permissions=["geolocation"],
     )
-
-
-@pytest.fixture
-async def phones(browser: Browser) -> AsyncIterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    try:
-        yield opened
-    finally:
-        for context in opened:
-            await context.close()
 
 
 async def register(console: Console, role: Role) -> tuple[str, str]:
@@ -85,6 +74,29 @@ async def listed(console: Console, admin: Admin, agent_id: str) -> None:
                 return
             await asyncio.sleep(0.1)
     raise AssertionError("the responder was never listed available")
+
+
+async def on_duty_and_signed_in(
+    console: Console,
+    browser: Browser,
+    phones: list[BrowserContext],
+    admin: Admin,
+    where: tuple[float, float],
+    apart: float,
+) -> tuple[Page, Page, str]:
+    """A responder on duty ``apart`` degrees north of ``where`` (listed available)
+    and a person at ``where`` signed in to the app: (responder, person, the
+    person's email)."""
+    user_email, _ = await register(console, Role.USER)
+    agent_email, agent_id = await register(console, Role.AGENT)
+    phones.append(await phone(browser, (where[0] + apart, where[1])))
+    phones.append(await phone(browser, where))
+    responder, person = [await context.new_page() for context in phones[-2:]]
+    await sign_in(responder, f"{console.gateway.base_url}/responder/", agent_email)
+    await responder.get_by_role("switch", name=re.compile("^On duty")).click()
+    await listed(console, admin, agent_id)
+    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    return responder, person, user_email
 
 
 async def test_a_press_rings_the_responder_who_accepts_and_resolves(
@@ -124,10 +136,28 @@ async def test_a_press_rings_the_responder_who_accepts_and_resolves(
     await incoming.get_by_role("button", name="Accept").click()
     await expect(incoming).to_be_hidden()
     await expect(status).to_contain_text("A responder is coming", timeout=10_000)
+    # The responder sets off: its fixes reach the person's map, with the server's estimate.
+    await phones[0].set_geolocation(
+        {"latitude": where[0] + 0.0015, "longitude": where[1], "accuracy": 8}
+    )
+    await expect(status).to_contain_text(
+        re.compile(r"Arriving (now|in about \d+ min) \(\d+ m away\)"), timeout=10_000
+    )
+    await expect(person.get_by_role("region", name="Map of your responder")).to_be_visible()
+    await expect(person.get_by_text(re.compile(r"^Your responder is \d+ m away\."))).to_be_visible()
+    await expect(
+        responder.get_by_role("region", name="Map of the route to the person")
+    ).to_be_visible()
+    await expect(
+        responder.get_by_text(re.compile(r"^Arriving (now|in about \d+ min)"))
+    ).to_be_visible()
+    await person.screenshot(path=str(SHOTS / "apps-user-responder-coming.png"))
+    await responder.screenshot(path=str(SHOTS / "apps-responder-route.png"))
     await assert_accessible(person, "the user app, a responder coming")
+    await assert_accessible(responder, "the responder app, responding")
 
     for step, words in (
-        ("En route", "A responder is coming"),
+        ("En route", "Arriving"),
         ("On scene", "A responder is with you"),
         ("Resolved", "Resolved"),
     ):
@@ -136,6 +166,47 @@ async def test_a_press_rings_the_responder_who_accepts_and_resolves(
     SHOTS.mkdir(parents=True, exist_ok=True)
     await person.screenshot(path=str(SHOTS / "apps-user-resolved.png"))
     await responder.screenshot(path=str(SHOTS / "apps-responder-resolved.png"))
+
+
+async def test_the_person_and_the_responder_chat_and_the_dispatcher_reads_it(
+    console: Console, browser: Browser, phones: list[BrowserContext], admin: Admin, page: Page
+) -> None:
+    where = spot()
+    responder, person, user_email = await on_duty_and_signed_in(
+        console, browser, phones, admin, where, apart=0.003
+    )
+    await person.get_by_role("button", name="Send panic alert").click()
+    await person.get_by_role("button", name="Send panic alert").click()  # two taps
+    # Before anyone accepts, the person may already write: it waits for the responder.
+    person_chat = person.get_by_role("log", name="Messages")
+    await expect(person_chat).to_contain_text("No messages yet.", timeout=10_000)
+    await person.get_by_role("textbox", name="Message").fill("Side door, second floor")
+    await person.get_by_role("button", name="Send").click()
+    await expect(person_chat).to_contain_text("You: Side door, second floor")
+
+    incoming = responder.get_by_role("dialog", name="Incoming alert")
+    await incoming.get_by_role("button", name="Accept").click(timeout=10_000)
+    responder_chat = responder.get_by_role("log", name="Messages")
+    await expect(responder_chat).to_contain_text("Person: Side door, second floor", timeout=10_000)
+    await responder.get_by_role("textbox", name="Message").fill("Two minutes away")
+    await responder.get_by_role("button", name="Send").click()
+    await expect(responder_chat).to_contain_text("You: Two minutes away")
+    await expect(person_chat).to_contain_text("Responder: Two minutes away", timeout=10_000)
+    await assert_accessible(person, "the user app's chat")
+    await assert_accessible(responder, "the responder app's chat")
+    await person.screenshot(path=str(SHOTS / "apps-user-chat.png"))
+    await responder.screenshot(path=str(SHOTS / "apps-responder-chat.png"))
+
+    # The dispatcher reads both in the alert's timeline in the console.
+    await page.goto(console.url)
+    await page.get_by_label("Email").fill(admin.email)
+    await page.get_by_label("Password").fill(admin.password)
+    await page.get_by_role("button", name="Sign in").click()
+    (raised,) = await own_alerts(console, user_email)
+    await queue_item(page, "panic", str(raised["id"])).click(timeout=10_000)
+    timeline = page.get_by_role("list", name="Timeline")
+    await expect(timeline).to_contain_text("message from the person: Side door, second floor")
+    await expect(timeline).to_contain_text("message from the responder: Two minutes away")
 
 
 async def test_a_short_press_sends_nothing_and_a_restart_keeps_the_session_even_offline(
@@ -212,6 +283,37 @@ async def test_the_app_is_installable_and_its_shell_works_offline(
             await page.screenshot(path=str(SHOTS / f"apps-offline-{path.strip('/')}.png"))
         finally:
             await context.close()
+
+
+async def test_turning_on_notifications_says_plainly_what_came_of_it(
+    console: Console, browser: Browser, phones: list[BrowserContext]
+) -> None:
+    """Web push needs a push service, which this machine's Chromium cannot reach:
+    the app must then say so (and register nothing), or, where it can, register
+    the device (``GET /users/devices`` lists it). A refusal says "blocked"."""
+    email, _ = await register(console, Role.USER)
+    phones.append(await phone(browser, spot()))
+    refused = await phones[-1].new_page()
+    await sign_in(refused, f"{console.gateway.base_url}/app/", email)
+    await refused.get_by_role("button", name="Turn on notifications").click()
+    await expect(refused.get_by_role("status").filter(has_text="Notifications")).to_contain_text(
+        "blocked"
+    )
+
+    phones.append(await phone(browser, spot()))
+    await phones[-1].grant_permissions(["geolocation", "notifications"])
+    person = await phones[-1].new_page()
+    await sign_in(person, f"{console.gateway.base_url}/app/", email)
+    await person.get_by_role("button", name="Turn on notifications").click()
+    said = person.get_by_role("status").filter(has_text="Notifications")
+    await expect(said).to_contain_text(re.compile(r"on for this device|could not be turned on"))
+    async with httpx.AsyncClient(base_url=console.gateway.base_url, timeout=20) as http:
+        login = await http.post("/auth/login/user", json={"email": email, "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        devices = (await http.get("/users/devices", headers=headers)).json()["items"]
+    registered = "on for this device" in await said.inner_text()
+    assert len(devices) == (1 if registered else 0), devices
+    await assert_accessible(person, "the user app, notifications answered")
 
 
 async def own_alerts(console: Console, email: str) -> list[dict[str, object]]:
@@ -306,15 +408,9 @@ async def test_press_to_ring_is_measured_over_several_presses(
     responder's "Incoming alert" dialog showing, over 7 presses; written to
     ``.data/screenshots/apps-ring.json`` (speed is not asserted here)."""
     where = spot()
-    user_email, _ = await register(console, Role.USER)
-    agent_email, agent_id = await register(console, Role.AGENT)
-    phones.append(await phone(browser, (where[0] + 0.002, where[1])))
-    phones.append(await phone(browser, where))
-    responder, person = [await context.new_page() for context in phones]
-    await sign_in(responder, f"{console.gateway.base_url}/responder/", agent_email)
-    await responder.get_by_role("switch", name=re.compile("^On duty")).click()
-    await listed(console, admin, agent_id)
-    await sign_in(person, f"{console.gateway.base_url}/app/", user_email)
+    responder, person, _ = await on_duty_and_signed_in(
+        console, browser, phones, admin, where, apart=0.002
+    )
     status = person.get_by_role("status", name="Alert status")
     incoming = responder.get_by_role("dialog", name="Incoming alert")
     sent: list[float] = []

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from config.settings import (
     DEV_SECRETS,
+    ConsoleSettings,
     JwtAlgorithm,
     Profile,
     Settings,
@@ -219,3 +220,10 @@ def test_weakness_estimate_orders_secrets() -> None:
     assert secret_weakness("Zq8s7d6f5g4h3j2k", min_length=16, min_bits=64) is None
     assert estimated_bits("aaaa") == 0
     assert estimated_bits("abcd") == 8
+
+
+def test_the_emergency_number_is_digits_only() -> None:
+    assert ConsoleSettings(emergency_number="+4930110").emergency_number == "+4930110"
+    for bad in ("", "1", "911; rm", "tel:112", "12 34"):
+        with pytest.raises(ValidationError):
+            ConsoleSettings(emergency_number=bad)

@@ -20,6 +20,7 @@ from panic_alert_client.errors import ApiError, ProtocolError, api_error
 from panic_alert_client.models import (
     Account,
     Alert,
+    ChatMessage,
     Contact,
     Invite,
     LocationAccepted,
@@ -298,6 +299,15 @@ def assign(alert_id: Id, agent_id: Id) -> Call[Alert]:
 
 def timeline(alert_id: Id) -> Call[tuple[TimelineItem, ...]]:
     return Call("GET", f"/alerts/{alert_id}/timeline", _items(TimelineItem.from_json))
+
+
+def messages(alert_id: Id) -> Call[tuple[ChatMessage, ...]]:
+    return Call("GET", f"/alerts/{alert_id}/messages", _items(ChatMessage.from_json))
+
+
+def post_message(alert_id: Id, text: str) -> Call[ChatMessage]:
+    payload = {"text": text}
+    return Call("POST", f"/alerts/{alert_id}/messages", _reader(ChatMessage.from_json), payload)
 
 
 # --- geofencing ---------------------------------------------------------------------

@@ -65,6 +65,8 @@ class Ack:
     acked_type: str
     alert_id: UUID | None = None
     status: str | None = None
+    #: ``alert.message``: the id the message was stored under (as pushed).
+    message_id: UUID | None = None
     type: str = "ack"
     id: str | None = _meta()
     resync: bool = _resync()
@@ -204,6 +206,40 @@ class MediaAdded:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """A chat message of an alert (``alert.message``): from its user, its assigned
+    agent or an admin (``sender_role``). A silent alert's user is sent none."""
+
+    alert_id: UUID
+    message_id: UUID
+    sender_role: str
+    sender_id: UUID
+    text: str
+    at: datetime
+    type: str = "alert.message"
+    id: str | None = _meta()
+    resync: bool = _resync()
+    data: Mapping[str, Any] = _data()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEta:
+    """The assigned agent's estimated arrival (``alert.eta``): ``eta_s`` seconds,
+    ``distance_m`` the great circle, ``at`` the time of the position it is from."""
+
+    alert_id: UUID
+    agent_id: UUID
+    eta_s: int
+    distance_m: float
+    method: str
+    at: datetime
+    type: str = "alert.eta"
+    id: str | None = _meta()
+    resync: bool = _resync()
+    data: Mapping[str, Any] = _data()
+
+
+@dataclass(frozen=True, slots=True)
 class GenericFrame:
     """Any other frame (``geofence.alert``, ``fleet.agents``, a type added later), as sent."""
 
@@ -226,6 +262,8 @@ ServerFrame: TypeAlias = (
     | OfferRevoked
     | AssignmentRevoked
     | MediaAdded
+    | AlertMessage
+    | AlertEta
     | GenericFrame
 )
 
@@ -244,6 +282,7 @@ def _typed(kind: str, d: j.JsonObject, meta: dict[str, Any]) -> ServerFrame:
             j.string(d, "type"),
             j.opt_uuid(d, "alert_id"),
             j.opt_string(d, "status"),
+            j.opt_uuid(d, "message_id"),
             **meta,
         )
     if kind == "error":
@@ -309,6 +348,29 @@ def _typed(kind: str, d: j.JsonObject, meta: dict[str, Any]) -> ServerFrame:
     if kind == "media.added":
         return MediaAdded(
             j.uuid(d, "alert_id"), j.uuid(d, "media_id"), j.string(d, "status"), **meta
+        )
+    if kind == "alert.message":
+        return AlertMessage(
+            j.uuid(d, "alert_id"),
+            j.uuid(d, "message_id"),
+            j.string(d, "sender_role"),
+            j.uuid(d, "sender_id"),
+            j.string(d, "text"),
+            j.when(d, "at"),
+            **meta,
+        )
+    if kind == "alert.eta":
+        eta_s = j.opt_int(d, "eta_s")
+        if eta_s is None:
+            raise ProtocolError("'eta_s' is missing")
+        return AlertEta(
+            j.uuid(d, "alert_id"),
+            j.uuid(d, "agent_id"),
+            eta_s,
+            j.number(d, "distance_m"),
+            j.string(d, "method"),
+            j.when(d, "at"),
+            **meta,
         )
     return GenericFrame(kind, **meta)
 

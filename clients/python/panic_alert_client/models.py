@@ -212,6 +212,31 @@ class TimelineItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One chat message of an alert (``GET``/``POST /alerts/{id}/messages``, and the
+    ``alert.message`` frame's data): ``sender_role`` ``user``, ``agent`` or ``admin``."""
+
+    alert_id: UUID
+    message_id: UUID
+    sender_role: str
+    sender_id: UUID
+    text: str
+    at: datetime
+
+    @classmethod
+    def from_json(cls, value: object) -> ChatMessage:
+        data = j.obj(value, "message")
+        return cls(
+            alert_id=j.uuid(data, "alert_id"),
+            message_id=j.uuid(data, "message_id"),
+            sender_role=j.string(data, "sender_role"),
+            sender_id=j.uuid(data, "sender_id"),
+            text=j.string(data, "text"),
+            at=j.when(data, "at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Zone:
     """A geofence zone: ``geometry`` is GeoJSON (Polygon, MultiPolygon, or Point with
     ``radius_m``); ``kind`` one of ``safe``, ``danger``, ``service_area``."""

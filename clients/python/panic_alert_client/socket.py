@@ -236,6 +236,13 @@ class AsyncSocket:
         data = {"alert_id": str(alert_id), "status": status, "note": note}
         return await self.request("alert.status", data)
 
+    async def message(self, alert_id: UUID | str, text: str) -> Ack:
+        """Write a chat message to the alert (its user, or its assigned agent); the
+        ack's ``message_id`` is the one it is pushed with (``alert.message``).
+        :class:`FrameRefused` ``forbidden`` when the caller may not write (or the
+        alert is over), ``invalid_data`` for a text that is not 1-500 characters."""
+        return await self.request("alert.message", {"alert_id": str(alert_id), "text": text})
+
     async def ping(self) -> None:
         await self.send("ping", {})
 

@@ -34,6 +34,7 @@ from panic_alert_client.errors import Unauthorized
 from panic_alert_client.models import (
     Account,
     Alert,
+    ChatMessage,
     Contact,
     Invite,
     LocationAccepted,
@@ -320,6 +321,16 @@ class Client:
 
     def timeline(self, alert_id: Id) -> tuple[TimelineItem, ...]:
         return self._run(calls.timeline(alert_id))
+
+    def messages(self, alert_id: Id) -> tuple[ChatMessage, ...]:
+        """The alert's chat, oldest first (a silent alert's user: only their own)."""
+        return self._run(calls.messages(alert_id))
+
+    def post_message(self, alert_id: Id, text: str) -> ChatMessage:
+        """Write to the alert's chat: its user, its assigned agent, or an admin (403
+        :class:`Forbidden` otherwise or once it is over; 422 for a text that is not
+        1-500 characters; 409 :class:`Conflict` past the alert's most messages)."""
+        return self._run(calls.post_message(alert_id, text))
 
     # --- geofencing -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ gateway is served by this test's own event loop.
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
@@ -22,11 +23,14 @@ from gateway.auth.principal import Role
 from panic_alert_client import (
     Ack,
     AlertAssigned,
+    AlertEta,
+    AlertMessage,
     AlertOffer,
     AsyncClient,
     AsyncSocket,
     AuthOk,
     Client,
+    FrameRefused,
     NotFound,
     ServerFrame,
     SessionEnded,
@@ -344,3 +348,66 @@ async def test_api_errors_carry_the_problem_details(api: AsyncClient) -> None:
     assert missing.value.status == 404
     assert missing.value.title
     assert missing.value.retry_after is None
+
+
+async def test_chat_and_the_arrival_estimate_through_the_client(
+    gateway: Gateway, admin_api: AsyncClient
+) -> None:
+    user = await signed_in_user(gateway.base_url)
+    agent = await on_duty_agent(gateway.base_url, admin_api)
+    lat, lon = random_point()
+    agent_socket = agent.socket()
+    user_socket = user.socket()
+    try:
+        await agent_socket.connect()
+        await user_socket.connect()
+        await go_available(agent_socket, (lat + 0.001, lon))
+        raised = (await user.raise_alert(lat, lon, "medical")).alert
+        offer = await next_frame(agent_socket, AlertOffer, lambda f: f.alert_id == raised.id)
+        await agent_socket.accept(offer.alert_id)
+
+        sent = await user_socket.message(raised.id, "Third floor, flat 12")
+        assert (sent.acked_type, sent.alert_id) == ("alert.message", raised.id)
+        assert sent.message_id is not None
+        heard = await next_frame(
+            agent_socket, AlertMessage, lambda f: f.message_id == sent.message_id
+        )
+        assert (heard.sender_role, heard.text) == ("user", "Third floor, flat 12")
+
+        answer = await agent_socket.message(raised.id, "On my way")
+        back = await next_frame(
+            user_socket, AlertMessage, lambda f: f.message_id == answer.message_id
+        )
+        assert (back.sender_role, back.text) == ("agent", "On my way")
+
+        # Heading north at 15 m/s, about 1.1 km south: the user sees it coming.
+        await agent_socket.location(lat - 0.01, lon, accuracy_m=5.0, heading=0.0, speed_mps=15.0)
+        eta = await next_frame(user_socket, AlertEta, lambda f: f.alert_id == raised.id)
+        assert eta.method == "great_circle"
+        assert 1100 < eta.distance_m < 1120
+        # Its own speed (heading there), rounded up; distance_m is rounded to 0.1 m.
+        assert (
+            math.floor(eta.distance_m / 15.0) <= eta.eta_s <= math.ceil(eta.distance_m / 15.0) + 1
+        )
+
+        with pytest.raises(FrameRefused) as refused:
+            await user_socket.message(raised.id, "   ")
+        assert refused.value.code == "invalid_data"
+
+        def in_sync() -> list[str]:
+            with Client(gateway.base_url, tokens=agent.tokens) as sync_agent:
+                posted = sync_agent.post_message(raised.id, "Parking now")
+                assert posted.sender_role == "agent"
+                return [m.text for m in sync_agent.messages(raised.id)]
+
+        texts = await asyncio.to_thread(in_sync)
+        assert texts == ["Third floor, flat 12", "On my way", "Parking now"]
+        assert [m.text for m in await user.messages(raised.id)] == texts
+        posted = await admin_api.post_message(raised.id, "Ambulance called")
+        assert posted.sender_role == "admin"
+        await next_frame(user_socket, AlertMessage, lambda f: f.message_id == posted.message_id)
+    finally:
+        await agent_socket.close()
+        await user_socket.close()
+        await user.aclose()
+        await agent.aclose()

@@ -345,10 +345,20 @@ def test_taking_an_offer_reserves_the_agent_asks_the_alert_and_waits() -> None:
     clock = Clock()
     state = available_at(clock)
     reserved, effects = run(state, agent.TakeOffer(ALERT_1), clock)
-    assert effects == (
-        Send(EntityKind.ALERT, ALERT_1, AcceptOffer(state.id, alert_id=ALERT_1)),
-        Defer(f"take:{ALERT_1}"),
+    # The accept carries the agent's last fix: the person sees it coming at once.
+    fix = state.location
+    assert fix is not None
+    accept = AcceptOffer(
+        state.id,
+        alert_id=ALERT_1,
+        latitude=fix.latitude,
+        longitude=fix.longitude,
+        accuracy_m=fix.accuracy_m,
+        heading=fix.heading,
+        speed_mps=fix.speed_mps,
+        fix_at=fix.recorded_at,
     )
+    assert effects == (Send(EntityKind.ALERT, ALERT_1, accept), Defer(f"take:{ALERT_1}"))
     # Soft: no new version, nothing persisted or announced, not in the snapshot.
     assert (reserved.reserved_for, reserved.version) == (ALERT_1, state.version)
     assert "reserved_for" not in reserved.to_snapshot()

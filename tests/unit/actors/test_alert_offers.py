@@ -358,3 +358,30 @@ def test_an_accept_forwarded_for_a_missing_alert_is_answered_not_found() -> None
     assert isinstance(refused.message, OfferTaken)
     assert isinstance(refused.message.refusal, EntityNotFound)
     assert str(ALERT_ID) in str(refused.message.refusal)
+
+
+def test_an_accept_carrying_the_agents_fix_shows_the_user_the_responder_coming_at_once() -> None:
+    clock = Clock()
+    state = offered(clock, AGENT_A)
+    fix_at = clock.now
+    accept = AcceptOffer(
+        AGENT_A, latitude=state.latitude + 0.01, longitude=state.longitude, fix_at=fix_at
+    )
+    won, effects = alert.decide(state, accept, clock.advance(2))
+    assert_effect_order(effects)
+    assert won.status is AlertStatus.ASSIGNED
+    to_user = {p.frame_type: p.data for p in pushes_to(effects, "user", USER)}
+    assert to_user[FrameType.AGENT_LOCATION]["latitude"] == state.latitude + 0.01
+    eta = to_user[FrameType.ALERT_ETA]
+    assert eta["agent_id"] == str(AGENT_A)
+    assert 1_100 < eta["distance_m"] < 1_120  # 0.01° of latitude
+    assert eta["eta_s"] > 0
+    assert FrameType.ALERT_ETA in {p.frame_type for p in pushes_to(effects, "agent", AGENT_A)}
+    # Told, not recorded: the agent's next fix records the first estimate.
+    assert won.eta_agent_id is None
+    assert won.timeline[-1].type == "accepted"
+
+    # Without a fix (an agent that never reported one) the accept tells nothing more.
+    plain, effects = alert.decide(offered(clock, AGENT_A), AcceptOffer(AGENT_A), clock.now)
+    assert plain.status is AlertStatus.ASSIGNED
+    assert FrameType.ALERT_ETA not in {p.frame_type for p in pushes_to(effects, "user", USER)}

@@ -134,9 +134,10 @@ def test_live_locations_flow_both_ways_while_an_agent_responds() -> None:
         "at": at.isoformat(),
     }
     _, effects = alert.decide(state, AgentLocation(AGENT_A, 52.51, 13.41, 5.0, at), at)
-    (to_user,) = pushes_to(effects, "user", USER)
+    to_user, eta = pushes_to(effects, "user", USER)
     assert to_user.frame_type is FrameType.AGENT_LOCATION
     assert to_user.data["latitude"] == 52.51
+    assert eta.frame_type is FrameType.ALERT_ETA
 
 
 def test_no_live_location_outside_a_response_from_strangers_or_to_a_silent_user() -> None:

@@ -150,5 +150,6 @@ def test_after_a_pin_lock_the_assignee_the_user_is_shown_keeps_moving_on_their_m
     assert locked.as_user_sees().assigned_agent_id == AGENT_A
     at = clock.advance(1)
     _, effects = alert.decide(locked, AgentLocation(AGENT_A, LAT, LON, 5.0, at), at)
-    (to_user,) = pushes_to(effects, "user", USER)
+    to_user, eta = pushes_to(effects, "user", USER)
     assert to_user.frame_type is FrameType.AGENT_LOCATION
+    assert eta.frame_type is FrameType.ALERT_ETA

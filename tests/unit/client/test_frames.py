@@ -10,6 +10,8 @@ import pytest
 
 from panic_alert_client import (
     Ack,
+    AlertEta,
+    AlertMessage,
     AlertOffer,
     AlertUpdated,
     AuthOk,
@@ -99,3 +101,77 @@ def test_client_frames_leave_out_nones_and_carry_an_id_when_given() -> None:
     sent = json.loads(client_frame("offer.decline", {"alert_id": ALERT, "reason": None}, "c9"))
     assert sent == {"type": "offer.decline", "data": {"alert_id": ALERT}, "id": "c9"}
     assert json.loads(client_frame("ping", {})) == {"type": "ping", "data": {}}
+
+
+def test_chat_messages_and_arrival_estimates_are_typed() -> None:
+    sender, message_id, agent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    message = parse_frame(
+        text(
+            "alert.message",
+            {
+                "alert_id": ALERT,
+                "message_id": str(message_id),
+                "sender_role": "agent",
+                "sender_id": str(sender),
+                "text": "Two minutes.\nStay inside.",
+                "at": "2030-01-01T00:00:00+00:00",
+            },
+        )
+    )
+    assert isinstance(message, AlertMessage)
+    assert (message.message_id, message.sender_role, message.sender_id) == (
+        message_id,
+        "agent",
+        sender,
+    )
+    assert message.text == "Two minutes.\nStay inside."
+    assert message.at == datetime(2030, 1, 1, tzinfo=UTC)
+    eta = parse_frame(
+        text(
+            "alert.eta",
+            {
+                "alert_id": ALERT,
+                "agent_id": str(agent),
+                "eta_s": 134,
+                "distance_m": 1111.9,
+                "method": "great_circle",
+                "at": "2030-01-01T00:00:05+00:00",
+            },
+        )
+    )
+    assert eta == AlertEta(
+        uuid.UUID(ALERT),
+        agent,
+        134,
+        1111.9,
+        "great_circle",
+        datetime(2030, 1, 1, 0, 0, 5, tzinfo=UTC),
+    )
+    ack = parse_frame(
+        text(
+            "ack",
+            {
+                "ref": "c2",
+                "type": "alert.message",
+                "alert_id": ALERT,
+                "message_id": str(message_id),
+            },
+        )
+    )
+    assert isinstance(ack, Ack)
+    assert ack.message_id == message_id
+
+
+def test_an_estimate_without_whole_seconds_is_passed_through_as_generic() -> None:
+    frame = parse_frame(text("alert.eta", {"alert_id": ALERT, "eta_s": 1.5}))
+    assert isinstance(frame, GenericFrame)
+    assert frame.data["eta_s"] == 1.5
+
+
+def test_a_chat_frame_is_written_as_the_server_reads_it() -> None:
+    written = json.loads(client_frame("alert.message", {"alert_id": ALERT, "text": "hi"}, "c3"))
+    assert written == {
+        "type": "alert.message",
+        "id": "c3",
+        "data": {"alert_id": ALERT, "text": "hi"},
+    }

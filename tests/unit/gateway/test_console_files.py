@@ -90,6 +90,7 @@ async def test_the_gateway_serves_the_build_with_its_caching(
             "tile_url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
             "tile_attribution": "© OpenStreetMap contributors",
             "max_zoom": 19,
+            "emergency_number": "112",
         }
 
 
@@ -97,7 +98,7 @@ async def test_without_a_build_the_console_says_how_to_make_one(
     settings: Settings, tmp_path: Path
 ) -> None:
     app = create_app(
-        console_settings(settings, dist_dir=tmp_path / "none", tile_url=""),
+        console_settings(settings, dist_dir=tmp_path / "none", tile_url="", emergency_number="911"),
         backends=healthy_backends(),
     )
     async with running_app(app) as client:
@@ -106,6 +107,8 @@ async def test_without_a_build_the_console_says_how_to_make_one(
         assert "scripts/bootstrap" in answer.json()["detail"]
         config = await client.get("/console/config.json")
         assert config.json()["tile_url"] is None
+        app_config = await client.get("/app/config.json")
+        assert app_config.json()["emergency_number"] == "911"
         assert "tile.openstreetmap.org" not in answer.headers["content-security-policy"]
 
 

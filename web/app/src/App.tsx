@@ -1,18 +1,41 @@
 import { ApiError, api, request } from "@panic-alert/shared/api/client";
 import type { Alert, AlertPage, AlertType, Me } from "@panic-alert/shared/api/types";
 import type { Session } from "@panic-alert/shared/auth/session";
+import { DEFAULTS, loadConfig } from "@panic-alert/shared/config";
 import { useSession } from "@panic-alert/shared/auth/useSession";
+import type { Eta, LivePosition } from "@panic-alert/shared/live/alertFrames";
+import { type Point, distanceText, etaText, metresBetween, worthSending } from "@panic-alert/shared/live/position";
+import { disablePush } from "@panic-alert/shared/live/push";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
+import { Chat, useChat } from "@panic-alert/shared/ui/Chat";
+import { PushToggle } from "@panic-alert/shared/ui/PushToggle";
+import { ResponseMap } from "@panic-alert/shared/ui/ResponseMap";
 import { type SubmitEvent, useCallback, useEffect, useMemo, useState } from "react";
 
 import { type PendingPress, clearPress, keepPress, pendingPress } from "./outbox";
 import { PanicButton } from "./PanicButton";
-import { isOpen, progressText } from "./progress";
+import { Attachments } from "./media/Attachments";
+import { More } from "./More";
+import { isOpen, isResponding, progressText } from "./progress";
+import { DangerZoneWarnings, useDangerZones } from "./zones/DangerZone";
 
 const TYPES: readonly AlertType[] = ["panic", "medical", "fire", "security", "other"];
 
 function message(caught: unknown, fallback: string): string {
   return caught instanceof ApiError ? caught.message : fallback;
+}
+
+/** A tel: link to the local emergency number (the gateway's `console.emergency_number`). */
+function CallEmergency() {
+  const [number, setNumber] = useState(DEFAULTS.emergency_number);
+  useEffect(() => {
+    let current = true;
+    void loadConfig().then((config) => current && setNumber(config.emergency_number));
+    return () => {
+      current = false;
+    };
+  }, []);
+  return <a href={`tel:${number}`}>Call {number}</a>;
 }
 
 function position(): Promise<GeolocationPosition> {
@@ -152,6 +175,12 @@ function Home({ me, session }: { me: Me; session: Session }) {
   const [error, setError] = useState<string | null>(null);
   const [connection, setConnection] = useState<Connection>("offline");
   const [waiting, setWaiting] = useState(false);
+  // During a response: the responder's last position and arrival estimate, and mine.
+  const [responder, setResponder] = useState<LivePosition | null>(null);
+  const [eta, setEta] = useState<Eta | null>(null);
+  const [here, setHere] = useState<Point | null>(null);
+  const zones = useDangerZones();
+  const zoneFrame = zones.onFrame;
 
   const socket = useMemo(
     () =>
@@ -171,6 +200,9 @@ function Home({ me, session }: { me: Me; session: Session }) {
             .catch(() => undefined);
         },
         frame: (frame: Frame) => {
+          zoneFrame(frame); // geofence.alert: a danger-zone warning
+          if (frame.type === "agent.location") setResponder(frame.data as unknown as LivePosition);
+          else if (frame.type === "alert.eta") setEta(frame.data as unknown as Eta);
           if (frame.type !== "alert.updated") return;
           const data = frame.data as { alert_id: string; status: Alert["status"]; assigned_agent_id?: string };
           setAlert((current) =>
@@ -180,12 +212,41 @@ function Home({ me, session }: { me: Me; session: Session }) {
           );
         },
       }),
-    [session],
+    [session, zoneFrame],
   );
   useEffect(() => {
     socket.start();
     return () => socket.stop();
   }, [socket]);
+
+  const alertId = alert !== null && isOpen(alert.status) ? alert.id : null;
+  const chat = useChat(alert?.silent ? null : alertId, socket);
+
+  // While an alert is open my position follows me to the responder, and while a
+  // check-in runs it goes to my check-in and the danger zones (only when I
+  // moved: the battery). Otherwise the app shares no position.
+  const [checkingIn, setCheckingIn] = useState(false);
+  const sharing = alertId !== null || checkingIn;
+  useEffect(() => {
+    if (!sharing || !("geolocation" in navigator)) return;
+    let last: (Point & { at: number }) | null = null;
+    const watch = navigator.geolocation.watchPosition(
+      (fix) => {
+        const next = { latitude: fix.coords.latitude, longitude: fix.coords.longitude, at: Date.now() };
+        setHere(next);
+        if (!worthSending(last, next)) return;
+        const sent = socket.send("location", {
+          latitude: next.latitude,
+          longitude: next.longitude,
+          accuracy_m: fix.coords.accuracy,
+        });
+        if (sent) last = next;
+      },
+      () => undefined,
+      { enableHighAccuracy: true, maximumAge: 5000 },
+    );
+    return () => navigator.geolocation.clearWatch(watch);
+  }, [sharing, socket]);
 
   /** Deliver the kept press; true once the server has it (or refused it for good). */
   const deliver = useCallback(async (press: PendingPress): Promise<boolean> => {
@@ -259,16 +320,21 @@ function Home({ me, session }: { me: Me; session: Session }) {
   }
 
   const open = alert !== null && isOpen(alert.status);
+  const following = open && !alert.silent && isResponding(alert.status);
+  const person: Point | null = here ?? (alert ? { latitude: alert.latitude, longitude: alert.longitude } : null);
+  const coming = following && responder?.alert_id === alert.id ? responder : null;
+  const arrival = following && eta?.alert_id === alert.id ? eta : null;
   return (
     <main className="home">
       <header>
         <span>{me.full_name}</span>
         <span className={`connection ${connection}`}>{connection === "live" ? "Connected" : "Connecting…"}</span>
-        <button type="button" className="link" onClick={() => void session.signOut()}>
+        <button type="button" className="link" onClick={() => void disablePush().then(() => session.signOut())}>
           Sign out
         </button>
       </header>
       <h1 className="sr-only">Panic Alert</h1>
+      <DangerZoneWarnings zones={zones} />
       <section role="status" aria-live="polite" aria-label="Alert status" className="status">
         {waiting ? (
           <>
@@ -278,7 +344,13 @@ function Home({ me, session }: { me: Me; session: Session }) {
         ) : alert ? (
           <>
             <strong>{progressText(alert.status)}</strong>
-            {sending ? null : <span className="detail">{alert.alert_type} alert sent</span>}
+            {arrival && alert.status !== "on_scene" ? (
+              <span className="detail">
+                {etaText(arrival.eta_s)} ({distanceText(arrival.distance_m)})
+              </span>
+            ) : sending ? null : (
+              <span className="detail">{alert.alert_type} alert sent</span>
+            )}
           </>
         ) : sending ? (
           "Sending your alert…"
@@ -288,7 +360,7 @@ function Home({ me, session }: { me: Me; session: Session }) {
       </section>
       {waiting && (
         <p className="fallback">
-          <a href="tel:112">Call 112</a> if you can.
+          <CallEmergency /> if you can.
         </p>
       )}
       {!open && !waiting && (
@@ -317,12 +389,27 @@ function Home({ me, session }: { me: Me; session: Session }) {
           </fieldset>
         </>
       )}
+      {following && (
+        <section aria-labelledby="coming-title" className="coming">
+          <h2 id="coming-title">Your responder</h2>
+          <ResponseMap person={person} responder={coming} label="Map of your responder" />
+          <p>
+            {coming && person
+              ? `Your responder is ${distanceText(metresBetween(coming, person))}.`
+              : "Your responder's position shows here when their phone shares it."}
+          </p>
+        </section>
+      )}
+      {open && !alert.silent && <Chat chat={chat} me="user" />}
       {open && <CancelForm alert={alert} onDone={setAlert} />}
+      {open && <Attachments alertId={alert.id} session={session} />}
       {error && (
         <p role="alert" className="error">
-          {error} <a href="tel:112">Call 112</a>
+          {error} <CallEmergency />
         </p>
       )}
+      <More onCheckIn={setCheckingIn} />
+      <PushToggle />
     </main>
   );
 }

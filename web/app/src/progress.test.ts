@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { isOpen, progressText } from "./progress";
+import { isOpen, isResponding, progressText } from "./progress";
 
 describe("the alert's progress in plain words", () => {
   it("names each stage", () => {
@@ -17,5 +17,12 @@ describe("the alert's progress in plain words", () => {
     expect(isOpen("assigned")).toBe(true);
     expect(isOpen("resolved")).toBe(false);
     expect(isOpen("cancelled")).toBe(false);
+  });
+
+  it("knows when a responder has it", () => {
+    expect(isResponding("dispatching")).toBe(false);
+    expect(isResponding("assigned")).toBe(true);
+    expect(isResponding("on_scene")).toBe(true);
+    expect(isResponding("resolved")).toBe(false);
   });
 });

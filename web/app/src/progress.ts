@@ -18,6 +18,11 @@ export function progressText(status: AlertStatus): string {
   }
 }
 
+/** A responder has the alert and is on the way or there. */
+export function isResponding(status: AlertStatus): boolean {
+  return status === "assigned" || status === "en_route" || status === "on_scene";
+}
+
 export function isOpen(status: AlertStatus): boolean {
   return status !== "resolved" && status !== "cancelled";
 }

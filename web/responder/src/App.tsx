@@ -2,10 +2,17 @@ import { ApiError, api } from "@panic-alert/shared/api/client";
 import type { Alert, Me } from "@panic-alert/shared/api/types";
 import type { Session } from "@panic-alert/shared/auth/session";
 import { useSession } from "@panic-alert/shared/auth/useSession";
+import type { Eta, LivePosition } from "@panic-alert/shared/live/alertFrames";
+import { type Point, distanceText, etaText, worthSending } from "@panic-alert/shared/live/position";
+import { disablePush } from "@panic-alert/shared/live/push";
 import { type Connection, type Frame, LiveSocket } from "@panic-alert/shared/live/socket";
-import { type SubmitEvent, useEffect, useRef, useState } from "react";
+import { Chat, useChat } from "@panic-alert/shared/ui/Chat";
+import { Evidence } from "@panic-alert/shared/ui/Evidence";
+import { PushToggle } from "@panic-alert/shared/ui/PushToggle";
+import { ResponseMap } from "@panic-alert/shared/ui/ResponseMap";
+import { type SubmitEvent, useCallback, useEffect, useRef, useState } from "react";
 
-import { distanceText, secondsLeft, worthSending } from "./offer";
+import { secondsLeft } from "./offer";
 import { startRinging, stopRinging } from "./ring";
 
 interface Offer {
@@ -93,10 +100,31 @@ function Duty({ me, session }: { me: Me; session: Session }) {
   const [offer, setOffer] = useState<Offer | null>(null);
   const [current, setCurrent] = useState<Alert | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // During a response: the person's live position, mine, the estimate, the media's version.
+  const [person, setPerson] = useState<LivePosition | null>(null);
+  const [here, setHere] = useState<Point | null>(null);
+  const [eta, setEta] = useState<Eta | null>(null);
+  const [mediaVersion, setMediaVersion] = useState(0);
+  const [socket, setSocket] = useState<LiveSocket | null>(null);
   const duty = useRef(false);
   const lastSent = useRef<{ latitude: number; longitude: number; at: number } | null>(null);
 
   const socketRef = useRef<LiveSocket | null>(null);
+
+  /** Show my fix; send it when it moved enough or is old (the battery), or when `now`. */
+  const shareFix = useCallback((fix: GeolocationPosition, now = false) => {
+    const next = { latitude: fix.coords.latitude, longitude: fix.coords.longitude, at: Date.now() };
+    setHere(next);
+    if (!now && !worthSending(lastSent.current, next)) return;
+    const sent = socketRef.current?.send("location", {
+      latitude: next.latitude,
+      longitude: next.longitude,
+      accuracy_m: fix.coords.accuracy,
+      heading: fix.coords.heading,
+      speed_mps: fix.coords.speed,
+    });
+    if (sent) lastSent.current = next;
+  }, []);
 
   useEffect(() => {
     const live: LiveSocket = new LiveSocket({
@@ -124,8 +152,19 @@ function Duty({ me, session }: { me: Me; session: Session }) {
           stopRinging();
           setOffer(null);
           api.get<Alert>(`/alerts/${String(data.alert_id)}`).then(setCurrent, () => undefined);
+          // The person is shown me coming (and an arrival estimate) from my next fix: send one now.
+          navigator.geolocation.getCurrentPosition((fix) => shareFix(fix, true), () => undefined, {
+            enableHighAccuracy: true,
+            maximumAge: 5000,
+          });
         } else if (frame.type === "alert.updated") {
           setCurrent((c) => (c && c.id === data.alert_id ? { ...c, status: data.status as Alert["status"] } : c));
+        } else if (frame.type === "alert.location") {
+          setPerson(data as unknown as LivePosition);
+        } else if (frame.type === "alert.eta") {
+          setEta(data as unknown as Eta);
+        } else if (frame.type === "media.added") {
+          setMediaVersion((v) => v + 1);
         } else if (frame.type === "assignment.revoked") {
           setCurrent((c) => (c && c.id === data.alert_id ? null : c));
           setNotice("The alert was given to another responder.");
@@ -133,34 +172,29 @@ function Duty({ me, session }: { me: Me; session: Session }) {
       },
     });
     socketRef.current = live;
+    setSocket(live);
     live.start();
     return () => {
       live.stop();
       socketRef.current = null;
+      setSocket(null);
     };
-  }, [session]);
+  }, [session, shareFix]);
+
+  const responding = current !== null && current.status !== "resolved" && current.status !== "cancelled";
+  const chat = useChat(responding ? current.id : null, socket);
+
 
   // The position goes out only while on duty, and only when it moved (battery).
   useEffect(() => {
     if (!onDuty || !("geolocation" in navigator)) return;
     const watch = navigator.geolocation.watchPosition(
-      (fix) => {
-        const next = { latitude: fix.coords.latitude, longitude: fix.coords.longitude, at: Date.now() };
-        if (!worthSending(lastSent.current, next)) return;
-        const sent = socketRef.current?.send("location", {
-          latitude: next.latitude,
-          longitude: next.longitude,
-          accuracy_m: fix.coords.accuracy,
-          heading: fix.coords.heading,
-          speed_mps: fix.coords.speed,
-        });
-        if (sent) lastSent.current = next;
-      },
+      (fix) => shareFix(fix),
       () => setNotice("Your position could not be read: allow location to receive alerts nearby."),
       { enableHighAccuracy: true, maximumAge: 5000 },
     );
     return () => navigator.geolocation.clearWatch(watch);
-  }, [onDuty]);
+  }, [onDuty, shareFix]);
 
   function toggleDuty() {
     const next = !onDuty;
@@ -187,7 +221,7 @@ function Duty({ me, session }: { me: Me; session: Session }) {
       <header>
         <span>{me.full_name}</span>
         <span className={`connection ${connection}`}>{connection === "live" ? "Connected" : "Connecting…"}</span>
-        <button type="button" className="link" onClick={() => void session.signOut()}>
+        <button type="button" className="link" onClick={() => void disablePush().then(() => session.signOut())}>
           Sign out
         </button>
       </header>
@@ -198,7 +232,8 @@ function Duty({ me, session }: { me: Me; session: Session }) {
       <p role="status" className="notice">
         {notice ?? (onDuty ? "On duty: alerts nearby will ring." : "Off duty: no alerts.")}
       </p>
-      {current && current.status !== "resolved" && current.status !== "cancelled" && (
+      <PushToggle />
+      {responding && (
         <section aria-labelledby="current-title" className="current">
           <h2 id="current-title">
             {current.alert_type} alert: {current.status.replace("_", " ")}
@@ -209,6 +244,16 @@ function Duty({ me, session }: { me: Me; session: Session }) {
           </p>
           {current.user_name && <p>Person: {current.user_name}</p>}
           {current.description && <p>Note: {current.description}</p>}
+          <p className="eta">
+            {eta?.alert_id === current.id
+              ? `${etaText(eta.eta_s)} (${distanceText(eta.distance_m)})`
+              : "The estimated arrival shows once your position is shared."}
+          </p>
+          <ResponseMap
+            person={person?.alert_id === current.id ? person : { latitude: current.latitude, longitude: current.longitude }}
+            responder={here}
+            label="Map of the route to the person"
+          />
           <div className="actions">
             {STEPS.map((step) => (
               <button key={step.status} type="button" onClick={() => progress(step.status)}>
@@ -216,6 +261,9 @@ function Duty({ me, session }: { me: Me; session: Session }) {
               </button>
             ))}
           </div>
+          <h3>Media</h3>
+          <Evidence alertId={current.id} version={mediaVersion} />
+          <Chat chat={chat} me="agent" />
         </section>
       )}
       {offer && <IncomingDialog key={offer.alert_id} offer={offer} onAnswer={answer} />}

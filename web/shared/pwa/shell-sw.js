@@ -52,3 +52,39 @@ self.addEventListener("fetch", (event) => {
     );
   }
 });
+
+// Web push (notify/webpush.py): the server pushes only while the app is not
+// open, a JSON payload {type, alert_id, title, body} that never holds an
+// offer's position, description or the user's name. tag = alert_id, so a
+// repeated push (at-least-once) replaces the notification instead of adding one.
+self.addEventListener("push", (event) => {
+  let data;
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = {};
+  }
+  const offer = data.type === "alert.offer";
+  event.waitUntil(
+    self.registration.showNotification(data.title || "Panic Alert", {
+      body: data.body || "",
+      icon: new URL("icon-192.png", SCOPE).href,
+      tag: data.alert_id || "panic-alert",
+      renotify: true,
+      requireInteraction: offer,
+      vibrate: offer ? [400, 200, 400, 200, 400] : [200],
+      data: { type: data.type, alert_id: data.alert_id },
+    }),
+  );
+});
+
+// A tap focuses an open window of the app, or opens the app.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((w) => new URL(w.url).pathname.startsWith(SCOPE.pathname));
+      return open ? open.focus() : self.clients.openWindow(SCOPE.href);
+    }),
+  );
+});

@@ -10,6 +10,7 @@ import type {
   LocationPush,
   MediaAdded,
 } from "@panic-alert/shared/api/types";
+import type { ChatMessage, Eta } from "@panic-alert/shared/live/alertFrames";
 import { parse } from "@panic-alert/shared/live/socket";
 
 export type ServerFrame =
@@ -21,6 +22,8 @@ export type ServerFrame =
   | { type: "alert.location"; data: LocationPush }
   | { type: "fleet.agents"; data: FleetFrame }
   | { type: "media.added"; data: MediaAdded }
+  | { type: "alert.message"; data: ChatMessage }
+  | { type: "alert.eta"; data: Eta }
   | { type: "error"; data: { code: string; message: string } };
 
 const KNOWN = new Set([
@@ -32,6 +35,8 @@ const KNOWN = new Set([
   "alert.location",
   "fleet.agents",
   "media.added",
+  "alert.message",
+  "alert.eta",
   "error",
 ]);
 

@@ -107,7 +107,11 @@ function handle(frame: ServerFrame): void {
       live.fleet(frame.data.agents);
       return;
     case "media.added":
+    case "alert.message":
       live.touched(frame.data.alert_id);
+      return;
+    case "alert.eta":
+      // The timeline keeps the estimates that changed; the detail re-reads it then.
       return;
     case "pong":
     case "error":

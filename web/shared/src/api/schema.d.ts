@@ -199,6 +199,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/alerts/{alert_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The chat messages of an alert, oldest first
+         * @description For the alert's user, its assigned agent (now or once) and admins. The user of
+         *     a silent alert is listed only their own messages; after a duress cancel, those
+         *     up to it (what a real cancel would leave).
+         */
+        get: operations["list_messages_alerts__alert_id__messages_get"];
+        put?: never;
+        /**
+         * Write a chat message to an alert
+         * @description Answers 201 once the message is committed (and pushed as ``alert.message``).
+         *     403: not the alert's user, its assigned agent or an admin, or the alert is over;
+         *     409: the alert holds ``PANIC_ACTORS__MAX_MESSAGES`` (200) messages already.
+         */
+        post: operations["post_message_alerts__alert_id__messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/alerts/{alert_id}/notifications": {
         parameters: {
             query?: never;
@@ -838,6 +866,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My registered devices, most recently seen first */
+        get: operations["list_devices_users_devices_get"];
+        put?: never;
+        /** Register this device for push (idempotent; the oldest evicted past the cap) */
+        post: operations["register_device_users_devices_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/devices/vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VAPID application server key for PushManager.subscribe */
+        get: operations["vapid_public_key_users_devices_vapid_public_key_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/devices/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unregister one of my devices (404 for another account's) */
+        delete: operations["delete_device_users_devices__device_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/emergency-contacts": {
         parameters: {
             query?: never;
@@ -1242,6 +1322,52 @@ export interface components {
             /** Relationship */
             relationship: string | null;
         };
+        /** DeviceIn */
+        DeviceIn: {
+            /**
+             * Platform
+             * @description `web` (a PWA), `android` or `ios`
+             * @enum {string}
+             */
+            platform: "web" | "android" | "ios";
+            /**
+             * Push Token
+             * @description For `web`: the JSON text of the browser's PushSubscription (`JSON.stringify(subscription)`: `{"endpoint":"https://…","keys":{"p256dh":"…","auth":"…"}}`); the endpoint must be https, `p256dh` 65 bytes and `auth` 16 bytes, base64url. For `android`/`ios`: the FCM or APNs token.
+             */
+            push_token: string;
+        };
+        /** DeviceList */
+        DeviceList: {
+            /**
+             * Items
+             * @description most recently seen first
+             */
+            items: components["schemas"]["DeviceOut"][];
+        };
+        /** DeviceOut */
+        DeviceOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Last Seen At
+             * Format: date-time
+             * @description the last registration of this token
+             */
+            last_seen_at: string;
+            /**
+             * Platform
+             * @enum {string}
+             */
+            platform: "web" | "android" | "ios";
+        };
         /** DisableRequest */
         DisableRequest: {
             /**
@@ -1624,6 +1750,62 @@ export interface components {
              * @description user, agent or admin
              */
             uploader_role: string;
+        };
+        /**
+         * MessageIn
+         * @description Body of ``POST /alerts/{alert_id}/messages``.
+         */
+        MessageIn: {
+            /**
+             * Text
+             * @description 1 to 500 characters once surrounding whitespace is trimmed (the stored text is trimmed); line feeds are allowed, every other control, format or line-separator character (Unicode Cc, Cf, Zl, Zp: CR, tab, NUL, U+2028, bidi overrides, ...) is refused with 422.
+             */
+            text: string;
+        };
+        /**
+         * MessageOut
+         * @description One chat message, as the ``alert.message`` frame's data.
+         */
+        MessageOut: {
+            /**
+             * Alert Id
+             * Format: uuid
+             */
+            alert_id: string;
+            /**
+             * At
+             * Format: date-time
+             * @description When it was committed.
+             */
+            at: string;
+            /**
+             * Message Id
+             * Format: uuid
+             */
+            message_id: string;
+            /**
+             * Sender Id
+             * Format: uuid
+             */
+            sender_id: string;
+            /**
+             * Sender Role
+             * @description `user`, `agent` or `admin`
+             */
+            sender_role: string;
+            /**
+             * Text
+             * @description Trimmed; may hold line feeds.
+             */
+            text: string;
+        };
+        /** MessagesOut */
+        MessagesOut: {
+            /**
+             * Items
+             * @description oldest first
+             */
+            items: components["schemas"]["MessageOut"][];
         };
         /** MultiPolygonGeometry */
         MultiPolygonGeometry: {
@@ -2148,6 +2330,14 @@ export interface components {
             /** Error Type */
             type: string;
         };
+        /** VapidPublicKey */
+        VapidPublicKey: {
+            /**
+             * Public Key
+             * @description The VAPID application server key, unpadded base64url of the 65-byte P-256 point: decode it to bytes for `PushManager.subscribe({applicationServerKey})`.
+             */
+            public_key: string;
+        };
         /**
          * Vetting
          * @description Whether an agent may be trusted with alerts (``agents.vetting``).
@@ -2157,6 +2347,26 @@ export interface components {
         /** AgentStatusData */
         WsClient_agent_status: {
             status: components["schemas"]["Availability"];
+        };
+        /**
+         * AlertMessageData
+         * @description A chat message to the alert ``alert_id``: from its user (while it is not
+         *     over, assigned or not) or its assigned agent. Answered by ``ack`` (with
+         *     ``message_id``) once committed, or an ``error``: ``forbidden`` (neither the
+         *     alert's user nor its assigned agent, or the alert is over), ``not_found``,
+         *     ``invalid_data`` (the text), ``conflict`` (the alert holds its most messages).
+         */
+        WsClient_alert_message: {
+            /**
+             * Alert Id
+             * Format: uuid
+             */
+            alert_id: string;
+            /**
+             * Text
+             * @description 1 to 500 characters once surrounding whitespace is trimmed (the stored text is trimmed); line feeds are allowed, every other control, format or line-separator character (Unicode Cc, Cf, Zl, Zp: CR, tab, NUL, U+2028, bidi overrides, ...) is refused with 422.
+             */
+            text: string;
         };
         /** AlertStatusData */
         WsClient_alert_status: {
@@ -2253,6 +2463,11 @@ export interface components {
              * @default null
              */
             alert_id: string | null;
+            /**
+             * Message Id
+             * @default null
+             */
+            message_id: string | null;
             /**
              * Ref
              * @default null
@@ -2433,6 +2648,50 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * AlertEtaData
+         * @description The assigned agent's estimated arrival at ``alert_id``, after each of its
+         *     positions: to the agent, every admin socket, and the alert's user (when the
+         *     user is shown the agent coming, as ``agent.location``: never on a silent alert
+         *     or after a duress cancel). ``method`` ``great_circle``: the great-circle
+         *     distance at a mode speed (``PANIC_ACTORS__ETA_SPEED_MPS``, 8.3 m/s), or the
+         *     agent's own speed when faster and heading for the alert; 0 within 30 m.
+         */
+        WsServer_alert_eta: {
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /**
+             * Alert Id
+             * Format: uuid
+             */
+            alert_id: string;
+            /**
+             * At
+             * Format: date-time
+             * @description The time of the agent's position it is estimated from.
+             */
+            at: string;
+            /**
+             * Distance M
+             * @description Great-circle metres, to 0.1 m.
+             */
+            distance_m: number;
+            /**
+             * Eta S
+             * @description Seconds, rounded up.
+             */
+            eta_s: number;
+            /**
+             * Method
+             * @description `great_circle`
+             */
+            method: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** LocationPushData */
         WsServer_alert_location: {
             /**
@@ -2454,6 +2713,46 @@ export interface components {
             latitude: number;
             /** Longitude */
             longitude: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AlertMessagePushData
+         * @description A chat message of ``alert_id``, to its user, its assigned agent and every admin
+         *     socket. Never to the user of a silent alert, nor after a duress cancel (their
+         *     device is shown nothing from responders). Also ``GET /alerts/{id}/messages``' item.
+         */
+        WsServer_alert_message: {
+            /**
+             * Alert Id
+             * Format: uuid
+             */
+            alert_id: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Message Id
+             * Format: uuid
+             */
+            message_id: string;
+            /**
+             * Sender Id
+             * Format: uuid
+             */
+            sender_id: string;
+            /**
+             * Sender Role
+             * @description `user`, `agent` or `admin`
+             */
+            sender_role: string;
+            /**
+             * Text
+             * @description Trimmed; may hold line feeds.
+             */
+            text: string;
         } & {
             [key: string]: unknown;
         };
@@ -3816,6 +4115,192 @@ export interface operations {
                         title: string;
                         type: string;
                     };
+                };
+            };
+        };
+    };
+    list_messages_alerts__alert_id__messages_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessagesOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is malformed; `errors` lists each offending field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_message_alerts__alert_id__messages_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with existing state (e.g. the email is taken). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is malformed; `errors` lists each offending field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -6828,6 +7313,257 @@ export interface operations {
                      *     }
                      */
                     "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    list_devices_users_devices_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceList"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    register_device_users_devices_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceIn"];
+            };
+        };
+        responses: {
+            /** @description The token was registered before: same id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceOut"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is malformed; `errors` lists each offending field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    vapid_public_key_users_devices_vapid_public_key_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VapidPublicKey"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_device_users_devices__device_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                device_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but this role may not call this endpoint. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (or it belongs to someone else). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is malformed; `errors` lists each offending field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after the `Retry-After` header's seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

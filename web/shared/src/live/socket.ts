@@ -52,8 +52,15 @@ export class LiveSocket {
   private running = false;
   private ping: ReturnType<typeof setInterval> | undefined;
   private retry: ReturnType<typeof setTimeout> | undefined;
+  private readonly listeners = new Set<(frame: Frame) => void>();
 
   constructor(private readonly hooks: SocketHooks) {}
+
+  /** Hear every server frame too (after `hooks.frame`); returns the unsubscribe. */
+  listen(listener: (frame: Frame) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   start(): void {
     if (this.running) return;
@@ -105,6 +112,7 @@ export class LiveSocket {
         this.hooks.opened();
       }
       this.hooks.frame(frame);
+      for (const listener of this.listeners) listener(frame);
     };
     ws.onclose = (event: CloseEvent) => {
       if (this.ws !== ws) return;

@@ -2,14 +2,14 @@ import { type SubmitEvent, useEffect, useState } from "react";
 
 import { ApiError, api } from "@panic-alert/shared/api/client";
 import type { AdminAlert, AlertStatus, Delivery, TimelineEntry } from "@panic-alert/shared/api/types";
+import { Evidence } from "@panic-alert/shared/ui/Evidence";
 import { fleet, live, useLive } from "../../app/live";
-import { STATUS_LABEL, describeAlert, shortId } from "../../app/naming";
+import { STATUS_LABEL, describeAlert, shortId, stepText } from "../../app/naming";
 import { selectAlert, useUi } from "../../app/ui";
 import { useNow } from "../../shared/useNow";
 import { elapsed } from "../../shared/Elapsed";
 import { actionsFor, canAssign } from "./actions";
 import { AssignDialog } from "./AssignDialog";
-import { Evidence } from "./Evidence";
 
 function position(lat: number, lon: number): string {
   return `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
@@ -186,8 +186,7 @@ export function AlertDetail({ alertId }: { alertId: string }) {
       <ol className="timeline" aria-label="Timeline">
         {timeline.map((step, index) => (
           <li key={`${step.at}-${index}`}>
-            <time dateTime={step.at}>{new Date(step.at).toLocaleTimeString()}</time> {step.type.replaceAll("_", " ")}
-            {typeof step.data.note === "string" ? `: ${step.data.note}` : ""}
+            <time dateTime={step.at}>{new Date(step.at).toLocaleTimeString()}</time> {stepText(step)}
           </li>
         ))}
       </ol>

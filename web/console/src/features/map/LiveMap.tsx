@@ -4,7 +4,7 @@ import { useEffect, useRef } from "react";
 import { fleet, useLive } from "../../app/live";
 import { isOpen } from "../../app/model";
 import { selectAlert, useUi } from "../../app/ui";
-import { useBaseMap } from "../../shared/map/baseMap";
+import { useBaseMap } from "@panic-alert/shared/map/baseMap";
 import { addZoneLayers, listZones, zoneFeatures } from "../../shared/map/zones";
 import { useNow } from "../../shared/useNow";
 import { agentFeatures, alertFeatures, boundsOfAlerts, summarise } from "./layers";

@@ -3,7 +3,7 @@ import type { GeoJSONSource, Map as MapLibreMap } from "maplibre-gl";
 import { useEffect, useRef } from "react";
 
 import type { Zone } from "@panic-alert/shared/api/types";
-import { useBaseMap } from "../../shared/map/baseMap";
+import { useBaseMap } from "@panic-alert/shared/map/baseMap";
 import { addZoneLayers } from "../../shared/map/zones";
 import { type Position, zoneFeatures } from "./geometry";
 

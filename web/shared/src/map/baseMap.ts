@@ -7,25 +7,11 @@ import { type RefObject, useEffect, useState } from "react";
 // moves: point it at the copy the build emits (hashed, under assets/).
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 
+import { type AppConfig, loadConfig } from "../config";
 import { worldLand } from "./world";
 
-export interface MapConfig {
-  tile_url: string | null;
-  tile_attribution: string;
-  max_zoom: number;
-}
-
-export const OFFLINE: MapConfig = { tile_url: null, tile_attribution: "", max_zoom: 19 };
-
-export async function loadMapConfig(): Promise<MapConfig> {
-  try {
-    const response = await fetch("/console/config.json", { credentials: "omit" });
-    if (!response.ok) return OFFLINE;
-    return (await response.json()) as MapConfig;
-  } catch {
-    return OFFLINE;
-  }
-}
+/** The map's part of the apps' settings. */
+export type MapConfig = Pick<AppConfig, "tile_url" | "tile_attribution" | "max_zoom">;
 
 export function baseStyle(config: MapConfig): StyleSpecification {
   const style: StyleSpecification = {
@@ -91,7 +77,7 @@ export function useBaseMap(
   useEffect(() => {
     let made: MapLibreMap | null = null;
     let cancelled = false;
-    void loadMapConfig().then((config) => {
+    void loadConfig().then((config) => {
       if (cancelled || !container.current) return;
       const created = createMap(container.current, config);
       made = created;

@@ -1,8 +1,11 @@
+// An alert's media as the console and the responder app show it: each file
+// read with the bearer token and shown from a blob: URL (never a URL that
+// would need the token in it).
+import "./ui.css";
 import { useEffect, useState } from "react";
 
-import { raw } from "@panic-alert/shared/api/client";
-import type { Media, MediaList } from "@panic-alert/shared/api/types";
-import { api } from "@panic-alert/shared/api/client";
+import { api, raw } from "../api/client";
+import type { Media, MediaList } from "../api/types";
 
 /** A file read with the bearer token, shown from a blob: URL (freed on unmount). */
 function useBlobUrl(mediaId: string | null): string | null {
