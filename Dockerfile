@@ -26,6 +26,8 @@ COPY geo geo
 COPY cluster cluster
 COPY notify notify
 COPY media media
+# The Python client, a path dependency ([tool.uv.sources]) `panic-alert demo` drives the API with.
+COPY clients/python clients/python
 COPY --from=console /web/console/dist web/console/dist
 # Exactly the versions uv.lock pins, into /app/.venv (no dev tools).
 RUN pip install --no-cache-dir uv==0.13.9 \

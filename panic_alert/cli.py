@@ -7,6 +7,7 @@ root (``gateway`` through ``gateway.app``, ``shard_root``, ``relay_root``,
     panic-alert migrate
     panic-alert create-admin --email E --full-name N [--password-stdin]
     panic-alert import-zones FILE [--kind KIND] [--dry-run] [--batch-size N]
+    panic-alert demo [--url URL] [--responders N] [--users M] [--speed X] [--duration S] ...
 
 Exit codes: 0 success; 1 the command failed (a service is down, the email is
 taken, some zones were refused, ...); 2 bad usage or invalid configuration
@@ -26,6 +27,7 @@ import contextlib
 import getpass
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -41,6 +43,8 @@ from config.settings import Settings
 
 if TYPE_CHECKING:
     import asyncpg
+
+    from panic_alert.demo.run import Options as DemoOptions
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +170,103 @@ def build_parser() -> argparse.ArgumentParser:
         default=500,
         help="zones per transaction (default 500)",
     )
+    _add_demo_parser(commands)
     return parser
+
+
+DEMO_DESCRIPTION = """\
+Drive a running server (panic-alert serve, or scripts/run) through its real API with
+the Python client (panic_alert_client): simulated responders patrol the city, answer
+offers (acknowledge each, accept about 85 %, decline the rest), drive to the alert
+sending location fixes with heading and speed, report en_route, on_scene (within
+30 m) and resolved, and patrol again; simulated users walk home and on errands,
+now and then raise an alert of a random type, follow it, and sometimes cancel it
+with their PIN. Open the console (/console/) to watch. A progress line goes to
+stderr every 5 s. Ctrl-C (or --duration) stops cleanly: open alerts are cancelled,
+responders go offline, sockets are closed. Exit code 0, or 1 when anything
+unexpected happened (each is a "demo: error:" line).
+
+Accounts: demo-responder-0001@demo.example.org ... (approved agents, registered
+with invite codes from an administrator) and demo-user-0001@demo.example.org ...,
+all with one random password kept, with the demo users' PINs, in
+<data dir>/demo/state.json (PANIC_DATA_DIR), so a rerun signs the same accounts in.
+The administrator is --admin-email/--admin-password, or else the demo's own
+(demo-admin-0001@demo.example.org, created the first time as create-admin does,
+on the database of the PANIC_POSTGRES__* settings, which must be the server's)."""
+
+DEMO_EPILOG = """\
+Rate limits: the server counts registrations (20 an hour) and logins (30 a minute)
+per client address, and the demo's accounts all come from one. The demo waits out
+every 429 (Retry-After) and says so, but a first run of a large demo would wait
+for hours; start the demo server with room for it, e.g.
+
+  PANIC_RATE_LIMIT__REGISTER_PER_IP='{"limit":1000,"window_s":3600}' \\
+  PANIC_RATE_LIMIT__LOGIN_PER_IP='{"limit":1000,"window_s":60}' \\
+  PANIC_RATE_LIMIT__REFRESH_PER_IP='{"limit":1000,"window_s":60}' scripts/run
+
+(refreshes: every session renews its token every 15 minutes, all at about
+the same time). Production defaults are unchanged; do not set these on a
+server facing the internet."""
+
+
+def _add_demo_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="simulated responders and users driving a running server through its API",
+        description=DEMO_DESCRIPTION,
+        epilog=DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--url",
+        default="http://127.0.0.1:8000",
+        help="the server's base URL (default http://127.0.0.1:8000)",
+    )
+    demo.add_argument(
+        "--responders", type=int, default=50, help="simulated responders (default 50)"
+    )
+    demo.add_argument("--users", type=int, default=20, help="simulated users (default 20)")
+    demo.add_argument(
+        "--city",
+        default="52.52,13.405",
+        metavar="LAT,LON",
+        help="the city's centre (default Berlin, 52.52,13.405)",
+    )
+    demo.add_argument(
+        "--radius-km", type=float, default=5.0, help="the city's radius in km (default 5)"
+    )
+    demo.add_argument(
+        "--alert-every",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="mean simulated seconds between two alerts of one user (default 60)",
+    )
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="simulated time runs X times faster than the clock (default 1); location "
+        "fixes keep their real cadence (a responder's every 2 s, a user's every 4 s)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop after S real seconds, once every account is signed in "
+        "(default: run until Ctrl-C)",
+    )
+    demo.add_argument("--seed", type=int, help="seed of every random choice (default: random)")
+    demo.add_argument(
+        "--admin-email", help="an administrator to make invite codes with (default: the demo's own)"
+    )
+    demo.add_argument(
+        "--admin-password",
+        default=os.environ.get("PANIC_DEMO_ADMIN_PASSWORD"),
+        help="its password (default: $PANIC_DEMO_ADMIN_PASSWORD; an argument is visible "
+        "to other users of this machine)",
+    )
 
 
 def load_settings() -> Settings:
@@ -212,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "media":
             return asyncio.run(media_command(settings, args.media_command))
+        if args.command == "demo":
+            return run_demo_command(settings, args)
         if args.command == "import-zones":
             return import_zones(
                 settings,
@@ -558,6 +660,67 @@ def import_zones(
             raise CommandError(f"import-zones failed: {exc}") from exc
     print(json.dumps(report.to_json()))
     return EXIT_OK if not report.rejected else EXIT_FAILURE
+
+
+# ---------------------------------------------------------------------- demo
+
+
+def demo_options(settings: Settings, args: argparse.Namespace) -> DemoOptions:
+    """The demo's options from its arguments; ``CommandError`` (exit 2) when invalid."""
+    from panic_alert.demo import plan
+    from panic_alert.demo.run import Options
+
+    def usage(message: str) -> CommandError:
+        return CommandError(message, EXIT_USAGE)
+
+    if not 0 <= args.responders <= 10_000 or not 0 <= args.users <= 10_000:
+        raise usage("--responders and --users must be 0 to 10000")
+    if args.responders + args.users == 0:
+        raise usage("nobody to simulate: give --responders or --users")
+    if not 0 < args.speed <= 1000:
+        raise usage("--speed must be above 0 and at most 1000")
+    if args.duration is not None and args.duration <= 0:
+        raise usage("--duration must be above 0")
+    if not 0.1 <= args.radius_km <= 100:
+        raise usage("--radius-km must be 0.1 to 100")
+    if args.alert_every <= 0:
+        raise usage("--alert-every must be above 0")
+    if (args.admin_email is None) != (args.admin_password is None):
+        raise usage("give --admin-email and --admin-password together")
+    try:
+        centre = plan.parse_city(args.city)
+    except ValueError as exc:
+        raise usage(f"--city: {exc}") from exc
+    return Options(
+        url=args.url.rstrip("/"),
+        responders=args.responders,
+        users=args.users,
+        city=plan.City(centre, args.radius_km * 1000.0),
+        speed=args.speed,
+        duration_s=args.duration,
+        seed=args.seed,
+        tuning=plan.Tuning(alert_every_s=args.alert_every),
+        state_path=settings.data_dir / "demo" / "state.json",
+        admin_email=args.admin_email,
+        admin_password=args.admin_password,
+    )
+
+
+def run_demo_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``panic-alert demo``: 0 when it ran without an unexpected error, else 1."""
+    from panic_alert.demo.accounts import DemoError
+    from panic_alert.demo.run import run_demo
+
+    options = demo_options(settings, args)
+
+    async def make_admin(email: str, password: str) -> None:
+        # Exactly what `create-admin` does, with the demo's random password.
+        await create_admin(settings, email=email, full_name="Demo Administrator", password=password)
+
+    try:
+        return asyncio.run(run_demo(options, make_admin, err=sys.stderr))
+    except DemoError as exc:
+        raise CommandError(f"demo: {exc}") from exc
 
 
 # ------------------------------------------------------------------- helpers

@@ -85,6 +85,16 @@ def test_dockerfile_copies_every_package(package: str) -> None:
     assert f"COPY {package} {package}" in (ROOT / "Dockerfile").read_text()
 
 
+def test_dockerfile_copies_every_path_dependency() -> None:
+    """``uv sync --frozen`` needs each ``[tool.uv.sources]`` path (the Python client)."""
+    sources = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["sources"]
+    paths = [source["path"] for source in sources.values() if "path" in source]
+    assert paths, "no path dependency: drop this test"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for path in paths:
+        assert f"COPY {path} {path}" in dockerfile
+
+
 # ------------------------------------------------- issue 16: deployment defaults
 
 
