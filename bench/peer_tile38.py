@@ -25,9 +25,10 @@ install.sh, bench_tile38.py, check_workload.py in ``--peer-dir``, by default
 The object printed is ``{"ours": {...}, "tile38": {...}, "ratios": {...},
 "machine": {...}}``: both benches' objects as they printed them,
 :func:`ratios` of the figures that map (the harness README's "Figures, and
-how they map"), and the machine (cores, the load average before each run,
-Python, Tile38's version). Progress goes to stderr. Our bench needs the
-services (``PANIC_DATA_DIR``) as ``bench/geofence.py`` alone does.
+how they map"), and the machine (cores, the load average over 1, 5 and 15
+minutes before each run, Python, Tile38's version). Progress goes to
+stderr. Our bench needs the services (``PANIC_DATA_DIR``) as
+``bench/geofence.py`` alone does.
 """
 
 from __future__ import annotations
@@ -285,12 +286,12 @@ def main() -> int:
                 f"the Tile38 harness is not at {peer_dir} (missing: {', '.join(missing)}): "
                 "give its folder with --peer-dir"
             )
-        load_before_ours = os.getloadavg()[0]
-        reason = busy_reason(load_before_ours, args.allow_busy)
+        load_1min = os.getloadavg()[0]
+        reason = busy_reason(load_1min, args.allow_busy)
         if reason:
             raise Failed(reason)
-        if load_before_ours > MAX_LOAD:
-            say(f"load average {load_before_ours:.2f}: running anyway (--allow-busy)")
+        if load_1min > MAX_LOAD:
+            say(f"load average {load_1min:.2f}: running anyway (--allow-busy)")
         check = run([sys.executable, str(peer_dir / "check_workload.py"), "."], "[check]")
         if check.strip():
             say(check.strip())
@@ -301,7 +302,7 @@ def main() -> int:
         workload = {name: getattr(args, name) for name in WORKLOAD}
         flags = workload_argv(workload)
 
-        load_before_ours = os.getloadavg()[0]
+        load_before_ours = os.getloadavg()
         ours = last_json(
             run(
                 [sys.executable, "bench/geofence.py", *flags, *shlex.split(args.ours_args)],
@@ -309,7 +310,7 @@ def main() -> int:
             ),
             "bench/geofence.py",
         )
-        load_before_tile38 = os.getloadavg()[0]
+        load_before_tile38 = os.getloadavg()
         tile38 = last_json(
             run(
                 [
@@ -332,8 +333,8 @@ def main() -> int:
         "ratios": ratios(ours, tile38),
         "machine": {
             "cores": os.cpu_count(),
-            "load_before_ours": round(load_before_ours, 2),
-            "load_before_tile38": round(load_before_tile38, 2),
+            "load_before_ours": [round(x, 2) for x in load_before_ours],
+            "load_before_tile38": [round(x, 2) for x in load_before_tile38],
             "python": platform.python_version(),
             "tile38_version": tile38.get("tile38_version") or version,
             "tile38_server": version,
