@@ -292,7 +292,14 @@ def main() -> int:
             raise Failed(reason)
         if load_1min > MAX_LOAD:
             say(f"load average {load_1min:.2f}: running anyway (--allow-busy)")
-        check = run([sys.executable, str(peer_dir / "check_workload.py"), "."], "[check]")
+        try:
+            check = run([sys.executable, str(peer_dir / "check_workload.py"), "."], "[check]")
+        except Failed as failure:
+            raise Failed(
+                f"{failure}\nThe workload drifted: bench/geofence.py no longer draws what the "
+                "harness's copy draws, so the two runs would not compare. Bring them back "
+                "together (or the harness's copy, with its owner) before comparing."
+            ) from failure
         if check.strip():
             say(check.strip())
         home = tile38_home(peer_dir, os.environ, writable(peer_dir))
