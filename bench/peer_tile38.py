@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -201,8 +202,13 @@ def run(command: Sequence[str], prefix: str, env: Mapping[str, str] | None = Non
         stdout = proc.stdout.read()
         proc.wait()
     except BaseException:
-        proc.terminate()
-        proc.wait(30)
+        # SIGINT, as Ctrl-C: each bench then stops what it started (serve, tile38-server).
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         raise
     relaying.join(5)
     if proc.returncode != 0:
@@ -244,7 +250,10 @@ def ensure_tile38(peer_dir: Path, env: Mapping[str, str], allow_busy: bool) -> s
     version = subprocess.run(
         [str(server), "--version"], capture_output=True, text=True, check=False
     )
-    return (version.stdout or version.stderr).strip().splitlines()[0]
+    lines = (version.stdout or version.stderr).strip().splitlines()
+    if version.returncode != 0 or not lines:
+        raise Failed(f"{server} --version failed: rebuild it with install.sh --force")
+    return lines[0]
 
 
 def settle(allow_busy: bool, wait_s: float = 180) -> None:
