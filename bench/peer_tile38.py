@@ -17,7 +17,8 @@ install.sh, bench_tile38.py, check_workload.py in ``--peer-dir``, by default
    ``TILE38_VERSION`` are passed through from the environment); Tile38 lives
    in ``TILE38_HOME``, by default ``~/.cache/tile38-peer`` when the harness
    folder is read-only (:func:`tile38_home`: also for root, see :func:`writable`);
-4. ``bench/geofence.py``, then ``bench_tile38.py``, each a subprocess given
+4. ``bench/geofence.py``, then (once the CPU is quiet again, up to
+   ``--settle`` seconds) ``bench_tile38.py``, each a subprocess given
    the same workload flags (all seven, defaults included, so both draw the
    same zones, walkers, rate, window and probes); their stderr progress is
    passed through, prefixed ``[ours]`` and ``[tile38]``.
@@ -26,7 +27,8 @@ The object printed is ``{"ours": {...}, "tile38": {...}, "ratios": {...},
 "machine": {...}}``: both benches' objects as they printed them,
 :func:`ratios` of the figures that map (the harness README's "Figures, and
 how they map"), and the machine (cores, the load average over 1, 5 and 15
-minutes before each run, Python, Tile38's version). Progress goes to
+minutes and the CPU's busy share of the 2 s before each run, Python,
+Tile38's version). Progress goes to
 stderr. Our bench needs the services (``PANIC_DATA_DIR``) as
 ``bench/geofence.py`` alone does.
 """
@@ -66,6 +68,9 @@ RATIO_FIGURES = ("carried_out_per_s", "update_to_event_p50_ms", "update_to_event
 
 #: Above this 1-minute load average the comparison does not start (without --allow-busy).
 MAX_LOAD = 1.0
+
+#: Between the runs, the CPU counts as quiet at or below this busy share (of all cores).
+QUIET_CPU = 0.15
 
 
 def workload_argv(workload: Mapping[str, int | float]) -> list[str]:
@@ -134,6 +139,20 @@ def busy_reason(load_1min: float, allow_busy: bool) -> str | None:
         "running, and a comparison on a busy machine is worthless. Wait for it to settle, "
         "or pass --allow-busy to run anyway (and say so with the figures)."
     )
+
+
+def cpu_busy_share(before: Sequence[int], after: Sequence[int]) -> float:
+    """The share of CPU time not idle between two ``cpu`` lines of /proc/stat (0..1).
+
+    The fields are user, nice, system, idle, iowait, irq, softirq, steal, ...;
+    idle and iowait count as idle. Unlike the load average, which lags by a
+    minute, this says whether something is running *now*.
+    """
+    total = sum(after) - sum(before)
+    if total <= 0:
+        return 0.0
+    idle = (after[3] + after[4]) - (before[3] + before[4])
+    return round(max(0.0, min(1.0, 1 - idle / total)), 3)
 
 
 def tile38_home(peer_dir: Path, environ: Mapping[str, str], writable: bool) -> Path:
@@ -269,6 +288,29 @@ def settle(allow_busy: bool, wait_s: float = 180) -> None:
         raise Failed(reason)
 
 
+def cpu_times() -> list[int]:
+    with open("/proc/stat") as stat_file:
+        return [int(field) for field in stat_file.readline().split()[1:]]
+
+
+def settle_between(max_wait_s: float) -> tuple[float, float]:
+    """Waits (up to ``max_wait_s``) until the CPU is quiet again after our bench.
+
+    Our bench's services finish its work (the outbox, dropping its scratch
+    database) after it exits. Returns the busy share of the last 2 s and the
+    seconds waited.
+    """
+    began = time.monotonic()
+    while True:
+        first = cpu_times()
+        time.sleep(2)
+        share = cpu_busy_share(first, cpu_times())
+        waited = time.monotonic() - began
+        if share <= QUIET_CPU or waited >= max_wait_s:
+            return share, round(waited, 1)
+        say(f"CPU {share:.0%} busy after our bench: waiting for it to be quiet")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, default in WORKLOAD.items():
@@ -280,6 +322,12 @@ def main() -> int:
         help="the shared Tile38 harness (default: ../shared/peers/tile38 from the repo root)",
     )
     parser.add_argument("--allow-busy", action="store_true", help="run above load average 1.0")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        help="at most this many seconds waited for a quiet CPU between the runs",
+    )
     parser.add_argument("--ours-args", default="", help="more flags for bench/geofence.py")
     parser.add_argument("--tile38-args", default="", help="more flags for bench_tile38.py")
     args = parser.parse_args()
@@ -318,6 +366,9 @@ def main() -> int:
         workload = {name: getattr(args, name) for name in WORKLOAD}
         flags = workload_argv(workload)
 
+        first = cpu_times()
+        time.sleep(2)
+        busy_before_ours = cpu_busy_share(first, cpu_times())
         load_before_ours = os.getloadavg()
         ours = last_json(
             run(
@@ -326,6 +377,7 @@ def main() -> int:
             ),
             "bench/geofence.py",
         )
+        busy_before_tile38, settled_s = settle_between(args.settle)
         load_before_tile38 = os.getloadavg()
         tile38 = last_json(
             run(
@@ -351,6 +403,9 @@ def main() -> int:
             "cores": os.cpu_count(),
             "load_before_ours": [round(x, 2) for x in load_before_ours],
             "load_before_tile38": [round(x, 2) for x in load_before_tile38],
+            "cpu_busy_before_ours": busy_before_ours,
+            "cpu_busy_before_tile38": busy_before_tile38,
+            "settled_before_tile38_s": settled_s,
             "python": platform.python_version(),
             "tile38_version": tile38.get("tile38_version") or version,
             "tile38_server": version,
