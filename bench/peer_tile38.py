@@ -260,8 +260,7 @@ def ensure_tile38(peer_dir: Path, env: Mapping[str, str], allow_busy: bool) -> s
                 f"{failure}\nTile38 could not be built. The Go module proxy here refuses "
                 "tile38 itself, so install.sh builds it from a git copy: set TILE38_SRC to a "
                 "clone or bare git directory of github.com/tidwall/tile38 holding the tag "
-                f"{os.environ.get('TILE38_VERSION', '1.37.0')} (here: "
-                "TILE38_SRC=/work/.mirror/tidwall+tile38/repo), and have Go in "
+                f"{os.environ.get('TILE38_VERSION', '1.37.0')}, and have Go in "
                 "/usr/local/go/bin; or set TILE38_HOME to a folder whose bin/ holds a built "
                 "tile38-server."
             ) from failure
