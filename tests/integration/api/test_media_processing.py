@@ -185,9 +185,14 @@ async def test_a_photo_gets_a_thumbnail_and_a_copy_without_its_location(
     for rendition in renditions.values():
         assert b"JFIF" not in stored_bytes(media_root, rendition["id"])
 
-    steps = [(e["type"], e["data"].get("status")) for e in await _timeline(http, admin, alert_id)]
+    # The worker stores the renditions, then tells the alert: the entry follows.
+    async def told() -> list[tuple[str, Any]]:
+        timeline = await _timeline(http, admin, alert_id)
+        steps = [(e["type"], e["data"].get("status")) for e in timeline]
+        return steps if ("media_processed", "done") in steps else []
+
+    steps = await eventually(told, timeout_s=30)
     assert ("media_added", "stored") in steps
-    assert ("media_processed", "done") in steps
     assert not [e for e in await _timeline(http, user, alert_id) if e["type"].startswith("media")]
 
     store = EventStore(worker_settings.mongo)
@@ -248,12 +253,16 @@ async def test_a_file_that_cannot_be_rendered_fails_and_the_timeline_says_so(
     meta = await _processed(http, admin, media_id)
     assert meta["processing"] == "failed"
     assert meta["processing_error"]
-    failed = [
-        e
-        for e in await _timeline(http, admin, alert_id)
-        if e["type"] == "media_processed" and e["data"]["media_id"] == media_id
-    ]
-    assert failed
+
+    # The worker marks the file failed, then tells the alert: the entry follows.
+    async def entered() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in await _timeline(http, admin, alert_id)
+            if e["type"] == "media_processed" and e["data"]["media_id"] == media_id
+        ]
+
+    failed = await eventually(entered, timeout_s=30)
     assert failed[0]["data"]["status"] == "failed"
 
 
