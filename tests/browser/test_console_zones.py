@@ -32,10 +32,13 @@ async def test_a_zone_drawn_in_the_console_is_returned_by_the_api(
     # Close in (a zone over 10,000 km² is refused): by keyboard, as a
     # dispatcher without a mouse would, on the map's canvas.
     await canvas.focus()
+    # Each step's zoom animation must end before the next key: a key pressed
+    # during one restarts it from where it was, and a busy machine then lost
+    # steps (the shape came out over 10,000 km² and was refused).
     for _ in range(8):
         await page.keyboard.press("Equal")
-        await page.wait_for_timeout(150)
-    await page.wait_for_timeout(800)
+        await page.wait_for_timeout(500)
+    await page.wait_for_timeout(1000)
     box = await canvas.bounding_box()
     assert box is not None
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
