@@ -108,6 +108,9 @@ class EventType(enum.StrEnum):
     ADMIN_TOTP_ENROLLED = "admin.totp_enrolled"
     ADMIN_TOTP_DISABLED = "admin.totp_disabled"
     ADMIN_TOTP_RECOVERY_CODE_USED = "admin.totp_recovery_code_used"
+    #: Audit log: the bulk location feed's keys (``gateway.auth.integration_keys``).
+    INTEGRATION_KEY_CREATED = "integration.key_created"
+    INTEGRATION_KEY_REVOKED = "integration.key_revoked"
     GEOFENCE_ENTER = "geofence.enter"
     GEOFENCE_EXIT = "geofence.exit"
     GEOFENCE_DWELL = "geofence.dwell"

@@ -947,6 +947,65 @@ class VapidKeys(Protocol):
         ...
 
 
+# --- issue 20, integration keys (``gateway.routes.integrations``) ---
+
+
+class IntegrationKeyRow(Protocol):
+    """One integration key as stored: never its secret, only the secret's SHA-256."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def secret_sha256(self) -> bytes: ...
+    @property
+    def created_by(self) -> UUID: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
+
+
+class IntegrationKeys(Protocol):
+    """The keys of the bulk location feed (``gateway.auth.integration_keys``).
+    Creating and revoking one each write an ``audit-logs`` event in the same
+    transaction (who, which key and its name; never the secret)."""
+
+    async def add(
+        self,
+        key_id: UUID,
+        name: str,
+        secret_sha256: bytes,
+        created_by: UUID,
+        *,
+        max_active: int,
+    ) -> IntegrationKeyRow | None:
+        """Store a new active key; None (nothing stored) when ``max_active`` keys
+        are active already (checked under a lock: racing adds never exceed it).
+        Not idempotent; a key id used before is a ``Conflict``."""
+        ...
+
+    async def list_keys(self) -> Sequence[IntegrationKeyRow]:
+        """Every key, revoked ones too, newest first."""
+        ...
+
+    async def revoke(self, key_id: UUID, *, revoked_by: UUID) -> bool:
+        """Revoke the key; True if it was active. Idempotent: revoking a revoked
+        (or unknown) key changes nothing, records nothing and answers False."""
+        ...
+
+    async def find(self, key_id: UUID) -> IntegrationKeyRow | None:
+        """The key (revoked or not), None if unknown. Read-only."""
+        ...
+
+    async def touch(self, key_id: UUID) -> None:
+        """Set ``last_used_at`` to now (best effort; callers limit how often)."""
+        ...
+
+
 @dataclass(frozen=True)
 class GatewayPorts:
     """Every port of one gateway process, each behind a provider.
@@ -994,6 +1053,8 @@ class GatewayPorts:
     #: Push registrations and the VAPID public key (issue 19).
     devices: Provider[Devices] = field(default=_missing("postgres"))
     vapid_keys: Provider[VapidKeys] = field(default=_missing("postgres"))
+    #: The bulk location feed's keys (issue 20).
+    integration_keys: Provider[IntegrationKeys] = field(default=_missing("postgres"))
 
 
 #: A coroutine factory run for the app's lifetime.

@@ -38,6 +38,7 @@ from persistence.stores.contacts import PostgresContacts
 from persistence.stores.devices import PostgresDevices, PostgresVapidKeys
 from persistence.stores.fleet import PostgresRedisFleet
 from persistence.stores.geofence_events import MongoGeofenceEvents
+from persistence.stores.integration_keys import PostgresIntegrationKeys
 from persistence.stores.locations import MongoLocationHistory, RedisLatestLocations
 from persistence.stores.media import PostgresMediaRecords
 from persistence.stores.media_uploads import PostgresMediaUploads
@@ -116,6 +117,9 @@ def gateway_ports(
         alert_notifications=lambda: PostgresAlertNotifications(postgres.pool),
         devices=lambda: PostgresDevices(postgres.pool),
         vapid_keys=vapid_keys,
+        integration_keys=lambda: PostgresIntegrationKeys(
+            postgres.pool, source=settings.kafka.source
+        ),
     )
 
 
