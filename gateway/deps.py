@@ -15,23 +15,27 @@ Authentication: ``CurrentPrincipal`` accepts any valid, active session;
 ``UserPrincipal``, ``AgentPrincipal`` and ``AdminPrincipal`` also require the
 role. Failures are 401 (missing, invalid, expired or revoked token; with
 ``WWW-Authenticate: Bearer``) or 403 (authenticated, wrong role), as problem
-details.
+details. ``IntegrationPrincipal`` accepts only an active integration key
+(``gateway.auth.integration_keys``) and nothing else, and no other alias
+accepts a key (it is not a JWT): a key feeds locations and reaches nothing else.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
-from actors.store_errors import ServiceUnavailable
+from actors.store_errors import PersistenceError, ServiceUnavailable
 from cluster.client import EntityClient
 from cluster.errors import ClusterUnavailable
 from config.settings import Settings
 from gateway.alert_press import PressLocks
+from gateway.auth.integration_keys import Integration, matches, needs_touch, parse_key
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.pins import PinChecker
 from gateway.auth.principal import Principal, Role
@@ -50,6 +54,7 @@ from gateway.ports import (
     Fleet,
     GatewayPorts,
     GeofenceEvents,
+    IntegrationKeys,
     LoginFailures,
     OpenAlerts,
     PinFailures,
@@ -65,6 +70,8 @@ from gateway.state import gateway_state
 from gateway.vetting import EntityWithdrawal
 from media.ports import MediaRecords, MediaUploads
 from media.vault import Vault
+
+log = logging.getLogger(__name__)
 
 
 def get_settings(connection: HTTPConnection) -> Settings:
@@ -145,6 +152,10 @@ def get_devices(connection: HTTPConnection) -> Devices:
 
 def get_vapid_keys(connection: HTTPConnection) -> VapidKeys:
     return get_ports(connection).vapid_keys()
+
+
+def get_integration_keys(connection: HTTPConnection) -> IntegrationKeys:
+    return get_ports(connection).integration_keys()
 
 
 def get_fleet(connection: HTTPConnection) -> Fleet:
@@ -241,6 +252,7 @@ AnalyticsDep = Annotated[Analytics, Depends(inline(get_analytics))]
 AlertNotificationsDep = Annotated[AlertNotifications, Depends(inline(get_alert_notifications))]
 DevicesDep = Annotated[Devices, Depends(inline(get_devices))]
 VapidKeysDep = Annotated[VapidKeys, Depends(inline(get_vapid_keys))]
+IntegrationKeysDep = Annotated[IntegrationKeys, Depends(inline(get_integration_keys))]
 
 
 # --- authentication -----------------------------------------------------------------
@@ -341,3 +353,43 @@ async def enrolling_admin(principal: SessionPrincipal) -> Principal:
 
 #: An administrator, enrolment-only sessions included (``/auth/totp/*``).
 EnrollingAdmin = Annotated[Principal, Depends(enrolling_admin)]
+
+
+# --- the bulk location feed's principal (issue 20) ------------------------------------
+
+_BAD_KEY = "invalid or revoked integration key"
+
+
+async def authenticate_integration(keys: IntegrationKeys, token: str) -> Integration:
+    """The integration an active key names.
+
+    Raises a 401 (``WWW-Authenticate: Bearer``) for a malformed, unknown,
+    wrong-secret or revoked key, all alike; a store outage propagates as the
+    port's ``PersistenceError`` (503 problem details), never a 500. Refreshes
+    the key's ``last_used_at`` at most once per ``TOUCH_INTERVAL``, best effort
+    (a failed refresh is logged and the key still authenticates). One read
+    per call: revocation takes effect on the next call.
+    """
+    parsed = parse_key(token)
+    if parsed is None:
+        raise unauthorized(_BAD_KEY)
+    key_id, secret = parsed
+    row = await keys.find(key_id)
+    if row is None or row.revoked_at is not None or not matches(row.secret_sha256, secret):
+        raise unauthorized(_BAD_KEY)
+    if needs_touch(row.last_used_at, datetime.now(UTC)):
+        try:
+            await keys.touch(key_id)
+        except PersistenceError as exc:
+            log.warning("integration key %s: last_used_at not refreshed: %s", key_id, exc)
+    return Integration(row.id, row.name)
+
+
+async def integration_principal(
+    connection: HTTPConnection, keys: IntegrationKeysDep
+) -> Integration:
+    return await authenticate_integration(keys, bearer_token(connection))
+
+
+#: An active integration key (``Authorization: Bearer pak_…``); nothing else is accepted.
+IntegrationPrincipal = Annotated[Integration, Depends(integration_principal)]
