@@ -20,6 +20,7 @@ from gateway.routes import (
     devices,
     geofence_events,
     geofencing,
+    integrations,
     media,
     media_tus,
     totp,
@@ -46,6 +47,7 @@ def api_routers() -> list[APIRouter]:
         media.router,
         media_tus.router,
         admin.router,
+        integrations.router,
         analytics.router,
         ws.router,
     ]
