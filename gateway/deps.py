@@ -365,7 +365,7 @@ async def authenticate_integration(keys: IntegrationKeys, token: str) -> Integra
 
     Raises a 401 (``WWW-Authenticate: Bearer``) for a malformed, unknown,
     wrong-secret or revoked key, all alike; a store outage propagates as the
-    port's ``PersistenceError`` (503 problem details), never a 500. Refreshes
+    port's ``ServiceUnavailable`` (``gateway.errors``: 503 problem details). Refreshes
     the key's ``last_used_at`` at most once per ``TOUCH_INTERVAL``, best effort
     (a failed refresh is logged and the key still authenticates). One read
     per call: revocation takes effect on the next call.
