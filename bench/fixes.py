@@ -164,7 +164,7 @@ def text_frame(payload: bytes) -> bytes:
     elif n < 1 << 16:
         head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
     else:
-        raise ValueError(f"a {n}-byte fix frame is too big for this sender")
+        head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
     return head + b"\0\0\0\0" + payload
 
 
@@ -178,5 +178,139 @@ async def _count_errors(ws: websockets.ClientConnection, report: SendReport) -> 
                     report.refused += 1
                 else:
                     report.errors[code] = report.errors.get(code, 0) + 1
+    except websockets.ConnectionClosed:
+        pass
+
+
+# --- the bulk feed (issue 20): batches over a few /ws/locations sockets ----------------
+
+
+def fix_json(subject_id: str, lat: float, lon: float, recorded: str) -> str:
+    """One fix of a batch, formatted by hand (the sender's CPU is the system's)."""
+    return (
+        f'{{"subject_id":"{subject_id}","latitude":{lat:.7f},"longitude":{lon:.7f},'
+        f'"accuracy_m":10,"recorded_at":"{recorded}"}}'
+    )
+
+
+def batch_frame(fixes: list[str]) -> bytes:
+    return ('{"type":"locations","data":{"fixes":[' + ",".join(fixes) + "]}}").encode()
+
+
+async def open_bulk(url: str, key: str) -> websockets.ClientConnection:
+    """A ``/ws/locations`` socket authenticated with the integration ``key``."""
+    ws = await websockets.connect(url, max_size=2**22, ping_interval=None, compression=None)
+    await ws.send(json.dumps({"type": "auth", "data": {"token": key}}))
+    reply = json.loads(await ws.recv())
+    if reply.get("type") != "auth.ok":
+        raise RuntimeError(f"bulk socket refused: {reply}")
+    return ws
+
+
+def send_batches(
+    bulk_urls: list[str],
+    key: str,
+    subjects: list[Walker],
+    ids: list[str],
+    rate: float,
+    seconds: float,
+    sending: str,
+    connections: int,
+    interval_ms: float,
+    max_fixes: int,
+) -> SendReport:
+    """Entry point of the bulk sender process: ``subjects`` (``ids[i]`` is subject i's
+    id) over ``connections`` sockets, subject ``i`` always on socket ``i % connections``
+    (so its fixes stay in order), everything due sent every ``interval_ms`` as one
+    ``locations`` frame per socket (split past ``max_fixes``)."""
+    return asyncio.run(
+        _send_batches(
+            bulk_urls,
+            key,
+            subjects,
+            ids,
+            rate,
+            seconds,
+            Path(sending),
+            connections,
+            interval_ms,
+            max_fixes,
+        )
+    )
+
+
+async def _send_batches(
+    bulk_urls: list[str],
+    key: str,
+    subjects: list[Walker],
+    ids: list[str],
+    rate: float,
+    seconds: float,
+    sending: Path,
+    connections: int,
+    interval_ms: float,
+    max_fixes: int,
+) -> SendReport:
+    report = SendReport()
+    sockets = [await open_bulk(bulk_urls[c % len(bulk_urls)], key) for c in range(connections)]
+    readers = [asyncio.create_task(_count_outcomes(ws, report)) for ws in sockets]
+    report.sockets = len(sockets)
+    await asyncio.to_thread(sending.touch)
+    began_cpu = time.process_time()
+    began = time.perf_counter()
+    total = int(rate * seconds)
+    interval = interval_ms / 1000
+    n = 0
+    t0 = datetime.now(UTC).timestamp()
+    wake = began
+    while n < total:
+        wake += interval
+        delay = wake - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        now = time.perf_counter()
+        elapsed = now - began
+        burst = min(total, int(elapsed * rate) + 1)
+        recorded = datetime.fromtimestamp(t0 + elapsed, UTC).isoformat()
+        per_socket: list[list[str]] = [[] for _ in sockets]
+        while n < burst:
+            i = n % len(subjects)
+            lat, lon = subjects[i].at(elapsed)
+            per_socket[i % connections].append(fix_json(ids[i], lat, lon, recorded))
+            n += 1
+        for ws, fixes in zip(sockets, per_socket, strict=True):
+            for start in range(0, len(fixes), max_fixes):
+                transport = ws.transport
+                if transport.is_closing():
+                    report.errors["closed"] = report.errors.get("closed", 0) + len(fixes)
+                    break
+                chunk = fixes[start : start + max_fixes]
+                transport.write(text_frame(batch_frame(chunk)))
+                report.sent += len(chunk)
+    report.seconds = time.perf_counter() - began
+    report.cpu_s = time.process_time() - began_cpu
+    await asyncio.sleep(2.0)  # the last answers
+    for task in readers:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    return report
+
+
+async def _count_outcomes(ws: websockets.ClientConnection, report: SendReport) -> None:
+    """``locations.ok`` answers: fixes refused as overload, and each error code."""
+    try:
+        async for raw in ws:
+            frame = json.loads(raw)
+            data = frame.get("data", {})
+            if frame.get("type") == "locations.ok":
+                report.refused += data.get("refused", 0)
+                if data.get("invalid"):
+                    report.errors["invalid_data"] = (
+                        report.errors.get("invalid_data", 0) + data["invalid"]
+                    )
+            elif frame.get("type") == "error":
+                code = data.get("code", "?")
+                report.errors[code] = report.errors.get(code, 0) + 1
     except websockets.ConnectionClosed:
         pass

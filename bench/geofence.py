@@ -61,8 +61,20 @@ import httpx
 import psutil
 import websockets
 
-from bench.fixes import M_PER_DEG_LAT, SendReport, send_fixes, walkers
+from bench.durability import EventCounts, count_events, kafka_end_offsets
+from bench.fixes import (
+    M_PER_DEG_LAT,
+    SendReport,
+    batch_frame,
+    fix_json,
+    open_bulk,
+    send_batches,
+    send_fixes,
+    walkers,
+)
 from bench.live import live_gateway, percentile, progress
+from config.settings import Settings
+from tests.integration.api.accounts import Account
 from tests.local import PANIC_ALERT
 
 ORIGIN = (52.52, 13.405)
@@ -124,45 +136,66 @@ async def import_zones(path: Path, env: dict[str, str]) -> float:
 
 
 class Probe:
-    """A user stepping in and out of its own danger zone; times each entry's alert."""
+    """A user stepping in and out of its own danger zone; times each entry's alert.
 
-    def __init__(self, token: str, centre: tuple[float, float], zone_id: UUID) -> None:
-        self.token = token
+    Its fixes go over its own ``/ws`` socket, or, given ``bulk`` (the
+    ``/ws/locations`` URL and an integration key), over a bulk socket of its
+    own, one fix per batch, as a Tile38 probe's SETs go over a connection of
+    their own. The ``geofence.alert`` comes on its ``/ws`` socket either way.
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        centre: tuple[float, float],
+        zone_id: UUID,
+        bulk: tuple[str, str] | None = None,
+    ) -> None:
+        self.token = account.token
+        self.subject_id = str(account.id)
         self.centre = centre
         self.zone_id = str(zone_id)
+        self.bulk = bulk
         self.latencies: list[float] = []
         self.missed = 0
         self._entered: asyncio.Future[float] | None = None
 
     async def run(self, ws_url: str, until: float) -> None:
-        async with websockets.connect(ws_url, ping_interval=None) as ws:
+        async with contextlib.AsyncExitStack() as stack:
+            ws = await stack.enter_async_context(websockets.connect(ws_url, ping_interval=None))
             await ws.send(json.dumps({"type": "auth", "data": {"token": self.token}}))
+            feed = ws
+            if self.bulk is not None:
+                feed = await open_bulk(*self.bulk)
+                stack.push_async_callback(feed.close)
+                stack.callback(asyncio.create_task(_drain(feed)).cancel)
             reader = asyncio.create_task(self._read(ws))
+            stack.callback(reader.cancel)
             lat, lon = self.centre
             outside = (lat + 600 / M_PER_DEG_LAT, lon)
-            try:
-                while time.perf_counter() < until:
-                    await self._fix(ws, outside)
-                    await asyncio.sleep(0.5)
-                    self._entered = asyncio.get_running_loop().create_future()
-                    sent = time.perf_counter()
-                    await self._fix(ws, self.centre)
-                    try:
-                        got = await asyncio.wait_for(asyncio.shield(self._entered), 10)
-                        self.latencies.append((got - sent) * 1000)
-                    except TimeoutError:
-                        self.missed += 1
-                    await asyncio.sleep(0.5)
-            finally:
-                reader.cancel()
+            while time.perf_counter() < until:
+                await self._fix(feed, outside)
+                await asyncio.sleep(0.5)
+                self._entered = asyncio.get_running_loop().create_future()
+                sent = time.perf_counter()
+                await self._fix(feed, self.centre)
+                try:
+                    got = await asyncio.wait_for(asyncio.shield(self._entered), 10)
+                    self.latencies.append((got - sent) * 1000)
+                except TimeoutError:
+                    self.missed += 1
+                await asyncio.sleep(0.5)
 
-    @staticmethod
-    async def _fix(ws: Any, point: tuple[float, float]) -> None:
+    async def _fix(self, ws: Any, point: tuple[float, float]) -> None:
+        recorded = datetime.now(UTC).isoformat()
+        if self.bulk is not None:
+            await ws.send(batch_frame([fix_json(self.subject_id, *point, recorded)]))
+            return
         data = {
             "latitude": point[0],
             "longitude": point[1],
             "accuracy_m": 5,
-            "recorded_at": datetime.now(UTC).isoformat(),
+            "recorded_at": recorded,
         }
         await ws.send(json.dumps({"type": "location", "data": data}))
 
@@ -179,6 +212,12 @@ class Probe:
                 self._entered.set_result(time.perf_counter())
 
 
+async def _drain(ws: Any) -> None:
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for _ in ws:
+            pass
+
+
 async def carried_out(http: httpx.AsyncClient, base_urls: list[str]) -> float:
     """``geofence_fixes_total{outcome="carried_out"}`` summed over the gateway processes."""
     done = 0.0
@@ -188,6 +227,16 @@ async def carried_out(http: httpx.AsyncClient, base_urls: list[str]) -> float:
             if line.startswith('geofence_fixes_total{outcome="carried_out"}'):
                 done += float(line.rsplit(" ", 1)[1])
     return done
+
+
+async def integration_key(base_url: str, admin: Account) -> str:
+    """A new integration key, issued by ``admin`` (``POST /admin/integrations``)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(
+            f"{base_url}/admin/integrations", json={"name": "bench"}, headers=admin.headers
+        )
+        answer.raise_for_status()
+        return str(answer.json()["key"])
 
 
 def rss_mb(pids: list[int]) -> tuple[float, list[float]]:
@@ -223,7 +272,19 @@ async def main() -> None:
         default=1,
         help="gateway processes (the others join the first one's Ray); sockets spread over them",
     )
+    parser.add_argument(
+        "--feed",
+        choices=("phone", "bulk"),
+        default="phone",
+        help="phone: a /ws socket per subject; bulk: batches over --connections /ws/locations "
+        "sockets with an integration key (issue 20)",
+    )
+    parser.add_argument("--connections", type=int, default=4, help="bulk feed sockets")
+    parser.add_argument(
+        "--interval-ms", type=float, default=5.0, help="bulk feed: a batch per socket this often"
+    )
     args = parser.parse_args()
+    bulk = args.feed == "bulk"
 
     rng = random.Random(args.seed)
     probe_zones = [
@@ -234,6 +295,7 @@ async def main() -> None:
     features += [probe_feature(centre, zone_id) for centre, zone_id in probe_zones]
     result: dict[str, Any] = {
         "cpus": os.cpu_count(),
+        "feed": args.feed,
         "gateways": args.gateways,
         "zones": len(features),
     }
@@ -254,16 +316,21 @@ async def main() -> None:
             env={"PANIC_HTTP__WS_IMPL": args.ws_impl},
             before_serve=before_serve,
             replicas=args.gateways,
+            admins=1 if bulk else 0,
         ) as live:
             subjects = walkers(
                 [u.token for u in live.users[: args.subjects]], ORIGIN, SPAN_M, args.seed
             )
+            bulk_urls = [url + "/locations" for url in live.ws_urls]
+            key = await integration_key(live.base_url, live.admins[0]) if bulk else ""
             probes = [
-                Probe(u.token, centre, zone_id)
-                for u, (centre, zone_id) in zip(
-                    live.users[args.subjects :], probe_zones, strict=True
+                Probe(u, centre, zone_id, (bulk_urls[i % len(bulk_urls)], key) if bulk else None)
+                for i, (u, (centre, zone_id)) in enumerate(
+                    zip(live.users[args.subjects :], probe_zones, strict=True)
                 )
             ]
+            settings = Settings()
+            offsets = await kafka_end_offsets(settings) if bulk else {}
             progress(
                 "geofence",
                 f"{len(subjects)} subject sockets, {args.rate}/s for {args.seconds}s, "
@@ -274,15 +341,31 @@ async def main() -> None:
                 async with httpx.AsyncClient(timeout=10) as http:
                     baseline = await carried_out(http, live.base_urls)  # before any fix is sent
                 marker = Path(scratch) / "sending"
-                sending = asyncio.get_running_loop().run_in_executor(
-                    pool,
-                    send_fixes,
-                    live.ws_urls,
-                    subjects,
-                    args.rate,
-                    args.warmup + args.seconds,
-                    str(marker),
-                )
+                if bulk:
+                    sending = asyncio.get_running_loop().run_in_executor(
+                        pool,
+                        send_batches,
+                        bulk_urls,
+                        key,
+                        subjects,
+                        [str(u.id) for u in live.users[: args.subjects]],
+                        args.rate,
+                        args.warmup + args.seconds,
+                        str(marker),
+                        args.connections,
+                        args.interval_ms,
+                        settings.geofence.bulk_max_fixes,
+                    )
+                else:
+                    sending = asyncio.get_running_loop().run_in_executor(
+                        pool,
+                        send_fixes,
+                        live.ws_urls,
+                        subjects,
+                        args.rate,
+                        args.warmup + args.seconds,
+                        str(marker),
+                    )
                 # Probes start once the sender is sending (its sockets take a while).
                 while not marker.exists():
                     if sending.done():
@@ -328,6 +411,10 @@ async def main() -> None:
                     result["backlog_drain_s"] = round(time.perf_counter() - drain_began, 1)
                     result["carried_out_total"] = int(samples[-1][1] - baseline)
             gateway_mb, shards_mb = rss_mb([pid for _port, pid in live.replicas])
+            if bulk:
+                progress("geofence", "waiting for the outbox, then counting events")
+                events: EventCounts = await count_events(settings, live.database, offsets)
+                result["events"] = events.as_json()
 
     latencies = [ms for p in probes for ms in p.latencies]
     result.update(
@@ -338,6 +425,7 @@ async def main() -> None:
             "seconds": args.seconds,
             "sending_s": round(report.seconds, 2),
             "sockets": report.sockets,
+            "interval_ms": args.interval_ms if bulk else None,
             "sent": report.sent,
             "sent_per_s": round(report.sent / report.seconds) if report.seconds else 0,
             "refused": report.refused,

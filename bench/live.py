@@ -65,6 +65,9 @@ class Live:
     agents: list[Account]
     #: Every gateway process's (port, pid), the first one's included.
     replicas: list[tuple[int, int]] = field(default_factory=list)
+    admins: list[Account] = field(default_factory=list)
+    #: The scratch PostgreSQL (and MongoDB) database's name.
+    database: str = ""
 
     @property
     def ws_urls(self) -> list[str]:
@@ -93,6 +96,7 @@ async def live_gateway(
     env: dict[str, str] | None = None,
     before_serve: Callable[[dict[str, str]], Awaitable[None]] | None = None,
     replicas: int = 1,
+    admins: int = 0,
 ) -> AsyncIterator[Live]:
     """Accounts on a scratch database, then ``serve`` on free ports until it is ready.
 
@@ -110,6 +114,7 @@ async def live_gateway(
         try:
             user_accounts = [await make_account(pool, on_db, Role.USER) for _ in range(users)]
             agent_accounts = [await make_account(pool, on_db, Role.AGENT) for _ in range(agents)]
+            admin_accounts = [await make_account(pool, on_db, Role.ADMIN) for _ in range(admins)]
         finally:
             await pool.close()
         port = free_port()
@@ -137,7 +142,15 @@ async def live_gateway(
         progress(name, "starting panic-alert serve")
         logs = tempfile.mkdtemp(prefix="panic-alert-serve-")
         procs = [await _serve(child_env, Path(logs, "serve-0.log"))]
-        live = Live(port, procs[0].pid, user_accounts, agent_accounts, [(port, procs[0].pid)])
+        live = Live(
+            port,
+            procs[0].pid,
+            user_accounts,
+            agent_accounts,
+            [(port, procs[0].pid)],
+            admin_accounts,
+            database,
+        )
         try:
             await _until_ready(live.base_url, procs[0], Path(logs, "serve-0.log"))
             for _ in range(replicas - 1):
@@ -163,7 +176,7 @@ async def live_gateway(
                 except TimeoutError:
                     proc.kill()
             shutil.rmtree(logs, ignore_errors=True)
-            await forget_accounts(settings, user_accounts + agent_accounts)
+            await forget_accounts(settings, user_accounts + agent_accounts + admin_accounts)
             await drop_mongo_database(settings, database)
 
 

@@ -454,6 +454,12 @@ class HttpSettings(BaseModel):
     #: (``gateway.ws.fleet_feed``: one poll per gateway per interval while an
     #: admin socket is open).
     ws_fleet_interval_s: float = Field(1.0, ge=0.05, le=60)
+    # --- issue 20: the bulk feed's socket (``/ws/locations``, integration keys) ---------
+    #: Largest ``locations`` frame (larger: close 1009). The server reads no frame
+    #: larger than the largest of the three frame bounds, on any socket, before
+    #: authentication too, so this bounds what an unauthenticated socket can make a
+    #: gateway hold (512 KiB: about 3,000 fixes).
+    ws_max_bulk_frame_bytes: int = Field(512 * 1024, ge=1024, le=1024 * 1024)
 
 
 class OutboxSettings(BaseModel):
@@ -579,6 +585,9 @@ class GeofenceSettings(BaseModel):
     max_future_s: float = Field(60.0, ge=0)
     #: A fix recorded longer ago than this is refused (a replay of an old track).
     max_age_s: float = Field(24 * 3600.0, gt=0)
+    #: Most fixes in one batch of the bulk feed (``POST /geofencing/locations``, a
+    #: ``locations`` frame of ``/ws/locations``); a larger batch is refused whole.
+    bulk_max_fixes: int = Field(2000, ge=1, le=10_000)
 
 
 # --- Secure deployment defaults (issue 16, item 6) ---------------------------

@@ -1,4 +1,5 @@
-"""``POST /geofencing/location``: a user's or an agent's location fix (API.md, "Geofencing").
+"""``POST /geofencing/location``: a user's or an agent's location fix (API.md, "Geofencing");
+``POST /geofencing/locations``: many subjects' fixes from an integration (issue 20).
 
 The fix is validated here and handed to the process's location ingest
 (``gateway.locations``), which stores the newest fix per subject in Redis,
@@ -11,16 +12,19 @@ processing, not yet processed. The same fixes come over ``/ws`` as
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
 from actors.subject import SubjectRole
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
-from gateway.deps import SettingsDep, require_role
+from gateway.deps import IntegrationPrincipal, SettingsDep, require_role
+from gateway.location_batches import BatchOutcome, NotABatch, read_batch, take
 from gateway.locations import StaleFix, sighting, utcnow
 from gateway.problems import invalid
 from gateway.ratelimit import rate_limit
@@ -86,3 +90,64 @@ async def report_location(
             headers={"Retry-After": "1"},
         )
     return LocationAccepted(subject_id=principal.id, recorded_at=seen.fix.recorded_at)
+
+
+# --- issue 20: the bulk feed ---------------------------------------------------------
+
+_BATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchBody"}}},
+        "description": (
+            "Up to `PANIC_GEOFENCE__BULK_MAX_FIXES` (2,000) fixes of any users and agents, in "
+            "the order they are to be applied. Each fix is validated on its own, as strictly "
+            "as a phone's `POST /geofencing/location`; a bad one is answered by its index "
+            "without refusing the rest."
+        ),
+    }
+}
+
+
+@router.post(
+    "/locations",
+    status_code=202,
+    response_model=BatchOutcome,
+    summary="Report many subjects' locations at once (integration keys)",
+    responses=problem_responses(401, 413, 422, 503),
+    openapi_extra=_BATCH_BODY,
+)
+async def report_locations(
+    request: Request, integration: IntegrationPrincipal, settings: SettingsDep
+) -> BatchOutcome:
+    """The bulk feed of fleets, telematics gateways and Traccar: an integration key
+    (``POST /admin/integrations``) as the bearer token, and nothing else may use it.
+
+    202 when at least one fix was taken; the answer counts what was taken and
+    lists each refused fix by its index (`invalid_data`, or `unavailable` when
+    the gateway is overloaded: send those again). 422 when the body is not a
+    batch or no fix in it is valid; 503 (with `Retry-After`) when none could be
+    queued. Fixes are taken in the order given, so a subject's fixes are applied
+    in that order; the same fixes over `/ws/locations` have the same effect."""
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise invalid(("body",), "the body is not JSON") from None
+    try:
+        batch = read_batch(data, settings.geofence.bulk_max_fixes)
+    except NotABatch as exc:
+        raise invalid(("body",), str(exc)) from None
+    outcome = take(batch, settings.geofence, gateway_state(request).locations, utcnow())
+    if outcome.accepted:
+        return outcome
+    if outcome.refused:
+        raise HTTPException(
+            status_code=503,
+            detail="too many locations waiting; send the batch again",
+            headers={"Retry-After": "1"},
+        )
+    raise RequestValidationError(
+        [
+            {"loc": ("body", "fixes", e.index), "msg": e.message, "type": "value_error"}
+            for e in outcome.errors
+        ]
+    )

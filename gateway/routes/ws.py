@@ -1,4 +1,5 @@
-"""``GET /ws``: the WebSocket of user and agent apps (API.md, "WebSocket").
+"""``GET /ws``: the WebSocket of user and agent apps (API.md, "WebSocket");
+``GET /ws/locations``: the bulk feed's socket, for integration keys (issue 20).
 
 The route only wires a :class:`~gateway.ws.session.Session` to this
 process's ports (resolved when first used: they may be down); the protocol
@@ -11,6 +12,7 @@ from fastapi import APIRouter, WebSocket
 
 from gateway.deps import get_entities, get_settings
 from gateway.state import gateway_state
+from gateway.ws.bulk import BulkDeps, BulkSocket
 from gateway.ws.session import Session, SessionDeps
 
 router = APIRouter(tags=["websocket"])
@@ -33,3 +35,16 @@ async def websocket(websocket: WebSocket) -> None:
         fleet_feed=state.fleet_feed,
     )
     await Session(websocket, deps).run()
+
+
+@router.websocket("/ws/locations")
+async def bulk_locations(websocket: WebSocket) -> None:
+    state = gateway_state(websocket)
+    deps = BulkDeps(
+        settings=get_settings(websocket),
+        hub=state.ws_hub,
+        sessions=state.ports.sessions,
+        keys=state.ports.integration_keys,
+        locations=state.locations,
+    )
+    await BulkSocket(websocket, deps).run()

@@ -17,13 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gateway.location_batches import BatchBody
+from gateway.ws.bulk import BULK_CLIENT_FRAMES, BULK_SERVER_FRAMES
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import ADMINS_ONLY, AGENT_ONLY, CLIENT_FRAMES, SERVER_FRAMES
 from gateway.ws.protocol import Limits
 
 
-def _name(side: str, frame_type: str) -> str:
-    return f"Ws{side}_{frame_type.replace('.', '_')}"
+def _name(side: str, frame_type: str, prefix: str = "Ws") -> str:
+    return f"{prefix}{side}_{frame_type.replace('.', '_')}"
 
 
 def describe_limits(limits: Limits) -> dict[str, Any]:
@@ -54,10 +56,12 @@ def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None)
     admin-only fields as optional properties, each described so."""
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
 
-    def register(side: str, frames: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
+    def register(
+        side: str, frames: Mapping[str, type[BaseModel]], prefix: str = "Ws"
+    ) -> dict[str, Any]:
         listed: dict[str, Any] = {}
         for frame_type, model in frames.items():
-            name = _name(side, frame_type)
+            name = _name(side, frame_type, prefix)
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for nested, definition in schema.pop("$defs", {}).items():
                 schemas.setdefault(nested, definition)
@@ -75,5 +79,26 @@ def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None)
         "client": register("Client", CLIENT_FRAMES),
         "server": register("Server", SERVER_FRAMES),
         "limits": describe_limits(limits or Limits()),
+    }
+    # The bulk feed (issue 20): the body of POST /geofencing/locations, and the
+    # frames of /ws/locations.
+    body = BatchBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for nested, definition in body.pop("$defs", {}).items():
+        schemas.setdefault(nested, definition)
+    schemas["BatchBody"] = body
+    document["x-websocket-locations"] = {
+        "path": "/ws/locations",
+        "description": "The bulk feed's socket, for integration keys only: `auth` with the "
+        "key first, then `locations` frames (a batch each, answered `locations.ok`) and "
+        "`ping`. Frames are answered one at a time, in order.",
+        "frame": '{"type": str, "id"?: str, "data": {...}}',
+        "client": register("Client", BULK_CLIENT_FRAMES, "WsLocations"),
+        "server": register("Server", BULK_SERVER_FRAMES, "WsLocations"),
+        "limits": {
+            "max_frame_bytes": (limits or Limits()).max_bulk_frame_bytes,
+            "too_big_close_code": int(CloseCode.TOO_BIG),
+            "auth_timeout_s": (limits or Limits()).auth_timeout_s,
+            "heartbeat_timeout_s": (limits or Limits()).heartbeat_timeout_s,
+        },
     }
     return document

@@ -92,6 +92,8 @@ class Limits:
     #: Frames a second on average, and at once (the socket's token bucket).
     frame_rate: float = 20.0
     frame_burst: int = 60
+    #: Largest ``locations`` frame of ``/ws/locations`` (``gateway.ws.bulk``).
+    max_bulk_frame_bytes: int = 512 * 1024
 
     @classmethod
     def of(cls, http: HttpSettings) -> Limits:
@@ -102,14 +104,16 @@ class Limits:
             max_auth_frame_bytes=http.ws_max_auth_frame_bytes,
             frame_rate=http.ws_frame_rate,
             frame_burst=http.ws_frame_burst,
+            max_bulk_frame_bytes=http.ws_max_bulk_frame_bytes,
         )
 
     @property
     def transport_max_bytes(self) -> int:
         """What the server itself may read of one message (uvicorn's ``ws_max_size``):
-        the larger phase bound. A larger frame is refused (1009) from its header,
-        before its payload is read; the protocol then applies each phase's bound."""
-        return max(self.max_frame_bytes, self.max_auth_frame_bytes)
+        the largest bound of any phase or socket (``/ws/locations``' batches). A
+        larger frame is refused (1009) from its header, before its payload is read;
+        each socket then applies its own phase's bound."""
+        return max(self.max_frame_bytes, self.max_auth_frame_bytes, self.max_bulk_frame_bytes)
 
     def max_frame_in(self, phase: Phase) -> int:
         """The largest frame a socket in ``phase`` may send."""

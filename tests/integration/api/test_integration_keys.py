@@ -61,8 +61,7 @@ PUBLIC = {
     ("OPTIONS", "/media/uploads"),  # tus discovery
 }
 
-#: The one path a key may use. It is not on this branch yet: the lead's bulk
-#: feed adds it, and enables it here by removing it from this set.
+#: The one path a key may use (the bulk feed: tests/integration/api/test_bulk_feed.py).
 FEED_PATHS = {"/geofencing/locations"}
 
 METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
@@ -377,11 +376,11 @@ async def test_a_key_can_read_or_write_nothing_but_the_feed(
     ops = operations(document)
     assert len(ops) > 50  # the whole API, not an empty document
     assert {(m, p) for m, p, _ in ops} >= PUBLIC
+    feed: list[tuple[str, str]] = []
     try:
         for method, path, concrete in ops:
             if path in FEED_PATHS:
-                # The bulk feed itself (POST /geofencing/locations), the one path a key
-                # may use: not on this branch yet; the lead's branch enables and tests it.
+                feed.append((method, concrete))  # last: see below
                 continue
             with_key = await call(http, method, concrete, bearer(made["key"]))
             where = f"{method} {path}: {with_key.status_code} {with_key.text[:200]}"
@@ -398,6 +397,15 @@ async def test_a_key_can_read_or_write_nothing_but_the_feed(
         # Nothing was read as the key: it was never used.
         [item] = [i for i in await listed(http, admin) if i["id"] == made["id"]]
         assert item["last_used_at"] is None
+        # The bulk feed, the one path a key may use, gets past authentication to the
+        # body ({} is not a batch), and that use is recorded.
+        assert feed == [("POST", "/geofencing/locations")]
+        for method, concrete in feed:
+            with_key = await call(http, method, concrete, bearer(made["key"]))
+            assert with_key.status_code == 422, with_key.text
+            assert (await call(http, method, concrete, {})).status_code == 401
+        [item] = [i for i in await listed(http, admin) if i["id"] == made["id"]]
+        assert item["last_used_at"] is not None
     finally:
         await http.delete(f"/admin/integrations/{made['id']}", headers=admin.headers)
 

@@ -83,6 +83,7 @@ LIMITS = Limits(
     max_auth_frame_bytes=2048,
     frame_rate=1.0,
     frame_burst=3,
+    max_bulk_frame_bytes=4096,
 )
 
 
@@ -126,11 +127,14 @@ def test_an_open_socket_takes_frames_up_to_its_own_bound() -> None:
     )
 
 
-def test_the_server_reads_no_frame_above_the_larger_phase_bound() -> None:
+def test_the_server_reads_no_frame_above_the_largest_bound() -> None:
     assert LIMITS.transport_max_bytes == 8192
+    assert Limits(max_frame_bytes=1024, max_bulk_frame_bytes=5000).transport_max_bytes == 65536
+    assert Limits(max_bulk_frame_bytes=100_000).transport_max_bytes == 100_000
     defaults = Limits.of(HttpSettings())
     assert defaults.max_auth_frame_bytes == 64 * 1024
-    assert defaults.transport_max_bytes == max(64 * 1024, HttpSettings().ws_max_frame_bytes)
+    # The bulk feed's batches (/ws/locations) are the largest frames by default.
+    assert defaults.transport_max_bytes == HttpSettings().ws_max_bulk_frame_bytes == 512 * 1024
 
 
 def test_finding_a_socket_has_no_frame_rate_limit() -> None:
@@ -164,10 +168,16 @@ def test_a_socket_at_its_rate_stays_open() -> None:
 
 
 def test_the_settings_reach_the_limits() -> None:
-    http = HttpSettings(ws_frame_rate=5, ws_frame_burst=7, ws_max_frame_bytes=200_000)
+    http = HttpSettings(
+        ws_frame_rate=5,
+        ws_frame_burst=7,
+        ws_max_frame_bytes=200_000,
+        ws_max_bulk_frame_bytes=100_000,
+    )
     limits = Limits.of(http)
     assert (limits.frame_rate, limits.frame_burst) == (5.0, 7)
     assert limits.transport_max_bytes == 200_000
+    assert limits.max_bulk_frame_bytes == 100_000
     with pytest.raises(ValueError, match="ws_max_auth_frame_bytes"):
         HttpSettings(ws_max_auth_frame_bytes=64 * 1024 + 1)
 

@@ -670,6 +670,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/geofencing/locations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report many subjects' locations at once (integration keys)
+         * @description The bulk feed of fleets, telematics gateways and Traccar: an integration key
+         *     (``POST /admin/integrations``) as the bearer token, and nothing else may use it.
+         *
+         *     202 when at least one fix was taken; the answer counts what was taken and
+         *     lists each refused fix by its index (`invalid_data`, or `unavailable` when
+         *     the gateway is overloaded: send those again). 422 when the body is not a
+         *     batch or no fix in it is valid; 503 (with `Retry-After`) when none could be
+         *     queued. Fixes are taken in the order given, so a subject's fixes are applied
+         *     in that order; the same fixes over `/ws/locations` have the same effect.
+         */
+        post: operations["report_locations_geofencing_locations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/geofencing/zones": {
         parameters: {
             query?: never;
@@ -1188,6 +1216,86 @@ export interface components {
          */
         Availability: "available" | "busy" | "on_break" | "offline";
         /**
+         * BatchBody
+         * @description Body of ``POST /geofencing/locations`` and data of a ``locations`` frame.
+         */
+        BatchBody: {
+            /**
+             * Fixes
+             * @description The fixes, in the order they should be applied.
+             */
+            fixes: components["schemas"]["BatchFix"][];
+        };
+        /**
+         * BatchFix
+         * @description One fix of a batch: a ``location`` frame's data and whose fix it is.
+         */
+        BatchFix: {
+            /**
+             * Accuracy M
+             * @default null
+             */
+            accuracy_m: number | null;
+            /**
+             * Heading
+             * @default null
+             */
+            heading: number | null;
+            /** Latitude */
+            latitude: number;
+            /** Longitude */
+            longitude: number;
+            /**
+             * Recorded At
+             * @default null
+             */
+            recorded_at: string | null;
+            /**
+             * Speed Mps
+             * @default null
+             */
+            speed_mps: number | null;
+            /**
+             * Subject Id
+             * Format: uuid
+             * @description The user's or agent's id the fix is of.
+             */
+            subject_id: string;
+            /**
+             * @description Whose position it is: `user` (default) or `agent`.
+             * @default user
+             */
+            subject_role: components["schemas"]["SubjectRole"];
+        };
+        /**
+         * BatchOutcome
+         * @description What came of one batch. ``accepted + invalid + refused`` is the batch's size.
+         */
+        BatchOutcome: {
+            /**
+             * Accepted
+             * @description Fixes taken for geofencing.
+             */
+            accepted: number;
+            /**
+             * Errors
+             * @description The first 100 refused fixes, by index, in batch order.
+             */
+            errors?: components["schemas"]["FixError"][];
+            /**
+             * Invalid
+             * @description Fixes refused as invalid (`invalid_data`).
+             * @default 0
+             */
+            invalid: number;
+            /**
+             * Refused
+             * @description Fixes refused because the gateway is overloaded (`unavailable`).
+             * @default 0
+             */
+            refused: number;
+        };
+        /**
          * Bucket
          * @description The width of a response-time bucket, truncated in UTC (``date_trunc``).
          * @enum {string}
@@ -1460,6 +1568,18 @@ export interface components {
          * @enum {string}
          */
         FenceEvent: "enter" | "exit" | "dwell";
+        /**
+         * FixError
+         * @description Why the fix at ``index`` (0-based, in the batch as sent) was not taken.
+         */
+        FixError: {
+            /** Code */
+            code: string;
+            /** Index */
+            index: number;
+            /** Message */
+            message: string;
+        };
         /**
          * FleetAgent
          * @description One agent on the map.
@@ -2562,6 +2682,102 @@ export interface components {
         };
         /** PingData */
         WsClient_ping: Record<string, never>;
+        /** AuthData */
+        WsLocationsClient_auth: {
+            /**
+             * Acks Offers
+             * @default false
+             */
+            acks_offers: boolean;
+            /** Token */
+            token: string;
+        };
+        /**
+         * BatchBody
+         * @description Body of ``POST /geofencing/locations`` and data of a ``locations`` frame.
+         */
+        WsLocationsClient_locations: {
+            /**
+             * Fixes
+             * @description The fixes, in the order they should be applied.
+             */
+            fixes: components["schemas"]["BatchFix"][];
+        };
+        /** PingData */
+        WsLocationsClient_ping: Record<string, never>;
+        /**
+         * BulkAuthOk
+         * @description ``auth.ok`` of ``/ws/locations``: which key, and the most fixes per batch.
+         */
+        WsLocationsServer_auth_ok: {
+            /**
+             * Integration Id
+             * Format: uuid
+             */
+            integration_id: string;
+            /** Max Fixes */
+            max_fixes: number;
+            /** Name */
+            name: string;
+        };
+        /** ErrorData */
+        WsLocationsServer_error: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * Ref
+             * @default null
+             */
+            ref: string | null;
+            /**
+             * Retriable
+             * @default false
+             */
+            retriable: boolean;
+        };
+        /**
+         * LocationsOk
+         * @description ``locations.ok``: what came of one ``locations`` frame (``ref`` echoes its ``id``).
+         */
+        WsLocationsServer_locations_ok: {
+            /**
+             * Accepted
+             * @description Fixes taken for geofencing.
+             */
+            accepted: number;
+            /**
+             * Errors
+             * @description The first 100 refused fixes, by index, in batch order.
+             */
+            errors?: components["schemas"]["FixError"][];
+            /**
+             * Invalid
+             * @description Fixes refused as invalid (`invalid_data`).
+             * @default 0
+             */
+            invalid: number;
+            /**
+             * Ref
+             * @default null
+             */
+            ref: string | null;
+            /**
+             * Refused
+             * @description Fixes refused because the gateway is overloaded (`unavailable`).
+             * @default 0
+             */
+            refused: number;
+        };
+        /** PongData */
+        WsLocationsServer_pong: {
+            /**
+             * Ref
+             * @default null
+             */
+            ref: string | null;
+        };
         /**
          * AckData
          * @description The frame ``ref`` took effect: what the entity now says.
@@ -6198,6 +6414,73 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    report_locations_geofencing_locations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Up to `PANIC_GEOFENCE__BULK_MAX_FIXES` (2,000) fixes of any users and agents, in the order they are to be applied. Each fix is validated on its own, as strictly as a phone's `POST /geofencing/location`; a bad one is answered by its index without refusing the rest. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOutcome"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is malformed; `errors` lists each offending field. */
+            422: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

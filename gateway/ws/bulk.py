@@ -1,0 +1,266 @@
+"""``GET /ws/locations``: the bulk feed's socket, for integration keys (issue 20).
+
+One socket streams many subjects' fixes (``gateway.location_batches``).
+Frames are JSON text, as on ``/ws``:
+
+* first, within ``http.ws_auth_timeout_s``: ``{"type": "auth", "data":
+  {"token": "<integration key>"}}``, answered ``auth.ok {integration_id,
+  name, max_fixes}`` or closed with 4401;
+* ``{"type": "locations", "id"?: str, "data": {"fixes": [...]}}``, answered
+  ``locations.ok {ref?, accepted, invalid, refused, errors}`` once every fix
+  is queued for geofencing (or refused by index); a batch that is not
+  ``{"fixes": [...]}`` is an ``error`` frame ``invalid_data``;
+* ``ping`` → ``pong``; anything else is an ``error`` frame (``bad_frame``,
+  ``unknown_type``, ``binary_unsupported``) and the socket stays open.
+
+Frames are answered one at a time, in order, so a subject's fixes are
+taken in the order sent across frames too. A frame above
+``http.ws_max_bulk_frame_bytes`` closes the socket with 1009; nothing for
+``http.ws_heartbeat_timeout_s`` closes it with 4408. The socket listens to
+its key's revocation channel from before the key is checked, so a revoked
+key's socket is closed with 4401 as soon as the revocation is announced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import orjson
+from fastapi import HTTPException
+from pydantic import BaseModel
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from actors.store_errors import PersistenceError
+from config.settings import Settings
+from gateway.auth.integration_keys import Integration, parse_key, revocation_session
+from gateway.deps import authenticate_integration
+from gateway.location_batches import BatchBody, BatchOutcome, NotABatch, read_batch, take
+from gateway.locations import LocationSink, utcnow
+from gateway.ports import IntegrationKeys, Sessions
+from gateway.ws.codes import CloseCode, ErrorCode
+from gateway.ws.frames import MAX_ID_LENGTH, AuthData, ErrorData, PingData, PongData
+from gateway.ws.hub import PushHub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BulkDeps:
+    settings: Settings
+    hub: PushHub
+    sessions: Callable[[], Sessions]
+    keys: Callable[[], IntegrationKeys]
+    locations: LocationSink
+
+
+class BulkAuthOk(BaseModel):
+    """``auth.ok`` of ``/ws/locations``: which key, and the most fixes per batch."""
+
+    integration_id: UUID
+    name: str
+    max_fixes: int
+
+
+class LocationsOk(BatchOutcome):
+    """``locations.ok``: what came of one ``locations`` frame (``ref`` echoes its ``id``)."""
+
+    ref: str | None = None
+
+
+#: The frames of ``/ws/locations`` by type: each one's ``data`` (for the OpenAPI document).
+BULK_CLIENT_FRAMES: dict[str, type[BaseModel]] = {
+    "auth": AuthData,
+    "locations": BatchBody,
+    "ping": PingData,
+}
+BULK_SERVER_FRAMES: dict[str, type[BaseModel]] = {
+    "auth.ok": BulkAuthOk,
+    "locations.ok": LocationsOk,
+    "pong": PongData,
+    "error": ErrorData,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A client frame read: its type, ``id`` (echoed as ``ref``) and ``data``."""
+
+    type: str
+    id: str | None
+    data: object
+
+
+class BadFrame(ValueError):
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.ref = ref
+
+
+def read_frame(text: str | bytes) -> Frame:
+    """One client frame; :class:`BadFrame` for anything not ``{"type", "id"?, "data"?}``."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise BadFrame(ErrorCode.BAD_FRAME, "not JSON") from None
+    if not isinstance(value, dict):
+        raise BadFrame(ErrorCode.BAD_FRAME, "a frame is a JSON object")
+    ref = value.get("id")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_ID_LENGTH):
+        raise BadFrame(ErrorCode.BAD_FRAME, f"id must be a string of at most {MAX_ID_LENGTH}")
+    kind = value.get("type")
+    if not isinstance(kind, str):
+        raise BadFrame(ErrorCode.BAD_FRAME, "type must be a string", ref)
+    if set(value) - {"type", "id", "data"}:
+        raise BadFrame(ErrorCode.BAD_FRAME, "a frame has only type, id and data", ref)
+    return Frame(kind, ref, value.get("data", {}))
+
+
+def frame_text(kind: str, data: BaseModel) -> str:
+    body: dict[str, Any] = {"type": kind, "data": data.model_dump(mode="json", exclude_none=True)}
+    return orjson.dumps(body).decode()
+
+
+def error_text(code: ErrorCode | str, message: str, ref: str | None = None) -> str:
+    return frame_text("error", ErrorData(code=str(code), message=message, ref=ref))
+
+
+class BulkSocket:
+    def __init__(self, websocket: WebSocket, deps: BulkDeps) -> None:
+        self._ws = websocket
+        self._deps = deps
+        self._channel: str | None = None
+        self._closed = False
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        await self._ws.accept()
+        try:
+            integration = await self._authenticate()
+            if integration is None:
+                return
+            await self._serve(integration)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if self._channel is not None:
+                self._deps.hub.detach(self._channel, self._revoked)
+
+    async def _authenticate(self) -> Integration | None:
+        http = self._deps.settings.http
+        try:
+            message = await asyncio.wait_for(self._ws.receive(), http.ws_auth_timeout_s)
+        except TimeoutError:
+            await self._close(CloseCode.UNAUTHENTICATED, "no auth frame in time")
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        raw = message.get("text") or message.get("bytes") or ""
+        if len(raw) > http.ws_max_auth_frame_bytes:
+            await self._close(CloseCode.TOO_BIG, "frame too big")
+            return None
+        try:
+            frame = read_frame(raw)
+        except BadFrame as exc:
+            await self._close(CloseCode.UNAUTHENTICATED, f"the first frame must be auth: {exc}")
+            return None
+        token = frame.data.get("token") if isinstance(frame.data, dict) else None
+        if frame.type != "auth" or not isinstance(token, str):
+            await self._close(CloseCode.UNAUTHENTICATED, "the first frame must be auth")
+            return None
+        parsed = parse_key(token)
+        if parsed is None:
+            await self._close(CloseCode.UNAUTHENTICATED, "invalid or revoked integration key")
+            return None
+        try:
+            # Listen first, then check: a revocation committed after the check is heard.
+            channel = self._deps.sessions().revocation_channel(revocation_session(parsed[0]))
+            await self._deps.hub.attach(channel, self._revoked)
+            self._channel = channel
+            integration = await authenticate_integration(self._deps.keys(), token)
+        except HTTPException:
+            await self._close(CloseCode.UNAUTHENTICATED, "invalid or revoked integration key")
+            return None
+        except (PersistenceError, OSError) as exc:
+            log.warning("ws/locations auth: cannot check the key (%s)", exc)
+            await self._close(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
+            return None
+        await self._send(
+            frame_text(
+                "auth.ok",
+                BulkAuthOk(
+                    integration_id=integration.id,
+                    name=integration.name,
+                    max_fixes=self._deps.settings.geofence.bulk_max_fixes,
+                ),
+            )
+        )
+        return integration
+
+    async def _serve(self, integration: Integration) -> None:
+        http = self._deps.settings.http
+        while not self._closed:
+            try:
+                message = await asyncio.wait_for(self._ws.receive(), http.ws_heartbeat_timeout_s)
+            except TimeoutError:
+                await self._close(CloseCode.IDLE_TIMEOUT, "idle: send ping")
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                await self._send(error_text(ErrorCode.BINARY_UNSUPPORTED, "send text frames"))
+                continue
+            if len(text) > http.ws_max_bulk_frame_bytes:
+                await self._close(CloseCode.TOO_BIG, "frame too big")
+                return
+            await self._send(self.answer(text))
+
+    def answer(self, text: str) -> str:
+        """The answer to one frame of an authenticated socket (queues its fixes)."""
+        try:
+            frame = read_frame(text)
+        except BadFrame as exc:
+            return error_text(exc.code, str(exc), exc.ref)
+        if frame.type == "ping":
+            return frame_text("pong", PongData(ref=frame.id))
+        if frame.type != "locations":
+            return error_text(
+                ErrorCode.UNKNOWN_TYPE, f"unknown frame type {frame.type!r}", frame.id
+            )
+        geofence = self._deps.settings.geofence
+        try:
+            batch = read_batch(frame.data, geofence.bulk_max_fixes)
+        except NotABatch as exc:
+            return error_text(ErrorCode.INVALID_DATA, str(exc), frame.id)
+        outcome = take(batch, geofence, self._deps.locations, utcnow())
+        return frame_text("locations.ok", LocationsOk(**dict(outcome), ref=frame.id))
+
+    def _revoked(self, _message: str) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._close(CloseCode.UNAUTHENTICATED, "integration key revoked")
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send(self, text: str) -> None:
+        if self._closed:
+            return
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self._ws.send_text(text)
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._ws.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self._ws.close(code, reason)

@@ -1,0 +1,123 @@
+"""Reading and taking a batch of the bulk feed (``gateway.location_batches``), and the
+bulk socket's frame reader (``gateway.ws.bulk``): pure, with a fake sink."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+import pytest
+
+from actors.subject import SubjectRole
+from config.settings import GeofenceSettings
+from gateway.location_batches import NotABatch, read_batch, take
+from gateway.locations import Sighting
+from gateway.ws.bulk import BadFrame, read_frame
+from gateway.ws.codes import ErrorCode
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+SETTINGS = GeofenceSettings()
+
+
+class FakeSink:
+    """Takes fixes until ``room`` is used up (then refuses), remembering their order."""
+
+    def __init__(self, room: int = 1_000_000) -> None:
+        self.room = room
+        self.taken: list[Sighting] = []
+
+    def submit(self, sighting: Sighting) -> bool:
+        if len(self.taken) >= self.room:
+            return False
+        self.taken.append(sighting)
+        return True
+
+
+def fix(subject: UUID, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "subject_id": str(subject),
+        "latitude": 52.5,
+        "longitude": 13.4,
+        "accuracy_m": 5,
+        "recorded_at": NOW.isoformat(),
+    }
+    body.update(extra)
+    return body
+
+
+def test_a_valid_batch_is_taken_in_order_with_roles() -> None:
+    a, b = uuid4(), uuid4()
+    fixes = [fix(a), fix(b, subject_role="agent"), fix(a, latitude=52.6)]
+    sink = FakeSink()
+    outcome = take(read_batch({"fixes": fixes}, 10), SETTINGS, sink, NOW)
+    assert (outcome.accepted, outcome.invalid, outcome.refused, outcome.errors) == (3, 0, 0, [])
+    assert [(s.subject_id, s.role) for s in sink.taken] == [
+        (a, SubjectRole.USER),
+        (b, SubjectRole.AGENT),
+        (a, SubjectRole.USER),
+    ]
+    assert sink.taken[2].fix.latitude == 52.6
+
+
+def test_bad_fixes_are_errors_by_index_and_the_rest_are_taken() -> None:
+    a = uuid4()
+    fixes = [
+        fix(a),
+        fix(a, latitude="52.5"),  # a string is not a number, as for a phone
+        fix(a, speed_mps=-1),
+        fix(a, recorded_at=(NOW + timedelta(hours=1)).isoformat()),  # in the future
+        fix(a, extra=1),
+        "not an object",
+        fix(a),
+    ]
+    sink = FakeSink()
+    outcome = take(read_batch({"fixes": fixes}, 10), SETTINGS, sink, NOW)
+    assert (outcome.accepted, outcome.invalid, outcome.refused) == (2, 5, 0)
+    assert [e.index for e in outcome.errors] == [1, 2, 3, 4, 5]
+    assert {e.code for e in outcome.errors} == {ErrorCode.INVALID_DATA}
+    assert "future" in outcome.errors[2].message
+    assert len(sink.taken) == 2
+
+
+def test_overload_refuses_by_index_and_nothing_is_lost_silently() -> None:
+    fixes = [fix(uuid4()) for _ in range(5)]
+    sink = FakeSink(room=3)
+    outcome = take(read_batch({"fixes": fixes}, 10), SETTINGS, sink, NOW)
+    assert (outcome.accepted, outcome.refused) == (3, 2)
+    assert [(e.index, e.code) for e in outcome.errors] == [
+        (3, ErrorCode.UNAVAILABLE),
+        (4, ErrorCode.UNAVAILABLE),
+    ]
+
+
+def test_errors_listed_are_capped_but_counted() -> None:
+    fixes = [fix(uuid4(), latitude=100) for _ in range(150)]
+    outcome = take(read_batch({"fixes": fixes}, 200), SETTINGS, FakeSink(), NOW)
+    assert (outcome.accepted, outcome.invalid, len(outcome.errors)) == (0, 150, 100)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, [], {}, {"fixes": []}, {"fixes": {}}, {"fixes": [1], "more": 1}, {"fixes": [1] * 11}],
+)
+def test_what_is_not_a_batch_is_refused_whole(data: object) -> None:
+    with pytest.raises(NotABatch):
+        read_batch(data, 10)
+
+
+def test_the_bulk_frame_reader() -> None:
+    frame = read_frame(orjson.dumps({"type": "locations", "id": "b1", "data": {"fixes": []}}))
+    assert (frame.type, frame.id, frame.data) == ("locations", "b1", {"fixes": []})
+    assert read_frame('{"type": "ping"}').data == {}
+    for text, code in [
+        ("nope", ErrorCode.BAD_FRAME),
+        ("[]", ErrorCode.BAD_FRAME),
+        ('{"type": 1}', ErrorCode.BAD_FRAME),
+        ('{"type": "ping", "id": 5}', ErrorCode.BAD_FRAME),
+        ('{"type": "ping", "extra": 1}', ErrorCode.BAD_FRAME),
+    ]:
+        with pytest.raises(BadFrame) as caught:
+            read_frame(text)
+        assert caught.value.code == code, text
