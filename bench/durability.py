@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from config.settings import Settings
@@ -58,20 +58,40 @@ def _consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """``consumer.stop()``; a consumer without a group that was assigned partitions
+    cancels an internal task on the way out and lets its ``CancelledError`` through
+    (aiokafka 0.14): that one is not ours to pass on."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+
+
+async def _partitions(settings: Settings) -> list[TopicPartition]:
+    """The topic's partitions (a producer fetches a topic's metadata when asked; a
+    consumer that subscribes to nothing does not)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        partitions = await producer.partitions_for(TOPIC)
+    finally:
+        await producer.stop()
+    return [TopicPartition(TOPIC, p) for p in sorted(partitions)]
+
+
 async def kafka_end_offsets(settings: Settings) -> dict[int, int]:
     """The topic's end offset per partition now (where the run's events will start)."""
     consumer = _consumer(settings)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(TOPIC) or set()
-        if not partitions:
-            await consumer.topics()  # refreshes the metadata
-            partitions = consumer.partitions_for_topic(TOPIC) or set()
-        tps = [TopicPartition(TOPIC, p) for p in partitions]
+        tps = await _partitions(settings)
         ends = await consumer.end_offsets(tps) if tps else {}
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:
-        await consumer.stop()
+        await _stop(consumer)
 
 
 async def count_events(
@@ -113,7 +133,7 @@ async def _read_topic(
     seen: set[str] = set()
     messages = 0
     try:
-        tps = [TopicPartition(TOPIC, p) for p in consumer.partitions_for_topic(TOPIC) or set()]
+        tps = await _partitions(settings)
         if not tps:
             return seen, 0
         consumer.assign(tps)
@@ -121,10 +141,9 @@ async def _read_topic(
         for tp in tps:
             consumer.seek(tp, since.get(tp.partition, 0))
         left = {tp for tp in tps if ends[tp] > since.get(tp.partition, 0)}
-        while left:
-            batches = await consumer.getmany(timeout_ms=2000, max_records=5000)
-            if not batches:
-                break
+        deadline = time.perf_counter() + 60
+        while left and time.perf_counter() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for tp, records in batches.items():
                 for record in records:
                     if record.value is None:
@@ -136,5 +155,5 @@ async def _read_topic(
                 if records and records[-1].offset + 1 >= ends[tp]:
                     left.discard(tp)
     finally:
-        await consumer.stop()
+        await _stop(consumer)
     return seen, messages

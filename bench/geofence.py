@@ -189,7 +189,7 @@ class Probe:
     async def _fix(self, ws: Any, point: tuple[float, float]) -> None:
         recorded = datetime.now(UTC).isoformat()
         if self.bulk is not None:
-            await ws.send(batch_frame([fix_json(self.subject_id, *point, recorded)]))
+            await ws.send(batch_frame([fix_json(self.subject_id, *point, recorded)]).decode())
             return
         data = {
             "latitude": point[0],
