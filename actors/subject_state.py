@@ -39,7 +39,8 @@ class SubjectRole(enum.StrEnum):
 
 def subject_key(role: SubjectRole | str, subject_id: UUID) -> str:
     """The entity id of a subject: ``"user:<uuid>"`` or ``"agent:<uuid>"``."""
-    return f"{SubjectRole(role).value}:{subject_id}"
+    who = role if isinstance(role, SubjectRole) else SubjectRole(role)
+    return f"{who.value}:{subject_id}"
 
 
 def parse_subject_key(key: str) -> tuple[SubjectRole, UUID]:

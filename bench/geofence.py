@@ -28,6 +28,21 @@ Fixes are sent for ``--warmup`` seconds before the measured ``--seconds``
 loads that a running system has long done); the carried-out rate and the
 probes count only the measured window.
 
+``--feed bulk`` (issue 20) sends the same fixes through the bulk feed
+instead: an integration key issued by an admin, ``--connections`` (4)
+``/ws/locations`` sockets, subject ``i`` always on socket ``i % 4`` (its
+fixes stay in order), everything due sent every ``--interval-ms`` (5) as
+one ``locations`` frame per socket (bench/fixes.py ``send_batches``); each
+probe sends its fixes over a bulk socket of its own and hears the alert on
+its ``/ws``. ``refused`` then counts fixes answered ``unavailable``. After
+the run it waits for the outbox and counts the run's geofence events in
+the outbox, Kafka and the event store (``events``, bench/durability.py).
+
+Both feeds report ``cpu_cores`` (cores each group of processes used over
+the measured window: the gateways, the shards, the rest of Ray, Redis,
+PostgreSQL, Kafka, FerretDB; from their own CPU times) and
+``cpu_us_per_fix`` (the same per fix carried), and ``sender_cores``.
+
 ``--gateways N`` runs N gateway processes (the first starts Ray and the
 shards, the others join it, as replicas of a deployment would) and spreads
 the sockets over them; the figures then are those of the gateway tier.
@@ -239,6 +254,54 @@ async def integration_key(base_url: str, admin: Account) -> str:
         return str(answer.json()["key"])
 
 
+def _cpu_group(proc: psutil.Process, gateways: set[int]) -> str | None:
+    if proc.pid in gateways:
+        return "gateway"
+    cmdline = " ".join(proc.cmdline())
+    name = proc.name()
+    if cmdline.startswith("ray::ShardActor"):
+        return "shards"
+    if cmdline.startswith("ray::") or "ray/core/src" in cmdline or name in ("raylet", "gcs_server"):
+        return "ray_other"
+    for group, marks in (
+        ("redis", ("redis-server",)),
+        ("postgres", ("postgres",)),
+        ("kafka", ("kafka.Kafka",)),
+        ("ferretdb", ("ferretdb",)),
+    ):
+        if any(mark in cmdline or mark == name for mark in marks):
+            return group
+    return None
+
+
+def cpu_snapshot(gateways: set[int]) -> dict[int, tuple[str, float]]:
+    """Every process of the system by group, with its CPU seconds (user + system) so far."""
+    seen: dict[int, tuple[str, float]] = {}
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            group = _cpu_group(proc, gateways)
+            if group is not None:
+                times = proc.cpu_times()
+                seen[proc.pid] = (group, times.user + times.system)
+    return seen
+
+
+async def cpu_over(seconds: float, gateway_pids: list[int]) -> dict[str, float]:
+    """Cores each group of processes used over the next ``seconds`` (a process that
+    started meanwhile counts whole; one that ended is missed: PostgreSQL backends)."""
+    gateways = set(gateway_pids)
+    first = await asyncio.to_thread(cpu_snapshot, gateways)
+    began = time.perf_counter()
+    await asyncio.sleep(seconds)
+    last = await asyncio.to_thread(cpu_snapshot, gateways)
+    spent = time.perf_counter() - began
+    used: dict[str, float] = {}
+    for pid, (group, cpu) in last.items():
+        before = first.get(pid)
+        used[group] = used.get(group, 0.0) + cpu - (before[1] if before else 0.0)
+    return {group: round(cpu / spent, 3) for group, cpu in sorted(used.items())}
+
+
 def rss_mb(pids: list[int]) -> tuple[float, list[float]]:
     """The gateway processes' RSS (summed) and each shard actor's."""
     gateway = sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
@@ -387,6 +450,8 @@ async def main() -> None:
                         progress("geofence", f"warming up for {args.warmup}s")
                         await asyncio.sleep(args.warmup)
                     progress("geofence", f"measuring for {args.seconds}s")
+                    gateway_pids = [pid for _port, pid in live.replicas]
+                    cpu_window = asyncio.create_task(cpu_over(args.seconds, gateway_pids))
                     began = time.perf_counter()
                     until = began + args.seconds * 0.8
                     urls = live.ws_urls
@@ -398,7 +463,7 @@ async def main() -> None:
                     # Whatever the gateway still holds (its queue, its sockets' buffers).
                     drain_began = time.perf_counter()
                     while time.perf_counter() - drain_began < 60:
-                        if samples and samples[-1][1] - baseline >= report.sent:
+                        if samples and samples[-1][1] - baseline >= report.sent - report.refused:
                             break
                         await asyncio.sleep(0.5)
                     sampler.cancel()
@@ -410,6 +475,13 @@ async def main() -> None:
                         )
                     result["backlog_drain_s"] = round(time.perf_counter() - drain_began, 1)
                     result["carried_out_total"] = int(samples[-1][1] - baseline)
+                    result["cpu_cores"] = await cpu_window
+                    carried = result.get("carried_out_per_s") or 0
+                    if carried:
+                        result["cpu_us_per_fix"] = {
+                            name: round(cores * 1e6 / carried, 1)
+                            for name, cores in result["cpu_cores"].items()
+                        }
             gateway_mb, shards_mb = rss_mb([pid for _port, pid in live.replicas])
             if bulk:
                 progress("geofence", "waiting for the outbox, then counting events")
@@ -431,6 +503,7 @@ async def main() -> None:
             "refused": report.refused,
             "errors": report.errors,
             "sender_cpu_s": round(report.cpu_s, 1),
+            "sender_cores": round(report.cpu_s / report.seconds, 3) if report.seconds else 0,
             "probe_entries": len(latencies),
             "probe_missed": sum(p.missed for p in probes),
             "update_to_event_p50_ms": percentile(latencies, 0.50),

@@ -34,8 +34,19 @@ class Batcher:
         self._buffers: dict[int, list[Item]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._in_flight: set[asyncio.Task[object]] = set()
+        #: Batches sent to each shard and not yet answered.
+        self._unanswered: dict[int, int] = {}
+        self._answered = asyncio.Event()
         self.sent_batches = 0
         self.failed_batches = 0
+
+    async def wait_below(self, limit: int) -> None:
+        """Return once no shard has more than ``limit`` batches unanswered: the
+        sender's backpressure (a shard that falls behind would otherwise queue
+        batches without bound, out of the sender's sight)."""
+        while any(n > limit for n in self._unanswered.values()):
+            self._answered.clear()
+            await self._answered.wait()
 
     def add(self, shard: int, item: Item) -> None:
         buffer = self._buffers.setdefault(shard, [])
@@ -65,12 +76,24 @@ class Batcher:
         if not batch:
             return None
         pending = self._send(shard, batch)  # submitted now, in fill order
+        self._unanswered[shard] = self._unanswered.get(shard, 0) + 1
         task = asyncio.get_running_loop().create_task(self._guarded(shard, len(batch), pending))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         return task
 
     async def _guarded(self, shard: int, size: int, pending: Awaitable[object]) -> object:
+        try:
+            return await self._answer_of(shard, size, pending)
+        finally:
+            left = self._unanswered[shard] - 1
+            if left:
+                self._unanswered[shard] = left
+            else:
+                del self._unanswered[shard]
+            self._answered.set()
+
+    async def _answer_of(self, shard: int, size: int, pending: Awaitable[object]) -> object:
         try:
             result = await pending
             self.sent_batches += 1

@@ -178,6 +178,11 @@ class EntityClient:
         shard = self.shard_of(EntityKind.SUBJECT, subject)
         self._fixes.add(shard, (EntityKind.SUBJECT, subject, fix))
 
+    async def track_room(self, batches: int) -> None:
+        """Return once no shard has more than ``batches`` batches of fixes unanswered
+        (``track``'s backpressure: the caller holds its fixes meanwhile)."""
+        await self._fixes.wait_below(batches)
+
     async def flush(self) -> None:
         """Send every buffered ``tell`` and fix, and wait until they are processed."""
         await self._calls.flush()

@@ -575,8 +575,16 @@ class GeofenceSettings(BaseModel):
     batch_linger_ms: float = Field(10.0, gt=0, le=1000)
     batch_max: int = Field(2000, ge=1, le=100_000)
     #: Fixes waiting in one gateway process; beyond it a fix is refused (503 /
-    #: an error frame) rather than memory growing without bound.
-    queue_max: int = Field(100_000, ge=100)
+    #: an error frame) rather than memory, and every fix's wait, growing without
+    #: bound (issue 20: 20,000 is half a second at 40,000 fixes/s; a fix that would
+    #: wait longer is worth less than the sender's next one).
+    queue_max: int = Field(20_000, ge=100)
+    #: Batches of fixes sent to one shard and not yet answered; past it a flush waits
+    #: (so a shard that falls behind fills this queue, which refuses, instead of
+    #: queueing unseen in front of the shard).
+    shard_batches_in_flight: int = Field(4, ge=1, le=1000)
+    #: How long a flush waits for that room before going on (a shard that is away).
+    shard_wait_s: float = Field(2.0, gt=0, le=60)
     # issue 16, floods: one subject's (so one socket's) share of ``queue_max``; its
     # fixes beyond it are refused like those beyond ``queue_max``.
     queue_max_per_subject: int = Field(50, ge=1, le=100_000)

@@ -175,26 +175,43 @@ class LocationIngest:
         done = 0
         while batch:
             chunk, batch = batch[: self._settings.batch_max], batch[self._settings.batch_max :]
-            self._track(chunk)
+            entities = self._track(chunk)
             self._sample(chunk)
             await self._store_latest(chunk)
             done += len(chunk)
             self.carried_out += len(chunk)
+            if entities is not None:
+                await self._room(entities)
         return done
+
+    async def _room(self, entities: EntityClient) -> None:
+        """Backpressure from the shards: wait while one has too many batches of fixes
+        unanswered (meanwhile fixes queue here, where ``submit`` refuses past
+        ``queue_max``), at most ``shard_wait_s``."""
+        try:
+            await asyncio.wait_for(
+                entities.track_room(self._settings.shard_batches_in_flight),
+                self._settings.shard_wait_s,
+            )
+        except TimeoutError:
+            log.warning(
+                "locations: a shard is %.1f s behind; going on", self._settings.shard_wait_s
+            )
 
     # --- the three destinations ------------------------------------------------------
 
-    def _track(self, batch: list[Sighting]) -> None:
+    def _track(self, batch: list[Sighting]) -> EntityClient | None:
         try:
             entities = self._entities()
         except Exception as exc:  # no cluster in this process, or it is away
             log.debug("locations: no entity client (%s)", exc)
-            return
+            return None
         if entities is None:
-            return
+            return None
         for s in batch:
             if s.fix.accuracy_m <= MAX_FIX_ACCURACY_M:
                 entities.track(subject_key(s.role, s.subject_id), s.fix)
+        return entities
 
     async def _store_latest(self, batch: list[Sighting]) -> None:
         newest: dict[tuple[SubjectRole, UUID], Sighting] = {}
@@ -283,11 +300,15 @@ def sighting(
     time is too far in the future or the past. A fix without ``accuracy_m`` is
     taken as exact; one without ``recorded_at`` as taken now."""
     recorded = reported.recorded_at
-    at = now if recorded is None else recorded.astimezone(UTC)
-    if (at - now).total_seconds() > settings.max_future_s:
-        raise StaleFix(f"recorded_at is more than {settings.max_future_s:.0f} s in the future")
-    if (now - at).total_seconds() > settings.max_age_s:
-        raise StaleFix(f"recorded_at is more than {settings.max_age_s:.0f} s in the past")
+    if recorded is None:
+        at = now
+    else:
+        at = recorded.astimezone(UTC)
+        ahead = (at - now).total_seconds()
+        if ahead > settings.max_future_s:
+            raise StaleFix(f"recorded_at is more than {settings.max_future_s:.0f} s in the future")
+        if -ahead > settings.max_age_s:
+            raise StaleFix(f"recorded_at is more than {settings.max_age_s:.0f} s in the past")
     accuracy = reported.accuracy_m
     fix = Fix(
         float(reported.latitude),
@@ -295,7 +316,9 @@ def sighting(
         0.0 if accuracy is None else float(accuracy),
         at,
     )
-    return Sighting(SubjectRole(role), subject_id, fix, reported, now)
+    # (The bulk feed makes thousands a second: no enum lookup for a role that is one.)
+    who = role if isinstance(role, SubjectRole) else SubjectRole(role)
+    return Sighting(who, subject_id, fix, reported, now)
 
 
 class StaleFix(ValueError):

@@ -294,3 +294,30 @@ async def test_a_failed_batch_sent_by_the_linger_timer_is_counted() -> None:
     await batcher.flush()
     assert batcher.sent_batches == 1
     assert fake.sent(0) == [[1], [2]]
+
+
+async def test_wait_below_holds_the_sender_while_a_shard_has_too_many_batches_unanswered() -> None:
+    send = FakeSend()
+    batcher = Batcher(send, linger=LONG_LINGER, max_batch=1)
+    for n in range(3):
+        batcher.add(0, item(n))  # three batches to shard 0, none answered yet
+    batcher.add(1, item(9))
+    waiting = asyncio.create_task(batcher.wait_below(2))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # shard 0 has 3 > 2
+    await batcher.wait_below(3)  # at or under the limit: returns at once
+    send.release.set()
+    await asyncio.wait_for(waiting, 1)
+    await batcher.flush()
+    await batcher.wait_below(0)  # nothing unanswered anywhere
+
+
+async def test_a_failed_batch_is_no_longer_unanswered() -> None:
+    send = FakeSend()
+    send.fail = RuntimeError("shard away")
+    batcher = Batcher(send, linger=LONG_LINGER, max_batch=1)
+    batcher.add(0, item(1))
+    batcher.add(0, item(2))
+    send.release.set()
+    await asyncio.wait_for(batcher.wait_below(0), 1)
+    assert batcher.failed_batches == 2
