@@ -4,9 +4,11 @@
 each fix to the process's :class:`LocationIngest` (``submit`` never waits).
 Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
 
-* writes the newest fix per subject through the ``LatestLocations`` port
-  (Redis ``location:{role}:{id}``, one round trip; a fix older than the
-  last one this process stored for the subject is not written over it);
+* keeps the newest fix per subject, and writes those kept through the
+  ``LatestLocations`` port (Redis ``location:{role}:{id}``, one round trip)
+  at most every ``latest_every_s`` (0.5 s: the console's map reads them
+  once a second), and on the way out; a fix older than the last one this
+  process stored for the subject is not written over it;
 * sends every fix to its subject entity for geofencing
   (``EntityClient.track``: one unordered Ray call per shard per flush; the
   entity itself ignores fixes older than its last one). Fixes less accurate
@@ -19,7 +21,9 @@ Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
 Best effort by contract, like the WebSocket's location frames: a fix lost
 to a backend outage is superseded by the next one. What is never lost is a
 geofence event once its subject entity decided it (outbox). Overload is
-refused, not queued without bound: ``submit`` returns False beyond
+refused, not queued without bound, here or in front of a shard (a flush
+waits while a shard has ``shard_batches_in_flight`` batches unanswered, so
+the queue here fills instead): ``submit`` returns False beyond
 ``queue_max`` waiting fixes, or beyond ``queue_max_per_subject`` waiting
 fixes of one subject (so one socket, or every socket and request of one
 account together, cannot fill the queue the others share), and the caller
@@ -117,9 +121,10 @@ class LocationIngest:
         entities: Callable[[], EntityClient | None],
         history: Callable[[], LocationHistory | None],
         location_ttl_s: int,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._latest = latest
+        self._latest_port = latest
         self._entities = entities
         self._history = history
         self._ttl_s = location_ttl_s
@@ -128,6 +133,10 @@ class LocationIngest:
         self._waiting: dict[tuple[SubjectRole, UUID], int] = {}
         self._wake = asyncio.Event()
         self._stored: dict[tuple[SubjectRole, UUID], datetime] = {}
+        #: Each subject's newest fix not yet written to Redis.
+        self._latest: dict[tuple[SubjectRole, UUID], Sighting] = {}
+        self._monotonic = monotonic
+        self._latest_written = -float("inf")
         self._sampled: dict[tuple[SubjectRole, UUID], float] = {}
         self._writes: set[asyncio.Task[None]] = set()
         self.accepted = 0
@@ -157,7 +166,7 @@ class LocationIngest:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), linger)
                 self._wake.clear()
-                await self.flush()
+                await self.flush(write_latest=False)
         finally:
             await self.flush()
             if self._writes:
@@ -168,8 +177,10 @@ class LocationIngest:
         """Fixes taken and not yet carried out."""
         return len(self._queue)
 
-    async def flush(self) -> int:
-        """Carry out every queued fix now; returns how many."""
+    async def flush(self, *, write_latest: bool = True) -> int:
+        """Carry out every queued fix now; returns how many. The newest fix per
+        subject goes to Redis now too with ``write_latest``, else only when
+        ``latest_every_s`` has passed since the last write."""
         batch, self._queue = self._queue, []
         self._waiting = {}
         done = 0
@@ -177,11 +188,16 @@ class LocationIngest:
             chunk, batch = batch[: self._settings.batch_max], batch[self._settings.batch_max :]
             entities = self._track(chunk)
             self._sample(chunk)
-            await self._store_latest(chunk)
+            self._note_latest(chunk)
             done += len(chunk)
             self.carried_out += len(chunk)
             if entities is not None:
                 await self._room(entities)
+        if (
+            write_latest
+            or self._monotonic() - self._latest_written >= self._settings.latest_every_s
+        ):
+            await self._store_latest()
         return done
 
     async def _room(self, entities: EntityClient) -> None:
@@ -213,21 +229,29 @@ class LocationIngest:
                 entities.track(subject_key(s.role, s.subject_id), s.fix)
         return entities
 
-    async def _store_latest(self, batch: list[Sighting]) -> None:
-        newest: dict[tuple[SubjectRole, UUID], Sighting] = {}
+    def _note_latest(self, batch: list[Sighting]) -> None:
+        """Keep each subject's newest fix until the next write (one older than the
+        newest written or kept is not kept)."""
+        newest = self._latest
+        stored = self._stored
         for s in batch:
             key = (s.role, s.subject_id)
             known = newest.get(key)
-            stored = self._stored.get(key)
-            if (known is None or s.fix.recorded_at > known.fix.recorded_at) and (
-                stored is None or s.fix.recorded_at > stored
-            ):
+            if known is not None and s.fix.recorded_at <= known.fix.recorded_at:
+                continue
+            written = stored.get(key)
+            if written is None or s.fix.recorded_at > written:
                 newest[key] = s
-        if not newest:
+
+    async def _store_latest(self) -> None:
+        """Write the kept newest fixes to Redis in one round trip."""
+        self._latest_written = self._monotonic()
+        if not self._latest:
             return
+        newest, self._latest = self._latest, {}
         latest = [(role.value, subject_id, s.stored()) for (role, subject_id), s in newest.items()]
         try:
-            await self._latest().store_latest(latest, self._ttl_s)
+            await self._latest_port().store_latest(latest, self._ttl_s)
         except PersistenceError as exc:
             log.warning("locations: %d latest positions not stored (%s)", len(newest), exc)
             return

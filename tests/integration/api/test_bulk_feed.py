@@ -501,3 +501,24 @@ async def test_revoking_a_key_closes_its_open_socket_within_a_second(
         "/geofencing/locations", json={"fixes": [fix(uuid4(), random_point())]}, headers=bearer(key)
     )
     assert_problem(answer, 401)
+
+
+async def test_an_app_socket_keeps_its_own_frame_bound_below_the_bulk_one(
+    feed_gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings, key: str
+) -> None:
+    # The server reads frames up to the bulk bound (512 KiB) on every socket; an app
+    # socket still closes 1009 past its own (64 KiB), and a bulk socket takes it.
+    user = await make_account(api_pool, api_settings, Role.USER)
+    pad = "x" * (100 * 1024)
+    async with websockets.connect(feed_gateway.ws_url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "auth", "data": {"token": user.token}}))
+        assert json.loads(await ws.recv())["type"] == "auth.ok"
+        await ws.send(json.dumps({"type": "ping", "data": {"pad": pad}}))
+        assert await closed_with(ws, 5) == 1009
+    ws = await bulk_socket(feed_gateway, key)
+    try:
+        await ws.send(json.dumps({"type": "ping", "id": pad[:100], "data": {"pad": pad}}))
+        answer = json.loads(await ws.recv())  # read whole: answered, not closed
+        assert answer == {"type": "pong", "data": {"ref": pad[:100]}}
+    finally:
+        await ws.close()
