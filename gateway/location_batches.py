@@ -99,8 +99,8 @@ class ReadBatch:
     size: int
 
 
-def read_batch(data: object, max_fixes: int) -> ReadBatch:
-    """The fixes of ``{"fixes": [...]}`` (already parsed JSON), each validated alone.
+def fixes_of(data: object, max_fixes: int) -> list[object]:
+    """The list ``fixes`` of ``{"fixes": [...]}`` (already parsed JSON), not yet validated.
 
     :class:`NotABatch` when ``data`` is not such an object (unknown keys
     included), when ``fixes`` is empty, or when it holds more than ``max_fixes``.
@@ -112,6 +112,12 @@ def read_batch(data: object, max_fixes: int) -> ReadBatch:
         raise NotABatch('"fixes" must be a non-empty list')
     if len(raw) > max_fixes:
         raise NotABatch(f'"fixes" holds {len(raw)} fixes; at most {max_fixes} per batch')
+    return raw
+
+
+def read_batch(data: object, max_fixes: int) -> ReadBatch:
+    """The fixes of ``{"fixes": [...]}``, each validated alone (:func:`fixes_of`)."""
+    raw = fixes_of(data, max_fixes)
     try:  # the common case: every fix valid, validated in one call
         return ReadBatch(list(enumerate(_FIXES.validate_python(raw))), [], len(raw))
     except ValidationError:
@@ -142,19 +148,36 @@ def take(
             continue
         if not sink.submit(seen):
             refused += 1
-            errors.append(
-                FixError(
-                    index=index,
-                    code=ErrorCode.UNAVAILABLE,
-                    message="too many locations waiting; send it again",
-                )
-            )
+            errors.append(_overloaded(index))
     errors.sort(key=lambda e: e.index)
     return BatchOutcome(
         accepted=batch.size - invalid - refused,
         invalid=invalid,
         refused=refused,
         errors=errors[:MAX_ERRORS_LISTED],
+    )
+
+
+def receive(
+    data: object, settings: GeofenceSettings, sink: LocationSink, now: datetime
+) -> BatchOutcome:
+    """A batch as it comes (parsed JSON), read and taken; :class:`NotABatch` for one
+    that is not a batch. When ``sink`` has no room at all, every fix is refused as
+    overload at once, without validating any (what an overloaded gateway saves is
+    what lets it catch up)."""
+    if not sink.has_room():
+        size = len(fixes_of(data, settings.bulk_max_fixes))
+        return BatchOutcome(
+            accepted=0,
+            refused=size,
+            errors=[_overloaded(i) for i in range(min(size, MAX_ERRORS_LISTED))],
+        )
+    return take(read_batch(data, settings.bulk_max_fixes), settings, sink, now)
+
+
+def _overloaded(index: int) -> FixError:
+    return FixError(
+        index=index, code=ErrorCode.UNAVAILABLE, message="too many locations waiting; send it again"
     )
 
 
@@ -174,6 +197,8 @@ __all__ = [
     "FixError",
     "NotABatch",
     "ReadBatch",
+    "fixes_of",
     "read_batch",
+    "receive",
     "take",
 ]

@@ -111,6 +111,10 @@ class LocationSink(Protocol):
 
     def submit(self, sighting: Sighting) -> bool: ...
 
+    def has_room(self) -> bool:
+        """Whether one more fix may wait (of some subject): False when the queue is full."""
+        ...
+
 
 class LocationIngest:
     def __init__(
@@ -142,6 +146,9 @@ class LocationIngest:
         self.accepted = 0
         self.refused = 0
         self.carried_out = 0
+
+    def has_room(self) -> bool:
+        return len(self._queue) < self._settings.queue_max
 
     def submit(self, sighting: Sighting) -> bool:
         """Queue a fix; False when too many are waiting, in all or of its

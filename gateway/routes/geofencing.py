@@ -24,7 +24,7 @@ from actors.subject import SubjectRole
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
 from gateway.deps import IntegrationPrincipal, SettingsDep, require_role
-from gateway.location_batches import BatchOutcome, NotABatch, read_batch, take
+from gateway.location_batches import BatchOutcome, NotABatch, receive
 from gateway.locations import StaleFix, sighting, utcnow
 from gateway.problems import invalid
 from gateway.ratelimit import rate_limit
@@ -133,10 +133,9 @@ async def report_locations(
     except orjson.JSONDecodeError:
         raise invalid(("body",), "the body is not JSON") from None
     try:
-        batch = read_batch(data, settings.geofence.bulk_max_fixes)
+        outcome = receive(data, settings.geofence, gateway_state(request).locations, utcnow())
     except NotABatch as exc:
         raise invalid(("body",), str(exc)) from None
-    outcome = take(batch, settings.geofence, gateway_state(request).locations, utcnow())
     if outcome.accepted:
         return outcome
     if outcome.refused:

@@ -40,7 +40,7 @@ from actors.store_errors import PersistenceError
 from config.settings import Settings
 from gateway.auth.integration_keys import Integration, parse_key, revocation_session
 from gateway.deps import authenticate_integration
-from gateway.location_batches import BatchBody, BatchOutcome, NotABatch, read_batch, take
+from gateway.location_batches import BatchBody, BatchOutcome, NotABatch, receive
 from gateway.locations import LocationSink, utcnow
 from gateway.ports import IntegrationKeys, Sessions
 from gateway.ws.codes import CloseCode, ErrorCode
@@ -236,10 +236,9 @@ class BulkSocket:
             )
         geofence = self._deps.settings.geofence
         try:
-            batch = read_batch(frame.data, geofence.bulk_max_fixes)
+            outcome = receive(frame.data, geofence, self._deps.locations, utcnow())
         except NotABatch as exc:
             return error_text(ErrorCode.INVALID_DATA, str(exc), frame.id)
-        outcome = take(batch, geofence, self._deps.locations, utcnow())
         return frame_text("locations.ok", LocationsOk(**dict(outcome), ref=frame.id))
 
     def _revoked(self, _message: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from actors.subject import SubjectRole
 from config.settings import GeofenceSettings
-from gateway.location_batches import NotABatch, read_batch, take
+from gateway.location_batches import NotABatch, read_batch, receive, take
 from gateway.locations import Sighting
 from gateway.ws.bulk import BadFrame, read_frame
 from gateway.ws.codes import ErrorCode
@@ -27,6 +27,9 @@ class FakeSink:
     def __init__(self, room: int = 1_000_000) -> None:
         self.room = room
         self.taken: list[Sighting] = []
+
+    def has_room(self) -> bool:
+        return len(self.taken) < self.room
 
     def submit(self, sighting: Sighting) -> bool:
         if len(self.taken) >= self.room:
@@ -121,3 +124,16 @@ def test_the_bulk_frame_reader() -> None:
         with pytest.raises(BadFrame) as caught:
             read_frame(text)
         assert caught.value.code == code, text
+
+
+def test_a_full_queue_refuses_a_whole_batch_without_reading_its_fixes() -> None:
+    fixes: list[Any] = ["not even a fix"] * 150
+    outcome = receive({"fixes": fixes}, SETTINGS, FakeSink(room=0), NOW)
+    assert (outcome.accepted, outcome.invalid, outcome.refused) == (0, 0, 150)
+    assert [e.index for e in outcome.errors] == list(range(100))
+    assert {e.code for e in outcome.errors} == {ErrorCode.UNAVAILABLE}
+    with pytest.raises(NotABatch):  # a batch that is not one is still 422
+        receive({"fixes": []}, SETTINGS, FakeSink(room=0), NOW)
+    # With room, it is read and taken as usual.
+    outcome = receive({"fixes": [fix(uuid4())]}, SETTINGS, FakeSink(), NOW)
+    assert outcome.accepted == 1

@@ -108,6 +108,9 @@ class FakeLocations:
         self.taken: list[Sighting] = []
         self.full = False
 
+    def has_room(self) -> bool:
+        return not self.full
+
     def submit(self, sighting: Sighting) -> bool:
         if self.full:
             return False
