@@ -590,10 +590,12 @@ class GeofenceSettings(BaseModel):
     queue_max_per_subject: int = Field(50, ge=1, le=100_000)
     history_every_s: float = Field(30.0, ge=0)
     #: The newest fix per subject is written to Redis at most this often (issue 20:
-    #: a fleet sending 4 fixes a second per vehicle wrote each one, a third of the
-    #: gateway's and Redis's work for fixes; the console's map reads it once a
-    #: second). 0: at every flush.
-    latest_every_s: float = Field(0.5, ge=0, le=60)
+    #: a fleet sending 4 fixes a second per vehicle had each one written, a third
+    #: of the gateway's and Redis's work for fixes; the console's map reads them once
+    #: a second). 0, the default, writes at every flush: with 0.5 s the phone path's
+    #: probe latency at 10,000 fixes/s doubled (p50 100-110 ms against 49, p99
+    #: 330 against 137), the writes coming as one big burst every period.
+    latest_every_s: float = Field(0.0, ge=0, le=60)
     #: A fix recorded further in the future than this (device clock skew) is refused.
     max_future_s: float = Field(60.0, ge=0)
     #: A fix recorded longer ago than this is refused (a replay of an old track).

@@ -6,9 +6,10 @@ Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
 
 * keeps the newest fix per subject, and writes those kept through the
   ``LatestLocations`` port (Redis ``location:{role}:{id}``, one round trip)
-  at most every ``latest_every_s`` (0.5 s: the console's map reads them
-  once a second), and on the way out; a fix older than the last one this
-  process stored for the subject is not written over it;
+  at every flush, or at most every ``latest_every_s`` when that is set
+  (the console's map reads them once a second), and on the way out; a
+  fix older than the last one this process stored for the subject is not
+  written over it;
 * sends every fix to its subject entity for geofencing
   (``EntityClient.track``: one unordered Ray call per shard per flush; the
   entity itself ignores fixes older than its last one). Fixes less accurate
