@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import re
 import sys
@@ -58,11 +59,15 @@ SHARD_STAGES: Final = (
 )
 
 
+@functools.cache
+def _compiled(stages: tuple[tuple[str, str], ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((name, re.compile(pattern)) for name, pattern in stages)
+
+
 def stage_of(frames: list[str], stages: tuple[tuple[str, str], ...]) -> str:
     """The stage of one sampled stack (outermost frame first)."""
-    compiled = [(name, re.compile(pattern)) for name, pattern in stages]
     for frame in reversed(frames):
-        for name, pattern in compiled:
+        for name, pattern in _compiled(stages):
             if pattern.search(frame):
                 return name
     return "other"

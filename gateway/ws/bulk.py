@@ -28,10 +28,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
-import orjson
 from fastapi import HTTPException
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -44,8 +42,19 @@ from gateway.location_batches import BatchBody, BatchOutcome, NotABatch, receive
 from gateway.locations import LocationSink, utcnow
 from gateway.ports import IntegrationKeys, Sessions
 from gateway.ws.codes import CloseCode, ErrorCode
-from gateway.ws.frames import MAX_ID_LENGTH, AuthData, ErrorData, PingData, PongData
+from gateway.ws.frames import (
+    AuthData,
+    ErrorData,
+    FrameError,
+    PingData,
+    PongData,
+    encode,
+    error_frame,
+    read_envelope,
+    server_frame,
+)
 from gateway.ws.hub import PushHub
+from gateway.ws.protocol import too_big
 
 log = logging.getLogger(__name__)
 
@@ -87,50 +96,6 @@ BULK_SERVER_FRAMES: dict[str, type[BaseModel]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """A client frame read: its type, ``id`` (echoed as ``ref``) and ``data``."""
-
-    type: str
-    id: str | None
-    data: object
-
-
-class BadFrame(ValueError):
-    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.ref = ref
-
-
-def read_frame(text: str | bytes) -> Frame:
-    """One client frame; :class:`BadFrame` for anything not ``{"type", "id"?, "data"?}``."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise BadFrame(ErrorCode.BAD_FRAME, "not JSON") from None
-    if not isinstance(value, dict):
-        raise BadFrame(ErrorCode.BAD_FRAME, "a frame is a JSON object")
-    ref = value.get("id")
-    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_ID_LENGTH):
-        raise BadFrame(ErrorCode.BAD_FRAME, f"id must be a string of at most {MAX_ID_LENGTH}")
-    kind = value.get("type")
-    if not isinstance(kind, str):
-        raise BadFrame(ErrorCode.BAD_FRAME, "type must be a string", ref)
-    if set(value) - {"type", "id", "data"}:
-        raise BadFrame(ErrorCode.BAD_FRAME, "a frame has only type, id and data", ref)
-    return Frame(kind, ref, value.get("data", {}))
-
-
-def frame_text(kind: str, data: BaseModel) -> str:
-    body: dict[str, Any] = {"type": kind, "data": data.model_dump(mode="json", exclude_none=True)}
-    return orjson.dumps(body).decode()
-
-
-def error_text(code: ErrorCode | str, message: str, ref: str | None = None) -> str:
-    return frame_text("error", ErrorData(code=str(code), message=message, ref=ref))
-
-
 class BulkSocket:
     def __init__(self, websocket: WebSocket, deps: BulkDeps) -> None:
         self._ws = websocket
@@ -162,13 +127,15 @@ class BulkSocket:
         if message["type"] == "websocket.disconnect":
             return None
         raw = message.get("text") or message.get("bytes") or ""
-        if len(raw) > http.ws_max_auth_frame_bytes:
+        limit = http.ws_max_auth_frame_bytes
+        if too_big(raw, limit) if isinstance(raw, str) else len(raw) > limit:
             await self._close(CloseCode.TOO_BIG, "frame too big")
             return None
-        try:
-            frame = read_frame(raw)
-        except BadFrame as exc:
-            await self._close(CloseCode.UNAUTHENTICATED, f"the first frame must be auth: {exc}")
+        frame = read_envelope(raw)
+        if isinstance(frame, FrameError):
+            await self._close(
+                CloseCode.UNAUTHENTICATED, f"the first frame must be auth: {frame.message}"
+            )
             return None
         token = frame.data.get("token") if isinstance(frame.data, dict) else None
         if frame.type != "auth" or not isinstance(token, str):
@@ -192,13 +159,15 @@ class BulkSocket:
             await self._close(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
             return None
         await self._send(
-            frame_text(
-                "auth.ok",
-                BulkAuthOk(
-                    integration_id=integration.id,
-                    name=integration.name,
-                    max_fixes=self._deps.settings.geofence.bulk_max_fixes,
-                ),
+            encode(
+                server_frame(
+                    "auth.ok",
+                    BulkAuthOk(
+                        integration_id=integration.id,
+                        name=integration.name,
+                        max_fixes=self._deps.settings.geofence.bulk_max_fixes,
+                    ),
+                )
             )
         )
         return integration
@@ -215,31 +184,32 @@ class BulkSocket:
                 return
             text = message.get("text")
             if text is None:
-                await self._send(error_text(ErrorCode.BINARY_UNSUPPORTED, "send text frames"))
+                await self._send(
+                    encode(error_frame(ErrorCode.BINARY_UNSUPPORTED, "send text frames"))
+                )
                 continue
-            if len(text) > http.ws_max_bulk_frame_bytes:
+            if too_big(text, http.ws_max_bulk_frame_bytes):
                 await self._close(CloseCode.TOO_BIG, "frame too big")
                 return
             await self._send(self.answer(text))
 
     def answer(self, text: str) -> str:
         """The answer to one frame of an authenticated socket (queues its fixes)."""
-        try:
-            frame = read_frame(text)
-        except BadFrame as exc:
-            return error_text(exc.code, str(exc), exc.ref)
+        frame = read_envelope(text)
+        if isinstance(frame, FrameError):
+            return encode(error_frame(frame.code, frame.message, frame.ref))
         if frame.type == "ping":
-            return frame_text("pong", PongData(ref=frame.id))
+            return encode(server_frame("pong", PongData(ref=frame.id)))
         if frame.type != "locations":
-            return error_text(
-                ErrorCode.UNKNOWN_TYPE, f"unknown frame type {frame.type!r}", frame.id
+            return encode(
+                error_frame(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {frame.type!r}", frame.id)
             )
         geofence = self._deps.settings.geofence
         try:
             outcome = receive(frame.data, geofence, self._deps.locations, utcnow())
         except NotABatch as exc:
-            return error_text(ErrorCode.INVALID_DATA, str(exc), frame.id)
-        return frame_text("locations.ok", LocationsOk(**dict(outcome), ref=frame.id))
+            return encode(error_frame(ErrorCode.INVALID_DATA, str(exc), frame.id))
+        return encode(server_frame("locations.ok", LocationsOk(**dict(outcome), ref=frame.id)))
 
     def _revoked(self, _message: str) -> None:
         if self._closed:

@@ -141,8 +141,20 @@ class FrameError:
     ref: str | None = None
 
 
-def parse_client_frame(text: str) -> ClientFrame | FrameError:
-    """Parse and validate one client text frame. Pure; never raises."""
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A client frame's outside: its ``type``, ``id`` (echoed as ``ref``) and
+    ``data`` as sent (not yet checked; ``{}`` when absent)."""
+
+    type: str
+    id: str | None
+    data: object
+
+
+def read_envelope(text: str | bytes) -> Envelope | FrameError:
+    """The outside of one client frame (``/ws`` and ``/ws/locations`` alike):
+    a JSON object of ``type`` (a string), ``id``? and ``data``? only. Pure;
+    never raises."""
     try:
         # orjson: a quarter of the json module's time per frame, and it refuses
         # NaN, Infinity and numbers beyond a double itself.
@@ -164,12 +176,20 @@ def parse_client_frame(text: str) -> ClientFrame | FrameError:
         return FrameError(
             ErrorCode.BAD_FRAME, f"unknown frame fields: {', '.join(sorted(extra))}", frame_id
         )
+    return Envelope(frame_type, frame_id, raw.get("data", {}))
+
+
+def parse_client_frame(text: str) -> ClientFrame | FrameError:
+    """Parse and validate one client text frame. Pure; never raises."""
+    envelope = read_envelope(text)
+    if isinstance(envelope, FrameError):
+        return envelope
+    frame_type, frame_id, data = envelope.type, envelope.id, envelope.data
     model = CLIENT_FRAMES.get(frame_type)
     if model is None:
         return FrameError(
             ErrorCode.UNKNOWN_TYPE, f"unknown frame type {frame_type[:64]!r}", frame_id
         )
-    data = raw.get("data", {})
     if not isinstance(data, dict):
         return FrameError(ErrorCode.BAD_FRAME, "data must be a JSON object", frame_id)
     try:

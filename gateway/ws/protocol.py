@@ -261,7 +261,7 @@ class SessionProtocol:
     def receive_text(self, text: str, now: float) -> list[Action]:
         if self.phase is Phase.CLOSED:
             return []
-        if _too_big(text, self.limits.max_frame_in(self.phase)):
+        if too_big(text, self.limits.max_frame_in(self.phase)):
             return self._close(CloseCode.TOO_BIG, "frame too big")
         if not self._frames.take(now):
             return self._flooded()
@@ -468,7 +468,8 @@ def _error(code: ErrorCode, message: str, ref: str | None) -> SendFrame:
     return SendFrame(error_frame(code.value, message, ref))
 
 
-def _too_big(text: str, limit: int) -> bool:
+def too_big(text: str, limit: int) -> bool:
+    """Whether ``text`` is more than ``limit`` bytes in UTF-8."""
     # A str of n characters is n..4n bytes in UTF-8; encode only when in doubt.
     if len(text) > limit:
         return True

@@ -14,8 +14,8 @@ from actors.subject import SubjectRole
 from config.settings import GeofenceSettings
 from gateway.location_batches import NotABatch, read_batch, receive, take
 from gateway.locations import Sighting
-from gateway.ws.bulk import BadFrame, read_frame
 from gateway.ws.codes import ErrorCode
+from gateway.ws.frames import Envelope, FrameError, read_envelope
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 SETTINGS = GeofenceSettings()
@@ -110,20 +110,20 @@ def test_what_is_not_a_batch_is_refused_whole(data: object) -> None:
         read_batch(data, 10)
 
 
-def test_the_bulk_frame_reader() -> None:
-    frame = read_frame(orjson.dumps({"type": "locations", "id": "b1", "data": {"fixes": []}}))
-    assert (frame.type, frame.id, frame.data) == ("locations", "b1", {"fixes": []})
-    assert read_frame('{"type": "ping"}').data == {}
-    for text, code in [
-        ("nope", ErrorCode.BAD_FRAME),
-        ("[]", ErrorCode.BAD_FRAME),
-        ('{"type": 1}', ErrorCode.BAD_FRAME),
-        ('{"type": "ping", "id": 5}', ErrorCode.BAD_FRAME),
-        ('{"type": "ping", "extra": 1}', ErrorCode.BAD_FRAME),
+def test_the_frame_envelope_both_sockets_read() -> None:
+    frame = read_envelope(orjson.dumps({"type": "locations", "id": "b1", "data": {"fixes": []}}))
+    assert frame == Envelope("locations", "b1", {"fixes": []})
+    assert read_envelope('{"type": "ping"}') == Envelope("ping", None, {})
+    for text, ref in [
+        ("nope", None),
+        ("[]", None),
+        ('{"type": 1, "id": "x"}', "x"),
+        ('{"type": "ping", "id": 5}', None),
+        ('{"type": "ping", "id": "y", "extra": 1}', "y"),
     ]:
-        with pytest.raises(BadFrame) as caught:
-            read_frame(text)
-        assert caught.value.code == code, text
+        error = read_envelope(text)
+        assert isinstance(error, FrameError), text
+        assert (error.code, error.ref) == (ErrorCode.BAD_FRAME, ref), text
 
 
 def test_a_full_queue_refuses_a_whole_batch_without_reading_its_fixes() -> None:
