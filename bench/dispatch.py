@@ -1,9 +1,11 @@
 """Benchmark of dispatch over real HTTP and WebSockets: prints one JSON object.
 
   .venv/bin/python bench/dispatch.py [--agents 5000] [--rate 50] [--seconds 20]
-      [--drop 0] [--no-storm] [--concurrency 200] [--shards 0]
+      [--drop 0] [--no-storm] [--concurrency 200] [--shards 0] [--gateways 1]
 
-Starts ``panic-alert serve`` on a scratch database and ``--agents`` agent
+Starts ``panic-alert serve`` (``--gateways`` processes: the first starts Ray,
+the others join it as a deployment's replicas would; the agents are spread
+over them, the alerts go to the first) on a scratch database and ``--agents`` agent
 apps (bench/live.py), each available at a random position over a 30 x 30 km
 city (Berlin; seeded), ``--concurrency`` connecting at a time. Each app does
 what API.md's clients do: pings on a jittered schedule (a third of
@@ -45,7 +47,12 @@ choice) close their sockets and stay away. The benchmark measures:
   reconnections that failed meanwhile (each waits out a back-off), and
   ``storm_failures_by_reason`` by exception (``TimeoutError``: no answer to
   the opening handshake or the ``auth`` frame within 10 s);
-  ``storm_busy_agents`` (an alert accepted) reconnect too but are not listed.
+  ``storm_busy_agents`` (an alert accepted) reconnect too but are not listed;
+  ``storm_listed_per_s``: how many were listed again in each second;
+  ``storm_cpu_s``: CPU seconds each group of processes spent from the closing
+  to the last listing (``apps``: this benchmark's own process, the agent apps;
+  the rest as in bench/cpu.py), and ``storm_cpu_ms_per_reconnect`` their sum
+  per socket closed.
 
 Progress goes to stderr.
 """
@@ -71,7 +78,9 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import httpx
 import numpy as np
+import psutil
 
+from bench import cpu
 from bench.live import AgentSocket, Fleet, live_gateway, percentile, progress
 from bench.load import HttpLoad, request_bytes
 
@@ -232,6 +241,9 @@ async def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=200, help="agents connecting at once")
     parser.add_argument("--shards", type=int, default=0, help="0: serve's default")
+    parser.add_argument(
+        "--gateways", type=int, default=1, help="gateway processes; the agents are spread over them"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     if not 0 <= args.drop < 1:
@@ -243,7 +255,9 @@ async def main() -> None:
     env = {"PANIC_RAY__SHARDS": str(args.shards)}
     rng = random.Random(args.seed)
 
-    async with live_gateway("dispatch", users=users, agents=args.agents, env=env) as live:
+    async with live_gateway(
+        "dispatch", users=users, agents=args.agents, env=env, replicas=args.gateways
+    ) as live:
         agents = [AgentSocket(a, city_point(rng), accept=True) for a in live.agents]
         ledger = Ledger(agents)
         for agent in agents:
@@ -260,11 +274,12 @@ async def main() -> None:
             offers_to_dropped = await offers_to(live.base_url, sent, left)
             closes, reconnects = fleet.closes(), fleet.reconnects()
             failed_attempts = fleet.failed_attempts()
-            storm = await fleet.storm() if args.storm else {}
+            storm = await storm_with_cpu(fleet, live.replicas) if args.storm else {}
             # Printed before the apps and serve are closed (slow after a storm).
             result = {
                 "cpus": os.cpu_count(),
                 "shards": args.shards or "default",
+                "gateways": args.gateways,
                 "agents": args.agents,
                 "rate": args.rate,
                 "alerts": total,
@@ -282,6 +297,23 @@ async def main() -> None:
             }
             print(json.dumps(result), flush=True)
             progress("dispatch", "closing the agents and serve")
+
+
+async def storm_with_cpu(fleet: Fleet, replicas: list[tuple[int, int]]) -> dict[str, Any]:
+    """The fleet's storm, with the CPU each group of processes spent on it."""
+    gateways = [pid for _port, pid in replicas]
+    apps = psutil.Process()
+    first = await asyncio.to_thread(cpu.snapshot, gateways)
+    first_apps = sum(apps.cpu_times()[:2])
+    storm = await fleet.storm()
+    last = await asyncio.to_thread(cpu.snapshot, gateways)
+    used = {**cpu.spent(first, last), "apps": sum(apps.cpu_times()[:2]) - first_apps}
+    reconnects = storm["storm_agents"] + storm["storm_busy_agents"]
+    return {
+        **storm,
+        "storm_cpu_s": {group: round(seconds, 2) for group, seconds in used.items()},
+        "storm_cpu_ms_per_reconnect": round(sum(used.values()) * 1000 / max(reconnects, 1), 2),
+    }
 
 
 def first_offers(sent: list[Sent], ledger: Ledger) -> dict[str, Any]:

@@ -76,6 +76,7 @@ import httpx
 import psutil
 import websockets
 
+from bench.cpu import cpu_over
 from bench.durability import EventCounts, count_events, kafka_end_offsets
 from bench.fixes import (
     M_PER_DEG_LAT,
@@ -252,54 +253,6 @@ async def integration_key(base_url: str, admin: Account) -> str:
         )
         answer.raise_for_status()
         return str(answer.json()["key"])
-
-
-def _cpu_group(proc: psutil.Process, gateways: set[int]) -> str | None:
-    if proc.pid in gateways:
-        return "gateway"
-    cmdline = " ".join(proc.cmdline())
-    name = proc.name()
-    if cmdline.startswith("ray::ShardActor"):
-        return "shards"
-    if cmdline.startswith("ray::") or "ray/core/src" in cmdline or name in ("raylet", "gcs_server"):
-        return "ray_other"
-    for group, marks in (
-        ("redis", ("redis-server",)),
-        ("postgres", ("postgres",)),
-        ("kafka", ("kafka.Kafka",)),
-        ("ferretdb", ("ferretdb",)),
-    ):
-        if any(mark in cmdline or mark == name for mark in marks):
-            return group
-    return None
-
-
-def cpu_snapshot(gateways: set[int]) -> dict[int, tuple[str, float]]:
-    """Every process of the system by group, with its CPU seconds (user + system) so far."""
-    seen: dict[int, tuple[str, float]] = {}
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            group = _cpu_group(proc, gateways)
-            if group is not None:
-                times = proc.cpu_times()
-                seen[proc.pid] = (group, times.user + times.system)
-    return seen
-
-
-async def cpu_over(seconds: float, gateway_pids: list[int]) -> dict[str, float]:
-    """Cores each group of processes used over the next ``seconds`` (a process that
-    started meanwhile counts whole; one that ended is missed: PostgreSQL backends)."""
-    gateways = set(gateway_pids)
-    first = await asyncio.to_thread(cpu_snapshot, gateways)
-    began = time.perf_counter()
-    await asyncio.sleep(seconds)
-    last = await asyncio.to_thread(cpu_snapshot, gateways)
-    spent = time.perf_counter() - began
-    used: dict[str, float] = {}
-    for pid, (group, cpu) in last.items():
-        before = first.get(pid)
-        used[group] = used.get(group, 0.0) + cpu - (before[1] if before else 0.0)
-    return {group: round(cpu / spent, 3) for group, cpu in sorted(used.items())}
 
 
 def rss_mb(pids: list[int]) -> tuple[float, list[float]]:

@@ -14,6 +14,7 @@ import contextlib
 import heapq
 import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -582,4 +583,9 @@ class Fleet:
             "storm_listed_p99_s": percentile(back, 0.99),
             "storm_listed_max_s": percentile(back, 1.0),
             "storm_all_listed_s": percentile(back, 1.0) if len(back) == len(available) else -1,
+            # How many were listed again in each second of the storm.
+            "storm_listed_per_s": [
+                sum(1 for t in back if second <= t < second + 1)
+                for second in range(math.ceil(max(back, default=0)))
+            ],
         }
