@@ -2,6 +2,7 @@
 
   .venv/bin/python bench/dispatch.py [--agents 5000] [--rate 50] [--seconds 20]
       [--drop 0] [--no-storm] [--concurrency 200] [--shards 0] [--gateways 1]
+      [--serve-env PANIC_X=VALUE]...
 
 Starts ``panic-alert serve`` (``--gateways`` processes: the first starts Ray,
 the others join it as a deployment's replicas would; the agents are spread
@@ -245,6 +246,13 @@ async def main() -> None:
         "--gateways", type=int, default=1, help="gateway processes; the agents are spread over them"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--serve-env",
+        action="append",
+        default=[],
+        metavar="PANIC_X=VALUE",
+        help="a setting for serve (repeatable), e.g. PANIC_HTTP__WS_SETUP_CONCURRENCY=128",
+    )
     args = parser.parse_args()
     if not 0 <= args.drop < 1:
         parser.error("--drop is a fraction in [0, 1)")
@@ -253,6 +261,11 @@ async def main() -> None:
     # answers with it, gateway/alert_press.py).
     users = total
     env = {"PANIC_RAY__SHARDS": str(args.shards)}
+    for setting in args.serve_env:
+        name, sep, value = setting.partition("=")
+        if not sep or not name.startswith("PANIC_"):
+            parser.error(f"--serve-env takes PANIC_NAME=VALUE, not {setting!r}")
+        env[name] = value
     rng = random.Random(args.seed)
 
     async with live_gateway(
@@ -280,6 +293,7 @@ async def main() -> None:
                 "cpus": os.cpu_count(),
                 "shards": args.shards or "default",
                 "gateways": args.gateways,
+                "serve_env": args.serve_env,
                 "agents": args.agents,
                 "rate": args.rate,
                 "alerts": total,

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import websockets
 
+from config.heap import freeze_startup_heap
 from config.settings import Settings
 from gateway.auth.principal import Role
 from persistence.drivers.postgres import create_pool
@@ -237,6 +238,17 @@ def backoff_s(failures: int, rng: random.Random) -> float:
     return rng.uniform(0, min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2**failures))
 
 
+def settle_heap() -> None:
+    """The gateway's garbage-collector settings (``config.heap``), here, for the apps.
+
+    They share this machine's two cores with the system they measure. With
+    thousands of sockets alive, the collector's full passes over them were
+    half of this process's CPU while a storm reconnected them all (py-spy),
+    and the gateway waited on the apps rather than the other way round.
+    """
+    freeze_startup_heap("bench apps")
+
+
 class Keepalive:
     """One ticker that pings every open agent socket on the socket's own schedule.
 
@@ -405,6 +417,7 @@ class AgentSocket:
     async def _session(self, ws_url: str, keepalive: Keepalive | None) -> None:
         ws = await websockets.connect(
             ws_url,
+            proxy=None,  # not looked up in the environment on every connect
             max_size=2**20,
             ping_interval=None,
             open_timeout=OPEN_TIMEOUT_S,
@@ -530,7 +543,9 @@ class Fleet:
 
         progress(self.bench, f"connecting {len(self.agents)} agents, {concurrency} at a time")
         await asyncio.gather(*(one(n, agent) for n, agent in enumerate(self.agents)))
-        return time.perf_counter() - began, failed
+        took = time.perf_counter() - began
+        settle_heap()
+        return took, failed
 
     def closes(self) -> dict[str, int]:
         """Sockets closed without the benchmark asking, by close code, over all apps."""
@@ -562,6 +577,7 @@ class Fleet:
         """
         present = [agent for agent in self.agents if not agent.away]
         available = [agent for agent in present if agent.assignment is None]
+        settle_heap()
         progress(self.bench, f"reconnect storm: {len(present)} sockets closed at once")
         failed_before = self.failed_attempts()
         reasons_before = self.failures()
