@@ -31,8 +31,13 @@ from gateway.routes import (
 
 
 def api_routers() -> list[APIRouter]:
-    """The resource routers of the public API, in inclusion order."""
+    """The resource routers of the public API, in inclusion order.
+
+    The sockets' router comes first: a connection is matched against the
+    routes in order, and a reconnect storm brings thousands at once.
+    """
     return [
+        ws.router,
         auth.router,
         totp.router,
         users.router,
@@ -49,5 +54,4 @@ def api_routers() -> list[APIRouter]:
         admin.router,
         integrations.router,
         analytics.router,
-        ws.router,
     ]
