@@ -15,7 +15,7 @@ what API.md's clients do: pings on a jittered schedule (a third of
 auth, status, location) whenever its socket closes. Then users raise alerts
 at random points of the city at ``--rate`` per second (open loop) for
 ``--seconds``. A quarter of the way in, ``--drop`` of the agents (a seeded
-choice) close their sockets and stay away. The benchmark measures:
+choice) drop their connections and stay away. The benchmark measures:
 
 - ``first_offer_p50_ms``/``_p99_ms``/``_max_ms``: from sending
   ``POST /alerts`` to the first ``alert.offer`` on any agent's socket (target
@@ -37,8 +37,8 @@ choice) close their sockets and stay away. The benchmark measures:
   closed before the status acknowledgement, both up to the storm;
   ``pings``: keepalive pings sent;
 - with ``--storm`` (the default; ``--no-storm`` leaves it out), after the
-  alerts: every present agent's socket is closed at once and the apps
-  reconnect as they would after a network blip. ``storm_listed_p50_s``/
+  alerts: every present agent's connection is reset at once, as a network
+  blip does (no close frame), and the apps reconnect. ``storm_listed_p50_s``/
   ``_p99_s``/``_max_s`` over the ``storm_agents`` available ones: from the
   closing to the acknowledgement of the app's ``agent.status available``
   (the gateway answers ``ack`` once the agent's entity took it, which lists

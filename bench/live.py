@@ -379,11 +379,15 @@ class AgentSocket:
         return False
 
     async def bounce(self) -> None:
-        """Close the socket as a network blip would; the app reconnects."""
+        """Drop the connection as a network blip would; the app reconnects.
+
+        A blip sends no close frame: the TCP connection is reset (the gateway
+        sees the socket gone at once, as when a phone's radio changes network).
+        """
         ws = self.ws
         if ws is not None:
             self._asked_to_close = ws
-            await ws.close()
+            ws.transport.abort()
 
     async def stay_away(self) -> None:
         """Close the socket and do not come back."""
@@ -578,7 +582,7 @@ class Fleet:
         present = [agent for agent in self.agents if not agent.away]
         available = [agent for agent in present if agent.assignment is None]
         settle_heap()
-        progress(self.bench, f"reconnect storm: {len(present)} sockets closed at once")
+        progress(self.bench, f"reconnect storm: {len(present)} connections reset at once")
         failed_before = self.failed_attempts()
         reasons_before = self.failures()
         began = time.perf_counter()
