@@ -43,6 +43,8 @@ from config.settings import Settings
 
 if TYPE_CHECKING:
     import asyncpg
+    import uvicorn
+    from fastapi import FastAPI
 
     from cluster.client import EntityClient
     from cluster.runtime import RayInfo
@@ -400,15 +402,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    import uvicorn
-
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
     from panic_alert import gateways, media_root, notifier_root, relay_root, shard_root
     from panic_alert.gateway_procs import (
         ChildGateways,
         GatewayServer,
-        listen_socket,
+        reuseport_socket,
         use_multiprocess_metrics,
     )
     from panic_alert.relay_root import run_relay
@@ -454,34 +454,41 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     background = [] if args.no_relay or with_ray else [partial(run_relay, settings)]
     entities: EntityClient | None = None
     info: RayInfo | None = None
-    try:
-        if with_ray:
-            try:
-                info = init_ray(settings.ray)
-                entities = shard_root.start_entity_shards(settings)
-                if not replica:  # the one per cluster: started (or found) by the parent
-                    if not args.no_relay:
-                        relay_root.start(settings)
-                    if settings.notify.enabled:
-                        notifier_root.start(settings, entities.shard_count)
-                    if settings.media.processing_enabled:
-                        media_root.start(settings, entities.shard_count)
-            except ClusterError as exc:
-                raise CommandError(f"cannot start Ray: {exc}") from exc
-            log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count)
-        if metrics_dir is not None and use_multiprocess_metrics(metrics_dir):
-            log.debug("prometheus_client was imported (by ray.init); multiprocess mode re-chosen")
-        # Only now: the gateway's metrics must be made in multiprocess mode.
-        from gateway.app import server_options
-        from gateway.metrics import HttpMetrics
-        from gateway.ws.protocol import Limits
-        from panic_alert.gateway_root import build_gateway
+    # A child gateway may get a second signal (Ctrl-C reaches the whole process
+    # group, and the parent forwards SIGTERM): it then stops gracefully whenever
+    # the signal comes, even while it starts or leaves Ray.
+    with contextlib.ExitStack() as run_guard:
+        if replica:
+            run_guard.enter_context(_signals_handled_by(request_stop))
+        try:
+            if with_ray:
+                try:
+                    info = init_ray(settings.ray)
+                    entities = shard_root.start_entity_shards(settings)
+                    if not replica:  # the one per cluster: started (or found) by the parent
+                        if not args.no_relay:
+                            relay_root.start(settings)
+                        if settings.notify.enabled:
+                            notifier_root.start(settings, entities.shard_count)
+                        if settings.media.processing_enabled:
+                            media_root.start(settings, entities.shard_count)
+                except ClusterError as exc:
+                    raise CommandError(f"cannot start Ray: {exc}") from exc
+                log.info(
+                    "ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count
+                )
+            if metrics_dir is not None and use_multiprocess_metrics(metrics_dir):
+                log.debug(
+                    "prometheus_client was imported (by ray.init); multiprocess mode re-chosen"
+                )
+            # Only now: the gateway's metrics must be made in multiprocess mode.
+            from gateway.metrics import HttpMetrics
+            from panic_alert.gateway_root import build_gateway
 
-        with _signals_handled_by(request_stop):
-            if stop_requested:
-                return EXIT_OK
-            config = uvicorn.Config(
-                build_gateway(
+            with _signals_handled_by(request_stop):
+                if stop_requested:
+                    return EXIT_OK
+                app = build_gateway(
                     settings,
                     with_ray=with_ray,
                     background=background,
@@ -490,63 +497,76 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                     metrics=None
                     if metrics_dir is None
                     else HttpMetrics(multiprocess_dir=metrics_dir),
-                ),
-                host=host,
-                port=port,
-                log_config=None,  # our JSON logging, configured above
-                access_log=False,  # the gateway writes its own access log line
-                lifespan="on",
-                timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
-                server_header=False,
-                ws_per_message_deflate=settings.http.ws_per_message_deflate,
-                # No frame larger than /ws accepts is read (uvicorn's default is 16 MiB).
-                ws_max_size=Limits.of(settings.http).transport_max_bytes,
-                ws=settings.http.ws_impl,
-                ws_ping_interval=settings.http.ws_ping_interval_s or None,
-                backlog=settings.http.listen_backlog,
-                **server_options(settings),
-            )
-            sockets = None
-            if count > 1:
-                # Bound here, not by uvicorn: SO_REUSEPORT, and the real port
-                # (when given 0) for the children.
-                try:
-                    sockets = [listen_socket(host, port, settings.http.listen_backlog)]
-                except OSError as exc:
-                    raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
-                port = int(sockets[0].getsockname()[1])
-            server = GatewayServer(
-                config,
-                on_started=partial(
-                    log.info,
-                    "gateway %d/%d serving on %s:%d, pid %d",
-                    index,
-                    count,
-                    host,
-                    port,
-                    os.getpid(),
-                ),
-            )
-            if count > 1 and not replica:
-                children = ChildGateways(
-                    _child_plan(args, count, host, port, info, entities, metrics_dir),
-                    stopping=stopping,
-                    stop_timeout_s=settings.http.graceful_shutdown_s + 5,
                 )
-                children.start()
-            server.run(sockets=sockets)
-            if not server.started:
-                raise CommandError(f"the HTTP server did not start on {host}:{port}")
-    finally:
-        # The children first: they use the Ray this process may own.
-        if children is not None:
-            children.stop()
-        if with_ray:
-            shutdown_ray()
-        if metrics_dir is not None and not replica:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-    log.info("stopped")
+                sockets = None
+                if count > 1 or replica:
+                    # Bound here, not by uvicorn: SO_REUSEPORT, and the real port
+                    # (when given 0) for the children. uvicorn listens on it, with
+                    # config.backlog, once the app has started.
+                    try:
+                        sockets = [reuseport_socket(host, port)]
+                    except OSError as exc:
+                        raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
+                    port = int(sockets[0].getsockname()[1])
+                server = GatewayServer(
+                    _uvicorn_config(settings, app, host, port),
+                    on_started=partial(
+                        log.info,
+                        "gateway %d/%d serving on %s:%d, pid %d",
+                        index,
+                        count,
+                        host,
+                        port,
+                        os.getpid(),
+                    ),
+                )
+                if count > 1 and not replica:
+                    children = ChildGateways(
+                        _child_plan(args, count, host, port, info, entities, metrics_dir),
+                        stopping=stopping,
+                        stop_timeout_s=settings.http.graceful_shutdown_s + 5,
+                    )
+                    children.start()
+                server.run(sockets=sockets)
+                if not server.started:
+                    raise CommandError(f"the HTTP server did not start on {host}:{port}")
+        finally:
+            # The children first: they use the Ray this process may own.
+            if children is not None:
+                children.stop()
+            if with_ray:
+                shutdown_ray()
+            if metrics_dir is not None and not replica:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+        log.info("stopped")
     return EXIT_OK
+
+
+def _uvicorn_config(settings: Settings, app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How every gateway process runs its app in uvicorn."""
+    import uvicorn
+
+    from gateway.app import server_options
+    from gateway.ws.protocol import Limits
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # our JSON logging, configured by serve
+        access_log=False,  # the gateway writes its own access log line
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
+        server_header=False,
+        ws_per_message_deflate=settings.http.ws_per_message_deflate,
+        # No frame larger than /ws accepts is read (uvicorn's default is 16 MiB).
+        ws_max_size=Limits.of(settings.http).transport_max_bytes,
+        ws=settings.http.ws_impl,
+        ws_ping_interval=settings.http.ws_ping_interval_s or None,
+        # Also the backlog of a socket bound by serve: asyncio listens on it with this.
+        backlog=settings.http.listen_backlog,
+        **server_options(settings),
+    )
 
 
 def _child_plan(

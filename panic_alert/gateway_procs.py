@@ -45,10 +45,17 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 
 
-def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """A listening TCP socket on the first address ``host`` resolves to, with
-    ``SO_REUSEADDR`` and ``SO_REUSEPORT``, so other gateway processes of this user
-    can listen on the same address. ``OSError`` when it cannot be bound."""
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to the first address ``host`` resolves to, with
+    ``SO_REUSEADDR`` and ``SO_REUSEPORT``, so the other gateway processes of this
+    user can bind the same address. ``OSError`` when it cannot be bound.
+
+    Bound, not yet listening: uvicorn hands it to asyncio's ``create_server``,
+    which calls ``listen(config.backlog)`` (``http.listen_backlog``) once the
+    app has started. Only listening sockets take part in the kernel's spreading
+    of connections, so a gateway still starting (or starting again) gets none,
+    instead of holding them in its accept queue until its start-up is over.
+    """
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
@@ -57,8 +64,6 @@ def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        # uvicorn (asyncio's create_server) listens again with config.backlog: the same.
-        sock.listen(backlog)
     except OSError:
         sock.close()
         raise
