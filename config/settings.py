@@ -56,6 +56,9 @@ class PostgresSettings(BaseModel):
     user: str = "panic"
     password: SecretStr = SecretStr(_DEV_PG_PASSWORD)
     database: str = "panic_alert"
+    #: Connections of one process's pool: each gateway process of ``serve``
+    #: (``http.gateways``), each shard and the relay have their own, so a server
+    #: may open ``pool_max`` times that many (mind PostgreSQL's ``max_connections``).
     pool_min: int = Field(2, ge=1)
     pool_max: int = Field(20, ge=1)
     command_timeout_s: float = Field(10.0, gt=0)
