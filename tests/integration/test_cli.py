@@ -109,6 +109,8 @@ def test_serve_runs_gateway_and_ray_dashboard_then_stops_cleanly(
                 answered = _serving_pids(http_port, pids, "/readyz", connections=20)
                 assert set(answered) == set(pids), answered
                 assert all(status == 200 for status in _statuses(answered)), answered
+                # Summed over both, though ray.init had imported prometheus_client.
+                assert _healthz_count(base, "/readyz") >= 20
 
             health = wait_for(
                 f"{dashboard}/api/gcs_healthz",
@@ -294,14 +296,14 @@ def _statuses(answered: dict[int, list[int]]) -> list[int]:
     return [status for statuses in answered.values() for status in statuses]
 
 
-def _healthz_count(base: str) -> float:
-    """The answered ``GET /healthz`` requests ``/metrics`` reports."""
+def _healthz_count(base: str, route: str = "/healthz") -> float:
+    """The answered requests to ``route`` that ``/metrics`` reports."""
     text = httpx.get(f"{base}/metrics", timeout=5).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "http_requests_total" and sample.labels.get("route") == "/healthz"
+        if sample.name == "http_requests_total" and sample.labels.get("route") == route
     )
 
 
