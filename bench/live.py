@@ -137,6 +137,9 @@ async def live_gateway(
             PANIC_LOG_LEVEL="WARNING",
             # Off, as in the figures recorded so far; it adds a planner read per alert event.
             PANIC_NOTIFY__ENABLED="false",
+            # One gateway process per serve, as in the figures recorded so far
+            # (serve's default is one per core); `replicas` adds processes.
+            PANIC_HTTP__GATEWAYS="1",
             **(env or {}),
         )
         if before_serve is not None:

@@ -56,6 +56,9 @@ class PostgresSettings(BaseModel):
     user: str = "panic"
     password: SecretStr = SecretStr(_DEV_PG_PASSWORD)
     database: str = "panic_alert"
+    #: Connections of one process's pool: each gateway process of ``serve``
+    #: (``http.gateways``), each shard and the relay have their own, so a server
+    #: may open ``pool_max`` times that many (mind PostgreSQL's ``max_connections``).
     pool_min: int = Field(2, ge=1)
     pool_max: int = Field(20, ge=1)
     command_timeout_s: float = Field(10.0, gt=0)
@@ -398,6 +401,11 @@ class MediaSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Gateway processes ``serve`` runs on the one port (``SO_REUSEPORT``: the
+    #: kernel spreads connections over them); 0: one per CPU core
+    #: (``os.cpu_count()``). One process uses at most one core. ``serve
+    #: --gateways N`` wins over it (``panic_alert.gateways``).
+    gateways: int = Field(0, ge=0, le=64)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     #: Budget of each dependency check of ``/readyz`` (they run concurrently).
@@ -416,9 +424,10 @@ class HttpSettings(BaseModel):
     ws_max_frame_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
     #: Frames queued for one slow socket before it is closed (it resyncs on reconnect).
     ws_send_queue: int = Field(256, ge=8, le=100_000)
-    #: Sockets set up at once by one process (from the ``auth`` frame to the
-    #: resync sent); others wait their turn. A fleet reconnecting at once is
+    #: Sockets set up at once by one gateway process (from the ``auth`` frame to
+    #: the resync sent); others wait their turn. A fleet reconnecting at once is
     #: then served in order instead of every socket slowly and past its timeout.
+    #: Per process: ``gateways`` processes on one port set up that many each.
     ws_setup_concurrency: int = Field(64, ge=1, le=10_000)
     #: permessage-deflate on /ws. Off by default: frames are small JSON, and each
     #: compressed socket keeps zlib state (tens of KB) and spends CPU per frame.
@@ -574,7 +583,8 @@ class GeofenceSettings(BaseModel):
 
     batch_linger_ms: float = Field(10.0, gt=0, le=1000)
     batch_max: int = Field(2000, ge=1, le=100_000)
-    #: Fixes waiting in one gateway process; beyond it a fix is refused (503 /
+    #: Fixes waiting in one gateway process (per process: ``serve``'s
+    #: ``http.gateways`` processes queue that many each); beyond it a fix is refused (503 /
     #: an error frame) rather than memory, and every fix's wait, growing without
     #: bound (issue 20: 20,000 is half a second at 40,000 fixes/s; a fix that would
     #: wait longer is worth less than the sender's next one).

@@ -18,8 +18,10 @@ duress alert would tell whoever holds the phone that the cancel was not real.
 
 Presses of one user that reach one gateway process together (a double tap,
 an app retrying at once) are taken one at a time, so the second finds the
-alert the first raised. Presses racing on two replicas within the few
-milliseconds of a create may still raise two alerts.
+alert the first raised. The locks are per process: presses racing on two
+replicas, or on two gateway processes of one ``serve`` (``http.gateways``: a
+second connection opened at once may be accepted by another process), within
+the few milliseconds of a create may still raise two alerts.
 """
 
 from __future__ import annotations

@@ -148,6 +148,7 @@ def create_app(
                 ws_hub.run,
                 state.locations.run,
                 state.agent_sockets.listen,
+                http_metrics.run,
             )
         ]
         if freeze_heap:

@@ -28,7 +28,10 @@ the queue here fills instead): ``submit`` returns False beyond
 ``queue_max`` waiting fixes, or beyond ``queue_max_per_subject`` waiting
 fixes of one subject (so one socket, or every socket and request of one
 account together, cannot fill the queue the others share), and the caller
-answers 503 / an error frame.
+answers 503 / an error frame. Both bounds are per gateway process: ``serve``
+with ``http.gateways`` processes queues up to that many times ``queue_max``,
+and a subject whose sockets or requests land on several processes gets its
+share in each.
 """
 
 from __future__ import annotations

@@ -5,6 +5,14 @@ by raw path, so an id in a URL cannot create a new time series; requests that
 matched no route share the label ``<unmatched>``. Methods outside the standard
 set share ``OTHER``. Each app owns its registry, so several apps in one
 process (tests) do not collide.
+
+Several gateway processes on one port (``serve`` with ``http.gateways`` > 1)
+answer ``/metrics`` from whichever process accepted the connection, so there
+the figures are summed over all of them: prometheus_client's multiprocess mode
+(``HttpMetrics(multiprocess_dir=...)``; each process writes its values to
+files in that directory, and any process's exposition merges them). That mode
+is chosen when ``prometheus_client`` is imported, from ``PROMETHEUS_MULTIPROC_DIR``
+(the command line sets it, ``panic_alert.gateway_procs``).
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -80,11 +90,35 @@ def method_label(method: str) -> str:
 
 
 class HttpMetrics:
-    """Request counter, latency histogram and in-flight gauge on one registry."""
+    """Request counter, latency histogram and in-flight gauge on one registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``multiprocess_dir``: the figures of every gateway process sharing that
+    directory, summed (the in-flight gauges summed over the live processes).
+    The exposition registry is then a ``MultiProcessCollector`` plus the
+    collectors any process answers alike (``ResponseTimes`` reads the
+    database); the process, platform and garbage-collector metrics are left
+    out, as they describe one process and the multiprocess mode cannot sum
+    them. Requires prometheus_client's multiprocess mode (``RuntimeError``
+    otherwise), and :meth:`run` (the app's lifespan runs it) to carry the
+    location ingest's counts into the shared files.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, multiprocess_dir: str | None = None
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        if registry is None:
+        self.multiprocess = multiprocess_dir is not None
+        # In multiprocess mode the values live in files; the registry only exposes.
+        values: CollectorRegistry | None = self.registry
+        if multiprocess_dir is not None:
+            if not getattr(prometheus_values.ValueClass, "_multiprocess", False):
+                raise RuntimeError(
+                    "prometheus_client is not in multiprocess mode "
+                    "(PROMETHEUS_MULTIPROC_DIR was not set when it was imported)"
+                )
+            MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+            values = None
+        elif registry is None:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
@@ -93,23 +127,36 @@ class HttpMetrics:
             "http_requests",
             "HTTP requests answered, by route template, method and status.",
             labels,
-            registry=self.registry,
+            registry=values,
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
             "Time from request start to the end of the response body.",
             labels,
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=values,
         )
         self.in_progress = Gauge(
             "http_requests_in_progress",
             "HTTP requests being served, by method.",
             ("method",),
-            registry=self.registry,
+            registry=values,
+            multiprocess_mode="livesum",
         )
         self.response_times = ResponseTimes(self.registry)
-        self.locations = LocationCounts(self.registry)
+        self.locations: LocationCounts | SharedLocationCounts = (
+            SharedLocationCounts() if self.multiprocess else LocationCounts(self.registry)
+        )
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Carry the location ingest's counts into the shared files every
+        ``interval_s``, for the life of the app (multiprocess mode only; a
+        no-op otherwise). Not per fix: tens of thousands a second go through it."""
+        if not self.multiprocess:
+            return
+        while True:
+            self.sync()
+            await asyncio.sleep(interval_s)
 
     def started(self, method: str) -> None:
         self.in_progress.labels(method_label(method)).inc()
@@ -120,6 +167,12 @@ class HttpMetrics:
         self.in_progress.labels(labels[0]).dec()
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(duration_s)
+
+    def sync(self) -> None:
+        """Carry the location ingest's counts into the shared files now (multiprocess
+        mode; a no-op otherwise). Call it on the event loop, never in a thread."""
+        if isinstance(self.locations, SharedLocationCounts):
+            self.locations.sync()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -203,6 +256,44 @@ class LocationCounts(Collector):
         yield waiting
 
 
+class SharedLocationCounts:
+    """:class:`LocationCounts` summed over gateway processes (multiprocess mode):
+    real metrics, set from the ingest's own counters by :meth:`sync` (about once
+    a second, and at each exposition), never per fix. ``geofence_fixes_waiting``
+    is summed over the live processes only."""
+
+    def __init__(self) -> None:
+        #: Set by ``create_app`` to the app's ``LocationIngest``.
+        self.source: Any = None
+        self._fixes = Counter(
+            "geofence_fixes",
+            "Location fixes by outcome in the gateway processes.",
+            ("outcome",),
+            registry=None,
+        )
+        self._waiting = Gauge(
+            "geofence_fixes_waiting",
+            "Location fixes taken and not yet carried out.",
+            registry=None,
+            multiprocess_mode="livesum",
+        )
+        self._synced = {"accepted": 0, "refused": 0, "carried_out": 0}
+        for outcome in self._synced:  # every outcome exposed from the start, as zero
+            self._fixes.labels(outcome)
+
+    def sync(self) -> None:
+        """Add what the ingest counted since the last call; set the waiting gauge."""
+        source = self.source
+        if source is None:
+            return
+        for outcome, done in self._synced.items():
+            now = int(getattr(source, outcome))
+            if now > done:
+                self._fixes.labels(outcome).inc(now - done)
+                self._synced[outcome] = now
+        self._waiting.set(source.waiting)
+
+
 def _no_reads() -> MetricsReads | None:
     return None
 
@@ -217,12 +308,15 @@ def metrics_router(
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        """Prometheus text exposition of this process's metrics."""
+        """Prometheus text exposition of this process's metrics (of all the gateway
+        processes on this port, in multiprocess mode)."""
         found = reads()
         if found is not None:
             await http_metrics.response_times.refresh(found)
+        http_metrics.sync()  # this process's own location counts as of now
         # In a thread: the process collector lists /proc/self/fd, ~10 ms with
-        # 10,000 sockets open, which would stall every socket's frames.
+        # 10,000 sockets open, which would stall every socket's frames (and
+        # the multiprocess collector reads every process's file).
         return Response(
             content=await asyncio.to_thread(http_metrics.exposition),
             media_type=CONTENT_TYPE_LATEST,

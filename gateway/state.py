@@ -50,7 +50,8 @@ class GatewayState:
     presses: PressLocks = field(default_factory=PressLocks)
     #: The media master keys (``settings.media``), derived once.
     media_keys: MasterKeys | None = None
-    #: Sockets being set up at once (``http.ws_setup_concurrency``; ``gateway.ws.session``).
+    #: Sockets being set up at once (``http.ws_setup_concurrency``; ``gateway.ws.session``),
+    #: per process: each of ``serve``'s gateway processes has its own.
     ws_setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
 
 

@@ -57,6 +57,8 @@ class ApprovedAgents:
     duty who should not be: approval never goes back to pending, and a
     suspension is enforced by the agent entity itself (``Suspend``: duty
     refused until ``Reinstate``) and ends the agent's sessions and sockets.
+    Per process: each gateway process (``serve``'s ``http.gateways``) keeps its
+    own, so a fleet is read at most once per ``ttl_s`` per process.
     """
 
     def __init__(

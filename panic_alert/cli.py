@@ -2,7 +2,7 @@
 root (``gateway`` through ``gateway.app``, ``shard_root``, ``relay_root``,
 ``notifier_root``).
 
-    panic-alert serve [--host H] [--port P] [--no-ray] [--no-relay]
+    panic-alert serve [--host H] [--port P] [--gateways N] [--no-ray] [--no-relay]
     panic-alert relay [--drain]
     panic-alert migrate
     panic-alert create-admin --email E --full-name N [--password-stdin]
@@ -43,8 +43,13 @@ from config.settings import Settings
 
 if TYPE_CHECKING:
     import asyncpg
+    import uvicorn
+    from fastapi import FastAPI
 
+    from cluster.client import EntityClient
+    from cluster.runtime import RayInfo
     from panic_alert.demo.run import Options as DemoOptions
+    from panic_alert.gateways import ChildPlan
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP gateway (and an embedded Ray)")
     serve.add_argument("--host", help="bind address (default: PANIC_HTTP__HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="bind port (default: PANIC_HTTP__PORT, 8000)")
+    serve.add_argument(
+        "--gateways",
+        type=int,
+        metavar="N",
+        help="gateway processes sharing the port (default: PANIC_HTTP__GATEWAYS; "
+        "0: one per CPU core)",
+    )
+    # A child gateway of another serve (panic_alert.gateways): listen on that
+    # port beside it, as gateway number --replica-index, and start nothing else.
+    serve.add_argument("--replica-of-port", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--replica-index", type=int, default=1, help=argparse.SUPPRESS)
     serve.add_argument(
         "--no-ray",
         action="store_true",
@@ -376,24 +392,50 @@ def drain(settings: Settings) -> int:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the gateway until SIGTERM/SIGINT; Ray is started first and stopped last."""
-    import uvicorn
+    """Run the gateway until SIGTERM/SIGINT; Ray is started first and stopped last.
 
-    from cluster.client import EntityClient
+    With more than one gateway (``--gateways``, ``http.gateways``; 0: one per
+    core) this process listens with ``SO_REUSEPORT``, starts the others on its
+    port once it listens, and stops them before it stops Ray
+    (``panic_alert.gateways``); with ``--replica-of-port`` it is one of those.
+    """
+    import shutil
+    import tempfile
+
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
-    from gateway.app import server_options
-    from gateway.ws.protocol import Limits
-    from panic_alert import media_root, notifier_root, relay_root, shard_root
-    from panic_alert.gateway_root import build_gateway
+    from panic_alert import gateways, media_root, notifier_root, relay_root, shard_root
+    from panic_alert.gateway_procs import (
+        ChildGateways,
+        GatewayServer,
+        reuseport_socket,
+        use_multiprocess_metrics,
+    )
     from panic_alert.relay_root import run_relay
 
     configure_logging(args.log_level or settings.log_level)
+    try:
+        count = gateways.gateway_count(settings.http.gateways, args.gateways, os.cpu_count())
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from exc
+    replica = args.replica_of_port is not None
+    index = args.replica_index if replica else 1
     host = args.host or settings.http.host
     port = args.port if args.port is not None else settings.http.port
+    if replica:
+        port = args.replica_of_port
     with_ray = not args.no_ray
+    metrics_dir: str | None = None
+    if count > 1:
+        # The parent's fresh directory; a child has it from the parent.
+        metrics_dir = (
+            os.environ.get(gateways.METRICS_DIR_ENV) or None
+            if replica
+            else tempfile.mkdtemp(prefix="panic-alert-metrics-")
+        )
     server: uvicorn.Server | None = None
     stop_requested = False
+    children: ChildGateways | None = None
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         # Installed outside uvicorn's own handling (before it starts and when
@@ -405,58 +447,158 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             server.should_exit = True
         log.info("signal %s received; stopping", signal.Signals(signum).name)
 
+    def stopping() -> bool:
+        return stop_requested or (server is not None and server.should_exit)
+
     # With Ray the relay runs in its own actor (started below); without, here.
     background = [] if args.no_relay or with_ray else [partial(run_relay, settings)]
     entities: EntityClient | None = None
-    try:
-        if with_ray:
-            try:
-                info = init_ray(settings.ray)
-                entities = shard_root.start_entity_shards(settings)
-                if not args.no_relay:
-                    relay_root.start(settings)
-                if settings.notify.enabled:
-                    notifier_root.start(settings, entities.shard_count)
-                if settings.media.processing_enabled:
-                    media_root.start(settings, entities.shard_count)
-            except ClusterError as exc:
-                raise CommandError(f"cannot start Ray: {exc}") from exc
-            log.info("ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count)
-        with _signals_handled_by(request_stop):
-            if stop_requested:
-                return EXIT_OK
-            config = uvicorn.Config(
-                build_gateway(
+    info: RayInfo | None = None
+    # A child gateway may get a second signal (Ctrl-C reaches the whole process
+    # group, and the parent forwards SIGTERM): it then stops gracefully whenever
+    # the signal comes, even while it starts or leaves Ray.
+    with contextlib.ExitStack() as run_guard:
+        if replica:
+            run_guard.enter_context(_signals_handled_by(request_stop))
+        try:
+            if with_ray:
+                try:
+                    info = init_ray(settings.ray)
+                    entities = shard_root.start_entity_shards(settings)
+                    if not replica:  # the one per cluster: started (or found) by the parent
+                        if not args.no_relay:
+                            relay_root.start(settings)
+                        if settings.notify.enabled:
+                            notifier_root.start(settings, entities.shard_count)
+                        if settings.media.processing_enabled:
+                            media_root.start(settings, entities.shard_count)
+                except ClusterError as exc:
+                    raise CommandError(f"cannot start Ray: {exc}") from exc
+                log.info(
+                    "ray dashboard: %s; %d shard actors", info.dashboard_url, entities.shard_count
+                )
+            if metrics_dir is not None and use_multiprocess_metrics(metrics_dir):
+                log.debug(
+                    "prometheus_client was imported (by ray.init); multiprocess mode re-chosen"
+                )
+            # Only now: the gateway's metrics must be made in multiprocess mode.
+            from gateway.metrics import HttpMetrics
+            from panic_alert.gateway_root import build_gateway
+
+            with _signals_handled_by(request_stop):
+                if stop_requested:
+                    return EXIT_OK
+                app = build_gateway(
                     settings,
                     with_ray=with_ray,
                     background=background,
                     entities=entities,
                     freeze_heap=True,
-                ),
-                host=host,
-                port=port,
-                log_config=None,  # our JSON logging, configured above
-                access_log=False,  # the gateway writes its own access log line
-                lifespan="on",
-                timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
-                server_header=False,
-                ws_per_message_deflate=settings.http.ws_per_message_deflate,
-                # No frame larger than /ws accepts is read (uvicorn's default is 16 MiB).
-                ws_max_size=Limits.of(settings.http).transport_max_bytes,
-                ws=settings.http.ws_impl,
-                ws_ping_interval=settings.http.ws_ping_interval_s or None,
-                backlog=settings.http.listen_backlog,
-                **server_options(settings),
-            )
-            server = uvicorn.Server(config)
-            server.run()
-            if not server.started:
-                raise CommandError(f"the HTTP server did not start on {host}:{port}")
-    finally:
-        if with_ray:
-            shutdown_ray()
-    log.info("stopped")
+                    metrics=None
+                    if metrics_dir is None
+                    else HttpMetrics(multiprocess_dir=metrics_dir),
+                )
+                sockets = None
+                if count > 1 or replica:
+                    # Bound here, not by uvicorn: SO_REUSEPORT, and the real port
+                    # (when given 0) for the children. uvicorn listens on it, with
+                    # config.backlog, once the app has started.
+                    try:
+                        sockets = [reuseport_socket(host, port)]
+                    except OSError as exc:
+                        raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
+                    port = int(sockets[0].getsockname()[1])
+                server = GatewayServer(
+                    _uvicorn_config(settings, app, host, port),
+                    on_started=partial(
+                        log.info,
+                        "gateway %d/%d serving on %s:%d, pid %d",
+                        index,
+                        count,
+                        host,
+                        port,
+                        os.getpid(),
+                    ),
+                )
+                if count > 1 and not replica:
+                    children = ChildGateways(
+                        _child_plan(args, count, host, port, info, entities, metrics_dir),
+                        stopping=stopping,
+                        stop_timeout_s=settings.http.graceful_shutdown_s + 5,
+                    )
+                    children.start()
+                server.run(sockets=sockets)
+                if not server.started:
+                    raise CommandError(f"the HTTP server did not start on {host}:{port}")
+        finally:
+            # The children first: they use the Ray this process may own.
+            if children is not None:
+                children.stop()
+            if with_ray:
+                shutdown_ray()
+            if metrics_dir is not None and not replica:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+        log.info("stopped")
     return EXIT_OK
+
+
+def _uvicorn_config(settings: Settings, app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How every gateway process runs its app in uvicorn."""
+    import uvicorn
+
+    from gateway.app import server_options
+    from gateway.ws.protocol import Limits
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # our JSON logging, configured by serve
+        access_log=False,  # the gateway writes its own access log line
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
+        server_header=False,
+        ws_per_message_deflate=settings.http.ws_per_message_deflate,
+        # No frame larger than /ws accepts is read (uvicorn's default is 16 MiB).
+        ws_max_size=Limits.of(settings.http).transport_max_bytes,
+        ws=settings.http.ws_impl,
+        ws_ping_interval=settings.http.ws_ping_interval_s or None,
+        # Also the backlog of a socket bound by serve: asyncio listens on it with this.
+        backlog=settings.http.listen_backlog,
+        **server_options(settings),
+    )
+
+
+def _child_plan(
+    args: argparse.Namespace,
+    count: int,
+    host: str,
+    port: int,
+    info: RayInfo | None,
+    entities: EntityClient | None,
+    metrics_dir: str | None,
+) -> ChildPlan:
+    """What ``serve``'s child gateways are started with: this same command."""
+    from panic_alert.gateways import ChildPlan
+
+    script = sys.argv[0]
+    command = (
+        (sys.executable, os.path.abspath(script))
+        if os.path.isfile(script)
+        else (sys.executable, "-m", "panic_alert.cli")
+    )
+    return ChildPlan(
+        command=command,
+        host=host,
+        port=port,
+        count=count,
+        with_ray=info is not None,
+        log_level=args.log_level,
+        ray_address=None if info is None else info.address,
+        ray_namespace=None if info is None else info.namespace,
+        shards=None if entities is None else entities.shard_count,
+        metrics_dir=metrics_dir,
+    )
 
 
 @contextmanager

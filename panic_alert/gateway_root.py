@@ -20,6 +20,7 @@ from cluster.client import EntityClient
 from cluster.readiness import RayBackend
 from config.settings import Settings
 from gateway.app import create_app
+from gateway.metrics import HttpMetrics
 from gateway.ports import GatewayPorts, LocationHistory, MetricsReads
 from gateway.readiness import Backend
 from persistence.drivers.reconnecting import (
@@ -130,6 +131,7 @@ def build_gateway(
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     entities: EntityClient | None = None,
     freeze_heap: bool = False,
+    metrics: HttpMetrics | None = None,
 ) -> FastAPI:
     """The gateway app of ``settings`` on the real services (Ray's readiness when
     ``with_ray``); the other arguments go to :func:`gateway.app.create_app`."""
@@ -144,4 +146,5 @@ def build_gateway(
         background=background,
         entities=entities,
         freeze_heap=freeze_heap,
+        metrics=metrics,
     )

@@ -1,7 +1,9 @@
 """``fleet.agents``: the agents that changed, to this process's admin sockets.
 
 One poller per gateway process, running only while at least one admin
-socket is attached (nothing runs, and nothing is read, otherwise). Every
+socket is attached (nothing runs, and nothing is read, otherwise): ``serve``
+with several gateway processes on one port polls once per interval in each
+process holding an admin socket, each diffing on its own. Every
 ``http.ws_fleet_interval_s`` it makes two reads (``gateway.ports.Fleet``):
 
 * the agents whose Redis position was written since the last poll

@@ -15,6 +15,12 @@ sockets at once rather than from each agent's next report. With each socket
 it repeats the last fix that socket relayed: an agent entity restored from
 its snapshot may have lost its newest position (positions are written
 coalesced), and an entity ignores a fix no newer than the one it holds.
+
+Each gateway process (``serve`` runs ``http.gateways`` of them on one port)
+announces its own sockets and answers the shards' call on its own. A process
+that is killed rather than stopped announces no ``SocketClosed``: its agents
+go offline when their heartbeat runs out (``actors.heartbeat_timeout_s``),
+or sooner when their apps reconnect to another process.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
@@ -48,14 +51,21 @@ def run_cli(
     )
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    ("stop_signal", "gateways"),
+    [(signal.SIGTERM, 2), (signal.SIGINT, 1)],
+    ids=["SIGTERM-2-gateways", "SIGINT-1-gateway"],
+)
 def test_serve_runs_gateway_and_ray_dashboard_then_stops_cleanly(
-    tmp_path: Path, stop_signal: signal.Signals, migrated_db: str
+    tmp_path: Path, stop_signal: signal.Signals, gateways: int, migrated_db: str
 ) -> None:
+    """With two gateways the second joins the first one's Ray and reaches it
+    (``/readyz`` answered by both); Ray stops after both."""
     http_port, dashboard_port = free_port(), free_port()
     env = cli_env(
         PANIC_POSTGRES__DATABASE=migrated_db,
         PANIC_HTTP__PORT=str(http_port),
+        PANIC_HTTP__GATEWAYS=str(gateways),
         PANIC_RAY__DASHBOARD_PORT=str(dashboard_port),
         PANIC_RAY__NUM_CPUS="1",
     )
@@ -93,6 +103,15 @@ def test_serve_runs_gateway_and_ray_dashboard_then_stops_cleanly(
                 },
             }
 
+            pids = _gateway_pids(proc, http_port, gateways, deadline_s=90)
+            if gateways > 1:
+                # Every process answers /readyz with Ray ok (the child joined it).
+                answered = _serving_pids(http_port, pids, "/readyz", connections=20)
+                assert set(answered) == set(pids), answered
+                assert all(status == 200 for status in _statuses(answered)), answered
+                # Summed over both, though ray.init had imported prometheus_client.
+                assert _healthz_count(base, "/readyz") >= 20
+
             health = wait_for(
                 f"{dashboard}/api/gcs_healthz",
                 lambda r: r.status_code == 200,
@@ -124,11 +143,178 @@ def test_serve_runs_gateway_and_ray_dashboard_then_stops_cleanly(
     assert any(m.startswith("ray shut down") for m in messages)
     assert f"signal {stop_signal.name} received; stopping" in messages
     assert "Traceback" not in output
+    assert _no_process_left(pids)
+    for number in range(1, gateways + 1):
+        assert any(m.startswith(f"gateway {number}/{gateways} serving on") for m in messages)
+    # Each process stopped gracefully (a child leaves the parent's Ray first).
+    assert messages.count("stopped") == gateways
+    if gateways > 1:
+        assert sum(m.startswith("ray joined") for m in messages) == gateways - 1
     access = [r for r in records if r["logger"] == "gateway.access"]
     assert {r["route"] for r in access} >= {"/healthz", "/readyz", "/metrics"}
     # The embedded Ray went away with the process.
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{dashboard}/api/gcs_healthz", timeout=3)
+
+
+def test_serve_with_two_gateways_shares_the_port_sums_metrics_and_restarts_a_child(
+    tmp_path: Path, migrated_db: str
+) -> None:
+    """``PANIC_HTTP__GATEWAYS=2`` without Ray: two processes on one port, both
+    taking connections; ``/metrics`` from either counts the requests of both; a
+    child killed is started again while the port keeps answering; SIGTERM
+    stops them all, exit code 0, nothing left behind."""
+    http_port = free_port()
+    env = cli_env(
+        PANIC_POSTGRES__DATABASE=migrated_db,
+        PANIC_HTTP__PORT=str(http_port),
+        PANIC_HTTP__GATEWAYS="2",
+        TMPDIR=str(tmp_path),
+    )
+    log_path = tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{http_port}"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [PANIC_ALERT, "serve", "--no-ray"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            healthz = wait_for(
+                f"{base}/healthz", lambda r: r.status_code == 200, deadline_s=60, proc=proc
+            )
+            assert healthz is not None, log_path.read_text()[-3000:]
+            pids = _gateway_pids(proc, http_port, 2, deadline_s=60)
+            first_child = pids[1]
+
+            before = _healthz_count(base)
+            # 40 connections, each accepted by one of the two processes.
+            answered = _serving_pids(http_port, pids, "/healthz", connections=40)
+            assert set(answered) == set(pids), answered
+            assert all(status == 200 for status in _statuses(answered))
+            # Whichever process answers /metrics counts the requests of both.
+            assert _healthz_count(base) - before == 40
+
+            counted = _healthz_count(base)
+            psutil.Process(first_child).kill()
+            # Connections queued on its socket as it dies are reset (SO_REUSEPORT).
+            deadline = time.monotonic() + 10
+            while _listens(first_child, http_port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # The port keeps answering while the child is away.
+            for _ in range(20):
+                assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+            pids = _gateway_pids(proc, http_port, 2, deadline_s=60, without=first_child)
+            assert first_child not in pids
+            answered = _serving_pids(http_port, pids, "/healthz", connections=40)
+            assert set(answered) == set(pids), answered
+            # The killed process's counts are kept.
+            assert _healthz_count(base) >= counted + 60
+
+            proc.send_signal(signal.SIGTERM)
+            returncode = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+    output = log_path.read_text()
+    assert returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    assert _no_process_left([*pids, first_child])
+    assert not list(tmp_path.glob("panic-alert-metrics-*"))
+    messages = [json.loads(line)["message"] for line in output.splitlines() if line[:1] == "{"]
+    assert f"gateway 2/2 (pid {first_child}) exited with signal SIGKILL" in messages
+    assert sum(m.startswith("gateway 2/2 serving on") for m in messages) == 2
+    assert messages.count("stopped") == 2  # the parent and the restarted child
+    assert any(m.startswith("gateway 1/2 serving on") for m in messages)
+
+
+def _gateway_pids(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    count: int,
+    *,
+    deadline_s: float,
+    without: int | None = None,
+) -> list[int]:
+    """``serve``'s process and its children, once ``count`` of them listen on ``port``."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"serve exited early with {proc.returncode}"
+        parent = psutil.Process(proc.pid)
+        pids = [proc.pid, *(c.pid for c in parent.children() if c.pid != without)]
+        listening = [pid for pid in pids if _listens(pid, port)]
+        if len(listening) == count:
+            return listening
+        time.sleep(0.25)
+    raise AssertionError(f"{count} gateway processes did not listen on {port} in time")
+
+
+def _listens(pid: int, port: int) -> bool:
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
+def _serving_pids(
+    port: int, pids: list[int], path: str, *, connections: int
+) -> dict[int, list[int]]:
+    """Open ``connections`` connections to ``port`` at once; which of ``pids``
+    accepted each (its sockets, seen with psutil); then one ``GET path`` on each.
+    Returns the HTTP statuses by the process that accepted the connection."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(connections)]
+    try:
+        local_ports = {s.getsockname()[1]: s for s in socks}
+        owner: dict[int, int] = {}
+        deadline = time.monotonic() + 20
+        while len(owner) < connections and time.monotonic() < deadline:
+            for pid in pids:
+                for c in psutil.Process(pid).net_connections(kind="tcp"):
+                    if c.raddr and c.laddr.port == port and c.raddr.port in local_ports:
+                        owner[c.raddr.port] = pid
+            time.sleep(0.1)
+        assert len(owner) == connections, f"only {len(owner)} connections accepted"
+        statuses: dict[int, list[int]] = {}
+        for local, sock in local_ports.items():
+            request = f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            sock.sendall(request.encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            statuses.setdefault(owner[local], []).append(int(answer.split(b" ", 2)[1]))
+        return statuses
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _statuses(answered: dict[int, list[int]]) -> list[int]:
+    return [status for statuses in answered.values() for status in statuses]
+
+
+def _healthz_count(base: str, route: str = "/healthz") -> float:
+    """The answered requests to ``route`` that ``/metrics`` reports."""
+    text = httpx.get(f"{base}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "http_requests_total" and sample.labels.get("route") == route
+    )
+
+
+def _no_process_left(pids: list[int]) -> bool:
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            continue
+    return True
 
 
 async def _relayed(database: str, *, deadline_s: float) -> bool:

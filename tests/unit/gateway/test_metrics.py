@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client import values
+from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.metrics import HttpMetrics
 from tests.unit.gateway.support import ClientFactory
 
 
@@ -69,3 +77,64 @@ async def test_in_progress_gauge_returns_to_zero(gateway_client: ClientFactory) 
     gauge = _samples(text, "http_requests_in_progress")
     # Only the /metrics request itself is in flight while the exposition is generated.
     assert gauge[(("method", "GET"),)] == 1
+
+
+# ---------------------------------------------- several gateway processes (multiprocess)
+
+
+@pytest.fixture
+def processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """prometheus_client in multiprocess mode on ``tmp_path``, as in a gateway started
+    with PROMETHEUS_MULTIPROC_DIR; the list holds the process id it writes as, so one
+    test can play several gateway processes in turn."""
+    pid = [1001]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: pid[0]))
+    try:
+        yield pid
+    finally:
+        values.close_all_multiprocess_files()
+
+
+def test_multiprocess_mode_sums_every_gateway_process(processes: list[int], tmp_path: Path) -> None:
+    first = HttpMetrics(multiprocess_dir=str(tmp_path))
+    first.started("GET")
+    first.finished("GET", "/alerts", 200, 0.01)
+    first.started("GET")  # still in flight in process 1001
+    first.locations.source = SimpleNamespace(accepted=5, refused=1, carried_out=4, waiting=1)
+    first.sync()
+    first.sync()  # nothing new: nothing added
+    processes[0] = 1002
+    second = HttpMetrics(multiprocess_dir=str(tmp_path))
+    second.started("GET")
+    second.finished("GET", "/alerts", 200, 0.02)
+    second.locations.source = SimpleNamespace(accepted=3, refused=0, carried_out=3, waiting=0)
+    second.sync()
+
+    text = second.exposition().decode()
+    labels = (("method", "GET"), ("route", "/alerts"), ("status", "200"))
+    assert _samples(text, "http_requests_total") == {labels: 2}
+    assert _samples(text, "http_request_duration_seconds_count") == {labels: 2}
+    assert _samples(text, "http_requests_in_progress") == {(("method", "GET"),): 1}
+    fixes = _samples(text, "geofence_fixes_total")
+    assert fixes == {
+        (("outcome", "accepted"),): 8,
+        (("outcome", "refused"),): 1,
+        (("outcome", "carried_out"),): 7,
+    }
+    assert _samples(text, "geofence_fixes_waiting") == {(): 1}
+    # Per-process collectors are left out: they cannot be summed.
+    assert "process_cpu_seconds" not in text
+    assert "python_gc_" not in text
+
+    # A process that exited: its in-flight gauges no longer count, its counts do.
+    mark_process_dead(1001, str(tmp_path))
+    text = second.exposition().decode()
+    assert _samples(text, "http_requests_in_progress") == {(("method", "GET"),): 0}
+    assert _samples(text, "geofence_fixes_waiting") == {(): 0}
+    assert _samples(text, "http_requests_total") == {labels: 2}
+
+
+def test_multiprocess_mode_needs_prometheus_client_in_it(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="multiprocess mode"):
+        HttpMetrics(multiprocess_dir=str(tmp_path))
