@@ -1,12 +1,12 @@
 """Benchmark of dispatch over real HTTP and WebSockets: prints one JSON object.
 
   .venv/bin/python bench/dispatch.py [--agents 5000] [--rate 50] [--seconds 20]
-      [--drop 0] [--no-storm] [--concurrency 200] [--shards 0] [--gateways 1]
+      [--drop 0] [--no-storm] [--concurrency 200] [--shards 0] [--gateways 0]
       [--serve-env PANIC_X=VALUE]...
 
-Starts ``panic-alert serve`` (``--gateways`` processes: the first starts Ray,
-the others join it as a deployment's replicas would; the agents are spread
-over them, the alerts go to the first) on a scratch database and ``--agents`` agent
+Starts ``panic-alert serve`` (with ``--gateways`` gateway processes on its
+port; 0, the default, is serve's own default of one per core) on a scratch
+database and ``--agents`` agent
 apps (bench/live.py), each available at a random position over a 30 x 30 km
 city (Berlin; seeded), ``--concurrency`` connecting at a time. Each app does
 what API.md's clients do: pings on a jittered schedule (a third of
@@ -243,7 +243,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=200, help="agents connecting at once")
     parser.add_argument("--shards", type=int, default=0, help="0: serve's default")
     parser.add_argument(
-        "--gateways", type=int, default=1, help="gateway processes; the agents are spread over them"
+        "--gateways", type=int, default=0, help="serve's gateway processes (0: serve's default)"
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -269,7 +269,7 @@ async def main() -> None:
     rng = random.Random(args.seed)
 
     async with live_gateway(
-        "dispatch", users=users, agents=args.agents, env=env, replicas=args.gateways
+        "dispatch", users=users, agents=args.agents, env=env, gateways=args.gateways
     ) as live:
         agents = [AgentSocket(a, city_point(rng), accept=True) for a in live.agents]
         ledger = Ledger(agents)
@@ -277,7 +277,7 @@ async def main() -> None:
             agent.on_offer = ledger.on_offer
         leaving = random.Random(args.seed + 1).sample(agents, round(args.drop * len(agents)))
         async with Fleet(agents, "dispatch", seed=args.seed) as fleet:
-            connect_s, not_listed = await fleet.connect(live.ws_urls, args.concurrency)
+            connect_s, not_listed = await fleet.connect(live.ws_url, args.concurrency)
             await asyncio.sleep(5)  # positions reach the region entities
             progress("dispatch", f"{total} alerts at {args.rate}/s")
             dropping = asyncio.create_task(drop_agents(leaving, ledger, DROP_AFTER * args.seconds))
@@ -287,12 +287,12 @@ async def main() -> None:
             offers_to_dropped = await offers_to(live.base_url, sent, left)
             closes, reconnects = fleet.closes(), fleet.reconnects()
             failed_attempts = fleet.failed_attempts()
-            storm = await storm_with_cpu(fleet, live.replicas) if args.storm else {}
+            storm = await storm_with_cpu(fleet, live.gateway_pids) if args.storm else {}
             # Printed before the apps and serve are closed (slow after a storm).
             result = {
                 "cpus": os.cpu_count(),
                 "shards": args.shards or "default",
-                "gateways": args.gateways,
+                "gateways": len(live.gateway_pids),
                 "serve_env": args.serve_env,
                 "agents": args.agents,
                 "rate": args.rate,
@@ -313,9 +313,8 @@ async def main() -> None:
             progress("dispatch", "closing the agents and serve")
 
 
-async def storm_with_cpu(fleet: Fleet, replicas: list[tuple[int, int]]) -> dict[str, Any]:
+async def storm_with_cpu(fleet: Fleet, gateways: list[int]) -> dict[str, Any]:
     """The fleet's storm, with the CPU each group of processes spent on it."""
-    gateways = [pid for _port, pid in replicas]
     apps = psutil.Process()
     first = await asyncio.to_thread(cpu.snapshot, gateways)
     first_apps = sum(apps.cpu_times()[:2])

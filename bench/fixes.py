@@ -77,24 +77,20 @@ def walkers(
 
 
 def send_fixes(
-    ws_urls: list[str], subjects: list[Walker], rate: float, seconds: float, sending: str
+    ws_url: str, subjects: list[Walker], rate: float, seconds: float, sending: str
 ) -> SendReport:
-    """Entry point of the sender process; creates the file ``sending`` when it starts sending.
-
-    Subject ``i`` holds its socket on ``ws_urls[i % len(ws_urls)]`` (gateway replicas).
-    """
-    return asyncio.run(_send(ws_urls, subjects, rate, seconds, Path(sending)))
+    """Entry point of the sender process; creates the file ``sending`` when it starts sending."""
+    return asyncio.run(_send(ws_url, subjects, rate, seconds, Path(sending)))
 
 
 async def _send(
-    ws_urls: list[str], subjects: list[Walker], rate: float, seconds: float, sending: Path
+    ws_url: str, subjects: list[Walker], rate: float, seconds: float, sending: Path
 ) -> SendReport:
     report = SendReport()
     opened: dict[int, websockets.ClientConnection] = {}
     readers: list[asyncio.Task[None]] = []
 
     async def open_one(index: int, walker: Walker) -> None:
-        ws_url = ws_urls[index % len(ws_urls)]
         ws = await websockets.connect(ws_url, max_size=2**16, ping_interval=None, compression=None)
         await ws.send(json.dumps({"type": "auth", "data": {"token": walker.token}}))
         reply = json.loads(await ws.recv())
@@ -208,7 +204,7 @@ async def open_bulk(url: str, key: str) -> websockets.ClientConnection:
 
 
 def send_batches(
-    bulk_urls: list[str],
+    bulk_url: str,
     key: str,
     subjects: list[Walker],
     ids: list[str],
@@ -225,7 +221,7 @@ def send_batches(
     ``locations`` frame per socket (split past ``max_fixes``)."""
     return asyncio.run(
         _send_batches(
-            bulk_urls,
+            bulk_url,
             key,
             subjects,
             ids,
@@ -240,7 +236,7 @@ def send_batches(
 
 
 async def _send_batches(
-    bulk_urls: list[str],
+    bulk_url: str,
     key: str,
     subjects: list[Walker],
     ids: list[str],
@@ -252,7 +248,7 @@ async def _send_batches(
     max_fixes: int,
 ) -> SendReport:
     report = SendReport()
-    sockets = [await open_bulk(bulk_urls[c % len(bulk_urls)], key) for c in range(connections)]
+    sockets = [await open_bulk(bulk_url, key) for _ in range(connections)]
     readers = [asyncio.create_task(_count_outcomes(ws, report)) for ws in sockets]
     report.sockets = len(sockets)
     await asyncio.to_thread(sending.touch)

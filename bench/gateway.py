@@ -163,7 +163,7 @@ async def main() -> None:
             gateway_process = psutil.Process(live.pid)
             await asyncio.sleep(2)
             rss_before = gateway_process.memory_info().rss
-            await fleet.connect(live.ws_urls)
+            await fleet.connect(live.ws_url)
             await asyncio.sleep(3)  # statuses and positions reach the actors
             rss_after = gateway_process.memory_info().rss
             per_socket = max(1, rss_after - rss_before) / len(agents)

@@ -2,7 +2,7 @@
 
   .venv/bin/python bench/geofence.py [--zones 10000] [--subjects 10000] [--rate 10000]
                                      [--seconds 20] [--probes 20]
-                                     [--gateways 1] [--warmup 10]
+                                     [--gateways 0] [--warmup 10]
 
 On a scratch database: ``--zones`` zones (circles and squares of 50-800 m
 over a 40 km square city) imported with ``panic-alert import-zones`` (its
@@ -43,9 +43,9 @@ the measured window: the gateways, the shards, the rest of Ray, Redis,
 PostgreSQL, Kafka, FerretDB; from their own CPU times) and
 ``cpu_us_per_fix`` (the same per fix carried), and ``sender_cores``.
 
-``--gateways N`` runs N gateway processes (the first starts Ray and the
-shards, the others join it, as replicas of a deployment would) and spreads
-the sockets over them; the figures then are those of the gateway tier.
+``--gateways N`` has serve run N gateway processes on its port (0, the
+default, is serve's own default: one per core); the kernel spreads the
+sockets over them, and the figures are those of all of them.
 Progress goes to stderr.
 """
 
@@ -234,15 +234,14 @@ async def _drain(ws: Any) -> None:
             pass
 
 
-async def carried_out(http: httpx.AsyncClient, base_urls: list[str]) -> float:
-    """``geofence_fixes_total{outcome="carried_out"}`` summed over the gateway processes."""
-    done = 0.0
-    for base_url in base_urls:
-        text = (await http.get(f"{base_url}/metrics")).text
-        for line in text.splitlines():
-            if line.startswith('geofence_fixes_total{outcome="carried_out"}'):
-                done += float(line.rsplit(" ", 1)[1])
-    return done
+async def carried_out(http: httpx.AsyncClient, base_url: str) -> float:
+    """``geofence_fixes_total{outcome="carried_out"}``, summed over the gateway processes
+    by whichever one answers (serve's metrics are summed over them)."""
+    text = (await http.get(f"{base_url}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('geofence_fixes_total{outcome="carried_out"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def integration_key(base_url: str, admin: Account) -> str:
@@ -283,10 +282,7 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ws-impl", default="auto", help="PANIC_HTTP__WS_IMPL for serve")
     parser.add_argument(
-        "--gateways",
-        type=int,
-        default=1,
-        help="gateway processes (the others join the first one's Ray); sockets spread over them",
+        "--gateways", type=int, default=0, help="serve's gateway processes (0: serve's default)"
     )
     parser.add_argument(
         "--feed",
@@ -331,18 +327,19 @@ async def main() -> None:
             agents=0,
             env={"PANIC_HTTP__WS_IMPL": args.ws_impl},
             before_serve=before_serve,
-            replicas=args.gateways,
+            gateways=args.gateways,
             admins=1 if bulk else 0,
         ) as live:
+            result["gateways"] = len(live.gateway_pids)
             subjects = walkers(
                 [u.token for u in live.users[: args.subjects]], ORIGIN, SPAN_M, args.seed
             )
-            bulk_urls = [url + "/locations" for url in live.ws_urls]
+            bulk_url = live.ws_url + "/locations"
             key = await integration_key(live.base_url, live.admins[0]) if bulk else ""
             probes = [
-                Probe(u, centre, zone_id, (bulk_urls[i % len(bulk_urls)], key) if bulk else None)
-                for i, (u, (centre, zone_id)) in enumerate(
-                    zip(live.users[args.subjects :], probe_zones, strict=True)
+                Probe(u, centre, zone_id, (bulk_url, key) if bulk else None)
+                for u, (centre, zone_id) in zip(
+                    live.users[args.subjects :], probe_zones, strict=True
                 )
             ]
             settings = Settings()
@@ -355,13 +352,13 @@ async def main() -> None:
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                 async with httpx.AsyncClient(timeout=10) as http:
-                    baseline = await carried_out(http, live.base_urls)  # before any fix is sent
+                    baseline = await carried_out(http, live.base_url)  # before any fix is sent
                 marker = Path(scratch) / "sending"
                 if bulk:
                     sending = asyncio.get_running_loop().run_in_executor(
                         pool,
                         send_batches,
-                        bulk_urls,
+                        bulk_url,
                         key,
                         subjects,
                         [str(u.id) for u in live.users[: args.subjects]],
@@ -376,7 +373,7 @@ async def main() -> None:
                     sending = asyncio.get_running_loop().run_in_executor(
                         pool,
                         send_fixes,
-                        live.ws_urls,
+                        live.ws_url,
                         subjects,
                         args.rate,
                         args.warmup + args.seconds,
@@ -393,7 +390,7 @@ async def main() -> None:
                     async def sample() -> None:
                         while True:
                             with contextlib.suppress(httpx.HTTPError):  # a busy gateway
-                                done = await carried_out(http, live.base_urls)
+                                done = await carried_out(http, live.base_url)
                                 samples.append((time.perf_counter(), done))
                             await asyncio.sleep(0.5)
 
@@ -403,14 +400,11 @@ async def main() -> None:
                         progress("geofence", f"warming up for {args.warmup}s")
                         await asyncio.sleep(args.warmup)
                     progress("geofence", f"measuring for {args.seconds}s")
-                    gateway_pids = [pid for _port, pid in live.replicas]
+                    gateway_pids = live.gateway_pids
                     cpu_window = asyncio.create_task(cpu_over(args.seconds, gateway_pids))
                     began = time.perf_counter()
                     until = began + args.seconds * 0.8
-                    urls = live.ws_urls
-                    await asyncio.gather(
-                        *(p.run(urls[i % len(urls)], until) for i, p in enumerate(probes))
-                    )
+                    await asyncio.gather(*(p.run(live.ws_url, until) for p in probes))
                     report: SendReport = await sending
                     ended = sending_began + report.seconds
                     # Whatever the gateway still holds (its queue, its sockets' buffers).
@@ -435,7 +429,7 @@ async def main() -> None:
                             name: round(cores * 1e6 / carried, 1)
                             for name, cores in result["cpu_cores"].items()
                         }
-            gateway_mb, shards_mb = rss_mb([pid for _port, pid in live.replicas])
+            gateway_mb, shards_mb = rss_mb(live.gateway_pids)
             if bulk:
                 progress("geofence", "waiting for the outbox, then counting events")
                 events: EventCounts = await count_events(settings, live.database, offsets)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import websockets
 
 from config.heap import freeze_startup_heap
@@ -65,20 +66,12 @@ class Live:
     pid: int
     users: list[Account]
     agents: list[Account]
-    #: Every gateway process's (port, pid), the first one's included.
-    replicas: list[tuple[int, int]] = field(default_factory=list)
+    #: Every gateway process's pid: serve's own, then the others it started on
+    #: its port (``PANIC_HTTP__GATEWAYS``).
+    gateway_pids: list[int] = field(default_factory=list)
     admins: list[Account] = field(default_factory=list)
     #: The scratch PostgreSQL (and MongoDB) database's name.
     database: str = ""
-
-    @property
-    def ws_urls(self) -> list[str]:
-        """``/ws`` of every gateway process (one, unless ``replicas`` were asked for)."""
-        return [f"ws://127.0.0.1:{port}/ws" for port, _pid in self.replicas]
-
-    @property
-    def base_urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{port}" for port, _pid in self.replicas]
 
     @property
     def base_url(self) -> str:
@@ -97,16 +90,15 @@ async def live_gateway(
     agents: int,
     env: dict[str, str] | None = None,
     before_serve: Callable[[dict[str, str]], Awaitable[None]] | None = None,
-    replicas: int = 1,
+    gateways: int = 0,
     admins: int = 0,
 ) -> AsyncIterator[Live]:
-    """Accounts on a scratch database, then ``serve`` on free ports until it is ready.
+    """Accounts on a scratch database, then ``serve`` on a free port until it is ready.
 
     ``before_serve`` runs first with the environment ``serve`` will get (e.g.
     to import data with another ``panic-alert`` command on the same database).
-    ``replicas`` > 1 starts that many gateway processes in all: the first one
-    starts Ray and the shards, the others join it (``PANIC_RAY__ADDRESS=auto``,
-    as a second gateway replica of a deployment would) on ports of their own.
+    ``gateways`` is serve's ``PANIC_HTTP__GATEWAYS`` (0: serve's default, one
+    gateway process per core); every one of them listens before this yields.
     """
     settings = Settings()
     async with scratch_database(settings, f"pa_bench_{name}") as database:
@@ -137,52 +129,56 @@ async def live_gateway(
             PANIC_LOG_LEVEL="WARNING",
             # Off, as in the figures recorded so far; it adds a planner read per alert event.
             PANIC_NOTIFY__ENABLED="false",
-            # One gateway process per serve, as in the figures recorded so far
-            # (serve's default is one per core); `replicas` adds processes.
-            PANIC_HTTP__GATEWAYS="1",
+            **({"PANIC_HTTP__GATEWAYS": str(gateways)} if gateways else {}),
             **(env or {}),
         )
         if before_serve is not None:
             await before_serve(child_env)
         progress(name, "starting panic-alert serve")
         logs = tempfile.mkdtemp(prefix="panic-alert-serve-")
-        procs = [await _serve(child_env, Path(logs, "serve-0.log"))]
-        live = Live(
-            port,
-            procs[0].pid,
-            user_accounts,
-            agent_accounts,
-            [(port, procs[0].pid)],
-            admin_accounts,
-            database,
-        )
+        log = Path(logs, "serve.log")
+        proc = await _serve(child_env, log)
+        live = Live(port, proc.pid, user_accounts, agent_accounts, [], admin_accounts, database)
         try:
-            await _until_ready(live.base_url, procs[0], Path(logs, "serve-0.log"))
-            for _ in range(replicas - 1):
-                replica_port = free_port()
-                progress(name, f"starting a gateway replica on port {replica_port}")
-                replica_env = {
-                    **child_env,
-                    "PANIC_HTTP__PORT": str(replica_port),
-                    "PANIC_RAY__ADDRESS": "auto",
-                }
-                log = Path(logs, f"serve-{len(procs)}.log")
-                procs.append(await _serve(replica_env, log))
-                live.replicas.append((replica_port, procs[-1].pid))
-                await _until_ready(f"http://127.0.0.1:{replica_port}", procs[-1], log)
+            await _until_ready(live.base_url, proc, log)
+            live.gateway_pids = await _listening(proc.pid, port, gateways or os.cpu_count() or 1)
+            progress(name, f"{len(live.gateway_pids)} gateway processes listening on {port}")
             yield live
         finally:
-            for proc in reversed(procs):  # replicas first; the first one owns Ray
-                if proc.returncode is not None:
-                    continue
-                proc.send_signal(signal.SIGTERM)
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)  # it stops the gateways it started
                 try:
-                    await asyncio.wait_for(proc.wait(), 60)
+                    await asyncio.wait_for(proc.wait(), 90)
                 except TimeoutError:
                     proc.kill()
             shutil.rmtree(logs, ignore_errors=True)
             await forget_accounts(settings, user_accounts + agent_accounts + admin_accounts)
             await drop_mongo_database(settings, database)
+
+
+async def _listening(pid: int, port: int, count: int, deadline_s: float = 120) -> list[int]:
+    """serve's pid and its other gateway processes', once ``count`` listen on ``port``."""
+    began = time.monotonic()
+    while True:
+        found = await asyncio.to_thread(_listeners, pid, port)
+        if len(found) >= count:
+            return found
+        if time.monotonic() - began > deadline_s:
+            raise RuntimeError(f"{len(found)} of {count} gateway processes listen on {port}")
+        await asyncio.sleep(0.5)
+
+
+def _listeners(pid: int, port: int) -> list[int]:
+    serve = psutil.Process(pid)
+    found = []
+    for proc in [serve, *serve.children()]:
+        with contextlib.suppress(psutil.Error):
+            if any(
+                c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                for c in proc.net_connections(kind="tcp")
+            ):
+                found.append(proc.pid)
+    return found
 
 
 async def _serve(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
@@ -521,9 +517,9 @@ class Fleet:
         await self.keepalive.stop()
 
     async def connect(
-        self, ws_urls: list[str], concurrency: int = 200, timeout_s: float = 60
+        self, ws_url: str, concurrency: int = 200, timeout_s: float = 60
     ) -> tuple[float, int]:
-        """Start every app, ``concurrency`` at a time, spread over ``ws_urls``.
+        """Start every app on ``ws_url``, ``concurrency`` at a time.
 
         Returns the seconds until all were listed (or given up on) and how many
         were not listed within ``timeout_s`` each (they go on trying).
@@ -533,10 +529,10 @@ class Fleet:
         last_report = began
         done = failed = 0
 
-        async def one(n: int, agent: AgentSocket) -> None:
+        async def one(agent: AgentSocket) -> None:
             nonlocal done, failed, last_report
             async with slots:
-                listed = await agent.connect(ws_urls[n % len(ws_urls)], self.keepalive, timeout_s)
+                listed = await agent.connect(ws_url, self.keepalive, timeout_s)
             done += 1
             failed += not listed
             now = time.perf_counter()
@@ -549,7 +545,7 @@ class Fleet:
                 )
 
         progress(self.bench, f"connecting {len(self.agents)} agents, {concurrency} at a time")
-        await asyncio.gather(*(one(n, agent) for n, agent in enumerate(self.agents)))
+        await asyncio.gather(*(one(agent) for agent in self.agents))
         took = time.perf_counter() - began
         settle_heap()
         return took, failed
