@@ -16,12 +16,16 @@ cancelled under duress is shown as cancelled, so it does not count, and the
 next press raises a new alert exactly as after a real cancel; returning the
 duress alert would tell whoever holds the phone that the cancel was not real.
 
-Presses of one user that reach one gateway process together (a double tap,
-an app retrying at once) are taken one at a time, so the second finds the
-alert the first raised. The locks are per process: presses racing on two
-replicas, or on two gateway processes of one ``serve`` (``http.gateways``: a
-second connection opened at once may be accepted by another process), within
-the few milliseconds of a create may still raise two alerts.
+Presses of one user that arrive together (a double tap, an app retrying at
+once) are taken one at a time, so the second finds the alert the first raised:
+within a process by :class:`PressLocks`, and across the gateway processes of
+one ``serve`` and across replicas (a second connection opened at once may be
+accepted by another process) by a lock per user in Redis
+(``gateway.ports.PressMutex``), taken after the process's own. That lock
+never stops a press: one that finds it held waits at most
+``SHARED_WAIT_S`` for it (a create takes milliseconds) and goes on, and one
+that cannot reach Redis goes on with the process's lock alone (logged);
+either may then, rarely, raise a second alert, which is dispatched too.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from uuid import UUID
 
 from actors.alert_state import AlertState
 from actors.errors import InvalidSnapshot
+from actors.store_errors import PersistenceError
+from gateway.ports import PressMutex
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +98,34 @@ def decode_snapshots(snapshots: Iterable[Mapping[str, Any]]) -> list[AlertState]
     return alerts
 
 
+#: A press waits at most this long for another process's press of the same user.
+SHARED_WAIT_S = 2.0
+#: The shared lock frees itself this long after it was taken (its holder died).
+SHARED_TTL_S = 10.0
+#: How often a waiting press asks for the shared lock again.
+SHARED_POLL_S = 0.01
+
+
 class PressLocks:
-    """One lock per user with a press in progress in this process; a user's
-    entry lives only while a press of theirs holds or awaits it."""
+    """One lock per user with a press in progress in this process, then the
+    user's lock shared by every process when one is given; a user's entry
+    lives only while a press of theirs holds or awaits it."""
 
     def __init__(self) -> None:
         self._locks: dict[UUID, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def held(self, user_id: UUID) -> AsyncIterator[None]:
+    async def held(self, user_id: UUID, shared: PressMutex | None = None) -> AsyncIterator[None]:
         lock, users = self._locks.get(user_id, (asyncio.Lock(), 0))
         self._locks[user_id] = (lock, users + 1)
         try:
             async with lock:
-                yield
+                token = None if shared is None else await _take(shared, user_id)
+                try:
+                    yield
+                finally:
+                    if shared is not None and token is not None:
+                        await _give_back(shared, user_id, token)
         finally:
             lock, users = self._locks[user_id]
             if users == 1:
@@ -115,3 +135,28 @@ class PressLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+async def _take(shared: PressMutex, user_id: UUID) -> str | None:
+    """The shared lock's token; None when it was not had in time or Redis failed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SHARED_WAIT_S
+    try:
+        while True:
+            token = await shared.acquire(user_id, SHARED_TTL_S)
+            if token is not None:
+                return token
+            if loop.time() >= deadline:
+                log.warning("press: another press of %s held its lock too long; going on", user_id)
+                return None
+            await asyncio.sleep(SHARED_POLL_S)
+    except PersistenceError as exc:
+        log.warning("press: no shared lock for %s (%s); this process's lock only", user_id, exc)
+        return None
+
+
+async def _give_back(shared: PressMutex, user_id: UUID, token: str) -> None:
+    try:
+        await shared.release(user_id, token)
+    except PersistenceError as exc:  # it expires by itself
+        log.warning("press: cannot release the lock of %s (%s)", user_id, exc)

@@ -58,6 +58,7 @@ from gateway.ports import (
     LoginFailures,
     OpenAlerts,
     PinFailures,
+    PressMutex,
     RateCounters,
     RefreshTokens,
     Sessions,
@@ -132,6 +133,10 @@ def get_sessions(connection: HTTPConnection) -> Sessions:
 
 def get_rate_counters(connection: HTTPConnection) -> RateCounters:
     return get_ports(connection).rate_counters()
+
+
+def get_press_mutex(connection: HTTPConnection) -> PressMutex | None:
+    return get_ports(connection).press_mutex()
 
 
 def get_login_failures(connection: HTTPConnection) -> LoginFailures:
@@ -237,6 +242,7 @@ ZonesDep = Annotated[Zones, Depends(inline(get_zones))]
 GeofenceEventsDep = Annotated[GeofenceEvents, Depends(inline(get_geofence_events))]
 SessionsDep = Annotated[Sessions, Depends(inline(get_sessions))]
 RateCountersDep = Annotated[RateCounters, Depends(inline(get_rate_counters))]
+PressMutexDep = Annotated[PressMutex | None, Depends(inline(get_press_mutex))]
 LoginFailuresDep = Annotated[LoginFailures, Depends(inline(get_login_failures))]
 AdminTotpDep = Annotated[AdminTotp, Depends(inline(get_admin_totp))]
 AgentVettingDep = Annotated[AgentVetting, Depends(inline(get_agent_vetting))]

@@ -684,6 +684,21 @@ class Sessions(Protocol):
     async def is_active(self, role: str, account_id: UUID, session_id: str) -> bool: ...
 
 
+class PressMutex(Protocol):
+    """A lock per user shared by every gateway process (``gateway.alert_press``): a
+    person's presses that reach two processes at once are taken one at a time."""
+
+    async def acquire(self, user_id: UUID, ttl_s: float) -> str | None:
+        """Take ``user_id``'s lock for at most ``ttl_s`` if it is free: the token to
+        release it with, else None (someone holds it)."""
+        ...
+
+    async def release(self, user_id: UUID, token: str) -> None:
+        """Give the lock back if ``token`` still holds it (not after it expired and
+        another press took it)."""
+        ...
+
+
 class RateCounters(Protocol):
     """Fixed-window counters shared by every replica."""
 
@@ -1032,6 +1047,8 @@ class GatewayPorts:
     #: Ends every session of an account (a suspended agent's).
     #: Takes a suspended agent off its offers and alerts (the entities).
     rate_counters: Provider[RateCounters] = field(default=_missing("redis"))
+    #: None: presses are serialized within the process only.
+    press_mutex: Provider[PressMutex | None] = field(default=_none)
     login_failures: Provider[LoginFailures] = field(default=_missing("redis"))
     pin_failures: Provider[PinFailures] = field(default=_missing("postgres"))
     latest_locations: Provider[LatestLocations] = field(default=_missing("redis"))

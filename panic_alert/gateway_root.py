@@ -47,6 +47,7 @@ from persistence.stores.metrics import PostgresMetricsReads
 from persistence.stores.notification_deliveries import PostgresAlertNotifications
 from persistence.stores.open_alerts import PostgresOpenAlerts
 from persistence.stores.pin_failures import PostgresPinFailures
+from persistence.stores.press_locks import RedisPressMutex
 from persistence.stores.rate_limits import RedisLoginFailures, RedisRateCounters
 from persistence.stores.refresh_tokens import PostgresRefreshTokens
 from persistence.stores.sessions import RedisSessions
@@ -105,6 +106,7 @@ def gateway_ports(
         admin_totp=lambda: PostgresAdminTotp(postgres.pool, source=settings.kafka.source),
         sessions=lambda: RedisSessions(redis.client),
         rate_counters=lambda: RedisRateCounters(redis.client),
+        press_mutex=lambda: RedisPressMutex(redis.client),
         login_failures=lambda: RedisLoginFailures(redis.client),
         pin_failures=lambda: PostgresPinFailures(postgres.pool),
         latest_locations=lambda: RedisLatestLocations(redis.client),

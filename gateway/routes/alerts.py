@@ -90,6 +90,7 @@ from gateway.deps import (
     PinCheckerDep,
     PinFailuresDep,
     PressLocksDep,
+    PressMutexDep,
     RateCountersDep,
     SettingsDep,
     UserPrincipal,
@@ -560,6 +561,7 @@ async def create_alert(
     entities: EntitiesDep,
     open_alerts: OpenAlertsDep,
     presses: PressLocksDep,
+    press_mutex: PressMutexDep,
     settings: SettingsDep,
     counters: RateCountersDep,
     response: Response,
@@ -581,9 +583,9 @@ async def create_alert(
     open and the user created more than ``alerts_create_per_principal`` alerts
     in its window. A retry of the open alert's own ``Idempotency-Key`` is a replay."""
     alert_id = alert_id_for(principal.id, idempotency_key) if idempotency_key else uuid4()
-    # One press of a user at a time in this process: a double tap's second press
-    # finds the alert the first one raised.
-    async with presses.held(principal.id):
+    # One press of a user at a time, in this process and across processes: a
+    # double tap's second press finds the alert the first one raised.
+    async with presses.held(principal.id, press_mutex):
         shown = await _open_alert_of(open_alerts, principal.id)
         has_open = shown is not None
         limit = None

@@ -15,13 +15,18 @@ import asyncpg
 
 from persistence.drivers import postgres
 
-# Open alerts holding an offer to the agent, or assigned to it.
+# Alerts holding an offer to the agent (only dispatching and escalated ones
+# can), and open alerts assigned to it: each through its index of migration 0015, whose comment says
+# why neither "open" nor the kind is named here. An alert in both (it cannot
+# be, by AlertState's invariants) would come once from each; the caller keeps one.
 _FOR_AGENT = """
-SELECT state FROM entity_snapshots
- WHERE kind = 'alert' AND open
-   AND (state->'offered_to' @> jsonb_build_array(jsonb_build_object('agent_id', $1::text))
-        OR state->>'assigned_agent_id' = $1::text)
- ORDER BY entity_id
+SELECT entity_id, state FROM entity_snapshots
+ WHERE state->'offered_to' @> jsonb_build_array(jsonb_build_object('agent_id', $1::text))
+   AND state->>'status' IN ('dispatching', 'escalated')
+UNION ALL
+SELECT entity_id, state FROM entity_snapshots
+ WHERE state->>'assigned_agent_id' = $1::text
+   AND state->>'status' NOT IN ('resolved', 'cancelled')
 """
 
 # The user's open alerts, found through the (indexed) alerts projection.
@@ -40,7 +45,10 @@ class PostgresOpenAlerts:
         self._pool = pool
 
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
-        return await self._fetch(_FOR_AGENT, str(agent_id))
+        with postgres.EDGE:
+            rows = await self._pool.fetch(_FOR_AGENT, str(agent_id))
+        found = {str(r["entity_id"]): dict(r["state"]) for r in rows}
+        return [found[alert_id] for alert_id in sorted(found)]
 
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._fetch(_FOR_USER, user_id)

@@ -764,6 +764,33 @@ async def test_presses_at_once_raise_one_alert(
     assert count == 1
 
 
+async def test_presses_at_once_on_two_gateway_processes_raise_one_alert(
+    start_gateway: Callable[[], Awaitable[Gateway]],
+    account: MakeAccount,
+    api_pool: asyncpg.Pool,
+) -> None:
+    # serve's gateway processes (or replicas) each have their own in-process
+    # locks: a double tap whose presses were accepted by two of them must still
+    # find one alert (the lock per user in Redis).
+    first, second = await start_gateway(), await start_gateway()
+    user = await account(Role.USER)
+    async with (
+        httpx.AsyncClient(base_url=first.base_url, timeout=30) as one,
+        httpx.AsyncClient(base_url=second.base_url, timeout=30) as other,
+    ):
+        presses = await asyncio.gather(
+            *(
+                client.post("/alerts", json=alert_body(), headers=user.headers)
+                for client in (one, other, one, other, one, other)
+            )
+        )
+    assert [p.status_code for p in presses] == [201] * 6
+    assert len({p.json()["id"] for p in presses}) == 1
+    assert sum(ALREADY_OPEN_HEADER.lower() in p.headers for p in presses) == 5
+    count = await api_pool.fetchval("SELECT count(*) FROM alerts WHERE user_id = $1", user.id)
+    assert count == 1
+
+
 async def test_a_press_is_never_refused_while_an_alert_is_open(
     account: MakeAccount, api_settings: Settings, api_entities: EntityClient
 ) -> None:
