@@ -35,7 +35,9 @@ choice) drop their connections and stay away. The benchmark measures:
   waiting for ``auth.ok``); ``reconnects``: apps listed again after such a
   close, ``failed_attempts``: (re)connections that were refused, timed out or
   closed before the status acknowledgement, both up to the storm;
-  ``pings``: keepalive pings sent;
+  ``pings``: keepalive pings sent; ``alerts_cores``: cores each group of
+  processes used while the alerts were raised (bench/cpu.py's groups;
+  ``apps``: this benchmark's own process);
 - with ``--storm`` (the default; ``--no-storm`` leaves it out), after the
   alerts: every present agent's connection is reset at once, as a network
   blip does (no close frame), and the apps reconnect. ``storm_listed_p50_s``/
@@ -281,7 +283,10 @@ async def main() -> None:
             await asyncio.sleep(5)  # positions reach the region entities
             progress("dispatch", f"{total} alerts at {args.rate}/s")
             dropping = asyncio.create_task(drop_agents(leaving, ledger, DROP_AFTER * args.seconds))
+            meter = CpuMeter(live.gateway_pids)
+            await meter.start()
             sent = await raise_alerts(live.port, live.users, ledger, args.rate, total, args.seed)
+            alerts_cpu = await meter.stop()
             left = await dropping
             await asyncio.sleep(OFFER_WAIT_S)
             offers_to_dropped = await offers_to(live.base_url, sent, left)
@@ -307,20 +312,50 @@ async def main() -> None:
                 "reconnects": reconnects,
                 "failed_attempts": failed_attempts,
                 "pings": fleet.keepalive.pings,
+                "alerts_cores": {
+                    group: round(seconds / alerts_cpu["_seconds"], 3)
+                    for group, seconds in alerts_cpu.items()
+                    if group != "_seconds"
+                },
                 **storm,
             }
             print(json.dumps(result), flush=True)
             progress("dispatch", "closing the agents and serve")
 
 
+class CpuMeter:
+    """CPU seconds each group of processes spends between :meth:`start` and
+    :meth:`stop` (bench/cpu.py's groups, and ``apps``: this process)."""
+
+    def __init__(self, gateways: list[int]) -> None:
+        self._gateways = gateways
+        self._apps = psutil.Process()
+        self._first: cpu.Snapshot = {}
+        self._first_apps = 0.0
+        self._began = 0.0
+
+    async def start(self) -> None:
+        self._first = await asyncio.to_thread(cpu.snapshot, self._gateways)
+        self._first_apps = sum(self._apps.cpu_times()[:2])
+        self._began = time.perf_counter()
+
+    async def stop(self) -> dict[str, float]:
+        """Per group; ``_seconds``: the wall-clock time between."""
+        last = await asyncio.to_thread(cpu.snapshot, self._gateways)
+        return {
+            **cpu.spent(self._first, last),
+            "apps": sum(self._apps.cpu_times()[:2]) - self._first_apps,
+            "_seconds": time.perf_counter() - self._began,
+        }
+
+
 async def storm_with_cpu(fleet: Fleet, gateways: list[int]) -> dict[str, Any]:
     """The fleet's storm, with the CPU each group of processes spent on it."""
-    apps = psutil.Process()
-    first = await asyncio.to_thread(cpu.snapshot, gateways)
-    first_apps = sum(apps.cpu_times()[:2])
+    meter = CpuMeter(gateways)
+    await meter.start()
     storm = await fleet.storm()
-    last = await asyncio.to_thread(cpu.snapshot, gateways)
-    used = {**cpu.spent(first, last), "apps": sum(apps.cpu_times()[:2]) - first_apps}
+    used = await meter.stop()
+    del used["_seconds"]
     reconnects = storm["storm_agents"] + storm["storm_busy_agents"]
     return {
         **storm,
