@@ -101,20 +101,31 @@ class RegionState:
         """
         if k <= 0 or (only is not None and not only):
             return ()
-        candidates = (
-            Candidate(
-                agent_id=agent_id,
-                distance_m=haversine_m(latitude, longitude, pos.latitude, pos.longitude),
-                latitude=pos.latitude,
-                longitude=pos.longitude,
-                updated_at=pos.updated_at,
-            )
-            for agent_id, pos in self.agents.items()
-            if agent_id not in exclude
-            and (only is None or agent_id in only)
-            and (fresh_since is None or pos.updated_at >= fresh_since)
+        # Ranked as bare (distance, id) pairs; a Candidate is built for the k
+        # nearest only (a region holds thousands of agents, a search wants a few).
+        ranked = heapq.nsmallest(
+            k,
+            (
+                (haversine_m(latitude, longitude, pos.latitude, pos.longitude), agent_id)
+                for agent_id, pos in self.agents.items()
+                if agent_id not in exclude
+                and (only is None or agent_id in only)
+                and (fresh_since is None or pos.updated_at >= fresh_since)
+            ),
         )
-        return tuple(heapq.nsmallest(k, candidates, key=lambda c: (c.distance_m, c.agent_id)))
+        found = []
+        for distance_m, agent_id in ranked:
+            pos = self.agents[agent_id]
+            found.append(
+                Candidate(
+                    agent_id=agent_id,
+                    distance_m=distance_m,
+                    latitude=pos.latitude,
+                    longitude=pos.longitude,
+                    updated_at=pos.updated_at,
+                )
+            )
+        return tuple(found)
 
     def to_snapshot(self) -> dict[str, Any]:
         """JSON-safe dict with sorted keys; ``from_snapshot(s.to_snapshot()) == s``."""
