@@ -424,8 +424,10 @@ def _socket(
         opened = replace(
             _alive(state, now), sockets=state.sockets | {msg.socket_id}, disconnected_at=None
         )
-        # Always: after a restart this is how a lost region index is refilled.
-        return _finish(state, opened, now, policy, reason="connected", refresh="force")
+        # Always told to the region: after a restart this is how a lost region
+        # index is refilled. Written only as a heartbeat would be: sockets are soft,
+        # so a fleet reconnecting at once writes nothing but stale liveness.
+        return _lively(state, opened, now, policy, reason="connected", refresh="force")
     if msg.socket_id not in state.sockets:
         return state, (Reply(state),)  # a repeat, or a socket from before a restart
     new = replace(state, sockets=state.sockets - {msg.socket_id})
@@ -503,6 +505,9 @@ def _set_status(
             "the alert must be resolved or cancelled first",
         )
     new = replace(_alive(state, now), availability=msg.status)
+    if msg.status is state.availability:
+        # What it already is (an app says so after every reconnect): a sign of life.
+        return _lively(state, new, now, policy, reason="requested", refresh=True)
     return _finish(state, new, now, policy, reason="requested", refresh=True)
 
 
@@ -551,16 +556,31 @@ def _location(
 def _heartbeat(state: AgentState, now: datetime, policy: AgentPolicy) -> Transition[AgentState]:
     """A sign of life; persisted only when the liveness on record grows old
     (see the module invariants) or the availability changed with it."""
-    alive = _alive(state, now)
+    return _lively(state, _alive(state, now), now, policy, reason="resumed", refresh=True)
+
+
+def _lively(
+    state: AgentState,
+    alive: AgentState,
+    now: datetime,
+    policy: AgentPolicy,
+    *,
+    reason: str,
+    refresh: bool | Literal["force"],
+) -> Transition[AgentState]:
+    """``alive``, a change of ``state`` in soft fields and liveness only (a sign of
+    life, a socket, the status it already has): like :func:`_finish`, but nothing
+    is written while the liveness on record is under half ``heartbeat_timeout``
+    old and the availability is unchanged."""
     saved = state.liveness_saved_at
     if (
         alive.availability is not state.availability
         or saved is None
         or now - saved >= policy.heartbeat_timeout / 2
     ):
-        return _finish(state, alive, now, policy, reason="resumed", refresh=True)
+        return _finish(state, alive, now, policy, reason=reason, refresh=refresh)
     effects: list[Effect] = [*_timers(state, alive, now, policy)]
-    told = _presence(state, alive, now, policy, refresh=True)
+    told = _presence(state, alive, now, policy, refresh=refresh)
     if any(isinstance(s.message, AgentPresence) for s in told if isinstance(s, Send)):
         alive = replace(alive, presence_at=now)
     effects.extend(told)

@@ -421,6 +421,7 @@ class AgentSocket:
         ws = await websockets.connect(
             ws_url,
             proxy=None,  # not looked up in the environment on every connect
+            compression=None,  # the gateway does not take it (http.ws_per_message_deflate)
             max_size=2**20,
             ping_interval=None,
             open_timeout=OPEN_TIMEOUT_S,

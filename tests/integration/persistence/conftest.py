@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from config.settings import Settings
 from persistence.drivers.kafka import KafkaPublisher
 from persistence.drivers.mongo import EventStore
 from persistence.drivers.postgres import create_pool
+from persistence.drivers.redis import create_redis
 from persistence.migrations import apply_migrations
 from tests.scratch import drop_mongo_database, scratch_database, scratch_name
 
@@ -44,6 +46,15 @@ async def pool(settings: Settings, database: str) -> AsyncIterator[asyncpg.Pool]
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = create_redis(settings.redis)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
-import pytest
 import redis.asyncio as aioredis
 
-from config.settings import Settings
 from gateway.alert_press import PressLocks
-from persistence.drivers.redis import create_redis
 from persistence.stores.press_locks import RedisPressMutex, press_key
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = create_redis(settings.redis)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def test_a_held_lock_is_refused_until_its_own_token_releases_it(
-    client: aioredis.Redis,
+    redis_client: aioredis.Redis,
 ) -> None:
-    mutex, user = RedisPressMutex(client), uuid4()
+    mutex, user = RedisPressMutex(redis_client), uuid4()
     token = await mutex.acquire(user, 10)
     assert token is not None
     assert await mutex.acquire(user, 10) is None
@@ -38,11 +25,11 @@ async def test_a_held_lock_is_refused_until_its_own_token_releases_it(
     assert again is not None
     assert again != token
     await mutex.release(user, again)
-    assert await client.exists(press_key(user)) == 0
+    assert await redis_client.exists(press_key(user)) == 0
 
 
-async def test_a_lock_whose_holder_died_frees_itself(client: aioredis.Redis) -> None:
-    mutex, user = RedisPressMutex(client), uuid4()
+async def test_a_lock_whose_holder_died_frees_itself(redis_client: aioredis.Redis) -> None:
+    mutex, user = RedisPressMutex(redis_client), uuid4()
     assert await mutex.acquire(user, 0.2) is not None
     await asyncio.sleep(0.4)
     token = await mutex.acquire(user, 10)
@@ -51,10 +38,10 @@ async def test_a_lock_whose_holder_died_frees_itself(client: aioredis.Redis) -> 
 
 
 async def test_two_processes_presses_of_one_user_are_taken_one_at_a_time(
-    client: aioredis.Redis,
+    redis_client: aioredis.Redis,
 ) -> None:
     # Two gateway processes: each its own PressLocks, the one Redis between them.
-    mutex, user = RedisPressMutex(client), uuid4()
+    mutex, user = RedisPressMutex(redis_client), uuid4()
     processes = [PressLocks(), PressLocks()]
     inside = 0
     overlaps: list[int] = []
@@ -69,4 +56,4 @@ async def test_two_processes_presses_of_one_user_are_taken_one_at_a_time(
 
     await asyncio.gather(*(press(processes[n % 2]) for n in range(6)))
     assert overlaps == [1] * 6
-    assert await client.exists(press_key(user)) == 0
+    assert await redis_client.exists(press_key(user)) == 0

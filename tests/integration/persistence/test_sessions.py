@@ -4,30 +4,18 @@ removes it and announces it on its channel, for the sockets of that session."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
-from config.settings import Settings
-from persistence.drivers.redis import create_redis
 from persistence.pushes import session_channel
 from persistence.stores.sessions import REVOKED, RedisSessions
 
 pytestmark = pytest.mark.integration
 
 TTL_S = 60
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = create_redis(settings.redis)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def announced(pubsub: PubSub, count: int) -> list[tuple[str, str]]:
@@ -43,14 +31,14 @@ async def announced(pubsub: PubSub, count: int) -> list[tuple[str, str]]:
 
 
 async def test_closing_a_session_removes_it_and_announces_it_on_its_channel_only(
-    client: aioredis.Redis,
+    redis_client: aioredis.Redis,
 ) -> None:
-    sessions = RedisSessions(client)
+    sessions = RedisSessions(redis_client)
     account, mine, other = uuid4(), uuid4().hex, uuid4().hex
     await sessions.open_session("user", account, mine, TTL_S)
     await sessions.open_session("user", account, other, TTL_S)
     assert sessions.revocation_channel(mine) == session_channel(mine) == f"ws:session:{mine}"
-    pubsub = client.pubsub()
+    pubsub = redis_client.pubsub()
     await pubsub.subscribe(session_channel(mine), session_channel(other))
     try:
         await sessions.close_session("user", account, mine)
@@ -62,9 +50,9 @@ async def test_closing_a_session_removes_it_and_announces_it_on_its_channel_only
 
 
 async def test_closing_every_session_of_an_account_announces_each_and_counts_them(
-    client: aioredis.Redis,
+    redis_client: aioredis.Redis,
 ) -> None:
-    sessions = RedisSessions(client)
+    sessions = RedisSessions(redis_client)
     account, bystander = uuid4(), uuid4()
     ids = sorted(uuid4().hex for _ in range(3))
     for session_id in ids:
@@ -72,7 +60,7 @@ async def test_closing_every_session_of_an_account_announces_each_and_counts_the
     # The same account id under another role, and another account: untouched.
     await sessions.open_session("user", account, "as-user", TTL_S)
     await sessions.open_session("agent", bystander, "bystander", TTL_S)
-    pubsub = client.pubsub()
+    pubsub = redis_client.pubsub()
     await pubsub.subscribe(
         *(session_channel(s) for s in [*ids, "as-user", "bystander"]),
     )

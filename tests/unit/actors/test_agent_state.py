@@ -478,7 +478,8 @@ def test_a_socket_back_within_the_grace_lists_the_agent_again_with_nothing_durab
     assert back.listed is True
     assert back.disconnected_at is None
     assert of_type(effects, Emit) == []
-    assert all(p.coalesce for p in of_type(effects, Persist))
+    # Sockets are soft and its liveness on record is recent: nothing is written.
+    assert of_type(effects, Persist) == []
     cell = cell_of(LAT, LON, POLICY.region_resolution)
     (presence,) = of_type(effects, Send)
     assert presence.entity_id == cell
@@ -487,11 +488,30 @@ def test_a_socket_back_within_the_grace_lists_the_agent_again_with_nothing_durab
     said, effects = run(back, SetStatus(A.AVAILABLE), clock)
     assert said.listed is True
     assert of_type(effects, Emit) == []
+    assert of_type(effects, Persist) == []
     # The timer due at the old grace's end finds a live socket: it only re-arms.
     clock.advance(POLICY.disconnect_grace.total_seconds())
     kept, effects = run(said, HeartbeatExpired(), clock)
     assert kept.availability is A.AVAILABLE
     assert of_type(effects, Emit) == []
+
+
+def test_a_reconnect_writes_its_liveness_once_the_one_on_record_grows_old() -> None:
+    clock = Clock()
+    state = available_at(clock)
+    unlisted, _ = run(state, SocketClosed("socket-1"), clock)
+    clock.advance(POLICY.heartbeat_timeout.total_seconds() / 2)
+    back, effects = run(unlisted, SocketOpened("socket-2"), clock)
+    (written,) = of_type(effects, Persist)
+    assert written.coalesce
+    assert written.snapshot["last_heartbeat_at"] == clock.now.isoformat()
+    said, effects = run(back, SetStatus(A.AVAILABLE), clock)
+    assert said.listed is True
+    assert of_type(effects, Persist) == []  # just written
+    busy, effects = run(said, SetStatus(A.BUSY), clock)
+    assert busy.availability is A.BUSY
+    assert len(of_type(effects, Persist)) == 1  # a real change is written at once
+    assert len(of_type(effects, Emit)) == 1
 
 
 def test_after_a_restart_the_grace_is_not_assumed() -> None:
