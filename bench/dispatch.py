@@ -2,7 +2,7 @@
 
   .venv/bin/python bench/dispatch.py [--agents 5000] [--rate 50] [--seconds 20]
       [--drop 0] [--no-storm] [--concurrency 200] [--shards 0] [--gateways 0]
-      [--serve-env PANIC_X=VALUE]...
+      [--set PANIC_X=VALUE]...
 
 Starts ``panic-alert serve`` (with ``--gateways`` gateway processes on its
 port; 0, the default, is serve's own default of one per core) on a scratch
@@ -85,7 +85,15 @@ import psutil
 import uvloop
 
 from bench import cpu
-from bench.live import AgentSocket, Fleet, live_gateway, percentile, progress
+from bench.live import (
+    AgentSocket,
+    Fleet,
+    add_settings_flag,
+    live_gateway,
+    percentile,
+    progress,
+    settings_of,
+)
 from bench.load import HttpLoad, request_bytes
 
 #: The city: a 30 x 30 km box around Berlin's centre.
@@ -249,13 +257,7 @@ async def main() -> None:
         "--gateways", type=int, default=0, help="serve's gateway processes (0: serve's default)"
     )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--serve-env",
-        action="append",
-        default=[],
-        metavar="PANIC_X=VALUE",
-        help="a setting for serve (repeatable), e.g. PANIC_HTTP__WS_SETUP_CONCURRENCY=128",
-    )
+    add_settings_flag(parser)
     args = parser.parse_args()
     if not 0 <= args.drop < 1:
         parser.error("--drop is a fraction in [0, 1)")
@@ -263,12 +265,7 @@ async def main() -> None:
     # One user per alert: a user has one open alert at a time (a second press
     # answers with it, gateway/alert_press.py).
     users = total
-    env = {"PANIC_RAY__SHARDS": str(args.shards)}
-    for setting in args.serve_env:
-        name, sep, value = setting.partition("=")
-        if not sep or not name.startswith("PANIC_"):
-            parser.error(f"--serve-env takes PANIC_NAME=VALUE, not {setting!r}")
-        env[name] = value
+    env = {"PANIC_RAY__SHARDS": str(args.shards), **settings_of(parser, args.set)}
     rng = random.Random(args.seed)
 
     async with live_gateway(
@@ -299,7 +296,7 @@ async def main() -> None:
                 "cpus": os.cpu_count(),
                 "shards": args.shards or "default",
                 "gateways": len(live.gateway_pids),
-                "serve_env": args.serve_env,
+                "settings": args.set,
                 "agents": args.agents,
                 "rate": args.rate,
                 "alerts": total,

@@ -40,7 +40,15 @@ import httpx
 import psutil
 import uvloop
 
-from bench.live import AgentSocket, Fleet, live_gateway, percentile, progress
+from bench.live import (
+    AgentSocket,
+    Fleet,
+    add_settings_flag,
+    live_gateway,
+    percentile,
+    progress,
+    settings_of,
+)
 from bench.load import open_loop_in_process, request_bytes
 from tests.integration.api.accounts import Account
 
@@ -130,25 +138,14 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--shards", type=int, default=0, help="0: serve's default")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="PANIC_X=VALUE",
-        help="a setting for serve (repeatable), e.g. --set PANIC_OUTBOX__LINGER_S=0.01",
-    )
+    add_settings_flag(parser)
     args = parser.parse_args()
 
     # One user per alert: a user has one open alert at a time (a second press
     # answers with it, gateway/alert_press.py), and the alerts raised here stay open.
     posts = int(args.rate * args.seconds)
     n_users = posts + args.alerts
-    env = {"PANIC_RAY__SHARDS": str(args.shards)}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep or not name.startswith("PANIC_"):
-            parser.error(f"--set wants PANIC_NAME=VALUE, got {item!r}")
-        env[name] = value
+    env = {"PANIC_RAY__SHARDS": str(args.shards), **settings_of(parser, args.set)}
     async with live_gateway("gateway", users=n_users, agents=args.agents, env=env) as live:
         result: dict[str, Any] = {"cpus": os.cpu_count(), "shards": args.shards or "default"}
         if args.set:

@@ -9,6 +9,7 @@ repository root; they put the root first on ``sys.path``).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import heapq
@@ -235,6 +236,28 @@ _PING = json.dumps({"type": "ping"})
 def backoff_s(failures: int, rng: random.Random) -> float:
     """How long an app waits before reconnecting after ``failures`` failed attempts."""
     return rng.uniform(0, min(RECONNECT_CAP_S, RECONNECT_BASE_S * 2**failures))
+
+
+def add_settings_flag(parser: argparse.ArgumentParser) -> None:
+    """``--set PANIC_NAME=VALUE`` (repeatable): a setting for serve."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PANIC_X=VALUE",
+        help="a setting for serve (repeatable), e.g. --set PANIC_OUTBOX__LINGER_S=0.01",
+    )
+
+
+def settings_of(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """The environment ``--set`` asks serve for (exits with usage on a bad item)."""
+    env = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("PANIC_"):
+            parser.error(f"--set wants PANIC_NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
 
 
 def settle_heap() -> None:
