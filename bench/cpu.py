@@ -60,11 +60,41 @@ def spent(first: Snapshot, last: Snapshot) -> dict[str, float]:
     return dict(sorted(used.items()))
 
 
+class CpuMeter:
+    """CPU seconds each group of processes spends between :meth:`start` and
+    :meth:`stop`; with ``own``, this process too, as the group of that name
+    (a benchmark whose clients run in it)."""
+
+    def __init__(self, gateway_pids: list[int], *, own: str | None = None) -> None:
+        self._gateways = gateway_pids
+        self._own = own
+        self._me = psutil.Process()
+        self._first: Snapshot = {}
+        self._first_own = 0.0
+        self._began = 0.0
+
+    async def start(self) -> None:
+        self._first = await asyncio.to_thread(snapshot, self._gateways)
+        self._first_own = sum(self._me.cpu_times()[:2])
+        self._began = time.perf_counter()
+
+    async def stop(self) -> tuple[dict[str, float], float]:
+        """CPU seconds per group, and the wall-clock seconds since :meth:`start`."""
+        last = await asyncio.to_thread(snapshot, self._gateways)
+        used = spent(self._first, last)
+        if self._own is not None:
+            used[self._own] = sum(self._me.cpu_times()[:2]) - self._first_own
+        return used, time.perf_counter() - self._began
+
+
+def cores(used: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU seconds per group as cores over ``seconds`` of wall-clock time."""
+    return {group: round(cpu / seconds, 3) for group, cpu in used.items()}
+
+
 async def cpu_over(seconds: float, gateway_pids: list[int]) -> dict[str, float]:
     """Cores each group of processes used over the next ``seconds``."""
-    first = await asyncio.to_thread(snapshot, gateway_pids)
-    began = time.perf_counter()
+    meter = CpuMeter(gateway_pids)
+    await meter.start()
     await asyncio.sleep(seconds)
-    last = await asyncio.to_thread(snapshot, gateway_pids)
-    elapsed = time.perf_counter() - began
-    return {group: round(cpu / elapsed, 3) for group, cpu in spent(first, last).items()}
+    return cores(*await meter.stop())

@@ -81,7 +81,6 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import httpx
 import numpy as np
-import psutil
 import uvloop
 
 from bench import cpu
@@ -281,10 +280,10 @@ async def main() -> None:
             await asyncio.sleep(5)  # positions reach the region entities
             progress("dispatch", f"{total} alerts at {args.rate}/s")
             dropping = asyncio.create_task(drop_agents(leaving, ledger, DROP_AFTER * args.seconds))
-            meter = CpuMeter(live.gateway_pids)
+            meter = cpu.CpuMeter(live.gateway_pids, own="apps")
             await meter.start()
             sent = await raise_alerts(live.port, live.users, ledger, args.rate, total, args.seed)
-            alerts_cpu = await meter.stop()
+            alerts_cores = cpu.cores(*await meter.stop())
             left = await dropping
             await asyncio.sleep(OFFER_WAIT_S)
             offers_to_dropped = await offers_to(live.base_url, sent, left)
@@ -310,50 +309,19 @@ async def main() -> None:
                 "reconnects": reconnects,
                 "failed_attempts": failed_attempts,
                 "pings": fleet.keepalive.pings,
-                "alerts_cores": {
-                    group: round(seconds / alerts_cpu["_seconds"], 3)
-                    for group, seconds in alerts_cpu.items()
-                    if group != "_seconds"
-                },
+                "alerts_cores": alerts_cores,
                 **storm,
             }
             print(json.dumps(result), flush=True)
             progress("dispatch", "closing the agents and serve")
 
 
-class CpuMeter:
-    """CPU seconds each group of processes spends between :meth:`start` and
-    :meth:`stop` (bench/cpu.py's groups, and ``apps``: this process)."""
-
-    def __init__(self, gateways: list[int]) -> None:
-        self._gateways = gateways
-        self._apps = psutil.Process()
-        self._first: cpu.Snapshot = {}
-        self._first_apps = 0.0
-        self._began = 0.0
-
-    async def start(self) -> None:
-        self._first = await asyncio.to_thread(cpu.snapshot, self._gateways)
-        self._first_apps = sum(self._apps.cpu_times()[:2])
-        self._began = time.perf_counter()
-
-    async def stop(self) -> dict[str, float]:
-        """Per group; ``_seconds``: the wall-clock time between."""
-        last = await asyncio.to_thread(cpu.snapshot, self._gateways)
-        return {
-            **cpu.spent(self._first, last),
-            "apps": sum(self._apps.cpu_times()[:2]) - self._first_apps,
-            "_seconds": time.perf_counter() - self._began,
-        }
-
-
 async def storm_with_cpu(fleet: Fleet, gateways: list[int]) -> dict[str, Any]:
     """The fleet's storm, with the CPU each group of processes spent on it."""
-    meter = CpuMeter(gateways)
+    meter = cpu.CpuMeter(gateways, own="apps")
     await meter.start()
     storm = await fleet.storm()
-    used = await meter.stop()
-    del used["_seconds"]
+    used, _seconds = await meter.stop()
     reconnects = storm["storm_agents"] + storm["storm_busy_agents"]
     return {
         **storm,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.cpu import spent
+from bench.cpu import cores, spent
 
 
 def test_cpu_spent_is_summed_per_group_and_a_new_process_counts_whole() -> None:
@@ -10,3 +10,7 @@ def test_cpu_spent_is_summed_per_group_and_a_new_process_counts_whole() -> None:
     last = {1: ("gateway", 12.5), 2: ("shards", 5.0), 3: ("shards", 1.5), 4: ("shards", 0.25)}
 
     assert spent(first, last) == {"gateway": 2.5, "shards": 1.75}
+
+
+def test_cpu_seconds_become_cores_over_the_wall_clock_time() -> None:
+    assert cores({"gateway": 3.0, "shards": 0.5}, 2.0) == {"gateway": 1.5, "shards": 0.25}
