@@ -45,15 +45,13 @@ class PostgresOpenAlerts:
         self._pool = pool
 
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
-        with postgres.EDGE:
-            rows = await self._pool.fetch(_FOR_AGENT, str(agent_id))
+        rows = await self._fetch(_FOR_AGENT, str(agent_id))
         found = {str(r["entity_id"]): dict(r["state"]) for r in rows}
         return [found[alert_id] for alert_id in sorted(found)]
 
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:
-        return await self._fetch(_FOR_USER, user_id)
+        return [dict(r["state"]) for r in await self._fetch(_FOR_USER, user_id)]
 
-    async def _fetch(self, query: str, arg: object) -> Sequence[Mapping[str, Any]]:
+    async def _fetch(self, query: str, arg: object) -> list[asyncpg.Record]:
         with postgres.EDGE:
-            rows = await self._pool.fetch(query, arg)
-        return [dict(r["state"]) for r in rows]
+            return await self._pool.fetch(query, arg)
