@@ -68,6 +68,7 @@ from gateway.ws.hub import PushHub
 from gateway.ws.openapi import add_websocket_frames
 from gateway.ws.presence import AgentSockets
 from gateway.ws.protocol import Limits
+from gateway.ws.reads import CoalescedOpenAlerts, CoalescedVetting
 from media.vault import media_keys
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ def create_app(
         ports=wired,
         hasher=hasher,
         pins=PinChecker(hasher, workers=settings.pins.workers),
+        resync_reads=CoalescedOpenAlerts(wired.open_alerts),
+        vetting_reads=CoalescedVetting(wired.agent_vetting),
         entities=entities,
         fleet_feed=FleetFeed(wired.fleet, interval_s=settings.http.ws_fleet_interval_s),
     )

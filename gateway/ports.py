@@ -276,6 +276,10 @@ class AgentVetting(VettingLookup, Protocol):
     """Vetting decisions, the roster and invites. Every decision and invite
     issued or used writes an ``audit-logs`` event in its own transaction."""
 
+    async def vettings_of(self, agent_ids: Sequence[UUID]) -> Sequence[str | None]:
+        """:meth:`vetting_of` of each of ``agent_ids``, in that order, read at once."""
+        ...
+
     def check_cursor(self, cursor: str) -> None:
         """Raise ``InvalidCursor`` unless the roster issued ``cursor`` (no I/O)."""
         ...
@@ -553,6 +557,10 @@ class OpenAlerts(Protocol):
 
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
         """Snapshots of open alerts offered or assigned to ``agent_id`` (may hold others)."""
+        ...
+
+    async def for_agents(self, agent_ids: Sequence[UUID]) -> Sequence[Sequence[Mapping[str, Any]]]:
+        """:meth:`for_agent` of each of ``agent_ids``, in that order, read at once."""
         ...
 
     async def for_user(self, user_id: UUID) -> Sequence[Mapping[str, Any]]:

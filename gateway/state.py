@@ -20,6 +20,7 @@ from gateway.vetting import ApprovedAgents
 from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
+from gateway.ws.reads import CoalescedOpenAlerts, CoalescedVetting
 from media.vault import MasterKeys
 
 
@@ -40,6 +41,10 @@ class GatewayState:
     hasher: PasswordHasher
     #: Checks cancel PINs in its own bounded pool (``settings.pins.workers``).
     pins: PinChecker
+    #: Sockets' resync reads of ``ports.open_alerts``, made together (``gateway.ws.reads``).
+    resync_reads: CoalescedOpenAlerts
+    #: Sockets' vetting reads of ``ports.agent_vetting``, made together (``gateway.ws.reads``).
+    vetting_reads: CoalescedVetting
     #: ``fleet.agents`` to this process's admin sockets (``gateway.ws.fleet_feed``).
     fleet_feed: FleetFeed | None = None
     #: How routes reach the entity actors; None when the process runs without Ray.

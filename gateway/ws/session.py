@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import time
 import uuid
@@ -71,6 +72,15 @@ log = logging.getLogger(__name__)
 
 #: How long a close we initiated may take to be written before we give up on the peer.
 _CLOSE_GRACE_S = 5.0
+
+#: Socket ids: this process's random prefix and a count, unique across processes and
+#: restarts without a uuid4 (an ``os.urandom`` call) per connection.
+_SOCKET_PREFIX = uuid.uuid4().hex[:16]
+_socket_count = itertools.count()
+
+
+def _next_socket_id() -> str:
+    return f"{_SOCKET_PREFIX}{next(_socket_count):x}"
 
 
 def _utcnow() -> datetime:
@@ -169,7 +179,7 @@ class Session:
         # Unbounded queue, bounded by _send (so the close marker always fits).
         self._out: asyncio.Queue[str | _Offer | _Close] = asyncio.Queue()
         #: This socket's id in its agent's presence (``gateway.ws.presence``).
-        self._socket_id = uuid.uuid4().hex
+        self._socket_id = _next_socket_id()
         self._announced = False
         self._queue_limit = http.ws_send_queue
         self._closing = False

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -126,11 +126,14 @@ async def _write_audit(conn: Connection, event: OutboxEvent, source: str) -> Non
 # --- lookups ----------------------------------------------------------------------
 
 
-async def vetting_of(pool: asyncpg.Pool, agent_id: UUID) -> str | None:
-    """The agent's vetting now (None: no such agent)."""
+async def vettings_of(pool: asyncpg.Pool, agent_ids: Sequence[UUID]) -> list[str | None]:
+    """Each agent's vetting now, in the order asked (None: no such agent)."""
     with postgres.EDGE:
-        value = await pool.fetchval("SELECT vetting FROM agents WHERE id = $1", agent_id)
-    return None if value is None else str(value)
+        rows = await pool.fetch(
+            "SELECT id, vetting FROM agents WHERE id = ANY($1::uuid[])", list(agent_ids)
+        )
+    found = {row["id"]: str(row["vetting"]) for row in rows}
+    return [found.get(agent_id) for agent_id in agent_ids]
 
 
 _ROSTER = """
@@ -357,7 +360,10 @@ class PostgresAgentVetting:
         self._source = source
 
     async def vetting_of(self, agent_id: UUID) -> str | None:
-        return await vetting_of(self._pool, agent_id)
+        return (await vettings_of(self._pool, [agent_id]))[0]
+
+    async def vettings_of(self, agent_ids: Sequence[UUID]) -> list[str | None]:
+        return await vettings_of(self._pool, agent_ids)
 
     def check_cursor(self, cursor: str) -> None:
         Cursor.decode(cursor)

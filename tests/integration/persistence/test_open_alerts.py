@@ -1,11 +1,12 @@
 """The resync read of an agent's open alerts, against the real PostgreSQL.
 
-``PostgresOpenAlerts.for_agent`` runs on every agent socket's (re)connect.
-It must find exactly the open alerts that offer to the agent or are
-assigned to it, and it must find them through the indexes of migration
-0015: without them, each read decoded every open alert's snapshot, and a
-reconnect storm with 1,000 alerts open kept PostgreSQL busy for half a
-minute, even before the table's statistics know of the alerts.
+``PostgresOpenAlerts.for_agents`` runs for the agent sockets (re)connecting
+at once (``gateway.ws.reads`` gathers them). It must find, for each agent,
+exactly the open alerts that offer to it or are assigned to it, and it must
+find them through the indexes of migration 0015: without them, each read
+decoded every open alert's snapshot, and a reconnect storm with 1,000 alerts
+open kept PostgreSQL busy for half a minute, even before the table's
+statistics know of the alerts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from actors.alert_state import AlertState, AlertStatus, AlertType, Offer
 from config.settings import Settings
 from persistence.drivers.postgres import create_pool
 from persistence.migrations import apply_migrations
-from persistence.stores.open_alerts import _FOR_AGENT, PostgresOpenAlerts
+from persistence.stores.open_alerts import _FOR_AGENTS, PostgresOpenAlerts
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -89,6 +90,25 @@ async def test_an_agent_is_resynced_exactly_its_open_offers_and_assignments(
     assert await PostgresOpenAlerts(own_pool).for_agent(uuid4()) == []
 
 
+async def test_agents_read_together_each_get_their_own_alerts_in_the_order_asked(
+    own_pool: asyncpg.Pool,
+) -> None:
+    first, second, idle = uuid4(), uuid4(), uuid4()
+    both = alert(AlertStatus.DISPATCHING, offered=(first, second))
+    mine = alert(AlertStatus.ASSIGNED, assigned=second)
+    await store(own_pool, [both, mine])
+
+    found = await PostgresOpenAlerts(own_pool).for_agents([second, idle, first, second])
+
+    assert [sorted(s["id"] for s in alerts) for alerts in found] == [
+        sorted([str(both.id), str(mine.id)]),
+        [],
+        [str(both.id)],
+        sorted([str(both.id), str(mine.id)]),
+    ]
+    assert await PostgresOpenAlerts(own_pool).for_agents([]) == []
+
+
 async def test_the_agent_resync_reads_through_its_indexes_not_every_open_alert(
     own_pool: asyncpg.Pool,
 ) -> None:
@@ -113,8 +133,11 @@ async def test_the_agent_resync_reads_through_its_indexes_not_every_open_alert(
     for statistics in ("stale", "fresh"):
         if statistics == "fresh":
             await own_pool.execute("ANALYZE entity_snapshots")
-        for agent, expected in ((agents[3], alerts[1]), (agents[4], alerts[2])):
-            plan = await own_pool.fetchval(f"EXPLAIN (FORMAT JSON) {_FOR_AGENT}", str(agent))
+        # One agent, and a storm's worth read together.
+        for asked in ([agents[3]], agents[4:504]):
+            plan = await own_pool.fetchval(
+                f"EXPLAIN (FORMAT JSON) {_FOR_AGENTS}", [str(a) for a in asked]
+            )
             if isinstance(plan, str):
                 plan = json.loads(plan)
             scans = [n for n in _nodes(plan[0]["Plan"]) if "Scan" in n["Node Type"]]
@@ -123,9 +146,16 @@ async def test_the_agent_resync_reads_through_its_indexes_not_every_open_alert(
                 "entity_snapshots_open_assignee_idx",
             }, (statistics, scans)
             assert all("Index Cond" in n for n in scans if "Index Name" in n), (statistics, scans)
-            assert not [n for n in scans if n["Node Type"] == "Seq Scan"], (statistics, scans)
-            found = await PostgresOpenAlerts(own_pool).for_agent(agent)
-            assert [s["id"] for s in found] == [str(expected.id)]
+            # Beside them only the agents' array and the heap fetches of bitmap scans.
+            assert {n["Node Type"] for n in scans if "Index Name" not in n} <= {
+                "Function Scan",
+                "Bitmap Heap Scan",
+            }, (statistics, scans)
+        found = await PostgresOpenAlerts(own_pool).for_agents([agents[3], agents[4]])
+        assert [[s["id"] for s in alerts] for alerts in found] == [
+            [str(alerts[1].id)],
+            [str(alerts[2].id)],
+        ]
 
 
 def _nodes(node: dict[str, Any]) -> Any:
