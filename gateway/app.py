@@ -68,7 +68,7 @@ from gateway.ws.hub import PushHub
 from gateway.ws.openapi import add_websocket_frames
 from gateway.ws.presence import AgentSockets
 from gateway.ws.protocol import Limits
-from gateway.ws.reads import CoalescedOpenAlerts, CoalescedVetting
+from gateway.ws.reads import CoalescedOpenAlerts, CoalescedSessionCheck, CoalescedVetting
 from media.vault import media_keys
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ def create_app(
         pins=PinChecker(hasher, workers=settings.pins.workers),
         resync_reads=CoalescedOpenAlerts(wired.open_alerts),
         vetting_reads=CoalescedVetting(wired.agent_vetting),
+        session_checks=CoalescedSessionCheck(wired.sessions),
         entities=entities,
         fleet_feed=FleetFeed(wired.fleet, interval_s=settings.http.ws_fleet_interval_s),
     )

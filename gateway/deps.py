@@ -61,6 +61,7 @@ from gateway.ports import (
     PressMutex,
     RateCounters,
     RefreshTokens,
+    SessionCheck,
     Sessions,
     VapidKeys,
     Zones,
@@ -289,7 +290,7 @@ def verify_token(settings: Settings, token: str) -> tuple[Principal, datetime]:
         raise unauthorized("invalid or expired token") from None
 
 
-async def require_active(sessions: Sessions, principal: Principal) -> None:
+async def require_active(sessions: SessionCheck, principal: Principal) -> None:
     """Raises a 401 unless the principal's session is still active."""
     if not await sessions.is_active(principal.role.value, principal.id, principal.session_id):
         raise unauthorized("session has ended")

@@ -664,7 +664,11 @@ class GeofenceEvents(Protocol):
 # --- Redis: sessions, rate limits, locations, pushes -------------------------------
 
 
-class Sessions(Protocol):
+class SessionCheck(Protocol):
+    async def is_active(self, role: str, account_id: UUID, session_id: str) -> bool: ...
+
+
+class Sessions(SessionCheck, Protocol):
     """Active login sessions per account; revocation is seen by every replica at once.
 
     Closing a session also announces it on the session's
@@ -689,7 +693,10 @@ class Sessions(Protocol):
         Idempotent. (Refresh families are not revoked here: ``RefreshTokens``.)"""
         ...
 
-    async def is_active(self, role: str, account_id: UUID, session_id: str) -> bool: ...
+    async def are_active(self, sessions: Sequence[tuple[str, UUID, str]]) -> Sequence[bool]:
+        """:meth:`is_active` of each ``(role, account_id, session_id)``, in that order,
+        read at once."""
+        ...
 
 
 class PressMutex(Protocol):

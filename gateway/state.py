@@ -20,7 +20,7 @@ from gateway.vetting import ApprovedAgents
 from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
-from gateway.ws.reads import CoalescedOpenAlerts, CoalescedVetting
+from gateway.ws.reads import CoalescedOpenAlerts, CoalescedSessionCheck, CoalescedVetting
 from media.vault import MasterKeys
 
 
@@ -45,6 +45,8 @@ class GatewayState:
     resync_reads: CoalescedOpenAlerts
     #: Sockets' vetting reads of ``ports.agent_vetting``, made together (``gateway.ws.reads``).
     vetting_reads: CoalescedVetting
+    #: Sockets' session checks of ``ports.sessions``, made together (``gateway.ws.reads``).
+    session_checks: CoalescedSessionCheck
     #: ``fleet.agents`` to this process's admin sockets (``gateway.ws.fleet_feed``).
     fleet_feed: FleetFeed | None = None
     #: How routes reach the entity actors; None when the process runs without Ray.

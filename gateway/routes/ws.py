@@ -33,6 +33,7 @@ async def websocket(websocket: WebSocket) -> None:
         approved_agents=state.approved_agents,
         setups=state.ws_setups,
         fleet_feed=state.fleet_feed,
+        session_check=state.session_checks,
     )
     await Session(websocket, deps).run()
 

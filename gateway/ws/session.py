@@ -44,7 +44,7 @@ from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.deps import require_active, verify_token
 from gateway.locations import LocationSink, StaleFix, sighting
-from gateway.ports import Sessions, Vetting, VettingLookup
+from gateway.ports import SessionCheck, Sessions, Vetting, VettingLookup
 from gateway.vetting import ApprovedAgents
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.fleet_feed import FleetFeed
@@ -105,6 +105,9 @@ class SessionDeps:
     approved_agents: ApprovedAgents = field(default_factory=ApprovedAgents)
     #: ``fleet.agents`` for admin sockets (None: not sent by this process).
     fleet_feed: FleetFeed | None = None
+    #: Checks that a login session is active (None: ``sessions``, one round trip each;
+    #: the route passes the process's ``gateway.ws.reads.CoalescedSessionCheck``).
+    session_check: SessionCheck | None = None
     #: The process's sockets being set up at once (``http.ws_setup_concurrency``).
     setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
     clock: Callable[[], datetime] = _utcnow
@@ -294,7 +297,7 @@ class Session:
             channel = sessions.revocation_channel(principal.session_id)
             await self._deps.hub.attach(channel, self._revoked)
             self._session_channel = channel
-            await require_active(sessions, principal)
+            await require_active(self._deps.session_check or sessions, principal)
         except HTTPException as exc:
             return self._proto.auth_failed(str(exc.detail))
         except (PersistenceError, OSError) as exc:

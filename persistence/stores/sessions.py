@@ -15,6 +15,7 @@ subscribes and then checks membership misses neither.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import redis.asyncio as aioredis
@@ -77,3 +78,14 @@ class RedisSessions:
         with redis_driver.EDGE:
             found = await self._client.sismember(session_key(role, account_id), session_id)
         return bool(found)
+
+    async def are_active(self, sessions: Sequence[tuple[str, UUID, str]]) -> list[bool]:
+        """Each session's :meth:`is_active`, in the order given, in one round trip."""
+        if not sessions:
+            return []
+        with redis_driver.EDGE:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for role, account_id, session_id in sessions:
+                    pipe.sismember(session_key(role, account_id), session_id)
+                found = await pipe.execute()
+        return [bool(member) for member in found]

@@ -79,3 +79,26 @@ async def test_closing_every_session_of_an_account_announces_each_and_counts_the
         await pubsub.aclose()
         await sessions.close_session("user", account, "as-user")
         await sessions.close_session("agent", bystander, "bystander")
+
+
+async def test_sessions_checked_together_are_answered_each_in_the_order_given(
+    redis_client: aioredis.Redis,
+) -> None:
+    sessions = RedisSessions(redis_client)
+    account, other = uuid4(), uuid4()
+    open_, closed = uuid4().hex, uuid4().hex
+    await sessions.open_session("agent", account, open_, TTL_S)
+    await sessions.open_session("agent", account, closed, TTL_S)
+    await sessions.close_session("agent", account, closed)
+
+    found = await sessions.are_active(
+        [
+            ("agent", account, closed),
+            ("agent", account, open_),
+            ("user", account, open_),  # the same id under another role
+            ("agent", other, open_),
+        ]
+    )
+
+    assert found == [False, True, False, False]
+    assert await sessions.are_active([]) == []

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from gateway.ws.reads import CoalescedOpenAlerts, CoalescedVetting
+from gateway.ws.reads import CoalescedOpenAlerts, CoalescedSessionCheck, CoalescedVetting
 
 
 class FakeOpenAlerts:
@@ -120,3 +120,23 @@ async def test_vettings_asked_together_are_answered_each_with_its_own() -> None:
     )
     assert answers == ["approved", "pending", None, "approved"]
     assert fake.statements == [[approved, pending, unknown, approved]]
+
+
+class FakeSessions:
+    def __init__(self, active: set[tuple[str, UUID, str]]) -> None:
+        self.active = active
+        self.round_trips: list[list[tuple[str, UUID, str]]] = []
+
+    async def are_active(self, sessions: Sequence[tuple[str, UUID, str]]) -> list[bool]:
+        self.round_trips.append(list(sessions))
+        return [session in self.active for session in sessions]
+
+
+async def test_session_checks_asked_together_go_in_one_round_trip() -> None:
+    agent, user = uuid4(), uuid4()
+    fake = FakeSessions({("agent", agent, "s1"), ("user", user, "s2")})
+    checks = CoalescedSessionCheck(lambda: fake)  # type: ignore[arg-type, return-value]
+    asked = [("agent", agent, "s1"), ("agent", agent, "s2"), ("user", user, "s2")]
+    answers = await asyncio.gather(*(checks.is_active(*key) for key in asked))
+    assert answers == [True, False, True]
+    assert fake.round_trips == [asked]
