@@ -51,6 +51,7 @@ class EntityClient:
         ask_timeout_s: float = 5.0,
         linger_s: float = 0.002,
         max_batch: int = 500,
+        lazy_linger_s: float = 1.0,
     ) -> None:
         if shard_count < 1:
             raise ValueError("shard_count must be >= 1")
@@ -64,6 +65,7 @@ class EntityClient:
         self._owners: dict[tuple[EntityKind, str], int] = {}
         self._calls = CallBatcher(self._submit_calls, linger=linger_s, max_batch=max_batch)
         self._fixes = Batcher(self._submit_fixes, linger=linger_s, max_batch=max_batch)
+        self._lazy = Batcher(self._submit_batch, linger=lazy_linger_s, max_batch=max_batch)
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:
         key = (kind, entity_id)
@@ -152,6 +154,13 @@ class EntityClient:
         """Fire-and-forget, batched; rejections are counted by the shard, not raised."""
         self._calls.tell(self.shard_of(kind, entity_id), (kind, entity_id, message))
 
+    def tell_lazily(self, kind: EntityKind, entity_id: str, message: object) -> None:
+        """:meth:`tell` for what no one waits for (signs of life): gathered per
+        shard for up to ``lazy_linger_s``, so a fleet's heartbeats cost a call
+        a second per shard rather than one each. Not ordered with the other
+        tells and asks: it may arrive after messages sent later."""
+        self._lazy.add(self.shard_of(kind, entity_id), (kind, entity_id, message))
+
     async def tell_many(self, items: Iterable[tuple[EntityKind, str, object]]) -> int:
         """Send in batches per shard and wait until every message is processed.
 
@@ -184,9 +193,11 @@ class EntityClient:
         await self._fixes.wait_below(batches)
 
     async def flush(self) -> None:
-        """Send every buffered ``tell`` and fix, and wait until they are processed."""
+        """Send every buffered tell (lazy ones too) and fix, and wait until they are
+        processed."""
         await self._calls.flush()
         await self._fixes.flush()
+        await self._lazy.flush()
 
     def _submit_calls(
         self, shard: int, batch: Sequence[Item], asked: Sequence[int]

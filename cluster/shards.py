@@ -338,6 +338,7 @@ def entity_client(cfg: ActorSettings, count: int, namespace: str) -> EntityClien
         ask_timeout_s=cfg.ask_timeout_s,
         linger_s=cfg.batch_linger_ms / 1000,
         max_batch=cfg.batch_max,
+        lazy_linger_s=cfg.lazy_linger_ms / 1000,
     )
 
 

@@ -206,6 +206,10 @@ class ActorSettings(BaseModel):
     #: Micro-batching of ``tell``: linger and the most messages per call to a shard.
     batch_linger_ms: float = Field(2.0, ge=0)
     batch_max: int = Field(500, ge=1, le=100_000)
+    #: How long signs of life (agents' heartbeats) may be gathered before they go
+    #: to their shard together (``EntityClient.tell_lazily``): far below
+    #: ``heartbeat_timeout_s``, and each alone was a Ray call on both sides.
+    lazy_linger_ms: float = Field(1000.0, ge=0, le=10_000)
     #: Each shard's zone book (actors.zone_book) follows zone writes by NOTIFY, and
     #: also reads the changes this often in case a notification was lost.
     zone_refresh_s: float = Field(5.0, gt=0)

@@ -184,6 +184,9 @@ class TellEntity:
     kind: EntityKind
     entity_id: str
     message: object
+    #: A sign of life no one waits for (a heartbeat): it may be gathered with
+    #: others for up to ``actors.lazy_linger_ms`` (``EntityClient.tell_lazily``).
+    lazy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +395,8 @@ class SessionProtocol:
         if frame.type == "ping":
             pong = SendFrame(server_frame("pong", PongData(ref=ref)))
             if is_agent:
-                return [pong, TellEntity(EntityKind.AGENT, agent_id, agent_msgs.Heartbeat())]
+                beat = TellEntity(EntityKind.AGENT, agent_id, agent_msgs.Heartbeat(), lazy=True)
+                return [pong, beat]
             return [pong]
         if isinstance(data, LocationData):
             return self._location(principal, data, ref)

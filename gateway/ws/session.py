@@ -379,7 +379,9 @@ class Session:
                 action = dataclasses.replace(action, message=stamped)
             self._deps.agent_sockets.located(self._socket_id, stamped)
         try:
-            self._deps.entities().tell(action.kind, action.entity_id, action.message)
+            entities = self._deps.entities()
+            tell = entities.tell_lazily if action.lazy else entities.tell
+            tell(action.kind, action.entity_id, action.message)
         except Exception as exc:
             # Fire-and-forget by contract (locations, heartbeats): the next one will do.
             log.warning("ws: cannot tell %s %s (%s)", action.kind, action.entity_id, exc)

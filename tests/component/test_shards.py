@@ -145,3 +145,26 @@ async def test_a_shard_that_is_not_running_is_unavailable_not_an_internal_error(
     # A tell's batch fails alone (logged and counted); the caller is not hurt.
     nowhere.tell(EntityKind.AGENT, agent_id, Heartbeat())
     await nowhere.flush()
+
+
+async def test_lazy_tells_wait_to_go_together_and_a_flush_sends_them(shards: list[Any]) -> None:
+    """Heartbeats (``tell_lazily``) are held for the lazy linger, then go in one call
+    per shard; nothing is lost when the client flushes before the linger ends."""
+    lazy = EntityClient(SHARDS, namespace=NAMESPACE, lazy_linger_s=60)
+    agents = [str(uuid4()) for _ in range(10)]
+    for agent_id in agents:
+        lazy.tell_lazily(AGENT, agent_id, Heartbeat())
+
+    def states() -> list[Any]:
+        return [
+            ray.get(shards[lazy.shard_of(AGENT, agent_id)].inspect.remote(AGENT, agent_id))
+            for agent_id in agents
+        ]
+
+    await asyncio.sleep(0.3)
+    assert states() == [None] * len(agents)  # held: no shard has heard of them
+
+    await lazy.flush()
+    beaten = states()
+    assert all(isinstance(s, AgentState) and s.last_heartbeat_at is not None for s in beaten)
+    assert sorted(str(s.id) for s in beaten) == sorted(agents)

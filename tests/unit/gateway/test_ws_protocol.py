@@ -212,11 +212,11 @@ def test_ping_is_answered_pong_with_the_ref() -> None:
     ]
 
 
-def test_an_agent_ping_is_also_a_heartbeat_of_its_entity() -> None:
+def test_an_agent_ping_is_also_a_heartbeat_of_its_entity_which_may_wait_for_others() -> None:
     agent_id = uuid4()
     proto = opened(Role.AGENT, agent_id)
     actions = proto.receive_text(frame("ping"), 2.0)
-    assert actions[1:] == [TellEntity(EntityKind.AGENT, str(agent_id), Heartbeat())]
+    assert actions[1:] == [TellEntity(EntityKind.AGENT, str(agent_id), Heartbeat(), lazy=True)]
 
 
 def test_a_silent_socket_is_closed_after_the_heartbeat_timeout() -> None:
