@@ -55,7 +55,7 @@ class Batcher:
             self._flush_shard(shard)
         elif shard not in self._timers:
             loop = asyncio.get_running_loop()
-            self._timers[shard] = loop.call_later(self._linger, self._flush_shard, shard)
+            self._timers[shard] = loop.call_later(self._linger, self._flush_lingered, shard)
 
     def flush_shard(self, shard: int) -> asyncio.Task[object] | None:
         """Send what is buffered for ``shard`` now (before a call that must come after it)."""
@@ -67,6 +67,15 @@ class Batcher:
             self._flush_shard(shard)
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def _flush_lingered(self, shard: int) -> None:
+        """The linger ended: send; a batch that cannot be sent (no shard, no Ray)
+        is counted and logged here, as nobody is there to hear of it."""
+        try:
+            self._flush_shard(shard)
+        except Exception as exc:
+            self.failed_batches += 1
+            log.warning("a batch to shard %d could not be sent (%s)", shard, exc)
 
     def _flush_shard(self, shard: int) -> asyncio.Task[object] | None:
         timer = self._timers.pop(shard, None)

@@ -78,7 +78,11 @@ class EntityClient:
 
     def handle(self, shard: int) -> Any:
         """The shard actor's handle; :class:`ClusterUnavailable` while it is gone
-        (killed and not yet restarted: Ray does not know the name then)."""
+        (killed and not yet restarted: Ray does not know the name then), or when
+        this process is not connected to Ray (any call would start a Ray of its
+        own: a batch whose linger ends after ``ray.shutdown`` must not)."""
+        if not ray.is_initialized():
+            raise ClusterUnavailable("this process is not connected to Ray")
         found = self._handles.get(shard)
         if found is None:
             try:

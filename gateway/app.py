@@ -73,6 +73,9 @@ from media.vault import media_keys
 
 log = logging.getLogger(__name__)
 
+#: How long a stopping gateway waits for its last tells to reach the shards.
+_FLUSH_AT_STOP_S = 2.0
+
 
 def _version() -> str:
     try:
@@ -164,6 +167,12 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if entities is not None:
+                # Tells still gathering (heartbeats wait up to a second) go now.
+                try:
+                    await asyncio.wait_for(entities.flush(), _FLUSH_AT_STOP_S)
+                except Exception as exc:
+                    log.warning("gateway stopping: unsent tells to the shards (%s)", exc)
             if state.fleet_feed is not None:
                 await state.fleet_feed.close()
             await backend_set.close_all()

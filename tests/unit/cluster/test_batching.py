@@ -321,3 +321,16 @@ async def test_a_failed_batch_is_no_longer_unanswered() -> None:
     send.release.set()
     await asyncio.wait_for(batcher.wait_below(0), 1)
     assert batcher.failed_batches == 2
+
+
+async def test_a_lingered_batch_that_cannot_be_sent_is_counted_not_raised() -> None:
+    def unsendable(shard: int, batch: Sequence[Item]) -> asyncio.Future[object]:
+        raise RuntimeError("no shard to send to")
+
+    batcher = Batcher(unsendable, linger=SHORT_LINGER, max_batch=100)
+    batcher.add(0, item(1))
+    await asyncio.sleep(SHORT_LINGER * 5)  # the timer fired; nothing escaped to the loop
+    assert batcher.failed_batches == 1
+    batcher.add(0, item(2))  # the shard's buffer starts again
+    await asyncio.sleep(SHORT_LINGER * 5)
+    assert batcher.failed_batches == 2

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import ray
 
+from cluster.client import EntityClient
 from cluster.errors import ClusterUnavailable
 from cluster.runtime import dashboard_answers, ray_ping, resolve_address, wait_for_dashboard
 from config.settings import RaySettings
@@ -40,3 +42,11 @@ def test_dashboard_probe_is_false_when_nothing_listens() -> None:
 
 def test_dashboard_probe_refuses_non_http_urls() -> None:
     assert not dashboard_answers("file:///etc/passwd")
+
+
+def test_an_entity_client_without_ray_is_unavailable_and_starts_no_ray() -> None:
+    # A batch whose linger ends after ray.shutdown must not start a Ray of its own.
+    client = EntityClient(2, namespace="nowhere")
+    with pytest.raises(ClusterUnavailable, match="not connected to Ray"):
+        client.handle(0)
+    assert not ray.is_initialized()
