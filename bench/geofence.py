@@ -2,7 +2,7 @@
 
   .venv/bin/python bench/geofence.py [--zones 10000] [--subjects 10000] [--rate 10000]
                                      [--seconds 20] [--probes 20]
-                                     [--gateways 0] [--warmup 10]
+                                     [--gateways 0] [--warmup 10] [--set PANIC_X=VALUE]...
 
 On a scratch database: ``--zones`` zones (circles and squares of 50-800 m
 over a 40 km square city) imported with ``panic-alert import-zones`` (its
@@ -88,7 +88,7 @@ from bench.fixes import (
     send_fixes,
     walkers,
 )
-from bench.live import live_gateway, percentile, progress
+from bench.live import add_settings_flag, live_gateway, percentile, progress, settings_of
 from config.settings import Settings
 from tests.integration.api.accounts import Account
 from tests.local import PANIC_ALERT
@@ -295,8 +295,10 @@ async def main() -> None:
     parser.add_argument(
         "--interval-ms", type=float, default=5.0, help="bulk feed: a batch per socket this often"
     )
+    add_settings_flag(parser)
     args = parser.parse_args()
     bulk = args.feed == "bulk"
+    env = {"PANIC_HTTP__WS_IMPL": args.ws_impl, **settings_of(parser, args.set)}
 
     rng = random.Random(args.seed)
     probe_zones = [
@@ -309,6 +311,7 @@ async def main() -> None:
         "cpus": os.cpu_count(),
         "feed": args.feed,
         "gateways": args.gateways,
+        "settings": args.set,
         "zones": len(features),
     }
 
@@ -325,7 +328,7 @@ async def main() -> None:
             "geofence",
             users=users,
             agents=0,
-            env={"PANIC_HTTP__WS_IMPL": args.ws_impl},
+            env=env,
             before_serve=before_serve,
             gateways=args.gateways,
             admins=1 if bulk else 0,
