@@ -42,11 +42,6 @@ class _Reads(Generic[_K, _V]):
 
         self._coalescer = Coalescer(send, max_batch)
 
-    @property
-    def statements(self) -> int:
-        """Round trips made so far (for tests)."""
-        return self._coalescer.calls
-
     async def read(self, key: _K) -> _V:
         (value,) = await self._coalescer.ask(0, [key])
         return cast(_V, value)
@@ -60,10 +55,6 @@ class CoalescedOpenAlerts:
         self._agents: _Reads[UUID, Sequence[Mapping[str, Any]]] = _Reads(
             lambda ids: source().for_agents(ids), max_batch
         )
-
-    @property
-    def statements(self) -> int:
-        return self._agents.statements
 
     async def for_agent(self, agent_id: UUID) -> Sequence[Mapping[str, Any]]:
         return await self._agents.read(agent_id)
@@ -81,10 +72,6 @@ class CoalescedVetting:
             lambda ids: source().vettings_of(ids), max_batch
         )
 
-    @property
-    def statements(self) -> int:
-        return self._agents.statements
-
     async def vetting_of(self, agent_id: UUID) -> str | None:
         return await self._agents.read(agent_id)
 
@@ -96,10 +83,6 @@ class CoalescedSessionCheck:
         self._sessions: _Reads[tuple[str, UUID, str], bool] = _Reads(
             lambda keys: source().are_active(keys), max_batch
         )
-
-    @property
-    def statements(self) -> int:
-        return self._sessions.statements
 
     async def is_active(self, role: str, account_id: UUID, session_id: str) -> bool:
         return await self._sessions.read((role, account_id, session_id))
