@@ -201,7 +201,9 @@ def test_serve_with_two_gateways_shares_the_port_sums_metrics_and_restarts_a_chi
             psutil.Process(first_child).kill()
             # Connections queued on its socket as it dies are reset (SO_REUSEPORT).
             deadline = time.monotonic() + 10
-            while _listens(first_child, http_port) and time.monotonic() < deadline:
+            while (
+                _listens(first_child, http_port) or not _exited(first_child)
+            ) and time.monotonic() < deadline:
                 time.sleep(0.05)
             # The port keeps answering while the child is away.
             for _ in range(20):
@@ -250,6 +252,16 @@ def _gateway_pids(
             return listening
         time.sleep(0.25)
     raise AssertionError(f"{count} gateway processes did not listen on {port} in time")
+
+
+def _exited(pid: int) -> bool:
+    """``pid`` is gone or a zombie: its exit has closed its files, sockets too (a
+    process being killed may already show no sockets in /proc while its
+    listening socket still takes connections, which are reset when it closes)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _listens(pid: int, port: int) -> bool:
