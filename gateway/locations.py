@@ -80,9 +80,11 @@ class Reported(Protocol):
     def recorded_at(self) -> datetime | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sighting:
-    """One fix of one subject, as received."""
+    """One fix of one subject, as received. Treat as immutable (not ``frozen``
+    only because a frozen dataclass costs four times as much to make, and a
+    gateway makes 10,000 a second)."""
 
     role: SubjectRole
     subject_id: UUID
@@ -90,6 +92,16 @@ class Sighting:
     #: The fix as the client sent it (with heading, speed, ...), for Redis.
     reported: Reported
     received_at: datetime
+    #: The subject's entity key (``actors.subject.subject_key``), made once per
+    #: fix or per socket: it keys every per-subject memory here (a string's hash
+    #: is cached; a ``(role, UUID)`` pair's is not), and its id part names the
+    #: Redis key, so the UUID is not turned into text again for each.
+    key: str
+
+    @property
+    def id_text(self) -> str:
+        """``subject_id`` as text (the part of ``key`` after the role)."""
+        return self.key[len(self.role.value) + 1 :]
 
     def stored(self) -> bytes:
         """The subject's last location as Redis keeps it: the fields sent (none
@@ -137,15 +149,15 @@ class LocationIngest:
         self._history = history
         self._ttl_s = location_ttl_s
         self._queue: list[Sighting] = []
-        #: Fixes of each subject in ``_queue``.
-        self._waiting: dict[tuple[SubjectRole, UUID], int] = {}
+        #: Fixes of each subject (by ``Sighting.key``) in ``_queue``.
+        self._waiting: dict[str, int] = {}
         self._wake = asyncio.Event()
-        self._stored: dict[tuple[SubjectRole, UUID], datetime] = {}
+        self._stored: dict[str, datetime] = {}
         #: Each subject's newest fix not yet written to Redis.
-        self._latest: dict[tuple[SubjectRole, UUID], Sighting] = {}
+        self._latest: dict[str, Sighting] = {}
         self._monotonic = monotonic
         self._latest_written = -float("inf")
-        self._sampled: dict[tuple[SubjectRole, UUID], float] = {}
+        self._sampled: dict[str, float] = {}
         self._writes: set[asyncio.Task[None]] = set()
         self.accepted = 0
         self.refused = 0
@@ -157,7 +169,7 @@ class LocationIngest:
     def submit(self, sighting: Sighting) -> bool:
         """Queue a fix; False when too many are waiting, in all or of its
         subject (the caller refuses it)."""
-        key = (sighting.role, sighting.subject_id)
+        key = sighting.key
         mine = self._waiting.get(key, 0)
         if not admits(len(self._queue), mine, self._settings):
             self.refused += 1
@@ -237,7 +249,7 @@ class LocationIngest:
             return None
         for s in batch:
             if s.fix.accuracy_m <= MAX_FIX_ACCURACY_M:
-                entities.track(subject_key(s.role, s.subject_id), s.fix)
+                entities.track(s.key, s.fix)
         return entities
 
     def _note_latest(self, batch: list[Sighting]) -> None:
@@ -246,7 +258,7 @@ class LocationIngest:
         newest = self._latest
         stored = self._stored
         for s in batch:
-            key = (s.role, s.subject_id)
+            key = s.key
             known = newest.get(key)
             if known is not None and s.fix.recorded_at <= known.fix.recorded_at:
                 continue
@@ -260,7 +272,7 @@ class LocationIngest:
         if not self._latest:
             return
         newest, self._latest = self._latest, {}
-        latest = [(role.value, subject_id, s.stored()) for (role, subject_id), s in newest.items()]
+        latest = [(s.role.value, s.id_text, s.stored()) for s in newest.values()]
         try:
             await self._latest_port().store_latest(latest, self._ttl_s)
         except PersistenceError as exc:
@@ -276,7 +288,7 @@ class LocationIngest:
         now = time.monotonic()
         samples: list[tuple[UUID, datetime, dict[str, Any]]] = []
         for s in batch:
-            key = (s.role, s.subject_id)
+            key = s.key
             last = self._sampled.get(key)
             if last is not None and now - last < every:
                 continue
@@ -300,7 +312,7 @@ class LocationIngest:
     @staticmethod
     def _sample_data(s: Sighting) -> dict[str, Any]:
         return {
-            "subject_id": str(s.subject_id),
+            "subject_id": s.id_text,
             "subject_role": s.role.value,
             "latitude": s.fix.latitude,
             "longitude": s.fix.longitude,
@@ -330,10 +342,13 @@ def sighting(
     subject_id: UUID,
     reported: Reported,
     now: datetime,
+    key: str | None = None,
 ) -> Sighting:
     """The fix of a validated ``location`` frame or body; :class:`StaleFix` when its
     time is too far in the future or the past. A fix without ``accuracy_m`` is
-    taken as exact; one without ``recorded_at`` as taken now."""
+    taken as exact; one without ``recorded_at`` as taken now. ``key`` is the
+    subject's entity key when the caller keeps it (a socket's subject never
+    changes); made here otherwise."""
     recorded = reported.recorded_at
     if recorded is None:
         at = now
@@ -353,7 +368,7 @@ def sighting(
     )
     # (The bulk feed makes thousands a second: no enum lookup for a role that is one.)
     who = role if isinstance(role, SubjectRole) else SubjectRole(role)
-    return Sighting(who, subject_id, fix, reported, now)
+    return Sighting(who, subject_id, fix, reported, now, key or subject_key(who, subject_id))
 
 
 class StaleFix(ValueError):

@@ -773,8 +773,9 @@ class PinFailures(Protocol):
 class LatestLocations(Protocol):
     """Subjects' last known positions."""
 
-    async def store_latest(self, latest: Sequence[tuple[str, UUID, bytes]], ttl_s: int) -> None:
-        """Set each ``(role, subject_id, value)`` in one round trip, expiring after ``ttl_s``."""
+    async def store_latest(self, latest: Sequence[tuple[str, str, bytes]], ttl_s: int) -> None:
+        """Set each ``(role, subject id as text, value)`` in one round trip, expiring
+        after ``ttl_s``."""
         ...
 
 

@@ -391,6 +391,8 @@ class SessionProtocol:
         if principal.role is Role.ADMIN and frame.type != "ping":
             # The portal listens (alert.escalated); it acts over REST.
             return [_error(ErrorCode.FORBIDDEN, f"{frame.type!r} is not for admins", ref)]
+        if isinstance(data, LocationData):  # most frames: first, and no id as text
+            return self._location(principal, data, ref)
         agent_id = str(principal.id)
         if frame.type == "ping":
             pong = SendFrame(server_frame("pong", PongData(ref=ref)))
@@ -398,8 +400,6 @@ class SessionProtocol:
                 beat = TellEntity(EntityKind.AGENT, agent_id, agent_msgs.Heartbeat(), lazy=True)
                 return [pong, beat]
             return [pong]
-        if isinstance(data, LocationData):
-            return self._location(principal, data, ref)
         if isinstance(data, AgentStatusData):
             ask = AskEntity(
                 EntityKind.AGENT, agent_id, agent_msgs.SetStatus(data.status), ref, frame.type

@@ -40,6 +40,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from actors.agent import LocationFix
 from actors.effects import AudienceKind, push_channel
 from actors.store_errors import PersistenceError
+from actors.subject import subject_key
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.deps import require_active, verify_token
@@ -192,6 +193,8 @@ class Session:
         self._alarm: _Alarm | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._fleet: FleetFeed | None = None
+        #: The subject this socket's fixes are of, and its entity key (made once).
+        self._subject: tuple[UUID, str] | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -388,6 +391,10 @@ class Session:
 
     def _store_location(self, action: StoreLocation) -> list[Action]:
         """Hand the fix to the process's location ingest (Redis, geofencing, history)."""
+        subject = self._subject
+        if subject is None or subject[0] != action.subject_id:
+            key = subject_key(action.role, action.subject_id)
+            subject = self._subject = (action.subject_id, key)
         try:
             seen = sighting(
                 self._deps.settings.geofence,
@@ -395,6 +402,7 @@ class Session:
                 action.subject_id,
                 action.location,
                 self._deps.clock(),
+                subject[1],
             )
         except StaleFix as exc:
             return self._proto.action_failed(action.ref, ErrorCode.INVALID_DATA.value, str(exc))

@@ -55,12 +55,12 @@ class RedisLatestLocations:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
 
-    async def store_latest(self, latest: Sequence[tuple[str, UUID, bytes]], ttl_s: int) -> None:
+    async def store_latest(self, latest: Sequence[tuple[str, str, bytes]], ttl_s: int) -> None:
         """Overwrite each subject's last location, and note each agent's in
         :data:`AGENT_MOVES_KEY`; one round trip. Idempotent."""
         keys = [location_key(role, subject_id) for role, subject_id, _ in latest]
         values: list[bytes | int | str] = [value for _, _, value in latest]
-        members = [str(subject_id) if role == "agent" else "" for role, subject_id, _ in latest]
+        members = [subject_id if role == "agent" else "" for role, subject_id, _ in latest]
         with redis_driver.EDGE:
             # One script call for the whole batch: a pipeline of SETs costs the
             # client ~4x more CPU per key (a command packed and a reply parsed each).

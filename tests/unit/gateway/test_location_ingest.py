@@ -24,8 +24,8 @@ class FakeLatest:
     def __init__(self) -> None:
         self.writes: list[list[tuple[str, UUID, float]]] = []
 
-    async def store_latest(self, latest: Sequence[tuple[str, UUID, bytes]], ttl_s: int) -> None:
-        self.writes.append([(r, i, orjson.loads(v)["latitude"]) for r, i, v in latest])
+    async def store_latest(self, latest: Sequence[tuple[str, str, bytes]], ttl_s: int) -> None:
+        self.writes.append([(r, UUID(i), orjson.loads(v)["latitude"]) for r, i, v in latest])
 
 
 class FakeClock:
@@ -48,7 +48,8 @@ class Reported:
 
 def seen(subject: UUID, latitude: float, seconds: float) -> Sighting:
     at = T0 + timedelta(seconds=seconds)
-    return Sighting(SubjectRole.USER, subject, Fix(latitude, 13.4, 5.0, at), Reported(latitude), at)
+    fix = Fix(latitude, 13.4, 5.0, at)
+    return Sighting(SubjectRole.USER, subject, fix, Reported(latitude), at, f"user:{subject}")
 
 
 def ingest(every_s: float) -> tuple[LocationIngest, FakeLatest, FakeClock]:
