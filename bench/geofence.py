@@ -20,7 +20,9 @@ sender process of its own (bench/fixes.py). Measured:
 - ``update_to_event_ms``: ``--probes`` more users, each repeatedly stepping
   into a danger zone of its own that notifies the subject: from sending the
   fix to receiving the ``geofence.alert`` frame, which comes after the
-  event is committed (p50 / p99), measured while the load runs;
+  event is committed (p50 / p99), measured while the load runs, and
+  ``update_to_event_slowest``: the five slowest as ``[ms, seconds into the
+  window the fix was sent]`` (a tail from one moment shows as neighbours);
 - memory: the gateway's and the shards' RSS at the end.
 
 Fixes are sent for ``--warmup`` seconds before the measured ``--seconds``
@@ -173,6 +175,8 @@ class Probe:
         self.zone_id = str(zone_id)
         self.bulk = bulk
         self.latencies: list[float] = []
+        #: When each timed fix was sent (``perf_counter``), beside ``latencies``.
+        self.sent_at: list[float] = []
         self.missed = 0
         self._entered: asyncio.Future[float] | None = None
 
@@ -180,6 +184,11 @@ class Probe:
         async with contextlib.AsyncExitStack() as stack:
             ws = await stack.enter_async_context(websockets.connect(ws_url, ping_interval=None))
             await ws.send(json.dumps({"type": "auth", "data": {"token": self.token}}))
+            # Timed fixes start once the socket is set up, as a phone's do: a fix
+            # sent before auth.ok waits for the socket's setup (its subscriptions
+            # and resync, over a second with 10,000 sockets sending), which is not
+            # the update-to-event latency. The first runs timed that too.
+            await authenticated(ws)
             feed = ws
             if self.bulk is not None:
                 feed = await open_bulk(*self.bulk)
@@ -198,6 +207,7 @@ class Probe:
                 try:
                     got = await asyncio.wait_for(asyncio.shield(self._entered), 10)
                     self.latencies.append((got - sent) * 1000)
+                    self.sent_at.append(sent)
                 except TimeoutError:
                     self.missed += 1
                 await asyncio.sleep(0.5)
@@ -226,6 +236,17 @@ class Probe:
                 and not self._entered.done()
             ):
                 self._entered.set_result(time.perf_counter())
+
+
+async def authenticated(ws: Any) -> None:
+    """Wait for ``auth.ok`` on a ``/ws`` socket (within 30 s); an error if refused."""
+    async with asyncio.timeout(30):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("type") == "auth.ok":
+                return
+            if frame.get("type") == "error":
+                raise RuntimeError(f"probe not authenticated: {frame.get('data')}")
 
 
 async def _drain(ws: Any) -> None:
@@ -439,6 +460,10 @@ async def main() -> None:
                 result["events"] = events.as_json()
 
     latencies = [ms for p in probes for ms in p.latencies]
+    timed = sorted(
+        ((ms, at - began) for p in probes for ms, at in zip(p.latencies, p.sent_at, strict=True)),
+        reverse=True,
+    )
     result.update(
         {
             "subjects": len(subjects),
@@ -458,6 +483,9 @@ async def main() -> None:
             "probe_missed": sum(p.missed for p in probes),
             "update_to_event_p50_ms": percentile(latencies, 0.50),
             "update_to_event_p99_ms": percentile(latencies, 0.99),
+            # The slowest entries and when their fix was sent (s into the window):
+            # a tail from one moment (a pause) shows as neighbours here.
+            "update_to_event_slowest": [[round(ms, 1), round(s, 2)] for ms, s in timed[:5]],
             "gateway_rss_mb": gateway_mb,
             "shards_rss_mb": shards_mb,
         }
