@@ -602,6 +602,11 @@ class GeofenceSettings(BaseModel):
     # issue 16, floods: one subject's (so one socket's) share of ``queue_max``; its
     # fixes beyond it are refused like those beyond ``queue_max``.
     queue_max_per_subject: int = Field(50, ge=1, le=100_000)
+    #: The share of ``queue_max`` the bulk feed's fixes may fill (issue 20): an
+    #: integration sending more than the machine carries has its excess refused
+    #: while the rest of the queue still takes phones' fixes (a person's fix is
+    #: not refused because a fleet floods).
+    bulk_queue_share: float = Field(0.5, gt=0, le=1)
     history_every_s: float = Field(30.0, ge=0)
     #: The newest fix per subject is written to Redis at most this often (issue 20:
     #: a fleet sending 4 fixes a second per vehicle had each one written, a third

@@ -18,8 +18,9 @@ Invariants:
   in that order (one flush keeps the queue's order per shard); the entity
   applies them in ``recorded_at`` order and drops one older than its last,
   as it does for a phone;
-* a fix the ingest cannot queue (overload) is answered ``unavailable`` with
-  its index, never silently dropped.
+* a fix the ingest cannot queue (overload: the bulk feed may fill only
+  ``geofence.bulk_queue_share`` of a gateway's queue, so phones keep the
+  rest) is answered ``unavailable`` with its index, never silently dropped.
 
 Reading is pure; :func:`take` is the one step with an effect (``submit``).
 """
@@ -146,7 +147,7 @@ def take(
             invalid += 1
             errors.append(FixError(index=index, code=ErrorCode.INVALID_DATA, message=str(exc)))
             continue
-        if not sink.submit(seen):
+        if not sink.submit(seen, bulk=True):
             refused += 1
             errors.append(_overloaded(index))
     errors.sort(key=lambda e: e.index)
@@ -165,7 +166,7 @@ def receive(
     that is not a batch. When ``sink`` has no room at all, every fix is refused as
     overload at once, without validating any (what an overloaded gateway saves is
     what lets it catch up)."""
-    if not sink.has_room():
+    if not sink.has_room(bulk=True):
         size = len(fixes_of(data, settings.bulk_max_fixes))
         return BatchOutcome(
             accepted=0,

@@ -28,10 +28,12 @@ the queue here fills instead): ``submit`` returns False beyond
 ``queue_max`` waiting fixes, or beyond ``queue_max_per_subject`` waiting
 fixes of one subject (so one socket, or every socket and request of one
 account together, cannot fill the queue the others share), and the caller
-answers 503 / an error frame. Both bounds are per gateway process: ``serve``
-with ``http.gateways`` processes queues up to that many times ``queue_max``,
-and a subject whose sockets or requests land on several processes gets its
-share in each.
+answers 503 / an error frame. The bulk feed's fixes are refused once they
+would fill more than ``bulk_queue_share`` of ``queue_max``: an integration
+flooding the gateway leaves the rest of the queue to phones. The bounds are
+per gateway process: ``serve`` with ``http.gateways`` processes queues up to
+that many times ``queue_max``, and a subject whose sockets or requests land
+on several processes gets its share in each.
 """
 
 from __future__ import annotations
@@ -123,12 +125,14 @@ class Sighting:
 
 
 class LocationSink(Protocol):
-    """Where a session hands its fixes (``LocationIngest``; a fake in unit tests)."""
+    """Where a session hands its fixes (``LocationIngest``; a fake in unit tests).
+    ``bulk``: the fix came by the bulk feed, which may fill only its share of the queue."""
 
-    def submit(self, sighting: Sighting) -> bool: ...
+    def submit(self, sighting: Sighting, *, bulk: bool = False) -> bool: ...
 
-    def has_room(self) -> bool:
-        """Whether one more fix may wait (of some subject): False when the queue is full."""
+    def has_room(self, *, bulk: bool = False) -> bool:
+        """Whether one more fix may wait (of some subject): False when the queue is full
+        (for ``bulk``, its share of the queue)."""
         ...
 
 
@@ -163,15 +167,15 @@ class LocationIngest:
         self.refused = 0
         self.carried_out = 0
 
-    def has_room(self) -> bool:
-        return len(self._queue) < self._settings.queue_max
+    def has_room(self, *, bulk: bool = False) -> bool:
+        return len(self._queue) < queue_bound(self._settings, bulk=bulk)
 
-    def submit(self, sighting: Sighting) -> bool:
-        """Queue a fix; False when too many are waiting, in all or of its
-        subject (the caller refuses it)."""
+    def submit(self, sighting: Sighting, *, bulk: bool = False) -> bool:
+        """Queue a fix; False when too many are waiting, in all (for ``bulk``, in
+        the bulk feed's share) or of its subject (the caller refuses it)."""
         key = sighting.key
         mine = self._waiting.get(key, 0)
-        if not admits(len(self._queue), mine, self._settings):
+        if not admits(len(self._queue), mine, self._settings, bulk=bulk):
             self.refused += 1
             return False
         self._waiting[key] = mine + 1
@@ -330,10 +334,23 @@ class LocationIngest:
             log.warning("locations: %d history samples not stored (%s)", len(samples), exc)
 
 
-def admits(waiting: int, of_subject: int, settings: GeofenceSettings) -> bool:
+def admits(
+    waiting: int, of_subject: int, settings: GeofenceSettings, *, bulk: bool = False
+) -> bool:
     """Whether one more fix may wait, with ``waiting`` fixes waiting in all and
-    ``of_subject`` of them its subject's."""
-    return waiting < settings.queue_max and of_subject < settings.queue_max_per_subject
+    ``of_subject`` of them its subject's; a ``bulk`` one only within the bulk
+    feed's share of the queue."""
+    return (
+        waiting < queue_bound(settings, bulk=bulk) and of_subject < settings.queue_max_per_subject
+    )
+
+
+def queue_bound(settings: GeofenceSettings, *, bulk: bool) -> int:
+    """Fixes that may be waiting when one more comes: ``queue_max``, or for the bulk
+    feed its share of it (at least one)."""
+    if not bulk:
+        return settings.queue_max
+    return max(1, int(settings.queue_max * settings.bulk_queue_share))
 
 
 def sighting(

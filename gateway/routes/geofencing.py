@@ -124,7 +124,9 @@ async def report_locations(
 
     202 when at least one fix was taken; the answer counts what was taken and
     lists each refused fix by its index (`invalid_data`, or `unavailable` when
-    the gateway is overloaded: send those again). 422 when the body is not a
+    the gateway is overloaded: send those again; the bulk feed may fill only
+    `PANIC_GEOFENCE__BULK_QUEUE_SHARE`, half by default, of a gateway's queue of
+    fixes, so people's phones keep the rest). 422 when the body is not a
     batch or no fix in it is valid; 503 (with `Retry-After`) when none could be
     queued. Fixes are taken in the order given, so a subject's fixes are applied
     in that order; the same fixes over `/ws/locations` have the same effect."""

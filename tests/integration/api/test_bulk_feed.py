@@ -383,6 +383,59 @@ async def test_one_subject_flooding_a_batch_gets_the_excess_refused_by_index(
     assert {e["code"] for e in outcome["errors"]} == {"unavailable"}
 
 
+#: The crowded gateway's queue, and the bulk feed's share of it.
+CROWDED_QUEUE, BULK_SHARE = 100, 0.5
+
+
+@pytest.fixture
+async def crowded_gateway(
+    api_settings: Settings, api_entities: EntityClient
+) -> AsyncIterator[Gateway]:
+    """A gateway of its own with a 100-fix queue flushed once a second, so a batch
+    finds the queue as the test left it."""
+    geofence = api_settings.geofence.model_copy(
+        update={
+            "queue_max": CROWDED_QUEUE,
+            "bulk_queue_share": BULK_SHARE,
+            "batch_linger_ms": 1000.0,
+        }
+    )
+    settings = api_settings.model_copy(update={"geofence": geofence})
+    async with gateway_with(settings, api_entities, **ROOMY) as gateway:
+        yield gateway
+
+
+async def test_an_integration_flooding_the_queue_leaves_room_for_a_persons_fix(
+    crowded_gateway: Gateway, api_pool: asyncpg.Pool, api_settings: Settings
+) -> None:
+    admin = await make_account(api_pool, api_settings, Role.ADMIN)
+    user = await make_account(api_pool, api_settings, Role.USER)
+    here = random_point()
+    share = int(CROWDED_QUEUE * BULK_SHARE)
+    async with httpx.AsyncClient(base_url=crowded_gateway.base_url, timeout=20) as client:
+        made = await client.post(
+            "/admin/integrations", json={"name": "flood"}, headers=admin.headers
+        )
+        assert made.status_code == 201, made.text
+        flood = [fix(uuid4(), here) for _ in range(CROWDED_QUEUE - 20)]
+        answer = await client.post(
+            "/geofencing/locations", json={"fixes": flood}, headers=bearer(made.json()["key"])
+        )
+        assert answer.status_code == 202, answer.text
+        outcome = answer.json()
+        # The bulk feed fills its share of the queue; the rest is refused by index...
+        assert (outcome["accepted"], outcome["refused"]) == (share, len(flood) - share)
+        assert [e["index"] for e in outcome["errors"]] == list(range(share, len(flood)))
+        assert {e["code"] for e in outcome["errors"]} == {"unavailable"}
+        # ...and a person's fix still finds room in the queue.
+        mine = await client.post(
+            "/geofencing/location",
+            json={"latitude": here[0], "longitude": here[1]},
+            headers=user.headers,
+        )
+        assert mine.status_code == 202, mine.text
+
+
 async def test_bad_frames_on_the_bulk_socket_are_error_frames(
     feed_gateway: Gateway, key: str
 ) -> None:

@@ -260,15 +260,20 @@ async def test_one_users_presses_are_taken_one_at_a_time_and_leave_nothing_behin
 # --- the location queue ------------------------------------------------------------------------
 
 
-def test_finding_one_socket_can_fill_the_shared_location_queue() -> None:
-    settings = GeofenceSettings(queue_max=1000, queue_max_per_subject=3)
-    ingest = LocationIngest(
+def portless_ingest(settings: GeofenceSettings) -> LocationIngest:
+    """A location ingest whose queue is only filled (no port is ever reached)."""
+    return LocationIngest(
         settings,
         latest=lambda: None,  # type: ignore[arg-type,return-value]
         entities=lambda: None,
         history=lambda: None,
         location_ttl_s=60,
     )
+
+
+def test_finding_one_socket_can_fill_the_shared_location_queue() -> None:
+    settings = GeofenceSettings(queue_max=1000, queue_max_per_subject=3)
+    ingest = portless_ingest(settings)
     mine, other = uuid4(), uuid4()
 
     def fix(subject: UUID) -> bool:
@@ -286,3 +291,23 @@ def test_the_share_and_the_whole_queue_both_bound() -> None:
     assert admits(99, 9, settings)
     assert not admits(99, 10, settings)
     assert not admits(100, 0, settings)
+
+
+def test_an_integration_flooding_the_bulk_feed_leaves_room_for_phones() -> None:
+    settings = GeofenceSettings(queue_max=100, queue_max_per_subject=10, bulk_queue_share=0.4)
+    ingest = portless_ingest(settings)
+
+    def fix(*, bulk: bool) -> bool:
+        data = LocationData(latitude=1, longitude=2)
+        return ingest.submit(sighting(settings, "user", uuid4(), data, T0), bulk=bulk)
+
+    # The bulk feed fills its 40 % of the queue, then is refused (by the caller, by index).
+    assert [fix(bulk=True) for _ in range(45)] == [True] * 40 + [False] * 5
+    assert not ingest.has_room(bulk=True)
+    # A person's fix is still taken, up to the whole queue.
+    assert ingest.has_room()
+    assert [fix(bulk=False) for _ in range(62)] == [True] * 60 + [False] * 2
+    assert not ingest.has_room()
+    assert (ingest.waiting, ingest.refused) == (100, 7)
+    assert admits(39, 0, settings, bulk=True)
+    assert not admits(40, 0, settings, bulk=True)

@@ -28,10 +28,12 @@ class FakeSink:
         self.room = room
         self.taken: list[Sighting] = []
 
-    def has_room(self) -> bool:
+    def has_room(self, *, bulk: bool = False) -> bool:
+        assert bulk, "the bulk feed's fixes are offered as bulk"
         return len(self.taken) < self.room
 
-    def submit(self, sighting: Sighting) -> bool:
+    def submit(self, sighting: Sighting, *, bulk: bool = False) -> bool:
+        assert bulk, "the bulk feed's fixes are offered as bulk"
         if len(self.taken) >= self.room:
             return False
         self.taken.append(sighting)

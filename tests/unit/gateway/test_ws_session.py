@@ -108,10 +108,12 @@ class FakeLocations:
         self.taken: list[Sighting] = []
         self.full = False
 
-    def has_room(self) -> bool:
+    def has_room(self, *, bulk: bool = False) -> bool:
+        assert not bulk, "a socket's fixes are a phone's"
         return not self.full
 
-    def submit(self, sighting: Sighting) -> bool:
+    def submit(self, sighting: Sighting, *, bulk: bool = False) -> bool:
+        assert not bulk, "a socket's fixes are a phone's"
         if self.full:
             return False
         self.taken.append(sighting)
