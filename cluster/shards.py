@@ -94,6 +94,8 @@ class ShardActor:
         #: The live geofence zones, kept current from the database (``actors.zone_book``).
         self.zone_book: ZoneBook
         self._tracker: Tracker
+        #: One batch of fixes tracked at a time (each lets the loop run between turns).
+        self._tracking = asyncio.Lock()
         # Async actors construct inside their event loop: recovery starts now,
         # not at the first call, so timers fire even if nobody calls.
         self._ready = asyncio.get_running_loop().create_task(self._start())
@@ -247,9 +249,12 @@ class ShardActor:
 
     async def track(self, packed: PackedFixes) -> int:
         """Location fixes for subject entities (``cluster.tracking``), packed and
-        unordered; returns how many were malformed."""
+        unordered; returns how many were malformed. A batch is tracked in turns of
+        the event loop, one batch at a time (batches are taken in the order they
+        arrive, as when each was one turn)."""
         await self._ready
-        return self._tracker.track_packed(packed)
+        async with self._tracking:
+            return await self._tracker.track_packed_in_turns(packed)
 
     # --- calls from peer shards ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ nothing takes the runtime's inline path: no task, no I/O.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from array import array
 from collections.abc import Sequence
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 #: (microseconds since the epoch, 64-bit integers); both in the machine's byte
 #: order (the gateways and the shards run the same build).
 PackedFixes = tuple[str, bytes, bytes]
+
+#: Fixes a shard tracks in one turn of its event loop (``Tracker.track_packed_in_turns``).
+TURN_FIXES: Final = 250
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -117,13 +121,34 @@ class Tracker:
     def track_packed(self, packed: PackedFixes) -> int:
         """Track a batch from ``EntityClient.track``; returns how many fixes were
         malformed (a malformed batch counts as one, and none of it is tracked)."""
+        items = self._items(packed)
+        return 1 if items is None else self.track(items)
+
+    async def track_packed_in_turns(self, packed: PackedFixes, per_turn: int = TURN_FIXES) -> int:
+        """:meth:`track_packed`, letting the event loop run between every ``per_turn``
+        fixes: a bulk feed's batch of 2,000 fixes is ~50 ms of work, and the
+        entities' commits and pushes waiting in the same loop (a probe's
+        ``geofence.alert``) should not wait for all of it. Fixes keep their order
+        within the batch; the caller keeps batches from interleaving."""
+        items = self._items(packed)
+        if items is None:
+            return 1
+        rejected = 0
+        for start in range(0, len(items), per_turn):
+            if start:
+                await asyncio.sleep(0)
+            rejected += self.track(items[start : start + per_turn])
+        return rejected
+
+    def _items(self, packed: PackedFixes) -> list[Item] | None:
+        """The batch's fixes as tracking items; None (counted, logged) when malformed."""
         try:
             fixes = unpack_fixes(packed)
         except MalformedBatch as exc:
             self.rejected += 1
             log.warning("a malformed batch of fixes dropped: %s", exc)
-            return 1
-        return self.track([(EntityKind.SUBJECT, key, fix) for key, fix in fixes])
+            return None
+        return [(EntityKind.SUBJECT, key, fix) for key, fix in fixes]
 
     def track(self, items: Sequence[Item]) -> int:
         """Enqueue each ``(SUBJECT, key, Fix)``; returns how many were malformed."""

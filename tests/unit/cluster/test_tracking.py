@@ -3,6 +3,7 @@ its subject entity with the zones near it. The host and zone book are fakes."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from array import array
 from datetime import UTC, datetime, timedelta, timezone
@@ -128,3 +129,22 @@ def test_bad_fixes_and_bad_batches_are_counted_and_the_rest_tracked() -> None:
     assert tracker.track_packed(("a", b"", b"")) == 1
     assert tracker.rejected == 3
     assert len(host.enqueued) == 1
+
+
+async def test_a_batch_in_turns_lets_the_loop_run_between_them_and_keeps_its_order() -> None:
+    host = FakeHost()
+    tracker = Tracker(cast(EntityHost, host), None, resolution=7)
+    sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(7)]
+    seen_meanwhile: list[int] = []
+
+    async def meanwhile() -> None:  # e.g. an entity's commit waiting in the same loop
+        seen_meanwhile.append(len(host.enqueued))
+
+    waiting = asyncio.get_running_loop().create_task(meanwhile())
+    assert await tracker.track_packed_in_turns(pack_fixes(sent), per_turn=3) == 0
+    await waiting
+    # It ran after the first turn of 3 fixes, not after all 7.
+    assert seen_meanwhile == [3]
+    assert [key for _kind, key, _m in host.enqueued] == [key for key, _f in sent]
+    assert await tracker.track_packed_in_turns(("a", b"", b"")) == 1
+    assert tracker.rejected == 1
