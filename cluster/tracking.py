@@ -118,37 +118,28 @@ class Tracker:
         self._resolution = resolution
         self.rejected = 0
 
-    def track_packed(self, packed: PackedFixes) -> int:
-        """Track a batch from ``EntityClient.track``; returns how many fixes were
-        malformed (a malformed batch counts as one, and none of it is tracked)."""
-        items = self._items(packed)
-        return 1 if items is None else self.track(items)
-
     async def track_packed_in_turns(self, packed: PackedFixes, per_turn: int = TURN_FIXES) -> int:
-        """:meth:`track_packed`, letting the event loop run between every ``per_turn``
-        fixes: a bulk feed's batch of 2,000 fixes is ~50 ms of work, and the
-        entities' commits and pushes waiting in the same loop (a probe's
-        ``geofence.alert``) should not wait for all of it. Fixes keep their order
-        within the batch; the caller keeps batches from interleaving."""
-        items = self._items(packed)
-        if items is None:
+        """Track a batch from ``EntityClient.track``; returns how many fixes were
+        malformed (a malformed batch counts as one, and none of it is tracked).
+
+        The event loop runs between every ``per_turn`` fixes: a bulk feed's
+        batch of 2,000 fixes is ~50 ms of work, and the entities' commits and
+        pushes waiting in the same loop (a probe's ``geofence.alert``) should
+        not wait for all of it. Fixes keep their order within the batch; the
+        caller keeps batches from interleaving."""
+        try:
+            fixes = unpack_fixes(packed)
+        except MalformedBatch as exc:
+            self.rejected += 1
+            log.warning("a malformed batch of fixes dropped: %s", exc)
             return 1
+        items: list[Item] = [(EntityKind.SUBJECT, key, fix) for key, fix in fixes]
         rejected = 0
         for start in range(0, len(items), per_turn):
             if start:
                 await asyncio.sleep(0)
             rejected += self.track(items[start : start + per_turn])
         return rejected
-
-    def _items(self, packed: PackedFixes) -> list[Item] | None:
-        """The batch's fixes as tracking items; None (counted, logged) when malformed."""
-        try:
-            fixes = unpack_fixes(packed)
-        except MalformedBatch as exc:
-            self.rejected += 1
-            log.warning("a malformed batch of fixes dropped: %s", exc)
-            return None
-        return [(EntityKind.SUBJECT, key, fix) for key, fix in fixes]
 
     def track(self, items: Sequence[Item]) -> int:
         """Enqueue each ``(SUBJECT, key, Fix)``; returns how many were malformed."""

@@ -102,11 +102,11 @@ class FakeZones:
         return frozenset({self.deleted})
 
 
-def test_each_fix_goes_to_its_subject_with_the_zones_near_it() -> None:
+async def test_each_fix_goes_to_its_subject_with_the_zones_near_it() -> None:
     host, zones = FakeHost(), FakeZones(())
     tracker = Tracker(cast(EntityHost, host), zones, resolution=7)
     sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(20)]
-    assert tracker.track_packed(pack_fixes(sent)) == 0
+    assert await tracker.track_packed_in_turns(pack_fixes(sent)) == 0
     assert [(kind, key) for kind, key, _m in host.enqueued] == [
         (EntityKind.SUBJECT, key) for key, _f in sent
     ]
@@ -118,15 +118,15 @@ def test_each_fix_goes_to_its_subject_with_the_zones_near_it() -> None:
     assert tracker.rejected == 0
 
 
-def test_bad_fixes_and_bad_batches_are_counted_and_the_rest_tracked() -> None:
+async def test_bad_fixes_and_bad_batches_are_counted_and_the_rest_tracked() -> None:
     host = FakeHost()
     tracker = Tracker(cast(EntityHost, host), None, resolution=7)
     good = ("user:" + str(uuid4()), Fix(1.0, 2.0, 0.0, T0))
     off_the_map = ("user:" + str(uuid4()), Fix(91.0, 2.0, 0.0, T0))
     not_a_subject = ("alert:1", Fix(1.0, 2.0, 0.0, T0))
-    assert tracker.track_packed(pack_fixes([off_the_map, good, not_a_subject])) == 2
+    assert await tracker.track_packed_in_turns(pack_fixes([off_the_map, good, not_a_subject])) == 2
     assert [key for _kind, key, _m in host.enqueued] == [good[0]]
-    assert tracker.track_packed(("a", b"", b"")) == 1
+    assert await tracker.track_packed_in_turns(("a", b"", b"")) == 1
     assert tracker.rejected == 3
     assert len(host.enqueued) == 1
 
