@@ -34,6 +34,10 @@ class Behaviour:
     decide: Callable[[Any, Any, datetime], Transition[Any]]
     from_snapshot: Callable[[Mapping[str, Any]], Any]
     timer_message: Callable[[str, Mapping[str, Any]], object]
+    #: The hot path's shortcut: the state ``decide`` would give a message when it
+    #: gives that and no effect at all, or None when ``decide`` must run. It must
+    #: agree with ``decide`` (each kind's tests check); None: always decide.
+    shortcut: Callable[[Any, object], Any] | None = None
 
 
 def _uuid(value: str) -> UUID:
@@ -92,5 +96,6 @@ def behaviours(
             decide=subject.decide,
             from_snapshot=subject.SubjectState.from_snapshot,
             timer_message=partial(subject.timer_message, zone_gone=zone_gone),
+            shortcut=subject.shortcut,
         ),
     }

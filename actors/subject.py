@@ -62,6 +62,7 @@ from actors.subject_fences import (
     dwell_due,
     dwell_message,
     dwell_timer_id,
+    quiet_fix,
     track_zones,
 )
 from actors.subject_state import (
@@ -106,6 +107,15 @@ def decide(state: SubjectState, msg: object, now: datetime) -> Transition[Subjec
     if isinstance(msg, Responding):
         return _responding(state, msg)
     raise UnknownMessage("subject", type(msg).__name__)
+
+
+def shortcut(state: SubjectState, msg: object) -> SubjectState | None:
+    """What :func:`decide` gives for ``msg`` when it is a fix that only moves where
+    the subject was last seen (no effects at all), without deciding; None
+    otherwise (``Behaviour.shortcut``: the runtime then decides)."""
+    if type(msg) is TrackFix:
+        return quiet_fix(state, msg)
+    return None
 
 
 def _track(state: SubjectState, msg: TrackFix, now: datetime) -> Transition[SubjectState]:
@@ -160,6 +170,7 @@ __all__ = [
     "decide",
     "dwell_timer_id",
     "parse_subject_key",
+    "shortcut",
     "subject_key",
     "timer_message",
 ]

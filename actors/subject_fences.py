@@ -62,7 +62,7 @@ from actors.subject_state import (
     persist,
 )
 from geo.errors import GeoError
-from geo.fences import FenceEvent, Fix, Inside, Presence, track
+from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, track
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +173,23 @@ def track_zones(state: SubjectState, msg: TrackFix, now: datetime) -> Transition
     # A timer is durable: it commits with the state that armed it.
     snapshot = persist(new, coalesce=not crossings and not timers)
     return new, (snapshot, *events, *timers, *pushes)
+
+
+def quiet_fix(state: SubjectState, msg: TrackFix) -> SubjectState | None:
+    """The state :func:`track_zones` gives for ``msg`` when that is all it gives (no
+    event, no snapshot: the fix only moves where the subject was last seen), or
+    None when it must decide (a change of zones, a running check-in, an alert
+    being responded to, a fix that is not a valid point). The runtime's shortcut
+    for most fixes (``Behaviour.shortcut``): no new presence, no effects built."""
+    fix = msg.fix
+    if not changes_nothing(state.presence, fix, [near.zone for near in msg.near]):
+        return None
+    last = state.presence.last_fix_at
+    if last is not None and fix.recorded_at <= last:
+        return state  # older than the last: ignored
+    if state.check_in is not None or state.responding:
+        return None
+    return state.moved(Presence(state.presence.inside, fix.recorded_at), fix)
 
 
 def _event_data(

@@ -14,7 +14,8 @@ bounding box the fix's accuracy circle touches) and enqueues a ``TrackFix``
 that carries them, so the entity's ``decide`` stays pure. A zone the circle
 does not touch is one the subject is certainly outside of: leaving its
 neighbourhood is an exit, exactly as ``geo.fences.track`` expects. A fix that changes
-nothing takes the runtime's inline path: no task, no I/O.
+nothing but where its subject was last seen (most of them) takes the subject's
+shortcut (``actors.subject.shortcut``): no decision, no task, no I/O.
 """
 
 from __future__ import annotations

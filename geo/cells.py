@@ -27,13 +27,9 @@ MAX_RESOLUTION = 15
 
 
 def is_valid_point(latitude: float, longitude: float) -> bool:
-    """True when both are finite and within [-90, 90] and [-180, 180]."""
-    return (
-        math.isfinite(latitude)
-        and math.isfinite(longitude)
-        and -90.0 <= latitude <= 90.0
-        and -180.0 <= longitude <= 180.0
-    )
+    """True when both are finite and within [-90, 90] and [-180, 180] (NaN is
+    within no range: every comparison with it is false)."""
+    return -90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0
 
 
 def check_point(latitude: float, longitude: float) -> None:

@@ -57,7 +57,7 @@ from shapely.geometry import Point, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from geo.cells import EARTH_RADIUS_M, check_point
+from geo.cells import EARTH_RADIUS_M, check_point, is_valid_point
 from geo.errors import GeoError
 
 MAX_VERTICES: Final = 10_000
@@ -369,6 +369,49 @@ def track(
     return Presence(inside, at), tuple(crossings)
 
 
+def changes_nothing(presence: Presence, fix: Fix, near: Sequence[Zone]) -> bool:
+    """Whether :func:`track` would keep the zones ``presence`` is inside as they are,
+    with no event: the question most fixes answer yes to, asked without building
+    the new presence. Same rules and same ``_position`` calls as ``track``; False
+    for a fix that is not a valid point (``track`` raises).
+
+    A zone held and not near (an exit, or a deleted zone dropped) is a change;
+    so is a zone the fix is inside and the subject was not (an enter or a
+    baseline). ``near`` lists each zone once, as the zone book's do.
+    ``tests/unit/geo/test_fences_track_fast.py`` checks it against ``track``.
+    """
+    if not is_valid_point(fix.latitude, fix.longitude):
+        return False  # track raises
+    last = presence.last_fix_at
+    at = fix.recorded_at
+    if last is not None and at <= last:
+        return True  # ignored
+    held_zones = presence.inside
+    if not held_zones:
+        return all(not _position(zone, fix) for zone in near)
+    kept = 0
+    for zone in near:
+        held = held_zones.get(zone.id)
+        if held is None:
+            if _position(zone, fix):
+                return False
+            continue
+        kept += 1
+        if last is None and at <= held.since:
+            continue
+        where = _position(zone, fix)
+        if where is False:
+            return False
+        if (
+            where
+            and zone.dwell_s is not None
+            and not held.dwelled
+            and at - held.since >= timedelta(seconds=zone.dwell_s)
+        ):
+            return False
+    return kept == len(held_zones)
+
+
 def _to_local(geometry: BaseGeometry, lat0: float, lon0: float) -> BaseGeometry:
     """The geometry in metres east/north of (lat0, lon0) (equirectangular)."""
     k_lat = math.pi / 180 * EARTH_RADIUS_M
@@ -425,6 +468,7 @@ __all__ = [
     "InvalidZone",
     "Presence",
     "Zone",
+    "changes_nothing",
     "contains",
     "track",
     "validate_geometry",

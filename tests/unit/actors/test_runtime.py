@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 from uuid import UUID, uuid4
@@ -463,4 +464,46 @@ async def test_a_fix_that_changes_only_memory_is_handled_inline_and_an_entry_com
     assert len(store.commits) == commits + 1  # the entry and its event, committed
     assert [e.type for e in store.commits[-1].events] == [EventType.GEOFENCE_ENTER]
     assert zone.zone.id in host.active_state(EntityKind.SUBJECT, key).presence.inside
+    await host.stop()
+
+
+async def test_a_kinds_shortcut_answers_without_deciding_and_any_doubt_goes_to_decide() -> None:
+    """``Behaviour.shortcut`` (the subject's: most fixes) takes an idle entity's
+    message without ``decide``; when it says None, or fails, ``decide`` runs."""
+    kinds = behaviours()
+    subject = kinds[EntityKind.SUBJECT]
+    decided: list[object] = []
+    answers: list[str] = []
+
+    def decide(state: object, msg: object, now: datetime) -> object:
+        decided.append(msg)
+        return subject.decide(state, msg, now)
+
+    def shortcut(state: object, msg: object) -> object:
+        answer = answers.pop(0)
+        if answer == "fail":
+            raise RuntimeError("a bug in a shortcut")
+        return subject.shortcut(state, msg) if answer == "real" else None  # type: ignore[misc]
+
+    kinds[EntityKind.SUBJECT] = replace(subject, decide=decide, shortcut=shortcut)
+    router = FakeLocalRouter()
+    store = FakeEntityStore()
+    host = EntityHost(
+        behaviours=kinds, store=store, pushes=FakePushSink(), router=router, clock=utcnow
+    )
+    router.host = host
+    await host.start()
+    key = f"user:{USER}"
+    base = utcnow()
+    fixes = [TrackFix(Fix(LAT, LON + i * 1e-5, 5.0, base + timedelta(seconds=i))) for i in range(4)]
+    await host.ask(EntityKind.SUBJECT, key, fixes[0])  # loads it: not idle yet, decided
+    answers += ["real", "none", "fail"]
+    for msg in fixes[1:]:
+        host.enqueue(EntityKind.SUBJECT, key, msg, want_reply=False)
+    await host.settle()
+    assert decided == [fixes[0], fixes[2], fixes[3]]  # the shortcut took fixes[1]
+    assert answers == []
+    state = host.active_state(EntityKind.SUBJECT, key)
+    assert state.presence.last_fix_at == base + timedelta(seconds=3)
+    assert host.stats()["processed"] == 4
     await host.stop()

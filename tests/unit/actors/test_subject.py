@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+from collections import Counter
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -10,6 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from actors.checkins import StartCheckIn
 from actors.effects import (
     AudienceKind,
     CancelTimer,
@@ -29,11 +32,13 @@ from actors.subject import (
     DWELL_GRACE_S,
     DwellDue,
     NearZone,
+    Responding,
     SubjectRole,
     SubjectState,
     TrackFix,
     decide,
     dwell_timer_id,
+    shortcut,
     subject_key,
     timer_message,
 )
@@ -277,3 +282,50 @@ def test_a_stay_told_late_waits_a_grace_for_the_rest_of_the_upload() -> None:
     _, effects = decide(fresh, TrackFix(fix(0, 1), (quick,)), late)
     (timer,) = only(effects, ScheduleTimer)
     assert timer.due_at == late + timedelta(seconds=2)
+
+
+# --- the hot path's shortcut -------------------------------------------------------------
+
+
+def test_the_shortcut_gives_what_decide_gives_whenever_a_fix_only_moves_the_subject() -> None:
+    """``shortcut`` (``Behaviour.shortcut``, the runtime's hot path) against ``decide`` on
+    random walks around overlapping zones, with and without a running check-in or
+    an alert being responded to: whenever it answers, ``decide`` gives that state
+    and no effect; for a plain subject it answers exactly when ``decide`` has no effect."""
+    rng = random.Random(11)
+    zones = [circle(), circle("danger", notify_subject=True), dwelling(5), dwelling(0)]
+    starts = [
+        SubjectState.new(subject_key(SubjectRole.USER, USER_ID)),
+        decide(
+            SubjectState.new(subject_key(SubjectRole.USER, USER_ID)),
+            StartCheckIn(UUID(int=0xC1), T0 + timedelta(hours=1), LAT0, LON0, 10.0, None),
+            T0,
+        )[0],
+        decide(
+            SubjectState.new(subject_key(SubjectRole.USER, USER_ID)),
+            Responding(UUID(int=0xA1), True),
+            T0,
+        )[0],
+    ]
+    tally: Counter[str] = Counter()
+    for start in starts:
+        state = start
+        seconds = 0.0
+        for _ in range(3000):
+            seconds += rng.choice([-2.0, 0.0, 0.5, 1.0, 3.0, 7.0])
+            east = rng.uniform(-450, 450)
+            near = tuple(z for z in zones if rng.random() < 0.9)
+            msg = TrackFix(fix(east, seconds, rng.choice([0, 5, 30, 150])), near)
+            settled = shortcut(state, msg)
+            new, effects = decide(state, msg, T0)
+            if settled is not None:
+                assert effects == ()
+                assert settled == new
+                tally["settled"] += 1
+            elif start is starts[0]:
+                assert effects != ()
+                tally["decided"] += 1
+            state = new
+    assert tally["settled"] > 1000, tally
+    assert tally["decided"] > 100, tally
+    assert shortcut(starts[0], DwellDue(zones[2].zone.id, T0, 5)) is None  # only fixes

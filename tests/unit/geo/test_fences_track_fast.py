@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ import shapely
 from shapely.geometry import Point
 
 from geo.cells import EARTH_RADIUS_M, check_point
+from geo.errors import GeoError
 from geo.fences import (
     NOWHERE,
     Crossing,
@@ -36,6 +37,7 @@ from geo.fences import (
     Presence,
     Zone,
     _position,
+    changes_nothing,
     track,
 )
 
@@ -277,12 +279,14 @@ def test_position_gives_the_old_answer_near_every_boundary(place: Place) -> None
     assert min(decided.values()) > 1000  # inside, outside and straddling all tried
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_track_gives_the_old_presence_and_crossings_on_random_walks(seed: int) -> None:
+def _walk(
+    seed: int, step: Callable[[random.Random, Sequence[Zone], Presence, Fix], Presence]
+) -> None:
+    """Random walks (120 of 25 fixes) among one place's zones; ``step`` checks a fix
+    against the presence before it and gives the presence after it."""
     rng = random.Random(seed)
     place = PLACES[seed % len(PLACES)]
     zones = _zones(rng, place)
-    tally: Counter[str] = Counter()
     for _ in range(120):
         presence = NOWHERE if rng.random() < 0.5 else _random_presence(rng, zones, T0)
         now = T0 + _s(rng.randrange(0, 100))
@@ -296,24 +300,61 @@ def test_track_gives_the_old_presence_and_crossings_on_random_walks(seed: int) -
                 now += _s(rng.randrange(1, 8))
             accuracy = _accuracy(rng)
             lat, lon = _fix_point(rng, place, zones, accuracy)
-            fix = Fix(lat, lon, accuracy, now)
-            near = [z for z in zones if rng.random() < 0.85]
-            rng.shuffle(near)
-            if near and rng.random() < 0.05:
-                near.append(rng.choice(near))  # listed twice
-            gone = {z.id for z in zones if rng.random() < 0.1}
+            presence = step(rng, zones, presence, Fix(lat, lon, accuracy, now))
 
-            expected = _reference_track(presence, fix, near, gone)
-            got = track(presence, fix, near, gone)
-            assert got == expected, (seed, presence, fix, [z.id.int for z in near], gone)
-            after = got[0]
-            for zone_id, stay in after.inside.items():
-                if presence.inside.get(zone_id) == stay:
-                    assert stay is presence.inside[zone_id]  # unchanged: the same object
-            tally.update(c.event.value for c in got[1])
-            tally["ignored"] += got == (presence, ())
-            tally["baseline"] += len(set(after.inside) - set(presence.inside)) - sum(
-                c.event is FenceEvent.ENTER for c in got[1]
-            )
-            presence = after
+
+@pytest.mark.parametrize("seed", range(4))
+def test_track_gives_the_old_presence_and_crossings_on_random_walks(seed: int) -> None:
+    tally: Counter[str] = Counter()
+
+    def step(rng: random.Random, zones: Sequence[Zone], presence: Presence, fix: Fix) -> Presence:
+        near = [z for z in zones if rng.random() < 0.85]
+        rng.shuffle(near)
+        if near and rng.random() < 0.05:
+            near.append(rng.choice(near))  # listed twice
+        gone = {z.id for z in zones if rng.random() < 0.1}
+
+        expected = _reference_track(presence, fix, near, gone)
+        got = track(presence, fix, near, gone)
+        assert got == expected, (seed, presence, fix, [z.id.int for z in near], gone)
+        after = got[0]
+        for zone_id, stay in after.inside.items():
+            if presence.inside.get(zone_id) == stay:
+                assert stay is presence.inside[zone_id]  # unchanged: the same object
+        tally.update(c.event.value for c in got[1])
+        tally["ignored"] += got == (presence, ())
+        tally["baseline"] += len(set(after.inside) - set(presence.inside)) - sum(
+            c.event is FenceEvent.ENTER for c in got[1]
+        )
+        return after
+
+    _walk(seed, step)
     assert min(tally.values()) > 20, tally
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_changes_nothing_says_yes_exactly_when_track_keeps_the_zones_with_no_event(
+    seed: int,
+) -> None:
+    """``changes_nothing`` (the hot path's question) against ``track`` itself, on the
+    same random walks; ``near`` lists each zone once, as the zone book's do."""
+    answers: Counter[bool | str] = Counter()
+
+    def step(rng: random.Random, zones: Sequence[Zone], presence: Presence, fix: Fix) -> Presence:
+        if rng.random() < 0.01:
+            fix = replace(fix, latitude=rng.choice([math.nan, 91.0, -math.inf]))
+        near = [z for z in zones if rng.random() < 0.85]
+        rng.shuffle(near)
+        try:
+            after, crossings = track(presence, fix, near)
+        except GeoError:
+            assert not changes_nothing(presence, fix, near)
+            answers["invalid"] += 1
+            return presence
+        same = after.inside == presence.inside and not crossings
+        assert changes_nothing(presence, fix, near) is same, (seed, presence, fix)
+        answers[same] += 1
+        return after
+
+    _walk(100 + seed, step)
+    assert min(answers.values()) > 5, answers
