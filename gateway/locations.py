@@ -5,11 +5,12 @@ each fix to the process's :class:`LocationIngest` (``submit`` never waits).
 Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
 
 * keeps the newest fix per subject, and writes those kept through the
-  ``LatestLocations`` port (Redis ``location:{role}:{id}``, one round trip)
-  at every flush, or at most every ``latest_every_s`` when that is set
-  (the console's map reads them once a second), and on the way out; a
-  fix older than the last one this process stored for the subject is not
-  written over it;
+  ``LatestLocations`` port (Redis ``location:{role}:{id}``, one round trip
+  per flush): a subject's at most every ``latest_every_s`` (its first at
+  once; the console's map reads them once a second), each subject on its
+  own clock so the writes stay spread over the flushes, and every one
+  kept on the way out; a fix older than the last one this process stored
+  for the subject is not written over it;
 * sends every fix to its subject entity for geofencing
   (``EntityClient.track``: one unordered Ray call per shard per flush; the
   entity itself ignores fixes older than its last one). Fixes less accurate
@@ -40,6 +41,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -159,8 +162,14 @@ class LocationIngest:
         self._stored: dict[str, datetime] = {}
         #: Each subject's newest fix not yet written to Redis.
         self._latest: dict[str, Sighting] = {}
+        #: When each subject's newest may be written (monotonic), soonest first, then
+        #: in the order kept: a subject is in it while it is in ``_latest`` (and
+        #: maybe once more, stale).
+        self._due: list[tuple[float, int, str]] = []
+        self._kept = itertools.count()
+        #: When each subject's location was last written (monotonic).
+        self._written: dict[str, float] = {}
         self._monotonic = monotonic
-        self._latest_written = -float("inf")
         self._sampled: dict[str, float] = {}
         self._writes: set[asyncio.Task[None]] = set()
         self.accepted = 0
@@ -206,8 +215,8 @@ class LocationIngest:
 
     async def flush(self, *, write_latest: bool = True) -> int:
         """Carry out every queued fix now; returns how many. The newest fix per
-        subject goes to Redis now too with ``write_latest``, else only when
-        ``latest_every_s`` has passed since the last write."""
+        subject goes to Redis now too with ``write_latest``, else the newest of
+        each subject whose last write was ``latest_every_s`` ago or more."""
         batch, self._queue = self._queue, []
         self._waiting = {}
         done = 0
@@ -220,11 +229,7 @@ class LocationIngest:
             self.carried_out += len(chunk)
             if entities is not None:
                 await self._room(entities)
-        if (
-            write_latest
-            or self._monotonic() - self._latest_written >= self._settings.latest_every_s
-        ):
-            await self._store_latest()
+        await self._store_latest(everyone=write_latest)
         return done
 
     async def _room(self, entities: EntityClient) -> None:
@@ -257,25 +262,43 @@ class LocationIngest:
         return entities
 
     def _note_latest(self, batch: list[Sighting]) -> None:
-        """Keep each subject's newest fix until the next write (one older than the
+        """Keep each subject's newest fix until its next write (one older than the
         newest written or kept is not kept)."""
         newest = self._latest
         stored = self._stored
+        every = self._settings.latest_every_s
+        written = self._written
+        now = self._monotonic()
         for s in batch:
             key = s.key
             known = newest.get(key)
-            if known is not None and s.fix.recorded_at <= known.fix.recorded_at:
+            if known is not None:
+                if s.fix.recorded_at > known.fix.recorded_at:
+                    newest[key] = s
                 continue
-            written = stored.get(key)
-            if written is None or s.fix.recorded_at > written:
+            last = stored.get(key)
+            if last is None or s.fix.recorded_at > last:
                 newest[key] = s
+                last_write = written.get(key)
+                due = now if last_write is None else max(now, last_write + every)
+                heapq.heappush(self._due, (due, next(self._kept), key))
 
-    async def _store_latest(self) -> None:
-        """Write the kept newest fixes to Redis in one round trip."""
-        self._latest_written = self._monotonic()
-        if not self._latest:
+    async def _store_latest(self, *, everyone: bool) -> None:
+        """Write the kept newest fixes that are due (``everyone``: all of them) to
+        Redis in one round trip."""
+        now = self._monotonic()
+        if everyone:
+            newest, self._latest, self._due = self._latest, {}, []
+        else:
+            newest = {}
+            due, kept = self._due, self._latest
+            while due and due[0][0] <= now:
+                key = heapq.heappop(due)[2]
+                s = kept.pop(key, None)
+                if s is not None:  # (else stale: written with everyone since)
+                    newest[key] = s
+        if not newest:
             return
-        newest, self._latest = self._latest, {}
         latest = [(s.role.value, s.id_text, s.stored()) for s in newest.values()]
         try:
             await self._latest_port().store_latest(latest, self._ttl_s)
@@ -284,8 +307,11 @@ class LocationIngest:
             return
         if len(self._stored) > _MEMORY_MAX:
             self._stored.clear()
+            self._written.clear()
+        stored, written = self._stored, self._written
         for key, s in newest.items():
-            self._stored[key] = s.fix.recorded_at
+            stored[key] = s.fix.recorded_at
+            written[key] = now
 
     def _sample(self, batch: list[Sighting]) -> None:
         every = self._settings.history_every_s

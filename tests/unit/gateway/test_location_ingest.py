@@ -97,3 +97,26 @@ async def test_a_forced_flush_and_a_zero_period_write_at_once() -> None:
         every.submit(seen(a, float(n), n))
         await every.flush(write_latest=False)
     assert len(every_port.writes) == 3
+
+
+async def test_each_subject_is_paced_on_its_own_clock() -> None:
+    """A subject's newest waits for its own period, not another's: the writes
+    stay spread over the flushes instead of coming as one burst per period."""
+    made, port, clock = ingest(1.0)
+    a, b = uuid4(), uuid4()
+    made.submit(seen(a, 1.0, 1))
+    await made.flush(write_latest=False)  # a: written at 100.0
+    clock.now += 0.4
+    made.submit(seen(a, 1.1, 2))
+    made.submit(seen(b, 2.0, 2))
+    await made.flush(write_latest=False)  # b is new: written at once; a waits
+    assert port.writes == [[("user", a, 1.0)], [("user", b, 2.0)]]
+    clock.now += 0.6  # 101.0: a's period is over, b's is not
+    made.submit(seen(b, 2.1, 3))
+    await made.flush(write_latest=False)
+    assert port.writes[2:] == [[("user", a, 1.1)]]
+    clock.now += 0.4  # 101.4: b's too
+    await made.flush(write_latest=False)
+    assert port.writes[3:] == [[("user", b, 2.1)]]
+    await made.flush(write_latest=False)
+    assert len(port.writes) == 4  # nothing kept: nothing written
