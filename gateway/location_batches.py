@@ -27,6 +27,7 @@ Reading is pure; :func:`take` is the one step with an effect (``submit``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -176,7 +177,10 @@ def receive(
     return take(read_batch(data, settings.bulk_max_fixes), settings, sink, now)
 
 
+@functools.cache
 def _overloaded(index: int) -> FixError:
+    """The error of a fix refused as overload (the same object for an index each
+    time: an overloaded gateway answers thousands, and builds each once)."""
     return FixError(
         index=index, code=ErrorCode.UNAVAILABLE, message="too many locations waiting; send it again"
     )

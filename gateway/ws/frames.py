@@ -18,7 +18,6 @@ unchanged; their models below document and check their shape.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeAlias
@@ -482,4 +481,6 @@ def error_frame(
 
 
 def encode(frame: ServerFrame) -> str:
-    return json.dumps(frame, separators=(",", ":"))
+    """The frame as compact JSON text (UTF-8 as is, not escaped: it is valid JSON
+    either way, and orjson writes it ~3x faster than ``json.dumps``)."""
+    return orjson.dumps(frame).decode()
