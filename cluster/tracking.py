@@ -31,7 +31,6 @@ from uuid import UUID
 from actors.effects import EntityKind
 from actors.runtime import EntityHost
 from actors.subject import NearZone, TrackFix
-from cluster.batching import Item
 from geo.cells import cell_of
 from geo.errors import GeoError
 from geo.fences import Fix
@@ -134,23 +133,21 @@ class Tracker:
             self.rejected += 1
             log.warning("a malformed batch of fixes dropped: %s", exc)
             return 1
-        items: list[Item] = [(EntityKind.SUBJECT, key, fix) for key, fix in fixes]
         rejected = 0
-        for start in range(0, len(items), per_turn):
+        for start in range(0, len(fixes), per_turn):
             if start:
                 await asyncio.sleep(0)
-            rejected += self.track(items[start : start + per_turn])
+            rejected += self._track(fixes[start : start + per_turn])
         return rejected
 
-    def track(self, items: Sequence[Item]) -> int:
-        """Enqueue each ``(SUBJECT, key, Fix)``; returns how many were malformed."""
+    def _track(self, fixes: Sequence[tuple[str, Fix]]) -> int:
+        """Enqueue each subject's fix with the zones near it; returns how many were
+        malformed (off the map, or a key that is not a subject's)."""
         rejected = 0
         zones = self._zones
         gone = frozenset[UUID]() if zones is None else zones.gone
-        for kind, key, fix in items:
-            if kind is not EntityKind.SUBJECT or not isinstance(fix, Fix):
-                rejected += 1
-                continue
+        host = self._host
+        for key, fix in fixes:
             try:
                 cell = cell_of(fix.latitude, fix.longitude, self._resolution)
             except GeoError:
@@ -162,9 +159,7 @@ class Tracker:
                 else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
             )
             try:
-                self._host.enqueue(
-                    EntityKind.SUBJECT, key, TrackFix(fix, near, gone), want_reply=False
-                )
+                host.enqueue(EntityKind.SUBJECT, key, TrackFix(fix, near, gone), want_reply=False)
             except Exception as exc:  # a bad key: the entity kind refuses it
                 log.debug("fix for %s refused: %s", key, exc)
                 rejected += 1
