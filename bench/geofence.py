@@ -182,7 +182,6 @@ class Probe:
         self.sent_at: list[float] = []
         self.missed = 0
         self._entered: asyncio.Future[float] | None = None
-        self._ws: Any = None
         self._feed: Any = None
 
     async def connect(self, ws_url: str, stack: contextlib.AsyncExitStack) -> None:
@@ -194,7 +193,7 @@ class Probe:
         # A fix sent before auth.ok waits for the socket's setup (its subscriptions
         # and resync, over a second with 10,000 sockets sending).
         await authenticated(ws)
-        self._ws = self._feed = ws
+        self._feed = ws
         if self.bulk is not None:
             self._feed = await open_bulk(*self.bulk)
             stack.push_async_callback(self._feed.close)

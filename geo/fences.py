@@ -345,12 +345,7 @@ def track(
             if where is False:
                 left.append(zone_id)
                 crossings.append(Crossing(zone_id, FenceEvent.EXIT))
-            elif (
-                where
-                and zone.dwell_s is not None
-                and not held.dwelled
-                and at - held.since >= timedelta(seconds=zone.dwell_s)
-            ):
+            elif where and _dwell_reached(zone, held, at):
                 inside[zone_id] = Inside(held.since, True)
                 crossings.append(Crossing(zone_id, FenceEvent.DWELL))
             else:
@@ -402,14 +397,19 @@ def changes_nothing(presence: Presence, fix: Fix, near: Sequence[Zone]) -> bool:
         where = _position(zone, fix)
         if where is False:
             return False
-        if (
-            where
-            and zone.dwell_s is not None
-            and not held.dwelled
-            and at - held.since >= timedelta(seconds=zone.dwell_s)
-        ):
+        if where and _dwell_reached(zone, held, at):
             return False
     return kept == len(held_zones)
+
+
+def _dwell_reached(zone: Zone, held: Inside, at: datetime) -> bool:
+    """Whether a stay in ``zone`` held since ``held.since``, still inside at ``at``,
+    dwells now: the zone has a ``dwell_s``, the stay has not dwelt, and lasted it."""
+    return (
+        zone.dwell_s is not None
+        and not held.dwelled
+        and at - held.since >= timedelta(seconds=zone.dwell_s)
+    )
 
 
 def _to_local(geometry: BaseGeometry, lat0: float, lon0: float) -> BaseGeometry:
