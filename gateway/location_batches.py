@@ -12,8 +12,10 @@ entity (enter / exit / dwell), a sampled history.
 Invariants:
 
 * each fix is validated exactly as strictly as a phone's (:class:`BatchFix`
-  is the ``location`` frame's data plus whose fix it is), and a bad fix is
-  answered with its index (:class:`FixError`) without refusing the rest;
+  is the ``location`` frame's data plus whose fix it is; a fix in the shape
+  integrations send is read by ``gateway.quick_fixes`` with the same result,
+  without building the model), and a bad fix is answered with its index
+  (:class:`FixError`) without refusing the rest;
 * fixes are taken in the order given, so a subject's fixes reach its entity
   in that order (one flush keeps the queue's order per shard); the entity
   applies them in ``recorded_at`` order and drops one older than its last,
@@ -35,9 +37,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from actors.subject import SubjectRole
+from actors.subject import SubjectRole, subject_key
 from config.settings import GeofenceSettings
-from gateway.locations import LocationSink, StaleFix, sighting
+from gateway.locations import LocationSink, Reported, StaleFix, sighting
+from gateway.quick_fixes import read_quick
 from gateway.ws.codes import ErrorCode
 from gateway.ws.frames import LocationData
 
@@ -84,8 +87,11 @@ class BatchBody(BaseModel):
     fixes: list[BatchFix] = Field(description="The fixes, in the order they should be applied.")
 
 
-_FIXES: Final = TypeAdapter(list[BatchFix])
 _ONE: Final = TypeAdapter(BatchFix)
+
+#: A valid fix of a batch: its index in the batch, its role, its subject's entity
+#: key (``actors.subject.subject_key``) and what was reported.
+Reading = tuple[int, SubjectRole, str, Reported]
 
 
 class NotABatch(ValueError):
@@ -96,7 +102,7 @@ class NotABatch(ValueError):
 class ReadBatch:
     """A batch read: the valid fixes with their indexes, and the invalid ones' errors."""
 
-    fixes: list[tuple[int, BatchFix]]
+    fixes: list[Reading]
     errors: list[FixError]
     size: int
 
@@ -118,19 +124,23 @@ def fixes_of(data: object, max_fixes: int) -> list[object]:
 
 
 def read_batch(data: object, max_fixes: int) -> ReadBatch:
-    """The fixes of ``{"fixes": [...]}``, each validated alone (:func:`fixes_of`)."""
+    """The fixes of ``{"fixes": [...]}``, each validated alone (:func:`fixes_of`):
+    by ``gateway.quick_fixes`` when it can, by the :class:`BatchFix` model otherwise."""
     raw = fixes_of(data, max_fixes)
-    try:  # the common case: every fix valid, validated in one call
-        return ReadBatch(list(enumerate(_FIXES.validate_python(raw))), [], len(raw))
-    except ValidationError:
-        pass
-    fixes: list[tuple[int, BatchFix]] = []
+    fixes: list[Reading] = []
     errors: list[FixError] = []
     for index, item in enumerate(raw):
+        quick = read_quick(item)
+        if quick is not None:
+            fixes.append((index, *quick))
+            continue
         try:
-            fixes.append((index, _ONE.validate_python(item)))
+            model = _ONE.validate_python(item)
         except ValidationError as exc:
             errors.append(FixError(index=index, code=ErrorCode.INVALID_DATA, message=_says(exc)))
+            continue
+        role = model.subject_role
+        fixes.append((index, role, subject_key(role, model.subject_id), model))
     return ReadBatch(fixes, errors, len(raw))
 
 
@@ -141,9 +151,9 @@ def take(
     errors = list(batch.errors)
     invalid = len(errors)
     refused = 0
-    for index, fix in batch.fixes:
+    for index, role, key, reported in batch.fixes:
         try:
-            seen = sighting(settings, fix.subject_role, fix.subject_id, fix, now)
+            seen = sighting(settings, role, reported, now, key)
         except StaleFix as exc:
             invalid += 1
             errors.append(FixError(index=index, code=ErrorCode.INVALID_DATA, message=str(exc)))
@@ -202,6 +212,7 @@ __all__ = [
     "FixError",
     "NotABatch",
     "ReadBatch",
+    "Reading",
     "fixes_of",
     "read_batch",
     "receive",

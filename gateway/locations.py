@@ -55,7 +55,7 @@ import orjson
 
 from actors import codec
 from actors.store_errors import PersistenceError
-from actors.subject import SubjectRole, subject_key
+from actors.subject import SubjectRole
 from cluster.client import EntityClient
 from config.settings import GeofenceSettings
 from gateway.ports import LatestLocations, LocationHistory
@@ -92,7 +92,6 @@ class Sighting:
     gateway makes 10,000 a second)."""
 
     role: SubjectRole
-    subject_id: UUID
     fix: Fix
     #: The fix as the client sent it (with heading, speed, ...), for Redis.
     reported: Reported
@@ -105,8 +104,13 @@ class Sighting:
 
     @property
     def id_text(self) -> str:
-        """``subject_id`` as text (the part of ``key`` after the role)."""
+        """The subject's id as text (the part of ``key`` after the role)."""
         return self.key[len(self.role.value) + 1 :]
+
+    @property
+    def subject_id(self) -> UUID:
+        """The subject's id (made when asked: the bulk feed reads ids as text)."""
+        return UUID(self.id_text)
 
     def stored(self) -> bytes:
         """The subject's last location as Redis keeps it: the fields sent (none
@@ -382,16 +386,15 @@ def queue_bound(settings: GeofenceSettings, *, bulk: bool) -> int:
 def sighting(
     settings: GeofenceSettings,
     role: SubjectRole | str,
-    subject_id: UUID,
     reported: Reported,
     now: datetime,
-    key: str | None = None,
+    key: str,
 ) -> Sighting:
     """The fix of a validated ``location`` frame or body; :class:`StaleFix` when its
     time is too far in the future or the past. A fix without ``accuracy_m`` is
     taken as exact; one without ``recorded_at`` as taken now. ``key`` is the
-    subject's entity key when the caller keeps it (a socket's subject never
-    changes); made here otherwise."""
+    subject's entity key (``actors.subject.subject_key``), which callers keep
+    (a socket's subject never changes) or read (the bulk feed)."""
     recorded = reported.recorded_at
     if recorded is None:
         at = now
@@ -411,7 +414,7 @@ def sighting(
     )
     # (The bulk feed makes thousands a second: no enum lookup for a role that is one.)
     who = role if isinstance(role, SubjectRole) else SubjectRole(role)
-    return Sighting(who, subject_id, fix, reported, now, key or subject_key(who, subject_id))
+    return Sighting(who, fix, reported, now, key)
 
 
 class StaleFix(ValueError):

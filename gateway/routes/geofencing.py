@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
-from actors.subject import SubjectRole
+from actors.subject import SubjectRole, subject_key
 from gateway.auth.models import problem_responses
 from gateway.auth.principal import Principal, Role
 from gateway.deps import IntegrationPrincipal, SettingsDep, require_role
@@ -74,13 +74,8 @@ async def report_location(
     tracker; a fix older than the subject's last one changes nothing. A fix recorded
     more than ``PANIC_GEOFENCE__MAX_FUTURE_S`` ahead or ``..._MAX_AGE_S`` ago is 422."""
     try:
-        seen = sighting(
-            settings.geofence,
-            SubjectRole(principal.role.value),
-            principal.id,
-            body,
-            utcnow(),
-        )
+        role = SubjectRole(principal.role.value)
+        seen = sighting(settings.geofence, role, body, utcnow(), subject_key(role, principal.id))
     except StaleFix as exc:
         raise invalid(("body", "recorded_at"), str(exc)) from None
     if not gateway_state(request).locations.submit(seen):

@@ -399,7 +399,6 @@ class Session:
             seen = sighting(
                 self._deps.settings.geofence,
                 action.role,
-                action.subject_id,
                 action.location,
                 self._deps.clock(),
                 subject[1],

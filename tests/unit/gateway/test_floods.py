@@ -278,7 +278,7 @@ def test_finding_one_socket_can_fill_the_shared_location_queue() -> None:
 
     def fix(subject: UUID) -> bool:
         return ingest.submit(
-            sighting(settings, "user", subject, LocationData(latitude=1, longitude=2), T0)
+            sighting(settings, "user", LocationData(latitude=1, longitude=2), T0, f"user:{subject}")
         )
 
     assert [fix(mine) for _ in range(5)] == [True, True, True, False, False]
@@ -299,7 +299,7 @@ def test_an_integration_flooding_the_bulk_feed_leaves_room_for_phones() -> None:
 
     def fix(*, bulk: bool) -> bool:
         data = LocationData(latitude=1, longitude=2)
-        return ingest.submit(sighting(settings, "user", uuid4(), data, T0), bulk=bulk)
+        return ingest.submit(sighting(settings, "user", data, T0, f"user:{uuid4()}"), bulk=bulk)
 
     # The bulk feed fills its 40 % of the queue, then is refused (by the caller, by index).
     assert [fix(bulk=True) for _ in range(45)] == [True] * 40 + [False] * 5

@@ -49,7 +49,7 @@ class Reported:
 def seen(subject: UUID, latitude: float, seconds: float) -> Sighting:
     at = T0 + timedelta(seconds=seconds)
     fix = Fix(latitude, 13.4, 5.0, at)
-    return Sighting(SubjectRole.USER, subject, fix, Reported(latitude), at, f"user:{subject}")
+    return Sighting(SubjectRole.USER, fix, Reported(latitude), at, f"user:{subject}")
 
 
 def ingest(every_s: float) -> tuple[LocationIngest, FakeLatest, FakeClock]:

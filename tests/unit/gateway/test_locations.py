@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from actors.subject import SubjectRole
+from actors.subject import SubjectRole, subject_key
 from config.settings import GeofenceSettings
 from gateway.locations import StaleFix, sighting
 from gateway.routes.geofencing import LocationIn
@@ -16,6 +16,7 @@ from gateway.ws.frames import LocationData
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
 SETTINGS = GeofenceSettings()
+USER_KEY = subject_key(SubjectRole.USER, uuid4())
 
 
 def test_a_frame_with_every_field_is_kept_with_its_times_in_utc() -> None:
@@ -29,7 +30,7 @@ def test_a_frame_with_every_field_is_kept_with_its_times_in_utc() -> None:
         recorded_at=datetime(2026, 11, 26, 13, 59, 30, tzinfo=east),
     )
     subject = uuid4()
-    seen = sighting(SETTINGS, "agent", subject, data, NOW)
+    seen = sighting(SETTINGS, "agent", data, NOW, subject_key(SubjectRole.AGENT, subject))
     assert (seen.role, seen.subject_id, seen.received_at) == (SubjectRole.AGENT, subject, NOW)
     assert (seen.fix.latitude, seen.fix.longitude, seen.fix.accuracy_m) == (-33.9, 18.0, 8.0)
     assert seen.fix.recorded_at == datetime(2026, 11, 26, 11, 59, 30, tzinfo=UTC)
@@ -46,7 +47,7 @@ def test_a_frame_with_every_field_is_kept_with_its_times_in_utc() -> None:
 
 
 def test_a_bare_body_is_exact_taken_now_and_stored_without_nulls() -> None:
-    seen = sighting(SETTINGS, SubjectRole.USER, uuid4(), LocationIn(latitude=1, longitude=2), NOW)
+    seen = sighting(SETTINGS, SubjectRole.USER, LocationIn(latitude=1, longitude=2), NOW, USER_KEY)
     assert (seen.fix.accuracy_m, seen.fix.recorded_at) == (0.0, NOW)
     assert json.loads(seen.stored()) == {
         "latitude": 1.0,
@@ -64,11 +65,11 @@ def test_a_bare_body_is_exact_taken_now_and_stored_without_nulls() -> None:
 def test_a_fix_too_far_from_now_is_stale(offset_s: float) -> None:
     data = LocationData(latitude=1, longitude=2, recorded_at=NOW + timedelta(seconds=offset_s))
     with pytest.raises(StaleFix):
-        sighting(SETTINGS, "user", uuid4(), data, NOW)
+        sighting(SETTINGS, "user", data, NOW, USER_KEY)
 
 
 def test_a_fix_just_within_the_limits_is_taken() -> None:
     for offset_s in (SETTINGS.max_future_s, -SETTINGS.max_age_s):
         at = NOW + timedelta(seconds=offset_s)
         data = LocationData(latitude=1, longitude=2, recorded_at=at)
-        assert sighting(SETTINGS, "user", uuid4(), data, NOW).fix.recorded_at == at
+        assert sighting(SETTINGS, "user", data, NOW, USER_KEY).fix.recorded_at == at
