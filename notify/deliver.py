@@ -22,7 +22,6 @@ import contextlib
 import enum
 import logging
 import random
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
@@ -81,7 +80,8 @@ class Deliverer:
         # Counting a contact's messages and reserving one is one step (one
         # notifier per cluster: a lock in this process is enough).
         self._cap_lock = asyncio.Lock()
-        self._in_flight: Counter[UUID] = Counter()
+        #: Each contact's requests being sent now (reserved, not yet released).
+        self._in_flight: dict[UUID, set[UUID]] = {}
 
     async def deliver(self, request: NotificationRequest) -> DeliveryOutcome:
         """Send ``request`` unless it was already delivered or dead-lettered."""
@@ -104,10 +104,18 @@ class Deliverer:
             yield None
             return
         async with self._cap_lock:
-            delivered = await self._record_store.delivered_to(contact, within_s=DAY_S)
-            refused = cap_refusal(self._cap, contact, delivered, self._in_flight[contact])
+            # Each request counted once: those in flight by their reservation,
+            # not also as delivered (one recorded while its release waits for
+            # this lock was counted twice, and the cap refused one too many).
+            sending = self._in_flight.setdefault(contact, set())
+            delivered = await self._record_store.delivered_to(
+                contact, within_s=DAY_S, excluding=frozenset(sending)
+            )
+            refused = cap_refusal(self._cap, contact, delivered, len(sending))
             if refused is None:
-                self._in_flight[contact] += 1
+                sending.add(request.id)
+            elif not sending:
+                del self._in_flight[contact]
         try:
             yield refused
         finally:
@@ -115,8 +123,9 @@ class Deliverer:
                 # Under the lock too: a count taken before this delivery was
                 # recorded must still see it in flight when it reads the number.
                 async with self._cap_lock:
-                    self._in_flight[contact] -= 1
-                    if not self._in_flight[contact]:
+                    sending = self._in_flight[contact]
+                    sending.discard(request.id)
+                    if not sending:
                         del self._in_flight[contact]
 
     async def _send(self, request: NotificationRequest, provider: Provider) -> DeliveryOutcome:

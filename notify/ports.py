@@ -8,7 +8,7 @@ Unit tests pass fakes from ``tests/fakes``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -95,8 +95,11 @@ class DeliveryRecord(Protocol):
         """Store the request's end; a request already recorded keeps its first."""
         ...
 
-    async def delivered_to(self, contact_id: UUID, *, within_s: int) -> int:
-        """How many requests to ``contact_id`` were delivered in the last ``within_s`` seconds."""
+    async def delivered_to(
+        self, contact_id: UUID, *, within_s: int, excluding: Collection[UUID] = ()
+    ) -> int:
+        """How many requests to ``contact_id`` were delivered in the last ``within_s``
+        seconds, not counting the requests ``excluding`` (those the caller counts itself)."""
         ...
 
 

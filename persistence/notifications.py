@@ -5,7 +5,7 @@ for web push, the alert's flags (PostgreSQL) and the accounts' presence (Redis).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -39,6 +39,7 @@ _DELIVERED_TO = """
 SELECT count(*) FROM notification_deliveries
  WHERE contact_id = $1 AND status = 'delivered'
    AND finished_at > now() - make_interval(secs => $2)
+   AND request_id <> ALL($3::uuid[])
 """
 
 
@@ -95,9 +96,13 @@ class PostgresDeliveries:
                 None if error is None else error[:500],
             )
 
-    async def delivered_to(self, contact_id: UUID, *, within_s: int) -> int:
+    async def delivered_to(
+        self, contact_id: UUID, *, within_s: int, excluding: Collection[UUID] = ()
+    ) -> int:
         with postgres.EDGE:
-            count: int = await self._pool.fetchval(_DELIVERED_TO, contact_id, float(within_s))
+            count: int = await self._pool.fetchval(
+                _DELIVERED_TO, contact_id, float(within_s), list(excluding)
+            )
         return count
 
 

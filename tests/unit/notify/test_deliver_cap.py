@@ -1,12 +1,17 @@
-"""The daily cap holds when a count of a contact's deliveries is answered after
-a send it did not see has finished (a regression found by CI: the reservation
-was released outside the cap's lock, so a count taken before a delivery was
-recorded met the number of sends in flight after that delivery left it, and
-one message past the cap went out)."""
+"""The daily cap counts each message once while counts and sends overlap (two
+regressions found by CI):
+
+* a count taken before a delivery was recorded, answered after that delivery
+  had left the sends in flight (the reservation was released outside the cap's
+  lock): the delivery was counted nowhere, and one message past the cap went out;
+* a count taken after a delivery was recorded, while its release waited for the
+  cap's lock: it was counted twice (delivered and in flight), and the cap
+  refused a message it allows."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,7 +27,9 @@ class FakeDeliveries:
     snapshot at once but answers only when ``answer`` is set, as a busy
     database may."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, late_snapshot: bool = False) -> None:
+        #: The second count reads the rows when it answers, not when it starts.
+        self.late_snapshot = late_snapshot
         self.rows: dict[UUID, tuple[UUID | None, str]] = {}
         self.counts = 0
         self.second_count_started = asyncio.Event()
@@ -37,12 +44,23 @@ class FakeDeliveries:
     ) -> None:
         self.rows.setdefault(request_id, (contact_id, status))
 
-    async def delivered_to(self, contact_id: UUID, *, within_s: int) -> int:
-        snapshot = sum(1 for c, s in self.rows.values() if c == contact_id and s == "delivered")
+    async def delivered_to(
+        self, contact_id: UUID, *, within_s: int, excluding: Collection[UUID] = ()
+    ) -> int:
+        def count() -> int:
+            return sum(
+                1
+                for request_id, (c, s) in self.rows.items()
+                if c == contact_id and s == "delivered" and request_id not in excluding
+            )
+
+        snapshot = count()
         self.counts += 1
         if self.counts == 2:
             self.second_count_started.set()
             await self.answer.wait()
+            if self.late_snapshot:
+                snapshot = count()
         return snapshot
 
 
@@ -92,3 +110,25 @@ async def test_a_count_answered_after_a_send_finished_still_holds_the_cap() -> N
     assert one.status is Status.DELIVERED
     assert two.status is Status.DEAD_LETTERED
     assert email.sent == [first.id]
+
+
+async def test_a_delivery_waiting_to_be_released_is_counted_once() -> None:
+    mum = Recipient(uuid4(), "Mum", None, "mum@example.org", ("email",))
+    record = FakeDeliveries(late_snapshot=True)
+    gate = asyncio.Event()
+    email = GatedEmail(gate)
+    deliverer = Deliverer(record, {Channel.EMAIL: email}, cap=ContactCap(2))
+    first, second = _request(mum), _request(mum)
+
+    sending = asyncio.create_task(deliverer.deliver(first))
+    await _until(lambda: record.counts == 1)  # the first is counted and reserved
+    counting = asyncio.create_task(deliverer.deliver(second))
+    await record.second_count_started.wait()  # the second counts, holding the cap's lock
+    gate.set()
+    await _until(lambda: first.id in record.rows)  # the first is delivered, not yet released
+    record.answer.set()  # the second's count now sees the first recorded
+
+    one, two = await asyncio.wait_for(asyncio.gather(sending, counting), 5)
+    assert (one.status, two.status) == (Status.DELIVERED, Status.DELIVERED)
+    assert email.sent == [first.id, second.id]
+    assert deliverer._in_flight == {}  # every reservation released
