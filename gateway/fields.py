@@ -23,14 +23,21 @@ from pydantic_core import core_schema
 
 from config.text import first_control, is_control
 
+#: The bounds below, by name (``gateway.quick_fixes`` reads fixes within them too).
+LATITUDE_MAX: Final = 90
+LONGITUDE_MAX: Final = 180
+#: A heading is below this.
+HEADING_BELOW: Final = 360
+NON_NEGATIVE_MAX: Final = 1_000_000
+
 #: Any finite JSON number (an integer or a float).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Latitude = Annotated[Number, Field(ge=-90, le=90)]
-Longitude = Annotated[Number, Field(ge=-180, le=180)]
+Latitude = Annotated[Number, Field(ge=-LATITUDE_MAX, le=LATITUDE_MAX)]
+Longitude = Annotated[Number, Field(ge=-LONGITUDE_MAX, le=LONGITUDE_MAX)]
 #: Degrees clockwise from north.
-Heading = Annotated[Number, Field(ge=0, lt=360)]
+Heading = Annotated[Number, Field(ge=0, lt=HEADING_BELOW)]
 #: A fix's accuracy (metres) or speed (metres per second) as reported with it.
-NonNegative = Annotated[Number, Field(ge=0, le=1_000_000)]
+NonNegative = Annotated[Number, Field(ge=0, le=NON_NEGATIVE_MAX)]
 #: The accuracy (metres) of where an alert or a check-in is raised: at most 100 km.
 PlaceAccuracy = Annotated[Number, Field(ge=0, le=100_000)]
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Final
 
 from actors.subject import SubjectRole
+from gateway.fields import HEADING_BELOW, LATITUDE_MAX, LONGITUDE_MAX, NON_NEGATIVE_MAX
 
 #: The fields of a bulk fix (``BatchFix``); any other key is the model's to refuse.
 FIELDS: Final = frozenset(
@@ -49,8 +50,6 @@ _RFC3339: Final = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z"
 ).match
 _ROLES: Final = {role.value: role for role in SubjectRole}
-#: The bounds of ``gateway.fields``: accuracy and speed (NonNegative), degrees.
-_MOST: Final = 1_000_000.0
 
 
 @dataclass(slots=True)
@@ -78,7 +77,7 @@ def _number(value: object, low: float, high: float) -> float:
 
 def _optional(item: dict[str, object], name: str, high: float) -> float | None:
     value = item.get(name)
-    return None if value is None else _number(value, 0.0, high)
+    return None if value is None else _number(value, 0, high)
 
 
 def read_quick(item: object) -> tuple[SubjectRole, str, QuickReport] | None:
@@ -93,8 +92,8 @@ def read_quick(item: object) -> tuple[SubjectRole, str, QuickReport] | None:
         role = _ROLES[item.get("subject_role", "user")]
         heading = item.get("heading")
         if heading is not None:
-            heading = _number(heading, 0.0, 360.0)
-            if heading == 360.0:  # the model's bound is < 360
+            heading = _number(heading, 0, HEADING_BELOW)
+            if heading == HEADING_BELOW:  # the model's bound is "below"
                 return None
         recorded = item.get("recorded_at")
         if recorded is not None:
@@ -102,11 +101,11 @@ def read_quick(item: object) -> tuple[SubjectRole, str, QuickReport] | None:
                 return None
             recorded = datetime.fromisoformat(recorded)
         report = QuickReport(
-            _number(item["latitude"], -90.0, 90.0),
-            _number(item["longitude"], -180.0, 180.0),
-            _optional(item, "accuracy_m", _MOST),
+            _number(item["latitude"], -LATITUDE_MAX, LATITUDE_MAX),
+            _number(item["longitude"], -LONGITUDE_MAX, LONGITUDE_MAX),
+            _optional(item, "accuracy_m", NON_NEGATIVE_MAX),
             heading,
-            _optional(item, "speed_mps", _MOST),
+            _optional(item, "speed_mps", NON_NEGATIVE_MAX),
             recorded,
         )
     except (_NotQuick, KeyError, TypeError, ValueError):
