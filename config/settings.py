@@ -588,7 +588,7 @@ class GeofenceSettings(BaseModel):
     #: Each flush costs the gateway and the shard about the same whatever its size
     #: (a Ray call, a Redis script, a turn of both loops). Issue 20, the phone
     #: path at 10,000 fixes/s over two gateways: 10 ms (batches of ~50) took
-    #: 1.45-1.55 cores in all, 25 ms (~125) 1.26-1.34, for ~10 ms more at p50.
+    #: 1.45-1.58 cores in all, 25 ms (~125) 1.26-1.39, for ~10 ms more at p50.
     batch_linger_ms: float = Field(25.0, gt=0, le=1000)
     batch_max: int = Field(2000, ge=1, le=100_000)
     #: Fixes waiting in one gateway process (per process: ``serve``'s

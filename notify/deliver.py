@@ -107,15 +107,13 @@ class Deliverer:
             # Each request counted once: those in flight by their reservation,
             # not also as delivered (one recorded while its release waits for
             # this lock was counted twice, and the cap refused one too many).
-            sending = self._in_flight.setdefault(contact, set())
+            sending = frozenset(self._in_flight.get(contact, ()))
             delivered = await self._record_store.delivered_to(
-                contact, within_s=DAY_S, excluding=frozenset(sending)
+                contact, within_s=DAY_S, excluding=sending
             )
             refused = cap_refusal(self._cap, contact, delivered, len(sending))
             if refused is None:
-                sending.add(request.id)
-            elif not sending:
-                del self._in_flight[contact]
+                self._in_flight.setdefault(contact, set()).add(request.id)
         try:
             yield refused
         finally:
@@ -123,9 +121,9 @@ class Deliverer:
                 # Under the lock too: a count taken before this delivery was
                 # recorded must still see it in flight when it reads the number.
                 async with self._cap_lock:
-                    sending = self._in_flight[contact]
-                    sending.discard(request.id)
-                    if not sending:
+                    in_flight = self._in_flight[contact]
+                    in_flight.discard(request.id)
+                    if not in_flight:
                         del self._in_flight[contact]
 
     async def _send(self, request: NotificationRequest, provider: Provider) -> DeliveryOutcome:

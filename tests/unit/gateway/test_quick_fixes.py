@@ -122,6 +122,10 @@ def _same(quick: object, model: BatchFix) -> None:
         assert mine_at.utcoffset() == theirs_at.utcoffset()
 
 
+def test_the_quick_reader_knows_exactly_the_models_fields() -> None:
+    assert set(FIELDS) == set(BatchFix.model_fields)
+
+
 @settings(max_examples=3000, deadline=None)
 @given(fixes())
 def test_what_the_quick_reader_reads_the_model_reads_alike(item: object) -> None:
