@@ -8,8 +8,11 @@ narrows them to the zones whose bounding box the fix's accuracy reaches,
 testing only the few listed in the fix's bucket of a fine lat/lon grid
 (built per cell when a fix first lands in it, dropped with the cell's
 listing when its zones change; fixes less accurate than the buckets allow
-test every zone of the cell). The book also keeps the shard's region
-entities told which zones cover their cell (``actors.region``).
+test every zone of the cell). :meth:`ZoneBook.near_fix` answers most fixes
+without their cell: the same buckets over every zone of the book (dropped
+at every change), which saves a tracked fix its H3 lookup. The book also
+keeps the shard's region entities told which zones cover their cell
+(``actors.region``).
 
 How it stays current: :meth:`ZoneBook.start` loads every zone, then a task
 reads the changes after the newest revision seen from its :class:`ZoneFeed`
@@ -64,6 +67,12 @@ log = logging.getLogger(__name__)
 PAGE_SIZE: Final = 200
 #: Longest wait between attempts to read the changes after a failure.
 MAX_BACKOFF_S: Final = 30.0
+
+#: :meth:`ZoneBook.near_fix`'s grid: the most zones it is built over (each new
+#: bucket tests every zone's bounds), and the most buckets it keeps (~200 bytes
+#: each; a 40 x 40 km city has ~50,000).
+GRID_MAX_ZONES: Final = 50_000
+GRID_MAX_BUCKETS: Final = 100_000
 
 #: ``tell(kind, entity_id, message)``: hand a message to an entity, no reply.
 Tell = Callable[[EntityKind, str, object], None]
@@ -122,6 +131,8 @@ class ZoneBook:
         self._zones: dict[UUID, LiveZone] = {}
         self._by_cell: dict[str, set[UUID]] = {}
         self._near: dict[str, CellZones] = {}
+        #: Every live zone, for :meth:`near_fix` (dropped at every change).
+        self._everywhere: CellZones | None = None
         self._gone: set[UUID] = set()
         self._gone_frozen: frozenset[UUID] | None = None
         self._revision = 0
@@ -174,6 +185,26 @@ class ZoneBook:
         if listed is None:
             return ()
         return listed.touching(latitude, longitude, accuracy_m)
+
+    def near_fix(
+        self, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...] | None:
+        """Every live zone whose bounding box the fix's accuracy circle touches, in
+        id order, from the fix's bucket of one grid over every zone (no H3 cell
+        needed); None when the grid cannot answer (see ``CellZones.bucketed``):
+        the caller then asks :meth:`near_point` of the fix's cell.
+
+        Its answer may hold a zone more than ``near_point``'s: one whose box the
+        circle touches although the zone is not listed in the fix's cell (the
+        zone itself is then farther than ``MAX_FIX_ACCURACY_M`` from the fix, so
+        tracking finds the subject outside it either way)."""
+        everywhere = self._everywhere
+        if everywhere is None:
+            if len(self._zones) > GRID_MAX_ZONES:
+                return None
+            zones = tuple(_near_zone(self._zones[z]) for z in sorted(self._zones))
+            everywhere = self._everywhere = CellZones(zones, max_buckets=GRID_MAX_BUCKETS)
+        return everywhere.bucketed(latitude, longitude, accuracy_m)
 
     def _listed(self, cell: str) -> CellZones | None:
         """The cell's zones and their bounds, built once per cell and change (every
@@ -268,6 +299,7 @@ class ZoneBook:
                 self._by_cell.setdefault(cell, set()).add(record.id)
         for cell in affected:
             self._near.pop(cell, None)
+        self._everywhere = None
         return affected
 
     def _live(self, record: ZoneRow, old: LiveZone | None) -> LiveZone | None:

@@ -50,10 +50,11 @@ class CellZones:
     zones change: the buckets never go stale.
     """
 
-    __slots__ = ("_buckets", "_rows", "bounds", "zones")
+    __slots__ = ("_buckets", "_max_buckets", "_rows", "bounds", "zones")
 
-    def __init__(self, zones: tuple[NearZone, ...]) -> None:
+    def __init__(self, zones: tuple[NearZone, ...], *, max_buckets: int = _MAX_BUCKETS) -> None:
         self.zones = zones
+        self._max_buckets = max_buckets
         self.bounds: np.ndarray[Any, np.dtype[np.float64]] = np.array(
             [n.zone.geometry.bounds for n in zones], dtype=np.float64
         ).reshape(-1, 4)
@@ -68,35 +69,48 @@ class CellZones:
     ) -> tuple[NearZone, ...]:
         """The zones whose lon/lat bounding box the fix's reach box touches
         (``accuracy_m`` in metres, ``_DEG_SLACK`` more), in listing order."""
+        found = self.bucketed(latitude, longitude, accuracy_m)
+        if found is not None:
+            return found
         reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
         reach_lon = reach_lat / max(math.cos(math.radians(latitude)), 1e-6)
-        if (
-            accuracy_m <= _BUCKET_REACH_M
-            and -90.0 <= latitude <= 90.0
-            and -180.0 <= longitude <= 180.0
-        ):
-            key = (latitude // _BUCKET_DEG, longitude // _BUCKET_DEG)
-            rows = self._buckets.get(key)
-            if rows is None and len(self._buckets) < _MAX_BUCKETS:
-                rows = self._buckets[key] = self._bucket(key)
-            if rows is not None:
-                west, east = longitude - reach_lon, longitude + reach_lon
-                south, north = latitude - reach_lat, latitude + reach_lat
-                return tuple(
-                    [
-                        zone
-                        for zone, min_lon, min_lat, max_lon, max_lat in rows
-                        if min_lon <= east
-                        and max_lon >= west
-                        and min_lat <= north
-                        and max_lat >= south
-                    ]
-                )
         hit = self._touching_box(
             longitude - reach_lon, latitude - reach_lat, longitude + reach_lon, latitude + reach_lat
         )
         zones = self.zones
         return tuple(zones[i] for i in hit)
+
+    def bucketed(
+        self, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...] | None:
+        """:meth:`touching`'s answer from the fix's bucket; None when the buckets
+        cannot give it (a fix less accurate than they are built for, a point
+        off the map, or a new bucket once ``max_buckets`` are kept)."""
+        if not (
+            accuracy_m <= _BUCKET_REACH_M
+            and -90.0 <= latitude <= 90.0
+            and -180.0 <= longitude <= 180.0
+        ):
+            return None
+        key = (latitude // _BUCKET_DEG, longitude // _BUCKET_DEG)
+        rows = self._buckets.get(key)
+        if rows is None:
+            if len(self._buckets) >= self._max_buckets:
+                return None
+            rows = self._buckets[key] = self._bucket(key)
+        if not rows:
+            return ()
+        reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
+        reach_lon = reach_lat / max(math.cos(math.radians(latitude)), 1e-6)
+        west, east = longitude - reach_lon, longitude + reach_lon
+        south, north = latitude - reach_lat, latitude + reach_lat
+        return tuple(
+            [
+                zone
+                for zone, min_lon, min_lat, max_lon, max_lat in rows
+                if min_lon <= east and max_lon >= west and min_lat <= north and max_lat >= south
+            ]
+        )
 
     def _bucket(self, key: tuple[float, float]) -> tuple[_Row, ...]:
         """Every zone a fix in bucket ``key`` with accuracy up to ``_BUCKET_REACH_M``

@@ -7,10 +7,11 @@ one string and the numbers as two arrays, which pickle as three objects
 instead of a tuple and a ``Fix`` per fix (at 10,000 fixes/s, pickling them
 one by one cost the gateways 4 % of their time and the shard 9 % of its own).
 
-For each fix the shard looks up the zones near it in its zone book (by
-the fix's H3 cell: the book lists, per cell, every zone within
-``geo.coverage.MAX_FIX_ACCURACY_M`` of it; of those, the ones whose
-bounding box the fix's accuracy circle touches) and enqueues a ``TrackFix``
+For each fix the shard looks up the zones near it in its zone book (the
+ones whose bounding box the fix's accuracy circle touches: most fixes from
+one fine lat/lon grid over every zone, without an H3 cell; the rest, and
+every point off the map, by the fix's H3 cell, under which the book lists
+every zone within ``geo.coverage.MAX_FIX_ACCURACY_M``) and enqueues a ``TrackFix``
 that carries them, so the entity's ``decide`` stays pure. A zone the circle
 does not touch is one the subject is certainly outside of: leaving its
 neighbourhood is an exit, exactly as ``geo.fences.track`` expects. A fix that changes
@@ -105,6 +106,14 @@ class ZoneSource(Protocol):
         ``MAX_FIX_ACCURACY_M`` of it) that the fix's accuracy circle may touch."""
         ...
 
+    def near_fix(
+        self, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...] | None:
+        """The live zones the fix's accuracy circle may touch, found without its
+        cell (the fix is then a valid point); None when the caller must find its
+        cell and ask :meth:`near_point`."""
+        ...
+
     @property
     def gone(self) -> frozenset[UUID]:
         """Zones deleted (or deactivated) since the shard started."""
@@ -148,16 +157,22 @@ class Tracker:
         gone = frozenset[UUID]() if zones is None else zones.gone
         host = self._host
         for key, fix in fixes:
-            try:
-                cell = cell_of(fix.latitude, fix.longitude, self._resolution)
-            except GeoError:
-                rejected += 1
-                continue
             near = (
-                ()
+                None
                 if zones is None
-                else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
+                else zones.near_fix(fix.latitude, fix.longitude, fix.accuracy_m)
             )
+            if near is None:
+                try:
+                    cell = cell_of(fix.latitude, fix.longitude, self._resolution)
+                except GeoError:
+                    rejected += 1
+                    continue
+                near = (
+                    ()
+                    if zones is None
+                    else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
+                )
             try:
                 host.enqueue(EntityKind.SUBJECT, key, TrackFix(fix, near, gone), want_reply=False)
             except Exception as exc:  # a bad key: the entity kind refuses it

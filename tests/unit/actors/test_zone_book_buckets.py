@@ -1,4 +1,6 @@
-"""actors.zone_book: the bucketed ``near_point`` gives exactly the vector test's answer.
+"""actors.zone_book: the bucketed ``near_point`` gives exactly the vector test's answer,
+and ``near_fix`` (one grid over every zone, no H3 cell) gives every zone whose box
+the fix's reach touches: ``near_point``'s zones and only certainly-outside others.
 
 ``CellZones.touching`` answers most fixes from a small bucket of a fine
 lat/lon grid; the reference is the numpy test over every zone of the cell
@@ -22,7 +24,7 @@ import pytest
 from shapely.geometry import box
 
 from actors.subject import NearZone
-from actors.zone_book import ZoneBook, ZoneFeed
+from actors.zone_book import GRID_MAX_BUCKETS, ZoneBook, ZoneFeed
 from actors.zone_index import (
     _BUCKET_DEG,
     _BUCKET_REACH_M,
@@ -33,7 +35,7 @@ from actors.zone_index import (
 )
 from actors.zone_rules import ZoneKind
 from geo.cells import cell_of
-from geo.fences import Zone
+from geo.fences import Fix, Zone, _position
 from persistence.stores.zones import ZoneRecord
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -218,3 +220,114 @@ def test_the_books_buckets_follow_zone_changes() -> None:
     book._apply([_record(1, _square(13.40, 52.50, 0.002), 3, deleted_at=T0)])
     assert book.near_point(cell, 52.501, 13.401, 5.0) == ()
     assert book.near(cell) == book.near_point(cell, 52.501, 13.406, 5.0)
+
+
+def _book() -> ZoneBook:
+    return ZoneBook(
+        cast(ZoneFeed, None),  # never used: changes are applied directly
+        resolution=7,
+        owns=lambda _cell: True,
+        tell=lambda _kind, _entity, _message: None,
+    )
+
+
+def _circle(lon: float, lat: float) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+@pytest.mark.parametrize(("lat0", "lon0"), [(52.52, 13.405), (-33.87, -70.6), (0.0005, 179.99)])
+def test_near_fix_gives_near_points_zones_and_only_certainly_outside_others(
+    lat0: float, lon0: float
+) -> None:
+    """Against every zone's bounds (numpy) and against the fix's cell's answer."""
+    rng = random.Random(int(lat0 * 100) ^ int(lon0 * 100))
+    book = _book()
+    records = []
+    for n in range(1, 301):
+        lat = lat0 + rng.uniform(-0.03, 0.03)
+        lon = min(180.0, lon0 + rng.uniform(-0.03, 0.03))
+        if n % 3:
+            size = rng.choice([0.00001, 0.0005, rng.uniform(0.0001, 0.01)])
+            records.append(_record(n, _square(min(lon, 180.0 - size), lat, size), n))
+        else:
+            records.append(_record(n, _circle(lon, lat), n, radius_m=rng.uniform(5, 800)))
+    book._apply(records)
+    live = [book.get(r.id) for r in sorted(records, key=lambda r: r.id)]
+    every = CellZones(
+        tuple(NearZone(zone=z.zone, kind=z.kind.value, name=z.name) for z in live if z)
+    )
+    answered = 0
+    for _ in range(4000):
+        lat = lat0 + rng.uniform(-0.035, 0.035)
+        lon = min(180.0, lon0 + rng.uniform(-0.035, 0.035))
+        accuracy = _accuracy(rng)
+        got = book.near_fix(lat, lon, accuracy)
+        if not (accuracy <= _BUCKET_REACH_M):  # NaN too: the cell's answer is wanted
+            assert got is None
+            continue
+        assert got is not None
+        answered += 1
+        assert got == _reference_near_point(every, lat, lon, accuracy)
+        ids = [n.zone.id for n in got]
+        assert ids == sorted(ids)
+        cell = cell_of(lat, lon, 7)
+        by_cell = {n.zone.id for n in book.near_point(cell, lat, lon, accuracy)}
+        assert by_cell <= set(ids), (lat, lon, accuracy)
+        fix = Fix(lat, lon, max(accuracy, 0.0), T0)
+        for near in got:
+            if near.zone.id not in by_cell:
+                assert _position(near.zone, fix) is False, (near.zone.id, lat, lon, accuracy)
+    assert answered > 3000
+
+
+def test_near_fix_lists_a_zone_whose_box_it_touches_far_from_the_zone() -> None:
+    """A circle of 10 km: the corner of its box is ~4 km from it, so the cell there
+    does not list it (more than MAX_FIX_ACCURACY_M away) and the grid does."""
+    book = _book()
+    book._apply([_record(1, _circle(13.405, 52.52), 1, radius_m=10_000.0)])
+    zone = book.get(UUID(int=1))
+    assert zone is not None
+    min_lon, min_lat, _max_lon, _max_lat = zone.zone.geometry.bounds
+    lat, lon = min_lat + 0.0001, min_lon + 0.0001  # just inside the box's south-west corner
+    got = book.near_fix(lat, lon, 5.0)
+    assert got is not None
+    assert [n.zone.id.int for n in got] == [1]
+    assert book.near_point(cell_of(lat, lon, 7), lat, lon, 5.0) == ()
+    assert _position(zone.zone, Fix(lat, lon, 5.0, T0)) is False
+
+
+def test_near_fix_refuses_what_only_a_cell_can_answer() -> None:
+    book = _book()
+    book._apply([_record(1, _square(13.40, 52.50, 0.002), 1)])
+    assert book.near_fix(52.501, 13.401, 5.0) is not None
+    for lat, lon, accuracy in [
+        (52.501, 13.401, _BUCKET_REACH_M + 0.1),  # less accurate than the grid is built for
+        (52.501, 13.401, math.nan),
+        (91.0, 13.401, 5.0),  # off the map: the cell path rejects it
+        (52.501, math.inf, 5.0),
+        (math.nan, 13.401, 5.0),
+    ]:
+        assert book.near_fix(lat, lon, accuracy) is None
+
+
+def test_near_fix_follows_zone_changes() -> None:
+    book = _book()
+    book._apply([_record(1, _square(13.40, 52.50, 0.002), 1)])
+    assert [n.zone.id.int for n in book.near_fix(52.501, 13.401, 5.0) or ()] == [1]
+    assert book.near_fix(52.501, 13.406, 5.0) == ()
+    book._apply([_record(2, _square(13.405, 52.50, 0.002), 2)])  # where a bucket was built
+    assert [n.zone.id.int for n in book.near_fix(52.501, 13.406, 5.0) or ()] == [2]
+    book._apply([_record(1, _square(13.40, 52.50, 0.002), 3, deleted_at=T0)])
+    assert book.near_fix(52.501, 13.401, 5.0) == ()
+
+
+def test_near_fix_keeps_at_most_grid_max_buckets_then_leaves_new_ones_to_the_cell() -> None:
+    book = _book()
+    book._apply([_record(1, _square(13.40, 52.50, 0.002), 1)])
+    assert book.near_fix(52.501, 13.401, 5.0) is not None
+    grid = book._everywhere
+    assert grid is not None
+    for n in range(GRID_MAX_BUCKETS - 1):  # fill it with empty buckets elsewhere
+        grid._buckets[(float(n), -1.0)] = ()
+    assert book.near_fix(10.0, 10.0, 5.0) is None  # a new bucket: full
+    assert [n.zone.id.int for n in book.near_fix(52.501, 13.401, 5.0) or ()] == [1]  # kept

@@ -11,12 +11,14 @@ from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
+from shapely.geometry import box
 
 from actors.effects import EntityKind
 from actors.runtime import EntityHost
 from actors.subject import NearZone, TrackFix
 from cluster.tracking import MalformedBatch, Tracker, pack_fixes, unpack_fixes
-from geo.fences import Fix
+from geo.cells import cell_of
+from geo.fences import Fix, Zone
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -84,12 +86,23 @@ class FakeHost:
 
 
 class FakeZones:
-    """A zone book answering every point with the same zones; one zone deleted."""
+    """A zone book answering every point with the same zones; one zone deleted. Its
+    grid (``near_fix``) answers ``by_grid`` (None: ask the cell) for every fix."""
 
-    def __init__(self, near: tuple[NearZone, ...]) -> None:
+    def __init__(
+        self, near: tuple[NearZone, ...], by_grid: tuple[NearZone, ...] | None = None
+    ) -> None:
         self.near = near
+        self.by_grid = by_grid
         self.asked: list[tuple[str, float, float, float]] = []
+        self.asked_grid: list[tuple[float, float, float]] = []
         self.deleted = uuid4()
+
+    def near_fix(
+        self, latitude: float, longitude: float, accuracy_m: float
+    ) -> tuple[NearZone, ...] | None:
+        self.asked_grid.append((latitude, longitude, accuracy_m))
+        return self.by_grid
 
     def near_point(
         self, cell: str, latitude: float, longitude: float, accuracy_m: float
@@ -148,3 +161,27 @@ async def test_a_batch_in_turns_lets_the_loop_run_between_them_and_keeps_its_ord
     assert [key for _kind, key, _m in host.enqueued] == [key for key, _f in sent]
     assert await tracker.track_packed_in_turns(("a", b"", b"")) == 1
     assert tracker.rejected == 1
+
+
+async def test_a_fix_the_grid_answers_needs_no_cell_and_one_it_does_not_asks_its_cell() -> None:
+    host = FakeHost()
+    zone = NearZone(Zone(uuid4(), box(0, 0, 1, 1)), "safe")
+    sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(5)]
+
+    by_grid = FakeZones((), by_grid=(zone,))
+    tracker = Tracker(cast(EntityHost, host), by_grid, resolution=7)
+    assert await tracker.track_packed_in_turns(pack_fixes(sent)) == 0
+    assert by_grid.asked == []
+    assert len(by_grid.asked_grid) == 5
+    assert all(cast(TrackFix, m).near == (zone,) for _k, _e, m in host.enqueued)
+
+    host.enqueued.clear()
+    by_cell = FakeZones((zone,), by_grid=None)
+    tracker = Tracker(cast(EntityHost, host), by_cell, resolution=7)
+    off_the_map = ("user:" + str(uuid4()), Fix(91.0, 2.0, 0.0, T0))
+    assert await tracker.track_packed_in_turns(pack_fixes([*sent, off_the_map])) == 1
+    assert [cell for cell, *_rest in by_cell.asked] == [
+        cell_of(f.latitude, f.longitude, 7) for _k, f in sent
+    ]
+    assert all(cast(TrackFix, m).near == (zone,) for _k, _e, m in host.enqueued)
+    assert len(host.enqueued) == 5
