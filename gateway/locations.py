@@ -105,7 +105,7 @@ class Sighting:
     @property
     def id_text(self) -> str:
         """The subject's id as text (the part of ``key`` after the role)."""
-        return self.key[len(self.role.value) + 1 :]
+        return self.key.partition(":")[2]
 
     @property
     def subject_id(self) -> UUID:
@@ -155,6 +155,9 @@ class LocationIngest:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
+        #: ``queue_bound`` of a phone's fix and of a bulk fix (indexed by ``bulk``).
+        self._bounds = (queue_bound(settings, bulk=False), queue_bound(settings, bulk=True))
+        self._per_subject = settings.queue_max_per_subject
         self._latest_port = latest
         self._entities = entities
         self._history = history
@@ -181,14 +184,15 @@ class LocationIngest:
         self.carried_out = 0
 
     def has_room(self, *, bulk: bool = False) -> bool:
-        return len(self._queue) < queue_bound(self._settings, bulk=bulk)
+        return len(self._queue) < self._bounds[bulk]
 
     def submit(self, sighting: Sighting, *, bulk: bool = False) -> bool:
         """Queue a fix; False when too many are waiting, in all (for ``bulk``, in
-        the bulk feed's share) or of its subject (the caller refuses it)."""
+        the bulk feed's share: :func:`queue_bound`) or of its subject (the
+        caller refuses it)."""
         key = sighting.key
         mine = self._waiting.get(key, 0)
-        if not admits(len(self._queue), mine, self._settings, bulk=bulk):
+        if len(self._queue) >= self._bounds[bulk] or mine >= self._per_subject:
             self.refused += 1
             return False
         self._waiting[key] = mine + 1
@@ -303,7 +307,7 @@ class LocationIngest:
                     newest[key] = s
         if not newest:
             return
-        latest = [(s.role.value, s.id_text, s.stored()) for s in newest.values()]
+        latest = [(*_role_and_id(s.key), s.stored()) for s in newest.values()]
         try:
             await self._latest_port().store_latest(latest, self._ttl_s)
         except PersistenceError as exc:
@@ -364,15 +368,10 @@ class LocationIngest:
             log.warning("locations: %d history samples not stored (%s)", len(samples), exc)
 
 
-def admits(
-    waiting: int, of_subject: int, settings: GeofenceSettings, *, bulk: bool = False
-) -> bool:
-    """Whether one more fix may wait, with ``waiting`` fixes waiting in all and
-    ``of_subject`` of them its subject's; a ``bulk`` one only within the bulk
-    feed's share of the queue."""
-    return (
-        waiting < queue_bound(settings, bulk=bulk) and of_subject < settings.queue_max_per_subject
-    )
+def _role_and_id(key: str) -> tuple[str, str]:
+    """An entity key's role and id, as text (``user:<uuid>`` -> ``user``, ``<uuid>``)."""
+    role, _colon, subject_id = key.partition(":")
+    return role, subject_id
 
 
 def queue_bound(settings: GeofenceSettings, *, bulk: bool) -> int:

@@ -81,7 +81,8 @@ def read_quick(item: object) -> tuple[SubjectRole, str, QuickReport] | None:
         subject = item["subject_id"]
         if type(subject) is not str or not _CANONICAL_UUID(subject):
             return None
-        role = _ROLES[item.get("subject_role", "user")]
+        role_text = item.get("subject_role", "user")
+        role = _ROLES[role_text]
         heading = item.get("heading")
         if heading is not None:
             heading = _number(heading, 0, HEADING_BELOW)
@@ -102,7 +103,7 @@ def read_quick(item: object) -> tuple[SubjectRole, str, QuickReport] | None:
         )
     except (_NotQuick, KeyError, TypeError, ValueError):
         return None
-    return role, f"{role.value}:{subject}", report
+    return role, f"{role_text}:{subject}", report
 
 
 __all__ = ["FIELDS", "QuickReport", "read_quick"]

@@ -27,7 +27,7 @@ from gateway.alert_press import (
     press_verdict,
 )
 from gateway.auth.principal import Principal, Role
-from gateway.locations import LocationIngest, admits, sighting
+from gateway.locations import LocationIngest, sighting
 from gateway.ws.bucket import TokenBucket
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import LocationData
@@ -288,9 +288,19 @@ def test_finding_one_socket_can_fill_the_shared_location_queue() -> None:
 
 def test_the_share_and_the_whole_queue_both_bound() -> None:
     settings = GeofenceSettings(queue_max=100, queue_max_per_subject=10)
-    assert admits(99, 9, settings)
-    assert not admits(99, 10, settings)
-    assert not admits(100, 0, settings)
+    ingest = portless_ingest(settings)
+    mine = f"user:{uuid4()}"
+
+    def fix(key: str) -> bool:
+        data = LocationData(latitude=1, longitude=2)
+        return ingest.submit(sighting(settings, "user", data, T0, key))
+
+    assert all(fix(mine) for _ in range(9))
+    assert all(fix(f"user:{uuid4()}") for _ in range(90))
+    assert fix(mine)  # 99 waiting, 9 of its subject: its 10th is taken
+    assert ingest.waiting == 100
+    assert not fix(f"user:{uuid4()}")  # the whole queue is full
+    assert not fix(mine)
 
 
 def test_an_integration_flooding_the_bulk_feed_leaves_room_for_phones() -> None:
@@ -309,5 +319,3 @@ def test_an_integration_flooding_the_bulk_feed_leaves_room_for_phones() -> None:
     assert [fix(bulk=False) for _ in range(62)] == [True] * 60 + [False] * 2
     assert not ingest.has_room()
     assert (ingest.waiting, ingest.refused) == (100, 7)
-    assert admits(39, 0, settings, bulk=True)
-    assert not admits(40, 0, settings, bulk=True)
