@@ -30,6 +30,13 @@ _BUCKET_REACH_M: Final = 150.0
 #: area over a bucket's); past this (a coarse resolution) the vector test runs.
 _MAX_BUCKETS: Final = 4096
 
+#: Past this many zones (the book's grid over every zone), a new bucket tests only
+#: the zones of its tile of ``_TILE_BUCKETS`` x ``_TILE_BUCKETS`` buckets (~3.5 km
+#: north-south), each tile's pool found once, instead of every zone.
+_TILES_FROM: Final = 256
+_TILE_BUCKETS: Final = 16
+_TILE_DEG: Final = _BUCKET_DEG * _TILE_BUCKETS
+
 #: A candidate zone with its lon/lat bounds (min_lon, min_lat, max_lon, max_lat).
 _Row = tuple[NearZone, float, float, float, float]
 
@@ -50,7 +57,7 @@ class CellZones:
     zones change: the buckets never go stale.
     """
 
-    __slots__ = ("_buckets", "_max_buckets", "_rows", "bounds", "zones")
+    __slots__ = ("_buckets", "_max_buckets", "_rows", "_tiles", "bounds", "zones")
 
     def __init__(self, zones: tuple[NearZone, ...], *, max_buckets: int = _MAX_BUCKETS) -> None:
         self.zones = zones
@@ -63,6 +70,7 @@ class CellZones:
             for zone, b in zip(zones, self.bounds.tolist(), strict=True)
         ]
         self._buckets: dict[tuple[float, float], tuple[_Row, ...]] = {}
+        self._tiles: dict[tuple[float, float], np.ndarray[Any, np.dtype[np.intp]]] = {}
 
     def touching(
         self, latitude: float, longitude: float, accuracy_m: float
@@ -114,26 +122,58 @@ class CellZones:
 
     def _bucket(self, key: tuple[float, float]) -> tuple[_Row, ...]:
         """Every zone a fix in bucket ``key`` with accuracy up to ``_BUCKET_REACH_M``
-        can touch (and maybe a few more), in listing order."""
+        can touch (and maybe a few more), in listing order. Among many zones
+        (the book's grid over all of them), only those of the bucket's tile are
+        tested: a tile's pool holds every zone any of its buckets can list."""
         pad = _BUCKET_DEG / 100  # covers rounding in ``//`` and below
-        south, north = key[0] * _BUCKET_DEG - pad, (key[0] + 1) * _BUCKET_DEG + pad
-        west, east = key[1] * _BUCKET_DEG - pad, (key[1] + 1) * _BUCKET_DEG + pad
-        # The largest reach a fix in the bucket can have: its latitude is no
-        # farther from the equator than the bucket's farthest edge.
-        farthest = min(max(abs(south), abs(north)), 90.0)
-        reach_lat = (_BUCKET_REACH_M / _M_PER_DEG + _DEG_SLACK) * 1.001
-        reach_lon = reach_lat / max(math.cos(math.radians(farthest)), 1e-6) * 1.001
-        hit = self._touching_box(
-            west - reach_lon, south - reach_lat, east + reach_lon, north + reach_lat
+        box = _reach_box(
+            key[0] * _BUCKET_DEG - pad,
+            (key[0] + 1) * _BUCKET_DEG + pad,
+            key[1] * _BUCKET_DEG - pad,
+            (key[1] + 1) * _BUCKET_DEG + pad,
         )
+        if len(self.zones) <= _TILES_FROM:
+            hit = self._touching_box(*box)
+        else:
+            tile = (key[0] // _TILE_BUCKETS, key[1] // _TILE_BUCKETS)
+            pool = self._tiles.get(tile)
+            if pool is None:
+                tile_pad = 2 * pad  # a tile's box holds each of its buckets' boxes
+                pool = self._tiles[tile] = self._touching_box(
+                    *_reach_box(
+                        tile[0] * _TILE_DEG - tile_pad,
+                        (tile[0] + 1) * _TILE_DEG + tile_pad,
+                        tile[1] * _TILE_DEG - tile_pad,
+                        (tile[1] + 1) * _TILE_DEG + tile_pad,
+                    )
+                )
+            hit = pool[self._touching_box(*box, among=pool)]
         rows = self._rows
         return tuple(rows[i] for i in hit)
 
     def _touching_box(
-        self, west: float, south: float, east: float, north: float
+        self,
+        west: float,
+        south: float,
+        east: float,
+        north: float,
+        among: np.ndarray[Any, np.dtype[np.intp]] | None = None,
     ) -> np.ndarray[Any, np.dtype[np.intp]]:
-        """Indexes (in listing order) of the zones whose bounds touch the box."""
-        b = self.bounds
+        """Indexes (in listing order) of the zones whose bounds touch the box; of
+        ``among`` (ascending indexes), the positions in it of those that do."""
+        b = self.bounds if among is None else self.bounds[among]
         return np.flatnonzero(
             (b[:, 0] <= east) & (b[:, 2] >= west) & (b[:, 1] <= north) & (b[:, 3] >= south)
         )
+
+
+def _reach_box(
+    south: float, north: float, west: float, east: float
+) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a lat/lon box grown by the reach of a
+    ``_BUCKET_REACH_M`` fix anywhere in it (in longitude at its edge farthest
+    from the equator, where that reach is largest), and a little slack."""
+    farthest = min(max(abs(south), abs(north)), 90.0)
+    reach_lat = (_BUCKET_REACH_M / _M_PER_DEG + _DEG_SLACK) * 1.001
+    reach_lon = reach_lat / max(math.cos(math.radians(farthest)), 1e-6) * 1.001
+    return west - reach_lon, south - reach_lat, east + reach_lon, north + reach_lat

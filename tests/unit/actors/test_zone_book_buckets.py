@@ -31,6 +31,7 @@ from actors.zone_index import (
     _DEG_SLACK,
     _M_PER_DEG,
     _MAX_BUCKETS,
+    _TILES_FROM,
     CellZones,
 )
 from actors.zone_rules import ZoneKind
@@ -116,10 +117,11 @@ PLACES = [
 ]
 
 
+@pytest.mark.parametrize("count", [150, _TILES_FROM + 344])  # the second: in tiles
 @pytest.mark.parametrize(("lat0", "lon0"), PLACES)
-def test_touching_gives_the_vector_tests_answer(lat0: float, lon0: float) -> None:
+def test_touching_gives_the_vector_tests_answer(lat0: float, lon0: float, count: int) -> None:
     rng = random.Random(int(lat0 * 1000) ^ int(lon0 * 1000))
-    listed = CellZones(_boxes(rng, lat0, lon0, 150))
+    listed = CellZones(_boxes(rng, lat0, lon0, count))
     hits = 0
     for _ in range(6000):
         lat, lon = _fix(rng, listed, lat0, lon0)
@@ -131,6 +133,7 @@ def test_touching_gives_the_vector_tests_answer(lat0: float, lon0: float) -> Non
         hits += len(expected)
     assert hits > 6000  # most fixes touch some zone
     assert 20 < len(listed._buckets) <= _MAX_BUCKETS
+    assert (len(listed._tiles) > 1) == (count > _TILES_FROM)
 
 
 def test_bounds_exactly_on_the_reach_box_edges_count_as_touching() -> None:
