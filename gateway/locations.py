@@ -398,7 +398,7 @@ def sighting(
     if recorded is None:
         at = now
     else:
-        at = recorded.astimezone(UTC)
+        at = recorded if recorded.tzinfo is UTC else recorded.astimezone(UTC)
         ahead = (at - now).total_seconds()
         if ahead > settings.max_future_s:
             raise StaleFix(f"recorded_at is more than {settings.max_future_s:.0f} s in the future")

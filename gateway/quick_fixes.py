@@ -61,8 +61,9 @@ class _NotQuick(Exception):
 
 
 def _number(value: object, low: float, high: float) -> float:
-    """A JSON number within ``[low, high]`` as a float (NaN fails the comparison)."""
-    if isinstance(value, float | int) and type(value) is not bool and low <= value <= high:
+    """A JSON number within ``[low, high]`` as a float (NaN fails the comparison;
+    a bool, or any subclass of float or int, is the model's to read)."""
+    if (type(value) is float or type(value) is int) and low <= value <= high:
         return float(value)
     raise _NotQuick
 
