@@ -52,7 +52,12 @@ class EntityClient:
         linger_s: float = 0.002,
         max_batch: int = 500,
         lazy_linger_s: float = 1.0,
+        max_fixes: int | None = None,
     ) -> None:
+        """``max_batch`` messages per call to a shard; ``max_fixes`` location fixes
+        per ``track`` call (default ``max_batch``): a gateway's flush of fixes
+        then goes to each shard in one call (each call costs both sides about
+        the same whatever its size)."""
         if shard_count < 1:
             raise ValueError("shard_count must be >= 1")
         self.shard_count = shard_count
@@ -64,7 +69,9 @@ class EntityClient:
         self._handles: dict[int, Any] = {}
         self._owners: dict[tuple[EntityKind, str], int] = {}
         self._calls = CallBatcher(self._submit_calls, linger=linger_s, max_batch=max_batch)
-        self._fixes = Batcher(self._submit_fixes, linger=linger_s, max_batch=max_batch)
+        self._fixes = Batcher(
+            self._submit_fixes, linger=linger_s, max_batch=max_fixes or max_batch
+        )
         self._lazy = Batcher(self._submit_batch, linger=lazy_linger_s, max_batch=max_batch)
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:

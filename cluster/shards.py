@@ -335,8 +335,11 @@ class ShardActor:
         return await self.host.flush()
 
 
-def entity_client(cfg: ActorSettings, count: int, namespace: str) -> EntityClient:
-    """A client of the ``count`` shards, batching as ``cfg`` says."""
+def entity_client(
+    cfg: ActorSettings, count: int, namespace: str, *, max_fixes: int | None = None
+) -> EntityClient:
+    """A client of the ``count`` shards, batching as ``cfg`` says (location fixes in
+    calls of up to ``max_fixes``: ``EntityClient``)."""
     return EntityClient(
         count,
         namespace=namespace,
@@ -344,6 +347,7 @@ def entity_client(cfg: ActorSettings, count: int, namespace: str) -> EntityClien
         linger_s=cfg.batch_linger_ms / 1000,
         max_batch=cfg.batch_max,
         lazy_linger_s=cfg.lazy_linger_ms / 1000,
+        max_fixes=max_fixes,
     )
 
 

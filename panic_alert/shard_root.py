@@ -78,8 +78,11 @@ def start_entity_shards(settings: Settings) -> EntityClient:
     and a client for them.
 
     For ``serve``: the gateway comes up (and ``/readyz`` reports) even while
-    the shards are still connecting to a database that is down.
+    the shards are still connecting to a database that is down. A flush of
+    location fixes (up to ``geofence.batch_max``) goes to each shard in one call.
     """
     count = default_shard_count(settings.ray.shards)
     start(settings, count, wait=False)
-    return entity_client(settings.actors, count, settings.ray.namespace)
+    return entity_client(
+        settings.actors, count, settings.ray.namespace, max_fixes=settings.geofence.batch_max
+    )

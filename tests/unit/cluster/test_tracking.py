@@ -16,6 +16,7 @@ from shapely.geometry import box
 from actors.effects import EntityKind
 from actors.runtime import EntityHost
 from actors.subject import NearZone, TrackFix
+from cluster.client import EntityClient
 from cluster.tracking import MalformedBatch, Tracker, pack_fixes, unpack_fixes
 from geo.cells import cell_of
 from geo.fences import Fix, Zone
@@ -185,3 +186,32 @@ async def test_a_fix_the_grid_answers_needs_no_cell_and_one_it_does_not_asks_its
     ]
     assert all(cast(TrackFix, m).near == (zone,) for _k, _e, m in host.enqueued)
     assert len(host.enqueued) == 5
+
+
+class FakeShardHandle:
+    """A shard actor's handle whose ``track.remote`` records each packed batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, Fix]]] = []
+        self.track = self
+
+    def remote(self, packed: Any) -> asyncio.Future[int]:
+        self.batches.append(unpack_fixes(packed))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(0)
+        return done
+
+
+@pytest.mark.parametrize(("max_fixes", "sizes"), [(2000, [1200]), (None, [500, 500, 200])])
+async def test_a_clients_fixes_go_in_calls_of_max_fixes_else_of_max_batch(
+    max_fixes: int | None, sizes: list[int]
+) -> None:
+    client = EntityClient(1, namespace="test", max_batch=500, max_fixes=max_fixes)
+    shard = FakeShardHandle()
+    client.handle = lambda _shard: shard  # type: ignore[method-assign]
+    sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(1200)]
+    for key, fix in sent:
+        client.track(key, fix)
+    await client.flush()
+    assert [len(batch) for batch in shard.batches] == sizes
+    assert [pair for batch in shard.batches for pair in batch] == sent
