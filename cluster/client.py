@@ -69,9 +69,7 @@ class EntityClient:
         self._handles: dict[int, Any] = {}
         self._owners: dict[tuple[EntityKind, str], int] = {}
         self._calls = CallBatcher(self._submit_calls, linger=linger_s, max_batch=max_batch)
-        self._fixes = Batcher(
-            self._submit_fixes, linger=linger_s, max_batch=max_fixes or max_batch
-        )
+        self._fixes = Batcher(self._submit_fixes, linger=linger_s, max_batch=max_fixes or max_batch)
         self._lazy = Batcher(self._submit_batch, linger=lazy_linger_s, max_batch=max_batch)
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:
