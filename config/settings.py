@@ -591,8 +591,8 @@ class GeofenceSettings(BaseModel):
     #: 1.45-1.58 cores in all, 25 ms (~125) 1.26-1.39, for ~10 ms more at p50.
     batch_linger_ms: float = Field(25.0, gt=0, le=1000)
     #: A flush's most fixes, sent to each shard in one call (not in calls of
-    #: ``actors.batch_max``: issue 20, the bulk feed at 40,000 fixes/s offered
-    #: carried ~40,000 against 32,000-38,500 in calls of 500).
+    #: ``actors.batch_max``: each Ray call costs both sides about the same
+    #: whatever its size).
     batch_max: int = Field(2000, ge=1, le=100_000)
     #: Fixes waiting in one gateway process (per process: ``serve``'s
     #: ``http.gateways`` processes queue that many each); beyond it a fix is refused (503 /

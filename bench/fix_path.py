@@ -1,0 +1,281 @@
+"""A location fix's Python on each side, without services: prints one JSON object.
+
+  .venv/bin/python bench/fix_path.py [--repeats 5] [--zones 10000] [--subjects 10000]
+
+``bench/geofence.py`` measures the whole system, whose figures move by several
+thousand fixes a second from one run to the next on a 2-core machine. This
+measures the two pure-Python paths every fix takes, one process and no I/O,
+so a change to either can be compared run against run (issue 20):
+
+- ``tracking_us_per_fix``: the shard's side, ``cluster.tracking.Tracker``
+  over packed batches of 500 fixes (as they cross Ray), into a real
+  ``actors.runtime.EntityHost`` and ``actors.zone_book.ZoneBook`` holding
+  ``bench/geofence.py``'s zones and walkers (same generator and seed), with
+  the in-memory store of ``tests/fakes`` (a fake: commits cost nothing here);
+  the walkers' subjects are loaded first, as a running shard's are;
+- ``intake_us_per_fix``: the gateway's side of the bulk feed, a ``locations``
+  frame of 500 fixes read (``gateway.ws.frames.read_envelope``), validated and
+  queued (``gateway.location_batches.receive``) and flushed
+  (``LocationIngest.flush``) with no shard and a Redis port that stores nothing;
+- ``new_bucket_us``: one fix in a bucket of the zone book's grid that no fix
+  has used yet (``ZoneBook.near_fix``), as walkers entering new ground cost.
+
+Each is CPU time (``time.process_time``) per fix, the minimum, median and
+maximum over ``--repeats`` runs. Not a substitute for the system bench: Ray,
+the sockets, the commits and the other processes are left out. Progress goes
+to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+from uuid import UUID
+
+# Run as a script, this file's folder would come first on sys.path and its
+# name would hide the ``actors`` package; the repository root goes there instead.
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
+import orjson
+
+from actors.kinds import behaviours
+from actors.runtime import EntityHost
+from actors.zone_book import ZoneBook, ZoneFeed
+from actors.zone_rules import ZoneKind
+from bench.geofence import SPAN_M, offset, zone_feature
+from bench.live import progress
+from cluster.tracking import PackedFixes, Tracker, pack_fixes
+from config.settings import GeofenceSettings
+from gateway.location_batches import receive
+from gateway.locations import LocationIngest
+from gateway.ws.frames import FrameError, read_envelope
+from geo.fences import Fix
+from persistence.stores.zones import ZoneRecord
+from tests.fakes.entities import FakeEntityStore, FakeLocalRouter, FakePushSink
+
+T0 = datetime(2026, 12, 5, 12, tzinfo=UTC)
+BATCH = 500
+#: Seconds between two fixes of one walker (the bulk feed at 40,000/s over 10,000).
+STEP_S = 0.25
+
+
+def zone_book(zones: int, seed: int) -> ZoneBook:
+    """A book holding ``bench/geofence.py``'s zones (its generator, this seed)."""
+    rng = random.Random(seed)
+    book = ZoneBook(
+        cast(ZoneFeed, None),  # never used: the zones are applied directly
+        resolution=7,
+        owns=lambda _cell: True,
+        tell=lambda _kind, _entity, _message: None,
+    )
+    records = []
+    for i in range(zones):
+        feature = zone_feature(rng, i)
+        properties = feature["properties"]
+        records.append(
+            ZoneRecord(
+                id=UUID(int=i + 1),
+                name=properties["name"],
+                kind=ZoneKind(properties["kind"]),
+                geometry=feature["geometry"],
+                radius_m=properties.get("radius_m"),
+                rules={},
+                dwell_s=None,
+                active=True,
+                cells=(),
+                revision=1,
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    book._apply(records)
+    return book
+
+
+class Walkers:
+    """Subjects walking straight lines at 1-15 m/s over the bench's square."""
+
+    def __init__(self, count: int, seed: int) -> None:
+        rng = random.Random(seed)
+        self.keys = [f"user:{UUID(int=rng.getrandbits(128))}" for _ in range(count)]
+        self._at = [
+            [rng.uniform(-SPAN_M / 2, SPAN_M / 2), rng.uniform(-SPAN_M / 2, SPAN_M / 2)]
+            for _ in range(count)
+        ]
+        self._velocity = []
+        for _ in range(count):
+            heading, speed = rng.uniform(0, 2 * math.pi), rng.uniform(1, 15)
+            self._velocity.append((speed * math.cos(heading), speed * math.sin(heading)))
+
+    def step(self) -> list[tuple[float, float]]:
+        """Everyone's next position, ``STEP_S`` on."""
+        points = []
+        for at, (east, north) in zip(self._at, self._velocity, strict=True):
+            at[0] += east * STEP_S
+            at[1] += north * STEP_S
+            points.append(offset(at[0], at[1]))
+        return points
+
+
+async def tracking(book: ZoneBook, subjects: int, rounds: int, seed: int) -> float:
+    """CPU µs per fix of ``Tracker`` over ``rounds`` fixes of every walker."""
+    router = FakeLocalRouter()
+    clock = [T0]
+    host = EntityHost(
+        behaviours=behaviours(),
+        store=FakeEntityStore(),
+        pushes=FakePushSink(),
+        router=router,
+        clock=lambda: clock[0],
+    )
+    router.host = host
+    tracker = Tracker(host, book, resolution=7)
+    walkers = Walkers(subjects, seed)
+
+    def packs(at: datetime) -> list[PackedFixes]:
+        fixes = [
+            (k, Fix(lat, lon, 10.0, at))
+            for k, (lat, lon) in zip(walkers.keys, walkers.step(), strict=True)
+        ]
+        return [pack_fixes(fixes[i : i + BATCH]) for i in range(0, len(fixes), BATCH)]
+
+    for n in range(4):  # load every subject, and the buckets where they are
+        clock[0] = T0 + timedelta(seconds=n * STEP_S)
+        for packed in packs(clock[0]):
+            await tracker.track_packed_in_turns(packed)
+        await asyncio.sleep(0.05)
+    times = [T0 + timedelta(seconds=(4 + n) * STEP_S) for n in range(rounds)]
+    timed = [(at, packs(at)) for at in times]
+    began = time.process_time()
+    for at, batches in timed:
+        clock[0] = at
+        for packed in batches:
+            await tracker.track_packed_in_turns(packed)
+        await asyncio.sleep(0)
+    spent = time.process_time() - began
+    return spent / (subjects * rounds) * 1e6
+
+
+class _NoRedis:
+    async def store_latest(self, latest: Any, ttl_s: int) -> None:
+        return None
+
+
+async def intake(subjects: int, rounds: int, seed: int) -> float:
+    """CPU µs per fix of reading, validating, queueing and flushing bulk frames."""
+    settings = GeofenceSettings()
+    ingest = LocationIngest(
+        settings,
+        latest=lambda: _NoRedis(),
+        entities=lambda: None,
+        history=lambda: None,
+        location_ttl_s=3600,
+    )
+    walkers = Walkers(subjects, seed)
+    ids = [key.partition(":")[2] for key in walkers.keys]
+    frames = []
+    for n in range(rounds):
+        recorded = (datetime.now(UTC) + timedelta(seconds=n * STEP_S)).isoformat()
+        fixes = [
+            {
+                "subject_id": i,
+                "latitude": lat,
+                "longitude": lon,
+                "accuracy_m": 10,
+                "recorded_at": recorded,
+            }
+            for i, (lat, lon) in zip(ids, walkers.step(), strict=True)
+        ]
+        for start in range(0, len(fixes), BATCH):
+            body = {
+                "type": "locations",
+                "id": str(start),
+                "data": {"fixes": fixes[start : start + BATCH]},
+            }
+            frames.append(orjson.dumps(body).decode())
+    began = time.process_time()
+    taken = 0
+    for text in frames:
+        frame = read_envelope(text)
+        assert not isinstance(frame, FrameError)
+        taken += receive(frame.data, settings, ingest, datetime.now(UTC)).accepted
+        await ingest.flush(write_latest=False)
+    spent = time.process_time() - began
+    assert taken == subjects * rounds, f"{taken} of {subjects * rounds} fixes taken"
+    return spent / taken * 1e6
+
+
+def new_buckets(book: ZoneBook, count: int, seed: int) -> float | None:
+    """CPU µs of a fix whose bucket of the book's grid nobody used yet (None for a
+    book without the grid: this script run against an older checkout)."""
+    if not hasattr(book, "near_fix"):
+        return None
+    rng = random.Random(seed)
+    book._everywhere = None  # a fresh grid, as after a zone change
+    book.near_fix(*offset(0.0, 0.0), 5.0)
+    points = [
+        offset(rng.uniform(-SPAN_M / 2, SPAN_M / 2), rng.uniform(-SPAN_M / 2, SPAN_M / 2))
+        for _ in range(count)
+    ]
+    began = time.process_time()
+    for lat, lon in points:
+        book.near_fix(lat, lon, 5.0)
+    return (time.process_time() - began) / count * 1e6
+
+
+def spread(values: list[float | None]) -> dict[str, float] | None:
+    """Min, median and max of ``values`` (None when there are none)."""
+    known = [v for v in values if v is not None]
+    if len(known) < len(values) or not known:
+        return None
+    return {
+        "min": round(min(known), 2),
+        "median": round(statistics.median(known), 2),
+        "max": round(max(known), 2),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--zones", type=int, default=10_000)
+    parser.add_argument("--subjects", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=12, help="fixes per subject, timed")
+    args = parser.parse_args()
+    progress("fix_path", f"{args.zones} zones")
+    book = zone_book(args.zones, seed=1)
+    results: dict[str, list[float | None]] = {"tracking": [], "intake": [], "new_bucket": []}
+    for n in range(args.repeats):
+        progress("fix_path", f"repeat {n + 1} of {args.repeats}")
+        results["tracking"].append(await tracking(book, args.subjects, args.rounds, seed=2 + n))
+        results["intake"].append(await intake(args.subjects, args.rounds, seed=2 + n))
+        results["new_bucket"].append(new_buckets(book, 3000, seed=2 + n))
+    print(
+        json.dumps(
+            {
+                "zones": args.zones,
+                "subjects": args.subjects,
+                "rounds": args.rounds,
+                "repeats": args.repeats,
+                "tracking_us_per_fix": spread(results["tracking"]),
+                "intake_us_per_fix": spread(results["intake"]),
+                "new_bucket_us": spread(results["new_bucket"]),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
