@@ -69,8 +69,8 @@ PAGE_SIZE: Final = 200
 MAX_BACKOFF_S: Final = 30.0
 
 #: :meth:`ZoneBook.near_fix`'s grid: the most zones it is built over (each new
-#: bucket tests every zone's bounds), and the most buckets it keeps (~200 bytes
-#: each; a 40 x 40 km city has ~50,000).
+#: tile of buckets tests every zone's bounds once: ``actors.zone_index``), and
+#: the most buckets it keeps (~200 bytes each; a 40 x 40 km city has ~50,000).
 GRID_MAX_ZONES: Final = 50_000
 GRID_MAX_BUCKETS: Final = 100_000
 
