@@ -234,14 +234,69 @@ class EntityHost:
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot(last_used=time.monotonic())
+        if (
+            slot.loaded
+            and not slot.running
+            and not slot.mailbox
+            and fired is None
+            and behaviour.shortcut is not None
+            and self._shortcut(behaviour.shortcut, slot, message)
+        ):
+            if not want_reply:
+                return None
+            answered = asyncio.get_running_loop().create_future()
+            answered.set_result(None)
+            return answered
+        return self._deliver(key, slot, message, fired, want_reply)
+
+    def tell_each(self, kind: EntityKind, messages: Iterable[tuple[str, object]]) -> int:
+        """``enqueue(kind, entity_id, message, want_reply=False)`` for each pair, in
+        order: a shard's batch of location fixes in one call, each message the
+        kind's ``shortcut`` takes (most fixes) taken here without the rest of
+        ``enqueue``. Returns how many were refused (each logged): one bad
+        message never stops the others."""
+        behaviour = self._behaviours.get(kind)
+        if behaviour is None:
+            raise ActorError(f"unknown entity kind {kind!r}")
+        shortcut = behaviour.shortcut
+        slots = self._slots
+        now = time.monotonic()
+        refused = 0
+        for entity_id, message in messages:
+            key = (kind, entity_id)
+            slot = slots.get(key)
+            if slot is None:
+                slot = slots[key] = _Slot(last_used=now)
+            elif shortcut is not None and slot.loaded and not slot.running and not slot.mailbox:
+                try:
+                    state = shortcut(slot.state, message)
+                except Exception:
+                    log.exception("an entity's shortcut failed; deciding instead")
+                    state = None
+                if state is not None:
+                    slot.state = state
+                    slot.last_used = now
+                    self.processed += 1
+                    continue
+            try:
+                self._deliver(key, slot, message, None, False)
+            except Exception as exc:
+                refused += 1
+                log.debug("%s for %s %s refused: %s", type(message).__name__, kind, entity_id, exc)
+        return refused
+
+    def _deliver(
+        self,
+        key: Key,
+        slot: _Slot,
+        message: object,
+        fired: StoredTimer | None,
+        want_reply: bool,
+    ) -> asyncio.Future[object] | None:
+        """``enqueue`` once the shortcut has passed: decided at once when the entity is
+        idle (``_fast``), else into its mailbox."""
         loop = asyncio.get_running_loop()
         if slot.loaded and not slot.running and not slot.mailbox and fired is None:
-            if behaviour.shortcut is not None and self._shortcut(behaviour.shortcut, slot, message):
-                if not want_reply:
-                    return None
-                answered = loop.create_future()
-                answered.set_result(None)
-                return answered
             handled = self._fast(key, slot, message, loop, want_reply)
             if handled is not _SLOW:
                 return cast("asyncio.Future[object] | None", handled)

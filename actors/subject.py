@@ -63,6 +63,7 @@ from actors.subject_fences import (
     dwell_message,
     dwell_timer_id,
     quiet_fix,
+    track_fix,
     track_zones,
 )
 from actors.subject_state import (
@@ -173,4 +174,5 @@ __all__ = [
     "shortcut",
     "subject_key",
     "timer_message",
+    "track_fix",
 ]

@@ -62,7 +62,8 @@ from actors.subject_state import (
     persist,
 )
 from geo.errors import GeoError
-from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, track
+from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, presence_of, track
+from geo.records import new_instance, slot_setters
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,19 @@ class TrackFix:
     fix: Fix
     near: tuple[NearZone, ...] = ()
     gone: frozenset[UUID] = frozenset()
+
+
+_SET_FIX, _SET_NEAR, _SET_GONE = slot_setters(TrackFix)
+
+
+def track_fix(fix: Fix, near: tuple[NearZone, ...], gone: frozenset[UUID]) -> TrackFix:
+    """``TrackFix(fix, near, gone)`` at half the cost (``geo.records``): a shard
+    makes one for each fix it is sent."""
+    msg: TrackFix = new_instance(TrackFix)
+    _SET_FIX(msg, fix)
+    _SET_NEAR(msg, near)
+    _SET_GONE(msg, gone)
+    return msg
 
 
 #: The timer of a stay's dwell (one per zone the subject is inside).
@@ -189,7 +203,7 @@ def quiet_fix(state: SubjectState, msg: TrackFix) -> SubjectState | None:
         return state  # older than the last: ignored
     if state.check_in is not None or state.responding:
         return None
-    return state.moved(Presence(state.presence.inside, fix.recorded_at), fix)
+    return state.moved(presence_of(state.presence.inside, fix.recorded_at), fix)
 
 
 def _event_data(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +28,7 @@ from actors.errors import (
 )
 from actors.roles import Role
 from geo.fences import NOWHERE, Fix, Inside, Presence, Zone
+from geo.records import new_instance, slot_setters
 
 
 class SubjectRole(enum.StrEnum):
@@ -158,9 +159,8 @@ class SubjectState:
         )
 
 
-# Slot setters for ``SubjectState.moved`` (see there), in field order: a field
-# added or moved fails here, at import, or in the test of ``moved``.
-_make = object.__new__
+# Slot setters for ``SubjectState.moved`` (see there; ``geo.records``).
+_make = new_instance
 (
     _SET_ROLE,
     _SET_SUBJECT_ID,
@@ -171,7 +171,7 @@ _make = object.__new__
     _SET_CHECK_IN,
     _SET_ENDED,
     _SET_RESPONDING,
-) = (vars(SubjectState)[f.name].__set__ for f in fields(SubjectState))
+) = slot_setters(SubjectState)
 
 
 def _alert_ids(value: object) -> frozenset[UUID]:

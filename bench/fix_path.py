@@ -57,6 +57,7 @@ from actors.zone_rules import ZoneKind
 from bench.geofence import SPAN_M, offset, zone_feature
 from bench.live import progress
 from cluster.tracking import PackedFixes, Tracker, pack_fixes
+from config.heap import freeze_startup_heap
 from config.settings import GeofenceSettings
 from gateway.location_batches import receive
 from gateway.locations import LocationIngest
@@ -256,6 +257,9 @@ async def main() -> None:
     args = parser.parse_args()
     progress("fix_path", f"{args.zones} zones")
     book = zone_book(args.zones, seed=1)
+    # As the shard and the gateway run: the heap made at start frozen, young
+    # collections rarer (``config.heap``; also less noise between runs).
+    freeze_startup_heap("fix_path")
     results: dict[str, list[float | None]] = {"tracking": [], "intake": [], "new_bucket": []}
     for n in range(args.repeats):
         progress("fix_path", f"repeat {n + 1} of {args.repeats}")

@@ -31,10 +31,10 @@ from uuid import UUID
 
 from actors.effects import EntityKind
 from actors.runtime import EntityHost
-from actors.subject import NearZone, TrackFix
+from actors.subject import NearZone, track_fix
 from geo.cells import cell_of
 from geo.errors import GeoError
-from geo.fences import Fix
+from geo.fences import Fix, fix_of
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def unpack_fixes(packed: PackedFixes) -> list[tuple[str, Fix]]:
     """The pairs :func:`pack_fixes` packed (times in UTC); :class:`MalformedBatch` otherwise."""
     try:
         joined, raw_numbers, raw_micros = packed
-        numbers = array("d", raw_numbers)
+        numbers = array("d", raw_numbers).tolist()
         micros = array("q", raw_micros)
     except (TypeError, ValueError) as exc:
         raise MalformedBatch(f"not packed fixes: {exc}") from exc
@@ -80,20 +80,11 @@ def unpack_fixes(packed: PackedFixes) -> list[tuple[str, Fix]]:
             f"{len(keys)} keys, {len(numbers)} numbers and {count} times do not make fixes"
         )
     try:
-        return [
-            (
-                key,
-                Fix(
-                    numbers[3 * i],
-                    numbers[3 * i + 1],
-                    numbers[3 * i + 2],
-                    _EPOCH + micros[i] * _MICROSECOND,
-                ),
-            )
-            for i, key in enumerate(keys)
-        ]
+        times = [_EPOCH + m * _MICROSECOND for m in micros]
     except OverflowError as exc:  # a time beyond datetime's range
         raise MalformedBatch(f"a fix's time is out of range: {exc}") from exc
+    fixes = map(fix_of, numbers[0::3], numbers[1::3], numbers[2::3], times)
+    return list(zip(keys, fixes, strict=True))
 
 
 class ZoneSource(Protocol):
@@ -150,12 +141,12 @@ class Tracker:
         return rejected
 
     def _track(self, fixes: Sequence[tuple[str, Fix]]) -> int:
-        """Enqueue each subject's fix with the zones near it; returns how many were
-        malformed (off the map, or a key that is not a subject's)."""
+        """Enqueue each subject's fix with the zones near it, in order; returns how
+        many were malformed (off the map, or a key that is not a subject's)."""
         rejected = 0
         zones = self._zones
         gone = frozenset[UUID]() if zones is None else zones.gone
-        host = self._host
+        messages: list[tuple[str, object]] = []
         for key, fix in fixes:
             near = (
                 None
@@ -173,11 +164,9 @@ class Tracker:
                     if zones is None
                     else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
                 )
-            try:
-                host.enqueue(EntityKind.SUBJECT, key, TrackFix(fix, near, gone), want_reply=False)
-            except Exception as exc:  # a bad key: the entity kind refuses it
-                log.debug("fix for %s refused: %s", key, exc)
-                rejected += 1
+            messages.append((key, track_fix(fix, near, gone)))
+        # A bad key (not a subject's) is refused by the entity kind, and counted.
+        rejected += self._host.tell_each(EntityKind.SUBJECT, messages)
         if rejected:
             self.rejected += rejected
             log.warning("%d malformed fixes dropped", rejected)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
@@ -467,9 +467,13 @@ async def test_a_fix_that_changes_only_memory_is_handled_inline_and_an_entry_com
     await host.stop()
 
 
-async def test_a_kinds_shortcut_answers_without_deciding_and_any_doubt_goes_to_decide() -> None:
+@pytest.mark.parametrize("deliver", ["enqueue", "tell_each"])
+async def test_a_kinds_shortcut_answers_without_deciding_and_any_doubt_goes_to_decide(
+    deliver: str,
+) -> None:
     """``Behaviour.shortcut`` (the subject's: most fixes) takes an idle entity's
-    message without ``decide``; when it says None, or fails, ``decide`` runs."""
+    message without ``decide``; when it says None, or fails, ``decide`` runs.
+    The same one message at a time and in a batch (``tell_each``)."""
     kinds = behaviours()
     subject = kinds[EntityKind.SUBJECT]
     decided: list[object] = []
@@ -498,12 +502,54 @@ async def test_a_kinds_shortcut_answers_without_deciding_and_any_doubt_goes_to_d
     fixes = [TrackFix(Fix(LAT, LON + i * 1e-5, 5.0, base + timedelta(seconds=i))) for i in range(4)]
     await host.ask(EntityKind.SUBJECT, key, fixes[0])  # loads it: not idle yet, decided
     answers += ["real", "none", "fail"]
-    for msg in fixes[1:]:
-        host.enqueue(EntityKind.SUBJECT, key, msg, want_reply=False)
+    if deliver == "enqueue":
+        for msg in fixes[1:]:
+            host.enqueue(EntityKind.SUBJECT, key, msg, want_reply=False)
+    else:
+        assert host.tell_each(EntityKind.SUBJECT, [(key, msg) for msg in fixes[1:]]) == 0
     await host.settle()
     assert decided == [fixes[0], fixes[2], fixes[3]]  # the shortcut took fixes[1]
     assert answers == []
     state = host.active_state(EntityKind.SUBJECT, key)
     assert state.presence.last_fix_at == base + timedelta(seconds=3)
     assert host.stats()["processed"] == 4
+    await host.stop()
+
+
+async def test_a_batch_told_loads_the_new_takes_the_idle_at_once_and_counts_the_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``tell_each``: an entity not yet active takes its messages behind its load;
+    an idle active one takes its own at once (before the loop runs); a message
+    that cannot be delivered is counted, and the rest still are."""
+    host, _store = make_host()
+    await host.start()
+    base = utcnow()
+    known, new, refused = (f"user:{uuid4()}" for _ in range(3))
+    await host.ask(EntityKind.SUBJECT, known, TrackFix(Fix(LAT, LON, 5.0, base)))
+    await host.settle()
+    deliver = host._deliver
+
+    def refusing(key: tuple[EntityKind, str], *args: Any) -> object:
+        if key[1] == refused:
+            raise ActorError("refused here")
+        return deliver(key, *args)
+
+    monkeypatch.setattr(host, "_deliver", refusing)
+    batch = [
+        (entity, TrackFix(Fix(LAT, LON + i * 1e-5, 5.0, base + timedelta(seconds=i))))
+        for i in range(1, 4)
+        for entity in (new, known, refused)
+    ]
+    assert host.tell_each(EntityKind.SUBJECT, batch) == 3
+    assert host.active_state(EntityKind.SUBJECT, known).presence.last_fix_at == base + timedelta(
+        seconds=3
+    )
+    await host.settle()
+    assert host.active_state(EntityKind.SUBJECT, new).presence.last_fix_at == base + timedelta(
+        seconds=3
+    )
+    assert host.active_state(EntityKind.SUBJECT, refused) is None
+    with pytest.raises(ActorError, match="unknown entity kind"):
+        host.tell_each(cast(EntityKind, "robot"), batch)
     await host.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from array import array
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -77,13 +78,14 @@ class FakeHost:
     def __init__(self) -> None:
         self.enqueued: list[tuple[EntityKind, str, object]] = []
 
-    def enqueue(
-        self, kind: EntityKind, entity_id: str, message: object, *, want_reply: bool
-    ) -> None:
-        assert not want_reply
-        if not entity_id.startswith(("user:", "agent:")):
-            raise ValueError("not a subject")
-        self.enqueued.append((kind, entity_id, message))
+    def tell_each(self, kind: EntityKind, messages: Iterable[tuple[str, object]]) -> int:
+        refused = 0
+        for entity_id, message in messages:
+            if not entity_id.startswith(("user:", "agent:")):
+                refused += 1
+                continue
+            self.enqueued.append((kind, entity_id, message))
+        return refused
 
 
 class FakeZones:
