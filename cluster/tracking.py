@@ -57,12 +57,15 @@ class MalformedBatch(ValueError):
 
 def pack_fixes(fixes: Sequence[tuple[str, Fix]]) -> PackedFixes:
     """``(subject key, fix)`` pairs as one :data:`PackedFixes`; keys hold no newline."""
-    numbers = array("d")
-    micros = array("q")
-    for _key, fix in fixes:
-        numbers.extend((fix.latitude, fix.longitude, fix.accuracy_m))
-        micros.append((fix.recorded_at - _EPOCH) // _MICROSECOND)
-    return "\n".join(key for key, _fix in fixes), numbers.tobytes(), micros.tobytes()
+    keys: list[str] = []
+    numbers: list[float] = []
+    micros: list[int] = []
+    key_of, numbers_of, micros_of = keys.append, numbers.extend, micros.append
+    for key, fix in fixes:
+        key_of(key)
+        numbers_of((fix.latitude, fix.longitude, fix.accuracy_m))
+        micros_of((fix.recorded_at - _EPOCH) // _MICROSECOND)
+    return "\n".join(keys), array("d", numbers).tobytes(), array("q", micros).tobytes()
 
 
 def unpack_fixes(packed: PackedFixes) -> list[tuple[str, Fix]]:

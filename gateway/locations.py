@@ -60,7 +60,7 @@ from cluster.client import EntityClient
 from config.settings import GeofenceSettings
 from gateway.ports import LatestLocations, LocationHistory
 from geo.coverage import MAX_FIX_ACCURACY_M
-from geo.fences import Fix
+from geo.fences import Fix, fix_of
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +405,7 @@ def sighting(
         if -ahead > settings.max_age_s:
             raise StaleFix(f"recorded_at is more than {settings.max_age_s:.0f} s in the past")
     accuracy = reported.accuracy_m
-    fix = Fix(
+    fix = fix_of(
         float(reported.latitude),
         float(reported.longitude),
         0.0 if accuracy is None else float(accuracy),
