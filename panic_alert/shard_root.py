@@ -21,6 +21,7 @@ from persistence.drivers.redis import create_redis
 from persistence.outbox.group_commit import GroupCommit
 from persistence.pushes import RedisPushSink
 from persistence.stores.entities import PostgresEntityStore
+from persistence.stores.group_load import GroupLoad
 from persistence.stores.zone_feed import PostgresZoneFeed
 
 
@@ -41,8 +42,9 @@ class ShardAdapters:
             await pool.close()
 
         return ShardIO(
-            # Commits that queue behind a write share its next statement.
-            store=GroupCommit(PostgresEntityStore(pool, source=settings.kafka.source)),
+            # Commits that queue behind a write share its next statement, and
+            # loads that queue behind a read its next query.
+            store=GroupCommit(GroupLoad(PostgresEntityStore(pool, source=settings.kafka.source))),
             pushes=RedisPushSink(redis),
             zones=PostgresZoneFeed(pool, dsn=settings.postgres.dsn()),
             close=close,

@@ -117,6 +117,20 @@ class PostgresEntityStore:
             )
         return None if state is None else dict(state)
 
+    async def load_snapshots(
+        self, kind: EntityKind, entity_ids: Sequence[str]
+    ) -> Mapping[str, Mapping[str, Any]]:
+        """The last committed snapshot of each of ``entity_ids`` that has one, by id
+        (one query: ``persistence.stores.group_load``)."""
+        with postgres.EDGE:
+            rows = await self._pool.fetch(
+                "SELECT entity_id, state FROM entity_snapshots"
+                " WHERE kind = $1 AND entity_id = ANY($2::text[])",
+                kind.value,
+                list(entity_ids),
+            )
+        return {row["entity_id"]: dict(row["state"]) for row in rows}
+
     async def commit(self, batch: CommitBatch) -> None:
         if not batch:
             return

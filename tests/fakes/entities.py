@@ -26,6 +26,12 @@ class FakeEntityStore:
         found = self.snapshots.get((kind, entity_id))
         return None if found is None else found[1]
 
+    async def load_snapshots(
+        self, kind: EntityKind, entity_ids: Sequence[str]
+    ) -> Mapping[str, Mapping[str, Any]]:
+        found = {e: self.snapshots.get((kind, e)) for e in entity_ids}
+        return {e: snapshot[1] for e, snapshot in found.items() if snapshot is not None}
+
     async def commit(self, batch: CommitBatch) -> None:
         if self.fail_commits:
             self.fail_commits -= 1

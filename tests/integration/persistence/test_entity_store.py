@@ -149,3 +149,28 @@ async def test_a_failing_batch_writes_nothing(pool: asyncpg.Pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM alerts WHERE id = $1", alert_id) == 0
     assert await timers_of(pool, key) == {}
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = $1", key) == 0
+
+
+async def test_many_snapshots_are_read_in_one_query_each_by_its_id(pool: asyncpg.Pool) -> None:
+    """``load_snapshots`` (the shard's group load): the stored ones of the ids asked,
+    newest version, none of another kind, and none for an id never stored."""
+    store = PostgresEntityStore(pool, source="test")
+    user_id = await new_user(pool)
+    first, second, never = uuid4(), uuid4(), uuid4()
+    await store.commit(
+        CommitBatch(
+            snapshots=[
+                alert_snapshot(first, user_id, 1, "dispatching"),
+                alert_snapshot(second, user_id, 1, "dispatching"),
+            ]
+        )
+    )
+    await store.commit(CommitBatch(snapshots=[alert_snapshot(second, user_id, 2, "escalated")]))
+    asked = [str(first), str(second), str(never)]
+    found = await store.load_snapshots(ALERT, asked)
+    assert {key: state["status"] for key, state in found.items()} == {
+        str(first): "dispatching",
+        str(second): "escalated",
+    }
+    assert found[str(first)] == await store.load_snapshot(ALERT, str(first))
+    assert await store.load_snapshots(EntityKind.AGENT, asked) == {}
