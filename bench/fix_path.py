@@ -20,7 +20,9 @@ so a change to either can be compared run against run (issue 20):
 - ``new_bucket_us``: one fix in a bucket of the zone book's grid that no fix
   has used yet (``ZoneBook.near_fix``), as walkers entering new ground cost.
 
-Each is CPU time (``time.process_time``) per fix, the minimum, median and
+The heap made before measuring (the zone book) is frozen first, as the shard
+and the gateway freeze theirs (``config.heap``). Each is CPU time
+(``time.process_time``) per fix, the minimum, median and
 maximum over ``--repeats`` runs. Not a substitute for the system bench: Ray,
 the sockets, the commits and the other processes are left out. Progress goes
 to stderr.
