@@ -240,7 +240,7 @@ class EntityHost:
             and not slot.mailbox
             and fired is None
             and behaviour.shortcut is not None
-            and self._shortcut(behaviour.shortcut, slot, message)
+            and self._shortcut(behaviour.shortcut, slot, message, time.monotonic())
         ):
             if not want_reply:
                 return None
@@ -267,17 +267,14 @@ class EntityHost:
             slot = slots.get(key)
             if slot is None:
                 slot = slots[key] = _Slot(last_used=now)
-            elif shortcut is not None and slot.loaded and not slot.running and not slot.mailbox:
-                try:
-                    state = shortcut(slot.state, message)
-                except Exception:
-                    log.exception("an entity's shortcut failed; deciding instead")
-                    state = None
-                if state is not None:
-                    slot.state = state
-                    slot.last_used = now
-                    self.processed += 1
-                    continue
+            elif (
+                shortcut is not None
+                and slot.loaded
+                and not slot.running
+                and not slot.mailbox
+                and self._shortcut(shortcut, slot, message, now)
+            ):
+                continue
             try:
                 self._deliver(key, slot, message, None, False)
             except Exception as exc:
@@ -308,12 +305,13 @@ class EntityHost:
         return future
 
     def _shortcut(
-        self, shortcut: Callable[[Any, object], Any], slot: _Slot, message: object
+        self, shortcut: Callable[[Any, object], Any], slot: _Slot, message: object, now: float
     ) -> bool:
         """The hottest path (most location fixes): the behaviour's ``shortcut`` says
         the message only changes the idle entity's memory, without a decision
         or a clock. False (``_fast`` or the mailbox then decides) when it cannot
-        say, or fails."""
+        say, or fails. ``now`` (monotonic) is when the entity was last used: a
+        batch (``tell_each``) reads the clock once."""
         try:
             state = shortcut(slot.state, message)
         except Exception:
@@ -322,7 +320,7 @@ class EntityHost:
         if state is None:
             return False
         slot.state = state
-        slot.last_used = time.monotonic()
+        slot.last_used = now
         self.processed += 1
         return True
 
