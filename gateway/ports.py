@@ -514,6 +514,10 @@ class RefreshTokens(Protocol):
         """Idempotent; scoped by account."""
         ...
 
+    async def family_revoked(self, family_id: UUID) -> bool:
+        """Whether the family was revoked (its session ended)."""
+        ...
+
     async def family_of(self, token: str) -> tuple[UUID, UUID] | None:
         """``(account_id, family_id)`` of a stored token, or None."""
         ...

@@ -131,6 +131,11 @@ async def rotate_session(
         raise RefreshRejected("refresh token already used; session revoked")
     # Re-adding the session also extends the Redis key's lifetime.
     await sessions.open_session(role.value, rotation.account_id, session_id, settings.refresh_ttl_s)
+    # A logout that revoked the family after the rotation's check, and closed
+    # the session before the line above, would be undone: look again, after.
+    if await tokens.family_revoked(rotation.family_id):
+        await sessions.close_session(role.value, rotation.account_id, session_id)
+        raise RefreshRejected("refresh token revoked while rotating")
     restricted = (
         False if enrolment_only is None else await enrolment_only(rotation.account_id, role)
     )
@@ -168,10 +173,14 @@ async def end_session(
         if found is not None and found[0] == principal.id:
             families.add(found[1])
     role = principal.role.value
-    # First, so the caller is logged out even if revoking a family fails; closing
-    # a session also closes its open sockets (4401), on every replica.
-    await sessions.close_session(role, principal.id, principal.session_id)
-    for family_id in families:
-        await tokens.revoke_family(account_id=principal.id, family_id=family_id, now=ended)
-        if session_id_of(family_id) != principal.session_id:
-            await sessions.close_session(role, principal.id, session_id_of(family_id))
+    # Revoke, then close: a refresh racing this call checks for the revocation
+    # after it re-lists its session (rotate_session), so either it sees the
+    # revocation or its listing comes before the close below. The close runs
+    # even if revoking fails, so the caller is logged out whatever happens;
+    # closing a session also closes its open sockets (4401), on every replica.
+    try:
+        for family_id in families:
+            await tokens.revoke_family(account_id=principal.id, family_id=family_id, now=ended)
+    finally:
+        for session_id in {principal.session_id} | {session_id_of(f) for f in families}:
+            await sessions.close_session(role, principal.id, session_id)

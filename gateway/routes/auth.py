@@ -403,6 +403,10 @@ async def login_agent(
     dependencies=[_refresh_limit],
     responses=problem_responses(401, 422, 429),
     summary="Exchange a refresh token for a new token pair (the old one is spent)",
+    description=(
+        "401 if the token is unknown, expired, spent (its whole family is then revoked) "
+        "or revoked, including by a logout that ran at the same time."
+    ),
 )
 async def refresh(
     body: RefreshRequest,

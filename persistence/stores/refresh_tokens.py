@@ -59,10 +59,20 @@ RETURNING id
 
 _LOCK = """
 SELECT t.id, t.user_id, t.family_id, t.expires_at, t.spent_at, t.revoked_at,
-       u.role, u.disabled
+       u.role, u.disabled,
+       EXISTS (
+           SELECT 1 FROM refresh_tokens f
+           WHERE f.family_id = t.family_id AND f.revoked_at IS NOT NULL
+       ) AS family_revoked
 FROM refresh_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1
 FOR UPDATE OF t
+"""
+
+#: A family is revoked when any of its tokens is: revocation is always family-wide,
+#: but an UPDATE that began before a rotation committed misses the successor.
+_FAMILY_REVOKED = """
+SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL)
 """
 
 _REVOKE_FAMILY = """
@@ -118,7 +128,12 @@ async def rotate(
                     family_id,
                 )
                 return Rotation(Outcome.REUSED, row["user_id"], row["role"], family_id)
-            if row["revoked_at"] is not None or row["disabled"] or row["expires_at"] <= now:
+            if (
+                row["revoked_at"] is not None
+                or row["family_revoked"]
+                or row["disabled"]
+                or row["expires_at"] <= now
+            ):
                 return Rotation(Outcome.INVALID)
             new_id = await conn.fetchval(
                 _INSERT, row["user_id"], family_id, new_hash, now, expires_at
@@ -147,6 +162,13 @@ async def revoke_family(
             account_id,
         )
     return int(str(status).rsplit(" ", 1)[-1])
+
+
+async def family_revoked(pool: asyncpg.Pool, family_id: UUID) -> bool:
+    """Whether the family was revoked (any of its tokens was: see :data:`_FAMILY_REVOKED`)."""
+    with postgres.EDGE:
+        found = await pool.fetchval(_FAMILY_REVOKED, family_id)
+    return bool(found)
 
 
 async def family_of(pool: asyncpg.Pool, token_hash: bytes) -> tuple[UUID, UUID] | None:
@@ -197,6 +219,9 @@ class PostgresRefreshTokens:
 
     async def revoke_family(self, *, account_id: UUID, family_id: UUID, now: datetime) -> int:
         return await revoke_family(self._pool, account_id=account_id, family_id=family_id, now=now)
+
+    async def family_revoked(self, family_id: UUID) -> bool:
+        return await family_revoked(self._pool, family_id)
 
     async def family_of(self, token: str) -> tuple[UUID, UUID] | None:
         return await family_of(self._pool, hash_token(token))

@@ -353,6 +353,33 @@ async def test_logout_without_a_body_also_revokes_the_refresh_family(
     is_problem(await http.post("/auth/logout", headers=session.headers), 401)
 
 
+async def test_a_refresh_racing_the_logout_does_not_bring_the_session_back(
+    http: httpx.AsyncClient,
+) -> None:
+    """A client refreshing while it signs out (the console does, when the
+    logout's 4401 reaches its socket first) must not undo the logout: not by
+    re-listing the session, and not with a successor token the revocation missed."""
+    for _ in range(12):
+        session = await signed_up(http)
+        out, refreshed = await asyncio.gather(
+            http.post(
+                "/auth/logout",
+                headers=session.headers,
+                json={"refresh_token": session.refresh_token},
+            ),
+            http.post("/auth/refresh", json={"refresh_token": session.refresh_token}),
+        )
+        assert out.status_code == 204, out.text
+        assert refreshed.status_code in (200, 401), refreshed.text
+        is_problem(await http.get("/auth/me", headers=session.headers), 401)
+        if refreshed.status_code == 200:
+            pair = refreshed.json()
+            headers = {"Authorization": f"Bearer {pair['access_token']}"}
+            is_problem(await http.get("/auth/me", headers=headers), 401)
+            again = await http.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+            is_problem(again, 401)
+
+
 async def test_logout_cannot_revoke_another_accounts_family(http: httpx.AsyncClient) -> None:
     victim = await signed_up(http)
     attacker = await signed_up(http)

@@ -460,7 +460,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchange a refresh token for a new token pair (the old one is spent) */
+        /**
+         * Exchange a refresh token for a new token pair (the old one is spent)
+         * @description 401 if the token is unknown, expired, spent (its whole family is then revoked) or revoked, including by a logout that ran at the same time.
+         */
         post: operations["refresh_auth_refresh_post"];
         delete?: never;
         options?: never;

@@ -7,6 +7,9 @@ import { forgetRefreshToken, keepAccount, keepRefreshToken, readAccount, readRef
 
 export type Role = "user" | "agent";
 
+/** An access token this close to its expiry is refreshed before signing out with it. */
+export const SIGN_OUT_MARGIN_MS = 30_000;
+
 export interface SessionEvents {
   /** Signed in (again), or signed out (`me` null) with a reason for the screen. */
   changed(me: Me | null, reason: string | null): void;
@@ -18,6 +21,10 @@ export class Session {
   private inflight: Promise<boolean> | null = null;
   /** Resumed without the server: tell who it is once a refresh works. */
   private offline = false;
+  /** When the access token expires (ms since the epoch, by this clock). */
+  private expiresAt = 0;
+  /** Signing out: no refresh may start (it would spend the refresh token the logout ends). */
+  private leaving = false;
 
   constructor(
     private readonly role: Role,
@@ -36,6 +43,7 @@ export class Session {
 
   private async keep(pair: TokenPair): Promise<void> {
     this.pair = pair;
+    this.expiresAt = Date.now() + pair.expires_in * 1000;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.refresh(), Math.max(5, pair.expires_in * 0.75) * 1000);
     await keepRefreshToken(this.role, pair.refresh_token);
@@ -84,7 +92,7 @@ export class Session {
 
   private async refreshOnce(): Promise<boolean> {
     const current = this.pair;
-    if (!current) return false;
+    if (!current || this.leaving) return false;
     try {
       await this.keep(
         await request<TokenPair>("POST", "/auth/refresh", {
@@ -115,13 +123,23 @@ export class Session {
     this.events.changed(null, reason);
   }
 
+  /**
+   * End the session on the server too, then forget it. The logout closes this
+   * session's socket with 4401, often before its answer arrives: no refresh
+   * starts meanwhile, so a refresh under way is awaited and an access token
+   * near its expiry is refreshed first.
+   */
   async signOut(): Promise<void> {
+    if (this.pair && (this.inflight || Date.now() > this.expiresAt - SIGN_OUT_MARGIN_MS)) await this.refresh();
     const current = this.pair;
     if (current) {
+      this.leaving = true;
       try {
         await request<undefined>("POST", "/auth/logout", { body: { refresh_token: current.refresh_token } });
       } catch {
         // Signing out on the phone must not depend on the network.
+      } finally {
+        this.leaving = false;
       }
     }
     await this.forget(null);
@@ -129,6 +147,7 @@ export class Session {
 
   /** The server closed the socket with 4401 and no refresh helped. */
   async revoked(): Promise<void> {
+    if (this.leaving) return; // signOut forgets it, with its own reason
     await this.forget("Your session was ended. Sign in again.");
   }
 }

@@ -19,8 +19,15 @@ interface SessionState {
 export const useSession = create<SessionState>(() => ({ status: "signed-out", me: null, ended: null }));
 
 let pair: TokenPair | null = null;
+/** When the access token expires (ms since the epoch, by this clock). */
+let expiresAt = 0;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let inflight: Promise<boolean> | null = null;
+/** Signing out: no refresh may start (it would spend the refresh token the logout ends). */
+let leaving = false;
+
+/** An access token this close to its expiry is refreshed before signing out with it. */
+export const SIGN_OUT_MARGIN_MS = 30_000;
 
 /** Refresh at three quarters of the access token's life. */
 export function refreshDelayMs(expiresInS: number): number {
@@ -29,6 +36,7 @@ export function refreshDelayMs(expiresInS: number): number {
 
 function keep(next: TokenPair): void {
   pair = next;
+  expiresAt = Date.now() + next.expires_in * 1000;
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => void refresh(), refreshDelayMs(next.expires_in));
 }
@@ -41,7 +49,7 @@ function forget(reason: string | null): void {
 
 async function refreshOnce(): Promise<boolean> {
   const current = pair;
-  if (!current) return false;
+  if (!current || leaving) return false;
   try {
     const next = await request<TokenPair>("POST", "/auth/refresh", {
       body: { refresh_token: current.refresh_token },
@@ -94,14 +102,23 @@ export async function signIn(email: string, password: string, totpCode?: string)
   useSession.setState({ status: "signed-in", me, ended: null });
 }
 
-/** End the session on the server too (its tokens stop working), then forget it. */
+/**
+ * End the session on the server too (its tokens stop working), then forget it.
+ * The logout closes this session's socket with 4401, often before its answer
+ * arrives: no refresh starts meanwhile, so a refresh under way is awaited
+ * and an access token near its expiry is refreshed first.
+ */
 export async function signOut(reason: string | null = null): Promise<void> {
+  if (pair && (inflight || Date.now() > expiresAt - SIGN_OUT_MARGIN_MS)) await refresh();
   const current = pair;
   if (current) {
+    leaving = true;
     try {
       await request<undefined>("POST", "/auth/logout", { body: { refresh_token: current.refresh_token } });
     } catch {
       // Signing out locally must not depend on the network.
+    } finally {
+      leaving = false;
     }
   }
   forget(reason);
@@ -109,5 +126,6 @@ export async function signOut(reason: string | null = null): Promise<void> {
 
 /** The socket was closed with 4401: the session is over on the server. */
 export function sessionRevoked(): void {
+  if (leaving) return; // signOut forgets it, with its own reason
   forget("Your session was ended by the server. Sign in again.");
 }
