@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self, get_origin
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
@@ -736,10 +738,16 @@ class SecuritySettings(BaseModel):
     csp_extra_sources: list[Annotated[str, Field(pattern=r"^[^\s;,']+$")]] = []
 
 
+#: The prefix of every setting's environment variable.
+ENV_PREFIX: Final = "PANIC_"
+#: What joins a group to its setting in a variable's name.
+ENV_NESTING: Final = "__"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PANIC_",
-        env_nested_delimiter="__",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTING,
         extra="ignore",
         validate_default=True,
     )
@@ -828,6 +836,49 @@ class Settings(BaseSettings):
         """Whether an administrator must have a second factor (default: ``prod`` only)."""
         required = self.totp.required_for_admins
         return self.profile is Profile.PROD if required is None else required
+
+
+def _env_names(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    """Every variable name that sets a field of ``model`` (upper case), groups included."""
+    for name, field in model.model_fields.items():
+        full = f"{prefix}{name.upper()}"
+        yield full
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _env_names(field.annotation, full + ENV_NESTING)
+
+
+def _names_a_setting(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether ``path`` (lower case, from the top) leads to a field of ``model``,
+    or into a mapping field (whose keys are the user's)."""
+    head, *rest = path
+    field = model.model_fields.get(head)
+    if field is None:
+        return False
+    if not rest:
+        return True
+    kind = field.annotation
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return _names_a_setting(kind, rest)
+    return get_origin(kind) is dict or kind is dict
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """The ``PANIC_<GROUP>__<NAME>`` variables of ``environ`` that set nothing,
+    sorted, each with the closest setting's variable when one is close (else
+    None): a misspelt setting is otherwise ignored without a word. Variables
+    without ``__`` are not judged: the scripts read some of their own
+    (``PANIC_KAFKA_HEAP``)."""
+    known = sorted(_env_names(Settings, ENV_PREFIX))
+    found = []
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or ENV_NESTING not in upper:
+            continue
+        path = upper.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING)
+        if "" in path or not _names_a_setting(Settings, path):
+            close = difflib.get_close_matches(upper, known, n=1, cutoff=0.8)
+            found.append((name, close[0] if close else None))
+    return sorted(found)
 
 
 @lru_cache(maxsize=1)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, TextIO
 from pydantic import ValidationError
 
 from config.logging import configure_logging
-from config.settings import Settings
+from config.settings import Settings, unknown_settings
 
 if TYPE_CHECKING:
     import asyncpg
@@ -285,8 +285,12 @@ def _add_demo_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
 
 
-def load_settings() -> Settings:
-    """Validate the configuration; ``CommandError`` (exit 2) listing every problem."""
+def load_settings(*, warn: bool = True) -> Settings:
+    """Validate the configuration; ``CommandError`` (exit 2) listing every problem.
+    With ``warn``, a ``PANIC_*__*`` variable that sets nothing (a typo) is named on stderr."""
+    for name, close in unknown_settings(os.environ) if warn else ():
+        hint = f" (did you mean {close}?)" if close else ""
+        print(f"{PROG}: warning: {name} sets no setting and is ignored{hint}", file=sys.stderr)
     try:
         return Settings()
     except ValidationError as exc:
@@ -305,7 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``panic-alert`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        # A serve's other gateways read the same environment: their parent warned.
+        replica = args.command == "serve" and args.replica_of_port is not None
+        settings = load_settings(warn=not replica)
         if args.command == "serve":
             return serve(settings, args)
         configure_logging(args.log_level or "WARNING")

@@ -15,7 +15,9 @@ from config.settings import (
     Settings,
     estimated_bits,
     secret_weakness,
+    unknown_settings,
 )
+from panic_alert.cli import load_settings
 
 MEDIA_KEY = "media-prod-Zq8s7d6f5g4h3j2k0123456789"
 PROD_SECRETS = {
@@ -59,6 +61,49 @@ def test_nested_groups_are_read_with_double_underscore(monkeypatch: pytest.Monke
     assert settings.ray.num_cpus == 2
     assert settings.log_level == "DEBUG"
     assert settings.postgres.dsn().endswith("@db.internal:5433/panic_alert")
+
+
+def test_a_variable_that_sets_nothing_is_named_with_the_closest_setting() -> None:
+    environ = {
+        "PANIC_GEOFENCE__BATCH_LINGER": "5",  # the setting is ..._MS
+        "PANIC_AUTH__JWT_SECRT": "x",
+        "PANIC_NO_SUCH_GROUP__PORT": "1",
+        "PANIC_POSTGRES__PORT__EXTRA": "1",  # a scalar has no fields
+        "PANIC_POSTGRES____PORT": "1",
+    }
+    assert unknown_settings(environ) == [
+        ("PANIC_AUTH__JWT_SECRT", "PANIC_AUTH__JWT_SECRET"),
+        ("PANIC_GEOFENCE__BATCH_LINGER", "PANIC_GEOFENCE__BATCH_LINGER_MS"),
+        ("PANIC_NO_SUCH_GROUP__PORT", None),
+        ("PANIC_POSTGRES__PORT__EXTRA", "PANIC_POSTGRES__PORT"),
+        ("PANIC_POSTGRES____PORT", "PANIC_POSTGRES__PORT"),
+    ]
+
+
+def test_settings_groups_mappings_and_the_scripts_own_variables_are_not_unknown() -> None:
+    environ = {
+        "PANIC_GEOFENCE__BATCH_LINGER_MS": "5",
+        "panic_postgres__port": "5433",  # names are not case-sensitive
+        "PANIC_MEDIA__S3__ENDPOINT": "http://127.0.0.1:8333",  # a group within a group
+        "PANIC_MEDIA__MASTER_KEYS__K1": "x",  # a mapping's keys are the user's
+        "PANIC_POSTGRES": "{}",  # a whole group as JSON
+        "PANIC_KAFKA_HEAP": "1g",  # no "__": the scripts' own
+        "PATH": "/usr/bin",
+    }
+    assert unknown_settings(environ) == []
+
+
+def test_the_cli_warns_of_a_misspelt_setting_and_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PANIC_GEOFENCE__BATCH_LINGER", "5")
+    monkeypatch.setenv("PANIC_HTTP__PORT", "9001")
+    settings = load_settings()
+    assert settings.http.port == 9001
+    assert capsys.readouterr().err == (
+        "panic-alert: warning: PANIC_GEOFENCE__BATCH_LINGER sets no setting and is "
+        "ignored (did you mean PANIC_GEOFENCE__BATCH_LINGER_MS?)\n"
+    )
 
 
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
