@@ -1,6 +1,6 @@
 // A fake of the gateway's /auth endpoints for the session modules' unit tests
 // (a fake fetch: the real server's side is tested in tests/integration/api/test_auth.py).
-import { vi } from "vitest";
+import { afterEach, beforeEach, vi } from "vitest";
 
 export interface FakeCall {
   path: string;
@@ -45,4 +45,16 @@ export function fakeAuthServer(expiresIn: number) {
   });
   const sent = (path: string) => calls.filter((call) => call.path === path);
   return { calls, fetch, release, sent };
+}
+
+/** In the calling `describe`: fake timers and clock for each test, and the real ones
+ * (and the real `fetch`) back after it. */
+export function fakeTimePerTest(): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
 }

@@ -1,8 +1,8 @@
 // The phone apps' session signing out while the server closes the socket,
 // against a fake /auth and a fake vault (in memory).
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 
-import { fakeAuthServer } from "./fakeAuthServer";
+import { fakeAuthServer, fakeTimePerTest } from "./fakeAuthServer";
 import { Session } from "./session";
 
 const kept = new Map<string, unknown>();
@@ -22,14 +22,9 @@ function session() {
 }
 
 describe("signing out of a phone app", () => {
+  fakeTimePerTest();
   beforeEach(() => {
     kept.clear();
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
-  });
-
-  afterEach(() => {
-    vi.useRealTimers();
-    vi.unstubAllGlobals();
   });
 
   it("starts no refresh while the logout is under way, and ignores the socket's 4401 meanwhile", async () => {

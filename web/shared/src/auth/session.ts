@@ -3,12 +3,10 @@
 // refreshed quietly at three quarters of the access token's life.
 import { ApiError, request, setTokenSource } from "../api/client";
 import type { Me, TokenPair } from "../api/types";
+import { refreshBeforeSignOut, refreshDelayMs } from "./timing";
 import { forgetRefreshToken, keepAccount, keepRefreshToken, readAccount, readRefreshToken } from "./vault";
 
 export type Role = "user" | "agent";
-
-/** An access token this close to its expiry is refreshed before signing out with it. */
-export const SIGN_OUT_MARGIN_MS = 30_000;
 
 export interface SessionEvents {
   /** Signed in (again), or signed out (`me` null) with a reason for the screen. */
@@ -45,7 +43,7 @@ export class Session {
     this.pair = pair;
     this.expiresAt = Date.now() + pair.expires_in * 1000;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh(), Math.max(5, pair.expires_in * 0.75) * 1000);
+    this.timer = setTimeout(() => void this.refresh(), refreshDelayMs(pair.expires_in));
     await keepRefreshToken(this.role, pair.refresh_token);
   }
 
@@ -130,7 +128,7 @@ export class Session {
    * near its expiry is refreshed first.
    */
   async signOut(): Promise<void> {
-    if (this.pair && (this.inflight || Date.now() > this.expiresAt - SIGN_OUT_MARGIN_MS)) await this.refresh();
+    if (this.pair && refreshBeforeSignOut(this.inflight !== null, this.expiresAt, Date.now())) await this.refresh();
     const current = this.pair;
     if (current) {
       this.leaving = true;

@@ -1,19 +1,12 @@
 // Signing out while the server closes the socket, against a fake /auth.
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
-import { fakeAuthServer } from "@panic-alert/shared/auth/fakeAuthServer";
+import { fakeAuthServer, fakeTimePerTest } from "@panic-alert/shared/auth/fakeAuthServer";
 
 import { refresh, sessionRevoked, signIn, signOut, useSession } from "./session";
 
 describe("signing out of the console", () => {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
-  });
-
-  afterEach(() => {
-    vi.useRealTimers();
-    vi.unstubAllGlobals();
-  });
+  fakeTimePerTest();
 
   it("starts no refresh while the logout is under way, and ignores the socket's 4401 meanwhile", async () => {
     const server = fakeAuthServer(900);

@@ -6,6 +6,7 @@ import { create } from "zustand";
 
 import { ApiError, request, setTokenSource } from "@panic-alert/shared/api/client";
 import type { Me, TokenPair } from "@panic-alert/shared/api/types";
+import { refreshBeforeSignOut, refreshDelayMs } from "@panic-alert/shared/auth/timing";
 
 export type SessionStatus = "signed-out" | "signed-in";
 
@@ -25,14 +26,6 @@ let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let inflight: Promise<boolean> | null = null;
 /** Signing out: no refresh may start (it would spend the refresh token the logout ends). */
 let leaving = false;
-
-/** An access token this close to its expiry is refreshed before signing out with it. */
-export const SIGN_OUT_MARGIN_MS = 30_000;
-
-/** Refresh at three quarters of the access token's life. */
-export function refreshDelayMs(expiresInS: number): number {
-  return Math.max(5, expiresInS * 0.75) * 1000;
-}
 
 function keep(next: TokenPair): void {
   pair = next;
@@ -109,7 +102,7 @@ export async function signIn(email: string, password: string, totpCode?: string)
  * and an access token near its expiry is refreshed first.
  */
 export async function signOut(reason: string | null = null): Promise<void> {
-  if (pair && (inflight || Date.now() > expiresAt - SIGN_OUT_MARGIN_MS)) await refresh();
+  if (pair && refreshBeforeSignOut(inflight !== null, expiresAt, Date.now())) await refresh();
   const current = pair;
   if (current) {
     leaving = true;
