@@ -57,23 +57,28 @@ VALUES ($1, $2, $3, $4, $5)
 RETURNING id
 """
 
-_LOCK = """
+
+def _revoked_in(family: str) -> str:
+    """SQL: whether the family ``family`` (a column or a parameter) is revoked.
+
+    A family is revoked when any of its tokens is: revocation is always
+    family-wide, but an UPDATE that began before a rotation committed misses
+    the successor."""
+    return (
+        "EXISTS (SELECT 1 FROM refresh_tokens f "  # noqa: S608 (fixed fragments)
+        f"WHERE f.family_id = {family} AND f.revoked_at IS NOT NULL)"
+    )
+
+
+_LOCK = f"""
 SELECT t.id, t.user_id, t.family_id, t.expires_at, t.spent_at, t.revoked_at,
-       u.role, u.disabled,
-       EXISTS (
-           SELECT 1 FROM refresh_tokens f
-           WHERE f.family_id = t.family_id AND f.revoked_at IS NOT NULL
-       ) AS family_revoked
+       u.role, u.disabled, {_revoked_in("t.family_id")} AS family_revoked
 FROM refresh_tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1
 FOR UPDATE OF t
-"""
+"""  # noqa: S608 (fixed fragments)
 
-#: A family is revoked when any of its tokens is: revocation is always family-wide,
-#: but an UPDATE that began before a rotation committed misses the successor.
-_FAMILY_REVOKED = """
-SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL)
-"""
+_FAMILY_REVOKED = f"SELECT {_revoked_in('$1')}"
 
 _REVOKE_FAMILY = """
 UPDATE refresh_tokens SET revoked_at = $2
@@ -165,7 +170,7 @@ async def revoke_family(
 
 
 async def family_revoked(pool: asyncpg.Pool, family_id: UUID) -> bool:
-    """Whether the family was revoked (any of its tokens was: see :data:`_FAMILY_REVOKED`)."""
+    """Whether the family was revoked (any of its tokens was: see :func:`_revoked_in`)."""
     with postgres.EDGE:
         found = await pool.fetchval(_FAMILY_REVOKED, family_id)
     return bool(found)
