@@ -367,7 +367,7 @@ def own_cpu_seconds() -> float:
 
 
 def loadavg() -> list[float]:
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 # --- the driver -------------------------------------------------------------------------------
@@ -390,6 +390,8 @@ class Errors:
 class Snapshot:
     wall: float
     server_cpu: float
+    #: Processes in the server's tree (granian: a supervisor and its worker).
+    server_processes: int
     client_cpu: float
     counted: int
     sent: int
@@ -499,12 +501,8 @@ async def client_phase(pid: int, port: int, args: argparse.Namespace) -> dict[st
                 ws = conns[turn]
                 try:
                     await ws.send(FRAME % sent)
-                except ConnectionClosed as exc:
-                    errors.note("closed", exc)
-                    conns.pop(turn)
-                    continue
                 except Exception as exc:
-                    errors.note("send", exc)
+                    errors.note("closed" if isinstance(exc, ConnectionClosed) else "send", exc)
                     conns.pop(turn)
                     continue
                 sent += 1
@@ -513,8 +511,8 @@ async def client_phase(pid: int, port: int, args: argparse.Namespace) -> dict[st
 
     async def snapshot() -> Snapshot:
         counted = await fetch_count(port)
-        server_cpu, _ = tree_cpu_seconds(pid)
-        return Snapshot(time.monotonic(), server_cpu, own_cpu_seconds(), counted, sent)
+        server_cpu, processes = tree_cpu_seconds(pid)
+        return Snapshot(time.monotonic(), server_cpu, processes, own_cpu_seconds(), counted, sent)
 
     sender = asyncio.create_task(send_loop())
     try:
@@ -524,7 +522,6 @@ async def client_phase(pid: int, port: int, args: argparse.Namespace) -> dict[st
         await asyncio.sleep(args.seconds)
         after = await snapshot()
         rss = tree_rss_mb(pid)
-        _, procs = tree_cpu_seconds(pid)
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -547,7 +544,7 @@ async def client_phase(pid: int, port: int, args: argparse.Namespace) -> dict[st
         "server_cores": round(server_cpu / wall, 3),
         "server_us_per_frame": round(server_cpu / counted * 1e6, 2) if counted else None,
         "server_rss_mb": round(rss, 1),
-        "server_processes": procs,
+        "server_processes": after.server_processes,
         "client_cores": round((after.client_cpu - before.client_cpu) / wall, 3),
         "window_s": round(wall, 2),
         "sockets_open": len(conns),
