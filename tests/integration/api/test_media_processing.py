@@ -28,7 +28,7 @@ from panic_alert.relay_root import run_relay
 from persistence.drivers.mongo import EventStore
 from tests.integration.api.accounts import Account, make_account
 from tests.integration.api.conftest import Gateway, serving
-from tests.integration.api.mediakit import media_settings, stored_bytes, upload
+from tests.integration.api.mediakit import media_settings, stored_bytes, stored_files, upload
 from tests.integration.api.test_alerts import alert_body, eventually
 from tests.integration.api.test_ws import session
 from tests.scratch import drop_mongo_database, scratch_name
@@ -278,10 +278,14 @@ async def test_processing_again_replaces_the_renditions(
     assert again.status_code == 202, again.text
     assert again.json()["processing"] == "queued"
 
+    # The new renditions are committed first and the old objects removed after
+    # (never a row naming removed bytes), so the removal may trail the "done".
     async def replaced() -> dict[str, Any] | None:
         meta = (await http.get(f"/media/{media_id}/meta", headers=user.headers)).json()
         fresh = {r["id"] for r in meta["renditions"]}
-        return meta if meta["processing"] == "done" and fresh and not fresh & old else None
+        swapped = meta["processing"] == "done" and fresh and not fresh & old
+        removed = not any(stored_files(media_root, gone) for gone in old)
+        return meta if swapped and removed else None
 
     meta = await eventually(replaced, timeout_s=240)
     assert len(meta["renditions"]) == 2
