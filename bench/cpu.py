@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 
 import psutil
 
@@ -98,3 +99,50 @@ async def cpu_over(seconds: float, gateway_pids: list[int]) -> dict[str, float]:
     await meter.start()
     await asyncio.sleep(seconds)
     return cores(*await meter.stop())
+
+
+# --- the machine as a whole (/proc/stat) --------------------------------------------------
+
+
+def cpu_times() -> list[int]:
+    """The machine's ``cpu`` line of /proc/stat: clock ticks per state since boot."""
+    with open("/proc/stat") as stat_file:
+        return [int(field) for field in stat_file.readline().split()[1:]]
+
+
+def cpu_busy_share(before: Sequence[int], after: Sequence[int]) -> float:
+    """The share of CPU time not idle between two ``cpu`` lines of /proc/stat (0..1).
+
+    The fields are user, nice, system, idle, iowait, irq, softirq, steal, ...;
+    idle and iowait count as idle. Unlike the load average, which lags by a
+    minute, this says whether something is running *now*.
+    """
+    total = sum(after) - sum(before)
+    if total <= 0:
+        return 0.0
+    idle = (after[3] + after[4]) - (before[3] + before[4])
+    return round(max(0.0, min(1.0, 1 - idle / total)), 3)
+
+
+def stolen_share(before: Sequence[int], after: Sequence[int]) -> float:
+    """The share of CPU time the hypervisor gave to others between two ``cpu``
+    lines of /proc/stat (0..1): steal, the eighth field, over all of them.
+
+    On a virtual machine whose host is busy, a process that wants a core gets
+    only part of it, and the benchmarks' figures drop with nothing of ours to
+    blame: 30-50 % of the machine was stolen while bench/geofence.py set up
+    its users in one run (2026-12-06), against under 2 % when idle. Its own
+    CPU times do not show it; this does.
+    """
+    total = sum(after) - sum(before)
+    if total <= 0 or len(after) < 8 or len(before) < 8:
+        return 0.0
+    return round(max(0.0, min(1.0, (after[7] - before[7]) / total)), 3)
+
+
+async def machine_over(seconds: float) -> dict[str, float]:
+    """The machine's busy and stolen shares of its CPU over the next ``seconds``."""
+    first = cpu_times()
+    await asyncio.sleep(seconds)
+    last = cpu_times()
+    return {"busy": cpu_busy_share(first, last), "stolen": stolen_share(first, last)}

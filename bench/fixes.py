@@ -50,6 +50,8 @@ class SendReport:
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     cpu_s: float = 0.0
+    #: Socket set-ups retried after a 1013 (the gateway shedding set-ups).
+    setup_retries: int = 0
 
 
 def walkers(
@@ -90,12 +92,11 @@ async def _send(
     opened: dict[int, websockets.ClientConnection] = {}
     readers: list[asyncio.Task[None]] = []
 
+    rng = random.Random(len(subjects))  # back-off jitter only
+
     async def open_one(index: int, walker: Walker) -> None:
-        ws = await websockets.connect(ws_url, max_size=2**16, ping_interval=None, compression=None)
-        await ws.send(json.dumps({"type": "auth", "data": {"token": walker.token}}))
-        reply = json.loads(await ws.recv())
-        if reply.get("type") != "auth.ok":
-            raise RuntimeError(f"socket refused: {reply}")
+        ws, retries = await authenticated_socket(ws_url, walker.token, rng=rng)
+        report.setup_retries += retries
         opened[index] = ws
         readers.append(asyncio.create_task(_count_errors(ws, report)))
 
@@ -189,18 +190,56 @@ def fix_json(subject_id: str, lat: float, lon: float, recorded: str) -> str:
     )
 
 
+#: The close code of a socket the gateway could not set up now: it sheds socket
+#: setups under load, and an app tries again later (API.md).
+TRY_AGAIN_LATER = 1013
+#: Set-ups retried after a 1013 before the socket is given up.
+SETUP_RETRIES = 6
+#: A retry waits uniform(0, min(cap, base * 2**n)) s, as the apps and bench/live.py do.
+RETRY_BASE_S, RETRY_CAP_S = 1.0, 30.0
+
+
+async def authenticated_socket(
+    url: str, token: str, *, rng: random.Random, max_size: int = 2**16
+) -> tuple[websockets.ClientConnection, int]:
+    """A socket on ``url`` authenticated with ``token`` (a user's or an integration
+    key), and how many times its set-up was retried: a 1013 close before
+    ``auth.ok`` is retried after a jittered back-off, as the apps do (an
+    overloaded gateway sheds set-ups), up to ``SETUP_RETRIES`` times. An
+    ``error`` frame instead of ``auth.ok`` (a bad token) fails at once."""
+    retries = 0
+    while True:
+        ws = await websockets.connect(url, max_size=max_size, ping_interval=None, compression=None)
+        try:
+            await ws.send(json.dumps({"type": "auth", "data": {"token": token}}))
+            async with asyncio.timeout(30):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame.get("type") == "auth.ok":
+                        return ws, retries
+                    if frame.get("type") == "error":
+                        raise RuntimeError(f"socket refused: {frame.get('data')}")
+        except websockets.ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd is not None else None
+            if code != TRY_AGAIN_LATER or retries >= SETUP_RETRIES:
+                raise
+        except BaseException:
+            await ws.close()
+            raise
+        retries += 1
+        await asyncio.sleep(rng.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2**retries)))
+
+
 def batch_frame(fixes: list[str]) -> bytes:
     return ('{"type":"locations","data":{"fixes":[' + ",".join(fixes) + "]}}").encode()
 
 
-async def open_bulk(url: str, key: str) -> websockets.ClientConnection:
-    """A ``/ws/locations`` socket authenticated with the integration ``key``."""
-    ws = await websockets.connect(url, max_size=2**22, ping_interval=None, compression=None)
-    await ws.send(json.dumps({"type": "auth", "data": {"token": key}}))
-    reply = json.loads(await ws.recv())
-    if reply.get("type") != "auth.ok":
-        raise RuntimeError(f"bulk socket refused: {reply}")
-    return ws
+async def open_bulk(
+    url: str, key: str, rng: random.Random
+) -> tuple[websockets.ClientConnection, int]:
+    """A ``/ws/locations`` socket authenticated with the integration ``key``, and
+    how many times its set-up was retried."""
+    return await authenticated_socket(url, key, rng=rng, max_size=2**22)
 
 
 def send_batches(
@@ -248,7 +287,12 @@ async def _send_batches(
     max_fixes: int,
 ) -> SendReport:
     report = SendReport()
-    sockets = [await open_bulk(bulk_url, key) for _ in range(connections)]
+    rng = random.Random(connections)
+    sockets = []
+    for _ in range(connections):
+        ws, retries = await open_bulk(bulk_url, key, rng)
+        report.setup_retries += retries
+        sockets.append(ws)
     readers = [asyncio.create_task(_count_outcomes(ws, report)) for ws in sockets]
     report.sockets = len(sockets)
     await asyncio.to_thread(sending.touch)

@@ -16,7 +16,12 @@ sender process of its own (bench/fixes.py). Measured:
   stored in Redis and handed to the subject entities), with the backlog left
   at the end and how long it took to drain; the sender is open loop, so a
   gateway that cannot keep up shows as backlog (kernel socket buffers hold
-  a lot), not as a slower sender;
+  a lot), not as a slower sender; ``carried_per_second``, the same for each
+  second from the first fix sent (the warm-up's too; ``null`` for a second
+  the gateways were too busy to answer ``/metrics`` around), and
+  ``behind_at_window``, about how many fixes sent in the warm-up were not
+  yet carried when the window began (the window's first fixes queue behind
+  them);
 - ``update_to_event_ms``: ``--probes`` more users, each repeatedly stepping
   into a danger zone of its own that notifies the subject: from sending the
   fix to receiving the ``geofence.alert`` frame, which comes after the
@@ -46,7 +51,10 @@ the outbox, Kafka and the event store (``events``, bench/durability.py).
 Both feeds report ``cpu_cores`` (cores each group of processes used over
 the measured window: the gateways, the shards, the rest of Ray, Redis,
 PostgreSQL, Kafka, FerretDB; from their own CPU times) and
-``cpu_us_per_fix`` (the same per fix carried), and ``sender_cores``.
+``cpu_us_per_fix`` (the same per fix carried), ``sender_cores``, and
+``machine_cpu``: the share of the machine's CPU busy over the window, and
+the share the hypervisor gave to other tenants (``stolen``; a busy host
+slows every process here without their own CPU times showing it).
 
 ``--gateways N`` has serve run N gateway processes on its port (0, the
 default, is serve's own default: one per core); the kernel spreads the
@@ -60,6 +68,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -81,11 +90,12 @@ import httpx
 import psutil
 import websockets
 
-from bench.cpu import cpu_over
+from bench.cpu import cpu_over, machine_over
 from bench.durability import EventCounts, count_events, kafka_end_offsets
 from bench.fixes import (
     M_PER_DEG_LAT,
     SendReport,
+    authenticated_socket,
     batch_frame,
     fix_json,
     open_bulk,
@@ -183,19 +193,23 @@ class Probe:
         self.missed = 0
         self._entered: asyncio.Future[float] | None = None
         self._feed: Any = None
+        #: Socket set-ups retried after a 1013 (the gateway shedding set-ups).
+        self.setup_retries = 0
+        self._rng = random.Random(self.subject_id)  # back-off jitter only
 
     async def connect(self, ws_url: str, stack: contextlib.AsyncExitStack) -> None:
         """Open and authenticate its sockets and send one fix outside its zone
         (which activates its subject entity), all in the warm-up: the window
         times entries, not sockets being set up. Closed with ``stack``."""
-        ws = await stack.enter_async_context(websockets.connect(ws_url, ping_interval=None))
-        await ws.send(json.dumps({"type": "auth", "data": {"token": self.token}}))
         # A fix sent before auth.ok waits for the socket's setup (its subscriptions
-        # and resync, over a second with 10,000 sockets sending).
-        await authenticated(ws)
+        # and resync, over a second with 10,000 sockets sending): wait for it.
+        ws, retries = await authenticated_socket(ws_url, self.token, rng=self._rng)
+        stack.push_async_callback(ws.close)
+        self.setup_retries += retries
         self._feed = ws
         if self.bulk is not None:
-            self._feed = await open_bulk(*self.bulk)
+            self._feed, retries = await open_bulk(*self.bulk, self._rng)
+            self.setup_retries += retries
             stack.push_async_callback(self._feed.close)
             stack.callback(asyncio.create_task(_drain(self._feed)).cancel)
         stack.callback(asyncio.create_task(self._read(ws)).cancel)
@@ -249,17 +263,6 @@ class Probe:
                 self._entered.set_result(time.perf_counter())
 
 
-async def authenticated(ws: Any) -> None:
-    """Wait for ``auth.ok`` on a ``/ws`` socket (within 30 s); an error if refused."""
-    async with asyncio.timeout(30):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame.get("type") == "auth.ok":
-                return
-            if frame.get("type") == "error":
-                raise RuntimeError(f"probe not authenticated: {frame.get('data')}")
-
-
 async def _drain(ws: Any) -> None:
     with contextlib.suppress(websockets.ConnectionClosed):
         async for _ in ws:
@@ -274,6 +277,42 @@ async def carried_out(http: httpx.AsyncClient, base_url: str) -> float:
         if line.startswith('geofence_fixes_total{outcome="carried_out"}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+#: Samples further apart than this leave the seconds between them unknown (a
+#: gateway too busy to answer ``/metrics``), rather than spread evenly over them.
+SAMPLE_GAP_S = 1.5
+
+
+def carried_timeline(
+    samples: list[tuple[float, float]], start: float, baseline: float, seconds: float
+) -> list[int | None]:
+    """Fixes carried out in each whole second of the ``seconds`` after ``start``,
+    from the ``(perf_counter, carried_out)`` samples (about two a second), read
+    at each second's boundary between the samples either side of it. A
+    boundary with no sample within ``SAMPLE_GAP_S`` either side makes its
+    seconds None; the timeline stops at the last sample."""
+
+    def at(t: float) -> float | None:
+        before = [(ts, n) for ts, n in samples if ts <= t]
+        after = [(ts, n) for ts, n in samples if ts >= t]
+        if not after:
+            return None
+        if not before:
+            return baseline if after[0][0] - t <= SAMPLE_GAP_S else None
+        (t0, n0), (t1, n1) = before[-1], after[0]
+        if t1 - t0 > SAMPLE_GAP_S:
+            return None
+        return n0 if t1 == t0 else n0 + (n1 - n0) * (t - t0) / (t1 - t0)
+
+    if not samples:
+        return []
+    last = min(start + seconds, samples[-1][0])
+    bounds = [at(start + k) for k in range(int(last - start) + 1)]
+    return [
+        None if low is None or high is None else round(high - low)
+        for low, high in itertools.pairwise(bounds)
+    ]
 
 
 async def integration_key(base_url: str, admin: Account) -> str:
@@ -442,6 +481,7 @@ async def main() -> None:
                         progress("geofence", f"measuring for {args.seconds}s")
                         gateway_pids = live.gateway_pids
                         cpu_window = asyncio.create_task(cpu_over(args.seconds, gateway_pids))
+                        machine_window = asyncio.create_task(machine_over(args.seconds))
                         began = time.perf_counter()
                         until = began + args.seconds * 0.8
                         await asyncio.gather(*(p.run(until) for p in probes))
@@ -462,7 +502,20 @@ async def main() -> None:
                         )
                     result["backlog_drain_s"] = round(time.perf_counter() - drain_began, 1)
                     result["carried_out_total"] = int(samples[-1][1] - baseline)
+                    timeline = carried_timeline(
+                        samples, sending_began, baseline, args.warmup + args.seconds
+                    )
+                    result["carried_per_second"] = timeline
+                    # Sent in the warm-up but not yet carried when the window began: a
+                    # backlog the window's first fixes (the probes' too) queue behind.
+                    warm = timeline[: int(args.warmup)]
+                    result["behind_at_window"] = (
+                        max(0, round(args.rate * args.warmup) - sum(n or 0 for n in warm))
+                        if len(warm) == int(args.warmup) and None not in warm
+                        else None
+                    )
                     result["cpu_cores"] = await cpu_window
+                    result["machine_cpu"] = await machine_window
                     carried = result.get("carried_out_per_s") or 0
                     if carried:
                         result["cpu_us_per_fix"] = {
@@ -495,6 +548,8 @@ async def main() -> None:
             "errors": report.errors,
             "sender_cpu_s": round(report.cpu_s, 1),
             "sender_cores": round(report.cpu_s / report.seconds, 3) if report.seconds else 0,
+            # Socket set-ups the gateway shed with 1013 and the bench tried again.
+            "setup_retries": report.setup_retries + sum(p.setup_retries for p in probes),
             "probe_entries": len(latencies),
             "probe_missed": sum(p.missed for p in probes),
             "update_to_event_p50_ms": percentile(latencies, 0.50),

@@ -27,8 +27,8 @@ The object printed is ``{"ours": {...}, "tile38": {...}, "ratios": {...},
 "machine": {...}}``: both benches' objects as they printed them,
 :func:`ratios` of the figures that map (the harness README's "Figures, and
 how they map"), and the machine (cores, the load average over 1, 5 and 15
-minutes and the CPU's busy share of the 2 s before each run, Python,
-Tile38's version). Progress goes to
+minutes and the CPU's busy share of the 2 s before each run, the share
+of the CPU the hypervisor stole while each ran, Python, Tile38's version). Progress goes to
 stderr. Our bench needs the services (``PANIC_DATA_DIR``) as
 ``bench/geofence.py`` alone does.
 """
@@ -51,6 +51,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+from bench.cpu import cpu_busy_share, cpu_times, stolen_share
 
 #: The workload flags both benches take, with the defaults both have.
 WORKLOAD: dict[str, int | float] = {
@@ -139,20 +142,6 @@ def busy_reason(load_1min: float, allow_busy: bool) -> str | None:
         "running, and a comparison on a busy machine is worthless. Wait for it to settle, "
         "or pass --allow-busy to run anyway (and say so with the figures)."
     )
-
-
-def cpu_busy_share(before: Sequence[int], after: Sequence[int]) -> float:
-    """The share of CPU time not idle between two ``cpu`` lines of /proc/stat (0..1).
-
-    The fields are user, nice, system, idle, iowait, irq, softirq, steal, ...;
-    idle and iowait count as idle. Unlike the load average, which lags by a
-    minute, this says whether something is running *now*.
-    """
-    total = sum(after) - sum(before)
-    if total <= 0:
-        return 0.0
-    idle = (after[3] + after[4]) - (before[3] + before[4])
-    return round(max(0.0, min(1.0, 1 - idle / total)), 3)
 
 
 def tile38_home(peer_dir: Path, environ: Mapping[str, str], writable: bool) -> Path:
@@ -287,11 +276,6 @@ def settle(allow_busy: bool, wait_s: float = 180) -> None:
         raise Failed(reason)
 
 
-def cpu_times() -> list[int]:
-    with open("/proc/stat") as stat_file:
-        return [int(field) for field in stat_file.readline().split()[1:]]
-
-
 def settle_between(max_wait_s: float) -> tuple[float, float]:
     """Waits (up to ``max_wait_s``) until the CPU is quiet again after our bench.
 
@@ -369,6 +353,7 @@ def main() -> int:
         time.sleep(2)
         busy_before_ours = cpu_busy_share(first, cpu_times())
         load_before_ours = os.getloadavg()
+        ours_began = cpu_times()
         ours = last_json(
             run(
                 [sys.executable, "bench/geofence.py", *flags, *shlex.split(args.ours_args)],
@@ -376,8 +361,10 @@ def main() -> int:
             ),
             "bench/geofence.py",
         )
+        stolen_in_ours = stolen_share(ours_began, cpu_times())
         busy_before_tile38, settled_s = settle_between(args.settle)
         load_before_tile38 = os.getloadavg()
+        tile38_began = cpu_times()
         tile38 = last_json(
             run(
                 [
@@ -391,6 +378,7 @@ def main() -> int:
             ),
             "bench_tile38.py",
         )
+        stolen_in_tile38 = stolen_share(tile38_began, cpu_times())
     except Failed as failure:
         say(str(failure))
         return 1
@@ -405,6 +393,10 @@ def main() -> int:
             "cpu_busy_before_ours": busy_before_ours,
             "cpu_busy_before_tile38": busy_before_tile38,
             "settled_before_tile38_s": settled_s,
+            # CPU time the hypervisor gave to others while each bench ran (setup
+            # included): a share above a few percent makes the comparison unfair.
+            "cpu_stolen_in_ours": stolen_in_ours,
+            "cpu_stolen_in_tile38": stolen_in_tile38,
             "python": platform.python_version(),
             "tile38_version": tile38.get("tile38_version") or version,
             "tile38_server": version,

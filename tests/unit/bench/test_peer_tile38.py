@@ -7,7 +7,6 @@ from pathlib import Path
 from bench.peer_tile38 import (
     WORKLOAD,
     busy_reason,
-    cpu_busy_share,
     ours_rss_mb,
     ratios,
     tile38_home,
@@ -106,11 +105,3 @@ def test_a_folder_without_write_bits_is_read_only_even_for_root(tmp_path: Path) 
     finally:
         tmp_path.chmod(0o755)
     assert not writable(tmp_path / "not-there")
-
-
-def test_cpu_busy_share_counts_idle_and_iowait_as_idle() -> None:
-    before = [100, 0, 50, 800, 50, 0, 0, 0, 0, 0]
-    # +300 user, +100 system, +500 idle, +100 iowait: 400 of 1000 busy.
-    after = [400, 0, 150, 1300, 150, 0, 0, 0, 0, 0]
-    assert cpu_busy_share(before, after) == 0.4
-    assert cpu_busy_share(before, before) == 0.0  # no time passed: nothing to say busy

@@ -1,0 +1,46 @@
+"""bench/geofence.py's carried-out timeline: per-second counts from the metric's samples."""
+
+from __future__ import annotations
+
+from bench.geofence import carried_timeline
+
+
+def test_whole_seconds_are_counted_from_the_start() -> None:
+    samples = [(10.0, 100.0), (10.5, 600.0), (11.0, 1100.0), (11.5, 1600.0), (12.0, 2100.0)]
+    assert carried_timeline(samples, start=10.0, baseline=100.0, seconds=30) == [1000, 1000]
+
+
+def test_a_boundary_between_samples_is_interpolated() -> None:
+    # 1,000 a second throughout, sampled off the seconds' boundaries.
+    samples = [(0.3, 300.0), (0.8, 800.0), (1.3, 1300.0), (1.8, 1800.0), (2.3, 2300.0)]
+    assert carried_timeline(samples, start=0.0, baseline=0.0, seconds=30) == [1000, 1000]
+
+
+def test_before_the_first_sample_the_baseline_holds() -> None:
+    samples = [(0.5, 50.0), (1.0, 500.0)]
+    assert carried_timeline(samples, start=0.0, baseline=50.0, seconds=30) == [450]
+
+
+def test_the_timeline_stops_at_the_last_sample_and_at_the_sending_time() -> None:
+    samples = [(0.0, 0.0), (1.0, 10.0), (1.5, 20.0)]
+    assert carried_timeline(samples, start=0.0, baseline=0.0, seconds=30) == [10]
+    steady = [(t / 2, t * 500.0) for t in range(21)]  # 10 s of samples
+    assert carried_timeline(steady, start=0.0, baseline=0.0, seconds=3) == [1000] * 3
+    assert carried_timeline([], start=0.0, baseline=0.0, seconds=30) == []
+
+
+def test_a_gap_in_the_samples_is_unknown_not_spread() -> None:
+    # /metrics unanswered from 1.0 s to 4.0 s: seconds 1-3 are not known.
+    samples = [(0.0, 0.0), (0.5, 500.0), (1.0, 1000.0), (4.0, 4000.0), (4.5, 4500.0), (5.0, 5000.0)]
+    assert carried_timeline(samples, start=0.0, baseline=0.0, seconds=30) == [
+        1000,
+        None,
+        None,
+        None,
+        1000,
+    ]
+
+
+def test_a_stall_then_a_catch_up_shows_as_such() -> None:
+    samples = [(t / 2, 0.0) for t in range(5)] + [(2.5, 1500.0), (3.0, 3000.0)]
+    assert carried_timeline(samples, start=0.0, baseline=0.0, seconds=30) == [0, 0, 3000]
