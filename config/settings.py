@@ -583,8 +583,8 @@ class GeofenceSettings(BaseModel):
 
     Fixes from REST and WebSocket are gathered for ``batch_linger_ms`` (or
     ``batch_max`` fixes) and then, in one go: the newest per subject to Redis
-    ``location:{role}:{id}``, every fix to its subject entity, and at most one
-    fix per subject every ``history_every_s`` to MongoDB ``location_events``.
+    ``location:{role}:{id}``, every fix to its subject entity, and one fix per
+    subject every ``history_every_s`` to MongoDB ``location_events``.
     """
 
     #: Each flush costs the gateway and the shard about the same whatever its size
@@ -616,6 +616,11 @@ class GeofenceSettings(BaseModel):
     #: while the rest of the queue still takes phones' fixes (a person's fix is
     #: not refused because a fleet floods).
     bulk_queue_share: float = Field(0.5, gt=0, le=1)
+    #: One fix per subject is kept in the history (MongoDB ``location_events``)
+    #: in each period of this long, its first at once; each subject's periods are
+    #: shifted by a phase of its own (``gateway.locations.next_sample_at``), so
+    #: subjects that began together are not all written in one burst. 0 keeps
+    #: every fix.
     history_every_s: float = Field(30.0, ge=0)
     #: A subject's newest fix is written to Redis at most this often (issue 20), its
     #: first at once, each subject on its own clock so the writes stay spread over

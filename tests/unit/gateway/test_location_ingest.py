@@ -1,18 +1,22 @@
 """LocationIngest's Redis writes (``gateway.locations``): the newest fix per subject,
-at most every ``latest_every_s``, never an older one over a newer; with a fake port
-and a fake clock (pure: no Redis)."""
+at most every ``latest_every_s``, never an older one over a newer; and its sampled
+history, spread over each period; with fake ports and a fake clock (pure: no
+Redis, no MongoDB)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
+import pytest
 
 from actors.subject import SubjectRole
 from config.settings import GeofenceSettings
-from gateway.locations import LocationIngest, Sighting
+from gateway.locations import LocationIngest, Sighting, next_sample_at
 from geo.fences import Fix
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -26,6 +30,16 @@ class FakeLatest:
 
     async def store_latest(self, latest: Sequence[tuple[str, str, bytes]], ttl_s: int) -> None:
         self.writes.append([(r, UUID(i), orjson.loads(v)["latitude"]) for r, i, v in latest])
+
+
+class FakeHistory:
+    """Records each ``record`` call: the subjects sampled."""
+
+    def __init__(self) -> None:
+        self.records: list[list[UUID]] = []
+
+    async def record(self, samples: Sequence[tuple[UUID, datetime, Any]]) -> None:
+        self.records.append([subject for subject, _at, _data in samples])
 
 
 class FakeClock:
@@ -52,13 +66,15 @@ def seen(subject: UUID, latitude: float, seconds: float) -> Sighting:
     return Sighting(SubjectRole.USER, fix, Reported(latitude), at, f"user:{subject}")
 
 
-def ingest(every_s: float) -> tuple[LocationIngest, FakeLatest, FakeClock]:
+def ingest(
+    every_s: float, history: FakeHistory | None = None, history_every_s: float = 3600
+) -> tuple[LocationIngest, FakeLatest, FakeClock]:
     port, clock = FakeLatest(), FakeClock()
     made = LocationIngest(
-        GeofenceSettings(latest_every_s=every_s, history_every_s=3600),
+        GeofenceSettings(latest_every_s=every_s, history_every_s=history_every_s),
         latest=lambda: port,
         entities=lambda: None,
-        history=lambda: None,
+        history=lambda: history,
         location_ttl_s=60,
         monotonic=clock,
     )
@@ -120,3 +136,64 @@ async def test_each_subject_is_paced_on_its_own_clock() -> None:
     assert port.writes[3:] == [[("user", b, 2.1)]]
     await made.flush(write_latest=False)
     assert len(port.writes) == 4  # nothing kept: nothing written
+
+
+# --- the sampled history (``location_events``) ---------------------------------------
+
+
+def test_a_subjects_next_sample_ends_its_own_period() -> None:
+    key = f"user:{uuid4()}"
+    due = next_sample_at(100.0, key, 30.0)
+    assert 100.0 < due <= 130.0
+    # Within the period, the same end; at its end, one period on.
+    assert next_sample_at(due - 0.001, key, 30.0) == pytest.approx(due)
+    assert next_sample_at(due, key, 30.0) == pytest.approx(due + 30.0)
+    for _ in range(1000):  # never now or before, rounding or not
+        other = f"user:{uuid4()}"
+        at = next_sample_at(100.0, other, 30.0)
+        assert next_sample_at(at, other, 30.0) > at
+    assert next_sample_at(100.0, key, 0.0) == 100.0  # 0: every fix
+
+
+def test_subjects_that_began_together_are_sampled_spread_over_the_period() -> None:
+    dues = sorted(next_sample_at(100.0, f"user:{uuid4()}", 30.0) for _ in range(3000))
+    assert dues[0] > 100.0
+    assert dues[-1] <= 130.0
+    # About a tenth in each tenth of the period (not all at its end).
+    per_tenth = [sum(100 + 3 * k < d <= 103 + 3 * k for d in dues) for k in range(10)]
+    assert min(per_tenth) > 200, per_tenth
+
+
+def history_ingest() -> tuple[LocationIngest, FakeHistory, FakeClock]:
+    history = FakeHistory()
+    made, _port, clock = ingest(1.0, history, history_every_s=30.0)
+    return made, history, clock
+
+
+async def test_history_takes_the_first_fix_then_one_per_period() -> None:
+    made, history, clock = history_ingest()
+    a = uuid4()
+    due = next_sample_at(clock.now, f"user:{a}", 30.0)
+    for at, latitude in ((clock.now, 1.0), (due - 0.01, 1.1), (due, 1.2), (due + 1, 1.3)):
+        clock.now = at
+        made.submit(seen(a, latitude, at))
+        await made.flush(write_latest=False)
+    await made.flush()  # on the way out: whatever is waiting
+    await asyncio.sleep(0)  # the history is written in the background
+    assert [subject for record in history.records for subject in record] == [a, a]
+
+
+async def test_history_samples_of_a_second_are_written_together() -> None:
+    made, history, clock = history_ingest()
+    subjects = [uuid4() for _ in range(5)]
+    for subject in subjects:  # five new subjects, one flush every 0.2 s
+        made.submit(seen(subject, 1.0, 1))
+        await made.flush(write_latest=False)
+        clock.now += 0.2
+    await asyncio.sleep(0)
+    assert history.records == []  # the first has waited 0.8 s
+    made.submit(seen(uuid4(), 1.0, 2))
+    await made.flush(write_latest=False)  # 1.0 s: written, the sixth too
+    await asyncio.sleep(0)
+    assert len(history.records) == 1
+    assert history.records[0][:5] == subjects
