@@ -55,6 +55,10 @@ PostgreSQL, Kafka, FerretDB; from their own CPU times) and
 ``machine_cpu``: the share of the machine's CPU busy over the window, and
 the share the hypervisor gave to other tenants (``stolen``; a busy host
 slows every process here without their own CPU times showing it).
+``slow_collections`` lists the gateways' garbage collections that paused
+one 100 ms or more (from serve's log: seconds into the window, process,
+generation, ms paused, ms of its CPU), and ``other_warnings`` counts serve's
+other warnings.
 
 ``--gateways N`` has serve run N gateway processes on its port (0, the
 default, is serve's own default: one per core); the kernel spreads the
@@ -74,6 +78,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -315,6 +320,38 @@ def carried_timeline(
     ]
 
 
+_SLOW_COLLECTION = re.compile(
+    r"^(?P<who>.+?): garbage collection of generation (?P<generation>\d) paused the process "
+    r"(?P<wall>\d+) ms \((?P<cpu>\d+) ms of its CPU"
+)
+
+
+def slow_collections(warnings: list[dict[str, Any]], began_at: float) -> list[list[Any]]:
+    """The gateways' slow garbage collections from serve's log records
+    (``config.heap``'s), each ``[seconds into the window, process, generation,
+    ms paused, ms of its CPU]``; wall and CPU apart mean the process waited
+    for a core, not for the collection."""
+    found: list[list[Any]] = []
+    for record in warnings:
+        matched = _SLOW_COLLECTION.match(str(record.get("message", "")))
+        if record.get("logger") != "config.heap" or matched is None:
+            continue
+        try:
+            at = datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00")).timestamp()
+        except (KeyError, ValueError):
+            continue
+        found.append(
+            [
+                round(at - began_at, 2),
+                matched["who"],
+                int(matched["generation"]),
+                int(matched["wall"]),
+                int(matched["cpu"]),
+            ]
+        )
+    return found
+
+
 async def integration_key(base_url: str, admin: Account) -> str:
     """A new integration key, issued by ``admin`` (``POST /admin/integrations``)."""
     async with httpx.AsyncClient(timeout=10) as http:
@@ -483,6 +520,7 @@ async def main() -> None:
                         cpu_window = asyncio.create_task(cpu_over(args.seconds, gateway_pids))
                         machine_window = asyncio.create_task(machine_over(args.seconds))
                         began = time.perf_counter()
+                        began_at = time.time()  # the same moment, as serve's log gives it
                         until = began + args.seconds * 0.8
                         await asyncio.gather(*(p.run(until) for p in probes))
                     report: SendReport = await sending
@@ -528,6 +566,8 @@ async def main() -> None:
                 events: EventCounts = await count_events(settings, live.database, offsets)
                 result["events"] = events.as_json()
 
+    result["slow_collections"] = slow_collections(live.warnings, began_at)
+    result["other_warnings"] = sum(r.get("logger") != "config.heap" for r in live.warnings)
     latencies = [ms for p in probes for ms in p.latencies]
     timed = sorted(
         ((ms, at - began) for p in probes for ms, at in zip(p.latencies, p.sent_at, strict=True)),

@@ -73,6 +73,9 @@ class Live:
     admins: list[Account] = field(default_factory=list)
     #: The scratch PostgreSQL (and MongoDB) database's name.
     database: str = ""
+    #: serve's log records at WARNING or above (its JSON lines), read once it has
+    #: stopped: slow garbage collections, a shard falling behind.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -152,9 +155,31 @@ async def live_gateway(
                     await asyncio.wait_for(proc.wait(), 90)
                 except TimeoutError:
                     proc.kill()
+            live.warnings = await asyncio.to_thread(warnings_in, log)
             shutil.rmtree(logs, ignore_errors=True)
             await forget_accounts(settings, user_accounts + agent_accounts + admin_accounts)
             await drop_mongo_database(settings, database)
+
+
+#: At most this many of serve's warnings are kept (the first ones).
+MAX_WARNINGS = 500
+
+
+def warnings_in(log: Path) -> list[dict[str, Any]]:
+    """The JSON records at WARNING or above in serve's ``log`` (other lines, from
+    Ray or a crash, are skipped), the first ``MAX_WARNINGS``."""
+    found: list[dict[str, Any]] = []
+    with contextlib.suppress(OSError), log.open(errors="replace") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                found.append(record)
+                if len(found) >= MAX_WARNINGS:
+                    break
+    return found
 
 
 async def _listening(pid: int, port: int, count: int, deadline_s: float = 120) -> list[int]:

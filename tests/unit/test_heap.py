@@ -64,6 +64,8 @@ def test_a_slow_collection_is_logged_and_a_quick_one_is_not(
 ) -> None:
     clock = iter([10.0, 10.001, 20.0, 20.0 + SLOW_PAUSE_S])
     monkeypatch.setattr(heap.time, "perf_counter", lambda: next(clock))
+    cpu = iter([1.0, 2.0, 2.004])  # read at each start, and at a slow stop: 4 ms of CPU
+    monkeypatch.setattr(heap.time, "thread_time", lambda: next(cpu))
     watch = heap._PauseWatch("shard 0")
     with caplog.at_level(logging.WARNING, logger="config.heap"):
         watch("start", {"generation": 0})
@@ -72,5 +74,5 @@ def test_a_slow_collection_is_logged_and_a_quick_one_is_not(
         watch("stop", {"generation": 2, "collected": 7})
     assert [r.getMessage() for r in caplog.records] == [
         "shard 0: garbage collection of generation 2 paused the process 100 ms "
-        "(7 objects collected)"
+        "(4 ms of its CPU; 7 objects collected)"
     ]

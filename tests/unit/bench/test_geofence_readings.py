@@ -1,8 +1,13 @@
-"""bench/geofence.py's carried-out timeline: per-second counts from the metric's samples."""
+"""bench/geofence.py's readings of a run: the carried-out timeline (per-second counts
+from the metric's samples) and the slow collections in serve's log."""
 
 from __future__ import annotations
 
-from bench.geofence import carried_timeline
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.geofence import carried_timeline, slow_collections
+from bench.live import warnings_in
 
 
 def test_whole_seconds_are_counted_from_the_start() -> None:
@@ -44,3 +49,37 @@ def test_a_gap_in_the_samples_is_unknown_not_spread() -> None:
 def test_a_stall_then_a_catch_up_shows_as_such() -> None:
     samples = [(t / 2, 0.0) for t in range(5)] + [(2.5, 1500.0), (3.0, 3000.0)]
     assert carried_timeline(samples, start=0.0, baseline=0.0, seconds=30) == [0, 0, 3000]
+
+
+def test_slow_collections_are_read_from_serves_log_records() -> None:
+    began_at = datetime(2026, 12, 6, 10, 1, 15, 500000, tzinfo=UTC).timestamp()
+    records = [
+        {
+            "time": "2026-12-06T10:01:16.000Z",
+            "level": "WARNING",
+            "logger": "config.heap",
+            "message": "gateway: garbage collection of generation 1 paused the process 302 ms "
+            "(110 ms of its CPU; 0 objects collected)",
+        },
+        {
+            "time": "2026-12-06T10:01:17.000Z",
+            "level": "WARNING",
+            "logger": "gateway.locations",
+            "message": "locations: a shard is 2.0 s behind; going on",
+        },
+        {"time": "not a time", "level": "WARNING", "logger": "config.heap", "message": "x"},
+    ]
+    assert slow_collections(records, began_at) == [[0.5, "gateway", 1, 302, 110]]
+
+
+def test_serves_warnings_are_its_json_records_at_warning_or_above(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    log.write_text(
+        '{"level":"INFO","logger":"a","message":"started"}\n'
+        "2026-12-06 10:00:17,115 INFO worker.py -- a line from Ray, not JSON\n"
+        '{"level":"WARNING","logger":"b","message":"slow"}\n'
+        '{"level":"ERROR","logger":"c","message":"failed"}\n'
+        "[1, 2]\n"
+    )
+    assert [r["logger"] for r in warnings_in(log)] == ["b", "c"]
+    assert warnings_in(tmp_path / "missing.log") == []
