@@ -130,7 +130,7 @@ def stolen_share(before: Sequence[int], after: Sequence[int]) -> float:
 
     On a virtual machine whose host is busy, a process that wants a core gets
     only part of it, and the benchmarks' figures drop with nothing of ours to
-    blame: 30-50 % of the machine was stolen while bench/geofence.py set up
+    blame: 19-50 % of the machine was stolen while bench/geofence.py set up
     its users in one run (2026-12-06), against under 2 % when idle. Its own
     CPU times do not show it; this does.
     """

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import websockets
 
+from bench.live import backoff_s
+
 M_PER_DEG_LAT = 111_320.0
 
 
@@ -195,8 +197,6 @@ def fix_json(subject_id: str, lat: float, lon: float, recorded: str) -> str:
 TRY_AGAIN_LATER = 1013
 #: Set-ups retried after a 1013 before the socket is given up.
 SETUP_RETRIES = 6
-#: A retry waits uniform(0, min(cap, base * 2**n)) s, as the apps and bench/live.py do.
-RETRY_BASE_S, RETRY_CAP_S = 1.0, 30.0
 
 
 async def authenticated_socket(
@@ -227,7 +227,7 @@ async def authenticated_socket(
             await ws.close()
             raise
         retries += 1
-        await asyncio.sleep(rng.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2**retries)))
+        await asyncio.sleep(backoff_s(retries, rng))  # as the apps back off
 
 
 def batch_frame(fixes: list[str]) -> bytes:

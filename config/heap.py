@@ -53,10 +53,10 @@ class _PauseWatch:
     """A ``gc.callbacks`` entry that logs slow collections (four clock reads each).
 
     A pause is wall-clock time; the thread's own CPU time over it is logged
-    beside it. On a machine whose cores are all busy the two differ: the
-    collection itself is short and the process waited for a core meanwhile
-    (issue 20: gateways' young collections "paused" 100-450 ms on a saturated
-    machine, which the CPU time tells apart from a slow collection).
+    beside it. On a machine whose cores are all busy the two differ, the
+    process waiting for a core in the middle of the collection (issue 20: a
+    gateway that had fallen behind had young collections of 104-251 ms, of
+    which 16-70 ms its own CPU).
     """
 
     def __init__(self, name: str) -> None:

@@ -19,9 +19,9 @@ Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
 * keeps one fix per subject every ``history_every_s`` through the
   ``LocationHistory`` port (MongoDB ``location_events``; a sampled history,
   written in the background, together about once a second): its first at
-  once, then one in each period of
-  its own (``next_sample_at``: the subjects' periods are shifted apart, so
-  their writes stay spread when they all began together).
+  once, then one in each period of its own (``next_sample_at``: the
+  subjects' periods are shifted apart, so their writes stay spread when they
+  all began together).
 
 Best effort by contract, like the WebSocket's location frames: a fix lost
 to a backend outage is superseded by the next one. What is never lost is a

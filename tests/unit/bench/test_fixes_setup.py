@@ -38,7 +38,7 @@ class FakeGateway:
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fixes, "RETRY_BASE_S", 0.001)
+    monkeypatch.setattr(fixes, "backoff_s", lambda failures, rng: 0.001)
 
 
 @contextlib.asynccontextmanager
