@@ -78,7 +78,6 @@ import math
 import multiprocessing
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -320,21 +319,14 @@ def carried_timeline(
     ]
 
 
-_SLOW_COLLECTION = re.compile(
-    r"^(?P<who>.+?): garbage collection of generation (?P<generation>\d) paused the process "
-    r"(?P<wall>\d+) ms \((?P<cpu>\d+) ms of its CPU"
-)
-
-
 def slow_collections(warnings: list[dict[str, Any]], began_at: float) -> list[list[Any]]:
-    """The gateways' slow garbage collections from serve's log records
-    (``config.heap``'s), each ``[seconds into the window, process, generation,
-    ms paused, ms of its CPU]``; wall and CPU apart mean the process waited
-    for a core, not for the collection."""
+    """The gateways' slow garbage collections from serve's log records (the fields
+    ``config.heap`` gives them), each ``[seconds into the window, process,
+    generation, ms paused, ms of its CPU]``; wall and CPU apart mean the process
+    waited for a core, not for the collection."""
     found: list[list[Any]] = []
     for record in warnings:
-        matched = _SLOW_COLLECTION.match(str(record.get("message", "")))
-        if record.get("logger") != "config.heap" or matched is None:
+        if record.get("logger") != "config.heap" or "gc_paused_ms" not in record:
             continue
         try:
             at = datetime.fromisoformat(str(record["time"]).replace("Z", "+00:00")).timestamp()
@@ -343,10 +335,10 @@ def slow_collections(warnings: list[dict[str, Any]], began_at: float) -> list[li
         found.append(
             [
                 round(at - began_at, 2),
-                matched["who"],
-                int(matched["generation"]),
-                int(matched["wall"]),
-                int(matched["cpu"]),
+                record.get("gc_process"),
+                record.get("gc_generation"),
+                record["gc_paused_ms"],
+                record.get("gc_cpu_ms"),
             ]
         )
     return found

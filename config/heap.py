@@ -71,14 +71,23 @@ class _PauseWatch:
             return
         paused = time.perf_counter() - self._began
         if paused >= SLOW_PAUSE_S:
+            paused_ms = round(paused * 1000)
+            cpu_ms = round((time.thread_time() - self._began_cpu) * 1000)
             log.warning(
-                "%s: garbage collection of generation %s paused the process %.0f ms "
-                "(%.0f ms of its CPU; %s objects collected)",
+                "%s: garbage collection of generation %s paused the process %d ms "
+                "(%d ms of its CPU; %s objects collected)",
                 self.name,
                 info.get("generation"),
-                paused * 1000,
-                (time.thread_time() - self._began_cpu) * 1000,
+                paused_ms,
+                cpu_ms,
                 info.get("collected"),
+                # The same as fields of the JSON line (bench/geofence.py reads them).
+                extra={
+                    "gc_process": self.name,
+                    "gc_generation": info.get("generation"),
+                    "gc_paused_ms": paused_ms,
+                    "gc_cpu_ms": cpu_ms,
+                },
             )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from config import heap
 from config.heap import FULL_AFTER, SLOW_PAUSE_S, YOUNG_AFTER
+from config.logging import JsonFormatter
 
 # In a process of its own: freezing the test runner's heap would outlive this test.
 _PROGRAM = textwrap.dedent(
@@ -76,3 +77,7 @@ def test_a_slow_collection_is_logged_and_a_quick_one_is_not(
         "shard 0: garbage collection of generation 2 paused the process 100 ms "
         "(4 ms of its CPU; 7 objects collected)"
     ]
+    # The same figures as fields of the JSON line, which bench/geofence.py reads.
+    line = json.loads(JsonFormatter().format(caplog.records[0]))
+    assert (line["gc_process"], line["gc_generation"]) == ("shard 0", 2)
+    assert (line["gc_paused_ms"], line["gc_cpu_ms"]) == (100, 4)

@@ -60,6 +60,10 @@ def test_slow_collections_are_read_from_serves_log_records() -> None:
             "logger": "config.heap",
             "message": "gateway: garbage collection of generation 1 paused the process 302 ms "
             "(110 ms of its CPU; 0 objects collected)",
+            "gc_process": "gateway",
+            "gc_generation": 1,
+            "gc_paused_ms": 302,
+            "gc_cpu_ms": 110,
         },
         {
             "time": "2026-12-06T10:01:17.000Z",
@@ -67,7 +71,8 @@ def test_slow_collections_are_read_from_serves_log_records() -> None:
             "logger": "gateway.locations",
             "message": "locations: a shard is 2.0 s behind; going on",
         },
-        {"time": "not a time", "level": "WARNING", "logger": "config.heap", "message": "x"},
+        {"time": "not a time", "logger": "config.heap", "gc_paused_ms": 120, "message": "x"},
+        {"time": "2026-12-06T10:01:18.000Z", "logger": "config.heap", "message": "frozen"},
     ]
     assert slow_collections(records, began_at) == [[0.5, "gateway", 1, 302, 110]]
 
