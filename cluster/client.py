@@ -27,7 +27,7 @@ from cluster.errors import ClusterError, ClusterUnavailable
 from cluster.peers import ShardReply
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import SenderStream
-from cluster.tracking import pack_fixes
+from cluster.tracking import FIXES_PER_CALL, pack_fixes
 from geo.fences import Fix
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,10 @@ class EntityClient:
         max_fixes: int | None = None,
     ) -> None:
         """``max_batch`` messages per call to a shard; ``max_fixes`` location fixes
-        per ``track`` call (default ``max_batch``): a gateway's flush of fixes
-        then goes to each shard in one call (each call costs both sides about
-        the same whatever its size)."""
+        per ``track`` call (default ``max_batch``; at most ``FIXES_PER_CALL``, so
+        a call's argument travels inline): a gateway's flush of fixes then goes
+        to each shard in few calls (each call costs both sides about the same
+        whatever its size)."""
         if shard_count < 1:
             raise ValueError("shard_count must be >= 1")
         self.shard_count = shard_count
@@ -69,7 +70,11 @@ class EntityClient:
         self._handles: dict[int, Any] = {}
         self._owners: dict[tuple[EntityKind, str], int] = {}
         self._calls = CallBatcher(self._submit_calls, linger=linger_s, max_batch=max_batch)
-        self._fixes = Batcher(self._submit_fixes, linger=linger_s, max_batch=max_fixes or max_batch)
+        self._fixes = Batcher(
+            self._submit_fixes,
+            linger=linger_s,
+            max_batch=min(max_fixes or max_batch, FIXES_PER_CALL),
+        )
         self._lazy = Batcher(self._submit_batch, linger=lazy_linger_s, max_batch=max_batch)
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:

@@ -339,7 +339,7 @@ def entity_client(
     cfg: ActorSettings, count: int, namespace: str, *, max_fixes: int | None = None
 ) -> EntityClient:
     """A client of the ``count`` shards, batching as ``cfg`` says (location fixes in
-    calls of up to ``max_fixes``: ``EntityClient``)."""
+    calls of up to ``max_fixes``, and never more than ``FIXES_PER_CALL``: ``EntityClient``)."""
     return EntityClient(
         count,
         namespace=namespace,

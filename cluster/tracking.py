@@ -47,6 +47,21 @@ PackedFixes = tuple[str, bytes, bytes]
 #: Fixes a shard tracks in one turn of its event loop (``Tracker.track_packed_in_turns``).
 TURN_FIXES: Final = 250
 
+#: Ray sends a call's argument in the call's own message, straight to the actor,
+#: up to this size (Ray's ``max_direct_call_object_size``); a larger one it first
+#: puts in the object store, through the raylet, and the actor fetches it there.
+RAY_INLINE_BYTES: Final = 100 * 1024
+#: Fixes in one ``track`` call at most (``EntityClient``): packed, a fix is about
+#: 75 bytes (a key of 41 or 42 characters and its newline, four 8-byte numbers), so
+#: a call stays inline with room to spare. Above the limit a call held its caller
+#: four times as long and cost it twice the CPU (``bench/ray_call.py``, an idle
+#: machine: ``.remote()`` 1.75-1.78 ms and 2.4-2.5 ms of CPU for 1,400 and 2,000
+#: fixes, against 0.37-0.51 ms and 1.0-1.2 ms for 125 to 1,300), the gateway's
+#: event loop waiting on the raylet, which shares the cores with everything else.
+#: A gateway that had fallen behind flushed 2,000-fix batches, just when it could
+#: least afford it; one keeping up sends a few hundred each flush.
+FIXES_PER_CALL: Final = 1000
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 

@@ -592,9 +592,10 @@ class GeofenceSettings(BaseModel):
     #: path at 10,000 fixes/s over two gateways: 10 ms (batches of ~50) took
     #: 1.45-1.58 cores in all, 25 ms (~125) 1.26-1.39, for ~10 ms more at p50.
     batch_linger_ms: float = Field(25.0, gt=0, le=1000)
-    #: A flush's most fixes, sent to each shard in one call (not in calls of
-    #: ``actors.batch_max``: each Ray call costs both sides about the same
-    #: whatever its size).
+    #: A flush's most fixes, sent to each shard in calls of up to
+    #: ``cluster.tracking.FIXES_PER_CALL`` (1,000: what Ray sends inline; not in
+    #: calls of ``actors.batch_max``: a Ray call costs both sides about the same
+    #: whatever its size, up to that).
     batch_max: int = Field(2000, ge=1, le=100_000)
     #: Fixes waiting in one gateway process (per process: ``serve``'s
     #: ``http.gateways`` processes queue that many each); beyond it a fix is refused (503 /

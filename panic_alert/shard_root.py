@@ -81,7 +81,8 @@ def start_entity_shards(settings: Settings) -> EntityClient:
 
     For ``serve``: the gateway comes up (and ``/readyz`` reports) even while
     the shards are still connecting to a database that is down. A flush of
-    location fixes (up to ``geofence.batch_max``) goes to each shard in one call.
+    location fixes (up to ``geofence.batch_max``) goes to each shard in calls of
+    at most ``cluster.tracking.FIXES_PER_CALL``.
     """
     count = default_shard_count(settings.ray.shards)
     start(settings, count, wait=False)

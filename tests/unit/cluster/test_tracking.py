@@ -4,6 +4,7 @@ its subject entity with the zones near it. The host and zone book are fakes."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 import random
 from array import array
 from collections.abc import Iterable
@@ -17,8 +18,16 @@ from shapely.geometry import box
 from actors.effects import EntityKind
 from actors.runtime import EntityHost
 from actors.subject import NearZone, TrackFix
+from actors.subject_state import SubjectRole, subject_key
 from cluster.client import EntityClient
-from cluster.tracking import MalformedBatch, Tracker, pack_fixes, unpack_fixes
+from cluster.tracking import (
+    FIXES_PER_CALL,
+    RAY_INLINE_BYTES,
+    MalformedBatch,
+    Tracker,
+    pack_fixes,
+    unpack_fixes,
+)
 from geo.cells import cell_of
 from geo.fences import Fix, Zone
 
@@ -204,8 +213,11 @@ class FakeShardHandle:
         return done
 
 
-@pytest.mark.parametrize(("max_fixes", "sizes"), [(2000, [1200]), (None, [500, 500, 200])])
-async def test_a_clients_fixes_go_in_calls_of_max_fixes_else_of_max_batch(
+@pytest.mark.parametrize(
+    ("max_fixes", "sizes"),
+    [(800, [800, 400]), (2000, [FIXES_PER_CALL, 200]), (None, [500, 500, 200])],
+)
+async def test_a_clients_fixes_go_in_calls_of_max_fixes_at_most_those_that_fit_inline(
     max_fixes: int | None, sizes: list[int]
 ) -> None:
     client = EntityClient(1, namespace="test", max_batch=500, max_fixes=max_fixes)
@@ -217,3 +229,14 @@ async def test_a_clients_fixes_go_in_calls_of_max_fixes_else_of_max_batch(
     await client.flush()
     assert [len(batch) for batch in shard.batches] == sizes
     assert [pair for batch in shard.batches for pair in batch] == sent
+
+
+def test_a_full_call_of_fixes_travels_inline() -> None:
+    """``FIXES_PER_CALL`` fixes of the longest subject keys, packed and pickled as Ray
+    pickles a call's argument, fit under Ray's inline limit with a fifth to spare."""
+    longest = max(SubjectRole, key=len)
+    at = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=UTC)
+    packed = pack_fixes(
+        [(subject_key(longest, uuid4()), Fix(-33.8, 151.2, 1500.0, at))] * FIXES_PER_CALL
+    )
+    assert len(pickle.dumps(packed, protocol=5)) < 0.8 * RAY_INLINE_BYTES
