@@ -44,7 +44,7 @@ instead: an integration key issued by an admin, ``--connections`` (4)
 fixes stay in order), everything due sent every ``--interval-ms`` (5) as
 one ``locations`` frame per socket (bench/fixes.py ``send_batches``); each
 probe sends its fixes over a bulk socket of its own and hears the alert on
-its ``/ws``. ``refused`` then counts fixes answered ``unavailable``. After
+its ``/ws``. After
 the run it waits for the outbox and counts the run's geofence events in
 the outbox, Kafka and the event store (``events``, bench/durability.py).
 
@@ -59,6 +59,13 @@ slows every process here without their own CPU times showing it).
 one 100 ms or more (from serve's log: seconds into the window, process,
 generation, ms paused, ms of its CPU), and ``other_warnings`` counts serve's
 other warnings.
+
+``refused``: the fixes the gateways refused as overload (their
+``geofence_fixes_total{outcome="refused"}``, over the run); ``refused_told``,
+those their answers told the sender of (``unavailable`` error frames, each
+telling its ``refused`` count, or the bulk feed's ``locations.ok``). A socket's
+refusals are told together every ``http.ws_refusal_notice_s`` (5 s), so on the
+phone path the last seconds' may be left untold.
 
 ``--gateways N`` has serve run N gateway processes on its port (0, the
 default, is serve's own default: one per core); the kernel spreads the
@@ -273,14 +280,21 @@ async def _drain(ws: Any) -> None:
             pass
 
 
-async def carried_out(http: httpx.AsyncClient, base_url: str) -> float:
-    """``geofence_fixes_total{outcome="carried_out"}``, summed over the gateway processes
-    by whichever one answers (serve's metrics are summed over them)."""
-    text = (await http.get(f"{base_url}/metrics")).text
-    for line in text.splitlines():
-        if line.startswith('geofence_fixes_total{outcome="carried_out"}'):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+async def fix_counts(http: httpx.AsyncClient, base_url: str) -> tuple[float, float]:
+    """``geofence_fixes_total`` with ``outcome`` ``carried_out`` and ``refused``, summed
+    over the gateway processes by whichever one answers (serve's metrics are
+    summed over them)."""
+    return fixes_in((await http.get(f"{base_url}/metrics")).text)
+
+
+def fixes_in(metrics: str) -> tuple[float, float]:
+    """The carried-out and refused fixes in a ``/metrics`` text (0 when not listed)."""
+    counts = {"carried_out": 0.0, "refused": 0.0}
+    for line in metrics.splitlines():
+        for outcome in counts:
+            if line.startswith(f'geofence_fixes_total{{outcome="{outcome}"}}'):
+                counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts["carried_out"], counts["refused"]
 
 
 #: Samples further apart than this leave the seconds between them unknown (a
@@ -455,7 +469,8 @@ async def main() -> None:
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                 async with httpx.AsyncClient(timeout=10) as http:
-                    baseline = await carried_out(http, live.base_url)  # before any fix is sent
+                    # Before any fix is sent.
+                    baseline, refused_before = await fix_counts(http, live.base_url)
                 marker = Path(scratch) / "sending"
                 if bulk:
                     sending = asyncio.get_running_loop().run_in_executor(
@@ -489,11 +504,12 @@ async def main() -> None:
                     await asyncio.sleep(0.2)
                 async with httpx.AsyncClient(timeout=10) as http:
                     samples: list[tuple[float, float]] = []
+                    refused_now = [refused_before]
 
                     async def sample() -> None:
                         while True:
                             with contextlib.suppress(httpx.HTTPError):  # a busy gateway
-                                done = await carried_out(http, live.base_url)
+                                done, refused_now[0] = await fix_counts(http, live.base_url)
                                 samples.append((time.perf_counter(), done))
                             await asyncio.sleep(0.5)
 
@@ -520,10 +536,12 @@ async def main() -> None:
                     # Whatever the gateway still holds (its queue, its sockets' buffers).
                     drain_began = time.perf_counter()
                     while time.perf_counter() - drain_began < 60:
-                        if samples and samples[-1][1] - baseline >= report.sent - report.refused:
+                        refused = int(refused_now[0] - refused_before)
+                        if samples and samples[-1][1] - baseline >= report.sent - refused:
                             break
                         await asyncio.sleep(0.5)
                     sampler.cancel()
+                    refused = int(refused_now[0] - refused_before)
                     in_window = [d for t, d in samples if began <= t <= ended]
                     if len(in_window) >= 2:
                         spanned = [t for t, _ in samples if began <= t <= ended]
@@ -576,7 +594,10 @@ async def main() -> None:
             "interval_ms": args.interval_ms if bulk else None,
             "sent": report.sent,
             "sent_per_s": round(report.sent / report.seconds) if report.seconds else 0,
-            "refused": report.refused,
+            # Counted by the gateways; ``refused_told``, by their answers (a phone's
+            # refusals are told together, so the last seconds' may be untold).
+            "refused": refused,
+            "refused_told": report.refused,
             "errors": report.errors,
             "sender_cpu_s": round(report.cpu_s, 1),
             "sender_cores": round(report.cpu_s / report.seconds, 3) if report.seconds else 0,

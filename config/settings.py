@@ -465,6 +465,12 @@ class HttpSettings(BaseModel):
     ws_frame_rate: float = Field(20.0, gt=0, le=10_000)
     #: Frames a socket may send at once after being quiet (the bucket's size).
     ws_frame_burst: int = Field(60, ge=1, le=100_000)
+    #: A socket's location fixes refused as overload (the gateway's queue full), sent
+    #: without an ``id``, are told in one ``unavailable`` frame (``refused``: how many)
+    #: at most this often; the first at once, a fix sent with an ``id`` always at
+    #: once; 0 answers every one. An overloaded gateway answering each fix spent
+    #: the cores it needed to catch up on the answers (issue 20).
+    ws_refusal_notice_s: float = Field(5.0, ge=0, le=300)
     #: Admin sockets get at most one ``fleet.agents`` frame per this many seconds
     #: (``gateway.ws.fleet_feed``: one poll per gateway per interval while an
     #: admin socket is open).

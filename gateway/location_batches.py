@@ -179,6 +179,7 @@ def receive(
     what lets it catch up)."""
     if not sink.has_room(bulk=True):
         size = len(fixes_of(data, settings.bulk_max_fixes))
+        sink.refuse(size)
         return BatchOutcome(
             accepted=0,
             refused=size,

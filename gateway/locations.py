@@ -152,6 +152,11 @@ class LocationSink(Protocol):
         (for ``bulk``, its share of the queue)."""
         ...
 
+    def refuse(self, count: int) -> None:
+        """Count ``count`` fixes refused without being offered one by one (a bulk
+        batch refused whole while there is no room)."""
+        ...
+
 
 class LocationIngest:
     def __init__(
@@ -199,6 +204,9 @@ class LocationIngest:
 
     def has_room(self, *, bulk: bool = False) -> bool:
         return len(self._queue) < self._bounds[bulk]
+
+    def refuse(self, count: int) -> None:
+        self.refused += count
 
     def submit(self, sighting: Sighting, *, bulk: bool = False) -> bool:
         """Queue a fix; False when too many are waiting, in all (for ``bulk``, in

@@ -242,6 +242,15 @@ class ErrorData(_ServerData):
     message: str
     ref: str | None = None
     retriable: bool = False
+    refused: int | None = Field(
+        None,
+        ge=1,
+        description="On an `unavailable` answer to `location` frames: how many of this "
+        "socket's fixes it reports refused (the gateway's queue was full). A frame sent "
+        "with an `id` is answered at once (1, with `ref`); the others are told together, "
+        "the first at once and then at most once per `refusal_notice_s` (`x-websocket.limits`), "
+        "with the next location frame after it.",
+    )
 
 
 # --- server → client (pushes, built by the entities) -----------------------------------------
@@ -473,10 +482,16 @@ def server_frame(frame_type: str, data: BaseModel) -> ServerFrame:
 
 
 def error_frame(
-    code: str, message: str, ref: str | None = None, *, retriable: bool = False
+    code: str,
+    message: str,
+    ref: str | None = None,
+    *,
+    retriable: bool = False,
+    refused: int | None = None,
 ) -> ServerFrame:
     return server_frame(
-        "error", ErrorData(code=code, message=message, ref=ref, retriable=retriable)
+        "error",
+        ErrorData(code=code, message=message, ref=ref, retriable=retriable, refused=refused),
     )
 
 

@@ -45,6 +45,9 @@ def describe_limits(limits: Limits) -> dict[str, Any]:
         "rate_limited_close_code": int(CloseCode.POLICY_VIOLATION),
         "auth_timeout_s": limits.auth_timeout_s,
         "heartbeat_timeout_s": limits.heartbeat_timeout_s,
+        # Location fixes refused as overload, sent without an ``id``, are told
+        # together at most this often (``ErrorData.refused``).
+        "refusal_notice_s": limits.refusal_notice_s,
     }
 
 

@@ -73,6 +73,9 @@ from gateway.ws.frames import (
     server_frame,
 )
 
+#: The ``message`` of an ``unavailable`` answer to refused location fixes.
+REFUSED_MESSAGE = "too many locations waiting; send the next one"
+
 
 class Phase(enum.Enum):
     AWAITING_AUTH = "awaiting_auth"
@@ -94,6 +97,9 @@ class Limits:
     frame_burst: int = 60
     #: Largest ``locations`` frame of ``/ws/locations`` (``gateway.ws.bulk``).
     max_bulk_frame_bytes: int = 512 * 1024
+    #: Refused location fixes without an ``id`` are told at most this often
+    #: (:meth:`SessionProtocol.location_refused`; 0: each one).
+    refusal_notice_s: float = 5.0
 
     @classmethod
     def of(cls, http: HttpSettings) -> Limits:
@@ -105,6 +111,7 @@ class Limits:
             frame_rate=http.ws_frame_rate,
             frame_burst=http.ws_frame_burst,
             max_bulk_frame_bytes=http.ws_max_bulk_frame_bytes,
+            refusal_notice_s=http.ws_refusal_notice_s,
         )
 
     @property
@@ -230,6 +237,10 @@ class SessionProtocol:
         self._last_seen = now
         self._token_expires = float("inf")
         self._frames = TokenBucket(limits.frame_rate, limits.frame_burst, now)
+        #: Location fixes refused and not yet told (:meth:`location_refused`), and
+        #: when the socket was last told.
+        self.untold_refusals = 0
+        self._refusals_told_at: float | None = None
 
     def deadline(self) -> float | None:
         """When :meth:`tick` must be called next (None: nothing pending)."""
@@ -351,6 +362,41 @@ class SessionProtocol:
         if self.phase is not Phase.OPEN:
             return []
         return [SendFrame(error_frame(code, message, ref, retriable=retriable))]
+
+    def location_refused(self, ref: str | None, now: float) -> list[Action]:
+        """A location fix of this socket was refused: the gateway's queue is full
+        (or holds its subject's share). A fix sent with an ``id`` is answered at
+        once (``refused`` 1, its ``ref``). The others are counted and told in one
+        ``unavailable`` frame, ``refused`` the count: the first at once, then at
+        most every ``refusal_notice_s`` (:meth:`refusals_due`). A phone sends a fix
+        a second, and the app's answer to each is the same (send the next one);
+        an overloaded gateway answering every one, and the apps reading them,
+        spent the cores it needed to catch up (issue 20)."""
+        if ref is not None:
+            return self._refusals_told(1, ref)
+        self.untold_refusals += 1
+        return self.refusals_due(now)
+
+    def refusals_due(self, now: float) -> list[Action]:
+        """The refused fixes not yet told, in one frame, once ``refusal_notice_s``
+        has passed since the socket was last told (the shell asks with each
+        location frame while :attr:`untold_refusals` is not 0, refused or not,
+        so the count is told even once the refusals stop)."""
+        told_at = self._refusals_told_at
+        if not self.untold_refusals or (
+            told_at is not None and now - told_at < self.limits.refusal_notice_s
+        ):
+            return []
+        count, self.untold_refusals, self._refusals_told_at = self.untold_refusals, 0, now
+        return self._refusals_told(count, None)
+
+    def _refusals_told(self, count: int, ref: str | None) -> list[Action]:
+        if self.phase is not Phase.OPEN:
+            return []
+        frame = error_frame(
+            ErrorCode.UNAVAILABLE.value, REFUSED_MESSAGE, ref, retriable=True, refused=count
+        )
+        return [SendFrame(frame)]
 
     def offer_written(self, alert_id: UUID) -> list[Action]:
         """An ``alert.offer`` of ``alert_id`` was written to this agent's socket:

@@ -406,12 +406,9 @@ class Session:
         except StaleFix as exc:
             return self._proto.action_failed(action.ref, ErrorCode.INVALID_DATA.value, str(exc))
         if not self._deps.locations.submit(seen):
-            return self._proto.action_failed(
-                action.ref,
-                ErrorCode.UNAVAILABLE.value,
-                "too many locations waiting; send the next one",
-                retriable=True,
-            )
+            return self._proto.location_refused(action.ref, self._deps.monotonic())
+        if self._proto.untold_refusals:
+            return self._proto.refusals_due(self._deps.monotonic())
         return []
 
     # --- writing --------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.geofence import carried_timeline, slow_collections
+from bench.geofence import carried_timeline, fixes_in, slow_collections
 from bench.live import warnings_in
 
 
@@ -88,3 +88,17 @@ def test_serves_warnings_are_its_json_records_at_warning_or_above(tmp_path: Path
     )
     assert [r["logger"] for r in warnings_in(log)] == ["b", "c"]
     assert warnings_in(tmp_path / "missing.log") == []
+
+
+def test_the_carried_and_refused_counts_are_read_from_the_metrics_text() -> None:
+    text = "\n".join(
+        [
+            "# HELP geofence_fixes_total Location fixes by outcome in the gateway processes.",
+            'geofence_fixes_total{outcome="accepted"} 120.0',
+            'geofence_fixes_total{outcome="refused"} 7.0',
+            'geofence_fixes_total{outcome="carried_out"} 113.0',
+            'geofence_fixes_created{outcome="refused"} 1.7e9',
+        ]
+    )
+    assert fixes_in(text) == (113.0, 7.0)
+    assert fixes_in("# nothing yet") == (0.0, 0.0)

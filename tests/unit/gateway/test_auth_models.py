@@ -178,6 +178,9 @@ def test_openapi_lists_the_websocket_frames(settings: Settings) -> None:
     assert (limits["too_big_close_code"], limits["rate_limited_close_code"]) == (1009, 1008)
     assert limits["frame_burst"] == settings.http.ws_frame_burst
     assert limits["rate_limited_error_code"] == "rate_limited"
+    assert limits["refusal_notice_s"] == settings.http.ws_refusal_notice_s
+    error = frames["server"]["error"]["data"]["$ref"].rsplit("/", 1)[-1]
+    assert "refused" in schemas[error]["properties"]
 
 
 def test_plain_text_is_stated_in_the_openapi_document_of_every_text_field(

@@ -27,6 +27,7 @@ from gateway.alert_press import (
     press_verdict,
 )
 from gateway.auth.principal import Principal, Role
+from gateway.location_batches import receive
 from gateway.locations import LocationIngest, sighting
 from gateway.ws.bucket import TokenBucket
 from gateway.ws.codes import CloseCode, ErrorCode
@@ -319,3 +320,16 @@ def test_an_integration_flooding_the_bulk_feed_leaves_room_for_phones() -> None:
     assert [fix(bulk=False) for _ in range(62)] == [True] * 60 + [False] * 2
     assert not ingest.has_room()
     assert (ingest.waiting, ingest.refused) == (100, 7)
+
+
+def test_a_bulk_batch_refused_whole_counts_each_of_its_fixes_refused() -> None:
+    """The metrics' refused count (``LocationIngest.refused``) includes a bulk batch
+    refused whole, unread, while the bulk feed's share of the queue is full."""
+    settings = GeofenceSettings(queue_max=100, queue_max_per_subject=10, bulk_queue_share=0.5)
+    ingest = portless_ingest(settings)
+    data = LocationData(latitude=1, longitude=2)
+    for _ in range(50):
+        assert ingest.submit(sighting(settings, "user", data, T0, f"user:{uuid4()}"), bulk=True)
+    outcome = receive({"fixes": ["not read"] * 30}, settings, ingest, T0)
+    assert (outcome.accepted, outcome.refused) == (0, 30)
+    assert (ingest.waiting, ingest.refused) == (50, 30)

@@ -27,6 +27,8 @@ class FakeSink:
     def __init__(self, room: int = 1_000_000) -> None:
         self.room = room
         self.taken: list[Sighting] = []
+        #: Fixes refused without being offered (a batch refused whole).
+        self.refused_whole = 0
 
     def has_room(self, *, bulk: bool = False) -> bool:
         assert bulk, "the bulk feed's fixes are offered as bulk"
@@ -38,6 +40,9 @@ class FakeSink:
             return False
         self.taken.append(sighting)
         return True
+
+    def refuse(self, count: int) -> None:
+        self.refused_whole += count
 
 
 def fix(subject: UUID, **extra: Any) -> dict[str, Any]:
@@ -130,8 +135,10 @@ def test_the_frame_envelope_both_sockets_read() -> None:
 
 def test_a_full_queue_refuses_a_whole_batch_without_reading_its_fixes() -> None:
     fixes: list[Any] = ["not even a fix"] * 150
-    outcome = receive({"fixes": fixes}, SETTINGS, FakeSink(room=0), NOW)
+    full = FakeSink(room=0)
+    outcome = receive({"fixes": fixes}, SETTINGS, full, NOW)
     assert (outcome.accepted, outcome.invalid, outcome.refused) == (0, 0, 150)
+    assert full.refused_whole == 150  # counted where the metrics read it
     assert [e.index for e in outcome.errors] == list(range(100))
     assert {e.code for e in outcome.errors} == {ErrorCode.UNAVAILABLE}
     with pytest.raises(NotABatch):  # a batch that is not one is still 422

@@ -385,3 +385,65 @@ def test_a_closed_protocol_ignores_everything() -> None:
     assert proto.receive_text(frame("ping"), 2.0) == []
     assert proto.tick(1000.0) == []
     assert proto.abort(CloseCode.INTERNAL, "x") == []
+
+
+# --- location fixes refused as overload -------------------------------------------------------
+
+
+def told(actions: list[Action]) -> list[tuple[int, str | None]]:
+    """Each ``unavailable`` frame's ``refused`` count and ``ref``."""
+    frames = sent(actions)
+    assert all(f["data"]["code"] == "unavailable" and f["data"]["retriable"] for f in frames)
+    return [(f["data"]["refused"], f["data"].get("ref")) for f in frames]
+
+
+def test_refused_fixes_without_an_id_are_told_at_once_then_together_every_notice_period() -> None:
+    proto = opened(Role.USER)  # LIMITS: the default notice period, 5 s
+    assert told(proto.location_refused(None, 10.0)) == [(1, None)]  # the first, at once
+    assert told(proto.location_refused(None, 11.0)) == []
+    assert told(proto.location_refused(None, 14.9)) == []
+    assert proto.untold_refusals == 2
+    assert told(proto.refusals_due(14.99)) == []
+    # The next refusal after the period tells all three since.
+    assert told(proto.location_refused(None, 15.0)) == [(3, None)]
+    assert proto.untold_refusals == 0
+    assert told(proto.refusals_due(100.0)) == []  # nothing untold, nothing sent
+
+
+def test_refusals_are_told_with_a_fix_taken_after_the_period_once_they_stop() -> None:
+    proto = opened(Role.USER)
+    proto.location_refused(None, 10.0)
+    proto.location_refused(None, 12.0)
+    proto.location_refused(None, 13.0)
+    assert told(proto.refusals_due(14.0)) == []  # a fix taken within the period
+    assert told(proto.refusals_due(15.5)) == [(2, None)]  # and one after it
+    # Told at 15.5: a new refusal 3 s later waits for the period from then.
+    assert told(proto.location_refused(None, 18.5)) == []
+    assert told(proto.location_refused(None, 20.5)) == [(2, None)]
+
+
+def test_a_refused_fix_sent_with_an_id_is_answered_at_once_by_its_ref() -> None:
+    proto = opened(Role.AGENT)
+    proto.location_refused(None, 10.0)
+    proto.location_refused(None, 11.0)
+    assert told(proto.location_refused("l7", 11.5)) == [(1, "l7")]
+    assert told(proto.location_refused("l8", 11.6)) == [(1, "l8")]
+    assert proto.untold_refusals == 1  # the id-less one stays counted for its notice
+
+
+def test_a_notice_period_of_zero_answers_every_refused_fix() -> None:
+    proto = SessionProtocol(Limits(refusal_notice_s=0.0), now=0.0)
+    proto.receive_text(frame("auth", {"token": "tok"}), 1.0)
+    proto.auth_succeeded(principal(Role.USER), now=1.0, token_expires=NEVER)
+    assert [told(proto.location_refused(None, 2.0 + n / 1000)) for n in range(3)] == [
+        [(1, None)]
+    ] * 3
+
+
+def test_a_closed_socket_is_told_nothing() -> None:
+    proto = opened(Role.USER)
+    proto.location_refused(None, 10.0)
+    proto.location_refused(None, 11.0)
+    proto.closed()
+    assert proto.refusals_due(20.0) == []
+    assert proto.location_refused("l1", 20.0) == []

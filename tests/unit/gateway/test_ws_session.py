@@ -119,6 +119,9 @@ class FakeLocations:
         self.taken.append(sighting)
         return True
 
+    def refuse(self, count: int) -> None:
+        raise AssertionError("a socket's fixes are offered one by one")
+
 
 class Harness:
     def __init__(
@@ -285,6 +288,15 @@ async def test_locations_go_to_the_ingest_and_a_full_or_stale_one_is_an_error_fr
     assert error["data"]["ref"] == "l2"
     assert error["data"]["code"] == "unavailable"
     assert error["data"]["retriable"] is True
+    assert error["data"]["refused"] == 1
+    # Without an id: the first refusal is told at once, the next ones together
+    # once the notice period has passed (none here).
+    for _ in range(3):
+        h.ws.client_sends({"type": "location", "data": {"latitude": 1, "longitude": 2}})
+    h.ws.client_sends({"type": "ping", "id": "p2"})
+    await h.ws.wait_for("pong", count=2)
+    told = [f["data"] for f in h.ws.sent if f["type"] == "error"]
+    assert [(d.get("ref"), d["refused"]) for d in told] == [("l2", 1), (None, 1)]
     h.locations.full = False
     future = (T0 + timedelta(hours=1)).isoformat()
     h.ws.client_sends(
@@ -294,7 +306,7 @@ async def test_locations_go_to_the_ingest_and_a_full_or_stale_one_is_an_error_fr
             "data": {"latitude": 1, "longitude": 2, "recorded_at": future},
         }
     )
-    errors = await h.ws.wait_for("error", count=2)
+    errors = await h.ws.wait_for("error", count=3)
     assert (errors[-1]["data"]["ref"], errors[-1]["data"]["code"]) == ("l3", "invalid_data")
     assert len(h.locations.taken) == 1
     h.ws.client_leaves()

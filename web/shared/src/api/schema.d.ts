@@ -2737,6 +2737,12 @@ export interface components {
              */
             ref: string | null;
             /**
+             * Refused
+             * @description On an `unavailable` answer to `location` frames: how many of this socket's fixes it reports refused (the gateway's queue was full). A frame sent with an `id` is answered at once (1, with `ref`); the others are told together, the first at once and then at most once per `refusal_notice_s` (`x-websocket.limits`), with the next location frame after it.
+             * @default null
+             */
+            refused: number | null;
+            /**
              * Retriable
              * @default false
              */
@@ -3286,6 +3292,12 @@ export interface components {
              * @default null
              */
             ref: string | null;
+            /**
+             * Refused
+             * @description On an `unavailable` answer to `location` frames: how many of this socket's fixes it reports refused (the gateway's queue was full). A frame sent with an `id` is answered at once (1, with `ref`); the others are told together, the first at once and then at most once per `refusal_notice_s` (`x-websocket.limits`), with the next location frame after it.
+             * @default null
+             */
+            refused: number | null;
             /**
              * Retriable
              * @default false
