@@ -22,7 +22,7 @@ from pathlib import Path
 
 import websockets
 
-from bench.live import backoff_s
+from bench.live import OPEN_TIMEOUT_S, backoff_s
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -198,37 +198,55 @@ def fix_json(subject_id: str, lat: float, lon: float, recorded: str) -> str:
 #: The close code of a socket the gateway could not set up now: it sheds socket
 #: setups under load, and an app tries again later (API.md).
 TRY_AGAIN_LATER = 1013
-#: Set-ups retried after a 1013 before the socket is given up.
+#: Set-ups retried (after a 1013, or a handshake not answered in time) before the
+#: socket is given up.
 SETUP_RETRIES = 6
 
 
 async def authenticated_socket(
-    url: str, token: str, *, rng: random.Random, max_size: int = 2**16
+    url: str,
+    token: str,
+    *,
+    rng: random.Random,
+    max_size: int = 2**16,
+    open_timeout_s: float = OPEN_TIMEOUT_S,
 ) -> tuple[websockets.ClientConnection, int]:
     """A socket on ``url`` authenticated with ``token`` (a user's or an integration
     key), and how many times its set-up was retried: a 1013 close before
-    ``auth.ok`` is retried after a jittered back-off, as the apps do (an
-    overloaded gateway sheds set-ups), up to ``SETUP_RETRIES`` times. An
-    ``error`` frame instead of ``auth.ok`` (a bad token) fails at once."""
+    ``auth.ok``, or an opening handshake not answered in ``open_timeout_s``, is
+    retried after a jittered back-off, as the apps do (an overloaded gateway
+    sheds set-ups, or is too busy to answer them), up to ``SETUP_RETRIES`` times.
+    An ``error`` frame instead of ``auth.ok`` (a bad token) fails at once."""
     retries = 0
     while True:
-        ws = await websockets.connect(url, max_size=max_size, ping_interval=None, compression=None)
         try:
-            await ws.send(json.dumps({"type": "auth", "data": {"token": token}}))
-            async with asyncio.timeout(30):
-                while True:
-                    frame = json.loads(await ws.recv())
-                    if frame.get("type") == "auth.ok":
-                        return ws, retries
-                    if frame.get("type") == "error":
-                        raise RuntimeError(f"socket refused: {frame.get('data')}")
-        except websockets.ConnectionClosed as closed:
-            code = closed.rcvd.code if closed.rcvd is not None else None
-            if code != TRY_AGAIN_LATER or retries >= SETUP_RETRIES:
+            ws = await websockets.connect(
+                url,
+                max_size=max_size,
+                ping_interval=None,
+                compression=None,
+                open_timeout=open_timeout_s,
+            )
+        except TimeoutError:
+            if retries >= SETUP_RETRIES:
                 raise
-        except BaseException:
-            await ws.close()
-            raise
+        else:
+            try:
+                await ws.send(json.dumps({"type": "auth", "data": {"token": token}}))
+                async with asyncio.timeout(30):
+                    while True:
+                        frame = json.loads(await ws.recv())
+                        if frame.get("type") == "auth.ok":
+                            return ws, retries
+                        if frame.get("type") == "error":
+                            raise RuntimeError(f"socket refused: {frame.get('data')}")
+            except websockets.ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd is not None else None
+                if code != TRY_AGAIN_LATER or retries >= SETUP_RETRIES:
+                    raise
+            except BaseException:
+                await ws.close()
+                raise
         retries += 1
         await asyncio.sleep(backoff_s(retries, rng))  # as the apps back off
 

@@ -27,6 +27,10 @@ deadline) → ``AUTHENTICATING`` (the shell checks the token) → ``OPEN`` →
   closes with 1009; a socket silent for ``heartbeat_timeout_s`` closes with
   4408. Any frame counts as a sign of life.
 * Agent-only frames from a user are answered ``forbidden``.
+* A location fix the gateway refuses (its queue full) is answered
+  ``unavailable``: at once when sent with an ``id``; else told together with
+  the socket's other refusals, at most every ``refusal_notice_s``
+  (:meth:`SessionProtocol.location_refused`).
 * ``alert.message`` (users and agents) goes to the alert as a ``PostMessage``
   with a fresh ``message_id`` (the injected id factory); its ``ack`` names it.
 * ``agent.status`` asking for anything but ``offline`` goes to the entity
