@@ -626,8 +626,9 @@ class GeofenceSettings(BaseModel):
     #: One fix per subject is kept in the history (MongoDB ``location_events``)
     #: in each period of this long, its first at once; each subject's periods are
     #: shifted by a phase of its own (``gateway.locations.next_sample_at``), so
-    #: subjects that began together are not all written in one burst. 0 keeps
-    #: every fix.
+    #: subjects that began together are not all written in one burst (and their
+    #: first samples go 1,000 a second, or twice the steady rate:
+    #: ``gateway.locations.history_write_max``). 0 keeps every fix.
     history_every_s: float = Field(30.0, ge=0)
     #: A subject's newest fix is written to Redis at most this often (issue 20), its
     #: first at once, each subject on its own clock so the writes stay spread over

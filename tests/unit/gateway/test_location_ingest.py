@@ -16,7 +16,15 @@ import pytest
 
 from actors.subject import SubjectRole
 from config.settings import GeofenceSettings
-from gateway.locations import LocationIngest, Sighting, next_sample_at
+from gateway import locations
+from gateway.locations import (
+    HISTORY_PER_WRITE,
+    HISTORY_WAITING_MAX,
+    LocationIngest,
+    Sighting,
+    history_write_max,
+    next_sample_at,
+)
 from geo.fences import Fix
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -197,3 +205,41 @@ async def test_history_samples_of_a_second_are_written_together() -> None:
     await asyncio.sleep(0)
     assert len(history.records) == 1
     assert history.records[0][:5] == subjects
+
+
+def test_a_write_takes_a_thousand_samples_or_twice_the_steady_rate() -> None:
+    assert history_write_max(10_000, 30.0) == HISTORY_PER_WRITE  # 333 a second
+    assert history_write_max(60_000, 30.0) == 4000  # 2,000 a second, twice over
+    assert history_write_max(5, 0.0) == HISTORY_WAITING_MAX  # every fix sampled
+
+
+async def test_a_burst_of_first_samples_is_written_over_seconds_oldest_first() -> None:
+    made, history, clock = history_ingest()
+    subjects = [uuid4() for _ in range(2500)]  # 2,500 subjects beginning together
+    for subject in subjects:
+        made.submit(seen(subject, 1.0, 1))
+    await made.flush(write_latest=False)
+    written = []
+    for step in (1.0, 0.5, 0.5, 1.0, 1.0):
+        clock.now += step
+        await made.flush(write_latest=False)
+        await asyncio.sleep(0)
+        written.append(sum(len(record) for record in history.records))
+    # A thousand a linger, the rest a linger later; nothing twice, nothing lost.
+    assert written == [1000, 1000, 2000, 2500, 2500]
+    assert [subject for record in history.records for subject in record] == subjects
+
+
+async def test_samples_waiting_past_the_bound_are_dropped_oldest_first(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(locations, "HISTORY_WAITING_MAX", 3)
+    made, history, _clock = history_ingest()
+    subjects = [uuid4() for _ in range(5)]
+    for subject in subjects:
+        made.submit(seen(subject, 1.0, 1))
+    await made.flush(write_latest=False)
+    assert "2 history samples dropped" in caplog.text
+    await made.flush()  # on the way out: whatever is waiting
+    await asyncio.sleep(0)
+    assert history.records == [subjects[2:]]
