@@ -361,11 +361,17 @@ class SessionProtocol:
         return [check.ask]
 
     def action_failed(
-        self, ref: str | None, code: str, message: str, *, retriable: bool = False
+        self,
+        ref: str | None,
+        code: str,
+        message: str,
+        *,
+        retriable: bool = False,
+        refused: int | None = None,
     ) -> list[Action]:
         if self.phase is not Phase.OPEN:
             return []
-        return [SendFrame(error_frame(code, message, ref, retriable=retriable))]
+        return [SendFrame(error_frame(code, message, ref, retriable=retriable, refused=refused))]
 
     def location_refused(self, ref: str | None, now: float) -> list[Action]:
         """A location fix of this socket was refused: the gateway's queue is full
@@ -395,12 +401,9 @@ class SessionProtocol:
         return self._refusals_told(count, None)
 
     def _refusals_told(self, count: int, ref: str | None) -> list[Action]:
-        if self.phase is not Phase.OPEN:
-            return []
-        frame = error_frame(
-            ErrorCode.UNAVAILABLE.value, REFUSED_MESSAGE, ref, retriable=True, refused=count
+        return self.action_failed(
+            ref, ErrorCode.UNAVAILABLE.value, REFUSED_MESSAGE, retriable=True, refused=count
         )
-        return [SendFrame(frame)]
 
     def offer_written(self, alert_id: UUID) -> list[Action]:
         """An ``alert.offer`` of ``alert_id`` was written to this agent's socket:
