@@ -28,6 +28,10 @@ loop, ``json.loads`` each text frame and count it. Servers:
 - ``uvicorn-websockets``: uvicorn, ws="websockets" (legacy implementation),
   loop="uvloop", http="httptools";
 - ``uvicorn-sansio``: the same with ws="websockets-sansio" (uvicorn >= 0.35);
+- ``uvicorn-gateway``: the same with the gateway's own protocol over it
+  (``gateway.ws.transport``, what ``panic-alert serve`` runs): frames cut in
+  ``data_received``, and the app counts each text frame in the text handler it
+  registers rather than through ``receive()`` (needs this repository's packages);
 - ``uvicorn-wsproto``: the same with ws="wsproto";
 - ``granian``: granian's ASGI interface, 1 worker (a child process of the
   server's), loop uvloop, backpressure raised to 65536 as a precaution (its
@@ -75,7 +79,14 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-SERVERS = ("uvicorn-websockets", "uvicorn-sansio", "uvicorn-wsproto", "granian", "hypercorn")
+SERVERS = (
+    "uvicorn-websockets",
+    "uvicorn-sansio",
+    "uvicorn-gateway",
+    "uvicorn-wsproto",
+    "granian",
+    "hypercorn",
+)
 APPS = ("raw", "starlette")
 HOST = "127.0.0.1"
 BACKLOG = 2048
@@ -154,10 +165,29 @@ async def _count_until_disconnect(receive: Receive) -> None:
             return
 
 
+#: The scope extension of the gateway's protocol (``gateway.ws.transport.TEXT_HANDLER``),
+#: set by ``serve`` when it runs ``uvicorn-gateway``.
+TEXT_HANDLER: str | None = None
+
+
+def _counted(text: str) -> bool:
+    """A text handler: count the frame; taken."""
+    _count(text)
+    return True
+
+
+def _register_counter(scope: Scope) -> None:
+    """Count text frames in the server's text handler, where the server offers one."""
+    register = scope.get("extensions", {}).get(TEXT_HANDLER) if TEXT_HANDLER else None
+    if register is not None:
+        register(_counted)
+
+
 async def _raw_socket(scope: Scope, receive: Receive, send: Send) -> None:
     if (await receive())["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
+    _register_counter(scope)
     await _count_until_disconnect(receive)
 
 
@@ -166,6 +196,7 @@ async def _starlette_socket(scope: Scope, receive: Receive, send: Send) -> None:
 
     ws = WebSocket(scope, receive=receive, send=send)
     await ws.accept()
+    _register_counter(scope)
     await _count_until_disconnect(ws.receive)
 
 
@@ -221,9 +252,11 @@ def unavailable_reason(server: str, app: str) -> str | None:
         missing = [m for m in ("uvicorn", "uvloop", "httptools") if not _has(m)]
         if missing:
             return f"not installed: {', '.join(missing)}"
-        ws = {"uvicorn-websockets": "websockets", "uvicorn-sansio": "websockets-sansio"}.get(
-            server, "wsproto"
-        )
+        ws = {
+            "uvicorn-websockets": "websockets",
+            "uvicorn-sansio": "websockets-sansio",
+            "uvicorn-gateway": "websockets-sansio",
+        }.get(server, "wsproto")
         from uvicorn.config import WS_PROTOCOLS
 
         if ws not in WS_PROTOCOLS:
@@ -231,12 +264,30 @@ def unavailable_reason(server: str, app: str) -> str | None:
         lib = "wsproto" if ws == "wsproto" else "websockets"
         if not _has(lib):
             return f"{lib} is not installed"
+        if server == "uvicorn-gateway" and _gateway_protocol() is None:
+            return "the gateway's packages do not import here (run it with the project's venv)"
         return None
     if server == "granian":
         return None if _has("granian", "uvloop") else "granian (or uvloop) is not installed"
     if server == "hypercorn":
         return None if _has("hypercorn", "uvloop") else "hypercorn (or uvloop) is not installed"
     return f"unknown server {server!r}"
+
+
+def _gateway_protocol() -> type[asyncio.Protocol] | None:
+    """The gateway's protocol class, with its scope extension noted in TEXT_HANDLER."""
+    global TEXT_HANDLER
+    # Run as a script, this file's folder comes first on sys.path, and its
+    # bench/gateway.py would hide the gateway package: the repository's root instead.
+    root = Path(__file__).resolve().parent.parent
+    sys.path[:] = [str(root)] + [p for p in sys.path if Path(p or ".").resolve() != root / "bench"]
+    try:
+        from gateway.ws.transport import TEXT_HANDLER as extension
+        from gateway.ws.transport import FastWebSocketProtocol
+    except ImportError:
+        return None
+    TEXT_HANDLER = extension
+    return FastWebSocketProtocol
 
 
 def server_version(server: str) -> str:
@@ -261,11 +312,13 @@ def serve(server: str, app_name: str, port: int) -> None:
     if server.startswith("uvicorn-"):
         import uvicorn
 
-        ws = {
+        ws: str | type[asyncio.Protocol] | None = {
             "uvicorn-websockets": "websockets",
             "uvicorn-sansio": "websockets-sansio",
             "uvicorn-wsproto": "wsproto",
-        }[server]
+        }.get(server)
+        if ws is None:
+            ws = _gateway_protocol()
         config = uvicorn.Config(
             app,
             host=HOST,

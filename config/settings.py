@@ -438,8 +438,11 @@ class HttpSettings(BaseModel):
     #: permessage-deflate on /ws. Off by default: frames are small JSON, and each
     #: compressed socket keeps zlib state (tens of KB) and spends CPU per frame.
     ws_per_message_deflate: bool = False
-    #: uvicorn's WebSocket implementation (``auto``, ``websockets``,
-    #: ``websockets-sansio``, ``wsproto``).
+    #: The WebSocket implementation: ``auto``, the gateway's own reader over
+    #: uvicorn's websockets-sansio (``gateway.ws.transport``: frames cut and
+    #: location fixes taken as they are read, without a task switch each), or
+    #: one of uvicorn's own, as uvicorn runs it (``websockets-sansio``,
+    #: ``websockets``, ``wsproto``).
     ws_impl: Literal["auto", "websockets", "websockets-sansio", "wsproto"] = "auto"
     #: Protocol-level pings from the server to every socket, in seconds (0: none,
     #: the default). Liveness is the clients' own ``ping`` frames (closed after

@@ -69,6 +69,7 @@ from gateway.ws.openapi import add_websocket_frames
 from gateway.ws.presence import AgentSockets
 from gateway.ws.protocol import Limits
 from gateway.ws.reads import CoalescedOpenAlerts, CoalescedSessionCheck, CoalescedVetting
+from gateway.ws.transport import FastWebSocketProtocol
 from media.vault import media_keys
 
 log = logging.getLogger(__name__)
@@ -197,16 +198,29 @@ def create_app(
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
-    """What the HTTP server (uvicorn) is given about forwarded headers.
+    """What the HTTP server (uvicorn) is given by everything that serves the app
+    (``panic-alert serve``, the integration tests).
 
-    Only ``settings.security.trusted_proxies`` may set the client address and
-    scheme (``X-Forwarded-For``/``-Proto``); by default none may. uvicorn's own
-    default trusts loopback, so a client on the same host, or behind a proxy
-    that does not overwrite the header, could pick any address, and with it
-    any rate-limit bucket. Everything that serves the app passes these.
+    Forwarded headers: only ``settings.security.trusted_proxies`` may set the
+    client address and scheme (``X-Forwarded-For``/``-Proto``); by default none
+    may. uvicorn's own default trusts loopback, so a client on the same host, or
+    behind a proxy that does not overwrite the header, could pick any address,
+    and with it any rate-limit bucket.
+
+    WebSockets: the implementation (``http.ws_impl``; ``auto`` is the gateway's
+    fast reader, ``gateway.ws.transport``), no frame read larger than /ws accepts
+    (uvicorn's default is 16 MiB), compression and server pings as set.
     """
     trusted = [str(network) for network in settings.security.trusted_proxies]
-    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
+    http = settings.http
+    return {
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted,
+        "ws": FastWebSocketProtocol if http.ws_impl == "auto" else http.ws_impl,
+        "ws_max_size": Limits.of(http).transport_max_bytes,
+        "ws_per_message_deflate": http.ws_per_message_deflate,
+        "ws_ping_interval": http.ws_ping_interval_s or None,
+    }
 
 
 def _document_websocket(app: FastAPI, limits: Limits) -> None:

@@ -553,7 +553,6 @@ def _uvicorn_config(settings: Settings, app: FastAPI, host: str, port: int) -> u
     import uvicorn
 
     from gateway.app import server_options
-    from gateway.ws.protocol import Limits
 
     return uvicorn.Config(
         app,
@@ -564,11 +563,6 @@ def _uvicorn_config(settings: Settings, app: FastAPI, host: str, port: int) -> u
         lifespan="on",
         timeout_graceful_shutdown=int(settings.http.graceful_shutdown_s),
         server_header=False,
-        ws_per_message_deflate=settings.http.ws_per_message_deflate,
-        # No frame larger than /ws accepts is read (uvicorn's default is 16 MiB).
-        ws_max_size=Limits.of(settings.http).transport_max_bytes,
-        ws=settings.http.ws_impl,
-        ws_ping_interval=settings.http.ws_ping_interval_s or None,
         # Also the backlog of a socket bound by serve: asyncio listens on it with this.
         backlog=settings.http.listen_backlog,
         **server_options(settings),

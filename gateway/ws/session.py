@@ -68,6 +68,7 @@ from gateway.ws.protocol import (
     TellEntity,
 )
 from gateway.ws.resync import OpenAlertSource, load_resync
+from gateway.ws.transport import TEXT_HANDLER
 
 log = logging.getLogger(__name__)
 
@@ -193,11 +194,19 @@ class Session:
         self._alarm: _Alarm | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._fleet: FleetFeed | None = None
+        #: The reader waits in ``receive()`` with nothing of its own to finish.
+        self._reader_idle = False
+        #: Actions of a frame taken by :meth:`_on_text` that must be awaited; the
+        #: reader awaits them before the next frame.
+        self._busy: asyncio.Task[None] | None = None
         #: The subject this socket's fixes are of, and its entity key (made once).
         self._subject: tuple[UUID, str] | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
+        register = self._ws.scope.get("extensions", {}).get(TEXT_HANDLER)
+        if register is not None:
+            register(self._on_text)
         reader = asyncio.create_task(self._read_loop(), name="ws-reader")
         writer = asyncio.create_task(self._write_loop(), name="ws-writer")
         try:
@@ -206,9 +215,12 @@ class Session:
                 # We asked to close: let the writer send what is queued and the close.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(writer), _CLOSE_GRACE_S)
-            for task in (reader, writer):
+            if register is not None:
+                register(None)
+            tasks = (reader, writer) if self._busy is None else (reader, writer, self._busy)
+            for task in tasks:
                 task.cancel()
-            for outcome in await asyncio.gather(reader, writer, return_exceptions=True):
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, Exception):
                     log.error("ws session failed", exc_info=outcome)
         finally:
@@ -232,7 +244,13 @@ class Session:
         try:
             while self._proto.phase is not Phase.CLOSED:
                 alarm.arm(self._proto.deadline(), self._deps.monotonic())
-                message = await self._ws.receive()
+                self._reader_idle = True
+                try:
+                    message = await self._ws.receive()
+                finally:
+                    self._reader_idle = False
+                if self._busy is not None:
+                    await self._busy  # the frames _on_text took come first
                 now = self._deps.monotonic()
                 if message["type"] == "websocket.disconnect":
                     self._proto.closed()
@@ -248,6 +266,57 @@ class Session:
             await self._carry_out(self._proto.abort(CloseCode.INTERNAL, "internal error"))
         finally:
             alarm.cancel()
+
+    def _on_text(self, text: str) -> bool:
+        """The server's text handler (``gateway.ws.transport``): a frame, handed over
+        as it is read; False leaves it to the reader (queued, in order).
+
+        Taken only while the reader waits with nothing queued and nothing of its
+        own to finish, once authenticated: then what the frame makes happen is the
+        same as through the reader, without waking it. A location fix needs no
+        await; a frame whose actions do (an agent's status, an offer's answer) is
+        carried out by a task the reader awaits before its next frame.
+        """
+        proto = self._proto
+        if not self._reader_idle or self._busy is not None or proto.phase is not Phase.OPEN:
+            return False
+        now = self._deps.monotonic()
+        rest = self._carry_out_now(proto.receive_text(text, now))
+        if rest:
+            busy = self._busy = asyncio.get_running_loop().create_task(self._finish(rest))
+            busy.add_done_callback(self._not_busy)
+        if self._alarm is not None:
+            self._alarm.arm(proto.deadline(), now)
+        return True
+
+    def _carry_out_now(self, actions: Sequence[Action]) -> list[Action]:
+        """Carry out ``actions`` up to the first that must be awaited; return it and
+        the ones after it (empty: all done)."""
+        for index, action in enumerate(actions):
+            if self._closing:
+                return []
+            if isinstance(action, SendFrame):
+                self._send(encode(action.frame))
+            elif isinstance(action, CloseSocket):
+                self._close(action.code, action.reason)
+                return []
+            elif isinstance(action, TellEntity):
+                self._tell(action)
+            elif isinstance(action, StoreLocation):
+                self._carry_out_now(self._store_location(action))
+            else:
+                return list(actions[index:])
+        return []
+
+    async def _finish(self, actions: Sequence[Action]) -> None:
+        try:
+            await self._carry_out(actions)
+        except Exception:
+            log.exception("ws frame failed")
+            await self._carry_out(self._proto.abort(CloseCode.INTERNAL, "internal error"))
+
+    def _not_busy(self, _task: asyncio.Task[None]) -> None:
+        self._busy = None
 
     def _deadline_passed(self) -> None:
         """The alarm rang: close if a deadline really passed, else wait for the next."""

@@ -23,7 +23,6 @@ from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.app import server_options
 from gateway.auth.principal import Role
-from gateway.ws.protocol import Limits
 from panic_alert import shard_root
 from panic_alert.gateway_root import build_gateway
 from persistence.drivers.postgres import create_pool
@@ -105,9 +104,7 @@ async def serving(settings: Settings, entities: EntityClient) -> AsyncIterator[G
             port=port,
             log_config=None,
             lifespan="on",
-            # As `panic-alert serve` configures it (panic_alert/cli.py).
-            ws_max_size=Limits.of(settings.http).transport_max_bytes,
-            **server_options(settings),  # as `serve` does: no proxy trusted by default
+            **server_options(settings),  # as `serve` configures it (panic_alert/cli.py)
         )
     )
     task = asyncio.create_task(server.serve())

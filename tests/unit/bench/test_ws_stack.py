@@ -57,6 +57,29 @@ def test_each_app_accepts_then_counts_every_text_frame_until_the_disconnect(
     assert ws_stack.FRAMES == 2
 
 
+@pytest.mark.parametrize("app", ["raw", "starlette"])
+def test_under_the_gateways_protocol_the_apps_count_in_the_text_handler(
+    app: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ws_stack._gateway_protocol() is not None  # this venv has the gateway
+    monkeypatch.setattr(ws_stack, "FRAMES", 0)
+    handlers: list[Any] = []
+    receive, send, _ = _scripted(
+        [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+    )
+    scope = {
+        "type": "websocket",
+        "path": "/",
+        "headers": [],
+        "query_string": b"",
+        "extensions": {ws_stack.TEXT_HANDLER: handlers.append},
+    }
+    asyncio.run(ws_stack.APP_OBJECTS[app](scope, receive, send))
+    [handler] = handlers
+    assert handler(ws_stack.FRAME % 1) is True
+    assert ws_stack.FRAMES == 1
+
+
 def test_count_answers_over_plain_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ws_stack, "FRAMES", 41)
     receive, send, sent = _scripted([])

@@ -6,6 +6,7 @@ handlers; they are injected through ``create_app(routers=[probe_router])``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -107,3 +108,10 @@ async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield client
+
+
+async def until(check: Callable[[], object], timeout_s: float = 5.0) -> None:
+    """Let the loop run until ``check()`` is true (a timeout fails the test)."""
+    async with asyncio.timeout(timeout_s):
+        while not check():  # noqa: ASYNC110 - polled: what it waits for sets no event
+            await asyncio.sleep(0.005)

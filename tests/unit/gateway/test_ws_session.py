@@ -23,9 +23,11 @@ from gateway.ports import VettingLookup
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
 from gateway.ws.session import Session, SessionDeps
+from gateway.ws.transport import TEXT_HANDLER
 from persistence.errors import ServiceUnavailable
 from tests.fakes.pubsub import FakeBroker
 from tests.fakes.sessions import FakeSessions
+from tests.unit.gateway.support import until
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -40,6 +42,8 @@ class FakeWebSocket:
         self.application_state = WebSocketState.CONNECTING
         self.send_delay = 0.0
         self.new_frame = asyncio.Event()
+        #: As a server without the gateway's fast reader gives it (Starlette's TestClient).
+        self.scope: dict[str, Any] = {"type": "websocket", "extensions": {}}
 
     async def accept(self) -> None:
         self.application_state = WebSocketState.CONNECTED
@@ -131,14 +135,16 @@ class Harness:
         sessions: Any,
         source: SlowSource,
         setups: asyncio.Semaphore | None = None,
+        entities: Any = None,
+        ws: FakeWebSocket | None = None,
     ) -> None:
-        self.ws = FakeWebSocket()
+        self.ws = ws or FakeWebSocket()
         self.locations = FakeLocations()
         self.deps = SessionDeps(
             settings=settings,
             hub=hub,
             sessions=lambda: sessions,
-            entities=no_entities,
+            entities=no_entities if entities is None else (lambda: entities),
             open_alerts=lambda: source,
             locations=self.locations,
             # Without an entity client: sockets are registered, nobody is told.
@@ -311,6 +317,63 @@ async def test_locations_go_to_the_ingest_and_a_full_or_stale_one_is_an_error_fr
     assert len(h.locations.taken) == 1
     h.ws.client_leaves()
     await asyncio.wait_for(h.task, 5)
+
+
+# --- the server's text handler (gateway.ws.transport) ------------------------------------
+
+
+class GatedEntities:
+    """An entity client whose asks wait until ``gate`` is set."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.asked: list[object] = []
+
+    async def ask(self, kind: object, entity_id: str, message: object) -> object:
+        self.asked.append(message)
+        await self.gate.wait()
+        return object()
+
+
+async def test_frames_handed_over_as_read_are_carried_out_in_order_with_the_readers(
+    settings: Settings, hub: PushHub
+) -> None:
+    sessions = FakeSessions()
+    _, token = await token_for(sessions, settings, Role.USER)
+    source = SlowSource([])
+    source.release.set()
+    ws = FakeWebSocket()
+    registered: list[Any] = []
+    ws.scope["extensions"][TEXT_HANDLER] = registered.append
+    entities = GatedEntities()
+    h = Harness(settings, hub, sessions, source, entities=entities, ws=ws)
+    fix = json.dumps({"type": "location", "data": {"latitude": 1, "longitude": 2}})
+    await until(lambda: registered)
+    [handler] = registered
+    assert handler(fix) is False  # before auth: left to the reader
+    ws.client_sends({"type": "auth", "data": {"token": token}})
+    await ws.wait_for("auth.ok")
+    await until(lambda: handler(fix))  # taken once the reader waits again
+    assert len(h.locations.taken) == 1  # at once, without the reader
+    # A frame that needs an await: taken, carried out by a task the reader waits for.
+    message = {
+        "type": "alert.message",
+        "id": "m1",
+        "data": {"alert_id": str(uuid4()), "text": "hi"},
+    }
+    assert handler(json.dumps(message)) is True
+    assert handler(fix) is False  # busy: the next frame is queued behind it
+    ws.client_sends(json.loads(fix))
+    await until(lambda: entities.asked)
+    await asyncio.sleep(0.05)
+    assert len(h.locations.taken) == 1  # the queued fix waits for the ask
+    entities.gate.set()
+    [ack] = await ws.wait_for("ack")
+    assert ack["data"]["ref"] == "m1"
+    await until(lambda: len(h.locations.taken) == 2)
+    ws.client_leaves()
+    await asyncio.wait_for(h.task, 5)
+    assert registered[-1] is None  # unregistered when the socket ends
 
 
 # --- revocation -----------------------------------------------------------------------------
