@@ -62,11 +62,12 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._buffer = b""
+        self._pending = bytearray()
         #: Whether this protocol cuts frames itself (None: not decided yet).
         self._framing: bool | None = None
-        #: The bytes received before the handshake finished ended exactly at
-        #: the upgrade request's end (uvicorn replays only the request).
+        #: The bytes received before the handshake finished were one read that
+        #: ended with the upgrade request (uvicorn replays only the request).
+        self._upgrade_seen = False
         self._clean_upgrade = False
         self._text_handler: TextHandler | None = None
 
@@ -88,10 +89,11 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
         if framing is None:
             conn: ServerProtocol = self.conn
             if conn.state is State.CONNECTING:
-                first = not self._clean_upgrade and not conn.reader.buffer
-                self._clean_upgrade = first and data.find(_END_OF_HEADERS) == len(data) - 4
-                if not first:
-                    self._framing = False  # frames before the 101: the library's
+                if self._upgrade_seen:
+                    self._framing = False  # more than the request before the 101
+                else:
+                    self._upgrade_seen = True
+                    self._clean_upgrade = data.find(_END_OF_HEADERS) == len(data) - 4
                 super().data_received(data)
                 return
             framing = self._framing = (
@@ -100,8 +102,13 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
         if not framing:
             super().data_received(data)
             return
-        buffer = self._buffer + data if self._buffer else data
-        self._buffer = b""
+        # A frame's start waits in _pending until the frame is whole; a bytearray,
+        # so a frame trickled in small reads is not copied again with every read.
+        pending = self._pending
+        buffer: bytes | bytearray = data
+        if pending:
+            pending += data
+            buffer = pending
         start = 0
         conn = self.conn
         max_size = conn.max_message_size
@@ -114,18 +121,21 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
                 if conn.current_size is None and self._deliver(cut.payload):
                     start = cut.end
                     continue
-                super().data_received(buffer[start : cut.end])
+                super().data_received(bytes(buffer[start : cut.end]))
                 start = cut.end
             elif isinstance(cut, OtherFrame):
-                super().data_received(buffer[start : cut.end])
+                super().data_received(bytes(buffer[start : cut.end]))
                 start = cut.end
             elif cut is INCOMPLETE:
-                self._buffer = buffer[start:]
-                return
+                break
             else:
                 assert cut is UNSURE
                 self._hand_over(buffer[start:])
                 return
+        if buffer is pending:
+            del pending[:start]
+        elif start < len(buffer):
+            self._pending = bytearray(buffer[start:])
 
     def _deliver(self, payload: bytes) -> bool:
         """Deliver a simple text frame here; False: let the library's parser have it
@@ -150,8 +160,9 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
         self.send_receive_event_to_app()
         return True
 
-    def _hand_over(self, rest: bytes) -> None:
+    def _hand_over(self, rest: bytes | bytearray) -> None:
         """From here on, every byte to the library's parser (at a frame boundary)."""
         self._framing = False
+        self._pending = bytearray()
         if rest:
-            super().data_received(rest)
+            super().data_received(bytes(rest))

@@ -73,7 +73,7 @@ UNSURE: Final = _Unsure()
 Cut = TextFrame | OtherFrame | _Incomplete | _Unsure
 
 
-def cut_frame(buffer: bytes, start: int, max_size: int) -> Cut:
+def cut_frame(buffer: bytes | bytearray, start: int, max_size: int) -> Cut:
     """The frame of ``buffer`` beginning at ``start``; ``max_size`` is the largest
     payload accepted (the library's limit: a larger frame is :data:`UNSURE`)."""
     available = len(buffer) - start

@@ -172,6 +172,16 @@ async def test_frames_split_across_reads_are_each_delivered_once(served: Server)
     assert served.app.texts() == [f"fix {i}" * (i + 1) for i in range(30)]
 
 
+async def test_a_frame_trickled_a_byte_at_a_time_arrives_whole(served: Server) -> None:
+    _, writer = await raw_socket(served.port)
+    big = "y" * (MAX_SIZE - 10)
+    for byte in text(big) + text("next"):
+        writer.write(bytes([byte]))
+        await writer.drain()
+    await served.app.wait_for(2)
+    assert served.app.log == [("handler", big), ("handler", "next")]
+
+
 async def test_a_fragmented_message_goes_through_the_library_and_order_holds(
     served: Server,
 ) -> None:
