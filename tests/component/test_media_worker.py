@@ -61,9 +61,13 @@ class RecordingWorker:
     async def __call__(self, tell: AlertTell, run_render: RunRender) -> None:
         row = _row()
         rendered = await run_render(row)
-        self.out.write_text(
+        # Written aside, then renamed: the test polls for the file and must never
+        # read it created but not yet written (CI saw that once: '' is not JSON).
+        partial = self.out.with_suffix(".partial")
+        partial.write_text(
             json.dumps({"rendered": [str(r.id) for r in rendered], "asked": str(row.id)})
         )
+        partial.replace(self.out)
         await asyncio.Event().wait()  # runs until the actor goes
 
 
