@@ -88,6 +88,13 @@ def translate_error(exc: BaseException, *, detail: str = "") -> PersistenceError
         exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidCatalogNameError
     ):
         return ConfigurationError(message)
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        # A table the code reads is not there: the schema is behind the code (a
+        # database not migrated yet). The server cannot serve, as /readyz says: a
+        # 503 a client may retry, not a 500.
+        return ServiceUnavailable(
+            "postgres", f"the database schema is not migrated (panic-alert migrate): {message}"
+        )
     if isinstance(
         exc,
         OSError

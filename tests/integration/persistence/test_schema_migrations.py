@@ -11,7 +11,7 @@ import pytest
 
 from config.settings import Settings
 from persistence import migrations
-from persistence.drivers.postgres import connect, create_pool, ping
+from persistence.drivers.postgres import EDGE, connect, create_pool, ping
 from persistence.errors import ConfigurationError, MigrationError, ServiceUnavailable
 
 pytestmark = pytest.mark.integration
@@ -46,6 +46,21 @@ async def test_apply_on_empty_database_then_again_is_a_noop(
             (m.version, m.name, m.checksum) for m in shipped
         ]
         assert rows[0]["name"] == "initial"
+    finally:
+        await pool.close()
+
+
+async def test_a_table_not_yet_made_is_postgres_unavailable_not_an_error(
+    settings: Settings, empty_database: str
+) -> None:
+    """Served before ``panic-alert migrate``: every read says so, as a 503 would."""
+    pool = await create_pool(settings.postgres, database=empty_database)
+    try:
+        with pytest.raises(ServiceUnavailable) as info, EDGE:
+            await pool.fetchval("SELECT count(*) FROM users")
+        assert info.value.service == "postgres"
+        assert info.value.retriable is True
+        assert "not migrated (panic-alert migrate)" in str(info.value)
     finally:
         await pool.close()
 
