@@ -22,6 +22,8 @@ import uvicorn
 import websockets
 from websockets.frames import Frame, Opcode
 
+from config.settings import HttpSettings, Settings
+from gateway.app import server_options
 from gateway.ws.transport import TEXT_HANDLER, FastWebSocketProtocol
 from tests.unit.gateway.support import until
 
@@ -250,3 +252,10 @@ async def test_a_real_client_and_compressed_messages(served_deflate: Server) -> 
     ]
     await until(lambda: served_deflate.app.closes)
     assert served_deflate.app.closes == [1000]
+
+
+def test_serve_runs_this_protocol_by_default_and_uvicorns_when_named() -> None:
+    assert server_options(Settings())["ws"] is FastWebSocketProtocol
+    named = Settings(http=HttpSettings(ws_impl="websockets-sansio"))
+    assert server_options(named)["ws"] == "websockets-sansio"
+    assert server_options(named)["ws_max_size"] == server_options(Settings())["ws_max_size"]
