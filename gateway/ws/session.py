@@ -294,7 +294,7 @@ class Session:
         the ones after it (empty: all done)."""
         for index, action in enumerate(actions):
             if self._closing:
-                return []
+                return []  # e.g. the subscription failed: no auth.ok, no resync
             if isinstance(action, SendFrame):
                 self._send(encode(action.frame))
             elif isinstance(action, CloseSocket):
@@ -331,15 +331,12 @@ class Session:
         closing.add_done_callback(self._background.discard)
 
     async def _carry_out(self, actions: Sequence[Action]) -> None:
-        for action in actions:
-            if self._closing:
-                return  # e.g. the subscription failed: no auth.ok, no resync
-            if isinstance(action, SendFrame):
-                self._send(encode(action.frame))
-            elif isinstance(action, CloseSocket):
-                self._close(action.code, action.reason)
-                return
-            elif isinstance(action, Authenticate):
+        """Carry out ``actions`` in order: those that need no await at once
+        (:meth:`_carry_out_now`), each other one awaited in its place."""
+        waiting = self._carry_out_now(actions)
+        while waiting and not self._closing:
+            action, after = waiting[0], waiting[1:]
+            if isinstance(action, Authenticate):
                 # The setup (auth, subscriptions, resync) waits on nothing the
                 # client does, so a turn is never held by a slow client.
                 async with self._deps.setups:
@@ -352,10 +349,7 @@ class Session:
                 await self._carry_out(await self._ask(action))
             elif isinstance(action, CheckVetting):
                 await self._carry_out(await self._check_vetting(action))
-            elif isinstance(action, TellEntity):
-                self._tell(action)
-            elif isinstance(action, StoreLocation):
-                await self._carry_out(self._store_location(action))
+            waiting = self._carry_out_now(after)
 
     async def _authenticate(self, token: str) -> list[Action]:
         """Check the token, listen for its session's end, then check the session is
