@@ -31,7 +31,8 @@ falling back to it unchanged:
 Everything else (the handshake, sending, closing, keepalive pings, the
 queue's disconnect messages) is uvicorn's. It relies on the attributes of
 uvicorn's ``WebSocketsSansIOProtocol`` (``conn``, ``queue``, ``frames``,
-``curr_msg_data_type``, ``close_sent``, ``handle_events``), pinned by
+``curr_msg_data_type``, ``close_sent``, ``handshake_initiated``,
+``send_receive_event_to_app``), pinned by
 ``uv.lock`` and covered by the /ws tests, which run through it.
 """
 
@@ -65,10 +66,6 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
         self._pending = bytearray()
         #: Whether this protocol cuts frames itself (None: not decided yet).
         self._framing: bool | None = None
-        #: The bytes received before the handshake finished were one read that
-        #: ended with the upgrade request (uvicorn replays only the request).
-        self._upgrade_seen = False
-        self._clean_upgrade = False
         self._text_handler: TextHandler | None = None
 
     # --- the handshake ----------------------------------------------------------------
@@ -89,16 +86,14 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
         if framing is None:
             conn: ServerProtocol = self.conn
             if conn.state is State.CONNECTING:
-                if self._upgrade_seen:
-                    self._framing = False  # more than the request before the 101
-                else:
-                    self._upgrade_seen = True
-                    self._clean_upgrade = data.find(_END_OF_HEADERS) == len(data) - 4
+                # Framing only if the first read was the upgrade request, whole and
+                # alone (uvicorn replays just the request), and nothing came after it
+                # before the 101: else the library's parser may be inside a frame.
+                if self.handshake_initiated or data.find(_END_OF_HEADERS) != len(data) - 4:
+                    self._framing = False
                 super().data_received(data)
                 return
-            framing = self._framing = (
-                self._clean_upgrade and conn.state is State.OPEN and not conn.reader.buffer
-            )
+            framing = self._framing = conn.state is State.OPEN and not conn.reader.buffer
         if not framing:
             super().data_received(data)
             return
@@ -117,13 +112,14 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
                 self._hand_over(buffer[start:])
                 return
             cut = cut_frame(buffer, start, max_size)
-            if isinstance(cut, TextFrame):
-                if conn.current_size is None and self._deliver(cut.payload):
-                    start = cut.end
-                    continue
-                super().data_received(bytes(buffer[start : cut.end]))
+            if (
+                isinstance(cut, TextFrame)
+                and conn.current_size is None
+                and self._deliver(cut.payload)
+            ):
                 start = cut.end
-            elif isinstance(cut, OtherFrame):
+            elif isinstance(cut, TextFrame | OtherFrame):
+                # Inside a fragmented message, not UTF-8, or not a simple text frame.
                 super().data_received(bytes(buffer[start : cut.end]))
                 start = cut.end
             elif cut is INCOMPLETE:
