@@ -87,6 +87,14 @@ SERVERS = (
     "granian",
     "hypercorn",
 )
+#: uvicorn's ``ws`` implementation under each uvicorn server (``uvicorn-gateway``
+#: runs the gateway's protocol over websockets-sansio).
+UVICORN_WS = {
+    "uvicorn-websockets": "websockets",
+    "uvicorn-sansio": "websockets-sansio",
+    "uvicorn-gateway": "websockets-sansio",
+    "uvicorn-wsproto": "wsproto",
+}
 APPS = ("raw", "starlette")
 HOST = "127.0.0.1"
 BACKLOG = 2048
@@ -252,11 +260,9 @@ def unavailable_reason(server: str, app: str) -> str | None:
         missing = [m for m in ("uvicorn", "uvloop", "httptools") if not _has(m)]
         if missing:
             return f"not installed: {', '.join(missing)}"
-        ws = {
-            "uvicorn-websockets": "websockets",
-            "uvicorn-sansio": "websockets-sansio",
-            "uvicorn-gateway": "websockets-sansio",
-        }.get(server, "wsproto")
+        ws = UVICORN_WS.get(server)
+        if ws is None:
+            return f"unknown server {server!r}"
         from uvicorn.config import WS_PROTOCOLS
 
         if ws not in WS_PROTOCOLS:
@@ -312,13 +318,9 @@ def serve(server: str, app_name: str, port: int) -> None:
     if server.startswith("uvicorn-"):
         import uvicorn
 
-        ws: str | type[asyncio.Protocol] | None = {
-            "uvicorn-websockets": "websockets",
-            "uvicorn-sansio": "websockets-sansio",
-            "uvicorn-wsproto": "wsproto",
-        }.get(server)
-        if ws is None:
-            ws = _gateway_protocol()
+        ws: str | type[asyncio.Protocol] | None = (
+            _gateway_protocol() if server == "uvicorn-gateway" else UVICORN_WS[server]
+        )
         config = uvicorn.Config(
             app,
             host=HOST,
