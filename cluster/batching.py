@@ -61,10 +61,16 @@ class Batcher:
         """Send what is buffered for ``shard`` now (before a call that must come after it)."""
         return self._flush_shard(shard)
 
-    async def flush(self) -> None:
-        """Send every buffer and wait until every batch sent so far is answered."""
+    def send_buffered(self) -> None:
+        """Send every buffer now, without its linger and without waiting for answers
+        (a caller that has gathered its batch already: the linger would only add
+        its wait)."""
         for shard in list(self._buffers):
             self._flush_shard(shard)
+
+    async def flush(self) -> None:
+        """Send every buffer and wait until every batch sent so far is answered."""
+        self.send_buffered()
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 

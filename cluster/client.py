@@ -201,6 +201,11 @@ class EntityClient:
         shard = self.shard_of(EntityKind.SUBJECT, subject)
         self._fixes.add(shard, (EntityKind.SUBJECT, subject, fix))
 
+    def send_fixes(self) -> None:
+        """Send the fixes ``track`` buffered now, not after the linger (the caller
+        gathered them over a linger of its own)."""
+        self._fixes.send_buffered()
+
     async def track_room(self, batches: int) -> None:
         """Return once no shard has more than ``batches`` batches of fixes unanswered
         (``track``'s backpressure: the caller holds its fixes meanwhile)."""

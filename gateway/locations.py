@@ -12,7 +12,8 @@ Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
   kept on the way out; a fix older than the last one this process stored
   for the subject is not written over it;
 * sends every fix to its subject entity for geofencing
-  (``EntityClient.track``: one unordered Ray call per shard per flush; the
+  (``EntityClient.track``, then ``send_fixes``: one unordered Ray call per
+  shard per flush, sent with the flush, not after the client's linger; the
   entity itself ignores fixes older than its last one). Fixes less accurate
   than ``geo.coverage.MAX_FIX_ACCURACY_M`` are not geofenced: such a circle
   straddles every boundary near it anyway;
@@ -301,6 +302,7 @@ class LocationIngest:
         for s in batch:
             if s.fix.accuracy_m <= MAX_FIX_ACCURACY_M:
                 entities.track(s.key, s.fix)
+        entities.send_fixes()  # gathered over this linger already
         return entities
 
     def _note_latest(self, batch: list[Sighting]) -> None:

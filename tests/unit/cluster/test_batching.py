@@ -3,8 +3,9 @@
 A batch goes out when ``max_batch`` messages are buffered for a shard or
 ``linger`` after its first message; ``send`` is called synchronously at the
 flush (so batches, and a call made right after ``flush_shard``, keep their
-order); ``flush`` sends everything and waits for every batch; answered and
-failed batches are counted. (Coalescer has its own tests in test_coalescer.py.)
+order); ``send_buffered`` sends everything at once, and ``flush`` also waits
+for every batch; answered and failed batches are counted. (Coalescer has its
+own tests in test_coalescer.py.)
 """
 
 from __future__ import annotations
@@ -259,6 +260,28 @@ async def test_flush_sends_every_buffer_and_waits_for_every_batch() -> None:
     assert not flushing.done()  # neither batch is answered yet
     fake.release.set()
     await asyncio.wait_for(flushing, 5)
+    assert batcher.sent_batches == 2
+
+
+async def test_send_buffered_sends_every_buffer_at_once_without_waiting(
+    timers: FakeTimers,
+) -> None:
+    # The gateway's location ingest has gathered its batch over a linger of its
+    # own: the client's linger would only add its wait to every fix.
+    fake = FakeSend()  # never released: send_buffered must not wait for answers
+    batcher = Batcher(fake, linger=LONG_LINGER, max_batch=10)
+    batcher.add(0, item(1))
+    batcher.add(1, item(2))
+    batcher.add(0, item(3))
+    batcher.send_buffered()
+    # Sent inside the call, each shard's messages in fill order, and no linger
+    # timer is left to cut the next batch's linger short.
+    assert fake.calls == [(0, [item(1), item(3)]), (1, [item(2)])]
+    assert [handle.cancelled() for _delay, handle in timers.started] == [True, True]
+    batcher.send_buffered()  # nothing buffered: nothing sent
+    assert len(fake.calls) == 2
+    fake.release.set()
+    await batcher.flush()
     assert batcher.sent_batches == 2
 
 
