@@ -19,7 +19,7 @@ from config.settings import Settings
 from persistence.drivers.postgres import create_pool
 from persistence.drivers.redis import create_redis
 from persistence.outbox.group_commit import GroupCommit
-from persistence.pushes import RedisPushSink
+from persistence.pushes import GroupPush, RedisPushSink
 from persistence.stores.entities import PostgresEntityStore
 from persistence.stores.group_load import GroupLoad
 from persistence.stores.zone_feed import PostgresZoneFeed
@@ -45,7 +45,8 @@ class ShardAdapters:
             # Commits that queue behind a write share its next statement, and
             # loads that queue behind a read its next query.
             store=GroupCommit(GroupLoad(PostgresEntityStore(pool, source=settings.kafka.source))),
-            pushes=RedisPushSink(redis),
+            # Pushes that queue behind a publish share its next pipeline.
+            pushes=GroupPush(RedisPushSink(redis)),
             zones=PostgresZoneFeed(pool, dsn=settings.postgres.dsn()),
             close=close,
         )

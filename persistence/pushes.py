@@ -11,6 +11,14 @@ Subscribing (:class:`RedisPushSubscriptions`, implements the gateway's
 subscribes to their channels over one connection per process; the fan-out to
 sockets is the gateway's (``gateway.ws.hub``).
 
+A shard publishes through :class:`GroupPush`: pushes that queue behind a
+publish go to Redis together, in the next pipeline. Without it, entities whose
+commits came back together (``persistence.outbox.group_commit``) each took a
+connection of their own for their pipeline, and the client opened new ones
+for a burst (issue 20: the first round of 20 probes' alerts after the warm-up
+waited 100-180 ms between their commit and the gateway, every later round
+under 35).
+
 At-most-once by design: a frame published while nobody listens is gone, and
 apps resync on reconnect.
 """
@@ -27,6 +35,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
 from actors.effects import PRESENCE_CHANNEL, Push, push_channel
+from actors.ports import PushSink
 from config.settings import RedisSettings
 from persistence.drivers import redis as redis_driver
 from persistence.drivers.redis import create_redis
@@ -64,6 +73,90 @@ class RedisPushSink:
         """Ask every gateway to announce its agents' live sockets again."""
         with redis_driver.EDGE:
             await self._client.publish(PRESENCE_CHANNEL, "announce")
+
+
+#: Pushes published together at most (bounds one pipeline).
+MAX_GROUP_PUSHES = 256
+
+_Waiting = tuple[Sequence[Push], "asyncio.Future[list[int]]"]
+
+
+class GroupPush:
+    """A ``PushSink`` that publishes the pushes queued behind a publish together.
+
+    A push that finds no publish in flight goes at once (next loop turn: no
+    added wait); pushes that arrive meanwhile wait for it, then go together in
+    one call of the wrapped sink (one pipeline, one connection), up to
+    ``max_pushes`` a call. Each caller still gets its own listener counts, in
+    order, or the error of the call that carried its pushes; one entity's
+    pushes keep their order (the host awaits each before its next message).
+    """
+
+    def __init__(self, sink: PushSink, *, max_pushes: int = MAX_GROUP_PUSHES) -> None:
+        if max_pushes < 1:
+            raise ValueError("max_pushes must be >= 1")
+        self._sink = sink
+        self._max = max_pushes
+        self._waiting: list[_Waiting] = []
+        self._publisher: asyncio.Task[None] | None = None
+        #: Calls of the wrapped sink, and the callers' push lists they carried.
+        self.calls = 0
+        self.carried = 0
+
+    async def push(self, pushes: Sequence[Push]) -> list[int]:
+        if not pushes:
+            return []
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._waiting.append((pushes, future))
+        if self._publisher is None or self._publisher.done():
+            self._publisher = loop.create_task(self._publish())
+        return await future
+
+    async def ask_presence(self) -> None:
+        await self._sink.ask_presence()
+
+    def _next_group(self) -> list[_Waiting]:
+        """The oldest callers whose pushes fit in one call (the first always does)."""
+        taken, count = 0, 0
+        for pushes, _future in self._waiting:
+            if taken and count + len(pushes) > self._max:
+                break
+            taken += 1
+            count += len(pushes)
+        group = self._waiting[:taken]
+        del self._waiting[:taken]
+        return group
+
+    async def _publish(self) -> None:
+        group: list[_Waiting] = []
+        try:
+            while self._waiting:
+                group = self._next_group()
+                try:
+                    reached = list(
+                        await self._sink.push([p for pushes, _f in group for p in pushes])
+                    )
+                except Exception as exc:
+                    for _pushes, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                self.calls += 1
+                self.carried += len(group)
+                start = 0
+                for pushes, future in group:
+                    end = start + len(pushes)
+                    if not future.done():  # a caller cancelled meanwhile
+                        future.set_result(reached[start:end])
+                    start = end
+        finally:
+            # Only when stopped (cancelled at an await: the loop is closing) is
+            # anything left unanswered here; nobody may wait for ever.
+            for _pushes, future in [*group, *self._waiting]:
+                if not future.done():
+                    future.set_exception(ConnectionError("pushes stopped"))
+            self._waiting.clear()
 
 
 #: Seconds a push subscription's close may take before it is given up.
