@@ -32,13 +32,14 @@ from typing import Any
 
 from actors.effects import EntityKind
 from actors.ports import CommitBatch, EntityStore, StoredTimer
+from persistence.grouping import Grouped, Waiting, at_most
 
 log = logging.getLogger(__name__)
 
 #: Batches written together at most (bounds one statement's size).
 MAX_GROUP = 64
 
-_Waiting = tuple[CommitBatch, "asyncio.Future[None]"]
+_Waiting = Waiting[CommitBatch, None]
 
 
 def merged(batches: Sequence[CommitBatch]) -> CommitBatch:
@@ -60,9 +61,9 @@ class GroupCommit:
         if max_group < 1:
             raise ValueError("max_group must be >= 1")
         self._store = store
-        self._max_group = max_group
-        self._waiting: list[_Waiting] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._calls = Grouped[CommitBatch, None](
+            self._write, take=at_most(max_group), stopped="entity commits stopped"
+        )
         #: Statements written, and batches they carried (for tests and metrics).
         self.statements = 0
         self.batches = 0
@@ -80,45 +81,26 @@ class GroupCommit:
         """Return once ``batch`` is committed; raise (it was not written) otherwise."""
         if not batch:
             return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._waiting.append((batch, future))
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._write())
         # A caller cancelled while waiting leaves its batch to be written anyway
         # (as a cancelled direct commit may have been); it is not told.
-        await future
+        await self._calls.call(batch)
 
-    async def _write(self) -> None:
-        group: list[_Waiting] = []
+    async def _write(self, group: list[_Waiting]) -> None:
+        if len(group) == 1:
+            await self._write_alone(*group[0])
+            return
         try:
-            while self._waiting:
-                group = self._waiting[: self._max_group]
-                del self._waiting[: self._max_group]
-                if len(group) == 1:
-                    await self._write_alone(*group[0])
-                    continue
-                try:
-                    await self._store.commit(merged([batch for batch, _f in group]))
-                except Exception as exc:
-                    log.warning(
-                        "a commit of %d batches failed (%s); writing each alone", len(group), exc
-                    )
-                    for batch, future in group:
-                        await self._write_alone(batch, future)
-                    continue
-                self.statements += 1
-                self.batches += len(group)
-                for _batch, future in group:
-                    if not future.done():
-                        future.set_result(None)
-        finally:
-            # Only when stopped (cancelled at an await: the loop is closing) is
-            # anything left unanswered here; nobody may wait for ever.
-            for _batch, future in [*group, *self._waiting]:
-                if not future.done():
-                    future.set_exception(ConnectionError("entity commits stopped"))
-            self._waiting.clear()
+            await self._store.commit(merged([batch for batch, _f in group]))
+        except Exception as exc:
+            log.warning("a commit of %d batches failed (%s); writing each alone", len(group), exc)
+            for batch, future in group:
+                await self._write_alone(batch, future)
+            return
+        self.statements += 1
+        self.batches += len(group)
+        for _batch, future in group:
+            if not future.done():
+                future.set_result(None)
 
     async def _write_alone(self, batch: CommitBatch, future: asyncio.Future[None]) -> None:
         try:

@@ -19,17 +19,18 @@ Everything else is passed through unchanged.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from actors.effects import EntityKind
 from actors.ports import CommitBatch, StoredTimer
+from persistence.grouping import Grouped, Waiting, at_most
 
 #: Ids read in one query at most.
 MAX_GROUP = 500
 
-_Waiting = tuple[EntityKind, str, "asyncio.Future[Mapping[str, Any] | None]"]
+_Load = tuple[EntityKind, str]
+_Waiting = Waiting[_Load, Mapping[str, Any] | None]
 
 
 class SnapshotStore(Protocol):
@@ -57,20 +58,15 @@ class GroupLoad:
         if max_group < 1:
             raise ValueError("max_group must be >= 1")
         self._store = store
-        self._max_group = max_group
-        self._waiting: list[_Waiting] = []
-        self._reader: asyncio.Task[None] | None = None
+        self._calls = Grouped[_Load, Mapping[str, Any] | None](
+            self._read, take=at_most(max_group), stopped="entity loads stopped"
+        )
         #: Queries read, and loads they answered (for tests and metrics).
         self.queries = 0
         self.loads = 0
 
     async def load_snapshot(self, kind: EntityKind, entity_id: str) -> Mapping[str, Any] | None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Mapping[str, Any] | None] = loop.create_future()
-        self._waiting.append((kind, entity_id, future))
-        if self._reader is None or self._reader.done():
-            self._reader = loop.create_task(self._read())
-        return await future
+        return await self._calls.call((kind, entity_id))
 
     async def commit(self, batch: CommitBatch) -> None:
         await self._store.commit(batch)
@@ -81,36 +77,24 @@ class GroupLoad:
     async def open_alert_ids(self) -> Sequence[str]:
         return await self._store.open_alert_ids()
 
-    async def _read(self) -> None:
-        group: list[_Waiting] = []
-        try:
-            while self._waiting:
-                group = self._waiting[: self._max_group]
-                del self._waiting[: self._max_group]
-                by_kind: dict[EntityKind, list[_Waiting]] = {}
-                for waiting in group:
-                    by_kind.setdefault(waiting[0], []).append(waiting)
-                for kind, loads in by_kind.items():
-                    await self._read_kind(kind, loads)
-        finally:
-            # Only when stopped (cancelled at an await: the loop is closing) is
-            # anything left unanswered here; nobody may wait for ever.
-            for _kind, _id, future in [*group, *self._waiting]:
-                if not future.done():
-                    future.set_exception(ConnectionError("entity loads stopped"))
-            self._waiting.clear()
+    async def _read(self, group: list[_Waiting]) -> None:
+        by_kind: dict[EntityKind, list[_Waiting]] = {}
+        for waiting in group:
+            by_kind.setdefault(waiting[0][0], []).append(waiting)
+        for kind, loads in by_kind.items():
+            await self._read_kind(kind, loads)
 
     async def _read_kind(self, kind: EntityKind, loads: list[_Waiting]) -> None:
-        ids = list(dict.fromkeys(entity_id for _kind, entity_id, _future in loads))
+        ids = list(dict.fromkeys(entity_id for (_kind, entity_id), _future in loads))
         try:
             found = await self._store.load_snapshots(kind, ids)
         except Exception as exc:
-            for _kind, _id, future in loads:
+            for _load, future in loads:
                 if not future.done():
                     future.set_exception(exc)
             return
         self.queries += 1
         self.loads += len(loads)
-        for _kind, entity_id, future in loads:
+        for (_kind, entity_id), future in loads:
             if not future.done():
                 future.set_result(found.get(entity_id))

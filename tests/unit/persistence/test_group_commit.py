@@ -72,8 +72,8 @@ async def test_a_stopped_writer_answers_every_waiter() -> None:
     group = GroupCommit(store)
     waiting = [asyncio.create_task(group.commit(snapshot_batch(str(n)))) for n in range(5)]
     await asyncio.sleep(0.001)
-    assert group._writer is not None
-    group._writer.cancel()
+    assert group._calls.pump is not None
+    group._calls.pump.cancel()
     results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
 

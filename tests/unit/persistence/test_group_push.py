@@ -135,7 +135,7 @@ async def test_callers_waiting_when_the_publisher_stops_are_not_left_waiting() -
     await settle()
     queued = asyncio.create_task(group.push([push(2)]))
     await settle()
-    publisher = group._publisher
+    publisher = group._calls.pump
     assert publisher is not None
     publisher.cancel()
     with pytest.raises(ConnectionError, match="pushes stopped"):
