@@ -27,8 +27,8 @@ from persistence.drivers.redis import create_redis, location_key
 from persistence.outbox.events import LOCATION_EVENTS
 from tests.geodesy import destination
 from tests.integration.api.accounts import make_account
-from tests.integration.api.authkit import ROOMY, Session, gateway_with, signed_up
-from tests.integration.api.conftest import NAMESPACE, Gateway
+from tests.integration.api.authkit import ROOMY, Session, gateway_with, isolated, signed_up
+from tests.integration.api.conftest import NAMESPACE, Gateway, serving
 from tests.integration.api.test_alerts import random_point
 from tests.integration.api.test_checkins import fix as send_fix
 
@@ -173,6 +173,61 @@ async def test_location_frames_over_the_socket_take_the_same_path(
     assert await eventually(lambda: stored(api_settings, "user", user.account_id))
     state = await eventually(lambda: subject_state(api_entities, "user", user.account_id))
     assert state is not None
+
+
+async def test_refused_fixes_are_told_together_the_first_at_once_then_with_their_count(
+    api_settings: Settings, api_entities: EntityClient
+) -> None:
+    # One place per subject in the queue, flushed once a second, and a socket told
+    # of its refusals at most every second: an overloaded gateway, made small.
+    geofence = api_settings.geofence.model_copy(
+        update={"batch_linger_ms": 1000, "queue_max_per_subject": 1}
+    )
+    limits = api_settings.http.model_copy(update={"ws_refusal_notice_s": 1.0})
+    settings = isolated(api_settings, **ROOMY).model_copy(
+        update={"geofence": geofence, "http": limits}
+    )
+
+    def location(seconds_ago: float, ref: str | None = None) -> str:
+        frame: dict[str, Any] = {
+            "type": "location",
+            "data": {**HERE, "recorded_at": at(seconds_ago)},
+        }
+        if ref is not None:
+            frame["id"] = ref
+        return json.dumps(frame)
+
+    async def error(ws: Any) -> dict[str, Any]:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame["type"] == "error", frame
+        assert frame["data"]["code"] == "unavailable"
+        assert frame["data"]["retriable"] is True
+        return dict(frame["data"])
+
+    async with (
+        serving(settings, api_entities) as gateway,
+        httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as http,
+    ):
+        user: Session = await signed_up(http)
+        async with websockets.connect(gateway.ws_url) as ws:
+            await ws.send(json.dumps({"type": "auth", "data": {"token": user.access_token}}))
+            assert json.loads(await ws.recv())["type"] == "auth.ok"
+            await ws.send(location(4))  # queued: the subject's one place
+            await ws.send(location(3))  # refused, and told at once
+            first = await error(ws)
+            told_at = asyncio.get_running_loop().time()
+            assert (first["refused"], first.get("ref")) == (1, None)
+            await ws.send(location(2))  # refused: counted, told later
+            await ws.send(location(1, ref="r1"))  # refused with an id: answered at once
+            assert (await error(ws))["refused"] == 1
+            # (The frame just read answered r1: the untold refusal was not in it.)
+            # Once the queue is flushed and the notice period is over, the next fix
+            # is taken, and its answer tells the refusal still untold.
+            assert await eventually(lambda: stored(settings, "user", user.account_id))
+            await asyncio.sleep(max(0.0, told_at + 1.1 - asyncio.get_running_loop().time()))
+            await ws.send(location(0.5))
+            last = await error(ws)
+            assert (last["refused"], last.get("ref")) == (1, None)
 
 
 async def test_a_stay_dwells_on_time_without_another_fix(
