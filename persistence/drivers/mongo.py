@@ -161,8 +161,7 @@ class EventStore:
             for name in COLLECTIONS:
                 if name not in existing:
                     await self._db.create_collection(name)
-                await self._create_missing(name, _indexes_for(name))
-                await self._drop_obsolete(name, _OBSOLETE_INDEXES.get(name, ()))
+                await self._reconcile(name, _indexes_for(name), _OBSOLETE_INDEXES.get(name, ()))
             for name, keep in self.retention.items():
                 await self._ensure_retention_index(name, keep)
         log.info(
@@ -171,23 +170,22 @@ class EventStore:
             "used" if self.ttl_supported else "unsupported: purge_expired() enforces retention",
         )
 
-    async def _create_missing(self, name: str, indexes: list[IndexModel]) -> None:
+    async def _reconcile(
+        self, name: str, indexes: list[IndexModel], obsolete: Sequence[str] = ()
+    ) -> None:
+        """Create the missing ``indexes`` of collection ``name`` and drop the
+        ``obsolete`` ones it has, from one listing of its indexes."""
+        present = set(await self._db[name].index_information())
         # Only missing indexes, one per command: FerretDB 1.24 drops the
         # connection (a server-side panic) on a createIndexes listing several
         # indexes that all exist already.
-        present = set(await self._db[name].index_information())
         for index in indexes:
             if index.document["name"] not in present:
                 await self._db[name].create_indexes([index])
-
-    async def _drop_obsolete(self, name: str, obsolete: Sequence[str]) -> None:
-        if not obsolete:
-            return
-        present = set(await self._db[name].index_information())
-        for index in obsolete:
-            if index in present:
-                await self._db[name].drop_index(index)
-                log.info("event store: index %s of %s dropped (no longer used)", index, name)
+        for index_name in obsolete:
+            if index_name in present:
+                await self._db[name].drop_index(index_name)
+                log.info("event store: index %s of %s dropped (no longer used)", index_name, name)
 
     async def _ensure_retention_index(self, name: str, keep: timedelta) -> None:
         if self.ttl_supported is not False:
@@ -197,7 +195,7 @@ class EventStore:
                 expireAfterSeconds=int(keep.total_seconds()),
             )
             try:
-                await self._create_missing(name, [ttl])
+                await self._reconcile(name, [ttl])
                 self.ttl_supported = True
                 return
             except OperationFailure as exc:
@@ -205,7 +203,7 @@ class EventStore:
                     raise
                 log.warning("mongo server has no TTL indexes (%s); using purge_expired()", exc)
                 self.ttl_supported = False
-        await self._create_missing(name, [IndexModel([("time", ASCENDING)], name="time")])
+        await self._reconcile(name, [IndexModel([("time", ASCENDING)], name="time")])
 
     async def insert_events(self, events: Sequence[tuple[str, CloudEvent]]) -> int:
         """Store ``(topic, event)`` pairs; return how many were new.
