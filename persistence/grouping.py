@@ -25,6 +25,14 @@ R = TypeVar("R")
 Waiting = tuple[T, asyncio.Future[R]]
 
 
+def fail_each(group: Sequence[Waiting[T, R]], error: BaseException) -> None:
+    """Fail every call of ``group`` with ``error`` (one carried out together
+    failed; a caller cancelled meanwhile is left as it is)."""
+    for _item, future in group:
+        if not future.done():
+            future.set_exception(error)
+
+
 def at_most(count: int) -> Callable[[Sequence[Waiting[T, R]]], int]:
     """A ``take`` of up to ``count`` calls a group."""
     if count < 1:

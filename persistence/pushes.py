@@ -39,7 +39,7 @@ from actors.ports import PushSink
 from config.settings import RedisSettings
 from persistence.drivers import redis as redis_driver
 from persistence.drivers.redis import create_redis
-from persistence.grouping import Grouped, Waiting
+from persistence.grouping import Grouped, Waiting, fail_each
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,7 @@ class GroupPush:
         try:
             reached = list(await self._sink.push([p for pushes, _f in group for p in pushes]))
         except Exception as exc:
-            for _pushes, future in group:
-                if not future.done():
-                    future.set_exception(exc)
+            fail_each(group, exc)
             return
         self.calls += 1
         self.carried += len(group)

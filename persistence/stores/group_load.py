@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from actors.effects import EntityKind
 from actors.ports import CommitBatch, StoredTimer
-from persistence.grouping import Grouped, Waiting, at_most
+from persistence.grouping import Grouped, Waiting, at_most, fail_each
 
 #: Ids read in one query at most.
 MAX_GROUP = 500
@@ -89,9 +89,7 @@ class GroupLoad:
         try:
             found = await self._store.load_snapshots(kind, ids)
         except Exception as exc:
-            for _load, future in loads:
-                if not future.done():
-                    future.set_exception(exc)
+            fail_each(loads, exc)
             return
         self.queries += 1
         self.loads += len(loads)
