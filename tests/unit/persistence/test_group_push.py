@@ -46,6 +46,19 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def held_publish(
+    first: int = 1, **options: int
+) -> tuple[FakeSink, GroupPush, asyncio.Task[list[int]]]:
+    """A group whose first publish (of push ``first``) is in flight, held by the
+    fake sink until its ``release`` is set: calls made now queue behind it."""
+    sink = FakeSink()
+    sink.release.clear()
+    group = GroupPush(sink, **options)
+    publishing = asyncio.create_task(group.push([push(first)]))
+    await settle()
+    return sink, group, publishing
+
+
 async def test_a_lone_push_is_published_alone_with_its_counts() -> None:
     sink = FakeSink()
     group = GroupPush(sink)
@@ -56,11 +69,7 @@ async def test_a_lone_push_is_published_alone_with_its_counts() -> None:
 
 
 async def test_pushes_that_queue_behind_a_publish_go_together_each_caller_its_counts() -> None:
-    sink = FakeSink()
-    sink.release.clear()
-    group = GroupPush(sink)
-    first = asyncio.create_task(group.push([push(1)]))
-    await settle()  # 1 is being published; the rest queue behind it
+    sink, group, first = await held_publish()  # 1 is being published; the rest queue behind it
     rest = [asyncio.create_task(group.push([push(n), push(n + 100)])) for n in (2, 3, 4)]
     await settle()
     assert sink.calls == [[1]]
@@ -73,11 +82,7 @@ async def test_pushes_that_queue_behind_a_publish_go_together_each_caller_its_co
 
 
 async def test_a_call_carries_at_most_max_pushes_and_never_splits_a_caller() -> None:
-    sink = FakeSink()
-    sink.release.clear()
-    group = GroupPush(sink, max_pushes=3)
-    first = asyncio.create_task(group.push([push(0)]))
-    await settle()
+    sink, group, first = await held_publish(0, max_pushes=3)
     queued = [
         asyncio.create_task(group.push([push(n) for n in numbers]))
         for numbers in ([1, 2], [3, 4], [5, 6, 7, 8], [9])
@@ -92,11 +97,7 @@ async def test_a_call_carries_at_most_max_pushes_and_never_splits_a_caller() -> 
 
 
 async def test_a_failed_call_fails_each_caller_it_carried_and_the_next_call_goes_on() -> None:
-    sink = FakeSink()
-    sink.release.clear()
-    group = GroupPush(sink)
-    first = asyncio.create_task(group.push([push(1)]))
-    await settle()
+    sink, group, first = await held_publish()
     sink.fail = ConnectionError("fake redis down")
     carried = [asyncio.create_task(group.push([push(n)])) for n in (2, 3)]
     await settle()
@@ -110,11 +111,7 @@ async def test_a_failed_call_fails_each_caller_it_carried_and_the_next_call_goes
 
 
 async def test_a_cancelled_caller_leaves_the_others_their_counts() -> None:
-    sink = FakeSink()
-    sink.release.clear()
-    group = GroupPush(sink)
-    first = asyncio.create_task(group.push([push(1)]))
-    await settle()
+    sink, group, first = await held_publish()
     gone = asyncio.create_task(group.push([push(2)]))
     kept = asyncio.create_task(group.push([push(3)]))
     await settle()
@@ -128,11 +125,7 @@ async def test_a_cancelled_caller_leaves_the_others_their_counts() -> None:
 
 
 async def test_callers_waiting_when_the_publisher_stops_are_not_left_waiting() -> None:
-    sink = FakeSink()
-    sink.release.clear()
-    group = GroupPush(sink)
-    first = asyncio.create_task(group.push([push(1)]))
-    await settle()
+    _sink, group, first = await held_publish()
     queued = asyncio.create_task(group.push([push(2)]))
     await settle()
     publisher = group._calls.pump
