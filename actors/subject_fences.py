@@ -71,24 +71,33 @@ class TrackFix:
     """A location fix of the subject, and every live zone that could contain it.
 
     ``gone`` names zones deleted since the subject may have entered them:
-    they are dropped without an exit.
+    they are dropped without an exit. ``where``, when the shard found it over
+    its batch (``geo.fences.positions``), is the fix's position in each zone of
+    ``near``: True inside, False outside, None straddling the boundary.
     """
 
     fix: Fix
     near: tuple[NearZone, ...] = ()
     gone: frozenset[UUID] = frozenset()
+    where: tuple[bool | None, ...] | None = None
 
 
-_SET_FIX, _SET_NEAR, _SET_GONE = slot_setters(TrackFix)
+_SET_FIX, _SET_NEAR, _SET_GONE, _SET_WHERE = slot_setters(TrackFix)
 
 
-def track_fix(fix: Fix, near: tuple[NearZone, ...], gone: frozenset[UUID]) -> TrackFix:
-    """``TrackFix(fix, near, gone)`` at half the cost (``geo.records``): a shard
-    makes one for each fix it is sent."""
+def track_fix(
+    fix: Fix,
+    near: tuple[NearZone, ...],
+    gone: frozenset[UUID],
+    where: tuple[bool | None, ...] | None = None,
+) -> TrackFix:
+    """``TrackFix(fix, near, gone, where)`` at half the cost (``geo.records``): a
+    shard makes one for each fix it is sent."""
     msg: TrackFix = new_instance(TrackFix)
     _SET_FIX(msg, fix)
     _SET_NEAR(msg, near)
     _SET_GONE(msg, gone)
+    _SET_WHERE(msg, where)
     return msg
 
 
@@ -130,7 +139,7 @@ def track_zones(state: SubjectState, msg: TrackFix, now: datetime) -> Transition
     """Events and a snapshot only when the zones it is inside change (or a check-in runs)."""
     try:
         presence, crossings = track(
-            state.presence, msg.fix, [near.zone for near in msg.near], msg.gone
+            state.presence, msg.fix, [near.zone for near in msg.near], msg.gone, msg.where
         )
     except GeoError as exc:
         raise InvalidMessage(f"invalid fix: {exc}") from exc
@@ -196,7 +205,7 @@ def quiet_fix(state: SubjectState, msg: TrackFix) -> SubjectState | None:
     being responded to, a fix that is not a valid point). The runtime's shortcut
     for most fixes (``Behaviour.shortcut``): no new presence, no effects built."""
     fix = msg.fix
-    if not changes_nothing(state.presence, fix, [near.zone for near in msg.near]):
+    if not changes_nothing(state.presence, fix, [near.zone for near in msg.near], msg.where):
         return None
     last = state.presence.last_fix_at
     if last is not None and fix.recorded_at <= last:

@@ -10,7 +10,10 @@ testing only the few listed in the fix's bucket of a fine lat/lon grid
 listing when its zones change; fixes less accurate than the buckets allow
 test every zone of the cell). :meth:`ZoneBook.near_fix` answers most fixes
 without their cell: the same buckets over every zone of the book (dropped
-at every change), which saves a tracked fix its H3 lookup. The book also
+at every change), which saves a tracked fix its H3 lookup;
+:meth:`ZoneBook.near_fixes` answers a shard's whole batch of fixes at once,
+with each fix's position in each of its zones (``CellZones.near_many``,
+``geo.fences.positions``: numpy over the batch). The book also
 keeps the shard's region entities told which zones cover their cell
 (``actors.region``).
 
@@ -54,12 +57,12 @@ from actors.effects import EntityKind
 from actors.errors import ActorError
 from actors.region import RegionState, ZonesChanged
 from actors.subject import NearZone
-from actors.zone_index import CellZones
+from actors.zone_index import CellZones, Nearby
 from actors.zone_rules import ZoneKind, ZoneRow, ZoneRules
 from geo.cells import resolution_of
 from geo.coverage import MAX_FIX_ACCURACY_M, covering_cells
 from geo.errors import GeoError
-from geo.fences import Zone
+from geo.fences import Fix, Zone
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +201,25 @@ class ZoneBook:
         circle touches although the zone is not listed in the fix's cell (the
         zone itself is then farther than ``MAX_FIX_ACCURACY_M`` from the fix, so
         tracking finds the subject outside it either way)."""
+        grid = self._grid()
+        return None if grid is None else grid.bucketed(latitude, longitude, accuracy_m)
+
+    def near_fixes(self, fixes: Sequence[Fix]) -> list[Nearby | None]:
+        """:meth:`near_fix` of each fix of a batch, found for all of them at once,
+        with the fix's position in each of its zones (``CellZones.near_many``)."""
+        grid = self._grid()
+        return [None] * len(fixes) if grid is None else grid.near_many(fixes)
+
+    def _grid(self) -> CellZones | None:
+        """The grid over every live zone, built at the first fix after a change;
+        None past ``GRID_MAX_ZONES``."""
         everywhere = self._everywhere
         if everywhere is None:
             if len(self._zones) > GRID_MAX_ZONES:
                 return None
             zones = tuple(_near_zone(self._zones[z]) for z in sorted(self._zones))
             everywhere = self._everywhere = CellZones(zones, max_buckets=GRID_MAX_BUCKETS)
-        return everywhere.bucketed(latitude, longitude, accuracy_m)
+        return everywhere
 
     def _listed(self, cell: str) -> CellZones | None:
         """The cell's zones and their bounds, built once per cell and change (every

@@ -11,11 +11,13 @@ every zone's bounds (numpy). Pure: no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
 
 from actors.subject import NearZone
+from geo.fences import Fix, Frames, positions
 
 #: Metres per degree of latitude, and a little more reach for rounding.
 _M_PER_DEG: Final = 111_320.0
@@ -39,6 +41,13 @@ _TILE_DEG: Final = _BUCKET_DEG * _TILE_BUCKETS
 
 #: A candidate zone with its lon/lat bounds (min_lon, min_lat, max_lon, max_lat).
 _Row = tuple[NearZone, float, float, float, float]
+#: A bucket's candidates: as rows (one fix's test) and as indexes into the
+#: listing (a batch's test, :meth:`CellZones.near_many`).
+_Bucket = tuple[tuple[_Row, ...], np.ndarray[Any, np.dtype[np.intp]]]
+#: One fix's zones (:meth:`CellZones.touching`'s answer) and its position in
+#: each (``geo.fences.positions``: True inside, False outside, None straddling).
+Nearby = tuple[tuple[NearZone, ...], tuple[bool | None, ...]]
+_NOWHERE: Final[Nearby] = ((), ())
 
 
 class CellZones:
@@ -57,7 +66,7 @@ class CellZones:
     zones change: the buckets never go stale.
     """
 
-    __slots__ = ("_buckets", "_max_buckets", "_rows", "_tiles", "bounds", "zones")
+    __slots__ = ("_buckets", "_frames", "_max_buckets", "_rows", "_tiles", "bounds", "zones")
 
     def __init__(self, zones: tuple[NearZone, ...], *, max_buckets: int = _MAX_BUCKETS) -> None:
         self.zones = zones
@@ -69,8 +78,9 @@ class CellZones:
             (zone, b[0], b[1], b[2], b[3])
             for zone, b in zip(zones, self.bounds.tolist(), strict=True)
         ]
-        self._buckets: dict[tuple[float, float], tuple[_Row, ...]] = {}
+        self._buckets: dict[tuple[float, float], _Bucket] = {}
         self._tiles: dict[tuple[float, float], np.ndarray[Any, np.dtype[np.intp]]] = {}
+        self._frames: Frames | None = None
 
     def touching(
         self, latitude: float, longitude: float, accuracy_m: float
@@ -101,11 +111,12 @@ class CellZones:
         ):
             return None
         key = (latitude // _BUCKET_DEG, longitude // _BUCKET_DEG)
-        rows = self._buckets.get(key)
-        if rows is None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
             if len(self._buckets) >= self._max_buckets:
                 return None
-            rows = self._buckets[key] = self._bucket(key)
+            bucket = self._buckets[key] = self._bucket(key)
+        rows = bucket[0]
         if not rows:
             return ()
         reach_lat = accuracy_m / _M_PER_DEG + _DEG_SLACK
@@ -120,7 +131,81 @@ class CellZones:
             ]
         )
 
-    def _bucket(self, key: tuple[float, float]) -> tuple[_Row, ...]:
+    def near_many(self, fixes: Sequence[Fix]) -> list[Nearby | None]:
+        """For each fix, :meth:`bucketed`'s zones and the fix's position in each,
+        found for the whole batch at once; None for a fix the buckets cannot
+        answer (as :meth:`bucketed`).
+
+        The same four comparisons per candidate as :meth:`bucketed`, with the
+        same arithmetic, made over every (fix, candidate) pair of the batch as
+        arrays; then ``geo.fences.positions`` over the pairs that touch. A
+        shard's batch spends most of its per-fix time here otherwise, one
+        fix and one zone at a time."""
+        count = len(fixes)
+        answers: list[Nearby | None] = [None] * count
+        lat = np.array([f.latitude for f in fixes], np.float64)
+        lon = np.array([f.longitude for f in fixes], np.float64)
+        acc = np.array([f.accuracy_m for f in fixes], np.float64)
+        with np.errstate(invalid="ignore"):  # NaNs are not usable: no warning
+            usable = (
+                (acc <= _BUCKET_REACH_M)
+                & (lat >= -90.0)
+                & (lat <= 90.0)
+                & (lon >= -180.0)
+                & (lon <= 180.0)
+            )
+            lat_keys = (lat // _BUCKET_DEG).tolist()
+            lon_keys = (lon // _BUCKET_DEG).tolist()
+        buckets = self._buckets
+        chosen: list[int] = []  # fixes with candidates
+        pools: list[np.ndarray[Any, np.dtype[np.intp]]] = []
+        for index in np.flatnonzero(usable).tolist():
+            key = (lat_keys[index], lon_keys[index])
+            bucket = buckets.get(key)
+            if bucket is None:
+                if len(buckets) >= self._max_buckets:
+                    continue
+                bucket = buckets[key] = self._bucket(key)
+            answers[index] = _NOWHERE
+            if bucket[0]:
+                chosen.append(index)
+                pools.append(bucket[1])
+        if not chosen:
+            return answers
+        counts = np.fromiter(map(len, pools), np.intp, len(pools))
+        picked = np.array(chosen, np.intp)
+        pair_fix = np.repeat(picked, counts)
+        zone = np.concatenate(pools)
+        lats, lons, accs = lat[pair_fix], lon[pair_fix], acc[pair_fix]
+        # As in ``bucketed``: its cosine is Python's, which numpy's may round apart.
+        cosines = [max(math.cos(math.radians(v)), 1e-6) for v in lat[picked].tolist()]
+        reach_lat = accs / _M_PER_DEG + _DEG_SLACK
+        reach_lon = reach_lat / np.repeat(np.array(cosines, np.float64), counts)
+        b = self.bounds[zone]
+        touch = np.flatnonzero(
+            (b[:, 0] <= lons + reach_lon)
+            & (b[:, 2] >= lons - reach_lon)
+            & (b[:, 1] <= lats + reach_lat)
+            & (b[:, 3] >= lats - reach_lat)
+        )
+        if not len(touch):
+            return answers
+        pair_fix, zone = pair_fix[touch], zone[touch]
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = Frames([near.zone for near in self.zones])
+        where = positions(frames, zone, lats[touch], lons[touch], accs[touch])
+        zones = self.zones
+        listed = [zones[j] for j in zone.tolist()]
+        ends = [*(np.flatnonzero(np.diff(pair_fix)) + 1).tolist(), len(listed)]
+        owners = pair_fix.tolist()
+        start = 0
+        for end in ends:
+            answers[owners[start]] = (tuple(listed[start:end]), tuple(where[start:end]))
+            start = end
+        return answers
+
+    def _bucket(self, key: tuple[float, float]) -> _Bucket:
         """Every zone a fix in bucket ``key`` with accuracy up to ``_BUCKET_REACH_M``
         can touch (and maybe a few more), in listing order. Among many zones
         (the book's grid over all of them), only those of the bucket's tile are
@@ -149,7 +234,7 @@ class CellZones:
                 )
             hit = pool[self._touching_box(*box, among=pool)]
         rows = self._rows
-        return tuple(rows[i] for i in hit)
+        return tuple(rows[i] for i in hit), hit
 
     def _touching_box(
         self,

@@ -16,6 +16,8 @@ Prints one JSON object: ``bench`` (geofence.py's object), ``gateway`` and
 ``shard`` (stage: µs per fix, largest first, and ``samples``), and the other
 processes' µs per fix as the bench measured them. Needs ptrace rights over the
 processes (root, or ``kernel.yama.ptrace_scope`` 0). Progress goes to stderr.
+``--profiles DIR`` keeps the two profiles (``gateway.txt``, ``shard.txt``: one
+collapsed stack and its sample count per line) for a closer look.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ GATEWAY_STAGES: Final = (
 )
 SHARD_STAGES: Final = (
     ("commit", r"commit|GroupCommit|asyncpg|outbox"),
+    # A batch's positions (``geo.fences.positions``) are found with its candidates.
+    ("candidate zones", r"near_point|zone_index|zone_book|cell_of|h3/|positions \("),
     ("decision", r"decide|track_zones|fences\.py|subject_fences|subject\.py"),
-    ("candidate zones", r"near_point|zone_index|zone_book|cell_of|h3/"),
     ("entity runtime", r"EntityHost|runtime\.py"),
     ("unpack", r"unpack_fixes|track_packed"),
     ("ray", r"ray/|Worker\.main_loop"),
@@ -136,6 +139,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=12.0, help="sampling, within the window")
     parser.add_argument("--rate-hz", type=int, default=100)
+    parser.add_argument(
+        "--profiles", type=Path, help="keep py-spy's collapsed stacks in this directory"
+    )
     parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then geofence.py flags")
     args = parser.parse_args()
     extra = [a for a in args.bench_args if a != "--"]
@@ -149,6 +155,9 @@ async def main() -> None:
     assert bench.stderr is not None
     assert bench.stdout is not None
     with tempfile.TemporaryDirectory() as scratch:
+        if args.profiles is not None:
+            args.profiles.mkdir(parents=True, exist_ok=True)
+            scratch = str(args.profiles)
         profiles = {"gateway": Path(scratch, "gateway.txt"), "shard": Path(scratch, "shard.txt")}
         recording: list[asyncio.Task[None]] = []
         while line := await bench.stderr.readline():

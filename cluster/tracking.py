@@ -9,10 +9,11 @@ one by one cost the gateways 4 % of their time and the shard 9 % of its own).
 
 For each fix the shard looks up the zones near it in its zone book (the
 ones whose bounding box the fix's accuracy circle touches: most fixes from
-one fine lat/lon grid over every zone, without an H3 cell; the rest, and
-every point off the map, by the fix's H3 cell, under which the book lists
-every zone within ``geo.coverage.MAX_FIX_ACCURACY_M``) and enqueues a ``TrackFix``
-that carries them, so the entity's ``decide`` stays pure. A zone the circle
+one fine lat/lon grid over every zone, without an H3 cell, a whole batch at
+once, with the fix's position in each zone found over the batch too; the
+rest, and every point off the map, by the fix's H3 cell, under which the
+book lists every zone within ``geo.coverage.MAX_FIX_ACCURACY_M``) and
+enqueues a ``TrackFix`` that carries them, so the entity's ``decide`` stays pure. A zone the circle
 does not touch is one the subject is certainly outside of: leaving its
 neighbourhood is an exit, exactly as ``geo.fences.track`` expects. A fix that changes
 nothing but where its subject was last seen (most of them) takes the subject's
@@ -32,6 +33,7 @@ from uuid import UUID
 from actors.effects import EntityKind
 from actors.runtime import EntityHost
 from actors.subject import NearZone, track_fix
+from actors.zone_index import Nearby
 from geo.cells import cell_of
 from geo.errors import GeoError
 from geo.fences import Fix, fix_of
@@ -115,12 +117,11 @@ class ZoneSource(Protocol):
         ``MAX_FIX_ACCURACY_M`` of it) that the fix's accuracy circle may touch."""
         ...
 
-    def near_fix(
-        self, latitude: float, longitude: float, accuracy_m: float
-    ) -> tuple[NearZone, ...] | None:
-        """The live zones the fix's accuracy circle may touch, found without its
-        cell (the fix is then a valid point); None when the caller must find its
-        cell and ask :meth:`near_point`."""
+    def near_fixes(self, fixes: Sequence[Fix]) -> list[Nearby | None]:
+        """For each fix of a batch, the live zones its accuracy circle may touch,
+        found without its cell (the fix is then a valid point), and its position
+        in each (True inside, False outside, None straddling the boundary); None
+        when the caller must find its cell and ask :meth:`near_point`."""
         ...
 
     @property
@@ -164,24 +165,23 @@ class Tracker:
         rejected = 0
         zones = self._zones
         gone = frozenset[UUID]() if zones is None else zones.gone
+        found = None if zones is None else zones.near_fixes([fix for _key, fix in fixes])
         messages: list[tuple[str, object]] = []
-        for key, fix in fixes:
+        for index, (key, fix) in enumerate(fixes):
+            nearby = None if found is None else found[index]
+            if nearby is not None:
+                messages.append((key, track_fix(fix, nearby[0], gone, nearby[1])))
+                continue
+            try:
+                cell = cell_of(fix.latitude, fix.longitude, self._resolution)
+            except GeoError:
+                rejected += 1
+                continue
             near = (
-                None
+                ()
                 if zones is None
-                else zones.near_fix(fix.latitude, fix.longitude, fix.accuracy_m)
+                else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
             )
-            if near is None:
-                try:
-                    cell = cell_of(fix.latitude, fix.longitude, self._resolution)
-                except GeoError:
-                    rejected += 1
-                    continue
-                near = (
-                    ()
-                    if zones is None
-                    else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
-                )
             messages.append((key, track_fix(fix, near, gone)))
         # A bad key (not a subject's) is refused by the entity kind, and counted.
         rejected += self._host.tell_each(EntityKind.SUBJECT, messages)

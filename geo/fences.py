@@ -237,11 +237,16 @@ def _position(zone: Zone, fix: Fix) -> bool | None:
     Exactly shapely's answer (``dwithin`` the boundary, else ``contains``);
     the shortcuts before it only answer where shapely's is certain by a
     margin far above float rounding (``_MARGIN``), and leave the rest to it.
+    :func:`positions` makes the same tests over many pairs at once.
     """
+    return _position_at(zone, fix.latitude, fix.longitude, fix.accuracy_m)
+
+
+def _position_at(zone: Zone, latitude: float, longitude: float, accuracy_m: float) -> bool | None:
     frame = zone._frame
-    x = (fix.longitude - frame.lon0) * frame.k_lon
-    y = (fix.latitude - frame.lat0) * frame.k_lat
-    accuracy = max(0.0, fix.accuracy_m)
+    x = (longitude - frame.lon0) * frame.k_lon
+    y = (latitude - frame.lat0) * frame.k_lat
+    accuracy = max(0.0, accuracy_m)
     min_x, min_y, max_x, max_y = frame.bounds
     if x < min_x - accuracy or x > max_x + accuracy or y < min_y - accuracy or y > max_y + accuracy:
         return False  # the whole circle is off the zone's bounding box
@@ -270,6 +275,163 @@ def _position(zone: Zone, fix: Fix) -> bool | None:
     if shapely.dwithin(frame.boundary, point, accuracy):
         return None
     return bool(frame.shape.contains(point))
+
+
+#: :func:`_cheap_positions`' answers: outside, inside, straddling, and left to
+#: ``_position`` (shapely's to give, or a distance too close to call).
+_OUTSIDE, _INSIDE, _STRADDLING, _UNDECIDED = 0, 1, 2, 3
+_ANSWERS: Final[tuple[bool | None, ...]] = (False, True, None, None)
+
+
+class Frames:
+    """A listing of zones with their frames as columns, for :func:`positions`."""
+
+    __slots__ = (
+        "filled",
+        "k_lat",
+        "k_lon",
+        "lat0",
+        "lon0",
+        "max_x",
+        "max_y",
+        "min_x",
+        "min_y",
+        "r_in",
+        "r_out",
+        "zones",
+    )
+
+    def __init__(self, zones: Sequence[Zone]) -> None:
+        self.zones = tuple(zones)
+        frames = [zone._frame for zone in zones]
+
+        def column(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
+            return np.array(values, dtype=np.float64)
+
+        self.lat0 = column([f.lat0 for f in frames])
+        self.lon0 = column([f.lon0 for f in frames])
+        self.k_lat = column([f.k_lat for f in frames])
+        self.k_lon = column([f.k_lon for f in frames])
+        self.min_x = column([f.bounds[0] for f in frames])
+        self.min_y = column([f.bounds[1] for f in frames])
+        self.max_x = column([f.bounds[2] for f in frames])
+        self.max_y = column([f.bounds[3] for f in frames])
+        self.r_out = column([f.r_out for f in frames])
+        self.r_in = column([f.r_in for f in frames])
+        self.filled = np.array([f.filled for f in frames], dtype=bool)
+
+
+_Floats = np.ndarray[Any, np.dtype[np.float64]]
+
+
+def positions(
+    frames: Frames,
+    zone: np.ndarray[Any, np.dtype[np.intp]],
+    latitude: _Floats,
+    longitude: _Floats,
+    accuracy_m: _Floats,
+) -> list[bool | None]:
+    """``_position`` of many (fix, zone) pairs at once, each answer exactly its
+    own: pair ``i`` is the fix at ``latitude[i]``, ``longitude[i]`` with
+    ``accuracy_m[i]``, in zone ``zone[i]`` (an index into ``frames.zones``).
+
+    A shard tracks fixes in batches, and most of a fix's zones are decided by
+    ``_position``'s tests before shapely (the box, the outer and inner disks, a
+    filled box, a circle reaching both sides): :func:`_cheap_positions` makes
+    them over the whole batch as arrays, and only the pairs they leave go to
+    ``_position`` one by one."""
+    codes = _cheap_positions(frames, zone, latitude, longitude, accuracy_m)
+    answers = [_ANSWERS[c] for c in codes.tolist()]
+    for i in np.flatnonzero(codes == _UNDECIDED).tolist():
+        answers[i] = _position_at(
+            frames.zones[int(zone[i])],
+            float(latitude[i]),
+            float(longitude[i]),
+            float(accuracy_m[i]),
+        )
+    return answers
+
+
+def _cheap_positions(
+    frames: Frames,
+    zone: np.ndarray[Any, np.dtype[np.intp]],
+    latitude: _Floats,
+    longitude: _Floats,
+    accuracy_m: _Floats,
+) -> np.ndarray[Any, np.dtype[np.int8]]:
+    """:func:`positions`' first pass: 0 (outside), 1 (inside) or 2 (straddling)
+    exactly as ``_position`` answers, or 3 where it must be asked.
+
+    The same tests as ``_position``'s before shapely, in its order, with the same
+    arithmetic: those made of subtractions, multiplications and comparisons
+    round the same way in numpy as in Python, so they answer alike. A test on
+    a distance (``hypot``, whose last bit numpy's and Python's may round
+    apart) answers only where it holds by ``_MARGIN`` of the distances
+    involved; a pair it cannot call is undecided, and so is every pair the
+    tests leave (shapely's answer)."""
+    count = len(zone)
+    code = np.full(count, _UNDECIDED, dtype=np.int8)
+    # An infinite or NaN accuracy makes NaNs here (a test on one answers
+    # nothing: the pair is left to ``_position``), not a warning per batch.
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = (longitude - frames.lon0[zone]) * frames.k_lon[zone]
+        y = (latitude - frames.lat0[zone]) * frames.k_lat[zone]
+        accuracy = np.maximum(0.0, accuracy_m)
+        min_x, min_y = frames.min_x[zone], frames.min_y[zone]
+        max_x, max_y = frames.max_x[zone], frames.max_y[zone]
+        r_out, r_in = frames.r_out[zone], frames.r_in[zone]
+        # Each step answers the pairs no earlier step answered, as ``_position``
+        # returns at its first answer; ``open_`` is what is left for the next.
+        open_ = np.ones(count, dtype=bool)
+
+        def answer(holds: np.ndarray[Any, np.dtype[np.bool_]], value: int) -> None:
+            code[open_ & holds] = value
+            open_[holds] = False
+
+        def unsure(close: np.ndarray[Any, np.dtype[np.bool_]]) -> None:
+            open_[close] = False  # left undecided
+
+        answer(
+            (x < min_x - accuracy)
+            | (x > max_x + accuracy)
+            | (y < min_y - accuracy)
+            | (y > max_y + accuracy),
+            _OUTSIDE,
+        )
+        d = np.hypot(x, y)
+        tolerance = (d + r_out + accuracy) * _MARGIN
+        beyond = d - accuracy - r_out
+        unsure(np.abs(beyond) <= tolerance)
+        answer(beyond > tolerance, _OUTSIDE)
+        within = r_in - (d + accuracy)
+        unsure(np.abs(within) <= tolerance)
+        answer(within > tolerance, _INSIDE)
+        slack = (r_out + accuracy) * _MARGIN
+        edge = np.minimum(np.minimum(x - min_x, max_x - x), np.minimum(y - min_y, max_y - y))
+        off_box = np.hypot(
+            np.maximum(np.maximum(min_x - x, x - max_x), 0.0),
+            np.maximum(np.maximum(min_y - y, y - max_y), 0.0),
+        )
+        past = off_box - (accuracy + slack)
+        unsure(np.abs(past) <= tolerance)
+        answer(past > tolerance, _OUTSIDE)
+        filled = frames.filled[zone]
+        answer(filled & (edge > accuracy + slack), _INSIDE)
+        # The circle holds a point certainly outside and one certainly inside.
+        out_reach = (d + accuracy) - (r_out + slack)
+        in_reach = (r_in - slack) - (d - accuracy)
+        box_reach = (accuracy - slack) - off_box
+        has_in = r_in > 0.0
+        unsure(
+            (np.abs(out_reach) <= tolerance)
+            | (has_in & (np.abs(in_reach) <= tolerance))
+            | (filled & (np.abs(box_reach) <= tolerance))
+        )
+        reaches_out = (edge < accuracy - slack) | (out_reach > tolerance)
+        reaches_in = (has_in & (in_reach > tolerance)) | (filled & (box_reach > tolerance))
+        answer(reaches_out & reaches_in, _STRADDLING)
+
+    return code
 
 
 def contains(zone: Zone, latitude: float, longitude: float) -> bool:
@@ -331,6 +493,7 @@ def track(
     fix: Fix,
     near: Sequence[Zone],
     gone: Collection[UUID] = (),
+    where: Sequence[bool | None] | None = None,
 ) -> tuple[Presence, tuple[Crossing, ...]]:
     """The subject's presence after ``fix``, and its events, in ``near``'s order.
 
@@ -338,6 +501,8 @@ def track(
     accuracy (the caller's spatial index); a zone the subject was inside that
     is not near any more is left (an exit), unless it is in ``gone`` (deleted:
     dropped without an event). A fix not newer than the last one is ignored.
+    ``where``, when given, is the fix's position in each zone of ``near``, in
+    its order (:func:`positions`, over a batch of fixes); else it is found here.
 
     Per zone: a zone held from ``presence`` starts inside since its
     ``since``, any other outside since the previous fix, or, with no previous
@@ -358,7 +523,9 @@ def track(
     inside: dict[UUID, Inside] = {}
     crossings: list[Crossing] = []
     left: list[UUID] = []  # held zones near the fix that it is outside of
-    for zone in near:
+    if where is None:
+        where = [_position(zone, fix) for zone in near]
+    for zone, place in zip(near, where, strict=True):
         zone_id = zone.id
         held = held_zones.get(zone_id) if held_zones else None
         if held is not None:
@@ -367,19 +534,18 @@ def track(
                 # the stay's start as the last fix, ignores this one.
                 inside[zone_id] = held
                 continue
-            where = _position(zone, fix)
-            if where is False:
+            if place is False:
                 left.append(zone_id)
                 crossings.append(Crossing(zone_id, FenceEvent.EXIT))
-            elif where and _dwell_reached(zone, held, at):
+            elif place and _dwell_reached(zone, held, at):
                 inside[zone_id] = Inside(held.since, True)
                 crossings.append(Crossing(zone_id, FenceEvent.DWELL))
             else:
                 inside[zone_id] = held  # still inside, or straddling: no change
         elif last is None or (zone.since is not None and zone.since > last):
-            if _position(zone, fix):  # new to the subject: a baseline, no event
+            if place:  # new to the subject: a baseline, no event
                 inside[zone_id] = Inside(at)
-        elif _position(zone, fix):
+        elif place:
             inside[zone_id] = Inside(at)
             crossings.append(Crossing(zone_id, FenceEvent.ENTER))
     # A held zone that is near is now in ``inside`` or ``left``: the others
@@ -390,7 +556,12 @@ def track(
     return Presence(inside, at), tuple(crossings)
 
 
-def changes_nothing(presence: Presence, fix: Fix, near: Sequence[Zone]) -> bool:
+def changes_nothing(
+    presence: Presence,
+    fix: Fix,
+    near: Sequence[Zone],
+    where: Sequence[bool | None] | None = None,
+) -> bool:
     """Whether :func:`track` would keep the zones ``presence`` is inside as they are,
     with no event: the question most fixes answer yes to, asked without building
     the new presence. Same rules and same ``_position`` calls as ``track``; False
@@ -398,7 +569,8 @@ def changes_nothing(presence: Presence, fix: Fix, near: Sequence[Zone]) -> bool:
 
     A zone held and not near (an exit, or a deleted zone dropped) is a change;
     so is a zone the fix is inside and the subject was not (an enter or a
-    baseline). ``near`` lists each zone once, as the zone book's do.
+    baseline). ``near`` lists each zone once, as the zone book's do; ``where``,
+    as for ``track``, the fix's position in each.
     ``tests/unit/geo/test_fences_track_fast.py`` checks it against ``track``.
     """
     if not is_valid_point(fix.latitude, fix.longitude):
@@ -408,22 +580,23 @@ def changes_nothing(presence: Presence, fix: Fix, near: Sequence[Zone]) -> bool:
     if last is not None and at <= last:
         return True  # ignored
     held_zones = presence.inside
+    if where is None:
+        where = [_position(zone, fix) for zone in near]
     if not held_zones:
-        return all(not _position(zone, fix) for zone in near)
+        return not any(where)
     kept = 0
-    for zone in near:
+    for zone, place in zip(near, where, strict=True):
         held = held_zones.get(zone.id)
         if held is None:
-            if _position(zone, fix):
+            if place:
                 return False
             continue
         kept += 1
         if last is None and at <= held.since:
             continue
-        where = _position(zone, fix)
-        if where is False:
+        if place is False:
             return False
-        if where and _dwell_reached(zone, held, at):
+        if place and _dwell_reached(zone, held, at):
             return False
     return kept == len(held_zones)
 
@@ -490,12 +663,14 @@ __all__ = [
     "Crossing",
     "FenceEvent",
     "Fix",
+    "Frames",
     "Inside",
     "InvalidZone",
     "Presence",
     "Zone",
     "changes_nothing",
     "contains",
+    "positions",
     "track",
     "validate_geometry",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -71,6 +72,21 @@ def _boxes(rng: random.Random, lat0: float, lon0: float, count: int) -> tuple[Ne
         h = rng.choice([1.0, 30.0, rng.uniform(10, 2000)]) * m_lat
         zone = Zone(UUID(int=n + 1), box(lon, lat, lon + w, lat + h))
         zones.append(NearZone(zone=zone, kind="safe"))
+    return tuple(zones)
+
+
+def _circles(rng: random.Random, lat0: float, lon0: float, count: int) -> tuple[NearZone, ...]:
+    """Circles of 5 m to 1 km within ~3 km of (lat0, lon0), after ``_boxes``' ids."""
+    m_lat = 1 / _M_PER_DEG
+    m_lon = m_lat / math.cos(math.radians(lat0))
+    zones = []
+    for n in range(count):
+        lat = lat0 + rng.uniform(-3000, 3000) * m_lat
+        lon = lon0 + rng.uniform(-3000, 3000) * m_lon
+        radius = rng.choice([5.0, rng.uniform(20, 400), rng.uniform(400, 1000)])
+        geometry = {"type": "Point", "coordinates": [lon, lat]}
+        zone = Zone.from_geojson(UUID(int=10_000 + n), geometry, radius_m=radius)
+        zones.append(NearZone(zone=zone, kind="danger"))
     return tuple(zones)
 
 
@@ -164,7 +180,7 @@ def test_a_bucket_lists_only_the_zones_near_it() -> None:
     for _ in range(200):
         lat, lon = _fix(rng, listed, 52.52, 13.405)
         listed.touching(lat, lon, 10.0)
-    sizes = [len(rows) for rows in listed._buckets.values()]
+    sizes = [len(rows) for rows, _indexes in listed._buckets.values()]
     assert sum(sizes) / len(sizes) < len(listed.zones) / 4
 
 
@@ -177,6 +193,55 @@ def test_a_cell_keeps_at_most_max_buckets_and_still_answers_exactly() -> None:
         got = listed.touching(lat, lon, accuracy)
         assert got == _reference_near_point(listed, lat, lon, accuracy)
     assert len(listed._buckets) == _MAX_BUCKETS
+
+
+@pytest.mark.parametrize(("lat0", "lon0"), PLACES[:4])  # circles stay off the antimeridian
+def test_a_batch_gets_each_fixs_bucketed_zones_and_its_position_in_each(
+    lat0: float, lon0: float
+) -> None:
+    """``near_many`` (a shard's batch, as arrays) against ``bucketed`` and
+    ``_position`` fix by fix: the same zones, the same objects, the same answers,
+    and None exactly where ``bucketed`` cannot answer (less accurate fixes,
+    points off the map, a full grid)."""
+    rng = random.Random(int(lat0 * 977) ^ int(lon0 * 13))
+    listed = CellZones(_boxes(rng, lat0, lon0, 300) + _circles(rng, lat0, lon0, 200))
+    positions: Counter[bool | None] = Counter()
+    unanswered = 0
+    for size in (1, 7, 250, 1000, 2000):
+        fixes = []
+        for _ in range(size):
+            lat, lon = _fix(rng, listed, lat0, lon0)
+            if rng.random() < 0.01:
+                lat = rng.choice([91.0, -90.5, math.nan])
+            fixes.append(Fix(lat, lon, _accuracy(rng), T0))
+        got = listed.near_many(fixes)
+        assert len(got) == len(fixes)
+        for fix, answer in zip(fixes, got, strict=True):
+            expected = listed.bucketed(fix.latitude, fix.longitude, fix.accuracy_m)
+            if expected is None:
+                assert answer is None, fix
+                unanswered += 1
+                continue
+            assert answer is not None, fix
+            near, where = answer
+            assert len(near) == len(expected)
+            assert all(a is b for a, b in zip(near, expected, strict=True)), fix
+            assert where == tuple(_position(n.zone, fix) for n in near), fix
+            positions.update(where)
+    assert min(positions.values()) > 100, positions  # inside, outside and straddling
+    assert unanswered > 50
+
+
+def test_a_batch_past_max_buckets_leaves_the_new_buckets_fixes_unanswered() -> None:
+    rng = random.Random(8)
+    listed = CellZones(_boxes(rng, 10.0, 10.0, 5), max_buckets=10)
+    fixes = [Fix(rng.uniform(0, 20), rng.uniform(0, 20), 5.0, T0) for _ in range(40)]
+    got = listed.near_many(fixes)
+    assert len(listed._buckets) == 10
+    assert sum(answer is not None for answer in got) == 10
+    assert [answer is None for answer in got] == [
+        listed.bucketed(f.latitude, f.longitude, f.accuracy_m) is None for f in fixes
+    ]
 
 
 def _record(zone_id: int, geometry: dict[str, Any], revision: int, **changes: Any) -> ZoneRecord:
@@ -331,6 +396,12 @@ def test_near_fix_keeps_at_most_grid_max_buckets_then_leaves_new_ones_to_the_cel
     grid = book._everywhere
     assert grid is not None
     for n in range(GRID_MAX_BUCKETS - 1):  # fill it with empty buckets elsewhere
-        grid._buckets[(float(n), -1.0)] = ()
+        grid._buckets[(float(n), -1.0)] = ((), np.array([], np.intp))
     assert book.near_fix(10.0, 10.0, 5.0) is None  # a new bucket: full
     assert [n.zone.id.int for n in book.near_fix(52.501, 13.401, 5.0) or ()] == [1]  # kept
+    fix = Fix(52.501, 13.401, 5.0, T0)
+    elsewhere = Fix(10.0, 10.0, 5.0, T0)
+    found = book.near_fixes([fix, elsewhere])
+    assert found[1] is None
+    assert found[0] is not None
+    assert [n.zone.id.int for n in found[0][0]] == [1]

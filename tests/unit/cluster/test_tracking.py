@@ -7,7 +7,7 @@ import asyncio
 import pickle
 import random
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -19,6 +19,7 @@ from actors.effects import EntityKind
 from actors.runtime import EntityHost
 from actors.subject import NearZone, TrackFix
 from actors.subject_state import SubjectRole, subject_key
+from actors.zone_index import Nearby
 from cluster.client import EntityClient
 from cluster.tracking import (
     FIXES_PER_CALL,
@@ -99,7 +100,8 @@ class FakeHost:
 
 class FakeZones:
     """A zone book answering every point with the same zones; one zone deleted. Its
-    grid (``near_fix``) answers ``by_grid`` (None: ask the cell) for every fix."""
+    grid (``near_fixes``) answers ``by_grid`` (None: ask the cell) for every fix,
+    the fix outside each zone."""
 
     def __init__(
         self, near: tuple[NearZone, ...], by_grid: tuple[NearZone, ...] | None = None
@@ -110,11 +112,10 @@ class FakeZones:
         self.asked_grid: list[tuple[float, float, float]] = []
         self.deleted = uuid4()
 
-    def near_fix(
-        self, latitude: float, longitude: float, accuracy_m: float
-    ) -> tuple[NearZone, ...] | None:
-        self.asked_grid.append((latitude, longitude, accuracy_m))
-        return self.by_grid
+    def near_fixes(self, fixes: Sequence[Fix]) -> list[Nearby | None]:
+        self.asked_grid.extend((f.latitude, f.longitude, f.accuracy_m) for f in fixes)
+        by_grid = self.by_grid
+        return [None if by_grid is None else (by_grid, (False,) * len(by_grid))] * len(fixes)
 
     def near_point(
         self, cell: str, latitude: float, longitude: float, accuracy_m: float
@@ -186,6 +187,7 @@ async def test_a_fix_the_grid_answers_needs_no_cell_and_one_it_does_not_asks_its
     assert by_grid.asked == []
     assert len(by_grid.asked_grid) == 5
     assert all(cast(TrackFix, m).near == (zone,) for _k, _e, m in host.enqueued)
+    assert all(cast(TrackFix, m).where == (False,) for _k, _e, m in host.enqueued)
 
     host.enqueued.clear()
     by_cell = FakeZones((zone,), by_grid=None)
@@ -196,6 +198,7 @@ async def test_a_fix_the_grid_answers_needs_no_cell_and_one_it_does_not_asks_its
         cell_of(f.latitude, f.longitude, 7) for _k, f in sent
     ]
     assert all(cast(TrackFix, m).near == (zone,) for _k, _e, m in host.enqueued)
+    assert all(cast(TrackFix, m).where is None for _k, _e, m in host.enqueued)
     assert len(host.enqueued) == 5
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 import pytest
 import shapely
 from shapely.geometry import Point
@@ -33,11 +34,14 @@ from geo.fences import (
     Crossing,
     FenceEvent,
     Fix,
+    Frames,
     Inside,
     Presence,
     Zone,
+    _cheap_positions,
     _position,
     changes_nothing,
+    positions,
     track,
 )
 
@@ -279,6 +283,52 @@ def test_position_gives_the_old_answer_near_every_boundary(place: Place) -> None
     assert min(decided.values()) > 1000  # inside, outside and straddling all tried
 
 
+@pytest.mark.parametrize("place", PLACES, ids=["berlin", "santiago", "tromso"])
+def test_positions_over_a_batch_give_position_s_answer_for_every_pair(place: Place) -> None:
+    """``positions`` (numpy over a shard's batch) against ``_position`` pair by
+    pair, on the same boundary-hugging fixes and odd accuracies; its first pass
+    answers the pairs clear of a boundary itself, each answer ``_position``'s."""
+    rng = random.Random(11)
+    zones = _zones(rng, place)
+    frames = Frames(zones)
+    pairs: list[tuple[int, Fix]] = []
+    for _ in range(12_000):
+        index = rng.randrange(len(zones))
+        accuracy = _accuracy(rng)
+        if rng.random() < 0.8:
+            lat, lon = _near_boundary(rng, zones[index], accuracy)
+        else:
+            lat, lon = _fix_point(rng, place, [zones[index]], accuracy)
+        pairs.append((index, Fix(lat, lon, accuracy, T0)))
+    zone = np.array([i for i, _fix in pairs], np.intp)
+    lat = np.array([f.latitude for _i, f in pairs])
+    lon = np.array([f.longitude for _i, f in pairs])
+    acc = np.array([f.accuracy_m for _i, f in pairs])
+    expected = [_position(zones[i], fix) for i, fix in pairs]
+    assert positions(frames, zone, lat, lon, acc) == expected
+    cheap = _cheap_positions(frames, zone, lat, lon, acc).tolist()
+    cheap_answers: dict[int, bool | None] = {0: False, 1: True, 2: None}
+    for code, answer, (i, fix) in zip(cheap, expected, pairs, strict=True):
+        if code != 3:  # 3: left to ``_position``
+            assert cheap_answers[code] is answer, (zones[i].id.int, fix)
+    decided = Counter(cheap)
+    assert min(decided[0], decided[1], decided[2], decided[3]) > 500, decided
+    assert decided[3] < len(pairs) / 2, decided
+    assert positions(frames, zone[:0], lat[:0], lon[:0], acc[:0]) == []
+
+
+def _where(near: Sequence[Zone], fix: Fix) -> list[bool | None]:
+    """The fix's position in each zone of ``near`` as a shard's batch finds it."""
+    count = len(near)
+    return positions(
+        Frames(near),
+        np.arange(count, dtype=np.intp),
+        np.full(count, fix.latitude),
+        np.full(count, fix.longitude),
+        np.full(count, fix.accuracy_m),
+    )
+
+
 def _walk(
     seed: int, step: Callable[[random.Random, Sequence[Zone], Presence, Fix], Presence]
 ) -> None:
@@ -317,6 +367,8 @@ def test_track_gives_the_old_presence_and_crossings_on_random_walks(seed: int) -
         expected = _reference_track(presence, fix, near, gone)
         got = track(presence, fix, near, gone)
         assert got == expected, (seed, presence, fix, [z.id.int for z in near], gone)
+        if rng.random() < 0.3:  # as a shard's batch gives it, positions found
+            assert track(presence, fix, near, gone, _where(near, fix)) == expected
         after = got[0]
         for zone_id, stay in after.inside.items():
             if presence.inside.get(zone_id) == stay:
@@ -353,6 +405,7 @@ def test_changes_nothing_says_yes_exactly_when_track_keeps_the_zones_with_no_eve
             return presence
         same = after.inside == presence.inside and not crossings
         assert changes_nothing(presence, fix, near) is same, (seed, presence, fix)
+        assert changes_nothing(presence, fix, near, _where(near, fix)) is same
         answers[same] += 1
         return after
 
