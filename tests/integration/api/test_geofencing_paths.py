@@ -45,6 +45,7 @@ from tests.integration.api.authkit import ROOMY, gateway_with
 from tests.integration.api.conftest import NAMESPACE, Gateway
 from tests.integration.persistence.helpers import commit_group_at_end, consume_until
 from tests.scratch import drop_mongo_database, scratch_name
+from tests.tasks import stop
 
 pytestmark = pytest.mark.integration
 
@@ -87,9 +88,10 @@ async def relaying(settings: Settings) -> AsyncIterator[Settings]:
     try:
         yield on_mongo
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await drop_mongo_database(settings, mongo)
+        try:
+            await stop(task)
+        finally:
+            await drop_mongo_database(settings, mongo)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from tests.integration.api.mediakit import media_settings, stored_bytes, stored_
 from tests.integration.api.test_alerts import alert_body, eventually
 from tests.integration.api.test_ws import session
 from tests.scratch import drop_mongo_database, scratch_name
+from tests.tasks import stop
 
 pytestmark = pytest.mark.integration
 
@@ -97,10 +98,10 @@ async def media_api(
         async with serving(worker_settings, api_entities) as gateway:
             yield gateway
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await drop_mongo_database(worker_settings, worker_settings.mongo.database)
+        try:
+            await stop(*tasks)
+        finally:
+            await drop_mongo_database(worker_settings, worker_settings.mongo.database)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from tests.integration.reachable import agents_reachable
 from tests.integration.receivers import Mailbox, Receiver
 from tests.local import LOOPBACK
 from tests.scratch import drop_mongo_database, scratch_name
+from tests.tasks import stop
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +70,10 @@ async def relay_and_notifier(settings: Settings, entities: EntityClient) -> Asyn
         tasks.append(asyncio.create_task(run_relay(on_mongo)))
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await drop_mongo_database(settings, mongo)
+        try:
+            await stop(*tasks)
+        finally:
+            await drop_mongo_database(settings, mongo)
 
 
 async def test_contacts_get_the_email_and_the_webhook_and_the_timeline_shows_it(

@@ -27,6 +27,7 @@ from tests.fakes.notify import Event, FakeConsumer, FakePublisher, FakeRecipient
 from tests.integration.receivers import Mailbox, Receiver
 from tests.local import LOOPBACK
 from tests.scratch import scratch_database
+from tests.tasks import stop
 
 pytestmark = pytest.mark.integration
 
@@ -261,9 +262,7 @@ async def test_finding_a_poison_event_kept_the_notifier_restarting_on_it_forever
         await asyncio.wait({workers, committed}, timeout=30, return_when="FIRST_COMPLETED")
         assert not workers.done(), workers.exception()  # it never stopped
     finally:
-        for task in (workers, committed):
-            task.cancel()
-        await asyncio.gather(workers, committed, return_exceptions=True)
+        await stop(workers, committed)
 
     assert delivery.committed == 2
     assert [m["To"] for m in mailbox.messages] == ["dad@example.org"]
