@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +105,42 @@ async def live_gateway(
     gateway process per core); every one of them listens before this yields.
     """
     settings = Settings()
+    with cancelled_on_sigterm():
+        async with _live_gateway(
+            settings, name, users, agents, admins, env, before_serve, gateways
+        ) as live:
+            yield live
+
+
+@contextlib.contextmanager
+def cancelled_on_sigterm() -> Iterator[None]:
+    """While in it, SIGTERM (``timeout``, ``kill``) cancels the running task, so
+    the ``finally`` blocks run as on Ctrl-C: ``serve`` is stopped, the scratch
+    databases dropped. Python's default for SIGTERM is to end at once, which
+    left both behind (a killed bench's ``pa_bench_*`` databases)."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is None:
+        yield
+        return
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+@asynccontextmanager
+async def _live_gateway(
+    settings: Settings,
+    name: str,
+    users: int,
+    agents: int,
+    admins: int,
+    env: dict[str, str] | None,
+    before_serve: Callable[[dict[str, str]], Awaitable[None]] | None,
+    gateways: int,
+) -> AsyncIterator[Live]:
     async with scratch_database(settings, f"pa_bench_{name}") as database:
         on_db = on_database(settings, database)
         pool = await create_pool(on_db.postgres)
