@@ -190,19 +190,33 @@ class ResponseTimes(Collector):
     The figures are in the ``alerts`` projection (one column per stage), so
     every gateway replica serves the same histogram; it is read at most once
     per ``max_age_s`` when ``/metrics`` is scraped, and the last figures are
-    kept while PostgreSQL does not answer. All-time counts, so the series
-    only grow, as Prometheus histograms must; the query scans ``alerts``.
+    kept while PostgreSQL does not answer. Only the first read is waited for:
+    later ones run beside the scrape, which answers with the figures it has,
+    so a busy or unreachable PostgreSQL never holds ``/metrics`` (the location
+    counts an operator watches under load come from this process alone).
+    All-time counts, so the series only grow, as Prometheus histograms must;
+    the query scans ``alerts``.
     """
 
     def __init__(self, registry: CollectorRegistry, *, max_age_s: float = 10.0) -> None:
         self._max_age_s = max_age_s
         self._read_at = float("-inf")
         self._row: tuple[float, ...] | None = None
+        self._reading: asyncio.Task[None] | None = None
         registry.register(self)
 
     async def refresh(self, reads: MetricsReads) -> None:
+        """Read the figures again when they are ``max_age_s`` old: the first time
+        before returning, later in the background (one read at a time)."""
         if time.monotonic() - self._read_at < self._max_age_s:
             return
+        if self._row is None:
+            await self._read(reads)
+        elif self._reading is None or self._reading.done():
+            self._reading = asyncio.get_running_loop().create_task(self._read(reads))
+            self._reading.add_done_callback(_log_failure)
+
+    async def _read(self, reads: MetricsReads) -> None:
         try:
             row = await reads.response_times(RESPONSE_STAGES, RESPONSE_BUCKETS)
         except PersistenceError as exc:
@@ -227,6 +241,12 @@ class ResponseTimes(Collector):
                 ]
                 family.add_metric([stage], [*buckets, ("+Inf", count)], total)
         yield family
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A background read's failure other than PostgreSQL's (those ``_read`` logs)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("metrics: reading alert response times failed: %r", exc)
 
 
 class LocationCounts(Collector):

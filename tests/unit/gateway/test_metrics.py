@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from prometheus_client import values
+from prometheus_client import CollectorRegistry, values
 from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import HttpMetrics
+from gateway.metrics import HttpMetrics, ResponseTimes
 from tests.unit.gateway.support import ClientFactory
 
 
@@ -138,3 +139,53 @@ def test_multiprocess_mode_sums_every_gateway_process(processes: list[int], tmp_
 def test_multiprocess_mode_needs_prometheus_client_in_it(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="multiprocess mode"):
         HttpMetrics(multiprocess_dir=str(tmp_path))
+
+
+class FakeResponseReads:
+    """A fake ``MetricsReads``: each read waits for ``answer`` to be set, then gives
+    one row whose counts are the read's number."""
+
+    def __init__(self) -> None:
+        self.answer = asyncio.Event()
+        self.reads = 0
+
+    async def response_times(
+        self, stages: Sequence[str], buckets: Sequence[int]
+    ) -> tuple[float, ...] | None:
+        self.reads += 1
+        number = float(self.reads)
+        await self.answer.wait()
+        return (number,) * (len(stages) * (2 + len(buckets)))
+
+
+def _response_counts(registry: CollectorRegistry) -> set[float]:
+    return {
+        s.value
+        for family in registry.collect()
+        if family.name == "alert_response_seconds"
+        for s in family.samples
+        if s.name == "alert_response_seconds_count"
+    }
+
+
+async def test_only_the_first_response_times_read_is_waited_for() -> None:
+    """A later read runs beside the scrape, which answers with the figures it has:
+    a slow PostgreSQL never holds ``/metrics`` once it has answered once."""
+    registry = CollectorRegistry()
+    times = ResponseTimes(registry, max_age_s=0.0)
+    reads = FakeResponseReads()
+    first = asyncio.create_task(times.refresh(reads))
+    await asyncio.sleep(0.05)
+    assert not first.done()  # nothing to show yet: the first read is waited for
+    reads.answer.set()
+    await first
+    assert _response_counts(registry) == {1.0}
+
+    reads.answer.clear()  # PostgreSQL slow from now on
+    await asyncio.wait_for(times.refresh(reads), 1.0)  # answered at once
+    await asyncio.wait_for(times.refresh(reads), 1.0)  # one read in flight, not two
+    assert reads.reads == 2
+    assert _response_counts(registry) == {1.0}  # the figures it had
+    reads.answer.set()
+    await asyncio.sleep(0.05)
+    assert _response_counts(registry) == {2.0}
