@@ -13,11 +13,12 @@ one fine lat/lon grid over every zone, without an H3 cell, a whole batch at
 once, with the fix's position in each zone found over the batch too; the
 rest, and every point off the map, by the fix's H3 cell, under which the
 book lists every zone within ``geo.coverage.MAX_FIX_ACCURACY_M``) and
-enqueues a ``TrackFix`` that carries them, so the entity's ``decide`` stays pure. A zone the circle
-does not touch is one the subject is certainly outside of: leaving its
-neighbourhood is an exit, exactly as ``geo.fences.track`` expects. A fix that changes
-nothing but where its subject was last seen (most of them) takes the subject's
-shortcut (``actors.subject.shortcut``): no decision, no task, no I/O.
+enqueues a ``TrackFix`` that carries them, so the entity's ``decide`` stays
+pure. A zone the circle does not touch is one the subject is certainly
+outside of: leaving its neighbourhood is an exit, exactly as
+``geo.fences.track`` expects. A fix that changes nothing but where its
+subject was last seen (most of them) takes the subject's shortcut
+(``actors.subject.shortcut``): no decision, no task, no I/O.
 """
 
 from __future__ import annotations
