@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Any, Final
 from uuid import UUID
 
@@ -523,9 +524,7 @@ def track(
     inside: dict[UUID, Inside] = {}
     crossings: list[Crossing] = []
     left: list[UUID] = []  # held zones near the fix that it is outside of
-    if where is None:
-        where = [_position(zone, fix) for zone in near]
-    for zone, place in zip(near, where, strict=True):
+    for zone, place in zip(near, _positions_of(near, fix, where), strict=True):
         zone_id = zone.id
         held = held_zones.get(zone_id) if held_zones else None
         if held is not None:
@@ -580,12 +579,11 @@ def changes_nothing(
     if last is not None and at <= last:
         return True  # ignored
     held_zones = presence.inside
-    if where is None:
-        where = [_position(zone, fix) for zone in near]
+    places = _positions_of(near, fix, where)
     if not held_zones:
-        return not any(where)
+        return not any(places)
     kept = 0
-    for zone, place in zip(near, where, strict=True):
+    for zone, place in zip(near, places, strict=True):
         held = held_zones.get(zone.id)
         if held is None:
             if place:
@@ -599,6 +597,14 @@ def changes_nothing(
         if place and _dwell_reached(zone, held, at):
             return False
     return kept == len(held_zones)
+
+
+def _positions_of(
+    near: Sequence[Zone], fix: Fix, where: Sequence[bool | None] | None
+) -> Iterable[bool | None]:
+    """``where`` when given, else ``_position`` in each zone of ``near``, asked one
+    by one as the caller reads them (a caller that stops early asks no more)."""
+    return where if where is not None else map(_position, near, repeat(fix))
 
 
 def _dwell_reached(zone: Zone, held: Inside, at: datetime) -> bool:
