@@ -111,11 +111,9 @@ class CellZones:
         ):
             return None
         key = (latitude // _BUCKET_DEG, longitude // _BUCKET_DEG)
-        bucket = self._buckets.get(key)
+        bucket = self._buckets.get(key) or self._new_bucket(key)
         if bucket is None:
-            if len(self._buckets) >= self._max_buckets:
-                return None
-            bucket = self._buckets[key] = self._bucket(key)
+            return None
         rows = bucket[0]
         if not rows:
             return ()
@@ -161,11 +159,9 @@ class CellZones:
         pools: list[np.ndarray[Any, np.dtype[np.intp]]] = []
         for index in np.flatnonzero(usable).tolist():
             key = (lat_keys[index], lon_keys[index])
-            bucket = buckets.get(key)
+            bucket = buckets.get(key) or self._new_bucket(key)
             if bucket is None:
-                if len(buckets) >= self._max_buckets:
-                    continue
-                bucket = buckets[key] = self._bucket(key)
+                continue
             answers[index] = _NOWHERE
             if bucket[0]:
                 chosen.append(index)
@@ -204,6 +200,15 @@ class CellZones:
             answers[owners[start]] = (tuple(listed[start:end]), tuple(where[start:end]))
             start = end
         return answers
+
+    def _new_bucket(self, key: tuple[float, float]) -> _Bucket | None:
+        """Bucket ``key``, made and kept (the first fix in it); None once
+        ``max_buckets`` are kept (the caller then cannot answer from buckets).
+        A bucket is never falsy: its rows and indexes are a pair even when empty."""
+        if len(self._buckets) >= self._max_buckets:
+            return None
+        bucket = self._buckets[key] = self._bucket(key)
+        return bucket
 
     def _bucket(self, key: tuple[float, float]) -> _Bucket:
         """Every zone a fix in bucket ``key`` with accuracy up to ``_BUCKET_REACH_M``
