@@ -24,6 +24,7 @@ from actors.effects import EntityKind
 from actors.kinds import DEFERRING
 from cluster.batching import Batcher, CallBatcher, Item
 from cluster.errors import ClusterError, ClusterUnavailable
+from cluster.fix_stream import Address, FixStreams
 from cluster.peers import ShardReply
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import SenderStream
@@ -53,12 +54,15 @@ class EntityClient:
         max_batch: int = 500,
         lazy_linger_s: float = 1.0,
         max_fixes: int | None = None,
+        fix_stream: bool = True,
     ) -> None:
         """``max_batch`` messages per call to a shard; ``max_fixes`` location fixes
         per ``track`` call (default ``max_batch``; at most ``FIXES_PER_CALL``, so
         a call's argument travels inline): a gateway's flush of fixes then goes
         to each shard in few calls (each call costs both sides about the same
-        whatever its size)."""
+        whatever its size). With ``fix_stream`` those batches go over a plain
+        stream to each shard instead, calls only while it is down
+        (``cluster.fix_stream``)."""
         if shard_count < 1:
             raise ValueError("shard_count must be >= 1")
         self.shard_count = shard_count
@@ -76,6 +80,8 @@ class EntityClient:
             max_batch=min(max_fixes or max_batch, FIXES_PER_CALL),
         )
         self._lazy = Batcher(self._submit_batch, linger=lazy_linger_s, max_batch=max_batch)
+        #: Where fixes go when not as calls (None: always as calls).
+        self.fix_streams = FixStreams(self._fix_stream_address) if fix_stream else None
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:
         key = (kind, entity_id)
@@ -241,7 +247,14 @@ class EntityClient:
 
     def _submit_fixes(self, shard: int, batch: Sequence[Item]) -> Awaitable[object]:
         packed = pack_fixes([(key, cast(Fix, fix)) for _kind, key, fix in batch])
+        if self.fix_streams is not None:
+            answer = self.fix_streams.send(shard, packed)
+            if answer is not None:
+                return answer
         return self.handle(shard).track.remote(packed)  # type: ignore[no-any-return]
+
+    async def _fix_stream_address(self, shard: int) -> Address:
+        return await self.handle(shard).fix_stream.remote()  # type: ignore[no-any-return]
 
     @staticmethod
     async def _answers(stream: SenderStream, seq: int, ref: Any, asked: bool) -> Sequence[object]:

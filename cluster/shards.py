@@ -41,6 +41,7 @@ from actors.zone_book import ZoneBook, ZoneFeed
 from cluster.batching import Coalescer, Item
 from cluster.client import EntityClient
 from cluster.dispatch import RegionSearcher, service_area_agents
+from cluster.fix_stream import Address, FixStreamServer
 from cluster.peers import PeerRouter, ShardReply, reply_of
 from cluster.placement import group_by_shard, in_item_order, owner, shard_name
 from cluster.sequencing import Sequencer
@@ -96,6 +97,9 @@ class ShardActor:
         self._tracker: Tracker
         #: One batch of fixes tracked at a time (each lets the loop run between turns).
         self._tracking = asyncio.Lock()
+        #: Batches of fixes over a plain stream (``cluster.fix_stream``), listening
+        #: on this node's address once a gateway first asks.
+        self._fix_stream = FixStreamServer(self.track, ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
         # Async actors construct inside their event loop: recovery starts now,
         # not at the first call, so timers fire even if nobody calls.
         self._ready = asyncio.get_running_loop().create_task(self._start())
@@ -247,6 +251,12 @@ class ShardActor:
             await asyncio.wait(pending)
         return sum(1 for f in futures if f.exception() is not None)
 
+    async def fix_stream(self) -> Address:
+        """Where this shard takes batches of fixes over a plain stream (host, port,
+        and the token a connection must send first): ``EntityClient`` sends its
+        fixes there rather than as ``track`` calls (``cluster.fix_stream``)."""
+        return await self._fix_stream.address()
+
     async def track(self, packed: PackedFixes) -> int:
         """Location fixes for subject entities (``cluster.tracking``), packed and
         unordered; returns how many were malformed. A batch is tracked in turns of
@@ -322,6 +332,8 @@ class ShardActor:
             "uptime_s": time.monotonic() - self._started_at,
             "rss_bytes": psutil.Process().memory_info().rss,
             "gaps_skipped": self._sequencer.gaps_skipped,
+            "fix_stream_batches": self._fix_stream.batches,
+            "fix_stream_refused": self._fix_stream.refused,
             **self.host.stats(),
         }
 
@@ -348,6 +360,7 @@ def entity_client(
         max_batch=cfg.batch_max,
         lazy_linger_s=cfg.lazy_linger_ms / 1000,
         max_fixes=max_fixes,
+        fix_stream=cfg.fix_stream,
     )
 
 

@@ -128,9 +128,19 @@ async def test_subjects_inside_a_zone_stay_inside_across_a_killed_shard(
         walker.step(subjects, INSIDE)
         await asyncio.sleep(0.3)
 
+    # Fixes go over the shard's stream (cluster.fix_stream) by now: being inside
+    # again changes nothing.
+    streams = env.client.fix_streams
+    assert streams is not None
+    async with asyncio.timeout(30):
+        while not streams.is_open(victim):
+            walker.step(subjects, INSIDE)
+            await asyncio.sleep(0.1)
+
     old_pid = (await env.shards[victim].stats.remote())["pid"]
     ray.kill(env.shards[victim], no_restart=False)
     await wait_for_restart(env.shards[victim], old_pid)
+    assert not streams.is_open(victim)  # it ended with the process: calls meanwhile
 
     # Out: one exit each, which only a restored "inside" gives (a subject
     # whose state was lost would take this fix as its baseline, silently).
