@@ -135,6 +135,10 @@ class FixStreamServer:
                 rejected = await self._track(packed)
                 self.batches += 1
                 writer.write(_ANSWER.pack(rejected))
+                # A batch already read in full awaits nothing: let the shard's
+                # other work (entities' commits and pushes) run between batches,
+                # as it does between Ray calls.
+                await asyncio.sleep(0)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the gateway went away (or the connection broke): its next one will do
         except (BadFrame, TimeoutError) as exc:

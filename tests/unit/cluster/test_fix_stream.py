@@ -8,6 +8,7 @@ shard's side is in ``tests/component/test_fix_stream.py``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import struct
 from datetime import UTC, datetime
 
@@ -198,4 +199,35 @@ async def test_a_header_past_the_limit_closes_the_connection() -> None:
         assert server.refused == 1
         assert shard.batches == []
     finally:
+        server.close()
+
+
+async def test_batches_read_at_once_let_the_shards_other_work_run_between_them() -> None:
+    """Three batches in one write are all buffered before the first is tracked: the
+    listener still lets other tasks run between them, as between Ray calls."""
+    seen: list[str] = []
+
+    async def track(packed: PackedFixes) -> int:
+        seen.append(packed[0])
+        return 0
+
+    async def other_work() -> None:
+        while True:
+            seen.append("other")
+            await asyncio.sleep(0)
+
+    server = FixStreamServer(track, "127.0.0.1")
+    host, port, token = await server.address()
+    reader, writer = await asyncio.open_connection(host, port)
+    other = asyncio.create_task(other_work())
+    try:
+        writer.write(token + b"".join(encode_batch(batch(f"user:{n}")) for n in "abc"))
+        async with asyncio.timeout(5):
+            assert await reader.readexactly(12) == bytes(12)
+        batches = [i for i, item in enumerate(seen) if item != "other"]
+        assert [seen[i] for i in batches] == ["user:a", "user:b", "user:c"]
+        assert all(b - a > 1 for a, b in itertools.pairwise(batches)), seen
+    finally:
+        other.cancel()
+        writer.close()
         server.close()
