@@ -17,10 +17,10 @@ threads included) and the callee's (the actor's process, read through a call
 before and after). Why ``cluster.tracking.FIXES_PER_CALL`` is what it is
 (issue 20).
 
-``--stream`` sends the same batches to the same actor over a plain TCP
-connection on loopback instead (a 12-byte header of the three parts' lengths,
-then the parts; each batch answered with 4 bytes, ``--in-flight`` unanswered at
-a time): what the hop costs without Ray's task machinery, as a baseline.
+``--stream`` sends the same batches to the same actor over the stream the
+gateways use (``cluster.fix_stream``: its listener on loopback, its wire; each
+batch answered with 4 bytes, ``--in-flight`` unanswered at a time): what the
+hop costs without Ray's task machinery.
 ``remote_ms_per_call`` is then the time the write held the caller. Progress
 goes to stderr.
 """
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import struct
 import sys
 import time
 from collections import deque
@@ -46,6 +45,7 @@ sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() !=
 
 import ray
 
+from cluster.fix_stream import Address, FixStreamServer, encode_batch
 from cluster.tracking import PackedFixes, pack_fixes
 from geo.fences import Fix
 
@@ -61,25 +61,11 @@ class _Taker:
         """This process's CPU time so far (Ray's threads included)."""
         return time.process_time()
 
-    async def listen(self) -> int:
-        """Start a plain TCP server on loopback taking length-prefixed batches, each
-        answered with 4 bytes; returns its port (``--stream``)."""
-        server = await asyncio.start_server(_take_stream, "127.0.0.1", 0)
-        self._server = server  # kept for the actor's life
-        return int(server.sockets[0].getsockname()[1])
-
-
-async def _take_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """One batch per message: 12 bytes of three part lengths, then the parts."""
-    try:
-        while True:
-            head = await reader.readexactly(12)
-            sizes = struct.unpack("<III", head)
-            parts = [await reader.readexactly(n) for n in sizes]
-            packed = (parts[0].decode(), parts[1], parts[2])
-            writer.write(struct.pack("<I", len(packed[2]) // 8))
-    except asyncio.IncompleteReadError:
-        writer.close()
+    async def listen(self) -> Address:
+        """Take the same batches over the shards' stream (``cluster.fix_stream``'s
+        listener, on loopback) too; returns where (``--stream``)."""
+        self._server = FixStreamServer(self.track, "127.0.0.1")  # kept for the actor's life
+        return await self._server.address()
 
 
 def batch(fixes: int) -> PackedFixes:
@@ -109,9 +95,7 @@ async def measure(
             await pending.popleft()
     else:
         reader, writer = stream
-        keys = packed[0].encode()
-        message = struct.pack("<III", len(keys), len(packed[1]), len(packed[2]))
-        message += keys + packed[1] + packed[2]
+        message = encode_batch(packed)
         unanswered = 0
         for _ in range(calls):
             before = time.perf_counter()
@@ -145,8 +129,9 @@ async def run(
     await taker.track.remote(batch(1))
     connection = None
     if stream:
-        port = await taker.listen.remote()
-        connection = await asyncio.open_connection("127.0.0.1", port)
+        host, port, token = await taker.listen.remote()
+        connection = await asyncio.open_connection(host, port)
+        connection[1].write(token)
     results = []
     try:
         for fixes in sizes:
