@@ -55,7 +55,7 @@ class Batcher:
             self._flush_shard(shard)
         elif shard not in self._timers:
             loop = asyncio.get_running_loop()
-            self._timers[shard] = loop.call_later(self._linger, self._flush_lingered, shard)
+            self._timers[shard] = loop.call_later(self._linger, self._flush_shard, shard)
 
     def flush_shard(self, shard: int) -> asyncio.Task[object] | None:
         """Send what is buffered for ``shard`` now (before a call that must come after it)."""
@@ -74,23 +74,23 @@ class Batcher:
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    def _flush_lingered(self, shard: int) -> None:
-        """The linger ended: send; a batch that cannot be sent (no shard, no Ray)
-        is counted and logged here, as nobody is there to hear of it."""
-        try:
-            self._flush_shard(shard)
-        except Exception as exc:
-            self.failed_batches += 1
-            log.warning("a batch to shard %d could not be sent (%s)", shard, exc)
-
     def _flush_shard(self, shard: int) -> asyncio.Task[object] | None:
+        """Send ``shard``'s buffer. A batch that cannot even be sent (no shard, no
+        Ray) is counted and logged here, never raised: the messages are best
+        effort, and whoever buffered them (a gateway's location flush, a linger
+        timer) must go on with the other shards and the next batch."""
         timer = self._timers.pop(shard, None)
         if timer is not None:
             timer.cancel()
         batch = self._buffers.pop(shard, None)
         if not batch:
             return None
-        pending = self._send(shard, batch)  # submitted now, in fill order
+        try:
+            pending = self._send(shard, batch)  # submitted now, in fill order
+        except Exception as exc:
+            self.failed_batches += 1
+            log.warning("a batch to shard %d could not be sent (%s)", shard, exc)
+            return None
         self._unanswered[shard] = self._unanswered.get(shard, 0) + 1
         task = asyncio.get_running_loop().create_task(self._guarded(shard, len(batch), pending))
         self._in_flight.add(task)

@@ -357,3 +357,23 @@ async def test_a_lingered_batch_that_cannot_be_sent_is_counted_not_raised() -> N
     batcher.add(0, item(2))  # the shard's buffer starts again
     await asyncio.sleep(SHORT_LINGER * 5)
     assert batcher.failed_batches == 2
+
+
+async def test_a_batch_that_cannot_be_sent_at_once_is_counted_not_raised() -> None:
+    """Sent by ``send_buffered`` or by the ``add`` that fills it, as by the timer:
+    its caller (a gateway's location flush) goes on to the next batch."""
+
+    def unsendable(shard: int, batch: Sequence[Item]) -> asyncio.Future[object]:
+        raise RuntimeError("no shard to send to")
+
+    batcher = Batcher(unsendable, linger=LONG_LINGER, max_batch=2)
+    batcher.add(0, item(1))
+    batcher.add(1, item(2))
+    batcher.send_buffered()
+    assert batcher.failed_batches == 2
+    batcher.add(0, item(3))
+    batcher.add(0, item(4))  # fills the batch: sent, and failed, here
+    assert batcher.failed_batches == 3
+    assert batcher.flush_shard(0) is None  # nothing left to send
+    await batcher.flush()
+    assert batcher.sent_batches == 0

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from actors.subject import SubjectRole
+from cluster.client import EntityClient
 from config.settings import GeofenceSettings
 from gateway import locations
 from gateway.locations import (
@@ -243,3 +244,34 @@ async def test_samples_waiting_past_the_bound_are_dropped_oldest_first(
     await made.flush()  # on the way out: whatever is waiting
     await asyncio.sleep(0)
     assert history.records == [subjects[2:]]
+
+
+async def test_batches_that_cannot_reach_a_shard_are_lost_not_the_ingest() -> None:
+    """A real client with no way to any shard (this process is not connected to
+    Ray, as when a shard is down and its handle unknown): each flush's batch is
+    counted failed, and the ingest goes on flushing, Redis writes and all."""
+    port, clock = FakeLatest(), FakeClock()
+    entities = EntityClient(2, namespace="unreachable", fix_stream=False)
+    made = LocationIngest(
+        GeofenceSettings(latest_every_s=0, batch_linger_ms=1),
+        latest=lambda: port,
+        entities=lambda: entities,
+        history=lambda: None,
+        location_ttl_s=60,
+        monotonic=clock,
+    )
+    running = asyncio.create_task(made.run())
+    a = uuid4()
+    try:
+        for n in range(3):
+            made.submit(seen(a, 1.0 + n, n))
+            for _ in range(200):
+                if len(port.writes) > n:
+                    break
+                await asyncio.sleep(0.005)
+        assert [w[0][2] for w in port.writes] == [1.0, 2.0, 3.0]
+        assert not running.done()
+        assert made.carried_out == 3
+        assert made.batches == {"streamed": 0, "called": 0, "failed": 3}
+    finally:
+        running.cancel()
