@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 from uuid import uuid4
 
 import ray
@@ -41,6 +41,10 @@ class AskTimeout(ClusterError):
     """No reply within the timeout; the message may still be processed later."""
 
     retriable = True
+
+
+#: How a gateway's batches of location fixes went to the shards (``EntityClient.fix_batches``).
+FIX_BATCH_OUTCOMES: Final = ("streamed", "called", "failed")
 
 
 class EntityClient:
@@ -82,6 +86,8 @@ class EntityClient:
         self._lazy = Batcher(self._submit_batch, linger=lazy_linger_s, max_batch=max_batch)
         #: Where fixes go when not as calls (None: always as calls).
         self.fix_streams = FixStreams(self._fix_stream_address) if fix_stream else None
+        #: Batches of fixes sent as ``track`` calls (the others went over a stream).
+        self.fix_calls = 0
 
     def shard_of(self, kind: EntityKind, entity_id: str) -> int:
         key = (kind, entity_id)
@@ -217,6 +223,15 @@ class EntityClient:
         (``track``'s backpressure: the caller holds its fixes meanwhile)."""
         await self._fixes.wait_below(batches)
 
+    @property
+    def fix_batches(self) -> dict[str, int]:
+        """Batches of fixes this process sent the shards: over a stream, as calls,
+        and how many of either failed (lost with a broken stream or a failed
+        call, or not sent at all: no shard, no Ray)."""
+        streamed = 0 if self.fix_streams is None else self.fix_streams.sent
+        counts = (streamed, self.fix_calls, self._fixes.failed_batches)
+        return dict(zip(FIX_BATCH_OUTCOMES, counts, strict=True))
+
     async def flush(self) -> None:
         """Send every buffered tell (lazy ones too) and fix, and wait until they are
         processed."""
@@ -251,7 +266,9 @@ class EntityClient:
             answer = self.fix_streams.send(shard, packed)
             if answer is not None:
                 return answer
-        return self.handle(shard).track.remote(packed)  # type: ignore[no-any-return]
+        handle = self.handle(shard)
+        self.fix_calls += 1
+        return handle.track.remote(packed)  # type: ignore[no-any-return]
 
     async def _fix_stream_address(self, shard: int) -> Address:
         return await self.handle(shard).fix_stream.remote()  # type: ignore[no-any-return]

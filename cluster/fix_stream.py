@@ -54,6 +54,9 @@ TOKEN_BYTES: Final = 32
 MAX_PART: Final = 1 << 20
 #: Seconds a new connection has to send its token.
 HANDSHAKE_S: Final = 5.0
+#: A refused connection is logged at most this often (a scanner or a flood of
+#: bad connections would fill the shard's log); the next warning counts the rest.
+REFUSAL_LOG_EVERY_S: Final = 10.0
 
 _HEADER: Final = struct.Struct("<III")
 _ANSWER: Final = struct.Struct("<I")
@@ -97,9 +100,18 @@ class FixStreamServer:
     """A shard's listener: each connection's batches go to ``track`` one after the
     other, each answered with what ``track`` returns (the malformed fixes)."""
 
-    def __init__(self, track: Callable[[PackedFixes], Awaitable[int]], host: str) -> None:
+    def __init__(
+        self,
+        track: Callable[[PackedFixes], Awaitable[int]],
+        host: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._track = track
         self._host = host
+        self._clock = clock
+        self._refusal_logged_at: float | None = None
+        self._refusals_unlogged = 0
         self._token = secrets.token_bytes(TOKEN_BYTES)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
@@ -142,12 +154,24 @@ class FixStreamServer:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the gateway went away (or the connection broke): its next one will do
         except (BadFrame, TimeoutError) as exc:
-            self.refused += 1
-            reason = str(exc) or "no token in time"
-            log.warning("fix stream: a connection from %s closed: %s", peer, reason)
+            self._refuse(peer, str(exc) or "no token in time")
         finally:
             self._connections.discard(writer)
             writer.close()
+
+    def _refuse(self, peer: object, reason: str) -> None:
+        """Count a refused connection; warn of it unless one was logged under
+        ``REFUSAL_LOG_EVERY_S`` ago (then the next warning counts it)."""
+        self.refused += 1
+        now = self._clock()
+        last = self._refusal_logged_at
+        if last is not None and now - last < REFUSAL_LOG_EVERY_S:
+            self._refusals_unlogged += 1
+            return
+        unlogged, self._refusals_unlogged = self._refusals_unlogged, 0
+        self._refusal_logged_at = now
+        more = f" ({unlogged} more refused since the last warning)" if unlogged else ""
+        log.warning("fix stream: a connection from %s closed: %s%s", peer, reason, more)
 
 
 @dataclass
@@ -281,6 +305,7 @@ class FixStreams:
 
 __all__ = [
     "MAX_PART",
+    "REFUSAL_LOG_EVERY_S",
     "TOKEN_BYTES",
     "Address",
     "BadFrame",

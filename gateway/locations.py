@@ -63,7 +63,7 @@ import orjson
 from actors import codec
 from actors.store_errors import PersistenceError
 from actors.subject import SubjectRole
-from cluster.client import EntityClient
+from cluster.client import FIX_BATCH_OUTCOMES, EntityClient
 from config.settings import GeofenceSettings
 from gateway.ports import LatestLocations, LocationHistory
 from geo.coverage import MAX_FIX_ACCURACY_M
@@ -254,6 +254,18 @@ class LocationIngest:
     def waiting(self) -> int:
         """Fixes taken and not yet carried out."""
         return len(self._queue)
+
+    @property
+    def batches(self) -> dict[str, int]:
+        """The shards' batches of this process's fixes by outcome
+        (``EntityClient.fix_batches``; zeros while there is no client)."""
+        try:
+            entities = self._entities()
+        except Exception:  # no cluster in this process, or it is away
+            entities = None
+        if entities is None:
+            return dict.fromkeys(FIX_BATCH_OUTCOMES, 0)
+        return entities.fix_batches
 
     async def flush(self, *, write_latest: bool = True) -> int:
         """Carry out every queued fix now; returns how many. The newest fix per

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from fastapi import APIRouter
@@ -45,6 +45,7 @@ from starlette.types import Scope
 
 from actors.alert_state import ResponseStage
 from actors.store_errors import PersistenceError
+from cluster.client import FIX_BATCH_OUTCOMES
 from gateway.ports import MetricsReads
 
 log = logging.getLogger(__name__)
@@ -249,10 +250,17 @@ def _log_failure(task: asyncio.Task[None]) -> None:
         log.warning("metrics: reading alert response times failed: %r", exc)
 
 
+_BATCHES_HELP: Final = (
+    "Batches of location fixes sent to the shards, by outcome: streamed (over a shard's "
+    "fix stream), called (as a Ray call), failed (either way: lost or not sent)."
+)
+
+
 class LocationCounts(Collector):
     """``geofence_fixes_total{outcome}`` and ``geofence_fixes_waiting`` of this process's
     location ingest (``gateway.locations``): fixes taken, refused as overload, and
-    carried out (to Redis, the subject entities and the history)."""
+    carried out (to Redis, the subject entities and the history); and
+    ``geofence_fix_batches_total{outcome}``, its batches to the shards by way."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         #: Set by ``create_app`` to the app's ``LocationIngest``.
@@ -266,14 +274,18 @@ class LocationCounts(Collector):
         waiting = GaugeMetricFamily(
             "geofence_fixes_waiting", "Location fixes taken and not yet carried out."
         )
+        batches = CounterMetricFamily("geofence_fix_batches", _BATCHES_HELP, labels=["outcome"])
         source = self.source
         if source is not None:
             counts.add_metric(["accepted"], source.accepted)
             counts.add_metric(["refused"], source.refused)
             counts.add_metric(["carried_out"], source.carried_out)
             waiting.add_metric([], source.waiting)
+            for outcome, done in source.batches.items():
+                batches.add_metric([outcome], done)
         yield counts
         yield waiting
+        yield batches
 
 
 class SharedLocationCounts:
@@ -297,21 +309,34 @@ class SharedLocationCounts:
             registry=None,
             multiprocess_mode="livesum",
         )
+        self._batches = Counter("geofence_fix_batches", _BATCHES_HELP, ("outcome",), registry=None)
         self._synced = {"accepted": 0, "refused": 0, "carried_out": 0}
-        for outcome in self._synced:  # every outcome exposed from the start, as zero
+        self._batches_synced = dict.fromkeys(FIX_BATCH_OUTCOMES, 0)
+        # Every outcome exposed from the start, as zero.
+        for outcome in self._synced:
             self._fixes.labels(outcome)
+        for outcome in self._batches_synced:
+            self._batches.labels(outcome)
 
     def sync(self) -> None:
         """Add what the ingest counted since the last call; set the waiting gauge."""
         source = self.source
         if source is None:
             return
-        for outcome, done in self._synced.items():
-            now = int(getattr(source, outcome))
-            if now > done:
-                self._fixes.labels(outcome).inc(now - done)
-                self._synced[outcome] = now
+        now_counts = {outcome: int(getattr(source, outcome)) for outcome in self._synced}
+        _add_since(self._fixes, self._synced, now_counts)
+        _add_since(self._batches, self._batches_synced, source.batches)
         self._waiting.set(source.waiting)
+
+
+def _add_since(counter: Counter, synced: dict[str, int], counts: Mapping[str, int]) -> None:
+    """Add to ``counter`` by outcome what ``counts`` has beyond ``synced`` (a count
+    that went back, a process's client made anew, adds nothing until it passes)."""
+    for outcome, done in synced.items():
+        now = int(counts.get(outcome, 0))
+        if now > done:
+            counter.labels(outcome).inc(now - done)
+            synced[outcome] = now
 
 
 def _no_reads() -> MetricsReads | None:

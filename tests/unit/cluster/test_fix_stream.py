@@ -17,6 +17,7 @@ import pytest
 from cluster.errors import ClusterUnavailable
 from cluster.fix_stream import (
     MAX_PART,
+    REFUSAL_LOG_EVERY_S,
     TOKEN_BYTES,
     Address,
     BadFrame,
@@ -48,6 +49,16 @@ class FakeShard:
         await self.hold.wait()
         self.batches.append(packed)
         return len(packed[2]) // 8
+
+
+class FakeClock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 async def until(condition: object, deadline_s: float = 5.0) -> None:
@@ -230,4 +241,34 @@ async def test_batches_read_at_once_let_the_shards_other_work_run_between_them()
     finally:
         other.cancel()
         writer.close()
+        server.close()
+
+
+async def test_a_flood_of_refused_connections_is_counted_each_and_logged_sparingly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every refusal counts; the log gets one warning per ``REFUSAL_LOG_EVERY_S``,
+    the next one saying how many it left out."""
+    clock = FakeClock()
+    server = FixStreamServer(FakeShard().track, "127.0.0.1", clock=clock)
+
+    async def refused_once() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(bytes(TOKEN_BYTES))
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""
+        writer.close()
+
+    try:
+        host, port, _token = await server.address()
+        for _ in range(5):
+            await refused_once()
+        clock.now += REFUSAL_LOG_EVERY_S
+        await refused_once()
+        await until(lambda: server.refused == 6)
+        warnings = [r.getMessage() for r in caplog.records if "closed" in r.getMessage()]
+        assert len(warnings) == 2, warnings
+        assert warnings[0].endswith("a wrong token")
+        assert warnings[1].endswith("a wrong token (4 more refused since the last warning)")
+    finally:
         server.close()

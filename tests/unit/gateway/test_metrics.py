@@ -102,14 +102,26 @@ def test_multiprocess_mode_sums_every_gateway_process(processes: list[int], tmp_
     first.started("GET")
     first.finished("GET", "/alerts", 200, 0.01)
     first.started("GET")  # still in flight in process 1001
-    first.locations.source = SimpleNamespace(accepted=5, refused=1, carried_out=4, waiting=1)
+    first.locations.source = SimpleNamespace(
+        accepted=5,
+        refused=1,
+        carried_out=4,
+        waiting=1,
+        batches={"streamed": 6, "called": 2, "failed": 1},
+    )
     first.sync()
     first.sync()  # nothing new: nothing added
     processes[0] = 1002
     second = HttpMetrics(multiprocess_dir=str(tmp_path))
     second.started("GET")
     second.finished("GET", "/alerts", 200, 0.02)
-    second.locations.source = SimpleNamespace(accepted=3, refused=0, carried_out=3, waiting=0)
+    second.locations.source = SimpleNamespace(
+        accepted=3,
+        refused=0,
+        carried_out=3,
+        waiting=0,
+        batches={"streamed": 0, "called": 4, "failed": 0},
+    )
     second.sync()
 
     text = second.exposition().decode()
@@ -124,6 +136,11 @@ def test_multiprocess_mode_sums_every_gateway_process(processes: list[int], tmp_
         (("outcome", "carried_out"),): 7,
     }
     assert _samples(text, "geofence_fixes_waiting") == {(): 1}
+    assert _samples(text, "geofence_fix_batches_total") == {
+        (("outcome", "streamed"),): 6,
+        (("outcome", "called"),): 6,
+        (("outcome", "failed"),): 1,
+    }
     # Per-process collectors are left out: they cannot be summed.
     assert "process_cpu_seconds" not in text
     assert "python_gc_" not in text
@@ -134,6 +151,28 @@ def test_multiprocess_mode_sums_every_gateway_process(processes: list[int], tmp_
     assert _samples(text, "http_requests_in_progress") == {(("method", "GET"),): 0}
     assert _samples(text, "geofence_fixes_waiting") == {(): 0}
     assert _samples(text, "http_requests_total") == {labels: 2}
+
+
+def test_one_process_exposes_its_fix_counts_and_batches_by_outcome() -> None:
+    metrics = HttpMetrics()
+    metrics.locations.source = SimpleNamespace(
+        accepted=7,
+        refused=2,
+        carried_out=5,
+        waiting=0,
+        batches={"streamed": 3, "called": 1, "failed": 1},
+    )
+    text = metrics.exposition().decode()
+    assert _samples(text, "geofence_fixes_total") == {
+        (("outcome", "accepted"),): 7,
+        (("outcome", "refused"),): 2,
+        (("outcome", "carried_out"),): 5,
+    }
+    assert _samples(text, "geofence_fix_batches_total") == {
+        (("outcome", "streamed"),): 3,
+        (("outcome", "called"),): 1,
+        (("outcome", "failed"),): 1,
+    }
 
 
 def test_multiprocess_mode_needs_prometheus_client_in_it(tmp_path: Path) -> None:
