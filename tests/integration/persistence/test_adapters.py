@@ -74,7 +74,8 @@ async def test_event_store_collections_and_indexes(
     assert set(COLLECTIONS) <= set(await db.list_collection_names())
     for name in COLLECTIONS:
         indexes = await db[name].index_information()
-        assert "subject_time" in indexes, name
+        # geofence_events' subject_time_id (below) serves by subject over time.
+        assert ("subject_time" in indexes) == (name != GEOFENCE_EVENTS), name
         # location_events holds one type: by type over time would be its time index.
         assert ("type_time" in indexes) == (name != LOCATION_EVENTS), name
     # GET /geofencing/events: by subject, by zone, or all, each in (time, _id) order.
@@ -106,6 +107,21 @@ async def test_event_store_drops_the_type_index_an_earlier_version_gave_location
     indexes = await locations.index_information()
     assert "type_time" not in indexes
     assert "subject_time" in indexes  # the history's reads keep theirs
+
+
+async def test_event_store_drops_the_subject_index_subject_time_id_repeats(
+    event_store: EventStore,
+) -> None:
+    await event_store.ensure_indexes()
+    fences = event_store._db[GEOFENCE_EVENTS]
+    # As a deployment of an earlier version has it.
+    await fences.create_indexes(
+        [IndexModel([("subject", ASCENDING), ("time", DESCENDING)], name="subject_time")]
+    )
+    await event_store.ensure_indexes()
+    indexes = await fences.index_information()
+    assert "subject_time" not in indexes
+    assert {"subject_time_id", "type_time", "zone_time_id", "time_id"} <= set(indexes)
 
 
 async def test_event_store_retention_purges_only_expired(event_store: EventStore) -> None:
