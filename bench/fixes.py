@@ -3,8 +3,11 @@
 ``send_fixes`` runs in a child process (spawned): it opens one ``/ws``
 socket per subject, authenticates them all, then sends ``location`` frames
 round-robin at a fixed aggregate rate (open loop) for a fixed time, each
-subject walking a straight line at its own speed and heading. It returns
-what it sent and what the gateway refused. Kept lean (frames are built by
+subject walking a straight line at its own speed and heading. Its sockets
+are kept as the apps keep theirs (API.md): each pings every third of
+``auth.ok``'s heartbeat timeout, and one that closes is opened again after a
+back-off with full jitter (``SenderSockets``). It returns what it sent and
+what the gateway refused. Kept lean (frames are built by
 string formatting, no pydantic, no per-frame task) because it shares the
 machine's cores with the system it measures.
 """
@@ -12,17 +15,19 @@ machine's cores with the system it measures.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import websockets
 
-from bench.live import OPEN_TIMEOUT_S, backoff_s
+from bench.live import OPEN_TIMEOUT_S, PINGS_PER_HEARTBEAT, backoff_s
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -57,6 +62,11 @@ class SendReport:
     cpu_s: float = 0.0
     #: Socket set-ups retried after a 1013 (the gateway shedding set-ups).
     setup_retries: int = 0
+    #: ``ping`` frames sent; sockets opened again after they closed, and
+    #: attempts at it that failed (each then waits out a longer back-off).
+    pings: int = 0
+    reconnects: int = 0
+    failed_reconnects: int = 0
 
 
 def walkers(
@@ -94,22 +104,13 @@ async def _send(
     ws_url: str, subjects: list[Walker], rate: float, seconds: float, sending: Path
 ) -> SendReport:
     report = SendReport()
-    opened: dict[int, websockets.ClientConnection] = {}
-    readers: list[asyncio.Task[None]] = []
+    rng = random.Random(len(subjects))  # back-off jitter and ping phases only
 
-    rng = random.Random(len(subjects))  # back-off jitter only
+    async def open_one(index: int) -> Opened:
+        return await authenticated_socket(ws_url, subjects[index].token, rng=rng)
 
-    async def open_one(index: int, walker: Walker) -> None:
-        ws, retries = await authenticated_socket(ws_url, walker.token, rng=rng)
-        report.setup_retries += retries
-        opened[index] = ws
-        readers.append(asyncio.create_task(_count_errors(ws, report)))
-
-    for start in range(0, len(subjects), 200):
-        chunk = range(start, min(start + 200, len(subjects)))
-        await asyncio.gather(*(open_one(i, subjects[i]) for i in chunk))
-    sockets = [opened[i] for i in range(len(subjects))]  # subject i walks on socket i
-    report.sockets = len(sockets)
+    sockets = SenderSockets(open_one, _count_errors, report, rng)
+    await sockets.open_all(len(subjects))  # subject i walks on socket i
     await asyncio.to_thread(sending.touch)
     began_cpu = time.process_time()
     began = time.perf_counter()
@@ -123,9 +124,10 @@ async def _send(
             await asyncio.sleep(delay)
         # Everything due by now, in one go (the loop wakes ~1 ms apart at best).
         now = time.perf_counter()
+        sockets.ping_due()
         burst = min(total, int((now - began) * rate) + 1)
         while n < burst:
-            i = n % len(sockets)
+            i = n % len(subjects)
             elapsed = now - began
             lat, lon = subjects[i].at(elapsed)
             recorded = datetime.fromtimestamp(t0 + elapsed, UTC).isoformat()
@@ -133,8 +135,8 @@ async def _send(
                 f'{{"type":"location","data":{{"latitude":{lat:.7f},"longitude":{lon:.7f},'
                 f'"accuracy_m":10,"recorded_at":"{recorded}"}}}}'
             )
-            transport = sockets[i].transport
-            if transport.is_closing():
+            transport = sockets.transport(i)
+            if transport is None:
                 report.errors["closed"] = report.errors.get("closed", 0) + 1
             else:
                 transport.write(text_frame(frame.encode()))
@@ -143,10 +145,7 @@ async def _send(
     report.seconds = time.perf_counter() - began
     report.cpu_s = time.process_time() - began_cpu
     await asyncio.sleep(1.0)  # late error frames
-    for task in readers:
-        task.cancel()
-    for ws in sockets:
-        await ws.close()
+    await sockets.close()
     return report
 
 
@@ -158,7 +157,8 @@ def text_frame(payload: bytes) -> bytes:
     of a core at 10,000 frames/s. The mask key here is all zeros, which
     RFC 6455 allows (the server cannot tell a key from a random one), so
     masking is a copy. Only for these sockets: after ``auth`` the library
-    itself sends nothing on them (no pings), so frames never interleave.
+    itself sends nothing on them (no WebSocket pings; the app's ``ping``
+    frames go this way too), so frames never interleave.
     """
     n = len(payload)
     if n < 126:
@@ -168,6 +168,129 @@ def text_frame(payload: bytes) -> bytes:
     else:
         head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
     return head + b"\0\0\0\0" + payload
+
+
+PING_FRAME = text_frame(b'{"type":"ping"}')
+
+#: A socket authenticated: the socket, its set-up's retries, and ``auth.ok``'s
+#: ``heartbeat_timeout_s`` (how long the gateway waits for a frame before closing).
+Opened = tuple[websockets.ClientConnection, int, float]
+#: Reads a socket's frames into the report until it closes.
+Reader = Callable[[websockets.ClientConnection, SendReport], Awaitable[None]]
+
+
+class PingSchedule:
+    """When each of many sockets pings next, as the apps do (API.md): every
+    ``heartbeat_timeout_s / PINGS_PER_HEARTBEAT`` ±10 %, the first at a random
+    point of the first interval, so sockets opened together do not ping
+    together (``bench.live.Keepalive``'s rule, for sockets written to behind
+    the library's back). Pure: the caller gives the time."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._due: list[tuple[float, int, float]] = []
+
+    def watch(self, index: int, heartbeat_s: float, now: float) -> None:
+        interval = heartbeat_s / PINGS_PER_HEARTBEAT
+        heapq.heappush(self._due, (now + self._rng.uniform(0, interval), index, interval))
+
+    def due(self, now: float) -> list[int]:
+        """The sockets whose ping is due by ``now``, each then due an interval on."""
+        found = []
+        while self._due and self._due[0][0] <= now:
+            _at, index, interval = heapq.heappop(self._due)
+            found.append(index)
+            next_at = now + interval * self._rng.uniform(0.9, 1.1)
+            heapq.heappush(self._due, (next_at, index, interval))
+        return found
+
+
+class SenderSockets:
+    """The sender's sockets, kept as an app keeps its own: each pings on its
+    schedule (:class:`PingSchedule`), and one the gateway closed is opened
+    again after ``bench.live.backoff_s`` (full jitter, up to 1 s, doubling per
+    failed attempt to 30 s), its frames meanwhile counted as ``closed``."""
+
+    def __init__(
+        self,
+        open_one: Callable[[int], Awaitable[Opened]],
+        read: Reader,
+        report: SendReport,
+        rng: random.Random,
+    ) -> None:
+        self._open_one = open_one
+        self._read = read
+        self._report = report
+        self._rng = rng
+        self._pings = PingSchedule(rng)
+        self._sockets: list[websockets.ClientConnection] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reopening: set[int] = set()
+
+    async def open_all(self, count: int, at_once: int = 200) -> None:
+        opened: dict[int, websockets.ClientConnection] = {}
+
+        async def one(index: int) -> None:
+            ws, retries, heartbeat_s = await self._open_one(index)
+            self._report.setup_retries += retries
+            opened[index] = ws
+            self._watch(index, ws, heartbeat_s)
+
+        for start in range(0, count, at_once):
+            await asyncio.gather(*(one(i) for i in range(start, min(start + at_once, count))))
+        self._sockets = [opened[i] for i in range(count)]
+        self._report.sockets = count
+
+    def transport(self, index: int) -> asyncio.WriteTransport | None:
+        """Socket ``index``'s transport; None while it is closed (its reopening begins)."""
+        transport: asyncio.WriteTransport = self._sockets[index].transport
+        if not transport.is_closing():
+            return transport
+        if index not in self._reopening:
+            self._reopening.add(index)
+            self._spawn(self._reopen(index))
+        return None
+
+    def ping_due(self) -> None:
+        """Send the pings due now."""
+        for index in self._pings.due(time.monotonic()):
+            transport = self.transport(index)
+            if transport is not None:
+                transport.write(PING_FRAME)
+                self._report.pings += 1
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for ws in self._sockets:
+            await ws.close()
+
+    def _watch(self, index: int, ws: websockets.ClientConnection, heartbeat_s: float) -> None:
+        self._spawn(self._read(ws, self._report))
+        self._pings.watch(index, heartbeat_s, time.monotonic())
+
+    async def _reopen(self, index: int) -> None:
+        failures = 0
+        try:
+            while True:
+                await asyncio.sleep(backoff_s(failures, self._rng))
+                try:
+                    ws, _retries, _heartbeat_s = await self._open_one(index)
+                except (OSError, TimeoutError, RuntimeError, websockets.WebSocketException):
+                    failures += 1
+                    self._report.failed_reconnects += 1
+                    continue
+                self._sockets[index] = ws
+                self._report.reconnects += 1
+                self._spawn(self._read(ws, self._report))  # its pings keep their schedule
+                return
+        finally:
+            self._reopening.discard(index)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 async def _count_errors(ws: websockets.ClientConnection, report: SendReport) -> None:
@@ -210,9 +333,10 @@ async def authenticated_socket(
     rng: random.Random,
     max_size: int = 2**16,
     open_timeout_s: float = OPEN_TIMEOUT_S,
-) -> tuple[websockets.ClientConnection, int]:
+) -> Opened:
     """A socket on ``url`` authenticated with ``token`` (a user's or an integration
-    key), and how many times its set-up was retried: a 1013 close before
+    key), how many times its set-up was retried, and ``auth.ok``'s heartbeat
+    timeout (90 s when it gives none, as the apps assume): a 1013 close before
     ``auth.ok``, or an opening handshake not answered in ``open_timeout_s``, is
     retried after a jittered back-off, as the apps do (an overloaded gateway
     sheds set-ups, or is too busy to answer them), up to ``SETUP_RETRIES`` times.
@@ -237,7 +361,8 @@ async def authenticated_socket(
                     while True:
                         frame = json.loads(await ws.recv())
                         if frame.get("type") == "auth.ok":
-                            return ws, retries
+                            heartbeat_s = frame.get("data", {}).get("heartbeat_timeout_s", 90)
+                            return ws, retries, float(heartbeat_s)
                         if frame.get("type") == "error":
                             raise RuntimeError(f"socket refused: {frame.get('data')}")
             except websockets.ConnectionClosed as closed:
@@ -255,11 +380,9 @@ def batch_frame(fixes: list[str]) -> bytes:
     return ('{"type":"locations","data":{"fixes":[' + ",".join(fixes) + "]}}").encode()
 
 
-async def open_bulk(
-    url: str, key: str, rng: random.Random
-) -> tuple[websockets.ClientConnection, int]:
-    """A ``/ws/locations`` socket authenticated with the integration ``key``, and
-    how many times its set-up was retried."""
+async def open_bulk(url: str, key: str, rng: random.Random) -> Opened:
+    """A ``/ws/locations`` socket authenticated with the integration ``key``
+    (as :func:`authenticated_socket`)."""
     return await authenticated_socket(url, key, rng=rng, max_size=2**22)
 
 
@@ -309,13 +432,12 @@ async def _send_batches(
 ) -> SendReport:
     report = SendReport()
     rng = random.Random(connections)
-    sockets = []
-    for _ in range(connections):
-        ws, retries = await open_bulk(bulk_url, key, rng)
-        report.setup_retries += retries
-        sockets.append(ws)
-    readers = [asyncio.create_task(_count_outcomes(ws, report)) for ws in sockets]
-    report.sockets = len(sockets)
+
+    async def open_one(_index: int) -> Opened:
+        return await open_bulk(bulk_url, key, rng)
+
+    sockets = SenderSockets(open_one, _count_outcomes, report, rng)
+    await sockets.open_all(connections)
     await asyncio.to_thread(sending.touch)
     began_cpu = time.process_time()
     began = time.perf_counter()
@@ -330,20 +452,21 @@ async def _send_batches(
         if delay > 0:
             await asyncio.sleep(delay)
         now = time.perf_counter()
+        sockets.ping_due()
         elapsed = now - began
         burst = min(total, int(elapsed * rate) + 1)
         recorded = datetime.fromtimestamp(t0 + elapsed, UTC).isoformat()
-        per_socket: list[list[str]] = [[] for _ in sockets]
+        per_socket: list[list[str]] = [[] for _ in range(connections)]
         while n < burst:
             i = n % len(subjects)
             lat, lon = subjects[i].at(elapsed)
             per_socket[i % connections].append(fix_json(ids[i], lat, lon, recorded))
             n += 1
-        for ws, fixes in zip(sockets, per_socket, strict=True):
+        for index, fixes in enumerate(per_socket):
             for start in range(0, len(fixes), max_fixes):
-                transport = ws.transport
-                if transport.is_closing():
-                    report.errors["closed"] = report.errors.get("closed", 0) + len(fixes)
+                transport = sockets.transport(index)
+                if transport is None:
+                    report.errors["closed"] = report.errors.get("closed", 0) + len(fixes) - start
                     break
                 chunk = fixes[start : start + max_fixes]
                 transport.write(text_frame(batch_frame(chunk)))
@@ -351,10 +474,7 @@ async def _send_batches(
     report.seconds = time.perf_counter() - began
     report.cpu_s = time.process_time() - began_cpu
     await asyncio.sleep(2.0)  # the last answers
-    for task in readers:
-        task.cancel()
-    for ws in sockets:
-        await ws.close()
+    await sockets.close()
     return report
 
 

@@ -67,6 +67,14 @@ telling its ``refused`` count, or the bulk feed's ``locations.ok``). A socket's
 refusals are told together every ``http.ws_refusal_notice_s`` (5 s), so on the
 phone path the last seconds' may be left untold.
 
+Every socket (the subjects', the probes', the bulk feed's) is kept as the
+apps keep theirs (API.md): it sends ``ping`` every third of ``auth.ok``'s
+``heartbeat_timeout_s`` (±10 %, the first at a random point of the first
+interval), and one the gateway closes is opened again after a back-off with
+full jitter (1 s doubling to 30 s), as ``bench/dispatch.py``'s agents do;
+``pings``, ``reconnects`` and ``failed_reconnects`` count them (the probes
+are not reopened: a probe's socket closing shows as missed entries).
+
 ``--gateways N`` has serve run N gateway processes on its port (0, the
 default, is serve's own default: one per core); the kernel spreads the
 sockets over them, and the figures are those of all of them.
@@ -114,7 +122,14 @@ from bench.fixes import (
     send_fixes,
     walkers,
 )
-from bench.live import add_settings_flag, live_gateway, percentile, progress, settings_of
+from bench.live import (
+    PINGS_PER_HEARTBEAT,
+    add_settings_flag,
+    live_gateway,
+    percentile,
+    progress,
+    settings_of,
+)
 from config.settings import Settings
 from tests.integration.api.accounts import Account
 from tests.local import PANIC_ALERT
@@ -206,6 +221,7 @@ class Probe:
         self._feed: Any = None
         #: Socket set-ups retried after a 1013 (the gateway shedding set-ups).
         self.setup_retries = 0
+        self.pings = 0
         self._rng = random.Random(self.subject_id)  # back-off jitter only
 
     async def connect(self, ws_url: str, stack: contextlib.AsyncExitStack) -> None:
@@ -214,17 +230,29 @@ class Probe:
         times entries, not sockets being set up. Closed with ``stack``."""
         # A fix sent before auth.ok waits for the socket's setup (its subscriptions
         # and resync, over a second with 10,000 sockets sending): wait for it.
-        ws, retries = await authenticated_socket(ws_url, self.token, rng=self._rng)
+        ws, retries, heartbeat_s = await authenticated_socket(ws_url, self.token, rng=self._rng)
         stack.push_async_callback(ws.close)
         self.setup_retries += retries
         self._feed = ws
+        stack.callback(asyncio.create_task(self._keepalive(ws, heartbeat_s)).cancel)
         if self.bulk is not None:
-            self._feed, retries = await open_bulk(*self.bulk, self._rng)
+            self._feed, retries, heartbeat_s = await open_bulk(*self.bulk, self._rng)
             self.setup_retries += retries
             stack.push_async_callback(self._feed.close)
             stack.callback(asyncio.create_task(_drain(self._feed)).cancel)
+            stack.callback(asyncio.create_task(self._keepalive(self._feed, heartbeat_s)).cancel)
         stack.callback(asyncio.create_task(self._read(ws)).cancel)
         await self._fix(self._feed, self._outside())
+
+    async def _keepalive(self, ws: Any, heartbeat_s: float) -> None:
+        """Ping as the apps do (``bench.fixes.PingSchedule``'s rule)."""
+        interval = heartbeat_s / PINGS_PER_HEARTBEAT
+        await asyncio.sleep(self._rng.uniform(0, interval))
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                await ws.send('{"type":"ping"}')
+                self.pings += 1
+                await asyncio.sleep(interval * self._rng.uniform(0.9, 1.1))
 
     def _outside(self) -> tuple[float, float]:
         lat, lon = self.centre
@@ -603,6 +631,11 @@ async def main() -> None:
             "sender_cores": round(report.cpu_s / report.seconds, 3) if report.seconds else 0,
             # Socket set-ups the gateway shed with 1013 and the bench tried again.
             "setup_retries": report.setup_retries + sum(p.setup_retries for p in probes),
+            # The apps' pings (API.md: a third of auth.ok's heartbeat timeout
+            # apart), and sockets the gateway closed that were opened again.
+            "pings": report.pings + sum(p.pings for p in probes),
+            "reconnects": report.reconnects,
+            "failed_reconnects": report.failed_reconnects,
             "probe_entries": len(latencies),
             "probe_missed": sum(p.missed for p in probes),
             "update_to_event_p50_ms": percentile(latencies, 0.50),
