@@ -15,6 +15,7 @@ Every error says whether retrying the same operation may succeed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 #: ``objects``: the media object store (a directory or an S3-compatible bucket).
@@ -46,6 +47,15 @@ class ServiceUnavailable(PersistenceError):
         self.service: Service = service
         message = f"{service} is unavailable" + (f": {detail}" if detail else "")
         super().__init__(message)
+
+
+class SchemaNotMigrated(ServiceUnavailable):
+    """PostgreSQL answers but its schema is behind this build: ``panic-alert
+    migrate`` (``scripts/run`` runs it) has not applied ``pending`` yet."""
+
+    def __init__(self, pending: Sequence[str]) -> None:
+        self.pending = tuple(pending)
+        super().__init__("postgres", f"schema not migrated (pending: {', '.join(self.pending)})")
 
 
 class ConfigurationError(PersistenceError):

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.deps import BackendsDep, SettingsDep
 from gateway.problems import PROBLEM_JSON, instance_of, problem_response, problem_type
-from gateway.readiness import CheckResult
+from gateway.readiness import CheckResult, CheckStatus
 
 router = APIRouter(tags=["ops"])
 
@@ -38,9 +38,16 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
 
+#: What to do about a check's status, where the operator can do it at once.
+_HINTS = {CheckStatus.NOT_MIGRATED: " (run: panic-alert migrate)"}
+
+
 def not_ready_detail(failed: list[CheckResult]) -> str:
-    """``"not ready: redis unavailable"``; names every failed backend."""
-    return "not ready: " + ", ".join(f"{r.name} {r.status.value}" for r in failed)
+    """``"not ready: redis unavailable"``; names every failed backend (and what
+    to run, for a schema not migrated)."""
+    return "not ready: " + ", ".join(
+        f"{r.name} {r.status.value}{_HINTS.get(r.status, '')}" for r in failed
+    )
 
 
 @router.get(

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
 
+from actors.store_errors import SchemaNotMigrated
+
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,8 @@ class CheckStatus(StrEnum):
     OK = "ok"
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
+    #: PostgreSQL answers, but ``panic-alert migrate`` has not run for this build.
+    NOT_MIGRATED = "not_migrated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +163,12 @@ async def _timed(name: str, call: object, timeout_s: float) -> CheckResult:
         )
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return CheckResult(name, CheckStatus.UNAVAILABLE, reason, _since(started))
+        status = (
+            CheckStatus.NOT_MIGRATED
+            if isinstance(exc, SchemaNotMigrated)
+            else CheckStatus.UNAVAILABLE
+        )
+        return CheckResult(name, status, reason, _since(started))
     return CheckResult(name, CheckStatus.OK, None, _since(started))
 
 

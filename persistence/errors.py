@@ -17,6 +17,7 @@ from actors.store_errors import (
     NotFound,
     PersistenceError,
     PublishError,
+    SchemaNotMigrated,
     Service,
     ServiceUnavailable,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "NotFound",
     "PersistenceError",
     "PublishError",
+    "SchemaNotMigrated",
     "Service",
     "ServiceUnavailable",
 ]

@@ -31,7 +31,7 @@ from persistence.drivers import postgres
 from persistence.drivers import redis as redis_adapter
 from persistence.drivers.kafka import KafkaPublisher
 from persistence.drivers.mongo import EventStore
-from persistence.errors import PersistenceError, Service, ServiceUnavailable
+from persistence.errors import PersistenceError, SchemaNotMigrated, Service, ServiceUnavailable
 from persistence.migrations import pending_versions
 
 log = logging.getLogger(__name__)
@@ -135,9 +135,7 @@ class PostgresBackend(ReconnectingBackend):
             # missing tables: not ready. Checked until true, then no more.
             pending = await pending_versions(self.pool)
             if pending:
-                raise ServiceUnavailable(
-                    "postgres", f"schema not migrated (pending: {', '.join(pending)})"
-                )
+                raise SchemaNotMigrated(pending)
             self._schema_current = True
 
     async def _disconnect(self) -> None:

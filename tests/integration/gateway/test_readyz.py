@@ -123,8 +123,8 @@ async def test_readyz_is_503_until_the_schema_is_migrated(settings: Settings) ->
         async with running_app(build_gateway(empty)) as client:
             response = await client.get("/readyz")
             assert response.status_code == 503
-            assert response.json()["checks"]["postgres"] != "ok"
-            assert "postgres" in response.json()["detail"]
+            assert response.json()["checks"]["postgres"] == "not_migrated"
+            assert "postgres not_migrated (run: panic-alert migrate)" in response.json()["detail"]
 
             pool = await create_pool(empty.postgres)
             try:

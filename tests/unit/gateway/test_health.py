@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from actors.store_errors import SchemaNotMigrated
 from gateway.problems import PROBLEM_JSON
 from gateway.readiness import BackendSet
 from tests.fakes.readiness import FakeBackend, healthy_backends
@@ -103,3 +104,23 @@ async def test_start_up_tolerates_a_backend_that_is_down(gateway_client: ClientF
 def test_backend_names_must_be_unique() -> None:
     with pytest.raises(ValueError, match="redis"):
         BackendSet([FakeBackend("redis"), FakeBackend("postgres"), FakeBackend("redis")])
+
+
+class UnmigratedPostgres(FakeBackend):
+    """PostgreSQL answering with its schema behind this build (a fake)."""
+
+    async def check(self) -> None:
+        self.checked += 1
+        raise SchemaNotMigrated(["0014", "0015"])
+
+
+async def test_readyz_tells_an_unmigrated_schema_and_what_to_run(
+    gateway_client: ClientFactory,
+) -> None:
+    backends = [UnmigratedPostgres("postgres"), *healthy_backends("redis")]
+    async with gateway_client(backends=backends) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"] == {"postgres": "not_migrated", "redis": "ok"}
+    assert body["detail"] == "not ready: postgres not_migrated (run: panic-alert migrate)"
