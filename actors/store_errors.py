@@ -15,7 +15,6 @@ Every error says whether retrying the same operation may succeed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 #: ``objects``: the media object store (a directory or an S3-compatible bucket).
@@ -51,11 +50,13 @@ class ServiceUnavailable(PersistenceError):
 
 class SchemaNotMigrated(ServiceUnavailable):
     """PostgreSQL answers but its schema is behind this build: ``panic-alert
-    migrate`` (``scripts/run`` runs it) has not applied ``pending`` yet."""
+    migrate`` (``scripts/run`` runs it) has not run yet. ``detail`` says how it
+    showed (the versions pending, or the table missing)."""
 
-    def __init__(self, pending: Sequence[str]) -> None:
-        self.pending = tuple(pending)
-        super().__init__("postgres", f"schema not migrated (pending: {', '.join(self.pending)})")
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "postgres", f"the database schema is not migrated (panic-alert migrate): {detail}"
+        )
 
 
 class ConfigurationError(PersistenceError):

@@ -22,6 +22,7 @@ from persistence.errors import (
     ConfigurationError,
     Conflict,
     PersistenceError,
+    SchemaNotMigrated,
     ServiceUnavailable,
 )
 
@@ -92,9 +93,7 @@ def translate_error(exc: BaseException, *, detail: str = "") -> PersistenceError
         # A table the code reads is not there: the schema is behind the code (a
         # database not migrated yet). The server cannot serve, as /readyz says: a
         # 503 a client may retry, not a 500.
-        return ServiceUnavailable(
-            "postgres", f"the database schema is not migrated (panic-alert migrate): {message}"
-        )
+        return SchemaNotMigrated(message)
     if isinstance(
         exc,
         OSError

@@ -135,7 +135,7 @@ class PostgresBackend(ReconnectingBackend):
             # missing tables: not ready. Checked until true, then no more.
             pending = await pending_versions(self.pool)
             if pending:
-                raise SchemaNotMigrated(pending)
+                raise SchemaNotMigrated(f"pending: {', '.join(pending)}")
             self._schema_current = True
 
     async def _disconnect(self) -> None:

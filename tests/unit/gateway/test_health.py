@@ -111,7 +111,7 @@ class UnmigratedPostgres(FakeBackend):
 
     async def check(self) -> None:
         self.checked += 1
-        raise SchemaNotMigrated(["0014", "0015"])
+        raise SchemaNotMigrated("pending: 0014, 0015")
 
 
 async def test_readyz_tells_an_unmigrated_schema_and_what_to_run(
