@@ -259,10 +259,7 @@ class LocationIngest:
     def batches(self) -> dict[str, int]:
         """The shards' batches of this process's fixes by outcome
         (``EntityClient.fix_batches``; zeros while there is no client)."""
-        try:
-            entities = self._entities()
-        except Exception:  # no cluster in this process, or it is away
-            entities = None
+        entities = self._entity_client()
         if entities is None:
             return dict.fromkeys(FIX_BATCH_OUTCOMES, 0)
         return entities.fix_batches
@@ -303,12 +300,16 @@ class LocationIngest:
 
     # --- the three destinations ------------------------------------------------------
 
-    def _track(self, batch: list[Sighting]) -> EntityClient | None:
+    def _entity_client(self) -> EntityClient | None:
+        """The process's entity client; None while there is none."""
         try:
-            entities = self._entities()
+            return self._entities()
         except Exception as exc:  # no cluster in this process, or it is away
             log.debug("locations: no entity client (%s)", exc)
             return None
+
+    def _track(self, batch: list[Sighting]) -> EntityClient | None:
+        entities = self._entity_client()
         if entities is None:
             return None
         for s in batch:
