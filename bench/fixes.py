@@ -15,7 +15,6 @@ machine's cores with the system it measures.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
 import math
 import random
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import websockets
 
-from bench.live import OPEN_TIMEOUT_S, PINGS_PER_HEARTBEAT, backoff_s
+from bench.live import OPEN_TIMEOUT_S, PING_TEXT, PingSchedule, backoff_s
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -170,7 +169,7 @@ def text_frame(payload: bytes) -> bytes:
     return head + b"\0\0\0\0" + payload
 
 
-PING_FRAME = text_frame(b'{"type":"ping"}')
+PING_FRAME = text_frame(PING_TEXT.encode())
 
 #: A socket authenticated: the socket, its set-up's retries, and ``auth.ok``'s
 #: ``heartbeat_timeout_s`` (how long the gateway waits for a frame before closing).
@@ -179,35 +178,9 @@ Opened = tuple[websockets.ClientConnection, int, float]
 Reader = Callable[[websockets.ClientConnection, SendReport], Awaitable[None]]
 
 
-class PingSchedule:
-    """When each of many sockets pings next, as the apps do (API.md): every
-    ``heartbeat_timeout_s / PINGS_PER_HEARTBEAT`` ±10 %, the first at a random
-    point of the first interval, so sockets opened together do not ping
-    together (``bench.live.Keepalive``'s rule, for sockets written to behind
-    the library's back). Pure: the caller gives the time."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-        self._due: list[tuple[float, int, float]] = []
-
-    def watch(self, index: int, heartbeat_s: float, now: float) -> None:
-        interval = heartbeat_s / PINGS_PER_HEARTBEAT
-        heapq.heappush(self._due, (now + self._rng.uniform(0, interval), index, interval))
-
-    def due(self, now: float) -> list[int]:
-        """The sockets whose ping is due by ``now``, each then due an interval on."""
-        found = []
-        while self._due and self._due[0][0] <= now:
-            _at, index, interval = heapq.heappop(self._due)
-            found.append(index)
-            next_at = now + interval * self._rng.uniform(0.9, 1.1)
-            heapq.heappush(self._due, (next_at, index, interval))
-        return found
-
-
 class SenderSockets:
     """The sender's sockets, kept as an app keeps its own: each pings on its
-    schedule (:class:`PingSchedule`), and one the gateway closed is opened
+    schedule (``bench.live.PingSchedule``), and one the gateway closed is opened
     again after ``bench.live.backoff_s`` (full jitter, up to 1 s, doubling per
     failed attempt to 30 s), its frames meanwhile counted as ``closed``."""
 
@@ -222,7 +195,7 @@ class SenderSockets:
         self._read = read
         self._report = report
         self._rng = rng
-        self._pings = PingSchedule(rng)
+        self._pings = PingSchedule[int](rng)
         self._sockets: list[websockets.ClientConnection] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._reopening: set[int] = set()
@@ -253,7 +226,10 @@ class SenderSockets:
 
     def ping_due(self) -> None:
         """Send the pings due now."""
-        for index in self._pings.due(time.monotonic()):
+        now = time.monotonic()
+        for index, interval in self._pings.due(now):
+            # A socket being reopened keeps its place: its successor pings on.
+            self._pings.again(index, interval, now)
             transport = self.transport(index)
             if transport is not None:
                 transport.write(PING_FRAME)

@@ -123,7 +123,8 @@ from bench.fixes import (
     walkers,
 )
 from bench.live import (
-    PINGS_PER_HEARTBEAT,
+    PING_TEXT,
+    PingSchedule,
     add_settings_flag,
     live_gateway,
     percentile,
@@ -245,14 +246,17 @@ class Probe:
         await self._fix(self._feed, self._outside())
 
     async def _keepalive(self, ws: Any, heartbeat_s: float) -> None:
-        """Ping as the apps do (``bench.fixes.PingSchedule``'s rule)."""
-        interval = heartbeat_s / PINGS_PER_HEARTBEAT
-        await asyncio.sleep(self._rng.uniform(0, interval))
+        """Ping as the apps do (``bench.live.PingSchedule``), until ``ws`` closes."""
+        schedule = PingSchedule[None](self._rng)
+        schedule.watch(None, heartbeat_s, time.monotonic())
         with contextlib.suppress(websockets.ConnectionClosed):
-            while True:
-                await ws.send('{"type":"ping"}')
-                self.pings += 1
-                await asyncio.sleep(interval * self._rng.uniform(0.9, 1.1))
+            while (at := schedule.next_at()) is not None:
+                await asyncio.sleep(max(0.0, at - time.monotonic()))
+                now = time.monotonic()
+                for _key, interval in schedule.due(now):
+                    await ws.send(PING_TEXT)
+                    self.pings += 1
+                    schedule.again(None, interval, now)
 
     def _outside(self) -> tuple[float, float]:
         lat, lon = self.centre

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import psutil
@@ -45,6 +45,9 @@ from tests.scratch import drop_mongo_database, on_database, scratch_database
 
 #: The checkout these benchmarks belong to.
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Whatever names a socket in a :class:`PingSchedule`.
+K = TypeVar("K")
 
 
 def progress(bench: str, message: str) -> None:
@@ -291,7 +294,50 @@ OPEN_TIMEOUT_S = 10.0
 #: Closing a socket waits this long for the gateway's close frame.
 CLOSE_TIMEOUT_S = 2.0
 
-_PING = json.dumps({"type": "ping"})
+#: The apps' ``ping`` frame (API.md); the gateway answers ``pong``.
+PING_TEXT = '{"type":"ping"}'
+
+
+class PingSchedule(Generic[K]):
+    """When each of many sockets pings next, as the apps do (API.md): every
+    ``heartbeat_timeout_s / PINGS_PER_HEARTBEAT`` ±10 %, the first at a random
+    point of the first interval, so sockets opened together do not ping
+    together (a thousand pings due in the same second stall the benchmark's
+    event loop, which then measures itself). The one place of that rule for
+    every benchmark socket (``Keepalive``, ``bench.fixes.SenderSockets``,
+    ``bench.geofence``'s probes). Pure: the caller gives the time, sends the
+    pings, and says which socket pings :meth:`again` (one that closed does not).
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._due: list[tuple[float, int, K, float]] = []
+        self._seq = itertools.count()
+
+    def watch(self, key: K, heartbeat_s: float, now: float) -> None:
+        """Socket ``key`` opened now, its ``auth.ok`` saying ``heartbeat_s``."""
+        interval = heartbeat_s / PINGS_PER_HEARTBEAT
+        self._push(now + self._rng.uniform(0, interval), key, interval)
+
+    def due(self, now: float) -> list[tuple[K, float]]:
+        """The sockets whose ping is due by ``now`` (each with its interval), taken
+        off the schedule until :meth:`again` puts one back."""
+        found = []
+        while self._due and self._due[0][0] <= now:
+            _at, _seq, key, interval = heapq.heappop(self._due)
+            found.append((key, interval))
+        return found
+
+    def again(self, key: K, interval: float, now: float) -> None:
+        """Socket ``key`` pinged at ``now``: its next ping an interval ±10 % on."""
+        self._push(now + interval * self._rng.uniform(0.9, 1.1), key, interval)
+
+    def next_at(self) -> float | None:
+        """When the next ping is due; None when no socket is watched."""
+        return self._due[0][0] if self._due else None
+
+    def _push(self, at: float, key: K, interval: float) -> None:
+        heapq.heappush(self._due, (at, next(self._seq), key, interval))
 
 
 def backoff_s(failures: int, rng: random.Random) -> float:
@@ -337,24 +383,17 @@ class Keepalive:
 
     API.md: clients send ``ping`` (answered by ``pong``); a socket silent for
     ``auth.ok``'s ``heartbeat_timeout_s`` is closed (4408). One task for all
-    sockets instead of one each: a heap of when each is due. A socket's first
-    ping falls at a random point of its first interval and each next one an
-    interval ±10 % later, so sockets that connected together do not ping
-    together (a thousand pings due in the same second stall the benchmark's
-    event loop, which then measures itself).
+    sockets instead of one each, on a :class:`PingSchedule`.
     """
 
     def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-        self._due: list[tuple[float, int, AgentSocket, Any, float]] = []
-        self._seq = itertools.count()
+        self._schedule = PingSchedule[tuple["AgentSocket", Any]](rng)
         self._task: asyncio.Task[None] | None = None
         self.pings = 0
 
-    def watch(self, agent: AgentSocket, ws: Any, interval_s: float) -> None:
-        """Ping ``ws`` every ``interval_s`` while it is ``agent``'s open socket."""
-        first = time.monotonic() + self._rng.uniform(0, interval_s)
-        heapq.heappush(self._due, (first, next(self._seq), agent, ws, interval_s))
+    def watch(self, agent: AgentSocket, ws: Any, heartbeat_s: float) -> None:
+        """Ping ``ws`` as the apps do while it is ``agent``'s open socket."""
+        self._schedule.watch((agent, ws), heartbeat_s, time.monotonic())
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -366,18 +405,18 @@ class Keepalive:
                 await self._task
 
     async def _run(self) -> None:
+        schedule = self._schedule
         while True:
             now = time.monotonic()
-            while self._due and self._due[0][0] <= now:
-                _, _, agent, ws, interval_s = heapq.heappop(self._due)
+            for (agent, ws), interval in schedule.due(now):
                 if agent.ws is not ws:
                     continue  # that socket closed; its successor is watched on its own
                 with contextlib.suppress(websockets.ConnectionClosed):
-                    await ws.send(_PING)
+                    await ws.send(PING_TEXT)
                     self.pings += 1
-                    due = now + interval_s * self._rng.uniform(0.9, 1.1)
-                    heapq.heappush(self._due, (due, next(self._seq), agent, ws, interval_s))
-            wait = self._due[0][0] - time.monotonic() if self._due else 0.5
+                    schedule.again((agent, ws), interval, now)
+            due = schedule.next_at()
+            wait = 0.5 if due is None else due - time.monotonic()
             await asyncio.sleep(min(0.5, max(0.01, wait)))
 
 
@@ -524,8 +563,7 @@ class AgentSocket:
                 json.dumps({"type": "location", "data": {"latitude": lat, "longitude": lon}})
             )
             if keepalive is not None:
-                interval_s = reply["data"]["heartbeat_timeout_s"] / PINGS_PER_HEARTBEAT
-                keepalive.watch(self, ws, interval_s)
+                keepalive.watch(self, ws, reply["data"]["heartbeat_timeout_s"])
             async for raw in ws:
                 await self._on_frame(ws, json.loads(raw))
         finally:

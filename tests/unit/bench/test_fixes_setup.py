@@ -20,11 +20,11 @@ from bench import fixes
 from bench.fixes import (
     PING_FRAME,
     TRY_AGAIN_LATER,
-    PingSchedule,
     SenderSockets,
     SendReport,
     authenticated_socket,
 )
+from bench.live import PingSchedule
 
 
 class FakeGateway:
@@ -126,13 +126,14 @@ async def test_a_gateway_that_never_answers_a_handshake_in_time_is_given_up() ->
 
 
 def test_pings_come_a_third_of_the_heartbeat_apart_and_spread_from_the_start() -> None:
-    schedule = PingSchedule(random.Random(3))
+    schedule = PingSchedule[int](random.Random(3))
     for index in range(300):
         schedule.watch(index, heartbeat_s=60.0, now=0.0)
     seen: dict[int, list[float]] = {}
     for tenth in range(1, 800):
-        for index in schedule.due(tenth / 10):
+        for index, interval in schedule.due(tenth / 10):
             seen.setdefault(index, []).append(tenth / 10)
+            schedule.again(index, interval, tenth / 10)
     assert sorted(seen) == list(range(300))
     # The first pings fall over the first 20 s interval, not together.
     firsts = [times[0] for times in seen.values()]
@@ -144,6 +145,19 @@ def test_pings_come_a_third_of_the_heartbeat_apart_and_spread_from_the_start() -
     assert len(gaps) >= 600
     assert min(gaps) >= 18.0 - 0.1
     assert max(gaps) <= 22.0 + 0.1
+
+
+def test_a_socket_not_pinged_again_leaves_the_schedule() -> None:
+    # Keepalive does not put back a socket that closed; the others ping on.
+    schedule = PingSchedule[str](random.Random(5))
+    schedule.watch("open", heartbeat_s=3.0, now=0.0)
+    schedule.watch("closed", heartbeat_s=3.0, now=0.0)
+    first = dict(schedule.due(1.0))
+    assert first == {"open": 1.0, "closed": 1.0}
+    schedule.again("open", first["open"], 1.0)
+    assert schedule.next_at() is not None
+    assert [key for key, _ in schedule.due(10.0)] == ["open"]
+    assert schedule.next_at() is None
 
 
 class ClosingGateway:
