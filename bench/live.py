@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +115,42 @@ async def live_gateway(
             yield live
 
 
+def serve_env(
+    environ: Mapping[str, str],
+    database: str,
+    *,
+    port: int,
+    dashboard_port: int,
+    gateways: int = 0,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a benchmark's ``serve``: the caller's, its PANIC_*
+    settings included (the benchmark read them too, through ``Settings()``, so
+    services on other ports or hosts are the same for both), then the
+    benchmark's own (a scratch database, free ports, its namespace), then
+    ``env`` (``--set``; ``gateways``, when not 0, as ``PANIC_HTTP__GATEWAYS``)."""
+    return {
+        **environ,
+        # This checkout's code, in serve and its Ray workers: the venv's
+        # editable install may point at another checkout.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")])),
+        "PANIC_POSTGRES__DATABASE": database,
+        # A MongoDB database of its own too: nothing left by earlier runs
+        # (the relay's retention purge would scan it all on FerretDB).
+        "PANIC_MONGO__DATABASE": database,
+        "PANIC_HTTP__PORT": str(port),
+        "PANIC_RAY__DASHBOARD_PORT": str(dashboard_port),
+        # Named actors of their own: a process on this machine that joins
+        # "the" Ray cluster (address auto) finds the newest one, maybe this.
+        "PANIC_RAY__NAMESPACE": database,
+        "PANIC_LOG_LEVEL": "WARNING",
+        # Off, as in the figures recorded so far; it adds a planner read per alert event.
+        "PANIC_NOTIFY__ENABLED": "false",
+        **({"PANIC_HTTP__GATEWAYS": str(gateways)} if gateways else {}),
+        **(env or {}),
+    }
+
+
 @contextlib.contextmanager
 def cancelled_on_sigterm() -> Iterator[None]:
     """While in it, SIGTERM (``timeout``, ``kill``) cancels the running task, so
@@ -155,25 +191,11 @@ async def _live_gateway(
         finally:
             await pool.close()
         port = free_port()
-        child_env = {k: v for k, v in os.environ.items() if not k.startswith("PANIC_")}
-        child_env.update(
-            # This checkout's code, in serve and its Ray workers: the venv's
-            # editable install may point at another checkout.
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            PANIC_POSTGRES__DATABASE=database,
-            # A MongoDB database of its own too: nothing left by earlier runs
-            # (the relay's retention purge would scan it all on FerretDB).
-            PANIC_MONGO__DATABASE=database,
-            PANIC_HTTP__PORT=str(port),
-            PANIC_RAY__DASHBOARD_PORT=str(free_port()),
-            # Named actors of their own: a process on this machine that joins
-            # "the" Ray cluster (address auto) finds the newest one, maybe this.
-            PANIC_RAY__NAMESPACE=database,
-            PANIC_LOG_LEVEL="WARNING",
-            # Off, as in the figures recorded so far; it adds a planner read per alert event.
-            PANIC_NOTIFY__ENABLED="false",
-            **({"PANIC_HTTP__GATEWAYS": str(gateways)} if gateways else {}),
-            **(env or {}),
+        inherited = sorted(k for k in os.environ if k.startswith("PANIC_"))
+        if inherited:
+            progress(name, f"serve inherits {', '.join(inherited)} from the environment")
+        child_env = serve_env(
+            os.environ, database, port=port, dashboard_port=free_port(), gateways=gateways, env=env
         )
         if before_serve is not None:
             await before_serve(child_env)
