@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import (
@@ -69,27 +69,27 @@ def translate_error(exc: BaseException) -> PersistenceError:
 EDGE = DriverEdge((PyMongoError,), translate_error)
 
 
-#: Indexes an earlier version made that are no longer wanted, by collection:
-#: ``ensure_indexes`` drops them. ``location_events`` holds one type of event
-#: (``location.recorded``), so by type over time is its ``time`` index over
-#: again, and each history sample paid for it (~20 % of its insert here).
-#: ``geofence_events``' ``subject_time_id`` begins with subject and time, so
-#: ``subject_time`` was that index over again, paid by every geofence event.
-_OBSOLETE_INDEXES: Mapping[str, tuple[str, ...]] = {
-    LOCATION_EVENTS: ("type_time",),
-    GEOFENCE_EVENTS: ("subject_time",),
-}
+#: Indexes every event collection had in earlier versions (by entity over
+#: time, by type over time). Those of them a collection no longer gets are
+#: obsolete there (:func:`_obsolete_for`): ``ensure_indexes`` drops them.
+_EVERY_COLLECTION_BEFORE: Final = ("subject_time", "type_time")
+#: Collections of one type of event: ``location_events`` holds only
+#: ``location.recorded``, so by type over time is its ``time`` index over again,
+#: and each history sample paid for it (~20 % of its insert here).
+_SINGLE_TYPE: Final = frozenset({LOCATION_EVENTS})
 
 
 def _indexes_for(collection: str) -> list[IndexModel]:
     """Indexes an event collection gets: by entity over time, and by type over
     time where it holds more than one type."""
     indexes = []
-    if collection != GEOFENCE_EVENTS:  # its subject_time_id serves (below)
+    # geofence_events' subject_time_id (below) begins with subject and time:
+    # subject_time would be that index over again, paid by every geofence event.
+    if collection != GEOFENCE_EVENTS:
         indexes.append(
             IndexModel([("subject", ASCENDING), ("time", DESCENDING)], name="subject_time")
         )
-    if collection != LOCATION_EVENTS:
+    if collection not in _SINGLE_TYPE:
         indexes.append(IndexModel([("type", ASCENDING), ("time", DESCENDING)], name="type_time"))
     if collection == ALERT_EVENTS:
         # Notifications and responses keyed by alert but about another subject.
@@ -112,6 +112,12 @@ def _indexes_for(collection: str) -> list[IndexModel]:
             IndexModel([("time", ASCENDING), ("_id", ASCENDING)], name="time_id"),
         ]
     return indexes
+
+
+def _obsolete_for(collection: str) -> tuple[str, ...]:
+    """The indexes an earlier version made on ``collection`` that it no longer gets."""
+    wanted = {index.document["name"] for index in _indexes_for(collection)}
+    return tuple(name for name in _EVERY_COLLECTION_BEFORE if name not in wanted)
 
 
 class EventStore:
@@ -170,7 +176,7 @@ class EventStore:
             for name in COLLECTIONS:
                 if name not in existing:
                     await self._db.create_collection(name)
-                await self._reconcile(name, _indexes_for(name), _OBSOLETE_INDEXES.get(name, ()))
+                await self._reconcile(name, _indexes_for(name), _obsolete_for(name))
             for name, keep in self.retention.items():
                 await self._ensure_retention_index(name, keep)
         log.info(
