@@ -71,7 +71,7 @@ EDGE = DriverEdge((PyMongoError,), translate_error)
 
 #: Indexes every event collection had in earlier versions (by entity over
 #: time, by type over time). Those of them a collection no longer gets are
-#: obsolete there (:func:`_obsolete_for`): ``ensure_indexes`` drops them.
+#: obsolete there (:func:`_obsolete_among`): ``ensure_indexes`` drops them.
 _EVERY_COLLECTION_BEFORE: Final = ("subject_time", "type_time")
 #: Collections of one type of event: ``location_events`` holds only
 #: ``location.recorded``, so by type over time is its ``time`` index over again,
@@ -114,10 +114,11 @@ def _indexes_for(collection: str) -> list[IndexModel]:
     return indexes
 
 
-def _obsolete_for(collection: str) -> tuple[str, ...]:
-    """The indexes an earlier version made on ``collection`` that it no longer gets."""
-    wanted = {index.document["name"] for index in _indexes_for(collection)}
-    return tuple(name for name in _EVERY_COLLECTION_BEFORE if name not in wanted)
+def _obsolete_among(wanted: Sequence[IndexModel]) -> tuple[str, ...]:
+    """The indexes an earlier version made on a collection that it no longer gets,
+    ``wanted`` being what it gets (``_indexes_for``)."""
+    names = {index.document["name"] for index in wanted}
+    return tuple(name for name in _EVERY_COLLECTION_BEFORE if name not in names)
 
 
 class EventStore:
@@ -176,7 +177,8 @@ class EventStore:
             for name in COLLECTIONS:
                 if name not in existing:
                     await self._db.create_collection(name)
-                await self._reconcile(name, _indexes_for(name), _obsolete_for(name))
+                indexes = _indexes_for(name)
+                await self._reconcile(name, indexes, _obsolete_among(indexes))
             for name, keep in self.retention.items():
                 await self._ensure_retention_index(name, keep)
         log.info(
