@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 
 from actors.subject import NearZone
-from geo.fences import Fix, Frames, positions
+from geo.fences import Fix, Frames, Zone, positions
 
 #: Metres per degree of latitude, and a little more reach for rounding.
 _M_PER_DEG: Final = 111_320.0
@@ -38,16 +38,22 @@ _MAX_BUCKETS: Final = 4096
 _TILES_FROM: Final = 256
 _TILE_BUCKETS: Final = 16
 _TILE_DEG: Final = _BUCKET_DEG * _TILE_BUCKETS
+#: A bucket's key is one int, its row (latitude // ``_BUCKET_DEG``) times this plus
+#: its column (longitude // ``_BUCKET_DEG``, within +/- 90,000): an int hashes and
+#: compares in a dict for a fraction of a pair of floats, and a shard looks one up
+#: for every fix (issue 20).
+_ROW: Final = 1_000_000
 
 #: A candidate zone with its lon/lat bounds (min_lon, min_lat, max_lon, max_lat).
 _Row = tuple[NearZone, float, float, float, float]
 #: A bucket's candidates: as rows (one fix's test) and as indexes into the
 #: listing (a batch's test, :meth:`CellZones.near_many`).
 _Bucket = tuple[tuple[_Row, ...], np.ndarray[Any, np.dtype[np.intp]]]
-#: One fix's zones (:meth:`CellZones.touching`'s answer) and its position in
-#: each (``geo.fences.positions``: True inside, False outside, None straddling).
-Nearby = tuple[tuple[NearZone, ...], tuple[bool | None, ...]]
-_NOWHERE: Final[Nearby] = ((), ())
+#: One fix's zones (:meth:`CellZones.touching`'s answer), its position in each
+#: (``geo.fences.positions``: True inside, False outside, None straddling) and
+#: the ``Zone`` of each (``NearZone.zone``, for ``actors.subject_fences.TrackFix``).
+Nearby = tuple[tuple[NearZone, ...], tuple[bool | None, ...], tuple[Zone, ...]]
+_NOWHERE: Final[Nearby] = ((), (), ())
 
 
 class CellZones:
@@ -66,10 +72,21 @@ class CellZones:
     zones change: the buckets never go stale.
     """
 
-    __slots__ = ("_buckets", "_frames", "_max_buckets", "_rows", "_tiles", "bounds", "zones")
+    __slots__ = (
+        "_buckets",
+        "_frames",
+        "_geo_zones",
+        "_max_buckets",
+        "_rows",
+        "_tiles",
+        "bounds",
+        "zones",
+    )
 
     def __init__(self, zones: tuple[NearZone, ...], *, max_buckets: int = _MAX_BUCKETS) -> None:
         self.zones = zones
+        #: The ``Zone`` of each of ``zones``.
+        self._geo_zones = [near.zone for near in zones]
         self._max_buckets = max_buckets
         self.bounds: np.ndarray[Any, np.dtype[np.float64]] = np.array(
             [n.zone.geometry.bounds for n in zones], dtype=np.float64
@@ -78,8 +95,8 @@ class CellZones:
             (zone, b[0], b[1], b[2], b[3])
             for zone, b in zip(zones, self.bounds.tolist(), strict=True)
         ]
-        self._buckets: dict[tuple[float, float], _Bucket] = {}
-        self._tiles: dict[tuple[float, float], np.ndarray[Any, np.dtype[np.intp]]] = {}
+        self._buckets: dict[int, _Bucket] = {}
+        self._tiles: dict[tuple[int, int], np.ndarray[Any, np.dtype[np.intp]]] = {}
         self._frames: Frames | None = None
 
     def touching(
@@ -110,7 +127,7 @@ class CellZones:
             and -180.0 <= longitude <= 180.0
         ):
             return None
-        key = (latitude // _BUCKET_DEG, longitude // _BUCKET_DEG)
+        key = int(latitude // _BUCKET_DEG) * _ROW + int(longitude // _BUCKET_DEG)
         bucket = self._buckets.get(key) or self._new_bucket(key)
         if bucket is None:
             return None
@@ -152,13 +169,14 @@ class CellZones:
                 & (lon >= -180.0)
                 & (lon <= 180.0)
             )
-            lat_keys = (lat // _BUCKET_DEG).tolist()
-            lon_keys = (lon // _BUCKET_DEG).tolist()
+            rows = np.where(usable, lat // _BUCKET_DEG, 0.0).astype(np.int64)
+            columns = np.where(usable, lon // _BUCKET_DEG, 0.0).astype(np.int64)
+        keys = (rows * _ROW + columns).tolist()
         buckets = self._buckets
         chosen: list[int] = []  # fixes with candidates
         pools: list[np.ndarray[Any, np.dtype[np.intp]]] = []
         for index in np.flatnonzero(usable).tolist():
-            key = (lat_keys[index], lon_keys[index])
+            key = keys[index]
             bucket = buckets.get(key) or self._new_bucket(key)
             if bucket is None:
                 continue
@@ -189,19 +207,25 @@ class CellZones:
         pair_fix, zone = pair_fix[touch], zone[touch]
         frames = self._frames
         if frames is None:
-            frames = self._frames = Frames([near.zone for near in self.zones])
+            frames = self._frames = Frames(self._geo_zones)
         where = positions(frames, zone, lats[touch], lons[touch], accs[touch])
-        zones = self.zones
-        listed = [zones[j] for j in zone.tolist()]
+        zones, geo_zones = self.zones, self._geo_zones
+        indexes = zone.tolist()
+        listed = [zones[j] for j in indexes]
+        listed_geo_zones = [geo_zones[j] for j in indexes]
         ends = [*(np.flatnonzero(np.diff(pair_fix)) + 1).tolist(), len(listed)]
         owners = pair_fix.tolist()
         start = 0
         for end in ends:
-            answers[owners[start]] = (tuple(listed[start:end]), tuple(where[start:end]))
+            answers[owners[start]] = (
+                tuple(listed[start:end]),
+                tuple(where[start:end]),
+                tuple(listed_geo_zones[start:end]),
+            )
             start = end
         return answers
 
-    def _new_bucket(self, key: tuple[float, float]) -> _Bucket | None:
+    def _new_bucket(self, key: int) -> _Bucket | None:
         """Bucket ``key``, made and kept (the first fix in it); None once
         ``max_buckets`` are kept (the caller then cannot answer from buckets).
         A bucket is never falsy: its rows and indexes are a pair even when empty."""
@@ -210,22 +234,23 @@ class CellZones:
         bucket = self._buckets[key] = self._bucket(key)
         return bucket
 
-    def _bucket(self, key: tuple[float, float]) -> _Bucket:
+    def _bucket(self, key: int) -> _Bucket:
         """Every zone a fix in bucket ``key`` with accuracy up to ``_BUCKET_REACH_M``
         can touch (and maybe a few more), in listing order. Among many zones
         (the book's grid over all of them), only those of the bucket's tile are
         tested: a tile's pool holds every zone any of its buckets can list."""
+        row, column = _row_and_column(key)
         pad = _BUCKET_DEG / 100  # covers rounding in ``//`` and below
         box = _reach_box(
-            key[0] * _BUCKET_DEG - pad,
-            (key[0] + 1) * _BUCKET_DEG + pad,
-            key[1] * _BUCKET_DEG - pad,
-            (key[1] + 1) * _BUCKET_DEG + pad,
+            row * _BUCKET_DEG - pad,
+            (row + 1) * _BUCKET_DEG + pad,
+            column * _BUCKET_DEG - pad,
+            (column + 1) * _BUCKET_DEG + pad,
         )
         if len(self.zones) <= _TILES_FROM:
             hit = self._touching_box(*box)
         else:
-            tile = (key[0] // _TILE_BUCKETS, key[1] // _TILE_BUCKETS)
+            tile = (row // _TILE_BUCKETS, column // _TILE_BUCKETS)
             pool = self._tiles.get(tile)
             if pool is None:
                 tile_pad = 2 * pad  # a tile's box holds each of its buckets' boxes
@@ -255,6 +280,12 @@ class CellZones:
         return np.flatnonzero(
             (b[:, 0] <= east) & (b[:, 2] >= west) & (b[:, 1] <= north) & (b[:, 3] >= south)
         )
+
+
+def _row_and_column(key: int) -> tuple[int, int]:
+    """The row and column a bucket's key (``_ROW``) was made of."""
+    column = (key + _ROW // 2) % _ROW - _ROW // 2
+    return (key - column) // _ROW, column
 
 
 def _reach_box(

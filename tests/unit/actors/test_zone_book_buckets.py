@@ -32,8 +32,10 @@ from actors.zone_index import (
     _DEG_SLACK,
     _M_PER_DEG,
     _MAX_BUCKETS,
+    _ROW,
     _TILES_FROM,
     CellZones,
+    _row_and_column,
 )
 from actors.zone_rules import ZoneKind
 from geo.cells import cell_of
@@ -223,9 +225,10 @@ def test_a_batch_gets_each_fixs_bucketed_zones_and_its_position_in_each(
                 unanswered += 1
                 continue
             assert answer is not None, fix
-            near, where = answer
+            near, where, zones = answer
             assert len(near) == len(expected)
             assert all(a is b for a, b in zip(near, expected, strict=True)), fix
+            assert all(z is n.zone for z, n in zip(zones, near, strict=True)), fix
             assert where == tuple(_position(n.zone, fix) for n in near), fix
             positions.update(where)
     assert min(positions.values()) > 100, positions  # inside, outside and straddling
@@ -405,3 +408,13 @@ def test_near_fix_keeps_at_most_grid_max_buckets_then_leaves_new_ones_to_the_cel
     assert found[1] is None
     assert found[0] is not None
     assert [n.zone.id.int for n in found[0][0]] == [1]
+
+
+def test_a_buckets_key_gives_back_its_row_and_column_over_the_whole_map() -> None:
+    rows = {round(-90 / _BUCKET_DEG), -1, 0, 1, round(90 / _BUCKET_DEG)}
+    columns = {round(-180 / _BUCKET_DEG), -1, 0, 1, round(180 / _BUCKET_DEG)}
+    keys = {row * _ROW + column for row in rows for column in columns}
+    assert len(keys) == len(rows) * len(columns)  # no two buckets share a key
+    for row in rows:
+        for column in columns:
+            assert _row_and_column(row * _ROW + column) == (row, column)
