@@ -26,7 +26,7 @@ upload, which may say it left, comes before its timer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -62,16 +62,7 @@ from actors.subject_state import (
     persist,
 )
 from geo.errors import GeoError
-from geo.fences import (
-    FenceEvent,
-    Fix,
-    Inside,
-    Presence,
-    Zone,
-    changes_nothing,
-    presence_of,
-    track,
-)
+from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, presence_of, track
 from geo.records import new_instance, slot_setters
 
 
@@ -83,23 +74,15 @@ class TrackFix:
     they are dropped without an exit. ``where``, when the shard found it over
     its batch (``geo.fences.positions``), is the fix's position in each zone of
     ``near``: True inside, False outside, None straddling the boundary.
-    ``zones`` is the ``Zone`` of each of ``near`` (what ``geo.fences`` asks
-    about), made from ``near`` when not given: a shard's batch gives them
-    from its zone book, so the hot path makes no list per fix.
     """
 
     fix: Fix
     near: tuple[NearZone, ...] = ()
     gone: frozenset[UUID] = frozenset()
     where: tuple[bool | None, ...] | None = None
-    zones: tuple[Zone, ...] = field(default=(), compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.zones) != len(self.near):
-            object.__setattr__(self, "zones", tuple(near.zone for near in self.near))
 
 
-_SET_FIX, _SET_NEAR, _SET_GONE, _SET_WHERE, _SET_ZONES = slot_setters(TrackFix)
+_SET_FIX, _SET_NEAR, _SET_GONE, _SET_WHERE = slot_setters(TrackFix)
 
 
 def track_fix(
@@ -107,17 +90,14 @@ def track_fix(
     near: tuple[NearZone, ...],
     gone: frozenset[UUID],
     where: tuple[bool | None, ...] | None = None,
-    zones: tuple[Zone, ...] | None = None,
 ) -> TrackFix:
-    """``TrackFix(fix, near, gone, where, zones)`` at half the cost (``geo.records``):
-    a shard makes one for each fix it is sent. ``zones``, when given, must be
-    the zone of each of ``near`` (the zone book's ``Nearby`` gives both)."""
+    """``TrackFix(fix, near, gone, where)`` at half the cost (``geo.records``): a
+    shard makes one for each fix it is sent."""
     msg: TrackFix = new_instance(TrackFix)
     _SET_FIX(msg, fix)
     _SET_NEAR(msg, near)
     _SET_GONE(msg, gone)
     _SET_WHERE(msg, where)
-    _SET_ZONES(msg, tuple(n.zone for n in near) if zones is None else zones)
     return msg
 
 
@@ -158,7 +138,9 @@ _EVENT_TYPES: Final = {
 def track_zones(state: SubjectState, msg: TrackFix, now: datetime) -> Transition[SubjectState]:
     """Events and a snapshot only when the zones it is inside change (or a check-in runs)."""
     try:
-        presence, crossings = track(state.presence, msg.fix, msg.zones, msg.gone, msg.where)
+        presence, crossings = track(
+            state.presence, msg.fix, [near.zone for near in msg.near], msg.gone, msg.where
+        )
     except GeoError as exc:
         raise InvalidMessage(f"invalid fix: {exc}") from exc
     fix = msg.fix
@@ -223,7 +205,7 @@ def quiet_fix(state: SubjectState, msg: TrackFix) -> SubjectState | None:
     being responded to, a fix that is not a valid point). The runtime's shortcut
     for most fixes (``Behaviour.shortcut``): no new presence, no effects built."""
     fix = msg.fix
-    if not changes_nothing(state.presence, fix, msg.zones, msg.where):
+    if not changes_nothing(state.presence, fix, [near.zone for near in msg.near], msg.where):
         return None
     last = state.presence.last_fix_at
     if last is not None and fix.recorded_at <= last:

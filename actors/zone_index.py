@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 
 from actors.subject import NearZone
-from geo.fences import Fix, Frames, Zone, positions
+from geo.fences import Fix, Frames, positions
 
 #: Metres per degree of latitude, and a little more reach for rounding.
 _M_PER_DEG: Final = 111_320.0
@@ -49,11 +49,10 @@ _Row = tuple[NearZone, float, float, float, float]
 #: A bucket's candidates: as rows (one fix's test) and as indexes into the
 #: listing (a batch's test, :meth:`CellZones.near_many`).
 _Bucket = tuple[tuple[_Row, ...], np.ndarray[Any, np.dtype[np.intp]]]
-#: One fix's zones (:meth:`CellZones.touching`'s answer), its position in each
-#: (``geo.fences.positions``: True inside, False outside, None straddling) and
-#: the ``Zone`` of each (``NearZone.zone``, for ``actors.subject_fences.TrackFix``).
-Nearby = tuple[tuple[NearZone, ...], tuple[bool | None, ...], tuple[Zone, ...]]
-_NOWHERE: Final[Nearby] = ((), (), ())
+#: One fix's zones (:meth:`CellZones.touching`'s answer) and its position in
+#: each (``geo.fences.positions``: True inside, False outside, None straddling).
+Nearby = tuple[tuple[NearZone, ...], tuple[bool | None, ...]]
+_NOWHERE: Final[Nearby] = ((), ())
 
 
 class CellZones:
@@ -72,21 +71,10 @@ class CellZones:
     zones change: the buckets never go stale.
     """
 
-    __slots__ = (
-        "_buckets",
-        "_frames",
-        "_geo_zones",
-        "_max_buckets",
-        "_rows",
-        "_tiles",
-        "bounds",
-        "zones",
-    )
+    __slots__ = ("_buckets", "_frames", "_max_buckets", "_rows", "_tiles", "bounds", "zones")
 
     def __init__(self, zones: tuple[NearZone, ...], *, max_buckets: int = _MAX_BUCKETS) -> None:
         self.zones = zones
-        #: The ``Zone`` of each of ``zones``.
-        self._geo_zones = [near.zone for near in zones]
         self._max_buckets = max_buckets
         self.bounds: np.ndarray[Any, np.dtype[np.float64]] = np.array(
             [n.zone.geometry.bounds for n in zones], dtype=np.float64
@@ -207,21 +195,15 @@ class CellZones:
         pair_fix, zone = pair_fix[touch], zone[touch]
         frames = self._frames
         if frames is None:
-            frames = self._frames = Frames(self._geo_zones)
+            frames = self._frames = Frames([near.zone for near in self.zones])
         where = positions(frames, zone, lats[touch], lons[touch], accs[touch])
-        zones, geo_zones = self.zones, self._geo_zones
-        indexes = zone.tolist()
-        listed = [zones[j] for j in indexes]
-        listed_geo_zones = [geo_zones[j] for j in indexes]
+        zones = self.zones
+        listed = [zones[j] for j in zone.tolist()]
         ends = [*(np.flatnonzero(np.diff(pair_fix)) + 1).tolist(), len(listed)]
         owners = pair_fix.tolist()
         start = 0
         for end in ends:
-            answers[owners[start]] = (
-                tuple(listed[start:end]),
-                tuple(where[start:end]),
-                tuple(listed_geo_zones[start:end]),
-            )
+            answers[owners[start]] = (tuple(listed[start:end]), tuple(where[start:end]))
             start = end
         return answers
 

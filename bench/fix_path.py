@@ -1,6 +1,7 @@
 """A location fix's Python on each side, without services: prints one JSON object.
 
   .venv/bin/python bench/fix_path.py [--repeats 5] [--zones 10000] [--subjects 10000]
+  .venv/bin/python bench/fix_path.py --instructions [--rounds 4]
 
 ``bench/geofence.py`` measures the whole system, whose figures move by several
 thousand fixes a second from one run to the next on a 2-core machine. This
@@ -26,6 +27,19 @@ and the gateway freeze theirs (``config.heap``). Each is CPU time
 maximum over ``--repeats`` runs. Not a substitute for the system bench: Ray,
 the sockets, the commits and the other processes are left out. Progress goes
 to stderr.
+
+CPU time on a shared virtual machine moves by 10-20 % from one run to the
+next, and by as much between its two cores: more than most changes to one
+of these paths (on 2026-12-07, runs of two commits made at once, one on each
+core, swapped each round, showed each commit faster on one core). With
+``--instructions`` each path runs once in a child process under valgrind's
+callgrind, counting the instructions of the measured part only (the child
+says when it begins and ends; ``callgrind_control`` turns counting on and off
+in between) with a fixed ``PYTHONHASHSEED``: the same code gives the same count
+to a fraction of a percent, so a change of 1 % shows. Instructions are not
+time (a cache miss costs no instruction), and valgrind runs the child ~50
+times slower: a few minutes at ``--rounds 4``. Needs valgrind
+(``apt-get install valgrind``).
 """
 
 from __future__ import annotations
@@ -37,11 +51,13 @@ import math
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 # Run as a script, this file's folder would come first on sys.path and its
@@ -72,6 +88,45 @@ T0 = datetime(2026, 12, 5, 12, tzinfo=UTC)
 BATCH = 500
 #: Seconds between two fixes of one walker (the bulk feed at 40,000/s over 10,000).
 STEP_S = 0.25
+
+
+class Meter(Protocol):
+    """What a measured part is measured with: :meth:`start` right before it,
+    :meth:`stop` right after, giving what it cost."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> float: ...
+
+
+class CpuMeter:
+    """The process's CPU seconds over the measured part."""
+
+    def __init__(self) -> None:
+        self._began = 0.0
+
+    def start(self) -> None:
+        self._began = time.process_time()
+
+    def stop(self) -> float:
+        return time.process_time() - self._began
+
+
+class CallgrindHandshake:
+    """The child's side of ``--instructions``: says ``ready`` (and ``done``) on
+    stdout and waits for a line on stdin, while the parent turns callgrind's
+    counting on (and off). Costs nothing it reports: the parent reads the count."""
+
+    def _say(self, word: str) -> None:
+        print(word, flush=True)
+        sys.stdin.readline()
+
+    def start(self) -> None:
+        self._say("ready")
+
+    def stop(self) -> float:
+        self._say("done")
+        return 0.0
 
 
 def zone_book(zones: int, seed: int) -> ZoneBook:
@@ -132,8 +187,11 @@ class Walkers:
         return points
 
 
-async def tracking(book: ZoneBook, subjects: int, rounds: int, seed: int) -> float:
+async def tracking(
+    book: ZoneBook, subjects: int, rounds: int, seed: int, meter: Meter | None = None
+) -> float:
     """CPU µs per fix of ``Tracker`` over ``rounds`` fixes of every walker."""
+    meter = meter or CpuMeter()
     router = FakeLocalRouter()
     clock = [T0]
     host = EntityHost(
@@ -161,14 +219,13 @@ async def tracking(book: ZoneBook, subjects: int, rounds: int, seed: int) -> flo
         await asyncio.sleep(0.05)
     times = [T0 + timedelta(seconds=(4 + n) * STEP_S) for n in range(rounds)]
     timed = [(at, packs(at)) for at in times]
-    began = time.process_time()
+    meter.start()
     for at, batches in timed:
         clock[0] = at
         for packed in batches:
             await tracker.track_packed_in_turns(packed)
         await asyncio.sleep(0)
-    spent = time.process_time() - began
-    return spent / (subjects * rounds) * 1e6
+    return meter.stop() / (subjects * rounds) * 1e6
 
 
 class _NoRedis:
@@ -176,8 +233,9 @@ class _NoRedis:
         return None
 
 
-async def intake(subjects: int, rounds: int, seed: int) -> float:
+async def intake(subjects: int, rounds: int, seed: int, meter: Meter | None = None) -> float:
     """CPU µs per fix of reading, validating, queueing and flushing bulk frames."""
+    meter = meter or CpuMeter()
     settings = GeofenceSettings()
     ingest = LocationIngest(
         settings,
@@ -208,19 +266,19 @@ async def intake(subjects: int, rounds: int, seed: int) -> float:
                 "data": {"fixes": fixes[start : start + BATCH]},
             }
             frames.append(orjson.dumps(body).decode())
-    began = time.process_time()
+    meter.start()
     taken = 0
     for text in frames:
         frame = read_envelope(text)
         assert not isinstance(frame, FrameError)
         taken += receive(frame.data, settings, ingest, datetime.now(UTC)).accepted
         await ingest.flush(write_latest=False)
-    spent = time.process_time() - began
+    spent = meter.stop()
     assert taken == subjects * rounds, f"{taken} of {subjects * rounds} fixes taken"
     return spent / taken * 1e6
 
 
-def new_buckets(book: ZoneBook, count: int, seed: int) -> float | None:
+def new_buckets(book: ZoneBook, count: int, seed: int, meter: Meter | None = None) -> float | None:
     """CPU µs of a fix whose bucket of the book's grid nobody used yet (None for a
     book without the grid: this script run against an older checkout)."""
     if not hasattr(book, "near_fix"):
@@ -232,10 +290,11 @@ def new_buckets(book: ZoneBook, count: int, seed: int) -> float | None:
         offset(rng.uniform(-SPAN_M / 2, SPAN_M / 2), rng.uniform(-SPAN_M / 2, SPAN_M / 2))
         for _ in range(count)
     ]
-    began = time.process_time()
+    meter = meter or CpuMeter()
+    meter.start()
     for lat, lon in points:
         book.near_fix(lat, lon, 5.0)
-    return (time.process_time() - began) / count * 1e6
+    return meter.stop() / count * 1e6
 
 
 def spread(values: list[float | None]) -> dict[str, float] | None:
@@ -250,13 +309,107 @@ def spread(values: list[float | None]) -> dict[str, float] | None:
     }
 
 
+#: The parts ``--instructions`` counts, each in a child of its own: the fixes it
+#: measures come from the arguments (``new_bucket``: ``NEW_BUCKETS`` fixes).
+SECTIONS = ("tracking", "intake", "new_bucket")
+NEW_BUCKETS = 3000
+
+
+async def run_section(section: str, args: argparse.Namespace, meter: Meter) -> float | None:
+    """One measured part, with ``meter``; its figure per fix (µs with a ``CpuMeter``)."""
+    if section == "intake":
+        freeze_startup_heap("fix_path")  # as the timed runs are, and the gateway is
+        return await intake(args.subjects, args.rounds, seed=args.seed, meter=meter)
+    book = zone_book(args.zones, seed=1)
+    freeze_startup_heap("fix_path")
+    if section == "tracking":
+        return await tracking(book, args.subjects, args.rounds, seed=args.seed, meter=meter)
+    return new_buckets(book, NEW_BUCKETS, seed=args.seed, meter=meter)
+
+
+def count_instructions(section: str, args: argparse.Namespace) -> float:
+    """Instructions per fix of ``section``, counted by callgrind in a child process
+    (see the module), only between the child's ``ready`` and ``done``."""
+    fixes = NEW_BUCKETS if section == "new_bucket" else args.subjects * args.rounds
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}",
+            f"--log-file={tmp}/valgrind.log",
+            sys.executable,
+            __file__,
+            "--section",
+            section,
+            f"--zones={args.zones}",
+            f"--subjects={args.subjects}",
+            f"--rounds={args.rounds}",
+            f"--seed={args.seed}",
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        child = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        for word, switch in (("ready", "on"), ("done", "off")):
+            said = child.stdout.readline().strip()
+            if said != word:
+                child.kill()
+                log = Path(tmp, "valgrind.log").read_text(errors="replace")[-2000:]
+                raise SystemExit(f"{section}: the child said {said!r}, not {word!r}\n{log}")
+            subprocess.run(
+                ["callgrind_control", "--instr=" + switch, str(child.pid)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            child.stdin.write("\n")
+            child.stdin.flush()
+        if child.wait() != 0:
+            raise SystemExit(f"{section}: the child failed ({child.returncode})")
+        for line in out.read_text().splitlines():
+            if line.startswith("totals:"):
+                return int(line.split()[1]) / fixes
+    raise SystemExit(f"{section}: callgrind wrote no totals")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--zones", type=int, default=10_000)
     parser.add_argument("--subjects", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=12, help="fixes per subject, timed")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="fixes per subject, timed (12; 4 counted)"
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per fix under callgrind instead of timing (see above)",
+    )
+    parser.add_argument(
+        "--only", choices=SECTIONS, action="append", help="with --instructions: count these"
+    )
+    parser.add_argument("--seed", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--section", choices=SECTIONS, help=argparse.SUPPRESS)  # the child's
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 4 if args.instructions or args.section else 12
+    if args.section is not None:
+        await run_section(args.section, args, CallgrindHandshake())
+        return
+    if args.instructions:
+        counted: dict[str, Any] = {
+            "zones": args.zones,
+            "subjects": args.subjects,
+            "rounds": args.rounds,
+        }
+        for section in args.only or SECTIONS:
+            progress("fix_path", f"counting {section}'s instructions under callgrind")
+            counted[f"{section}_instructions_per_fix"] = round(count_instructions(section, args))
+        print(json.dumps(counted))
+        return
     progress("fix_path", f"{args.zones} zones")
     book = zone_book(args.zones, seed=1)
     # As the shard and the gateway run: the heap made at start frozen, young
@@ -267,7 +420,7 @@ async def main() -> None:
         progress("fix_path", f"repeat {n + 1} of {args.repeats}")
         results["tracking"].append(await tracking(book, args.subjects, args.rounds, seed=2 + n))
         results["intake"].append(await intake(args.subjects, args.rounds, seed=2 + n))
-        results["new_bucket"].append(new_buckets(book, 3000, seed=2 + n))
+        results["new_bucket"].append(new_buckets(book, NEW_BUCKETS, seed=2 + n))
     print(
         json.dumps(
             {

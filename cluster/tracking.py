@@ -171,7 +171,7 @@ class Tracker:
         for index, (key, fix) in enumerate(fixes):
             nearby = None if found is None else found[index]
             if nearby is not None:
-                messages.append((key, track_fix(fix, nearby[0], gone, nearby[1], nearby[2])))
+                messages.append((key, track_fix(fix, nearby[0], gone, nearby[1])))
                 continue
             try:
                 cell = cell_of(fix.latitude, fix.longitude, self._resolution)

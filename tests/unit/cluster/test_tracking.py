@@ -115,10 +115,7 @@ class FakeZones:
     def near_fixes(self, fixes: Sequence[Fix]) -> list[Nearby | None]:
         self.asked_grid.extend((f.latitude, f.longitude, f.accuracy_m) for f in fixes)
         by_grid = self.by_grid
-        if by_grid is None:
-            return [None] * len(fixes)
-        found = (by_grid, (False,) * len(by_grid), tuple(n.zone for n in by_grid))
-        return [found] * len(fixes)
+        return [None if by_grid is None else (by_grid, (False,) * len(by_grid))] * len(fixes)
 
     def near_point(
         self, cell: str, latitude: float, longitude: float, accuracy_m: float
