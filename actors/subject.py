@@ -63,7 +63,6 @@ from actors.subject_fences import (
     dwell_message,
     dwell_timer_id,
     quiet_fix,
-    track_fix,
     track_zones,
 )
 from actors.subject_state import (
@@ -174,5 +173,4 @@ __all__ = [
     "shortcut",
     "subject_key",
     "timer_message",
-    "track_fix",
 ]

@@ -62,11 +62,11 @@ from actors.subject_state import (
     persist,
 )
 from geo.errors import GeoError
-from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, presence_of, track
-from geo.records import new_instance, slot_setters
+from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, track
+from geo.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TrackFix:
     """A location fix of the subject, and every live zone that could contain it.
 
@@ -80,25 +80,6 @@ class TrackFix:
     near: tuple[NearZone, ...] = ()
     gone: frozenset[UUID] = frozenset()
     where: tuple[bool | None, ...] | None = None
-
-
-_SET_FIX, _SET_NEAR, _SET_GONE, _SET_WHERE = slot_setters(TrackFix)
-
-
-def track_fix(
-    fix: Fix,
-    near: tuple[NearZone, ...],
-    gone: frozenset[UUID],
-    where: tuple[bool | None, ...] | None = None,
-) -> TrackFix:
-    """``TrackFix(fix, near, gone, where)`` at half the cost (``geo.records``): a
-    shard makes one for each fix it is sent."""
-    msg: TrackFix = new_instance(TrackFix)
-    _SET_FIX(msg, fix)
-    _SET_NEAR(msg, near)
-    _SET_GONE(msg, gone)
-    _SET_WHERE(msg, where)
-    return msg
 
 
 #: The timer of a stay's dwell (one per zone the subject is inside).
@@ -212,7 +193,7 @@ def quiet_fix(state: SubjectState, msg: TrackFix) -> SubjectState | None:
         return state  # older than the last: ignored
     if state.check_in is not None or state.responding:
         return None
-    return state.moved(presence_of(state.presence.inside, fix.recorded_at), fix)
+    return state.moved(Presence(state.presence.inside, fix.recorded_at), fix)
 
 
 def _event_data(

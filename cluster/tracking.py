@@ -33,11 +33,11 @@ from uuid import UUID
 
 from actors.effects import EntityKind
 from actors.runtime import EntityHost
-from actors.subject import NearZone, track_fix
+from actors.subject import NearZone, TrackFix
 from actors.zone_index import Nearby
 from geo.cells import cell_of
 from geo.errors import GeoError
-from geo.fences import Fix, fix_of
+from geo.fences import Fix
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def unpack_fixes(packed: PackedFixes) -> list[tuple[str, Fix]]:
         times = [_EPOCH + m * _MICROSECOND for m in micros]
     except OverflowError as exc:  # a time beyond datetime's range
         raise MalformedBatch(f"a fix's time is out of range: {exc}") from exc
-    fixes = map(fix_of, numbers[0::3], numbers[1::3], numbers[2::3], times)
+    fixes = map(Fix, numbers[0::3], numbers[1::3], numbers[2::3], times)
     return list(zip(keys, fixes, strict=True))
 
 
@@ -171,7 +171,7 @@ class Tracker:
         for index, (key, fix) in enumerate(fixes):
             nearby = None if found is None else found[index]
             if nearby is not None:
-                messages.append((key, track_fix(fix, nearby[0], gone, nearby[1])))
+                messages.append((key, TrackFix(fix, nearby[0], gone, nearby[1])))
                 continue
             try:
                 cell = cell_of(fix.latitude, fix.longitude, self._resolution)
@@ -183,7 +183,7 @@ class Tracker:
                 if zones is None
                 else zones.near_point(cell, fix.latitude, fix.longitude, fix.accuracy_m)
             )
-            messages.append((key, track_fix(fix, near, gone)))
+            messages.append((key, TrackFix(fix, near, gone)))
         # A bad key (not a subject's) is refused by the entity kind, and counted.
         rejected += self._host.tell_each(EntityKind.SUBJECT, messages)
         if rejected:

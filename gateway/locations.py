@@ -67,7 +67,7 @@ from cluster.client import FIX_BATCH_OUTCOMES, EntityClient
 from config.settings import GeofenceSettings
 from gateway.ports import LatestLocations, LocationHistory
 from geo.coverage import MAX_FIX_ACCURACY_M
-from geo.fences import Fix, fix_of
+from geo.fences import Fix
 
 log = logging.getLogger(__name__)
 
@@ -503,7 +503,7 @@ def sighting(
         if -ahead > settings.max_age_s:
             raise StaleFix(f"recorded_at is more than {settings.max_age_s:.0f} s in the past")
     accuracy = reported.accuracy_m
-    fix = fix_of(
+    fix = Fix(
         float(reported.latitude),
         float(reported.longitude),
         0.0 if accuracy is None else float(accuracy),

@@ -60,7 +60,7 @@ from shapely.validation import explain_validity
 
 from geo.cells import EARTH_RADIUS_M, check_point, is_valid_point
 from geo.errors import GeoError
-from geo.records import new_instance, slot_setters
+from geo.records import record
 
 MAX_VERTICES: Final = 10_000
 MAX_AREA_KM2: Final = 10_000.0
@@ -157,7 +157,7 @@ class Zone:
         return cls(zone_id, validate_geometry(geometry, radius_m=radius_m), dwell_s, since)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fix:
     latitude: float
     longitude: float
@@ -169,20 +169,6 @@ class Fix:
         # position they cost less than half of a slotted dataclass's default
         # state restore (which looks up its fields for every object).
         return Fix, (self.latitude, self.longitude, self.accuracy_m, self.recorded_at)
-
-
-_SET_LATITUDE, _SET_LONGITUDE, _SET_ACCURACY_M, _SET_RECORDED_AT = slot_setters(Fix)
-
-
-def fix_of(latitude: float, longitude: float, accuracy_m: float, recorded_at: datetime) -> Fix:
-    """``Fix(latitude, longitude, accuracy_m, recorded_at)`` at half the cost
-    (``geo.records``): a shard makes one for each fix it is sent."""
-    fix: Fix = new_instance(Fix)
-    _SET_LATITUDE(fix, latitude)
-    _SET_LONGITUDE(fix, longitude)
-    _SET_ACCURACY_M(fix, accuracy_m)
-    _SET_RECORDED_AT(fix, recorded_at)
-    return fix
 
 
 def validate_geometry(
@@ -459,7 +445,7 @@ class Inside:
     dwelled: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Presence:
     """One subject's geofence state: the zones it is inside, and its newest fix."""
 
@@ -468,17 +454,6 @@ class Presence:
 
 
 NOWHERE: Final = Presence({})
-
-_SET_INSIDE, _SET_LAST_FIX_AT = slot_setters(Presence)
-
-
-def presence_of(inside: Mapping[UUID, Inside], last_fix_at: datetime | None) -> Presence:
-    """``Presence(inside, last_fix_at)`` at half the cost (``geo.records``): the
-    presence of most fixes, which only move where the subject was last seen."""
-    presence: Presence = new_instance(Presence)
-    _SET_INSIDE(presence, inside)
-    _SET_LAST_FIX_AT(presence, last_fix_at)
-    return presence
 
 
 @dataclass(frozen=True, slots=True)
