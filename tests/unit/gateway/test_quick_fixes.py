@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from actors.subject import SubjectRole, subject_key
+from gateway import quick_fixes
 from gateway.location_batches import BatchFix, read_batch
 from gateway.quick_fixes import FIELDS, read_quick
 
@@ -213,3 +214,27 @@ def test_a_batch_reads_the_same_whichever_reader_takes_a_fix(change: dict[str, A
     assert (role, key) == (model.subject_role, subject_key(model.subject_role, model.subject_id))
     assert reported == model
     assert key == subject_key(SubjectRole.USER, UUID(item["subject_id"]))
+
+
+def test_an_id_seen_before_is_read_again_and_a_bad_one_never_enters_the_known_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    known: set[str] = set()
+    monkeypatch.setattr(quick_fixes, "_known_ids", known)
+    monkeypatch.setattr(quick_fixes, "_KNOWN_MAX", 2)
+    good = [str(uuid4()) for _ in range(3)]
+    fix = {"latitude": 52.5, "longitude": 13.4}
+    for subject in (good[0], good[0], good[1]):
+        found = read_quick({**fix, "subject_id": subject})
+        assert found is not None
+        assert found[1] == f"user:{subject}"
+    assert known == {good[0], good[1]}
+    # Not canonical (upper case, braces, short): the model's to read, and never known.
+    for bad in (good[2].upper(), "{" + good[2] + "}", good[2][:-1]):
+        assert read_quick({**fix, "subject_id": bad}) is None
+    assert known == {good[0], good[1]}
+    # Past the bound the set starts again, and still answers as the pattern does.
+    assert read_quick({**fix, "subject_id": good[2]}) is not None
+    assert known == {good[2]}
+    assert read_quick({**fix, "subject_id": good[0]}) is not None
+    assert known == {good[2], good[0]}
