@@ -31,7 +31,8 @@ to stderr.
 CPU time on a shared virtual machine moves by 10-20 % from one run to the
 next, and by as much between its two cores: more than most changes to one
 of these paths (on 2026-12-07, runs of two commits made at once, one on each
-core, swapped each round, showed each commit faster on one core). With
+core and swapped each round, came out 8.4-12.0 µs per fix either way, the
+faster of the two changing from round to round). With
 ``--instructions`` each path runs once in a child process under valgrind's
 callgrind, counting the instructions of the measured part only (the child
 says when it begins and ends; ``callgrind_control`` turns counting on and off
