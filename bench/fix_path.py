@@ -82,6 +82,7 @@ from gateway.location_batches import receive
 from gateway.locations import LocationIngest
 from gateway.ws.frames import FrameError, read_envelope
 from geo.fences import Fix
+from panic_alert.compiled import compiled
 from persistence.stores.zones import ZoneRecord
 from tests.fakes.entities import FakeEntityStore, FakeLocalRouter, FakePushSink
 
@@ -425,6 +426,7 @@ async def main() -> None:
         return
     if args.instructions:
         counted: dict[str, Any] = {
+            "compiled": compiled(),
             "zones": args.zones,
             "subjects": args.subjects,
             "rounds": args.rounds,
@@ -448,6 +450,7 @@ async def main() -> None:
     print(
         json.dumps(
             {
+                "compiled": compiled(),
                 "zones": args.zones,
                 "subjects": args.subjects,
                 "rounds": args.rounds,

@@ -132,6 +132,7 @@ from bench.live import (
     settings_of,
 )
 from config.settings import Settings
+from panic_alert.compiled import compiled
 from tests.integration.api.accounts import Account
 from tests.local import PANIC_ALERT
 
@@ -441,6 +442,11 @@ async def main() -> None:
     parser.add_argument(
         "--interval-ms", type=float, default=5.0, help="bulk feed: a batch per socket this often"
     )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="add every probe entry as [s into the window, ms] (where a tail comes from)",
+    )
     add_settings_flag(parser)
     args = parser.parse_args()
     bulk = args.feed == "bulk"
@@ -455,6 +461,9 @@ async def main() -> None:
     features += [probe_feature(centre, zone_id) for centre, zone_id in probe_zones]
     result: dict[str, Any] = {
         "cpus": os.cpu_count(),
+        # Whether serve runs the hot path compiled (``panic_alert.compiled``; it
+        # refuses a stale build, so the tree's state is serve's).
+        "compiled": compiled(),
         "feed": args.feed,
         "gateways": args.gateways,
         "settings": args.set,
@@ -651,6 +660,10 @@ async def main() -> None:
             "shards_rss_mb": shards_mb,
         }
     )
+    if args.timeline:
+        result["update_to_event_timeline"] = [
+            [round(s, 3), round(ms, 1)] for ms, s in sorted(timed, key=lambda t: t[1])
+        ]
     print(json.dumps(result))
 
 

@@ -26,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 from uuid import UUID
 
 from actors.effects import EntityKind
-from actors.runtime import EntityHost
 from actors.subject import NearZone, TrackFix
 from actors.zone_index import Nearby
 from geo.cells import cell_of
@@ -86,10 +85,17 @@ def pack_fixes(fixes: Sequence[tuple[str, Fix]]) -> PackedFixes:
     return "\n".join(keys), array("d", numbers).tobytes(), array("q", micros).tobytes()
 
 
-def unpack_fixes(packed: PackedFixes) -> list[tuple[str, Fix]]:
-    """The pairs :func:`pack_fixes` packed (times in UTC); :class:`MalformedBatch` otherwise."""
+def unpack_fixes(packed: object) -> list[tuple[str, Fix]]:
+    """The pairs :func:`pack_fixes` packed (times in UTC); :class:`MalformedBatch` otherwise
+    (``packed`` came over a stream: anything, so it is checked here, not by its type)."""
+    if not isinstance(packed, tuple) or len(packed) != 3:
+        raise MalformedBatch(f"not packed fixes: a {type(packed).__name__}")
+    joined, raw_numbers, raw_micros = packed
+    if not (isinstance(joined, str) and isinstance(raw_numbers, bytes | bytearray)):
+        raise MalformedBatch("not packed fixes: keys are not a str or numbers not bytes")
+    if not isinstance(raw_micros, bytes | bytearray):
+        raise MalformedBatch("not packed fixes: times are not bytes")
     try:
-        joined, raw_numbers, raw_micros = packed
         numbers = array("d", raw_numbers).tolist()
         micros = array("q", raw_micros)
     except (TypeError, ValueError) as exc:
@@ -131,14 +137,22 @@ class ZoneSource(Protocol):
         ...
 
 
+class Subjects(Protocol):
+    """Where tracked fixes go (``actors.runtime.EntityHost``)."""
+
+    def tell_each(self, kind: EntityKind, messages: Iterable[tuple[str, object]]) -> int:
+        """Enqueue each pair's message to its entity, in order; how many were refused."""
+        ...
+
+
 class Tracker:
-    def __init__(self, host: EntityHost, zones: ZoneSource | None, *, resolution: int) -> None:
+    def __init__(self, host: Subjects, zones: ZoneSource | None, *, resolution: int) -> None:
         self._host = host
         self._zones = zones
         self._resolution = resolution
         self.rejected = 0
 
-    async def track_packed_in_turns(self, packed: PackedFixes, per_turn: int = TURN_FIXES) -> int:
+    async def track_packed_in_turns(self, packed: object, per_turn: int = TURN_FIXES) -> int:
         """Track a batch from ``EntityClient.track``; returns how many fixes were
         malformed (a malformed batch counts as one, and none of it is tracked).
 

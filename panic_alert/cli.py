@@ -15,7 +15,8 @@ taken, some zones were refused, ...); 2 bad usage or invalid configuration
 
 Only this package (the roof) imports ``gateway``, ``cluster``,
 ``persistence`` and ``notify`` together, and this module is the one place that
-prints to the terminal. Human output goes to stdout (``import-zones``: one
+prints to the terminal (besides ``panic_alert.compiled``'s build command, which
+``scripts/bootstrap`` runs). Human output goes to stdout (``import-zones``: one
 JSON report); logs (JSON lines) and progress go to stderr.
 """
 
@@ -410,7 +411,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
-    from panic_alert import gateways, media_root, notifier_root, relay_root, shard_root
+    from panic_alert import compiled, gateways, media_root, notifier_root, relay_root, shard_root
     from panic_alert.gateway_procs import (
         ChildGateways,
         GatewayServer,
@@ -420,6 +421,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from panic_alert.relay_root import run_relay
 
     configure_logging(args.log_level or settings.log_level)
+    stale_build = compiled.stale()
+    if stale_build is not None:
+        raise CommandError(stale_build, EXIT_FAILURE)
+    if args.replica_of_port is None:
+        running = "compiled (mypyc)" if compiled.compiled() else "as plain Python"
+        log.info("serve: the hot path runs %s", running)
     try:
         count = gateways.gateway_count(settings.http.gateways, args.gateways, os.cpu_count())
     except ValueError as exc:

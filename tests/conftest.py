@@ -18,6 +18,15 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 import pytest
 
 from config.settings import Profile, Settings
+from panic_alert import compiled
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test a stale build of the compiled hot path: it would run code
+    that is no longer in the tree (``panic_alert.compiled``)."""
+    why = compiled.stale()
+    if why is not None:
+        pytest.exit(why, returncode=4)
 
 
 @pytest.fixture(scope="session")

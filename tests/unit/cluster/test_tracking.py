@@ -16,7 +16,6 @@ import pytest
 from shapely.geometry import box
 
 from actors.effects import EntityKind
-from actors.runtime import EntityHost
 from actors.subject import NearZone, TrackFix
 from actors.subject_state import SubjectRole, subject_key
 from actors.zone_index import Nearby
@@ -130,7 +129,7 @@ class FakeZones:
 
 async def test_each_fix_goes_to_its_subject_with_the_zones_near_it() -> None:
     host, zones = FakeHost(), FakeZones(())
-    tracker = Tracker(cast(EntityHost, host), zones, resolution=7)
+    tracker = Tracker(host, zones, resolution=7)
     sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(20)]
     assert await tracker.track_packed_in_turns(pack_fixes(sent)) == 0
     assert [(kind, key) for kind, key, _m in host.enqueued] == [
@@ -146,7 +145,7 @@ async def test_each_fix_goes_to_its_subject_with_the_zones_near_it() -> None:
 
 async def test_bad_fixes_and_bad_batches_are_counted_and_the_rest_tracked() -> None:
     host = FakeHost()
-    tracker = Tracker(cast(EntityHost, host), None, resolution=7)
+    tracker = Tracker(host, None, resolution=7)
     good = ("user:" + str(uuid4()), Fix(1.0, 2.0, 0.0, T0))
     off_the_map = ("user:" + str(uuid4()), Fix(91.0, 2.0, 0.0, T0))
     not_a_subject = ("alert:1", Fix(1.0, 2.0, 0.0, T0))
@@ -159,7 +158,7 @@ async def test_bad_fixes_and_bad_batches_are_counted_and_the_rest_tracked() -> N
 
 async def test_a_batch_in_turns_lets_the_loop_run_between_them_and_keeps_its_order() -> None:
     host = FakeHost()
-    tracker = Tracker(cast(EntityHost, host), None, resolution=7)
+    tracker = Tracker(host, None, resolution=7)
     sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(7)]
     seen_meanwhile: list[int] = []
 
@@ -182,7 +181,7 @@ async def test_a_fix_the_grid_answers_needs_no_cell_and_one_it_does_not_asks_its
     sent = [(k, Fix(f.latitude, f.longitude, 10.0, f.recorded_at)) for k, f in fixes(5)]
 
     by_grid = FakeZones((), by_grid=(zone,))
-    tracker = Tracker(cast(EntityHost, host), by_grid, resolution=7)
+    tracker = Tracker(host, by_grid, resolution=7)
     assert await tracker.track_packed_in_turns(pack_fixes(sent)) == 0
     assert by_grid.asked == []
     assert len(by_grid.asked_grid) == 5
@@ -191,7 +190,7 @@ async def test_a_fix_the_grid_answers_needs_no_cell_and_one_it_does_not_asks_its
 
     host.enqueued.clear()
     by_cell = FakeZones((zone,), by_grid=None)
-    tracker = Tracker(cast(EntityHost, host), by_cell, resolution=7)
+    tracker = Tracker(host, by_cell, resolution=7)
     off_the_map = ("user:" + str(uuid4()), Fix(91.0, 2.0, 0.0, T0))
     assert await tracker.track_packed_in_turns(pack_fixes([*sent, off_the_map])) == 1
     assert [cell for cell, *_rest in by_cell.asked] == [

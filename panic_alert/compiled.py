@@ -1,0 +1,199 @@
+"""The hot path's modules compiled to C with mypyc, and the guard against stale builds.
+
+Each location fix runs the same few modules' Python in a shard (the batch
+unpacked, its zones looked up, each subject's quiet decision) and in a
+gateway (the bulk feed's quick reader, the ingest queue): issue 20 needs a
+third less CPU per fix than that Python takes. mypyc compiles these modules,
+as they are (typed for ``mypy --strict`` already), into C extension modules
+beside their sources; Python imports an extension module before a ``.py`` of
+the same name, so every process (serve, the Ray workers, the tests) runs the
+compiled code once it is built, and the plain Python when it is not. The
+behaviour is the same either way: one source, one test suite.
+
+    .venv/bin/python -m panic_alert.compiled build   # scripts/bootstrap runs it
+    .venv/bin/python -m panic_alert.compiled clean   # back to plain Python
+    .venv/bin/python -m panic_alert.compiled check   # exit 1 when a build is stale
+
+A build is stamped with a digest of its sources, the Python version and the
+mypy version (in ``.build/compiled/stamp``); ``build`` does nothing while it matches.
+An extension module older than its source would run code that is no longer
+in the tree, so :func:`stale` tells, and ``serve`` and the test suite refuse
+to start on a stale build (they say to run ``scripts/bootstrap``).
+
+What compiling changes: a compiled function checks its arguments' declared
+types when called from Python (a wrong type is a ``TypeError``), so what
+comes from outside (a stream's bytes, a frame's JSON) is typed ``object``
+and checked by hand; and a compiled module's functions call one another
+directly, so patching a module attribute in a test does not reach them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The modules compiled, by path from the repository's root. The shard's
+#: tracking (``bench/fix_path.py`` ``tracking``) and the gateway's bulk intake
+#: (``intake``) spend most of their Python in these.
+MODULES: tuple[str, ...] = (
+    "geo/cells.py",
+    "geo/fences.py",
+    "actors/zone_index.py",
+    "actors/subject_state.py",
+    "actors/subject_fences.py",
+    "cluster/tracking.py",
+    "gateway/quick_fixes.py",
+    "gateway/locations.py",
+)
+
+#: mypyc's shared library for the group is named after this (at the root).
+GROUP = "panic_alert_hot"
+#: Under the root: mypyc's C sources and objects, and the last build's digest.
+BUILD_DIR = Path(".build") / "compiled"
+
+
+def _stamp(root: Path) -> Path:
+    return root / BUILD_DIR / "stamp"
+
+
+def digest(root: Path = ROOT) -> str:
+    """The sources', the interpreter's and mypyc's digest: a build for another is stale."""
+    h = hashlib.sha256()
+    h.update(sys.version.encode())
+    h.update(metadata.version("mypy").encode())
+    for module in MODULES:
+        h.update(module.encode())
+        h.update((root / module).read_bytes())
+    return h.hexdigest()
+
+
+def extensions(root: Path = ROOT) -> list[Path]:
+    """The extension modules built from ``MODULES`` (and the group's library) in the tree."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    found = [root / f"{GROUP}__mypyc{suffix}"]
+    found += [(root / module).with_suffix(suffix) for module in MODULES]
+    return [path for path in found if path.exists()]
+
+
+def stale(root: Path = ROOT) -> str | None:
+    """Why the compiled modules in the tree would run other code than the sources
+    (None when they are current, or when none are built: plain Python)."""
+    built = extensions(root)
+    if not built:
+        return None
+    try:
+        made_for = _stamp(root).read_text().strip()
+    except OSError:
+        made_for = ""
+    if made_for != digest(root):
+        names = ", ".join(str(path.relative_to(root)) for path in built[:3])
+        return (
+            f"compiled modules ({names}, ...) were built from other sources than the tree's: "
+            "run scripts/bootstrap (or `.venv/bin/python -m panic_alert.compiled clean`)"
+        )
+    return None
+
+
+def compiled() -> bool:
+    """Whether the hot path runs compiled in this process (``geo.fences`` as a sample)."""
+    import geo.fences
+
+    return not str(getattr(geo.fences, "__file__", "")).endswith(".py")
+
+
+def clean(root: Path = ROOT) -> list[Path]:
+    """Remove the built extension modules and the stamp; returns what was removed."""
+    removed = extensions(root)
+    for path in removed:
+        path.unlink()
+    shutil.rmtree(root / BUILD_DIR, ignore_errors=True)
+    return removed
+
+
+def current(root: Path = ROOT) -> bool:
+    """Whether every module is built, from the tree's sources."""
+    return len(extensions(root)) == len(MODULES) + 1 and stale(root) is None
+
+
+def build(root: Path = ROOT) -> None:
+    """Compile ``MODULES`` in place (:class:`BuildFailed` with the log's tail)."""
+    want = digest(root)
+    clean(root)
+    build_dir = root / BUILD_DIR
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # setuptools' own discovery would refuse this flat layout; the build is
+    # given its modules and nothing else, in a child so that its output and
+    # its failure stay apart from the caller's.
+    script = (
+        "import sys\n"
+        "from setuptools import setup\n"
+        "from mypyc.build import mypycify\n"
+        f"setup(name={GROUP!r}, packages=[], py_modules=[],\n"
+        f"      ext_modules=mypycify({list(MODULES)!r}, opt_level='3',\n"
+        f"                           group_name={GROUP!r},\n"
+        f"                           target_dir={str(build_dir / 'c')!r}),\n"
+        "      script_args=['build_ext', '--inplace',\n"
+        f"                   '--build-temp', {str(build_dir / 'temp')!r}])\n"
+    )
+    log = build_dir / "build.log"
+    with log.open("w") as out:
+        done = subprocess.run(  # noqa: S603 (this interpreter, a script made above)
+            [sys.executable, "-c", script], cwd=root, stdout=out, stderr=subprocess.STDOUT
+        )
+    if done.returncode != 0:
+        clean(root)
+        tail = log.read_text().splitlines()[-15:] if log.exists() else []
+        raise BuildFailed("mypyc could not compile the hot path:\n" + "\n".join(tail))
+    _stamp(root).write_text(want + "\n")
+
+
+class BuildFailed(RuntimeError):
+    """mypyc or the C compiler failed (the build log's last lines are the message)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "check"
+    if command == "build":
+        compiler = str(sysconfig.get_config_var("CC") or "cc").split()[0]
+        if shutil.which(compiler) is None:
+            print("compiled: no C compiler configured; the hot path stays Python", file=sys.stderr)
+            return 0
+        if current() and "--force" not in args:
+            return 0
+        print(
+            f"compiled: compiling the hot path's {len(MODULES)} modules with mypyc (~2 min)",
+            file=sys.stderr,
+        )
+        try:
+            build()
+        except BuildFailed as exc:
+            print(f"compiled: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if command == "clean":
+        for path in clean():
+            print(f"compiled: removed {path.relative_to(ROOT)}", file=sys.stderr)
+        return 0
+    if command == "check":
+        why = stale()
+        if why is not None:
+            print(f"compiled: {why}", file=sys.stderr)
+            return 1
+        print(f"compiled: {'current' if extensions() else 'none built (plain Python)'}")
+        return 0
+    print("usage: python -m panic_alert.compiled [build [--force]|clean|check]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

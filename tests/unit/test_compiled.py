@@ -1,0 +1,74 @@
+"""The compiled hot path's guard: a build from other sources is called stale (pure logic
+over files in a temporary root; the build itself runs in ``scripts/bootstrap``)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+from pathlib import Path
+
+from panic_alert import compiled
+
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+def tree(root: Path) -> Path:
+    for module in compiled.MODULES:
+        (root / module).parent.mkdir(parents=True, exist_ok=True)
+        (root / module).write_text(f"# {module}\n")
+    return root
+
+
+def built(root: Path) -> None:
+    """As a build leaves the tree (the extension files are empty stand-ins)."""
+    (root / f"{compiled.GROUP}__mypyc{SUFFIX}").write_bytes(b"")
+    for module in compiled.MODULES:
+        (root / module).with_suffix(SUFFIX).write_bytes(b"")
+    stamp = root / compiled.BUILD_DIR / "stamp"
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(compiled.digest(root) + "\n")
+
+
+def test_nothing_built_is_plain_python_not_stale(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    assert compiled.extensions(root) == []
+    assert compiled.stale(root) is None
+    assert not compiled.current(root)
+
+
+def test_a_build_of_the_trees_sources_is_current(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    built(root)
+    assert len(compiled.extensions(root)) == len(compiled.MODULES) + 1
+    assert compiled.stale(root) is None
+    assert compiled.current(root)
+
+
+def test_an_edited_source_makes_the_build_stale_until_it_is_cleaned(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    built(root)
+    (root / compiled.MODULES[1]).write_text("# edited\n")
+    why = compiled.stale(root)
+    assert why is not None
+    assert "scripts/bootstrap" in why
+    assert not compiled.current(root)
+    removed = compiled.clean(root)
+    assert len(removed) == len(compiled.MODULES) + 1
+    assert compiled.extensions(root) == []
+    assert not (root / compiled.BUILD_DIR).exists()
+    assert compiled.stale(root) is None
+
+
+def test_a_build_without_its_stamp_is_stale(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    built(root)
+    (root / compiled.BUILD_DIR / "stamp").unlink()
+    assert compiled.stale(root) is not None
+
+
+def test_every_compiled_module_is_in_the_tree_and_typed_strictly() -> None:
+    # mypyc compiles what mypy --strict checks (pyproject's packages): a module
+    # outside them, or one that no longer exists, would fail the build.
+    for module in compiled.MODULES:
+        path = compiled.ROOT / module
+        assert path.is_file(), module
+        assert path.parts[len(compiled.ROOT.parts)] in {"geo", "actors", "cluster", "gateway"}
