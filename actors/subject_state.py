@@ -7,7 +7,6 @@ responders), ``actors.subject_fences`` and ``actors.subject_checkins``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,16 +25,9 @@ from actors.effects import (
 from actors.errors import (
     InvalidMessage,
 )
-from actors.roles import Role
+from actors.roles import SubjectRole as SubjectRole
 from geo.fences import NOWHERE, Fix, Inside, Presence, Zone
 from geo.records import record
-
-
-class SubjectRole(enum.StrEnum):
-    """Whose position a subject entity follows (API roles, ``actors.roles``)."""
-
-    USER = Role.USER.value
-    AGENT = Role.AGENT.value
 
 
 def subject_key(role: SubjectRole | str, subject_id: UUID) -> str:

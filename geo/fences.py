@@ -42,7 +42,6 @@ inside is an exit.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from shapely.validation import explain_validity
 
 from geo.cells import EARTH_RADIUS_M, check_point, is_valid_point
 from geo.errors import GeoError
+from geo.fence_events import FenceEvent as FenceEvent
 from geo.records import record
 
 MAX_VERTICES: Final = 10_000
@@ -76,12 +76,6 @@ _MARGIN: Final = 1e-9
 
 class InvalidZone(GeoError, ValueError):
     """A zone geometry that is malformed, too large, or one this module refuses."""
-
-
-class FenceEvent(enum.StrEnum):
-    ENTER = "enter"
-    EXIT = "exit"
-    DWELL = "dwell"
 
 
 @dataclass(frozen=True, slots=True)

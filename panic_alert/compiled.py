@@ -23,8 +23,11 @@ to start on a stale build (they say to run ``scripts/bootstrap``).
 What compiling changes: a compiled function checks its arguments' declared
 types when called from Python (a wrong type is a ``TypeError``), so what
 comes from outside (a stream's bytes, a frame's JSON) is typed ``object``
-and checked by hand; and a compiled module's functions call one another
-directly, so patching a module attribute in a test does not reach them.
+and checked by hand; a compiled module's functions call one another
+directly, and its ``Final`` names are folded into the code, so patching
+them in a test does not reach it; and its classes lose their docstrings
+(mypyc puts a filler in), so a class the API's schemas show (an enum in the
+OpenAPI document) is defined in a module that is not compiled.
 """
 
 from __future__ import annotations
@@ -43,16 +46,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The modules compiled, by path from the repository's root. The shard's
 #: tracking (``bench/fix_path.py`` ``tracking``) and the gateway's bulk intake
-#: (``intake``) spend most of their Python in these.
+#: (``intake``) spend most of their Python in these. None holds a coroutine:
+#: a compiled coroutine suspended in an ``except`` block leaves its exception
+#: as the one being handled for every other task of the loop (mypy 2.4's
+#: mypyc; reproduced with ``asyncio``: another task's exceptions were chained
+#: to it and ``sys.exc_info()`` there named it), so the async shells around
+#: these modules (``cluster.tracking``, ``gateway.locations``) stay Python.
+#: ``tests/unit/test_compiled.py`` holds the list to that.
 MODULES: tuple[str, ...] = (
     "geo/cells.py",
     "geo/fences.py",
     "actors/zone_index.py",
     "actors/subject_state.py",
     "actors/subject_fences.py",
-    "cluster/tracking.py",
+    "actors/subject.py",
     "gateway/quick_fixes.py",
-    "gateway/locations.py",
 )
 
 #: mypyc's shared library for the group is named after this (at the root).
@@ -76,12 +84,28 @@ def digest(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def extensions(root: Path = ROOT) -> list[Path]:
-    """The extension modules built from ``MODULES`` (and the group's library) in the tree."""
+#: Where an extension module of the project could be (one left by a build of
+#: another list counts too: it would shadow its source just the same).
+PACKAGES: tuple[str, ...] = (
+    "actors", "cluster", "config", "gateway", "geo", "media", "notify", "panic_alert",
+    "persistence",
+)  # fmt: skip
+
+
+def _made(root: Path) -> set[Path]:
+    """What a build of ``MODULES`` leaves in the tree."""
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    found = [root / f"{GROUP}__mypyc{suffix}"]
-    found += [(root / module).with_suffix(suffix) for module in MODULES]
-    return [path for path in found if path.exists()]
+    made = {root / f"{GROUP}__mypyc{suffix}"}
+    return made | {(root / module).with_suffix(suffix) for module in MODULES}
+
+
+def extensions(root: Path = ROOT) -> list[Path]:
+    """The extension modules in the tree: the group's library and any beside a source."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    found = sorted(root.glob(f"*__mypyc{suffix}"))
+    for package in PACKAGES:
+        found += sorted((root / package).rglob(f"*{suffix}"))
+    return found
 
 
 def stale(root: Path = ROOT) -> str | None:
@@ -94,7 +118,7 @@ def stale(root: Path = ROOT) -> str | None:
         made_for = _stamp(root).read_text().strip()
     except OSError:
         made_for = ""
-    if made_for != digest(root):
+    if made_for != digest(root) or not set(built) <= _made(root):
         names = ", ".join(str(path.relative_to(root)) for path in built[:3])
         return (
             f"compiled modules ({names}, ...) were built from other sources than the tree's: "
@@ -121,7 +145,7 @@ def clean(root: Path = ROOT) -> list[Path]:
 
 def current(root: Path = ROOT) -> bool:
     """Whether every module is built, from the tree's sources."""
-    return len(extensions(root)) == len(MODULES) + 1 and stale(root) is None
+    return set(extensions(root)) == _made(root) and stale(root) is None
 
 
 def build(root: Path = ROOT) -> None:
@@ -150,9 +174,12 @@ def build(root: Path = ROOT) -> None:
             [sys.executable, "-c", script], cwd=root, stdout=out, stderr=subprocess.STDOUT
         )
     if done.returncode != 0:
-        clean(root)
-        tail = log.read_text().splitlines()[-15:] if log.exists() else []
-        raise BuildFailed("mypyc could not compile the hot path:\n" + "\n".join(tail))
+        tail = log.read_text().splitlines()[-15:]
+        for path in extensions(root):  # the log is kept, to be read whole
+            path.unlink()
+        raise BuildFailed(
+            f"mypyc could not compile the hot path ({log.relative_to(root)}):\n" + "\n".join(tail)
+        )
     _stamp(root).write_text(want + "\n")
 
 

@@ -3,6 +3,7 @@ over files in a temporary root; the build itself runs in ``scripts/bootstrap``).
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 from pathlib import Path
 
@@ -72,3 +73,30 @@ def test_every_compiled_module_is_in_the_tree_and_typed_strictly() -> None:
         path = compiled.ROOT / module
         assert path.is_file(), module
         assert path.parts[len(compiled.ROOT.parts)] in {"geo", "actors", "cluster", "gateway"}
+
+
+def test_no_compiled_module_holds_a_coroutine_or_a_class_the_api_shows() -> None:
+    # A compiled coroutine suspended in an except block leaks its exception to
+    # the loop's other tasks, and a compiled class loses its docstring (which
+    # the OpenAPI document shows for enums and models): see MODULES.
+    for module in compiled.MODULES:
+        tree = ast.parse((compiled.ROOT / module).read_text())
+        for node in ast.walk(tree):
+            assert not isinstance(node, ast.AsyncFunctionDef | ast.Await), (module, node.lineno)
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(base) for base in node.bases}
+                assert not bases & {"enum.StrEnum", "enum.Enum", "BaseModel"}, (module, node.name)
+
+
+def test_an_extension_module_no_build_of_the_list_makes_is_stale(tmp_path: Path) -> None:
+    # Left by a build of an older list: it would shadow its source all the same.
+    root = tree(tmp_path)
+    built(root)
+    (root / "gateway" / "locations.py").write_text("# not compiled now\n")
+    left = (root / "gateway" / "locations.py").with_suffix(SUFFIX)
+    left.write_bytes(b"")
+    assert left in compiled.extensions(root)
+    assert compiled.stale(root) is not None
+    assert not compiled.current(root)
+    compiled.clean(root)
+    assert not left.exists()
