@@ -22,7 +22,7 @@ user goes on to that alert, which shows it to the agent.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -73,9 +73,10 @@ from actors.subject_state import (
     persist,
     subject_key,
 )
+from geo.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Responding:
     """From an alert entity to its user's subject: an agent started (``active``)
     or stopped responding to the alert. While one responds, each newer fix of the

@@ -26,7 +26,7 @@ upload, which may say it left, comes before its timer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -91,7 +91,7 @@ DWELL_DUE_TIMER: Final = "dwell_due"
 DWELL_GRACE_S: Final = 5.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DwellDue:
     """Timer message: the stay in ``zone_id`` that began at ``since`` has lasted
     ``dwell_s``; a dwell if the subject is still in that stay and has not dwelt."""

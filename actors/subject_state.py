@@ -8,7 +8,6 @@ responders), ``actors.subject_fences`` and ``actors.subject_checkins``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -44,7 +43,7 @@ def parse_subject_key(key: str) -> tuple[SubjectRole, UUID]:
         raise InvalidMessage(f"not a subject id: {key!r}") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NearZone:
     """A zone near a fix, with what its rules ask of an entry."""
 

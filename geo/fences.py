@@ -78,7 +78,10 @@ class InvalidZone(GeoError, ValueError):
     """A zone geometry that is malformed, too large, or one this module refuses."""
 
 
-@dataclass(frozen=True, slots=True)
+# A plain dataclass, not a @record: compiled (panic_alert.compiled), a @record
+# class's classmethod with a lambda crashed mypyc 2.4, and a frozen dataclass's
+# pickle cannot be loaded (zones cross processes in tests). Private: made by ``of``.
+@dataclass(slots=True)
 class _Frame:
     """A zone in metres east/north of its centre, prepared for repeated tests."""
 
@@ -124,7 +127,7 @@ class _Frame:
         return cls(lat0, lon0, k_lat, k_lon, local, boundary, tuple(bounds), r_out, r_in, filled)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Zone:
     id: UUID
     geometry: BaseGeometry  # Polygon or MultiPolygon, in lon/lat degrees
@@ -431,7 +434,7 @@ def contains(zone: Zone, latitude: float, longitude: float) -> bool:
     return bool(frame.shape.covers(Point(x, y)))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Inside:
     """A subject inside one zone: since when, and whether its dwell was told."""
 
@@ -450,7 +453,7 @@ class Presence:
 NOWHERE: Final = Presence({})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Crossing:
     """An event of one subject in one zone, from one fix."""
 
