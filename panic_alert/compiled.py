@@ -67,6 +67,8 @@ MODULES: tuple[str, ...] = (
 GROUP = "panic_alert_hot"
 #: Under the root: mypyc's C sources and objects, and the last build's digest.
 BUILD_DIR = Path(".build") / "compiled"
+#: An extension module's file name ends so on this interpreter.
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
 def _stamp(root: Path) -> Path:
@@ -94,17 +96,15 @@ PACKAGES: tuple[str, ...] = (
 
 def _made(root: Path) -> set[Path]:
     """What a build of ``MODULES`` leaves in the tree."""
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    made = {root / f"{GROUP}__mypyc{suffix}"}
-    return made | {(root / module).with_suffix(suffix) for module in MODULES}
+    made = {root / f"{GROUP}__mypyc{SUFFIX}"}
+    return made | {(root / module).with_suffix(SUFFIX) for module in MODULES}
 
 
 def extensions(root: Path = ROOT) -> list[Path]:
     """The extension modules in the tree: the group's library and any beside a source."""
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    found = sorted(root.glob(f"*__mypyc{suffix}"))
+    found = sorted(root.glob(f"*__mypyc{SUFFIX}"))
     for package in PACKAGES:
-        found += sorted((root / package).rglob(f"*{suffix}"))
+        found += sorted((root / package).rglob(f"*{SUFFIX}"))
     return found
 
 

@@ -4,7 +4,6 @@ over files in a temporary root; the build itself runs in ``scripts/bootstrap``).
 from __future__ import annotations
 
 import ast
-import importlib.machinery
 import pickle
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ from actors.subject import DwellDue, NearZone, Responding, TrackFix
 from geo.fences import Fix, Inside, Zone
 from panic_alert import compiled
 
-SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+SUFFIX = compiled.SUFFIX
 
 
 def tree(root: Path) -> Path:
