@@ -14,6 +14,12 @@ behaviour is the same either way: one source, one test suite.
     .venv/bin/python -m panic_alert.compiled clean   # back to plain Python
     .venv/bin/python -m panic_alert.compiled check   # exit 1 when a build is stale
 
+With ``PANIC_PLAIN_PYTHON=1`` the test suite imports these modules from their
+sources even when they are built (:func:`prefer_sources`): ``scripts/test``
+runs the unit tier so too, so the plain Python that the Docker image, the
+cluster's other nodes and a machine without a C compiler run is tested
+beside the compiled build that CI's other tiers run.
+
 A build is stamped with a digest of its sources, the Python version and the
 mypy version (in ``.build/compiled/stamp``); ``build`` does nothing while it matches.
 An extension module older than its source would run code that is no longer
@@ -33,13 +39,16 @@ OpenAPI document) is defined in a module that is not compiled.
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import importlib.machinery
+import importlib.util
 import shutil
 import subprocess
 import sys
 import sysconfig
 from collections.abc import Sequence
 from importlib import metadata
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +78,44 @@ GROUP = "panic_alert_hot"
 BUILD_DIR = Path(".build") / "compiled"
 #: An extension module's file name ends so on this interpreter.
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+#: Set to anything but "" or "0", the test suite runs the sources of ``MODULES``.
+PLAIN_ENV = "PANIC_PLAIN_PYTHON"
+
+
+def module_name(path: str) -> str:
+    """``geo/cells.py`` -> ``geo.cells``."""
+    return path.removesuffix(".py").replace("/", ".")
+
+
+class _SourcesFirst(importlib.abc.MetaPathFinder):
+    """Finds the compiled modules' ``.py`` sources before the path finder would
+    find their extension modules (which Python prefers to a source)."""
+
+    def __init__(self, root: Path) -> None:
+        self.sources = {module_name(module): root / module for module in MODULES}
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: object = None
+    ) -> ModuleSpec | None:
+        source = self.sources.get(fullname)
+        return None if source is None else importlib.util.spec_from_file_location(fullname, source)
+
+
+def prefer_sources(root: Path = ROOT) -> None:
+    """From now on this process imports ``MODULES`` from their sources, built or not.
+
+    Must come before any of them is imported (a module imported compiled stays
+    so): ``RuntimeError`` naming it otherwise.
+    """
+    if any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):
+        return
+    finder = _SourcesFirst(root)
+    loaded = sorted(name for name in finder.sources if name in sys.modules)
+    if loaded:
+        raise RuntimeError(f"already imported, compiled or not: {', '.join(loaded)}")
+    sys.meta_path.insert(0, finder)
 
 
 def _stamp(root: Path) -> Path:

@@ -17,8 +17,14 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import pytest
 
-from config.settings import Profile, Settings
 from panic_alert import compiled
+
+# scripts/test runs the unit tier once more with the compiled modules' sources
+# (the plain Python), built or not: before anything imports one of them.
+if os.environ.get(compiled.PLAIN_ENV, "") not in ("", "0"):
+    compiled.prefer_sources()
+
+from config.settings import Profile, Settings
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,7 +4,10 @@ over files in a temporary root; the build itself runs in ``scripts/bootstrap``).
 from __future__ import annotations
 
 import ast
+import os
 import pickle
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -126,3 +129,56 @@ def test_an_extension_module_no_build_of_the_list_makes_is_stale(tmp_path: Path)
     assert not compiled.current(root)
     compiled.clean(root)
     assert not left.exists()
+
+
+def _import_in_child(code: str, *, plain: bool) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != compiled.PLAIN_ENV}
+    if plain:
+        env[compiled.PLAIN_ENV] = "1"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=compiled.ROOT, env=env, capture_output=True, text=True
+    )
+
+
+_WHERE_FROM = (
+    "import os, sys\n"
+    "from panic_alert import compiled\n"
+    f"if os.environ.get({compiled.PLAIN_ENV!r}):\n"
+    "    compiled.prefer_sources()\n"
+    "import geo.fences, gateway.quick_fixes\n"
+    "print(geo.fences.__file__, gateway.quick_fixes.__file__, compiled.compiled())\n"
+)
+
+
+def test_the_plain_switch_imports_the_sources_of_a_built_tree() -> None:
+    plain = _import_in_child(_WHERE_FROM, plain=True)
+    assert plain.returncode == 0, plain.stderr
+    fences, quick, runs_compiled = plain.stdout.split()
+    assert fences == str(compiled.ROOT / "geo" / "fences.py")
+    assert quick == str(compiled.ROOT / "gateway" / "quick_fixes.py")
+    assert runs_compiled == "False"
+    # Without it, the build (when there is one, as in CI) is what is imported.
+    default = _import_in_child(_WHERE_FROM, plain=False)
+    assert default.returncode == 0, default.stderr
+    built_here = bool(compiled.extensions())
+    assert default.stdout.split()[2] == str(built_here)
+    assert default.stdout.split()[0].endswith(compiled.SUFFIX if built_here else ".py")
+
+
+def test_the_plain_switch_is_refused_once_a_compiled_module_is_imported() -> None:
+    late = _import_in_child(
+        "from panic_alert import compiled\nimport geo.cells\ncompiled.prefer_sources()\n",
+        plain=False,
+    )
+    assert late.returncode != 0
+    assert "already imported, compiled or not: geo.cells" in late.stderr
+
+
+def test_this_run_imports_what_its_switch_says() -> None:
+    """The suite's own process: under ``PANIC_PLAIN_PYTHON`` every compiled module
+    was taken from its source (``scripts/test`` runs the unit tier so)."""
+    import geo.fences
+
+    plain = os.environ.get(compiled.PLAIN_ENV, "") not in ("", "0")
+    from_source = str(geo.fences.__file__).endswith(".py")
+    assert from_source if plain else from_source == (not compiled.extensions())
