@@ -2,7 +2,9 @@
 
 ``POST /geofencing/location`` and the ``location`` frames of ``/ws`` hand
 each fix to the process's :class:`LocationIngest` (``submit`` never waits).
-Every ``batch_linger_ms`` (or ``batch_max`` fixes) one flush:
+Every ``batch_linger_ms`` (or ``batch_max`` fixes; or ``bulk_linger_ms`` after
+the first of the bulk feed's fixes queued, whose frames are batches already)
+one flush:
 
 * keeps the newest fix per subject, and writes those kept through the
   ``LatestLocations`` port (Redis ``location:{role}:{id}``, one round trip
@@ -193,6 +195,9 @@ class LocationIngest:
         #: Fixes of each subject (by ``Sighting.key``) in ``_queue``.
         self._waiting: dict[str, int] = {}
         self._wake = asyncio.Event()
+        #: Wakes the flush ``bulk_linger_ms`` after the first bulk fix queued since
+        #: the last flush (None: no bulk fix waits, or no event loop runs).
+        self._bulk_due: asyncio.TimerHandle | None = None
         self._stored: dict[str, datetime] = {}
         #: Each subject's newest fix not yet written to Redis.
         self._latest: dict[str, Sighting] = {}
@@ -234,7 +239,17 @@ class LocationIngest:
         self.accepted += 1
         if len(self._queue) >= self._settings.batch_max:
             self._wake.set()
+        elif bulk and self._bulk_due is None:
+            self._flush_soon()
         return True
+
+    def _flush_soon(self) -> None:
+        """Have the flush come ``bulk_linger_ms`` from now, not at the linger's end."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs (a unit test): nor does the flush loop
+            return
+        self._bulk_due = loop.call_later(self._settings.bulk_linger_ms / 1000, self._wake.set)
 
     async def run(self) -> None:
         """Flush batches until cancelled; the last batch is flushed on the way out."""
@@ -270,6 +285,9 @@ class LocationIngest:
         each subject whose last write was ``latest_every_s`` ago or more."""
         batch, self._queue = self._queue, []
         self._waiting = {}
+        if self._bulk_due is not None:
+            self._bulk_due.cancel()
+            self._bulk_due = None
         done = 0
         while batch:
             chunk, batch = batch[: self._settings.batch_max], batch[self._settings.batch_max :]

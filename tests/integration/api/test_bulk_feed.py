@@ -391,13 +391,14 @@ CROWDED_QUEUE, BULK_SHARE = 100, 0.5
 async def crowded_gateway(
     api_settings: Settings, api_entities: EntityClient
 ) -> AsyncIterator[Gateway]:
-    """A gateway of its own with a 100-fix queue flushed once a second, so a batch
-    finds the queue as the test left it."""
+    """A gateway of its own with a 100-fix queue flushed once a second (the bulk
+    feed's fixes too), so a batch finds the queue as the test left it."""
     geofence = api_settings.geofence.model_copy(
         update={
             "queue_max": CROWDED_QUEUE,
             "bulk_queue_share": BULK_SHARE,
             "batch_linger_ms": 1000.0,
+            "bulk_linger_ms": 1000.0,
         }
     )
     settings = api_settings.model_copy(update={"geofence": geofence})

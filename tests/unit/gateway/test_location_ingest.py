@@ -6,6 +6,7 @@ Redis, no MongoDB)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -275,3 +276,38 @@ async def test_batches_that_cannot_reach_a_shard_are_lost_not_the_ingest() -> No
         assert made.batches == {"streamed": 0, "called": 0, "failed": 3}
     finally:
         running.cancel()
+
+
+async def test_a_bulk_fix_is_flushed_after_the_bulk_linger_a_phones_after_the_linger() -> None:
+    """A phone's fix waits for ``batch_linger_ms`` (here a second); once a bulk
+    feed's fix is queued, the flush comes ``bulk_linger_ms`` after it, and takes
+    what else waits (the phone's fix too)."""
+    port = FakeLatest()
+    made = LocationIngest(
+        GeofenceSettings(latest_every_s=0, batch_linger_ms=1000, bulk_linger_ms=5),
+        latest=lambda: port,
+        entities=lambda: None,
+        history=lambda: None,
+        location_ttl_s=60,
+    )
+    running = asyncio.create_task(made.run())
+    phone, fleet = uuid4(), uuid4()
+    try:
+        await asyncio.sleep(0)  # the loop waits for its first linger
+        assert made.submit(seen(phone, 1.0, 1))
+        await asyncio.sleep(0.1)
+        assert made.carried_out == 0  # a tenth of its linger: still waiting
+        assert made.submit(seen(fleet, 2.0, 1), bulk=True)
+        for _ in range(160):  # ~0.8 s, less than what is left of the linger
+            if made.carried_out:
+                break
+            await asyncio.sleep(0.005)
+        assert made.carried_out == 2
+        assert sorted(entry[2] for write in port.writes for entry in write) == [1.0, 2.0]
+        assert made.submit(seen(phone, 1.1, 2))  # no bulk fix waits: the linger again
+        await asyncio.sleep(0.1)
+        assert made.carried_out == 2
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
