@@ -610,9 +610,9 @@ class GeofenceSettings(BaseModel):
     #: (issue 20): a bulk frame is a batch already, and the 25 ms linger was half
     #: of the bulk feed's 50 ms latency target by itself. At 1,000 fixes/s on the
     #: bulk feed (2026-12-07, working checkout), 5 ms took the probes' p50 from
-    #: 25-30 ms to 12 and their p99 from 41-98 ms to 30, for ~0.1-0.2 cores more
-    #: in all (more, smaller batches); at 40,000/s, where flushes fill anyway,
-    #: the CPU per fix was the same. Phones' fixes alone keep ``batch_linger_ms``.
+    #: 25-30 ms to 12-18 and their p99 from 49-98 ms to 27-72, for up to ~0.15
+    #: cores more in all (more, smaller batches); at 40,000/s the CPU per fix was
+    #: the same. Phones' fixes alone keep ``batch_linger_ms``.
     bulk_linger_ms: float = Field(5.0, gt=0, le=1000)
     #: A flush's most fixes, sent to each shard in calls of up to
     #: ``cluster.tracking.FIXES_PER_CALL`` (1,000: what Ray sends inline; not in
