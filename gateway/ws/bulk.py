@@ -14,7 +14,11 @@ Frames are JSON text, as on ``/ws``:
   ``unknown_type``, ``binary_unsupported``) and the socket stays open.
 
 Frames are answered one at a time, in order, so a subject's fixes are
-taken in the order sent across frames too. A frame above
+taken in the order sent across frames too. Once the socket is authenticated
+its frames are answered as they are read (the server's text handler,
+``gateway.ws.transport``: no task woken, no message queued, the answer
+written at once), unless one is queued or the socket is not taking writes:
+then the reader takes them, in order, as before. A frame above
 ``http.ws_max_bulk_frame_bytes`` closes the socket with 1009; nothing for
 ``http.ws_heartbeat_timeout_s`` closes it with 4408. The socket listens to
 its key's revocation channel from before the key is checked, so a revoked
@@ -26,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from fastapi import HTTPException
@@ -55,6 +61,7 @@ from gateway.ws.frames import (
 )
 from gateway.ws.hub import PushHub
 from gateway.ws.protocol import too_big
+from gateway.ws.transport import TEXT_HANDLER
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +110,29 @@ class BulkSocket:
         self._channel: str | None = None
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
+        #: The reader waits in ``receive()`` (frames may be answered as they are read).
+        self._reader_idle = False
+        #: When the last frame came (monotonic): the idle close counts from it.
+        self._last_frame = 0.0
+        self._idle: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
+        register = self._ws.scope.get("extensions", {}).get(TEXT_HANDLER)
         try:
             integration = await self._authenticate()
             if integration is None:
                 return
+            if register is not None:
+                register(self._on_text)
             await self._serve(integration)
         except WebSocketDisconnect:
             pass
         finally:
+            if register is not None:
+                register(None)
+            if self._idle is not None:
+                self._idle.cancel()
             if self._channel is not None:
                 self._deps.hub.detach(self._channel, self._revoked)
 
@@ -174,14 +193,20 @@ class BulkSocket:
 
     async def _serve(self, integration: Integration) -> None:
         http = self._deps.settings.http
+        # The idle close is a timer beside the reader, not a timeout on each
+        # receive (a task and a timer per frame), and frames the text handler
+        # answers never wake the reader.
+        self._last_frame = time.monotonic()
+        self._arm_idle(http.ws_heartbeat_timeout_s)
         while not self._closed:
+            self._reader_idle = True
             try:
-                message = await asyncio.wait_for(self._ws.receive(), http.ws_heartbeat_timeout_s)
-            except TimeoutError:
-                await self._close(CloseCode.IDLE_TIMEOUT, "idle: send ping")
-                return
+                message = await self._ws.receive()
+            finally:
+                self._reader_idle = False
             if message["type"] == "websocket.disconnect":
                 return
+            self._last_frame = time.monotonic()
             text = message.get("text")
             if text is None:
                 await self._send(
@@ -192,6 +217,33 @@ class BulkSocket:
                 await self._close(CloseCode.TOO_BIG, "frame too big")
                 return
             await self._send(self.answer(text))
+
+    def _on_text(self, text: str) -> bool | str:
+        """The server's text handler: a frame's answer, made as the frame is read, or
+        False to leave the frame to the reader (busy, closing, or a frame too big,
+        which the reader closes the socket for)."""
+        if not self._reader_idle or self._closed:
+            return False
+        if too_big(text, self._deps.settings.http.ws_max_bulk_frame_bytes):
+            return False
+        self._last_frame = time.monotonic()
+        return self.answer(text)
+
+    def _arm_idle(self, after_s: float) -> None:
+        self._idle = asyncio.get_running_loop().call_later(after_s, self._idle_due)
+
+    def _idle_due(self) -> None:
+        """Close an idle socket (``ws_heartbeat_timeout_s`` without a frame), or wait
+        for what is left of the period since its last frame."""
+        self._idle = None
+        if self._closed:
+            return
+        timeout = self._deps.settings.http.ws_heartbeat_timeout_s
+        left = self._last_frame + timeout - time.monotonic()
+        if left > 0:
+            self._arm_idle(left)
+            return
+        self._in_background(self._close(CloseCode.IDLE_TIMEOUT, "idle: send ping"))
 
     def answer(self, text: str) -> str:
         """The answer to one frame of an authenticated socket (queues its fixes)."""
@@ -219,9 +271,10 @@ class BulkSocket:
     def _revoked(self, _message: str) -> None:
         if self._closed:
             return
-        task = asyncio.get_running_loop().create_task(
-            self._close(CloseCode.UNAUTHENTICATED, "integration key revoked")
-        )
+        self._in_background(self._close(CloseCode.UNAUTHENTICATED, "integration key revoked"))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

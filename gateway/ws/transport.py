@@ -23,10 +23,14 @@ falling back to it unchanged:
   replayed upgrade request arrived before the handshake finished.
 - **A text handler** the app may register through the ASGI scope's
   extension :data:`TEXT_HANDLER` (``scope["extensions"][TEXT_HANDLER](handler)``).
-  While one is set and no message is queued, a text frame is given to
+  While one is set, no message is queued and the socket takes writes (its
+  transport not paused by flow control), a text frame is given to
   ``handler(text)`` at once, in ``data_received``; it returns True when it
   took the frame, False to have it queued for ``receive()`` as usual (the
-  app's reader is busy, say). Frames are so never reordered.
+  app's reader is busy, say), or a ``str``: it took the frame, and that is
+  its answer, written at once as one text frame (as ``websocket.send`` would,
+  without the app's send path: the bulk feed answers each frame so). Frames
+  are so never reordered, nor answers.
 
 Everything else (the handshake, sending, closing, keepalive pings, the
 queue's disconnect messages) is uvicorn's. It relies on the attributes of
@@ -43,6 +47,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -53,7 +58,8 @@ log = logging.getLogger(__name__)
 #: The ASGI scope extension through which an app registers its text handler.
 TEXT_HANDLER: Final = "panic.ws.text_handler"
 
-TextHandler = Callable[[str], bool]
+#: True: taken; False: queue it for ``receive()``; a str: taken, and write this answer now.
+TextHandler = Callable[[str], bool | str]
 
 _END_OF_HEADERS: Final = b"\r\n\r\n"
 
@@ -143,18 +149,32 @@ class FastWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent:
             return True  # past our close: uvicorn discards messages too
         handler = self._text_handler
-        if handler is not None and self.queue.empty():
+        if handler is not None and self.queue.empty() and self.writable.is_set():
             try:
-                if handler(text):
-                    return True
+                taken = handler(text)
             except Exception:
                 # The app's bug must not break the server's read loop; the
                 # frame still reaches the app the slow way.
                 log.exception("ws: text handler failed")
+                taken = False
+            if isinstance(taken, str):
+                self._write_text(taken)
+                return True
+            if taken:
+                return True
         self.frames = [payload]
         self.curr_msg_data_type = "text"
         self.send_receive_event_to_app()
         return True
+
+    def _write_text(self, text: str) -> None:
+        """One text frame written now, as uvicorn's ``send`` writes a ``websocket.send``
+        (the handler was called only while the socket takes writes)."""
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:  # closing meanwhile: the answer has no one to go to
+            return
+        self.transport.write(b"".join(self.conn.data_to_send()))
 
     def _hand_over(self, rest: bytes | bytearray) -> None:
         """From here on, every byte to the library's parser (at a frame boundary)."""

@@ -576,3 +576,35 @@ async def test_an_app_socket_keeps_its_own_frame_bound_below_the_bulk_one(
         assert answer == {"type": "pong", "data": {"ref": pad[:100]}}
     finally:
         await ws.close()
+
+
+async def test_a_silent_bulk_socket_closes_a_heartbeat_after_its_last_frame(
+    api_settings: Settings, api_entities: EntityClient, api_pool: asyncpg.Pool
+) -> None:
+    """Its frames are answered as they are read (the reader never wakes for them),
+    so the idle close counts from the last frame, whichever way it was taken."""
+    http_settings = api_settings.http.model_copy(update={"ws_heartbeat_timeout_s": 1.0})
+    settings = api_settings.model_copy(update={"http": http_settings})
+    admin = await make_account(api_pool, api_settings, Role.ADMIN)
+    async with (
+        gateway_with(settings, api_entities, **ROOMY) as gateway,
+        httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as client,
+    ):
+        made = await client.post(
+            "/admin/integrations", json={"name": "idle"}, headers=admin.headers
+        )
+        assert made.status_code == 201, made.text
+        ws = await bulk_socket(gateway, made.json()["key"])
+        loop = asyncio.get_running_loop()
+        for n in range(3):  # pings 0.6 s apart keep it open past its 1 s timeout
+            await asyncio.sleep(0.6)
+            await ws.send(json.dumps({"type": "ping", "id": str(n)}))
+            assert json.loads(await ws.recv()) == {"type": "pong", "data": {"ref": str(n)}}
+        last = loop.time()
+        assert await closed_with(ws, 5) == 4408
+        assert loop.time() - last >= 0.9  # from the last frame, not from the first
+        # A frame over the bulk bound still closes its socket (1009).
+        ws = await bulk_socket(gateway, made.json()["key"])
+        big = "x" * (settings.http.ws_max_bulk_frame_bytes + 1)
+        await ws.send(json.dumps({"type": "ping", "data": {"pad": big}}))
+        assert await closed_with(ws, 5) == 1009

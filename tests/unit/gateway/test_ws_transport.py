@@ -39,10 +39,12 @@ class App:
     #: Texts starting with this are refused by the handler (left to the reader).
     refuse_prefix: str = "slow"
 
-    def handler(self, text: str) -> bool:
+    def handler(self, text: str) -> bool | str:
         if text.startswith(self.refuse_prefix):
             return False
         self.log.append(("handler", text))
+        if text.startswith("ask "):
+            return f"answer to {text[4:]}"  # written at once, by the transport
         return True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -211,6 +213,26 @@ async def test_a_frame_the_handler_refuses_is_queued_and_later_frames_wait_behin
     writer.write(text("d"))  # the queue has drained: the handler again
     await served.app.wait_for(4)
     assert served.app.log[-1] == ("handler", "d")
+
+
+async def test_a_handlers_answer_is_written_at_once_in_the_order_of_the_frames(
+    served: Server,
+) -> None:
+    reader, writer = await raw_socket(served.port)
+    writer.write(text("ask one") + text("ask two") + text("slow three"))
+    assert await server_frame(reader) == (Opcode.TEXT.value, b"answer to one")
+    assert await server_frame(reader) == (Opcode.TEXT.value, b"answer to two")
+    await served.app.wait_for(3)
+    assert served.app.log == [
+        ("handler", "ask one"),
+        ("handler", "ask two"),
+        ("queue", "slow three"),
+    ]
+    # The queue has drained: the handler answers again.
+    writer.write(text("ask four"))
+    await served.app.wait_for(4)
+    assert served.app.log[-1] == ("handler", "ask four")
+    assert await server_frame(reader) == (Opcode.TEXT.value, b"answer to four")
 
 
 async def test_without_a_handler_every_message_is_queued(served: Server) -> None:
