@@ -46,7 +46,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -82,6 +82,11 @@ SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 #: Set to anything but "" or "0", the test suite runs the sources of ``MODULES``.
 PLAIN_ENV = "PANIC_PLAIN_PYTHON"
+
+
+def plain_requested(environ: Mapping[str, str]) -> bool:
+    """Whether ``environ`` asks for the sources of ``MODULES`` (:data:`PLAIN_ENV`)."""
+    return environ.get(PLAIN_ENV, "") not in ("", "0")
 
 
 def module_name(path: str) -> str:

@@ -21,7 +21,7 @@ from panic_alert import compiled
 
 # scripts/test runs the unit tier once more with the compiled modules' sources
 # (the plain Python), built or not: before anything imports one of them.
-if os.environ.get(compiled.PLAIN_ENV, "") not in ("", "0"):
+if compiled.plain_requested(os.environ):
     compiled.prefer_sources()
 
 from config.settings import Profile, Settings

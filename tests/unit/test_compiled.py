@@ -143,7 +143,7 @@ def _import_in_child(code: str, *, plain: bool) -> subprocess.CompletedProcess[s
 _WHERE_FROM = (
     "import os, sys\n"
     "from panic_alert import compiled\n"
-    f"if os.environ.get({compiled.PLAIN_ENV!r}):\n"
+    "if compiled.plain_requested(os.environ):\n"
     "    compiled.prefer_sources()\n"
     "import geo.fences, gateway.quick_fixes\n"
     "print(geo.fences.__file__, gateway.quick_fixes.__file__, compiled.compiled())\n"
@@ -179,6 +179,6 @@ def test_this_run_imports_what_its_switch_says() -> None:
     was taken from its source (``scripts/test`` runs the unit tier so)."""
     import geo.fences
 
-    plain = os.environ.get(compiled.PLAIN_ENV, "") not in ("", "0")
+    plain = compiled.plain_requested(os.environ)
     from_source = str(geo.fences.__file__).endswith(".py")
     assert from_source if plain else from_source == (not compiled.extensions())
