@@ -47,6 +47,7 @@ from gateway.deps import authenticate_integration
 from gateway.location_batches import BatchBody, BatchOutcome, NotABatch, receive
 from gateway.locations import LocationSink, utcnow
 from gateway.ports import IntegrationKeys, Sessions
+from gateway.ws.alarm import Alarm
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import (
     AuthData,
@@ -114,7 +115,7 @@ class BulkSocket:
         self._reader_idle = False
         #: When the last frame came (monotonic): the idle close counts from it.
         self._last_frame = 0.0
-        self._idle: asyncio.TimerHandle | None = None
+        self._idle: Alarm | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -193,11 +194,12 @@ class BulkSocket:
 
     async def _serve(self, integration: Integration) -> None:
         http = self._deps.settings.http
-        # The idle close is a timer beside the reader, not a timeout on each
-        # receive (a task and a timer per frame), and frames the text handler
-        # answers never wake the reader.
+        # The idle close is an alarm beside the reader (``gateway.ws.alarm``), not
+        # a timeout on each receive, and frames the text handler answers never
+        # wake the reader.
         self._last_frame = time.monotonic()
-        self._arm_idle(http.ws_heartbeat_timeout_s)
+        self._idle = Alarm(self._idle_due)
+        self._idle.arm(self._last_frame + http.ws_heartbeat_timeout_s, self._last_frame)
         while not self._closed:
             self._reader_idle = True
             try:
@@ -229,19 +231,15 @@ class BulkSocket:
         self._last_frame = time.monotonic()
         return self.answer(text)
 
-    def _arm_idle(self, after_s: float) -> None:
-        self._idle = asyncio.get_running_loop().call_later(after_s, self._idle_due)
-
     def _idle_due(self) -> None:
         """Close an idle socket (``ws_heartbeat_timeout_s`` without a frame), or wait
         for what is left of the period since its last frame."""
-        self._idle = None
-        if self._closed:
+        if self._closed or self._idle is None:
             return
-        timeout = self._deps.settings.http.ws_heartbeat_timeout_s
-        left = self._last_frame + timeout - time.monotonic()
-        if left > 0:
-            self._arm_idle(left)
+        now = time.monotonic()
+        deadline = self._last_frame + self._deps.settings.http.ws_heartbeat_timeout_s
+        if deadline > now:
+            self._idle.arm(deadline, now)
             return
         self._in_background(self._close(CloseCode.IDLE_TIMEOUT, "idle: send ping"))
 

@@ -47,6 +47,7 @@ from gateway.deps import require_active, verify_token
 from gateway.locations import LocationSink, StaleFix, sighting
 from gateway.ports import SessionCheck, Sessions, Vetting, VettingLookup
 from gateway.vetting import ApprovedAgents
+from gateway.ws.alarm import Alarm
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.frames import encode, error_frame
@@ -143,38 +144,6 @@ def _offer_of(text: str) -> _Offer | None:
         return None
 
 
-class _Alarm:
-    """Calls ``ring`` at the earliest deadline armed since it last rang.
-
-    Arming for a later deadline than the one set keeps the earlier timer: it
-    rings early, finds nothing due, and the session arms it again for the new
-    deadline. So a busy socket costs one timer per heartbeat period, not one
-    per frame.
-    """
-
-    def __init__(self, ring: Callable[[], None]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._ring_cb = ring
-        self._handle: asyncio.TimerHandle | None = None
-        self._at: float | None = None
-
-    def arm(self, deadline: float | None, now: float) -> None:
-        if deadline is None or (self._at is not None and self._at <= deadline):
-            return
-        self.cancel()
-        self._at = deadline
-        self._handle = self._loop.call_later(max(0.0, deadline - now), self._ring)
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self._at = None
-
-    def _ring(self) -> None:
-        self._handle = self._at = None
-        self._ring_cb()
-
-
 class Session:
     def __init__(self, websocket: WebSocket, deps: SessionDeps) -> None:
         self._ws = websocket
@@ -191,7 +160,7 @@ class Session:
         self._channel: str | None = None
         self._session_channel: str | None = None
         self._held: list[str] | None = None
-        self._alarm: _Alarm | None = None
+        self._alarm: Alarm | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._fleet: FleetFeed | None = None
         #: The reader waits in ``receive()`` with nothing of its own to finish.
@@ -237,10 +206,9 @@ class Session:
 
     async def _read_loop(self) -> None:
         # Deadlines (the auth frame, heartbeats) are kept by an alarm beside the
-        # loop, not by a timeout on each receive: a timer pushed and cancelled
-        # per frame (and a task per receive) was most of the gateway's CPU with
-        # thousands of sockets sending fixes. The alarm only ever closes.
-        alarm = self._alarm = _Alarm(self._deadline_passed)
+        # loop (``gateway.ws.alarm``), not by a timeout on each receive. The
+        # alarm only ever closes.
+        alarm = self._alarm = Alarm(self._deadline_passed)
         try:
             while self._proto.phase is not Phase.CLOSED:
                 alarm.arm(self._proto.deadline(), self._deps.monotonic())
