@@ -26,7 +26,7 @@ upload, which may say it left, comes before its timer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -66,7 +66,7 @@ from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, track
 from geo.records import record
 
 
-@record
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class TrackFix:
     """A location fix of the subject, and every live zone that could contain it.
 
@@ -76,10 +76,25 @@ class TrackFix:
     ``near``: True inside, False outside, None straddling the boundary.
     """
 
-    fix: Fix
-    near: tuple[NearZone, ...] = ()
-    gone: frozenset[UUID] = frozenset()
-    where: tuple[bool | None, ...] | None = None
+    fix: Final[Fix]
+    near: Final[tuple[NearZone, ...]]
+    gone: Final[frozenset[UUID]]
+    where: Final[tuple[bool | None, ...] | None]
+
+    def __init__(
+        self,
+        fix: Fix,
+        near: tuple[NearZone, ...] = (),
+        gone: frozenset[UUID] = frozenset(),
+        where: tuple[bool | None, ...] | None = None,
+    ) -> None:
+        self.fix = fix
+        self.near = near
+        self.gone = gone
+        self.where = where
+
+    def __reduce__(self) -> tuple[type[TrackFix], tuple[Any, ...]]:
+        return TrackFix, (self.fix, self.near, self.gone, self.where)
 
 
 #: The timer of a stay's dwell (one per zone the subject is inside).

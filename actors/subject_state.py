@@ -8,7 +8,8 @@ responders), ``actors.subject_fences`` and ``actors.subject_checkins``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 from uuid import UUID
 
 from actors import codec
@@ -26,7 +27,7 @@ from actors.errors import (
 )
 from actors.roles import SubjectRole as SubjectRole
 from geo.fences import NOWHERE, Fix, Inside, Presence, Zone
-from geo.records import record
+from geo.records import by_position
 
 
 def subject_key(role: SubjectRole | str, subject_id: UUID) -> str:
@@ -43,34 +44,81 @@ def parse_subject_key(key: str) -> tuple[SubjectRole, UUID]:
         raise InvalidMessage(f"not a subject id: {key!r}") from exc
 
 
-@record
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class NearZone:
-    """A zone near a fix, with what its rules ask of an entry."""
+    """A zone near a fix, with what its rules ask of an entry (a hot record,
+    ``geo.records``)."""
 
-    zone: Zone
-    kind: str  # safe | danger | service_area
-    name: str = ""
-    notify_subject: bool = False
-    notify_admins: bool = False
+    zone: Final[Zone]
+    kind: Final[str]  # safe | danger | service_area
+    name: Final[str]
+    notify_subject: Final[bool]
+    notify_admins: Final[bool]
     #: Safe zones: entering ends the subject's running check-in.
-    end_check_in: bool = False
+    end_check_in: Final[bool]
+
+    def __init__(
+        self,
+        zone: Zone,
+        kind: str,
+        name: str = "",
+        notify_subject: bool = False,
+        notify_admins: bool = False,
+        end_check_in: bool = False,
+    ) -> None:
+        self.zone = zone
+        self.kind = kind
+        self.name = name
+        self.notify_subject = notify_subject
+        self.notify_admins = notify_admins
+        self.end_check_in = end_check_in
+
+    def __reduce__(self) -> tuple[type[NearZone], tuple[Any, ...]]:
+        return NearZone, by_position(self)
 
 
-@record
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class SubjectState:
-    role: SubjectRole
-    subject_id: UUID
-    presence: Presence = NOWHERE
+    """A subject entity's state (a hot record, ``geo.records``)."""
+
+    role: Final[SubjectRole]
+    subject_id: Final[UUID]
+    presence: Final[Presence]
     #: The kind of each zone the subject is inside (for its exit event).
-    kinds: Mapping[UUID, str] | None = None
-    version: int = 0
+    kinds: Final[Mapping[UUID, str] | None]
+    version: Final[int]
     #: The subject's newest fix: where a missed check-in's alert is raised.
-    last_fix: Fix | None = None
+    last_fix: Final[Fix | None]
     #: The running check-in (users only), and the last ended ones, newest last.
-    check_in: CheckIn | None = None
-    ended: tuple[CheckIn, ...] = ()
+    check_in: Final[CheckIn | None]
+    ended: Final[tuple[CheckIn, ...]]
     #: The user's alerts an agent is responding to: each newer fix goes on to them.
-    responding: frozenset[UUID] = frozenset()
+    responding: Final[frozenset[UUID]]
+
+    def __init__(
+        self,
+        role: SubjectRole,
+        subject_id: UUID,
+        presence: Presence = NOWHERE,
+        kinds: Mapping[UUID, str] | None = None,
+        version: int = 0,
+        last_fix: Fix | None = None,
+        check_in: CheckIn | None = None,
+        ended: tuple[CheckIn, ...] = (),
+        responding: frozenset[UUID] = frozenset(),
+    ) -> None:
+        self.role = role
+        self.subject_id = subject_id
+        self.presence = presence
+        self.kinds = kinds
+        self.version = version
+        self.last_fix = last_fix
+        self.check_in = check_in
+        self.ended = ended
+        self.responding = responding
+
+    def __reduce__(self) -> tuple[type[SubjectState], tuple[Any, ...]]:
+        return SubjectState, by_position(self)
 
     @property
     def key(self) -> str:

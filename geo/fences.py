@@ -127,18 +127,36 @@ class _Frame:
         return cls(lat0, lon0, k_lat, k_lon, local, boundary, tuple(bounds), r_out, r_in, filled)
 
 
-@record
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class Zone:
-    id: UUID
-    geometry: BaseGeometry  # Polygon or MultiPolygon, in lon/lat degrees
-    dwell_s: float | None = None
+    """A zone's geometry, for the decisions (a hot record, ``geo.records``)."""
+
+    id: Final[UUID]
+    geometry: Final[BaseGeometry]  # Polygon or MultiPolygon, in lon/lat degrees
+    dwell_s: Final[float | None]
     #: Since when the zone has had this shape (None: always). A subject whose
     #: previous fix is older than that gets a baseline in it, not an event.
-    since: datetime | None = None
+    since: Final[datetime | None]
+    #: Made from ``geometry`` (not compared, not given: ``replace`` makes it again).
     _frame: _Frame = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_frame", _Frame.of(self.geometry))
+    def __init__(
+        self,
+        id: UUID,
+        geometry: BaseGeometry,
+        dwell_s: float | None = None,
+        since: datetime | None = None,
+    ) -> None:
+        self.id = id
+        self.geometry = geometry
+        self.dwell_s = dwell_s
+        self.since = since
+        self._frame = _Frame.of(geometry)
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[Zone], tuple[UUID, BaseGeometry, float | None, datetime | None]]:
+        return Zone, (self.id, self.geometry, self.dwell_s, self.since)
 
     @classmethod
     def from_geojson(
@@ -154,12 +172,22 @@ class Zone:
         return cls(zone_id, validate_geometry(geometry, radius_m=radius_m), dwell_s, since)
 
 
-@record
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class Fix:
-    latitude: float
-    longitude: float
-    accuracy_m: float
-    recorded_at: datetime
+    """A location fix (a hot record, ``geo.records``)."""
+
+    latitude: Final[float]
+    longitude: Final[float]
+    accuracy_m: Final[float]
+    recorded_at: Final[datetime]
+
+    def __init__(
+        self, latitude: float, longitude: float, accuracy_m: float, recorded_at: datetime
+    ) -> None:
+        self.latitude = latitude
+        self.longitude = longitude
+        self.accuracy_m = accuracy_m
+        self.recorded_at = recorded_at
 
     def __reduce__(self) -> tuple[type[Fix], tuple[float, float, float, datetime]]:
         # Fixes cross Ray to the shards thousands a second: unpickled by
@@ -434,20 +462,36 @@ def contains(zone: Zone, latitude: float, longitude: float) -> bool:
     return bool(frame.shape.covers(Point(x, y)))
 
 
-@record
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class Inside:
-    """A subject inside one zone: since when, and whether its dwell was told."""
+    """A subject inside one zone: since when, and whether its dwell was told (a hot
+    record, ``geo.records``)."""
 
-    since: datetime
-    dwelled: bool = False
+    since: Final[datetime]
+    dwelled: Final[bool]
+
+    def __init__(self, since: datetime, dwelled: bool = False) -> None:
+        self.since = since
+        self.dwelled = dwelled
+
+    def __reduce__(self) -> tuple[type[Inside], tuple[datetime, bool]]:
+        return Inside, (self.since, self.dwelled)
 
 
-@record
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class Presence:
-    """One subject's geofence state: the zones it is inside, and its newest fix."""
+    """One subject's geofence state: the zones it is inside, and its newest fix (a
+    hot record, ``geo.records``)."""
 
-    inside: Mapping[UUID, Inside]
-    last_fix_at: datetime | None = None
+    inside: Final[Mapping[UUID, Inside]]
+    last_fix_at: Final[datetime | None]
+
+    def __init__(self, inside: Mapping[UUID, Inside], last_fix_at: datetime | None = None) -> None:
+        self.inside = inside
+        self.last_fix_at = last_fix_at
+
+    def __reduce__(self) -> tuple[type[Presence], tuple[Mapping[UUID, Inside], datetime | None]]:
+        return Presence, (self.inside, self.last_fix_at)
 
 
 NOWHERE: Final = Presence({})
