@@ -6,7 +6,8 @@ error, which CI refuses) and neither guarded at run time in plain Python:
 - **Hot records**, the ones a shard makes or reads for each of tens of thousands
   of fixes a second (issue 20): ``geo.fences``' ``Zone``, ``Fix``, ``Inside`` and
   ``Presence``, ``actors.subject_state``'s ``NearZone`` and ``SubjectState``,
-  ``actors.subject_fences``' ``TrackFix``. Each is written out as::
+  ``actors.subject_fences``' ``TrackFix``; and ``gateway.quick_fixes``'
+  ``QuickReport``, made for each bulk fix. Each is written out as::
 
       @dataclass(slots=True, init=False, unsafe_hash=True)
       class Fix:

@@ -3,6 +3,7 @@ it leaves to the model. Pure, on random fixes (hypothesis)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
@@ -166,6 +167,35 @@ def test_the_shape_integrations_send_is_read_quickly(
     if at is not None:
         item["recorded_at"] = at.replace("+00:00", "Z")
     _same(read_quick(item), MODEL.validate_python(item))
+
+
+#: The shape ``quick_fixes._rfc3339`` checks by position, as a pattern (ASCII digits).
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)", re.ASCII)
+
+
+@st.composite
+def _stamps(draw: st.DrawFn) -> str:
+    """Times as ``_times`` makes them, then often with one character changed,
+    dropped or added."""
+    text = draw(_times())
+    if not isinstance(text, str):
+        text = "2026-12-05T12:00:00Z"
+    if not text or draw(st.booleans()):
+        return text
+    at = draw(st.integers(0, len(text) - 1))
+    char = draw(st.sampled_from("0957TtZz-+:. x\u0663\uff11"))
+    edit = draw(st.sampled_from(["change", "drop", "add"]))
+    if edit == "change":
+        return text[:at] + char + text[at + 1 :]
+    if edit == "drop":
+        return text[:at] + text[at + 1 :]
+    return text[:at] + char + text[at:]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_stamps())
+def test_the_time_shape_is_checked_as_the_pattern_checks_it(text: str) -> None:
+    assert quick_fixes._rfc3339(text) is bool(_RFC3339.fullmatch(text)), text
 
 
 @pytest.mark.parametrize("name", NUMBERS)
