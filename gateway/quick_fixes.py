@@ -22,11 +22,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from actors.subject import SubjectRole
 from gateway.fields import HEADING_BELOW, LATITUDE_MAX, LONGITUDE_MAX, NON_NEGATIVE_MAX
 from gateway.ws.frames import LocationData
+from geo.records import by_position
 
 #: The fields of a bulk fix (``BatchFix``: a ``location`` frame's data and whose fix
 #: it is); any other key is the model's to refuse.
@@ -77,6 +78,9 @@ class QuickReport:
         self.heading = heading
         self.speed_mps = speed_mps
         self.recorded_at = recorded_at
+
+    def __reduce__(self) -> tuple[type[QuickReport], tuple[Any, ...]]:
+        return QuickReport, by_position(self)
 
 
 class _NotQuick(Exception):

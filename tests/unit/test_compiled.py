@@ -97,6 +97,11 @@ def test_no_compiled_module_holds_a_coroutine_or_a_class_the_api_shows() -> None
                 # loaded (its state is set through the frozen __setattr__): @record.
                 decorators = [ast.unparse(d) for d in node.decorator_list]
                 assert not [d for d in decorators if "frozen=True" in d], (module, node.name)
+                # A hot record (geo.records: its own __init__) is a native class that
+                # cannot be pickled by its slots: it says how.
+                if [d for d in decorators if "init=False" in d]:
+                    methods = {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+                    assert "__reduce__" in methods, (module, node.name)
 
 
 def test_the_messages_and_records_of_compiled_modules_cross_processes() -> None:

@@ -3,6 +3,7 @@ it leaves to the model. Pure, on random fixes (hypothesis)."""
 
 from __future__ import annotations
 
+import pickle
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -268,3 +269,16 @@ def test_an_id_seen_before_is_read_again_and_a_bad_one_never_enters_the_known_se
     assert known == {good[2]}
     assert read_quick({**fix, "subject_id": good[0]}) is not None
     assert known == {good[2], good[0]}
+
+
+def test_a_quick_report_pickles_by_its_fields() -> None:
+    """A native class when compiled: it says how to pickle it (``__reduce__``)."""
+    at = "2026-12-05T12:00:00.5+01:00"
+    found = read_quick(
+        {"subject_id": str(uuid4()), "latitude": 52.5, "longitude": 13.4} | {"recorded_at": at}
+    )
+    assert found is not None
+    report = found[2]
+    again = pickle.loads(pickle.dumps(report))  # noqa: S301 - our own bytes
+    assert again == report
+    assert again.recorded_at == datetime.fromisoformat(at)
