@@ -27,6 +27,7 @@ from pathlib import Path
 import websockets
 
 from bench.live import OPEN_TIMEOUT_S, PING_TEXT, PingSchedule, backoff_s
+from gateway.ws.bulk import SPREAD_REASON
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -300,6 +301,10 @@ TRY_AGAIN_LATER = 1013
 #: Set-ups retried (after a 1013, or a handshake not answered in time) before the
 #: socket is given up.
 SETUP_RETRIES = 6
+#: Bulk sockets a gateway sent to another (1013, ``SPREAD_REASON``), connected
+#: again at once and not counted in ``SETUP_RETRIES``: each new connection
+#: lands on any gateway by the kernel's hash, so a few attempts may be needed.
+SENT_AWAY = 40
 
 
 async def authenticated_socket(
@@ -315,9 +320,10 @@ async def authenticated_socket(
     timeout (90 s when it gives none, as the apps assume): a 1013 close before
     ``auth.ok``, or an opening handshake not answered in ``open_timeout_s``, is
     retried after a jittered back-off, as the apps do (an overloaded gateway
-    sheds set-ups, or is too busy to answer them), up to ``SETUP_RETRIES`` times.
+    sheds set-ups, or is too busy to answer them), up to ``SETUP_RETRIES`` times;
+    a bulk socket sent to another gateway is retried at once (``SENT_AWAY``).
     An ``error`` frame instead of ``auth.ok`` (a bad token) fails at once."""
-    retries = 0
+    retries = sent_away = 0
     while True:
         try:
             ws = await websockets.connect(
@@ -328,7 +334,7 @@ async def authenticated_socket(
                 open_timeout=open_timeout_s,
             )
         except TimeoutError:
-            if retries >= SETUP_RETRIES:
+            if retries - sent_away >= SETUP_RETRIES:
                 raise
         else:
             try:
@@ -343,7 +349,13 @@ async def authenticated_socket(
                             raise RuntimeError(f"socket refused: {frame.get('data')}")
             except websockets.ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd is not None else None
-                if code != TRY_AGAIN_LATER or retries >= SETUP_RETRIES:
+                reason = closed.rcvd.reason if closed.rcvd is not None else ""
+                if code == TRY_AGAIN_LATER and reason == SPREAD_REASON and sent_away < SENT_AWAY:
+                    # Another gateway holds fewer bulk sockets: connect again at once.
+                    sent_away += 1
+                    retries += 1
+                    continue
+                if code != TRY_AGAIN_LATER or retries - sent_away >= SETUP_RETRIES:
                     raise
             except BaseException:
                 await ws.close()

@@ -56,7 +56,7 @@ from gateway.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from gateway.ports import GatewayPorts
+from gateway.ports import BulkSpread, GatewayPorts
 from gateway.problems import install_problem_handlers
 from gateway.readiness import Backend, BackendSet
 from gateway.routes import api_routers
@@ -95,6 +95,7 @@ def create_app(
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     entities: EntityClient | None = None,
     freeze_heap: bool = False,
+    bulk_spread: BulkSpread | None = None,
 ) -> FastAPI:
     """Build the gateway app.
 
@@ -111,6 +112,8 @@ def create_app(
     ``freeze_heap``: once started, exempt the start-up objects from garbage
     collection (``config.heap``; ``serve`` sets it, tests that build many
     apps in one process do not).
+    ``bulk_spread``: this process's bulk-feed sockets beside the other gateway
+    processes' (``serve`` with several gateways; default: none, take them all).
     """
     wired = ports if ports is not None else GatewayPorts()
     backend_set = BackendSet(backends)
@@ -141,6 +144,7 @@ def create_app(
         session_checks=CoalescedSessionCheck(wired.sessions),
         entities=entities,
         fleet_feed=FleetFeed(wired.fleet, interval_s=settings.http.ws_fleet_interval_s),
+        bulk_spread=bulk_spread,
     )
 
     http_metrics.locations.source = state.locations

@@ -1041,6 +1041,21 @@ class IntegrationKeys(Protocol):
         ...
 
 
+class BulkSpread(Protocol):
+    """How many bulk-feed sockets this gateway process holds, beside the others of
+    ``serve`` (``panic_alert.bulk_tally``): ``/ws/locations`` asks it before it
+    answers ``auth.ok``, and sends a socket it refuses to connect again."""
+
+    def admit(self) -> bool:
+        """Count one more socket here, or False (not counted) when another gateway
+        process holds fewer."""
+        ...
+
+    def release(self) -> None:
+        """A socket counted here closed."""
+        ...
+
+
 @dataclass(frozen=True)
 class GatewayPorts:
     """Every port of one gateway process, each behind a provider.

@@ -14,7 +14,7 @@ from gateway.auth.passwords import PasswordHasher
 from gateway.auth.pins import PinChecker
 from gateway.locations import LocationIngest
 from gateway.metrics import HttpMetrics
-from gateway.ports import GatewayPorts
+from gateway.ports import BulkSpread, GatewayPorts
 from gateway.readiness import BackendSet
 from gateway.vetting import ApprovedAgents
 from gateway.ws.fleet_feed import FleetFeed
@@ -60,6 +60,9 @@ class GatewayState:
     #: Sockets being set up at once (``http.ws_setup_concurrency``; ``gateway.ws.session``),
     #: per process: each of ``serve``'s gateway processes has its own.
     ws_setups: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
+    #: The bulk-feed sockets of this process beside the other gateways' (``serve``
+    #: with several); None: the only gateway, every bulk socket is taken.
+    bulk_spread: BulkSpread | None = None
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

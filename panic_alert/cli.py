@@ -412,6 +412,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from cluster.errors import ClusterError
     from cluster.runtime import init_ray, shutdown_ray
     from panic_alert import compiled, gateways, media_root, notifier_root, relay_root, shard_root
+    from panic_alert.bulk_tally import BulkTally
     from panic_alert.gateway_procs import (
         ChildGateways,
         GatewayServer,
@@ -439,13 +440,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port = args.replica_of_port
     with_ray = not args.no_ray
     metrics_dir: str | None = None
+    tally_dir: str | None = None
+    tally: BulkTally | None = None
+    # The parent's fresh directory, removed when it stops: the summed metrics
+    # and the bulk-socket tally of every gateway. A child has both from the parent.
+    shared_dir: str | None = None
     if count > 1:
-        # The parent's fresh directory; a child has it from the parent.
-        metrics_dir = (
-            os.environ.get(gateways.METRICS_DIR_ENV) or None
-            if replica
-            else tempfile.mkdtemp(prefix="panic-alert-metrics-")
-        )
+        if replica:
+            metrics_dir = os.environ.get(gateways.METRICS_DIR_ENV) or None
+            tally_dir = os.environ.get(gateways.TALLY_DIR_ENV) or None
+        else:
+            shared_dir = tempfile.mkdtemp(prefix="panic-alert-gateways-")
+            metrics_dir = os.path.join(shared_dir, "metrics")
+            tally_dir = os.path.join(shared_dir, "bulk-sockets")
+            os.mkdir(metrics_dir)
+            os.mkdir(tally_dir)
+        if tally_dir is not None:
+            tally = BulkTally(tally_dir)
     server: uvicorn.Server | None = None
     stop_requested = False
     children: ChildGateways | None = None
@@ -510,6 +521,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                     metrics=None
                     if metrics_dir is None
                     else HttpMetrics(multiprocess_dir=metrics_dir),
+                    bulk_spread=tally,
                 )
                 sockets = None
                 if count > 1 or replica:
@@ -521,21 +533,25 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                     except OSError as exc:
                         raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
                     port = int(sockets[0].getsockname()[1])
+                serving = partial(
+                    log.info,
+                    "gateway %d/%d serving on %s:%d, pid %d",
+                    index,
+                    count,
+                    host,
+                    port,
+                    os.getpid(),
+                )
                 server = GatewayServer(
                     _uvicorn_config(settings, app, host, port),
-                    on_started=partial(
-                        log.info,
-                        "gateway %d/%d serving on %s:%d, pid %d",
-                        index,
-                        count,
-                        host,
-                        port,
-                        os.getpid(),
-                    ),
+                    on_started=serving if tally is None else _both(tally.join, serving),
+                    on_stopping=None if tally is None else tally.leave,
                 )
                 if count > 1 and not replica:
                     children = ChildGateways(
-                        _child_plan(args, count, host, port, info, entities, metrics_dir),
+                        _child_plan(
+                            args, count, host, port, info, entities, metrics_dir, tally_dir
+                        ),
                         stopping=stopping,
                         stop_timeout_s=settings.http.graceful_shutdown_s + 5,
                     )
@@ -549,8 +565,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 children.stop()
             if with_ray:
                 shutdown_ray()
-            if metrics_dir is not None and not replica:
-                shutil.rmtree(metrics_dir, ignore_errors=True)
+            if tally is not None:
+                tally.leave()
+            if shared_dir is not None:
+                shutil.rmtree(shared_dir, ignore_errors=True)
         log.info("stopped")
     return EXIT_OK
 
@@ -584,6 +602,7 @@ def _child_plan(
     info: RayInfo | None,
     entities: EntityClient | None,
     metrics_dir: str | None,
+    tally_dir: str | None,
 ) -> ChildPlan:
     """What ``serve``'s child gateways are started with: this same command."""
     from panic_alert.gateways import ChildPlan
@@ -605,7 +624,16 @@ def _child_plan(
         ray_namespace=None if info is None else info.namespace,
         shards=None if entities is None else entities.shard_count,
         metrics_dir=metrics_dir,
+        tally_dir=tally_dir,
     )
+
+
+def _both(first: Callable[[], object], then: Callable[[], object]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 @contextmanager

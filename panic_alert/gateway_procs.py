@@ -29,6 +29,7 @@ from typing import Any
 
 import uvicorn
 
+from panic_alert.bulk_tally import forget
 from panic_alert.gateways import (
     METRICS_DIR_ENV,
     ChildPlan,
@@ -94,16 +95,28 @@ def use_multiprocess_metrics(path: str) -> bool:
 
 
 class GatewayServer(uvicorn.Server):
-    """uvicorn's server, calling ``on_started`` once it serves (after the app's start-up)."""
+    """uvicorn's server, calling ``on_started`` once it serves (after the app's
+    start-up) and ``on_stopping`` as it starts to stop (before it stops listening)."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_started: Callable[[], None],
+        on_stopping: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self._on_started = on_started
+        self._on_stopping = on_stopping
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
             self._on_started()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._on_stopping is not None:
+            self._on_stopping()
+        await super().shutdown(sockets=sockets)
 
 
 _libc: Any = None
@@ -138,7 +151,8 @@ class ChildGateways:
     is sent SIGTERM at once, so they drain in parallel with the parent.
     Each child that exited is marked dead in the metrics directory
     (``prometheus_client.multiprocess.mark_process_dead``: its in-flight
-    gauges no longer count).
+    gauges no longer count), and its bulk-socket count is removed
+    (``panic_alert.bulk_tally.forget``).
     """
 
     def __init__(
@@ -291,6 +305,8 @@ class ChildGateways:
 
     def _exited(self, child: _Child, proc: subprocess.Popen[bytes]) -> None:
         child.proc = None
+        if self._plan.tally_dir:
+            forget(self._plan.tally_dir, proc.pid)
         if self._plan.metrics_dir:
             from prometheus_client.multiprocess import mark_process_dead
 

@@ -21,7 +21,7 @@ from cluster.readiness import RayBackend
 from config.settings import Settings
 from gateway.app import create_app
 from gateway.metrics import HttpMetrics
-from gateway.ports import GatewayPorts, LocationHistory, MetricsReads
+from gateway.ports import BulkSpread, GatewayPorts, LocationHistory, MetricsReads
 from gateway.readiness import Backend
 from persistence.drivers.reconnecting import (
     KafkaBackend,
@@ -134,6 +134,7 @@ def build_gateway(
     entities: EntityClient | None = None,
     freeze_heap: bool = False,
     metrics: HttpMetrics | None = None,
+    bulk_spread: BulkSpread | None = None,
 ) -> FastAPI:
     """The gateway app of ``settings`` on the real services (Ray's readiness when
     ``with_ray``); the other arguments go to :func:`gateway.app.create_app`."""
@@ -149,4 +150,5 @@ def build_gateway(
         entities=entities,
         freeze_heap=freeze_heap,
         metrics=metrics,
+        bulk_spread=bulk_spread,
     )

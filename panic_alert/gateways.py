@@ -14,13 +14,15 @@ children run without Ray too, and only the parent runs the in-process relay.
 
 This module decides: how many gateways (:func:`gateway_count`), a child's
 command line and environment (:func:`child_command`, :func:`child_env`) and
-whether a child that exited is started again (:func:`restart_verdict`). The
-processes themselves are in ``panic_alert.gateway_procs``.
+whether a child that exited is started again (:func:`restart_verdict`), and
+whether a gateway takes one more bulk-feed socket (:func:`refuses_bulk_socket`).
+The processes themselves are in ``panic_alert.gateway_procs``; the bulk
+sockets each one holds, in ``panic_alert.bulk_tally``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,6 +30,9 @@ from typing import Final
 METRICS_DIR_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 #: Ray's own variable naming a cluster; a child joins by ``PANIC_RAY__ADDRESS``.
 RAY_ADDRESS_ENV: Final = "RAY_ADDRESS"
+#: The directory where every gateway process keeps its count of bulk-feed
+#: sockets (``panic_alert.bulk_tally``); a child has it from the parent.
+TALLY_DIR_ENV: Final = "PANIC_BULK_TALLY_DIR"
 
 MAX_GATEWAYS: Final = 64
 
@@ -65,6 +70,8 @@ class ChildPlan:
     shards: int | None = None
     #: prometheus_client's multiprocess directory, when the metrics are summed.
     metrics_dir: str | None = None
+    #: Where the gateways keep their bulk-socket counts (``panic_alert.bulk_tally``).
+    tally_dir: str | None = None
 
 
 def child_command(plan: ChildPlan, index: int) -> list[str]:
@@ -95,9 +102,11 @@ def child_command(plan: ChildPlan, index: int) -> list[str]:
 
 def child_env(plan: ChildPlan, environ: Mapping[str, str]) -> dict[str, str]:
     """The parent's environment with the parent's Ray (address, namespace, shard
-    count) and metrics directory; ``RAY_ADDRESS`` is dropped, as
+    count), metrics directory and tally directory; ``RAY_ADDRESS`` is dropped, as
     ``PANIC_RAY__ADDRESS`` names the cluster to join."""
-    env = {key: value for key, value in environ.items() if key != METRICS_DIR_ENV}
+    env = {
+        key: value for key, value in environ.items() if key not in (METRICS_DIR_ENV, TALLY_DIR_ENV)
+    }
     if plan.with_ray:
         if not plan.ray_address:
             raise ValueError("a child gateway with Ray needs the parent's Ray address")
@@ -109,7 +118,26 @@ def child_env(plan: ChildPlan, environ: Mapping[str, str]) -> dict[str, str]:
             env["PANIC_RAY__SHARDS"] = str(plan.shards)
     if plan.metrics_dir:
         env[METRICS_DIR_ENV] = plan.metrics_dir
+    if plan.tally_dir:
+        env[TALLY_DIR_ENV] = plan.tally_dir
     return env
+
+
+def refuses_bulk_socket(mine: int, others: Iterable[int]) -> bool:
+    """Whether a gateway process holding ``mine`` bulk-feed sockets refuses one
+    more, when the other gateway processes that serve hold ``others``: it does
+    when another holds fewer. The client then connects again (a 1013 close,
+    as for any set-up the gateway sheds), and the kernel hands the new
+    connection to any of the gateways by a hash of its addresses, so a few
+    attempts even the sockets out. Never when it is the only one.
+
+    ``SO_REUSEPORT`` spreads the phone sockets well (thousands of them); the
+    bulk feed has a few sockets, each carrying thousands of fixes a second,
+    and the hash alone put all four of the bench's on one gateway in one run
+    of eight (the other then idle). Two gateways cannot both refuse: each
+    would need fewer sockets than the other.
+    """
+    return any(other < mine for other in others)
 
 
 @dataclass(frozen=True, slots=True)

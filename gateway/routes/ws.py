@@ -47,5 +47,6 @@ async def bulk_locations(websocket: WebSocket) -> None:
         sessions=state.ports.sessions,
         keys=state.ports.integration_keys,
         locations=state.locations,
+        spread=state.bulk_spread,
     )
     await BulkSocket(websocket, deps).run()

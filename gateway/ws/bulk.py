@@ -5,7 +5,10 @@ Frames are JSON text, as on ``/ws``:
 
 * first, within ``http.ws_auth_timeout_s``: ``{"type": "auth", "data":
   {"token": "<integration key>"}}``, answered ``auth.ok {integration_id,
-  name, max_fixes}`` or closed with 4401;
+  name, max_fixes}`` or closed with 4401 (or with 1013, reason
+  ``SPREAD_REASON``, when ``serve`` runs several gateway processes and another
+  holds fewer bulk sockets than this one: connect again, and the kernel may
+  hand the new connection to another; ``gateway.ports.BulkSpread``);
 * ``{"type": "locations", "id"?: str, "data": {"fixes": [...]}}``, answered
   ``locations.ok {ref?, accepted, invalid, refused, errors}`` once every fix
   is queued for geofencing (or refused by index); a batch that is not
@@ -46,7 +49,7 @@ from gateway.auth.integration_keys import Integration, parse_key, revocation_ses
 from gateway.deps import authenticate_integration
 from gateway.location_batches import BatchBody, BatchOutcome, NotABatch, receive
 from gateway.locations import LocationSink, utcnow
-from gateway.ports import IntegrationKeys, Sessions
+from gateway.ports import BulkSpread, IntegrationKeys, Sessions
 from gateway.ws.alarm import Alarm
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import (
@@ -67,6 +70,11 @@ from gateway.ws.transport import TEXT_HANDLER
 log = logging.getLogger(__name__)
 
 
+#: The close reason of a bulk socket sent to another gateway process: this one
+#: holds more than another (``gateway.ports.BulkSpread``). Connect again at once.
+SPREAD_REASON = "another gateway holds fewer bulk sockets: connect again"
+
+
 @dataclass(frozen=True)
 class BulkDeps:
     settings: Settings
@@ -74,6 +82,8 @@ class BulkDeps:
     sessions: Callable[[], Sessions]
     keys: Callable[[], IntegrationKeys]
     locations: LocationSink
+    #: This process's bulk sockets beside the other gateways' (None: the only one).
+    spread: BulkSpread | None = None
 
 
 class BulkAuthOk(BaseModel):
@@ -116,6 +126,8 @@ class BulkSocket:
         #: When the last frame came (monotonic): the idle close counts from it.
         self._last_frame = 0.0
         self._idle: Alarm | None = None
+        #: Counted in ``deps.spread`` (released when the socket ends).
+        self._counted = False
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -136,6 +148,8 @@ class BulkSocket:
                 self._idle.cancel()
             if self._channel is not None:
                 self._deps.hub.detach(self._channel, self._revoked)
+            if self._counted and self._deps.spread is not None:
+                self._deps.spread.release()
 
     async def _authenticate(self) -> Integration | None:
         http = self._deps.settings.http
@@ -178,6 +192,12 @@ class BulkSocket:
             log.warning("ws/locations auth: cannot check the key (%s)", exc)
             await self._close(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
             return None
+        spread = self._deps.spread
+        if spread is not None:
+            if not spread.admit():
+                await self._close(CloseCode.TRY_AGAIN_LATER, SPREAD_REASON)
+                return None
+            self._counted = True
         await self._send(
             encode(
                 server_frame(

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.location_batches import BatchBody
-from gateway.ws.bulk import BULK_CLIENT_FRAMES, BULK_SERVER_FRAMES
+from gateway.ws.bulk import BULK_CLIENT_FRAMES, BULK_SERVER_FRAMES, SPREAD_REASON
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import ADMINS_ONLY, AGENT_ONLY, CLIENT_FRAMES, SERVER_FRAMES
 from gateway.ws.protocol import Limits
@@ -93,8 +93,13 @@ def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None)
         "path": "/ws/locations",
         "description": "The bulk feed's socket, for integration keys only: `auth` with the "
         "key first, then `locations` frames (a batch each, answered `locations.ok`) and "
-        "`ping`. Frames are answered one at a time, in order.",
+        "`ping`. Frames are answered one at a time, in order. With several gateway "
+        "processes a socket may be closed with `spread_close_code` and `spread_reason` "
+        "instead of `auth.ok`: another process holds fewer bulk sockets; connect again "
+        "at once (the kernel may hand the new connection to another process).",
         "frame": '{"type": str, "id"?: str, "data": {...}}',
+        "spread_close_code": int(CloseCode.TRY_AGAIN_LATER),
+        "spread_reason": SPREAD_REASON,
         "client": register("Client", BULK_CLIENT_FRAMES, "WsLocations"),
         "server": register("Server", BULK_SERVER_FRAMES, "WsLocations"),
         "limits": {

@@ -7,13 +7,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,13 +24,17 @@ import asyncpg
 import httpx
 import psutil
 import pytest
+import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
+from gateway.auth.principal import Role
+from gateway.ws.bulk import SPREAD_REASON
 from persistence.drivers.mongo import EventStore
 from persistence.drivers.postgres import create_pool
 from persistence.outbox.writer import OutboxEvent
+from tests.integration.api.accounts import make_account
 from tests.integration.persistence.helpers import write_outbox
 from tests.local import PANIC_ALERT, cli_env, free_port, wait_for
 from tests.scratch import drop_database, drop_mongo_database
@@ -164,15 +171,98 @@ def test_serve_with_two_gateways_shares_the_port_sums_metrics_and_restarts_a_chi
     taking connections; ``/metrics`` from either counts the requests of both; a
     child killed is started again while the port keeps answering; SIGTERM
     stops them all, exit code 0, nothing left behind."""
+    with _two_gateways(tmp_path, migrated_db) as (proc, http_port, pids, log_path):
+        base = f"http://127.0.0.1:{http_port}"
+        first_child = pids[1]
+
+        before = _healthz_count(base)
+        # 40 connections, each accepted by one of the two processes.
+        answered = _serving_pids(http_port, pids, "/healthz", connections=40)
+        assert set(answered) == set(pids), answered
+        assert all(status == 200 for status in _statuses(answered))
+        # Whichever process answers /metrics counts the requests of both.
+        assert _healthz_count(base) - before == 40
+
+        counted = _healthz_count(base)
+        psutil.Process(first_child).kill()
+        # Connections queued on its socket as it dies are reset (SO_REUSEPORT).
+        deadline = time.monotonic() + 10
+        while (
+            _listens(first_child, http_port) or not _exited(first_child)
+        ) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The port keeps answering while the child is away.
+        for _ in range(20):
+            assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        pids = _gateway_pids(proc, http_port, 2, deadline_s=60, without=first_child)
+        assert first_child not in pids
+        answered = _serving_pids(http_port, pids, "/healthz", connections=40)
+        assert set(answered) == set(pids), answered
+        # The killed process's counts are kept.
+        assert _healthz_count(base) >= counted + 60
+        # Its bulk-socket count is not: the two that serve now have theirs.
+        (shared,) = tmp_path.glob("panic-alert-gateways-*")
+        tallies = {str(pid) for pid in pids}
+        deadline = time.monotonic() + 10
+        while set(os.listdir(shared / "bulk-sockets")) != tallies:
+            assert time.monotonic() < deadline, os.listdir(shared / "bulk-sockets")
+            time.sleep(0.05)
+
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=60)
+    output = log_path.read_text()
+    assert returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    assert _no_process_left([*pids, first_child])
+    assert not list(tmp_path.glob("panic-alert-gateways-*"))
+    messages = [json.loads(line)["message"] for line in output.splitlines() if line[:1] == "{"]
+    assert f"gateway 2/2 (pid {first_child}) exited with signal SIGKILL" in messages
+    assert sum(m.startswith("gateway 2/2 serving on") for m in messages) == 2
+    assert messages.count("stopped") == 2  # the parent and the restarted child
+    assert any(m.startswith("gateway 1/2 serving on") for m in messages)
+
+
+def test_serve_with_two_gateways_spreads_the_bulk_feeds_sockets(
+    tmp_path: Path, migrated_db: str, settings: Settings
+) -> None:
+    """``SO_REUSEPORT`` hands each connection to a gateway by a hash of its
+    addresses, so a few bulk sockets may all land on one. With two gateways a
+    bulk socket landing on the one holding more is closed with 1013 before
+    ``auth.ok``, and connecting again evens them out: eight sockets end four on
+    each, whatever sockets without a key hold meanwhile. A gateway whose
+    sockets closed takes the next ones; the tally goes when serve stops.
+    (Without the spreading, both would hold by chance in 1 run of 30.)"""
+    with _two_gateways(tmp_path, migrated_db, PANIC_HTTP__WS_AUTH_TIMEOUT_S="60") as (
+        proc,
+        http_port,
+        pids,
+        log_path,
+    ):
+        asyncio.run(_spread_bulk_sockets(http_port, pids, migrated_db, settings))
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=60)
+    output = log_path.read_text()
+    assert returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    assert not list(tmp_path.glob("panic-alert-gateways-*"))
+
+
+@contextlib.contextmanager
+def _two_gateways(
+    tmp_path: Path, database: str, **settings: str
+) -> Iterator[tuple[subprocess.Popen[bytes], int, list[int], Path]]:
+    """``serve --no-ray`` with two gateway processes on a free port (``TMPDIR``:
+    ``tmp_path``), once both listen: the process, the port, both pids and the
+    log's path. Killed on the way out if the test did not stop it."""
     http_port = free_port()
     env = cli_env(
-        PANIC_POSTGRES__DATABASE=migrated_db,
+        PANIC_POSTGRES__DATABASE=database,
         PANIC_HTTP__PORT=str(http_port),
         PANIC_HTTP__GATEWAYS="2",
         TMPDIR=str(tmp_path),
+        **settings,
     )
     log_path = tmp_path / "serve.log"
-    base = f"http://127.0.0.1:{http_port}"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
             [PANIC_ALERT, "serve", "--no-ray"],
@@ -183,54 +273,72 @@ def test_serve_with_two_gateways_shares_the_port_sums_metrics_and_restarts_a_chi
         )
         try:
             healthz = wait_for(
-                f"{base}/healthz", lambda r: r.status_code == 200, deadline_s=60, proc=proc
+                f"http://127.0.0.1:{http_port}/healthz",
+                lambda r: r.status_code == 200,
+                deadline_s=60,
+                proc=proc,
             )
             assert healthz is not None, log_path.read_text()[-3000:]
-            pids = _gateway_pids(proc, http_port, 2, deadline_s=60)
-            first_child = pids[1]
-
-            before = _healthz_count(base)
-            # 40 connections, each accepted by one of the two processes.
-            answered = _serving_pids(http_port, pids, "/healthz", connections=40)
-            assert set(answered) == set(pids), answered
-            assert all(status == 200 for status in _statuses(answered))
-            # Whichever process answers /metrics counts the requests of both.
-            assert _healthz_count(base) - before == 40
-
-            counted = _healthz_count(base)
-            psutil.Process(first_child).kill()
-            # Connections queued on its socket as it dies are reset (SO_REUSEPORT).
-            deadline = time.monotonic() + 10
-            while (
-                _listens(first_child, http_port) or not _exited(first_child)
-            ) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            # The port keeps answering while the child is away.
-            for _ in range(20):
-                assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-            pids = _gateway_pids(proc, http_port, 2, deadline_s=60, without=first_child)
-            assert first_child not in pids
-            answered = _serving_pids(http_port, pids, "/healthz", connections=40)
-            assert set(answered) == set(pids), answered
-            # The killed process's counts are kept.
-            assert _healthz_count(base) >= counted + 60
-
-            proc.send_signal(signal.SIGTERM)
-            returncode = proc.wait(timeout=60)
+            yield proc, http_port, _gateway_pids(proc, http_port, 2, deadline_s=60), log_path
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
-    output = log_path.read_text()
-    assert returncode == 0, output[-3000:]
-    assert "Traceback" not in output
-    assert _no_process_left([*pids, first_child])
-    assert not list(tmp_path.glob("panic-alert-metrics-*"))
-    messages = [json.loads(line)["message"] for line in output.splitlines() if line[:1] == "{"]
-    assert f"gateway 2/2 (pid {first_child}) exited with signal SIGKILL" in messages
-    assert sum(m.startswith("gateway 2/2 serving on") for m in messages) == 2
-    assert messages.count("stopped") == 2  # the parent and the restarted child
-    assert any(m.startswith("gateway 1/2 serving on") for m in messages)
+
+
+async def _spread_bulk_sockets(
+    http_port: int, pids: list[int], database: str, settings: Settings
+) -> None:
+    """The bulk sockets of the test above."""
+    base = f"http://127.0.0.1:{http_port}"
+    url = f"ws://127.0.0.1:{http_port}/ws/locations"
+    pool = await create_pool(settings.postgres, database=database)
+    try:
+        admin = await make_account(pool, settings, Role.ADMIN)
+    finally:
+        await pool.close()
+    async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+        made = await http.post("/admin/integrations", json={"name": "fleet"}, headers=admin.headers)
+    assert made.status_code == 201, made.text
+    key = str(made.json()["key"])
+    async with contextlib.AsyncExitStack() as sockets:
+        # Sockets that never authenticate (a script without a key) do not count.
+        for _ in range(6):
+            await sockets.enter_async_context(websockets.connect(url))
+        held: list[websockets.ClientConnection] = []
+        for _ in range(8):
+            held.append(await sockets.enter_async_context(await _bulk_socket(url, key)))
+        owners = _owners(http_port, pids, {ws.local_address[1] for ws in held})
+        assert sorted(Counter(owners.values()).values()) == [4, 4], owners
+
+        # Three of the first gateway's sockets close: the next three go to it.
+        first = [ws for ws in held if owners[ws.local_address[1]] == pids[0]]
+        for ws in first[:3]:
+            await ws.close()
+        await asyncio.sleep(0.5)  # the closes reach the gateway
+        for _ in range(3):
+            ws = await sockets.enter_async_context(await _bulk_socket(url, key))
+            port = ws.local_address[1]
+            assert _owners(http_port, pids, {port}) == {port: pids[0]}
+
+
+async def _bulk_socket(url: str, key: str) -> websockets.ClientConnection:
+    """An authenticated ``/ws/locations`` socket, connecting again as long as a
+    gateway sends it away (1013 with ``SPREAD_REASON``, and nothing else)."""
+    for _ in range(40):
+        ws = await websockets.connect(url)
+        await ws.send(json.dumps({"type": "auth", "data": {"token": key}}))
+        closed: websockets.ConnectionClosed | None = None
+        try:
+            frame = json.loads(await ws.recv())
+        except websockets.ConnectionClosed as exc:
+            closed = exc
+        if closed is None:
+            assert frame["type"] == "auth.ok", frame
+            return ws
+        assert closed.rcvd is not None
+        assert (closed.rcvd.code, closed.rcvd.reason) == (1013, SPREAD_REASON)
+    raise AssertionError("40 attempts sent away")
 
 
 def _gateway_pids(
@@ -281,15 +389,7 @@ def _serving_pids(
     socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(connections)]
     try:
         local_ports = {s.getsockname()[1]: s for s in socks}
-        owner: dict[int, int] = {}
-        deadline = time.monotonic() + 20
-        while len(owner) < connections and time.monotonic() < deadline:
-            for pid in pids:
-                for c in psutil.Process(pid).net_connections(kind="tcp"):
-                    if c.raddr and c.laddr.port == port and c.raddr.port in local_ports:
-                        owner[c.raddr.port] = pid
-            time.sleep(0.1)
-        assert len(owner) == connections, f"only {len(owner)} connections accepted"
+        owner = _owners(port, pids, set(local_ports))
         statuses: dict[int, list[int]] = {}
         for local, sock in local_ports.items():
             request = f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
@@ -302,6 +402,21 @@ def _serving_pids(
     finally:
         for sock in socks:
             sock.close()
+
+
+def _owners(port: int, pids: list[int], local_ports: set[int]) -> dict[int, int]:
+    """Which of ``pids`` accepted each of our connections to ``port`` (by the
+    connection's local port), seen with psutil once every one is accepted."""
+    owner: dict[int, int] = {}
+    deadline = time.monotonic() + 20
+    while len(owner) < len(local_ports) and time.monotonic() < deadline:
+        for pid in pids:
+            for c in psutil.Process(pid).net_connections(kind="tcp"):
+                if c.raddr and c.laddr.port == port and c.raddr.port in local_ports:
+                    owner[c.raddr.port] = pid
+        time.sleep(0.1)
+    assert len(owner) == len(local_ports), f"only {len(owner)} connections accepted"
+    return owner
 
 
 def _statuses(answered: dict[int, list[int]]) -> list[int]:

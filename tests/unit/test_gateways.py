@@ -4,12 +4,15 @@ environment, the restart verdict (``panic_alert.gateways``), and the flags."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from config.settings import HttpSettings
 from panic_alert.cli import build_parser
 from panic_alert.gateways import (
     METRICS_DIR_ENV,
+    TALLY_DIR_ENV,
     ChildPlan,
     GiveUp,
     Restart,
@@ -17,6 +20,7 @@ from panic_alert.gateways import (
     child_command,
     child_env,
     gateway_count,
+    refuses_bulk_socket,
     restart_verdict,
 )
 
@@ -34,6 +38,7 @@ def plan(**overrides: object) -> ChildPlan:
         "ray_namespace": "ns-1",
         "shards": 2,
         "metrics_dir": "/tmp/metrics-1",  # noqa: S108 - a value, nothing is written
+        "tally_dir": "/tmp/tally-1",  # noqa: S108
     }
     values.update(overrides)
     return ChildPlan(**values)  # type: ignore[arg-type]
@@ -132,6 +137,7 @@ def test_child_env_joins_the_parents_ray_in_its_namespace() -> None:
         "RAY_ADDRESS": "elsewhere:6379",
         "PANIC_RAY__ADDRESS": "",
         METRICS_DIR_ENV: "/tmp/stale",  # noqa: S108
+        TALLY_DIR_ENV: "/tmp/stale-tally",  # noqa: S108
     }
     env = child_env(plan(), environ)
     assert env["PATH"] == "/bin"
@@ -141,12 +147,15 @@ def test_child_env_joins_the_parents_ray_in_its_namespace() -> None:
     assert env["PANIC_RAY__NAMESPACE"] == "ns-1"
     assert env["PANIC_RAY__SHARDS"] == "2"
     assert env[METRICS_DIR_ENV] == "/tmp/metrics-1"  # noqa: S108
+    assert env[TALLY_DIR_ENV] == "/tmp/tally-1"  # noqa: S108
     assert environ["RAY_ADDRESS"] == "elsewhere:6379"  # not changed
 
 
 def test_child_env_without_ray_or_summed_metrics() -> None:
-    environ = {"RAY_ADDRESS": "x:1", METRICS_DIR_ENV: "/tmp/stale"}  # noqa: S108
-    env = child_env(plan(with_ray=False, ray_address=None, metrics_dir=None), environ)
+    environ = {"RAY_ADDRESS": "x:1", METRICS_DIR_ENV: "/tmp/stale", TALLY_DIR_ENV: "/tmp/t"}  # noqa: S108
+    env = child_env(
+        plan(with_ray=False, ray_address=None, metrics_dir=None, tally_dir=None), environ
+    )
     assert env == {"RAY_ADDRESS": "x:1"}
 
 
@@ -170,3 +179,48 @@ def test_restarts_are_capped_per_window() -> None:
     assert restart_verdict(policy, [*four, 90.0], 100.0) == GiveUp(5)
     # Restarts older than the window no longer count.
     assert restart_verdict(policy, [10.0, 20.0, 30.0, 40.0, 90.0], 100.0) == Restart(101.0)
+
+
+# ------------------------------------------------------------ bulk sockets
+
+
+@pytest.mark.parametrize(
+    ("mine", "others", "refused"),
+    [
+        (0, [], False),  # the only gateway takes every socket
+        (7, [], False),
+        (0, [0], False),
+        (1, [0], True),  # another holds fewer: connect again
+        (1, [1], False),
+        (2, [3, 1], True),
+        (2, [2, 3], False),
+    ],
+)
+def test_a_gateway_refuses_a_bulk_socket_only_when_another_holds_fewer(
+    mine: int, others: list[int], refused: bool
+) -> None:
+    assert refuses_bulk_socket(mine, others) is refused
+
+
+@given(
+    gateways=st.integers(1, 6),
+    landings=st.lists(st.integers(0, 63), max_size=80),
+    start=st.lists(st.integers(0, 5), min_size=6, max_size=6),
+)
+def test_the_gateway_holding_fewest_always_takes_and_the_spread_never_widens(
+    gateways: int, landings: list[int], start: list[int]
+) -> None:
+    """Wherever the kernel hands each attempt, some gateway would take it (no
+    socket is sent away forever), and taking one never widens the spread past
+    what it was, nor past one."""
+    counts = start[:gateways]
+    for landing in landings:
+        assert any(
+            not refuses_bulk_socket(counts[i], counts[:i] + counts[i + 1 :])
+            for i in range(gateways)
+        )
+        i = landing % gateways
+        spread = max(counts) - min(counts)
+        if not refuses_bulk_socket(counts[i], counts[:i] + counts[i + 1 :]):
+            counts[i] += 1
+        assert max(counts) - min(counts) <= max(spread, 1)

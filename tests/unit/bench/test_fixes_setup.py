@@ -25,14 +25,18 @@ from bench.fixes import (
     authenticated_socket,
 )
 from bench.live import PingSchedule
+from gateway.ws.bulk import SPREAD_REASON
 
 
 class FakeGateway:
     """Answers ``auth`` with a 1013 close ``shed`` times, then with ``reply``."""
 
-    def __init__(self, shed: int, reply: dict[str, object]) -> None:
+    def __init__(
+        self, shed: int, reply: dict[str, object], reason: str = "cannot authenticate now"
+    ) -> None:
         self.shed = shed
         self.reply = reply
+        self.reason = reason
         self.attempts = 0
 
     async def handler(self, ws: ServerConnection) -> None:
@@ -40,7 +44,7 @@ class FakeGateway:
         assert auth == {"type": "auth", "data": {"token": "t0ken"}}
         self.attempts += 1
         if self.attempts <= self.shed:
-            await ws.close(TRY_AGAIN_LATER, "cannot authenticate now")
+            await ws.close(TRY_AGAIN_LATER, self.reason)
             return
         await ws.send(json.dumps({"type": "presence", "data": {}}))  # not auth.ok: skipped
         await ws.send(json.dumps(self.reply))
@@ -93,6 +97,29 @@ async def test_a_gateway_that_keeps_shedding_is_given_up() -> None:
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == TRY_AGAIN_LATER
     assert gateway.attempts == fixes.SETUP_RETRIES + 1
+
+
+async def test_a_bulk_socket_sent_to_another_gateway_connects_again_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_back_off(failures: int, rng: random.Random) -> float:
+        raise AssertionError("a socket sent away waits for nothing")
+
+    monkeypatch.setattr(fixes, "backoff_s", no_back_off)
+    sent_away = fixes.SETUP_RETRIES + 4  # past the budget of shed set-ups
+    gateway = FakeGateway(sent_away, {"type": "auth.ok", "data": {}}, reason=SPREAD_REASON)
+    async with started(gateway) as url:
+        ws, retries, _ = await authenticated_socket(url, "t0ken", rng=random.Random(1))
+        await ws.close()
+    assert (retries, gateway.attempts) == (sent_away, sent_away + 1)
+
+
+async def test_a_bulk_socket_sent_away_too_often_is_given_up() -> None:
+    gateway = FakeGateway(100, {"type": "auth.ok", "data": {}}, reason=SPREAD_REASON)
+    async with started(gateway) as url:
+        with pytest.raises(websockets.ConnectionClosed):
+            await authenticated_socket(url, "t0ken", rng=random.Random(1))
+    assert gateway.attempts == fixes.SENT_AWAY + fixes.SETUP_RETRIES + 1
 
 
 async def test_a_refused_token_fails_at_once() -> None:
