@@ -63,7 +63,7 @@ from actors.subject_state import (
 )
 from geo.errors import GeoError
 from geo.fences import FenceEvent, Fix, Inside, Presence, changes_nothing, track
-from geo.records import record
+from geo.records import by_position, record
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -94,7 +94,7 @@ class TrackFix:
         self.where = where
 
     def __reduce__(self) -> tuple[type[TrackFix], tuple[Any, ...]]:
-        return TrackFix, (self.fix, self.near, self.gone, self.where)
+        return TrackFix, by_position(self)
 
 
 #: The timer of a stay's dwell (one per zone the subject is inside).

@@ -60,7 +60,7 @@ from shapely.validation import explain_validity
 from geo.cells import EARTH_RADIUS_M, check_point, is_valid_point
 from geo.errors import GeoError
 from geo.fence_events import FenceEvent as FenceEvent
-from geo.records import record
+from geo.records import by_position, record
 
 MAX_VERTICES: Final = 10_000
 MAX_AREA_KM2: Final = 10_000.0
@@ -153,10 +153,8 @@ class Zone:
         self.since = since
         self._frame = _Frame.of(geometry)
 
-    def __reduce__(
-        self,
-    ) -> tuple[type[Zone], tuple[UUID, BaseGeometry, float | None, datetime | None]]:
-        return Zone, (self.id, self.geometry, self.dwell_s, self.since)
+    def __reduce__(self) -> tuple[type[Zone], tuple[Any, ...]]:
+        return Zone, by_position(self)
 
     @classmethod
     def from_geojson(
@@ -474,8 +472,8 @@ class Inside:
         self.since = since
         self.dwelled = dwelled
 
-    def __reduce__(self) -> tuple[type[Inside], tuple[datetime, bool]]:
-        return Inside, (self.since, self.dwelled)
+    def __reduce__(self) -> tuple[type[Inside], tuple[Any, ...]]:
+        return Inside, by_position(self)
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -490,8 +488,8 @@ class Presence:
         self.inside = inside
         self.last_fix_at = last_fix_at
 
-    def __reduce__(self) -> tuple[type[Presence], tuple[Mapping[UUID, Inside], datetime | None]]:
-        return Presence, (self.inside, self.last_fix_at)
+    def __reduce__(self) -> tuple[type[Presence], tuple[Any, ...]]:
+        return Presence, by_position(self)
 
 
 NOWHERE: Final = Presence({})

@@ -58,6 +58,8 @@ def record(cls: type[T]) -> type[T]:
 
 
 def by_position(record: Any) -> tuple[Any, ...]:
-    """A dataclass's field values in order: what a hot record's ``__reduce__``
-    makes it again from (its ``__init__`` takes every field by position)."""
-    return tuple(getattr(record, f.name) for f in fields(record))
+    """A dataclass's values of the fields its ``__init__`` takes, in order: what a
+    hot record's ``__reduce__`` makes it again from (its ``__init__`` takes them
+    by position). A field its ``__init__`` computes (``field(init=False)``, as
+    ``Zone``'s frame) is left out and made again."""
+    return tuple(getattr(record, f.name) for f in fields(record) if f.init)

@@ -19,7 +19,7 @@ from mypy import api as mypy_api
 from actors.subject import NearZone, SubjectState, TrackFix
 from actors.subject_state import SubjectRole
 from geo.fences import Fix, Inside, Presence, Zone
-from geo.records import record
+from geo.records import by_position, record
 from panic_alert.compiled import compiled
 
 T0 = datetime(2026, 12, 5, 12, tzinfo=UTC)
@@ -72,6 +72,10 @@ def test_the_hot_records_pickle_copy_and_replace_by_their_fields() -> None:
     later = dataclasses.replace(zone, dwell_s=60.0)
     assert (later.id, later.dwell_s) == (zone.id, 60.0)
     assert later == pickle.loads(pickle.dumps(later))  # noqa: S301 - our own bytes
+    # By the fields its __init__ takes: the frame it computes is made again.
+    assert by_position(zone) == (zone.id, zone.geometry, zone.dwell_s, zone.since)
+    again = pickle.loads(pickle.dumps(zone))  # noqa: S301 - our own bytes
+    assert again._frame == zone._frame
 
 
 def test_compiled_hot_records_are_native_classes() -> None:
@@ -127,7 +131,7 @@ def test_assigning_a_records_field_is_a_type_error(
     """The one guard left on a record (see ``geo.records``): mypy refuses it."""
     monkeypatch.chdir(ROOT)
     source = """
-        from geo.records import record
+        from geo.records import by_position, record
 
         @record
         class Point:
