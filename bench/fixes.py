@@ -248,9 +248,13 @@ class SenderSockets:
 
     async def _reopen(self, index: int) -> None:
         failures = 0
+        closed = self._sockets[index]
+        # A bulk socket its gateway sent to another connects again at once.
+        moved = (closed.close_code, closed.close_reason) == (TRY_AGAIN_LATER, SPREAD_REASON)
         try:
             while True:
-                await asyncio.sleep(backoff_s(failures, self._rng))
+                if failures or not moved:
+                    await asyncio.sleep(backoff_s(failures, self._rng))
                 try:
                     ws, _retries, _heartbeat_s = await self._open_one(index)
                 except (OSError, TimeoutError, RuntimeError, websockets.WebSocketException):

@@ -1051,6 +1051,13 @@ class BulkSpread(Protocol):
         process holds fewer."""
         ...
 
+    def surplus(self, now: float) -> bool:
+        """Whether one of this process's sockets should go to another gateway
+        process, which holds two or more fewer (at most once in a while; ``now``:
+        ``time.monotonic()``). The socket whose frame asked is closed after its
+        answer, and its client connects again."""
+        ...
+
     def release(self) -> None:
         """A socket counted here closed."""
         ...

@@ -5,7 +5,10 @@ keeps its count of open ``/ws/locations`` sockets in a file of the directory
 the parent made (``TALLY_DIR_ENV``): named by its pid, 8 bytes, rewritten in
 place whenever a socket is taken or closed. Before it takes one more it reads
 the others' files, and refuses the socket when another holds fewer
-(:func:`~panic_alert.gateways.refuses_bulk_socket`).
+(:func:`~panic_alert.gateways.refuses_bulk_socket`); and every
+``MOVE_EVERY_S`` at most, as its sockets' frames come, it checks whether it
+holds two or more than another, and if so sends one socket away
+(:meth:`BulkTally.surplus`).
 
 A process counts for the others only while it serves: it writes its file once
 it listens (:meth:`BulkTally.join`) and removes it as it starts to stop
@@ -24,11 +27,15 @@ import os
 import struct
 from pathlib import Path
 
-from panic_alert.gateways import refuses_bulk_socket
+from panic_alert.gateways import moves_bulk_socket, refuses_bulk_socket
 
 log = logging.getLogger(__name__)
 
 _COUNT = struct.Struct("<q")
+
+#: A gateway sends at most one of its open bulk sockets away this often, so the
+#: moved client's new socket is counted before the next is considered.
+MOVE_EVERY_S = 2.0
 
 
 class BulkTally:
@@ -41,6 +48,7 @@ class BulkTally:
         self._path = self._directory / str(self._pid)
         self._fd: int | None = None
         self._count = 0
+        self._next_move = 0.0
 
     @property
     def count(self) -> int:
@@ -81,6 +89,16 @@ class BulkTally:
         self._write()
         return True
 
+    def surplus(self, now: float) -> bool:
+        """Whether one of this process's open bulk sockets should go to another
+        gateway, which holds two or more fewer (:func:`moves_bulk_socket`). The
+        others are read at most once per ``MOVE_EVERY_S`` (``now``: monotonic
+        seconds); False in between, and before :meth:`join` or after :meth:`leave`."""
+        if self._fd is None or now < self._next_move:
+            return False
+        self._next_move = now + MOVE_EVERY_S
+        return moves_bulk_socket(self._count, self.others())
+
     def release(self) -> None:
         """One bulk socket this process counted closed."""
         self._count = max(0, self._count - 1)
@@ -118,13 +136,21 @@ def forget(directory: str | Path, pid: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """``pid`` runs: it exists and is not a zombie (a killed child the parent
+    has not reaped yet, for up to its supervisor's poll, still has a pid)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    except PermissionError:  # another user's: alive
+    except OSError:  # no /proc here: ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's: alive
+            return True
         return True
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _read(path: Path) -> int | None:

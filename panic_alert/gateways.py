@@ -15,7 +15,8 @@ children run without Ray too, and only the parent runs the in-process relay.
 This module decides: how many gateways (:func:`gateway_count`), a child's
 command line and environment (:func:`child_command`, :func:`child_env`) and
 whether a child that exited is started again (:func:`restart_verdict`), and
-whether a gateway takes one more bulk-feed socket (:func:`refuses_bulk_socket`).
+whether a gateway takes one more bulk-feed socket or sends one of its own away
+(:func:`refuses_bulk_socket`, :func:`moves_bulk_socket`).
 The processes themselves are in ``panic_alert.gateway_procs``; the bulk
 sockets each one holds, in ``panic_alert.bulk_tally``.
 """
@@ -138,6 +139,16 @@ def refuses_bulk_socket(mine: int, others: Iterable[int]) -> bool:
     would need fewer sockets than the other.
     """
     return any(other < mine for other in others)
+
+
+def moves_bulk_socket(mine: int, others: Iterable[int]) -> bool:
+    """Whether a gateway process holding ``mine`` bulk-feed sockets sends one of
+    them to another (closing it as :func:`refuses_bulk_socket` refuses one): it
+    does when another holds two or more fewer, so that moving one narrows the
+    gap instead of turning it around. Sockets already open are where the kernel
+    put them while a gateway was away: all on the first while the others start,
+    or on the others while a restarted one was down."""
+    return any(other + 1 < mine for other in others)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ Frames are JSON text, as on ``/ws``:
   name, max_fixes}`` or closed with 4401 (or with 1013, reason
   ``SPREAD_REASON``, when ``serve`` runs several gateway processes and another
   holds fewer bulk sockets than this one: connect again, and the kernel may
-  hand the new connection to another; ``gateway.ports.BulkSpread``);
+  hand the new connection to another; ``gateway.ports.BulkSpread``). An open
+  socket is closed the same way after a frame's answer when its gateway holds
+  two or more sockets than another (sockets opened while the others started or
+  one was restarting): connect again and send again any frame not answered;
 * ``{"type": "locations", "id"?: str, "data": {"fixes": [...]}}``, answered
   ``locations.ok {ref?, accepted, invalid, refused, errors}`` once every fix
   is queued for geofencing (or refused by index); a batch that is not
@@ -239,6 +242,7 @@ class BulkSocket:
                 await self._close(CloseCode.TOO_BIG, "frame too big")
                 return
             await self._send(self.answer(text))
+            self._move_if_surplus(self._last_frame)
 
     def _on_text(self, text: str) -> bool | str:
         """The server's text handler: a frame's answer, made as the frame is read, or
@@ -249,7 +253,18 @@ class BulkSocket:
         if too_big(text, self._deps.settings.http.ws_max_bulk_frame_bytes):
             return False
         self._last_frame = time.monotonic()
-        return self.answer(text)
+        answer = self.answer(text)
+        self._move_if_surplus(self._last_frame)
+        return answer
+
+    def _move_if_surplus(self, now: float) -> None:
+        """Send this socket to another gateway process when this one holds two or
+        more sockets than it (``BulkSpread.surplus``): closed after the answer just
+        made (written first), its client connects again, and the kernel may hand
+        the new connection to the gateway holding fewer."""
+        spread = self._deps.spread
+        if self._counted and spread is not None and spread.surplus(now):
+            self._in_background(self._close(CloseCode.TRY_AGAIN_LATER, SPREAD_REASON))
 
     def _idle_due(self) -> None:
         """Close an idle socket (``ws_heartbeat_timeout_s`` without a frame), or wait

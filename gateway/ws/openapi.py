@@ -96,7 +96,10 @@ def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None)
         "`ping`. Frames are answered one at a time, in order. With several gateway "
         "processes a socket may be closed with `spread_close_code` and `spread_reason` "
         "instead of `auth.ok`: another process holds fewer bulk sockets; connect again "
-        "at once (the kernel may hand the new connection to another process).",
+        "at once (the kernel may hand the new connection to another process). An open "
+        "socket may be closed the same way after a frame's answer, when its process holds "
+        "two or more bulk sockets than another: connect again and send again any frame "
+        "not answered.",
         "frame": '{"type": str, "id"?: str, "data": {...}}',
         "spread_close_code": int(CloseCode.TRY_AGAIN_LATER),
         "spread_reason": SPREAD_REASON,

@@ -186,11 +186,7 @@ def test_serve_with_two_gateways_shares_the_port_sums_metrics_and_restarts_a_chi
         counted = _healthz_count(base)
         psutil.Process(first_child).kill()
         # Connections queued on its socket as it dies are reset (SO_REUSEPORT).
-        deadline = time.monotonic() + 10
-        while (
-            _listens(first_child, http_port) or not _exited(first_child)
-        ) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_gone(first_child, http_port)
         # The port keeps answering while the child is away.
         for _ in range(20):
             assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
@@ -290,17 +286,8 @@ async def _spread_bulk_sockets(
     http_port: int, pids: list[int], database: str, settings: Settings
 ) -> None:
     """The bulk sockets of the test above."""
-    base = f"http://127.0.0.1:{http_port}"
     url = f"ws://127.0.0.1:{http_port}/ws/locations"
-    pool = await create_pool(settings.postgres, database=database)
-    try:
-        admin = await make_account(pool, settings, Role.ADMIN)
-    finally:
-        await pool.close()
-    async with httpx.AsyncClient(base_url=base, timeout=20) as http:
-        made = await http.post("/admin/integrations", json={"name": "fleet"}, headers=admin.headers)
-    assert made.status_code == 201, made.text
-    key = str(made.json()["key"])
+    key = await _integration_key(http_port, database, settings)
     async with contextlib.AsyncExitStack() as sockets:
         # Sockets that never authenticate (a script without a key) do not count.
         for _ in range(6):
@@ -322,11 +309,101 @@ async def _spread_bulk_sockets(
             assert _owners(http_port, pids, {port}) == {port: pids[0]}
 
 
+async def _integration_key(http_port: int, database: str, settings: Settings) -> str:
+    """A new integration key, issued by a new administrator of ``database``."""
+    pool = await create_pool(settings.postgres, database=database)
+    try:
+        admin = await make_account(pool, settings, Role.ADMIN)
+    finally:
+        await pool.close()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=20) as http:
+        made = await http.post("/admin/integrations", json={"name": "fleet"}, headers=admin.headers)
+    assert made.status_code == 201, made.text
+    return str(made.json()["key"])
+
+
+def test_serve_moves_open_bulk_sockets_to_a_gateway_that_restarted(
+    tmp_path: Path, migrated_db: str, settings: Settings
+) -> None:
+    """Four bulk sockets, two on each gateway; the child is killed and its two
+    clients connect again to the parent, the only one left (four there). Once
+    the child serves again, the parent sends open sockets to it, one at a time
+    after a frame's answer (1013 with ``SPREAD_REASON``), until two are on each."""
+    with _two_gateways(tmp_path, migrated_db) as (proc, http_port, pids, log_path):
+        moved = asyncio.run(_moved_after_restart(proc, http_port, pids, migrated_db, settings))
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=60)
+    output = log_path.read_text()
+    assert returncode == 0, output[-3000:]
+    assert "Traceback" not in output
+    assert moved >= 1
+
+
+async def _moved_after_restart(
+    proc: subprocess.Popen[bytes],
+    http_port: int,
+    pids: list[int],
+    database: str,
+    settings: Settings,
+) -> int:
+    """The sockets of the test above; how many open ones a gateway sent away."""
+    url = f"ws://127.0.0.1:{http_port}/ws/locations"
+    key = await _integration_key(http_port, database, settings)
+    feed = [await _bulk_socket(url, key) for _ in range(4)]
+    owners = _owners(http_port, pids, {ws.local_address[1] for ws in feed})
+    assert sorted(Counter(owners.values()).values()) == [2, 2], owners
+    parent, child = pids
+    psutil.Process(child).kill()
+    moved = 0
+
+    async def frames_round() -> None:
+        """A ping on each socket; one closed is connected again."""
+        nonlocal moved
+        for i, ws in enumerate(feed):
+            closed: websockets.ConnectionClosed | None = None
+            try:
+                await ws.send('{"type":"ping"}')
+                assert json.loads(await ws.recv())["type"] == "pong"
+            except websockets.ConnectionClosed as exc:
+                closed = exc
+            if closed is not None:
+                if closed.rcvd is not None and closed.rcvd.reason == SPREAD_REASON:
+                    assert closed.rcvd.code == 1013
+                    moved += 1
+                feed[i] = await _bulk_socket(url, key)
+
+    # The killed child's clients come back to the parent while the child is away.
+    await asyncio.to_thread(_wait_gone, child, http_port)
+    await frames_round()
+    owners = _owners(http_port, [parent], {ws.local_address[1] for ws in feed})
+    assert set(owners.values()) == {parent}
+    pids = await asyncio.to_thread(_gateway_pids, proc, http_port, 2, deadline_s=60, without=child)
+    deadline = time.monotonic() + 30
+    while True:
+        await frames_round()
+        # A socket just sent away is closed on the gateway's side before its
+        # client notices (at its next ping): look again until all four are held.
+        owners = _owners_now(http_port, pids, {ws.local_address[1] for ws in feed})
+        if sorted(Counter(owners.values()).values()) == [2, 2]:
+            break
+        assert time.monotonic() < deadline, owners
+        await asyncio.sleep(0.2)
+    for ws in feed:
+        await ws.close()
+    return moved
+
+
 async def _bulk_socket(url: str, key: str) -> websockets.ClientConnection:
     """An authenticated ``/ws/locations`` socket, connecting again as long as a
-    gateway sends it away (1013 with ``SPREAD_REASON``, and nothing else)."""
+    gateway sends it away (1013 with ``SPREAD_REASON``, and nothing else), or as
+    a client would when the connection is reset before its handshake (handed to
+    a gateway being killed, whose queued connections are reset)."""
     for _ in range(40):
-        ws = await websockets.connect(url)
+        try:
+            ws = await websockets.connect(url)
+        except (OSError, websockets.InvalidHandshake, websockets.InvalidMessage):
+            await asyncio.sleep(0.1)
+            continue
         await ws.send(json.dumps({"type": "auth", "data": {"token": key}}))
         closed: websockets.ConnectionClosed | None = None
         try:
@@ -360,6 +437,14 @@ def _gateway_pids(
             return listening
         time.sleep(0.25)
     raise AssertionError(f"{count} gateway processes did not listen on {port} in time")
+
+
+def _wait_gone(pid: int, port: int) -> None:
+    """Until the killed gateway ``pid`` no longer listens on ``port`` and has exited."""
+    deadline = time.monotonic() + 10
+    while _listens(pid, port) or not _exited(pid):
+        assert time.monotonic() < deadline, f"gateway {pid} still there"
+        time.sleep(0.05)
 
 
 def _exited(pid: int) -> bool:
@@ -410,13 +495,20 @@ def _owners(port: int, pids: list[int], local_ports: set[int]) -> dict[int, int]
     owner: dict[int, int] = {}
     deadline = time.monotonic() + 20
     while len(owner) < len(local_ports) and time.monotonic() < deadline:
-        for pid in pids:
-            for c in psutil.Process(pid).net_connections(kind="tcp"):
-                if c.raddr and c.laddr.port == port and c.raddr.port in local_ports:
-                    owner[c.raddr.port] = pid
+        owner |= _owners_now(port, pids, local_ports)
         time.sleep(0.1)
     assert len(owner) == len(local_ports), f"only {len(owner)} connections accepted"
     return owner
+
+
+def _owners_now(port: int, pids: list[int], local_ports: set[int]) -> dict[int, int]:
+    """Which of ``pids`` holds each of our connections to ``port`` that one holds now."""
+    return {
+        c.raddr.port: pid
+        for pid in pids
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.raddr and c.laddr.port == port and c.raddr.port in local_ports
+    }
 
 
 def _statuses(answered: dict[int, list[int]]) -> list[int]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from panic_alert.bulk_tally import BulkTally, forget
+from panic_alert.bulk_tally import MOVE_EVERY_S, BulkTally, forget
 
 
 @pytest.fixture
@@ -81,6 +82,24 @@ def test_a_gateway_that_exited_is_skipped_and_its_count_removed(tmp_path: Path) 
     assert not (tmp_path / str(gone)).exists()
 
 
+def test_a_killed_gateway_not_reaped_yet_is_skipped_too(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        BulkTally(tmp_path, pid=proc.pid).join()
+        mine = BulkTally(tmp_path)
+        mine.join()
+        assert mine.admit()
+        assert not mine.admit()  # 1 against its 0
+        proc.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert mine.admit()  # a zombie (not reaped): gone for the tally
+    finally:
+        proc.wait()
+
+
 def test_forget_removes_a_count_once(tmp_path: Path) -> None:
     gone = dead_pid()
     BulkTally(tmp_path, pid=gone).join()
@@ -109,3 +128,22 @@ def test_an_unreadable_directory_sends_no_socket_away(tmp_path: Path) -> None:
     shared.rmdir()  # gone under it
     assert mine.others() == []
     assert mine.admit()
+
+
+def test_a_gateway_two_above_another_sends_a_socket_away_once_in_a_while(
+    tmp_path: Path, other_pid: int
+) -> None:
+    mine, theirs = BulkTally(tmp_path), BulkTally(tmp_path, pid=other_pid)
+    for _ in range(3):
+        assert mine.admit()  # the other still starting: all three here
+    assert not mine.surplus(100.0)  # not joined yet: nobody to send them to
+    mine.join()
+    theirs.join()
+    assert mine.surplus(100.0)  # 3 against 0
+    assert not mine.surplus(100.5)  # once per MOVE_EVERY_S
+    mine.release()  # the socket sent away closed; its client lands on the other
+    assert theirs.admit()
+    assert mine.surplus(100.0 + MOVE_EVERY_S) is False  # 2 against 1: even enough
+    assert not theirs.surplus(200.0)
+    mine.leave()
+    assert not mine.surplus(300.0)  # stopping: nothing is moved

@@ -20,6 +20,7 @@ from panic_alert.gateways import (
     child_command,
     child_env,
     gateway_count,
+    moves_bulk_socket,
     refuses_bulk_socket,
     restart_verdict,
 )
@@ -224,3 +225,42 @@ def test_the_gateway_holding_fewest_always_takes_and_the_spread_never_widens(
         if not refuses_bulk_socket(counts[i], counts[:i] + counts[i + 1 :]):
             counts[i] += 1
         assert max(counts) - min(counts) <= max(spread, 1)
+
+
+@pytest.mark.parametrize(
+    ("mine", "others", "moves"),
+    [
+        (5, [], False),  # alone
+        (1, [0], False),  # moving it would only turn the gap around
+        (2, [0], True),
+        (4, [3, 2], True),
+        (4, [3, 3], False),
+        (0, [0], False),
+    ],
+)
+def test_a_gateway_sends_an_open_socket_away_only_two_or_more_above_another(
+    mine: int, others: list[int], moves: bool
+) -> None:
+    assert moves_bulk_socket(mine, others) is moves
+
+
+@given(counts=st.lists(st.integers(0, 20), min_size=1, max_size=6))
+def test_moving_sockets_evens_any_spread_to_one(counts: list[int]) -> None:
+    """Whatever the sockets' spread (say, all on the first gateway while the
+    others started), moving one at a time from a gateway with a surplus to the
+    one holding fewest narrows it, until no gateway is two above another."""
+    total = sum(counts)
+    for _ in range(200):
+        surplus = [
+            i
+            for i in range(len(counts))
+            if moves_bulk_socket(counts[i], counts[:i] + counts[i + 1 :])
+        ]
+        if not surplus:
+            break
+        before = sorted(counts)
+        counts[surplus[0]] -= 1
+        counts[counts.index(min(counts))] += 1
+        assert sorted(counts) != before
+    assert max(counts) - min(counts) <= 1
+    assert sum(counts) == total
