@@ -45,7 +45,6 @@ class BulkTally:
     def __init__(self, directory: str | Path, pid: int | None = None) -> None:
         self._directory = Path(directory)
         self._pid = os.getpid() if pid is None else pid
-        self._path = self._directory / str(self._pid)
         self._fd: int | None = None
         self._count = 0
         self._next_move = 0.0
@@ -64,7 +63,7 @@ class BulkTally:
         fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.pwrite(fd, _COUNT.pack(self._count), 0)
-            os.rename(staging, self._path)
+            os.rename(staging, self._directory / str(self._pid))
         except OSError:
             os.close(fd)
             raise
@@ -76,8 +75,7 @@ class BulkTally:
             return
         fd, self._fd = self._fd, None
         os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            self._path.unlink()
+        forget(self._directory, self._pid)
 
     def admit(self) -> bool:
         """Count one more bulk socket, or False (not counted) when another
@@ -113,9 +111,11 @@ class BulkTally:
             log.warning("bulk tally: cannot read %s (%s)", self._directory, exc)
             return counts
         for name in names:
-            if not name.isdigit() or int(name) == self._pid:
+            if not name.isdigit():
                 continue
             pid = int(name)
+            if pid == self._pid:
+                continue
             if not _alive(pid):
                 forget(self._directory, pid)
                 continue
