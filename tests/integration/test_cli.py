@@ -184,9 +184,8 @@ def test_serve_with_two_gateways_shares_the_port_sums_metrics_and_restarts_a_chi
         assert _healthz_count(base) - before == 40
 
         counted = _healthz_count(base)
-        psutil.Process(first_child).kill()
         # Connections queued on its socket as it dies are reset (SO_REUSEPORT).
-        _wait_gone(first_child, http_port)
+        _kill_gateway(first_child, http_port)
         # The port keeps answering while the child is away.
         for _ in range(20):
             assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
@@ -353,7 +352,7 @@ async def _moved_after_restart(
     owners = _owners(http_port, pids, {ws.local_address[1] for ws in feed})
     assert sorted(Counter(owners.values()).values()) == [2, 2], owners
     parent, child = pids
-    psutil.Process(child).kill()
+    await asyncio.to_thread(_kill_gateway, child, http_port)
     moved = 0
 
     async def frames_round() -> None:
@@ -373,7 +372,6 @@ async def _moved_after_restart(
                 feed[i] = await _bulk_socket(url, key)
 
     # The killed child's clients come back to the parent while the child is away.
-    await asyncio.to_thread(_wait_gone, child, http_port)
     await frames_round()
     owners = _owners(http_port, [parent], {ws.local_address[1] for ws in feed})
     assert set(owners.values()) == {parent}
@@ -439,22 +437,45 @@ def _gateway_pids(
     raise AssertionError(f"{count} gateway processes did not listen on {port} in time")
 
 
-def _wait_gone(pid: int, port: int) -> None:
-    """Until the killed gateway ``pid`` no longer listens on ``port`` and has exited."""
+def _kill_gateway(pid: int, port: int) -> None:
+    """SIGKILL the gateway ``pid``; return once its listening socket on ``port``
+    is gone from the kernel's tables, so no later connection can be queued on it.
+    (Neither its missing from /proc/<pid>/fd nor its leader showing as a zombie
+    is enough: another of its threads may still hold its files, and the socket
+    resets what it queued when that thread lets go.)"""
+    inode = _listening_inode(pid, port)
+    psutil.Process(pid).kill()
     deadline = time.monotonic() + 10
-    while _listens(pid, port) or not _exited(pid):
-        assert time.monotonic() < deadline, f"gateway {pid} still there"
+    while inode in _tcp_listening_inodes(port):
+        assert time.monotonic() < deadline, f"gateway {pid} still listens on {port}"
         time.sleep(0.05)
 
 
-def _exited(pid: int) -> bool:
-    """``pid`` is gone or a zombie: its exit has closed its files, sockets too (a
-    process being killed may already show no sockets in /proc while its
-    listening socket still takes connections, which are reset when it closes)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+def _listening_inode(pid: int, port: int) -> int:
+    """The inode of the socket ``pid`` listens on ``port`` with."""
+    fd_dir = Path(f"/proc/{pid}/fd")
+    held = set()
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                held.add(int(target[len("socket:[") : -1]))
+    (inode,) = held & _tcp_listening_inodes(port)
+    return inode
+
+
+def _tcp_listening_inodes(port: int) -> set[int]:
+    """Inodes of the sockets listening on ``port``, from /proc/net/tcp and tcp6."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    inodes.add(int(inode))
+    return inodes
 
 
 def _listens(pid: int, port: int) -> bool:
