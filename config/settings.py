@@ -489,6 +489,11 @@ class HttpSettings(BaseModel):
     #: authentication too, so this bounds what an unauthenticated socket can make a
     #: gateway hold (512 KiB: about 3,000 fixes).
     ws_max_bulk_frame_bytes: int = Field(512 * 1024, ge=1024, le=1024 * 1024)
+    #: Most ``/ws/locations`` sockets one integration key holds open at once on one
+    #: gateway process: one more is closed with 1008, reason "too many bulk sockets
+    #: for this integration key", before ``auth.ok`` (``gateway.ws.key_sockets``).
+    #: Per process: with ``serve``'s N gateway processes a key holds at most N times it.
+    ws_max_bulk_sockets_per_key: int = Field(64, ge=1, le=100_000)
 
 
 class OutboxSettings(BaseModel):

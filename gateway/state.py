@@ -19,6 +19,7 @@ from gateway.readiness import BackendSet
 from gateway.vetting import ApprovedAgents
 from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.hub import PushHub
+from gateway.ws.key_sockets import KeySockets
 from gateway.ws.presence import AgentSockets
 from gateway.ws.reads import CoalescedOpenAlerts, CoalescedSessionCheck, CoalescedVetting
 from media.vault import MasterKeys
@@ -63,6 +64,9 @@ class GatewayState:
     #: The bulk-feed sockets of this process beside the other gateways' (``serve``
     #: with several); None: the only gateway, every bulk socket is taken.
     bulk_spread: BulkSpread | None = None
+    #: This process's open bulk-feed sockets by integration key, each at most
+    #: ``http.ws_max_bulk_sockets_per_key`` (``gateway.ws.key_sockets``).
+    bulk_keys: KeySockets = field(default_factory=KeySockets)
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

@@ -48,5 +48,6 @@ async def bulk_locations(websocket: WebSocket) -> None:
         keys=state.ports.integration_keys,
         locations=state.locations,
         spread=state.bulk_spread,
+        key_sockets=state.bulk_keys,
     )
     await BulkSocket(websocket, deps).run()

@@ -8,7 +8,10 @@ Frames are JSON text, as on ``/ws``:
   name, max_fixes}`` or closed with 4401 (or with 1013, reason
   ``SPREAD_REASON``, when ``serve`` runs several gateway processes and another
   holds fewer bulk sockets than this one: connect again, and the kernel may
-  hand the new connection to another; ``gateway.ports.BulkSpread``). An open
+  hand the new connection to another; ``gateway.ports.BulkSpread``; or with
+  1008, reason ``KEY_CAP_REASON``, when the key already holds
+  ``http.ws_max_bulk_sockets_per_key`` open sockets on this gateway process,
+  ``gateway.ws.key_sockets``). An open
   socket is closed the same way after a frame's answer when its gateway holds
   two or more sockets than another (sockets opened while the others started or
   one was restarting): connect again and send again any frame not answered;
@@ -38,7 +41,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -67,6 +70,7 @@ from gateway.ws.frames import (
     server_frame,
 )
 from gateway.ws.hub import PushHub
+from gateway.ws.key_sockets import KeySockets
 from gateway.ws.protocol import too_big
 from gateway.ws.transport import TEXT_HANDLER
 
@@ -76,6 +80,9 @@ log = logging.getLogger(__name__)
 #: The close reason of a bulk socket sent to another gateway process: this one
 #: holds more than another (``gateway.ports.BulkSpread``). Connect again at once.
 SPREAD_REASON = "another gateway holds fewer bulk sockets: connect again"
+#: The close reason (1008) of a socket past ``http.ws_max_bulk_sockets_per_key``:
+#: close another of the key's sockets first.
+KEY_CAP_REASON = "too many bulk sockets for this integration key"
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ class BulkDeps:
     locations: LocationSink
     #: This process's bulk sockets beside the other gateways' (None: the only one).
     spread: BulkSpread | None = None
+    #: This process's open bulk sockets by key (``http.ws_max_bulk_sockets_per_key``).
+    key_sockets: KeySockets = field(default_factory=KeySockets)
 
 
 class BulkAuthOk(BaseModel):
@@ -131,6 +140,8 @@ class BulkSocket:
         self._idle: Alarm | None = None
         #: Counted in ``deps.spread`` (released when the socket ends).
         self._counted = False
+        #: The key this socket is counted for in ``deps.key_sockets``.
+        self._key_held: UUID | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -153,6 +164,8 @@ class BulkSocket:
                 self._deps.hub.detach(self._channel, self._revoked)
             if self._counted and self._deps.spread is not None:
                 self._deps.spread.release()
+            if self._key_held is not None:
+                self._deps.key_sockets.give_back(self._key_held)
 
     async def _authenticate(self) -> Integration | None:
         http = self._deps.settings.http
@@ -195,6 +208,16 @@ class BulkSocket:
             log.warning("ws/locations auth: cannot check the key (%s)", exc)
             await self._close(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
             return None
+        cap = http.ws_max_bulk_sockets_per_key
+        if not self._deps.key_sockets.take(integration.id, cap):
+            log.warning(
+                "ws/locations: integration %s already holds %d bulk sockets here; one more closed",
+                integration.id,
+                cap,
+            )
+            await self._close(CloseCode.POLICY_VIOLATION, KEY_CAP_REASON)
+            return None
+        self._key_held = integration.id
         spread = self._deps.spread
         if spread is not None:
             if not spread.admit():

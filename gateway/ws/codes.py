@@ -23,7 +23,9 @@ class CloseCode(enum.IntEnum):
 
     #: More client frames than the socket's token bucket allows
     #: (``http.ws_frame_rate`` a second, ``http.ws_frame_burst`` at once); sent
-    #: after an ``error`` frame ``rate_limited``.
+    #: after an ``error`` frame ``rate_limited``. On ``/ws/locations``, before
+    #: ``auth.ok``: the key already holds ``http.ws_max_bulk_sockets_per_key``
+    #: sockets on this gateway process (reason ``gateway.ws.bulk.KEY_CAP_REASON``).
     POLICY_VIOLATION = 1008
     #: A client frame above ``http.ws_max_frame_bytes`` (before authentication:
     #: ``http.ws_max_auth_frame_bytes``).

@@ -18,7 +18,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.location_batches import BatchBody
-from gateway.ws.bulk import BULK_CLIENT_FRAMES, BULK_SERVER_FRAMES, SPREAD_REASON
+from gateway.ws.bulk import (
+    BULK_CLIENT_FRAMES,
+    BULK_SERVER_FRAMES,
+    KEY_CAP_REASON,
+    SPREAD_REASON,
+)
 from gateway.ws.codes import CloseCode, ErrorCode
 from gateway.ws.frames import ADMINS_ONLY, AGENT_ONLY, CLIENT_FRAMES, SERVER_FRAMES
 from gateway.ws.protocol import Limits
@@ -99,10 +104,14 @@ def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None)
         "at once (the kernel may hand the new connection to another process). An open "
         "socket may be closed the same way after a frame's answer, when its process holds "
         "two or more bulk sockets than another: connect again and send again any frame "
-        "not answered.",
+        "not answered. A key holding `limits.max_sockets_per_key` open sockets on one "
+        "gateway process has one more closed with `key_cap_close_code` and "
+        "`key_cap_reason` instead of `auth.ok`: close another first.",
         "frame": '{"type": str, "id"?: str, "data": {...}}',
         "spread_close_code": int(CloseCode.TRY_AGAIN_LATER),
         "spread_reason": SPREAD_REASON,
+        "key_cap_close_code": int(CloseCode.POLICY_VIOLATION),
+        "key_cap_reason": KEY_CAP_REASON,
         "client": register("Client", BULK_CLIENT_FRAMES, "WsLocations"),
         "server": register("Server", BULK_SERVER_FRAMES, "WsLocations"),
         "limits": {
@@ -110,6 +119,7 @@ def add_websocket_frames(document: dict[str, Any], limits: Limits | None = None)
             "too_big_close_code": int(CloseCode.TOO_BIG),
             "auth_timeout_s": (limits or Limits()).auth_timeout_s,
             "heartbeat_timeout_s": (limits or Limits()).heartbeat_timeout_s,
+            "max_sockets_per_key": (limits or Limits()).max_bulk_sockets_per_key,
         },
     }
     return document

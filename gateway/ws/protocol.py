@@ -101,6 +101,8 @@ class Limits:
     frame_burst: int = 60
     #: Largest ``locations`` frame of ``/ws/locations`` (``gateway.ws.bulk``).
     max_bulk_frame_bytes: int = 512 * 1024
+    #: Open ``/ws/locations`` sockets of one integration key on one process.
+    max_bulk_sockets_per_key: int = 64
     #: Refused location fixes without an ``id`` are told at most this often
     #: (:meth:`SessionProtocol.location_refused`; 0: each one).
     refusal_notice_s: float = 5.0
@@ -115,6 +117,7 @@ class Limits:
             frame_rate=http.ws_frame_rate,
             frame_burst=http.ws_frame_burst,
             max_bulk_frame_bytes=http.ws_max_bulk_frame_bytes,
+            max_bulk_sockets_per_key=http.ws_max_bulk_sockets_per_key,
             refusal_notice_s=http.ws_refusal_notice_s,
         )
 

@@ -28,6 +28,7 @@ import websockets
 from cluster.client import EntityClient
 from config.settings import GeofenceSettings, Settings
 from gateway.auth.principal import Role
+from gateway.ws.bulk import KEY_CAP_REASON
 from persistence.drivers.redis import create_redis, location_key
 from tests.geodesy import destination
 from tests.integration.api.accounts import Account, make_account
@@ -578,23 +579,43 @@ async def test_an_app_socket_keeps_its_own_frame_bound_below_the_bulk_one(
         await ws.close()
 
 
-async def test_a_silent_bulk_socket_closes_a_heartbeat_after_its_last_frame(
-    api_settings: Settings, api_entities: EntityClient, api_pool: asyncpg.Pool
-) -> None:
-    """Its frames are answered as they are read (the reader never wakes for them),
-    so the idle close counts from the last frame, whichever way it was taken."""
-    http_settings = api_settings.http.model_copy(update={"ws_heartbeat_timeout_s": 1.0})
-    settings = api_settings.model_copy(update={"http": http_settings})
+@contextlib.asynccontextmanager
+async def gateway_and_keys(
+    api_settings: Settings,
+    api_entities: EntityClient,
+    api_pool: asyncpg.Pool,
+    http: dict[str, Any],
+    names: list[str],
+) -> AsyncIterator[tuple[Gateway, list[str]]]:
+    """A gateway of its own with ``http`` settings changed, and an integration key
+    made by an admin for each of ``names``."""
+    settings = api_settings.model_copy(update={"http": api_settings.http.model_copy(update=http)})
     admin = await make_account(api_pool, api_settings, Role.ADMIN)
     async with (
         gateway_with(settings, api_entities, **ROOMY) as gateway,
         httpx.AsyncClient(base_url=gateway.base_url, timeout=20) as client,
     ):
-        made = await client.post(
-            "/admin/integrations", json={"name": "idle"}, headers=admin.headers
-        )
-        assert made.status_code == 201, made.text
-        ws = await bulk_socket(gateway, made.json()["key"])
+        keys = []
+        for name in names:
+            made = await client.post(
+                "/admin/integrations", json={"name": name}, headers=admin.headers
+            )
+            assert made.status_code == 201, made.text
+            keys.append(str(made.json()["key"]))
+        yield gateway, keys
+
+
+async def test_a_silent_bulk_socket_closes_a_heartbeat_after_its_last_frame(
+    api_settings: Settings, api_entities: EntityClient, api_pool: asyncpg.Pool
+) -> None:
+    """Its frames are answered as they are read (the reader never wakes for them),
+    so the idle close counts from the last frame, whichever way it was taken."""
+    http = {"ws_heartbeat_timeout_s": 1.0}
+    async with gateway_and_keys(api_settings, api_entities, api_pool, http, ["idle"]) as (
+        gateway,
+        (key,),
+    ):
+        ws = await bulk_socket(gateway, key)
         loop = asyncio.get_running_loop()
         for n in range(3):  # pings 0.6 s apart keep it open past its 1 s timeout
             await asyncio.sleep(0.6)
@@ -604,7 +625,50 @@ async def test_a_silent_bulk_socket_closes_a_heartbeat_after_its_last_frame(
         assert await closed_with(ws, 5) == 4408
         assert loop.time() - last >= 0.9  # from the last frame, not from the first
         # A frame over the bulk bound still closes its socket (1009).
-        ws = await bulk_socket(gateway, made.json()["key"])
-        big = "x" * (settings.http.ws_max_bulk_frame_bytes + 1)
+        ws = await bulk_socket(gateway, key)
+        big = "x" * (api_settings.http.ws_max_bulk_frame_bytes + 1)
         await ws.send(json.dumps({"type": "ping", "data": {"pad": big}}))
         assert await closed_with(ws, 5) == 1009
+
+
+async def test_a_key_holds_at_most_its_cap_of_open_sockets(
+    api_settings: Settings, api_entities: EntityClient, api_pool: asyncpg.Pool
+) -> None:
+    """A script with a key cannot hold a gateway's sockets without end: past
+    ``http.ws_max_bulk_sockets_per_key`` a socket is closed 1008 before
+    ``auth.ok``, other keys are unaffected, and a socket closed makes room."""
+    http = {"ws_max_bulk_sockets_per_key": 2}
+    names = ["script", "fleet"]
+    async with gateway_and_keys(api_settings, api_entities, api_pool, http, names) as (
+        gateway,
+        (script, fleet),
+    ):
+        held = [await bulk_socket(gateway, script) for _ in range(2)]
+        for _ in range(3):
+            async with websockets.connect(gateway.ws_url + "/locations") as ws:
+                await ws.send(json.dumps({"type": "auth", "data": {"token": script}}))
+                assert await closed_with(ws, 5) == 1008
+                assert ws.close_reason == KEY_CAP_REASON
+        # The sockets it holds still carry fixes, and another key opens its own.
+        outcome = await send_batch(held[0], [fix(uuid4(), random_point())])
+        assert outcome["accepted"] == 1
+        other = [await bulk_socket(gateway, fleet) for _ in range(2)]
+        # One closed, one more opens (the count is given back, eventually: the
+        # server sees the close after the client does).
+        await held.pop().close()
+
+        async def reopened() -> bool:
+            ws = await websockets.connect(gateway.ws_url + "/locations")
+            await ws.send(json.dumps({"type": "auth", "data": {"token": script}}))
+            try:
+                assert json.loads(await ws.recv())["type"] == "auth.ok"
+            except websockets.ConnectionClosed:
+                assert ws.close_code == 1008
+                return False
+            held.append(ws)
+            return True
+
+        assert await eventually(reopened, timeout_s=5)
+        assert len(held) == 2
+        for ws in held + other:
+            await ws.close()
