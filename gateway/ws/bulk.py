@@ -208,6 +208,15 @@ class BulkSocket:
             log.warning("ws/locations auth: cannot check the key (%s)", exc)
             await self._close(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
             return None
+        spread = self._deps.spread
+        if spread is not None:
+            if not spread.admit():
+                await self._close(CloseCode.TRY_AGAIN_LATER, SPREAD_REASON)
+                return None
+            self._counted = True
+        # After the spread: a socket landing on the gateway holding more is sent
+        # to connect again before its key's count here is looked at, so a key
+        # is refused here only where it cannot be spread further.
         cap = http.ws_max_bulk_sockets_per_key
         if not self._deps.key_sockets.take(integration.id, cap):
             log.warning(
@@ -218,12 +227,6 @@ class BulkSocket:
             await self._close(CloseCode.POLICY_VIOLATION, KEY_CAP_REASON)
             return None
         self._key_held = integration.id
-        spread = self._deps.spread
-        if spread is not None:
-            if not spread.admit():
-                await self._close(CloseCode.TRY_AGAIN_LATER, SPREAD_REASON)
-                return None
-            self._counted = True
         await self._send(
             encode(
                 server_frame(

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from config.settings import Settings
 from gateway.auth.passwords import PasswordHasher
 from gateway.auth.principal import Role
-from gateway.ws.bulk import SPREAD_REASON
+from gateway.ws.bulk import KEY_CAP_REASON, SPREAD_REASON
 from persistence.drivers.mongo import EventStore
 from persistence.drivers.postgres import create_pool
 from persistence.outbox.writer import OutboxEvent
@@ -234,12 +234,56 @@ def test_serve_with_two_gateways_spreads_the_bulk_feeds_sockets(
         log_path,
     ):
         asyncio.run(_spread_bulk_sockets(http_port, pids, migrated_db, settings))
-        proc.send_signal(signal.SIGTERM)
-        returncode = proc.wait(timeout=60)
+        _stops_cleanly(proc, log_path)
+    assert not list(tmp_path.glob("panic-alert-gateways-*"))
+
+
+def test_serve_with_two_gateways_caps_a_keys_bulk_sockets_on_each(
+    tmp_path: Path, migrated_db: str, settings: Settings
+) -> None:
+    """``http.ws_max_bulk_sockets_per_key`` is per gateway process: at 2 with two
+    gateways a key holds four sockets, two on each (the spread is asked first, so
+    a socket is sent to the other gateway before its key's count refuses it),
+    and a fifth is closed 1008 with ``KEY_CAP_REASON`` wherever it lands."""
+    with _two_gateways(tmp_path, migrated_db, PANIC_HTTP__WS_MAX_BULK_SOCKETS_PER_KEY="2") as (
+        proc,
+        http_port,
+        pids,
+        log_path,
+    ):
+        asyncio.run(_capped_bulk_sockets(http_port, pids, migrated_db, settings))
+        _stops_cleanly(proc, log_path)
+
+
+async def _capped_bulk_sockets(
+    http_port: int, pids: list[int], database: str, settings: Settings
+) -> None:
+    """The sockets of the test above."""
+    url = f"ws://127.0.0.1:{http_port}/ws/locations"
+    key = await _integration_key(http_port, database, settings)
+    async with contextlib.AsyncExitStack() as sockets:
+        held = [await sockets.enter_async_context(await _bulk_socket(url, key)) for _ in range(4)]
+        owners = _owners(http_port, pids, {ws.local_address[1] for ws in held})
+        assert sorted(Counter(owners.values()).values()) == [2, 2], owners
+        for _ in range(6):  # the kernel's hash puts some on each gateway
+            async with websockets.connect(url) as ws:
+                await ws.send(json.dumps({"type": "auth", "data": {"token": key}}))
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await ws.recv()
+                assert closed.value.rcvd is not None
+                assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                    1008,
+                    KEY_CAP_REASON,
+                )
+
+
+def _stops_cleanly(proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    """SIGTERM to ``serve``: it exits with 0, and its log holds no traceback."""
+    proc.send_signal(signal.SIGTERM)
+    returncode = proc.wait(timeout=60)
     output = log_path.read_text()
     assert returncode == 0, output[-3000:]
     assert "Traceback" not in output
-    assert not list(tmp_path.glob("panic-alert-gateways-*"))
 
 
 @contextlib.contextmanager
@@ -330,11 +374,7 @@ def test_serve_moves_open_bulk_sockets_to_a_gateway_that_restarted(
     after a frame's answer (1013 with ``SPREAD_REASON``), until two are on each."""
     with _two_gateways(tmp_path, migrated_db) as (proc, http_port, pids, log_path):
         moved = asyncio.run(_moved_after_restart(proc, http_port, pids, migrated_db, settings))
-        proc.send_signal(signal.SIGTERM)
-        returncode = proc.wait(timeout=60)
-    output = log_path.read_text()
-    assert returncode == 0, output[-3000:]
-    assert "Traceback" not in output
+        _stops_cleanly(proc, log_path)
     assert moved >= 1
 
 
