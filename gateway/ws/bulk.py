@@ -41,7 +41,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -92,10 +92,11 @@ class BulkDeps:
     sessions: Callable[[], Sessions]
     keys: Callable[[], IntegrationKeys]
     locations: LocationSink
+    #: This process's open bulk sockets by key (``http.ws_max_bulk_sockets_per_key``):
+    #: the app's one (``GatewayState.bulk_keys``), not one per socket.
+    key_sockets: KeySockets
     #: This process's bulk sockets beside the other gateways' (None: the only one).
     spread: BulkSpread | None = None
-    #: This process's open bulk sockets by key (``http.ws_max_bulk_sockets_per_key``).
-    key_sockets: KeySockets = field(default_factory=KeySockets)
 
 
 class BulkAuthOk(BaseModel):
@@ -217,13 +218,15 @@ class BulkSocket:
         # After the spread: a socket landing on the gateway holding more is sent
         # to connect again before its key's count here is looked at, so a key
         # is refused here only where it cannot be spread further.
-        cap = http.ws_max_bulk_sockets_per_key
-        if not self._deps.key_sockets.take(integration.id, cap):
-            log.warning(
-                "ws/locations: integration %s already holds %d bulk sockets here; one more closed",
-                integration.id,
-                cap,
-            )
+        cap, held = http.ws_max_bulk_sockets_per_key, self._deps.key_sockets
+        if not held.take(integration.id, cap):
+            if held.first_refusal(integration.id):
+                log.warning(
+                    "ws/locations: integration %s holds %d bulk sockets here, its cap; "
+                    "more are closed 1008 until one of them closes",
+                    integration.id,
+                    cap,
+                )
             await self._close(CloseCode.POLICY_VIOLATION, KEY_CAP_REASON)
             return None
         self._key_held = integration.id

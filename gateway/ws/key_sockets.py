@@ -19,10 +19,12 @@ from uuid import UUID
 class KeySockets:
     """Open bulk sockets by integration key, each at most ``cap``."""
 
-    __slots__ = ("_held",)
+    __slots__ = ("_held", "_refused")
 
     def __init__(self) -> None:
         self._held: Counter[UUID] = Counter()
+        #: Keys refused since they last gave a socket back (see :meth:`first_refusal`).
+        self._refused: set[UUID] = set()
 
     def take(self, key_id: UUID, cap: int) -> bool:
         """Count one more socket of ``key_id``, unless it holds ``cap`` already."""
@@ -31,8 +33,18 @@ class KeySockets:
         self._held[key_id] += 1
         return True
 
+    def first_refusal(self, key_id: UUID) -> bool:
+        """After :meth:`take` refused ``key_id``: whether this is its first refusal
+        since it last gave a socket back (so a script retrying without end is
+        logged once, not once per attempt)."""
+        if key_id in self._refused:
+            return False
+        self._refused.add(key_id)
+        return True
+
     def give_back(self, key_id: UUID) -> None:
         """One socket of ``key_id`` that :meth:`take` counted has closed."""
+        self._refused.discard(key_id)
         left = self._held[key_id] - 1
         if left > 0:
             self._held[key_id] = left

@@ -34,6 +34,22 @@ def test_each_key_has_its_own_count() -> None:
     assert (keys.held(flood), keys.held(other)) == (4, 1)
 
 
+def test_a_key_refused_again_and_again_is_told_once_until_it_gives_one_back() -> None:
+    keys, key, other = KeySockets(), uuid4(), uuid4()
+    assert keys.take(key, 1)
+    told = []
+    for _ in range(5):
+        assert not keys.take(key, 1)
+        told.append(keys.first_refusal(key))
+    assert told == [True, False, False, False, False]
+    assert not keys.take(other, 0)
+    assert keys.first_refusal(other)  # each key its own
+    keys.give_back(key)
+    assert keys.take(key, 1)
+    assert not keys.take(key, 1)
+    assert keys.first_refusal(key)
+
+
 def test_a_key_whose_sockets_all_closed_is_not_kept() -> None:
     keys = KeySockets()
     ids = [uuid4() for _ in range(100)]
