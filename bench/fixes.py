@@ -249,8 +249,7 @@ class SenderSockets:
     async def _reopen(self, index: int) -> None:
         failures = 0
         closed = self._sockets[index]
-        # A bulk socket its gateway sent to another connects again at once.
-        moved = (closed.close_code, closed.close_reason) == (TRY_AGAIN_LATER, SPREAD_REASON)
+        moved = sent_away(closed.close_code, closed.close_reason)
         try:
             while True:
                 if failures or not moved:
@@ -311,6 +310,12 @@ SETUP_RETRIES = 6
 SENT_AWAY = 40
 
 
+def sent_away(code: int | None, reason: str | None) -> bool:
+    """Whether a socket was closed by a gateway sending it to another (1013,
+    ``SPREAD_REASON``): a bulk socket connects again at once."""
+    return code == TRY_AGAIN_LATER and reason == SPREAD_REASON
+
+
 async def authenticated_socket(
     url: str,
     token: str,
@@ -327,7 +332,7 @@ async def authenticated_socket(
     sheds set-ups, or is too busy to answer them), up to ``SETUP_RETRIES`` times;
     a bulk socket sent to another gateway is retried at once (``SENT_AWAY``).
     An ``error`` frame instead of ``auth.ok`` (a bad token) fails at once."""
-    retries = sent_away = 0
+    retries = moves = 0
     while True:
         try:
             ws = await websockets.connect(
@@ -338,7 +343,7 @@ async def authenticated_socket(
                 open_timeout=open_timeout_s,
             )
         except TimeoutError:
-            if retries - sent_away >= SETUP_RETRIES:
+            if retries - moves >= SETUP_RETRIES:
                 raise
         else:
             try:
@@ -354,12 +359,12 @@ async def authenticated_socket(
             except websockets.ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd is not None else None
                 reason = closed.rcvd.reason if closed.rcvd is not None else ""
-                if code == TRY_AGAIN_LATER and reason == SPREAD_REASON and sent_away < SENT_AWAY:
+                if sent_away(code, reason) and moves < SENT_AWAY:
                     # Another gateway holds fewer bulk sockets: connect again at once.
-                    sent_away += 1
+                    moves += 1
                     retries += 1
                     continue
-                if code != TRY_AGAIN_LATER or retries - sent_away >= SETUP_RETRIES:
+                if code != TRY_AGAIN_LATER or retries - moves >= SETUP_RETRIES:
                     raise
             except BaseException:
                 await ws.close()
