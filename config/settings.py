@@ -494,6 +494,12 @@ class HttpSettings(BaseModel):
     #: for this integration key", before ``auth.ok`` (``gateway.ws.key_sockets``).
     #: Per process: with ``serve``'s N gateway processes a key holds at most N times it.
     ws_max_bulk_sockets_per_key: int = Field(64, ge=1, le=100_000)
+    #: Most ``/ws`` sockets one account holds open at once on one gateway process.
+    #: One more is not refused: the account's oldest socket is closed with 1008,
+    #: reason "replaced by a newer socket of this account" (``gateway.ws.account_sockets``):
+    #: the newest is the one its user holds, and a phone that reconnected may leave
+    #: its old socket open until the heartbeat closes it. Per process, as above.
+    ws_max_sockets_per_account: int = Field(16, ge=1, le=10_000)
 
 
 class OutboxSettings(BaseModel):

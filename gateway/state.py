@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -17,12 +18,16 @@ from gateway.metrics import HttpMetrics
 from gateway.ports import BulkSpread, GatewayPorts
 from gateway.readiness import BackendSet
 from gateway.vetting import ApprovedAgents
+from gateway.ws.account_sockets import AccountSockets
 from gateway.ws.fleet_feed import FleetFeed
 from gateway.ws.hub import PushHub
 from gateway.ws.key_sockets import KeySockets
 from gateway.ws.presence import AgentSockets
 from gateway.ws.reads import CoalescedOpenAlerts, CoalescedSessionCheck, CoalescedVetting
 from media.vault import MasterKeys
+
+if TYPE_CHECKING:
+    from gateway.ws.session import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,9 @@ class GatewayState:
     #: This process's open bulk-feed sockets by integration key, each at most
     #: ``http.ws_max_bulk_sockets_per_key`` (``gateway.ws.key_sockets``).
     bulk_keys: KeySockets = field(default_factory=KeySockets)
+    #: This process's open ``/ws`` sockets by account, each at most
+    #: ``http.ws_max_sockets_per_account``, the newest kept (``gateway.ws.account_sockets``).
+    account_sockets: AccountSockets[Session] = field(default_factory=AccountSockets)
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

@@ -29,6 +29,7 @@ async def websocket(websocket: WebSocket) -> None:
         open_alerts=lambda: state.resync_reads,
         locations=state.locations,
         agent_sockets=state.agent_sockets,
+        account_sockets=state.account_sockets,
         vetting=lambda: state.vetting_reads,
         approved_agents=state.approved_agents,
         setups=state.ws_setups,

@@ -25,7 +25,10 @@ class CloseCode(enum.IntEnum):
     #: (``http.ws_frame_rate`` a second, ``http.ws_frame_burst`` at once); sent
     #: after an ``error`` frame ``rate_limited``. On ``/ws/locations``, before
     #: ``auth.ok``: the key already holds ``http.ws_max_bulk_sockets_per_key``
-    #: sockets on this gateway process (reason ``gateway.ws.bulk.KEY_CAP_REASON``).
+    #: sockets on this gateway process (reason ``gateway.ws.bulk.KEY_CAP_REASON``). On
+    #: ``/ws``, an open socket: a newer socket of its account made the account hold more
+    #: than ``http.ws_max_sockets_per_account`` on this process, and the oldest goes
+    #: (reason ``gateway.ws.account_sockets.REPLACED_REASON``).
     POLICY_VIOLATION = 1008
     #: A client frame above ``http.ws_max_frame_bytes`` (before authentication:
     #: ``http.ws_max_auth_frame_bytes``).

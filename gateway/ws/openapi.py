@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway.location_batches import BatchBody
+from gateway.ws.account_sockets import REPLACED_REASON
 from gateway.ws.bulk import (
     BULK_CLIENT_FRAMES,
     BULK_SERVER_FRAMES,
@@ -40,7 +41,10 @@ def describe_limits(limits: Limits) -> dict[str, Any]:
         "phase closes the socket with `too_big_close_code`; frames beyond the token "
         "bucket (`frame_burst` at once, refilled at `frame_rate_per_s`) are answered by "
         "an `error` frame with `rate_limited_error_code`, then the socket is closed with "
-        "`rate_limited_close_code`.",
+        "`rate_limited_close_code`. An account holds at most `max_sockets_per_account` "
+        "open sockets on one gateway process: once one more is authenticated, the "
+        "account's oldest socket there is closed with `replaced_close_code` and "
+        "`replaced_reason` (the newest is kept: it is the one its user holds).",
         "max_frame_bytes_before_auth": limits.max_auth_frame_bytes,
         "max_frame_bytes": limits.max_frame_bytes,
         "too_big_close_code": int(CloseCode.TOO_BIG),
@@ -50,6 +54,9 @@ def describe_limits(limits: Limits) -> dict[str, Any]:
         "rate_limited_close_code": int(CloseCode.POLICY_VIOLATION),
         "auth_timeout_s": limits.auth_timeout_s,
         "heartbeat_timeout_s": limits.heartbeat_timeout_s,
+        "max_sockets_per_account": limits.max_sockets_per_account,
+        "replaced_close_code": int(CloseCode.POLICY_VIOLATION),
+        "replaced_reason": REPLACED_REASON,
         # Location fixes refused as overload, sent without an ``id``, are told
         # together at most this often (``ErrorData.refused``).
         "refusal_notice_s": limits.refusal_notice_s,

@@ -44,7 +44,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 from uuid import UUID, uuid4
 
 from actors import agent as agent_msgs
@@ -88,24 +88,33 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
+#: The settings' defaults: :class:`Limits`' own, so each bound's default is written once.
+_HTTP_DEFAULTS: Final = HttpSettings()
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    auth_timeout_s: float = 5.0
-    heartbeat_timeout_s: float = 60.0
+    """One socket's bounds, from ``http`` settings (:meth:`of`); each default is
+    the setting's."""
+
+    auth_timeout_s: float = _HTTP_DEFAULTS.ws_auth_timeout_s
+    heartbeat_timeout_s: float = _HTTP_DEFAULTS.ws_heartbeat_timeout_s
     #: Largest frame once authenticated.
-    max_frame_bytes: int = 64 * 1024
+    max_frame_bytes: int = _HTTP_DEFAULTS.ws_max_frame_bytes
     #: Largest frame before (the ``auth`` frame).
-    max_auth_frame_bytes: int = 64 * 1024
+    max_auth_frame_bytes: int = _HTTP_DEFAULTS.ws_max_auth_frame_bytes
     #: Frames a second on average, and at once (the socket's token bucket).
-    frame_rate: float = 20.0
-    frame_burst: int = 60
+    frame_rate: float = _HTTP_DEFAULTS.ws_frame_rate
+    frame_burst: int = _HTTP_DEFAULTS.ws_frame_burst
     #: Largest ``locations`` frame of ``/ws/locations`` (``gateway.ws.bulk``).
-    max_bulk_frame_bytes: int = 512 * 1024
+    max_bulk_frame_bytes: int = _HTTP_DEFAULTS.ws_max_bulk_frame_bytes
     #: Open ``/ws/locations`` sockets of one integration key on one process.
-    max_bulk_sockets_per_key: int = 64
+    max_bulk_sockets_per_key: int = _HTTP_DEFAULTS.ws_max_bulk_sockets_per_key
+    #: Open ``/ws`` sockets of one account on one process, its newest kept.
+    max_sockets_per_account: int = _HTTP_DEFAULTS.ws_max_sockets_per_account
     #: Refused location fixes without an ``id`` are told at most this often
     #: (:meth:`SessionProtocol.location_refused`; 0: each one).
-    refusal_notice_s: float = 5.0
+    refusal_notice_s: float = _HTTP_DEFAULTS.ws_refusal_notice_s
 
     @classmethod
     def of(cls, http: HttpSettings) -> Limits:
@@ -118,6 +127,7 @@ class Limits:
             frame_burst=http.ws_frame_burst,
             max_bulk_frame_bytes=http.ws_max_bulk_frame_bytes,
             max_bulk_sockets_per_key=http.ws_max_bulk_sockets_per_key,
+            max_sockets_per_account=http.ws_max_sockets_per_account,
             refusal_notice_s=http.ws_refusal_notice_s,
         )
 

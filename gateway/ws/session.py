@@ -47,6 +47,7 @@ from gateway.deps import require_active, verify_token
 from gateway.locations import LocationSink, StaleFix, sighting
 from gateway.ports import SessionCheck, Sessions, Vetting, VettingLookup
 from gateway.vetting import ApprovedAgents
+from gateway.ws.account_sockets import REPLACED_REASON, AccountSockets
 from gateway.ws.alarm import Alarm
 from gateway.ws.codes import CloseCode, ErrorCode, describe_error
 from gateway.ws.fleet_feed import FleetFeed
@@ -102,6 +103,9 @@ class SessionDeps:
     locations: LocationSink
     #: This process's agent sockets, announced to their agent entities.
     agent_sockets: AgentSockets
+    #: This process's sockets by account, the newest kept (``http.ws_max_sockets_per_account``):
+    #: the app's one (``GatewayState.account_sockets``), not one per socket.
+    account_sockets: AccountSockets[Session]
     #: An agent's vetting, read when it asks to go on duty.
     vetting: Callable[[], VettingLookup]
     #: The process's agents read as approved lately (saves the read on reconnect).
@@ -170,6 +174,8 @@ class Session:
         self._busy: asyncio.Task[None] | None = None
         #: The subject this socket's fixes are of, and its entity key (made once).
         self._subject: tuple[UUID, str] | None = None
+        #: The account this socket is counted under (``SessionDeps.account_sockets``).
+        self._account: UUID | None = None
 
     async def run(self) -> None:
         await self._ws.accept()
@@ -193,6 +199,8 @@ class Session:
                 if isinstance(outcome, Exception):
                     log.error("ws session failed", exc_info=outcome)
         finally:
+            if self._account is not None:
+                self._deps.account_sockets.closed(self._account, self)
             if self._channel is not None:
                 self._deps.hub.detach(self._channel, self._push)
             if self._announced:
@@ -337,9 +345,33 @@ class Session:
         except (PersistenceError, OSError) as exc:
             log.warning("ws auth: cannot check the token (%s)", exc)
             return self._proto.abort(CloseCode.TRY_AGAIN_LATER, "cannot authenticate now")
+        self._count_under(principal.id)
         now = self._deps.monotonic()
         left_s = (expires - self._deps.clock()).total_seconds()
         return self._proto.auth_succeeded(principal, now=now, token_expires=now + left_s)
+
+    def _count_under(self, account_id: UUID) -> None:
+        """Count this socket as the account's newest here; close the account's
+        oldest sockets past ``http.ws_max_sockets_per_account``
+        (``gateway.ws.account_sockets``): never this one, the one its user holds."""
+        held, cap = self._deps.account_sockets, self._deps.settings.http.ws_max_sockets_per_account
+        self._account = account_id
+        over = held.opened(account_id, self, cap)
+        if not over:
+            return
+        if held.first_over(account_id):
+            log.warning(
+                "ws: account %s holds %d sockets here, its cap; each newer one closes "
+                "its oldest (1008) until it holds fewer",
+                account_id,
+                cap,
+            )
+        for socket in over:
+            socket.replaced()
+
+    def replaced(self) -> None:
+        """A newer socket of this socket's account took its place: close 1008."""
+        self._carry_out_now(self._proto.abort(CloseCode.POLICY_VIOLATION, REPLACED_REASON))
 
     async def _subscribe(self, action: Subscribe) -> list[Action]:
         channel = push_channel(*action.audience.as_tuple())

@@ -8,7 +8,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -35,6 +35,7 @@ from actors.region import QueryNearest
 from cluster.client import EntityClient
 from config.settings import Settings
 from gateway.auth.principal import Role
+from gateway.ws.account_sockets import REPLACED_REASON
 from gateway.ws.frames import SERVER_FRAMES
 from geo.cells import cell_of
 from persistence.drivers.redis import create_redis, location_key
@@ -128,8 +129,8 @@ class Client:
         await self.expect("pong", ref=ref)
 
 
-async def close_code(ws: ClientConnection, wait_s: float = 10.0) -> int | None:
-    """Read until the server closes; its close code."""
+async def closed_with(ws: ClientConnection, wait_s: float = 10.0) -> tuple[int, str] | None:
+    """Read until the server closes; its close code and reason."""
 
     async def drain() -> None:
         async with asyncio.timeout(wait_s):
@@ -138,7 +139,14 @@ async def close_code(ws: ClientConnection, wait_s: float = 10.0) -> int | None:
 
     with pytest.raises(ConnectionClosed) as closed:
         await drain()
-    return None if closed.value.rcvd is None else closed.value.rcvd.code
+    received = closed.value.rcvd
+    return None if received is None else (received.code, received.reason)
+
+
+async def close_code(ws: ClientConnection, wait_s: float = 10.0) -> int | None:
+    """Read until the server closes; its close code."""
+    closed = await closed_with(ws, wait_s)
+    return None if closed is None else closed[0]
 
 
 @asynccontextmanager
@@ -269,6 +277,34 @@ async def test_a_revoked_session_closes_4401(
     async with socket(gateway) as ws:
         await ws.send(json.dumps({"type": "auth", "data": {"token": user.token}}))
         assert await close_code(ws) == 4401
+
+
+async def test_an_account_past_its_socket_cap_loses_its_oldest_socket_never_its_newest(
+    api_settings: Settings, api_entities: EntityClient, user: Account, agent: Account
+) -> None:
+    # A phone reconnecting over a bad network leaves old sockets open until the
+    # heartbeat closes them, and a script with the account's token could open
+    # them without end: with a cap of 2 each newer socket closes the oldest.
+    async with (
+        replica(api_settings, api_entities, http={"ws_max_sockets_per_account": 2}) as gw,
+        AsyncExitStack() as stack,
+    ):
+        first, _ = await stack.enter_async_context(session(gw, user))
+        second, _ = await stack.enter_async_context(session(gw, user))
+        other, _ = await stack.enter_async_context(session(gw, agent))
+        third, _ = await stack.enter_async_context(session(gw, user))
+        assert await closed_with(first.ws) == (1008, REPLACED_REASON)
+        for client in (second, third, other):
+            await client.ping()  # the newest two and the other account's stay open
+        await third.ws.close()
+        await asyncio.sleep(0.2)  # the gateway ends the socket a few turns after the close
+        # A closed socket made room: the next one closes nothing.
+        fourth, _ = await stack.enter_async_context(session(gw, user))
+        for client in (second, fourth):
+            await client.ping()
+        fifth, _ = await stack.enter_async_context(session(gw, user))
+        assert await closed_with(second.ws) == (1008, REPLACED_REASON)
+        await fifth.ping()
 
 
 async def test_an_idle_socket_is_closed_and_pings_keep_it_open(

@@ -15,6 +15,7 @@ from gateway.app import create_app
 from gateway.auth.models import Login, RegisterAgent, RegisterUser, storable
 from gateway.fields import PLAIN_TEXT_RULE, plain_text_pattern
 from gateway.routes.users import ContactIn, ProfileIn
+from gateway.ws.account_sockets import REPLACED_REASON
 from tests.fakes.readiness import healthy_backends
 
 USER = {"email": "Ada@Example.ORG", "password": "long enough pw", "full_name": " Ada "}
@@ -179,6 +180,8 @@ def test_openapi_lists_the_websocket_frames(settings: Settings) -> None:
     assert limits["frame_burst"] == settings.http.ws_frame_burst
     assert limits["rate_limited_error_code"] == "rate_limited"
     assert limits["refusal_notice_s"] == settings.http.ws_refusal_notice_s
+    assert limits["max_sockets_per_account"] == settings.http.ws_max_sockets_per_account
+    assert (limits["replaced_close_code"], limits["replaced_reason"]) == (1008, REPLACED_REASON)
     error = frames["server"]["error"]["data"]["$ref"].rsplit("/", 1)[-1]
     assert "refused" in schemas[error]["properties"]
 

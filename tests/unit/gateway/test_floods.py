@@ -136,6 +136,8 @@ def test_the_server_reads_no_frame_above_the_largest_bound() -> None:
     assert defaults.max_auth_frame_bytes == 64 * 1024
     # The bulk feed's batches (/ws/locations) are the largest frames by default.
     assert defaults.transport_max_bytes == HttpSettings().ws_max_bulk_frame_bytes == 512 * 1024
+    # A socket's bounds without settings are the settings' defaults, each one mapped.
+    assert Limits() == defaults
 
 
 def test_finding_a_socket_has_no_frame_rate_limit() -> None:

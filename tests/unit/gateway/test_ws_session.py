@@ -20,6 +20,7 @@ from gateway.auth.principal import Role
 from gateway.auth.tokens import issue_access_token, verify_access_token
 from gateway.locations import Sighting
 from gateway.ports import VettingLookup
+from gateway.ws.account_sockets import REPLACED_REASON, AccountSockets
 from gateway.ws.hub import PushHub
 from gateway.ws.presence import AgentSockets
 from gateway.ws.session import Session, SessionDeps
@@ -137,6 +138,7 @@ class Harness:
         setups: asyncio.Semaphore | None = None,
         entities: Any = None,
         ws: FakeWebSocket | None = None,
+        account_sockets: AccountSockets[Session] | None = None,
     ) -> None:
         self.ws = ws or FakeWebSocket()
         self.locations = FakeLocations()
@@ -149,6 +151,7 @@ class Harness:
             locations=self.locations,
             # Without an entity client: sockets are registered, nobody is told.
             agent_sockets=AgentSockets(hub, lambda: None),
+            account_sockets=AccountSockets() if account_sockets is None else account_sockets,
             vetting=no_vetting,
             clock=lambda: T0,
             setups=setups or asyncio.Semaphore(64),
@@ -257,6 +260,46 @@ async def test_a_socket_too_slow_for_its_pushes_is_closed_1013(
     assert h.ws.closed is not None
     assert h.ws.closed[0] == 1013
     assert len(h.ws.sent) < 50
+
+
+async def test_an_account_past_its_socket_cap_loses_its_oldest_socket_not_its_newest(
+    settings: Settings, hub: PushHub
+) -> None:
+    """A phone reconnecting over a bad network, or a script with the account's
+    token, opens socket after socket: the account keeps its newest two here
+    (cap 2), each newer one closing its oldest with 1008; other accounts are
+    not touched."""
+    capped = settings.model_copy(
+        update={"http": settings.http.model_copy(update={"ws_max_sockets_per_account": 2})}
+    )
+    sessions = FakeSessions()
+    account_id, token = await token_for(sessions, capped, Role.USER)
+    _, other_token = await token_for(sessions, capped, Role.USER)
+    held: AccountSockets[Session] = AccountSockets()
+    source = SlowSource([])
+    source.release.set()
+
+    async def opened(token: str) -> Harness:
+        h = Harness(capped, hub, sessions, source, account_sockets=held)
+        h.ws.client_sends({"type": "auth", "data": {"token": token}})
+        await h.ws.wait_for("auth.ok")
+        return h
+
+    other = await opened(other_token)
+    sockets = [await opened(token) for _ in range(4)]
+    for oldest in sockets[:2]:
+        await asyncio.wait_for(oldest.task, 5)
+        assert oldest.ws.closed == (1008, REPLACED_REASON)
+    newest = sockets[2:]
+    assert [h.ws.closed for h in (*newest, other)] == [None, None, None]
+    assert (held.held(account_id), len(held)) == (2, 2)
+    # The newest still work, and give their places back as they end.
+    newest[1].ws.client_sends({"type": "ping", "id": "p"})
+    await newest[1].ws.wait_for("pong")
+    for h in (*newest, other):
+        h.ws.client_leaves()
+        await asyncio.wait_for(h.task, 5)
+    assert len(held) == 0
 
 
 async def test_redis_down_at_auth_closes_1013(settings: Settings, hub: PushHub) -> None:
